@@ -1,0 +1,128 @@
+package fsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// commandVersion is the version byte that starts every encoded command.
+const commandVersion = 1
+
+// Op names a command.
+type Op string
+
+// Commands.
+const (
+	// OpNoop changes nothing. A new leader applies one to learn that its
+	// term's first entry reached the state machine (read barriers).
+	OpNoop                 Op = "Noop"
+	OpCreateKey            Op = "CreateKey"
+	OpSetKeyEnabled        Op = "SetKeyEnabled"
+	OpUpdateKeyDescription Op = "UpdateKeyDescription"
+	OpScheduleKeyDeletion  Op = "ScheduleKeyDeletion"
+	OpCancelKeyDeletion    Op = "CancelKeyDeletion"
+)
+
+// Command is one replicated change. Exactly the member named by Op is set.
+// Everything nondeterministic (ids, times, wrapped material) is chosen by
+// the proposer and carried here.
+type Command struct {
+	Op Op `json:"op"`
+
+	CreateKey            *CreateKey            `json:"create_key,omitempty"`
+	SetKeyEnabled        *SetKeyEnabled        `json:"set_key_enabled,omitempty"`
+	UpdateKeyDescription *UpdateKeyDescription `json:"update_key_description,omitempty"`
+	ScheduleKeyDeletion  *ScheduleKeyDeletion  `json:"schedule_key_deletion,omitempty"`
+	CancelKeyDeletion    *CancelKeyDeletion    `json:"cancel_key_deletion,omitempty"`
+}
+
+// CreateKey adds a key. Applying the same CreateKey twice (a retry after
+// a lost leadership) returns the key created the first time.
+type CreateKey struct {
+	Key Key `json:"key"`
+}
+
+// SetKeyEnabled enables or disables a key (EnableKey, DisableKey).
+type SetKeyEnabled struct {
+	KeyID   string `json:"key_id"`
+	Enabled bool   `json:"enabled"`
+}
+
+// UpdateKeyDescription replaces a key's description.
+type UpdateKeyDescription struct {
+	KeyID       string `json:"key_id"`
+	Description string `json:"description"`
+}
+
+// ScheduleKeyDeletion puts a key in PendingDeletion until DeletionDate.
+type ScheduleKeyDeletion struct {
+	KeyID               string `json:"key_id"`
+	DeletionDate        int64  `json:"deletion_date"`
+	PendingWindowInDays int32  `json:"pending_window_in_days"`
+}
+
+// CancelKeyDeletion returns a key pending deletion to Disabled.
+type CancelKeyDeletion struct {
+	KeyID string `json:"key_id"`
+}
+
+// ErrMalformedCommand is returned by Decode for bytes that are not a command.
+var ErrMalformedCommand = errors.New("fsm: malformed command")
+
+// Encode returns the log entry bytes of c: a version byte and JSON.
+func Encode(c *Command) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: encode %s: %w", c.Op, err)
+	}
+	return append([]byte{commandVersion}, body...), nil
+}
+
+// Decode parses a log entry written by Encode.
+func Decode(b []byte) (*Command, error) {
+	if len(b) < 2 || b[0] != commandVersion {
+		return nil, ErrMalformedCommand
+	}
+	var c Command
+	if err := json.Unmarshal(b[1:], &c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedCommand, err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// validate checks that exactly the member named by Op is set.
+func (c *Command) validate() error {
+	set := 0
+	for _, p := range []bool{c.CreateKey != nil, c.SetKeyEnabled != nil, c.UpdateKeyDescription != nil,
+		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil} {
+		if p {
+			set++
+		}
+	}
+	var ok bool
+	switch c.Op {
+	case OpNoop:
+		ok = set == 0
+	case OpCreateKey:
+		ok = set == 1 && c.CreateKey != nil && c.CreateKey.Key.ID != ""
+	case OpSetKeyEnabled:
+		ok = set == 1 && c.SetKeyEnabled != nil
+	case OpUpdateKeyDescription:
+		ok = set == 1 && c.UpdateKeyDescription != nil
+	case OpScheduleKeyDeletion:
+		ok = set == 1 && c.ScheduleKeyDeletion != nil
+	case OpCancelKeyDeletion:
+		ok = set == 1 && c.CancelKeyDeletion != nil
+	}
+	if !ok {
+		return fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, c.Op, set)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+// Package fsm is Trent's replicated state machine: the commands that change
+// the key store, their deterministic application, the read side used by the
+// kms package, and the snapshot format.
+//
+// # Determinism
+//
+// [FSM.Apply] is a pure function of the current state and the command. It
+// reads no clock, draws no randomness, calls no HSM and does no I/O: key
+// ids, timestamps and wrapped key material (exported key tokens) are chosen
+// by the proposer and carried in the command. Every node therefore reaches
+// the same state at the same log index. Rules that must not race, such as
+// "a key pending deletion cannot be enabled", are decided here, at apply
+// time, and a refused command yields a [*Rejection] carrying the AWS error
+// name, never a partial change.
+//
+// # Concurrency
+//
+// Raft calls Apply, ApplyBatch, Snapshot and Restore from one goroutine.
+// Reads ([FSM.Key], [FSM.ListKeys], ...) may run concurrently with them; the
+// state is guarded by a read-write mutex and stored in copy-on-write B-trees,
+// so a snapshot is an O(1) clone that is persisted while Apply goes on.
+// Stored values are immutable once published: Apply replaces, never edits.
+//
+// # Snapshots
+//
+// A snapshot is the magic "TRENTFSM", a big-endian uint32 format version and
+// a stream of JSON records; see snapshot.go. Restore builds the new state
+// aside and swaps it in whole.
+package fsm

@@ -1,0 +1,18 @@
+// Package raft is Trent's consensus layer: a hashicorp/raft node with its
+// log and stable store in raft-boltdb/v2 (fsync on, always), file
+// snapshots, and a transport that runs over mutual TLS between nodes.
+//
+// It moves opaque command bytes; the state machine is the caller's (see
+// package fsm). [Node.Apply] returns the state machine's response and the
+// log index at which the command applied.
+//
+// # Errors
+//
+// [ErrNotLeader] means the command was not accepted and may be sent to the
+// leader. [ErrUnknownOutcome] means leadership was lost after the command was
+// handed to raft: it may or may not commit, so the caller must make retries
+// safe (commands carry proposer-chosen ids and apply idempotently).
+//
+// Tuning follows ../shared/reference/stack.md: CommitTimeout 10ms so idle
+// followers learn commits quickly, MaxAppendEntries 64, pre-vote on.
+package raft

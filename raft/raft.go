@@ -1,0 +1,326 @@
+package raft
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	hraft "github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+)
+
+// Errors returned by Node.Apply.
+var (
+	// ErrNotLeader means this node is not the leader; nothing was proposed.
+	ErrNotLeader = errors.New("raft: not the leader")
+	// ErrUnknownOutcome means the command may or may not have committed.
+	ErrUnknownOutcome = errors.New("raft: leadership lost; outcome unknown")
+	// ErrShutdown means the node is shutting down.
+	ErrShutdown = errors.New("raft: shut down")
+	// ErrStoreLocked means another process holds the data directory.
+	ErrStoreLocked = errors.New("raft: data directory is in use by another process")
+)
+
+// Config configures a Node.
+type Config struct {
+	// NodeID is the stable, unique raft server id of this node.
+	NodeID string
+	// Dir holds raft.db (log and votes) and snapshots/.
+	Dir string
+	// BindAddr is the transport's listen address, host:port. Port 0 picks one.
+	BindAddr string
+	// AdvertiseAddr is the address peers dial; defaults to the bound address.
+	AdvertiseAddr string
+	// ServerTLS and ClientTLS secure the transport with mutual TLS. Both nil
+	// means plain TCP, which only tests use.
+	ServerTLS, ClientTLS *tls.Config
+	// FSM is the replicated state machine.
+	FSM hraft.BatchingFSM
+	// Bootstrap makes a node with no existing state form a one-voter cluster.
+	Bootstrap bool
+	// Logger receives raft's logs. Nil discards them.
+	Logger hclog.Logger
+
+	// Timing; zero values take the defaults of DefaultTimings.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+}
+
+func (c *Config) defaults() {
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = 500 * time.Millisecond
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = 10 * time.Millisecond
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 120 * time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+}
+
+// Node is a running raft member. It is safe for concurrent use.
+type Node struct {
+	raft      *hraft.Raft
+	store     *raftboltdb.BoltStore
+	transport *hraft.NetworkTransport
+	id        string
+	addr      string
+}
+
+// Open starts a raft node on the data in cfg.Dir, creating it if needed.
+func Open(cfg Config) (*Node, error) {
+	cfg.defaults()
+	if cfg.NodeID == "" || cfg.Dir == "" || cfg.FSM == nil {
+		return nil, errors.New("raft: NodeID, Dir and FSM are required")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bbolt.Options{
+			Timeout:        time.Second,
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		},
+		// NoSync stays false: votes live in the same file.
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, ErrStoreLocked
+		}
+		return nil, fmt.Errorf("raft: open log store: %w", err)
+	}
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, cfg.Logger.Named("snapshots"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft: snapshot store: %w", err)
+	}
+	logs, err := hraft.NewLogCache(512, store)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	stream, err := listen(cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		Stream:          stream,
+		MaxPool:         3,
+		Timeout:         10 * time.Second,
+		Logger:          cfg.Logger.Named("transport"),
+		MaxRPCsInFlight: 2,
+	})
+
+	rc := hraft.DefaultConfig()
+	rc.LocalID = hraft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.MaxAppendEntries = 64
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NoLegacyTelemetry = true
+	rc.Logger = cfg.Logger
+	if err := hraft.ValidateConfig(rc); err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+
+	if cfg.Bootstrap {
+		has, err := hraft.HasExistingState(logs, store, snaps)
+		if err != nil {
+			transport.Close()
+			store.Close()
+			return nil, fmt.Errorf("raft: %w", err)
+		}
+		if !has {
+			conf := hraft.Configuration{Servers: []hraft.Server{{
+				Suffrage: hraft.Voter, ID: rc.LocalID, Address: transport.LocalAddr(),
+			}}}
+			if err := hraft.BootstrapCluster(rc, logs, store, snaps, transport, conf); err != nil {
+				transport.Close()
+				store.Close()
+				return nil, fmt.Errorf("raft: bootstrap: %w", err)
+			}
+		}
+	}
+	r, err := hraft.NewRaft(rc, cfg.FSM, logs, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	return &Node{raft: r, store: store, transport: transport, id: cfg.NodeID, addr: string(transport.LocalAddr())}, nil
+}
+
+// ID returns this node's raft server id.
+func (n *Node) ID() string { return n.id }
+
+// Addr returns the transport address peers dial.
+func (n *Node) Addr() string { return n.addr }
+
+// Apply proposes cmd and waits until it has been applied on this node,
+// returning the state machine's response and the entry's log index.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (resp any, index uint64, err error) {
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := n.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		return nil, 0, mapErr(err)
+	}
+	return f.Response(), f.Index(), nil
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, hraft.ErrNotLeader):
+		return ErrNotLeader
+	case errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrLeadershipTransferInProgress):
+		return ErrUnknownOutcome
+	case errors.Is(err, hraft.ErrRaftShutdown):
+		return ErrShutdown
+	case errors.Is(err, hraft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	}
+	return err
+}
+
+// IsLeader reports whether this node currently believes it is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
+
+// Leader returns the current leader's id and address, if known.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// WaitLeader blocks until some leader is known or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := n.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader.
+func (n *Node) VerifyLeader() error { return mapErr(n.raft.VerifyLeader().Error()) }
+
+// CommitIndex returns the latest index this node knows to be committed.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
+// Snapshot forces a snapshot now.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// Stats returns raft's diagnostic counters.
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// Close shuts raft down and releases the store and transport.
+func (n *Node) Close() error {
+	err := n.raft.Shutdown().Error()
+	if cerr := n.transport.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := n.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// stream is a raft.StreamLayer over TCP, optionally wrapped in mutual TLS.
+type stream struct {
+	net.Listener
+	advertise net.Addr
+	client    *tls.Config
+}
+
+func listen(bind, advertise string, server, client *tls.Config) (*stream, error) {
+	if (server == nil) != (client == nil) {
+		return nil, errors.New("raft: ServerTLS and ClientTLS must be set together")
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
+	}
+	adv := ln.Addr()
+	if advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", advertise)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("raft: advertise address %q: %w", advertise, err)
+		}
+		adv = a
+	}
+	if tcp, ok := adv.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		ln.Close()
+		return nil, fmt.Errorf("raft: bind address %s is unspecified; set an advertise address", bind)
+	}
+	if server != nil {
+		ln = tls.NewListener(ln, server)
+	}
+	return &stream{Listener: ln, advertise: adv, client: client}, nil
+}
+
+func (s *stream) Addr() net.Addr { return s.advertise }
+
+func (s *stream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if s.client == nil {
+		return d.Dial("tcp", string(addr))
+	}
+	cfg := s.client.Clone()
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(string(addr)); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", string(addr))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

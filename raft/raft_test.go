@@ -1,0 +1,113 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/trentkms/trent/fsm"
+)
+
+func openSingle(t *testing.T, dir string, f *fsm.FSM) *Node {
+	t.Helper()
+	n, err := Open(Config{
+		NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: f, Bootstrap: true,
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func createCmd(t *testing.T, id string) []byte {
+	t.Helper()
+	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: fsm.Key{
+		ID: id, ARN: "arn:aws:kms:us-east-1:111122223333:key/" + id, Account: "111122223333", State: fsm.Enabled,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// apply proposes cmd on a node that WaitLeader has seen become leader.
+func apply(t *testing.T, n *Node, cmd []byte) (*fsm.Result, uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, idx, err := n.Apply(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.(*fsm.Result), idx
+}
+
+func TestApplyReturnsIndexAndSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	f := fsm.New()
+	n := openSingle(t, dir, f)
+	var last uint64
+	for i := range 20 {
+		r, idx := apply(t, n, createCmd(t, fmt.Sprintf("k%02d", i)))
+		if r.Err != nil || r.Index != idx || idx <= last {
+			t.Fatalf("result %+v at index %d after %d", r, idx, last)
+		}
+		last = idx
+		if i == 9 {
+			if err := n.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart on the same directory with an empty FSM: snapshot + log replay.
+	g := fsm.New()
+	n2 := openSingle(t, dir, g)
+	defer n2.Close()
+	_, idx := apply(t, n2, mustNoop(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.WaitApplied(ctx, idx); err != nil {
+		t.Fatal(err)
+	}
+	if g.KeyCount() != 20 {
+		t.Fatalf("after restart %d keys, want 20", g.KeyCount())
+	}
+}
+
+func TestSecondOpenOfSameDirFails(t *testing.T) {
+	dir := t.TempDir()
+	n := openSingle(t, dir, fsm.New())
+	defer n.Close()
+	_, err := Open(Config{NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: fsm.New()})
+	if !errors.Is(err, ErrStoreLocked) {
+		t.Fatalf("got %v, want ErrStoreLocked", err)
+	}
+}
+
+func TestUnspecifiedBindNeedsAdvertise(t *testing.T) {
+	_, err := Open(Config{NodeID: "n1", Dir: t.TempDir(), BindAddr: "0.0.0.0:0", FSM: fsm.New()})
+	if err == nil {
+		t.Fatal("want an error for 0.0.0.0 without an advertise address")
+	}
+}
+
+func mustNoop(t *testing.T) []byte {
+	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
