@@ -1,0 +1,49 @@
+package kms
+
+import (
+	"context"
+	"errors"
+
+	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/identity"
+)
+
+// AuthzRequest is one authorization question: may Principal perform Action
+// (for example kms:Encrypt) on Key in Account, with this encryption context?
+type AuthzRequest struct {
+	Principal identity.Principal
+	// Action is the IAM action name, kms:<Operation>.
+	Action string
+	// Key is the key acted on, or nil for operations without one
+	// (CreateKey, ListKeys, GenerateRandom).
+	Key *fsm.Key
+	// Account is the account that owns the resource: the key's, or the
+	// caller's for operations without a key.
+	Account string
+	// EncryptionContext is the request's context, for condition keys and
+	// grant constraints.
+	EncryptionContext map[string]string
+}
+
+// Authorizer decides whether a request is allowed. It returns nil to allow
+// and a non-nil error to deny; an *Error is passed to the caller as is, any
+// other error becomes AWS's AccessDeniedException message.
+type Authorizer interface {
+	Authorize(ctx context.Context, r *AuthzRequest) error
+}
+
+// ErrDenied is the generic denial an Authorizer may return.
+var ErrDenied = errors.New("kms: access denied")
+
+// AccountRoot is the authorizer used until key policies land: the root
+// principal of an account may do everything in its account; every other
+// principal is denied.
+type AccountRoot struct{}
+
+// Authorize implements Authorizer.
+func (AccountRoot) Authorize(_ context.Context, r *AuthzRequest) error {
+	if r.Principal.IsRoot() && r.Principal.Account == r.Account {
+		return nil
+	}
+	return ErrDenied
+}

@@ -1,0 +1,25 @@
+package kms
+
+import "context"
+
+// CallInfo carries facts about one call back to the transport, which
+// reports them in response headers.
+type CallInfo struct {
+	// AppliedIndex is the raft index at which the call's write applied, or
+	// 0 for a call that wrote nothing.
+	AppliedIndex uint64
+}
+
+type callInfoKey struct{}
+
+// WithCallInfo returns a context in which the service records facts about
+// the call into info.
+func WithCallInfo(ctx context.Context, info *CallInfo) context.Context {
+	return context.WithValue(ctx, callInfoKey{}, info)
+}
+
+func setAppliedIndex(ctx context.Context, idx uint64) {
+	if info, ok := ctx.Value(callInfoKey{}).(*CallInfo); ok {
+		info.AppliedIndex = idx
+	}
+}

@@ -1,0 +1,13 @@
+// Package kms is the Trent key management service: one method per AWS KMS
+// operation, independent of any transport. The rpc package serves it over
+// Connect (and, later, the AWS JSON endpoint); both hand it the generated
+// request messages and get the response messages back.
+//
+// Every method follows the same path: validate the request (a bad one is a
+// ValidationException and changes nothing), resolve the key, ask the
+// [Authorizer], check the key state, then either read the replicated state
+// or propose a command through the [Log], and do cryptography only through
+// the [HSM]. Errors returned to callers are always [*Error] values carrying
+// the AWS error name and an AWS-shaped message, and they never contain
+// plaintext or key material.
+package kms

@@ -1,0 +1,282 @@
+package kms
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/hsm"
+)
+
+var keySpecs = "[RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"
+
+const keyUsages = "[SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"
+
+func enumContains(set, v string) bool {
+	return strings.Contains(set, "["+v+",") || strings.Contains(set, " "+v+",") || strings.Contains(set, " "+v+"]")
+}
+
+// CreateKey creates a symmetric encryption key. Its material is generated
+// inside the HSM; only the exported key token is replicated.
+func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*kmsv1.CreateKeyResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := req.GetKeySpec()
+	if spec == "" {
+		spec = req.GetCustomerMasterKeySpec()
+	} else if cmk := req.GetCustomerMasterKeySpec(); cmk != "" && cmk != spec {
+		return nil, validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+	}
+	if spec == "" {
+		spec = "SYMMETRIC_DEFAULT"
+	}
+	usage := req.GetKeyUsage()
+	origin := req.GetOrigin()
+	switch {
+	case len(req.GetDescription()) > 8192:
+		return nil, validation("Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192")
+	case !enumContains(keySpecs, spec):
+		return nil, validation("Value '%s' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: %s", spec, keySpecs)
+	case usage != "" && !enumContains(keyUsages, usage):
+		return nil, validation("Value '%s' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: %s", usage, keyUsages)
+	case origin != "" && !enumContains("[AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin):
+		return nil, validation("Value '%s' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin)
+	case spec != "SYMMETRIC_DEFAULT":
+		return nil, newError(UnsupportedOperation, "KeySpec %s is not supported by this Trent version; only SYMMETRIC_DEFAULT is.", spec)
+	case usage != "" && usage != "ENCRYPT_DECRYPT":
+		return nil, validation("KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT.", usage)
+	case origin != "" && origin != "AWS_KMS":
+		return nil, newError(UnsupportedOperation, "Origin %s is not supported by this Trent version; only AWS_KMS is.", origin)
+	case req.GetMultiRegion():
+		return nil, newError(UnsupportedOperation, "Multi-Region keys are not supported by Trent.")
+	case req.GetPolicy() != "":
+		return nil, newError(UnsupportedOperation, "Key policies are not supported by this Trent version yet; omit Policy to get the default key policy.")
+	}
+	tags, err := validateTags(req.GetTags())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, p, "kms:CreateKey", nil, nil); err != nil {
+		return nil, err
+	}
+	if len(tags) > 0 {
+		if err := s.authorize(ctx, p, "kms:TagResource", nil, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	id, idBytes, err := newUUID(s.rand)
+	if err != nil {
+		return nil, s.internal(ctx, "CreateKey", err)
+	}
+	var version [16]byte
+	if _, err := s.rand.Read(version[:]); err != nil {
+		return nil, s.internal(ctx, "CreateKey", err)
+	}
+	ekt, err := s.hsm.GenerateKey(ctx, hsm.SymmetricDefault, idBytes, version)
+	if err != nil {
+		return nil, s.internal(ctx, "CreateKey", err)
+	}
+	now := millis(s.now())
+	k := fsm.Key{
+		ID: id, ARN: s.keyARN(p.Account, id), Account: p.Account, CreationDate: now,
+		Description: req.GetDescription(), KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS",
+		State: fsm.Enabled, Tags: tags,
+		Versions: []fsm.KeyVersion{{ID: versionHex(version), EKT: ekt, Created: now}},
+	}
+	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: k}})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.CreateKeyResponse{KeyMetadata: s.metadata(r.Key)}, nil
+}
+
+func validateTags(in []*kmsv1.Tag) ([]fsm.Tag, error) {
+	if len(in) > 50 {
+		return nil, newError(TagErr, "Too many tags: a key can have at most 50 tags.")
+	}
+	seen := make(map[string]bool, len(in))
+	out := make([]fsm.Tag, 0, len(in))
+	for _, t := range in {
+		k, v := t.GetTagKey(), t.GetTagValue()
+		switch {
+		case len(k) < 1 || len(k) > 128:
+			return nil, newError(TagErr, "Tag keys must be 1 to 128 characters long.")
+		case len(v) > 256:
+			return nil, newError(TagErr, "Tag values must be at most 256 characters long.")
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			return nil, newError(TagErr, "Tag keys beginning with aws: are reserved.")
+		case seen[k]:
+			return nil, newError(TagErr, "Duplicate tag key %s.", k)
+		}
+		seen[k] = true
+		out = append(out, fsm.Tag{Key: k, Value: v})
+	}
+	return out, nil
+}
+
+// metadata renders a key as AWS's KeyMetadata.
+func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
+	m := &kmsv1.KeyMetadata{
+		AwsAccountId:          k.Account,
+		KeyId:                 k.ID,
+		Arn:                   k.ARN,
+		CreationDate:          seconds(k.CreationDate),
+		Enabled:               k.State == fsm.Enabled,
+		Description:           k.Description,
+		KeyUsage:              k.KeyUsage,
+		KeyState:              string(k.State),
+		Origin:                k.Origin,
+		KeyManager:            "CUSTOMER",
+		CustomerMasterKeySpec: k.KeySpec,
+		KeySpec:               k.KeySpec,
+		EncryptionAlgorithms:  []string{"SYMMETRIC_DEFAULT"},
+	}
+	if k.State == fsm.PendingDeletion {
+		d := seconds(k.DeletionDate)
+		m.DeletionDate = &d
+	}
+	return m
+}
+
+// DescribeKey returns a key's metadata. It works in every key state.
+func (s *Service) DescribeKey(ctx context.Context, req *kmsv1.DescribeKeyRequest) (*kmsv1.DescribeKeyResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(req.GetGrantTokens()); err != nil {
+		return nil, err
+	}
+	k, err := s.resolveKey(p, req.GetKeyId(), true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, p, "kms:DescribeKey", k, nil); err != nil {
+		return nil, err
+	}
+	return &kmsv1.DescribeKeyResponse{KeyMetadata: s.metadata(k)}, nil
+}
+
+// ListKeys lists the caller's account's keys, Limit (1-1000, default 100)
+// at a time; NextMarker continues the listing.
+func (s *Service) ListKeys(ctx context.Context, req *kmsv1.ListKeysRequest) (*kmsv1.ListKeysResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := pageLimit(req.Limit, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeMarker(req.GetMarker())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, p, "kms:ListKeys", nil, nil); err != nil {
+		return nil, err
+	}
+	keys, more := s.store.ListKeys(p.Account, after, limit)
+	resp := &kmsv1.ListKeysResponse{Keys: make([]*kmsv1.KeyListEntry, len(keys)), Truncated: more}
+	for i, k := range keys {
+		resp.Keys[i] = &kmsv1.KeyListEntry{KeyId: k.ID, KeyArn: k.ARN}
+	}
+	if more {
+		resp.NextMarker = encodeMarker(keys[len(keys)-1].ID)
+	}
+	return resp, nil
+}
+
+func pageLimit(limit *int32, max, def int32) (int, error) {
+	if limit == nil {
+		return int(def), nil
+	}
+	switch v := *limit; {
+	case v < 1:
+		return 0, validation("Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", v)
+	case v > max:
+		return 0, validation("Value '%d' at 'limit' failed to satisfy constraint: Member must have value less than or equal to %d", v, max)
+	default:
+		return int(v), nil
+	}
+}
+
+// Markers are opaque to callers: "trent1:" and the last id, base64url.
+func encodeMarker(last string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("trent1:" + last))
+}
+
+func decodeMarker(m string) (string, error) {
+	if m == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(m)
+	if err != nil || !strings.HasPrefix(string(b), "trent1:") || len(m) > 1024 {
+		return "", newError(InvalidMarker, "The marker is not valid.")
+	}
+	return strings.TrimPrefix(string(b), "trent1:"), nil
+}
+
+// EnableKey sets a key's state to Enabled.
+func (s *Service) EnableKey(ctx context.Context, req *kmsv1.EnableKeyRequest) (*kmsv1.EnableKeyResponse, error) {
+	if err := s.setEnabled(ctx, req.GetKeyId(), true); err != nil {
+		return nil, err
+	}
+	return &kmsv1.EnableKeyResponse{}, nil
+}
+
+// DisableKey sets a key's state to Disabled; it then refuses cryptography.
+func (s *Service) DisableKey(ctx context.Context, req *kmsv1.DisableKeyRequest) (*kmsv1.DisableKeyResponse, error) {
+	if err := s.setEnabled(ctx, req.GetKeyId(), false); err != nil {
+		return nil, err
+	}
+	return &kmsv1.DisableKeyResponse{}, nil
+}
+
+func (s *Service) setEnabled(ctx context.Context, keyID string, on bool) error {
+	p, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	k, err := s.resolveKey(p, keyID, false)
+	if err != nil {
+		return err
+	}
+	action := "kms:DisableKey"
+	if on {
+		action = "kms:EnableKey"
+	}
+	if err := s.authorize(ctx, p, action, k, nil); err != nil {
+		return err
+	}
+	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpSetKeyEnabled, SetKeyEnabled: &fsm.SetKeyEnabled{KeyID: k.ID, Enabled: on}})
+	return err
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, req *kmsv1.UpdateKeyDescriptionRequest) (*kmsv1.UpdateKeyDescriptionResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetDescription()) > 8192 {
+		return nil, validation("Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192")
+	}
+	k, err := s.resolveKey(p, req.GetKeyId(), false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, p, "kms:UpdateKeyDescription", k, nil); err != nil {
+		return nil, err
+	}
+	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpUpdateKeyDescription,
+		UpdateKeyDescription: &fsm.UpdateKeyDescription{KeyID: k.ID, Description: req.GetDescription()}})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.UpdateKeyDescriptionResponse{}, nil
+}

@@ -1,0 +1,241 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/raft"
+)
+
+// HSM is the part of an HSM backend the service uses.
+type HSM interface {
+	GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) (ekt []byte, err error)
+	Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, body []byte) ([]byte, error)
+	Random(ctx context.Context, n int) ([]byte, error)
+}
+
+// Store is the read side of the replicated state.
+type Store interface {
+	Key(id string) (*fsm.Key, bool)
+	ListKeys(account, after string, limit int) ([]*fsm.Key, bool)
+}
+
+// Log proposes commands to the replicated log. Apply returns the state
+// machine's response and the index at which the command applied.
+type Log interface {
+	Apply(ctx context.Context, cmd []byte) (resp any, index uint64, err error)
+}
+
+// Config configures a Service.
+type Config struct {
+	// Region is the AWS region in key ARNs (for example us-east-1).
+	Region string
+	Store  Store
+	Log    Log
+	HSM    HSM
+	// Authorizer decides every call. Nil means AccountRoot.
+	Authorizer Authorizer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of ids and nonces; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives internal errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Service implements the KMS operations. It is safe for concurrent use.
+type Service struct {
+	region string
+	store  Store
+	log    Log
+	hsm    HSM
+	authz  Authorizer
+	now    func() time.Time
+	rand   io.Reader
+	logger *slog.Logger
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Region == "" || cfg.Store == nil || cfg.Log == nil || cfg.HSM == nil {
+		return nil, errors.New("kms: Region, Store, Log and HSM are required")
+	}
+	s := &Service{region: cfg.Region, store: cfg.Store, log: cfg.Log, hsm: cfg.HSM,
+		authz: cfg.Authorizer, now: cfg.Now, rand: cfg.Rand}
+	if s.authz == nil {
+		s.authz = AccountRoot{}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	s.logger = cfg.Logger
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// caller returns the authenticated principal of the request.
+func caller(ctx context.Context) (identity.Principal, error) {
+	p, ok := identity.FromContext(ctx)
+	if !ok {
+		return identity.Principal{}, newError(UnrecognizedClient, "The request has no authenticated principal.")
+	}
+	return p, nil
+}
+
+func (s *Service) keyARN(account, id string) string {
+	return identity.KeyARN(s.region, account, id)
+}
+
+// resolveKey finds the key that keyID names for the caller. allowAlias says
+// whether the operation accepts alias names and alias ARNs.
+func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool) (*fsm.Key, error) {
+	switch {
+	case keyID == "":
+		return nil, validation("Value null at 'keyId' failed to satisfy constraint: Member must not be null")
+	case len(keyID) > 2048:
+		return nil, validation("Value at 'keyId' failed to satisfy constraint: Member must have length less than or equal to 2048")
+	}
+	account, id := p.Account, keyID
+	switch {
+	case strings.HasPrefix(keyID, "alias/"):
+		if !allowAlias {
+			return nil, newError(NotFound, "Invalid keyId %s", keyID)
+		}
+		return nil, newError(NotFound, "Alias %s is not found.", identity.AliasARN(s.region, p.Account, keyID))
+	case strings.HasPrefix(keyID, "arn:"):
+		arn, err := identity.ParseKMSARN(keyID)
+		if err != nil {
+			return nil, newError(NotFound, "Invalid keyId %s", keyID)
+		}
+		if arn.Type == "alias" {
+			if !allowAlias {
+				return nil, newError(NotFound, "Invalid keyId %s", keyID)
+			}
+			return nil, newError(NotFound, "Alias %s is not found.", keyID)
+		}
+		if arn.Region != s.region {
+			return nil, newError(NotFound, "Key '%s' does not exist", keyID)
+		}
+		account, id = arn.Account, arn.ID
+	}
+	if _, err := parseUUID(id); err != nil {
+		return nil, newError(NotFound, "Invalid keyId %s", keyID)
+	}
+	k, ok := s.store.Key(strings.ToLower(id))
+	if !ok || k.Account != account {
+		return nil, newError(NotFound, "Key '%s' does not exist", s.keyARN(account, strings.ToLower(id)))
+	}
+	return k, nil
+}
+
+// authorize asks the authorizer and turns a denial into AWS's message.
+func (s *Service) authorize(ctx context.Context, p identity.Principal, action string, k *fsm.Key, ec map[string]string) error {
+	req := &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec}
+	if k == nil {
+		req.Account = p.Account
+	} else {
+		req.Account = k.Account
+	}
+	if err := s.authz.Authorize(ctx, req); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		resource := "*"
+		if k != nil {
+			resource = k.ARN
+		}
+		return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
+			p.ARN, action, resource, action)
+	}
+	return nil
+}
+
+// usable checks that a key can do cryptography now.
+func usable(k *fsm.Key) error {
+	switch k.State {
+	case fsm.Enabled:
+		return nil
+	case fsm.Disabled:
+		return newError(DisabledErr, "%s is disabled.", k.ARN)
+	case fsm.PendingDeletion:
+		return newError(KMSInvalidState, "%s is pending deletion.", k.ARN)
+	case fsm.PendingImport:
+		return newError(KMSInvalidState, "%s is pending import.", k.ARN)
+	}
+	return newError(KMSInvalidState, "%s is unavailable.", k.ARN)
+}
+
+// propose replicates cmd and returns the result; a refusal at apply time
+// becomes the matching *Error.
+func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, newError(KMSInternal, "internal error")
+	}
+	resp, idx, err := s.log.Apply(ctx, b)
+	if err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
+			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			return nil, newError(DependencyTimeout, "The service could not reach a quorum in time; retry the request.")
+		case errors.Is(err, raft.ErrUnknownOutcome):
+			return nil, newError(DependencyTimeout, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
+		}
+		return nil, s.internal(ctx, string(cmd.Op), err)
+	}
+	r, ok := resp.(*fsm.Result)
+	if !ok {
+		return nil, newError(KMSInternal, "internal error")
+	}
+	setAppliedIndex(ctx, idx)
+	if r.Err != nil {
+		return nil, &Error{Type: r.Err.Type, Message: r.Err.Message}
+	}
+	return r, nil
+}
+
+// dryRun returns the error a successful dry run answers with.
+func dryRun() error {
+	return newError(DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
+}
+
+func checkGrantTokens(tokens []string) error {
+	if len(tokens) > 10 {
+		return validation("Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10")
+	}
+	for _, t := range tokens {
+		if len(t) < 1 || len(t) > 8192 {
+			return validation("Value at 'grantTokens' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 8192, Member must have length greater than or equal to 1]")
+		}
+	}
+	if len(tokens) > 0 {
+		// No grant exists until grants land, so no token can be valid.
+		return newError(InvalidGrantToken, "The grant token is not valid.")
+	}
+	return nil
+}
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func seconds(ms int64) float64 { return float64(ms) / 1000 }
+
+// internal logs err for operators and returns an opaque KMSInternalException.
+func (s *Service) internal(ctx context.Context, op string, err error) error {
+	s.logger.ErrorContext(ctx, "internal error", "op", op, "err", err)
+	return newError(KMSInternal, "internal error")
+}

@@ -1,0 +1,71 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/kms"
+)
+
+// ErrorTypeHeader carries the AWS error name of a failed call.
+const ErrorTypeHeader = "Trent-Error-Type"
+
+// codes maps AWS error names to Connect codes. Names not listed are
+// InvalidArgument (client errors) unless they are server faults below.
+var codes = map[string]connect.Code{
+	kms.AccessDenied:             connect.CodePermissionDenied,
+	kms.AlreadyExists:            connect.CodeAlreadyExists,
+	kms.DependencyTimeout:        connect.CodeUnavailable,
+	kms.DisabledErr:              connect.CodeFailedPrecondition,
+	kms.DryRunOperation:          connect.CodeFailedPrecondition,
+	kms.KMSInternal:              connect.CodeInternal,
+	kms.KMSInvalidState:          connect.CodeFailedPrecondition,
+	kms.LimitExceeded:            connect.CodeResourceExhausted,
+	kms.NotFound:                 connect.CodeNotFound,
+	kms.UnsupportedOperation:     connect.CodeUnimplemented,
+	kms.UnrecognizedClient:       connect.CodeUnauthenticated,
+	kms.UnauthenticatedPrincipal: connect.CodeUnauthenticated,
+	kms.ServiceUnavailable:       connect.CodeUnavailable,
+}
+
+// Code returns the Connect code for an AWS error name.
+func Code(awsType string) connect.Code {
+	if c, ok := codes[awsType]; ok {
+		return c
+	}
+	return connect.CodeInvalidArgument
+}
+
+// toConnect converts a service error into a Connect error carrying the AWS
+// name. Errors that are not *kms.Error are internal and their text is not
+// sent.
+func toConnect(err error, procedure string) *connect.Error {
+	var ke *kms.Error
+	if !errors.As(err, &ke) {
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			switch ce.Code() {
+			case connect.CodeUnimplemented:
+				op := procedure[strings.LastIndexByte(procedure, '/')+1:]
+				ke = &kms.Error{Type: kms.UnsupportedOperation, Message: fmt.Sprintf("%s is not implemented by this Trent version yet.", op)}
+			case connect.CodeCanceled, connect.CodeDeadlineExceeded:
+				ce.Meta().Set(ErrorTypeHeader, kms.DependencyTimeout)
+				return ce
+			default:
+				ke = &kms.Error{Type: kms.KMSInternal, Message: "internal error"}
+			}
+		} else {
+			ke = &kms.Error{Type: kms.KMSInternal, Message: "internal error"}
+		}
+	}
+	ce := connect.NewError(Code(ke.Type), errors.New(ke.Message))
+	ce.Meta().Set(ErrorTypeHeader, ke.Type)
+	if d, derr := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ke.Type}); derr == nil {
+		ce.AddDetail(d)
+	}
+	return ce
+}

@@ -1,0 +1,97 @@
+package rpc
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"connectrpc.com/connect"
+
+	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/kms"
+)
+
+// Response headers with call metadata.
+const (
+	ServedByHeader     = "Trent-Served-By"
+	AppliedIndexHeader = "Trent-Applied-Index"
+)
+
+// unimplemented answers every operation the service lacks. It sits one
+// embedding level deeper than the service in handler, so the service's
+// methods win wherever it has them.
+type unimplemented struct {
+	kmsv1connect.UnimplementedKeyManagementServiceHandler
+}
+
+type handler struct {
+	*kms.Service
+	unimplemented
+}
+
+var _ kmsv1connect.KeyManagementServiceHandler = handler{}
+
+// Options configures the handler.
+type Options struct {
+	// NodeID is reported in the Trent-Served-By header.
+	NodeID string
+	// ReadMaxBytes caps request size; zero means 4 MiB.
+	ReadMaxBytes int
+}
+
+// NewHandler returns the path prefix and HTTP handler serving svc.
+func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
+	if opts.ReadMaxBytes == 0 {
+		opts.ReadMaxBytes = 4 << 20
+	}
+	return kmsv1connect.NewKeyManagementServiceHandler(handler{Service: svc},
+		connect.WithInterceptors(callInterceptor(opts.NodeID)),
+		connect.WithReadMaxBytes(opts.ReadMaxBytes),
+	)
+}
+
+// callInterceptor maps errors and reports call metadata in headers.
+func callInterceptor(nodeID string) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			info := &kms.CallInfo{}
+			resp, err := next(kms.WithCallInfo(ctx, info), req)
+			if err != nil {
+				ce := toConnect(err, req.Spec().Procedure)
+				ce.Meta().Set(ServedByHeader, nodeID)
+				return nil, ce
+			}
+			h := resp.Header()
+			h.Set(ServedByHeader, nodeID)
+			if info.AppliedIndex != 0 {
+				h.Set(AppliedIndexHeader, strconv.FormatUint(info.AppliedIndex, 10))
+			}
+			return resp, nil
+		}
+	}
+}
+
+// Authenticate requires a verified client certificate naming a principal
+// and puts that principal in the request context. Anything else is answered
+// with Connect's Unauthenticated, in the protocol the client speaks.
+func Authenticate(next http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+			writeUnauthenticated(ew, w, r, "A client certificate issued by the cluster CA is required.")
+			return
+		}
+		p, err := identity.PrincipalFromCert(r.TLS.PeerCertificates[0])
+		if err != nil {
+			writeUnauthenticated(ew, w, r, "The client certificate does not name an IAM principal.")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), p)))
+	})
+}
+
+func writeUnauthenticated(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request, msg string) {
+	ce := toConnect(&kms.Error{Type: kms.UnrecognizedClient, Message: msg}, "")
+	_ = ew.Write(w, r, ce)
+}

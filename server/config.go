@@ -1,0 +1,149 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/trentkms/trent/identity"
+)
+
+// Config configures a node. The zero value is not valid; start from
+// DefaultConfig.
+type Config struct {
+	// DataDir holds all of the node's state.
+	DataDir string `json:"data_dir"`
+	// NodeID is the node's stable raft id. Empty means the one recorded in
+	// the data directory, or "node1" on first start.
+	NodeID string `json:"node_id"`
+	// APIAddr is the HTTPS listen address for Connect, gRPC and gRPC-Web.
+	APIAddr string `json:"api_addr"`
+	// RaftAddr is the raft transport's listen address (mutual TLS).
+	RaftAddr string `json:"raft_addr"`
+	// Region appears in key ARNs.
+	Region string `json:"region"`
+	// AccountID is the account of the admin principal created on first
+	// start (arn:aws:iam::<AccountID>:root).
+	AccountID string `json:"account_id"`
+	// HSMPassphraseFile, if set, holds the passphrase that unseals the soft
+	// HSM (Argon2id). Empty means dev mode: a key file in the data dir.
+	HSMPassphraseFile string `json:"hsm_passphrase_file"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+
+	// RaftTimeout scales raft's heartbeat and election timeouts; tests
+	// shorten it. Zero means 1s.
+	RaftTimeout time.Duration `json:"-"`
+	// Stderr receives logs and the start-up banner; nil means os.Stderr.
+	Stderr io.Writer `json:"-"`
+	// Logger overrides the logger built from LogLevel and Stderr.
+	Logger *slog.Logger `json:"-"`
+}
+
+// DefaultConfig returns the embedded single-node defaults.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:   "./trent-data",
+		APIAddr:   "127.0.0.1:7700",
+		RaftAddr:  "127.0.0.1:7701",
+		Region:    "us-east-1",
+		AccountID: "111122223333",
+		LogLevel:  "info",
+	}
+}
+
+// Validate checks the configuration and says what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if c.NodeID != "" && !identity.ValidNodeID(c.NodeID) {
+		errs = append(errs, fmt.Errorf("--node-id %q is not valid: use letters, digits, '-', '_' and '.'", c.NodeID))
+	}
+	for name, addr := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
+		}
+	}
+	if !identity.ValidRegion(c.Region) {
+		errs = append(errs, fmt.Errorf("--region %q is not a region name like us-east-1", c.Region))
+	}
+	if !identity.ValidAccountID(c.AccountID) {
+		errs = append(errs, fmt.Errorf("--account-id %q must be exactly 12 digits", c.AccountID))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q must be debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// ErrHelp is returned by ParseArgs when help was asked for.
+var ErrHelp = flag.ErrHelp
+
+// ParseArgs builds a Config from command-line arguments: defaults, then a
+// JSON config file (--config), then flags, each overriding the last.
+func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "JSON config file; flags override its values")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for all node state")
+	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "stable node id (default: recorded in the data dir, else node1)")
+	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "HTTPS address for Connect, gRPC and gRPC-Web")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "raft transport address (mutual TLS)")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "AWS region name used in key ARNs")
+	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
+	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase (default: dev mode, key file in the data dir)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	// A first pass finds --config so that flags can override the file.
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if *configFile != "" {
+		fileCfg := DefaultConfig()
+		if err := readConfigFile(*configFile, &fileCfg); err != nil {
+			return cfg, err
+		}
+		cfg = fileCfg
+		if err := fs.Parse(args); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func readConfigFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/trentkms/trent/identity"
+)
+
+const (
+	nodeCertTTL  = 365 * 24 * time.Hour
+	adminCertTTL = 365 * 24 * time.Hour
+)
+
+// pki is the node's view of the cluster's certificates.
+type pki struct {
+	ca   *identity.CA
+	pool *x509.CertPool
+	node tls.Certificate
+}
+
+// loadOrCreatePKI loads the cluster CA, this node's certificate and the
+// admin credential from the data dir, creating whatever is missing.
+func loadOrCreatePKI(dir, nodeID, account string, hosts []string, now time.Time) (*pki, bool, error) {
+	caDir := filepath.Join(dir, "ca")
+	certPEM, err1 := os.ReadFile(filepath.Join(caDir, "ca.pem"))
+	keyPEM, err2 := os.ReadFile(filepath.Join(caDir, "ca-key.pem"))
+	var ca *identity.CA
+	created := false
+	switch {
+	case err1 == nil && err2 == nil:
+		c, err := identity.LoadCA(certPEM, keyPEM)
+		if err != nil {
+			return nil, false, fmt.Errorf("cluster CA in %s: %w", caDir, err)
+		}
+		ca = c
+	case errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist):
+		c, err := identity.NewCA("trent", nil, now)
+		if err != nil {
+			return nil, false, err
+		}
+		kp, err := c.KeyPEM()
+		if err != nil {
+			return nil, false, err
+		}
+		if err := writeFiles(caDir, map[string][]byte{"ca.pem": c.CertPEM(), "ca-key.pem": kp}); err != nil {
+			return nil, false, err
+		}
+		ca, created = c, true
+	default:
+		return nil, false, fmt.Errorf("cluster CA in %s is incomplete: need both ca.pem and ca-key.pem", caDir)
+	}
+
+	nodeCert, err := loadOrIssueNode(ca, filepath.Join(dir, "node"), nodeID, hosts, now)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := ensureAdmin(ca, filepath.Join(dir, "admin"), account, now); err != nil {
+		return nil, false, err
+	}
+	return &pki{ca: ca, pool: ca.Pool(), node: nodeCert}, created, nil
+}
+
+// loadOrIssueNode returns the node certificate, issuing a new one when it
+// is missing, for another node id, lacks a host, or expires within 30 days.
+func loadOrIssueNode(ca *identity.CA, dir, nodeID string, hosts []string, now time.Time) (tls.Certificate, error) {
+	if c, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")); err == nil {
+		if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
+			id, _ := identity.NodeIDFromCert(leaf)
+			if id == nodeID && leaf.NotAfter.After(now.Add(30*24*time.Hour)) && coversHosts(leaf, hosts) &&
+				leaf.CheckSignatureFrom(ca.Certificate()) == nil {
+				c.Leaf = leaf
+				return c, nil
+			}
+		}
+	}
+	key, err := identity.NewKeyPair()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	der, err := ca.IssueNode(nodeID, hosts, key.Public(), now, nodeCertTTL)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue node certificate: %w", err)
+	}
+	kp, err := identity.EncodeKeyPEM(key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cp := identity.EncodeCertPEM(der)
+	if err := writeFiles(dir, map[string][]byte{"cert.pem": cp, "key.pem": kp}); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cp, kp)
+}
+
+func coversHosts(c *x509.Certificate, hosts []string) bool {
+	for _, h := range hosts {
+		if c.VerifyHostname(h) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureAdmin writes the account root's credential if it is missing.
+func ensureAdmin(ca *identity.CA, dir, account string, now time.Time) error {
+	if _, err := os.Stat(filepath.Join(dir, "cert.pem")); err == nil {
+		return nil
+	}
+	key, err := identity.NewKeyPair()
+	if err != nil {
+		return err
+	}
+	der, err := ca.IssueClient(identity.RootPrincipal(account), key.Public(), now, adminCertTTL)
+	if err != nil {
+		return fmt.Errorf("issue admin certificate: %w", err)
+	}
+	kp, err := identity.EncodeKeyPEM(key)
+	if err != nil {
+		return err
+	}
+	return identity.WriteCredentials(dir, ca.CertPEM(), identity.EncodeCertPEM(der), kp)
+}
+
+// hostsOf returns the hosts a node certificate must name for addrs.
+func hostsOf(addrs ...string) []string {
+	hosts := identity.LoopbackHosts()
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		seen[h] = true
+	}
+	for _, a := range addrs {
+		h, _, err := net.SplitHostPort(a)
+		if err != nil || h == "" || seen[h] {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+			continue
+		}
+		seen[h] = true
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// writeFiles writes files into dir (mode 0700) with mode 0600, atomically.
+func writeFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range files {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			return err
+		}
+		f, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
