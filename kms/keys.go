@@ -5,8 +5,8 @@ import (
 	"encoding/base64"
 	"strings"
 
-	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/fsm"
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm"
 )
 
