@@ -1,0 +1,476 @@
+package kms_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	hraft "github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trentkms/trent/fsm"
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm/soft"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/kms"
+)
+
+// memLog applies commands straight to an FSM, as a one-node raft would.
+type memLog struct {
+	mu  sync.Mutex
+	f   *fsm.FSM
+	idx uint64
+}
+
+func (l *memLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.idx++
+	return l.f.Apply(&hraft.Log{Index: l.idx, Type: hraft.LogCommand, Data: cmd}), l.idx, nil
+}
+
+type env struct {
+	svc  *kms.Service
+	fsm  *fsm.FSM
+	root context.Context
+	bob  context.Context
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	dir := t.TempDir()
+	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	f := fsm.New()
+	svc, err := kms.New(kms.Config{Region: "us-east-1", Store: f, Log: &memLog{f: f}, HSM: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{
+		svc:  svc,
+		fsm:  f,
+		root: identity.NewContext(context.Background(), identity.RootPrincipal("111122223333")),
+		bob:  identity.NewContext(context.Background(), bob),
+	}
+}
+
+func (e *env) createKey(t testing.TB) *kmsv1.KeyMetadata {
+	t.Helper()
+	r, err := e.svc.CreateKey(e.root, &kmsv1.CreateKeyRequest{Description: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.KeyMetadata
+}
+
+func wantType(t *testing.T, err error, typ string) {
+	t.Helper()
+	if typ == "" {
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		return
+	}
+	var ke *kms.Error
+	if !errors.As(err, &ke) || ke.Type != typ {
+		t.Fatalf("got error %v, want %s", err, typ)
+	}
+}
+
+func i32(v int32) *int32 { return &v }
+
+func TestCreateKeyDefaultsMatchAWS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	want := &kmsv1.KeyMetadata{
+		AwsAccountId: "111122223333", KeyId: m.KeyId, Arn: "arn:aws:kms:us-east-1:111122223333:key/" + m.KeyId,
+		CreationDate: m.CreationDate, Enabled: true, Description: "test", KeyUsage: "ENCRYPT_DECRYPT",
+		KeyState: "Enabled", Origin: "AWS_KMS", KeyManager: "CUSTOMER", CustomerMasterKeySpec: "SYMMETRIC_DEFAULT",
+		KeySpec: "SYMMETRIC_DEFAULT", EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
+	}
+	if !proto.Equal(m, want) {
+		t.Fatalf("got %v\nwant %v", m, want)
+	}
+	if len(m.KeyId) != 36 || m.CreationDate <= 0 {
+		t.Fatalf("bad id or date: %v", m)
+	}
+}
+
+func TestCreateKeyValidation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := strings.Repeat("d", 8193)
+	tests := []struct {
+		name string
+		req  *kmsv1.CreateKeyRequest
+		ctx  context.Context
+		want string
+	}{
+		{"description too long", &kmsv1.CreateKeyRequest{Description: long}, e.root, kms.Validation},
+		{"unknown key spec", &kmsv1.CreateKeyRequest{KeySpec: "AES"}, e.root, kms.Validation},
+		{"asymmetric not yet", &kmsv1.CreateKeyRequest{KeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, e.root, kms.UnsupportedOperation},
+		{"wrong usage", &kmsv1.CreateKeyRequest{KeyUsage: "SIGN_VERIFY"}, e.root, kms.Validation},
+		{"bad usage", &kmsv1.CreateKeyRequest{KeyUsage: "ENCRYPT"}, e.root, kms.Validation},
+		{"external origin", &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"}, e.root, kms.UnsupportedOperation},
+		{"multi region", &kmsv1.CreateKeyRequest{MultiRegion: true}, e.root, kms.UnsupportedOperation},
+		{"conflicting specs", &kmsv1.CreateKeyRequest{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "RSA_2048"}, e.root, kms.Validation},
+		{"reserved tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "aws:x", TagValue: "v"}}}, e.root, kms.TagErr},
+		{"duplicate tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a"}, {TagKey: "a"}}}, e.root, kms.TagErr},
+		{"empty tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: ""}}}, e.root, kms.TagErr},
+		{"not root", &kmsv1.CreateKeyRequest{}, e.bob, kms.AccessDenied},
+		{"no principal", &kmsv1.CreateKeyRequest{}, context.Background(), kms.UnrecognizedClient},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			_, err := e.svc.CreateKey(tt.ctx, tt.req)
+			wantType(t, err, tt.want)
+		})
+	}
+	if n := e.fsm.KeyCount(); n != 0 {
+		t.Fatalf("refused CreateKey calls created %d keys", n)
+	}
+}
+
+func TestEncryptDecryptRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	for _, keyID := range []string{m.KeyId, m.Arn, strings.ToUpper(m.KeyId)} {
+		enc, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: keyID, Plaintext: []byte("secret"),
+			EncryptionContext: map[string]string{"customerID": "3369", "purpose": "test"}})
+		if err != nil {
+			t.Fatalf("Encrypt with %s: %v", keyID, err)
+		}
+		if enc.KeyId != m.Arn || enc.EncryptionAlgorithm != "SYMMETRIC_DEFAULT" {
+			t.Fatalf("response %v", enc)
+		}
+		dec, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob,
+			EncryptionContext: map[string]string{"purpose": "test", "customerID": "3369"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(dec.Plaintext) != "secret" || dec.KeyId != m.Arn {
+			t.Fatalf("decrypted %q under %s", dec.Plaintext, dec.KeyId)
+		}
+	}
+}
+
+func TestEncryptErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	disabled := e.createKey(t)
+	if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: disabled.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	pt := []byte("PLAINTEXT-SENTINEL-7f3a")
+	tests := []struct {
+		name string
+		ctx  context.Context
+		req  *kmsv1.EncryptRequest
+		want string
+	}{
+		{"empty plaintext", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId}, kms.Validation},
+		{"plaintext over 4096", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 4097)}, kms.Validation},
+		{"plaintext of 4096", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 4096)}, ""},
+		{"no key id", e.root, &kmsv1.EncryptRequest{Plaintext: pt}, kms.Validation},
+		{"malformed key id", e.root, &kmsv1.EncryptRequest{KeyId: "not-a-key", Plaintext: pt}, kms.NotFound},
+		{"unknown key", e.root, &kmsv1.EncryptRequest{KeyId: "11111111-2222-3333-4444-555555555555", Plaintext: pt}, kms.NotFound},
+		{"unknown alias", e.root, &kmsv1.EncryptRequest{KeyId: "alias/nope", Plaintext: pt}, kms.NotFound},
+		{"other region arn", e.root, &kmsv1.EncryptRequest{KeyId: strings.Replace(m.Arn, "us-east-1", "eu-west-1", 1), Plaintext: pt}, kms.NotFound},
+		{"other account arn", e.root, &kmsv1.EncryptRequest{KeyId: strings.Replace(m.Arn, "111122223333", "444455556666", 1), Plaintext: pt}, kms.NotFound},
+		{"asymmetric algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}, kms.InvalidKeyUsage},
+		{"unknown algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "AES"}, kms.Validation},
+		{"empty context key", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionContext: map[string]string{"": "v"}}, kms.Validation},
+		{"too many grant tokens", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: make([]string, 11)}, kms.Validation},
+		{"disabled key", e.root, &kmsv1.EncryptRequest{KeyId: disabled.KeyId, Plaintext: pt}, kms.DisabledErr},
+		{"not authorized", e.bob, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt}, kms.AccessDenied},
+		{"dry run", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, DryRun: true}, kms.DryRunOperation},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			_, err := e.svc.Encrypt(tt.ctx, tt.req)
+			wantType(t, err, tt.want)
+			if err != nil && bytes.Contains([]byte(err.Error()), tt.req.Plaintext) && len(tt.req.Plaintext) > 0 {
+				t.Fatalf("error %q contains the plaintext", err)
+			}
+		})
+	}
+}
+
+func TestAWSErrorMessages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: m.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("x")})
+	if got, want := err.Error(), "DisabledException: "+m.Arn+" is disabled."; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	id := "11111111-2222-3333-4444-555555555555"
+	_, err = e.svc.DescribeKey(e.root, &kmsv1.DescribeKeyRequest{KeyId: id})
+	if got, want := err.Error(), "NotFoundException: Key 'arn:aws:kms:us-east-1:111122223333:key/"+id+"' does not exist"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	_, err = e.svc.DescribeKey(e.bob, &kmsv1.DescribeKeyRequest{KeyId: m.KeyId})
+	want := "AccessDeniedException: User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:DescribeKey on resource: " +
+		m.Arn + " because no resource-based policy allows the kms:DescribeKey action"
+	if err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
+	}
+	_, err = e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 5000)})
+	if got, want := err.Error(), "ValidationException: 1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestDecryptErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	other := e.createKey(t)
+	ec := map[string]string{"k": "v"}
+	enc, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("secret"), EncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := enc.CiphertextBlob
+	flipped := bytes.Clone(blob)
+	flipped[len(flipped)-1] ^= 1
+	unknownKey := bytes.Clone(blob)
+	unknownKey[5] ^= 0xff // inside the key id
+	tests := []struct {
+		name string
+		ctx  context.Context
+		req  *kmsv1.DecryptRequest
+		want string
+	}{
+		{"ok", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec}, ""},
+		{"ok with key id", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, KeyId: m.Arn}, ""},
+		{"missing context", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob}, kms.InvalidCiphertext},
+		{"other context", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"k": "V"}}, kms.InvalidCiphertext},
+		{"extra context pair", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"k": "v", "x": "y"}}, kms.InvalidCiphertext},
+		{"flipped bit", e.root, &kmsv1.DecryptRequest{CiphertextBlob: flipped, EncryptionContext: ec}, kms.InvalidCiphertext},
+		{"truncated", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob[:40], EncryptionContext: ec}, kms.InvalidCiphertext},
+		{"empty", e.root, &kmsv1.DecryptRequest{}, kms.Validation},
+		{"too long", e.root, &kmsv1.DecryptRequest{CiphertextBlob: make([]byte, 6145)}, kms.Validation},
+		{"incorrect key", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, KeyId: other.KeyId}, kms.IncorrectKey},
+		{"unknown key in blob", e.root, &kmsv1.DecryptRequest{CiphertextBlob: unknownKey, EncryptionContext: ec}, kms.AccessDenied},
+		{"not authorized", e.bob, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec}, kms.AccessDenied},
+		{"dry run", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, DryRun: true}, kms.DryRunOperation},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			_, err := e.svc.Decrypt(tt.ctx, tt.req)
+			wantType(t, err, tt.want)
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error leaks plaintext: %v", err)
+			}
+		})
+	}
+	t.Run("disabled key", func(t *testing.T) {
+		if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: m.KeyId}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec})
+		wantType(t, err, kms.DisabledErr)
+		if _, err := e.svc.EnableKey(e.root, &kmsv1.EnableKeyRequest{KeyId: m.KeyId}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec})
+		wantType(t, err, "")
+	})
+}
+
+func TestGenerateDataKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	tests := []struct {
+		name string
+		spec string
+		n    *int32
+		size int
+		want string
+	}{
+		{"AES_256", "AES_256", nil, 32, ""},
+		{"AES_128", "AES_128", nil, 16, ""},
+		{"one byte", "", i32(1), 1, ""},
+		{"1024 bytes", "", i32(1024), 1024, ""},
+		{"zero bytes", "", i32(0), 0, kms.Validation},
+		{"1025 bytes", "", i32(1025), 0, kms.Validation},
+		{"neither", "", nil, 0, kms.Validation},
+		{"both", "AES_256", i32(32), 0, kms.Validation},
+		{"bad spec", "AES_512", nil, 0, kms.Validation},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			r, err := e.svc.GenerateDataKey(e.root, &kmsv1.GenerateDataKeyRequest{KeyId: m.KeyId, KeySpec: tt.spec, NumberOfBytes: tt.n})
+			wantType(t, err, tt.want)
+			if err != nil {
+				return
+			}
+			if len(r.Plaintext) != tt.size || r.KeyId != m.Arn {
+				t.Fatalf("got %d bytes under %s", len(r.Plaintext), r.KeyId)
+			}
+			dec, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{CiphertextBlob: r.CiphertextBlob})
+			if err != nil || !bytes.Equal(dec.Plaintext, r.Plaintext) {
+				t.Fatalf("data key does not decrypt to itself: %v", err)
+			}
+			w, err := e.svc.GenerateDataKeyWithoutPlaintext(e.root, &kmsv1.GenerateDataKeyWithoutPlaintextRequest{KeyId: m.KeyId, KeySpec: tt.spec, NumberOfBytes: tt.n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err = e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{CiphertextBlob: w.CiphertextBlob})
+			if err != nil || len(dec.Plaintext) != tt.size {
+				t.Fatalf("WithoutPlaintext key: %v", err)
+			}
+		})
+	}
+	a, _ := e.svc.GenerateDataKey(e.root, &kmsv1.GenerateDataKeyRequest{KeyId: m.KeyId, KeySpec: "AES_256"})
+	b, _ := e.svc.GenerateDataKey(e.root, &kmsv1.GenerateDataKeyRequest{KeyId: m.KeyId, KeySpec: "AES_256"})
+	if bytes.Equal(a.Plaintext, b.Plaintext) {
+		t.Fatal("two data keys are equal")
+	}
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	if _, err := e.svc.UpdateKeyDescription(e.root, &kmsv1.UpdateKeyDescriptionRequest{KeyId: m.Arn, Description: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: m.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	// DisableKey on a disabled key succeeds, as in AWS.
+	if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: m.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.svc.DescribeKey(e.root, &kmsv1.DescribeKeyRequest{KeyId: m.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.KeyMetadata.Enabled || d.KeyMetadata.KeyState != "Disabled" || d.KeyMetadata.Description != "new" {
+		t.Fatalf("metadata %v", d.KeyMetadata)
+	}
+	_, err = e.svc.EnableKey(e.root, &kmsv1.EnableKeyRequest{KeyId: "alias/x"})
+	wantType(t, err, kms.NotFound)
+	_, err = e.svc.EnableKey(e.bob, &kmsv1.EnableKeyRequest{KeyId: m.KeyId})
+	wantType(t, err, kms.AccessDenied)
+	_, err = e.svc.UpdateKeyDescription(e.root, &kmsv1.UpdateKeyDescriptionRequest{KeyId: m.KeyId, Description: strings.Repeat("x", 8193)})
+	wantType(t, err, kms.Validation)
+}
+
+func TestListKeysPagination(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := map[string]bool{}
+	for range 7 {
+		want[e.createKey(t).KeyId] = true
+	}
+	got := map[string]bool{}
+	marker := ""
+	for pages := 0; ; pages++ {
+		if pages > 4 {
+			t.Fatal("too many pages")
+		}
+		r, err := e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Limit: i32(3), Marker: marker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range r.Keys {
+			if !strings.HasSuffix(k.KeyArn, k.KeyId) {
+				t.Fatalf("entry %v", k)
+			}
+			got[k.KeyId] = true
+		}
+		if !r.Truncated {
+			if r.NextMarker != "" {
+				t.Fatal("NextMarker without Truncated")
+			}
+			break
+		}
+		marker = r.NextMarker
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %d keys, want %d", len(got), len(want))
+	}
+	_, err := e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Marker: "garbage!"})
+	wantType(t, err, kms.InvalidMarker)
+	_, err = e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Limit: i32(0)})
+	wantType(t, err, kms.Validation)
+	_, err = e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Limit: i32(1001)})
+	wantType(t, err, kms.Validation)
+}
+
+func TestRefusedWritesChangeNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	before := e.fsm.AppliedIndex()
+	calls := []func() error{
+		func() error {
+			_, err := e.svc.UpdateKeyDescription(e.bob, &kmsv1.UpdateKeyDescriptionRequest{KeyId: m.KeyId, Description: "x"})
+			return err
+		},
+		func() error {
+			_, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: "11111111-2222-3333-4444-555555555555"})
+			return err
+		},
+		func() error {
+			_, err := e.svc.CreateKey(e.root, &kmsv1.CreateKeyRequest{KeySpec: "nope"})
+			return err
+		},
+	}
+	for i, call := range calls {
+		if call() == nil {
+			t.Fatalf("call %d succeeded", i)
+		}
+	}
+	if e.fsm.AppliedIndex() != before {
+		t.Fatal("a refused call reached the log")
+	}
+}
+
+func TestGenerateRandom(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r, err := e.svc.GenerateRandom(e.root, &kmsv1.GenerateRandomRequest{NumberOfBytes: i32(64)})
+	if err != nil || len(r.Plaintext) != 64 {
+		t.Fatalf("%v, %d bytes", err, len(r.GetPlaintext()))
+	}
+	for _, n := range []*int32{nil, i32(0), i32(1025)} {
+		_, err := e.svc.GenerateRandom(e.root, &kmsv1.GenerateRandomRequest{NumberOfBytes: n})
+		wantType(t, err, kms.Validation)
+	}
+}
+
+func BenchmarkEncrypt(b *testing.B) {
+	e := newEnv(b)
+	m := e.createKey(b)
+	req := &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 32), EncryptionContext: map[string]string{"a": "b"}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.svc.Encrypt(e.root, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,334 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/rpc"
+	"github.com/trentkms/trent/server"
+)
+
+func testConfig(dir string) server.Config {
+	cfg := server.DefaultConfig()
+	cfg.DataDir = dir
+	cfg.APIAddr = "127.0.0.1:0"
+	cfg.RaftAddr = "127.0.0.1:0"
+	cfg.RaftTimeout = 100 * time.Millisecond
+	cfg.Stderr = io.Discard
+	cfg.LogLevel = "error"
+	return cfg
+}
+
+func start(t *testing.T, dir string) *server.Server {
+	t.Helper()
+	s, err := server.Start(context.Background(), testConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// adminHTTP returns an HTTP/2 client holding the admin credential.
+func adminHTTP(t *testing.T, dir string) *http.Client {
+	t.Helper()
+	pool, cert, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpClient(identity.ClientTLSConfig(pool, cert))
+}
+
+func httpClient(cfg *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+}
+
+func client(t *testing.T, s *server.Server, hc *http.Client, opts ...connect.ClientOption) kmsv1connect.KeyManagementServiceClient {
+	return kmsv1connect.NewKeyManagementServiceClient(hc, "https://"+s.APIAddr(), opts...)
+}
+
+func TestEndToEndOverEveryProtocol(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	defer s.Close()
+	hc := adminHTTP(t, dir)
+	ctx := context.Background()
+
+	protocols := map[string][]connect.ClientOption{
+		"connect":  nil,
+		"grpc":     {connect.WithGRPC()},
+		"grpc-web": {connect.WithGRPCWeb()},
+	}
+	for name, opts := range protocols {
+		t.Run(name, func(t *testing.T) {
+			c := client(t, s, hc, opts...)
+			ck, err := c.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec := map[string]string{"customerID": "3369"}
+			enc, err := c.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("hello"), EncryptionContext: ec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := c.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(dec.Plaintext) != "hello" || dec.KeyId != ck.KeyMetadata.Arn {
+				t.Fatalf("decrypted %q under %s", dec.Plaintext, dec.KeyId)
+			}
+			_, err = c.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
+			assertAWSError(t, err, connect.CodeInvalidArgument, "InvalidCiphertextException")
+		})
+	}
+}
+
+func assertAWSError(t *testing.T, err error, code connect.Code, awsType string) {
+	t.Helper()
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a connect error", err)
+	}
+	if ce.Code() != code || ce.Meta().Get(rpc.ErrorTypeHeader) != awsType {
+		t.Fatalf("got %v (%s=%q), want %v %s", ce.Code(), rpc.ErrorTypeHeader, ce.Meta().Get(rpc.ErrorTypeHeader), code, awsType)
+	}
+	var found bool
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if info, ok := v.(*kmsv1.ErrorInfo); ok && info.Type == awsType {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no ErrorInfo detail with %s", awsType)
+	}
+}
+
+func TestErrorsAndMetadata(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	defer s.Close()
+	c := client(t, s, adminHTTP(t, dir))
+	ctx := context.Background()
+
+	_, err := c.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: "11111111-2222-3333-4444-555555555555"})
+	assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
+
+	_, err = c.CreateGrant(ctx, &kmsv1.CreateGrantRequest{KeyId: "x"})
+	assertAWSError(t, err, connect.CodeUnimplemented, "UnsupportedOperationException")
+	if !strings.Contains(err.Error(), "CreateGrant") {
+		t.Fatalf("unimplemented message does not name the operation: %v", err)
+	}
+
+	// Headers: call through the generic client to see them.
+	raw := connect.NewClient[kmsv1.CreateKeyRequest, kmsv1.CreateKeyResponse](adminHTTP(t, dir),
+		"https://"+s.APIAddr()+kmsv1connect.KeyManagementServiceCreateKeyProcedure)
+	resp, err := raw.CallUnary(ctx, connect.NewRequest(&kmsv1.CreateKeyRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header().Get(rpc.ServedByHeader) != "node1" || resp.Header().Get(rpc.AppliedIndexHeader) == "" {
+		t.Fatalf("headers %v", resp.Header())
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	defer s.Close()
+	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// No client certificate: Unauthenticated.
+	noCert := client(t, s, httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	_, err = noCert.ListKeys(ctx, &kmsv1.ListKeysRequest{})
+	assertAWSError(t, err, connect.CodeUnauthenticated, "UnrecognizedClientException")
+
+	// A certificate from another CA fails the handshake.
+	other, err := identity.NewCA("other", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := identity.NewKeyPair()
+	der, err := other.IssueClient(identity.RootPrincipal("111122223333"), key.Public(), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := client(t, s, httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}))
+	if _, err = forged.ListKeys(ctx, &kmsv1.ListKeysRequest{}); err == nil {
+		t.Fatal("a certificate from another CA was accepted")
+	}
+
+	// The node's own certificate is not a principal.
+	nodeCert, err := tls.LoadX509KeyPair(filepath.Join(dir, "node", "cert.pem"), filepath.Join(dir, "node", "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asNode := client(t, s, httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{nodeCert}}))
+	_, err = asNode.ListKeys(ctx, &kmsv1.ListKeysRequest{})
+	assertAWSError(t, err, connect.CodeUnauthenticated, "UnrecognizedClientException")
+
+	// Another principal of the account is denied until policies land.
+	ca, err := identity.LoadCA(mustRead(t, dir, "ca/ca.pem"), mustRead(t, dir, "ca/ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
+	bkey, _ := identity.NewKeyPair()
+	bder, err := ca.IssueClient(bob, bkey.Public(), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asBob := client(t, s, httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{bder}, PrivateKey: bkey})))
+	_, err = asBob.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	assertAWSError(t, err, connect.CodePermissionDenied, "AccessDeniedException")
+}
+
+func mustRead(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRestartKeepsKeysAndDecrypts(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	c := client(t, s, adminHTTP(t, dir))
+	ctx := context.Background()
+	ck, err := c.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blobs [][]byte
+	for i := range 5 {
+		enc, err := c.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte{byte(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, enc.CiphertextBlob)
+	}
+	if _, err := c.DisableKey(ctx, &kmsv1.DisableKeyRequest{KeyId: ck.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	caBefore := mustRead(t, dir, "admin/ca.pem")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := start(t, dir)
+	defer s2.Close()
+	if !bytes.Equal(caBefore, mustRead(t, dir, "admin/ca.pem")) {
+		t.Fatal("restart replaced the cluster CA")
+	}
+	c2 := client(t, s2, adminHTTP(t, dir))
+	// The disable was acknowledged before the restart, so it must hold after.
+	d, err := c2.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.KeyMetadata.KeyState != "Disabled" {
+		t.Fatalf("state after restart %s", d.KeyMetadata.KeyState)
+	}
+	if _, err := c2.EnableKey(ctx, &kmsv1.EnableKeyRequest{KeyId: ck.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blobs {
+		dec, err := c2.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: b})
+		if err != nil {
+			t.Fatalf("blob %d after restart: %v", i, err)
+		}
+		if !bytes.Equal(dec.Plaintext, []byte{byte(i)}) {
+			t.Fatalf("blob %d decrypted to %v", i, dec.Plaintext)
+		}
+	}
+}
+
+func TestBadStart(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	defer s.Close()
+
+	// A second node on the same data dir refuses clearly.
+	_, err := server.Start(context.Background(), testConfig(dir))
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("got %v, want an in-use error", err)
+	}
+	// The data dir belongs to node1.
+	cfg := testConfig(t.TempDir())
+	cfg.DataDir = dir
+	cfg.NodeID = "node2"
+	if _, err := server.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "belongs to node") {
+		t.Fatalf("got %v", err)
+	}
+	// A data dir that is a file.
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := server.Start(context.Background(), testConfig(file)); err == nil {
+		t.Fatal("started on a file as data dir")
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "trent.json")
+	os.WriteFile(cfgFile, []byte(`{"data_dir":"/from/file","region":"eu-west-1"}`), 0o600)
+	badFile := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(badFile, []byte(`{"nope":1}`), 0o600)
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(server.Config) bool
+	}{
+		{"defaults", nil, "", func(c server.Config) bool {
+			return c.DataDir == "./trent-data" && c.APIAddr == "127.0.0.1:7700" && c.RaftAddr == "127.0.0.1:7701" && c.Region == "us-east-1"
+		}},
+		{"flags", []string{"--data-dir", "/d", "--node-id", "n2", "--region", "eu-west-1", "--account-id", "444455556666"}, "", func(c server.Config) bool {
+			return c.DataDir == "/d" && c.NodeID == "n2" && c.Region == "eu-west-1" && c.AccountID == "444455556666"
+		}},
+		{"config file", []string{"--config", cfgFile}, "", func(c server.Config) bool { return c.DataDir == "/from/file" && c.Region == "eu-west-1" }},
+		{"flag beats file", []string{"--config", cfgFile, "--region", "ap-south-1"}, "", func(c server.Config) bool { return c.Region == "ap-south-1" && c.DataDir == "/from/file" }},
+		{"unknown field in file", []string{"--config", badFile}, "unknown field", nil},
+		{"bad account", []string{"--account-id", "123"}, "12 digits", nil},
+		{"bad region", []string{"--region", "Mars"}, "region", nil},
+		{"bad address", []string{"--api-addr", "7700"}, "host:port", nil},
+		{"bad node id", []string{"--node-id", "a b"}, "node-id", nil},
+		{"unknown flag", []string{"--nope"}, "not defined", nil},
+		{"stray argument", []string{"extra"}, "unexpected argument", nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			cfg, err := server.ParseArgs(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(cfg) {
+				t.Fatalf("got %+v, %v", cfg, err)
+			}
+		})
+	}
+}
