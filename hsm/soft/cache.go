@@ -1,0 +1,106 @@
+package soft
+
+import (
+	"bytes"
+	"container/list"
+	"sync"
+
+	"github.com/trentkms/trent/hsm"
+)
+
+// defaultCacheSize is how many unwrapped key versions an HSM keeps.
+const defaultCacheSize = 1024
+
+type cacheKey struct {
+	keyID, versionID [16]byte
+}
+
+type cacheEntry struct {
+	key      cacheKey
+	spec     hsm.KeySpec
+	ekt      []byte // the exact EKT the material came from
+	material []byte
+}
+
+// materialCache is a bounded LRU of unwrapped key material keyed by
+// (keyID, versionID). A hit also requires the caller's spec and EKT bytes
+// to equal those the entry was unwrapped from, so a cached entry can never
+// vouch for an EKT that was not itself authenticated. Material is copied
+// out, never lent, so eviction can wipe it. Safe for concurrent use.
+type materialCache struct {
+	max int
+
+	mu      sync.Mutex // guards the following fields
+	entries map[cacheKey]*list.Element
+	lru     list.List // of *cacheEntry, most recently used first
+}
+
+func newMaterialCache(max int) *materialCache {
+	return &materialCache{max: max, entries: make(map[cacheKey]*list.Element)}
+}
+
+// get copies the material for ref into dst and reports whether it was cached.
+func (c *materialCache) get(ref *hsm.KeyRef, dst []byte) bool {
+	if c.max <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[cacheKey{ref.KeyID, ref.VersionID}]
+	if !ok {
+		return false
+	}
+	e := el.Value.(*cacheEntry)
+	if e.spec != ref.Spec || !bytes.Equal(e.ekt, ref.EKT) || len(dst) != len(e.material) {
+		return false
+	}
+	c.lru.MoveToFront(el)
+	copy(dst, e.material)
+	return true
+}
+
+// put stores a copy of material, unwrapped from ref.EKT.
+func (c *materialCache) put(ref *hsm.KeyRef, material []byte) {
+	if c.max <= 0 {
+		return
+	}
+	k := cacheKey{ref.KeyID, ref.VersionID}
+	e := &cacheEntry{
+		key:      k,
+		spec:     ref.Spec,
+		ekt:      bytes.Clone(ref.EKT),
+		material: bytes.Clone(material),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[k]; ok {
+		c.remove(old)
+	}
+	c.entries[k] = c.lru.PushFront(e)
+	for c.lru.Len() > c.max {
+		c.remove(c.lru.Back())
+	}
+}
+
+// remove drops el and wipes its material. c.mu must be held.
+func (c *materialCache) remove(el *list.Element) {
+	e := c.lru.Remove(el).(*cacheEntry)
+	delete(c.entries, e.key)
+	clear(e.material)
+}
+
+// purge drops and wipes every entry.
+func (c *materialCache) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.lru.Len() > 0 {
+		c.remove(c.lru.Back())
+	}
+}
+
+// len returns the number of cached entries.
+func (c *materialCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}

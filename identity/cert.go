@@ -1,0 +1,129 @@
+package identity
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"slices"
+)
+
+// maxNodeIDLen bounds node IDs (raft server IDs).
+const maxNodeIDLen = 128
+
+// NodeURI returns the URI that names cluster node nodeID in its
+// certificate: trent://node/<nodeID>.
+func NodeURI(nodeID string) string { return nodeURL(nodeID).String() }
+
+func nodeURL(nodeID string) *url.URL {
+	return &url.URL{Scheme: "trent", Host: "node", Path: "/" + nodeID}
+}
+
+// ValidNodeID reports whether s can be a node ID: 1 to 128 letters,
+// digits and ._-, starting with a letter or digit.
+func ValidNodeID(s string) bool { return checkNodeID(s) == nil }
+
+func checkNodeID(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("node ID is empty")
+	case len(s) > maxNodeIDLen:
+		return fmt.Errorf("node ID is %d bytes long; at most %d are allowed", len(s), maxNodeIDLen)
+	case !isAlnum(s[0]):
+		return fmt.Errorf("node ID %q must start with a letter or digit", s)
+	}
+	if c, bad := firstInvalid(s, func(c byte) bool {
+		return isAlnum(c) || c == '.' || c == '_' || c == '-'
+	}); bad {
+		return fmt.Errorf("node ID %q contains %q; allowed are letters, digits and ._-", s, c)
+	}
+	return nil
+}
+
+// PrincipalFromCert returns the principal that a client certificate names.
+// The certificate must have the ClientAuth extended key usage and not
+// ServerAuth (certificates that can serve are node certificates), must not
+// be a CA, and must carry exactly one URI SAN, a canonical IAM principal
+// ARN (see [ParsePrincipal]). Node certificates are never principals.
+// Errors match [ErrNotPrincipal].
+//
+// PrincipalFromCert does not verify the certificate: pass it only
+// certificates that the TLS stack verified against the cluster CA, such as
+// VerifiedChains[0][0]. [PrincipalFromTLS] does that.
+func PrincipalFromCert(cert *x509.Certificate) (Principal, error) {
+	fail := func(format string, args ...any) (Principal, error) {
+		return Principal{}, fmt.Errorf("%w: %s", ErrNotPrincipal, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case cert == nil:
+		return fail("no certificate")
+	case cert.IsCA:
+		return fail("it is a CA certificate")
+	case !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
+		return fail("it lacks the ClientAuth extended key usage")
+	case slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth):
+		return fail("it has the ServerAuth extended key usage, so it is a server or node certificate")
+	case len(cert.URIs) != 1:
+		return fail("it has %d URI SANs; want exactly one, the principal ARN", len(cert.URIs))
+	}
+	s := cert.URIs[0].String()
+	if cert.URIs[0].Scheme == "trent" {
+		return fail("its URI SAN %q names a node, not a principal", elide(s, 160))
+	}
+	p, err := ParsePrincipal(s)
+	if err != nil {
+		return fail("%v", err)
+	}
+	return p, nil
+}
+
+// NodeIDFromCert returns the node ID that a node certificate names. The
+// certificate must have both the ServerAuth and ClientAuth extended key
+// usages, must not be a CA, and must carry exactly one URI SAN of the form
+// trent://node/<id> with a valid node ID (DNS and IP SANs may accompany
+// it). Client certificates are never node certificates. Errors match
+// [ErrNotNode].
+//
+// Like [PrincipalFromCert], it does not verify the certificate.
+func NodeIDFromCert(cert *x509.Certificate) (string, error) {
+	fail := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrNotNode, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case cert == nil:
+		return fail("no certificate")
+	case cert.IsCA:
+		return fail("it is a CA certificate")
+	case !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth) ||
+		!slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
+		return fail("it lacks the ServerAuth and ClientAuth extended key usages")
+	case len(cert.URIs) != 1:
+		return fail("it has %d URI SANs; want exactly one, trent://node/<id>", len(cert.URIs))
+	}
+	u := cert.URIs[0]
+	if u.Scheme != "trent" || u.Host != "node" || len(u.Path) < 2 || u.Path[0] != '/' {
+		return fail("its URI SAN %q is not trent://node/<id>", elide(u.String(), 160))
+	}
+	id := u.Path[1:]
+	if err := checkNodeID(id); err != nil {
+		return fail("%v", err)
+	}
+	if u.String() != NodeURI(id) {
+		return fail("its URI SAN %q is not in canonical form %q", elide(u.String(), 160), NodeURI(id))
+	}
+	return id, nil
+}
+
+// PrincipalFromTLS returns the principal of the client on a TLS connection
+// served with [ServerTLSConfig]. It uses the verified leaf certificate,
+// VerifiedChains[0][0], and returns [ErrNoClientCert] when the client sent
+// none; other errors match [ErrNotPrincipal].
+func PrincipalFromTLS(cs *tls.ConnectionState) (Principal, error) {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return Principal{}, ErrNoClientCert
+	}
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return Principal{}, fmt.Errorf("%w: the client certificate was not verified", ErrNotPrincipal)
+	}
+	return PrincipalFromCert(cs.VerifiedChains[0][0])
+}
