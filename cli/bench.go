@@ -1,0 +1,389 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+)
+
+const (
+	maxBenchDuration    = 10 * time.Minute
+	maxBenchConcurrency = 10000
+	// benchGrace is how long calls in flight at the end of the run may take
+	// before they are cancelled.
+	benchGrace = 5 * time.Second
+)
+
+const benchUsage = `usage: trent [global options] bench [options]
+
+Runs --concurrency workers calling one operation for --duration (after
+--warmup), printing progress to stderr every second and a summary to stdout.
+
+Options:
+  --op OP                 encrypt (default), decrypt, generate-data-key,
+                          generate-data-key-without-plaintext, describe-key
+  --concurrency N         concurrent workers (default 16, at most 10000)
+  --duration D            measured run time, e.g. 30s (default 10s, at most 10m)
+  --warmup D              unmeasured time before the run (default 1s)
+  --key-id KEY            key to use; a new key is created when absent
+  --plaintext-size BYTES  plaintext size for encrypt and decrypt (default 32)
+  --json                  print the summary as JSON
+
+Global options: --endpoint, --data-dir, --ca, --cert, --key (trent --help)
+`
+
+// benchOps makes, for one worker, the call of each --op. The request is
+// built once per worker and reused: the client only reads it.
+var benchOps = map[string]func(c kmsClient, keyID string, plaintext, blob []byte) func(context.Context) error{
+	"encrypt": func(c kmsClient, keyID string, plaintext, _ []byte) func(context.Context) error {
+		req := &kmsv1.EncryptRequest{KeyId: keyID, Plaintext: plaintext}
+		return func(ctx context.Context) error { _, err := c.Encrypt(ctx, req); return err }
+	},
+	"decrypt": func(c kmsClient, keyID string, _, blob []byte) func(context.Context) error {
+		req := &kmsv1.DecryptRequest{KeyId: keyID, CiphertextBlob: blob}
+		return func(ctx context.Context) error { _, err := c.Decrypt(ctx, req); return err }
+	},
+	"generate-data-key": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+		req := &kmsv1.GenerateDataKeyRequest{KeyId: keyID, KeySpec: "AES_256"}
+		return func(ctx context.Context) error { _, err := c.GenerateDataKey(ctx, req); return err }
+	},
+	"generate-data-key-without-plaintext": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+		req := &kmsv1.GenerateDataKeyWithoutPlaintextRequest{KeyId: keyID, KeySpec: "AES_256"}
+		return func(ctx context.Context) error { _, err := c.GenerateDataKeyWithoutPlaintext(ctx, req); return err }
+	},
+	"describe-key": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+		req := &kmsv1.DescribeKeyRequest{KeyId: keyID}
+		return func(ctx context.Context) error { _, err := c.DescribeKey(ctx, req); return err }
+	},
+}
+
+// benchConfig is the parsed bench command line.
+type benchConfig struct {
+	op            string
+	concurrency   int
+	duration      time.Duration
+	warmup        time.Duration
+	keyID         string
+	plaintextSize int
+	json          bool
+}
+
+func parseBenchArgs(args []string) (*benchConfig, error) {
+	cfg := &benchConfig{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.op, "op", "encrypt", "")
+	fs.IntVar(&cfg.concurrency, "concurrency", 16, "")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "")
+	fs.StringVar(&cfg.keyID, "key-id", "", "")
+	fs.IntVar(&cfg.plaintextSize, "plaintext-size", 32, "")
+	fs.BoolVar(&cfg.json, "json", false, "")
+	usage := func(msg string) error { return &usageError{msg: "bench: " + msg, help: benchUsage} }
+	if err := fs.Parse(args); err != nil {
+		return nil, usage(err.Error())
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	case benchOps[cfg.op] == nil:
+		return nil, usage(fmt.Sprintf("unknown --op %q (valid: %s)", cfg.op, strings.Join(benchOpNames(), ", ")))
+	case cfg.concurrency < 1 || cfg.concurrency > maxBenchConcurrency:
+		return nil, usage(fmt.Sprintf("--concurrency must be in [1, %d]", maxBenchConcurrency))
+	case cfg.duration <= 0 || cfg.duration > maxBenchDuration:
+		return nil, usage(fmt.Sprintf("--duration must be in (0, %v]", maxBenchDuration))
+	case cfg.warmup < 0 || cfg.warmup > maxBenchDuration:
+		return nil, usage(fmt.Sprintf("--warmup must be in [0, %v]", maxBenchDuration))
+	case cfg.plaintextSize < 1 || cfg.plaintextSize > 4096:
+		return nil, usage("--plaintext-size must be in [1, 4096]")
+	}
+	return cfg, nil
+}
+
+func benchOpNames() []string {
+	var names []string
+	for n := range benchOps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// bench runs `trent bench`.
+func (c *command) bench(ctx context.Context, g *globals, args []string) error {
+	if g.help {
+		fmt.Fprint(c.stdout, benchUsage)
+		return nil
+	}
+	cfg, err := parseBenchArgs(args)
+	if err != nil {
+		return err
+	}
+	client, t, err := c.dial(g)
+	if err != nil {
+		return err
+	}
+	plaintext := make([]byte, cfg.plaintextSize)
+	rand.Read(plaintext)
+	var blob []byte
+	setupCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if cfg.keyID == "" {
+		resp, err := client.CreateKey(setupCtx, &kmsv1.CreateKeyRequest{Description: "trent bench"})
+		if err != nil {
+			return &callError{op: "CreateKey", endpoint: t.baseURL, err: err}
+		}
+		cfg.keyID = resp.GetKeyMetadata().GetKeyId()
+		fmt.Fprintf(c.stderr, "bench: created key %s\n", cfg.keyID)
+	}
+	if cfg.op == "decrypt" {
+		resp, err := client.Encrypt(setupCtx, &kmsv1.EncryptRequest{KeyId: cfg.keyID, Plaintext: plaintext})
+		if err != nil {
+			return &callError{op: "Encrypt", endpoint: t.baseURL, err: err}
+		}
+		blob = resp.GetCiphertextBlob()
+	}
+
+	r := newBenchRun(cfg)
+	calls := make([]func(context.Context) error, cfg.concurrency)
+	for i := range calls {
+		calls[i] = benchOps[cfg.op](client, cfg.keyID, plaintext, blob)
+	}
+	r.run(ctx, calls, c.stderr)
+
+	s := r.summary(t.baseURL)
+	if cfg.json {
+		b, err := json.MarshalIndent(s, "", "    ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%s\n", b)
+	} else {
+		s.writeText(c.stdout)
+	}
+	if s.Ops == 0 && s.Errors > 0 {
+		return fmt.Errorf("bench: all %d calls failed", s.Errors)
+	}
+	return nil
+}
+
+// benchRun is the state of one benchmark run.
+type benchRun struct {
+	cfg       *benchConfig
+	measureAt time.Time // end of the warmup
+	endAt     time.Time // no call starts after this
+	finished  time.Time
+
+	ops, errs atomic.Uint64 // measured calls
+	hists     []histogram   // shards of the latency histogram
+
+	mu        sync.Mutex // guards the following fields
+	errTypes  map[string]uint64
+	errSample map[string]string
+}
+
+func newBenchRun(cfg *benchConfig) *benchRun {
+	return &benchRun{
+		cfg:       cfg,
+		hists:     make([]histogram, min(cfg.concurrency, runtime.GOMAXPROCS(0))),
+		errTypes:  make(map[string]uint64),
+		errSample: make(map[string]string),
+	}
+}
+
+// run starts one worker per call and returns when the run is over or ctx
+// is cancelled.
+func (r *benchRun) run(ctx context.Context, calls []func(context.Context) error, progress io.Writer) {
+	start := time.Now()
+	r.measureAt = start.Add(r.cfg.warmup)
+	r.endAt = r.measureAt.Add(r.cfg.duration)
+	runCtx, cancel := context.WithDeadline(ctx, r.endAt.Add(benchGrace))
+	defer cancel()
+
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Go(func() { r.worker(runCtx, call, &r.hists[i%len(r.hists)]) })
+	}
+	done := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		r.progress(done, progress)
+	}()
+	wg.Wait()
+	r.finished = time.Now()
+	close(done)
+	<-progressDone
+}
+
+func (r *benchRun) worker(ctx context.Context, call func(context.Context) error, h *histogram) {
+	for ctx.Err() == nil {
+		start := time.Now()
+		if !start.Before(r.endAt) {
+			return
+		}
+		err := call(ctx)
+		lat := time.Since(start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // stopped, not failed
+			}
+			if !start.Before(r.measureAt) {
+				r.errs.Add(1)
+				r.noteError(err)
+			}
+			if _, fromServer := errorType(err); !fromServer {
+				time.Sleep(10 * time.Millisecond) // don't spin on a dead connection
+			}
+			continue
+		}
+		if !start.Before(r.measureAt) {
+			r.ops.Add(1)
+			h.Record(lat)
+		}
+	}
+}
+
+func (r *benchRun) noteError(err error) {
+	typ, ok := errorType(err)
+	if !ok {
+		typ = "connection"
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			typ = "connection:" + ce.Code().String()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errTypes[typ]++
+	if _, ok := r.errSample[typ]; !ok {
+		r.errSample[typ] = err.Error()
+	}
+}
+
+// progress prints a line about once a second until done is closed.
+func (r *benchRun) progress(done <-chan struct{}, w io.Writer) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastT, lastOps := r.measureAt, uint64(0)
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			if now.Before(r.measureAt) {
+				fmt.Fprintf(w, "[warmup %.0fs/%.0fs]\n", now.Sub(r.measureAt.Add(-r.cfg.warmup)).Seconds(), r.cfg.warmup.Seconds())
+				continue
+			}
+			ops, errs := r.ops.Load(), r.errs.Load()
+			rate := 0.0
+			if dt := now.Sub(lastT).Seconds(); dt > 0 {
+				rate = float64(ops-lastOps) / dt
+			}
+			fmt.Fprintf(w, "[%6.1fs] ops=%d  %.0f ops/s  errors=%d\n", now.Sub(r.measureAt).Seconds(), ops, rate, errs)
+			lastT, lastOps = now, ops
+		}
+	}
+}
+
+// benchSummary is the result of a run, as printed by --json.
+type benchSummary struct {
+	Op              string            `json:"op"`
+	Endpoint        string            `json:"endpoint"`
+	KeyID           string            `json:"key_id"`
+	Concurrency     int               `json:"concurrency"`
+	PlaintextSize   int               `json:"plaintext_size,omitempty"`
+	DurationSeconds float64           `json:"duration_seconds"`
+	Ops             uint64            `json:"ops"`
+	Errors          uint64            `json:"errors"`
+	OpsPerSecond    float64           `json:"ops_per_second"`
+	LatencyMs       latencySummary    `json:"latency_ms"`
+	ErrorTypes      map[string]uint64 `json:"error_types,omitempty"`
+	ErrorSamples    map[string]string `json:"error_samples,omitempty"`
+}
+
+type latencySummary struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99.9"`
+	Max  float64 `json:"max"`
+}
+
+func (r *benchRun) summary(endpoint string) *benchSummary {
+	var h histogram
+	for i := range r.hists {
+		h.Merge(&r.hists[i])
+	}
+	elapsed := max(r.finished.Sub(r.measureAt), 0)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	s := &benchSummary{
+		Op:              r.cfg.op,
+		Endpoint:        endpoint,
+		KeyID:           r.cfg.keyID,
+		Concurrency:     r.cfg.concurrency,
+		DurationSeconds: elapsed.Seconds(),
+		Ops:             r.ops.Load(),
+		Errors:          r.errs.Load(),
+		LatencyMs: latencySummary{
+			Mean: ms(h.Mean()),
+			P50:  ms(h.Quantile(0.50)),
+			P90:  ms(h.Quantile(0.90)),
+			P99:  ms(h.Quantile(0.99)),
+			P999: ms(h.Quantile(0.999)),
+			Max:  ms(h.Max()),
+		},
+	}
+	if r.cfg.op == "encrypt" || r.cfg.op == "decrypt" {
+		s.PlaintextSize = r.cfg.plaintextSize
+	}
+	if elapsed > 0 {
+		s.OpsPerSecond = float64(s.Ops) / elapsed.Seconds()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errTypes) > 0 {
+		s.ErrorTypes = maps.Clone(r.errTypes)
+		s.ErrorSamples = maps.Clone(r.errSample)
+	}
+	return s
+}
+
+func (s *benchSummary) writeText(w io.Writer) {
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	fmt.Fprintf(bw, "op           %s (key %s, %s)\n", s.Op, s.KeyID, s.Endpoint)
+	fmt.Fprintf(bw, "concurrency  %d\n", s.Concurrency)
+	fmt.Fprintf(bw, "duration     %.2fs\n", s.DurationSeconds)
+	fmt.Fprintf(bw, "ops          %d\n", s.Ops)
+	fmt.Fprintf(bw, "errors       %d\n", s.Errors)
+	fmt.Fprintf(bw, "throughput   %.1f ops/s\n", s.OpsPerSecond)
+	l := s.LatencyMs
+	fmt.Fprintf(bw, "latency ms   p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f\n",
+		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+	types := make([]string, 0, len(s.ErrorTypes))
+	for t := range s.ErrorTypes {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	for _, t := range types {
+		fmt.Fprintf(bw, "error        %s x%d: %s\n", t, s.ErrorTypes[t], s.ErrorSamples[t])
+	}
+}

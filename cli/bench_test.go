@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestBench(t *testing.T) {
+	t.Parallel()
+	for _, op := range benchOpNames() {
+		t.Run(op, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			code, stdout, stderr := fx.run(t, "bench", "--op", op, "--duration", "300ms", "--concurrency", "4", "--warmup", "100ms", "--json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var s benchSummary
+			if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+				t.Fatalf("summary does not parse: %v\n%s", err, stdout)
+			}
+			if s.Op != op || s.Concurrency != 4 || s.Ops == 0 || s.OpsPerSecond <= 0 || s.DurationSeconds <= 0 {
+				t.Errorf("summary = %+v", s)
+			}
+			if l := s.LatencyMs; l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
+				t.Errorf("latencies = %+v", l)
+			}
+			if s.Errors != 0 {
+				t.Errorf("errors = %d: %v", s.Errors, s.ErrorSamples)
+			}
+			if !strings.Contains(stderr, "bench: created key "+key1) {
+				t.Errorf("stderr = %q", stderr)
+			}
+		})
+	}
+}
+
+func TestBenchText(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.run(t, "kms", "create-key")
+	code, stdout, stderr := fx.run(t, "bench", "--key-id", key1, "--duration", "1100ms", "--concurrency", "2", "--warmup", "0s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"op           encrypt (key " + key1, "throughput", "p99.9"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "ops/s  errors=0") || strings.Contains(stderr, "created key") {
+		t.Errorf("stderr should have a progress line and no key creation:\n%s", stderr)
+	}
+}
+
+func TestBenchAllFail(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	code, stdout, stderr := fx.run(t, "bench", "--key-id", fakeKeyID(7), "--duration", "200ms", "--concurrency", "2", "--warmup", "0s")
+	if code != exitError {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stdout, "NotFoundException") || !strings.Contains(stderr, "all ") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+}
+
+// BenchmarkEncryptCall measures one Encrypt through the CLI's client and an
+// in-process server; allocations include the server's.
+func BenchmarkEncryptCall(b *testing.B) {
+	fx := newFixture(b)
+	fx.run(b, "kms", "create-key")
+	g, _, err := parseGlobals([]string{"--endpoint", fx.url, "--data-dir", fx.creds.dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, _, err := (&command{lookupEnv: func(string) (string, bool) { return "", false }}).dial(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		call := benchOps["encrypt"](client, key1, make([]byte, 32), nil)
+		for pb.Next() {
+			if err := call(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
