@@ -117,10 +117,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = s.raft.WaitLeader(wctx)
+	err = s.catchUp(wctx)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("no raft leader within 30s: %w", err)
+		return nil, err
 	}
 
 	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.raft, HSM: s.hsm, Logger: s.log})
@@ -161,8 +161,43 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
+// catchUp waits until this node's state machine reflects every entry
+// committed before it started. Raft replays committed entries only after
+// the leader commits an entry of its own term, so the node commits a Noop
+// command and waits for the FSM to apply it; until then it serves nothing.
+func (s *Server) catchUp(ctx context.Context) error {
+	noop, err := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
+	if err != nil {
+		return err
+	}
+	for {
+		if err := s.raft.WaitLeader(ctx); err != nil {
+			return fmt.Errorf("no raft leader within 30s: %w", err)
+		}
+		_, idx, err := s.raft.Apply(ctx, noop)
+		if err == nil {
+			if err := s.fsm.WaitApplied(ctx, idx); err != nil {
+				return fmt.Errorf("state machine did not catch up: %w", err)
+			}
+			return nil
+		}
+		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrUnknownOutcome) {
+			return fmt.Errorf("commit start-up barrier: %w", err)
+		}
+		select { // leadership is still settling
+		case <-ctx.Done():
+			return fmt.Errorf("commit start-up barrier: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // APIAddr returns the address the API listens on.
 func (s *Server) APIAddr() string { return s.ln.Addr().String() }
+
+// AppliedIndex returns the index of the last entry the node's state
+// machine has applied.
+func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
 
 // DataDir returns the node's absolute data directory.
 func (s *Server) DataDir() string { return s.dataDir }

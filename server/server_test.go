@@ -33,7 +33,9 @@ func testConfig(dir string) server.Config {
 	return cfg
 }
 
-func start(t *testing.T, dir string) *server.Server {
+func start(t *testing.T, dir string) *server.Server { return startB(t, dir) }
+
+func startB(t testing.TB, dir string) *server.Server {
 	t.Helper()
 	s, err := server.Start(context.Background(), testConfig(dir))
 	if err != nil {
@@ -43,7 +45,9 @@ func start(t *testing.T, dir string) *server.Server {
 }
 
 // adminHTTP returns an HTTP/2 client holding the admin credential.
-func adminHTTP(t *testing.T, dir string) *http.Client {
+func adminHTTP(t *testing.T, dir string) *http.Client { return adminHTTPB(t, dir) }
+
+func adminHTTPB(t testing.TB, dir string) *http.Client {
 	t.Helper()
 	pool, cert, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
 	if err != nil {
@@ -56,7 +60,7 @@ func httpClient(cfg *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
 }
 
-func client(t *testing.T, s *server.Server, hc *http.Client, opts ...connect.ClientOption) kmsv1connect.KeyManagementServiceClient {
+func client(_ testing.TB, s *server.Server, hc *http.Client, opts ...connect.ClientOption) kmsv1connect.KeyManagementServiceClient {
 	return kmsv1connect.NewKeyManagementServiceClient(hc, "https://"+s.APIAddr(), opts...)
 }
 
@@ -232,6 +236,7 @@ func TestRestartKeepsKeysAndDecrypts(t *testing.T) {
 	if _, err := c.DisableKey(ctx, &kmsv1.DisableKeyRequest{KeyId: ck.KeyMetadata.KeyId}); err != nil {
 		t.Fatal(err)
 	}
+	acked := s.AppliedIndex()
 	caBefore := mustRead(t, dir, "admin/ca.pem")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -239,6 +244,10 @@ func TestRestartKeepsKeysAndDecrypts(t *testing.T) {
 
 	s2 := start(t, dir)
 	defer s2.Close()
+	// A node serves nothing before its state reflects every acknowledged write.
+	if got := s2.AppliedIndex(); got < acked {
+		t.Fatalf("restarted node serves at applied index %d, below the acknowledged %d", got, acked)
+	}
 	if !bytes.Equal(caBefore, mustRead(t, dir, "admin/ca.pem")) {
 		t.Fatal("restart replaced the cluster CA")
 	}
