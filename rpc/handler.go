@@ -32,6 +32,13 @@ type handler struct {
 
 var _ kmsv1connect.KeyManagementServiceHandler = handler{}
 
+// Service returns svc as the complete generated handler interface: the
+// operations svc implements, and an Unimplemented answer for the rest.
+// Other transports (the AWS JSON endpoint) dispatch through it too.
+func Service(svc *kms.Service) kmsv1connect.KeyManagementServiceHandler {
+	return handler{Service: svc}
+}
+
 // Options configures the handler.
 type Options struct {
 	// NodeID is reported in the Trent-Served-By header.
@@ -45,7 +52,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 	if opts.ReadMaxBytes == 0 {
 		opts.ReadMaxBytes = 4 << 20
 	}
-	return kmsv1connect.NewKeyManagementServiceHandler(handler{Service: svc},
+	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
 		connect.WithInterceptors(callInterceptor(opts.NodeID)),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in the module for the given time (default 30s).
+# Usage: scripts/fuzz.sh [DURATION]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+time=${1:-30s}
+for pkg in $(go list -tags hashicorpmetrics ./...); do
+  dir=$(go list -tags hashicorpmetrics -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "fuzz $pkg $target ($time)"
+    go test -tags hashicorpmetrics -run='^$' -fuzz="^${target}\$" -fuzztime="$time" "$pkg" >/tmp/fuzz.$$.log 2>&1 || {
+      cat /tmp/fuzz.$$.log; rm -f /tmp/fuzz.$$.log; exit 1; }
+  done
+done
+rm -f /tmp/fuzz.$$.log
