@@ -22,6 +22,8 @@ const (
 	OpUpdateKeyDescription Op = "UpdateKeyDescription"
 	OpScheduleKeyDeletion  Op = "ScheduleKeyDeletion"
 	OpCancelKeyDeletion    Op = "CancelKeyDeletion"
+	OpCreateGrant          Op = "CreateGrant"
+	OpDeleteGrant          Op = "DeleteGrant"
 )
 
 // Command is one replicated change. Exactly the member named by Op is set.
@@ -35,6 +37,24 @@ type Command struct {
 	UpdateKeyDescription *UpdateKeyDescription `json:"update_key_description,omitempty"`
 	ScheduleKeyDeletion  *ScheduleKeyDeletion  `json:"schedule_key_deletion,omitempty"`
 	CancelKeyDeletion    *CancelKeyDeletion    `json:"cancel_key_deletion,omitempty"`
+	CreateGrant          *CreateGrant          `json:"create_grant,omitempty"`
+	DeleteGrant          *DeleteGrant          `json:"delete_grant,omitempty"`
+}
+
+// CreateGrant adds a grant, unless a grant with the same Name and the same
+// properties exists: then it returns that one (Result.Existing).
+type CreateGrant struct {
+	Grant Grant `json:"grant"`
+	// MaxGrantsPerKey is the limit in force when the grant was proposed;
+	// carrying it keeps Apply independent of node configuration.
+	MaxGrantsPerKey int `json:"max_grants_per_key"`
+}
+
+// DeleteGrant removes a grant (RetireGrant and RevokeGrant; who may do
+// which was decided by the proposer).
+type DeleteGrant struct {
+	KeyID   string `json:"key_id"`
+	GrantID string `json:"grant_id"`
 }
 
 // CreateKey adds a key. Applying the same CreateKey twice (a retry after
@@ -101,7 +121,7 @@ func Decode(b []byte) (*Command, error) {
 func (c *Command) validate() error {
 	set := 0
 	for _, p := range []bool{c.CreateKey != nil, c.SetKeyEnabled != nil, c.UpdateKeyDescription != nil,
-		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil} {
+		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil} {
 		if p {
 			set++
 		}
@@ -120,6 +140,10 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.ScheduleKeyDeletion != nil
 	case OpCancelKeyDeletion:
 		ok = set == 1 && c.CancelKeyDeletion != nil
+	case OpCreateGrant:
+		ok = set == 1 && c.CreateGrant != nil && c.CreateGrant.Grant.ID != "" && c.CreateGrant.Grant.KeyID != ""
+	case OpDeleteGrant:
+		ok = set == 1 && c.DeleteGrant != nil
 	}
 	if !ok {
 		return fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, c.Op, set)

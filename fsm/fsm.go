@@ -19,15 +19,20 @@ type Result struct {
 	Err *Rejection
 	// Key is the key a key command created or changed.
 	Key *Key
+	// Grant is the grant CreateGrant made, or the existing grant a retry
+	// with the same Name and properties found (then Existing is true).
+	Grant    *Grant
+	Existing bool
 }
 
 // FSM is the replicated key store. It implements hraft.BatchingFSM.
 // It is safe for concurrent use: raft applies from one goroutine while any
 // number of readers call the read methods.
 type FSM struct {
-	mu sync.RWMutex // guards keys
+	mu sync.RWMutex // guards keys and grants
 	// keys holds *Key by id. Values are immutable once inserted.
-	keys *btree.BTreeG[*Key]
+	keys   *btree.BTreeG[*Key]
+	grants *grantIndex
 
 	applied atomic.Uint64 // index of the last entry applied
 
@@ -41,7 +46,7 @@ func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
 func New() *FSM {
-	return &FSM{keys: btree.NewG(32, keyLess), notify: make(chan struct{})}
+	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), notify: make(chan struct{})}
 }
 
 // Apply applies one log entry. See ApplyBatch.
@@ -64,7 +69,7 @@ func (f *FSM) ApplyBatch(logs []*hraft.Log) []any {
 			out[i] = &Result{Index: l.Index, Err: reject("KMSInternalException", "malformed replicated command")}
 			continue
 		}
-		r := f.apply(c)
+		r := f.apply(c, l.Index)
 		r.Index = l.Index
 		out[i] = r
 	}
@@ -75,8 +80,8 @@ func (f *FSM) ApplyBatch(logs []*hraft.Log) []any {
 	return out
 }
 
-// apply runs one command against the state. f.mu is held.
-func (f *FSM) apply(c *Command) *Result {
+// apply runs one command, the entry at index, against the state. f.mu is held.
+func (f *FSM) apply(c *Command, index uint64) *Result {
 	switch c.Op {
 	case OpNoop:
 		return &Result{}
@@ -133,8 +138,60 @@ func (f *FSM) apply(c *Command) *Result {
 			k.PendingWindowInDays = 0
 			return nil
 		})
+	case OpCreateGrant:
+		return f.createGrant(c.CreateGrant, index)
+	case OpDeleteGrant:
+		g, ok := f.grants.get(c.DeleteGrant.KeyID, c.DeleteGrant.GrantID)
+		if !ok {
+			return &Result{Err: reject("NotFoundException", "Grant ID "+c.DeleteGrant.GrantID+" not found")}
+		}
+		f.grants.remove(g)
+		return &Result{Grant: g}
 	}
 	return &Result{Err: reject("KMSInternalException", "unknown replicated command")}
+}
+
+// createGrant applies CreateGrant. Name idempotency is decided here, in
+// log order, so concurrent retries and retries across a leader change can
+// never make two grants.
+func (f *FSM) createGrant(c *CreateGrant, index uint64) *Result {
+	g := c.Grant
+	k, ok := f.keys.Get(&Key{ID: g.KeyID})
+	if !ok {
+		return &Result{Err: reject("NotFoundException", "Key '"+g.KeyID+"' does not exist")}
+	}
+	switch k.State {
+	case Enabled:
+	case Disabled:
+		return &Result{Err: reject("DisabledException", k.ARN+" is disabled.")}
+	case PendingDeletion:
+		return &Result{Err: reject("KMSInvalidStateException", k.ARN+" is pending deletion.")}
+	default:
+		return &Result{Err: reject("KMSInvalidStateException", k.ARN+" is pending import.")}
+	}
+	if g.Name != "" {
+		var existing *Grant
+		f.grants.forGrantee(g.KeyID, g.GranteePrincipal, func(h *Grant) bool {
+			if h.sameProperties(&g) {
+				existing = h
+				return false
+			}
+			return true
+		})
+		if existing != nil {
+			return &Result{Grant: existing, Existing: true}
+		}
+	}
+	if c.MaxGrantsPerKey > 0 && f.grants.perKey[g.KeyID] >= c.MaxGrantsPerKey {
+		return &Result{Err: reject("LimitExceededException", "The request was rejected because the key already has the maximum number of grants.")}
+	}
+	if _, dup := f.grants.get(g.KeyID, g.ID); dup {
+		return &Result{Err: reject("KMSInternalException", "grant id collision")}
+	}
+	ng := g
+	ng.CreatedIndex = index
+	f.grants.insert(&ng)
+	return &Result{Grant: &ng}
 }
 
 func notPendingDeletion(k *Key) *Rejection {
@@ -220,4 +277,73 @@ func (f *FSM) KeyCount() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.keys.Len()
+}
+
+// Grant returns the grant with the given id on the given key.
+func (f *FSM) Grant(keyID, id string) (*Grant, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.grants.get(keyID, id)
+}
+
+// GrantsFor calls fn for each grant on key whose grantee is principal,
+// until fn returns false. Its cost grows with that grantee's grants on the
+// key, not with all the key's grants. fn runs under the read lock: keep it
+// short and do not call back into the FSM.
+func (f *FSM) GrantsFor(keyID, principal string, fn func(*Grant) bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	f.grants.forGrantee(keyID, principal, fn)
+}
+
+// GrantCount returns the number of grants on a key.
+func (f *FSM) GrantCount(keyID string) int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.grants.perKey[keyID]
+}
+
+// ListGrants returns up to limit grants on key with ids after `after`, in
+// id order, optionally only those of one grantee, and whether more follow.
+func (f *FSM) ListGrants(keyID, after, grantee string, limit int) (out []*Grant, more bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	f.grants.byKey.AscendGreaterOrEqual(&Grant{KeyID: keyID, ID: after}, func(g *Grant) bool {
+		if g.KeyID != keyID {
+			return false
+		}
+		if g.ID == after || (grantee != "" && g.GranteePrincipal != grantee) {
+			return true
+		}
+		if len(out) == limit {
+			more = true
+			return false
+		}
+		out = append(out, g)
+		return true
+	})
+	return out, more
+}
+
+// ListRetirableGrants returns up to limit grants whose retiring principal
+// is principal, ordered by (key, id) after the given position.
+func (f *FSM) ListRetirableGrants(principal, afterKey, afterID string, limit int) (out []*Grant, more bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	start := &Grant{RetiringPrincipal: principal, KeyID: afterKey, ID: afterID}
+	f.grants.byRetiring.AscendGreaterOrEqual(start, func(g *Grant) bool {
+		if g.RetiringPrincipal != principal {
+			return false
+		}
+		if g.KeyID == afterKey && g.ID == afterID {
+			return true
+		}
+		if len(out) == limit {
+			more = true
+			return false
+		}
+		out = append(out, g)
+		return true
+	})
+	return out, more
 }

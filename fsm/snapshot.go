@@ -32,13 +32,15 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	Key *Key `json:"key,omitempty"`
-	End bool `json:"end,omitempty"`
+	Key   *Key   `json:"key,omitempty"`
+	Grant *Grant `json:"grant,omitempty"`
+	End   bool   `json:"end,omitempty"`
 }
 
 type snapshot struct {
 	applied uint64
 	keys    *btree.BTreeG[*Key]
+	grants  *grantIndex
 }
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
@@ -46,7 +48,7 @@ type snapshot struct {
 func (f *FSM) Snapshot() (hraft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone()}, nil
+	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone()}, nil
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on error.
@@ -78,6 +80,13 @@ func (s *snapshot) write(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	s.grants.byKey.Ascend(func(g *Grant) bool {
+		err = enc.Encode(snapshotRecord{Grant: g})
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
 	if err := enc.Encode(snapshotRecord{End: true}); err != nil {
 		return err
 	}
@@ -92,49 +101,56 @@ func (s *snapshot) Release() {}
 // a bad snapshot leaves the FSM as it was.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	applied, keys, err := readSnapshot(rc)
+	applied, keys, grants, err := readSnapshot(rc)
 	if err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.keys = keys
+	f.grants = grants
 	f.mu.Unlock()
 	f.setApplied(applied)
 	return nil
 }
 
-func readSnapshot(r io.Reader) (uint64, *btree.BTreeG[*Key], error) {
+func readSnapshot(r io.Reader) (uint64, *btree.BTreeG[*Key], *grantIndex, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var hdr [12]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return 0, nil, fmt.Errorf("%w: short header", ErrSnapshotFormat)
+		return 0, nil, nil, fmt.Errorf("%w: short header", ErrSnapshotFormat)
 	}
 	if string(hdr[:8]) != snapshotMagic {
-		return 0, nil, fmt.Errorf("%w: bad magic", ErrSnapshotFormat)
+		return 0, nil, nil, fmt.Errorf("%w: bad magic", ErrSnapshotFormat)
 	}
 	if v := binary.BigEndian.Uint32(hdr[8:]); v != snapshotVersion {
-		return 0, nil, fmt.Errorf("%w: unknown version %d", ErrSnapshotFormat, v)
+		return 0, nil, nil, fmt.Errorf("%w: unknown version %d", ErrSnapshotFormat, v)
 	}
 	dec := json.NewDecoder(br)
 	var h snapshotHeader
 	if err := dec.Decode(&h); err != nil {
-		return 0, nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
+		return 0, nil, nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
 	}
 	keys := btree.NewG(32, keyLess)
+	grants := newGrantIndex()
 	for {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
-			return 0, nil, fmt.Errorf("%w: record: %v", ErrSnapshotFormat, err)
+			return 0, nil, nil, fmt.Errorf("%w: record: %v", ErrSnapshotFormat, err)
 		}
 		switch {
 		case rec.End:
-			return h.Applied, keys, nil
+			return h.Applied, keys, grants, nil
+		case rec.Grant != nil && rec.Grant.ID != "":
+			if _, dup := grants.get(rec.Grant.KeyID, rec.Grant.ID); dup {
+				return 0, nil, nil, fmt.Errorf("%w: duplicate grant %s", ErrSnapshotFormat, rec.Grant.ID)
+			}
+			grants.insert(rec.Grant)
 		case rec.Key != nil && rec.Key.ID != "":
 			if _, dup := keys.ReplaceOrInsert(rec.Key); dup {
-				return 0, nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
+				return 0, nil, nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
 			}
 		default:
-			return 0, nil, fmt.Errorf("%w: empty record", ErrSnapshotFormat)
+			return 0, nil, nil, fmt.Errorf("%w: empty record", ErrSnapshotFormat)
 		}
 	}
 }

@@ -32,8 +32,13 @@ type Authorizer interface {
 	Authorize(ctx context.Context, r *AuthzRequest) error
 }
 
-// ErrDenied is the generic denial an Authorizer may return.
-var ErrDenied = errors.New("kms: access denied")
+// Denials an Authorizer returns. ErrDenied is an implicit deny (nothing
+// allowed): grants may still allow. ErrExplicitDeny is a Deny statement:
+// it wins over everything, grants included.
+var (
+	ErrDenied       = errors.New("kms: access denied")
+	ErrExplicitDeny = errors.New("kms: explicitly denied")
+)
 
 // AccountRoot is the authorizer used until key policies land: the root
 // principal of an account may do everything in its account; every other

@@ -111,7 +111,7 @@ func (s *Service) Encrypt(ctx context.Context, req *kmsv1.EncryptRequest) (*kmsv
 	if err := checkContext(req.GetEncryptionContext()); err != nil {
 		return nil, err
 	}
-	if err := checkGrantTokens(req.GetGrantTokens()); err != nil {
+	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
 	k, err := s.cryptoKey(ctx, p, req.GetKeyId(), "kms:Encrypt", req.GetEncryptionContext())
@@ -158,7 +158,7 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	if err := checkContext(req.GetEncryptionContext()); err != nil {
 		return nil, err
 	}
-	if err := checkGrantTokens(req.GetGrantTokens()); err != nil {
+	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
 	blob, err := ciphertext.Parse(req.GetCiphertextBlob())
@@ -245,7 +245,7 @@ func (s *Service) generateDataKey(ctx context.Context, action, keyID, spec strin
 	if err := checkContext(ec); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := checkGrantTokens(tokens); err != nil {
+	if err := s.useGrantTokens(ctx, tokens); err != nil {
 		return nil, nil, nil, err
 	}
 	k, err := s.cryptoKey(ctx, p, keyID, action, ec)

@@ -16,6 +16,7 @@ const (
 	InvalidArn               = "InvalidArnException"
 	InvalidCiphertext        = "InvalidCiphertextException"
 	InvalidGrantToken        = "InvalidGrantTokenException"
+	InvalidGrantId           = "InvalidGrantIdException"
 	InvalidKeyUsage          = "InvalidKeyUsageException"
 	InvalidMarker            = "InvalidMarkerException"
 	KMSInternal              = "KMSInternalException"

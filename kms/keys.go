@@ -149,7 +149,7 @@ func (s *Service) DescribeKey(ctx context.Context, req *kmsv1.DescribeKeyRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGrantTokens(req.GetGrantTokens()); err != nil {
+	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
 	k, err := s.resolveKey(p, req.GetKeyId(), true)

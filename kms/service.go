@@ -21,12 +21,25 @@ type HSM interface {
 	Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, body []byte) ([]byte, error)
 	Random(ctx context.Context, n int) ([]byte, error)
+	// MAC tags msg under a cluster-wide key (grant tokens).
+	MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 }
 
 // Store is the read side of the replicated state.
 type Store interface {
 	Key(id string) (*fsm.Key, bool)
 	ListKeys(account, after string, limit int) ([]*fsm.Key, bool)
+	Grant(keyID, id string) (*fsm.Grant, bool)
+	GrantsFor(keyID, principal string, fn func(*fsm.Grant) bool)
+	ListGrants(keyID, after, grantee string, limit int) ([]*fsm.Grant, bool)
+	ListRetirableGrants(principal, afterKey, afterID string, limit int) ([]*fsm.Grant, bool)
+	AppliedIndex() uint64
+	WaitApplied(ctx context.Context, idx uint64) error
+}
+
+// ReadIndexer gives the index a linearizable read must wait for.
+type ReadIndexer interface {
+	ReadIndex(ctx context.Context) (uint64, error)
 }
 
 // Log proposes commands to the replicated log. Apply returns the state
@@ -42,8 +55,12 @@ type Config struct {
 	Store  Store
 	Log    Log
 	HSM    HSM
+	// Reads provides linearizable reads (requests with grant tokens).
+	Reads ReadIndexer
 	// Authorizer decides every call. Nil means AccountRoot.
 	Authorizer Authorizer
+	// MaxGrantsPerKey limits grants per key; zero means AWS's 50,000.
+	MaxGrantsPerKey int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand is the source of ids and nonces; nil means crypto/rand.
@@ -54,23 +71,28 @@ type Config struct {
 
 // Service implements the KMS operations. It is safe for concurrent use.
 type Service struct {
-	region string
-	store  Store
-	log    Log
-	hsm    HSM
-	authz  Authorizer
-	now    func() time.Time
-	rand   io.Reader
-	logger *slog.Logger
+	region    string
+	store     Store
+	log       Log
+	hsm       HSM
+	authz     Authorizer
+	reads     ReadIndexer
+	maxGrants int
+	now       func() time.Time
+	rand      io.Reader
+	logger    *slog.Logger
 }
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Region == "" || cfg.Store == nil || cfg.Log == nil || cfg.HSM == nil {
-		return nil, errors.New("kms: Region, Store, Log and HSM are required")
+	if cfg.Region == "" || cfg.Store == nil || cfg.Log == nil || cfg.HSM == nil || cfg.Reads == nil {
+		return nil, errors.New("kms: Region, Store, Log, HSM and Reads are required")
 	}
-	s := &Service{region: cfg.Region, store: cfg.Store, log: cfg.Log, hsm: cfg.HSM,
-		authz: cfg.Authorizer, now: cfg.Now, rand: cfg.Rand}
+	s := &Service{region: cfg.Region, store: cfg.Store, log: cfg.Log, hsm: cfg.HSM, reads: cfg.Reads,
+		authz: cfg.Authorizer, maxGrants: cfg.MaxGrantsPerKey, now: cfg.Now, rand: cfg.Rand}
+	if s.maxGrants == 0 {
+		s.maxGrants = 50000
+	}
 	if s.authz == nil {
 		s.authz = AccountRoot{}
 	}
@@ -142,27 +164,48 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 	return k, nil
 }
 
-// authorize asks the authorizer and turns a denial into AWS's message.
+// authorize decides a call: the policy authorizer first; if it does not
+// allow (and did not explicitly deny), a grant on the key for the caller
+// may allow a grant operation. Denials carry AWS's message.
 func (s *Service) authorize(ctx context.Context, p identity.Principal, action string, k *fsm.Key, ec map[string]string) error {
+	err := s.policyAllows(ctx, p, action, k, ec)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrExplicitDeny) && k != nil {
+		if op, ok := grantOperation(action); ok && s.grantAllows(k, p, op, ec) {
+			return nil
+		}
+	}
+	return s.denied(err, p, action, k)
+}
+
+// policyAllows asks the policy authorizer only.
+func (s *Service) policyAllows(ctx context.Context, p identity.Principal, action string, k *fsm.Key, ec map[string]string) error {
 	req := &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec}
 	if k == nil {
 		req.Account = p.Account
 	} else {
 		req.Account = k.Account
 	}
-	if err := s.authz.Authorize(ctx, req); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return e
-		}
-		resource := "*"
-		if k != nil {
-			resource = k.ARN
-		}
-		return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
-			p.ARN, action, resource, action)
+	return s.authz.Authorize(ctx, req)
+}
+
+// denied turns an authorizer's refusal into the error the caller sees.
+func (s *Service) denied(err error, p identity.Principal, action string, k *fsm.Key) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
 	}
-	return nil
+	resource := "*"
+	if k != nil {
+		resource = k.ARN
+	}
+	reason := "because no resource-based policy allows the " + action + " action"
+	if errors.Is(err, ErrExplicitDeny) {
+		reason = "with an explicit deny in a resource-based policy"
+	}
+	return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", p.ARN, action, resource, reason)
 }
 
 // usable checks that a key can do cryptography now.
@@ -222,10 +265,6 @@ func checkGrantTokens(tokens []string) error {
 		if len(t) < 1 || len(t) > 8192 {
 			return validation("Value at 'grantTokens' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 8192, Member must have length greater than or equal to 1]")
 		}
-	}
-	if len(tokens) > 0 {
-		// No grant exists until grants land, so no token can be valid.
-		return newError(InvalidGrantToken, "The grant token is not valid.")
 	}
 	return nil
 }

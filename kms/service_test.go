@@ -33,6 +33,14 @@ func (l *memLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
 	return l.f.Apply(&hraft.Log{Index: l.idx, Type: hraft.LogCommand, Data: cmd}), l.idx, nil
 }
 
+// ReadIndex: with one node applying synchronously, everything committed
+// is applied.
+func (l *memLog) ReadIndex(context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idx, nil
+}
+
 type env struct {
 	svc  *kms.Service
 	fsm  *fsm.FSM
@@ -40,7 +48,11 @@ type env struct {
 	bob  context.Context
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvMax(t, nil, 20) }
+
+func newEnvWith(t testing.TB, a kms.Authorizer) *env { return newEnvMax(t, a, 20) }
+
+func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int) *env {
 	t.Helper()
 	dir := t.TempDir()
 	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
@@ -49,7 +61,8 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { h.Close() })
 	f := fsm.New()
-	svc, err := kms.New(kms.Config{Region: "us-east-1", Store: f, Log: &memLog{f: f}, HSM: h})
+	log := &memLog{f: f}
+	svc, err := kms.New(kms.Config{Region: "us-east-1", Store: f, Log: log, Reads: log, HSM: h, Authorizer: a, MaxGrantsPerKey: maxGrants})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +208,7 @@ func TestEncryptErrors(t *testing.T) {
 		{"unknown algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "AES"}, kms.Validation},
 		{"empty context key", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionContext: map[string]string{"": "v"}}, kms.Validation},
 		{"too many grant tokens", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: make([]string, 11)}, kms.Validation},
+		{"forged grant token", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: []string{"v1.AAAA"}}, kms.InvalidGrantToken},
 		{"disabled key", e.root, &kmsv1.EncryptRequest{KeyId: disabled.KeyId, Plaintext: pt}, kms.DisabledErr},
 		{"not authorized", e.bob, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt}, kms.AccessDenied},
 		{"dry run", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, DryRun: true}, kms.DryRunOperation},

@@ -248,6 +248,29 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 // VerifyLeader confirms with a quorum that this node is still the leader.
 func (n *Node) VerifyLeader() error { return mapErr(n.raft.VerifyLeader().Error()) }
 
+// ReadIndex returns an index that a linearizable read must wait for: the
+// leader's commit index, captured before a quorum confirms leadership (the
+// order matters; see reference/stack.md 1.7). Only the leader answers;
+// others return ErrNotLeader.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() != hraft.Leader {
+		return 0, ErrNotLeader
+	}
+	idx := n.raft.CommitIndex()
+	f := n.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return 0, mapErr(err)
+		}
+		return idx, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 // CommitIndex returns the latest index this node knows to be committed.
 func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 

@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.raft, HSM: s.hsm, Logger: s.log})
+	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.raft, Reads: s.raft, HSM: s.hsm, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
