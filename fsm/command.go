@@ -24,6 +24,14 @@ const (
 	OpCancelKeyDeletion    Op = "CancelKeyDeletion"
 	OpCreateGrant          Op = "CreateGrant"
 	OpDeleteGrant          Op = "DeleteGrant"
+	OpInitCluster          Op = "InitCluster"
+	OpRegisterNode         Op = "RegisterNode"
+	OpAddJoinToken         Op = "AddJoinToken"
+	OpConsumeJoinToken     Op = "ConsumeJoinToken"
+	OpCreateUser           Op = "CreateUser"
+	OpDeleteUser           Op = "DeleteUser"
+	OpCreateAccessKey      Op = "CreateAccessKey"
+	OpDeleteAccessKey      Op = "DeleteAccessKey"
 )
 
 // Command is one replicated change. Exactly the member named by Op is set.
@@ -39,6 +47,14 @@ type Command struct {
 	CancelKeyDeletion    *CancelKeyDeletion    `json:"cancel_key_deletion,omitempty"`
 	CreateGrant          *CreateGrant          `json:"create_grant,omitempty"`
 	DeleteGrant          *DeleteGrant          `json:"delete_grant,omitempty"`
+	InitCluster          *InitCluster          `json:"init_cluster,omitempty"`
+	RegisterNode         *RegisterNode         `json:"register_node,omitempty"`
+	AddJoinToken         *AddJoinToken         `json:"add_join_token,omitempty"`
+	ConsumeJoinToken     *ConsumeJoinToken     `json:"consume_join_token,omitempty"`
+	CreateUser           *CreateUser           `json:"create_user,omitempty"`
+	DeleteUser           *DeleteUser           `json:"delete_user,omitempty"`
+	CreateAccessKey      *CreateAccessKey      `json:"create_access_key,omitempty"`
+	DeleteAccessKey      *DeleteAccessKey      `json:"delete_access_key,omitempty"`
 }
 
 // CreateGrant adds a grant, unless a grant with the same Name and the same
@@ -121,7 +137,9 @@ func Decode(b []byte) (*Command, error) {
 func (c *Command) validate() error {
 	set := 0
 	for _, p := range []bool{c.CreateKey != nil, c.SetKeyEnabled != nil, c.UpdateKeyDescription != nil,
-		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil} {
+		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil,
+		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
+		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil} {
 		if p {
 			set++
 		}
@@ -144,6 +162,22 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.CreateGrant != nil && c.CreateGrant.Grant.ID != "" && c.CreateGrant.Grant.KeyID != ""
 	case OpDeleteGrant:
 		ok = set == 1 && c.DeleteGrant != nil
+	case OpInitCluster:
+		ok = set == 1 && c.InitCluster != nil && c.InitCluster.Info.ID != ""
+	case OpRegisterNode:
+		ok = set == 1 && c.RegisterNode != nil && c.RegisterNode.Node.ID != ""
+	case OpAddJoinToken:
+		ok = set == 1 && c.AddJoinToken != nil && c.AddJoinToken.Token.ID != ""
+	case OpConsumeJoinToken:
+		ok = set == 1 && c.ConsumeJoinToken != nil
+	case OpCreateUser:
+		ok = set == 1 && c.CreateUser != nil && c.CreateUser.User.ID != ""
+	case OpDeleteUser:
+		ok = set == 1 && c.DeleteUser != nil
+	case OpCreateAccessKey:
+		ok = set == 1 && c.CreateAccessKey != nil && c.CreateAccessKey.Key.ID != ""
+	case OpDeleteAccessKey:
+		ok = set == 1 && c.DeleteAccessKey != nil
 	}
 	if !ok {
 		return fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, c.Op, set)

@@ -23,6 +23,12 @@ type Result struct {
 	// with the same Name and properties found (then Existing is true).
 	Grant    *Grant
 	Existing bool
+	// User is the user CreateUser made (or found, for a retry: then
+	// Existing is true) or DeleteUser removed.
+	User *User
+	// AccessKey is the access key CreateAccessKey made (or found, for a
+	// retry) or DeleteAccessKey removed.
+	AccessKey *AccessKey
 }
 
 // FSM is the replicated key store. It implements hraft.BatchingFSM.
@@ -31,8 +37,10 @@ type Result struct {
 type FSM struct {
 	mu sync.RWMutex // guards keys and grants
 	// keys holds *Key by id. Values are immutable once inserted.
-	keys   *btree.BTreeG[*Key]
-	grants *grantIndex
+	keys    *btree.BTreeG[*Key]
+	grants  *grantIndex
+	cluster *clusterState
+	iam     *iamState
 
 	applied atomic.Uint64 // index of the last entry applied
 
@@ -46,7 +54,7 @@ func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
 func New() *FSM {
-	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), notify: make(chan struct{})}
+	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), notify: make(chan struct{})}
 }
 
 // Apply applies one log entry. See ApplyBatch.
@@ -138,6 +146,10 @@ func (f *FSM) apply(c *Command, index uint64) *Result {
 			k.PendingWindowInDays = 0
 			return nil
 		})
+	case OpInitCluster, OpRegisterNode, OpAddJoinToken, OpConsumeJoinToken:
+		return f.applyCluster(c)
+	case OpCreateUser, OpDeleteUser, OpCreateAccessKey, OpDeleteAccessKey:
+		return f.applyIAM(c)
 	case OpCreateGrant:
 		return f.createGrant(c.CreateGrant, index)
 	case OpDeleteGrant:

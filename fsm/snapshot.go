@@ -34,13 +34,22 @@ type snapshotHeader struct {
 type snapshotRecord struct {
 	Key   *Key   `json:"key,omitempty"`
 	Grant *Grant `json:"grant,omitempty"`
-	End   bool   `json:"end,omitempty"`
+	// Cluster records: the identity, members and join tokens.
+	Cluster   *ClusterInfo `json:"cluster,omitempty"`
+	Node      *NodeInfo    `json:"node,omitempty"`
+	JoinToken *JoinToken   `json:"join_token,omitempty"`
+	// IAM records: users, then access keys (see writeIAM).
+	User      *User      `json:"user,omitempty"`
+	AccessKey *AccessKey `json:"access_key,omitempty"`
+	End       bool       `json:"end,omitempty"`
 }
 
 type snapshot struct {
 	applied uint64
 	keys    *btree.BTreeG[*Key]
 	grants  *grantIndex
+	cluster *clusterState
+	iam     *iamState
 }
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
@@ -48,7 +57,7 @@ type snapshot struct {
 func (f *FSM) Snapshot() (hraft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone()}, nil
+	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone()}, nil
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on error.
@@ -87,6 +96,12 @@ func (s *snapshot) write(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := s.writeCluster(enc); err != nil {
+		return err
+	}
+	if err := s.writeIAM(enc); err != nil {
+		return err
+	}
 	if err := enc.Encode(snapshotRecord{End: true}); err != nil {
 		return err
 	}
@@ -101,56 +116,72 @@ func (s *snapshot) Release() {}
 // a bad snapshot leaves the FSM as it was.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	applied, keys, grants, err := readSnapshot(rc)
+	st, err := readSnapshot(rc)
 	if err != nil {
 		return err
 	}
 	f.mu.Lock()
-	f.keys = keys
-	f.grants = grants
+	f.keys = st.keys
+	f.grants = st.grants
+	f.cluster = st.cluster
+	f.iam = st.iam
 	f.mu.Unlock()
-	f.setApplied(applied)
+	f.setApplied(st.applied)
 	return nil
 }
 
-func readSnapshot(r io.Reader) (uint64, *btree.BTreeG[*Key], *grantIndex, error) {
+// restored is a state read from a snapshot, not yet swapped in.
+type restored struct {
+	applied uint64
+	keys    *btree.BTreeG[*Key]
+	grants  *grantIndex
+	cluster *clusterState
+	iam     *iamState
+}
+
+func readSnapshot(r io.Reader) (*restored, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var hdr [12]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return 0, nil, nil, fmt.Errorf("%w: short header", ErrSnapshotFormat)
+		return nil, fmt.Errorf("%w: short header", ErrSnapshotFormat)
 	}
 	if string(hdr[:8]) != snapshotMagic {
-		return 0, nil, nil, fmt.Errorf("%w: bad magic", ErrSnapshotFormat)
+		return nil, fmt.Errorf("%w: bad magic", ErrSnapshotFormat)
 	}
 	if v := binary.BigEndian.Uint32(hdr[8:]); v != snapshotVersion {
-		return 0, nil, nil, fmt.Errorf("%w: unknown version %d", ErrSnapshotFormat, v)
+		return nil, fmt.Errorf("%w: unknown version %d", ErrSnapshotFormat, v)
 	}
 	dec := json.NewDecoder(br)
 	var h snapshotHeader
 	if err := dec.Decode(&h); err != nil {
-		return 0, nil, nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
+		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
 	}
-	keys := btree.NewG(32, keyLess)
-	grants := newGrantIndex()
+	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState()}
 	for {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
-			return 0, nil, nil, fmt.Errorf("%w: record: %v", ErrSnapshotFormat, err)
+			return nil, fmt.Errorf("%w: record: %v", ErrSnapshotFormat, err)
 		}
 		switch {
 		case rec.End:
-			return h.Applied, keys, grants, nil
+			return st, nil
 		case rec.Grant != nil && rec.Grant.ID != "":
-			if _, dup := grants.get(rec.Grant.KeyID, rec.Grant.ID); dup {
-				return 0, nil, nil, fmt.Errorf("%w: duplicate grant %s", ErrSnapshotFormat, rec.Grant.ID)
+			if _, dup := st.grants.get(rec.Grant.KeyID, rec.Grant.ID); dup {
+				return nil, fmt.Errorf("%w: duplicate grant %s", ErrSnapshotFormat, rec.Grant.ID)
 			}
-			grants.insert(rec.Grant)
+			st.grants.insert(rec.Grant)
 		case rec.Key != nil && rec.Key.ID != "":
-			if _, dup := keys.ReplaceOrInsert(rec.Key); dup {
-				return 0, nil, nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
+			if _, dup := st.keys.ReplaceOrInsert(rec.Key); dup {
+				return nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
+			}
+		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil:
+			st.cluster.restore(&rec)
+		case rec.User != nil || rec.AccessKey != nil:
+			if err := st.iam.restore(&rec); err != nil {
+				return nil, err
 			}
 		default:
-			return 0, nil, nil, fmt.Errorf("%w: empty record", ErrSnapshotFormat)
+			return nil, fmt.Errorf("%w: empty record", ErrSnapshotFormat)
 		}
 	}
 }

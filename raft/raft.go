@@ -36,6 +36,9 @@ type Config struct {
 	Dir string
 	// BindAddr is the transport's listen address, host:port. Port 0 picks one.
 	BindAddr string
+	// Listener, if set, is used instead of listening on BindAddr (callers
+	// that must know the port before raft starts bind it themselves).
+	Listener net.Listener
 	// AdvertiseAddr is the address peers dial; defaults to the bound address.
 	AdvertiseAddr string
 	// ServerTLS and ClientTLS secure the transport with mutual TLS. Both nil
@@ -128,7 +131,7 @@ func Open(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	stream, err := listen(cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS)
+	stream, err := listen(cfg.Listener, cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -271,6 +274,46 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	}
 }
 
+// AddNonvoter adds a member that receives the log but does not vote.
+func (n *Node) AddNonvoter(id, addr string) error {
+	return mapErr(n.raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error())
+}
+
+// AddVoter adds a voting member, or promotes a non-voter.
+func (n *Node) AddVoter(id, addr string) error {
+	return mapErr(n.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error())
+}
+
+// RemoveServer removes a member.
+func (n *Node) RemoveServer(id string) error {
+	return mapErr(n.raft.RemoveServer(hraft.ServerID(id), 0, 10*time.Second).Error())
+}
+
+// Member is one entry of the raft configuration.
+type Member struct {
+	ID, Addr string
+	Voter    bool
+}
+
+// Members returns the current raft configuration.
+func (n *Node) Members() ([]Member, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, mapErr(err)
+	}
+	var out []Member
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Member{ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == hraft.Voter})
+	}
+	return out, nil
+}
+
+// State returns "Leader", "Follower", "Candidate" or "Shutdown".
+func (n *Node) State() string { return n.raft.State().String() }
+
+// LastContact returns when this node last heard from the leader.
+func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
+
 // CommitIndex returns the latest index this node knows to be committed.
 func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
@@ -299,13 +342,15 @@ type stream struct {
 	client    *tls.Config
 }
 
-func listen(bind, advertise string, server, client *tls.Config) (*stream, error) {
+func listen(ln net.Listener, bind, advertise string, server, client *tls.Config) (*stream, error) {
 	if (server == nil) != (client == nil) {
 		return nil, errors.New("raft: ServerTLS and ClientTLS must be set together")
 	}
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", bind); err != nil {
+			return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
+		}
 	}
 	adv := ln.Addr()
 	if advertise != "" {

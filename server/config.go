@@ -35,6 +35,11 @@ type Config struct {
 	// HSMPassphraseFile, if set, holds the passphrase that unseals the soft
 	// HSM (Argon2id). Empty means dev mode: a key file in the data dir.
 	HSMPassphraseFile string `json:"hsm_passphrase_file"`
+	// Join lists API addresses (host:port) of cluster members to join
+	// through; used only on first start.
+	Join []string `json:"join"`
+	// JoinToken is a one-time token from `trent cluster join-token`.
+	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
 
@@ -79,6 +84,14 @@ func (c *Config) Validate() error {
 	if !identity.ValidAccountID(c.AccountID) {
 		errs = append(errs, fmt.Errorf("--account-id %q must be exactly 12 digits", c.AccountID))
 	}
+	for _, a := range c.Join {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("--join address %q is not host:port", a))
+		}
+	}
+	if len(c.Join) > 0 && c.JoinToken == "" {
+		errs = append(errs, errors.New("--join needs --join-token"))
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
@@ -111,6 +124,16 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only)", func(v string) error {
+		cfg.Join = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Join = append(cfg.Join, a)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.JoinToken, "join-token", cfg.JoinToken, "one-time join token from `trent cluster join-token`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
 		fs.PrintDefaults()

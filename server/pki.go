@@ -21,9 +21,48 @@ const (
 
 // pki is the node's view of the cluster's certificates.
 type pki struct {
-	ca   *identity.CA
-	pool *x509.CertPool
-	node tls.Certificate
+	// ca is the cluster CA with its key on the node that created the
+	// cluster; nil on nodes that joined (they use the replicated, sealed CA).
+	ca     *identity.CA
+	caCert *x509.Certificate
+	pool   *x509.CertPool
+	node   tls.Certificate
+}
+
+// servingCert returns the node certificate followed by the CA certificate,
+// so a joining node can check the chain against its token's pin.
+func (p *pki) servingCert() tls.Certificate {
+	c := p.node
+	c.Certificate = append(append([][]byte(nil), p.node.Certificate...), p.caCert.Raw)
+	return c
+}
+
+// loadJoinedPKI loads the certificates of a node that joined a cluster:
+// the CA certificate without its key, and the node certificate.
+func loadJoinedPKI(dir string) (*pki, error) {
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca", "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := identity.ParseCertPEM(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA certificate: %w", err)
+	}
+	node, err := tls.LoadX509KeyPair(filepath.Join(dir, "node", "cert.pem"), filepath.Join(dir, "node", "key.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return &pki{caCert: caCert, pool: pool, node: node}, nil
+}
+
+// isJoinedNode reports whether dir belongs to a node that joined a cluster
+// (it has the CA certificate but not the CA key).
+func isJoinedNode(dir string) bool {
+	_, certErr := os.Stat(filepath.Join(dir, "ca", "ca.pem"))
+	_, keyErr := os.Stat(filepath.Join(dir, "ca", "ca-key.pem"))
+	return certErr == nil && errors.Is(keyErr, fs.ErrNotExist)
 }
 
 // loadOrCreatePKI loads the cluster CA, this node's certificate and the
@@ -65,7 +104,7 @@ func loadOrCreatePKI(dir, nodeID, account string, hosts []string, now time.Time)
 	if err := ensureAdmin(ca, filepath.Join(dir, "admin"), account, now); err != nil {
 		return nil, false, err
 	}
-	return &pki{ca: ca, pool: ca.Pool(), node: nodeCert}, created, nil
+	return &pki{ca: ca, caCert: ca.Certificate(), pool: ca.Pool(), node: nodeCert}, created, nil
 }
 
 // loadOrIssueNode returns the node certificate, issuing a new one when it

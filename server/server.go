@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/fsm"
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
@@ -34,6 +37,7 @@ type Server struct {
 	hsm     *soft.HSM
 	fsm     *fsm.FSM
 	raft    *raft.Node
+	cluster *cluster.Cluster
 	http    *http.Server
 	ln      net.Listener
 	served  chan error
@@ -89,13 +93,44 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	now := time.Now()
-	p, _, err := loadOrCreatePKI(dir, nodeID, cfg.AccountID, hostsOf(cfg.APIAddr, cfg.RaftAddr), now)
+	// Bind both listeners first: a joining node must tell the cluster its
+	// real addresses, and tests use port 0.
+	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("API listener: %w", err)
 	}
-	if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr); err != nil {
-		return nil, err
+	s.ln = ln
+	raftLn, err := net.Listen("tcp", cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raft listener: %w", err)
+	}
+	apiAddr, raftAddr := ln.Addr().String(), raftLn.Addr().String()
+
+	now := time.Now()
+	var p *pki
+	joining := !hasRaftState(dir) && len(cfg.Join) > 0
+	switch {
+	case joining:
+		if p, err = s.join(ctx, dir, apiAddr, raftAddr, stderr); err != nil {
+			raftLn.Close()
+			return nil, err
+		}
+	case isJoinedNode(dir):
+		if p, err = loadJoinedPKI(dir); err != nil {
+			raftLn.Close()
+			return nil, err
+		}
+	default:
+		if p, _, err = loadOrCreatePKI(dir, nodeID, cfg.AccountID, hostsOf(apiAddr, raftAddr), now); err != nil {
+			raftLn.Close()
+			return nil, err
+		}
+	}
+	if s.hsm == nil {
+		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
+			raftLn.Close()
+			return nil, err
+		}
 	}
 
 	s.fsm = fsm.New()
@@ -105,46 +140,33 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		timeout = time.Second
 	}
 	s.raft, err = raft.Open(raft.Config{
-		NodeID: nodeID, Dir: filepath.Join(dir, "raft"), BindAddr: cfg.RaftAddr,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Bootstrap: true,
+		NodeID: nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm,
+		// Only the node that created the cluster (it holds the CA key) may
+		// bootstrap; a node that joined waits to be added.
+		Bootstrap:        p.ca != nil,
 		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(cfg.LogLevel), Output: stderr}),
 	})
 	if err != nil {
+		raftLn.Close()
 		if errors.Is(err, raft.ErrStoreLocked) {
 			return nil, fmt.Errorf("data dir %s is in use by another Trent node", dir)
 		}
 		return nil, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = s.catchUp(wctx)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
+	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
+		PeerTLS: clientTLS, Rand: rand.Reader, Logger: s.log})
 
-	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.raft, Reads: s.raft, HSM: s.hsm, Logger: s.log})
-	if err != nil {
-		return nil, err
-	}
+	// The API must answer peers (forwarded writes, joins) while this node
+	// catches up, so serve the cluster service now and the rest later.
 	mux := http.NewServeMux()
-	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID})
-	mux.Handle(path, rpc.Authenticate(h))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName)))
-	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-
-	ln, err := net.Listen("tcp", cfg.APIAddr)
-	if err != nil {
-		return nil, fmt.Errorf("API listener: %w", err)
-	}
-	nodeCert := p.node
-	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &nodeCert, nil })
+	mux.Handle(s.cluster.Handler(cfg.AccountID))
+	serving := p.servingCert()
+	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
-	s.ln = ln
 	s.http = &http.Server{
 		Handler:           mux,
 		TLSConfig:         tlsCfg,
@@ -155,16 +177,38 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
 
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = s.catchUp(wctx)
+	if err == nil {
+		err = s.settle(wctx, p, apiAddr, raftAddr)
+	}
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+
+	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: s.cluster, HSM: s.hsm, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID})
+	mux.Handle(path, rpc.Authenticate(h))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName)))
+	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+
 	s.log.Info("ready", "api", "https://"+ln.Addr().String(), "raft", s.raft.Addr(), "data_dir", dir)
 	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
-		nodeID, ln.Addr(), cfg.DataDir)
+		nodeID, apiAddr, cfg.DataDir)
 	return s, nil
 }
 
 // catchUp waits until this node's state machine reflects every entry
 // committed before it started. Raft replays committed entries only after
 // the leader commits an entry of its own term, so the node commits a Noop
-// command and waits for the FSM to apply it; until then it serves nothing.
+// command (on a follower, through the leader) and waits for its FSM to
+// apply it; until then it serves no KMS call.
 func (s *Server) catchUp(ctx context.Context) error {
 	noop, err := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
 	if err != nil {
@@ -174,7 +218,7 @@ func (s *Server) catchUp(ctx context.Context) error {
 		if err := s.raft.WaitLeader(ctx); err != nil {
 			return fmt.Errorf("no raft leader within 30s: %w", err)
 		}
-		_, idx, err := s.raft.Apply(ctx, noop)
+		_, idx, err := s.cluster.Apply(ctx, noop)
 		if err == nil {
 			if err := s.fsm.WaitApplied(ctx, idx); err != nil {
 				return fmt.Errorf("state machine did not catch up: %w", err)
@@ -192,6 +236,114 @@ func (s *Server) catchUp(ctx context.Context) error {
 	}
 }
 
+// settle records this node in the replicated state once it has caught up:
+// the node that created the cluster replicates the sealed CA, every node
+// registers its addresses, and a non-voter asks to be promoted.
+func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) error {
+	if p.ca != nil && s.fsm.Cluster() == nil {
+		info, err := cluster.SealCA(ctx, s.hsm, rand.Reader, newClusterID(), s.cfg.Region, p.ca)
+		if err != nil {
+			return err
+		}
+		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpInitCluster, InitCluster: &fsm.InitCluster{Info: info}}); err != nil {
+			return fmt.Errorf("initialize cluster: %w", err)
+		}
+	}
+	if n, ok := s.fsm.Node(s.nodeID); !ok || n.APIAddr != apiAddr || n.RaftAddr != raftAddr {
+		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{
+			Node: fsm.NodeInfo{ID: s.nodeID, RaftAddr: raftAddr, APIAddr: apiAddr}}}); err != nil {
+			return fmt.Errorf("register node: %w", err)
+		}
+	}
+	members, err := s.raft.Members()
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.ID == s.nodeID && !m.Voter {
+			return s.cluster.Promote(ctx)
+		}
+	}
+	return nil
+}
+
+func (s *Server) propose(ctx context.Context, cmd *fsm.Command) error {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	resp, _, err := s.cluster.Apply(ctx, b)
+	if err != nil {
+		return err
+	}
+	if r := resp.(*fsm.Result); r.Err != nil {
+		return r.Err
+	}
+	return nil
+}
+
+func newClusterID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("trent-%x", b)
+}
+
+func hasRaftState(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "raft", "raft.db"))
+	return err == nil
+}
+
+// join admits this node to the cluster named by cfg.Join and its token:
+// a fresh HSM without a domain key, a node key and CSR, the Join call, then
+// the domain key imported into the HSM and the certificates written.
+func (s *Server) join(ctx context.Context, dir, apiAddr, raftAddr string, stderr io.Writer) (*pki, error) {
+	if s.cfg.JoinToken == "" {
+		return nil, errors.New("--join needs --join-token (make one with: trent cluster join-token)")
+	}
+	h, err := openHSM(dir, s.cfg.HSMPassphraseFile, stderr, false)
+	if err != nil {
+		return nil, err
+	}
+	s.hsm = h
+	key, err := identity.NewKeyPair()
+	if err != nil {
+		return nil, err
+	}
+	params := cluster.JoinParams{NodeID: s.nodeID, RaftAddr: raftAddr, APIAddr: apiAddr, Key: key, HSMIdentity: h.IdentityPublicKey()}
+	var resp *clusterv1.JoinResponse
+	var errs []error
+	for _, target := range s.cfg.Join {
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		resp, err = cluster.RequestJoin(jctx, target, s.cfg.JoinToken, params)
+		cancel()
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+	}
+	if resp == nil {
+		return nil, fmt.Errorf("join failed: %w", errors.Join(errs...))
+	}
+	if resp.Region != s.cfg.Region {
+		return nil, fmt.Errorf("the cluster's region is %s; start this node with --region %s", resp.Region, resp.Region)
+	}
+	if err := h.ImportDomain(ctx, resp.DomainToken, []byte(s.nodeID)); err != nil {
+		return nil, fmt.Errorf("import domain key: %w", err)
+	}
+	kp, err := identity.EncodeKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFiles(filepath.Join(dir, "node"), map[string][]byte{"cert.pem": identity.EncodeCertPEM(resp.NodeCertificate), "key.pem": kp}); err != nil {
+		return nil, err
+	}
+	if err := writeFiles(filepath.Join(dir, "ca"), map[string][]byte{"ca.pem": resp.CaCertificate}); err != nil {
+		return nil, err
+	}
+	s.log.Info("joined cluster", "cluster", resp.ClusterId)
+	return loadJoinedPKI(dir)
+}
+
 // APIAddr returns the address the API listens on.
 func (s *Server) APIAddr() string { return s.ln.Addr().String() }
 
@@ -205,6 +357,9 @@ func (s *Server) DataDir() string { return s.dataDir }
 // Close stops serving and releases everything, in reverse start order.
 func (s *Server) Close() error {
 	var errs []error
+	if s.http == nil && s.ln != nil {
+		s.ln.Close() // failed before serving
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {
@@ -266,7 +421,7 @@ func resolveNodeID(dir, want string) (string, error) {
 
 // openHSM opens the soft HSM, creating it with a fresh domain key on first
 // start. Without a passphrase file it runs in dev mode and says so loudly.
-func openHSM(dir, passphraseFile string, stderr io.Writer) (*soft.HSM, error) {
+func openHSM(dir, passphraseFile string, stderr io.Writer, withDomain bool) (*soft.HSM, error) {
 	hsmDir := filepath.Join(dir, "hsm")
 	if err := os.MkdirAll(hsmDir, 0o700); err != nil {
 		return nil, err
@@ -290,7 +445,11 @@ func openHSM(dir, passphraseFile string, stderr io.Writer) (*soft.HSM, error) {
 			"  ************************************************************************\n\n", keyPath)
 	}
 	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
-		h, err := soft.Create(statePath, u)
+		create := soft.Create
+		if !withDomain {
+			create = soft.CreateWithoutDomain
+		}
+		h, err := create(statePath, u)
 		if err != nil {
 			return nil, fmt.Errorf("create soft HSM: %w", err)
 		}

@@ -1,0 +1,197 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/trentkms/trent/fsm"
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/raft"
+)
+
+// HSM is what the cluster needs from the node's HSM.
+type HSM interface {
+	GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) ([]byte, error)
+	Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, body []byte) ([]byte, error)
+	ExportDomain(ctx context.Context, recipientPub []byte, info []byte) ([]byte, error)
+}
+
+// Config configures a Cluster.
+type Config struct {
+	NodeID string
+	Region string
+	Raft   *raft.Node
+	FSM    *fsm.FSM
+	HSM    HSM
+	// PeerTLS is the client configuration for calling other nodes (it
+	// presents this node's certificate and accepts only node certificates).
+	PeerTLS *tls.Config
+	Now     func() time.Time
+	Rand    io.Reader
+	Logger  *slog.Logger
+}
+
+// Cluster is this node's membership in the cluster. It is safe for
+// concurrent use.
+type Cluster struct {
+	cfg Config
+
+	mu      sync.Mutex // guards clients
+	http    *http.Client
+	clients map[string]clusterv1connect.ClusterServiceClient // by API address
+}
+
+// New returns a Cluster.
+func New(cfg Config) *Cluster {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Cluster{
+		cfg:     cfg,
+		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
+		clients: map[string]clusterv1connect.ClusterServiceClient{},
+	}
+}
+
+// ErrNoLeader means no leader is known, or its API address is not.
+var ErrNoLeader = errors.New("cluster: no leader known")
+
+// leaderClient returns a client for the current leader's ClusterService.
+func (c *Cluster) leaderClient() (clusterv1connect.ClusterServiceClient, string, error) {
+	id, _ := c.cfg.Raft.Leader()
+	if id == "" {
+		return nil, "", ErrNoLeader
+	}
+	n, ok := c.cfg.FSM.Node(id)
+	if !ok || n.APIAddr == "" {
+		return nil, "", ErrNoLeader
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.clients[n.APIAddr]
+	if !ok {
+		cl = clusterv1connect.NewClusterServiceClient(c.http, "https://"+n.APIAddr)
+		c.clients[n.APIAddr] = cl
+	}
+	return cl, id, nil
+}
+
+// Apply proposes cmd: locally on the leader, else forwarded to the leader.
+// A forwarded write returns once this node has applied it too. While no
+// leader is known it retries until ctx ends. It implements kms.Log.
+func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	for {
+		resp, idx, err := c.cfg.Raft.Apply(ctx, cmd)
+		if !errors.Is(err, raft.ErrNotLeader) {
+			return resp, idx, err
+		}
+		resp, idx, err = c.forwardApply(ctx, cmd)
+		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, raft.ErrNotLeader) {
+			return resp, idx, err
+		}
+		if err := pause(ctx); err != nil {
+			return nil, 0, raft.ErrNotLeader
+		}
+	}
+}
+
+// pause waits a little before retrying during an election.
+func pause(ctx context.Context) error {
+	t := time.NewTimer(20 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Cluster) forwardApply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	cl, _, err := c.leaderClient()
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := cl.Apply(ctx, &clusterv1.ApplyRequest{Command: cmd, Hops: 1})
+	if err != nil {
+		return nil, 0, remoteErr(err)
+	}
+	var r fsm.Result
+	if err := json.Unmarshal(resp.Result, &r); err != nil {
+		return nil, 0, fmt.Errorf("cluster: forwarded result: %w", err)
+	}
+	if err := c.cfg.FSM.WaitApplied(ctx, resp.Index); err != nil {
+		return nil, 0, err
+	}
+	return &r, resp.Index, nil
+}
+
+// remoteErr maps a peer's error back to the raft sentinels callers know.
+func remoteErr(err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeFailedPrecondition:
+		return raft.ErrNotLeader
+	case connect.CodeAborted:
+		return raft.ErrUnknownOutcome
+	case connect.CodeUnavailable:
+		return ErrNoLeader
+	}
+	return fmt.Errorf("cluster: leader: %w", err)
+}
+
+// ReadIndex returns an index a linearizable read must wait for: from the
+// local raft if this node leads, else from the leader. It implements
+// kms.ReadIndexer.
+func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
+	for {
+		idx, err := c.cfg.Raft.ReadIndex(ctx)
+		if !errors.Is(err, raft.ErrNotLeader) {
+			return idx, err
+		}
+		cl, _, err := c.leaderClient()
+		if err == nil {
+			resp, err := cl.ReadIndex(ctx, &clusterv1.ReadIndexRequest{})
+			if err == nil {
+				return resp.Index, nil
+			}
+			if err := remoteErr(err); !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+				return 0, err
+			}
+		}
+		if err := pause(ctx); err != nil {
+			return 0, raft.ErrNotLeader
+		}
+	}
+}
+
+// Promote asks the leader to make this node a voter.
+func (c *Cluster) Promote(ctx context.Context) error {
+	for {
+		cl, _, err := c.leaderClient()
+		if err == nil {
+			if _, err = cl.Promote(ctx, &clusterv1.PromoteRequest{}); err == nil {
+				return nil
+			}
+			c.cfg.Logger.Debug("promote", "err", err)
+		}
+		if err := pause(ctx); err != nil {
+			return fmt.Errorf("cluster: promote: %w", err)
+		}
+	}
+}

@@ -1,0 +1,307 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/trentkms/trent/fsm"
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/raft"
+)
+
+const nodeCertTTL = 365 * 24 * time.Hour
+
+type tlsKey struct{}
+
+// Handler returns the path and handler of the ClusterService. Callers are
+// identified per method from the TLS connection: node certificates for
+// node-to-node calls, the admin account's root for admin calls, a join
+// token for Join.
+func (c *Cluster) Handler(adminAccount string, opts ...connect.HandlerOption) (string, http.Handler) {
+	path, h := clusterv1connect.NewClusterServiceHandler(&service{c: c, admin: adminAccount}, opts...)
+	return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tlsKey{}, r.TLS)))
+	})
+}
+
+type service struct {
+	c     *Cluster
+	admin string
+}
+
+var _ clusterv1connect.ClusterServiceHandler = (*service)(nil)
+
+func peerNode(ctx context.Context) (string, error) {
+	cs, _ := ctx.Value(tlsKey{}).(*tls.ConnectionState)
+	if cs == nil || len(cs.VerifiedChains) == 0 {
+		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("a node certificate is required"))
+	}
+	id, err := identity.NodeIDFromCert(cs.VerifiedChains[0][0])
+	if err != nil {
+		return "", connect.NewError(connect.CodePermissionDenied, errors.New("only cluster nodes may call this"))
+	}
+	return id, nil
+}
+
+func (s *service) requireAdmin(ctx context.Context) error {
+	cs, _ := ctx.Value(tlsKey{}).(*tls.ConnectionState)
+	p, err := identity.PrincipalFromTLS(cs)
+	if err != nil {
+		return connect.NewError(connect.CodeUnauthenticated, errors.New("an admin client certificate is required"))
+	}
+	if !p.IsRoot() || p.Account != s.admin {
+		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s may not administer the cluster", p.ARN))
+	}
+	return nil
+}
+
+func notLeader() error {
+	return connect.NewError(connect.CodeFailedPrecondition, errors.New("not the leader"))
+}
+
+func (s *service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	resp, _, err := s.c.Apply(ctx, b)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	r := resp.(*fsm.Result)
+	if r.Err != nil {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New(r.Err.Message))
+	}
+	return r, nil
+}
+
+func (s *service) CreateJoinToken(ctx context.Context, req *clusterv1.CreateJoinTokenRequest) (*clusterv1.CreateJoinTokenResponse, error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
+	switch {
+	case ttl == 0:
+		ttl = time.Hour
+	case ttl < 0 || ttl > 24*time.Hour:
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("ttl must be between 1 second and 24 hours"))
+	}
+	info := s.c.cfg.FSM.Cluster()
+	if info == nil {
+		return nil, connect.NewError(connect.CodeUnavailable, ErrNotInitialized)
+	}
+	block, err := identity.ParseCertPEM(info.CACert)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("cluster CA unreadable"))
+	}
+	t := JoinToken{Secret: make([]byte, 32), CAFingerprint: sha256.Sum256(block.Raw)}
+	idb := make([]byte, 8)
+	if _, err := s.c.cfg.Rand.Read(idb); err != nil {
+		return nil, err
+	}
+	if _, err := s.c.cfg.Rand.Read(t.Secret); err != nil {
+		return nil, err
+	}
+	t.ID = fmt.Sprintf("%x", idb)
+	expires := s.c.cfg.Now().Add(ttl)
+	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpAddJoinToken, AddJoinToken: &fsm.AddJoinToken{
+		Token: fsm.JoinToken{ID: t.ID, Hash: t.Hash(), ExpiresAt: expires.UnixMilli()}}}); err != nil {
+		return nil, err
+	}
+	return &clusterv1.CreateJoinTokenResponse{Token: t.String(), ExpiresAt: float64(expires.UnixMilli()) / 1000}, nil
+}
+
+func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*clusterv1.JoinResponse, error) {
+	bad := func(msg string) error { return connect.NewError(connect.CodeInvalidArgument, errors.New(msg)) }
+	t, err := ParseJoinToken(req.GetToken())
+	if err != nil {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the join token is not valid"))
+	}
+	switch {
+	case !identity.ValidNodeID(req.GetNodeId()):
+		return nil, bad("node_id is not a valid node id")
+	case !validAddr(req.GetRaftAddr()) || !validAddr(req.GetApiAddr()):
+		return nil, bad("raft_addr and api_addr must be host:port")
+	case len(req.GetHsmIdentity()) == 0:
+		return nil, bad("hsm_identity is required")
+	}
+	csr, err := x509.ParseCertificateRequest(req.GetCsr())
+	if err != nil || csr.CheckSignature() != nil {
+		return nil, bad("csr is not a valid, self-signed certificate request")
+	}
+	if !s.c.cfg.Raft.IsLeader() {
+		return s.c.forwardJoin(ctx, req)
+	}
+	members, err := s.c.cfg.Raft.Members()
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	for _, m := range members {
+		if m.ID == req.GetNodeId() || m.Addr == req.GetRaftAddr() {
+			return nil, connect.NewError(connect.CodeAlreadyExists,
+				fmt.Errorf("a member with node id %s or raft address %s exists; remove it first", req.GetNodeId(), req.GetRaftAddr()))
+		}
+	}
+	// Spend the token first: whatever happens next, it worked at most once.
+	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpConsumeJoinToken, ConsumeJoinToken: &fsm.ConsumeJoinToken{
+		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}}); err != nil {
+		return nil, err
+	}
+	ca, err := s.c.CA(ctx)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("cluster CA unavailable"))
+	}
+	hosts := append(identity.LoopbackHosts(), hostOf(req.GetRaftAddr()), hostOf(req.GetApiAddr()))
+	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), nodeCertTTL)
+	if err != nil {
+		return nil, bad("cannot issue a node certificate: " + err.Error())
+	}
+	domain, err := s.c.cfg.HSM.ExportDomain(ctx, req.GetHsmIdentity(), []byte(req.GetNodeId()))
+	if err != nil {
+		return nil, bad("cannot seal the domain key to hsm_identity")
+	}
+	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: fsm.NodeInfo{
+		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()}}}); err != nil {
+		return nil, err
+	}
+	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	info := s.c.cfg.FSM.Cluster()
+	s.c.cfg.Logger.Info("node joined as non-voter", "joiner", req.GetNodeId(), "raft", req.GetRaftAddr())
+	return &clusterv1.JoinResponse{NodeCertificate: cert, CaCertificate: info.CACert, DomainToken: domain,
+		Region: info.Region, ClusterId: info.ID}, nil
+}
+
+func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*clusterv1.PromoteResponse, error) {
+	id, err := peerNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !s.c.cfg.Raft.IsLeader() {
+		return nil, notLeader()
+	}
+	members, err := s.c.cfg.Raft.Members()
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	for _, m := range members {
+		if m.ID != id {
+			continue
+		}
+		if m.Voter {
+			return &clusterv1.PromoteResponse{}, nil
+		}
+		if err := s.c.cfg.Raft.AddVoter(m.ID, m.Addr); err != nil {
+			return nil, connect.NewError(connect.CodeUnavailable, err)
+		}
+		s.c.cfg.Logger.Info("node promoted to voter", "member", id)
+		return &clusterv1.PromoteResponse{}, nil
+	}
+	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s is not a member", id))
+}
+
+func (s *service) Apply(ctx context.Context, req *clusterv1.ApplyRequest) (*clusterv1.ApplyResponse, error) {
+	if _, err := peerNode(ctx); err != nil {
+		return nil, err
+	}
+	resp, idx, err := s.c.cfg.Raft.Apply(ctx, req.GetCommand())
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return nil, notLeader()
+	case errors.Is(err, raft.ErrUnknownOutcome):
+		return nil, connect.NewError(connect.CodeAborted, err)
+	case err != nil:
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	return &clusterv1.ApplyResponse{Result: b, Index: idx}, nil
+}
+
+func (s *service) ReadIndex(ctx context.Context, _ *clusterv1.ReadIndexRequest) (*clusterv1.ReadIndexResponse, error) {
+	if _, err := peerNode(ctx); err != nil {
+		return nil, err
+	}
+	idx, err := s.c.cfg.Raft.ReadIndex(ctx)
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return nil, notLeader()
+	case err != nil:
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	return &clusterv1.ReadIndexResponse{Index: idx}, nil
+}
+
+func (s *service) Status(ctx context.Context, _ *clusterv1.StatusRequest) (*clusterv1.StatusResponse, error) {
+	if _, err := peerNode(ctx); err != nil {
+		if err := s.requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s.c.Status()
+}
+
+// Status returns this node's view of the membership, with its own indexes.
+func (c *Cluster) Status() (*clusterv1.StatusResponse, error) {
+	members, err := c.cfg.Raft.Members()
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	leader, _ := c.cfg.Raft.Leader()
+	out := &clusterv1.StatusResponse{}
+	for _, m := range members {
+		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower"}
+		if m.ID == leader {
+			ns.Role = "leader"
+		}
+		if n, ok := c.cfg.FSM.Node(m.ID); ok {
+			ns.ApiAddr = n.APIAddr
+		}
+		if m.ID == c.cfg.NodeID {
+			ns.AppliedIndex = c.cfg.FSM.AppliedIndex()
+			ns.CommitIndex = c.cfg.Raft.CommitIndex()
+			if lc := c.cfg.Raft.LastContact(); !lc.IsZero() {
+				ns.LastContact = c.cfg.Now().Sub(lc).Round(time.Millisecond).String()
+			}
+		}
+		out.Nodes = append(out.Nodes, ns)
+	}
+	return out, nil
+}
+
+func validAddr(a string) bool {
+	h, p, err := net.SplitHostPort(a)
+	return err == nil && h != "" && p != ""
+}
+
+func hostOf(a string) string {
+	h, _, _ := net.SplitHostPort(a)
+	return h
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

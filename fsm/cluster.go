@@ -1,0 +1,193 @@
+package fsm
+
+import (
+	"crypto/subtle"
+	"slices"
+)
+
+// ClusterInfo identifies the cluster. It is set once, by the node that
+// bootstraps the cluster.
+type ClusterInfo struct {
+	ID     string `json:"id"`
+	Region string `json:"region"`
+	// CACert is the cluster CA certificate (PEM).
+	CACert []byte `json:"ca_cert"`
+	// The CA private key, sealed by an HSM under an internal key whose
+	// material is itself an EKT, so any node holding the domain key can
+	// use the CA and none can read it from the log or a snapshot.
+	CAKeyID      string `json:"ca_key_id"`      // hex
+	CAKeyVersion string `json:"ca_key_version"` // hex
+	CAKeyEKT     []byte `json:"ca_key_ekt"`
+	CAKeyNonce   []byte `json:"ca_key_nonce"`
+	CAKeySealed  []byte `json:"ca_key_sealed"`
+}
+
+// NodeInfo is one member's addresses.
+type NodeInfo struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// JoinToken is a one-time join token: only a hash of its secret is kept.
+type JoinToken struct {
+	ID        string `json:"id"`
+	Hash      []byte `json:"hash"`
+	ExpiresAt int64  `json:"expires_at"` // Unix milliseconds
+	Used      bool   `json:"used,omitempty"`
+}
+
+// InitCluster sets the cluster's identity, once.
+type InitCluster struct {
+	Info ClusterInfo `json:"info"`
+}
+
+// RegisterNode records or updates a member's addresses.
+type RegisterNode struct {
+	Node NodeInfo `json:"node"`
+}
+
+// AddJoinToken records a new join token.
+type AddJoinToken struct {
+	Token JoinToken `json:"token"`
+}
+
+// ConsumeJoinToken spends a join token: it succeeds once, for the right
+// secret, before the token expires (Now is the proposer's clock).
+type ConsumeJoinToken struct {
+	ID   string `json:"id"`
+	Hash []byte `json:"hash"`
+	Now  int64  `json:"now"`
+}
+
+// clusterState is the FSM's cluster table. Apply replaces values; it never
+// edits a published one.
+type clusterState struct {
+	info   *ClusterInfo
+	nodes  map[string]NodeInfo
+	tokens map[string]JoinToken
+}
+
+func newClusterState() *clusterState {
+	return &clusterState{nodes: map[string]NodeInfo{}, tokens: map[string]JoinToken{}}
+}
+
+func (c *clusterState) clone() *clusterState {
+	n := &clusterState{info: c.info, nodes: make(map[string]NodeInfo, len(c.nodes)), tokens: make(map[string]JoinToken, len(c.tokens))}
+	for k, v := range c.nodes {
+		n.nodes[k] = v
+	}
+	for k, v := range c.tokens {
+		n.tokens[k] = v
+	}
+	return n
+}
+
+func (f *FSM) applyCluster(c *Command) *Result {
+	cs := f.cluster
+	switch c.Op {
+	case OpInitCluster:
+		if cs.info != nil {
+			if cs.info.ID == c.InitCluster.Info.ID {
+				return &Result{}
+			}
+			return &Result{Err: reject("KMSInvalidStateException", "the cluster is already initialized")}
+		}
+		info := c.InitCluster.Info
+		cs.info = &info
+	case OpRegisterNode:
+		cs.nodes[c.RegisterNode.Node.ID] = c.RegisterNode.Node
+	case OpAddJoinToken:
+		if _, dup := cs.tokens[c.AddJoinToken.Token.ID]; dup {
+			return &Result{Err: reject("KMSInternalException", "join token id collision")}
+		}
+		cs.tokens[c.AddJoinToken.Token.ID] = c.AddJoinToken.Token
+	case OpConsumeJoinToken:
+		t, ok := cs.tokens[c.ConsumeJoinToken.ID]
+		switch {
+		case !ok || subtle.ConstantTimeCompare(t.Hash, c.ConsumeJoinToken.Hash) != 1:
+			return &Result{Err: reject("AccessDeniedException", "the join token is not valid")}
+		case t.Used:
+			return &Result{Err: reject("AccessDeniedException", "the join token was already used")}
+		case c.ConsumeJoinToken.Now >= t.ExpiresAt:
+			return &Result{Err: reject("AccessDeniedException", "the join token has expired")}
+		}
+		t.Used = true
+		cs.tokens[t.ID] = t
+		// Forget spent and expired tokens so the table stays small.
+		for id, o := range cs.tokens {
+			if id != t.ID && (o.Used || c.ConsumeJoinToken.Now >= o.ExpiresAt) {
+				delete(cs.tokens, id)
+			}
+		}
+	}
+	return &Result{}
+}
+
+// Cluster returns the cluster's identity, or nil before it is initialized.
+func (f *FSM) Cluster() *ClusterInfo {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.cluster.info
+}
+
+// Node returns a member's addresses.
+func (f *FSM) Node(id string) (NodeInfo, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n, ok := f.cluster.nodes[id]
+	return n, ok
+}
+
+// Nodes returns every member's addresses.
+func (f *FSM) Nodes() []NodeInfo {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]NodeInfo, 0, len(f.cluster.nodes))
+	for _, n := range f.cluster.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// writeCluster writes the cluster records of a snapshot.
+func (s *snapshot) writeCluster(enc interface{ Encode(any) error }) error {
+	if s.cluster.info != nil {
+		if err := enc.Encode(snapshotRecord{Cluster: s.cluster.info}); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.cluster.nodes) {
+		n := s.cluster.nodes[id]
+		if err := enc.Encode(snapshotRecord{Node: &n}); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.cluster.tokens) {
+		t := s.cluster.tokens[id]
+		if err := enc.Encode(snapshotRecord{JoinToken: &t}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *clusterState) restore(rec *snapshotRecord) {
+	switch {
+	case rec.Cluster != nil:
+		c.info = rec.Cluster
+	case rec.Node != nil:
+		c.nodes[rec.Node.ID] = *rec.Node
+	case rec.JoinToken != nil:
+		c.tokens[rec.JoinToken.ID] = *rec.JoinToken
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
