@@ -113,18 +113,30 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.kms(ctx, g, rest[1:])
 	case "bench":
 		return c.bench(ctx, g, rest[1:])
+	case "iam":
+		return c.iam(ctx, g, rest[1:])
+	case "grants":
+		return c.grants(ctx, g, rest[1:])
+	case "cluster":
+		return c.cluster(ctx, g, rest[1:])
+	case "dev":
+		return c.dev(ctx, g, rest[1:])
 	case "help":
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, bench, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
 
 Commands:
   kms <verb> [options]   call a KMS operation, AWS CLI style (trent kms help)
+  iam <verb> [options]   manage users, access keys and certificates (trent iam help)
+  grants <verb> [options]  grant maintenance: find-duplicates (trent grants help)
   bench [options]        load-test an operation (trent bench --help)
+  cluster <verb>         join tokens and cluster status (trent cluster help)
+  dev cluster [options]  run a local multi-process cluster (trent dev cluster --help)
   help                   print this text
 
 Global options (accepted anywhere on the command line):

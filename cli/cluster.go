@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+)
+
+const clusterUsage = `usage: trent cluster <verb> [options]
+
+Verbs:
+  join-token [--ttl 1h]   make a one-time token that lets one node join
+                          (node --join HOST:PORT --join-token TOKEN)
+  status                  show every node: id, role, voter, addresses,
+                          applied and commit index, last contact, health
+`
+
+// clusterClient dials the ClusterService of the target node.
+func (c *command) clusterClient(g *globals, endpoint string) (clusterv1connect.ClusterServiceClient, error) {
+	t, err := resolveTarget(g, c.lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if endpoint != "" {
+		if t.baseURL, t.serverName, err = parseEndpoint(endpoint); err != nil {
+			return nil, err
+		}
+	}
+	hc, err := t.httpClient(g.connectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return clusterv1connect.NewClusterServiceClient(hc, t.baseURL), nil
+}
+
+func (c *command) cluster(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 || args[0] == "help" || g.help {
+		fmt.Fprint(c.stdout, clusterUsage)
+		return nil
+	}
+	switch args[0] {
+	case "join-token":
+		fs := flag.NewFlagSet("join-token", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		ttl := fs.Duration("ttl", time.Hour, "token lifetime, at most 24h")
+		if err := fs.Parse(args[1:]); err != nil {
+			return &usageError{msg: err.Error(), help: clusterUsage}
+		}
+		cl, err := c.clusterClient(g, "")
+		if err != nil {
+			return err
+		}
+		r, err := cl.CreateJoinToken(ctx, &clusterv1.CreateJoinTokenRequest{TtlSeconds: int64(ttl.Seconds())})
+		if err != nil {
+			return &callError{op: "CreateJoinToken", err: err}
+		}
+		fmt.Fprintln(c.stdout, r.Token)
+		fmt.Fprintf(c.stderr, "expires %s; it works once\n", time.UnixMilli(int64(r.ExpiresAt*1000)).UTC().Format(time.RFC3339))
+		return nil
+	case "status":
+		return c.clusterStatus(ctx, g)
+	}
+	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, status)", args[0]), help: clusterUsage}
+}
+
+type nodeRow struct {
+	ID           string `json:"Id"`
+	Role         string `json:"Role"`
+	Voter        bool   `json:"Voter"`
+	APIAddr      string `json:"ApiAddr"`
+	RaftAddr     string `json:"RaftAddr"`
+	AppliedIndex uint64 `json:"AppliedIndex"`
+	CommitIndex  uint64 `json:"CommitIndex"`
+	LastContact  string `json:"LastContact,omitempty"`
+	Health       string `json:"Health"`
+}
+
+// clusterStatus asks the target node for the membership, then each member
+// for its own indexes.
+func (c *command) clusterStatus(ctx context.Context, g *globals) error {
+	cl, err := c.clusterClient(g, "")
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx, &clusterv1.StatusRequest{})
+	if err != nil {
+		return &callError{op: "Status", err: err}
+	}
+	var rows []nodeRow
+	for _, n := range st.Nodes {
+		row := nodeRow{ID: n.Id, Role: n.Role, Voter: n.Voter, APIAddr: n.ApiAddr, RaftAddr: n.RaftAddr, Health: "unreachable"}
+		if n.ApiAddr != "" {
+			if peer, err := c.clusterClient(g, n.ApiAddr); err == nil {
+				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				if own, err := peer.Status(pctx, &clusterv1.StatusRequest{}); err == nil {
+					row.Health = "ok"
+					for _, m := range own.Nodes {
+						if m.Id == n.Id {
+							row.AppliedIndex, row.CommitIndex, row.LastContact = m.AppliedIndex, m.CommitIndex, m.LastContact
+						}
+					}
+				}
+				cancel()
+			}
+		}
+		rows = append(rows, row)
+	}
+	if g.output == "text" {
+		fmt.Fprintf(c.stdout, "%-10s %-9s %-6s %-22s %-22s %9s %9s %-12s %s\n", "ID", "ROLE", "VOTER", "API", "RAFT", "APPLIED", "COMMIT", "CONTACT", "HEALTH")
+		for _, r := range rows {
+			fmt.Fprintf(c.stdout, "%-10s %-9s %-6v %-22s %-22s %9d %9d %-12s %s\n", r.ID, r.Role, r.Voter, r.APIAddr, r.RaftAddr,
+				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.Health)
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(map[string]any{"Nodes": rows}, "", "    ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, string(b))
+	return nil
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}

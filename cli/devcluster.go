@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+)
+
+const devUsage = `usage: trent dev cluster [--nodes 3] [--dir ./trent-cluster] [--base-port 7710] [--node-bin PATH]
+
+Starts a local cluster: N node processes on 127.0.0.1 with their own ports
+(node i: API base+10*(i-1), raft the next port) and data dirs (DIR/n1 ...).
+Node n1 creates the cluster; the others join it with one-time tokens. It
+waits until every node is a voter, prints each node's id, PID and API
+address and the command that restarts it, and writes DIR/cluster.json.
+Ctrl-C stops them all. Without --node-bin it builds ./cmd/node first (run
+it from the repository root).
+`
+
+type devNode struct {
+	ID       string `json:"id"`
+	PID      int    `json:"pid"`
+	APIAddr  string `json:"api_addr"`
+	RaftAddr string `json:"raft_addr"`
+	// GossipAddr is reserved for gossip discovery; empty until it lands.
+	GossipAddr string `json:"gossip_addr"`
+	DataDir    string `json:"data_dir"`
+	proc       *os.Process
+	exited     chan error // receives the process's exit, once
+	args       []string
+}
+
+type devClusterFile struct {
+	Nodes     []*devNode `json:"nodes"`
+	CA        string     `json:"ca"`
+	AdminCert string     `json:"admin_cert"`
+	AdminKey  string     `json:"admin_key"`
+}
+
+func (c *command) dev(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 || args[0] != "cluster" || g.help {
+		if g.help || len(args) > 0 && args[0] == "help" {
+			fmt.Fprint(c.stdout, devUsage)
+			return nil
+		}
+		return &usageError{msg: "usage: trent dev cluster [options]", help: devUsage}
+	}
+	fs := flag.NewFlagSet("dev cluster", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	n := fs.Int("nodes", 3, "number of nodes (1-9)")
+	dir := fs.String("dir", "./trent-cluster", "directory for the nodes' data dirs and cluster.json")
+	base := fs.Int("base-port", 7710, "first API port")
+	bin := fs.String("node-bin", "", "node binary (default: build ./cmd/node)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return &usageError{msg: err.Error(), help: devUsage}
+	}
+	if *n < 1 || *n > 9 {
+		return &usageError{msg: "--nodes must be 1 to 9", help: devUsage}
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return err
+	}
+	if *bin == "" {
+		*bin = filepath.Join(abs, "bin", "trent-node")
+		fmt.Fprintf(c.stderr, "building ./cmd/node into %s ...\n", *bin)
+		build := exec.CommandContext(ctx, "go", "build", "-tags", "hashicorpmetrics", "-o", *bin, "./cmd/node")
+		build.Stdout, build.Stderr = c.stderr, c.stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the node binary (run from the repository root, or pass --node-bin): %w", err)
+		}
+	}
+
+	var nodes []*devNode
+	stopAll := func() {
+		for _, nd := range nodes {
+			_ = nd.proc.Signal(syscall.SIGTERM)
+		}
+		for _, nd := range nodes {
+			select {
+			case <-nd.exited:
+			case <-time.After(10 * time.Second):
+				_ = nd.proc.Kill()
+				<-nd.exited
+			}
+		}
+	}
+	defer stopAll()
+
+	first := filepath.Join(abs, "n1")
+	admin := filepath.Join(first, "admin")
+	for i := 1; i <= *n; i++ {
+		nd := &devNode{ID: fmt.Sprintf("n%d", i), DataDir: filepath.Join(abs, fmt.Sprintf("n%d", i)),
+			APIAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)), RaftAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)+1)}
+		nd.args = []string{"--data-dir", nd.DataDir, "--node-id", nd.ID, "--api-addr", nd.APIAddr, "--raft-addr", nd.RaftAddr}
+		startArgs := nd.args
+		if i > 1 {
+			if _, err := os.Stat(filepath.Join(nd.DataDir, "raft", "raft.db")); err != nil {
+				tok, err := c.devJoinToken(ctx, g, nodes[0].APIAddr, admin)
+				if err != nil {
+					return err
+				}
+				startArgs = append(append([]string(nil), nd.args...), "--join", nodes[0].APIAddr, "--join-token", tok)
+			}
+		}
+		err := startDevNode(ctx, *bin, nd, startArgs)
+		if nd.proc != nil {
+			nodes = append(nodes, nd) // stopped by stopAll either way
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "started %s (pid %d) on https://%s\n", nd.ID, nd.PID, nd.APIAddr)
+	}
+	if err := c.waitVoters(ctx, g, admin, nodes[0].APIAddr, *n); err != nil {
+		return err
+	}
+	info := devClusterFile{Nodes: nodes, CA: filepath.Join(admin, "ca.pem"), AdminCert: filepath.Join(admin, "cert.pem"), AdminKey: filepath.Join(admin, "key.pem")}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(abs, "cluster.json"), append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%-4s %-8s %-18s %s\n", "ID", "PID", "API", "RESTART WITH")
+	for _, nd := range nodes {
+		fmt.Fprintf(c.stdout, "%-4s %-8d %-18s %s %s\n", nd.ID, nd.PID, nd.APIAddr, *bin, strings.Join(nd.args, " "))
+	}
+	fmt.Fprintf(c.stdout, "cluster ready: %s/cluster.json; use --data-dir %s with trent. Ctrl-C stops the cluster.\n", abs, first)
+	<-ctx.Done()
+	fmt.Fprintln(c.stderr, "stopping the cluster ...")
+	return nil
+}
+
+// startDevNode starts one node process and waits until it serves.
+func startDevNode(ctx context.Context, bin string, nd *devNode, args []string) error {
+	if err := os.MkdirAll(nd.DataDir, 0o700); err != nil {
+		return err
+	}
+	logPath := filepath.Join(nd.DataDir, "node.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: Ctrl-C reaches us, and we stop the nodes in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", nd.ID, err)
+	}
+	logf.Close()
+	nd.proc, nd.PID = cmd.Process, cmd.Process.Pid
+	nd.exited = make(chan error, 1)
+	go func() { nd.exited <- cmd.Wait() }()
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-nd.exited:
+			nd.exited <- err // for stopAll
+			tail, _ := os.ReadFile(logPath)
+			return fmt.Errorf("%s exited during start (%v); its log:\n%s", nd.ID, err, lastLines(tail, 15))
+		case <-deadline.C:
+			return fmt.Errorf("%s did not start within 60s; see %s", nd.ID, logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte("is serving on")) {
+				return nil
+			}
+		}
+	}
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (c *command) devGlobals(g *globals, adminDir string) *globals {
+	gg := *g
+	gg.dataDir, gg.ca, gg.cert, gg.key = "", filepath.Join(adminDir, "ca.pem"), filepath.Join(adminDir, "cert.pem"), filepath.Join(adminDir, "key.pem")
+	return &gg
+}
+
+func (c *command) devJoinToken(ctx context.Context, g *globals, api, adminDir string) (string, error) {
+	cl, err := c.clusterClient(c.devGlobals(g, adminDir), api)
+	if err != nil {
+		return "", err
+	}
+	r, err := cl.CreateJoinToken(ctx, &clusterv1.CreateJoinTokenRequest{TtlSeconds: 600})
+	if err != nil {
+		return "", &callError{op: "CreateJoinToken", err: err}
+	}
+	return r.Token, nil
+}
+
+// waitVoters waits until the cluster has n voters and a leader.
+func (c *command) waitVoters(ctx context.Context, g *globals, adminDir, api string, n int) error {
+	cl, err := c.clusterClient(c.devGlobals(g, adminDir), api)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := cl.Status(ctx, &clusterv1.StatusRequest{})
+		if err == nil {
+			voters, leader := 0, false
+			for _, nd := range st.Nodes {
+				if nd.Voter {
+					voters++
+				}
+				leader = leader || nd.Role == "leader"
+			}
+			if voters == n && leader {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("the cluster did not reach its voters and a leader within 60s")
+}
