@@ -1,0 +1,224 @@
+package policy
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trentkms/trent/identity"
+)
+
+// Condition keys, as they appear in [Request.Context]: lowercase, because
+// IAM condition key names are case-insensitive. Parse lowercases the keys
+// in policies, so the context must use these spellings.
+const (
+	// CondEncryptionContextPrefix prefixes one key per encryption context
+	// pair: kms:encryptioncontext:<context key in lowercase>. Its values are
+	// the pair's values, case preserved.
+	CondEncryptionContextPrefix = "kms:encryptioncontext:"
+	// CondEncryptionContextKeys is multi-valued: the encryption context
+	// keys of the request, case preserved.
+	CondEncryptionContextKeys = "kms:encryptioncontextkeys"
+	// CondCallerAccount is the caller's account; derived from
+	// [Request.Principal].
+	CondCallerAccount = "kms:calleraccount"
+	// CondGrantOperations is multi-valued: CreateGrant's Operations.
+	CondGrantOperations       = "kms:grantoperations"
+	CondGranteePrincipal      = "kms:granteeprincipal"
+	CondRetiringPrincipal     = "kms:retiringprincipal"
+	CondGrantConstraintType   = "kms:grantconstrainttype"
+	CondGrantIsForAWSResource = "kms:grantisforawsresource"
+	CondKeySpec               = "kms:keyspec"
+	CondKeyUsage              = "kms:keyusage"
+	CondKeyOrigin             = "kms:keyorigin"
+	CondEncryptionAlgorithm   = "kms:encryptionalgorithm"
+	CondSigningAlgorithm      = "kms:signingalgorithm"
+	CondMacAlgorithm          = "kms:macalgorithm"
+	CondRequestAlias          = "kms:requestalias"
+	CondResourceAliases       = "kms:resourcealiases" // multi-valued
+	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
+	CondViaService            = "kms:viaservice"       // never present in Trent
+	CondPrincipalArn          = "aws:principalarn"     // derived from Request.Principal
+	CondPrincipalAccount      = "aws:principalaccount" // derived from Request.Principal
+	CondPrincipalType         = "aws:principaltype"    // derived from Request.Principal
+	CondUsername              = "aws:username"         // derived from Request.Principal
+	CondSourceIP              = "aws:sourceip"
+	CondCurrentTime           = "aws:currenttime"
+	CondEpochTime             = "aws:epochtime"
+	CondSecureTransport       = "aws:securetransport"
+)
+
+// A Request is one authorization question: may Principal perform Action
+// on Resource, given the condition keys in Context? Build one with
+// [NewRequest] and the Set methods, or fill the fields directly. A Request
+// is not safe for concurrent modification, but [Evaluate] only reads it.
+type Request struct {
+	// Principal is the authenticated caller.
+	Principal identity.Principal
+	// Action is the IAM action, "kms:<Operation>", such as "kms:Decrypt".
+	// It matches policy actions case-insensitively.
+	Action string
+	// Resource is the key ARN, or "*" for operations without a key
+	// (CreateKey, ListKeys, GenerateRandom, ...).
+	Resource string
+	// ResourceAccount is the account that owns the resource: the key's,
+	// or the caller's for operations without a key. Empty means the
+	// caller's.
+	ResourceAccount string
+	// Context maps lowercase condition keys (the Cond constants) to their
+	// values. A key with no values is absent. The principal keys
+	// (aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
+	// aws:username, kms:CallerAccount) always come from Principal, and
+	// kms:ViaService is always absent, whatever Context says.
+	Context map[string][]string
+}
+
+// NewRequest returns a Request with an empty context.
+func NewRequest(p identity.Principal, action, resource, resourceAccount string) *Request {
+	return &Request{
+		Principal:       p,
+		Action:          action,
+		Resource:        resource,
+		ResourceAccount: resourceAccount,
+		Context:         make(map[string][]string, 8),
+	}
+}
+
+// Set sets the condition key key (case-insensitive) to values, or removes
+// it when there are none.
+func (r *Request) Set(key string, values ...string) {
+	key = strings.ToLower(key)
+	if len(values) == 0 {
+		delete(r.Context, key)
+		return
+	}
+	if r.Context == nil {
+		r.Context = make(map[string][]string, 8)
+	}
+	r.Context[key] = values
+}
+
+// SetEncryptionContext sets kms:EncryptionContext:<key> for each pair and
+// kms:EncryptionContextKeys, replacing any earlier encryption context. For
+// CreateGrant, pass the encryption context of the grant's constraint. The
+// key part of kms:EncryptionContext:<key> is case-insensitive (so pairs
+// whose keys differ only in case make one multi-valued key); the values and
+// kms:EncryptionContextKeys keep their case, so StringEquals on them is
+// case-sensitive.
+func (r *Request) SetEncryptionContext(ec map[string]string) {
+	for k := range r.Context {
+		if strings.HasPrefix(k, CondEncryptionContextPrefix) {
+			delete(r.Context, k)
+		}
+	}
+	delete(r.Context, CondEncryptionContextKeys)
+	if len(ec) == 0 {
+		return
+	}
+	if r.Context == nil {
+		r.Context = make(map[string][]string, 8)
+	}
+	keys := make([]string, 0, len(ec))
+	for k := range ec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ck := CondEncryptionContextPrefix + strings.ToLower(k)
+		r.Context[ck] = append(r.Context[ck], ec[k])
+	}
+	r.Context[CondEncryptionContextKeys] = keys
+}
+
+// KeyAttributes are the properties of the key a request acts on, for the
+// kms:KeySpec, kms:KeyUsage, kms:KeyOrigin and kms:ResourceAliases keys.
+// For CreateKey, they are the requested (or defaulted) values.
+type KeyAttributes struct {
+	KeySpec  string   // e.g. "SYMMETRIC_DEFAULT"
+	KeyUsage string   // e.g. "ENCRYPT_DECRYPT"
+	Origin   string   // e.g. "AWS_KMS"
+	Aliases  []string // alias names of the key, "alias/<name>"
+}
+
+// SetKey sets the key-property condition keys; empty fields are absent.
+func (r *Request) SetKey(k KeyAttributes) {
+	r.setOne(CondKeySpec, k.KeySpec)
+	r.setOne(CondKeyUsage, k.KeyUsage)
+	r.setOne(CondKeyOrigin, k.Origin)
+	r.Set(CondResourceAliases, k.Aliases...)
+}
+
+// GrantRequest holds the members of a CreateGrant request that condition
+// keys see. Set IsForAWSResource (always false in Trent) alone for
+// ListGrants and RevokeGrant.
+type GrantRequest struct {
+	Operations        []string // e.g. "Decrypt", "Encrypt"
+	GranteePrincipal  string
+	RetiringPrincipal string
+	// ConstraintTypes are the constraints present:
+	// "EncryptionContextEquals" and/or "EncryptionContextSubset".
+	ConstraintTypes  []string
+	IsForAWSResource bool
+}
+
+// SetGrant sets kms:GrantOperations, kms:GranteePrincipal,
+// kms:RetiringPrincipal, kms:GrantConstraintType and
+// kms:GrantIsForAWSResource; empty fields are absent.
+func (r *Request) SetGrant(g GrantRequest) {
+	r.Set(CondGrantOperations, g.Operations...)
+	r.setOne(CondGranteePrincipal, g.GranteePrincipal)
+	r.setOne(CondRetiringPrincipal, g.RetiringPrincipal)
+	r.Set(CondGrantConstraintType, g.ConstraintTypes...)
+	r.Set(CondGrantIsForAWSResource, strconv.FormatBool(g.IsForAWSResource))
+}
+
+// SetRequestAlias sets kms:RequestAlias to the alias name the request used
+// to identify the key ("alias/<name>"); leave it unset when the request
+// used a key ID or ARN.
+func (r *Request) SetRequestAlias(alias string) { r.setOne(CondRequestAlias, alias) }
+
+// SetTime sets aws:CurrentTime (RFC 3339, UTC) and aws:EpochTime.
+// Evaluation never reads the clock itself.
+func (r *Request) SetTime(t time.Time) {
+	r.Set(CondCurrentTime, t.UTC().Format(time.RFC3339Nano))
+	r.Set(CondEpochTime, strconv.FormatInt(t.Unix(), 10))
+}
+
+// SetSourceIP sets aws:SourceIp; an invalid address leaves it absent.
+func (r *Request) SetSourceIP(a netip.Addr) {
+	if !a.IsValid() {
+		r.Set(CondSourceIP)
+		return
+	}
+	r.Set(CondSourceIP, a.Unmap().WithZone("").String())
+}
+
+// SetSecureTransport sets aws:SecureTransport.
+func (r *Request) SetSecureTransport(secure bool) {
+	r.Set(CondSecureTransport, strconv.FormatBool(secure))
+}
+
+func (r *Request) setOne(key, v string) {
+	if v == "" {
+		r.Set(key)
+		return
+	}
+	r.Set(key, v)
+}
+
+// principalType is the value of aws:PrincipalType for a kind of principal.
+// Trent's roles act without sessions, but IAM reports a role's caller as
+// AssumedRole, so policies written for AWS keep working.
+func principalType(k identity.Kind) string {
+	switch k {
+	case identity.KindRoot:
+		return "Account"
+	case identity.KindUser:
+		return "User"
+	case identity.KindRole:
+		return "AssumedRole"
+	}
+	return ""
+}
