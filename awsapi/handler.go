@@ -1,0 +1,253 @@
+package awsapi
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/kms"
+)
+
+// Response headers.
+const (
+	// RequestIDHeader carries a UUID per request, read by SDKs as the
+	// request id.
+	RequestIDHeader = "x-amzn-RequestId"
+	// ErrorTypeHeader carries the error name of a failed request.
+	ErrorTypeHeader = "X-Amzn-Errortype"
+	// ServedByHeader and AppliedIndexHeader report call metadata, as on
+	// the Connect endpoint.
+	ServedByHeader     = "Trent-Served-By"
+	AppliedIndexHeader = "Trent-Applied-Index"
+
+	contentType = "application/x-amz-json-1.1"
+)
+
+// DefaultMaxBodyBytes is the request body cap when Options.MaxBodyBytes is
+// zero. The largest KMS request (a 4096-byte plaintext or 6144-byte
+// ciphertext, base64, with context and grant tokens) is far below it.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configures the handler.
+type Options struct {
+	// Region is the AWS region this endpoint serves; signatures must be
+	// scoped to it. Required.
+	Region string
+	// NodeID, when set, is reported in the Trent-Served-By header.
+	NodeID string
+	// Now is the clock for the signature window and the Date header; nil
+	// means time.Now.
+	Now func() time.Time
+	// MaxBodyBytes caps the request body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives internal errors (never sent to callers); nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// handler serves the AWS JSON 1.1 protocol. It is safe for concurrent use.
+type handler struct {
+	ops     map[string]*operation
+	verify  *verifier
+	nodeID  string
+	now     func() time.Time
+	maxBody int64
+	logger  *slog.Logger
+	decode  protojson.UnmarshalOptions
+}
+
+// NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
+// AWS JSON 1.1 requests (X-Amz-Target: TrentService.<Operation>), verifies
+// their SigV4 signatures with creds, and calls svc with the signing
+// principal in the context, so authorization is exactly that of native
+// calls. Every RPC of KeyManagementService is reachable; operations svc
+// does not implement answer UnsupportedOperationException.
+//
+// NewHandler panics if svc or creds is nil or opts.Region is not a valid
+// region, as these are programming errors.
+func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials, opts Options) http.Handler {
+	if svc == nil || creds == nil {
+		panic("awsapi: NewHandler needs a service and credentials")
+	}
+	if !identity.ValidRegion(opts.Region) {
+		panic(fmt.Sprintf("awsapi: invalid region %q", opts.Region))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &handler{
+		ops:     operations(svc),
+		verify:  newVerifier(creds, opts.Region, opts.Now, opts.Logger),
+		nodeID:  opts.NodeID,
+		now:     opts.Now,
+		maxBody: opts.MaxBodyBytes,
+		logger:  opts.Logger,
+		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
+	}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	reqID := newRequestID()
+	hdr[RequestIDHeader] = []string{reqID}
+	hdr.Set("Content-Type", contentType)
+	// SDKs correct their clock from Date when a signature is out of the
+	// window, so it must come from the clock that judges the window.
+	hdr.Set("Date", h.now().UTC().Format(http.TimeFormat))
+	if h.nodeID != "" {
+		hdr.Set(ServedByHeader, h.nodeID)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.logger.ErrorContext(r.Context(), "panic serving AWS request", "request_id", reqID, "panic", v, "stack", string(debug.Stack()))
+			writeError(w, internalError())
+		}
+	}()
+	body, appliedIndex, e := h.serve(w, r, reqID)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if appliedIndex != 0 {
+		hdr.Set(AppliedIndexHeader, strconv.FormatUint(appliedIndex, 10))
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// serve runs one request and returns the response body, or the error to
+// answer with.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([]byte, uint64, *apiError) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, 0, &apiError{status: http.StatusMethodNotAllowed, typ: unknownOperation,
+			msg: fmt.Sprintf("The AWS KMS API is served by POST /; %s is not supported.", r.Method)}
+	}
+	if r.URL.Path != "/" {
+		return nil, 0, &apiError{status: http.StatusNotFound, typ: unknownOperation,
+			msg: fmt.Sprintf("The AWS KMS API is served at path /, not %s.", r.URL.Path)}
+	}
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		return nil, 0, e
+	}
+	body, e := h.readBody(w, r)
+	if e != nil {
+		return nil, 0, e
+	}
+	p, e := h.verify.verify(r, body)
+	if e != nil {
+		return nil, 0, e
+	}
+	target := r.Header.Get("X-Amz-Target")
+	name, ok := strings.CutPrefix(target, targetPrefix)
+	op := h.ops[name]
+	if !ok || op == nil {
+		if target == "" {
+			return nil, 0, newError(unknownOperation, "The request has no X-Amz-Target header; it must be %s<Operation>.", targetPrefix)
+		}
+		return nil, 0, newError(unknownOperation, "X-Amz-Target '%s' is not an operation of this service; it must be %s<Operation>.", target, targetPrefix)
+	}
+	in := op.input.New().Interface()
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := h.decode.Unmarshal(body, in); err != nil {
+			return nil, 0, newError(serialization, "Cannot read the %s request body: %s", op.name, strings.TrimPrefix(err.Error(), "proto: "))
+		}
+	}
+	info := &kms.CallInfo{}
+	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
+	out, err := op.call(ctx, in)
+	if err != nil {
+		e, internal := serviceError(err, op.name)
+		if internal {
+			h.logger.ErrorContext(r.Context(), "AWS request failed", "request_id", reqID, "op", op.name, "err", err)
+		}
+		return nil, 0, e
+	}
+	if out == nil {
+		return []byte("{}"), info.AppliedIndex, nil
+	}
+	return appendMessage(make([]byte, 0, 256), out.ProtoReflect()), info.AppliedIndex, nil
+}
+
+// checkContentType accepts application/x-amz-json-1.1 and 1.0, with any
+// parameters.
+func checkContentType(v string) *apiError {
+	mt, _, err := mime.ParseMediaType(v)
+	if err == nil && (mt == contentType || mt == "application/x-amz-json-1.0") {
+		return nil
+	}
+	if v == "" {
+		return newError(serialization, "The request has no Content-Type; it must be %s.", contentType)
+	}
+	return newError(serialization, "Content-Type '%s' is not supported; it must be %s.", v, contentType)
+}
+
+// readBody reads the body, up to the cap.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: serialization,
+		msg: fmt.Sprintf("The request body is larger than %d bytes.", h.maxBody)}
+	if r.ContentLength > h.maxBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge
+		}
+		return nil, newError(serialization, "Cannot read the request body.")
+	}
+	return body, nil
+}
+
+// writeError writes e as an AWS JSON 1.1 error.
+func writeError(w http.ResponseWriter, e *apiError) {
+	b := appendError(make([]byte, 0, 128), e)
+	hdr := w.Header()
+	hdr.Set(ErrorTypeHeader, e.typ)
+	hdr.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(e.status)
+	_, _ = w.Write(b)
+}
+
+// newRequestID returns a random (version 4) UUID.
+func newRequestID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	const hex = "0123456789abcdef"
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = hex[c>>4], hex[c&0xf]
+		j += 2
+	}
+	return string(b[:])
+}

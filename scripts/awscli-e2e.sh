@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
+# encrypt and decrypt with an encryption context, list-keys, and calls that
+# must fail (wrong context, wrong secret). Exits non-zero on the first
+# surprise.
+#
+# Environment:
+#   TRENT_AWS_ENDPOINT     the endpoint URL, e.g. https://127.0.0.1:7700 (required)
+#   AWS_ACCESS_KEY_ID      an access key of an account root (required)
+#   AWS_SECRET_ACCESS_KEY  its secret (required)
+#   AWS_CA_BUNDLE          PEM file trusted for the endpoint's certificate (optional)
+#   AWS_DEFAULT_REGION     the endpoint's region (default: $AWS_REGION, else us-east-1)
+#
+# The AWS CLI is installed from Debian (apt-get install awscli) only if
+# `aws` is missing. The caller's AWS config and credential files are not
+# read. For a throwaway endpoint on loopback:
+#
+#   dir=$(mktemp -d)
+#   TRENT_AWSAPI_SERVE=2m TRENT_AWSAPI_SERVE_DIR=$dir go test -run TestServeForAWSCLI ./awsapi/ &
+#   until [ -f "$dir/env" ]; do sleep 0.2; done
+#   set -a; . "$dir/env"; set +a; scripts/awscli-e2e.sh
+set -euo pipefail
+
+: "${TRENT_AWS_ENDPOINT:?set TRENT_AWS_ENDPOINT to the endpoint URL}"
+: "${AWS_ACCESS_KEY_ID:?set AWS_ACCESS_KEY_ID}"
+: "${AWS_SECRET_ACCESS_KEY:?set AWS_SECRET_ACCESS_KEY}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+# Only the credentials above: no profiles, no session token (Trent has no STS).
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER="" AWS_MAX_ATTEMPTS=1
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS
+
+if ! command -v aws >/dev/null 2>&1; then
+  echo "awscli-e2e: installing awscli from Debian" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq awscli >/dev/null
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "awscli-e2e: FAIL: $*" >&2; exit 1; }
+step() { echo "awscli-e2e: $*" >&2; }
+kms() { aws kms --endpoint-url "$TRENT_AWS_ENDPOINT" "$@"; }
+b64d() { base64 -d 2>/dev/null || base64 -D; }
+
+step "$(aws --version 2>&1) against $TRENT_AWS_ENDPOINT ($AWS_DEFAULT_REGION)"
+
+step "create-key"
+key_id=$(kms create-key --description "awscli-e2e $(date -u +%Y%m%dT%H%M%SZ)" --query KeyMetadata.KeyId --output text)
+[ -n "$key_id" ] && [ "$key_id" != None ] || fail "create-key returned no KeyId"
+state=$(kms describe-key --key-id "$key_id" --query KeyMetadata.KeyState --output text)
+[ "$state" = Enabled ] || fail "describe-key: KeyState $state, want Enabled"
+
+step "encrypt with an encryption context"
+printf 'Trent e2e secret \xe2\x9c\x93' >"$tmp/plain"
+kms encrypt --key-id "$key_id" --plaintext "fileb://$tmp/plain" \
+  --encryption-context purpose=e2e,team=trent \
+  --query CiphertextBlob --output text | b64d >"$tmp/ct"
+[ -s "$tmp/ct" ] || fail "encrypt returned no ciphertext"
+
+step "decrypt with the same encryption context"
+out=$(kms decrypt --ciphertext-blob "fileb://$tmp/ct" --encryption-context purpose=e2e,team=trent \
+  --query '[KeyId, Plaintext]' --output text)
+read -r dec_key dec_b64 <<<"$out"
+printf '%s' "$dec_b64" | b64d >"$tmp/dec"
+cmp -s "$tmp/plain" "$tmp/dec" || fail "decrypt returned different plaintext"
+case "$dec_key" in *":key/$key_id") ;; *) fail "decrypt KeyId $dec_key is not the key's ARN" ;; esac
+
+step "decrypt with a different encryption context must fail"
+if kms decrypt --ciphertext-blob "fileb://$tmp/ct" --encryption-context purpose=other >/dev/null 2>"$tmp/err"; then
+  fail "decrypt with the wrong encryption context succeeded"
+fi
+grep -q InvalidCiphertextException "$tmp/err" || fail "wrong context: $(cat "$tmp/err")"
+
+step "list-keys"
+kms list-keys --query 'Keys[].KeyId' --output text | tr '\t' '\n' | grep -qx "$key_id" || fail "list-keys does not list $key_id"
+
+step "a wrong secret must fail"
+if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
+  fail "list-keys with a wrong secret succeeded"
+fi
+grep -q InvalidSignatureException "$tmp/err" || fail "wrong secret: $(cat "$tmp/err")"
+
+step "PASS"
