@@ -125,7 +125,7 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
@@ -133,7 +133,7 @@ const mainUsage = `usage: trent [global options] <command> [arguments]
 Commands:
   kms <verb> [options]   call a KMS operation, AWS CLI style (trent kms help)
   iam <verb> [options]   manage users, access keys and certificates (trent iam help)
-  grants <verb> [options]  grant maintenance: find-duplicates (trent grants help)
+  grants <verb>          find and retire duplicate grants (trent grants help)
   bench [options]        load-test an operation (trent bench --help)
   cluster <verb>         join tokens and cluster status (trent cluster help)
   dev cluster [options]  run a local multi-process cluster (trent dev cluster --help)

@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
+	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
+	"github.com/trentkms/trent/identity"
+)
+
+type iamClient = iamv1connect.IdentityServiceClient
+
+// iamVerb is one `trent iam` subcommand. Most are an RPC whose flags come
+// from the request message, exactly as for `trent kms` (the embedded verb
+// parses and documents them); issue-cert is hand-written (run is set).
+type iamVerb struct {
+	*verb
+	call func(context.Context, iamClient, proto.Message) (proto.Message, error)
+	// run, when set, replaces parsing and calling: the verb's own command
+	// line, for verbs that are not one RPC.
+	run func(ctx context.Context, c *command, g *globals, args []string) error
+	// help is the usage text of a hand-written verb.
+	help string
+}
+
+// iamVerbs is the table of `trent iam` verbs, sorted by name.
+var iamVerbs = newIAMVerbTable(
+	iamRPC(iamClient.CreateUser, "Creates a user in your account.", "user-name"),
+	iamRPC(iamClient.GetUser, "Returns a user; without --user-name, you."),
+	iamRPC(iamClient.ListUsers, "Lists the users of your account."),
+	iamRPC(iamClient.DeleteUser, "Deletes a user and its access keys.", "user-name"),
+	iamRPC(iamClient.CreateAccessKey, "Creates an access key; without --user-name, for you. Keep the secret: it is shown once."),
+	iamRPC(iamClient.ListAccessKeys, "Lists the access keys of a user; without --user-name, yours."),
+	iamRPC(iamClient.DeleteAccessKey, "Deletes an access key.", "access-key-id"),
+	&iamVerb{
+		verb: &verb{name: "issue-cert", op: "IssueCertificate",
+			summary: "Issues a client certificate for a user; the key is made here and never sent."},
+		run:  issueCert,
+		help: issueCertUsage,
+	},
+)
+
+// iamRPC makes the verb of an IdentityService client method, as rpc does
+// for KMS methods.
+func iamRPC[Req, Resp proto.Message](method func(iamClient, context.Context, Req) (Resp, error), summary string, required ...string) *iamVerb {
+	var zero Req
+	mt := zero.ProtoReflect().Type()
+	op := strings.TrimSuffix(string(mt.Descriptor().Name()), "Request")
+	v := &verb{
+		name:     kebab(op),
+		op:       op,
+		summary:  summary,
+		required: required,
+		flags:    flagsOf(mt.Descriptor()),
+		newReq:   func() proto.Message { return mt.New().Interface() },
+	}
+	for _, r := range required {
+		if v.flag(r) == nil {
+			panic(fmt.Sprintf("cli: verb %s requires --%s, which is not a field of %s", v.name, r, mt.Descriptor().Name()))
+		}
+	}
+	return &iamVerb{verb: v, call: func(ctx context.Context, c iamClient, req proto.Message) (proto.Message, error) {
+		resp, err := method(c, ctx, req.(Req))
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}}
+}
+
+type iamVerbTable struct {
+	verbs  []*iamVerb
+	byName map[string]*iamVerb
+}
+
+func newIAMVerbTable(verbs ...*iamVerb) *iamVerbTable {
+	inner := make([]*verb, len(verbs))
+	for i, v := range verbs {
+		inner[i] = v.verb
+	}
+	sorted := newVerbTable(inner...) // sorts, and refuses duplicates
+	t := &iamVerbTable{byName: make(map[string]*iamVerb)}
+	for _, v := range verbs {
+		t.byName[v.name] = v
+	}
+	for _, v := range sorted.verbs {
+		t.verbs = append(t.verbs, t.byName[v.name])
+	}
+	return t
+}
+
+func (t *iamVerbTable) names() []string {
+	names := make([]string, len(t.verbs))
+	for i, v := range t.verbs {
+		names[i] = v.name
+	}
+	return names
+}
+
+// The embedded verb's texts name `trent kms`; these name `trent iam`.
+func (v *iamVerb) usage() string {
+	if v.help != "" {
+		return v.help
+	}
+	return strings.Replace(v.verb.usage(), "usage: trent kms ", "usage: trent iam ", 1)
+}
+
+func (v *iamVerb) parse(args []string, files fileReader) (proto.Message, error) {
+	req, err := v.verb.parse(args, files)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		ue.help = strings.Replace(ue.help, "'trent kms ", "'trent iam ", 1)
+	}
+	return req, err
+}
+
+const iamUsageHead = `usage: trent [global options] iam <verb> [options]
+
+Manages the users, access keys and certificates of your account. Verbs and
+flags are the AWS CLI's (aws iam <verb>) where IAM has the operation;
+output is the AWS CLI's JSON, or text with --output text.
+Run 'trent iam <verb> --help' for a verb's options.
+
+Verbs:
+`
+
+func iamUsage() string {
+	var b strings.Builder
+	b.WriteString(iamUsageHead)
+	for _, v := range iamVerbs.verbs {
+		fmt.Fprintf(&b, "  %-20s %s\n", v.name, v.summary)
+	}
+	return b.String()
+}
+
+// iam runs `trent iam <verb> ...`.
+func (c *command) iam(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 {
+		if g.help {
+			fmt.Fprint(c.stdout, iamUsage())
+			return nil
+		}
+		return &usageError{msg: "iam: missing verb", help: iamUsage()}
+	}
+	if args[0] == "help" {
+		fmt.Fprint(c.stdout, iamUsage())
+		return nil
+	}
+	v := iamVerbs.byName[args[0]]
+	if v == nil {
+		return &usageError{
+			msg:  fmt.Sprintf("iam: unknown verb %q\nvalid verbs: %s", args[0], strings.Join(iamVerbs.names(), ", ")),
+			help: "Run 'trent iam help' for usage.\n",
+		}
+	}
+	if g.help {
+		fmt.Fprint(c.stdout, v.usage())
+		return nil
+	}
+	if v.run != nil {
+		return v.run(ctx, c, g, args[1:])
+	}
+	req, err := v.parse(args[1:], fileReader{stdin: c.stdin, base64Blobs: g.binaryFormat == "base64"})
+	if err != nil {
+		return err
+	}
+	client, t, err := c.dialIAM(g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withReadTimeout(ctx, g)
+	defer cancel()
+	resp, err := v.call(ctx, client, req)
+	if err != nil {
+		return &callError{op: v.op, endpoint: t.baseURL, err: err}
+	}
+	return render(c.stdout, resp, g.output, g.query)
+}
+
+// dialIAM resolves the target and returns a client of the IAM service.
+func (c *command) dialIAM(g *globals) (iamClient, *target, error) {
+	t, err := resolveTarget(g, c.lookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc, err := t.httpClient(g.connectTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return iamv1connect.NewIdentityServiceClient(hc, t.baseURL, connect.WithAcceptCompression("gzip", nil, nil)), t, nil
+}
+
+// withReadTimeout applies --cli-read-timeout to ctx.
+func withReadTimeout(ctx context.Context, g *globals) (context.Context, context.CancelFunc) {
+	if g.readTimeout > 0 {
+		return context.WithTimeout(ctx, g.readTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+const issueCertUsage = `usage: trent iam issue-cert --user-name NAME --out DIR [--validity 24h] [--force]
+
+Issues a client certificate naming a user of your account, signed by the
+cluster CA. The private key is generated here and only a certificate
+signing request is sent, so the key never leaves this machine. Writes
+DIR/ca.pem, DIR/cert.pem and DIR/key.pem (mode 0600), usable with
+--data-dir's layout or --ca/--cert/--key, and prints the user's ARN.
+
+Options:
+  --user-name NAME   the user (required)
+  --out DIR          credential directory to write (required)
+  --validity D       certificate lifetime, e.g. 24h or 720h (default 24h,
+                     at most 8760h)
+  --force            replace an existing DIR/key.pem
+
+Global options: --endpoint, --data-dir, --ca, --cert, --key (trent --help)
+`
+
+// issueCert runs `trent iam issue-cert`.
+func issueCert(ctx context.Context, c *command, g *globals, args []string) error {
+	var userName, out string
+	var validity time.Duration
+	var force bool
+	set := flag.NewFlagSet("issue-cert", flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	set.StringVar(&userName, "user-name", "", "")
+	set.StringVar(&out, "out", "", "")
+	set.DurationVar(&validity, "validity", 24*time.Hour, "")
+	set.BoolVar(&force, "force", false, "")
+	usage := func(msg string) error {
+		return &usageError{msg: "issue-cert: " + msg, help: "Run 'trent iam issue-cert --help' for usage.\n"}
+	}
+	if err := set.Parse(args); err != nil {
+		return usage(err.Error())
+	}
+	switch {
+	case set.NArg() > 0:
+		return usage(fmt.Sprintf("unexpected argument %q", set.Arg(0)))
+	case userName == "" && out == "":
+		return usage("the following arguments are required: --user-name, --out")
+	case userName == "":
+		return usage("the following arguments are required: --user-name")
+	case out == "":
+		return usage("the following arguments are required: --out")
+	case validity < time.Second || validity%time.Second != 0:
+		return usage(fmt.Sprintf("--validity must be a positive whole number of seconds, got %v", validity))
+	}
+	keyPath := filepath.Join(out, identity.KeyFile)
+	if _, err := os.Stat(keyPath); err == nil && !force {
+		return fmt.Errorf("%s exists; pass --force to replace it", keyPath)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+
+	key, err := identity.NewKeyPair()
+	if err != nil {
+		return err
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: userName}}, key)
+	if err != nil {
+		return fmt.Errorf("creating the certificate request: %v", err)
+	}
+	keyPEM, err := identity.EncodeKeyPEM(key)
+	if err != nil {
+		return err
+	}
+	client, t, err := c.dialIAM(g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withReadTimeout(ctx, g)
+	defer cancel()
+	secs := int64(validity / time.Second)
+	resp, err := client.IssueCertificate(ctx, &iamv1.IssueCertificateRequest{
+		UserName:                  userName,
+		CertificateSigningRequest: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
+		ValiditySeconds:           &secs,
+	})
+	if err != nil {
+		return &callError{op: "IssueCertificate", endpoint: t.baseURL, err: err}
+	}
+	if err := identity.WriteCredentials(out, []byte(resp.CaPem), []byte(resp.CertificatePem), keyPEM); err != nil {
+		return fmt.Errorf("writing credentials to %s: %v", out, err)
+	}
+	fmt.Fprintln(c.stdout, resp.Principal)
+	return nil
+}

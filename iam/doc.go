@@ -1,0 +1,56 @@
+// Package iam is Trent's minimal IAM: the users of an account, their access
+// keys for the AWS-compatible endpoint, and client certificates for the
+// native API. [Service] implements the generated IdentityService handler,
+// one method per operation, independent of any transport; [NewHandler]
+// mounts it on Connect.
+//
+// Every method follows the kms package's path: validate the request (a bad
+// one is a ValidationError and changes nothing), authorize the caller,
+// then read the replicated state ([Store]) or propose a command through the
+// [Log]. Errors are *kms.Error values carrying the IAM error name
+// (EntityAlreadyExists, NoSuchEntity, LimitExceeded, ValidationError,
+// AccessDenied) and an IAM-shaped message, so the rpc package maps them
+// like KMS errors.
+//
+// # Authorization
+//
+// Until identity policies exist, the rule is fixed: the account root
+// manages the users of its account, their access keys and their
+// certificates; every principal may create, list and delete its own access
+// keys (CreateAccessKey, ListAccessKeys and DeleteAccessKey without
+// UserName, as `aws iam create-access-key` does).
+//
+// # Access key secrets are derived, never stored
+//
+// The replicated state holds an access key's id, owner and status only.
+// Its secret is computed on demand:
+//
+//	secret = base64(HMAC-SHA256(K, accessKeyID))[:40]
+//	K      = the HSM's MAC subkey for label "trent/access-key/v1"
+//
+// where K is derived inside the HSM from the cluster domain key (see
+// [MAC]). Every node's HSM holds the same domain key, so every node
+// derives the same secret and can verify SigV4 signatures, while the raft
+// log, snapshots and backups hold nothing from which a secret could be
+// recovered. The secret has 40 characters of standard base64 alphabet,
+// like an AWS secret access key, and carries 240 bits of the tag. Access
+// key ids are random (16 characters of 36, about 82 bits) and Apply
+// refuses a collision, so two live keys never share a secret.
+//
+// A consequence: rotating the domain key changes every secret at once. A
+// domain-key rotation must therefore either keep the old key available
+// for this label until access keys are re-issued, or be announced as
+// invalidating all access keys. This is not handled yet.
+//
+// # Certificates
+//
+// IssueCertificate signs a client certificate for a user with the cluster
+// CA. Given a certificate signing request, the private key never leaves
+// the client and never crosses the wire; this is what `trent iam
+// issue-cert` does. Without one, the server generates an ECDSA P-256 key
+// and returns it in the response, protected only by the TLS connection:
+// convenient for scripts, but the key then exists outside the client.
+// Deleting a user deletes its access keys but cannot revoke certificates
+// already issued; they stay valid until they expire unless the
+// authentication layer checks [Service.Exists].
+package iam

@@ -1,0 +1,223 @@
+package iam
+
+import (
+	"context"
+	"strings"
+
+	"github.com/trentkms/trent/fsm"
+	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
+	"github.com/trentkms/trent/identity"
+)
+
+// CreateUser creates a user in the caller's account.
+func (s *Service) CreateUser(ctx context.Context, req *iamv1.CreateUserRequest) (*iamv1.CreateUserResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUserName(req.UserName); err != nil {
+		return nil, err
+	}
+	path := req.Path
+	if path == "" {
+		path = "/"
+	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	arn := userARN(p.Account, path, req.UserName)
+	if err := requireRoot(p, "CreateUser", arn); err != nil {
+		return nil, err
+	}
+	if _, err := identity.ParsePrincipal(arn); err != nil {
+		return nil, validation("The user ARN %s is not valid: %v", arn, err)
+	}
+	id, err := s.newID("AIDA")
+	if err != nil {
+		return nil, s.internal(ctx, "CreateUser", err)
+	}
+	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateUser, CreateUser: &fsm.CreateUser{User: fsm.User{
+		Account: p.Account, Name: req.UserName, Path: path, ID: id, ARN: arn, CreateDate: s.now().UnixMilli(),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &iamv1.CreateUserResponse{User: userOut(r.User)}, nil
+}
+
+// GetUser returns a user of the caller's account or, without UserName,
+// the caller itself.
+func (s *Service) GetUser(ctx context.Context, req *iamv1.GetUserRequest) (*iamv1.GetUserResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := req.UserName
+	if name == "" {
+		switch p.Kind {
+		case identity.KindRoot:
+			return &iamv1.GetUserResponse{User: &iamv1.User{UserId: p.Account, Arn: p.ARN}}, nil
+		case identity.KindUser:
+			name = p.Name
+		default:
+			return nil, validation("Must specify userName when calling with non-User credentials")
+		}
+	} else if err := checkUserName(name); err != nil {
+		return nil, err
+	}
+	u, err := s.user(p, "GetUser", name)
+	if err != nil {
+		return nil, err
+	}
+	return &iamv1.GetUserResponse{User: userOut(u)}, nil
+}
+
+// ListUsers lists the users of the caller's account whose path starts with
+// PathPrefix, in name order.
+func (s *Service) ListUsers(ctx context.Context, req *iamv1.ListUsersRequest) (*iamv1.ListUsersResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := maxItems(req.MaxItems)
+	if err != nil {
+		return nil, err
+	}
+	prefix := req.PathPrefix
+	if prefix == "" {
+		prefix = "/"
+	}
+	if len(prefix) > 512 || prefix[0] != '/' {
+		return nil, validation("Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
+	}
+	if len(req.Marker) > 320 {
+		return nil, validation("Value at 'marker' failed to satisfy constraint: Member must have length less than or equal to 320")
+	}
+	if err := requireRoot(p, "ListUsers", "arn:aws:iam::"+p.Account+":user/"); err != nil {
+		return nil, err
+	}
+	resp := &iamv1.ListUsersResponse{Users: []*iamv1.User{}}
+	after := req.Marker
+scan:
+	for {
+		batch, more := s.store.ListUsers(p.Account, after, limit)
+		for _, u := range batch {
+			if !strings.HasPrefix(u.Path, prefix) {
+				continue
+			}
+			if len(resp.Users) == limit {
+				resp.IsTruncated = true
+				break scan
+			}
+			resp.Users = append(resp.Users, userOut(u))
+		}
+		if !more || len(batch) == 0 {
+			break
+		}
+		after = batch[len(batch)-1].Name
+	}
+	if resp.IsTruncated {
+		resp.Marker = resp.Users[len(resp.Users)-1].UserName
+	}
+	return resp, nil
+}
+
+// DeleteUser deletes a user of the caller's account and its access keys.
+func (s *Service) DeleteUser(ctx context.Context, req *iamv1.DeleteUserRequest) (*iamv1.DeleteUserResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUserName(req.UserName); err != nil {
+		return nil, err
+	}
+	if err := requireRoot(p, "DeleteUser", userARN(p.Account, "/", req.UserName)); err != nil {
+		return nil, err
+	}
+	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteUser, DeleteUser: &fsm.DeleteUser{Account: p.Account, Name: req.UserName}})
+	if err != nil {
+		return nil, err
+	}
+	return &iamv1.DeleteUserResponse{}, nil
+}
+
+// user finds a user of p's account that p may act on: any of them for the
+// root, only itself for a user.
+func (s *Service) user(p identity.Principal, action, name string) (*fsm.User, error) {
+	u, ok := s.store.User(p.Account, name)
+	// A user may act on itself; if it no longer exists, it learns so.
+	self := p.Kind == identity.KindUser && (ok && u.ARN == p.ARN || !ok && strings.EqualFold(p.Name, name))
+	if !p.IsRoot() && !self {
+		arn := userARN(p.Account, "/", name)
+		if ok {
+			arn = u.ARN
+		}
+		return nil, denied(p, action, arn)
+	}
+	if !ok {
+		return nil, noSuchUser(name)
+	}
+	return u, nil
+}
+
+func noSuchUser(name string) error {
+	return newError(NoSuchEntity, "The user with name %s cannot be found.", name)
+}
+
+func userARN(account, path, name string) string {
+	return "arn:aws:iam::" + account + ":user" + path + name
+}
+
+func userOut(u *fsm.User) *iamv1.User {
+	return &iamv1.User{Path: u.Path, UserName: u.Name, UserId: u.ID, Arn: u.ARN, CreateDate: isoDate(u.CreateDate)}
+}
+
+// checkUserName applies IAM's UserName constraints: 1 to 64 of [\w+=,.@-].
+func checkUserName(name string) error {
+	switch {
+	case name == "":
+		return validation("Value null at 'userName' failed to satisfy constraint: Member must not be null")
+	case len(name) > 64:
+		return validation("Value '%s' at 'userName' failed to satisfy constraint: Member must have length less than or equal to 64", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if !isNameChar(name[i]) {
+			return validation("Value '%s' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name)
+		}
+	}
+	return nil
+}
+
+// checkPath accepts "/" and "/seg/.../" with segments of name characters,
+// which is what principal ARNs allow (see identity.ParsePrincipal).
+func checkPath(path string) error {
+	bad := len(path) > 512 || path[0] != '/' || path[len(path)-1] != '/'
+	if !bad && path != "/" {
+		for _, seg := range strings.Split(path[1:len(path)-1], "/") {
+			if seg == "" {
+				bad = true
+			}
+			for i := 0; i < len(seg); i++ {
+				bad = bad || !isNameChar(seg[i])
+			}
+		}
+	}
+	if bad {
+		return validation("Value '%s' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\w+=,.@-]+)*\\u002F", path)
+	}
+	return nil
+}
+
+func isNameChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_+=,.@-", c) >= 0
+}
+
+func maxItems(v *int32) (int, error) {
+	if v == nil {
+		return defaultMaxItems, nil
+	}
+	if *v < 1 || *v > maxMaxItems {
+		return 0, validation("Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", *v, maxMaxItems)
+	}
+	return int(*v), nil
+}
