@@ -30,6 +30,12 @@ var codes = map[string]connect.Code{
 	kms.UnrecognizedClient:       connect.CodeUnauthenticated,
 	kms.UnauthenticatedPrincipal: connect.CodeUnauthenticated,
 	kms.ServiceUnavailable:       connect.CodeUnavailable,
+	// IAM's names (package iam).
+	"AccessDenied":        connect.CodePermissionDenied,
+	"EntityAlreadyExists": connect.CodeAlreadyExists,
+	"NoSuchEntity":        connect.CodeNotFound,
+	"LimitExceeded":       connect.CodeResourceExhausted,
+	"ServiceFailure":      connect.CodeInternal,
 }
 
 // Code returns the Connect code for an AWS error name.

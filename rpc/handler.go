@@ -61,6 +61,10 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 	)
 }
 
+// Interceptor returns the interceptor NewHandler uses, for other services
+// on the same listener (IAM): error mapping and call metadata headers.
+func Interceptor(nodeID string) connect.Interceptor { return callInterceptor(nodeID) }
+
 // callInterceptor maps errors and reports call metadata in headers.
 func callInterceptor(nodeID string) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {

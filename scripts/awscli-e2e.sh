@@ -75,6 +75,34 @@ fi
 grep -q InvalidCiphertextException "$tmp/err" || fail "wrong context: $(cat "$tmp/err")"
 
 step "list-keys"
+# Grants: create with EncryptionContextSubset, list (AWS shape), retire by
+# token, revoke.
+step "create-grant, list-grants, retire-grant, revoke-grant"
+grantee="arn:aws:iam::${TRENT_ACCOUNT_ID:-111122223333}:user/awscli-e2e"
+kms create-grant --key-id "$key_id" --grantee-principal "$grantee" --operations Decrypt GenerateDataKey \
+  --constraints EncryptionContextSubset={customerID=3369} --name awscli-e2e >"$tmp/grant.json" || fail "create-grant"
+grant_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["GrantId"])' "$tmp/grant.json")
+grant_token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["GrantToken"])' "$tmp/grant.json")
+kms list-grants --key-id "$key_id" >"$tmp/grants.json" || fail "list-grants"
+python3 - "$tmp/grants.json" "$grant_id" "$grantee" <<'PY' || fail "list-grants output: $(cat "$tmp/grants.json")"
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert set(out) <= {"Grants", "Truncated", "NextMarker"}, out.keys()
+g = [g for g in out["Grants"] if g["GrantId"] == sys.argv[2]][0]
+for member in ("KeyId", "GrantId", "Name", "CreationDate", "GranteePrincipal", "IssuingAccount", "Operations", "Constraints"):
+    assert member in g, member
+assert g["GranteePrincipal"] == sys.argv[3] and g["Name"] == "awscli-e2e"
+assert sorted(g["Operations"]) == ["Decrypt", "GenerateDataKey"]
+assert g["Constraints"] == {"EncryptionContextSubset": {"customerID": "3369"}}
+assert g["KeyId"].startswith("arn:aws:kms:") and g["IssuingAccount"].endswith(":root")
+PY
+kms retire-grant --grant-token "$grant_token" || fail "retire-grant by token"
+kms create-grant --key-id "$key_id" --grantee-principal "$grantee" --operations Decrypt >"$tmp/grant2.json" || fail "create-grant 2"
+grant2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["GrantId"])' "$tmp/grant2.json")
+kms revoke-grant --key-id "$key_id" --grant-id "$grant2" || fail "revoke-grant"
+left=$(kms list-grants --key-id "$key_id" --query 'length(Grants)' --output text)
+[ "$left" = "0" ] || fail "grants left after retire and revoke: $left"
+
 kms list-keys --query 'Keys[].KeyId' --output text | tr '\t' '\n' | grep -qx "$key_id" || fail "list-keys does not list $key_id"
 
 step "a wrong secret must fail"

@@ -70,6 +70,28 @@ trent kms disable-key --key-id "$key"
 if trent kms encrypt --key-id "$key" --plaintext x 2>"$tmp/err"; then fail "encrypt with a disabled key succeeded"; fi
 grep -q "DisabledException" "$tmp/err" || fail "wrong error: $(cat "$tmp/err")"
 
+# The canonical grant scenario with a second principal: bob gets
+# GenerateDataKey and Decrypt under EncryptionContextSubset customerID=3369.
+trent kms enable-key --key-id "$key"
+trent iam create-user --user-name bob >/dev/null
+trent iam issue-cert --user-name bob --out "$tmp/bob" >/dev/null
+bob() { "$tmp/trent" --ca "$tmp/bob/ca.pem" --cert "$tmp/bob/cert.pem" --key "$tmp/bob/key.pem" "$@"; }
+grantee=$(python3 -c 'import sys; print("arn:aws:iam::111122223333:user/bob")')
+trent kms create-grant --key-id "$key" --grantee-principal "$grantee" --operations GenerateDataKey Decrypt \
+  --constraints 'EncryptionContextSubset={customerID=3369}' >/dev/null
+bob kms generate-data-key --key-id "$key" --key-spec AES_256 --encryption-context customerID=3369 >/dev/null \
+  || fail "bob cannot use his grant"
+if bob kms generate-data-key --key-id "$key" --key-spec AES_256 2>"$tmp/err" >/dev/null; then fail "bob used the grant without the context"; fi
+grep -q AccessDeniedException "$tmp/err" || fail "wrong error: $(cat "$tmp/err")"
+if bob kms encrypt --key-id "$key" --plaintext x 2>"$tmp/err" >/dev/null; then fail "bob encrypted without an Encrypt grant"; fi
+echo "grant scenario ok"
+
+# The AWS CLI against the same port, with an access key of the account root.
+trent iam create-access-key >"$tmp/ak.json"
+eval "$(python3 -c 'import json,sys; k=json.load(open(sys.argv[1]))["AccessKey"]; print("export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s" % (k["AccessKeyId"], k["SecretAccessKey"]))' "$tmp/ak.json")"
+TRENT_AWS_ENDPOINT="https://127.0.0.1:$port" AWS_CA_BUNDLE="$admin/ca.pem" scripts/awscli-e2e.sh || fail "AWS CLI end to end"
+echo "aws cli ok"
+
 # Durability: restart on the same data dir, then decrypt the old ciphertext.
 stop_node
 start_node

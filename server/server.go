@@ -19,11 +19,16 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/hashicorp/go-hclog"
 
+	"connectrpc.com/connect"
+
+	"github.com/trentkms/trent/awsapi"
 	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/fsm"
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/hsm/soft"
+	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/raft"
@@ -193,8 +198,25 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID})
 	mux.Handle(path, rpc.Authenticate(h))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName)))
-	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName)
+
+	// Every node can sign: the CA key is replicated sealed (see cluster).
+	ca, err := s.cluster.CA(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID)), connect.WithReadMaxBytes(1<<20))
+	mux.Handle(ipath, rpc.Authenticate(ih))
+	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
+	// the more specific Connect paths above win.
+	mux.Handle("/", awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
+		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log}))
+
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
+	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 
@@ -202,6 +224,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
 		nodeID, apiAddr, cfg.DataDir)
 	return s, nil
+}
+
+// awsCredentials adapts IAM's access keys to the AWS endpoint.
+type awsCredentials struct{ keys *iam.AccessKeys }
+
+func (c awsCredentials) Lookup(ctx context.Context, id string) ([]byte, identity.Principal, error) {
+	secret, p, err := c.keys.Lookup(ctx, id)
+	if errors.Is(err, iam.ErrUnknownAccessKey) {
+		err = awsapi.ErrUnknownAccessKey
+	}
+	return secret, p, err
 }
 
 // catchUp waits until this node's state machine reflects every entry
