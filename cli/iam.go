@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -26,21 +25,10 @@ import (
 
 type iamClient = iamv1connect.IdentityServiceClient
 
-// iamVerb is one `trent iam` subcommand. Most are an RPC whose flags come
-// from the request message, exactly as for `trent kms` (the embedded verb
-// parses and documents them); issue-cert is hand-written (run is set).
-type iamVerb struct {
-	*verb
-	call func(context.Context, iamClient, proto.Message) (proto.Message, error)
-	// run, when set, replaces parsing and calling: the verb's own command
-	// line, for verbs that are not one RPC.
-	run func(ctx context.Context, c *command, g *globals, args []string) error
-	// help is the usage text of a hand-written verb.
-	help string
-}
-
-// iamVerbs is the table of `trent iam` verbs, sorted by name.
-var iamVerbs = newIAMVerbTable(
+// iamVerbs is the table of `trent iam` verbs: RPCs whose flags come from
+// the request message, exactly as for `trent kms`, and the hand-written
+// issue-cert.
+var iamVerbs = newVerbTable("iam", iamUsageHead, 20,
 	iamRPC(iamClient.CreateUser, "Creates a user in your account.", "user-name"),
 	iamRPC(iamClient.GetUser, "Returns a user; without --user-name, you."),
 	iamRPC(iamClient.ListUsers, "Lists the users of your account."),
@@ -48,86 +36,14 @@ var iamVerbs = newIAMVerbTable(
 	iamRPC(iamClient.CreateAccessKey, "Creates an access key; without --user-name, for you. Keep the secret: it is shown once."),
 	iamRPC(iamClient.ListAccessKeys, "Lists the access keys of a user; without --user-name, yours."),
 	iamRPC(iamClient.DeleteAccessKey, "Deletes an access key.", "access-key-id"),
-	&iamVerb{
-		verb: &verb{name: "issue-cert", op: "IssueCertificate",
-			summary: "Issues a client certificate for a user; the key is made here and never sent."},
-		run:  issueCert,
-		help: issueCertUsage,
-	},
+	&verb{group: "iam", name: "issue-cert", op: "IssueCertificate",
+		summary: "Issues a client certificate for a user; the key is made here and never sent.",
+		run:     issueCert, help: issueCertUsage},
 )
 
-// iamRPC makes the verb of an IdentityService client method, as rpc does
-// for KMS methods.
-func iamRPC[Req, Resp proto.Message](method func(iamClient, context.Context, Req) (Resp, error), summary string, required ...string) *iamVerb {
-	var zero Req
-	mt := zero.ProtoReflect().Type()
-	op := strings.TrimSuffix(string(mt.Descriptor().Name()), "Request")
-	v := &verb{
-		name:     kebab(op),
-		op:       op,
-		summary:  summary,
-		required: required,
-		flags:    flagsOf(mt.Descriptor()),
-		newReq:   func() proto.Message { return mt.New().Interface() },
-	}
-	for _, r := range required {
-		if v.flag(r) == nil {
-			panic(fmt.Sprintf("cli: verb %s requires --%s, which is not a field of %s", v.name, r, mt.Descriptor().Name()))
-		}
-	}
-	return &iamVerb{verb: v, call: func(ctx context.Context, c iamClient, req proto.Message) (proto.Message, error) {
-		resp, err := method(c, ctx, req.(Req))
-		if err != nil {
-			return nil, err
-		}
-		return resp, nil
-	}}
-}
-
-type iamVerbTable struct {
-	verbs  []*iamVerb
-	byName map[string]*iamVerb
-}
-
-func newIAMVerbTable(verbs ...*iamVerb) *iamVerbTable {
-	inner := make([]*verb, len(verbs))
-	for i, v := range verbs {
-		inner[i] = v.verb
-	}
-	sorted := newVerbTable(inner...) // sorts, and refuses duplicates
-	t := &iamVerbTable{byName: make(map[string]*iamVerb)}
-	for _, v := range verbs {
-		t.byName[v.name] = v
-	}
-	for _, v := range sorted.verbs {
-		t.verbs = append(t.verbs, t.byName[v.name])
-	}
-	return t
-}
-
-func (t *iamVerbTable) names() []string {
-	names := make([]string, len(t.verbs))
-	for i, v := range t.verbs {
-		names[i] = v.name
-	}
-	return names
-}
-
-// The embedded verb's texts name `trent kms`; these name `trent iam`.
-func (v *iamVerb) usage() string {
-	if v.help != "" {
-		return v.help
-	}
-	return strings.Replace(v.verb.usage(), "usage: trent kms ", "usage: trent iam ", 1)
-}
-
-func (v *iamVerb) parse(args []string, files fileReader) (proto.Message, error) {
-	req, err := v.verb.parse(args, files)
-	var ue *usageError
-	if errors.As(err, &ue) {
-		ue.help = strings.Replace(ue.help, "'trent kms ", "'trent iam ", 1)
-	}
-	return req, err
+// iamRPC makes the `trent iam` verb of an IdentityService client method.
+func iamRPC[Req, Resp proto.Message](method func(iamClient, context.Context, Req) (Resp, error), summary string, required ...string) *verb {
+	return rpcVerb("iam", iamv1connect.NewIdentityServiceClient, method, summary, required...)
 }
 
 const iamUsageHead = `usage: trent [global options] iam <verb> [options]
@@ -140,57 +56,9 @@ Run 'trent iam <verb> --help' for a verb's options.
 Verbs:
 `
 
-func iamUsage() string {
-	var b strings.Builder
-	b.WriteString(iamUsageHead)
-	for _, v := range iamVerbs.verbs {
-		fmt.Fprintf(&b, "  %-20s %s\n", v.name, v.summary)
-	}
-	return b.String()
-}
-
 // iam runs `trent iam <verb> ...`.
 func (c *command) iam(ctx context.Context, g *globals, args []string) error {
-	if len(args) == 0 {
-		if g.help {
-			fmt.Fprint(c.stdout, iamUsage())
-			return nil
-		}
-		return &usageError{msg: "iam: missing verb", help: iamUsage()}
-	}
-	if args[0] == "help" {
-		fmt.Fprint(c.stdout, iamUsage())
-		return nil
-	}
-	v := iamVerbs.byName[args[0]]
-	if v == nil {
-		return &usageError{
-			msg:  fmt.Sprintf("iam: unknown verb %q\nvalid verbs: %s", args[0], strings.Join(iamVerbs.names(), ", ")),
-			help: "Run 'trent iam help' for usage.\n",
-		}
-	}
-	if g.help {
-		fmt.Fprint(c.stdout, v.usage())
-		return nil
-	}
-	if v.run != nil {
-		return v.run(ctx, c, g, args[1:])
-	}
-	req, err := v.parse(args[1:], fileReader{stdin: c.stdin, base64Blobs: g.binaryFormat == "base64"})
-	if err != nil {
-		return err
-	}
-	client, t, err := c.dialIAM(g)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := withReadTimeout(ctx, g)
-	defer cancel()
-	resp, err := v.call(ctx, client, req)
-	if err != nil {
-		return &callError{op: v.op, endpoint: t.baseURL, err: err}
-	}
-	return render(c.stdout, resp, g.output, g.query)
+	return c.runVerb(ctx, g, iamVerbs, args)
 }
 
 // dialIAM resolves the target and returns a client of the IAM service.
@@ -204,14 +72,6 @@ func (c *command) dialIAM(g *globals) (iamClient, *target, error) {
 		return nil, nil, err
 	}
 	return iamv1connect.NewIdentityServiceClient(hc, t.baseURL, connect.WithAcceptCompression("gzip", nil, nil)), t, nil
-}
-
-// withReadTimeout applies --cli-read-timeout to ctx.
-func withReadTimeout(ctx context.Context, g *globals) (context.Context, context.CancelFunc) {
-	if g.readTimeout > 0 {
-		return context.WithTimeout(ctx, g.readTimeout)
-	}
-	return context.WithCancel(ctx)
 }
 
 const issueCertUsage = `usage: trent iam issue-cert --user-name NAME --out DIR [--validity 24h] [--force]

@@ -440,7 +440,7 @@ func TestIAMHelp(t *testing.T) {
 func TestEveryIAMRPCHasAVerb(t *testing.T) {
 	t.Parallel()
 	methods := iamv1.File_trent_iam_v1_iam_proto.Services().ByName("IdentityService").Methods()
-	byOp := map[string]*iamVerb{}
+	byOp := map[string]*verb{}
 	for _, v := range iamVerbs.verbs {
 		byOp[v.op] = v
 	}

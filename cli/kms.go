@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+
+	"connectrpc.com/connect"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,7 +22,7 @@ type kmsClient = kmsv1connect.KeyManagementServiceClient
 // method and the flags the AWS CLI requires; the verb name, the AWS
 // operation name and one flag per request field are derived from the
 // request message (see [rpc] and [flagsOf]). To add a verb, add a line.
-var kmsVerbs = newVerbTable(
+var kmsVerbs = newVerbTable("kms", kmsUsageHead, 38,
 	// Keys.
 	rpc(kmsClient.CreateKey, "Creates a KMS key."),
 	rpc(kmsClient.DescribeKey, "Returns a key's metadata.", "key-id"),
@@ -78,33 +80,48 @@ var flagAliases = map[string]string{
 	"page-size":      "limit",
 }
 
-// verb is one `trent kms` subcommand: an RPC whose flags set the fields of
-// its request message.
+// verb is one subcommand of a command group (`trent kms`, `trent iam`):
+// usually an RPC whose flags set the fields of its request message.
 type verb struct {
+	group    string // the command group, e.g. kms
 	name     string // kebab-case, e.g. generate-data-key
 	op       string // AWS operation, e.g. GenerateDataKey
 	summary  string
 	required []string // flags the AWS CLI requires
 	flags    []*flagSpec
 	newReq   func() proto.Message
-	call     func(context.Context, kmsClient, proto.Message) (proto.Message, error)
+	// call sends the request to the service at baseURL.
+	call func(ctx context.Context, hc connect.HTTPClient, baseURL string, req proto.Message) (proto.Message, error)
+	// run, when set, replaces parsing and calling: the verb's own command
+	// line, for verbs that are not one RPC (help holds their usage).
+	run  func(ctx context.Context, c *command, g *globals, args []string) error
+	help string
 }
 
-// rpc makes the verb of a client method. Its name and flags come from the
-// request message: CreateGrantRequest gives create-grant, and the field
-// grantee_principal gives --grantee-principal.
+// rpc makes the `trent kms` verb of a client method.
 func rpc[Req, Resp proto.Message](method func(kmsClient, context.Context, Req) (Resp, error), summary string, required ...string) *verb {
+	return rpcVerb("kms", kmsv1connect.NewKeyManagementServiceClient, method, summary, required...)
+}
+
+// rpcVerb makes the verb of a client method of any service. Its name and
+// flags come from the request message: CreateGrantRequest gives
+// create-grant, and the field grantee_principal gives --grantee-principal.
+func rpcVerb[C any, Req, Resp proto.Message](group string, newClient func(connect.HTTPClient, string, ...connect.ClientOption) C,
+	method func(C, context.Context, Req) (Resp, error), summary string, required ...string) *verb {
 	var zero Req
 	mt := zero.ProtoReflect().Type()
 	op := strings.TrimSuffix(string(mt.Descriptor().Name()), "Request")
 	v := &verb{
+		group:    group,
 		name:     kebab(op),
 		op:       op,
 		summary:  summary,
 		required: required,
 		flags:    flagsOf(mt.Descriptor()),
 		newReq:   func() proto.Message { return mt.New().Interface() },
-		call: func(ctx context.Context, c kmsClient, req proto.Message) (proto.Message, error) {
+		call: func(ctx context.Context, hc connect.HTTPClient, baseURL string, req proto.Message) (proto.Message, error) {
+			// Requests and responses are small: don't spend CPU on gzip.
+			c := newClient(hc, baseURL, connect.WithAcceptCompression("gzip", nil, nil))
 			resp, err := method(c, ctx, req.(Req))
 			if err != nil {
 				return nil, err
@@ -136,14 +153,17 @@ func kebab(s string) string {
 	return b.String()
 }
 
-// verbTable is the set of verbs, sorted by name.
+// verbTable is the set of verbs of one command group, sorted by name.
 type verbTable struct {
+	group  string
+	head   string // the start of the group's usage text
+	width  int    // the verb-name column width in the usage text
 	verbs  []*verb
 	byName map[string]*verb
 }
 
-func newVerbTable(verbs ...*verb) *verbTable {
-	t := &verbTable{byName: make(map[string]*verb)}
+func newVerbTable(group, head string, width int, verbs ...*verb) *verbTable {
+	t := &verbTable{group: group, head: head, width: width, byName: make(map[string]*verb)}
 	for _, v := range verbs {
 		if t.byName[v.name] != nil {
 			panic("cli: duplicate verb " + v.name)
@@ -215,7 +235,7 @@ func (v *verb) parse(args []string, files fileReader) (proto.Message, error) {
 		if f == nil {
 			return nil, &usageError{
 				msg:  fmt.Sprintf("unknown option --%s for %s\nvalid options: %s", name, v.name, strings.Join(v.flagNames(), ", ")),
-				help: fmt.Sprintf("Run 'trent kms %s --help' for usage.\n", v.name),
+				help: fmt.Sprintf("Run 'trent %s %s --help' for usage.\n", v.group, v.name),
 			}
 		}
 		if seen[f.name] && !f.repeated() {
@@ -264,13 +284,16 @@ func (v *verb) parse(args []string, files fileReader) (proto.Message, error) {
 }
 
 func (v *verb) usageErr(msg string) error {
-	return &usageError{msg: v.name + ": " + msg, help: fmt.Sprintf("Run 'trent kms %s --help' for usage.\n", v.name)}
+	return &usageError{msg: v.name + ": " + msg, help: fmt.Sprintf("Run 'trent %s %s --help' for usage.\n", v.group, v.name)}
 }
 
 // usage is the help text of the verb.
 func (v *verb) usage() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: trent kms %s", v.name)
+	if v.help != "" {
+		return v.help
+	}
+	fmt.Fprintf(&b, "usage: trent %s %s", v.group, v.name)
 	for _, f := range v.flags {
 		if v.isRequired(f.name) {
 			fmt.Fprintf(&b, " %s", f.synopsis())
@@ -302,57 +325,75 @@ Run 'trent kms <verb> --help' for a verb's options.
 Verbs:
 `
 
-func kmsUsage() string {
+// usage returns the group's usage text.
+func (t *verbTable) usage() string {
 	var b strings.Builder
-	b.WriteString(kmsUsageHead)
-	for _, v := range kmsVerbs.verbs {
-		fmt.Fprintf(&b, "  %-38s %s\n", v.name, v.summary)
+	b.WriteString(t.head)
+	for _, v := range t.verbs {
+		fmt.Fprintf(&b, "  %-*s %s\n", t.width, v.name, v.summary)
 	}
 	return b.String()
 }
 
 // kms runs `trent kms <verb> ...`.
 func (c *command) kms(ctx context.Context, g *globals, args []string) error {
+	return c.runVerb(ctx, g, kmsVerbs, args)
+}
+
+// runVerb runs `trent <group> <verb> ...` for a group's verb table.
+func (c *command) runVerb(ctx context.Context, g *globals, t *verbTable, args []string) error {
 	if len(args) == 0 {
 		if g.help {
-			fmt.Fprint(c.stdout, kmsUsage())
+			fmt.Fprint(c.stdout, t.usage())
 			return nil
 		}
-		return &usageError{msg: "kms: missing verb", help: kmsUsage()}
+		return &usageError{msg: t.group + ": missing verb", help: t.usage()}
 	}
 	if args[0] == "help" {
-		fmt.Fprint(c.stdout, kmsUsage())
+		fmt.Fprint(c.stdout, t.usage())
 		return nil
 	}
-	v := kmsVerbs.byName[args[0]]
+	v := t.byName[args[0]]
 	if v == nil {
 		return &usageError{
-			msg:  fmt.Sprintf("kms: unknown verb %q\nvalid verbs: %s", args[0], strings.Join(kmsVerbs.names(), ", ")),
-			help: "Run 'trent kms help' for usage.\n",
+			msg:  fmt.Sprintf("%s: unknown verb %q\nvalid verbs: %s", t.group, args[0], strings.Join(t.names(), ", ")),
+			help: fmt.Sprintf("Run 'trent %s help' for usage.\n", t.group),
 		}
 	}
 	if g.help {
 		fmt.Fprint(c.stdout, v.usage())
 		return nil
 	}
+	if v.run != nil {
+		return v.run(ctx, c, g, args[1:])
+	}
 	req, err := v.parse(args[1:], fileReader{stdin: c.stdin, base64Blobs: g.binaryFormat == "base64"})
 	if err != nil {
 		return err
 	}
-	client, t, err := c.dial(g)
+	t2, err := resolveTarget(g, c.lookupEnv)
 	if err != nil {
 		return err
 	}
-	if g.readTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.readTimeout)
-		defer cancel()
-	}
-	resp, err := v.call(ctx, client, req)
+	hc, err := t2.httpClient(g.connectTimeout)
 	if err != nil {
-		return &callError{op: v.op, endpoint: t.baseURL, err: err}
+		return err
+	}
+	ctx, cancel := withReadTimeout(ctx, g)
+	defer cancel()
+	resp, err := v.call(ctx, hc, t2.baseURL, req)
+	if err != nil {
+		return &callError{op: v.op, endpoint: t2.baseURL, err: err}
 	}
 	return render(c.stdout, resp, g.output, g.query)
+}
+
+// withReadTimeout applies --cli-read-timeout to ctx.
+func withReadTimeout(ctx context.Context, g *globals) (context.Context, context.CancelFunc) {
+	if g.readTimeout > 0 {
+		return context.WithTimeout(ctx, g.readTimeout)
+	}
+	return context.WithCancel(ctx)
 }
 
 // callTimeout bounds calls made outside the verb table (bench setup).
