@@ -39,7 +39,11 @@ type Config struct {
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
-	Now     func() time.Time
+	// HoldTimeout bounds how long a request waits for a leader before it
+	// fails with a retryable error; zero means 5s. A request's own earlier
+	// deadline wins.
+	HoldTimeout time.Duration
+	Now         func() time.Time
 	Rand    io.Reader
 	Logger  *slog.Logger
 }
@@ -61,6 +65,9 @@ func New(cfg Config) *Cluster {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HoldTimeout == 0 {
+		cfg.HoldTimeout = 5 * time.Second
 	}
 	return &Cluster{
 		cfg:     cfg,
@@ -94,8 +101,11 @@ func (c *Cluster) leaderClient() (clusterv1connect.ClusterServiceClient, string,
 
 // Apply proposes cmd: locally on the leader, else forwarded to the leader.
 // A forwarded write returns once this node has applied it too. While no
-// leader is known it retries until ctx ends. It implements kms.Log.
+// leader is known it retries for up to HoldTimeout, then returns
+// raft.ErrNotLeader (retryable). It implements kms.Log.
 func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HoldTimeout)
+	defer cancel()
 	for {
 		resp, idx, err := c.cfg.Raft.Apply(ctx, cmd)
 		if !errors.Is(err, raft.ErrNotLeader) {
@@ -156,9 +166,11 @@ func remoteErr(err error) error {
 }
 
 // ReadIndex returns an index a linearizable read must wait for: from the
-// local raft if this node leads, else from the leader. It implements
-// kms.ReadIndexer.
+// local raft if this node leads, else from the leader, waiting for a leader
+// for up to HoldTimeout. It implements kms.ReadIndexer.
 func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HoldTimeout)
+	defer cancel()
 	for {
 		idx, err := c.cfg.Raft.ReadIndex(ctx)
 		if !errors.Is(err, raft.ErrNotLeader) {

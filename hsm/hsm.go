@@ -54,9 +54,6 @@ type KeyRef struct {
 	EKT []byte
 }
 
-// NonceSize is the size of the per-message KDF nonce.
-const NonceSize = 16
-
 // SealOverhead is how many bytes Seal adds to a plaintext: IV and GCM tag.
 const SealOverhead = 12 + 16
 

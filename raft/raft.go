@@ -248,9 +248,6 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// VerifyLeader confirms with a quorum that this node is still the leader.
-func (n *Node) VerifyLeader() error { return mapErr(n.raft.VerifyLeader().Error()) }
-
 // ReadIndex returns an index that a linearizable read must wait for: the
 // leader's commit index, captured before a quorum confirms leadership (the
 // order matters; see reference/stack.md 1.7). Only the leader answers;
@@ -319,9 +316,6 @@ func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
 // Snapshot forces a snapshot now.
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
-
-// Stats returns raft's diagnostic counters.
-func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 
 // Close shuts raft down and releases the store and transport.
 func (n *Node) Close() error {

@@ -273,3 +273,22 @@ func TestLeaderLossKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 }
+
+func TestNoQuorumAnswersRetryableErrorInBoundedTime(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background() // no deadline from the client
+	for _, n := range c.nodes[:2] {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	_, err := c.kms(t, 2).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	elapsed := time.Since(start)
+	assertAWSError(t, err, connect.CodeUnavailable, "DependencyTimeoutException")
+	// The hold is 5s; allow generous slack for a loaded machine, but the
+	// request must not wait for a leader forever.
+	if elapsed > 30*time.Second {
+		t.Fatalf("answered after %v", elapsed)
+	}
+}
