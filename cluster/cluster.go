@@ -44,8 +44,8 @@ type Config struct {
 	// deadline wins.
 	HoldTimeout time.Duration
 	Now         func() time.Time
-	Rand    io.Reader
-	Logger  *slog.Logger
+	Rand        io.Reader
+	Logger      *slog.Logger
 }
 
 // Cluster is this node's membership in the cluster. It is safe for
