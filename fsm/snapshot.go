@@ -17,8 +17,12 @@ import (
 //	"TRENTFSM" | uint32 version (big-endian) | records
 //
 // Version 1 records are JSON values, one per line: first a header
-// {"applied": N}, then one {"key": {...}} per key in id order, then
-// {"end": true}. The end record makes a truncated snapshot detectable.
+// {"applied": N}; then {"key": ...} per key in id order, {"grant": ...} per
+// grant in (key, id) order, the cluster records ({"cluster": ...},
+// {"node": ...}, {"join_token": ...}) and the IAM records ({"user": ...},
+// {"access_key": ...}) in id order; then {"end": true}. The end record
+// makes a truncated snapshot detectable. Record kinds were added within
+// version 1; a reader refuses a record it does not know.
 const (
 	snapshotMagic   = "TRENTFSM"
 	snapshotVersion = 1

@@ -1,0 +1,82 @@
+package fsm
+
+import (
+	"bytes"
+	"io"
+	"testing"
+)
+
+func TestJoinTokensAreSpentOnceBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	add := func(id string, expires int64) *Command {
+		return &Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: id, Hash: []byte("h-" + id), ExpiresAt: expires}}}
+	}
+	consume := func(id, hash string, now int64) *Command {
+		return &Command{Op: OpConsumeJoinToken, ConsumeJoinToken: &ConsumeJoinToken{ID: id, Hash: []byte(hash), Now: now}}
+	}
+	tests := []struct {
+		name    string
+		setup   []*Command
+		cmd     *Command
+		wantErr bool
+	}{
+		{"valid", []*Command{add("a", 100)}, consume("a", "h-a", 50), false},
+		{"wrong secret", []*Command{add("a", 100)}, consume("a", "h-b", 50), true},
+		{"unknown id", []*Command{add("a", 100)}, consume("b", "h-b", 50), true},
+		{"expired", []*Command{add("a", 100)}, consume("a", "h-a", 100), true},
+		{"reused", []*Command{add("a", 100), consume("a", "h-a", 10)}, consume("a", "h-a", 20), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := New()
+			applyAll(t, f, tt.setup...)
+			r := applyAll(t, f, tt.cmd)[0]
+			if (r.Err != nil) != tt.wantErr {
+				t.Fatalf("got %v, wantErr %v", r.Err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSpendingATokenForgetsSpentAndExpiredOnes(t *testing.T) {
+	t.Parallel()
+	f := New()
+	applyAll(t, f,
+		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "old", Hash: []byte("x"), ExpiresAt: 10}}},
+		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "live", Hash: []byte("y"), ExpiresAt: 1000}}},
+		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "used", Hash: []byte("z"), ExpiresAt: 1000}}},
+		&Command{Op: OpConsumeJoinToken, ConsumeJoinToken: &ConsumeJoinToken{ID: "used", Hash: []byte("z"), Now: 50}},
+	)
+	if _, ok := f.cluster.tokens["old"]; ok {
+		t.Fatal("an expired token was kept")
+	}
+	if _, ok := f.cluster.tokens["live"]; !ok {
+		t.Fatal("a live token was dropped")
+	}
+}
+
+func TestClusterRecordsSurviveSnapshot(t *testing.T) {
+	t.Parallel()
+	f := New()
+	applyAll(t, f,
+		&Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1", Region: "us-east-1", CACert: []byte("pem")}}},
+		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}}},
+		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "t", Hash: []byte("h"), ExpiresAt: 9}}},
+	)
+	// A second InitCluster with another id is refused; the same id is a retry.
+	if r := applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c2"}}})[0]; r.Err == nil {
+		t.Fatal("cluster re-initialized")
+	}
+	want := snapshotBytes(t, f)
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(want))); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotBytes(t, g); !bytes.Equal(got, want) {
+		t.Fatal("cluster records do not round-trip")
+	}
+	if n, ok := g.Node("n1"); !ok || n.APIAddr != "127.0.0.1:2" || g.Cluster().ID != "c1" {
+		t.Fatalf("restored %v %v", n, g.Cluster())
+	}
+}
