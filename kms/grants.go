@@ -389,7 +389,7 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 		if err := checkGrantID(req.GetGrantId()); err != nil {
 			return nil, err
 		}
-		if k, err = s.resolveKeyAnyAccount(p, req.GetKeyId()); err != nil {
+		if k, err = s.resolveKey(p, req.GetKeyId(), false); err != nil {
 			return nil, err
 		}
 		grantID = req.GetGrantId()
@@ -418,17 +418,6 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 		return nil, err
 	}
 	return &kmsv1.RetireGrantResponse{}, nil
-}
-
-// resolveKeyAnyAccount resolves a key id or key ARN; unlike resolveKey an
-// ARN may name a key of another account (cross-account RetireGrant).
-func (s *Service) resolveKeyAnyAccount(p identity.Principal, keyID string) (*fsm.Key, error) {
-	if strings.HasPrefix(keyID, "arn:") {
-		if arn, err := identity.ParseKMSARN(keyID); err == nil && arn.Type == identity.TypeKey {
-			return s.resolveKey(identity.Principal{ARN: p.ARN, Account: arn.Account, Kind: p.Kind}, keyID, false)
-		}
-	}
-	return s.resolveKey(p, keyID, false)
 }
 
 // RevokeGrant deletes a grant. It needs kms:RevokeGrant on the key (a
