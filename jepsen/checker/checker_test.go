@@ -1,0 +1,252 @@
+package checker
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trentkms/trent/jepsen/history"
+)
+
+const ms = int64(time.Millisecond)
+
+// op builds a history operation from milliseconds.
+func op(proc int, f, key, value, result, typ, mode string, call, ret int64, applied uint64) history.Op {
+	return history.Op{Process: proc, F: f, Key: key, Value: value, Result: result, Type: typ, Mode: mode,
+		Call: call * ms, Return: ret * ms, Applied: applied, Node: "n1", ServedBy: "n1"}
+}
+
+func TestLinearizable(t *testing.T) {
+	ok, info, fail := history.Ok, history.Info, history.Fail
+	w, tok, lin := history.ModeWrite, history.ModeToken, history.ModeLinearizable
+	tests := []struct {
+		name string
+		ops  []history.Op
+		want Verdict
+	}{
+		{"create then token use sees it", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5),
+			op(1, FUseToken, "k1", "g1", ResultTrue, ok, tok, 20, 30, 6),
+			op(1, FListGrants, "k1", "", "g1", ok, lin, 31, 40, 6),
+		}, Valid},
+		{"token use after acknowledged revoke succeeds", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5),
+			op(0, FRevokeGrant, "k1", "g1", ResultFound, ok, w, 11, 20, 6),
+			op(1, FUseToken, "k1", "g1", ResultTrue, ok, tok, 21, 30, 6),
+		}, Invalid},
+		{"concurrent revoke may be seen either way", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5),
+			op(0, FRevokeGrant, "k1", "g1", ResultFound, ok, w, 11, 40, 6),
+			op(1, FUseToken, "k1", "g1", ResultTrue, ok, tok, 21, 30, 6),
+			op(2, FUseToken, "k1", "g1", ResultFalse, ok, tok, 22, 31, 6),
+		}, Valid},
+		{"info create may take effect late", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "", info, w, 0, 10, 0),
+			op(1, FListGrants, "k1", "", "", ok, lin, 20, 30, 6),
+			op(1, FListGrants, "k1", "", "g1", ok, lin, 40, 50, 7),
+		}, Valid},
+		{"info create seen then unseen is not linearizable", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "", info, w, 0, 10, 0),
+			op(1, FListGrants, "k1", "", "g1", ok, lin, 20, 30, 6),
+			op(1, FListGrants, "k1", "", "", ok, lin, 40, 50, 7),
+		}, Invalid},
+		{"failed create never happened", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "", fail, w, 0, 10, 0),
+			op(1, FListGrants, "k1", "", "", ok, lin, 20, 30, 6),
+		}, Valid},
+		{"lost create: list after ack misses it", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5),
+			op(1, FListGrants, "k1", "", "", ok, lin, 20, 30, 6),
+		}, Invalid},
+		{"bounded reads are not checked", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 5),
+			op(1, FDescribe, "k1", "", ResultEnabled, ok, history.ModeBounded, 20, 30, 4),
+		}, Valid},
+		{"stale linearizable describe", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 5),
+			op(1, FDescribe, "k1", "", ResultEnabled, ok, lin, 20, 30, 4),
+		}, Invalid},
+		{"keys are independent", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 5),
+			op(1, FDescribe, "k2", "", ResultEnabled, ok, lin, 20, 30, 6),
+			op(1, FDescribe, "k1", "", ResultDisabled, ok, lin, 31, 40, 6),
+		}, Valid},
+		{"revoke of a missing grant", []history.Op{
+			op(0, FRevokeGrant, "k1", "g9", ResultNotFound, ok, w, 0, 10, 0),
+			op(0, FRevokeGrant, "k1", "g9", ResultFound, ok, w, 11, 20, 0),
+		}, Invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			viz := filepath.Join(t.TempDir(), "p.html")
+			r := Linearizable(tt.ops, 10*time.Second, viz)
+			if r.Verdict != tt.want {
+				t.Fatalf("verdict %s, want %s: %+v", r.Verdict, tt.want, r)
+			}
+			if st, err := os.Stat(viz); err != nil || st.Size() == 0 {
+				t.Fatalf("no visualization: %v", err)
+			}
+		})
+	}
+}
+
+func TestStaleness(t *testing.T) {
+	ok := history.Ok
+	w, b, lin := history.ModeWrite, history.ModeBounded, history.ModeLinearizable
+	bounded := func(call int64, applied uint64, staleness string) history.Op {
+		o := op(1, FDescribe, "k1", "", ResultEnabled, ok, b, call, call+5, applied)
+		o.Staleness = staleness
+		return o
+	}
+	tests := []struct {
+		name string
+		ops  []history.Op
+		want Verdict
+		kind string
+	}{
+		{"fresh enough", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			bounded(500, 6, "20ms"), // within 1s of the ack: may be stale
+			bounded(1200, 7, "20ms"),
+		}, Valid, ""},
+		{"stale beyond the bound", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			bounded(1200, 6, "20ms"),
+		}, Invalid, "stale-read"},
+		{"reported bound above max", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			bounded(1200, 7, "1.5s"),
+		}, Invalid, "bound-exceeded"},
+		{"stale linearizable read", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			op(1, FDescribe, "k1", "", ResultEnabled, ok, lin, 20, 30, 6),
+		}, Invalid, "stale-linearizable-read"},
+		{"no headers", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 0),
+			bounded(1200, 0, ""),
+		}, Unknown, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Staleness(tt.ops, time.Second)
+			if r.Verdict != tt.want || tt.kind != "" && r.Anomalies[tt.kind] == 0 {
+				t.Fatalf("got %s %v, want %s %s", r.Verdict, r.Anomalies, tt.want, tt.kind)
+			}
+		})
+	}
+}
+
+func TestDurability(t *testing.T) {
+	ok, info := history.Ok, history.Info
+	w, f := history.ModeWrite, history.ModeFinal
+	base := []history.Op{
+		op(0, FEncrypt, "k1", "p1", "Y3Q=", ok, w, 0, 10, 3),
+		op(0, FCreateKey, "", "", "k2", ok, w, 0, 10, 4),
+		op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5),
+		op(0, FCreateGrant, "k1", "g2", "id2", ok, w, 0, 10, 6),
+		op(0, FRevokeGrant, "k1", "g2", "", info, w, 11, 20, 0),
+		op(0, FEncrypt, "k1", "p2", "", info, w, 11, 20, 0), // unknown: need not survive
+	}
+	tests := []struct {
+		name  string
+		final []history.Op
+		want  Verdict
+		kind  string
+	}{
+		{"all survive", []history.Op{
+			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
+			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
+		}, Valid, ""},
+		{"lost write: ciphertext does not decrypt", []history.Op{
+			op(9, FFinalDecrypt, "k1", "p1", "", history.Fail, f, 100, 110, 9),
+			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
+		}, Invalid, "lost-encrypt"},
+		{"lost key", []history.Op{
+			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
+		}, Invalid, "lost-key"},
+		{"lost grant", []history.Op{
+			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
+			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "", ok, f, 100, 110, 9),
+		}, Invalid, "lost-grant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Durability(append(append([]history.Op(nil), base...), tt.final...))
+			if r.Verdict != tt.want || tt.kind != "" && r.Anomalies[tt.kind] == 0 {
+				t.Fatalf("got %s %v, want %s %s", r.Verdict, r.Anomalies, tt.want, tt.kind)
+			}
+		})
+	}
+}
+
+func TestIdempotencyAndConvergence(t *testing.T) {
+	f := history.ModeFinal
+	list := func(node, result string) history.Op {
+		o := op(9, FFinalListGrants, "k1", "", result, history.Ok, f, 100, 110, 9)
+		o.Node = node
+		return o
+	}
+	tests := []struct {
+		name              string
+		ops               []history.Op
+		idem, convergence Verdict
+	}{
+		{"one grant per name, same everywhere", []history.Op{list("n1", "a,b"), list("n2", "a,b")}, Valid, Valid},
+		{"duplicate grant", []history.Op{list("n1", "a,a,b"), list("n2", "a,a,b")}, Invalid, Valid},
+		{"nodes disagree", []history.Op{list("n1", "a,b"), list("n2", "a")}, Valid, Invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := Idempotency(tt.ops); r.Verdict != tt.idem {
+				t.Errorf("idempotency %s, want %s", r.Verdict, tt.idem)
+			}
+			if r := Convergence(tt.ops); r.Verdict != tt.convergence {
+				t.Errorf("convergence %s, want %s", r.Verdict, tt.convergence)
+			}
+		})
+	}
+}
+
+func TestLogs(t *testing.T) {
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean.log")
+	race := filepath.Join(dir, "race.log")
+	if err := os.WriteFile(clean, []byte("level=INFO msg=started\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(race, []byte("ok\n==================\nWARNING: DATA RACE\nWrite at 0x00\npanic: boom\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := Logs([]string{clean}); r.Verdict != Valid {
+		t.Fatalf("clean log: %+v", r)
+	}
+	r := Logs([]string{clean, race})
+	if r.Verdict != Invalid || r.Anomalies["data-race"] != 1 || r.Anomalies["panic"] != 1 {
+		t.Fatalf("race log: %+v", r)
+	}
+}
+
+func TestThroughput(t *testing.T) {
+	ops := []history.Op{op(0, FEncrypt, "k", "p", "c", history.Ok, history.ModeWrite, 0, 1, 1)}
+	if r := Throughput(ops, time.Second, 1); r.Verdict != Valid {
+		t.Fatalf("1 op/s: %+v", r)
+	}
+	if r := Throughput(ops, 10*time.Second, 1); r.Verdict != Invalid {
+		t.Fatalf("0.1 op/s: %+v", r)
+	}
+	if r := Throughput(nil, 10*time.Second, 1); r.Verdict != Invalid {
+		t.Fatalf("empty run: %+v", r)
+	}
+}
+
+func TestCompose(t *testing.T) {
+	v, a := Compose([]Result{{Name: "a", Verdict: Valid}, {Name: "b", Verdict: Unknown}, {Name: "c", Verdict: Invalid, Anomalies: map[string]int{"x": 2}}})
+	if v != Invalid || a["c/x"] != 2 {
+		t.Fatalf("got %s %v", v, a)
+	}
+}

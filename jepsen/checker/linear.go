@@ -1,0 +1,209 @@
+package checker
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/trentkms/trent/jepsen/history"
+)
+
+// keyState is the model's state of one key: whether it is disabled and the
+// sorted names of its grants. It is a comparable value.
+type keyState struct {
+	Disabled bool
+	Grants   string // JoinNames of the grant names
+}
+
+func (s keyState) has(name string) bool {
+	for _, n := range splitNames(s.Grants) {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s keyState) with(name string) keyState {
+	if s.has(name) {
+		return s
+	}
+	s.Grants = JoinNames(append(splitNames(s.Grants), name))
+	return s
+}
+
+func (s keyState) without(name string) keyState {
+	var keep []string
+	for _, n := range splitNames(s.Grants) {
+		if n != name {
+			keep = append(keep, n)
+		}
+	}
+	s.Grants = JoinNames(keep)
+	return s
+}
+
+// dedupe removes repeated names from a JoinNames list.
+func dedupe(list string) string {
+	var out []string
+	for _, n := range splitNames(list) {
+		if len(out) == 0 || out[len(out)-1] != n {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// step is the model of one key. output is nil for an operation whose
+// outcome is unknown (info): its effect may apply, its result is unchecked.
+func step(s keyState, op *history.Op, output *string) (bool, keyState) {
+	switch op.F {
+	case FCreateGrant:
+		return true, s.with(op.Value)
+	case FRevokeGrant:
+		if output != nil {
+			if *output == ResultNotFound {
+				return !s.has(op.Value), s
+			}
+			if !s.has(op.Value) {
+				return false, s
+			}
+		}
+		return true, s.without(op.Value)
+	case FUseToken:
+		return (*output == ResultTrue) == s.has(op.Value), s
+	case FListGrants, FFinalListGrants:
+		return dedupe(*output) == s.Grants, s
+	case FEnable:
+		s.Disabled = false
+		return true, s
+	case FDisable:
+		s.Disabled = true
+		return true, s
+	case FDescribe, FFinalDescribe:
+		return (*output == ResultDisabled) == s.Disabled, s
+	}
+	return true, s
+}
+
+// inLinearizable says whether op takes part in the linearizability check:
+// state-changing operations that may have happened (ok or info) and reads
+// that are linearizable (a grant token, Trent-Consistency: linearizable,
+// or the final phase) and returned a result.
+func inLinearizable(op *history.Op) bool {
+	switch op.F {
+	case FCreateGrant, FRevokeGrant, FEnable, FDisable:
+		return op.Type == history.Ok || op.Type == history.Info
+	case FUseToken, FListGrants, FDescribe, FFinalListGrants, FFinalDescribe:
+		return op.Type == history.Ok && (op.Mode == history.ModeToken || op.Mode == history.ModeLinearizable || op.Mode == history.ModeFinal)
+	}
+	return false
+}
+
+// Model is the porcupine model of the KMS keys: partitioned by key, each
+// key a keyState. Inputs are *history.Op, outputs *string (nil: unknown).
+func Model() porcupine.Model {
+	return porcupine.Model{
+		Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+			byKey := map[string][]porcupine.Operation{}
+			var keys []string
+			for _, o := range h {
+				k := o.Input.(*history.Op).Key
+				if _, ok := byKey[k]; !ok {
+					keys = append(keys, k)
+				}
+				byKey[k] = append(byKey[k], o)
+			}
+			sort.Strings(keys)
+			out := make([][]porcupine.Operation, 0, len(keys))
+			for _, k := range keys {
+				out = append(out, byKey[k])
+			}
+			return out
+		},
+		Init: func() any { return keyState{} },
+		Step: func(state, input, output any) (bool, any) {
+			ok, next := step(state.(keyState), input.(*history.Op), output.(*string))
+			return ok, next
+		},
+		DescribeOperation: func(input, output any) string {
+			op := input.(*history.Op)
+			res := "?"
+			if o := output.(*string); o != nil {
+				res = *o
+			}
+			return fmt.Sprintf("%s %s %s -> %s @%s", op.F, shortKey(op.Key), op.Value, res, op.Node)
+		},
+		DescribeState: func(state any) string {
+			s := state.(keyState)
+			return fmt.Sprintf("disabled=%v grants=[%s]", s.Disabled, s.Grants)
+		},
+	}
+}
+
+func shortKey(k string) string {
+	if len(k) > 8 {
+		return k[:8]
+	}
+	return k
+}
+
+// infinity is the return time of an operation whose outcome is unknown: it
+// may take effect at any time after its call.
+const infinity = math.MaxInt64
+
+// PorcupineOps converts the linearizable part of ops to porcupine
+// operations, handling indeterminate operations the Jepsen way.
+func PorcupineOps(ops []history.Op) []porcupine.Operation {
+	var out []porcupine.Operation
+	for i := range ops {
+		op := &ops[i]
+		if !inLinearizable(op) {
+			continue
+		}
+		po := porcupine.Operation{ClientId: op.Process, Input: op, Call: op.Call, Return: op.Return}
+		if op.Type == history.Info {
+			po.Return = infinity
+			po.Output = (*string)(nil)
+		} else {
+			res := op.Result
+			po.Output = &res
+		}
+		out = append(out, po)
+	}
+	return out
+}
+
+// Linearizable checks the linearizable operations with porcupine. If
+// vizPath is not empty it writes porcupine's HTML visualization there.
+func Linearizable(ops []history.Op, timeout time.Duration, vizPath string) Result {
+	r := newResult("linearizable")
+	pops := PorcupineOps(ops)
+	r.note("%d operations checked", len(pops))
+	if len(pops) == 0 {
+		r.unknown("no linearizable operations in the history")
+		return *r
+	}
+	model := Model()
+	res, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
+	switch res {
+	case porcupine.Illegal:
+		r.anomaly("nonlinearizable", "no linearization exists; see porcupine.html")
+	case porcupine.Unknown:
+		r.unknown("porcupine timed out after %v", timeout)
+	}
+	if vizPath != "" {
+		if err := os.MkdirAll(filepath.Dir(vizPath), 0o755); err == nil {
+			if err := porcupine.VisualizePath(model, info, vizPath); err != nil {
+				r.note("visualization: %v", err)
+			}
+		}
+	}
+	return *r
+}

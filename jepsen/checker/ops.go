@@ -1,0 +1,41 @@
+package checker
+
+// Operation names (history.Op.F) shared by the workloads and the checkers.
+const (
+	// Grants workload. Value is the grant's Name.
+	FCreateGrant = "create-grant" // Result: the grant id
+	FRevokeGrant = "revoke-grant" // Result: ResultFound or ResultNotFound
+	FUseToken    = "use-token"    // grantee Encrypt with the grant's token; Result: ResultTrue/ResultFalse
+	FUseNoToken  = "use"          // grantee Encrypt without a token (bounded); Result: ResultTrue/ResultFalse
+	FListGrants  = "list-grants"  // Result: JoinNames of the key's grant names
+	// Key state workload.
+	FEnable   = "enable"
+	FDisable  = "disable"
+	FDescribe = "describe" // Result: ResultEnabled or ResultDisabled
+	// Durability, in every workload.
+	FCreateKey = "create-key" // Result: the key id
+	FEncrypt   = "encrypt"    // Value: the plaintext tag; Result: base64 ciphertext
+	// The final phase, after healing, against every node.
+	FFinalListGrants = "final-list-grants" // Result: JoinNames of all grant names, duplicates kept
+	FFinalDescribe   = "final-describe"    // Result: ResultEnabled/ResultDisabled
+	FFinalDecrypt    = "final-decrypt"     // Value: the plaintext tag expected; Result: the plaintext
+)
+
+// Results.
+const (
+	ResultTrue     = "true"
+	ResultFalse    = "false"
+	ResultFound    = "found"
+	ResultNotFound = "notfound"
+	ResultEnabled  = "enabled"
+	ResultDisabled = "disabled"
+)
+
+// isWrite says whether f changes state.
+func isWrite(f string) bool {
+	switch f {
+	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FCreateKey, FEncrypt:
+		return true
+	}
+	return false
+}
