@@ -1,0 +1,435 @@
+// Package cluster runs a Trent cluster as real node processes for a test:
+// it bootstraps the first node, joins the others with one-time tokens,
+// and kills (SIGKILL), restarts, pauses (SIGSTOP) and resumes (SIGCONT)
+// them. With a netns.Net each node runs in its own network namespace;
+// without, every node listens on loopback.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+	"github.com/trentkms/trent/jepsen/netns"
+)
+
+// Config describes the cluster to start.
+type Config struct {
+	NodeBin string // the node binary (./cmd/node)
+	Dir     string // data dirs and logs go under Dir/<id>
+	Nodes   int
+	// Net, if not nil, gives every node its own namespace; else nodes
+	// listen on 127.0.0.1 from BasePort.
+	Net      *netns.Net
+	BasePort int
+	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
+	NodeArgs []string
+	LogLevel string
+	// Log receives progress lines.
+	Log func(format string, args ...any)
+}
+
+// Node is one node process.
+type Node struct {
+	ID       string
+	Index    int
+	APIAddr  string
+	RaftAddr string
+	DataDir  string
+	LogPath  string
+
+	mu      sync.Mutex
+	pid     int
+	exited  chan struct{} // closed when the current process exits
+	paused  bool
+	running bool
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	cfg   Config
+	Nodes []*Node
+	// AdminDir holds the admin credentials: ca.pem, cert.pem, key.pem.
+	AdminDir string
+	http     *http.Transport
+}
+
+// Start starts the cluster and waits until every node is a voter.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Log == nil {
+		cfg.Log = func(string, ...any) {}
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	c := &Cluster{cfg: cfg}
+	for i := 0; i < cfg.Nodes; i++ {
+		n := &Node{ID: fmt.Sprintf("n%d", i+1), Index: i, DataDir: filepath.Join(cfg.Dir, fmt.Sprintf("n%d", i+1))}
+		if cfg.Net != nil {
+			n.APIAddr, n.RaftAddr = net.JoinHostPort(cfg.Net.Addr(i), "7700"), net.JoinHostPort(cfg.Net.Addr(i), "7701")
+		} else {
+			n.APIAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i))
+			n.RaftAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i+1))
+		}
+		n.LogPath = filepath.Join(n.DataDir, "node.log")
+		c.Nodes = append(c.Nodes, n)
+	}
+	c.AdminDir = filepath.Join(c.Nodes[0].DataDir, "admin")
+	ok := false
+	defer func() {
+		if !ok {
+			c.Stop()
+		}
+	}()
+	if err := c.start(ctx, c.Nodes[0], nil); err != nil {
+		return nil, err
+	}
+	tr, err := c.transport()
+	if err != nil {
+		return nil, err
+	}
+	c.http = tr
+	for _, n := range c.Nodes[1:] {
+		var tok string
+		err := poll(ctx, 30*time.Second, func() error {
+			r, err := c.clusterClient(c.Nodes[0]).CreateJoinToken(ctx, &clusterv1.CreateJoinTokenRequest{TtlSeconds: 600})
+			if err != nil {
+				return err
+			}
+			tok = r.Token
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("join token for %s: %w", n.ID, err)
+		}
+		if err := c.start(ctx, n, []string{"--join", c.Nodes[0].APIAddr, "--join-token", tok}); err != nil {
+			return nil, err
+		}
+	}
+	err = poll(ctx, 60*time.Second, func() error {
+		r, err := c.clusterClient(c.Nodes[0]).Status(ctx, &clusterv1.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		voters := 0
+		for _, s := range r.Nodes {
+			if s.Voter {
+				voters++
+			}
+		}
+		if voters != cfg.Nodes {
+			return fmt.Errorf("%d of %d voters", voters, cfg.Nodes)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %d voters: %w", cfg.Nodes, err)
+	}
+	ok = true
+	return c, nil
+}
+
+// poll calls f until it succeeds or d passes.
+func poll(ctx context.Context, d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// transport is an HTTP/2 transport with the admin's client certificate.
+func (c *Cluster) transport() (*http.Transport, error) {
+	cfg, err := TLSConfig(filepath.Join(c.AdminDir, "ca.pem"), filepath.Join(c.AdminDir, "cert.pem"), filepath.Join(c.AdminDir, "key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	return NewTransport(cfg), nil
+}
+
+// TLSConfig loads a CA and a client key pair.
+func TLSConfig(ca, cert, key string) (*tls.Config, error) {
+	caPEM, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("no certificate in %s", ca)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// NewTransport returns an HTTP/2 transport that fails fast on dead nodes.
+func NewTransport(cfg *tls.Config) *http.Transport {
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	return &http.Transport{
+		TLSClientConfig:     cfg,
+		ForceAttemptHTTP2:   true,
+		Protocols:           &protocols,
+		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 5 * time.Second}).DialContext,
+		TLSHandshakeTimeout: time.Second,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+	}
+}
+
+// RoundTripper is an HTTP client that sends each request straight to a
+// transport (connect.HTTPClient).
+type RoundTripper struct{ RT http.RoundTripper }
+
+// Do sends req.
+func (r RoundTripper) Do(req *http.Request) (*http.Response, error) { return r.RT.RoundTrip(req) }
+
+// BaseURL is the URL of a node's API.
+func (n *Node) BaseURL() string { return "https://" + n.APIAddr }
+
+func (c *Cluster) clusterClient(n *Node) clusterv1connect.ClusterServiceClient {
+	return clusterv1connect.NewClusterServiceClient(RoundTripper{c.http}, n.BaseURL())
+}
+
+// start starts n's process with extra args and waits until it serves.
+func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
+	if err := os.MkdirAll(n.DataDir, 0o700); err != nil {
+		return err
+	}
+	args := append([]string{"--data-dir", n.DataDir, "--node-id", n.ID, "--api-addr", n.APIAddr,
+		"--raft-addr", n.RaftAddr, "--log-level", c.cfg.LogLevel}, c.cfg.NodeArgs...)
+	args = append(args, extra...)
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	before, _ := logf.Seek(0, 2)
+	fmt.Fprintf(logf, "=== jepsen: starting %s at %s\n", n.ID, time.Now().UTC().Format(time.RFC3339Nano))
+	var cmd *exec.Cmd
+	if c.cfg.Net != nil {
+		cmd = c.cfg.Net.Command(n.Index, c.cfg.NodeBin, args...)
+	} else {
+		cmd = exec.Command(c.cfg.NodeBin, args...)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: a Ctrl-C reaches the harness, which stops
+	// the nodes itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", n.ID, err)
+	}
+	exited := make(chan struct{})
+	n.mu.Lock()
+	n.pid, n.exited, n.running, n.paused = cmd.Process.Pid, exited, true, false
+	n.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		n.mu.Lock()
+		if n.exited == exited {
+			n.running = false
+		}
+		n.mu.Unlock()
+		close(exited)
+	}()
+	c.cfg.Log("started %s (pid %d) on %s", n.ID, cmd.Process.Pid, n.APIAddr)
+	return poll(ctx, 60*time.Second, func() error {
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited during start; see %s", n.ID, n.LogPath)
+		default:
+		}
+		b, _ := os.ReadFile(n.LogPath)
+		if int64(len(b)) > before && bytes.Contains(b[before:], []byte("is serving on")) {
+			return nil
+		}
+		return fmt.Errorf("%s is not serving yet; see %s", n.ID, n.LogPath)
+	})
+}
+
+// signal sends sig to n's process if it runs.
+func (n *Node) signal(sig syscall.Signal) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return false, nil
+	}
+	return true, syscall.Kill(n.pid, sig)
+}
+
+// Running says whether n's process is alive (paused counts as alive).
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.running
+}
+
+// Paused says whether n is stopped with SIGSTOP.
+func (n *Node) Paused() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paused
+}
+
+// PID is n's current process id.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pid
+}
+
+func (n *Node) wait(d time.Duration) bool {
+	n.mu.Lock()
+	ch := n.exited
+	n.mu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Kill kills node i with SIGKILL and waits for it to exit.
+func (c *Cluster) Kill(i int) error {
+	n := c.Nodes[i]
+	ok, err := n.signal(syscall.SIGKILL)
+	if !ok || err != nil {
+		return err
+	}
+	if !n.wait(10 * time.Second) {
+		return fmt.Errorf("%s did not exit after SIGKILL", n.ID)
+	}
+	return nil
+}
+
+// Restart starts node i again if it is not running; it rejoins with the
+// raft state in its data dir.
+func (c *Cluster) Restart(ctx context.Context, i int) error {
+	n := c.Nodes[i]
+	if n.Running() {
+		return nil
+	}
+	return c.start(ctx, n, nil)
+}
+
+// Pause stops node i with SIGSTOP.
+func (c *Cluster) Pause(i int) error {
+	n := c.Nodes[i]
+	ok, err := n.signal(syscall.SIGSTOP)
+	if ok && err == nil {
+		n.mu.Lock()
+		n.paused = true
+		n.mu.Unlock()
+	}
+	return err
+}
+
+// Resume continues node i with SIGCONT.
+func (c *Cluster) Resume(i int) error {
+	n := c.Nodes[i]
+	_, err := n.signal(syscall.SIGCONT)
+	n.mu.Lock()
+	n.paused = false
+	n.mu.Unlock()
+	return err
+}
+
+// Leader returns the index of the node most nodes name as leader, asking
+// every running, unpaused node.
+func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	votes := map[string]int{}
+	for _, n := range c.Nodes {
+		if !n.Running() || n.Paused() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		r, err := c.clusterClient(n).Status(cctx, &clusterv1.StatusRequest{})
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, s := range r.Nodes {
+			if s.Role == "leader" {
+				votes[s.Id]++
+			}
+		}
+	}
+	best, bestVotes := -1, 0
+	for i, n := range c.Nodes {
+		if votes[n.ID] > bestVotes {
+			best, bestVotes = i, votes[n.ID]
+		}
+	}
+	if best < 0 {
+		return -1, errors.New("no node names a leader")
+	}
+	return best, nil
+}
+
+// Stop resumes paused nodes, sends SIGTERM to all and SIGKILL to those
+// still running after 10s, and waits for every process to exit.
+func (c *Cluster) Stop() {
+	for _, n := range c.Nodes {
+		if n.Paused() {
+			_, _ = n.signal(syscall.SIGCONT)
+		}
+		_, _ = n.signal(syscall.SIGTERM)
+	}
+	for _, n := range c.Nodes {
+		if !n.wait(10 * time.Second) {
+			_, _ = n.signal(syscall.SIGKILL)
+			n.wait(10 * time.Second)
+		}
+	}
+	if c.http != nil {
+		c.http.CloseIdleConnections()
+	}
+}
+
+// LogPaths lists the nodes' log files.
+func (c *Cluster) LogPaths() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.LogPath)
+	}
+	return out
+}
+
+// Size is the number of nodes.
+func (c *Cluster) Size() int { return len(c.Nodes) }
+
+// NodeID is the id of node i.
+func (c *Cluster) NodeID(i int) string { return c.Nodes[i].ID }
+
+// HTTP returns an HTTP client with the admin's certificate.
+func (c *Cluster) HTTP() RoundTripper { return RoundTripper{c.http} }

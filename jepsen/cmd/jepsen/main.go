@@ -1,0 +1,283 @@
+// Command jepsen runs Trent's Jepsen-style tests: real node processes in
+// their own network namespaces, faults on a seeded schedule, and checked
+// histories. See docs/jepsen.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trentkms/trent/jepsen/checker"
+	"github.com/trentkms/trent/jepsen/nemesis"
+	"github.com/trentkms/trent/jepsen/netns"
+	"github.com/trentkms/trent/jepsen/report"
+	"github.com/trentkms/trent/jepsen/runner"
+	"github.com/trentkms/trent/jepsen/workload"
+)
+
+const usage = `usage: go run ./jepsen/cmd/jepsen [options]
+
+Runs a Trent cluster as real node processes (each in its own network
+namespace when run as root), drives a workload through it while a nemesis
+injects faults, then checks the recorded history. Each run writes a report
+folder under --out. Exit status: 0 when every cell is valid (with
+--canary: when the checkers flag the unsafe nodes), 1 otherwise, 2 for a
+usage error.
+
+Examples:
+  go run ./jepsen/cmd/jepsen --nodes 5 --workload grants --nemesis partition,kill --time-limit 60s --seed 7
+  go run ./jepsen/cmd/jepsen --matrix smoke
+  go run ./jepsen/cmd/jepsen --matrix smoke --canary
+
+Options:
+`
+
+type options struct {
+	nodes, concurrency                   int
+	workload, nemesis, matrix            string
+	timeLimit, recovery, maxStaleness    time.Duration
+	quiet, hold, linTimeout              time.Duration
+	seed                                 uint64
+	canary, noNetns, race                bool
+	out, nodeBin, trentBin, subnet, pref string
+	basePort                             int
+	minRate                              float64
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("jepsen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "number of client workers (default 2 per node)")
+	fs.StringVar(&o.workload, "workload", "grants", "workload: "+strings.Join(workload.Names(), ", "))
+	fs.StringVar(&o.nemesis, "nemesis", "partition,kill", "comma-separated faults or groups: "+strings.Join(nemesis.Names(), ", "))
+	fs.StringVar(&o.matrix, "matrix", "", "run a matrix instead of one cell: smoke (the CI matrix) or full")
+	fs.DurationVar(&o.timeLimit, "time-limit", 30*time.Second, "length of the chaos phase of each cell")
+	fs.DurationVar(&o.recovery, "recovery", 4*time.Second, "healthy load after the chaos phase, before the final reads")
+	fs.DurationVar(&o.maxStaleness, "max-staleness", time.Second, "the nodes' --max-staleness, and the bound the staleness checker enforces")
+	fs.DurationVar(&o.quiet, "quiet-period", 2*time.Second, "healthy time before each fault (plus up to half again)")
+	fs.DurationVar(&o.hold, "hold", 4*time.Second, "how long each fault lasts (plus up to half again); above the election timeout")
+	fs.DurationVar(&o.linTimeout, "linearizability-timeout", 30*time.Second, "porcupine's time budget per cell; beyond it the verdict is unknown")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the schedule and the workload (default: from the clock; printed)")
+	fs.BoolVar(&o.canary, "canary", false, "start the nodes with --unsafe-skip-freshness and succeed only if the checkers flag them")
+	fs.BoolVar(&o.noNetns, "no-netns", false, "run the nodes on loopback without namespaces (no partitions); automatic when not root")
+	fs.BoolVar(&o.race, "race", false, "build the node binary with the race detector")
+	fs.StringVar(&o.out, "out", "jepsen/runs", "directory for the run folders")
+	fs.StringVar(&o.nodeBin, "node-bin", "", "node binary (default: build ./cmd/node)")
+	fs.StringVar(&o.trentBin, "trent-bin", "", "trent CLI binary (default: build ./cmd/trent)")
+	fs.StringVar(&o.subnet, "subnet", "10.213.0", "private /24 for the namespaces, as its first three octets")
+	fs.StringVar(&o.pref, "netns-prefix", "jepsen", "name prefix of the namespaces and links (cleaned at start and end)")
+	fs.IntVar(&o.basePort, "base-port", 17900, "first port on loopback with --no-netns")
+	fs.Float64Var(&o.minRate, "min-rate", 5, "minimum ok operations per second for a cell to pass")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "jepsen: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if o.seed == 0 {
+		o.seed = uint64(time.Now().UnixNano() % 1_000_000)
+	}
+	if o.concurrency == 0 {
+		o.concurrency = 2 * o.nodes
+	}
+	cells, err := plan(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "jepsen: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := execute(ctx, o, cells, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "jepsen: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type cellSpec struct {
+	workload, nemesis string
+	nodes             int
+	timeLimit         time.Duration
+}
+
+// plan lists the cells to run.
+func plan(o options) ([]cellSpec, error) {
+	switch o.matrix {
+	case "":
+		if _, err := workload.New(o.workload); err != nil {
+			return nil, err
+		}
+		if _, err := nemesis.Parse(o.nemesis); err != nil {
+			return nil, err
+		}
+		return []cellSpec{{o.workload, o.nemesis, o.nodes, o.timeLimit}}, nil
+	case "smoke":
+		// Four cells of 20s on 3 nodes: under 5 minutes on 2 cores.
+		var cells []cellSpec
+		for _, w := range workload.Names() {
+			for _, n := range []string{"partition", "kill,pause"} {
+				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
+			}
+		}
+		return cells, nil
+	case "full":
+		var cells []cellSpec
+		for _, w := range workload.Names() {
+			for _, n := range []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
+				"kill", "pause", "partition,kill,pause"} {
+				cells = append(cells, cellSpec{w, n, o.nodes, o.timeLimit})
+			}
+		}
+		return cells, nil
+	}
+	return nil, fmt.Errorf("unknown --matrix %q (want smoke or full)", o.matrix)
+}
+
+func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io.Writer) error {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05")}, args...)...)
+	}
+	useNetns := !o.noNetns
+	if useNetns {
+		if os.Geteuid() != 0 {
+			logf("not root: nodes run on loopback without namespaces; partition nemeses are unavailable")
+			useNetns = false
+		} else if err := netns.Available(); err != nil {
+			return err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "jepsen-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if o.nodeBin == "" {
+		o.nodeBin = filepath.Join(tmp, "node")
+		buildArgs := []string{"build", "-tags", "hashicorpmetrics", "-o", o.nodeBin}
+		if o.race {
+			buildArgs = append(buildArgs, "-race")
+		}
+		if err := build(ctx, logf, append(buildArgs, "./cmd/node")...); err != nil {
+			return err
+		}
+	}
+	if o.trentBin == "" {
+		o.trentBin = filepath.Join(tmp, "trent")
+		if err := build(ctx, logf, "build", "-o", o.trentBin, "./cmd/trent"); err != nil {
+			return err
+		}
+	}
+	runName := time.Now().UTC().Format("20060102-150405") + fmt.Sprintf("-seed%d", o.seed)
+	if o.canary {
+		runName += "-canary"
+	}
+	runDir, err := filepath.Abs(filepath.Join(o.out, runName))
+	if err != nil {
+		return err
+	}
+	logf("run %s: %d cell(s), seed %d; report in %s", runName, len(specs), o.seed, runDir)
+	var cells []report.Cell
+	for i, s := range specs {
+		if ctx.Err() != nil {
+			break
+		}
+		cfg := runner.Config{
+			Workload: s.workload, Nemesis: s.nemesis, Nodes: s.nodes, Concurrency: o.concurrency,
+			TimeLimit: s.timeLimit, Recovery: o.recovery, Seed: o.seed + uint64(i), MaxStaleness: o.maxStaleness,
+			Unsafe: o.canary, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate,
+			Netns: useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
+			NodeBin: o.nodeBin, TrentBin: o.trentBin, LinearTimeout: o.linTimeout,
+			Dir: filepath.Join(runDir, fmt.Sprintf("%s-%s", s.workload, strings.ReplaceAll(s.nemesis, ",", "+"))),
+			Log: logf, Stdout: stdout,
+		}
+		if o.matrix != "" {
+			cfg.Concurrency = 2 * s.nodes
+		}
+		cell, err := runner.Run(ctx, cfg)
+		if err != nil {
+			cell.Error = err.Error()
+			logf("[%s/%s] could not run: %v", s.workload, s.nemesis, err)
+		}
+		cells = append(cells, cell)
+	}
+	if err := report.WriteJSON(filepath.Join(runDir, "results.json"), cells); err != nil {
+		return err
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# Jepsen run %s\n\nseed %d, canary %v\n\n", runName, o.seed, o.canary)
+	report.Table(&md, cells)
+	if err := os.WriteFile(filepath.Join(runDir, "results.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, "\n"+md.String())
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return verdict(o.canary, cells)
+}
+
+// verdict decides the exit status. Normally every cell must run and be
+// valid. A canary must be caught: some cell must be invalid through a
+// consistency checker (staleness or linearizability), and none may fail
+// to run.
+func verdict(canary bool, cells []report.Cell) error {
+	var bad []string
+	caught := 0
+	for _, c := range cells {
+		if c.Error != "" {
+			bad = append(bad, fmt.Sprintf("%s/%s did not run: %s", c.Workload, c.Nemesis, c.Error))
+			continue
+		}
+		if canary {
+			for k := range c.Anomalies {
+				if strings.HasPrefix(k, "staleness/") || strings.HasPrefix(k, "linearizable/") {
+					caught++
+					break
+				}
+			}
+			continue
+		}
+		if c.Verdict != checker.Valid {
+			bad = append(bad, fmt.Sprintf("%s/%s is %s", c.Workload, c.Nemesis, c.Verdict))
+		}
+	}
+	if canary && caught == 0 {
+		bad = append(bad, "canary: the checkers did not flag the unsafe nodes in any cell")
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	if canary {
+		fmt.Printf("canary: the checkers flagged the unsafe nodes in %d of %d cells\n", caught, len(cells))
+	}
+	return nil
+}
+
+func build(ctx context.Context, logf func(string, ...any), args ...string) error {
+	logf("go %s", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s (run from the repository root): %w", strings.Join(args, " "), err)
+	}
+	return nil
+}

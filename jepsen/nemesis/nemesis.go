@@ -1,0 +1,297 @@
+// Package nemesis injects faults into a running cluster on a seeded
+// schedule: network partitions (isolate the leader, random halves, a
+// follower cut from its peers), SIGKILL of a node or the leader, and
+// SIGSTOP of the leader or a follower for longer than the election
+// timeout. Each fault is held for a while and then healed; the intervals
+// are recorded as history events.
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trentkms/trent/jepsen/history"
+)
+
+// Cluster is what the nemesis needs from the cluster runner.
+type Cluster interface {
+	Size() int
+	NodeID(i int) string
+	Leader(ctx context.Context) (int, error)
+	Kill(i int) error
+	Restart(ctx context.Context, i int) error
+	Pause(i int) error
+	Resume(i int) error
+}
+
+// Network cuts and heals links between nodes.
+type Network interface {
+	Partition(ctx context.Context, grudge map[int][]int) error
+	Heal(ctx context.Context) error
+}
+
+// Fault names.
+const (
+	PartitionLeader   = "partition-leader"
+	PartitionHalves   = "partition-halves"
+	PartitionFollower = "partition-follower"
+	KillOne           = "kill-one"
+	KillLeader        = "kill-leader"
+	PauseLeader       = "pause-leader"
+	PauseFollower     = "pause-follower"
+)
+
+// groups maps the --nemesis names to faults.
+var groups = map[string][]string{
+	"partition":       {PartitionLeader, PartitionHalves, PartitionFollower},
+	"kill":            {KillOne, KillLeader},
+	"pause":           {PauseLeader, PauseFollower},
+	PartitionLeader:   {PartitionLeader},
+	PartitionHalves:   {PartitionHalves},
+	PartitionFollower: {PartitionFollower},
+	KillOne:           {KillOne},
+	KillLeader:        {KillLeader},
+	PauseLeader:       {PauseLeader},
+	PauseFollower:     {PauseFollower},
+	"none":            nil,
+}
+
+// Names lists the accepted --nemesis names.
+func Names() []string {
+	var n []string
+	for k := range groups {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Parse turns a comma-separated --nemesis value into faults.
+func Parse(spec string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(spec, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		fs, ok := groups[s]
+		if !ok {
+			return nil, fmt.Errorf("unknown nemesis %q (want %s)", s, strings.Join(Names(), ", "))
+		}
+		for _, f := range fs {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// NeedsNetwork says whether faults include a partition.
+func NeedsNetwork(faults []string) bool {
+	for _, f := range faults {
+		if strings.HasPrefix(f, "partition") {
+			return true
+		}
+	}
+	return false
+}
+
+// Schedule is the timing of the fault loop.
+type Schedule struct {
+	Quiet time.Duration // healthy time before each fault (plus up to half again)
+	Hold  time.Duration // how long a fault lasts (plus up to half again)
+}
+
+// Nemesis runs faults against a cluster.
+type Nemesis struct {
+	c      Cluster
+	net    Network
+	faults []string
+	sched  Schedule
+	rng    *rand.Rand
+	now    func() int64
+	log    func(string, ...any)
+
+	killed, paused []int
+	cut            bool
+	// Current describes the fault in force, for progress output.
+	current chan string
+}
+
+// New returns a nemesis. now gives history time; log progress lines.
+func New(c Cluster, net Network, faults []string, sched Schedule, seed uint64, now func() int64, log func(string, ...any)) *Nemesis {
+	return &Nemesis{c: c, net: net, faults: faults, sched: sched, rng: rand.New(rand.NewPCG(seed, 0x6e656d)),
+		now: now, log: log, current: make(chan string, 1)}
+}
+
+// Current returns a description of the fault in force, or "".
+func (n *Nemesis) Current() string {
+	select {
+	case s := <-n.current:
+		n.current <- s
+		return s
+	default:
+		return ""
+	}
+}
+
+func (n *Nemesis) setCurrent(s string) {
+	select {
+	case <-n.current:
+	default:
+	}
+	if s != "" {
+		n.current <- s
+	}
+}
+
+func (n *Nemesis) jitter(d time.Duration) time.Duration {
+	return d + time.Duration(n.rng.Int64N(int64(d)/2+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Run injects faults until ctx ends, then heals everything. It returns
+// the fault intervals.
+func (n *Nemesis) Run(ctx context.Context) ([]history.Event, error) {
+	var events []history.Event
+	if len(n.faults) == 0 {
+		<-ctx.Done()
+		return nil, nil
+	}
+	for {
+		if !sleep(ctx, n.jitter(n.sched.Quiet)) {
+			break
+		}
+		f := n.faults[n.rng.IntN(len(n.faults))]
+		ev := history.Event{Name: f, Start: n.now()}
+		targets, err := n.start(ctx, f)
+		if err != nil {
+			n.log("nemesis: %s failed: %v", f, err)
+		}
+		for _, t := range targets {
+			ev.Targets = append(ev.Targets, n.c.NodeID(t))
+		}
+		n.setCurrent(fmt.Sprintf("%s%v", f, ev.Targets))
+		n.log("nemesis: %s %v", f, ev.Targets)
+		held := sleep(ctx, n.jitter(n.sched.Hold))
+		herr := n.Heal(context.WithoutCancel(ctx))
+		ev.End = n.now()
+		n.setCurrent("")
+		events = append(events, ev)
+		n.log("nemesis: healed %s", f)
+		if herr != nil {
+			return events, herr
+		}
+		if !held {
+			break
+		}
+	}
+	return events, n.Heal(context.WithoutCancel(ctx))
+}
+
+// start begins fault f and returns the nodes it targets.
+func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
+	size := n.c.Size()
+	all := make([]int, size)
+	for i := range all {
+		all[i] = i
+	}
+	leader, lerr := n.c.Leader(ctx)
+	follower := func() int {
+		var fs []int
+		for _, i := range all {
+			if i != leader {
+				fs = append(fs, i)
+			}
+		}
+		return fs[n.rng.IntN(len(fs))]
+	}
+	switch f {
+	case PartitionLeader, PartitionFollower:
+		target := leader
+		if f == PartitionFollower || lerr != nil {
+			target = follower()
+		}
+		return []int{target}, n.isolate(ctx, []int{target}, all)
+	case PartitionHalves:
+		perm := n.rng.Perm(size)
+		minority := perm[:size/2]
+		return minority, n.isolate(ctx, minority, all)
+	case KillOne, KillLeader:
+		target := all[n.rng.IntN(size)]
+		if f == KillLeader && lerr == nil {
+			target = leader
+		}
+		n.killed = append(n.killed, target)
+		return []int{target}, n.c.Kill(target)
+	case PauseLeader, PauseFollower:
+		target := follower()
+		if f == PauseLeader && lerr == nil {
+			target = leader
+		}
+		n.paused = append(n.paused, target)
+		return []int{target}, n.c.Pause(target)
+	}
+	return nil, fmt.Errorf("unknown fault %q", f)
+}
+
+// isolate cuts the nodes in side from the rest, both ways.
+func (n *Nemesis) isolate(ctx context.Context, side, all []int) error {
+	if n.net == nil {
+		return fmt.Errorf("partitions need network namespaces (run as root)")
+	}
+	grudge := map[int][]int{}
+	for _, a := range all {
+		for _, b := range all {
+			if slices.Contains(side, a) != slices.Contains(side, b) {
+				grudge[a] = append(grudge[a], b)
+			}
+		}
+	}
+	n.cut = true
+	return n.net.Partition(ctx, grudge)
+}
+
+// Heal ends every fault: heals the network, resumes paused nodes and
+// restarts killed ones.
+func (n *Nemesis) Heal(ctx context.Context) error {
+	var errs []string
+	if n.cut {
+		if err := n.net.Heal(ctx); err != nil {
+			errs = append(errs, err.Error())
+		}
+		n.cut = false
+	}
+	for _, i := range n.paused {
+		if err := n.c.Resume(i); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	n.paused = nil
+	for _, i := range n.killed {
+		if err := n.c.Restart(ctx, i); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	n.killed = nil
+	if len(errs) > 0 {
+		return fmt.Errorf("heal: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}

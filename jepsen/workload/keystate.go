@@ -1,0 +1,74 @@
+package workload
+
+import (
+	"context"
+	"time"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/jepsen/checker"
+	"github.com/trentkms/trent/jepsen/client"
+	"github.com/trentkms/trent/jepsen/history"
+)
+
+// KeyState enables and disables keys and describes them, linearizably and
+// as bounded reads; it also creates keys and encrypts for durability.
+type KeyState struct{}
+
+// Name implements Workload.
+func (k *KeyState) Name() string { return "keystate" }
+
+// Setup implements Workload.
+func (k *KeyState) Setup(ctx context.Context, e *Env) error { return e.setupKeys(ctx, 5) }
+
+// Step implements Workload.
+func (k *KeyState) Step(ctx context.Context, e *Env, w *Worker) {
+	node := w.Rng.IntN(len(e.Admin))
+	key := e.randomKey(w)
+	switch x := w.Rng.IntN(100); {
+	case x < 20:
+		k.set(ctx, e, w, node, key, true)
+	case x < 40:
+		k.set(ctx, e, w, node, key, false)
+	case x < 65:
+		k.describe(ctx, e, w, node, key, history.ModeLinearizable)
+	case x < 90:
+		k.describe(ctx, e, w, node, key, history.ModeBounded)
+	case x < 98:
+		e.encrypt(ctx, w, node, key)
+	default:
+		e.createKey(ctx, w, node)
+	}
+}
+
+// Final implements Workload: it enables every key, so that every
+// acknowledged ciphertext can be decrypted.
+func (k *KeyState) Final(ctx context.Context, e *Env, w *Worker) {
+	for _, key := range e.Keys() {
+		retry(ctx, 20*time.Second, len(e.Admin), 0, func(node int) history.Op {
+			return k.set(ctx, e, w, node, key, true)
+		})
+	}
+}
+
+func (k *KeyState) set(ctx context.Context, e *Env, w *Worker, node int, key string, enable bool) history.Op {
+	f, call := checker.FDisable, e.Admin[node].DisableKey
+	if enable {
+		f = checker.FEnable
+	}
+	return e.do(ctx, w, node, f, key, "", history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
+		var m client.Meta
+		var err error
+		if enable {
+			_, m, err = client.Call(ctx, history.ModeWrite, e.Admin[node].EnableKey, &kmsv1.EnableKeyRequest{KeyId: key})
+		} else {
+			_, m, err = client.Call(ctx, history.ModeWrite, call, &kmsv1.DisableKeyRequest{KeyId: key})
+		}
+		return "", m, err
+	})
+}
+
+func (k *KeyState) describe(ctx context.Context, e *Env, w *Worker, node int, key, mode string) {
+	e.do(ctx, w, node, checker.FDescribe, key, "", mode, false, func(ctx context.Context) (string, client.Meta, error) {
+		return e.describe(ctx, node, key, mode)
+	})
+}
