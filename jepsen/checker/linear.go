@@ -194,7 +194,12 @@ func Linearizable(ops []history.Op, timeout time.Duration, vizPath string) Resul
 	res, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
 	switch res {
 	case porcupine.Illegal:
-		r.anomaly("nonlinearizable", "no linearization exists; see porcupine.html")
+		for _, w := range explain(model, pops, timeout) {
+			r.anomaly("nonlinearizable", "%s", w)
+		}
+		if r.Verdict != Invalid {
+			r.anomaly("nonlinearizable", "no linearization exists; see porcupine.html")
+		}
 	case porcupine.Unknown:
 		r.unknown("porcupine timed out after %v", timeout)
 	}
@@ -206,4 +211,39 @@ func Linearizable(ops []history.Op, timeout time.Duration, vizPath string) Resul
 		}
 	}
 	return *r
+}
+
+// explain finds the keys without a linearization and, for each, which
+// kind of read cannot be linearized with the writes: grant-token uses,
+// linearizable listings or linearizable describes.
+func explain(model porcupine.Model, pops []porcupine.Operation, timeout time.Duration) []string {
+	var out []string
+	for _, part := range model.Partition(pops) {
+		if porcupine.CheckOperationsTimeout(model, part, timeout) != porcupine.Illegal {
+			continue
+		}
+		key := part[0].Input.(*history.Op).Key
+		var culprits []string
+		for _, f := range []string{FUseToken, FListGrants, FDescribe} {
+			var sub []porcupine.Operation
+			reads := 0
+			for _, o := range part {
+				op := o.Input.(*history.Op)
+				if op.F == f {
+					reads++
+				}
+				if isWrite(op.F) || op.F == f {
+					sub = append(sub, o)
+				}
+			}
+			if reads > 0 && porcupine.CheckOperationsTimeout(model, sub, timeout) == porcupine.Illegal {
+				culprits = append(culprits, f)
+			}
+		}
+		if len(culprits) == 0 {
+			culprits = []string{"a mix of reads"}
+		}
+		out = append(out, fmt.Sprintf("key %s: no linearization of the writes with %s", key, strings.Join(culprits, ", ")))
+	}
+	return out
 }

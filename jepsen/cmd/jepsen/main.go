@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/jepsen/checker"
+	"github.com/trentkms/trent/jepsen/history"
 	"github.com/trentkms/trent/jepsen/nemesis"
 	"github.com/trentkms/trent/jepsen/netns"
 	"github.com/trentkms/trent/jepsen/report"
@@ -51,6 +52,7 @@ type options struct {
 	canary, noNetns, race                bool
 	out, nodeBin, trentBin, subnet, pref string
 	basePort                             int
+	check                                string
 	minRate                              float64
 }
 
@@ -83,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pref, "netns-prefix", "jepsen", "name prefix of the namespaces and links (cleaned at start and end)")
 	fs.IntVar(&o.basePort, "base-port", 17900, "first port on loopback with --no-netns")
 	fs.Float64Var(&o.minRate, "min-rate", 5, "minimum ok operations per second for a cell to pass")
+	fs.StringVar(&o.check, "check", "", "re-check the history of a cell folder (DIR/history.jsonl) and print the results; runs nothing")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -92,6 +95,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "jepsen: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if o.check != "" {
+		return recheck(o, stdout, stderr)
 	}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano() % 1_000_000)
@@ -280,4 +286,36 @@ func build(ctx context.Context, logf func(string, ...any), args ...string) error
 		return fmt.Errorf("go %s (run from the repository root): %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// recheck runs the history checkers on a recorded cell.
+func recheck(o options, stdout, stderr io.Writer) int {
+	f, err := os.Open(filepath.Join(o.check, "history.jsonl"))
+	if err != nil {
+		fmt.Fprintf(stderr, "jepsen: %v\n", err)
+		return 2
+	}
+	ops, err := history.ReadJSONL(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(stderr, "jepsen: %v\n", err)
+		return 2
+	}
+	results := []checker.Result{
+		checker.Linearizable(ops, o.linTimeout, ""),
+		checker.Staleness(ops, o.maxStaleness),
+		checker.Durability(ops),
+		checker.Idempotency(ops),
+		checker.Convergence(ops),
+	}
+	for _, r := range results {
+		fmt.Fprintln(stdout, r.Summary())
+		for _, w := range r.Witnesses {
+			fmt.Fprintln(stdout, "  "+w)
+		}
+	}
+	if v, _ := checker.Compose(results); v != checker.Valid {
+		return 1
+	}
+	return 0
 }
