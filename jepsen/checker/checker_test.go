@@ -168,6 +168,12 @@ func TestDurability(t *testing.T) {
 			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
 			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
 		}, Invalid, "lost-key"},
+		{"a revoke that found nothing does not excuse a lost grant", []history.Op{
+			op(0, FRevokeGrant, "k1", "g1", ResultNotFound, ok, w, 11, 20, 0),
+			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
+			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "", ok, f, 100, 110, 9),
+		}, Invalid, "lost-grant"},
 		{"lost grant", []history.Op{
 			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
 			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),

@@ -141,7 +141,7 @@ func Durability(ops []history.Op) Result {
 	}
 	revoked := map[string]bool{} // key/name with a revoke that may have happened
 	for _, op := range ops {
-		if op.F == FRevokeGrant && op.Type != history.Fail {
+		if op.F == FRevokeGrant && (op.Type == history.Info || op.Type == history.Ok && op.Result != ResultNotFound) {
 			revoked[op.Key+"/"+op.Value] = true
 		}
 	}

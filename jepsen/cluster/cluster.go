@@ -433,3 +433,43 @@ func (c *Cluster) NodeID(i int) string { return c.Nodes[i].ID }
 
 // HTTP returns an HTTP client with the admin's certificate.
 func (c *Cluster) HTTP() RoundTripper { return RoundTripper{c.http} }
+
+// WaitConverged waits until every node reports the same applied index
+// twice in a row (the cluster is quiet and caught up), or until d passes.
+// It returns that index.
+func (c *Cluster) WaitConverged(ctx context.Context, d time.Duration) (uint64, error) {
+	var last uint64
+	stable := 0
+	err := poll(ctx, d, func() error {
+		var idx []uint64
+		for _, n := range c.Nodes {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			r, err := c.clusterClient(n).Status(cctx, &clusterv1.StatusRequest{})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w", n.ID, err)
+			}
+			for _, s := range r.Nodes {
+				if s.Id == n.ID {
+					idx = append(idx, s.AppliedIndex)
+				}
+			}
+		}
+		for _, i := range idx {
+			if i != idx[0] || len(idx) != len(c.Nodes) {
+				stable = 0
+				return fmt.Errorf("applied indexes differ: %v", idx)
+			}
+		}
+		if idx[0] == last {
+			stable++
+		} else {
+			last, stable = idx[0], 0
+		}
+		if stable < 1 {
+			return fmt.Errorf("applied index %d not stable yet", last)
+		}
+		return nil
+	})
+	return last, err
+}
