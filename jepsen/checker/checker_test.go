@@ -67,6 +67,16 @@ func TestLinearizable(t *testing.T) {
 			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 5),
 			op(1, FDescribe, "k1", "", ResultEnabled, ok, lin, 20, 30, 4),
 		}, Invalid},
+		{"stale linearizable description", []history.Op{
+			op(0, FSetDesc, "k1", "d1", "", ok, w, 0, 10, 5),
+			op(1, FDescribe, "k1", "", DescribeResult(true, InitialDescription), ok, lin, 20, 30, 4),
+		}, Invalid},
+		{"description then state", []history.Op{
+			op(0, FSetDesc, "k1", "d1", "", ok, w, 0, 10, 5),
+			op(0, FDisable, "k1", "", "", info, w, 11, 20, 0),
+			op(1, FDescribe, "k1", "", DescribeResult(true, "d1"), ok, lin, 21, 30, 6),
+			op(1, FDescribe, "k1", "", DescribeResult(false, "d1"), ok, lin, 31, 40, 6),
+		}, Valid},
 		{"keys are independent", []history.Op{
 			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 5),
 			op(1, FDescribe, "k2", "", ResultEnabled, ok, lin, 20, 30, 6),
@@ -254,5 +264,72 @@ func TestCompose(t *testing.T) {
 	v, a := Compose([]Result{{Name: "a", Verdict: Valid}, {Name: "b", Verdict: Unknown}, {Name: "c", Verdict: Invalid, Anomalies: map[string]int{"x": 2}}})
 	if v != Invalid || a["c/x"] != 2 {
 		t.Fatalf("got %s %v", v, a)
+	}
+}
+
+func TestStaleValues(t *testing.T) {
+	ok, info := history.Ok, history.Info
+	w, b := history.ModeWrite, history.ModeBounded
+	describe := func(call int64, result string) history.Op {
+		return op(1, FDescribe, "k1", "", result, ok, b, call, call+5, 0)
+	}
+	tests := []struct {
+		name string
+		ops  []history.Op
+		want Verdict
+	}{
+		{"old state within the bound", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			describe(800, ResultEnabled),
+		}, Valid},
+		{"old state beyond the bound", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			describe(1200, ResultEnabled),
+		}, Invalid},
+		{"new state", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			describe(1200, ResultDisabled),
+		}, Valid},
+		{"state of a concurrent write", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			op(0, FEnable, "k1", "", "", ok, w, 1195, 1300, 8),
+			describe(1200, ResultEnabled),
+		}, Valid},
+		{"an indeterminate write may show late", []history.Op{
+			op(0, FDisable, "k1", "", "", info, w, 0, 10, 0),
+			describe(5000, ResultDisabled),
+			describe(6000, ResultEnabled),
+		}, Valid},
+		{"a value never written", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			op(0, FEnable, "k1", "", "", ok, w, 20, 30, 8),
+			op(0, FDisable, "k1", "", "", ok, w, 40, 50, 9),
+			describe(3000, ResultEnabled),
+		}, Invalid},
+		{"old description within the bound", []history.Op{
+			op(0, FSetDesc, "k1", "d1", "", ok, w, 0, 10, 7),
+			op(0, FSetDesc, "k1", "d2", "", ok, w, 20, 30, 8),
+			describe(900, DescribeResult(true, "d1")),
+		}, Valid},
+		{"old description beyond the bound", []history.Op{
+			op(0, FSetDesc, "k1", "d1", "", ok, w, 0, 10, 7),
+			op(0, FSetDesc, "k1", "d2", "", ok, w, 20, 30, 8),
+			describe(1100, DescribeResult(true, "d1")),
+		}, Invalid},
+		{"initial description beyond the bound", []history.Op{
+			op(0, FSetDesc, "k1", "d1", "", ok, w, 0, 10, 7),
+			describe(1100, DescribeResult(true, InitialDescription)),
+		}, Invalid},
+		{"other keys do not count", []history.Op{
+			op(0, FDisable, "k2", "", "", ok, w, 0, 10, 7),
+			describe(3000, ResultEnabled),
+		}, Valid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := StaleValues(tt.ops, time.Second); r.Verdict != tt.want {
+				t.Fatalf("got %s %v, want %s", r.Verdict, r.Witnesses, tt.want)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 // sorted names of its grants. It is a comparable value.
 type keyState struct {
 	Disabled bool
+	Desc     string
 	Grants   string // JoinNames of the grant names
 }
 
@@ -86,8 +87,12 @@ func step(s keyState, op *history.Op, output *string) (bool, keyState) {
 	case FDisable:
 		s.Disabled = true
 		return true, s
+	case FSetDesc:
+		s.Desc = op.Value
+		return true, s
 	case FDescribe, FFinalDescribe:
-		return (*output == ResultDisabled) == s.Disabled, s
+		disabled, desc, hasDesc := parseDescribe(*output)
+		return disabled == s.Disabled && (!hasDesc || desc == s.Desc), s
 	}
 	return true, s
 }
@@ -98,7 +103,7 @@ func step(s keyState, op *history.Op, output *string) (bool, keyState) {
 // or the final phase) and returned a result.
 func inLinearizable(op *history.Op) bool {
 	switch op.F {
-	case FCreateGrant, FRevokeGrant, FEnable, FDisable:
+	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FSetDesc:
 		return op.Type == history.Ok || op.Type == history.Info
 	case FUseToken, FListGrants, FDescribe, FFinalListGrants, FFinalDescribe:
 		return op.Type == history.Ok && (op.Mode == history.ModeToken || op.Mode == history.ModeLinearizable || op.Mode == history.ModeFinal)
@@ -127,7 +132,7 @@ func Model() porcupine.Model {
 			}
 			return out
 		},
-		Init: func() any { return keyState{} },
+		Init: func() any { return keyState{Desc: InitialDescription} },
 		Step: func(state, input, output any) (bool, any) {
 			ok, next := step(state.(keyState), input.(*history.Op), output.(*string))
 			return ok, next
@@ -142,7 +147,7 @@ func Model() porcupine.Model {
 		},
 		DescribeState: func(state any) string {
 			s := state.(keyState)
-			return fmt.Sprintf("disabled=%v grants=[%s]", s.Disabled, s.Grants)
+			return fmt.Sprintf("disabled=%v desc=%s grants=[%s]", s.Disabled, s.Desc, s.Grants)
 		},
 	}
 }

@@ -1,5 +1,7 @@
 package checker
 
+import "strings"
+
 // Operation names (history.Op.F) shared by the workloads and the checkers.
 const (
 	// Grants workload. Value is the grant's Name.
@@ -11,13 +13,14 @@ const (
 	// Key state workload.
 	FEnable   = "enable"
 	FDisable  = "disable"
-	FDescribe = "describe" // Result: ResultEnabled or ResultDisabled
+	FDescribe = "describe"        // Result: DescribeResult
+	FSetDesc  = "set-description" // UpdateKeyDescription; Value: the new, unique description
 	// Durability, in every workload.
 	FCreateKey = "create-key" // Result: the key id
 	FEncrypt   = "encrypt"    // Value: the plaintext tag; Result: base64 ciphertext
 	// The final phase, after healing, against every node.
 	FFinalListGrants = "final-list-grants" // Result: JoinNames of all grant names, duplicates kept
-	FFinalDescribe   = "final-describe"    // Result: ResultEnabled/ResultDisabled
+	FFinalDescribe   = "final-describe"    // Result: DescribeResult
 	FFinalDecrypt    = "final-decrypt"     // Value: the plaintext tag expected; Result: the plaintext
 )
 
@@ -31,10 +34,29 @@ const (
 	ResultDisabled = "disabled"
 )
 
+// InitialDescription is the description of every key the workloads create.
+const InitialDescription = "jepsen"
+
+// DescribeResult encodes what a DescribeKey saw: ResultEnabled or
+// ResultDisabled, then ":" and the description.
+func DescribeResult(enabled bool, desc string) string {
+	if enabled {
+		return ResultEnabled + ":" + desc
+	}
+	return ResultDisabled + ":" + desc
+}
+
+// parseDescribe decodes DescribeResult; a result without a description
+// (hasDesc false) checks the key state only.
+func parseDescribe(res string) (disabled bool, desc string, hasDesc bool) {
+	state, desc, hasDesc := strings.Cut(res, ":")
+	return state == ResultDisabled, desc, hasDesc
+}
+
 // isWrite says whether f changes state.
 func isWrite(f string) bool {
 	switch f {
-	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FCreateKey, FEncrypt:
+	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FSetDesc, FCreateKey, FEncrypt:
 		return true
 	}
 	return false

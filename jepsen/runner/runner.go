@@ -178,6 +178,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	results := []checker.Result{
 		checker.Linearizable(ops, cfg.LinearTimeout, filepath.Join(cfg.Dir, "porcupine.html")),
 		checker.Staleness(ops, cfg.MaxStaleness),
+		checker.StaleValues(ops, cfg.MaxStaleness),
 		checker.Durability(ops),
 		checker.Idempotency(ops),
 		convergence,

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
@@ -10,8 +11,10 @@ import (
 	"github.com/trentkms/trent/jepsen/history"
 )
 
-// KeyState enables and disables keys and describes them, linearizably and
-// as bounded reads; it also creates keys and encrypts for durability.
+// KeyState enables and disables keys, sets their descriptions to unique
+// values (a register whose stale reads are easy to see), and describes
+// them, linearizably and as bounded reads; it also creates keys and
+// encrypts for durability.
 type KeyState struct{}
 
 // Name implements Workload.
@@ -25,10 +28,12 @@ func (k *KeyState) Step(ctx context.Context, e *Env, w *Worker) {
 	node := w.Rng.IntN(len(e.Admin))
 	key := e.randomKey(w)
 	switch x := w.Rng.IntN(100); {
-	case x < 20:
+	case x < 12:
 		k.set(ctx, e, w, node, key, true)
-	case x < 40:
+	case x < 24:
 		k.set(ctx, e, w, node, key, false)
+	case x < 40:
+		k.setDescription(ctx, e, w, node, key)
 	case x < 65:
 		k.describe(ctx, e, w, node, key, history.ModeLinearizable)
 	case x < 90:
@@ -70,5 +75,13 @@ func (k *KeyState) set(ctx context.Context, e *Env, w *Worker, node int, key str
 func (k *KeyState) describe(ctx context.Context, e *Env, w *Worker, node int, key, mode string) {
 	e.do(ctx, w, node, checker.FDescribe, key, "", mode, false, func(ctx context.Context) (string, client.Meta, error) {
 		return e.describe(ctx, node, key, mode)
+	})
+}
+
+func (k *KeyState) setDescription(ctx context.Context, e *Env, w *Worker, node int, key string) {
+	desc := fmt.Sprintf("w%d-%d", w.ID, w.next())
+	e.do(ctx, w, node, checker.FSetDesc, key, desc, history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
+		_, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].UpdateKeyDescription, &kmsv1.UpdateKeyDescriptionRequest{KeyId: key, Description: desc})
+		return "", m, err
 	})
 }

@@ -127,7 +127,7 @@ func (e *Env) do(ctx context.Context, w *Worker, node int, f, key, value, mode s
 // createKey creates a key and remembers it if asked.
 func (e *Env) createKey(ctx context.Context, w *Worker, node int) history.Op {
 	op := e.do(ctx, w, node, checker.FCreateKey, "", "", history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
-		r, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].CreateKey, &kmsv1.CreateKeyRequest{Description: "jepsen"})
+		r, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].CreateKey, &kmsv1.CreateKeyRequest{Description: checker.InitialDescription})
 		if err != nil {
 			return "", m, err
 		}
@@ -244,10 +244,8 @@ func (e *Env) describe(ctx context.Context, node int, key, mode string) (string,
 	if err != nil {
 		return "", m, err
 	}
-	if r.GetKeyMetadata().GetEnabled() {
-		return checker.ResultEnabled, m, nil
-	}
-	return checker.ResultDisabled, m, nil
+	md := r.GetKeyMetadata()
+	return checker.DescribeResult(md.GetEnabled(), md.GetDescription()), m, nil
 }
 
 // errTruncated marks a listing that needed more than one page: it is not

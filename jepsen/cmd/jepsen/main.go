@@ -255,7 +255,7 @@ func verdict(canary bool, cells []report.Cell) error {
 		}
 		if canary {
 			for k := range c.Anomalies {
-				if strings.HasPrefix(k, "staleness/") || strings.HasPrefix(k, "linearizable/") {
+				if strings.HasPrefix(k, "staleness/") || strings.HasPrefix(k, "stale-values/") || strings.HasPrefix(k, "linearizable/") {
 					caught++
 					break
 				}
@@ -304,6 +304,7 @@ func recheck(o options, stdout, stderr io.Writer) int {
 	results := []checker.Result{
 		checker.Linearizable(ops, o.linTimeout, ""),
 		checker.Staleness(ops, o.maxStaleness),
+		checker.StaleValues(ops, o.maxStaleness),
 		checker.Durability(ops),
 		checker.Idempotency(ops),
 		checker.Convergence(ops),
