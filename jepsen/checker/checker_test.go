@@ -333,3 +333,41 @@ func TestStaleValues(t *testing.T) {
 		})
 	}
 }
+
+func TestStaleGrants(t *testing.T) {
+	ok, info := history.Ok, history.Info
+	w, b := history.ModeWrite, history.ModeBounded
+	list := func(call int64, names string) history.Op {
+		return op(1, FListGrants, "k1", "", names, ok, b, call, call+5, 0)
+	}
+	use := func(call int64, result string) history.Op {
+		return op(1, FUseNoToken, "k1", "", result, ok, b, call, call+5, 0)
+	}
+	created := op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5)
+	revoked := op(0, FRevokeGrant, "k1", "g1", ResultFound, ok, w, 20, 30, 6)
+	tests := []struct {
+		name string
+		ops  []history.Op
+		want Verdict
+		kind string
+	}{
+		{"new grant missing within the bound", []history.Op{created, list(500, ""), use(600, ResultFalse)}, Valid, ""},
+		{"new grant missing beyond the bound", []history.Op{created, list(1500, "")}, Invalid, "grant-missing"},
+		{"use denied beyond the bound", []history.Op{created, use(1500, ResultFalse)}, Invalid, "grant-missing"},
+		{"revoked grant listed beyond the bound", []history.Op{created, revoked, list(1500, "g1")}, Invalid, "revoked-grant-listed"},
+		{"revoked grant used beyond the bound", []history.Op{created, revoked, use(1500, ResultTrue)}, Invalid, "revoked-grant-used"},
+		{"revoked grant used within the bound", []history.Op{created, revoked, use(900, ResultTrue)}, Valid, ""},
+		{"a revoke that found nothing revokes nothing", []history.Op{created,
+			op(0, FRevokeGrant, "k1", "g1", ResultNotFound, ok, w, 20, 30, 6), use(1500, ResultTrue), list(1500, "g1")}, Valid, ""},
+		{"an indeterminate create may appear any time", []history.Op{
+			op(0, FCreateGrant, "k1", "g2", "", info, w, 0, 10, 0), list(1500, ""), list(3000, "g2"), use(3000, ResultTrue)}, Valid, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := StaleGrants(tt.ops, time.Second)
+			if r.Verdict != tt.want || tt.kind != "" && r.Anomalies[tt.kind] == 0 {
+				t.Fatalf("got %s %v, want %s %s", r.Verdict, r.Witnesses, tt.want, tt.kind)
+			}
+		})
+	}
+}

@@ -122,3 +122,105 @@ func StaleValues(ops []history.Op, maxStaleness time.Duration) Result {
 	r.note("%d register reads checked by value", checked)
 	return *r
 }
+
+// lifecycle is what the history says about one named grant.
+type lifecycle struct {
+	firstCall  int64 // earliest call of a create attempt
+	acked      int64 // earliest ok create completion; +inf if none
+	revokeCall int64 // earliest call of a revoke that may have happened; +inf if none
+	revoked    int64 // earliest completion of a revoke that found it; +inf if none
+}
+
+// grantLifecycles indexes the grants of ops by key and name.
+func grantLifecycles(ops []history.Op) map[string]map[string]*lifecycle {
+	out := map[string]map[string]*lifecycle{}
+	get := func(key, name string) *lifecycle {
+		if out[key] == nil {
+			out[key] = map[string]*lifecycle{}
+		}
+		l := out[key][name]
+		if l == nil {
+			l = &lifecycle{firstCall: math.MaxInt64, acked: math.MaxInt64, revokeCall: math.MaxInt64, revoked: math.MaxInt64}
+			out[key][name] = l
+		}
+		return l
+	}
+	for _, op := range ops {
+		switch {
+		case op.F == FCreateGrant && op.Type != history.Fail:
+			l := get(op.Key, op.Value)
+			l.firstCall = min(l.firstCall, op.Call)
+			if op.Type == history.Ok {
+				l.acked = min(l.acked, op.Return)
+			}
+		case op.F == FRevokeGrant && (op.Type == history.Info || op.Type == history.Ok && op.Result != ResultNotFound):
+			l := get(op.Key, op.Value)
+			l.revokeCall = min(l.revokeCall, op.Call)
+			if op.Type == history.Ok {
+				l.revoked = min(l.revoked, op.Return)
+			}
+		}
+	}
+	return out
+}
+
+// StaleGrants checks bounded grant reads by their values. A bounded
+// ListGrants invoked at c and completed at r must list every grant whose
+// create was acknowledged before c - maxStaleness and whose revoke was not
+// invoked before r, and no grant whose revoke was acknowledged before
+// c - maxStaleness. A bounded use without a token must succeed if such a
+// surely-present grant exists, and must fail if every grant of the key
+// that may exist was surely revoked.
+func StaleGrants(ops []history.Op, maxStaleness time.Duration) Result {
+	r := newResult("stale-grants")
+	life := grantLifecycles(ops)
+	checked := 0
+	for _, op := range ops {
+		if op.Mode != history.ModeBounded || op.Type != history.Ok || (op.F != FListGrants && op.F != FUseNoToken) {
+			continue
+		}
+		checked++
+		since := op.Call - int64(maxStaleness)
+		// present: created before the window and not revoked before the read ended.
+		present := func(l *lifecycle) bool { return l.acked < since && l.revokeCall > op.Return }
+		// gone: surely revoked before the window.
+		gone := func(l *lifecycle) bool { return l.revoked < since }
+		switch op.F {
+		case FListGrants:
+			listed := map[string]bool{}
+			for _, n := range splitNames(op.Result) {
+				listed[n] = true
+				if l := life[op.Key][n]; l != nil && gone(l) {
+					r.anomaly("revoked-grant-listed", "op %d: bounded ListGrants of %s on %s at %v lists %s, revoked more than %v before",
+						op.ID, op.Key, op.Node, time.Duration(op.Call), n, maxStaleness)
+				}
+			}
+			for n, l := range life[op.Key] {
+				if present(l) && !listed[n] {
+					r.anomaly("grant-missing", "op %d: bounded ListGrants of %s on %s at %v misses %s, created more than %v before",
+						op.ID, op.Key, op.Node, time.Duration(op.Call), n, maxStaleness)
+				}
+			}
+		case FUseNoToken:
+			anyPresent, allGone := false, true
+			for _, l := range life[op.Key] {
+				if present(l) {
+					anyPresent = true
+				}
+				if l.firstCall <= op.Return && !gone(l) {
+					allGone = false
+				}
+			}
+			if op.Result == ResultFalse && anyPresent {
+				r.anomaly("grant-missing", "op %d: bounded use of %s on %s at %v was denied, but a grant existed for more than %v",
+					op.ID, op.Key, op.Node, time.Duration(op.Call), maxStaleness)
+			}
+			if op.Result == ResultTrue && allGone {
+				r.anomaly("revoked-grant-used", "op %d: bounded use of %s on %s at %v succeeded, but every grant was revoked more than %v before",
+					op.ID, op.Key, op.Node, time.Duration(op.Call), maxStaleness)
+			}
+		}
+	}
+	r.note("%d bounded grant reads checked by value", checked)
+	return *r
+}

@@ -153,4 +153,4 @@ func Short(err error) string {
 }
 
 // Timeout bounds one operation.
-const Timeout = 3 * time.Second
+const Timeout = 2 * time.Second

@@ -161,7 +161,13 @@ func Plot(w io.Writer, title string, ops []history.Op, events []history.Event) e
 	fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end">0</text>`+"\n", left-4, yRate(0)+4)
 	fmt.Fprintf(&b, `<text x="%g" y="%g">latency</text><text x="%g" y="%g">ok ops/s</text>`+"\n", left+4, top1-4, left+4, top2-4)
 	colors := map[string]string{history.Ok: "#1f77b4", history.Fail: "#ff7f0e", history.Info: "#d62728"}
-	for _, op := range ops {
+	// At most maxDots dots: every k-th operation beyond that.
+	const maxDots = 20000
+	k := len(ops)/maxDots + 1
+	for i, op := range ops {
+		if i%k != 0 {
+			continue
+		}
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="1.5" fill="%s"/>`+"\n", x(op.Return), yLat(time.Duration(op.Return-op.Call)), colors[op.Type])
 	}
 	var pts []string

@@ -37,17 +37,19 @@ type Config struct {
 	Seed         uint64        `json:"seed"`
 	MaxStaleness time.Duration `json:"max_staleness"`
 	// Unsafe starts the nodes with --unsafe-skip-freshness (the canary).
-	Unsafe        bool             `json:"unsafe"`
-	Schedule      nemesis.Schedule `json:"schedule"`
-	MinRate       float64          `json:"min_ok_ops_per_second"`
-	Netns         bool             `json:"netns"`
-	Prefix        string           `json:"netns_prefix"`
-	Subnet        string           `json:"subnet"`
-	BasePort      int              `json:"base_port"`
-	NodeBin       string           `json:"node_bin"`
-	TrentBin      string           `json:"trent_bin"`
-	Dir           string           `json:"dir"`
-	LinearTimeout time.Duration    `json:"linearizability_timeout"`
+	Unsafe   bool             `json:"unsafe"`
+	Schedule nemesis.Schedule `json:"schedule"`
+	MinRate  float64          `json:"min_ok_ops_per_second"`
+	// Rate caps each worker's operations a second (0: no cap).
+	Rate          float64       `json:"rate_per_worker"`
+	Netns         bool          `json:"netns"`
+	Prefix        string        `json:"netns_prefix"`
+	Subnet        string        `json:"subnet"`
+	BasePort      int           `json:"base_port"`
+	NodeBin       string        `json:"node_bin"`
+	TrentBin      string        `json:"trent_bin"`
+	Dir           string        `json:"dir"`
+	LinearTimeout time.Duration `json:"linearizability_timeout"`
 	// Log receives progress lines; Stdout the periodic progress display.
 	Log    func(string, ...any) `json:"-"`
 	Stdout io.Writer            `json:"-"`
@@ -129,10 +131,27 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	defer stopLoad()
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Concurrency; i++ {
+		// A third of the workers are readers, pinned to the nodes in turn.
 		w := workload.NewWorker(i, cfg.Seed)
+		if i%3 == 2 {
+			w = workload.NewReader(i, cfg.Seed, i/3)
+		}
 		wg.Go(func() {
+			// Each worker runs at most cfg.Rate operations a second.
+			var tick <-chan time.Time
+			if cfg.Rate > 0 {
+				t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+				defer t.Stop()
+				tick = t.C
+			}
 			for load.Err() == nil {
 				wl.Step(load, env, w)
+				if tick != nil {
+					select {
+					case <-tick:
+					case <-load.Done():
+					}
+				}
 			}
 		})
 	}
@@ -179,6 +198,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		checker.Linearizable(ops, cfg.LinearTimeout, filepath.Join(cfg.Dir, "porcupine.html")),
 		checker.Staleness(ops, cfg.MaxStaleness),
 		checker.StaleValues(ops, cfg.MaxStaleness),
+		checker.StaleGrants(ops, cfg.MaxStaleness),
 		checker.Durability(ops),
 		checker.Idempotency(ops),
 		convergence,

@@ -37,8 +37,21 @@ func (g *Grants) Setup(ctx context.Context, e *Env) error { return e.setupKeys(c
 
 // Step implements Workload.
 func (g *Grants) Step(ctx context.Context, e *Env, w *Worker) {
-	node := w.Rng.IntN(len(e.Admin))
+	node := w.node(len(e.Admin))
 	key := e.randomKey(w)
+	if w.Reader {
+		switch x := w.Rng.IntN(100); {
+		case x < 20:
+			g.use(ctx, e, w, node, key, true)
+		case x < 60:
+			g.use(ctx, e, w, node, key, false)
+		case x < 70:
+			g.list(ctx, e, w, node, key, history.ModeLinearizable)
+		default:
+			g.list(ctx, e, w, node, key, history.ModeBounded)
+		}
+		return
+	}
 	switch x := w.Rng.IntN(100); {
 	case x < 20:
 		if g.live(key) >= liveLimit {

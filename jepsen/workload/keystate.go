@@ -25,8 +25,16 @@ func (k *KeyState) Setup(ctx context.Context, e *Env) error { return e.setupKeys
 
 // Step implements Workload.
 func (k *KeyState) Step(ctx context.Context, e *Env, w *Worker) {
-	node := w.Rng.IntN(len(e.Admin))
+	node := w.node(len(e.Admin))
 	key := e.randomKey(w)
+	if w.Reader {
+		mode := history.ModeBounded
+		if w.Rng.IntN(100) < 20 {
+			mode = history.ModeLinearizable
+		}
+		k.describe(ctx, e, w, node, key, mode)
+		return
+	}
 	switch x := w.Rng.IntN(100); {
 	case x < 12:
 		k.set(ctx, e, w, node, key, true)

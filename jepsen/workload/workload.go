@@ -45,12 +45,32 @@ type Worker struct {
 	ID      int
 	Process int
 	Rng     *rand.Rand
-	seq     int
+	// Reader, if set, makes the worker a reader pinned to node Pin: it
+	// only reads, mostly bounded reads, so that a node cut off from its
+	// peers keeps being asked (writers stall on it for their timeout).
+	Reader bool
+	Pin    int
+	seq    int
 }
 
 // NewWorker returns worker id with its own seeded random stream.
 func NewWorker(id int, seed uint64) *Worker {
 	return &Worker{ID: id, Process: id, Rng: rand.New(rand.NewPCG(seed, uint64(id)+1))}
+}
+
+// NewReader returns a reader worker pinned to node pin.
+func NewReader(id int, seed uint64, pin int) *Worker {
+	w := NewWorker(id, seed)
+	w.Reader, w.Pin = true, pin
+	return w
+}
+
+// node picks the node for w's next operation.
+func (w *Worker) node(nodes int) int {
+	if w.Reader {
+		return w.Pin % nodes
+	}
+	return w.Rng.IntN(nodes)
 }
 
 func (w *Worker) next() int { w.seq++; return w.seq }

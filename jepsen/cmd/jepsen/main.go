@@ -53,7 +53,7 @@ type options struct {
 	out, nodeBin, trentBin, subnet, pref string
 	basePort                             int
 	check                                string
-	minRate                              float64
+	minRate, rate                        float64
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "number of client workers (default 2 per node)")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "number of client workers (default 3 per node)")
 	fs.StringVar(&o.workload, "workload", "grants", "workload: "+strings.Join(workload.Names(), ", "))
 	fs.StringVar(&o.nemesis, "nemesis", "partition,kill", "comma-separated faults or groups: "+strings.Join(nemesis.Names(), ", "))
 	fs.StringVar(&o.matrix, "matrix", "", "run a matrix instead of one cell: smoke (the CI matrix) or full")
@@ -85,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pref, "netns-prefix", "jepsen", "name prefix of the namespaces and links (cleaned at start and end)")
 	fs.IntVar(&o.basePort, "base-port", 17900, "first port on loopback with --no-netns")
 	fs.Float64Var(&o.minRate, "min-rate", 5, "minimum ok operations per second for a cell to pass")
+	fs.Float64Var(&o.rate, "rate", 50, "maximum operations per second of each worker (0: unlimited)")
 	fs.StringVar(&o.check, "check", "", "re-check the history of a cell folder (DIR/history.jsonl) and print the results; runs nothing")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		o.seed = uint64(time.Now().UnixNano() % 1_000_000)
 	}
 	if o.concurrency == 0 {
-		o.concurrency = 2 * o.nodes
+		o.concurrency = 3 * o.nodes
 	}
 	cells, err := plan(o)
 	if err != nil {
@@ -209,14 +210,14 @@ func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io
 		cfg := runner.Config{
 			Workload: s.workload, Nemesis: s.nemesis, Nodes: s.nodes, Concurrency: o.concurrency,
 			TimeLimit: s.timeLimit, Recovery: o.recovery, Seed: o.seed + uint64(i), MaxStaleness: o.maxStaleness,
-			Unsafe: o.canary, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate,
+			Unsafe: o.canary, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate, Rate: o.rate,
 			Netns: useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
 			NodeBin: o.nodeBin, TrentBin: o.trentBin, LinearTimeout: o.linTimeout,
 			Dir: filepath.Join(runDir, fmt.Sprintf("%s-%s", s.workload, strings.ReplaceAll(s.nemesis, ",", "+"))),
 			Log: logf, Stdout: stdout,
 		}
 		if o.matrix != "" {
-			cfg.Concurrency = 2 * s.nodes
+			cfg.Concurrency = 3 * s.nodes
 		}
 		cell, err := runner.Run(ctx, cfg)
 		if err != nil {
@@ -255,7 +256,7 @@ func verdict(canary bool, cells []report.Cell) error {
 		}
 		if canary {
 			for k := range c.Anomalies {
-				if strings.HasPrefix(k, "staleness/") || strings.HasPrefix(k, "stale-values/") || strings.HasPrefix(k, "linearizable/") {
+				if strings.HasPrefix(k, "staleness/") || strings.HasPrefix(k, "stale-values/") || strings.HasPrefix(k, "stale-grants/") || strings.HasPrefix(k, "linearizable/") {
 					caught++
 					break
 				}
@@ -305,6 +306,7 @@ func recheck(o options, stdout, stderr io.Writer) int {
 		checker.Linearizable(ops, o.linTimeout, ""),
 		checker.Staleness(ops, o.maxStaleness),
 		checker.StaleValues(ops, o.maxStaleness),
+		checker.StaleGrants(ops, o.maxStaleness),
 		checker.Durability(ops),
 		checker.Idempotency(ops),
 		checker.Convergence(ops),
