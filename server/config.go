@@ -45,6 +45,14 @@ type Config struct {
 	// MaxStaleness bounds how stale a bounded (default) read may be on
 	// this node; a request can only tighten it. See docs/consistency.md.
 	MaxStaleness Duration `json:"max_staleness"`
+	// SnapshotInterval is how often raft checks whether to snapshot, and
+	// SnapshotThreshold how many new log entries make it do so;
+	// TrailingLogs entries are kept after a snapshot for followers that
+	// lag a little (one that lags more is sent the snapshot). Zero means
+	// raft's defaults here (120s, 8192, 10240).
+	SnapshotInterval  Duration `json:"snapshot_interval"`
+	SnapshotThreshold uint64   `json:"snapshot_threshold"`
+	TrailingLogs      uint64   `json:"trailing_logs"`
 	// UnsafeSkipFreshness serves bounded reads with no freshness check.
 	// It breaks the consistency promise on purpose, so that the Jepsen
 	// canary can show the checkers catch it; never use it otherwise.
@@ -125,6 +133,9 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if d := time.Duration(c.SnapshotInterval); d < 0 || (d > 0 && d < 10*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("--snapshot-interval %s must be at least 10ms", d))
+	}
 	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
 		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
 	}
@@ -175,6 +186,16 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		cfg.MaxStaleness = Duration(d)
 		return nil
 	})
+	fs.Func("snapshot-interval", "how often raft considers taking a snapshot (default 2m)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.SnapshotInterval = Duration(d)
+		return nil
+	})
+	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "new log entries that trigger a snapshot (default 8192)")
+	fs.Uint64Var(&cfg.TrailingLogs, "trailing-logs", cfg.TrailingLogs, "log entries kept after a snapshot for lagging followers (default 10240)")
 	// Hidden: it exists for the Jepsen canary only (see jepsen/).
 	fs.BoolVar(&cfg.UnsafeSkipFreshness, "unsafe-skip-freshness", false, "")
 	fs.Usage = func() {

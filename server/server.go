@@ -154,6 +154,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
 		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
+		SnapshotInterval: time.Duration(cfg.SnapshotInterval), SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(cfg.LogLevel), Output: stderr}),
 	})
 	if err != nil {
@@ -401,6 +402,13 @@ func (s *Server) APIAddr() string { return s.ln.Addr().String() }
 // AppliedIndex returns the index of the last entry the node's state
 // machine has applied.
 func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
+// RaftAddr returns the address the raft transport listens on.
+func (s *Server) RaftAddr() string { return s.raft.Addr() }
+
+// RaftFirstIndex returns the first index in this node's raft log: entries
+// before it were compacted into a snapshot.
+func (s *Server) RaftFirstIndex() (uint64, error) { return s.raft.FirstIndex() }
 
 // DataDir returns the node's absolute data directory.
 func (s *Server) DataDir() string { return s.dataDir }
