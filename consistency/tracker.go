@@ -99,7 +99,8 @@ func (t *Tracker) MaxStaleness() time.Duration { return t.cfg.MaxStaleness }
 
 func (t *Tracker) since() int64 { return int64(t.cfg.Now().Sub(t.epoch)) }
 
-// age returns now - t0, and false if the node was never fresh.
+// age returns now - t0 (zero if t0 is later), and false if the node was
+// never fresh.
 func (t *Tracker) age(now int64) (time.Duration, bool) {
 	f := t.fresh.Load()
 	if f < 0 {
@@ -220,17 +221,19 @@ func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 	if t.cfg.UnsafeSkipFreshness {
 		return Served{Mode: r.Mode, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
 	}
+	// The bound is measured from the call's start: the state must reflect
+	// every write acknowledged before start - limit.
 	age, ok := t.age(start)
 	if !ok || age > limit {
-		// Join or start a refresh recent enough to meet the bound, and
-		// check again: a slow refresh may itself be too old to serve.
+		// Join or start a refresh that began no earlier than start - limit:
+		// once it completes, the state is fresh enough for this call.
 		wctx, cancel := context.WithTimeout(ctx, t.cfg.WaitTimeout)
-		err := t.refresh(wctx, start-int64(limit)/2)
+		err := t.refresh(wctx, start-int64(limit))
 		cancel()
-		age, ok = t.age(t.since())
-		if err != nil || !ok || age > limit {
+		if err != nil {
 			return Served{}, t.stale(limit, age, ok)
 		}
+		age, _ = t.age(start)
 	}
 	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
 }
@@ -255,4 +258,15 @@ func (t *Tracker) waitIndex(ctx context.Context, idx uint64) error {
 			t.cfg.NodeID, t.cfg.Store.AppliedIndex(), MinIndexHeader, idx, t.cfg.WaitTimeout)
 	}
 	return nil
+}
+
+// ReadIndex returns an index that the local state has already applied and
+// that reflects every write committed before the call: a linearizable
+// barrier, shared with concurrent callers. It lets the service's own
+// linearizable reads (grant tokens) share the Tracker's barriers.
+func (t *Tracker) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := t.refresh(ctx, t.since()); err != nil {
+		return 0, err
+	}
+	return t.cfg.Store.AppliedIndex(), nil
 }

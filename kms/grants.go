@@ -92,9 +92,11 @@ func (s *Service) linearize(ctx context.Context, minIndex uint64) error {
 	// raft.Node.ReadIndex), so waiting for it cannot stall on a no-op.
 	wctx, cancel := context.WithTimeout(ctx, linearizeWait)
 	defer cancel()
-	if err := s.store.WaitApplied(wctx, max(idx, minIndex)); err != nil {
+	target := max(idx, minIndex)
+	if err := s.store.WaitApplied(wctx, target); err != nil {
 		return newError(DependencyTimeout, "The node did not catch up in time; retry the request.")
 	}
+	setReadIndex(ctx, target)
 	return nil
 }
 

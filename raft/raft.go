@@ -293,6 +293,10 @@ func (n *Node) visibleIndex(idx uint64) uint64 {
 	return 0
 }
 
+// FirstIndex returns the first index in the log store; entries before it
+// were compacted into a snapshot.
+func (n *Node) FirstIndex() (uint64, error) { return n.store.FirstIndex() }
+
 // AddNonvoter adds a member that receives the log but does not vote.
 func (n *Node) AddNonvoter(id, addr string) error {
 	return mapErr(n.raft.AddNonvoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 10*time.Second).Error())
