@@ -359,6 +359,8 @@ func TestStaleGrants(t *testing.T) {
 		{"revoked grant used within the bound", []history.Op{created, revoked, use(900, ResultTrue)}, Valid, ""},
 		{"a revoke that found nothing revokes nothing", []history.Op{created,
 			op(0, FRevokeGrant, "k1", "g1", ResultNotFound, ok, w, 20, 30, 6), use(1500, ResultTrue), list(1500, "g1")}, Valid, ""},
+		{"a timed-out attempt may apply after the revoke of its retry", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "", info, w, 0, 5, 0), created, revoked, list(1500, "g1"), use(1500, ResultTrue)}, Valid, ""},
 		{"an indeterminate create may appear any time", []history.Op{
 			op(0, FCreateGrant, "k1", "g2", "", info, w, 0, 10, 0), list(1500, ""), list(3000, "g2"), use(3000, ResultTrue)}, Valid, ""},
 	}

@@ -126,9 +126,20 @@ func StaleValues(ops []history.Op, maxStaleness time.Duration) Result {
 // lifecycle is what the history says about one named grant.
 type lifecycle struct {
 	firstCall  int64 // earliest call of a create attempt
+	lastReturn int64 // latest completion of a create attempt; +inf if one is indeterminate
 	acked      int64 // earliest ok create completion; +inf if none
 	revokeCall int64 // earliest call of a revoke that may have happened; +inf if none
-	revoked    int64 // earliest completion of a revoke that found it; +inf if none
+	// The earliest revoke that found the grant, acknowledged: its call and
+	// completion; +inf if none.
+	revokedCall, revoked int64
+}
+
+// gone says whether the grant surely no longer existed at t: a revoke that
+// found it completed before t, after every create attempt had completed.
+// (An indeterminate create may still apply after the revoke and make the
+// grant again: a retry with the same Name after a timeout is exactly that.)
+func (l *lifecycle) gone(t int64) bool {
+	return l.revoked < t && l.lastReturn < l.revokedCall
 }
 
 // grantLifecycles indexes the grants of ops by key and name.
@@ -140,7 +151,8 @@ func grantLifecycles(ops []history.Op) map[string]map[string]*lifecycle {
 		}
 		l := out[key][name]
 		if l == nil {
-			l = &lifecycle{firstCall: math.MaxInt64, acked: math.MaxInt64, revokeCall: math.MaxInt64, revoked: math.MaxInt64}
+			l = &lifecycle{firstCall: math.MaxInt64, lastReturn: math.MinInt64, acked: math.MaxInt64,
+				revokeCall: math.MaxInt64, revokedCall: math.MaxInt64, revoked: math.MaxInt64}
 			out[key][name] = l
 		}
 		return l
@@ -152,12 +164,15 @@ func grantLifecycles(ops []history.Op) map[string]map[string]*lifecycle {
 			l.firstCall = min(l.firstCall, op.Call)
 			if op.Type == history.Ok {
 				l.acked = min(l.acked, op.Return)
+				l.lastReturn = max(l.lastReturn, op.Return)
+			} else {
+				l.lastReturn = math.MaxInt64
 			}
 		case op.F == FRevokeGrant && (op.Type == history.Info || op.Type == history.Ok && op.Result != ResultNotFound):
 			l := get(op.Key, op.Value)
 			l.revokeCall = min(l.revokeCall, op.Call)
-			if op.Type == history.Ok {
-				l.revoked = min(l.revoked, op.Return)
+			if op.Type == history.Ok && op.Return < l.revoked {
+				l.revokedCall, l.revoked = op.Call, op.Return
 			}
 		}
 	}
@@ -183,8 +198,7 @@ func StaleGrants(ops []history.Op, maxStaleness time.Duration) Result {
 		since := op.Call - int64(maxStaleness)
 		// present: created before the window and not revoked before the read ended.
 		present := func(l *lifecycle) bool { return l.acked < since && l.revokeCall > op.Return }
-		// gone: surely revoked before the window.
-		gone := func(l *lifecycle) bool { return l.revoked < since }
+		gone := func(l *lifecycle) bool { return l.gone(since) }
 		switch op.F {
 		case FListGrants:
 			listed := map[string]bool{}
