@@ -82,6 +82,10 @@ func TestLinearizable(t *testing.T) {
 			op(1, FDescribe, "k2", "", ResultEnabled, ok, lin, 20, 30, 6),
 			op(1, FDescribe, "k1", "", ResultDisabled, ok, lin, 31, 40, 6),
 		}, Valid},
+		{"revoke misses an acknowledged grant", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 0, 10, 5),
+			op(1, FRevokeGrant, "k1", "g1", ResultNotFound, ok, w, 11, 20, 0),
+		}, Invalid},
 		{"revoke of a missing grant", []history.Op{
 			op(0, FRevokeGrant, "k1", "g9", ResultNotFound, ok, w, 0, 10, 0),
 			op(0, FRevokeGrant, "k1", "g9", ResultFound, ok, w, 11, 20, 0),

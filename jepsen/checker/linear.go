@@ -81,6 +81,8 @@ func step(s keyState, op *history.Op, output *string) (bool, keyState) {
 		return (*output == ResultTrue) == s.has(op.Value), s
 	case FListGrants, FFinalListGrants:
 		return dedupe(*output) == s.Grants, s
+	case fHasGrant:
+		return (*output == ResultTrue) == s.has(op.Value), s
 	case FEnable:
 		s.Disabled = false
 		return true, s
@@ -163,24 +165,72 @@ func shortKey(k string) string {
 // may take effect at any time after its call.
 const infinity = math.MaxInt64
 
+// fHasGrant is a linearizable grant listing projected on one name: does
+// the listing contain it (ResultTrue or ResultFalse).
+const fHasGrant = "list-grants/has"
+
 // PorcupineOps converts the linearizable part of ops to porcupine
 // operations, handling indeterminate operations the Jepsen way.
+//
+// Grants are independent of each other and of the key's state, so each
+// grant is its own partition (key/name): its creates, revokes and token
+// uses, and every linearizable listing of its key projected on it (is the
+// name listed?). Checking a listing name by name lets each projection
+// linearize at its own point, a relaxation that can miss an anomaly that
+// needs two names to show but never reports a false one; it keeps every
+// partition small, where a whole key's grant set with indeterminate
+// writes makes the search explode. Key state and description stay one
+// partition per key.
 func PorcupineOps(ops []history.Op) []porcupine.Operation {
+	names := map[string][]string{} // key -> grant names in the history
+	seen := map[string]bool{}
+	for i := range ops {
+		op := &ops[i]
+		if op.F == FCreateGrant && !seen[op.Key+"/"+op.Value] {
+			seen[op.Key+"/"+op.Value] = true
+			names[op.Key] = append(names[op.Key], op.Value)
+		}
+	}
 	var out []porcupine.Operation
+	add := func(op *history.Op, output *string) {
+		po := porcupine.Operation{ClientId: op.Process, Input: op, Call: op.Call, Return: op.Return, Output: output}
+		if op.Type == history.Info {
+			po.Return = infinity
+		}
+		out = append(out, po)
+	}
 	for i := range ops {
 		op := &ops[i]
 		if !inLinearizable(op) {
 			continue
 		}
-		po := porcupine.Operation{ClientId: op.Process, Input: op, Call: op.Call, Return: op.Return}
-		if op.Type == history.Info {
-			po.Return = infinity
-			po.Output = (*string)(nil)
-		} else {
-			res := op.Result
-			po.Output = &res
+		switch op.F {
+		case FListGrants, FFinalListGrants:
+			listed := map[string]bool{}
+			for _, n := range splitNames(op.Result) {
+				listed[n] = true
+			}
+			for _, n := range names[op.Key] {
+				p := *op
+				p.F, p.Key, p.Value, p.Result = fHasGrant, op.Key+"/"+n, n, ResultFalse
+				if listed[n] {
+					p.Result = ResultTrue
+				}
+				res := p.Result
+				add(&p, &res)
+			}
+			continue
+		case FCreateGrant, FRevokeGrant, FUseToken:
+			p := *op
+			p.Key = op.Key + "/" + op.Value
+			op = &p
 		}
-		out = append(out, po)
+		if op.Type == history.Info {
+			add(op, nil)
+			continue
+		}
+		res := op.Result
+		add(op, &res)
 	}
 	return out
 }
@@ -227,9 +277,20 @@ func explain(model porcupine.Model, pops []porcupine.Operation, timeout time.Dur
 		if porcupine.CheckOperationsTimeout(model, part, timeout) != porcupine.Illegal {
 			continue
 		}
-		key := part[0].Input.(*history.Op).Key
+		key := part[0].Input.(*history.Op).Key // key, or key/grant name
 		var culprits []string
-		for _, f := range []string{FUseToken, FListGrants, FDescribe} {
+		var writes []porcupine.Operation
+		for _, o := range part {
+			if isWrite(o.Input.(*history.Op).F) {
+				writes = append(writes, o)
+			}
+		}
+		if porcupine.CheckOperationsTimeout(model, writes, timeout) == porcupine.Illegal {
+			// Writes that answer (a revoke's NotFound) contradict each other.
+			out = append(out, fmt.Sprintf("key %s: no linearization of the writes alone (a RevokeGrant answered NotFound for a grant it should have seen?)", key))
+			continue
+		}
+		for _, f := range []string{FUseToken, fHasGrant, FDescribe} {
 			var sub []porcupine.Operation
 			reads := 0
 			for _, o := range part {
@@ -242,6 +303,9 @@ func explain(model porcupine.Model, pops []porcupine.Operation, timeout time.Dur
 				}
 			}
 			if reads > 0 && porcupine.CheckOperationsTimeout(model, sub, timeout) == porcupine.Illegal {
+				if f == fHasGrant {
+					f = "linearizable list-grants"
+				}
 				culprits = append(culprits, f)
 			}
 		}
