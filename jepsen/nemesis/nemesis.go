@@ -40,8 +40,11 @@ const (
 	PartitionLeader   = "partition-leader"
 	PartitionHalves   = "partition-halves"
 	PartitionFollower = "partition-follower"
+	PartitionRing     = "partition-ring"   // 5 nodes: each sees a majority, no two the same
+	PartitionBridge   = "partition-bridge" // 5 nodes: two pairs, one node in both
 	KillOne           = "kill-one"
 	KillLeader        = "kill-leader"
+	KillMajority      = "kill-majority"
 	PauseLeader       = "pause-leader"
 	PauseFollower     = "pause-follower"
 )
@@ -233,6 +236,40 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 		perm := n.rng.Perm(size)
 		minority := perm[:size/2]
 		return minority, n.isolate(ctx, minority, all)
+	case PartitionRing, PartitionBridge:
+		if size != 5 {
+			return nil, fmt.Errorf("%s needs 5 nodes, not %d", f, size)
+		}
+		if n.net == nil {
+			return nil, fmt.Errorf("partitions need network namespaces (run as root)")
+		}
+		grudge := map[int][]int{}
+		for a := 0; a < size; a++ {
+			for b := 0; b < size; b++ {
+				d := min((a-b+size)%size, (b-a+size)%size)
+				ring := d == 2 // each node keeps its two neighbours
+				bridge := a != 2 && b != 2 && (a < 2) != (b < 2)
+				if f == PartitionRing && ring || f == PartitionBridge && bridge {
+					grudge[a] = append(grudge[a], b)
+				}
+			}
+		}
+		n.cut = true
+		return all, n.net.Partition(ctx, grudge)
+	case KillMajority:
+		perm := n.rng.Perm(size)
+		targets := perm[:size/2+1]
+		var errs []string
+		for _, t := range targets {
+			n.killed = append(n.killed, t)
+			if err := n.c.Kill(t); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		if len(errs) > 0 {
+			return targets, fmt.Errorf("%s", strings.Join(errs, "; "))
+		}
+		return targets, nil
 	case KillOne, KillLeader:
 		target := all[n.rng.IntN(size)]
 		if f == KillLeader && lerr == nil {

@@ -130,3 +130,35 @@ func TestFollowerIsNotLeader(t *testing.T) {
 		}
 	}
 }
+
+func TestMajorityPartitions(t *testing.T) {
+	_, ring := run(t, []string{PartitionRing}, 1)
+	for a := 0; a < 5; a++ {
+		want := []int{(a + 2) % 5, (a + 3) % 5}
+		slices.Sort(want)
+		if !slices.Equal(ring[a], want) {
+			t.Errorf("ring: node %d cut from %v, want %v", a, ring[a], want)
+		}
+	}
+	_, bridge := run(t, []string{PartitionBridge}, 1)
+	want := map[int][]int{0: {3, 4}, 1: {3, 4}, 3: {0, 1}, 4: {0, 1}}
+	if !reflect.DeepEqual(bridge, want) {
+		t.Errorf("bridge cuts %v, want %v", bridge, want)
+	}
+}
+
+func TestKillMajority(t *testing.T) {
+	calls, _ := run(t, []string{KillMajority}, 3)
+	killed, restarted := map[string]bool{}, map[string]bool{}
+	for _, c := range calls[:6] {
+		var i int
+		if _, err := fmt.Sscanf(c, "kill %d", &i); err == nil {
+			killed[fmt.Sprint(i)] = true
+		} else if _, err := fmt.Sscanf(c, "restart %d", &i); err == nil {
+			restarted[fmt.Sprint(i)] = true
+		}
+	}
+	if len(killed) != 3 || !reflect.DeepEqual(killed, restarted) {
+		t.Fatalf("calls %v: want 3 distinct kills, then their restarts", calls)
+	}
+}

@@ -149,8 +149,12 @@ func plan(o options) ([]cellSpec, error) {
 	case "full":
 		var cells []cellSpec
 		for _, w := range workload.Names() {
-			for _, n := range []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", "partition,kill,pause"} {
+			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
+				"kill", "pause", "partition,kill,pause"}
+			if o.nodes == 5 {
+				nemeses = append(nemeses, "partition-majorities")
+			}
+			for _, n := range nemeses {
 				cells = append(cells, cellSpec{w, n, o.nodes, o.timeLimit})
 			}
 		}
