@@ -51,7 +51,7 @@ type snapshotRecord struct {
 	Role            *Role            `json:"role,omitempty"`
 	PrincipalPolicy *PrincipalPolicy `json:"principal_policy,omitempty"`
 	RevokedCert     *RevokedCert     `json:"revoked_cert,omitempty"`
-	End       bool       `json:"end,omitempty"`
+	End             bool             `json:"end,omitempty"`
 }
 
 type snapshot struct {
