@@ -43,10 +43,19 @@ func TestRoleLifecycle(t *testing.T) {
 	}
 	bob := e.createUser(t, "bob")
 	for _, err := range []error{
-		func() error { _, err := e.svc.CreateRole(as(t, bob.Arn), &iamv1.CreateRoleRequest{RoleName: "x"}); return err }(),
-		func() error { _, err := e.svc.GetRole(as(t, bob.Arn), &iamv1.GetRoleRequest{RoleName: "app"}); return err }(),
+		func() error {
+			_, err := e.svc.CreateRole(as(t, bob.Arn), &iamv1.CreateRoleRequest{RoleName: "x"})
+			return err
+		}(),
+		func() error {
+			_, err := e.svc.GetRole(as(t, bob.Arn), &iamv1.GetRoleRequest{RoleName: "app"})
+			return err
+		}(),
 		func() error { _, err := e.svc.ListRoles(as(t, bob.Arn), &iamv1.ListRolesRequest{}); return err }(),
-		func() error { _, err := e.svc.DeleteRole(as(t, bob.Arn), &iamv1.DeleteRoleRequest{RoleName: "app"}); return err }(),
+		func() error {
+			_, err := e.svc.DeleteRole(as(t, bob.Arn), &iamv1.DeleteRoleRequest{RoleName: "app"})
+			return err
+		}(),
 	} {
 		wantType(t, err, iam.AccessDenied)
 	}
