@@ -1309,7 +1309,6 @@ type Role struct {
 	RoleId        string                 `protobuf:"bytes,3,opt,name=role_id,json=RoleId,proto3" json:"role_id,omitempty"`
 	Arn           string                 `protobuf:"bytes,4,opt,name=arn,json=Arn,proto3" json:"arn,omitempty"`
 	CreateDate    string                 `protobuf:"bytes,5,opt,name=create_date,json=CreateDate,proto3" json:"create_date,omitempty"`
-	Description   string                 `protobuf:"bytes,6,opt,name=description,json=Description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1375,13 +1374,6 @@ func (x *Role) GetArn() string {
 func (x *Role) GetCreateDate() string {
 	if x != nil {
 		return x.CreateDate
-	}
-	return ""
-}
-
-func (x *Role) GetDescription() string {
-	if x != nil {
-		return x.Description
 	}
 	return ""
 }
@@ -2902,15 +2894,14 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"\vrevoke_date\x18\x02 \x01(\tR\n" +
 	"RevokeDate\"Z\n" +
 	"\x18ListRevokedCertsResponse\x12>\n" +
-	"\rrevoked_certs\x18\x01 \x03(\v2\x19.trent.iam.v1.RevokedCertR\fRevokedCerts\"\xa5\x01\n" +
+	"\rrevoked_certs\x18\x01 \x03(\v2\x19.trent.iam.v1.RevokedCertR\fRevokedCerts\"\x83\x01\n" +
 	"\x04Role\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04Path\x12\x1b\n" +
 	"\trole_name\x18\x02 \x01(\tR\bRoleName\x12\x17\n" +
 	"\arole_id\x18\x03 \x01(\tR\x06RoleId\x12\x10\n" +
 	"\x03arn\x18\x04 \x01(\tR\x03Arn\x12\x1f\n" +
 	"\vcreate_date\x18\x05 \x01(\tR\n" +
-	"CreateDate\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vDescription\"\x83\x01\n" +
+	"CreateDate\"\x83\x01\n" +
 	"\x11CreateRoleRequest\x12\x1b\n" +
 	"\trole_name\x18\x01 \x01(\tR\bRoleName\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04Path\x12=\n" +
