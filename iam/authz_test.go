@@ -264,3 +264,20 @@ func TestExplain(t *testing.T) {
 	_, err = e.svc.Explain(e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"})
 	wantType(t, err, kms.UnsupportedOperation)
 }
+
+// FuzzNormalizeSerial: no panic, and an accepted serial is in canonical
+// form and normalizes to itself.
+func FuzzNormalizeSerial(f *testing.F) {
+	for _, s := range []string{"1F", "00:1f:A0", "0x0102", "", "-1", "::", "0x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := iam.NormalizeSerial(s)
+		if !ok {
+			return
+		}
+		if again, ok2 := iam.NormalizeSerial(got); !ok2 || again != got || strings.Trim(got, "0123456789abcdef") != "" {
+			t.Fatalf("NormalizeSerial(%q) = %q, then %q, %v", s, got, again, ok2)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,8 +257,7 @@ func call(ctx context.Context, e *env, tc authzCase, m *kmsv1.KeyMetadata) error
 	return err
 }
 
-func principalOf(t *testing.T, arn string) identity.Principal {
-	t.Helper()
+func principalOf(t testing.TB, arn string) identity.Principal {
 	p, err := identity.ParsePrincipal(arn)
 	if err != nil {
 		t.Fatal(err)
@@ -304,4 +304,72 @@ func TestPolicyAuthorizerSeesPolicyChanges(t *testing.T) {
 	e.apply(t, identityPolicyCmd(acct, fsm.PolicyOwnerUser, "bob", "deny", ident("Deny", `"kms:*"`, `"*"`, "")))
 	_, err = e.svc.Encrypt(bob, req)
 	wantType(t, err, kms.AccessDenied)
+}
+
+// BenchmarkAuthorize measures one authorization decision, as Encrypt asks
+// it, with the fixed AccountRoot rule (the baseline) and with the policy
+// engine: the default key policy for the root and for a user with an
+// identity policy, and a 30-statement key policy with conditions.
+func BenchmarkAuthorize(b *testing.B) {
+	e := newEnv(b)
+	e.apply(b, userCmd(acct, "bob"), identityPolicyCmd(acct, "user", "bob", "p", ident("Allow", `"kms:*"`, `"*"`, "")))
+	m := e.createKey(b)
+	k, _ := e.fsm.Key(m.KeyId)
+	var stmts []string
+	for i := range 29 {
+		stmts = append(stmts, stmt("Allow", aws("arn:aws:iam::111122223333:role/r"+strconv.Itoa(i)), `["kms:Encrypt","kms:Decrypt"]`,
+			`{"StringEquals":{"kms:EncryptionContext:dept":"d`+strconv.Itoa(i)+`"},"Bool":{"aws:SecureTransport":"true"}}`))
+	}
+	stmts = append(stmts, stmt("Allow", aws(bobARN), `"kms:Encrypt"`, `{"StringEquals":{"kms:EncryptionContext:dept":"finance"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`))
+	e.apply(b, &fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: fsm.Key{ID: "big", ARN: k.ARN + "-big", Account: acct, Policy: kp(append([]string{rootAll}, stmts...)...)}}})
+	big, _ := e.fsm.Key("big")
+	ctx := kms.WithRequestInfo(context.Background(), kms.RequestInfo{SourceIP: netip.MustParseAddr("10.0.0.1"), SecureTransport: true})
+	root, bob := principalOf(b, "arn:aws:iam::111122223333:root"), principalOf(b, bobARN)
+	ec := map[string]string{"dept": "finance"}
+	pa := kms.NewPolicyAuthorizer(e.fsm, func() time.Time { return testNow }, nil)
+	for _, bc := range []struct {
+		name string
+		a    kms.Authorizer
+		r    kms.AuthzRequest
+	}{
+		{"AccountRoot/root", kms.AccountRoot{}, kms.AuthzRequest{Principal: root, Action: "kms:Encrypt", Key: k, Account: acct, EncryptionContext: ec}},
+		{"policy/default_policy/root", pa, kms.AuthzRequest{Principal: root, Action: "kms:Encrypt", Key: k, Account: acct, EncryptionContext: ec}},
+		{"policy/default_policy/user_with_identity_policy", pa, kms.AuthzRequest{Principal: bob, Action: "kms:Encrypt", Key: k, Account: acct, EncryptionContext: ec}},
+		{"policy/30_statements_with_conditions", pa, kms.AuthzRequest{Principal: bob, Action: "kms:Encrypt", Key: big, Account: acct, EncryptionContext: ec}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := bc.r
+			if err := bc.a.Authorize(ctx, &r); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := bc.r
+				if err := bc.a.Authorize(ctx, &r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncryptAuthorizer is BenchmarkEncrypt (the whole operation,
+// root caller) with the AccountRoot baseline and with the policy engine.
+func BenchmarkEncryptAuthorizer(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		a    kms.Authorizer
+	}{{"AccountRoot", kms.AccountRoot{}}, {"policy", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnvWith(b, bc.a)
+			m := e.createKey(b)
+			req := &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 32), EncryptionContext: map[string]string{"a": "b"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.svc.Encrypt(e.root, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
