@@ -51,9 +51,10 @@ var (
 	ErrExplicitDeny = errors.New("kms: explicitly denied")
 )
 
-// AccountRoot is the authorizer used until key policies land: the root
-// principal of an account may do everything in its account; every other
-// principal is denied.
+// AccountRoot is a fixed rule, the authorizer before key policies and the
+// baseline of the authorization benchmarks: the root principal of an
+// account may do everything in its account; every other principal is
+// denied (grants may still allow). The default is PolicyAuthorizer.
 type AccountRoot struct{}
 
 // Authorize implements Authorizer.
