@@ -85,6 +85,10 @@ func TestIdentityPoliciesAndRevocationOnEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "bob DescribeKey under the policy", len(c.nodes), describe)
+	x, err := iamc.Explain(ctx, &iamv1.ExplainRequest{Principal: "arn:aws:iam::111122223333:user/bob", Action: "kms:DescribeKey", KeyId: key.KeyMetadata.KeyId})
+	if err != nil || x.Decision != "allowed" || x.Reason != "IdentityPolicyAllow" || len(x.Statements) != 2 || x.Statements[1].PolicyName != "read" {
+		t.Fatalf("Explain: %v %+v", err, x)
+	}
 
 	if _, err := iamc.RevokeCert(ctx, &iamv1.RevokeCertRequest{SerialNumber: cert.SerialNumber.Text(16)}); err != nil {
 		t.Fatal(err)
