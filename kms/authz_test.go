@@ -56,6 +56,7 @@ type authzCase struct {
 	grantReq  *kmsv1.CreateGrantRequest // for op CreateGrant
 	want      string                    // "" allowed, else the error type
 	wantWhy   string                    // substring of the explanation
+	wantMsg   string                    // substring of the caller's error message
 }
 
 func authzCases() []authzCase {
@@ -87,10 +88,12 @@ func authzCases() []authzCase {
 			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}, Constraints: subset("dept", "finance")}}, want: kms.AccessDenied},
 		{name: "bob/identity_deny_beats_grant", caller: bobARN, op: "Encrypt",
 			idents: map[string]string{bobARN: ident("Deny", encrypt, `"*"`, "")},
-			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied, wantWhy: "explicit deny"},
+			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied, wantWhy: "explicit deny",
+			wantMsg: "with an explicit deny in an identity-based policy"},
 		{name: "bob/key_deny_beats_grant", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Deny", bobP, encrypt, "")),
-			grants:    []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied, wantWhy: "explicit deny"},
+			grants:    []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied, wantWhy: "explicit deny",
+			wantMsg: "with an explicit deny in a resource-based policy"},
 		{name: "bob/key_deny_beats_identity_allow", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Deny", `"*"`, encrypt, `{"StringNotEquals":{"kms:EncryptionContext:dept":"finance"}}`)),
 			idents:    map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}, want: kms.AccessDenied},
@@ -209,6 +212,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			err := call(ctx, e, tc, m)
 			wantType(t, err, tc.want)
+			if tc.wantMsg != "" && !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("message %q lacks %q", err, tc.wantMsg)
+			}
 			if err != nil && (strings.Contains(err.Error(), "Statement") || strings.Contains(err.Error(), "{")) {
 				t.Errorf("AccessDenied message leaks policy detail: %q", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/policy"
 	"github.com/trentkms/trent/raft"
 )
 
@@ -240,6 +241,10 @@ func (s *Service) denied(ctx context.Context, err error, p identity.Principal, a
 	reason := "because no resource-based policy allows the " + action + " action"
 	if errors.Is(err, ErrExplicitDeny) {
 		reason = "with an explicit deny in a resource-based policy"
+		if d != nil && len(d.Decision.Statements) > 0 && d.Decision.Statements[0].Kind == policy.IdentityPolicy {
+			// AWS names the kind of policy, never the policy itself.
+			reason = "with an explicit deny in an identity-based policy"
+		}
 	}
 	return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", p.ARN, action, resource, reason)
 }
