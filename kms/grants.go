@@ -97,24 +97,21 @@ func (s *Service) linearize(ctx context.Context, minIndex uint64) error {
 		}
 		return newError(DependencyTimeout, "The service could not confirm a quorum in time; retry the request.")
 	}
+	// The read index names an entry the state machine applies (see
+	// raft.Node.ReadIndex), so waiting for it cannot stall on a no-op.
+	wctx, cancel := context.WithTimeout(ctx, linearizeWait)
+	defer cancel()
 	target := max(idx, minIndex)
-	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	err = s.store.WaitApplied(wctx, target)
-	cancel()
-	if err == nil {
-		return nil
-	}
-	// The commit index may point at an entry the state machine never sees
-	// (a raft no-op or barrier). Committing a command of our own moves the
-	// applied index past it.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpNoop}); err != nil {
-		return err
-	}
-	if err := s.store.WaitApplied(ctx, target); err != nil {
+	if err := s.store.WaitApplied(wctx, target); err != nil {
 		return newError(DependencyTimeout, "The node did not catch up in time; retry the request.")
 	}
+	setReadIndex(ctx, target)
 	return nil
 }
+
+// linearizeWait bounds how long a linearizable read waits for this node to
+// apply the leader's read index.
+const linearizeWait = 2 * time.Second
 
 // checkPrincipalMember validates a grantee or retiring principal member.
 func checkPrincipalMember(field, v string) error {

@@ -252,6 +252,12 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 // leader's commit index, captured before a quorum confirms leadership (the
 // order matters; see reference/stack.md 1.7). Only the leader answers;
 // others return ErrNotLeader.
+//
+// The state machine never sees raft's own no-op and barrier entries, so a
+// commit index that points at one (as it does right after an election)
+// would never be reached by the FSM's applied index. ReadIndex returns
+// instead the last entry at or below the commit index that the FSM does
+// see: the state there is the state at the commit index.
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != hraft.Leader {
 		return 0, ErrNotLeader
@@ -265,11 +271,31 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return 0, mapErr(err)
 		}
-		return idx, nil
+		return n.visibleIndex(idx), nil
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 }
+
+// visibleIndex returns the last index at or below idx whose entry reaches
+// the FSM (a command or a configuration change). An entry already
+// compacted into a snapshot counts as visible: the FSM's state includes it.
+func (n *Node) visibleIndex(idx uint64) uint64 {
+	for i := idx; i > 0; i-- {
+		var l hraft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			return i
+		}
+		if l.Type != hraft.LogNoop && l.Type != hraft.LogBarrier {
+			return i
+		}
+	}
+	return 0
+}
+
+// FirstIndex returns the first index in the log store; entries before it
+// were compacted into a snapshot.
+func (n *Node) FirstIndex() (uint64, error) { return n.store.FirstIndex() }
 
 // AddNonvoter adds a member that receives the log but does not vote.
 func (n *Node) AddNonvoter(id, addr string) error {
