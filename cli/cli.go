@@ -118,6 +118,8 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.iam(ctx, g, rest[1:])
 	case "grants":
 		return c.grants(ctx, g, rest[1:])
+	case "authz":
+		return c.authz(ctx, g, rest[1:])
 	case "cluster":
 		return c.cluster(ctx, g, rest[1:])
 	case "dev":
@@ -126,14 +128,15 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, authz, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
 
 Commands:
   kms <verb> [options]   call a KMS operation, AWS CLI style (trent kms help)
-  iam <verb> [options]   manage users, access keys and certificates (trent iam help)
+  iam <verb> [options]   manage users, roles, policies, access keys and certificates (trent iam help)
+  authz explain [...]    explain an authorization decision (trent authz help)
   grants <verb>          find and retire duplicate grants (trent grants help)
   bench [options]        load-test an operation (trent bench --help)
   cluster <verb>         join tokens and cluster status (trent cluster help)

@@ -365,6 +365,7 @@ type fixture struct {
 
 	mu       sync.Mutex
 	lastSent http.Header // request headers of the last call
+	minIndex []string    // every Trent-Min-Index received
 }
 
 // consistencyMeta records each call's request headers and answers with
@@ -374,6 +375,9 @@ func (fx *fixture) consistencyMeta(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fx.mu.Lock()
 		fx.lastSent = r.Header.Clone()
+		if v := r.Header.Get("Trent-Min-Index"); v != "" {
+			fx.minIndex = append(fx.minIndex, v)
+		}
 		fx.mu.Unlock()
 		mode := r.Header.Get("Trent-Consistency")
 		if mode == "" {

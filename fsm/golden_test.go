@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trentkms/trent/policy"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/snapshot-v1.golden (only when adding a new format version)")
@@ -57,6 +59,11 @@ func TestRestoresAFormatV1SnapshotFromTheFirstRelease(t *testing.T) {
 	}
 	if k, ok := g.Key("key-b"); !ok || k.State != Disabled {
 		t.Fatalf("key-b: %+v", k)
+	}
+	// The first release stored no key policies: restored keys get the
+	// default key policy of their account.
+	if k, _ := g.Key("key-a"); k.Policy != policy.DefaultKeyPolicy("111122223333") {
+		t.Fatalf("key-a policy %q, want the default", k.Policy)
 	}
 	gr, ok := g.Grant("key-a", "aaaa000000000000000000000000000000000000000000000000000000000001")
 	if !ok || gr.Name != "nightly" || gr.Subset["customerID"] != "3369" || gr.CreatedIndex != 4 {

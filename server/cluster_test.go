@@ -27,8 +27,9 @@ type testCluster struct {
 
 func joinConfig(dir, id string, join []string, token string) server.Config {
 	cfg := testConfig(dir)
-	// Three TLS nodes, the race detector and 2 cores: keep elections calm.
-	cfg.RaftTimeout = 300 * time.Millisecond
+	// Three TLS nodes, the race detector and 2 cores: keep elections calm
+	// (the leader steps down after RaftTimeout/2 without a quorum).
+	cfg.RaftTimeout = 500 * time.Millisecond
 	cfg.NodeID = id
 	cfg.Join = join
 	cfg.JoinToken = token

@@ -216,23 +216,23 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads})
-	mux.Handle(path, rpc.Authenticate(h))
+	mux.Handle(path, s.authn(h))
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
 	ca, err := s.cluster.CA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
-	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log})
+	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc})
 	if err != nil {
 		return nil, err
 	}
 	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID, reads)), connect.WithReadMaxBytes(1<<20))
-	mux.Handle(ipath, rpc.Authenticate(ih))
+	mux.Handle(ipath, s.authn(ih))
 	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
 	// the more specific Connect paths above win.
-	mux.Handle("/", awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
-		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads}))
+	mux.Handle("/", rpc.WithRequestInfo(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
+		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads})))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
@@ -402,6 +402,10 @@ func (s *Server) APIAddr() string { return s.ln.Addr().String() }
 // AppliedIndex returns the index of the last entry the node's state
 // machine has applied.
 func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
+// WaitApplied blocks until this node's state machine has applied index
+// idx, or ctx ends.
+func (s *Server) WaitApplied(ctx context.Context, idx uint64) error { return s.fsm.WaitApplied(ctx, idx) }
 
 // RaftAddr returns the address the raft transport listens on.
 func (s *Server) RaftAddr() string { return s.raft.Addr() }
