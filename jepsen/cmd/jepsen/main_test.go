@@ -1,0 +1,68 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/trentkms/trent/jepsen/checker"
+	"github.com/trentkms/trent/jepsen/report"
+)
+
+func TestVerdict(t *testing.T) {
+	valid := report.Cell{Workload: "grants", Nemesis: "kill", Verdict: checker.Valid}
+	stale := report.Cell{Workload: "keystate", Nemesis: "partition", Verdict: checker.Invalid,
+		Anomalies: map[string]int{"staleness/stale-read": 3}}
+	slow := report.Cell{Workload: "keystate", Nemesis: "pause", Verdict: checker.Invalid,
+		Anomalies: map[string]int{"throughput/too-slow": 1}}
+	broken := report.Cell{Workload: "grants", Nemesis: "partition", Error: "setup failed"}
+	tests := []struct {
+		name   string
+		canary bool
+		cells  []report.Cell
+		ok     bool
+	}{
+		{"all valid", false, []report.Cell{valid, valid}, true},
+		{"one invalid", false, []report.Cell{valid, stale}, false},
+		{"unknown is not valid", false, []report.Cell{{Verdict: checker.Unknown}}, false},
+		{"a cell that did not run", false, []report.Cell{valid, broken}, false},
+		{"canary caught", true, []report.Cell{valid, stale}, true},
+		{"canary not caught", true, []report.Cell{valid, valid}, false},
+		{"canary caught only by a non-consistency checker", true, []report.Cell{valid, slow}, false},
+		{"canary with a cell that did not run", true, []report.Cell{stale, broken}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := verdict(tt.canary, tt.cells); (err == nil) != tt.ok {
+				t.Fatalf("verdict = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestPlan(t *testing.T) {
+	base := options{workload: "grants", nemesis: "partition,kill", nodes: 3}
+	tests := []struct {
+		name  string
+		o     func(o options) options
+		cells int
+		err   bool
+	}{
+		{"one cell", func(o options) options { return o }, 1, false},
+		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 4, false},
+		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 14, false},
+		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 16, false},
+		{"bad workload", func(o options) options { o.workload = "bogus"; return o }, 0, true},
+		{"bad nemesis", func(o options) options { o.nemesis = "bogus"; return o }, 0, true},
+		{"bad matrix", func(o options) options { o.matrix = "huge"; return o }, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cells, err := plan(tt.o(base))
+			if (err != nil) != tt.err || len(cells) != tt.cells {
+				t.Fatalf("plan = %d cells, %v; want %d (error %v)", len(cells), err, tt.cells, tt.err)
+			}
+			if tt.name == "smoke is small" && len(cells) > 6 {
+				t.Fatalf("smoke has %d cells", len(cells))
+			}
+		})
+	}
+}
