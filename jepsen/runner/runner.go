@@ -238,6 +238,13 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	pruneNodeDirs(nodesDir)
 	for _, r := range results {
 		logf("  %s", r.Summary())
+		for i, w := range r.Witnesses {
+			if i == 3 {
+				logf("      ... (%s/results.json)", cfg.Dir)
+				break
+			}
+			logf("      %s", w)
+		}
 	}
 	logf("verdict: %s (%d ops, %d ok)", cell.Verdict, cell.Ops, cell.OkOps)
 	return cell, nil
