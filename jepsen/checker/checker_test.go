@@ -1,8 +1,10 @@
 package checker
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -375,5 +377,22 @@ func TestStaleGrants(t *testing.T) {
 				t.Fatalf("got %s %v, want %s %s", r.Verdict, r.Witnesses, tt.want, tt.kind)
 			}
 		})
+	}
+}
+
+func TestVisualizationIsBounded(t *testing.T) {
+	var ops []history.Op
+	for i := int64(0); i < 8000; i++ {
+		key := fmt.Sprintf("k%d", i%8)
+		ops = append(ops, op(int(i%4), FDescribe, key, "", DescribeResult(true, InitialDescription), history.Ok, history.ModeLinearizable, 10*i, 10*i+5, 1))
+	}
+	viz := filepath.Join(t.TempDir(), "p.html")
+	r := Linearizable(ops, 10*time.Second, viz)
+	if r.Verdict != Valid {
+		t.Fatalf("%+v", r)
+	}
+	// 8 partitions of 1000: the budget admits 3 of them.
+	if !slices.Contains(r.Notes, "porcupine.html shows 3 of 8 partitions (3000 operations)") {
+		t.Fatalf("notes %v", r.Notes)
 	}
 }

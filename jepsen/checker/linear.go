@@ -235,8 +235,14 @@ func PorcupineOps(ops []history.Op) []porcupine.Operation {
 	return out
 }
 
+// vizBudget caps the operations drawn in porcupine.html: a whole run's
+// history makes a page of hundreds of megabytes no browser opens.
+const vizBudget = 3000
+
 // Linearizable checks the linearizable operations with porcupine. If
-// vizPath is not empty it writes porcupine's HTML visualization there.
+// vizPath is not empty it writes porcupine's HTML visualization there: of
+// the partitions without a linearization if there are any, else of the
+// first partitions up to vizBudget operations.
 func Linearizable(ops []history.Op, timeout time.Duration, vizPath string) Result {
 	r := newResult("linearizable")
 	pops := PorcupineOps(ops)
@@ -246,10 +252,13 @@ func Linearizable(ops []history.Op, timeout time.Duration, vizPath string) Resul
 		return *r
 	}
 	model := Model()
-	res, info := porcupine.CheckOperationsVerbose(model, pops, timeout)
-	switch res {
+	parts := model.Partition(pops)
+	var illegal [][]porcupine.Operation
+	switch porcupine.CheckOperationsTimeout(model, pops, timeout) {
 	case porcupine.Illegal:
-		for _, w := range explain(model, pops, timeout) {
+		var witnesses []string
+		witnesses, illegal = explain(model, parts, timeout)
+		for _, w := range witnesses {
 			r.anomaly("nonlinearizable", "%s", w)
 		}
 		if r.Verdict != Invalid {
@@ -258,25 +267,44 @@ func Linearizable(ops []history.Op, timeout time.Duration, vizPath string) Resul
 	case porcupine.Unknown:
 		r.unknown("porcupine timed out after %v", timeout)
 	}
-	if vizPath != "" {
-		if err := os.MkdirAll(filepath.Dir(vizPath), 0o755); err == nil {
-			if err := porcupine.VisualizePath(model, info, vizPath); err != nil {
-				r.note("visualization: %v", err)
-			}
+	if vizPath == "" {
+		return *r
+	}
+	show := illegal
+	if len(show) == 0 {
+		show = parts
+	}
+	var drawn []porcupine.Operation
+	n := 0
+	for _, p := range show {
+		if len(drawn) > 0 && len(drawn)+len(p) > vizBudget {
+			break
+		}
+		drawn = append(drawn, p...)
+		n++
+	}
+	_, info := porcupine.CheckOperationsVerbose(model, drawn, timeout)
+	r.note("porcupine.html shows %d of %d partitions (%d operations)", n, len(parts), len(drawn))
+	if err := os.MkdirAll(filepath.Dir(vizPath), 0o755); err == nil {
+		if err := porcupine.VisualizePath(model, info, vizPath); err != nil {
+			r.note("visualization: %v", err)
 		}
 	}
 	return *r
 }
 
-// explain finds the keys without a linearization and, for each, which
-// kind of read cannot be linearized with the writes: grant-token uses,
-// linearizable listings or linearizable describes.
-func explain(model porcupine.Model, pops []porcupine.Operation, timeout time.Duration) []string {
+// explain finds the partitions (keys, or key/grant) without a
+// linearization and says, for each, which kind of read cannot be
+// linearized with the writes: grant-token uses, linearizable listings or
+// linearizable describes. It returns the witnesses and the partitions.
+func explain(model porcupine.Model, parts [][]porcupine.Operation, timeout time.Duration) ([]string, [][]porcupine.Operation) {
 	var out []string
-	for _, part := range model.Partition(pops) {
+	var illegal [][]porcupine.Operation
+	for _, part := range parts {
 		if porcupine.CheckOperationsTimeout(model, part, timeout) != porcupine.Illegal {
 			continue
 		}
+		illegal = append(illegal, part)
 		key := part[0].Input.(*history.Op).Key // key, or key/grant name
 		var culprits []string
 		var writes []porcupine.Operation
@@ -314,5 +342,5 @@ func explain(model porcupine.Model, pops []porcupine.Operation, timeout time.Dur
 		}
 		out = append(out, fmt.Sprintf("key %s: no linearization of the writes with %s", key, strings.Join(culprits, ", ")))
 	}
-	return out
+	return out, illegal
 }
