@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trentkms/trent/jepsen/history"
@@ -321,11 +322,20 @@ func (n *Nemesis) Heal(ctx context.Context) error {
 		}
 	}
 	n.paused = nil
+	// Restart together: a node serves only once it has caught up through a
+	// quorum, which may need the others back.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, i := range n.killed {
-		if err := n.c.Restart(ctx, i); err != nil {
-			errs = append(errs, err.Error())
-		}
+		wg.Go(func() {
+			if err := n.c.Restart(ctx, i); err != nil {
+				mu.Lock()
+				errs = append(errs, err.Error())
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	n.killed = nil
 	if len(errs) > 0 {
 		return fmt.Errorf("heal: %s", strings.Join(errs, "; "))

@@ -150,7 +150,7 @@ func TestMajorityPartitions(t *testing.T) {
 func TestKillMajority(t *testing.T) {
 	calls, _ := run(t, []string{KillMajority}, 3)
 	killed, restarted := map[string]bool{}, map[string]bool{}
-	for _, c := range calls[:6] {
+	for _, c := range calls[:6] { // three kills, then three restarts in any order
 		var i int
 		if _, err := fmt.Sscanf(c, "kill %d", &i); err == nil {
 			killed[fmt.Sprint(i)] = true
