@@ -11,8 +11,10 @@ import (
 	"net"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Net is a bridge with one namespace per node. Node i (0-based) has the
@@ -143,15 +145,24 @@ func (nt *Net) Heal(ctx context.Context) error {
 func (nt *Net) Teardown(ctx context.Context) error { return Cleanup(ctx, nt.prefix) }
 
 // Cleanup removes every namespace named prefix-* and every link named
-// prefix*: what this package made, now or in a crashed earlier run. The
-// nodes' processes must be gone first (a namespace with a process in it
-// lingers until the process exits).
+// prefix*: what this package made, now or in a crashed earlier run. A
+// process still running in one of those namespaces (a node of a crashed
+// run) is killed first.
 func Cleanup(ctx context.Context, prefix string) error {
 	var errs []string
 	if out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			f := strings.Fields(line)
 			if len(f) > 0 && strings.HasPrefix(f[0], prefix+"-n") {
+				// Processes left in our namespace by a crashed run are
+				// ours (nodes); they would outlive the namespace's name.
+				if pids, err := exec.CommandContext(ctx, "ip", "netns", "pids", f[0]).Output(); err == nil {
+					for _, p := range strings.Fields(string(pids)) {
+						if pid, err := strconv.Atoi(p); err == nil && pid > 1 {
+							_ = syscall.Kill(pid, syscall.SIGKILL)
+						}
+					}
+				}
 				if err := ip(ctx, "netns", "del", f[0]); err != nil {
 					errs = append(errs, err.Error())
 				}

@@ -79,7 +79,9 @@ func TestPartitionAndCleanup(t *testing.T) {
 	if err := ln.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = ln.Process.Kill(); _ = ln.Wait() }()
+	exited := make(chan error, 1)
+	defer func() { _ = ln.Process.Kill(); <-exited }()
+	go func() { exited <- ln.Wait() }()
 	buf := make([]byte, 64)
 	if n, _ := stdout.Read(buf); !strings.Contains(string(buf[:n]), "listening") {
 		t.Fatalf("helper did not listen: %q", buf[:n])
@@ -114,10 +116,15 @@ func TestPartitionAndCleanup(t *testing.T) {
 		})
 	}
 
-	_ = ln.Process.Kill()
-	_ = ln.Wait()
+	// Teardown also ends what still runs in the namespaces (the listener).
 	if err := nt.Teardown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		exited <- nil // for the deferred wait
+	case <-time.After(10 * time.Second):
+		t.Fatal("the process in the namespace survived Teardown")
 	}
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	links, _ := exec.Command("ip", "-o", "link", "show").Output()
