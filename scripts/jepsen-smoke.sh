@@ -7,6 +7,10 @@
 # namespaces, links and node processes itself, also on failure and Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "jepsen-smoke: needs root (each node runs in its own network namespace)" >&2
+  exit 1
+fi
 out="${JEPSEN_OUT:-jepsen/runs}"
 seed="${JEPSEN_SEED:-$(( $(date +%s) % 100000 ))}"
 tmp=$(mktemp -d)
