@@ -53,6 +53,14 @@ func TestLinearizable(t *testing.T) {
 			op(1, FListGrants, "k1", "", "g1", ok, lin, 20, 30, 6),
 			op(1, FListGrants, "k1", "", "", ok, lin, 40, 50, 7),
 		}, Invalid},
+		{"a timed-out create applies after its retry's grant was revoked", []history.Op{
+			op(0, FCreateGrant, "k1", "g1", "", info, w, 0, 100, 0),
+			op(0, FCreateGrant, "k1", "g1", "id1", ok, w, 100, 110, 5),
+			op(0, FRevokeGrant, "k1", "g1", ResultFound, ok, w, 111, 120, 6),
+			op(1, FListGrants, "k1", "", "", ok, lin, 121, 130, 6),
+			op(1, FListGrants, "k1", "", "g1", ok, lin, 200, 210, 8),
+			op(1, FUseToken, "k1", "g1", ResultFalse, ok, tok, 220, 230, 8), // id1's token: revoked
+		}, Valid},
 		{"failed create never happened", []history.Op{
 			op(0, FCreateGrant, "k1", "g1", "", fail, w, 0, 10, 0),
 			op(1, FListGrants, "k1", "", "", ok, lin, 20, 30, 6),

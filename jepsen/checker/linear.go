@@ -180,15 +180,28 @@ const fHasGrant = "list-grants/has"
 // needs two names to show but never reports a false one; it keeps every
 // partition small, where a whole key's grant set with indeterminate
 // writes makes the search explode. Key state and description stay one
-// partition per key.
+// partition per key. Token uses of a grant name whose create was ever
+// indeterminate are left out (see ambiguous below).
 func PorcupineOps(ops []history.Op) []porcupine.Operation {
 	names := map[string][]string{} // key -> grant names in the history
 	seen := map[string]bool{}
+	// A name with an indeterminate create may name two grants in turn:
+	// the attempt that timed out can apply after its retry's grant was
+	// revoked, and make a new grant with the same name. A token names one
+	// grant, so token uses of such a name are left out; the name-level
+	// model stays right for creates, revokes and listings.
+	ambiguous := map[string]bool{}
 	for i := range ops {
 		op := &ops[i]
-		if op.F == FCreateGrant && !seen[op.Key+"/"+op.Value] {
+		if op.F != FCreateGrant {
+			continue
+		}
+		if !seen[op.Key+"/"+op.Value] {
 			seen[op.Key+"/"+op.Value] = true
 			names[op.Key] = append(names[op.Key], op.Value)
+		}
+		if op.Type == history.Info {
+			ambiguous[op.Key+"/"+op.Value] = true
 		}
 	}
 	var out []porcupine.Operation
@@ -201,7 +214,7 @@ func PorcupineOps(ops []history.Op) []porcupine.Operation {
 	}
 	for i := range ops {
 		op := &ops[i]
-		if !inLinearizable(op) {
+		if !inLinearizable(op) || op.F == FUseToken && ambiguous[op.Key+"/"+op.Value] {
 			continue
 		}
 		switch op.F {
