@@ -146,6 +146,14 @@ func TestStaleness(t *testing.T) {
 			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
 			op(1, FDescribe, "k1", "", ResultEnabled, ok, lin, 20, 30, 6),
 		}, Invalid, "stale-linearizable-read"},
+		{"linearizable read served bounded", []history.Op{
+			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 7),
+			func() history.Op {
+				o := op(1, FDescribe, "k1", "", ResultDisabled, ok, lin, 20, 30, 7)
+				o.Consistency = "bounded"
+				return o
+			}(),
+		}, Invalid, "mode-downgraded"},
 		{"no headers", []history.Op{
 			op(0, FDisable, "k1", "", "", ok, w, 0, 10, 0),
 			bounded(1200, 0, ""),

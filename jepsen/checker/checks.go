@@ -16,7 +16,8 @@ import (
 // index at least that of every write acknowledged before t - maxStaleness,
 // and must report a staleness bound of at most maxStaleness. A
 // linearizable or token read invoked at t must reflect every write
-// acknowledged before t. Writes report the index they applied at.
+// acknowledged before t, and say it was served linearizably. Writes
+// report the index they applied at.
 func Staleness(ops []history.Op, maxStaleness time.Duration) Result {
 	r := newResult("staleness")
 	type ack struct {
@@ -67,6 +68,10 @@ func Staleness(ops []history.Op, maxStaleness time.Duration) Result {
 		case history.ModeLinearizable, history.ModeToken:
 			linear++
 			ref = op.Call
+			if op.Mode == history.ModeLinearizable && op.Consistency != "" && op.Consistency != "linearizable" {
+				r.anomaly("mode-downgraded", "op %d %s on %s asked for a linearizable read and was served %q",
+					op.ID, op.F, op.ServedBy, op.Consistency)
+			}
 		default:
 			continue
 		}
