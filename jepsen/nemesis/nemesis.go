@@ -52,17 +52,21 @@ const (
 
 // groups maps the --nemesis names to faults.
 var groups = map[string][]string{
-	"partition":       {PartitionLeader, PartitionHalves, PartitionFollower},
-	"kill":            {KillOne, KillLeader},
-	"pause":           {PauseLeader, PauseFollower},
-	PartitionLeader:   {PartitionLeader},
-	PartitionHalves:   {PartitionHalves},
-	PartitionFollower: {PartitionFollower},
-	KillOne:           {KillOne},
-	KillLeader:        {KillLeader},
-	PauseLeader:       {PauseLeader},
-	PauseFollower:     {PauseFollower},
-	"none":            nil,
+	"partition":            {PartitionLeader, PartitionHalves, PartitionFollower},
+	"kill":                 {KillOne, KillLeader, KillMajority},
+	"partition-majorities": {PartitionRing, PartitionBridge},
+	PartitionRing:          {PartitionRing},
+	PartitionBridge:        {PartitionBridge},
+	KillMajority:           {KillMajority},
+	"pause":                {PauseLeader, PauseFollower},
+	PartitionLeader:        {PartitionLeader},
+	PartitionHalves:        {PartitionHalves},
+	PartitionFollower:      {PartitionFollower},
+	KillOne:                {KillOne},
+	KillLeader:             {KillLeader},
+	PauseLeader:            {PauseLeader},
+	PauseFollower:          {PauseFollower},
+	"none":                 nil,
 }
 
 // Names lists the accepted --nemesis names.

@@ -17,8 +17,11 @@ func TestParse(t *testing.T) {
 		err  bool
 	}{
 		{"partition", []string{PartitionLeader, PartitionHalves, PartitionFollower}, false},
-		{"kill,pause-leader,kill-one", []string{KillOne, KillLeader, PauseLeader}, false},
+		{"kill,pause-leader,kill-one", []string{KillOne, KillLeader, KillMajority, PauseLeader}, false},
 		{"none", nil, false},
+		{"kill", []string{KillOne, KillLeader, KillMajority}, false},
+		{"partition-majorities", []string{PartitionRing, PartitionBridge}, false},
+		{"partition-ring,partition-bridge,kill-majority", []string{PartitionRing, PartitionBridge, KillMajority}, false},
 		{"partition,bogus", nil, true},
 	}
 	for _, tt := range tests {

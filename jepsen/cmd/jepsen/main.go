@@ -145,7 +145,7 @@ func plan(o options) ([]cellSpec, error) {
 				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
 			}
 		}
-		return cells, nil
+		return checked(cells)
 	case "full":
 		var cells []cellSpec
 		for _, w := range workload.Names() {
@@ -158,9 +158,22 @@ func plan(o options) ([]cellSpec, error) {
 				cells = append(cells, cellSpec{w, n, o.nodes, o.timeLimit})
 			}
 		}
-		return cells, nil
+		return checked(cells)
 	}
 	return nil, fmt.Errorf("unknown --matrix %q (want smoke or full)", o.matrix)
+}
+
+// checked validates the cells of a matrix.
+func checked(cells []cellSpec) ([]cellSpec, error) {
+	for _, c := range cells {
+		if _, err := workload.New(c.workload); err != nil {
+			return nil, err
+		}
+		if _, err := nemesis.Parse(c.nemesis); err != nil {
+			return nil, err
+		}
+	}
+	return cells, nil
 }
 
 func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io.Writer) error {
