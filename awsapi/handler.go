@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
@@ -56,6 +57,8 @@ type Options struct {
 	// Logger receives internal errors (never sent to callers); nil
 	// discards them.
 	Logger *slog.Logger
+	// Audit, when set, records every request, answered or refused, once.
+	Audit Auditor
 }
 
 // handler serves the AWS JSON 1.1 protocol. It is safe for concurrent use.
@@ -67,6 +70,7 @@ type handler struct {
 	maxBody int64
 	logger  *slog.Logger
 	decode  protojson.UnmarshalOptions
+	audit   Auditor
 }
 
 // NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
@@ -102,6 +106,7 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		maxBody: opts.MaxBodyBytes,
 		logger:  opts.Logger,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
+		audit:   opts.Audit,
 	}
 }
 
@@ -116,16 +121,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.nodeID != "" {
 		hdr.Set(ServedByHeader, h.nodeID)
 	}
+	var ev *audit.Call
+	if h.audit != nil {
+		ev = newAuditCall(r, reqID)
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
 			h.logger.ErrorContext(r.Context(), "panic serving AWS request", "request_id", reqID, "panic", v, "stack", string(debug.Stack()))
-			writeError(w, internalError())
+			e := internalError()
+			h.record(w, r, ev, 0, e)
+			writeError(w, e)
 		}
 	}()
-	body, appliedIndex, e := h.serve(w, r, reqID)
+	body, appliedIndex, e := h.serve(w, r, reqID, ev)
+	if !h.record(w, r, ev, appliedIndex, e) {
+		body, e = nil, internalError()
+	}
 	if e != nil {
 		writeError(w, e)
 		return
@@ -140,7 +154,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve runs one request and returns the response body, or the error to
 // answer with.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([]byte, uint64, *apiError) {
+// ev, when not nil, collects the request's audit event.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev *audit.Call) ([]byte, uint64, *apiError) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, 0, &apiError{status: http.StatusMethodNotAllowed, typ: unknownOperation,
@@ -161,6 +176,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 	if e != nil {
 		return nil, 0, e
 	}
+	if ev != nil {
+		ev.Principal = p
+	}
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, targetPrefix)
 	op := h.ops[name]
@@ -176,9 +194,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 			return nil, 0, newError(serialization, "Cannot read the %s request body: %s", op.name, strings.TrimPrefix(err.Error(), "proto: "))
 		}
 	}
+	if ev != nil {
+		ev.Input = in
+	}
 	info := &kms.CallInfo{}
 	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
 	out, err := op.call(ctx, in)
+	if ev != nil {
+		ev.Output, ev.AppliedIndex = out, info.AppliedIndex
+	}
 	if err != nil {
 		e, internal := serviceError(err, op.name)
 		if internal {

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"connectrpc.com/connect"
@@ -45,6 +46,9 @@ type Options struct {
 	NodeID string
 	// ReadMaxBytes caps request size; zero means 4 MiB.
 	ReadMaxBytes int
+	// Interceptors run outside the error mapping, outermost first (the
+	// audit interceptor sees errors with their AWS names).
+	Interceptors []connect.Interceptor
 }
 
 // NewHandler returns the path prefix and HTTP handler serving svc.
@@ -53,7 +57,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 		opts.ReadMaxBytes = 4 << 20
 	}
 	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
-		connect.WithInterceptors(callInterceptor(opts.NodeID)),
+		connect.WithInterceptors(append(slices.Clip(opts.Interceptors), callInterceptor(opts.NodeID))...),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more
 		// CPU than the bytes it saves (a fifth of Encrypt's CPU when on).

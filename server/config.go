@@ -42,6 +42,8 @@ type Config struct {
 	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// AuditDir holds the audit log; empty means DataDir/audit.
+	AuditDir string `json:"audit_dir"`
 
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
@@ -50,6 +52,9 @@ type Config struct {
 	Stderr io.Writer `json:"-"`
 	// Logger overrides the logger built from LogLevel and Stderr.
 	Logger *slog.Logger `json:"-"`
+	// AuditOff serves without an audit trail. Only benchmarks set it, to
+	// measure the trail's cost; a node started from flags always audits.
+	AuditOff bool `json:"-"`
 }
 
 // DefaultConfig returns the embedded single-node defaults.
@@ -124,6 +129,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only)", func(v string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(v, ",") {

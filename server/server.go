@@ -21,6 +21,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/awsapi"
 	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/fsm"
@@ -43,6 +44,7 @@ type Server struct {
 	fsm     *fsm.FSM
 	raft    *raft.Node
 	cluster *cluster.Cluster
+	audit   *audit.Log // nil when Config.AuditOff
 	http    *http.Server
 	ln      net.Listener
 	served  chan error
@@ -192,12 +194,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
+	// Audit trail (package audit): one record per KMS, IAM and AWS
+	// endpoint call, durable before the call is answered.
+	if s.audit, err = openAudit(cfg, dir, nodeID, s.log); err != nil {
+		return nil, err
+	}
+
 	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: s.cluster, HSM: s.hsm, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID})
-	mux.Handle(path, rpc.Authenticate(h))
+	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Interceptors: s.auditInterceptors(audit.SourceKMS)})
+	mux.Handle(path, s.auditRejected(audit.SourceKMS, rpc.Authenticate(h)))
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
 	ca, err := s.cluster.CA(ctx)
@@ -208,12 +216,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID)), connect.WithReadMaxBytes(1<<20))
-	mux.Handle(ipath, rpc.Authenticate(ih))
+	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(append(s.auditInterceptors(audit.SourceIAM), rpc.Interceptor(nodeID))...),
+		connect.WithReadMaxBytes(1<<20))
+	mux.Handle(ipath, s.auditRejected(audit.SourceIAM, rpc.Authenticate(ih)))
 	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
 	// the more specific Connect paths above win.
 	mux.Handle("/", awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
-		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log}))
+		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Audit: s.awsAuditor()}))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
@@ -400,6 +409,12 @@ func (s *Server) Close() error {
 		}
 		cancel()
 		s.http = nil
+	}
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.audit = nil
 	}
 	if s.raft != nil {
 		if err := s.raft.Close(); err != nil {

@@ -1,0 +1,364 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultMaxFileBytes is the size at which a log file is rotated when
+// Options.MaxFileBytes is zero.
+const DefaultMaxFileBytes = 64 << 20
+
+// maxBatch bounds the records of one group commit.
+const maxBatch = 1024
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("audit log closed")
+
+// Options configures a Log.
+type Options struct {
+	// Dir holds the log files; it is created if missing. Required.
+	Dir string
+	// NodeID is written as trent.servedBy. Required.
+	NodeID string
+	// Region is written as awsRegion. Required.
+	Region string
+	// MaxFileBytes rotates to a new file once the current one reaches it;
+	// zero means DefaultMaxFileBytes.
+	MaxFileBytes int64
+	// Now is the clock for eventTime; nil means time.Now.
+	Now func() time.Time
+	// Rand draws event and request ids; nil means crypto/rand.
+	Rand io.Reader
+	// NoSync skips fsync (tests and benchmarks of the cost only).
+	NoSync bool
+	// Logger receives write failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Log is a node's audit log: a directory of files named
+// audit-<first seq>.jsonl holding one hash chain. One goroutine writes;
+// Record and Append are safe for concurrent use.
+type Log struct {
+	opts    Options
+	queue   chan *pending
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	mu       sync.Mutex // guards headSeq, headHash, err, closed
+	headSeq  uint64
+	headHash string
+	err      error // sticky write failure
+	closed   bool
+
+	// Owned by the writer goroutine.
+	f    *os.File
+	size int64
+	buf  []byte
+}
+
+type pending struct {
+	rec  *Record
+	done chan error
+}
+
+// Open opens the log in opts.Dir, continuing the chain from its last
+// record, and starts the writer. A torn last line (a write cut short by a
+// crash; no record of it was acknowledged) is cut off; a corrupt complete
+// last line is an error, so that a node never extends a broken chain.
+func Open(opts Options) (*Log, error) {
+	if opts.Dir == "" || opts.NodeID == "" || opts.Region == "" {
+		return nil, errors.New("audit: Open needs Dir, NodeID and Region")
+	}
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit dir: %w", err)
+	}
+	l := &Log{opts: opts, queue: make(chan *pending, maxBatch), closing: make(chan struct{}), done: make(chan struct{}),
+		headHash: GenesisHash}
+	if err := l.recover(); err != nil {
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+// Files lists the log files of dir in chain order.
+func Files(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	type file struct {
+		seq  uint64
+		path string
+	}
+	var files []file
+	for _, e := range entries {
+		name := e.Name()
+		num, ok := strings.CutPrefix(name, "audit-")
+		num, ok2 := strings.CutSuffix(num, ".jsonl")
+		if !ok || !ok2 || e.IsDir() {
+			continue
+		}
+		seq, err := strconv.ParseUint(num, 10, 64)
+		if err != nil {
+			continue
+		}
+		files = append(files, file{seq, filepath.Join(dir, name)})
+	}
+	slices.SortFunc(files, func(a, b file) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.path
+	}
+	return paths, nil
+}
+
+func fileName(firstSeq uint64) string { return fmt.Sprintf("audit-%020d.jsonl", firstSeq) }
+
+// recover finds the chain head in the newest non-empty file and opens that
+// file for appending.
+func (l *Log) recover() error {
+	files, err := Files(l.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("audit dir: %w", err)
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(files[i])
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		end := bytes.LastIndexByte(b, '\n') + 1
+		if end < len(b) {
+			l.opts.Logger.Warn("audit: cutting off a torn last line", "file", files[i], "bytes", len(b)-end)
+			if err := os.Truncate(files[i], int64(end)); err != nil {
+				return fmt.Errorf("audit: cut torn line: %w", err)
+			}
+		}
+		if end == 0 {
+			continue
+		}
+		start := bytes.LastIndexByte(b[:end-1], '\n') + 1
+		r, err := ParseLine(b[start : end-1])
+		if err != nil {
+			return fmt.Errorf("audit: the last record of %s is corrupt (run trent audit verify): %w", files[i], err)
+		}
+		l.headSeq, l.headHash = r.Seq, r.Hash
+		f, err := os.OpenFile(files[i], os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		l.f, l.size = f, int64(end)
+		return nil
+	}
+	return nil
+}
+
+// Head returns the seq and hash of the last durable record (0 and
+// GenesisHash for an empty log).
+func (l *Log) Head() (uint64, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.headSeq, l.headHash
+}
+
+// Append chains rec (it sets Seq, PrevHash and Hash) and returns once it
+// is durable, or with the error that kept it from being written; after a
+// write error every later Append fails too. If ctx ends first, Append
+// returns ctx's error and the record may still be written.
+func (l *Log) Append(ctx context.Context, rec *Record) error {
+	l.mu.Lock()
+	closed, err := l.closed, l.err
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if err != nil {
+		return err
+	}
+	p := &pending{rec: rec, done: make(chan error, 1)}
+	select {
+	case l.queue <- p:
+	case <-l.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes what is queued and stops the writer.
+func (l *Log) Close() error {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		close(l.closing)
+		<-l.done
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		err := l.f.Close()
+		l.f = nil
+		return err
+	}
+	return nil
+}
+
+// run is the writer: it takes every record waiting, writes them with one
+// write and one fsync, then answers their callers.
+func (l *Log) run() {
+	defer close(l.done)
+	batch := make([]*pending, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+		case <-l.closing:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case p := <-l.queue:
+					batch = append(batch, p)
+					if len(batch) == maxBatch {
+						l.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					l.commit(batch)
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case p := <-l.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit writes one group of records.
+func (l *Log) commit(batch []*pending) {
+	if len(batch) == 0 {
+		return
+	}
+	l.mu.Lock()
+	seq, prev, err := l.headSeq, l.headHash, l.err
+	l.mu.Unlock()
+	if err == nil {
+		l.buf = l.buf[:0]
+		for _, p := range batch {
+			seq++
+			p.rec.Seq, p.rec.PrevHash = seq, prev
+			if l.buf, err = appendLine(l.buf, p.rec); err != nil {
+				break
+			}
+			l.buf = append(l.buf, '\n')
+			prev = p.rec.Hash
+		}
+	}
+	if err == nil {
+		err = l.write(batch[0].rec.Seq, l.buf)
+	}
+	l.mu.Lock()
+	if err == nil {
+		l.headSeq, l.headHash = seq, prev
+	} else if l.err == nil {
+		l.err = fmt.Errorf("audit log write failed: %w", err)
+		l.opts.Logger.Error("audit log write failed; calls will be refused", "err", err)
+	}
+	err = l.err
+	l.mu.Unlock()
+	for _, p := range batch {
+		p.done <- err
+	}
+}
+
+// write appends b, whose first record has seq first, rotating first if
+// the current file is full, and syncs it.
+func (l *Log) write(first uint64, b []byte) error {
+	if l.f == nil || l.size > 0 && l.size+int64(len(b)) > l.opts.MaxFileBytes {
+		if err := l.rotate(first); err != nil {
+			return err
+		}
+	}
+	n, err := l.f.Write(b)
+	l.size += int64(n)
+	if err != nil {
+		return err
+	}
+	if l.opts.NoSync {
+		return nil
+	}
+	return l.f.Sync()
+}
+
+// rotate closes the current file and starts audit-<first>.jsonl.
+func (l *Log) rotate(first uint64) error {
+	if l.f != nil {
+		if err := l.f.Close(); err != nil {
+			return err
+		}
+		l.f = nil
+	}
+	f, err := os.OpenFile(filepath.Join(l.opts.Dir, fileName(first)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	l.f, l.size = f, 0
+	if l.opts.NoSync {
+		return nil
+	}
+	d, err := os.Open(l.opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
