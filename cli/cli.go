@@ -121,11 +121,13 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.cluster(ctx, g, rest[1:])
 	case "dev":
 		return c.dev(ctx, g, rest[1:])
+	case "audit":
+		return c.audit(ctx, g, rest[1:])
 	case "help":
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, cluster, dev, audit, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
@@ -137,6 +139,7 @@ Commands:
   bench [options]        load-test an operation (trent bench --help)
   cluster <verb>         join tokens and cluster status (trent cluster help)
   dev cluster [options]  run a local multi-process cluster (trent dev cluster --help)
+  audit verify|tail      check or print a node's local audit log (trent audit help)
   help                   print this text
 
 Global options (accepted anywhere on the command line):
