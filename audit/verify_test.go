@@ -46,7 +46,7 @@ func rehash(line []byte) []byte {
 	const suffix = 64 + len(`,"hash":""}`)
 	body := append(append([]byte{}, line[:len(line)-suffix]...), '}')
 	sum := sha256.Sum256(body)
-	return append(append(body[:len(body)-1], `,"hash":"`+hex.EncodeToString(sum[:])+`"}`...))
+	return append(body[:len(body)-1], `,"hash":"`+hex.EncodeToString(sum[:])+`"}`...)
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
