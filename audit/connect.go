@@ -117,7 +117,7 @@ func (l *Log) Middleware(source string, next http.Handler) http.Handler {
 		default:
 			c.ErrorCode = serializationError
 		}
-		if err := l.Record(r.Context(), c); err != nil {
+		if err := l.Record(context.WithoutCancel(r.Context()), c); err != nil {
 			l.opts.Logger.ErrorContext(r.Context(), "audit record of a rejected request not written", "op", c.Operation, "err", err)
 		}
 	})

@@ -197,8 +197,9 @@ func (l *Log) Head() (uint64, string) {
 
 // Append chains rec (it sets Seq, PrevHash and Hash) and returns once it
 // is durable, or with the error that kept it from being written; after a
-// write error every later Append fails too. If ctx ends first, Append
-// returns ctx's error and the record may still be written.
+// write error every later Append fails too. The record is queued even if
+// ctx has ended (a call that happened is recorded); if ctx ends while it
+// waits, Append returns ctx's error and the record is still written.
 func (l *Log) Append(ctx context.Context, rec *Record) error {
 	l.mu.Lock()
 	closed, err := l.closed, l.err
@@ -214,8 +215,6 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 	case l.queue <- p:
 	case <-l.closing:
 		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	select {
 	case err := <-p.done:

@@ -128,6 +128,7 @@ func TestAuditRecordsEveryCallOnce(t *testing.T) {
 	iamC := iamv1connect.NewIdentityServiceClient(hc, "https://"+s.APIAddr())
 	pool, _, _ := identity.LoadCredentials(filepath.Join(dir, "admin"))
 	noCert := client(t, s, httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	noCertGRPC := client(t, s, httpClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), connect.WithGRPC())
 
 	const plaintext = "audit-canary-plaintext-3f9c1e"
 	const awsPlaintext = "aws-canary-plaintext-77d2a0"
@@ -204,6 +205,10 @@ func TestAuditRecordsEveryCallOnce(t *testing.T) {
 		}},
 		{"connect unauthenticated", audit.SourceKMS, "ListKeys", "UnrecognizedClientException", true, func() {
 			_, err := noCert.ListKeys(ctx, &kmsv1.ListKeysRequest{})
+			wantErr(err)
+		}},
+		{"grpc unauthenticated", audit.SourceKMS, "ListKeys", "UnrecognizedClientException", true, func() {
+			_, err := noCertGRPC.ListKeys(ctx, &kmsv1.ListKeysRequest{})
 			wantErr(err)
 		}},
 		{"connect unknown procedure", audit.SourceKMS, "NoSuchOperation", "UnknownOperationException", true, func() {
