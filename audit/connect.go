@@ -171,9 +171,14 @@ func protocolOf(r *http.Request) string {
 	return connect.ProtocolConnect
 }
 
-// procedureName returns Encrypt for /trent.kms.v1.KeyManagementService/Encrypt.
+// procedureName returns Encrypt for /trent.kms.v1.KeyManagementService/Encrypt,
+// at most 128 bytes of it (the path of a refused request is the caller's).
 func procedureName(procedure string) string {
-	return procedure[strings.LastIndexByte(procedure, '/')+1:]
+	name := procedure[strings.LastIndexByte(procedure, '/')+1:]
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	return name
 }
 
 // connectError returns the AWS name and message of a call's error.

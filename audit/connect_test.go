@@ -67,6 +67,18 @@ func TestInterceptorRecordsOnceAndFailsClosed(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 
+	// The response names its record.
+	raw := connect.NewClient[kmsv1.GenerateRandomRequest, kmsv1.GenerateRandomResponse](srv.Client(),
+		srv.URL+kmsv1connect.KeyManagementServiceGenerateRandomProcedure)
+	rresp, err := raw.CallUnary(ctx, connect.NewRequest(&kmsv1.GenerateRandomRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs = readAll(t, dir)
+	if id := rresp.Header().Get(audit.RequestIDHeader); id == "" || id != recs[len(recs)-1].RequestID {
+		t.Fatalf("%s %q, record's requestID %q", audit.RequestIDHeader, id, recs[len(recs)-1].RequestID)
+	}
+
 	// Without a durable record the caller gets no result.
 	l.Close()
 	resp, err = c.GenerateRandom(ctx, &kmsv1.GenerateRandomRequest{})
