@@ -157,21 +157,28 @@ func (l *Log) recover() error {
 		return fmt.Errorf("audit dir: %w", err)
 	}
 	for i := len(files) - 1; i >= 0; i-- {
-		b, err := os.ReadFile(files[i])
+		off, b, err := readTail(files[i])
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
 		end := bytes.LastIndexByte(b, '\n') + 1
+		size := off + int64(end)
 		if end < len(b) {
 			l.opts.Logger.Warn("audit: cutting off a torn last line", "file", files[i], "bytes", len(b)-end)
-			if err := os.Truncate(files[i], int64(end)); err != nil {
+			if err := os.Truncate(files[i], size); err != nil {
 				return fmt.Errorf("audit: cut torn line: %w", err)
 			}
 		}
-		if end == 0 {
+		if size == 0 { // nothing but a torn first write: start it afresh
+			if err := os.Remove(files[i]); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
 			continue
 		}
-		start := bytes.LastIndexByte(b[:end-1], '\n') + 1
+		start := bytes.LastIndexByte(b[:max(end-1, 0)], '\n') + 1
+		if end == 0 || start == 0 && off > 0 {
+			return fmt.Errorf("audit: the end of %s holds no complete record in its last %d bytes (run trent audit verify)", files[i], len(b))
+		}
 		r, err := ParseLine(b[start : end-1])
 		if err != nil {
 			return fmt.Errorf("audit: the last record of %s is corrupt (run trent audit verify): %w", files[i], err)
@@ -181,10 +188,33 @@ func (l *Log) recover() error {
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
-		l.f, l.size = f, int64(end)
+		l.f, l.size = f, size
 		return nil
 	}
 	return nil
+}
+
+// tailBytes is how much of a file's end recovery reads: more than the
+// longest line plus the longest torn group commit.
+const tailBytes = 4 * maxLine
+
+// readTail returns the last tailBytes of path and their offset.
+func readTail(path string) (int64, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, nil, err
+	}
+	off := max(st.Size()-tailBytes, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return 0, nil, err
+	}
+	return off, b, nil
 }
 
 // Head returns the seq and hash of the last durable record (0 and
@@ -290,20 +320,28 @@ func (l *Log) commit(batch []*pending) {
 	l.mu.Lock()
 	seq, prev, err := l.headSeq, l.headHash, l.err
 	l.mu.Unlock()
+	// A record that cannot be encoded fails alone and takes no seq.
+	encErr := make([]error, len(batch))
+	var first uint64
 	if err == nil {
 		l.buf = l.buf[:0]
-		for _, p := range batch {
-			seq++
-			p.rec.Seq, p.rec.PrevHash = seq, prev
-			if l.buf, err = appendLine(l.buf, p.rec); err != nil {
-				break
+		for i, p := range batch {
+			p.rec.Seq, p.rec.PrevHash = seq+1, prev
+			n := len(l.buf)
+			var eerr error
+			if l.buf, eerr = appendLine(l.buf, p.rec); eerr != nil {
+				l.buf, encErr[i] = l.buf[:n], eerr
+				continue
 			}
 			l.buf = append(l.buf, '\n')
-			prev = p.rec.Hash
+			seq, prev = seq+1, p.rec.Hash
+			if first == 0 {
+				first = seq
+			}
 		}
 	}
-	if err == nil {
-		err = l.write(batch[0].rec.Seq, l.buf)
+	if err == nil && first != 0 {
+		err = l.write(first, l.buf)
 	}
 	l.mu.Lock()
 	if err == nil {
@@ -314,8 +352,12 @@ func (l *Log) commit(batch []*pending) {
 	}
 	err = l.err
 	l.mu.Unlock()
-	for _, p := range batch {
-		p.done <- err
+	for i, p := range batch {
+		if encErr[i] != nil {
+			p.done <- encErr[i]
+		} else {
+			p.done <- err
+		}
 	}
 }
 

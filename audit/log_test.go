@@ -179,6 +179,44 @@ func TestOpenCutsATornLastLine(t *testing.T) {
 	}
 }
 
+func TestOpenRemovesAFileHoldingOnlyATornWrite(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l := openLog(t, dir, 0)
+	if err := l.Record(ctx, encryptCall(0)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	// A crash right after rotating to audit-2, in its first write.
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 2)), []byte(`{"eventVer`), 0o600)
+	l = openLog(t, dir, 1) // rotate on the next write: to audit-2 again
+	if err := l.Record(ctx, encryptCall(1)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if res, _ := readAll(t, dir); res.HeadSeq != 2 {
+		t.Fatalf("head %d", res.HeadSeq)
+	}
+}
+
+func TestARecordThatCannotBeEncodedFailsAlone(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	ctx := context.Background()
+	if err := l.Append(ctx, &audit.Record{RequestParameters: []byte("{not json")}); err == nil {
+		t.Fatal("an unencodable record was accepted")
+	}
+	for i := range 2 {
+		if err := l.Record(ctx, encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	if res, _ := readAll(t, dir); res.Records != 2 || res.HeadSeq != 2 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
 func TestOpenRefusesACorruptLastRecord(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, 0)
