@@ -57,10 +57,12 @@ type Call struct {
 	// ErrorCode and ErrorMessage are the AWS error name and message of a
 	// failed call.
 	ErrorCode, ErrorMessage string
-	// AppliedIndex is the raft index the call's write applied at.
+	// AppliedIndex is the raft index the response reported: where a write
+	// applied, or the index a read's state reflected.
 	AppliedIndex uint64
-	// Consistency is the consistency the call was served with, if known.
-	Consistency string
+	// Consistency and StalenessBound are how the response said the call
+	// was served (Trent-Consistency, Trent-Staleness-Bound), if it did.
+	Consistency, StalenessBound string
 }
 
 // Record builds the record of c and appends it; it returns once the record
@@ -110,7 +112,7 @@ func (l *Log) build(c *Call) (*Record, error) {
 		EventCategory:     "Management",
 		RecipientAccount:  c.Principal.Account,
 		Trent: Trent{ServedBy: l.opts.NodeID, Protocol: c.Protocol, AppliedIndex: c.AppliedIndex,
-			Consistency: c.Consistency},
+			Consistency: c.Consistency, StalenessBound: c.StalenessBound},
 	}
 	if c.ErrorCode == serializationError {
 		r.ErrorMessage = "The request body could not be read."

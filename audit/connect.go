@@ -18,6 +18,7 @@ const (
 	errorTypeHeader    = "Trent-Error-Type"
 	appliedIndexHeader = "Trent-Applied-Index"
 	consistencyHeader  = "Trent-Consistency"
+	stalenessHeader    = "Trent-Staleness-Bound"
 	// RequestIDHeader carries the call's request id on Connect responses.
 	RequestIDHeader = "Trent-Request-Id"
 )
@@ -66,6 +67,7 @@ func (l *Log) Interceptor(source string) connect.Interceptor {
 			if meta != nil {
 				c.AppliedIndex = parseUint(meta.Get(appliedIndexHeader))
 				c.Consistency = meta.Get(consistencyHeader)
+				c.StalenessBound = meta.Get(stalenessHeader)
 			}
 			if t, ok := ctx.Value(trackerKey{}).(*tracker); ok {
 				t.recorded = true
@@ -110,7 +112,7 @@ func (l *Log) Middleware(source string, next http.Handler) http.Handler {
 		}
 		switch {
 		case c.ErrorCode == "UnrecognizedClientException":
-			c.ErrorMessage = "The request was not authenticated: no client certificate naming an IAM principal."
+			c.ErrorMessage = "The request was not authenticated: its client certificate is missing, revoked, or names no IAM principal."
 		case c.ErrorCode != "":
 		case sw.status == http.StatusNotFound:
 			c.ErrorCode, c.ErrorMessage = "UnknownOperationException", "No such operation."

@@ -28,8 +28,9 @@ var RequestFields = fieldSet(
 	"MacAlgorithm", "SigningAlgorithm", "MessageType", "GranteePrincipal", "RetiringPrincipal",
 	"Operations", "Constraints", "EncryptionContextSubset", "EncryptionContextEquals", "Name", "GrantId",
 	"AliasName", "TargetKeyId", "RotationPeriodInDays", "DryRun", "IncludeKeyMaterial", "CustomKeyStoreId",
-	// IAM
-	"UserName", "Path", "PathPrefix", "MaxItems", "AccessKeyId", "ValiditySeconds",
+	// IAM (CloudTrail logs policy documents as it does key policies)
+	"UserName", "Path", "PathPrefix", "MaxItems", "AccessKeyId", "ValiditySeconds", "RoleName",
+	"AssumeRolePolicyDocument", "PolicyDocument", "SerialNumber", "Principal", "Action",
 )
 
 // ResponseFields lists the response members a record's responseElements
@@ -46,6 +47,7 @@ var ResponseFields = fieldSet(
 	"KeyPairSpec", "SigningAlgorithm", "MacAlgorithm", "SignatureValid", "MacValid",
 	// IAM
 	"User", "UserName", "UserId", "Path", "CreateDate", "AccessKey", "AccessKeyId", "Status", "Principal",
+	"Role", "RoleName", "RoleId", "SerialNumber", "RevokeDate", "Decision", "Resource",
 )
 
 func fieldSet(names ...string) map[string]bool {

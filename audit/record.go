@@ -78,9 +78,11 @@ type Trent struct {
 	Protocol string `json:"protocol,omitempty"`
 	// AppliedIndex is the raft index a write applied at; 0 for reads.
 	AppliedIndex uint64 `json:"appliedIndex,omitempty"`
-	// Consistency is the consistency the call was served with, when the
-	// transport reported one.
+	// Consistency is the read mode the call was served with (bounded,
+	// linearizable, min-index, leader), as the response reported it.
 	Consistency string `json:"consistency,omitempty"`
+	// StalenessBound is the staleness bound the response reported.
+	StalenessBound string `json:"stalenessBound,omitempty"`
 }
 
 // hashSuffix frames the hash member at the end of a line:

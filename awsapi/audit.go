@@ -3,9 +3,11 @@ package awsapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/trentkms/trent/audit"
+	"github.com/trentkms/trent/consistency"
 )
 
 // Auditor records one audit event per request (package audit's Log is
@@ -55,9 +57,14 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, ev *audit.Call,
 		ev.ErrorCode, ev.ErrorMessage = e.typ, e.msg
 		ev.Output = nil
 	}
+	// What the response reports about how it was served.
+	hdr := w.Header()
 	ev.AppliedIndex = appliedIndex
-	// The consistency the response reports, once the transport reports one.
-	ev.Consistency = w.Header().Get("Trent-Consistency")
+	if n, err := strconv.ParseUint(hdr.Get(AppliedIndexHeader), 10, 64); err == nil {
+		ev.AppliedIndex = max(ev.AppliedIndex, n)
+	}
+	ev.Consistency = hdr.Get(consistency.ConsistencyHeader)
+	ev.StalenessBound = hdr.Get(consistency.StalenessBoundHeader)
 	if err := h.audit.Record(r.Context(), ev); err != nil {
 		h.logger.ErrorContext(r.Context(), "audit record not written; answering an internal error", "request_id", ev.RequestID, "err", err)
 		return false

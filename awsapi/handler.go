@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/trentkms/trent/audit"
+	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
@@ -59,6 +60,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Audit, when set, records every request, answered or refused, once.
 	Audit Auditor
+	// Reads admits each call under the consistency its Trent-Consistency,
+	// Trent-Max-Staleness and Trent-Min-Index headers ask for, as on the
+	// Connect endpoint, and the response reports how it was served. Nil
+	// admits everything.
+	Reads consistency.Admitter
 }
 
 // handler serves the AWS JSON 1.1 protocol. It is safe for concurrent use.
@@ -71,6 +77,7 @@ type handler struct {
 	logger  *slog.Logger
 	decode  protojson.UnmarshalOptions
 	audit   Auditor
+	reads   consistency.Admitter
 }
 
 // NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
@@ -107,6 +114,7 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		logger:  opts.Logger,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
 		audit:   opts.Audit,
+		reads:   opts.Reads,
 	}
 }
 
@@ -197,6 +205,17 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 	if ev != nil {
 		ev.Input = in
 	}
+	var served consistency.Served
+	if h.reads != nil {
+		var err error
+		if served, err = consistency.Admit(r.Context(), h.reads, r.Header, in); err != nil {
+			var ce *consistency.Error
+			if errors.As(err, &ce) {
+				return nil, 0, newError(ce.Type, "%s", ce.Message)
+			}
+			return nil, 0, timeoutError()
+		}
+	}
 	info := &kms.CallInfo{}
 	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
 	out, err := op.call(ctx, in)
@@ -209,6 +228,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 			h.logger.ErrorContext(r.Context(), "AWS request failed", "request_id", reqID, "op", op.name, "err", err)
 		}
 		return nil, 0, e
+	}
+	if h.reads != nil {
+		consistency.Report(w.Header(), served, info.AppliedIndex, info.ReadIndex)
 	}
 	if out == nil {
 		return []byte("{}"), info.AppliedIndex, nil

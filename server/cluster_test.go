@@ -21,6 +21,7 @@ import (
 // testCluster is three in-process nodes with real TLS on loopback.
 type testCluster struct {
 	nodes    []*server.Server
+	configs  []server.Config // each node's, to restart it
 	adminDir string
 }
 
@@ -34,9 +35,9 @@ func joinConfig(dir, id string, join []string, token string) server.Config {
 	return cfg
 }
 
-func joinToken(t *testing.T, s *server.Server, adminDir string) string {
+func joinToken(t testing.TB, s *server.Server, adminDir string) string {
 	t.Helper()
-	cl := clusterv1connect.NewClusterServiceClient(adminHTTP(t, adminDir), "https://"+s.APIAddr())
+	cl := clusterv1connect.NewClusterServiceClient(adminHTTPB(t, adminDir), "https://"+s.APIAddr())
 	r, err := cl.CreateJoinToken(context.Background(), &clusterv1.CreateJoinTokenRequest{TtlSeconds: 600})
 	if err != nil {
 		t.Fatal(err)
@@ -44,11 +45,20 @@ func joinToken(t *testing.T, s *server.Server, adminDir string) string {
 	return r.Token
 }
 
-func startCluster(t *testing.T) *testCluster {
+// startCluster starts three nodes; opts adjust every node's configuration.
+func startCluster(t testing.TB, opts ...func(*server.Config)) *testCluster {
 	t.Helper()
 	first := t.TempDir()
 	c := &testCluster{adminDir: first}
-	n1, err := server.Start(context.Background(), joinConfig(first, "n1", nil, ""))
+	config := func(dir, id string, join []string, token string) server.Config {
+		cfg := joinConfig(dir, id, join, token)
+		for _, o := range opts {
+			o(&cfg)
+		}
+		c.configs = append(c.configs, cfg)
+		return cfg
+	}
+	n1, err := server.Start(context.Background(), config(first, "n1", nil, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +74,7 @@ func startCluster(t *testing.T) *testCluster {
 			via = c.nodes[1]
 		}
 		id := []string{"n2", "n3"}[i]
-		n, err := server.Start(context.Background(), joinConfig(t.TempDir(), id, []string{via.APIAddr()}, joinToken(t, n1, first)))
+		n, err := server.Start(context.Background(), config(t.TempDir(), id, []string{via.APIAddr()}, joinToken(t, n1, first)))
 		if err != nil {
 			t.Fatalf("%s join: %v", id, err)
 		}

@@ -42,6 +42,21 @@ type Config struct {
 	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// MaxStaleness bounds how stale a bounded (default) read may be on
+	// this node; a request can only tighten it. See docs/consistency.md.
+	MaxStaleness Duration `json:"max_staleness"`
+	// SnapshotInterval is how often raft checks whether to snapshot, and
+	// SnapshotThreshold how many new log entries make it do so;
+	// TrailingLogs entries are kept after a snapshot for followers that
+	// lag a little (one that lags more is sent the snapshot). Zero means
+	// raft's defaults here (120s, 8192, 10240).
+	SnapshotInterval  Duration `json:"snapshot_interval"`
+	SnapshotThreshold uint64   `json:"snapshot_threshold"`
+	TrailingLogs      uint64   `json:"trailing_logs"`
+	// UnsafeSkipFreshness serves bounded reads with no freshness check.
+	// It breaks the consistency promise on purpose, so that the Jepsen
+	// canary can show the checkers catch it; never use it otherwise.
+	UnsafeSkipFreshness bool `json:"-"`
 	// AuditDir holds the audit log; empty means DataDir/audit.
 	AuditDir string `json:"audit_dir"`
 
@@ -66,8 +81,31 @@ func DefaultConfig() Config {
 		Region:    "us-east-1",
 		AccountID: "111122223333",
 		LogLevel:  "info",
+
+		MaxStaleness: Duration(time.Second),
 	}
 }
+
+// Duration is a time.Duration written as text ("1s", "250ms") in config
+// files.
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"1s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // Validate checks the configuration and says what is wrong.
 func (c *Config) Validate() error {
@@ -99,6 +137,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if d := time.Duration(c.SnapshotInterval); d < 0 || (d > 0 && d < 10*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("--snapshot-interval %s must be at least 10ms", d))
+	}
+	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
+		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
 	}
 	return errors.Join(errs...)
 }
@@ -140,9 +184,29 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		return nil
 	})
 	fs.StringVar(&cfg.JoinToken, "join-token", cfg.JoinToken, "one-time join token from `trent cluster join-token`")
+	fs.Func("max-staleness", "how stale a bounded (default) read may be on this node, e.g. 1s or 250ms (default 1s)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.MaxStaleness = Duration(d)
+		return nil
+	})
+	fs.Func("snapshot-interval", "how often raft considers taking a snapshot (default 2m)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.SnapshotInterval = Duration(d)
+		return nil
+	})
+	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "new log entries that trigger a snapshot (default 8192)")
+	fs.Uint64Var(&cfg.TrailingLogs, "trailing-logs", cfg.TrailingLogs, "log entries kept after a snapshot for lagging followers (default 10240)")
+	// Hidden: it exists for the Jepsen canary only (see jepsen/).
+	fs.BoolVar(&cfg.UnsafeSkipFreshness, "unsafe-skip-freshness", false, "")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	// A first pass finds --config so that flags can override the file.
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +226,18 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		}
 	}
 	return cfg, cfg.Validate()
+}
+
+// printFlags is flag.PrintDefaults without the hidden unsafe-* flags.
+func printFlags(fs *flag.FlagSet) {
+	all := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	all.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Name, "unsafe-") {
+			all.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	all.PrintDefaults()
 }
 
 func readConfigFile(path string, cfg *Config) error {
