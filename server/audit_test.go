@@ -309,6 +309,11 @@ func TestAuditRecordsEveryCallOnce(t *testing.T) {
 		if r.Trent.Protocol == audit.ProtocolAWSJSON && r.UserIdentity.AccessKeyID == "" {
 			t.Errorf("AWS record without the access key id: %+v", r.UserIdentity)
 		}
+		// A successful KMS call reports how it was served, on both endpoints.
+		if r.EventSource == audit.SourceKMS && r.ErrorCode == "" &&
+			(r.Trent.Consistency == "" || r.Trent.StalenessBound == "" || r.Trent.AppliedIndex == 0) {
+			t.Errorf("%s over %s: record without consistency metadata: %+v", r.EventName, r.Trent.Protocol, r.Trent)
+		}
 	}
 
 	// Nothing secret anywhere in the files.
