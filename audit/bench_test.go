@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/trentkms/trent/audit"
 )
@@ -13,9 +14,11 @@ func BenchmarkRecord(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		noSync bool
-	}{{"fsync", false}, {"nosync", true}} {
+		async  time.Duration
+	}{{"fsync", false, 0}, {"async10ms", false, 10 * time.Millisecond}, {"nosync", true, 0}} {
 		b.Run(tc.name, func(b *testing.B) {
-			l, err := audit.Open(audit.Options{Dir: b.TempDir(), NodeID: "node1", Region: "us-east-1", NoSync: tc.noSync})
+			l, err := audit.Open(audit.Options{Dir: b.TempDir(), NodeID: "node1", Region: "us-east-1", NoSync: tc.noSync,
+				SyncInterval: tc.async})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -33,6 +36,13 @@ func BenchmarkRecord(b *testing.B) {
 					}
 				}
 			})
+			b.StopTimer()
+			if st := l.Stats(); st.Commits > 0 {
+				b.ReportMetric(float64(st.Records)/float64(st.Commits), "records/commit")
+				if st.Syncs > 0 {
+					b.ReportMetric(float64(st.SyncTime.Microseconds())/float64(st.Syncs), "µs/fsync")
+				}
+			}
 		})
 	}
 }

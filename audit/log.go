@@ -42,6 +42,12 @@ type Options struct {
 	Now func() time.Time
 	// Rand draws event and request ids; nil means crypto/rand.
 	Rand io.Reader
+	// SyncInterval, when positive, trades durability for latency: a record
+	// is acknowledged once written to the file (it survives a crash of the
+	// process, not of the machine) and the file is fsynced at most this
+	// long afterwards. Zero, the default, fsyncs every group before its
+	// callers are answered.
+	SyncInterval time.Duration
 	// NoSync skips fsync (tests and benchmarks of the cost only).
 	NoSync bool
 	// Logger receives write failures; nil discards them.
@@ -65,9 +71,29 @@ type Log struct {
 	closed   bool
 
 	// Owned by the writer goroutine.
-	f    *os.File
-	size int64
-	buf  []byte
+	f     *os.File
+	size  int64
+	buf   []byte
+	dirty bool // written but not fsynced (SyncInterval > 0)
+
+	stats Stats // guarded by mu
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	// Records and Commits count records written and group commits (one
+	// write and one fsync each); Records/Commits is the mean group size.
+	Records, Commits uint64
+	// Syncs counts fsyncs and SyncTime the time spent in them.
+	Syncs    uint64
+	SyncTime time.Duration
+}
+
+// Stats returns the writer's counters.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
 }
 
 type pending struct {
@@ -277,12 +303,22 @@ func (l *Log) Close() error {
 // write and one fsync, then answers their callers.
 func (l *Log) run() {
 	defer close(l.done)
+	var tick <-chan time.Time
+	if l.opts.SyncInterval > 0 {
+		t := time.NewTicker(l.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+		defer l.syncDirty()
+	}
 	batch := make([]*pending, 0, maxBatch)
 	for {
 		batch = batch[:0]
 		select {
 		case p := <-l.queue:
 			batch = append(batch, p)
+		case <-tick:
+			l.syncDirty()
+			continue
 		case <-l.closing:
 			// Drain what was queued before Close.
 			for {
@@ -344,6 +380,10 @@ func (l *Log) commit(batch []*pending) {
 		err = l.write(first, l.buf)
 	}
 	l.mu.Lock()
+	if err == nil && first != 0 {
+		l.stats.Records += seq - first + 1
+		l.stats.Commits++
+	}
 	if err == nil {
 		l.headSeq, l.headHash = seq, prev
 	} else if l.err == nil {
@@ -362,7 +402,7 @@ func (l *Log) commit(batch []*pending) {
 }
 
 // write appends b, whose first record has seq first, rotating first if
-// the current file is full, and syncs it.
+// the current file is full, and syncs it unless syncs are deferred.
 func (l *Log) write(first uint64, b []byte) error {
 	if l.f == nil || l.size > 0 && l.size+int64(len(b)) > l.opts.MaxFileBytes {
 		if err := l.rotate(first); err != nil {
@@ -371,18 +411,53 @@ func (l *Log) write(first uint64, b []byte) error {
 	}
 	n, err := l.f.Write(b)
 	l.size += int64(n)
-	if err != nil {
+	if err != nil || l.opts.NoSync {
 		return err
 	}
-	if l.opts.NoSync {
+	if l.opts.SyncInterval > 0 {
+		l.dirty = true
 		return nil
 	}
-	return l.f.Sync()
+	return l.sync()
+}
+
+// sync fsyncs the current file and counts it.
+func (l *Log) sync() error {
+	start := time.Now()
+	err := l.f.Sync()
+	l.mu.Lock()
+	l.stats.Syncs++
+	l.stats.SyncTime += time.Since(start)
+	l.mu.Unlock()
+	l.dirty = false
+	return err
+}
+
+// syncDirty fsyncs deferred writes. A failure is sticky like a write
+// failure: records already acknowledged may be lost, and no more are
+// accepted.
+func (l *Log) syncDirty() {
+	if !l.dirty || l.f == nil {
+		return
+	}
+	if err := l.sync(); err != nil {
+		l.mu.Lock()
+		if l.err == nil {
+			l.err = fmt.Errorf("audit log fsync failed: %w", err)
+			l.opts.Logger.Error("audit log fsync failed; acknowledged records may be lost and calls will be refused", "err", err)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // rotate closes the current file and starts audit-<first>.jsonl.
 func (l *Log) rotate(first uint64) error {
 	if l.f != nil {
+		if l.dirty {
+			if err := l.sync(); err != nil {
+				return err
+			}
+		}
 		if err := l.f.Close(); err != nil {
 			return err
 		}

@@ -304,3 +304,42 @@ func TestRecordShape(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncIntervalAcknowledgesBeforeFsync(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1", SyncInterval: time.Hour,
+		Now: fixedClock, Rand: &counterRand{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Acknowledged and in the file (a process crash now loses nothing),
+	// but not yet fsynced.
+	if st := l.Stats(); st.Records != 3 || st.Syncs != 0 {
+		t.Fatalf("stats %+v, want 3 records and no fsync yet", st)
+	}
+	if res, _ := readAll(t, dir); res.HeadSeq != 3 {
+		t.Fatalf("head %d before fsync", res.HeadSeq)
+	}
+	l.Close()
+	if st := l.Stats(); st.Syncs != 1 {
+		t.Fatalf("stats %+v: Close must fsync what is pending", st)
+	}
+}
+
+func TestDefaultFsyncsEveryGroup(t *testing.T) {
+	l := openLog(t, t.TempDir(), 0)
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := l.Stats(); st.Records != 3 || st.Syncs != st.Commits || st.Commits == 0 {
+		t.Fatalf("stats %+v, want one fsync per group commit", st)
+	}
+	l.Close()
+}

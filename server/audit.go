@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -21,7 +22,8 @@ func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger) (*audit.Log
 	if dir == "" {
 		dir = filepath.Join(dataDir, "audit")
 	}
-	return audit.Open(audit.Options{Dir: dir, NodeID: nodeID, Region: cfg.Region, Logger: log})
+	return audit.Open(audit.Options{Dir: dir, NodeID: nodeID, Region: cfg.Region, Logger: log,
+		SyncInterval: time.Duration(cfg.AuditSyncInterval)})
 }
 
 // auditInterceptors returns the interceptors that record the calls of a
@@ -48,4 +50,13 @@ func (s *Server) awsAuditor() awsapi.Auditor {
 		return nil
 	}
 	return s.audit
+}
+
+// AuditStats returns the audit writer's counters (zero when auditing is
+// off): records, group commits and time spent in fsync.
+func (s *Server) AuditStats() audit.Stats {
+	if s.audit == nil {
+		return audit.Stats{}
+	}
+	return s.audit.Stats()
 }

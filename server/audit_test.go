@@ -117,8 +117,24 @@ func rawConnect(t *testing.T, s *server.Server, hc *http.Client, path, body stri
 // exactly one record with the right name, source and error, and that no
 // plaintext, ciphertext, data key, grant token or secret reaches the trail.
 func TestAuditRecordsEveryCallOnce(t *testing.T) {
-	dir := t.TempDir()
-	s := start(t, dir)
+	for _, tc := range []struct {
+		name string
+		sync time.Duration
+	}{{"fsync_before_answer", 0}, {"sync_interval", 10 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t.TempDir())
+			cfg.AuditSyncInterval = server.Duration(tc.sync)
+			testAuditRecordsEveryCallOnce(t, cfg)
+		})
+	}
+}
+
+func testAuditRecordsEveryCallOnce(t *testing.T, cfg server.Config) {
+	dir := cfg.DataDir
+	s, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
 	ctx := context.Background()
 	auditDir := filepath.Join(dir, "audit")
@@ -362,9 +378,14 @@ func TestAuditChainSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestAuditDirFlag(t *testing.T) {
-	cfg, err := server.ParseArgs([]string{"--audit-dir", "/var/log/trent"}, io.Discard)
-	if err != nil || cfg.AuditDir != "/var/log/trent" {
-		t.Fatalf("got %q, %v", cfg.AuditDir, err)
+func TestAuditFlags(t *testing.T) {
+	cfg, err := server.ParseArgs([]string{"--audit-dir", "/var/log/trent", "--audit-sync-interval", "10ms"}, io.Discard)
+	if err != nil || cfg.AuditDir != "/var/log/trent" || time.Duration(cfg.AuditSyncInterval) != 10*time.Millisecond {
+		t.Fatalf("got %q %v, %v", cfg.AuditDir, cfg.AuditSyncInterval, err)
+	}
+	for _, bad := range []string{"-1s", "2m"} {
+		if _, err := server.ParseArgs([]string{"--audit-sync-interval", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "audit-sync-interval") {
+			t.Errorf("--audit-sync-interval %s: %v", bad, err)
+		}
 	}
 }

@@ -59,6 +59,11 @@ type Config struct {
 	UnsafeSkipFreshness bool `json:"-"`
 	// AuditDir holds the audit log; empty means DataDir/audit.
 	AuditDir string `json:"audit_dir"`
+	// AuditSyncInterval, when positive, answers calls once their audit
+	// records are written and fsyncs the log at most this long afterwards
+	// (records survive a crash of the node, not of the machine). Zero,
+	// the default, answers only after the records are fsynced.
+	AuditSyncInterval Duration `json:"audit_sync_interval"`
 
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
@@ -144,6 +149,9 @@ func (c *Config) Validate() error {
 	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
 		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
 	}
+	if d := time.Duration(c.AuditSyncInterval); d < 0 || d > time.Minute {
+		errs = append(errs, fmt.Errorf("--audit-sync-interval %s must be between 0 and 1m", d))
+	}
 	return errors.Join(errs...)
 }
 
@@ -174,6 +182,14 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
+	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.AuditSyncInterval = Duration(d)
+		return nil
+	})
 	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only)", func(v string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(v, ",") {
