@@ -14,8 +14,9 @@
 // A [Log] owns a directory of size-rotated files and a single writer
 // goroutine that commits records in groups, one write and one fsync per
 // group. [Log.Record] returns only once the call's record is durable, so a
-// transport answers a call only after its record is on disk; when the
-// record cannot be written the transport answers KMSInternalException
+// transport answers a call only after its record is on disk (unless
+// Options.SyncInterval defers the fsync: then once it is written); when
+// the record cannot be written the transport answers KMSInternalException
 // instead of the result (fail closed).
 //
 // [Log.Interceptor] and [Log.Middleware] record calls of Connect services;
