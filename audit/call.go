@@ -178,7 +178,7 @@ func readOnly(op string) bool {
 	switch op {
 	case "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
 		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "Sign", "Verify",
-		"GenerateMac", "VerifyMac", "DeriveSharedSecret":
+		"GenerateMac", "VerifyMac", "DeriveSharedSecret", "Explain":
 		return true
 	}
 	return false
