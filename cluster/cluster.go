@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type Config struct {
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
+	// Dial, if set, opens connections to peers (TLS runs on top); tests
+	// inject faults through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HoldTimeout bounds how long a request waits for a leader before it
 	// fails with a retryable error; zero means 5s. A request's own earlier
 	// deadline wins.
@@ -71,7 +75,7 @@ func New(cfg Config) *Cluster {
 	}
 	return &Cluster{
 		cfg:     cfg,
-		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
+		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64, DialContext: cfg.Dial}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
 	}
 }

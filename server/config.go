@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -58,6 +59,9 @@ type Config struct {
 	// canary can show the checkers catch it; never use it otherwise.
 	UnsafeSkipFreshness bool `json:"-"`
 
+	// Dial, if set, opens every node-to-node connection (raft and
+	// forwarded calls); tests inject network faults through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
 	RaftTimeout time.Duration `json:"-"`

@@ -149,7 +149,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: cfg.Dial,
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
@@ -165,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, Rand: rand.Reader, Logger: s.log})
+		PeerTLS: clientTLS, Dial: cfg.Dial, Rand: rand.Reader, Logger: s.log})
 
 	// The API must answer peers (forwarded writes, joins) while this node
 	// catches up, so serve the cluster service now and the rest later.
