@@ -405,7 +405,9 @@ func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
 
 // WaitApplied blocks until this node's state machine has applied index
 // idx, or ctx ends.
-func (s *Server) WaitApplied(ctx context.Context, idx uint64) error { return s.fsm.WaitApplied(ctx, idx) }
+func (s *Server) WaitApplied(ctx context.Context, idx uint64) error {
+	return s.fsm.WaitApplied(ctx, idx)
+}
 
 // RaftAddr returns the address the raft transport listens on.
 func (s *Server) RaftAddr() string { return s.raft.Addr() }
