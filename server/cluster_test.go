@@ -221,12 +221,7 @@ func TestGrantTokenWorksAtOnceOnAFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, _, _ := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	key, _ := identity.NewKeyPair()
-	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
-	bobHTTP := httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+	_, bobHTTP := c.principalHTTP(t, "arn:aws:iam::111122223333:user/bob")
 	for i := 1; i < 3; i++ {
 		// With the token the follower waits until it has the grant.
 		_, err := client(t, c.nodes[i], bobHTTP).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.Arn, Plaintext: []byte("x"),

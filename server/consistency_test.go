@@ -76,6 +76,33 @@ func appliedIndex(t *testing.T, h http.Header) uint64 {
 	return n
 }
 
+// principalHTTP returns a client holding a certificate for arn, issued by
+// the cluster CA.
+func (c *testCluster) principalHTTP(t *testing.T, arn string) (identity.Principal, *http.Client) {
+	t.Helper()
+	pool, _, err := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := identity.ParsePrincipal(arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := identity.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := ca.IssueClient(p, key.Public(), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+}
+
 func TestReadModesOnAFollower(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
@@ -182,12 +209,7 @@ func TestGrantChangesReachFollowersWithinMaxStaleness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, _, _ := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	key, _ := identity.NewKeyPair()
-	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
-	bobHTTP := httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+	bob, bobHTTP := c.principalHTTP(t, "arn:aws:iam::111122223333:user/bob")
 	encrypt := &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.Arn, Plaintext: []byte("x")}
 	const maxStaleness = time.Second
 
