@@ -28,6 +28,8 @@ const (
 	OpRegisterNode         Op = "RegisterNode"
 	OpAddJoinToken         Op = "AddJoinToken"
 	OpConsumeJoinToken     Op = "ConsumeJoinToken"
+	OpRemoveNode           Op = "RemoveNode"
+	OpSetGossipKey         Op = "SetGossipKey"
 	OpCreateUser           Op = "CreateUser"
 	OpDeleteUser           Op = "DeleteUser"
 	OpCreateAccessKey      Op = "CreateAccessKey"
@@ -51,6 +53,8 @@ type Command struct {
 	RegisterNode         *RegisterNode         `json:"register_node,omitempty"`
 	AddJoinToken         *AddJoinToken         `json:"add_join_token,omitempty"`
 	ConsumeJoinToken     *ConsumeJoinToken     `json:"consume_join_token,omitempty"`
+	RemoveNode           *RemoveNode           `json:"remove_node,omitempty"`
+	SetGossipKey         *SetGossipKey         `json:"set_gossip_key,omitempty"`
 	CreateUser           *CreateUser           `json:"create_user,omitempty"`
 	DeleteUser           *DeleteUser           `json:"delete_user,omitempty"`
 	CreateAccessKey      *CreateAccessKey      `json:"create_access_key,omitempty"`
@@ -139,7 +143,8 @@ func (c *Command) validate() error {
 	for _, p := range []bool{c.CreateKey != nil, c.SetKeyEnabled != nil, c.UpdateKeyDescription != nil,
 		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil,
 		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
-		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil} {
+		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil,
+		c.RemoveNode != nil, c.SetGossipKey != nil} {
 		if p {
 			set++
 		}
@@ -170,6 +175,10 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.AddJoinToken != nil && c.AddJoinToken.Token.ID != ""
 	case OpConsumeJoinToken:
 		ok = set == 1 && c.ConsumeJoinToken != nil
+	case OpRemoveNode:
+		ok = set == 1 && c.RemoveNode != nil && c.RemoveNode.ID != ""
+	case OpSetGossipKey:
+		ok = set == 1 && c.SetGossipKey != nil && len(c.SetGossipKey.Key.Sealed) > 0
 	case OpCreateUser:
 		ok = set == 1 && c.CreateUser != nil && c.CreateUser.User.ID != ""
 	case OpDeleteUser:
