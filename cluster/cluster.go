@@ -32,7 +32,9 @@ type HSM interface {
 // Config configures a Cluster.
 type Config struct {
 	NodeID string
-	Region string
+	// APIAddr is this node's API address, host:port, as peers dial it.
+	APIAddr string
+	Region  string
 	Raft   *raft.Node
 	FSM    *fsm.FSM
 	HSM    HSM
@@ -56,6 +58,8 @@ type Cluster struct {
 	mu      sync.Mutex // guards clients
 	http    *http.Client
 	clients map[string]clusterv1connect.ClusterServiceClient // by API address
+
+	members membership
 }
 
 // New returns a Cluster.
@@ -73,6 +77,7 @@ func New(cfg Config) *Cluster {
 		cfg:     cfg,
 		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
+		members: membership{kick: make(chan struct{}, 1)},
 	}
 }
 

@@ -102,8 +102,8 @@ type Config struct {
 
 // Gossip is this node's gossip membership. It is safe for concurrent use.
 type Gossip struct {
-	cfg  Config
-	ml   *memberlist.Memberlist
+	cfg     Config
+	ml      *memberlist.Memberlist
 	mu      sync.Mutex
 	meta    []byte
 	members map[string]*Member

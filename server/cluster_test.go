@@ -28,6 +28,8 @@ func joinConfig(dir, id string, join []string, token string) server.Config {
 	cfg := testConfig(dir)
 	// Three TLS nodes, the race detector and 2 cores: keep elections calm.
 	cfg.RaftTimeout = 300 * time.Millisecond
+	cfg.GossipProbeInterval = 100 * time.Millisecond
+	cfg.MembershipInterval = 200 * time.Millisecond
 	cfg.NodeID = id
 	cfg.Join = join
 	cfg.JoinToken = token

@@ -48,6 +48,8 @@ type Server struct {
 	served  chan error
 	nodeID  string
 	dataDir string
+
+	gossip *gossipState // see gossip.go
 }
 
 // Run starts a node and serves until ctx ends, then shuts down cleanly.
@@ -160,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		return nil, err
 	}
-	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
+	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
 		PeerTLS: clientTLS, Rand: rand.Reader, Logger: s.log})
 
 	// The API must answer peers (forwarded writes, joins) while this node
@@ -182,10 +184,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
 
+	// Gossip: a restarted node announces itself (maybe on new addresses)
+	// before catching up; see gossip.go.
+	s.startGossipEarly(ctx)
+
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.catchUp(wctx)
 	if err == nil {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
+	}
+	if err == nil {
+		err = s.startMembership(wctx)
 	}
 	cancel()
 	if err != nil {
@@ -282,9 +291,9 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
-	if n, ok := s.fsm.Node(s.nodeID); !ok || n.APIAddr != apiAddr || n.RaftAddr != raftAddr {
+	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() {
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{
-			Node: fsm.NodeInfo{ID: s.nodeID, RaftAddr: raftAddr, APIAddr: apiAddr}}}); err != nil {
+			Node: s.selfInfo()}}); err != nil {
 			return fmt.Errorf("register node: %w", err)
 		}
 	}
@@ -390,6 +399,9 @@ func (s *Server) DataDir() string { return s.dataDir }
 // Close stops serving and releases everything, in reverse start order.
 func (s *Server) Close() error {
 	var errs []error
+	if err := s.stopGossip(); err != nil { // leave gossip first: peers see "left"
+		errs = append(errs, err)
+	}
 	if s.http == nil && s.ln != nil {
 		s.ln.Close() // failed before serving
 	}
