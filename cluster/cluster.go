@@ -35,9 +35,9 @@ type Config struct {
 	// APIAddr is this node's API address, host:port, as peers dial it.
 	APIAddr string
 	Region  string
-	Raft   *raft.Node
-	FSM    *fsm.FSM
-	HSM    HSM
+	Raft    *raft.Node
+	FSM     *fsm.FSM
+	HSM     HSM
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
