@@ -150,53 +150,63 @@ func (c *Cluster) reconcile(ctx context.Context, m Membership) error {
 		return err
 	}
 	gm := c.gossipMembers()
-	now := c.cfg.Now()
-	voters, aliveVoters := 0, 0
-	var deadVoters, deadOthers []raft.Member
 	for _, rm := range members {
 		g, seen := gm[rm.ID]
-		alive := rm.ID == c.cfg.NodeID || seen && g.Health == gossip.Alive
+		if rm.ID == c.cfg.NodeID || !seen || g.Health != gossip.Alive {
+			continue
+		}
+		n, _ := c.cfg.FSM.Node(rm.ID)
+		if g.Meta.RaftAddr != rm.Addr || g.Meta.APIAddr != n.APIAddr || g.Addr != n.GossipAddr {
+			if err := c.updateAddrs(ctx, rm, g); err != nil {
+				c.cfg.Logger.Warn("member's new addresses not applied", "member", rm.ID, "err", err)
+			}
+		}
+	}
+	for _, id := range cleanupTargets(c.cfg.NodeID, members, gm, c.cfg.Now(), m) {
+		if err := c.removeMember(ctx, id); err != nil {
+			return err
+		}
+		c.cfg.Logger.Info("removed a dead member", "member", id)
+	}
+	return nil
+}
+
+// cleanupTargets returns the members dead-server cleanup removes now:
+// every non-voter, and at most one voter, that gossip has reported dead or
+// left for longer than m.DeadServerCleanup. A voter goes only if at least
+// m.MinVoters remain and the remaining voters still have a live majority
+// (self, the leader, counts as alive; a member gossip does not know is
+// not alive, and is not removed either).
+func cleanupTargets(self string, members []raft.Member, gm map[string]gossip.Member, now time.Time, m Membership) []string {
+	if m.DeadServerCleanup <= 0 {
+		return nil
+	}
+	voters, aliveVoters := 0, 0
+	var out []string
+	deadVoter := ""
+	for _, rm := range members {
+		g, seen := gm[rm.ID]
+		alive := rm.ID == self || seen && g.Health == gossip.Alive
 		if rm.Voter {
 			voters++
 			if alive {
 				aliveVoters++
 			}
 		}
-		if rm.ID == c.cfg.NodeID || !seen {
+		if rm.ID == self || !seen || (g.Health != gossip.Dead && g.Health != gossip.Left) || now.Sub(g.Since) <= m.DeadServerCleanup {
 			continue
 		}
-		switch g.Health {
-		case gossip.Alive:
-			n, _ := c.cfg.FSM.Node(rm.ID)
-			if g.Meta.RaftAddr != rm.Addr || g.Meta.APIAddr != n.APIAddr || g.Addr != n.GossipAddr {
-				if err := c.updateAddrs(ctx, rm, g); err != nil {
-					c.cfg.Logger.Warn("member's new addresses not applied", "member", rm.ID, "err", err)
-				}
-			}
-		case gossip.Dead, gossip.Left:
-			if m.DeadServerCleanup > 0 && now.Sub(g.Since) > m.DeadServerCleanup {
-				if rm.Voter {
-					deadVoters = append(deadVoters, rm)
-				} else {
-					deadOthers = append(deadOthers, rm)
-				}
-			}
+		switch {
+		case !rm.Voter:
+			out = append(out, rm.ID)
+		case deadVoter == "":
+			deadVoter = rm.ID
 		}
 	}
-	for _, rm := range deadOthers {
-		if err := c.removeMember(ctx, rm.ID); err != nil {
-			return err
-		}
-		c.cfg.Logger.Info("removed a dead non-voter", "member", rm.ID)
+	if deadVoter != "" && voters-1 >= m.MinVoters && aliveVoters >= (voters-1)/2+1 {
+		out = append(out, deadVoter)
 	}
-	if len(deadVoters) > 0 && voters-1 >= m.MinVoters && aliveVoters >= (voters-1)/2+1 {
-		rm := deadVoters[0]
-		if err := c.removeMember(ctx, rm.ID); err != nil {
-			return err
-		}
-		c.cfg.Logger.Info("removed a dead voter", "member", rm.ID, "voters", voters-1)
-	}
-	return nil
+	return out
 }
 
 // updateAddrs applies a member's new addresses once the member has proved,
