@@ -80,7 +80,7 @@ type Config struct {
 	Name string
 	// BindAddr is host:port to listen on (TCP and UDP); port 0 picks one.
 	BindAddr string
-	// Key is the 32-byte cluster gossip key.
+	// Key is the 32-byte cluster gossip key. Start copies it.
 	Key []byte
 	// Label is the cluster id.
 	Label string
@@ -158,7 +158,9 @@ func Start(cfg Config) (*Gossip, error) {
 	mc.Name = cfg.Name
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertisePort = port
-	mc.SecretKey = cfg.Key
+	// The keyring keeps the slice it is given; callers clear theirs.
+	mc.SecretKey = slices.Clone(cfg.Key)
+	g.cfg.Key = nil
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	mc.Label = cfg.Label
 	// A member that died (kill -9) and comes back on another address may

@@ -143,3 +143,13 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestStartCopiesTheKey(t *testing.T) {
+	k := key(7)
+	a := start(t, "a", k, "c1", "")
+	clear(k) // a caller wiping its copy must not change a's key
+	b := start(t, "b", key(7), "c1", "")
+	if _, err := b.Join([]string{a.Addr()}); err != nil {
+		t.Fatalf("a's key changed under it: %v", err)
+	}
+}

@@ -22,6 +22,15 @@ import (
 type testCluster struct {
 	nodes    []*server.Server
 	adminDir string
+	opts     []func(*server.Config)
+}
+
+func (c *testCluster) config(dir, id string, join []string, token string) server.Config {
+	cfg := joinConfig(dir, id, join, token)
+	for _, o := range c.opts {
+		o(&cfg)
+	}
+	return cfg
 }
 
 func joinConfig(dir, id string, join []string, token string) server.Config {
@@ -46,11 +55,13 @@ func joinToken(t *testing.T, s *server.Server, adminDir string) string {
 	return r.Token
 }
 
-func startCluster(t *testing.T) *testCluster {
+// startCluster starts n1, then n2 and n3 joining; opts adjust every
+// node's configuration.
+func startCluster(t *testing.T, opts ...func(*server.Config)) *testCluster {
 	t.Helper()
 	first := t.TempDir()
-	c := &testCluster{adminDir: first}
-	n1, err := server.Start(context.Background(), joinConfig(first, "n1", nil, ""))
+	c := &testCluster{adminDir: first, opts: opts}
+	n1, err := server.Start(context.Background(), c.config(first, "n1", nil, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +77,7 @@ func startCluster(t *testing.T) *testCluster {
 			via = c.nodes[1]
 		}
 		id := []string{"n2", "n3"}[i]
-		n, err := server.Start(context.Background(), joinConfig(t.TempDir(), id, []string{via.APIAddr()}, joinToken(t, n1, first)))
+		n, err := server.Start(context.Background(), c.config(t.TempDir(), id, []string{via.APIAddr()}, joinToken(t, n1, first)))
 		if err != nil {
 			t.Fatalf("%s join: %v", id, err)
 		}

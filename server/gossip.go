@@ -165,3 +165,11 @@ func (s *Server) GossipAddr() string {
 	}
 	return s.gossip.g.Addr()
 }
+
+// GossipMembers returns the members this node's gossip knows of.
+func (s *Server) GossipMembers() []gossip.Member {
+	if s.gossip == nil {
+		return nil
+	}
+	return s.gossip.g.Members()
+}
