@@ -210,6 +210,7 @@ func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*cl
 			return nil, connect.NewError(connect.CodeUnavailable, err)
 		}
 		s.c.cfg.Logger.Info("node promoted to voter", "member", id)
+		s.c.Kick() // a cluster forming with --bootstrap-expect may be complete
 		return &clusterv1.PromoteResponse{}, nil
 	}
 	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s is not a member", id))

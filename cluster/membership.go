@@ -162,6 +162,9 @@ func (c *Cluster) reconcile(ctx context.Context, m Membership) error {
 			}
 		}
 	}
+	if err := c.maybeFormed(ctx, members); err != nil {
+		return err
+	}
 	for _, id := range cleanupTargets(c.cfg.NodeID, members, gm, c.cfg.Now(), m) {
 		if err := c.removeMember(ctx, id); err != nil {
 			return err
@@ -169,6 +172,44 @@ func (c *Cluster) reconcile(ctx context.Context, m Membership) error {
 		c.cfg.Logger.Info("removed a dead member", "member", id)
 	}
 	return nil
+}
+
+// maybeFormed records, once, that a cluster started with
+// --bootstrap-expect N has reached N voters; until then nodes serve no KMS
+// or IAM calls.
+func (c *Cluster) maybeFormed(ctx context.Context, members []raft.Member) error {
+	info := c.cfg.FSM.Cluster()
+	if info == nil || info.Formed || info.BootstrapExpect <= 1 {
+		return nil
+	}
+	voters := 0
+	for _, m := range members {
+		if m.Voter {
+			voters++
+		}
+	}
+	if voters < info.BootstrapExpect {
+		return nil
+	}
+	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpClusterFormed, ClusterFormed: &fsm.ClusterFormed{}})
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.cfg.Raft.Apply(ctx, b); err != nil {
+		return err
+	}
+	c.cfg.Logger.Info("cluster formed", "voters", voters)
+	return nil
+}
+
+// Forming reports whether the cluster was started with --bootstrap-expect
+// and has not yet had that many voters, and how many it waits for.
+func (c *Cluster) Forming() (bool, int) {
+	info := c.cfg.FSM.Cluster()
+	if info == nil || info.Formed || info.BootstrapExpect <= 1 {
+		return false, 0
+	}
+	return true, info.BootstrapExpect
 }
 
 // cleanupTargets returns the members dead-server cleanup removes now:

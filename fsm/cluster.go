@@ -23,6 +23,12 @@ type ClusterInfo struct {
 	// GossipKey is the key that encrypts gossip (memberlist), sealed the
 	// same way; nil until the first node that starts gossip sets it.
 	GossipKey *SealedSecret `json:"gossip_key,omitempty"`
+	// BootstrapExpect is the voter count the cluster was started to form
+	// (node --bootstrap-expect); until Formed, nodes serve no KMS or IAM
+	// calls, so no write is acknowledged by fewer nodes than intended.
+	BootstrapExpect int `json:"bootstrap_expect,omitempty"`
+	// Formed is set once, when the cluster first had BootstrapExpect voters.
+	Formed bool `json:"formed,omitempty"`
 }
 
 // SealedSecret is a cluster secret sealed by an HSM under an internal key
@@ -69,6 +75,10 @@ type RegisterNode struct {
 type RemoveNode struct {
 	ID string `json:"id"`
 }
+
+// ClusterFormed records that the cluster reached its BootstrapExpect
+// voters. It is a latch: it never unsets.
+type ClusterFormed struct{}
 
 // SetGossipKey sets the cluster's sealed gossip key, once: a second
 // proposal (two nodes racing on an older cluster) changes nothing, and
@@ -129,6 +139,15 @@ func (f *FSM) applyCluster(c *Command) *Result {
 		cs.nodes[c.RegisterNode.Node.ID] = c.RegisterNode.Node
 	case OpRemoveNode:
 		delete(cs.nodes, c.RemoveNode.ID)
+	case OpClusterFormed:
+		if cs.info == nil {
+			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+		}
+		if !cs.info.Formed {
+			info := *cs.info
+			info.Formed = true
+			cs.info = &info
+		}
 	case OpSetGossipKey:
 		if cs.info == nil {
 			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}

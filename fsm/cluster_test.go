@@ -97,6 +97,7 @@ func TestGossipKeyIsSetOnceAndNodesCanBeRemoved(t *testing.T) {
 		{"first wins", []*Command{
 			{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}}, setKey("a"), setKey("b"),
 		}, false, "a", 0},
+		{"formed before init", []*Command{{Op: OpClusterFormed, ClusterFormed: &ClusterFormed{}}}, true, "", 0},
 		{"remove", []*Command{
 			{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}}},
 			{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n2"}}},
@@ -130,5 +131,20 @@ func TestGossipKeyIsSetOnceAndNodesCanBeRemoved(t *testing.T) {
 	}
 	if n, _ := g.Node("n1"); n.GossipAddr != "127.0.0.1:3" || string(g.Cluster().GossipKey.Sealed) != "k" {
 		t.Fatalf("restored %v %v", n, g.Cluster().GossipKey)
+	}
+}
+
+func TestClusterFormedIsALatch(t *testing.T) {
+	t.Parallel()
+	f := New()
+	formed := &Command{Op: OpClusterFormed, ClusterFormed: &ClusterFormed{}}
+	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1", BootstrapExpect: 3}}})
+	if f.Cluster().Formed {
+		t.Fatal("formed at init")
+	}
+	for range 2 {
+		if r := applyAll(t, f, formed)[0]; r.Err != nil || !f.Cluster().Formed || f.Cluster().BootstrapExpect != 3 {
+			t.Fatalf("%v %+v", r.Err, f.Cluster())
+		}
 	}
 }

@@ -30,6 +30,7 @@ const (
 	OpConsumeJoinToken     Op = "ConsumeJoinToken"
 	OpRemoveNode           Op = "RemoveNode"
 	OpSetGossipKey         Op = "SetGossipKey"
+	OpClusterFormed        Op = "ClusterFormed"
 	OpCreateUser           Op = "CreateUser"
 	OpDeleteUser           Op = "DeleteUser"
 	OpCreateAccessKey      Op = "CreateAccessKey"
@@ -55,6 +56,7 @@ type Command struct {
 	ConsumeJoinToken     *ConsumeJoinToken     `json:"consume_join_token,omitempty"`
 	RemoveNode           *RemoveNode           `json:"remove_node,omitempty"`
 	SetGossipKey         *SetGossipKey         `json:"set_gossip_key,omitempty"`
+	ClusterFormed        *ClusterFormed        `json:"cluster_formed,omitempty"`
 	CreateUser           *CreateUser           `json:"create_user,omitempty"`
 	DeleteUser           *DeleteUser           `json:"delete_user,omitempty"`
 	CreateAccessKey      *CreateAccessKey      `json:"create_access_key,omitempty"`
@@ -144,7 +146,7 @@ func (c *Command) validate() error {
 		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil,
 		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
 		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil,
-		c.RemoveNode != nil, c.SetGossipKey != nil} {
+		c.RemoveNode != nil, c.SetGossipKey != nil, c.ClusterFormed != nil} {
 		if p {
 			set++
 		}
@@ -177,6 +179,8 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.ConsumeJoinToken != nil
 	case OpRemoveNode:
 		ok = set == 1 && c.RemoveNode != nil && c.RemoveNode.ID != ""
+	case OpClusterFormed:
+		ok = set == 1 && c.ClusterFormed != nil
 	case OpSetGossipKey:
 		ok = set == 1 && c.SetGossipKey != nil && len(c.SetGossipKey.Key.Sealed) > 0
 	case OpCreateUser:

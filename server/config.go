@@ -48,6 +48,11 @@ type Config struct {
 	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// BootstrapExpect, on the node that creates the cluster, is the number
+	// of voters the cluster is being formed with: no node serves KMS or
+	// IAM calls until that many have joined (the others join with tokens).
+	// 0 or 1 means serve at once.
+	BootstrapExpect int `json:"bootstrap_expect"`
 	// DeadServerCleanup, if positive, lets the leader remove a member that
 	// gossip has reported dead or left for longer than this.
 	DeadServerCleanup time.Duration `json:"dead_server_cleanup"`
@@ -111,6 +116,12 @@ func (c *Config) Validate() error {
 	if len(c.Join) > 0 && c.JoinToken == "" {
 		errs = append(errs, errors.New("--join needs --join-token"))
 	}
+	switch {
+	case c.BootstrapExpect < 0:
+		errs = append(errs, errors.New("--bootstrap-expect must not be negative"))
+	case c.BootstrapExpect > 1 && len(c.Join) > 0:
+		errs = append(errs, errors.New("--bootstrap-expect is for the node that creates the cluster; a node started with --join joins one"))
+	}
 	if c.DeadServerCleanup < 0 {
 		errs = append(errs, errors.New("--dead-server-cleanup must not be negative"))
 	}
@@ -146,6 +157,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "HTTPS address for Connect, gRPC and gRPC-Web")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "raft transport address (mutual TLS)")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip address, TCP and UDP (encrypted with the cluster's gossip key)")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", cfg.BootstrapExpect,
+		"on the first node of a new cluster: serve KMS and IAM calls only once this many voters have joined")
 	fs.DurationVar(&cfg.DeadServerCleanup, "dead-server-cleanup", cfg.DeadServerCleanup,
 		"if set, the leader removes a member gossip reports dead or left for longer than this (e.g. 30m)")
 	fs.IntVar(&cfg.CleanupMinVoters, "cleanup-min-voters", cfg.CleanupMinVoters, "dead-server cleanup never leaves fewer voters than this (default 3)")

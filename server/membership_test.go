@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,5 +226,72 @@ func TestRaftPortRefusesAClientCertificate(t *testing.T) {
 	}
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the raft port accepted the admin's client certificate: %v", err)
+	}
+}
+
+func TestBootstrapExpectWaitsForTheVoters(t *testing.T) {
+	first := t.TempDir()
+	c := &testCluster{adminDir: first, opts: []func(*server.Config){func(cfg *server.Config) {
+		if cfg.NodeID == "n1" {
+			cfg.BootstrapExpect = 3
+		}
+	}}}
+	n1, err := server.Start(context.Background(), c.config(first, "n1", nil, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes = append(c.nodes, n1)
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Close()
+		}
+	})
+	ctx := context.Background()
+	for i, id := range []string{"n2", "n3"} {
+		_, err := c.kms(t, 0).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+		assertAWSError(t, err, connect.CodeUnavailable, "DependencyTimeoutException")
+		n, err := server.Start(ctx, c.config(t.TempDir(), id, []string{n1.APIAddr()}, joinToken(t, n1, first)))
+		if err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	eventually(t, "the cluster of three serves writes", func() bool {
+		_, err := c.kms(t, 2).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+		return err == nil
+	})
+}
+
+func TestMembershipFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(server.Config) bool
+	}{
+		{"defaults", nil, "", func(c server.Config) bool {
+			return c.GossipAddr == "127.0.0.1:7702" && c.DeadServerCleanup == 0 && c.BootstrapExpect == 0
+		}},
+		{"set", []string{"--gossip-addr", "10.0.0.1:7702", "--dead-server-cleanup", "30m", "--cleanup-min-voters", "5", "--bootstrap-expect", "3"}, "",
+			func(c server.Config) bool {
+				return c.GossipAddr == "10.0.0.1:7702" && c.DeadServerCleanup == 30*time.Minute && c.CleanupMinVoters == 5 && c.BootstrapExpect == 3
+			}},
+		{"bad gossip addr", []string{"--gossip-addr", "nowhere"}, "--gossip-addr", nil},
+		{"negative cleanup", []string{"--dead-server-cleanup", "-1s"}, "--dead-server-cleanup", nil},
+		{"expect with join", []string{"--bootstrap-expect", "3", "--join", "127.0.0.1:7700", "--join-token", "x"}, "--bootstrap-expect", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := server.ParseArgs(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error about %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(cfg) {
+				t.Fatalf("got %+v, %v", cfg, err)
+			}
+		})
 	}
 }

@@ -175,7 +175,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.formingGate(mux), // see gossip.go
 		TLSConfig:         tlsCfg,
 		Protocols:         protocols,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -287,6 +287,7 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 		if err != nil {
 			return err
 		}
+		info.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpInitCluster, InitCluster: &fsm.InitCluster{Info: info}}); err != nil {
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
