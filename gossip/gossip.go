@@ -261,10 +261,7 @@ func (g *Gossip) Close() error {
 func (g *Gossip) observe(n *memberlist.Node, leave bool) {
 	h := Alive
 	m := Member{Name: n.Name, Addr: n.Address(), Health: h, Since: g.cfg.Now()}
-	var meta Meta
-	if json.Unmarshal(n.Meta, &meta) == nil && meta.ID == n.Name && meta.V == metaVersion {
-		m.Meta = meta
-	}
+	m.Meta, _ = parseMeta(n.Name, n.Meta)
 	g.mu.Lock()
 	old, ok := g.members[n.Name]
 	if leave {
@@ -289,6 +286,16 @@ func (g *Gossip) observe(n *memberlist.Node, leave bool) {
 	if g.cfg.OnChange != nil {
 		g.cfg.OnChange()
 	}
+}
+
+// parseMeta decodes a member's metadata; ok is false (and Meta zero) for
+// metadata of another version or that names another node.
+func parseMeta(name string, b []byte) (Meta, bool) {
+	var m Meta
+	if len(b) > memberlist.MetaMaxSize || json.Unmarshal(b, &m) != nil || m.V != metaVersion || m.ID != name {
+		return Meta{}, false
+	}
+	return m, true
 }
 
 // savePeers writes the alive members' addresses, atomically; a failure

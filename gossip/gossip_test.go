@@ -2,10 +2,13 @@ package gossip
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
@@ -152,4 +155,53 @@ func TestStartCopiesTheKey(t *testing.T) {
 	if _, err := b.Join([]string{a.Addr()}); err != nil {
 		t.Fatalf("a's key changed under it: %v", err)
 	}
+}
+
+func TestParseMeta(t *testing.T) {
+	t.Parallel()
+	good, _ := json.Marshal(Meta{V: 1, ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"})
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"good", string(good), true},
+		{"another node", `{"v":1,"id":"n2"}`, false},
+		{"another version", `{"v":2,"id":"n1"}`, false},
+		{"not json", `{"v":1,`, false},
+		{"empty", ``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, ok := parseMeta("n1", []byte(tt.in))
+			if ok != tt.ok || !ok && m != (Meta{}) {
+				t.Fatalf("got %+v, %v", m, ok)
+			}
+		})
+	}
+}
+
+func FuzzParseMeta(f *testing.F) {
+	f.Add("n1", []byte(`{"v":1,"id":"n1","raft":"127.0.0.1:1","api":"127.0.0.1:2"}`))
+	f.Add("n1", []byte(`{"v":1,"id":"n1","leaving":true}`))
+	f.Fuzz(func(t *testing.T, name string, b []byte) {
+		m, ok := parseMeta(name, b)
+		if !ok {
+			return
+		}
+		if m.ID != name || m.V != metaVersion {
+			t.Fatalf("accepted %+v for %q", m, name)
+		}
+		again, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) > memberlist.MetaMaxSize {
+			return // re-encoding may escape more than the input did
+		}
+		if m2, ok := parseMeta(name, again); !ok || m2 != m {
+			t.Fatalf("does not round-trip: %+v", m)
+		}
+	})
 }
