@@ -151,6 +151,19 @@ func (c *Cluster) reconcile(ctx context.Context, m Membership) error {
 	}
 	gm := c.gossipMembers()
 	for _, rm := range members {
+		if rm.ID == c.cfg.NodeID && rm.Addr != c.cfg.Raft.Addr() {
+			// The leader itself restarted on a new address (a single node,
+			// or one re-elected before anyone fixed it): others must dial
+			// the new one in elections.
+			add := c.cfg.Raft.AddNonvoter
+			if rm.Voter {
+				add = c.cfg.Raft.AddVoter
+			}
+			if err := add(rm.ID, c.cfg.Raft.Addr()); err != nil {
+				return err
+			}
+			c.cfg.Logger.Info("leader moved", "raft", c.cfg.Raft.Addr())
+		}
 		g, seen := gm[rm.ID]
 		if rm.ID == c.cfg.NodeID || !seen || g.Health != gossip.Alive {
 			continue

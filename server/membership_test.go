@@ -295,3 +295,22 @@ func TestMembershipFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestRestartedSingleNodeFixesItsOwnRaftAddress(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	old := s.APIAddr()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = start(t, dir) // port 0: new addresses
+	defer s.Close()
+	if s.APIAddr() == old {
+		t.Fatal("the test needs a new address")
+	}
+	c := &testCluster{adminDir: dir}
+	eventually(t, "the raft configuration has the node's new raft address", func() bool {
+		st := c.statusOf(t, s)
+		return st != nil && len(st.Nodes) == 1 && st.Nodes[0].RaftAddr == st.Self.RaftAddr && st.Nodes[0].ApiAddr == s.APIAddr()
+	})
+}
