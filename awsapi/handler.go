@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
@@ -56,6 +57,11 @@ type Options struct {
 	// Logger receives internal errors (never sent to callers); nil
 	// discards them.
 	Logger *slog.Logger
+	// Reads admits each call under the consistency its Trent-Consistency,
+	// Trent-Max-Staleness and Trent-Min-Index headers ask for, as on the
+	// Connect endpoint, and the response reports how it was served. Nil
+	// admits everything.
+	Reads consistency.Admitter
 }
 
 // handler serves the AWS JSON 1.1 protocol. It is safe for concurrent use.
@@ -67,6 +73,7 @@ type handler struct {
 	maxBody int64
 	logger  *slog.Logger
 	decode  protojson.UnmarshalOptions
+	reads   consistency.Admitter
 }
 
 // NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
@@ -102,6 +109,7 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		maxBody: opts.MaxBodyBytes,
 		logger:  opts.Logger,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
+		reads:   opts.Reads,
 	}
 }
 
@@ -176,6 +184,17 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 			return nil, 0, newError(serialization, "Cannot read the %s request body: %s", op.name, strings.TrimPrefix(err.Error(), "proto: "))
 		}
 	}
+	var served consistency.Served
+	if h.reads != nil {
+		var err error
+		if served, err = consistency.Admit(r.Context(), h.reads, r.Header, in); err != nil {
+			var ce *consistency.Error
+			if errors.As(err, &ce) {
+				return nil, 0, newError(ce.Type, "%s", ce.Message)
+			}
+			return nil, 0, timeoutError()
+		}
+	}
 	info := &kms.CallInfo{}
 	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
 	out, err := op.call(ctx, in)
@@ -185,6 +204,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 			h.logger.ErrorContext(r.Context(), "AWS request failed", "request_id", reqID, "op", op.name, "err", err)
 		}
 		return nil, 0, e
+	}
+	if h.reads != nil {
+		consistency.Report(w.Header(), served, info.AppliedIndex, info.ReadIndex)
 	}
 	if out == nil {
 		return []byte("{}"), info.AppliedIndex, nil

@@ -465,3 +465,62 @@ func TestSDKGrants(t *testing.T) {
 	_, err = e.root.RevokeGrant(ctx, &awskms.RevokeGrantInput{KeyId: m.KeyId, GrantId: aws.String("not-a-grant-id")})
 	e.wantAPIError(t, err, "InvalidGrantIdException", before)
 }
+
+// TestSDKKeyPolicies drives GetKeyPolicy, PutKeyPolicy and ListKeyPolicies
+// through the AWS SDK, which the endpoint dispatches by operation name.
+func TestSDKKeyPolicies(t *testing.T) {
+	t.Parallel()
+	e := newSDKEnv(t)
+	ctx := context.Background()
+	m := e.createKey(t, "")
+	got, err := e.root.GetKeyPolicy(ctx, &awskms.GetKeyPolicyInput{KeyId: m.KeyId, PolicyName: aws.String("default")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := aws.ToString(got.Policy); !strings.Contains(p, `"Sid" : "Enable IAM User Permissions"`) ||
+		!strings.Contains(p, `"AWS" : "arn:aws:iam::111122223333:root"`) || aws.ToString(got.PolicyName) != "default" {
+		t.Fatalf("default policy %q", p)
+	}
+	lp, err := e.root.ListKeyPolicies(ctx, &awskms.ListKeyPoliciesInput{KeyId: m.Arn})
+	if err != nil || len(lp.PolicyNames) != 1 || lp.PolicyNames[0] != "default" || lp.Truncated {
+		t.Fatalf("ListKeyPolicies: %v %+v", err, lp)
+	}
+
+	if _, err := e.bob.Encrypt(ctx, &awskms.EncryptInput{KeyId: m.Arn, Plaintext: []byte("x")}); err == nil {
+		t.Fatal("bob encrypted under the default policy")
+	}
+	doc := `{"Version":"2012-10-17","Statement":[
+  {"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+  {"Sid":"Bob","Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+   "Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/bob"}}}]}`
+	if _, err := e.root.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: m.KeyId, Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.root.GetKeyPolicy(ctx, &awskms.GetKeyPolicyInput{KeyId: m.KeyId}); err != nil || aws.ToString(got.Policy) != doc {
+		t.Fatalf("GetKeyPolicy after put: %v %q", err, aws.ToString(got.Policy))
+	}
+	if _, err := e.bob.Encrypt(ctx, &awskms.EncryptInput{KeyId: m.Arn, Plaintext: []byte("x")}); err != nil {
+		t.Fatalf("bob Encrypt under the new policy: %v", err)
+	}
+
+	before := e.srv.requests.Load()
+	_, err = e.root.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: m.KeyId,
+		Policy: aws.String(`{"Statement":[{"Sid":"X","Effect":"Permit","Principal":"*","Action":"kms:*","Resource":"*"}]}`)})
+	var mp *types.MalformedPolicyDocumentException
+	if !errors.As(err, &mp) || !strings.Contains(mp.ErrorMessage(), `Statement[0] (Sid "X")`) || !strings.Contains(mp.ErrorMessage(), "Effect") {
+		t.Fatalf("got %v, want MalformedPolicyDocumentException pointing at Statement[0] Effect", err)
+	}
+	if n := e.srv.requests.Load() - before; n != 1 {
+		t.Errorf("the SDK sent %d requests, want 1", n)
+	}
+	_, err = e.root.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: m.KeyId, Policy: aws.String(
+		`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"kms:*","Resource":"*"}]}`)})
+	if !errors.As(err, &mp) || !strings.Contains(mp.ErrorMessage(), "will not allow you to update the key policy") {
+		t.Fatalf("lockout: got %v", err)
+	}
+	_, err = e.bob.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: m.Arn, Policy: aws.String(doc)})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
+		t.Fatalf("bob PutKeyPolicy: got %v, want AccessDeniedException", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/consistency"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 )
@@ -117,6 +118,8 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.iam(ctx, g, rest[1:])
 	case "grants":
 		return c.grants(ctx, g, rest[1:])
+	case "authz":
+		return c.authz(ctx, g, rest[1:])
 	case "cluster":
 		return c.cluster(ctx, g, rest[1:])
 	case "dev":
@@ -125,14 +128,15 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, authz, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
 
 Commands:
   kms <verb> [options]   call a KMS operation, AWS CLI style (trent kms help)
-  iam <verb> [options]   manage users, access keys and certificates (trent iam help)
+  iam <verb> [options]   manage users, roles, policies, access keys and certificates (trent iam help)
+  authz explain [...]    explain an authorization decision (trent authz help)
   grants <verb>          find and retire duplicate grants (trent grants help)
   bench [options]        load-test an operation (trent bench --help)
   cluster <verb>         join tokens and cluster status (trent cluster help)
@@ -155,6 +159,12 @@ Global options (accepted anywhere on the command line):
                             like every other blob
   --cli-read-timeout SECS   per-call timeout, 0 for none (default 60)
   --cli-connect-timeout SECS  connection timeout, 0 for none (default 60)
+  --consistency MODE        bounded (default) or linearizable reads
+  --max-staleness DUR       tighten the node's staleness bound, e.g. 250ms
+  --min-index N             read your writes: serve only once the node has
+                            applied raft index N (a write's applied index)
+  --show-consistency        print how the call was served (node, mode,
+                            applied index, staleness bound) to stderr
   --no-cli-pager, --no-paginate  accepted and ignored, for AWS CLI scripts
   --help                    print usage
 `
@@ -167,6 +177,10 @@ type globals struct {
 	binaryFormat                     string // "raw-in-base64-out" or "base64"
 	readTimeout, connectTimeout      time.Duration
 	help                             bool
+	// Read consistency (docs/consistency.md): request headers to send, and
+	// whether to print the response's consistency metadata to stderr.
+	readHeaders     http.Header
+	showConsistency bool
 }
 
 // globalFlags maps each global option to its setter.
@@ -197,6 +211,27 @@ var globalFlags = map[string]func(g *globals, v string) error{
 		g.binaryFormat = v
 		return nil
 	},
+	"consistency": func(g *globals, v string) error {
+		if v != "bounded" && v != "linearizable" {
+			return fmt.Errorf("argument --consistency: invalid choice %q (choose from bounded, linearizable)", v)
+		}
+		g.setReadHeader(consistency.ConsistencyHeader, v)
+		return nil
+	},
+	"max-staleness": func(g *globals, v string) error {
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return fmt.Errorf("argument --max-staleness: expected a duration such as 250ms, got %q", v)
+		}
+		g.setReadHeader(consistency.MaxStalenessHeader, v)
+		return nil
+	},
+	"min-index": func(g *globals, v string) error {
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return fmt.Errorf("argument --min-index: expected a raft index (a non-negative integer), got %q", v)
+		}
+		g.setReadHeader(consistency.MinIndexHeader, v)
+		return nil
+	},
 	"cli-read-timeout":    func(g *globals, v string) error { return parseSeconds(&g.readTimeout, "cli-read-timeout", v) },
 	"cli-connect-timeout": func(g *globals, v string) error { return parseSeconds(&g.connectTimeout, "cli-connect-timeout", v) },
 }
@@ -208,6 +243,18 @@ func parseSeconds(d *time.Duration, name, v string) error {
 	}
 	*d = time.Duration(n * float64(time.Second))
 	return nil
+}
+
+func (g *globals) setReadHeader(k, v string) {
+	if g.readHeaders == nil {
+		g.readHeaders = http.Header{}
+	}
+	g.readHeaders.Set(k, v)
+}
+
+// boolGlobals are global options that take no value.
+var boolGlobals = map[string]func(g *globals){
+	"show-consistency": func(g *globals) { g.showConsistency = true },
 }
 
 // ignoredGlobals are AWS CLI options that scripts pass and that mean
@@ -231,6 +278,10 @@ func parseGlobals(args []string) (*globals, []string, error) {
 		}
 		name, val, hasVal := strings.Cut(a[2:], "=")
 		if ignoredGlobals[name] && !hasVal {
+			continue
+		}
+		if set, ok := boolGlobals[name]; ok && !hasVal {
+			set(g)
 			continue
 		}
 		set, ok := globalFlags[name]

@@ -431,3 +431,54 @@ func TestAWSCompatGlobals(t *testing.T) {
 		}
 	}
 }
+
+func TestConsistencyOptions(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	if code, _, errOut := fx.run(t, "kms", "create-key"); code != 0 {
+		t.Fatalf("create-key: %s", errOut)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantSent map[string]string
+		wantErr  string // stderr line: the printed metadata
+	}{
+		{name: "nothing asked, nothing sent or shown", wantSent: map[string]string{"Trent-Consistency": "", "Trent-Max-Staleness": "", "Trent-Min-Index": ""}},
+		{name: "linearizable", args: []string{"--consistency", "linearizable", "--show-consistency"},
+			wantSent: map[string]string{"Trent-Consistency": "linearizable"},
+			wantErr:  "trent: served-by=fake1 consistency=linearizable applied-index=42 staleness-bound=3.5ms\n"},
+		{name: "bounded tightened, read your write", args: []string{"--max-staleness=250ms", "--min-index", "41", "--show-consistency"},
+			wantSent: map[string]string{"Trent-Max-Staleness": "250ms", "Trent-Min-Index": "41", "Trent-Consistency": ""},
+			wantErr:  "trent: served-by=fake1 consistency=bounded applied-index=42 staleness-bound=3.5ms\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"kms", "describe-key", "--key-id", key1}, tc.args...)
+			code, _, errOut := fx.run(t, args...)
+			if code != 0 || errOut != tc.wantErr {
+				t.Fatalf("exit %d, stderr %q; want 0, %q", code, errOut, tc.wantErr)
+			}
+			got := fx.sent()
+			for k, v := range tc.wantSent {
+				if got.Get(k) != v {
+					t.Errorf("sent %s = %q, want %q", k, got.Get(k), v)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--consistency", "eventual"}, `argument --consistency: invalid choice "eventual" (choose from bounded, linearizable)`},
+		{[]string{"--max-staleness", "soon"}, `argument --max-staleness: expected a duration such as 250ms, got "soon"`},
+		{[]string{"--min-index", "-1"}, `argument --min-index: expected a raft index (a non-negative integer), got "-1"`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			code, _, errOut := fx.run(t, append([]string{"kms", "describe-key", "--key-id", key1}, tc.args...)...)
+			if code == 0 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want a usage error with %q", code, errOut, tc.want)
+			}
+		})
+	}
+}

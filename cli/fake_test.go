@@ -362,6 +362,39 @@ type fixture struct {
 	fake  *fakeKMS
 	creds *creds
 	url   string
+
+	mu       sync.Mutex
+	lastSent http.Header // request headers of the last call
+	minIndex []string    // every Trent-Min-Index received
+}
+
+// consistencyMeta records each call's request headers and answers with
+// consistency metadata, as a node does: the mode asked for (bounded by
+// default), and fixed index and bound.
+func (fx *fixture) consistencyMeta(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fx.mu.Lock()
+		fx.lastSent = r.Header.Clone()
+		if v := r.Header.Get("Trent-Min-Index"); v != "" {
+			fx.minIndex = append(fx.minIndex, v)
+		}
+		fx.mu.Unlock()
+		mode := r.Header.Get("Trent-Consistency")
+		if mode == "" {
+			mode = "bounded"
+		}
+		w.Header().Set("Trent-Served-By", "fake1")
+		w.Header().Set("Trent-Consistency", mode)
+		w.Header().Set("Trent-Applied-Index", "42")
+		w.Header().Set("Trent-Staleness-Bound", "3.5ms")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (fx *fixture) sent() http.Header {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	return fx.lastSent
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -369,7 +402,7 @@ func newFixture(tb testing.TB) *fixture {
 	fx := &fixture{fake: newFakeKMS(), creds: newCreds(tb)}
 	mux := http.NewServeMux()
 	path, handler := kmsv1connect.NewKeyManagementServiceHandler(fx.fake)
-	mux.Handle(path, handler)
+	mux.Handle(path, fx.consistencyMeta(handler))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are expected in some tests

@@ -36,6 +36,20 @@ var iamVerbs = newVerbTable("iam", iamUsageHead, 20,
 	iamRPC(iamClient.CreateAccessKey, "Creates an access key; without --user-name, for you. Keep the secret: it is shown once."),
 	iamRPC(iamClient.ListAccessKeys, "Lists the access keys of a user; without --user-name, yours."),
 	iamRPC(iamClient.DeleteAccessKey, "Deletes an access key.", "access-key-id"),
+	iamRPC(iamClient.RevokeCert, "Revokes a client certificate by serial number (openssl x509 -serial); every node refuses it.", "serial-number"),
+	iamRPC(iamClient.ListRevokedCerts, "Lists the revoked certificate serial numbers."),
+	iamRPC(iamClient.CreateRole, "Creates a role in your account.", "role-name"),
+	iamRPC(iamClient.GetRole, "Returns a role.", "role-name"),
+	iamRPC(iamClient.ListRoles, "Lists the roles of your account."),
+	iamRPC(iamClient.DeleteRole, "Deletes a role and its policies.", "role-name"),
+	iamRPC(iamClient.PutUserPolicy, "Adds or replaces an inline identity policy of a user.", "user-name", "policy-name", "policy-document"),
+	iamRPC(iamClient.GetUserPolicy, "Returns an inline policy of a user.", "user-name", "policy-name"),
+	iamRPC(iamClient.ListUserPolicies, "Lists the inline policies of a user.", "user-name"),
+	iamRPC(iamClient.DeleteUserPolicy, "Deletes an inline policy of a user.", "user-name", "policy-name"),
+	iamRPC(iamClient.PutRolePolicy, "Adds or replaces an inline identity policy of a role.", "role-name", "policy-name", "policy-document"),
+	iamRPC(iamClient.GetRolePolicy, "Returns an inline policy of a role.", "role-name", "policy-name"),
+	iamRPC(iamClient.ListRolePolicies, "Lists the inline policies of a role.", "role-name"),
+	iamRPC(iamClient.DeleteRolePolicy, "Deletes an inline policy of a role.", "role-name", "policy-name"),
 	&verb{group: "iam", name: "issue-cert", op: "IssueCertificate",
 		summary: "Issues a client certificate for a user; the key is made here and never sent.",
 		run:     issueCert, help: issueCertUsage},
@@ -48,7 +62,8 @@ func iamRPC[Req, Resp proto.Message](method func(iamClient, context.Context, Req
 
 const iamUsageHead = `usage: trent [global options] iam <verb> [options]
 
-Manages the users, access keys and certificates of your account. Verbs and
+Manages the users, roles, identity policies, access keys and certificates
+of your account. Verbs and
 flags are the AWS CLI's (aws iam <verb>) where IAM has the operation;
 output is the AWS CLI's JSON, or text with --output text.
 Run 'trent iam <verb> --help' for a verb's options.

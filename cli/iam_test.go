@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,8 @@ type fakeIAM struct {
 	keys  []*iamv1.AccessKeyMetadata
 	certs []*iamv1.IssueCertificateRequest
 	n     int
+	// policies holds inline policies by "user/NAME/POLICY" (authz_test.go).
+	policies map[string]string
 }
 
 var _ iamv1connect.IdentityServiceHandler = (*fakeIAM)(nil)
@@ -387,7 +390,7 @@ func TestIAMUsageErrors(t *testing.T) {
 		want []string
 	}{
 		{"no-verb", []string{"iam"}, []string{"iam: missing verb", "issue-cert", "create-access-key"}},
-		{"unknown-verb", []string{"iam", "create-role"}, []string{`unknown verb "create-role"`, "valid verbs: create-access-key, create-user,"}},
+		{"unknown-verb", []string{"iam", "assume-role"}, []string{`unknown verb "assume-role"`, "valid verbs: create-access-key, create-role, create-user,"}},
 		{"missing-required", []string{"iam", "create-user"}, []string{"required: --user-name", "Run 'trent iam create-user --help'"}},
 		{"unknown-flag", []string{"iam", "delete-user", "--name", "x"}, []string{"unknown option --name for delete-user", "Run 'trent iam delete-user --help'"}},
 		{"issue-cert-missing", []string{"iam", "issue-cert", "--user-name", "bob"}, []string{"required: --out"}},
@@ -435,13 +438,15 @@ func TestIAMHelp(t *testing.T) {
 	}
 }
 
-// TestEveryIAMRPCHasAVerb keeps the iam verb table in step with the
-// service: every RPC has a verb (IssueCertificate is issue-cert).
+// TestEveryIAMRPCHasAVerb keeps the iam and authz verb tables in step
+// with the service: every RPC has a verb (IssueCertificate is issue-cert,
+// Explain is authz explain).
 func TestEveryIAMRPCHasAVerb(t *testing.T) {
 	t.Parallel()
 	methods := iamv1.File_trent_iam_v1_iam_proto.Services().ByName("IdentityService").Methods()
 	byOp := map[string]*verb{}
-	for _, v := range iamVerbs.verbs {
+	verbs := append(slices.Clone(iamVerbs.verbs), authzVerbs.verbs...)
+	for _, v := range verbs {
 		byOp[v.op] = v
 	}
 	for i := range methods.Len() {
@@ -455,7 +460,7 @@ func TestEveryIAMRPCHasAVerb(t *testing.T) {
 			t.Errorf("verb %s does not match RPC %s", v.name, m.Name())
 		}
 	}
-	if got, want := len(iamVerbs.verbs), methods.Len(); got != want {
+	if got, want := len(verbs), methods.Len(); got != want {
 		t.Errorf("%d verbs for %d RPCs", got, want)
 	}
 }

@@ -2,17 +2,19 @@ package cli
 
 import (
 	"context"
-
-	"connectrpc.com/connect"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 )
 
@@ -381,11 +383,56 @@ func (c *command) runVerb(ctx context.Context, g *globals, t *verbTable, args []
 	}
 	ctx, cancel := withReadTimeout(ctx, g)
 	defer cancel()
-	resp, err := v.call(ctx, hc, t2.baseURL, req)
+	mc := &metaClient{next: hc, send: g.readHeaders}
+	resp, err := v.call(ctx, mc, t2.baseURL, req)
+	if g.showConsistency {
+		mc.print(c.stderr)
+	}
 	if err != nil {
 		return &callError{op: v.op, endpoint: t2.baseURL, err: err}
 	}
 	return render(c.stdout, resp, g.output, g.query)
+}
+
+// metaClient adds the read-consistency request headers to a call and keeps
+// the response headers that say how it was served.
+type metaClient struct {
+	next     connect.HTTPClient
+	send     http.Header
+	got      http.Header
+	noRecord bool // set before sharing it between goroutines
+}
+
+func (m *metaClient) Do(req *http.Request) (*http.Response, error) {
+	for k, v := range m.send {
+		req.Header[k] = v
+	}
+	resp, err := m.next.Do(req)
+	if err == nil && !m.noRecord {
+		m.got = resp.Header
+	}
+	return resp, err
+}
+
+// print writes the call's consistency metadata as one line.
+func (m *metaClient) print(w io.Writer) {
+	if m.got == nil {
+		return
+	}
+	var parts []string
+	for _, h := range []struct{ name, header string }{
+		{"served-by", "Trent-Served-By"},
+		{"consistency", consistency.ConsistencyHeader},
+		{"applied-index", consistency.AppliedIndexHeader},
+		{"staleness-bound", consistency.StalenessBoundHeader},
+	} {
+		if v := m.got.Get(h.header); v != "" {
+			parts = append(parts, h.name+"="+v)
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "trent: %s\n", strings.Join(parts, " "))
+	}
 }
 
 // withReadTimeout applies --cli-read-timeout to ctx.

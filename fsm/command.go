@@ -61,6 +61,13 @@ type Command struct {
 	DeleteUser           *DeleteUser           `json:"delete_user,omitempty"`
 	CreateAccessKey      *CreateAccessKey      `json:"create_access_key,omitempty"`
 	DeleteAccessKey      *DeleteAccessKey      `json:"delete_access_key,omitempty"`
+	// Authorization commands (authz.go).
+	PutKeyPolicy          *PutKeyPolicy          `json:"put_key_policy,omitempty"`
+	CreateRole            *CreateRole            `json:"create_role,omitempty"`
+	DeleteRole            *DeleteRole            `json:"delete_role,omitempty"`
+	PutPrincipalPolicy    *PutPrincipalPolicy    `json:"put_principal_policy,omitempty"`
+	DeletePrincipalPolicy *DeletePrincipalPolicy `json:"delete_principal_policy,omitempty"`
+	RevokeCert            *RevokeCert            `json:"revoke_cert,omitempty"`
 }
 
 // CreateGrant adds a grant, unless a grant with the same Name and the same
@@ -146,6 +153,8 @@ func (c *Command) validate() error {
 		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil,
 		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
 		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil,
+		c.PutKeyPolicy != nil, c.CreateRole != nil, c.DeleteRole != nil, c.PutPrincipalPolicy != nil,
+		c.DeletePrincipalPolicy != nil, c.RevokeCert != nil,
 		c.RemoveNode != nil, c.SetGossipKey != nil, c.ClusterFormed != nil} {
 		if p {
 			set++
@@ -191,6 +200,18 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.CreateAccessKey != nil && c.CreateAccessKey.Key.ID != ""
 	case OpDeleteAccessKey:
 		ok = set == 1 && c.DeleteAccessKey != nil
+	case OpPutKeyPolicy:
+		ok = set == 1 && c.PutKeyPolicy != nil
+	case OpCreateRole:
+		ok = set == 1 && c.CreateRole != nil && c.CreateRole.Role.ID != ""
+	case OpDeleteRole:
+		ok = set == 1 && c.DeleteRole != nil
+	case OpPutPrincipalPolicy:
+		ok = set == 1 && c.PutPrincipalPolicy != nil
+	case OpDeletePrincipalPolicy:
+		ok = set == 1 && c.DeletePrincipalPolicy != nil
+	case OpRevokeCert:
+		ok = set == 1 && c.RevokeCert != nil
 	}
 	if !ok {
 		return fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, c.Op, set)

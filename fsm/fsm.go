@@ -29,6 +29,13 @@ type Result struct {
 	// AccessKey is the access key CreateAccessKey made (or found, for a
 	// retry) or DeleteAccessKey removed.
 	AccessKey *AccessKey
+	// Role is the role CreateRole made (or found) or DeleteRole removed.
+	Role *Role
+	// Policy is the identity policy PutPrincipalPolicy stored or
+	// DeletePrincipalPolicy removed.
+	Policy *PrincipalPolicy
+	// Revoked is the deny-list record RevokeCert added (or found).
+	Revoked *RevokedCert
 }
 
 // FSM is the replicated key store. It implements hraft.BatchingFSM.
@@ -41,6 +48,7 @@ type FSM struct {
 	grants  *grantIndex
 	cluster *clusterState
 	iam     *iamState
+	authz   *authzState
 
 	applied atomic.Uint64 // index of the last entry applied
 
@@ -54,7 +62,7 @@ func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
 func New() *FSM {
-	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), notify: make(chan struct{})}
+	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), notify: make(chan struct{})}
 }
 
 // Apply applies one log entry. See ApplyBatch.
@@ -99,7 +107,8 @@ func (f *FSM) apply(c *Command, index uint64) *Result {
 			// A retried proposal of the same key is not an error.
 			return &Result{Key: old}
 		}
-		nk := k.clone()
+		// A key proposed without a policy gets its account's default.
+		nk := withDefaultPolicy(k.clone())
 		f.keys.ReplaceOrInsert(nk)
 		return &Result{Key: nk}
 	case OpSetKeyEnabled:
@@ -150,6 +159,8 @@ func (f *FSM) apply(c *Command, index uint64) *Result {
 		return f.applyCluster(c)
 	case OpCreateUser, OpDeleteUser, OpCreateAccessKey, OpDeleteAccessKey:
 		return f.applyIAM(c)
+	case OpPutKeyPolicy, OpCreateRole, OpDeleteRole, OpPutPrincipalPolicy, OpDeletePrincipalPolicy, OpRevokeCert:
+		return f.applyAuthz(c)
 	case OpCreateGrant:
 		return f.createGrant(c.CreateGrant, index)
 	case OpDeleteGrant:

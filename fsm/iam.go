@@ -203,6 +203,7 @@ func (f *FSM) applyIAM(c *Command) *Result {
 		for _, k := range owned {
 			s.removeKey(k)
 		}
+		f.authz.deletePoliciesOf(u.ARN)
 		s.users.Delete(u)
 		return &Result{User: u}
 	case OpCreateAccessKey:

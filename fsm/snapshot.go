@@ -20,7 +20,8 @@ import (
 // {"applied": N}; then {"key": ...} per key in id order, {"grant": ...} per
 // grant in (key, id) order, the cluster records ({"cluster": ...},
 // {"node": ...}, {"join_token": ...}) and the IAM records ({"user": ...},
-// {"access_key": ...}) in id order; then {"end": true}. The end record
+// {"access_key": ...}) in id order, the authorization records ({"role": ...},
+// {"principal_policy": ...}, {"revoked_cert": ...}); then {"end": true}. The end record
 // makes a truncated snapshot detectable. Record kinds were added within
 // version 1; a reader refuses a record it does not know.
 const (
@@ -45,7 +46,12 @@ type snapshotRecord struct {
 	// IAM records: users, then access keys (see writeIAM).
 	User      *User      `json:"user,omitempty"`
 	AccessKey *AccessKey `json:"access_key,omitempty"`
-	End       bool       `json:"end,omitempty"`
+	// Authorization records: roles, identity policies, revoked
+	// certificates (see writeAuthz).
+	Role            *Role            `json:"role,omitempty"`
+	PrincipalPolicy *PrincipalPolicy `json:"principal_policy,omitempty"`
+	RevokedCert     *RevokedCert     `json:"revoked_cert,omitempty"`
+	End             bool             `json:"end,omitempty"`
 }
 
 type snapshot struct {
@@ -54,6 +60,7 @@ type snapshot struct {
 	grants  *grantIndex
 	cluster *clusterState
 	iam     *iamState
+	authz   *authzState
 }
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
@@ -61,7 +68,7 @@ type snapshot struct {
 func (f *FSM) Snapshot() (hraft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone()}, nil
+	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone()}, nil
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on error.
@@ -106,6 +113,9 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := s.writeIAM(enc); err != nil {
 		return err
 	}
+	if err := s.writeAuthz(enc); err != nil {
+		return err
+	}
 	if err := enc.Encode(snapshotRecord{End: true}); err != nil {
 		return err
 	}
@@ -129,6 +139,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.grants = st.grants
 	f.cluster = st.cluster
 	f.iam = st.iam
+	f.authz = st.authz
 	f.mu.Unlock()
 	f.setApplied(st.applied)
 	return nil
@@ -141,6 +152,7 @@ type restored struct {
 	grants  *grantIndex
 	cluster *clusterState
 	iam     *iamState
+	authz   *authzState
 }
 
 func readSnapshot(r io.Reader) (*restored, error) {
@@ -160,7 +172,7 @@ func readSnapshot(r io.Reader) (*restored, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
 	}
-	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState()}
+	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState()}
 	for {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
@@ -175,13 +187,18 @@ func readSnapshot(r io.Reader) (*restored, error) {
 			}
 			st.grants.insert(rec.Grant)
 		case rec.Key != nil && rec.Key.ID != "":
-			if _, dup := st.keys.ReplaceOrInsert(rec.Key); dup {
+			// Keys from before key policies were stored get the default.
+			if _, dup := st.keys.ReplaceOrInsert(withDefaultPolicy(rec.Key)); dup {
 				return nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
 			}
 		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil:
 			st.cluster.restore(&rec)
 		case rec.User != nil || rec.AccessKey != nil:
 			if err := st.iam.restore(&rec); err != nil {
+				return nil, err
+			}
+		case rec.Role != nil || rec.PrincipalPolicy != nil || rec.RevokedCert != nil:
+			if err := st.authz.restore(&rec); err != nil {
 				return nil, err
 			}
 		default:

@@ -1,6 +1,8 @@
-// Package iam is Trent's minimal IAM: the users of an account, their access
-// keys for the AWS-compatible endpoint, and client certificates for the
-// native API. [Service] implements the generated IdentityService handler,
+// Package iam is Trent's minimal IAM: the users and roles of an account,
+// their inline identity policies, access keys for the AWS-compatible
+// endpoint, client certificates for the native API and their revocation
+// (RevokeCert), and Explain, which asks the kms package why a request
+// would be allowed or denied. [Service] implements the generated IdentityService handler,
 // one method per operation, independent of any transport; [NewHandler]
 // mounts it on Connect.
 //
@@ -14,11 +16,13 @@
 //
 // # Authorization
 //
-// Until identity policies exist, the rule is fixed: the account root
-// manages the users of its account, their access keys and their
-// certificates; every principal may create, list and delete its own access
-// keys (CreateAccessKey, ListAccessKeys and DeleteAccessKey without
-// UserName, as `aws iam create-access-key` does).
+// IAM operations are not governed by identity policies (those govern KMS
+// calls, see package kms); the rule is fixed: the account root manages the
+// users and roles of its account, their inline policies, access keys and
+// certificates, the certificate deny list, and may ask Explain; every
+// principal may create, list and delete its own access keys
+// (CreateAccessKey, ListAccessKeys and DeleteAccessKey without UserName,
+// as `aws iam create-access-key` does).
 //
 // # Access key secrets are derived, never stored
 //
@@ -50,7 +54,7 @@
 // issue-cert` does. Without one, the server generates an ECDSA P-256 key
 // and returns it in the response, protected only by the TLS connection:
 // convenient for scripts, but the key then exists outside the client.
-// Deleting a user deletes its access keys but cannot revoke certificates
-// already issued; they stay valid until they expire unless the
-// authentication layer checks [Service.Exists].
+// Deleting a user deletes its access keys and policies but not its
+// certificates; RevokeCert puts a certificate's serial on a replicated
+// deny list that every node checks at authentication (rpc.RejectRevoked).
 package iam

@@ -83,6 +83,8 @@ type Config struct {
 	Rand io.Reader
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
+	// Explainer answers Explain; nil makes Explain unavailable.
+	Explainer Explainer
 }
 
 // Service implements the IdentityService operations. It is safe for
@@ -95,6 +97,8 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	logger *slog.Logger
+
+	explainer Explainer
 }
 
 var _ iamv1connect.IdentityServiceHandler = (*Service)(nil)
@@ -104,8 +108,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Log == nil || cfg.HSM == nil || cfg.CA == nil {
 		return nil, errors.New("iam: Store, Log, HSM and CA are required")
 	}
+	if _, ok := cfg.Store.(AuthzStore); !ok {
+		return nil, errors.New("iam: Store must also be an AuthzStore")
+	}
 	s := &Service{store: cfg.Store, log: cfg.Log, keys: NewAccessKeys(cfg.Store, cfg.HSM), ca: cfg.CA,
-		now: cfg.Now, rand: cfg.Rand, logger: cfg.Logger}
+		now: cfg.Now, rand: cfg.Rand, logger: cfg.Logger, explainer: cfg.Explainer}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/policy"
 )
 
 // AuthzRequest is one authorization question: may Principal perform Action
@@ -21,8 +22,18 @@ type AuthzRequest struct {
 	// caller's for operations without a key.
 	Account string
 	// EncryptionContext is the request's context, for condition keys and
-	// grant constraints.
+	// grant constraints. For CreateGrant it is the context of the new
+	// grant's constraint.
 	EncryptionContext map[string]string
+	// Grant describes a CreateGrant request, for the kms:Grant* condition
+	// keys; nil for other operations.
+	Grant *policy.GrantRequest
+	// NewKey holds the requested (or defaulted) attributes of a CreateKey,
+	// for kms:KeySpec, kms:KeyUsage and kms:KeyOrigin; nil otherwise.
+	NewKey *policy.KeyAttributes
+	// BypassLockoutCheck is the BypassPolicyLockoutSafetyCheck member of
+	// CreateKey and PutKeyPolicy; nil for other operations.
+	BypassLockoutCheck *bool
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow
@@ -40,9 +51,10 @@ var (
 	ErrExplicitDeny = errors.New("kms: explicitly denied")
 )
 
-// AccountRoot is the authorizer used until key policies land: the root
-// principal of an account may do everything in its account; every other
-// principal is denied.
+// AccountRoot is a fixed rule, the authorizer before key policies and the
+// baseline of the authorization benchmarks: the root principal of an
+// account may do everything in its account; every other principal is
+// denied (grants may still allow). The default is PolicyAuthorizer.
 type AccountRoot struct{}
 
 // Authorize implements Authorizer.

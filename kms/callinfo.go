@@ -8,6 +8,9 @@ type CallInfo struct {
 	// AppliedIndex is the raft index at which the call's write applied, or
 	// 0 for a call that wrote nothing.
 	AppliedIndex uint64
+	// ReadIndex is the index a linearizable read (one with grant tokens)
+	// waited for, or 0.
+	ReadIndex uint64
 }
 
 type callInfoKey struct{}
@@ -21,5 +24,11 @@ func WithCallInfo(ctx context.Context, info *CallInfo) context.Context {
 func setAppliedIndex(ctx context.Context, idx uint64) {
 	if info, ok := ctx.Value(callInfoKey{}).(*CallInfo); ok {
 		info.AppliedIndex = idx
+	}
+}
+
+func setReadIndex(ctx context.Context, idx uint64) {
+	if info, ok := ctx.Value(callInfoKey{}).(*CallInfo); ok {
+		info.ReadIndex = idx
 	}
 }

@@ -11,6 +11,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/grants"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/policy"
 	"github.com/trentkms/trent/raft"
 )
 
@@ -30,12 +31,20 @@ func constraintsOf(g *fsm.Grant) grants.Constraints {
 // grantAllows reports whether a grant on k lets p perform op with
 // encryption context ec. The cost depends on p's grants on k only.
 func (s *Service) grantAllows(k *fsm.Key, p identity.Principal, op grants.Operation, ec map[string]string) bool {
-	allowed := false
+	return s.grantAllowing(k, p, op, ec) != ""
+}
+
+// grantAllowing returns the id of a grant on k that lets p perform op with
+// encryption context ec, or "".
+func (s *Service) grantAllowing(k *fsm.Key, p identity.Principal, op grants.Operation, ec map[string]string) string {
+	id := ""
 	s.store.GrantsFor(k.ID, p.ARN, func(g *fsm.Grant) bool {
-		allowed = grants.Allows(grants.Set(g.Operations), constraintsOf(g), op, ec)
-		return !allowed
+		if grants.Allows(grants.Set(g.Operations), constraintsOf(g), op, ec) {
+			id = g.ID
+		}
+		return id == ""
 	})
-	return allowed
+	return id
 }
 
 func invalidToken() error {
@@ -88,24 +97,21 @@ func (s *Service) linearize(ctx context.Context, minIndex uint64) error {
 		}
 		return newError(DependencyTimeout, "The service could not confirm a quorum in time; retry the request.")
 	}
+	// The read index names an entry the state machine applies (see
+	// raft.Node.ReadIndex), so waiting for it cannot stall on a no-op.
+	wctx, cancel := context.WithTimeout(ctx, linearizeWait)
+	defer cancel()
 	target := max(idx, minIndex)
-	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	err = s.store.WaitApplied(wctx, target)
-	cancel()
-	if err == nil {
-		return nil
-	}
-	// The commit index may point at an entry the state machine never sees
-	// (a raft no-op or barrier). Committing a command of our own moves the
-	// applied index past it.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpNoop}); err != nil {
-		return err
-	}
-	if err := s.store.WaitApplied(ctx, target); err != nil {
+	if err := s.store.WaitApplied(wctx, target); err != nil {
 		return newError(DependencyTimeout, "The node did not catch up in time; retry the request.")
 	}
+	setReadIndex(ctx, target)
 	return nil
 }
+
+// linearizeWait bounds how long a linearizable read waits for this node to
+// apply the leader's read index.
+const linearizeWait = 2 * time.Second
 
 // checkPrincipalMember validates a grantee or retiring principal member.
 func checkPrincipalMember(field, v string) error {
@@ -171,7 +177,7 @@ func (s *Service) CreateGrant(ctx context.Context, req *kmsv1.CreateGrantRequest
 	if err := grants.ValidForKey(ops, k.KeySpec, k.KeyUsage); err != nil {
 		return nil, validation("%s", err.Error())
 	}
-	if err := s.authorizeCreateGrant(ctx, p, k, ops, c); err != nil {
+	if err := s.authorizeCreateGrant(ctx, p, k, req, ops, c); err != nil {
 		return nil, err
 	}
 	if err := usable(k); err != nil {
@@ -206,14 +212,27 @@ func (s *Service) CreateGrant(ctx context.Context, req *kmsv1.CreateGrantRequest
 // granted) or by a parent grant of the caller that includes CreateGrant, in
 // which case the new grant may carry only the parent's operations and
 // constraints at least as strict (the delegation rule).
-func (s *Service) authorizeCreateGrant(ctx context.Context, p identity.Principal, k *fsm.Key, ops grants.Set, c grants.Constraints) error {
+func (s *Service) authorizeCreateGrant(ctx context.Context, p identity.Principal, k *fsm.Key, req *kmsv1.CreateGrantRequest, ops grants.Set, c grants.Constraints) error {
 	const action = "kms:CreateGrant"
-	err := s.policyAllows(ctx, p, action, k, nil)
+	gr := &policy.GrantRequest{Operations: req.GetOperations(), GranteePrincipal: req.GetGranteePrincipal(), RetiringPrincipal: req.GetRetiringPrincipal()}
+	// kms:EncryptionContext:* of a CreateGrant are the constraint's pairs.
+	var ec map[string]string
+	if c.Equals != nil {
+		gr.ConstraintTypes = append(gr.ConstraintTypes, "EncryptionContextEquals")
+		ec = c.Equals
+	}
+	if c.Subset != nil {
+		gr.ConstraintTypes = append(gr.ConstraintTypes, "EncryptionContextSubset")
+		if ec == nil {
+			ec = c.Subset
+		}
+	}
+	err := s.policyAllowsRequest(ctx, &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec, Grant: gr})
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, ErrExplicitDeny) {
-		return s.denied(err, p, action, k)
+		return s.denied(ctx, err, p, action, k)
 	}
 	allowed, hasParent := false, false
 	s.store.GrantsFor(k.ID, p.ARN, func(g *fsm.Grant) bool {
@@ -231,7 +250,7 @@ func (s *Service) authorizeCreateGrant(ctx context.Context, p identity.Principal
 		return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because a grant can only create grants with a subset of its operations and equal or stricter constraints",
 			p.ARN, action, k.ARN)
 	}
-	return s.denied(err, p, action, k)
+	return s.denied(ctx, err, p, action, k)
 }
 
 // grantEntry renders a grant as AWS's GrantListEntry.
@@ -332,7 +351,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, req *kmsv1.ListRetira
 		return nil, err
 	}
 	if rpp, _ := identity.ParsePrincipal(rp); rpp.Account != p.Account {
-		return nil, s.denied(ErrDenied, p, "kms:ListRetirableGrants", nil)
+		return nil, s.denied(ctx, ErrDenied, p, "kms:ListRetirableGrants", nil)
 	}
 	list, more := s.store.ListRetirableGrants(rp, afterKey, afterID, limit)
 	resp := &kmsv1.ListRetirableGrantsResponse{Grants: []*kmsv1.GrantListEntry{}}
@@ -409,7 +428,7 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 			p.ARN, k.ARN)
 	}
 	if err := s.policyAllows(ctx, p, "kms:RetireGrant", k, nil); errors.Is(err, ErrExplicitDeny) {
-		return nil, s.denied(err, p, "kms:RetireGrant", k)
+		return nil, s.denied(ctx, err, p, "kms:RetireGrant", k)
 	}
 	if req.GetDryRun() {
 		return nil, dryRun()
@@ -439,7 +458,7 @@ func (s *Service) RevokeGrant(ctx context.Context, req *kmsv1.RevokeGrantRequest
 		return nil, err
 	}
 	if err := s.policyAllows(ctx, p, "kms:RevokeGrant", k, nil); err != nil {
-		return nil, s.denied(err, p, "kms:RevokeGrant", k)
+		return nil, s.denied(ctx, err, p, "kms:RevokeGrant", k)
 	}
 	if _, ok := s.store.Grant(k.ID, req.GetGrantId()); !ok {
 		return nil, newError(NotFound, "Grant ID %s not found.", req.GetGrantId())

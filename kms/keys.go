@@ -8,6 +8,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/policy"
 )
 
 var keySpecs = "[RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"
@@ -53,15 +54,20 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 		return nil, newError(UnsupportedOperation, "Origin %s is not supported by this Trent version; only AWS_KMS is.", origin)
 	case req.GetMultiRegion():
 		return nil, newError(UnsupportedOperation, "Multi-Region keys are not supported by Trent.")
-	case req.GetPolicy() != "":
-		return nil, newError(UnsupportedOperation, "Key policies are not supported by this Trent version yet; omit Policy to get the default key policy.")
 	}
 	tags, err := validateTags(req.GetTags())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, "kms:CreateKey", nil, nil); err != nil {
+	bypass := req.GetBypassPolicyLockoutSafetyCheck()
+	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:CreateKey", BypassLockoutCheck: &bypass,
+		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS"}}); err != nil {
 		return nil, err
+	}
+	if req.GetPolicy() != "" {
+		if err := s.checkKeyPolicy(p, req.GetPolicy(), bypass); err != nil {
+			return nil, err
+		}
 	}
 	if len(tags) > 0 {
 		if err := s.authorize(ctx, p, "kms:TagResource", nil, nil); err != nil {
@@ -85,7 +91,8 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	k := fsm.Key{
 		ID: id, ARN: s.keyARN(p.Account, id), Account: p.Account, CreationDate: now,
 		Description: req.GetDescription(), KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS",
-		State: fsm.Enabled, Tags: tags,
+		State: fsm.Enabled, Tags: tags, Policy: req.GetPolicy(), // "" gets the default policy
+
 		Versions: []fsm.KeyVersion{{ID: versionHex(version), EKT: ekt, Created: now}},
 	}
 	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: k}})

@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/policy"
 	"github.com/trentkms/trent/raft"
 )
 
@@ -57,7 +58,8 @@ type Config struct {
 	HSM    HSM
 	// Reads provides linearizable reads (requests with grant tokens).
 	Reads ReadIndexer
-	// Authorizer decides every call. Nil means AccountRoot.
+	// Authorizer decides every call. Nil means a PolicyAuthorizer reading
+	// identity policies from Store (if it is a PolicyStore) with clock Now.
 	Authorizer Authorizer
 	// MaxGrantsPerKey limits grants per key; zero means AWS's 50,000.
 	MaxGrantsPerKey int
@@ -93,18 +95,19 @@ func New(cfg Config) (*Service, error) {
 	if s.maxGrants == 0 {
 		s.maxGrants = 50000
 	}
-	if s.authz == nil {
-		s.authz = AccountRoot{}
-	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.rand == nil {
-		s.rand = rand.Reader
 	}
 	s.logger = cfg.Logger
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.authz == nil {
+		ps, _ := cfg.Store.(PolicyStore)
+		s.authz = NewPolicyAuthorizer(ps, s.now, s.logger)
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
 	}
 	return s, nil
 }
@@ -168,31 +171,59 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 // allow (and did not explicitly deny), a grant on the key for the caller
 // may allow a grant operation. Denials carry AWS's message.
 func (s *Service) authorize(ctx context.Context, p identity.Principal, action string, k *fsm.Key, ec map[string]string) error {
-	err := s.policyAllows(ctx, p, action, k, ec)
+	return s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec})
+}
+
+// authorizeRequest is authorize for a request with more condition keys.
+func (s *Service) authorizeRequest(ctx context.Context, r *AuthzRequest) error {
+	if r.Key != nil && r.Key.Account != r.Principal.Account && !crossAccountAction(r.Action) {
+		// Permissions that other accounts are given for an operation that
+		// does not work across accounts are ineffective.
+		return s.denied(ctx, ErrDenied, r.Principal, r.Action, r.Key)
+	}
+	err := s.policyAllowsRequest(ctx, r)
 	if err == nil {
 		return nil
 	}
-	if !errors.Is(err, ErrExplicitDeny) && k != nil {
-		if op, ok := grantOperation(action); ok && s.grantAllows(k, p, op, ec) {
+	if !errors.Is(err, ErrExplicitDeny) && r.Key != nil {
+		if op, ok := grantOperation(r.Action); ok && s.grantAllows(r.Key, r.Principal, op, r.EncryptionContext) {
 			return nil
 		}
 	}
-	return s.denied(err, p, action, k)
+	return s.denied(ctx, err, r.Principal, r.Action, r.Key)
+}
+
+// crossAccountAction reports whether an action may be performed on a key
+// of another account (reference section 1.6).
+func crossAccountAction(action string) bool {
+	switch action {
+	case "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+		"kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext",
+		"kms:Sign", "kms:Verify", "kms:GenerateMac", "kms:VerifyMac", "kms:DeriveSharedSecret", "kms:GetPublicKey",
+		"kms:DescribeKey", "kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant", "kms:RetireGrant",
+		"kms:GetKeyRotationStatus":
+		return true
+	}
+	return false
 }
 
 // policyAllows asks the policy authorizer only.
 func (s *Service) policyAllows(ctx context.Context, p identity.Principal, action string, k *fsm.Key, ec map[string]string) error {
-	req := &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec}
-	if k == nil {
-		req.Account = p.Account
-	} else {
-		req.Account = k.Account
-	}
-	return s.authz.Authorize(ctx, req)
+	return s.policyAllowsRequest(ctx, &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec})
 }
 
-// denied turns an authorizer's refusal into the error the caller sees.
-func (s *Service) denied(err error, p identity.Principal, action string, k *fsm.Key) error {
+func (s *Service) policyAllowsRequest(ctx context.Context, r *AuthzRequest) error {
+	if r.Key == nil {
+		r.Account = r.Principal.Account
+	} else {
+		r.Account = r.Key.Account
+	}
+	return s.authz.Authorize(ctx, r)
+}
+
+// denied turns an authorizer's refusal into the error the caller sees,
+// and logs why (the caller's message names no policy or statement).
+func (s *Service) denied(ctx context.Context, err error, p identity.Principal, action string, k *fsm.Key) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
@@ -201,9 +232,19 @@ func (s *Service) denied(err error, p identity.Principal, action string, k *fsm.
 	if k != nil {
 		resource = k.ARN
 	}
+	explain := err.Error()
+	var d *Denial
+	if errors.As(err, &d) {
+		explain = d.Decision.Explain()
+	}
+	s.logger.InfoContext(ctx, "access denied", "principal", p.ARN, "action", action, "resource", resource, "explain", explain)
 	reason := "because no resource-based policy allows the " + action + " action"
 	if errors.Is(err, ErrExplicitDeny) {
 		reason = "with an explicit deny in a resource-based policy"
+		if d != nil && len(d.Decision.Statements) > 0 && d.Decision.Statements[0].Kind == policy.IdentityPolicy {
+			// AWS names the kind of policy, never the policy itself.
+			reason = "with an explicit deny in an identity-based policy"
+		}
 	}
 	return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", p.ARN, action, resource, reason)
 }

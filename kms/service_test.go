@@ -44,6 +44,7 @@ func (l *memLog) ReadIndex(context.Context) (uint64, error) {
 type env struct {
 	svc  *kms.Service
 	fsm  *fsm.FSM
+	log  *memLog
 	root context.Context
 	bob  context.Context
 }
@@ -52,7 +53,9 @@ func newEnv(t testing.TB) *env { return newEnvMax(t, nil, 20) }
 
 func newEnvWith(t testing.TB, a kms.Authorizer) *env { return newEnvMax(t, a, 20) }
 
-func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int) *env {
+// newEnvMax returns an env; configure, if given, may change the
+// service's configuration (its Store is the env's FSM).
+func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int, configure ...func(*kms.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
@@ -62,7 +65,11 @@ func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int) *env {
 	t.Cleanup(func() { h.Close() })
 	f := fsm.New()
 	log := &memLog{f: f}
-	svc, err := kms.New(kms.Config{Region: "us-east-1", Store: f, Log: log, Reads: log, HSM: h, Authorizer: a, MaxGrantsPerKey: maxGrants})
+	cfg := kms.Config{Region: "us-east-1", Store: f, Log: log, Reads: log, HSM: h, Authorizer: a, MaxGrantsPerKey: maxGrants}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	svc, err := kms.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +80,7 @@ func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int) *env {
 	return &env{
 		svc:  svc,
 		fsm:  f,
+		log:  log,
 		root: identity.NewContext(context.Background(), identity.RootPrincipal("111122223333")),
 		bob:  identity.NewContext(context.Background(), bob),
 	}

@@ -111,3 +111,44 @@ func mustNoop(t *testing.T) []byte {
 	}
 	return b
 }
+
+// A fresh leader's commit index points at its own no-op entry, which the
+// FSM never sees; ReadIndex must name an index the FSM does reach, or a
+// linearizable read on an idle cluster would wait for the next write.
+func TestReadIndexIsReachableByTheFSMAfterAnElection(t *testing.T) {
+	f := fsm.New()
+	n := openSingle(t, t.TempDir(), f)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var idx uint64
+	for { // the no-op commits just after the node becomes leader
+		var err error
+		if idx, err = n.ReadIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n.raft.CommitIndex() > 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the leader's no-op never committed")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if idx, _ = n.ReadIndex(ctx); idx == n.raft.CommitIndex() {
+		t.Fatalf("read index %d is the commit index, which is raft's no-op", idx)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer wcancel()
+	if err := f.WaitApplied(wctx, idx); err != nil {
+		t.Fatalf("the FSM never reached read index %d (applied %d): %v", idx, f.AppliedIndex(), err)
+	}
+	// After a command, the read index is that command's.
+	_, cmdIdx := apply(t, n, mustNoop(t))
+	if idx, err := n.ReadIndex(ctx); err != nil || idx != cmdIdx {
+		t.Fatalf("read index after a command = %d, %v; want %d", idx, err, cmdIdx)
+	}
+}

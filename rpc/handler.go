@@ -2,20 +2,24 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"net/http"
-	"strconv"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trentkms/trent/consistency"
 
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 )
 
-// Response headers with call metadata.
+// Response headers with call metadata. The consistency headers are
+// consistency's.
 const (
 	ServedByHeader     = "Trent-Served-By"
-	AppliedIndexHeader = "Trent-Applied-Index"
+	AppliedIndexHeader = consistency.AppliedIndexHeader
 )
 
 // unimplemented answers every operation the service lacks. It sits one
@@ -45,7 +49,15 @@ type Options struct {
 	NodeID string
 	// ReadMaxBytes caps request size; zero means 4 MiB.
 	ReadMaxBytes int
+	// Reads admits each call under the consistency the client asked for
+	// (Trent-Consistency and friends) and reports how it was served. Nil
+	// admits everything and reports nothing (single-process tests).
+	Reads Admitter
 }
+
+// Admitter decides whether this node may serve a call now; see package
+// consistency.
+type Admitter = consistency.Admitter
 
 // NewHandler returns the path prefix and HTTP handler serving svc.
 func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
@@ -53,7 +65,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 		opts.ReadMaxBytes = 4 << 20
 	}
 	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
-		connect.WithInterceptors(callInterceptor(opts.NodeID)),
+		connect.WithInterceptors(callInterceptor(opts.NodeID, opts.Reads)),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more
 		// CPU than the bytes it saves (a fifth of Encrypt's CPU when on).
@@ -62,13 +74,23 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 }
 
 // Interceptor returns the interceptor NewHandler uses, for other services
-// on the same listener (IAM): error mapping and call metadata headers.
-func Interceptor(nodeID string) connect.Interceptor { return callInterceptor(nodeID) }
+// on the same listener (IAM): consistency admission, error mapping and
+// call metadata headers.
+func Interceptor(nodeID string, reads Admitter) connect.Interceptor {
+	return callInterceptor(nodeID, reads)
+}
 
-// callInterceptor maps errors and reports call metadata in headers.
-func callInterceptor(nodeID string) connect.UnaryInterceptorFunc {
+// callInterceptor admits each call under its requested consistency, maps
+// errors, and reports call metadata in headers.
+func callInterceptor(nodeID string, reads Admitter) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			served, err := admit(ctx, reads, req.Header(), req.Any())
+			if err != nil {
+				ce := toConnect(err, req.Spec().Procedure)
+				ce.Meta().Set(ServedByHeader, nodeID)
+				return nil, ce
+			}
 			info := &kms.CallInfo{}
 			resp, err := next(kms.WithCallInfo(ctx, info), req)
 			if err != nil {
@@ -78,12 +100,27 @@ func callInterceptor(nodeID string) connect.UnaryInterceptorFunc {
 			}
 			h := resp.Header()
 			h.Set(ServedByHeader, nodeID)
-			if info.AppliedIndex != 0 {
-				h.Set(AppliedIndexHeader, strconv.FormatUint(info.AppliedIndex, 10))
+			if reads != nil {
+				consistency.Report(h, served, info.AppliedIndex, info.ReadIndex)
 			}
 			return resp, nil
 		}
 	}
+}
+
+// admit applies the consistency a call asks for; a refusal becomes a
+// *kms.Error.
+func admit(ctx context.Context, reads Admitter, h http.Header, msg any) (consistency.Served, error) {
+	if reads == nil {
+		return consistency.Served{}, nil
+	}
+	m, _ := msg.(proto.Message)
+	s, err := consistency.Admit(ctx, reads, h, m)
+	var ce *consistency.Error
+	if errors.As(err, &ce) {
+		return s, &kms.Error{Type: ce.Type, Message: ce.Message}
+	}
+	return s, err
 }
 
 // Authenticate requires a verified client certificate naming a principal

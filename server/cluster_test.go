@@ -21,6 +21,7 @@ import (
 // testCluster is three in-process nodes with real TLS on loopback.
 type testCluster struct {
 	nodes    []*server.Server
+	configs  []server.Config // each node's, to restart it
 	adminDir string
 	opts     []func(*server.Config)
 }
@@ -35,8 +36,9 @@ func (c *testCluster) config(dir, id string, join []string, token string) server
 
 func joinConfig(dir, id string, join []string, token string) server.Config {
 	cfg := testConfig(dir)
-	// Three TLS nodes, the race detector and 2 cores: keep elections calm.
-	cfg.RaftTimeout = 300 * time.Millisecond
+	// Three TLS nodes, the race detector and 2 cores: keep elections calm
+	// (the leader steps down after RaftTimeout/2 without a quorum).
+	cfg.RaftTimeout = 500 * time.Millisecond
 	cfg.GossipProbeInterval = 100 * time.Millisecond
 	cfg.MembershipInterval = 200 * time.Millisecond
 	cfg.NodeID = id
@@ -45,9 +47,9 @@ func joinConfig(dir, id string, join []string, token string) server.Config {
 	return cfg
 }
 
-func joinToken(t *testing.T, s *server.Server, adminDir string) string {
+func joinToken(t testing.TB, s *server.Server, adminDir string) string {
 	t.Helper()
-	cl := clusterv1connect.NewClusterServiceClient(adminHTTP(t, adminDir), "https://"+s.APIAddr())
+	cl := clusterv1connect.NewClusterServiceClient(adminHTTPB(t, adminDir), "https://"+s.APIAddr())
 	r, err := cl.CreateJoinToken(context.Background(), &clusterv1.CreateJoinTokenRequest{TtlSeconds: 600})
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +59,16 @@ func joinToken(t *testing.T, s *server.Server, adminDir string) string {
 
 // startCluster starts n1, then n2 and n3 joining; opts adjust every
 // node's configuration.
-func startCluster(t *testing.T, opts ...func(*server.Config)) *testCluster {
+func startCluster(t testing.TB, opts ...func(*server.Config)) *testCluster {
 	t.Helper()
 	first := t.TempDir()
 	c := &testCluster{adminDir: first, opts: opts}
-	n1, err := server.Start(context.Background(), c.config(first, "n1", nil, ""))
+	config := func(dir, id string, join []string, token string) server.Config {
+		cfg := c.config(dir, id, join, token)
+		c.configs = append(c.configs, cfg)
+		return cfg
+	}
+	n1, err := server.Start(context.Background(), config(first, "n1", nil, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +84,7 @@ func startCluster(t *testing.T, opts ...func(*server.Config)) *testCluster {
 			via = c.nodes[1]
 		}
 		id := []string{"n2", "n3"}[i]
-		n, err := server.Start(context.Background(), c.config(t.TempDir(), id, []string{via.APIAddr()}, joinToken(t, n1, first)))
+		n, err := server.Start(context.Background(), config(t.TempDir(), id, []string{via.APIAddr()}, joinToken(t, n1, first)))
 		if err != nil {
 			t.Fatalf("%s join: %v", id, err)
 		}

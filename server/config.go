@@ -55,10 +55,25 @@ type Config struct {
 	BootstrapExpect int `json:"bootstrap_expect"`
 	// DeadServerCleanup, if positive, lets the leader remove a member that
 	// gossip has reported dead or left for longer than this.
-	DeadServerCleanup time.Duration `json:"dead_server_cleanup"`
+	DeadServerCleanup Duration `json:"dead_server_cleanup"`
 	// CleanupMinVoters is the voter count dead-server cleanup never goes
 	// below; zero means 3.
 	CleanupMinVoters int `json:"cleanup_min_voters"`
+	// MaxStaleness bounds how stale a bounded (default) read may be on
+	// this node; a request can only tighten it. See docs/consistency.md.
+	MaxStaleness Duration `json:"max_staleness"`
+	// SnapshotInterval is how often raft checks whether to snapshot, and
+	// SnapshotThreshold how many new log entries make it do so;
+	// TrailingLogs entries are kept after a snapshot for followers that
+	// lag a little (one that lags more is sent the snapshot). Zero means
+	// raft's defaults here (120s, 8192, 10240).
+	SnapshotInterval  Duration `json:"snapshot_interval"`
+	SnapshotThreshold uint64   `json:"snapshot_threshold"`
+	TrailingLogs      uint64   `json:"trailing_logs"`
+	// UnsafeSkipFreshness serves bounded reads with no freshness check.
+	// It breaks the consistency promise on purpose, so that the Jepsen
+	// canary can show the checkers catch it; never use it otherwise.
+	UnsafeSkipFreshness bool `json:"-"`
 
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
@@ -85,8 +100,31 @@ func DefaultConfig() Config {
 		Region:     "us-east-1",
 		AccountID:  "111122223333",
 		LogLevel:   "info",
+
+		MaxStaleness: Duration(time.Second),
 	}
 }
+
+// Duration is a time.Duration written as text ("1s", "250ms") in config
+// files.
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"1s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // Validate checks the configuration and says what is wrong.
 func (c *Config) Validate() error {
@@ -131,6 +169,12 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if d := time.Duration(c.SnapshotInterval); d < 0 || (d > 0 && d < 10*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("--snapshot-interval %s must be at least 10ms", d))
+	}
+	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
+		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
+	}
 	return errors.Join(errs...)
 }
 
@@ -159,8 +203,14 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip address, TCP and UDP (encrypted with the cluster's gossip key)")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", cfg.BootstrapExpect,
 		"on the first node of a new cluster: serve KMS and IAM calls only once this many voters have joined")
-	fs.DurationVar(&cfg.DeadServerCleanup, "dead-server-cleanup", cfg.DeadServerCleanup,
-		"if set, the leader removes a member gossip reports dead or left for longer than this (e.g. 30m)")
+	fs.Func("dead-server-cleanup", "if set, the leader removes a member gossip reports dead or left for longer than this (e.g. 30m)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.DeadServerCleanup = Duration(d)
+		return nil
+	})
 	fs.IntVar(&cfg.CleanupMinVoters, "cleanup-min-voters", cfg.CleanupMinVoters, "dead-server cleanup never leaves fewer voters than this (default 3)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "AWS region name used in key ARNs")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
@@ -176,9 +226,29 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		return nil
 	})
 	fs.StringVar(&cfg.JoinToken, "join-token", cfg.JoinToken, "one-time join token from `trent cluster join-token`")
+	fs.Func("max-staleness", "how stale a bounded (default) read may be on this node, e.g. 1s or 250ms (default 1s)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.MaxStaleness = Duration(d)
+		return nil
+	})
+	fs.Func("snapshot-interval", "how often raft considers taking a snapshot (default 2m)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.SnapshotInterval = Duration(d)
+		return nil
+	})
+	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "new log entries that trigger a snapshot (default 8192)")
+	fs.Uint64Var(&cfg.TrailingLogs, "trailing-logs", cfg.TrailingLogs, "log entries kept after a snapshot for lagging followers (default 10240)")
+	// Hidden: it exists for the Jepsen canary only (see jepsen/).
+	fs.BoolVar(&cfg.UnsafeSkipFreshness, "unsafe-skip-freshness", false, "")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	// A first pass finds --config so that flags can override the file.
 	if err := fs.Parse(args); err != nil {
@@ -198,6 +268,18 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		}
 	}
 	return cfg, cfg.Validate()
+}
+
+// printFlags is flag.PrintDefaults without the hidden unsafe-* flags.
+func printFlags(fs *flag.FlagSet) {
+	all := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	all.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Name, "unsafe-") {
+			all.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	all.PrintDefaults()
 }
 
 func readConfigFile(path string, cfg *Config) error {

@@ -134,7 +134,7 @@ func (s *Server) startMembership(ctx context.Context) error {
 	go func() {
 		defer close(s.gossip.done)
 		s.cluster.RunMembership(mctx, cluster.Membership{Interval: s.cfg.MembershipInterval,
-			DeadServerCleanup: s.cfg.DeadServerCleanup, MinVoters: s.cfg.CleanupMinVoters})
+			DeadServerCleanup: time.Duration(s.cfg.DeadServerCleanup), MinVoters: s.cfg.CleanupMinVoters})
 	}()
 	return nil
 }

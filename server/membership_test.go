@@ -22,8 +22,8 @@ import (
 	"github.com/trentkms/trent/server"
 )
 
-// eventually polls cond until it holds, failing the test at the deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
+// waitUntil polls cond until it holds, failing the test at the deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
 	for !cond() {
@@ -58,7 +58,7 @@ func byID(st *clusterv1.StatusResponse) map[string]*clusterv1.NodeStatus {
 func TestGossipSeesEveryMember(t *testing.T) {
 	c := startCluster(t)
 	for i, s := range c.nodes {
-		eventually(t, "every node sees three alive members with their gossip addresses", func() bool {
+		waitUntil(t, "every node sees three alive members with their gossip addresses", func() bool {
 			st := c.statusOf(t, s)
 			if st == nil || len(st.Nodes) != 3 {
 				return false
@@ -83,14 +83,14 @@ func TestRestartedNodeRejoinsOnNewAddresses(t *testing.T) {
 	c := startCluster(t)
 	old := c.nodes[2]
 	dir, oldAPI := old.DataDir(), old.APIAddr()
-	eventually(t, "n3 is in gossip", func() bool {
+	waitUntil(t, "n3 is in gossip", func() bool {
 		n := byID(c.statusOf(t, c.nodes[0]))["n3"]
 		return n != nil && n.GossipAddr != "" && n.Health == "alive"
 	})
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "n1 sees n3 leave", func() bool { return byID(c.statusOf(t, c.nodes[0]))["n3"].GetHealth() == "left" })
+	waitUntil(t, "n1 sees n3 leave", func() bool { return byID(c.statusOf(t, c.nodes[0]))["n3"].GetHealth() == "left" })
 	// No --join: the node finds the cluster through the gossip peers it
 	// saved, and every port is new (port 0), so the leader must learn its
 	// new raft address from gossip, verified over TLS, for it to catch up.
@@ -102,7 +102,7 @@ func TestRestartedNodeRejoinsOnNewAddresses(t *testing.T) {
 	if n3.APIAddr() == oldAPI {
 		t.Fatal("the test needs a new address")
 	}
-	eventually(t, "the leader has n3's new addresses", func() bool {
+	waitUntil(t, "the leader has n3's new addresses", func() bool {
 		n := byID(c.statusOf(t, c.nodes[0]))["n3"]
 		return n != nil && n.ApiAddr == n3.APIAddr() && n.GossipAddr == n3.GossipAddr() && n.Health == "alive"
 	})
@@ -153,7 +153,7 @@ func TestRemoveNode(t *testing.T) {
 	if _, err := c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "n1's gossip sees n3", func() bool {
+	waitUntil(t, "n1's gossip sees n3", func() bool {
 		for _, m := range c.nodes[0].GossipMembers() {
 			if m.Name == "n3" && m.Health == gossip.Alive {
 				return true
@@ -168,14 +168,14 @@ func TestRemoveNode(t *testing.T) {
 
 func TestDeadServerCleanup(t *testing.T) {
 	c := startCluster(t, func(cfg *server.Config) {
-		cfg.DeadServerCleanup = 300 * time.Millisecond
+		cfg.DeadServerCleanup = server.Duration(300 * time.Millisecond)
 		cfg.CleanupMinVoters = 2
 	})
-	eventually(t, "n1 sees n3 in gossip", func() bool { return byID(c.statusOf(t, c.nodes[0]))["n3"].GetHealth() == "alive" })
+	waitUntil(t, "n1 sees n3 in gossip", func() bool { return byID(c.statusOf(t, c.nodes[0]))["n3"].GetHealth() == "alive" })
 	if err := c.nodes[2].Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the leader removes n3", func() bool {
+	waitUntil(t, "the leader removes n3", func() bool {
 		st := c.statusOf(t, c.nodes[0])
 		_, ok := byID(st)["n3"]
 		return st != nil && !ok && len(st.Nodes) == 2
@@ -256,7 +256,7 @@ func TestBootstrapExpectWaitsForTheVoters(t *testing.T) {
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	eventually(t, "the cluster of three serves writes", func() bool {
+	waitUntil(t, "the cluster of three serves writes", func() bool {
 		_, err := c.kms(t, 2).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
 		return err == nil
 	})
@@ -274,7 +274,7 @@ func TestMembershipFlags(t *testing.T) {
 		}},
 		{"set", []string{"--gossip-addr", "10.0.0.1:7702", "--dead-server-cleanup", "30m", "--cleanup-min-voters", "5", "--bootstrap-expect", "3"}, "",
 			func(c server.Config) bool {
-				return c.GossipAddr == "10.0.0.1:7702" && c.DeadServerCleanup == 30*time.Minute && c.CleanupMinVoters == 5 && c.BootstrapExpect == 3
+				return c.GossipAddr == "10.0.0.1:7702" && c.DeadServerCleanup == server.Duration(30*time.Minute) && c.CleanupMinVoters == 5 && c.BootstrapExpect == 3
 			}},
 		{"bad gossip addr", []string{"--gossip-addr", "nowhere"}, "--gossip-addr", nil},
 		{"negative cleanup", []string{"--dead-server-cleanup", "-1s"}, "--dead-server-cleanup", nil},
@@ -309,7 +309,7 @@ func TestRestartedSingleNodeFixesItsOwnRaftAddress(t *testing.T) {
 		t.Fatal("the test needs a new address")
 	}
 	c := &testCluster{adminDir: dir}
-	eventually(t, "the raft configuration has the node's new raft address", func() bool {
+	waitUntil(t, "the raft configuration has the node's new raft address", func() bool {
 		st := c.statusOf(t, s)
 		return st != nil && len(st.Nodes) == 1 && st.Nodes[0].RaftAddr == st.Self.RaftAddr && st.Nodes[0].ApiAddr == s.APIAddr()
 	})

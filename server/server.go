@@ -23,6 +23,7 @@ import (
 
 	"github.com/trentkms/trent/awsapi"
 	"github.com/trentkms/trent/cluster"
+	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/fsm"
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
@@ -48,6 +49,8 @@ type Server struct {
 	served  chan error
 	nodeID  string
 	dataDir string
+	stopBG  context.CancelFunc // background work (the freshness tracker)
+	bgDone  chan struct{}
 
 	gossip *gossipState // see gossip.go
 }
@@ -153,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
 		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
+		SnapshotInterval: time.Duration(cfg.SnapshotInterval), SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(cfg.LogLevel), Output: stderr}),
 	})
 	if err != nil {
@@ -201,28 +205,43 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: s.cluster, HSM: s.hsm, Logger: s.log})
+	// Reads: every call is admitted under the consistency it asks for
+	// (docs/consistency.md); the tracker stays fresh in the background.
+	reads, err := consistency.New(consistency.Config{NodeID: nodeID, MaxStaleness: time.Duration(cfg.MaxStaleness),
+		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: cfg.UnsafeSkipFreshness, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID})
-	mux.Handle(path, rpc.Authenticate(h))
+	if cfg.UnsafeSkipFreshness {
+		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")
+	}
+	var bg context.Context
+	bg, s.stopBG = context.WithCancel(context.Background())
+	s.bgDone = make(chan struct{})
+	go func() { defer close(s.bgDone); reads.Run(bg) }()
+
+	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads})
+	mux.Handle(path, s.authn(h))
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
 	ca, err := s.cluster.CA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
-	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log})
+	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc})
 	if err != nil {
 		return nil, err
 	}
-	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID)), connect.WithReadMaxBytes(1<<20))
-	mux.Handle(ipath, rpc.Authenticate(ih))
+	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID, reads)), connect.WithReadMaxBytes(1<<20))
+	mux.Handle(ipath, s.authn(ih))
 	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
 	// the more specific Connect paths above win.
-	mux.Handle("/", awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
-		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log}))
+	mux.Handle("/", rpc.WithRequestInfo(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
+		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads})))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
@@ -394,6 +413,17 @@ func (s *Server) APIAddr() string { return s.ln.Addr().String() }
 // machine has applied.
 func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
 
+// WaitApplied blocks until this node's state machine has applied index
+// idx, or ctx ends.
+func (s *Server) WaitApplied(ctx context.Context, idx uint64) error { return s.fsm.WaitApplied(ctx, idx) }
+
+// RaftAddr returns the address the raft transport listens on.
+func (s *Server) RaftAddr() string { return s.raft.Addr() }
+
+// RaftFirstIndex returns the first index in this node's raft log: entries
+// before it were compacted into a snapshot.
+func (s *Server) RaftFirstIndex() (uint64, error) { return s.raft.FirstIndex() }
+
 // DataDir returns the node's absolute data directory.
 func (s *Server) DataDir() string { return s.dataDir }
 
@@ -413,6 +443,11 @@ func (s *Server) Close() error {
 		}
 		cancel()
 		s.http = nil
+	}
+	if s.stopBG != nil {
+		s.stopBG()
+		<-s.bgDone
+		s.stopBG = nil
 	}
 	if s.raft != nil {
 		if err := s.raft.Close(); err != nil {

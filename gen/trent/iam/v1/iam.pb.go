@@ -1,9 +1,12 @@
-// Package trent.iam.v1 is the small part of AWS IAM that Trent needs: users,
-// access keys for the AWS-compatible endpoint (SigV4), and client
-// certificates for the native API. RPCs are named as the AWS IAM operations
-// (API version 2010-05-08) where IAM has one; IssueCertificate is Trent's
-// own. As in trent.kms.v1, field names are the snake_case of the AWS member
-// names and their JSON names are the AWS PascalCase member names.
+// Package trent.iam.v1 is the small part of AWS IAM that Trent needs:
+// users, roles, inline identity policies, access keys for the
+// AWS-compatible endpoint (SigV4), client certificates for the native API
+// and their revocation, and explanations of authorization decisions. RPCs
+// are named as the AWS IAM operations (API version 2010-05-08) where IAM
+// has one; IssueCertificate, RevokeCert, ListRevokedCerts and Explain are
+// Trent's own. As in trent.kms.v1, field names are the snake_case of the
+// AWS member names and their JSON names are the AWS PascalCase member
+// names.
 //
 // Timestamps (CreateDate) are strings in ISO 8601 UTC with milliseconds
 // (2015-03-09T18:39:23.411Z), as IAM carries them on its wire. Errors carry
@@ -1076,6 +1079,1734 @@ func (x *IssueCertificateResponse) GetPrincipal() string {
 	return ""
 }
 
+type RevokeCertRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate's serial number in hex (as openssl x509 -serial prints
+	// it; colons and case are ignored).
+	SerialNumber  string `protobuf:"bytes,1,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeCertRequest) Reset() {
+	*x = RevokeCertRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCertRequest) ProtoMessage() {}
+
+func (x *RevokeCertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCertRequest.ProtoReflect.Descriptor instead.
+func (*RevokeCertRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RevokeCertRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+type RevokeCertResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The serial as stored: lowercase hex without leading zeros.
+	SerialNumber  string `protobuf:"bytes,1,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeCertResponse) Reset() {
+	*x = RevokeCertResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCertResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCertResponse) ProtoMessage() {}
+
+func (x *RevokeCertResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCertResponse.ProtoReflect.Descriptor instead.
+func (*RevokeCertResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RevokeCertResponse) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+type ListRevokedCertsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedCertsRequest) Reset() {
+	*x = ListRevokedCertsRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedCertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedCertsRequest) ProtoMessage() {}
+
+func (x *ListRevokedCertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedCertsRequest.ProtoReflect.Descriptor instead.
+func (*ListRevokedCertsRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{21}
+}
+
+type RevokedCert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SerialNumber  string                 `protobuf:"bytes,1,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	RevokeDate    string                 `protobuf:"bytes,2,opt,name=revoke_date,json=RevokeDate,proto3" json:"revoke_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedCert) Reset() {
+	*x = RevokedCert{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedCert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedCert) ProtoMessage() {}
+
+func (x *RevokedCert) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedCert.ProtoReflect.Descriptor instead.
+func (*RevokedCert) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RevokedCert) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *RevokedCert) GetRevokeDate() string {
+	if x != nil {
+		return x.RevokeDate
+	}
+	return ""
+}
+
+type ListRevokedCertsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RevokedCerts  []*RevokedCert         `protobuf:"bytes,1,rep,name=revoked_certs,json=RevokedCerts,proto3" json:"revoked_certs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedCertsResponse) Reset() {
+	*x = ListRevokedCertsResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedCertsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedCertsResponse) ProtoMessage() {}
+
+func (x *ListRevokedCertsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedCertsResponse.ProtoReflect.Descriptor instead.
+func (*ListRevokedCertsResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListRevokedCertsResponse) GetRevokedCerts() []*RevokedCert {
+	if x != nil {
+		return x.RevokedCerts
+	}
+	return nil
+}
+
+type Role struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,json=Path,proto3" json:"path,omitempty"`
+	RoleName      string                 `protobuf:"bytes,2,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	RoleId        string                 `protobuf:"bytes,3,opt,name=role_id,json=RoleId,proto3" json:"role_id,omitempty"`
+	Arn           string                 `protobuf:"bytes,4,opt,name=arn,json=Arn,proto3" json:"arn,omitempty"`
+	CreateDate    string                 `protobuf:"bytes,5,opt,name=create_date,json=CreateDate,proto3" json:"create_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Role) Reset() {
+	*x = Role{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Role) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Role) ProtoMessage() {}
+
+func (x *Role) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Role.ProtoReflect.Descriptor instead.
+func (*Role) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Role) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Role) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *Role) GetRoleId() string {
+	if x != nil {
+		return x.RoleId
+	}
+	return ""
+}
+
+func (x *Role) GetArn() string {
+	if x != nil {
+		return x.Arn
+	}
+	return ""
+}
+
+func (x *Role) GetCreateDate() string {
+	if x != nil {
+		return x.CreateDate
+	}
+	return ""
+}
+
+type CreateRoleRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RoleName string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	Path     string                 `protobuf:"bytes,2,opt,name=path,json=Path,proto3" json:"path,omitempty"`
+	// Accepted for AWS compatibility and ignored: Trent has no AssumeRole.
+	AssumeRolePolicyDocument string `protobuf:"bytes,3,opt,name=assume_role_policy_document,json=AssumeRolePolicyDocument,proto3" json:"assume_role_policy_document,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *CreateRoleRequest) Reset() {
+	*x = CreateRoleRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRoleRequest) ProtoMessage() {}
+
+func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRoleRequest.ProtoReflect.Descriptor instead.
+func (*CreateRoleRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateRoleRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *CreateRoleRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CreateRoleRequest) GetAssumeRolePolicyDocument() string {
+	if x != nil {
+		return x.AssumeRolePolicyDocument
+	}
+	return ""
+}
+
+type CreateRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          *Role                  `protobuf:"bytes,1,opt,name=role,json=Role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRoleResponse) Reset() {
+	*x = CreateRoleResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRoleResponse) ProtoMessage() {}
+
+func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRoleResponse.ProtoReflect.Descriptor instead.
+func (*CreateRoleResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateRoleResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+type GetRoleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoleName      string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRoleRequest) Reset() {
+	*x = GetRoleRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRoleRequest) ProtoMessage() {}
+
+func (x *GetRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRoleRequest.ProtoReflect.Descriptor instead.
+func (*GetRoleRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetRoleRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+type GetRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          *Role                  `protobuf:"bytes,1,opt,name=role,json=Role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRoleResponse) Reset() {
+	*x = GetRoleResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRoleResponse) ProtoMessage() {}
+
+func (x *GetRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRoleResponse.ProtoReflect.Descriptor instead.
+func (*GetRoleResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetRoleResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+type ListRolesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PathPrefix    string                 `protobuf:"bytes,1,opt,name=path_prefix,json=PathPrefix,proto3" json:"path_prefix,omitempty"`
+	Marker        string                 `protobuf:"bytes,2,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	MaxItems      *int32                 `protobuf:"varint,3,opt,name=max_items,json=MaxItems,proto3,oneof" json:"max_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolesRequest) Reset() {
+	*x = ListRolesRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolesRequest) ProtoMessage() {}
+
+func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
+func (*ListRolesRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListRolesRequest) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+func (x *ListRolesRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+func (x *ListRolesRequest) GetMaxItems() int32 {
+	if x != nil && x.MaxItems != nil {
+		return *x.MaxItems
+	}
+	return 0
+}
+
+type ListRolesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Roles         []*Role                `protobuf:"bytes,1,rep,name=roles,json=Roles,proto3" json:"roles,omitempty"`
+	IsTruncated   bool                   `protobuf:"varint,2,opt,name=is_truncated,json=IsTruncated,proto3" json:"is_truncated,omitempty"`
+	Marker        string                 `protobuf:"bytes,3,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolesResponse) Reset() {
+	*x = ListRolesResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolesResponse) ProtoMessage() {}
+
+func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
+func (*ListRolesResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListRolesResponse) GetRoles() []*Role {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *ListRolesResponse) GetIsTruncated() bool {
+	if x != nil {
+		return x.IsTruncated
+	}
+	return false
+}
+
+func (x *ListRolesResponse) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+type DeleteRoleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoleName      string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRoleRequest) Reset() {
+	*x = DeleteRoleRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRoleRequest) ProtoMessage() {}
+
+func (x *DeleteRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRoleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRoleRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DeleteRoleRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+type DeleteRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRoleResponse) Reset() {
+	*x = DeleteRoleResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRoleResponse) ProtoMessage() {}
+
+func (x *DeleteRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRoleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteRoleResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{32}
+}
+
+type PutUserPolicyRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	UserName       string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	PolicyName     string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	PolicyDocument string                 `protobuf:"bytes,3,opt,name=policy_document,json=PolicyDocument,proto3" json:"policy_document,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PutUserPolicyRequest) Reset() {
+	*x = PutUserPolicyRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUserPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUserPolicyRequest) ProtoMessage() {}
+
+func (x *PutUserPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUserPolicyRequest.ProtoReflect.Descriptor instead.
+func (*PutUserPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PutUserPolicyRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *PutUserPolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *PutUserPolicyRequest) GetPolicyDocument() string {
+	if x != nil {
+		return x.PolicyDocument
+	}
+	return ""
+}
+
+type PutUserPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutUserPolicyResponse) Reset() {
+	*x = PutUserPolicyResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUserPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUserPolicyResponse) ProtoMessage() {}
+
+func (x *PutUserPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUserPolicyResponse.ProtoReflect.Descriptor instead.
+func (*PutUserPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{34}
+}
+
+type GetUserPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserName      string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	PolicyName    string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserPolicyRequest) Reset() {
+	*x = GetUserPolicyRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserPolicyRequest) ProtoMessage() {}
+
+func (x *GetUserPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetUserPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetUserPolicyRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *GetUserPolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+type GetUserPolicyResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	UserName       string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	PolicyName     string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	PolicyDocument string                 `protobuf:"bytes,3,opt,name=policy_document,json=PolicyDocument,proto3" json:"policy_document,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetUserPolicyResponse) Reset() {
+	*x = GetUserPolicyResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserPolicyResponse) ProtoMessage() {}
+
+func (x *GetUserPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetUserPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetUserPolicyResponse) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *GetUserPolicyResponse) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *GetUserPolicyResponse) GetPolicyDocument() string {
+	if x != nil {
+		return x.PolicyDocument
+	}
+	return ""
+}
+
+type ListUserPoliciesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserName      string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserPoliciesRequest) Reset() {
+	*x = ListUserPoliciesRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserPoliciesRequest) ProtoMessage() {}
+
+func (x *ListUserPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListUserPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListUserPoliciesRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+type ListUserPoliciesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PolicyNames   []string               `protobuf:"bytes,1,rep,name=policy_names,json=PolicyNames,proto3" json:"policy_names,omitempty"`
+	IsTruncated   bool                   `protobuf:"varint,2,opt,name=is_truncated,json=IsTruncated,proto3" json:"is_truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserPoliciesResponse) Reset() {
+	*x = ListUserPoliciesResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserPoliciesResponse) ProtoMessage() {}
+
+func (x *ListUserPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListUserPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListUserPoliciesResponse) GetPolicyNames() []string {
+	if x != nil {
+		return x.PolicyNames
+	}
+	return nil
+}
+
+func (x *ListUserPoliciesResponse) GetIsTruncated() bool {
+	if x != nil {
+		return x.IsTruncated
+	}
+	return false
+}
+
+type DeleteUserPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserName      string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	PolicyName    string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserPolicyRequest) Reset() {
+	*x = DeleteUserPolicyRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserPolicyRequest) ProtoMessage() {}
+
+func (x *DeleteUserPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserPolicyRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeleteUserPolicyRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *DeleteUserPolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+type DeleteUserPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserPolicyResponse) Reset() {
+	*x = DeleteUserPolicyResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserPolicyResponse) ProtoMessage() {}
+
+func (x *DeleteUserPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserPolicyResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{40}
+}
+
+type PutRolePolicyRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RoleName       string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	PolicyName     string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	PolicyDocument string                 `protobuf:"bytes,3,opt,name=policy_document,json=PolicyDocument,proto3" json:"policy_document,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PutRolePolicyRequest) Reset() {
+	*x = PutRolePolicyRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRolePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRolePolicyRequest) ProtoMessage() {}
+
+func (x *PutRolePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRolePolicyRequest.ProtoReflect.Descriptor instead.
+func (*PutRolePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PutRolePolicyRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *PutRolePolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *PutRolePolicyRequest) GetPolicyDocument() string {
+	if x != nil {
+		return x.PolicyDocument
+	}
+	return ""
+}
+
+type PutRolePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutRolePolicyResponse) Reset() {
+	*x = PutRolePolicyResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRolePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRolePolicyResponse) ProtoMessage() {}
+
+func (x *PutRolePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRolePolicyResponse.ProtoReflect.Descriptor instead.
+func (*PutRolePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{42}
+}
+
+type GetRolePolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoleName      string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	PolicyName    string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRolePolicyRequest) Reset() {
+	*x = GetRolePolicyRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRolePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRolePolicyRequest) ProtoMessage() {}
+
+func (x *GetRolePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRolePolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetRolePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetRolePolicyRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *GetRolePolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+type GetRolePolicyResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RoleName       string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	PolicyName     string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	PolicyDocument string                 `protobuf:"bytes,3,opt,name=policy_document,json=PolicyDocument,proto3" json:"policy_document,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetRolePolicyResponse) Reset() {
+	*x = GetRolePolicyResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRolePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRolePolicyResponse) ProtoMessage() {}
+
+func (x *GetRolePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRolePolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetRolePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetRolePolicyResponse) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *GetRolePolicyResponse) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *GetRolePolicyResponse) GetPolicyDocument() string {
+	if x != nil {
+		return x.PolicyDocument
+	}
+	return ""
+}
+
+type ListRolePoliciesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoleName      string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolePoliciesRequest) Reset() {
+	*x = ListRolePoliciesRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolePoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolePoliciesRequest) ProtoMessage() {}
+
+func (x *ListRolePoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolePoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListRolePoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListRolePoliciesRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+type ListRolePoliciesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PolicyNames   []string               `protobuf:"bytes,1,rep,name=policy_names,json=PolicyNames,proto3" json:"policy_names,omitempty"`
+	IsTruncated   bool                   `protobuf:"varint,2,opt,name=is_truncated,json=IsTruncated,proto3" json:"is_truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolePoliciesResponse) Reset() {
+	*x = ListRolePoliciesResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolePoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolePoliciesResponse) ProtoMessage() {}
+
+func (x *ListRolePoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolePoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListRolePoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListRolePoliciesResponse) GetPolicyNames() []string {
+	if x != nil {
+		return x.PolicyNames
+	}
+	return nil
+}
+
+func (x *ListRolePoliciesResponse) GetIsTruncated() bool {
+	if x != nil {
+		return x.IsTruncated
+	}
+	return false
+}
+
+type DeleteRolePolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoleName      string                 `protobuf:"bytes,1,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	PolicyName    string                 `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRolePolicyRequest) Reset() {
+	*x = DeleteRolePolicyRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRolePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRolePolicyRequest) ProtoMessage() {}
+
+func (x *DeleteRolePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRolePolicyRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRolePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *DeleteRolePolicyRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *DeleteRolePolicyRequest) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+type DeleteRolePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRolePolicyResponse) Reset() {
+	*x = DeleteRolePolicyResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRolePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRolePolicyResponse) ProtoMessage() {}
+
+func (x *DeleteRolePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRolePolicyResponse.ProtoReflect.Descriptor instead.
+func (*DeleteRolePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{48}
+}
+
+type ExplainRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The principal's ARN (arn:aws:iam::<account>:user/NAME, :role/NAME or
+	// :root), in the caller's account.
+	Principal string `protobuf:"bytes,1,opt,name=principal,json=Principal,proto3" json:"principal,omitempty"`
+	// The IAM action, kms:<Operation>, e.g. kms:Decrypt.
+	Action string `protobuf:"bytes,2,opt,name=action,json=Action,proto3" json:"action,omitempty"`
+	// The key (id or ARN), resolved as the principal would; empty for
+	// actions without a key (kms:CreateKey, kms:ListKeys).
+	KeyId             string            `protobuf:"bytes,3,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	EncryptionContext map[string]string `protobuf:"bytes,4,rep,name=encryption_context,json=EncryptionContext,proto3" json:"encryption_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ExplainRequest) Reset() {
+	*x = ExplainRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainRequest) ProtoMessage() {}
+
+func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
+func (*ExplainRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ExplainRequest) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetEncryptionContext() map[string]string {
+	if x != nil {
+		return x.EncryptionContext
+	}
+	return nil
+}
+
+// A statement that took part in a decision.
+type ExplainStatement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "key policy" or "identity policy".
+	PolicyType string `protobuf:"bytes,1,opt,name=policy_type,json=PolicyType,proto3" json:"policy_type,omitempty"`
+	// The policy's name: "default" for a key policy.
+	PolicyName string `protobuf:"bytes,2,opt,name=policy_name,json=PolicyName,proto3" json:"policy_name,omitempty"`
+	Index      int32  `protobuf:"varint,3,opt,name=index,json=Index,proto3" json:"index,omitempty"`
+	Sid        string `protobuf:"bytes,4,opt,name=sid,json=Sid,proto3" json:"sid,omitempty"`
+	Effect     string `protobuf:"bytes,5,opt,name=effect,json=Effect,proto3" json:"effect,omitempty"`
+	// Set on a key-policy Allow that applies through the caller's account,
+	// delegating to its identity policies.
+	Delegates     bool `protobuf:"varint,6,opt,name=delegates,json=Delegates,proto3" json:"delegates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainStatement) Reset() {
+	*x = ExplainStatement{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainStatement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainStatement) ProtoMessage() {}
+
+func (x *ExplainStatement) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainStatement.ProtoReflect.Descriptor instead.
+func (*ExplainStatement) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ExplainStatement) GetPolicyType() string {
+	if x != nil {
+		return x.PolicyType
+	}
+	return ""
+}
+
+func (x *ExplainStatement) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *ExplainStatement) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ExplainStatement) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *ExplainStatement) GetEffect() string {
+	if x != nil {
+		return x.Effect
+	}
+	return ""
+}
+
+func (x *ExplainStatement) GetDelegates() bool {
+	if x != nil {
+		return x.Delegates
+	}
+	return false
+}
+
+type ExplainResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "allowed" or "denied".
+	Decision string `protobuf:"bytes,1,opt,name=decision,json=Decision,proto3" json:"decision,omitempty"`
+	// ImplicitDeny, ExplicitDeny, KeyPolicyAllow, IdentityPolicyAllow or
+	// GrantAllow.
+	Reason     string              `protobuf:"bytes,2,opt,name=reason,json=Reason,proto3" json:"reason,omitempty"`
+	Statements []*ExplainStatement `protobuf:"bytes,3,rep,name=statements,json=Statements,proto3" json:"statements,omitempty"`
+	// The grant that allowed, when Reason is GrantAllow.
+	GrantId string `protobuf:"bytes,4,opt,name=grant_id,json=GrantId,proto3" json:"grant_id,omitempty"`
+	// The key's ARN, or "*".
+	Resource string `protobuf:"bytes,5,opt,name=resource,json=Resource,proto3" json:"resource,omitempty"`
+	// A one-line account of the decision.
+	Explanation   string `protobuf:"bytes,6,opt,name=explanation,json=Explanation,proto3" json:"explanation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainResponse) Reset() {
+	*x = ExplainResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainResponse) ProtoMessage() {}
+
+func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
+func (*ExplainResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ExplainResponse) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetStatements() []*ExplainStatement {
+	if x != nil {
+		return x.Statements
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
 var File_trent_iam_v1_iam_proto protoreflect.FileDescriptor
 
 const file_trent_iam_v1_iam_proto_rawDesc = "" +
@@ -1152,7 +2883,125 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0eCertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x02 \x01(\tR\x05CaPem\x12&\n" +
 	"\x0fprivate_key_pem\x18\x03 \x01(\tR\rPrivateKeyPem\x12\x1c\n" +
-	"\tprincipal\x18\x04 \x01(\tR\tPrincipal2\xd8\x05\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tPrincipal\"8\n" +
+	"\x11RevokeCertRequest\x12#\n" +
+	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\"9\n" +
+	"\x12RevokeCertResponse\x12#\n" +
+	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\"\x19\n" +
+	"\x17ListRevokedCertsRequest\"S\n" +
+	"\vRevokedCert\x12#\n" +
+	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\x12\x1f\n" +
+	"\vrevoke_date\x18\x02 \x01(\tR\n" +
+	"RevokeDate\"Z\n" +
+	"\x18ListRevokedCertsResponse\x12>\n" +
+	"\rrevoked_certs\x18\x01 \x03(\v2\x19.trent.iam.v1.RevokedCertR\fRevokedCerts\"\x83\x01\n" +
+	"\x04Role\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04Path\x12\x1b\n" +
+	"\trole_name\x18\x02 \x01(\tR\bRoleName\x12\x17\n" +
+	"\arole_id\x18\x03 \x01(\tR\x06RoleId\x12\x10\n" +
+	"\x03arn\x18\x04 \x01(\tR\x03Arn\x12\x1f\n" +
+	"\vcreate_date\x18\x05 \x01(\tR\n" +
+	"CreateDate\"\x83\x01\n" +
+	"\x11CreateRoleRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04Path\x12=\n" +
+	"\x1bassume_role_policy_document\x18\x03 \x01(\tR\x18AssumeRolePolicyDocument\"<\n" +
+	"\x12CreateRoleResponse\x12&\n" +
+	"\x04role\x18\x01 \x01(\v2\x12.trent.iam.v1.RoleR\x04Role\"-\n" +
+	"\x0eGetRoleRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\"9\n" +
+	"\x0fGetRoleResponse\x12&\n" +
+	"\x04role\x18\x01 \x01(\v2\x12.trent.iam.v1.RoleR\x04Role\"{\n" +
+	"\x10ListRolesRequest\x12\x1f\n" +
+	"\vpath_prefix\x18\x01 \x01(\tR\n" +
+	"PathPrefix\x12\x16\n" +
+	"\x06marker\x18\x02 \x01(\tR\x06Marker\x12 \n" +
+	"\tmax_items\x18\x03 \x01(\x05H\x00R\bMaxItems\x88\x01\x01B\f\n" +
+	"\n" +
+	"_max_items\"x\n" +
+	"\x11ListRolesResponse\x12(\n" +
+	"\x05roles\x18\x01 \x03(\v2\x12.trent.iam.v1.RoleR\x05Roles\x12!\n" +
+	"\fis_truncated\x18\x02 \x01(\bR\vIsTruncated\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker\"0\n" +
+	"\x11DeleteRoleRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\"\x14\n" +
+	"\x12DeleteRoleResponse\"}\n" +
+	"\x14PutUserPolicyRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\x12'\n" +
+	"\x0fpolicy_document\x18\x03 \x01(\tR\x0ePolicyDocument\"\x17\n" +
+	"\x15PutUserPolicyResponse\"T\n" +
+	"\x14GetUserPolicyRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\"~\n" +
+	"\x15GetUserPolicyResponse\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\x12'\n" +
+	"\x0fpolicy_document\x18\x03 \x01(\tR\x0ePolicyDocument\"6\n" +
+	"\x17ListUserPoliciesRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\"`\n" +
+	"\x18ListUserPoliciesResponse\x12!\n" +
+	"\fpolicy_names\x18\x01 \x03(\tR\vPolicyNames\x12!\n" +
+	"\fis_truncated\x18\x02 \x01(\bR\vIsTruncated\"W\n" +
+	"\x17DeleteUserPolicyRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\"\x1a\n" +
+	"\x18DeleteUserPolicyResponse\"}\n" +
+	"\x14PutRolePolicyRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\x12'\n" +
+	"\x0fpolicy_document\x18\x03 \x01(\tR\x0ePolicyDocument\"\x17\n" +
+	"\x15PutRolePolicyResponse\"T\n" +
+	"\x14GetRolePolicyRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\"~\n" +
+	"\x15GetRolePolicyResponse\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\x12'\n" +
+	"\x0fpolicy_document\x18\x03 \x01(\tR\x0ePolicyDocument\"6\n" +
+	"\x17ListRolePoliciesRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\"`\n" +
+	"\x18ListRolePoliciesResponse\x12!\n" +
+	"\fpolicy_names\x18\x01 \x03(\tR\vPolicyNames\x12!\n" +
+	"\fis_truncated\x18\x02 \x01(\bR\vIsTruncated\"W\n" +
+	"\x17DeleteRolePolicyRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\bRoleName\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\"\x1a\n" +
+	"\x18DeleteRolePolicyResponse\"\x87\x02\n" +
+	"\x0eExplainRequest\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tPrincipal\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06Action\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05KeyId\x12b\n" +
+	"\x12encryption_context\x18\x04 \x03(\v23.trent.iam.v1.ExplainRequest.EncryptionContextEntryR\x11EncryptionContext\x1aD\n" +
+	"\x16EncryptionContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb2\x01\n" +
+	"\x10ExplainStatement\x12\x1f\n" +
+	"\vpolicy_type\x18\x01 \x01(\tR\n" +
+	"PolicyType\x12\x1f\n" +
+	"\vpolicy_name\x18\x02 \x01(\tR\n" +
+	"PolicyName\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05Index\x12\x10\n" +
+	"\x03sid\x18\x04 \x01(\tR\x03Sid\x12\x16\n" +
+	"\x06effect\x18\x05 \x01(\tR\x06Effect\x12\x1c\n" +
+	"\tdelegates\x18\x06 \x01(\bR\tDelegates\"\xde\x01\n" +
+	"\x0fExplainResponse\x12\x1a\n" +
+	"\bdecision\x18\x01 \x01(\tR\bDecision\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06Reason\x12>\n" +
+	"\n" +
+	"statements\x18\x03 \x03(\v2\x1e.trent.iam.v1.ExplainStatementR\n" +
+	"Statements\x12\x19\n" +
+	"\bgrant_id\x18\x04 \x01(\tR\aGrantId\x12\x1a\n" +
+	"\bresource\x18\x05 \x01(\tR\bResource\x12 \n" +
+	"\vexplanation\x18\x06 \x01(\tR\vExplanation2\xa8\x10\n" +
 	"\x0fIdentityService\x12O\n" +
 	"\n" +
 	"CreateUser\x12\x1f.trent.iam.v1.CreateUserRequest\x1a .trent.iam.v1.CreateUserResponse\x12K\n" +
@@ -1163,7 +3012,25 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"\x0fCreateAccessKey\x12$.trent.iam.v1.CreateAccessKeyRequest\x1a%.trent.iam.v1.CreateAccessKeyResponse\x12`\n" +
 	"\x0eListAccessKeys\x12#.trent.iam.v1.ListAccessKeysRequest\x1a$.trent.iam.v1.ListAccessKeysResponse\"\x03\x90\x02\x01\x12^\n" +
 	"\x0fDeleteAccessKey\x12$.trent.iam.v1.DeleteAccessKeyRequest\x1a%.trent.iam.v1.DeleteAccessKeyResponse\x12a\n" +
-	"\x10IssueCertificate\x12%.trent.iam.v1.IssueCertificateRequest\x1a&.trent.iam.v1.IssueCertificateResponseB\xa0\x01\n" +
+	"\x10IssueCertificate\x12%.trent.iam.v1.IssueCertificateRequest\x1a&.trent.iam.v1.IssueCertificateResponse\x12O\n" +
+	"\n" +
+	"RevokeCert\x12\x1f.trent.iam.v1.RevokeCertRequest\x1a .trent.iam.v1.RevokeCertResponse\x12f\n" +
+	"\x10ListRevokedCerts\x12%.trent.iam.v1.ListRevokedCertsRequest\x1a&.trent.iam.v1.ListRevokedCertsResponse\"\x03\x90\x02\x01\x12O\n" +
+	"\n" +
+	"CreateRole\x12\x1f.trent.iam.v1.CreateRoleRequest\x1a .trent.iam.v1.CreateRoleResponse\x12K\n" +
+	"\aGetRole\x12\x1c.trent.iam.v1.GetRoleRequest\x1a\x1d.trent.iam.v1.GetRoleResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\tListRoles\x12\x1e.trent.iam.v1.ListRolesRequest\x1a\x1f.trent.iam.v1.ListRolesResponse\"\x03\x90\x02\x01\x12O\n" +
+	"\n" +
+	"DeleteRole\x12\x1f.trent.iam.v1.DeleteRoleRequest\x1a .trent.iam.v1.DeleteRoleResponse\x12X\n" +
+	"\rPutUserPolicy\x12\".trent.iam.v1.PutUserPolicyRequest\x1a#.trent.iam.v1.PutUserPolicyResponse\x12]\n" +
+	"\rGetUserPolicy\x12\".trent.iam.v1.GetUserPolicyRequest\x1a#.trent.iam.v1.GetUserPolicyResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\x10ListUserPolicies\x12%.trent.iam.v1.ListUserPoliciesRequest\x1a&.trent.iam.v1.ListUserPoliciesResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x10DeleteUserPolicy\x12%.trent.iam.v1.DeleteUserPolicyRequest\x1a&.trent.iam.v1.DeleteUserPolicyResponse\x12X\n" +
+	"\rPutRolePolicy\x12\".trent.iam.v1.PutRolePolicyRequest\x1a#.trent.iam.v1.PutRolePolicyResponse\x12]\n" +
+	"\rGetRolePolicy\x12\".trent.iam.v1.GetRolePolicyRequest\x1a#.trent.iam.v1.GetRolePolicyResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\x10ListRolePolicies\x12%.trent.iam.v1.ListRolePoliciesRequest\x1a&.trent.iam.v1.ListRolePoliciesResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x10DeleteRolePolicy\x12%.trent.iam.v1.DeleteRolePolicyRequest\x1a&.trent.iam.v1.DeleteRolePolicyResponse\x12K\n" +
+	"\aExplain\x12\x1c.trent.iam.v1.ExplainRequest\x1a\x1d.trent.iam.v1.ExplainResponse\"\x03\x90\x02\x01B\xa0\x01\n" +
 	"\x10com.trent.iam.v1B\bIamProtoP\x01Z0github.com/trentkms/trent/gen/trent/iam/v1;iamv1\xa2\x02\x03TIX\xaa\x02\fTrent.Iam.V1\xca\x02\fTrent\\Iam\\V1\xe2\x02\x18Trent\\Iam\\V1\\GPBMetadata\xea\x02\x0eTrent::Iam::V1b\x06proto3"
 
 var (
@@ -1178,7 +3045,7 @@ func file_trent_iam_v1_iam_proto_rawDescGZIP() []byte {
 	return file_trent_iam_v1_iam_proto_rawDescData
 }
 
-var file_trent_iam_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_trent_iam_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_trent_iam_v1_iam_proto_goTypes = []any{
 	(*User)(nil),                     // 0: trent.iam.v1.User
 	(*CreateUserRequest)(nil),        // 1: trent.iam.v1.CreateUserRequest
@@ -1199,6 +3066,40 @@ var file_trent_iam_v1_iam_proto_goTypes = []any{
 	(*DeleteAccessKeyResponse)(nil),  // 16: trent.iam.v1.DeleteAccessKeyResponse
 	(*IssueCertificateRequest)(nil),  // 17: trent.iam.v1.IssueCertificateRequest
 	(*IssueCertificateResponse)(nil), // 18: trent.iam.v1.IssueCertificateResponse
+	(*RevokeCertRequest)(nil),        // 19: trent.iam.v1.RevokeCertRequest
+	(*RevokeCertResponse)(nil),       // 20: trent.iam.v1.RevokeCertResponse
+	(*ListRevokedCertsRequest)(nil),  // 21: trent.iam.v1.ListRevokedCertsRequest
+	(*RevokedCert)(nil),              // 22: trent.iam.v1.RevokedCert
+	(*ListRevokedCertsResponse)(nil), // 23: trent.iam.v1.ListRevokedCertsResponse
+	(*Role)(nil),                     // 24: trent.iam.v1.Role
+	(*CreateRoleRequest)(nil),        // 25: trent.iam.v1.CreateRoleRequest
+	(*CreateRoleResponse)(nil),       // 26: trent.iam.v1.CreateRoleResponse
+	(*GetRoleRequest)(nil),           // 27: trent.iam.v1.GetRoleRequest
+	(*GetRoleResponse)(nil),          // 28: trent.iam.v1.GetRoleResponse
+	(*ListRolesRequest)(nil),         // 29: trent.iam.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),        // 30: trent.iam.v1.ListRolesResponse
+	(*DeleteRoleRequest)(nil),        // 31: trent.iam.v1.DeleteRoleRequest
+	(*DeleteRoleResponse)(nil),       // 32: trent.iam.v1.DeleteRoleResponse
+	(*PutUserPolicyRequest)(nil),     // 33: trent.iam.v1.PutUserPolicyRequest
+	(*PutUserPolicyResponse)(nil),    // 34: trent.iam.v1.PutUserPolicyResponse
+	(*GetUserPolicyRequest)(nil),     // 35: trent.iam.v1.GetUserPolicyRequest
+	(*GetUserPolicyResponse)(nil),    // 36: trent.iam.v1.GetUserPolicyResponse
+	(*ListUserPoliciesRequest)(nil),  // 37: trent.iam.v1.ListUserPoliciesRequest
+	(*ListUserPoliciesResponse)(nil), // 38: trent.iam.v1.ListUserPoliciesResponse
+	(*DeleteUserPolicyRequest)(nil),  // 39: trent.iam.v1.DeleteUserPolicyRequest
+	(*DeleteUserPolicyResponse)(nil), // 40: trent.iam.v1.DeleteUserPolicyResponse
+	(*PutRolePolicyRequest)(nil),     // 41: trent.iam.v1.PutRolePolicyRequest
+	(*PutRolePolicyResponse)(nil),    // 42: trent.iam.v1.PutRolePolicyResponse
+	(*GetRolePolicyRequest)(nil),     // 43: trent.iam.v1.GetRolePolicyRequest
+	(*GetRolePolicyResponse)(nil),    // 44: trent.iam.v1.GetRolePolicyResponse
+	(*ListRolePoliciesRequest)(nil),  // 45: trent.iam.v1.ListRolePoliciesRequest
+	(*ListRolePoliciesResponse)(nil), // 46: trent.iam.v1.ListRolePoliciesResponse
+	(*DeleteRolePolicyRequest)(nil),  // 47: trent.iam.v1.DeleteRolePolicyRequest
+	(*DeleteRolePolicyResponse)(nil), // 48: trent.iam.v1.DeleteRolePolicyResponse
+	(*ExplainRequest)(nil),           // 49: trent.iam.v1.ExplainRequest
+	(*ExplainStatement)(nil),         // 50: trent.iam.v1.ExplainStatement
+	(*ExplainResponse)(nil),          // 51: trent.iam.v1.ExplainResponse
+	nil,                              // 52: trent.iam.v1.ExplainRequest.EncryptionContextEntry
 }
 var file_trent_iam_v1_iam_proto_depIdxs = []int32{
 	0,  // 0: trent.iam.v1.CreateUserResponse.user:type_name -> trent.iam.v1.User
@@ -1206,27 +3107,63 @@ var file_trent_iam_v1_iam_proto_depIdxs = []int32{
 	0,  // 2: trent.iam.v1.ListUsersResponse.users:type_name -> trent.iam.v1.User
 	9,  // 3: trent.iam.v1.CreateAccessKeyResponse.access_key:type_name -> trent.iam.v1.AccessKey
 	10, // 4: trent.iam.v1.ListAccessKeysResponse.access_key_metadata:type_name -> trent.iam.v1.AccessKeyMetadata
-	1,  // 5: trent.iam.v1.IdentityService.CreateUser:input_type -> trent.iam.v1.CreateUserRequest
-	3,  // 6: trent.iam.v1.IdentityService.GetUser:input_type -> trent.iam.v1.GetUserRequest
-	5,  // 7: trent.iam.v1.IdentityService.ListUsers:input_type -> trent.iam.v1.ListUsersRequest
-	7,  // 8: trent.iam.v1.IdentityService.DeleteUser:input_type -> trent.iam.v1.DeleteUserRequest
-	11, // 9: trent.iam.v1.IdentityService.CreateAccessKey:input_type -> trent.iam.v1.CreateAccessKeyRequest
-	13, // 10: trent.iam.v1.IdentityService.ListAccessKeys:input_type -> trent.iam.v1.ListAccessKeysRequest
-	15, // 11: trent.iam.v1.IdentityService.DeleteAccessKey:input_type -> trent.iam.v1.DeleteAccessKeyRequest
-	17, // 12: trent.iam.v1.IdentityService.IssueCertificate:input_type -> trent.iam.v1.IssueCertificateRequest
-	2,  // 13: trent.iam.v1.IdentityService.CreateUser:output_type -> trent.iam.v1.CreateUserResponse
-	4,  // 14: trent.iam.v1.IdentityService.GetUser:output_type -> trent.iam.v1.GetUserResponse
-	6,  // 15: trent.iam.v1.IdentityService.ListUsers:output_type -> trent.iam.v1.ListUsersResponse
-	8,  // 16: trent.iam.v1.IdentityService.DeleteUser:output_type -> trent.iam.v1.DeleteUserResponse
-	12, // 17: trent.iam.v1.IdentityService.CreateAccessKey:output_type -> trent.iam.v1.CreateAccessKeyResponse
-	14, // 18: trent.iam.v1.IdentityService.ListAccessKeys:output_type -> trent.iam.v1.ListAccessKeysResponse
-	16, // 19: trent.iam.v1.IdentityService.DeleteAccessKey:output_type -> trent.iam.v1.DeleteAccessKeyResponse
-	18, // 20: trent.iam.v1.IdentityService.IssueCertificate:output_type -> trent.iam.v1.IssueCertificateResponse
-	13, // [13:21] is the sub-list for method output_type
-	5,  // [5:13] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	22, // 5: trent.iam.v1.ListRevokedCertsResponse.revoked_certs:type_name -> trent.iam.v1.RevokedCert
+	24, // 6: trent.iam.v1.CreateRoleResponse.role:type_name -> trent.iam.v1.Role
+	24, // 7: trent.iam.v1.GetRoleResponse.role:type_name -> trent.iam.v1.Role
+	24, // 8: trent.iam.v1.ListRolesResponse.roles:type_name -> trent.iam.v1.Role
+	52, // 9: trent.iam.v1.ExplainRequest.encryption_context:type_name -> trent.iam.v1.ExplainRequest.EncryptionContextEntry
+	50, // 10: trent.iam.v1.ExplainResponse.statements:type_name -> trent.iam.v1.ExplainStatement
+	1,  // 11: trent.iam.v1.IdentityService.CreateUser:input_type -> trent.iam.v1.CreateUserRequest
+	3,  // 12: trent.iam.v1.IdentityService.GetUser:input_type -> trent.iam.v1.GetUserRequest
+	5,  // 13: trent.iam.v1.IdentityService.ListUsers:input_type -> trent.iam.v1.ListUsersRequest
+	7,  // 14: trent.iam.v1.IdentityService.DeleteUser:input_type -> trent.iam.v1.DeleteUserRequest
+	11, // 15: trent.iam.v1.IdentityService.CreateAccessKey:input_type -> trent.iam.v1.CreateAccessKeyRequest
+	13, // 16: trent.iam.v1.IdentityService.ListAccessKeys:input_type -> trent.iam.v1.ListAccessKeysRequest
+	15, // 17: trent.iam.v1.IdentityService.DeleteAccessKey:input_type -> trent.iam.v1.DeleteAccessKeyRequest
+	17, // 18: trent.iam.v1.IdentityService.IssueCertificate:input_type -> trent.iam.v1.IssueCertificateRequest
+	19, // 19: trent.iam.v1.IdentityService.RevokeCert:input_type -> trent.iam.v1.RevokeCertRequest
+	21, // 20: trent.iam.v1.IdentityService.ListRevokedCerts:input_type -> trent.iam.v1.ListRevokedCertsRequest
+	25, // 21: trent.iam.v1.IdentityService.CreateRole:input_type -> trent.iam.v1.CreateRoleRequest
+	27, // 22: trent.iam.v1.IdentityService.GetRole:input_type -> trent.iam.v1.GetRoleRequest
+	29, // 23: trent.iam.v1.IdentityService.ListRoles:input_type -> trent.iam.v1.ListRolesRequest
+	31, // 24: trent.iam.v1.IdentityService.DeleteRole:input_type -> trent.iam.v1.DeleteRoleRequest
+	33, // 25: trent.iam.v1.IdentityService.PutUserPolicy:input_type -> trent.iam.v1.PutUserPolicyRequest
+	35, // 26: trent.iam.v1.IdentityService.GetUserPolicy:input_type -> trent.iam.v1.GetUserPolicyRequest
+	37, // 27: trent.iam.v1.IdentityService.ListUserPolicies:input_type -> trent.iam.v1.ListUserPoliciesRequest
+	39, // 28: trent.iam.v1.IdentityService.DeleteUserPolicy:input_type -> trent.iam.v1.DeleteUserPolicyRequest
+	41, // 29: trent.iam.v1.IdentityService.PutRolePolicy:input_type -> trent.iam.v1.PutRolePolicyRequest
+	43, // 30: trent.iam.v1.IdentityService.GetRolePolicy:input_type -> trent.iam.v1.GetRolePolicyRequest
+	45, // 31: trent.iam.v1.IdentityService.ListRolePolicies:input_type -> trent.iam.v1.ListRolePoliciesRequest
+	47, // 32: trent.iam.v1.IdentityService.DeleteRolePolicy:input_type -> trent.iam.v1.DeleteRolePolicyRequest
+	49, // 33: trent.iam.v1.IdentityService.Explain:input_type -> trent.iam.v1.ExplainRequest
+	2,  // 34: trent.iam.v1.IdentityService.CreateUser:output_type -> trent.iam.v1.CreateUserResponse
+	4,  // 35: trent.iam.v1.IdentityService.GetUser:output_type -> trent.iam.v1.GetUserResponse
+	6,  // 36: trent.iam.v1.IdentityService.ListUsers:output_type -> trent.iam.v1.ListUsersResponse
+	8,  // 37: trent.iam.v1.IdentityService.DeleteUser:output_type -> trent.iam.v1.DeleteUserResponse
+	12, // 38: trent.iam.v1.IdentityService.CreateAccessKey:output_type -> trent.iam.v1.CreateAccessKeyResponse
+	14, // 39: trent.iam.v1.IdentityService.ListAccessKeys:output_type -> trent.iam.v1.ListAccessKeysResponse
+	16, // 40: trent.iam.v1.IdentityService.DeleteAccessKey:output_type -> trent.iam.v1.DeleteAccessKeyResponse
+	18, // 41: trent.iam.v1.IdentityService.IssueCertificate:output_type -> trent.iam.v1.IssueCertificateResponse
+	20, // 42: trent.iam.v1.IdentityService.RevokeCert:output_type -> trent.iam.v1.RevokeCertResponse
+	23, // 43: trent.iam.v1.IdentityService.ListRevokedCerts:output_type -> trent.iam.v1.ListRevokedCertsResponse
+	26, // 44: trent.iam.v1.IdentityService.CreateRole:output_type -> trent.iam.v1.CreateRoleResponse
+	28, // 45: trent.iam.v1.IdentityService.GetRole:output_type -> trent.iam.v1.GetRoleResponse
+	30, // 46: trent.iam.v1.IdentityService.ListRoles:output_type -> trent.iam.v1.ListRolesResponse
+	32, // 47: trent.iam.v1.IdentityService.DeleteRole:output_type -> trent.iam.v1.DeleteRoleResponse
+	34, // 48: trent.iam.v1.IdentityService.PutUserPolicy:output_type -> trent.iam.v1.PutUserPolicyResponse
+	36, // 49: trent.iam.v1.IdentityService.GetUserPolicy:output_type -> trent.iam.v1.GetUserPolicyResponse
+	38, // 50: trent.iam.v1.IdentityService.ListUserPolicies:output_type -> trent.iam.v1.ListUserPoliciesResponse
+	40, // 51: trent.iam.v1.IdentityService.DeleteUserPolicy:output_type -> trent.iam.v1.DeleteUserPolicyResponse
+	42, // 52: trent.iam.v1.IdentityService.PutRolePolicy:output_type -> trent.iam.v1.PutRolePolicyResponse
+	44, // 53: trent.iam.v1.IdentityService.GetRolePolicy:output_type -> trent.iam.v1.GetRolePolicyResponse
+	46, // 54: trent.iam.v1.IdentityService.ListRolePolicies:output_type -> trent.iam.v1.ListRolePoliciesResponse
+	48, // 55: trent.iam.v1.IdentityService.DeleteRolePolicy:output_type -> trent.iam.v1.DeleteRolePolicyResponse
+	51, // 56: trent.iam.v1.IdentityService.Explain:output_type -> trent.iam.v1.ExplainResponse
+	34, // [34:57] is the sub-list for method output_type
+	11, // [11:34] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_trent_iam_v1_iam_proto_init() }
@@ -1237,13 +3174,14 @@ func file_trent_iam_v1_iam_proto_init() {
 	file_trent_iam_v1_iam_proto_msgTypes[5].OneofWrappers = []any{}
 	file_trent_iam_v1_iam_proto_msgTypes[13].OneofWrappers = []any{}
 	file_trent_iam_v1_iam_proto_msgTypes[17].OneofWrappers = []any{}
+	file_trent_iam_v1_iam_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_iam_v1_iam_proto_rawDesc), len(file_trent_iam_v1_iam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

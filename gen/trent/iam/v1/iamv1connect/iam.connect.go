@@ -1,9 +1,12 @@
-// Package trent.iam.v1 is the small part of AWS IAM that Trent needs: users,
-// access keys for the AWS-compatible endpoint (SigV4), and client
-// certificates for the native API. RPCs are named as the AWS IAM operations
-// (API version 2010-05-08) where IAM has one; IssueCertificate is Trent's
-// own. As in trent.kms.v1, field names are the snake_case of the AWS member
-// names and their JSON names are the AWS PascalCase member names.
+// Package trent.iam.v1 is the small part of AWS IAM that Trent needs:
+// users, roles, inline identity policies, access keys for the
+// AWS-compatible endpoint (SigV4), client certificates for the native API
+// and their revocation, and explanations of authorization decisions. RPCs
+// are named as the AWS IAM operations (API version 2010-05-08) where IAM
+// has one; IssueCertificate, RevokeCert, ListRevokedCerts and Explain are
+// Trent's own. As in trent.kms.v1, field names are the snake_case of the
+// AWS member names and their JSON names are the AWS PascalCase member
+// names.
 //
 // Timestamps (CreateDate) are strings in ISO 8601 UTC with milliseconds
 // (2015-03-09T18:39:23.411Z), as IAM carries them on its wire. Errors carry
@@ -69,6 +72,49 @@ const (
 	// IdentityServiceIssueCertificateProcedure is the fully-qualified name of the IdentityService's
 	// IssueCertificate RPC.
 	IdentityServiceIssueCertificateProcedure = "/trent.iam.v1.IdentityService/IssueCertificate"
+	// IdentityServiceRevokeCertProcedure is the fully-qualified name of the IdentityService's
+	// RevokeCert RPC.
+	IdentityServiceRevokeCertProcedure = "/trent.iam.v1.IdentityService/RevokeCert"
+	// IdentityServiceListRevokedCertsProcedure is the fully-qualified name of the IdentityService's
+	// ListRevokedCerts RPC.
+	IdentityServiceListRevokedCertsProcedure = "/trent.iam.v1.IdentityService/ListRevokedCerts"
+	// IdentityServiceCreateRoleProcedure is the fully-qualified name of the IdentityService's
+	// CreateRole RPC.
+	IdentityServiceCreateRoleProcedure = "/trent.iam.v1.IdentityService/CreateRole"
+	// IdentityServiceGetRoleProcedure is the fully-qualified name of the IdentityService's GetRole RPC.
+	IdentityServiceGetRoleProcedure = "/trent.iam.v1.IdentityService/GetRole"
+	// IdentityServiceListRolesProcedure is the fully-qualified name of the IdentityService's ListRoles
+	// RPC.
+	IdentityServiceListRolesProcedure = "/trent.iam.v1.IdentityService/ListRoles"
+	// IdentityServiceDeleteRoleProcedure is the fully-qualified name of the IdentityService's
+	// DeleteRole RPC.
+	IdentityServiceDeleteRoleProcedure = "/trent.iam.v1.IdentityService/DeleteRole"
+	// IdentityServicePutUserPolicyProcedure is the fully-qualified name of the IdentityService's
+	// PutUserPolicy RPC.
+	IdentityServicePutUserPolicyProcedure = "/trent.iam.v1.IdentityService/PutUserPolicy"
+	// IdentityServiceGetUserPolicyProcedure is the fully-qualified name of the IdentityService's
+	// GetUserPolicy RPC.
+	IdentityServiceGetUserPolicyProcedure = "/trent.iam.v1.IdentityService/GetUserPolicy"
+	// IdentityServiceListUserPoliciesProcedure is the fully-qualified name of the IdentityService's
+	// ListUserPolicies RPC.
+	IdentityServiceListUserPoliciesProcedure = "/trent.iam.v1.IdentityService/ListUserPolicies"
+	// IdentityServiceDeleteUserPolicyProcedure is the fully-qualified name of the IdentityService's
+	// DeleteUserPolicy RPC.
+	IdentityServiceDeleteUserPolicyProcedure = "/trent.iam.v1.IdentityService/DeleteUserPolicy"
+	// IdentityServicePutRolePolicyProcedure is the fully-qualified name of the IdentityService's
+	// PutRolePolicy RPC.
+	IdentityServicePutRolePolicyProcedure = "/trent.iam.v1.IdentityService/PutRolePolicy"
+	// IdentityServiceGetRolePolicyProcedure is the fully-qualified name of the IdentityService's
+	// GetRolePolicy RPC.
+	IdentityServiceGetRolePolicyProcedure = "/trent.iam.v1.IdentityService/GetRolePolicy"
+	// IdentityServiceListRolePoliciesProcedure is the fully-qualified name of the IdentityService's
+	// ListRolePolicies RPC.
+	IdentityServiceListRolePoliciesProcedure = "/trent.iam.v1.IdentityService/ListRolePolicies"
+	// IdentityServiceDeleteRolePolicyProcedure is the fully-qualified name of the IdentityService's
+	// DeleteRolePolicy RPC.
+	IdentityServiceDeleteRolePolicyProcedure = "/trent.iam.v1.IdentityService/DeleteRolePolicy"
+	// IdentityServiceExplainProcedure is the fully-qualified name of the IdentityService's Explain RPC.
+	IdentityServiceExplainProcedure = "/trent.iam.v1.IdentityService/Explain"
 )
 
 // IdentityServiceClient is a client for the trent.iam.v1.IdentityService service.
@@ -90,6 +136,40 @@ type IdentityServiceClient interface {
 	DeleteAccessKey(context.Context, *v1.DeleteAccessKeyRequest) (*v1.DeleteAccessKeyResponse, error)
 	// Issues a client certificate for a user, signed by the cluster CA.
 	IssueCertificate(context.Context, *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error)
+	// Adds a client certificate to the replicated deny list, by serial
+	// number; every node then refuses it (Trent's own).
+	RevokeCert(context.Context, *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error)
+	// Lists the revoked certificate serials (Trent's own).
+	ListRevokedCerts(context.Context, *v1.ListRevokedCertsRequest) (*v1.ListRevokedCertsResponse, error)
+	// Creates a role (AWS CreateRole). Trent's roles are principals that
+	// certificates can name; there is no AssumeRole, so no trust policy.
+	CreateRole(context.Context, *v1.CreateRoleRequest) (*v1.CreateRoleResponse, error)
+	// Returns a role (AWS GetRole).
+	GetRole(context.Context, *v1.GetRoleRequest) (*v1.GetRoleResponse, error)
+	// Lists the roles of the caller's account in name order (AWS ListRoles).
+	ListRoles(context.Context, *v1.ListRolesRequest) (*v1.ListRolesResponse, error)
+	// Deletes a role and its policies (AWS DeleteRole).
+	DeleteRole(context.Context, *v1.DeleteRoleRequest) (*v1.DeleteRoleResponse, error)
+	// Adds or replaces an inline identity policy of a user (AWS PutUserPolicy).
+	PutUserPolicy(context.Context, *v1.PutUserPolicyRequest) (*v1.PutUserPolicyResponse, error)
+	// Returns an inline policy of a user (AWS GetUserPolicy).
+	GetUserPolicy(context.Context, *v1.GetUserPolicyRequest) (*v1.GetUserPolicyResponse, error)
+	// Lists the names of a user's inline policies (AWS ListUserPolicies).
+	ListUserPolicies(context.Context, *v1.ListUserPoliciesRequest) (*v1.ListUserPoliciesResponse, error)
+	// Deletes an inline policy of a user (AWS DeleteUserPolicy).
+	DeleteUserPolicy(context.Context, *v1.DeleteUserPolicyRequest) (*v1.DeleteUserPolicyResponse, error)
+	// Adds or replaces an inline identity policy of a role (AWS PutRolePolicy).
+	PutRolePolicy(context.Context, *v1.PutRolePolicyRequest) (*v1.PutRolePolicyResponse, error)
+	// Returns an inline policy of a role (AWS GetRolePolicy).
+	GetRolePolicy(context.Context, *v1.GetRolePolicyRequest) (*v1.GetRolePolicyResponse, error)
+	// Lists the names of a role's inline policies (AWS ListRolePolicies).
+	ListRolePolicies(context.Context, *v1.ListRolePoliciesRequest) (*v1.ListRolePoliciesResponse, error)
+	// Deletes an inline policy of a role (AWS DeleteRolePolicy).
+	DeleteRolePolicy(context.Context, *v1.DeleteRolePolicyRequest) (*v1.DeleteRolePolicyResponse, error)
+	// Explains whether a principal of the caller's account may perform a KMS
+	// action on a key, and which statements or grant decide (Trent's own;
+	// `trent authz explain`). Only the account root may ask.
+	Explain(context.Context, *v1.ExplainRequest) (*v1.ExplainResponse, error)
 }
 
 // NewIdentityServiceClient constructs a client for the trent.iam.v1.IdentityService service. By
@@ -154,6 +234,104 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("IssueCertificate")),
 			connect.WithClientOptions(opts...),
 		),
+		revokeCert: connect.NewClient[v1.RevokeCertRequest, v1.RevokeCertResponse](
+			httpClient,
+			baseURL+IdentityServiceRevokeCertProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("RevokeCert")),
+			connect.WithClientOptions(opts...),
+		),
+		listRevokedCerts: connect.NewClient[v1.ListRevokedCertsRequest, v1.ListRevokedCertsResponse](
+			httpClient,
+			baseURL+IdentityServiceListRevokedCertsProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListRevokedCerts")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		createRole: connect.NewClient[v1.CreateRoleRequest, v1.CreateRoleResponse](
+			httpClient,
+			baseURL+IdentityServiceCreateRoleProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("CreateRole")),
+			connect.WithClientOptions(opts...),
+		),
+		getRole: connect.NewClient[v1.GetRoleRequest, v1.GetRoleResponse](
+			httpClient,
+			baseURL+IdentityServiceGetRoleProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("GetRole")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listRoles: connect.NewClient[v1.ListRolesRequest, v1.ListRolesResponse](
+			httpClient,
+			baseURL+IdentityServiceListRolesProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListRoles")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteRole: connect.NewClient[v1.DeleteRoleRequest, v1.DeleteRoleResponse](
+			httpClient,
+			baseURL+IdentityServiceDeleteRoleProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DeleteRole")),
+			connect.WithClientOptions(opts...),
+		),
+		putUserPolicy: connect.NewClient[v1.PutUserPolicyRequest, v1.PutUserPolicyResponse](
+			httpClient,
+			baseURL+IdentityServicePutUserPolicyProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("PutUserPolicy")),
+			connect.WithClientOptions(opts...),
+		),
+		getUserPolicy: connect.NewClient[v1.GetUserPolicyRequest, v1.GetUserPolicyResponse](
+			httpClient,
+			baseURL+IdentityServiceGetUserPolicyProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("GetUserPolicy")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listUserPolicies: connect.NewClient[v1.ListUserPoliciesRequest, v1.ListUserPoliciesResponse](
+			httpClient,
+			baseURL+IdentityServiceListUserPoliciesProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListUserPolicies")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteUserPolicy: connect.NewClient[v1.DeleteUserPolicyRequest, v1.DeleteUserPolicyResponse](
+			httpClient,
+			baseURL+IdentityServiceDeleteUserPolicyProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DeleteUserPolicy")),
+			connect.WithClientOptions(opts...),
+		),
+		putRolePolicy: connect.NewClient[v1.PutRolePolicyRequest, v1.PutRolePolicyResponse](
+			httpClient,
+			baseURL+IdentityServicePutRolePolicyProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("PutRolePolicy")),
+			connect.WithClientOptions(opts...),
+		),
+		getRolePolicy: connect.NewClient[v1.GetRolePolicyRequest, v1.GetRolePolicyResponse](
+			httpClient,
+			baseURL+IdentityServiceGetRolePolicyProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("GetRolePolicy")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listRolePolicies: connect.NewClient[v1.ListRolePoliciesRequest, v1.ListRolePoliciesResponse](
+			httpClient,
+			baseURL+IdentityServiceListRolePoliciesProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListRolePolicies")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteRolePolicy: connect.NewClient[v1.DeleteRolePolicyRequest, v1.DeleteRolePolicyResponse](
+			httpClient,
+			baseURL+IdentityServiceDeleteRolePolicyProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DeleteRolePolicy")),
+			connect.WithClientOptions(opts...),
+		),
+		explain: connect.NewClient[v1.ExplainRequest, v1.ExplainResponse](
+			httpClient,
+			baseURL+IdentityServiceExplainProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("Explain")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -167,6 +345,21 @@ type identityServiceClient struct {
 	listAccessKeys   *connect.Client[v1.ListAccessKeysRequest, v1.ListAccessKeysResponse]
 	deleteAccessKey  *connect.Client[v1.DeleteAccessKeyRequest, v1.DeleteAccessKeyResponse]
 	issueCertificate *connect.Client[v1.IssueCertificateRequest, v1.IssueCertificateResponse]
+	revokeCert       *connect.Client[v1.RevokeCertRequest, v1.RevokeCertResponse]
+	listRevokedCerts *connect.Client[v1.ListRevokedCertsRequest, v1.ListRevokedCertsResponse]
+	createRole       *connect.Client[v1.CreateRoleRequest, v1.CreateRoleResponse]
+	getRole          *connect.Client[v1.GetRoleRequest, v1.GetRoleResponse]
+	listRoles        *connect.Client[v1.ListRolesRequest, v1.ListRolesResponse]
+	deleteRole       *connect.Client[v1.DeleteRoleRequest, v1.DeleteRoleResponse]
+	putUserPolicy    *connect.Client[v1.PutUserPolicyRequest, v1.PutUserPolicyResponse]
+	getUserPolicy    *connect.Client[v1.GetUserPolicyRequest, v1.GetUserPolicyResponse]
+	listUserPolicies *connect.Client[v1.ListUserPoliciesRequest, v1.ListUserPoliciesResponse]
+	deleteUserPolicy *connect.Client[v1.DeleteUserPolicyRequest, v1.DeleteUserPolicyResponse]
+	putRolePolicy    *connect.Client[v1.PutRolePolicyRequest, v1.PutRolePolicyResponse]
+	getRolePolicy    *connect.Client[v1.GetRolePolicyRequest, v1.GetRolePolicyResponse]
+	listRolePolicies *connect.Client[v1.ListRolePoliciesRequest, v1.ListRolePoliciesResponse]
+	deleteRolePolicy *connect.Client[v1.DeleteRolePolicyRequest, v1.DeleteRolePolicyResponse]
+	explain          *connect.Client[v1.ExplainRequest, v1.ExplainResponse]
 }
 
 // CreateUser calls trent.iam.v1.IdentityService.CreateUser.
@@ -241,6 +434,141 @@ func (c *identityServiceClient) IssueCertificate(ctx context.Context, req *v1.Is
 	return nil, err
 }
 
+// RevokeCert calls trent.iam.v1.IdentityService.RevokeCert.
+func (c *identityServiceClient) RevokeCert(ctx context.Context, req *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error) {
+	response, err := c.revokeCert.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListRevokedCerts calls trent.iam.v1.IdentityService.ListRevokedCerts.
+func (c *identityServiceClient) ListRevokedCerts(ctx context.Context, req *v1.ListRevokedCertsRequest) (*v1.ListRevokedCertsResponse, error) {
+	response, err := c.listRevokedCerts.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// CreateRole calls trent.iam.v1.IdentityService.CreateRole.
+func (c *identityServiceClient) CreateRole(ctx context.Context, req *v1.CreateRoleRequest) (*v1.CreateRoleResponse, error) {
+	response, err := c.createRole.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetRole calls trent.iam.v1.IdentityService.GetRole.
+func (c *identityServiceClient) GetRole(ctx context.Context, req *v1.GetRoleRequest) (*v1.GetRoleResponse, error) {
+	response, err := c.getRole.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListRoles calls trent.iam.v1.IdentityService.ListRoles.
+func (c *identityServiceClient) ListRoles(ctx context.Context, req *v1.ListRolesRequest) (*v1.ListRolesResponse, error) {
+	response, err := c.listRoles.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteRole calls trent.iam.v1.IdentityService.DeleteRole.
+func (c *identityServiceClient) DeleteRole(ctx context.Context, req *v1.DeleteRoleRequest) (*v1.DeleteRoleResponse, error) {
+	response, err := c.deleteRole.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PutUserPolicy calls trent.iam.v1.IdentityService.PutUserPolicy.
+func (c *identityServiceClient) PutUserPolicy(ctx context.Context, req *v1.PutUserPolicyRequest) (*v1.PutUserPolicyResponse, error) {
+	response, err := c.putUserPolicy.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetUserPolicy calls trent.iam.v1.IdentityService.GetUserPolicy.
+func (c *identityServiceClient) GetUserPolicy(ctx context.Context, req *v1.GetUserPolicyRequest) (*v1.GetUserPolicyResponse, error) {
+	response, err := c.getUserPolicy.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListUserPolicies calls trent.iam.v1.IdentityService.ListUserPolicies.
+func (c *identityServiceClient) ListUserPolicies(ctx context.Context, req *v1.ListUserPoliciesRequest) (*v1.ListUserPoliciesResponse, error) {
+	response, err := c.listUserPolicies.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteUserPolicy calls trent.iam.v1.IdentityService.DeleteUserPolicy.
+func (c *identityServiceClient) DeleteUserPolicy(ctx context.Context, req *v1.DeleteUserPolicyRequest) (*v1.DeleteUserPolicyResponse, error) {
+	response, err := c.deleteUserPolicy.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PutRolePolicy calls trent.iam.v1.IdentityService.PutRolePolicy.
+func (c *identityServiceClient) PutRolePolicy(ctx context.Context, req *v1.PutRolePolicyRequest) (*v1.PutRolePolicyResponse, error) {
+	response, err := c.putRolePolicy.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetRolePolicy calls trent.iam.v1.IdentityService.GetRolePolicy.
+func (c *identityServiceClient) GetRolePolicy(ctx context.Context, req *v1.GetRolePolicyRequest) (*v1.GetRolePolicyResponse, error) {
+	response, err := c.getRolePolicy.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListRolePolicies calls trent.iam.v1.IdentityService.ListRolePolicies.
+func (c *identityServiceClient) ListRolePolicies(ctx context.Context, req *v1.ListRolePoliciesRequest) (*v1.ListRolePoliciesResponse, error) {
+	response, err := c.listRolePolicies.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteRolePolicy calls trent.iam.v1.IdentityService.DeleteRolePolicy.
+func (c *identityServiceClient) DeleteRolePolicy(ctx context.Context, req *v1.DeleteRolePolicyRequest) (*v1.DeleteRolePolicyResponse, error) {
+	response, err := c.deleteRolePolicy.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// Explain calls trent.iam.v1.IdentityService.Explain.
+func (c *identityServiceClient) Explain(ctx context.Context, req *v1.ExplainRequest) (*v1.ExplainResponse, error) {
+	response, err := c.explain.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // IdentityServiceHandler is an implementation of the trent.iam.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// Creates a user (AWS CreateUser).
@@ -260,6 +588,40 @@ type IdentityServiceHandler interface {
 	DeleteAccessKey(context.Context, *v1.DeleteAccessKeyRequest) (*v1.DeleteAccessKeyResponse, error)
 	// Issues a client certificate for a user, signed by the cluster CA.
 	IssueCertificate(context.Context, *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error)
+	// Adds a client certificate to the replicated deny list, by serial
+	// number; every node then refuses it (Trent's own).
+	RevokeCert(context.Context, *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error)
+	// Lists the revoked certificate serials (Trent's own).
+	ListRevokedCerts(context.Context, *v1.ListRevokedCertsRequest) (*v1.ListRevokedCertsResponse, error)
+	// Creates a role (AWS CreateRole). Trent's roles are principals that
+	// certificates can name; there is no AssumeRole, so no trust policy.
+	CreateRole(context.Context, *v1.CreateRoleRequest) (*v1.CreateRoleResponse, error)
+	// Returns a role (AWS GetRole).
+	GetRole(context.Context, *v1.GetRoleRequest) (*v1.GetRoleResponse, error)
+	// Lists the roles of the caller's account in name order (AWS ListRoles).
+	ListRoles(context.Context, *v1.ListRolesRequest) (*v1.ListRolesResponse, error)
+	// Deletes a role and its policies (AWS DeleteRole).
+	DeleteRole(context.Context, *v1.DeleteRoleRequest) (*v1.DeleteRoleResponse, error)
+	// Adds or replaces an inline identity policy of a user (AWS PutUserPolicy).
+	PutUserPolicy(context.Context, *v1.PutUserPolicyRequest) (*v1.PutUserPolicyResponse, error)
+	// Returns an inline policy of a user (AWS GetUserPolicy).
+	GetUserPolicy(context.Context, *v1.GetUserPolicyRequest) (*v1.GetUserPolicyResponse, error)
+	// Lists the names of a user's inline policies (AWS ListUserPolicies).
+	ListUserPolicies(context.Context, *v1.ListUserPoliciesRequest) (*v1.ListUserPoliciesResponse, error)
+	// Deletes an inline policy of a user (AWS DeleteUserPolicy).
+	DeleteUserPolicy(context.Context, *v1.DeleteUserPolicyRequest) (*v1.DeleteUserPolicyResponse, error)
+	// Adds or replaces an inline identity policy of a role (AWS PutRolePolicy).
+	PutRolePolicy(context.Context, *v1.PutRolePolicyRequest) (*v1.PutRolePolicyResponse, error)
+	// Returns an inline policy of a role (AWS GetRolePolicy).
+	GetRolePolicy(context.Context, *v1.GetRolePolicyRequest) (*v1.GetRolePolicyResponse, error)
+	// Lists the names of a role's inline policies (AWS ListRolePolicies).
+	ListRolePolicies(context.Context, *v1.ListRolePoliciesRequest) (*v1.ListRolePoliciesResponse, error)
+	// Deletes an inline policy of a role (AWS DeleteRolePolicy).
+	DeleteRolePolicy(context.Context, *v1.DeleteRolePolicyRequest) (*v1.DeleteRolePolicyResponse, error)
+	// Explains whether a principal of the caller's account may perform a KMS
+	// action on a key, and which statements or grant decide (Trent's own;
+	// `trent authz explain`). Only the account root may ask.
+	Explain(context.Context, *v1.ExplainRequest) (*v1.ExplainResponse, error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -320,6 +682,104 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("IssueCertificate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceRevokeCertHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceRevokeCertProcedure,
+		svc.RevokeCert,
+		connect.WithSchema(identityServiceMethods.ByName("RevokeCert")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListRevokedCertsHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceListRevokedCertsProcedure,
+		svc.ListRevokedCerts,
+		connect.WithSchema(identityServiceMethods.ByName("ListRevokedCerts")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceCreateRoleHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceCreateRoleProcedure,
+		svc.CreateRole,
+		connect.WithSchema(identityServiceMethods.ByName("CreateRole")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceGetRoleHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceGetRoleProcedure,
+		svc.GetRole,
+		connect.WithSchema(identityServiceMethods.ByName("GetRole")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListRolesHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceListRolesProcedure,
+		svc.ListRoles,
+		connect.WithSchema(identityServiceMethods.ByName("ListRoles")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDeleteRoleHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceDeleteRoleProcedure,
+		svc.DeleteRole,
+		connect.WithSchema(identityServiceMethods.ByName("DeleteRole")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServicePutUserPolicyHandler := connect.NewUnaryHandlerSimple(
+		IdentityServicePutUserPolicyProcedure,
+		svc.PutUserPolicy,
+		connect.WithSchema(identityServiceMethods.ByName("PutUserPolicy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceGetUserPolicyHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceGetUserPolicyProcedure,
+		svc.GetUserPolicy,
+		connect.WithSchema(identityServiceMethods.ByName("GetUserPolicy")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListUserPoliciesHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceListUserPoliciesProcedure,
+		svc.ListUserPolicies,
+		connect.WithSchema(identityServiceMethods.ByName("ListUserPolicies")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDeleteUserPolicyHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceDeleteUserPolicyProcedure,
+		svc.DeleteUserPolicy,
+		connect.WithSchema(identityServiceMethods.ByName("DeleteUserPolicy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServicePutRolePolicyHandler := connect.NewUnaryHandlerSimple(
+		IdentityServicePutRolePolicyProcedure,
+		svc.PutRolePolicy,
+		connect.WithSchema(identityServiceMethods.ByName("PutRolePolicy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceGetRolePolicyHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceGetRolePolicyProcedure,
+		svc.GetRolePolicy,
+		connect.WithSchema(identityServiceMethods.ByName("GetRolePolicy")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListRolePoliciesHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceListRolePoliciesProcedure,
+		svc.ListRolePolicies,
+		connect.WithSchema(identityServiceMethods.ByName("ListRolePolicies")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDeleteRolePolicyHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceDeleteRolePolicyProcedure,
+		svc.DeleteRolePolicy,
+		connect.WithSchema(identityServiceMethods.ByName("DeleteRolePolicy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceExplainHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceExplainProcedure,
+		svc.Explain,
+		connect.WithSchema(identityServiceMethods.ByName("Explain")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trent.iam.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceCreateUserProcedure:
@@ -338,6 +798,36 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceDeleteAccessKeyHandler.ServeHTTP(w, r)
 		case IdentityServiceIssueCertificateProcedure:
 			identityServiceIssueCertificateHandler.ServeHTTP(w, r)
+		case IdentityServiceRevokeCertProcedure:
+			identityServiceRevokeCertHandler.ServeHTTP(w, r)
+		case IdentityServiceListRevokedCertsProcedure:
+			identityServiceListRevokedCertsHandler.ServeHTTP(w, r)
+		case IdentityServiceCreateRoleProcedure:
+			identityServiceCreateRoleHandler.ServeHTTP(w, r)
+		case IdentityServiceGetRoleProcedure:
+			identityServiceGetRoleHandler.ServeHTTP(w, r)
+		case IdentityServiceListRolesProcedure:
+			identityServiceListRolesHandler.ServeHTTP(w, r)
+		case IdentityServiceDeleteRoleProcedure:
+			identityServiceDeleteRoleHandler.ServeHTTP(w, r)
+		case IdentityServicePutUserPolicyProcedure:
+			identityServicePutUserPolicyHandler.ServeHTTP(w, r)
+		case IdentityServiceGetUserPolicyProcedure:
+			identityServiceGetUserPolicyHandler.ServeHTTP(w, r)
+		case IdentityServiceListUserPoliciesProcedure:
+			identityServiceListUserPoliciesHandler.ServeHTTP(w, r)
+		case IdentityServiceDeleteUserPolicyProcedure:
+			identityServiceDeleteUserPolicyHandler.ServeHTTP(w, r)
+		case IdentityServicePutRolePolicyProcedure:
+			identityServicePutRolePolicyHandler.ServeHTTP(w, r)
+		case IdentityServiceGetRolePolicyProcedure:
+			identityServiceGetRolePolicyHandler.ServeHTTP(w, r)
+		case IdentityServiceListRolePoliciesProcedure:
+			identityServiceListRolePoliciesHandler.ServeHTTP(w, r)
+		case IdentityServiceDeleteRolePolicyProcedure:
+			identityServiceDeleteRolePolicyHandler.ServeHTTP(w, r)
+		case IdentityServiceExplainProcedure:
+			identityServiceExplainHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -377,4 +867,64 @@ func (UnimplementedIdentityServiceHandler) DeleteAccessKey(context.Context, *v1.
 
 func (UnimplementedIdentityServiceHandler) IssueCertificate(context.Context, *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.IssueCertificate is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) RevokeCert(context.Context, *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.RevokeCert is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListRevokedCerts(context.Context, *v1.ListRevokedCertsRequest) (*v1.ListRevokedCertsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.ListRevokedCerts is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) CreateRole(context.Context, *v1.CreateRoleRequest) (*v1.CreateRoleResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.CreateRole is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) GetRole(context.Context, *v1.GetRoleRequest) (*v1.GetRoleResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.GetRole is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListRoles(context.Context, *v1.ListRolesRequest) (*v1.ListRolesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.ListRoles is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DeleteRole(context.Context, *v1.DeleteRoleRequest) (*v1.DeleteRoleResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.DeleteRole is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) PutUserPolicy(context.Context, *v1.PutUserPolicyRequest) (*v1.PutUserPolicyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.PutUserPolicy is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) GetUserPolicy(context.Context, *v1.GetUserPolicyRequest) (*v1.GetUserPolicyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.GetUserPolicy is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListUserPolicies(context.Context, *v1.ListUserPoliciesRequest) (*v1.ListUserPoliciesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.ListUserPolicies is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DeleteUserPolicy(context.Context, *v1.DeleteUserPolicyRequest) (*v1.DeleteUserPolicyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.DeleteUserPolicy is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) PutRolePolicy(context.Context, *v1.PutRolePolicyRequest) (*v1.PutRolePolicyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.PutRolePolicy is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) GetRolePolicy(context.Context, *v1.GetRolePolicyRequest) (*v1.GetRolePolicyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.GetRolePolicy is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListRolePolicies(context.Context, *v1.ListRolePoliciesRequest) (*v1.ListRolePoliciesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.ListRolePolicies is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DeleteRolePolicy(context.Context, *v1.DeleteRolePolicyRequest) (*v1.DeleteRolePolicyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.DeleteRolePolicy is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) Explain(context.Context, *v1.ExplainRequest) (*v1.ExplainResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.Explain is not implemented"))
 }

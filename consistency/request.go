@@ -1,0 +1,141 @@
+package consistency
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Request and response headers.
+const (
+	ConsistencyHeader    = "Trent-Consistency"
+	MaxStalenessHeader   = "Trent-Max-Staleness"
+	MinIndexHeader       = "Trent-Min-Index"
+	StalenessBoundHeader = "Trent-Staleness-Bound"
+	AppliedIndexHeader   = "Trent-Applied-Index"
+)
+
+// Mode is how a read is served.
+type Mode string
+
+// The read modes. Leader is reported, never requested: a write is ordered
+// by the leader's log, and its Trent-Applied-Index is the index at which it
+// applied.
+const (
+	Bounded      Mode = "bounded"
+	Linearizable Mode = "linearizable"
+	MinIndex     Mode = "min_index"
+	Leader       Mode = "leader"
+)
+
+// Request is what a caller asked for.
+type Request struct {
+	// Mode is Bounded (the default), Linearizable or MinIndex.
+	Mode Mode
+	// MaxStaleness, when positive, tightens the node's staleness bound.
+	// It can only tighten: a larger value is the node's bound.
+	MaxStaleness time.Duration
+	// MinIndex, when nonzero, is the raft index the local state must have
+	// applied before the read is served.
+	MinIndex uint64
+}
+
+// ParseRequest reads a Request from request headers. A malformed value is
+// a ValidationException that names the header.
+func ParseRequest(h http.Header) (Request, error) {
+	r := Request{Mode: Bounded}
+	if v := strings.TrimSpace(h.Get(ConsistencyHeader)); v != "" {
+		switch Mode(strings.ToLower(v)) {
+		case Bounded:
+		case Linearizable:
+			r.Mode = Linearizable
+		default:
+			return Request{}, invalid("%s must be bounded or linearizable, not %q.", ConsistencyHeader, clip(v))
+		}
+	}
+	if v := strings.TrimSpace(h.Get(MaxStalenessHeader)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return Request{}, invalid("%s must be a non-negative duration such as 250ms, not %q.", MaxStalenessHeader, clip(v))
+		}
+		if d == 0 {
+			d = 1 // zero asks for the freshest bounded read: a refresh every time
+		}
+		r.MaxStaleness = d
+	}
+	if v := strings.TrimSpace(h.Get(MinIndexHeader)); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return Request{}, invalid("%s must be a raft index (a non-negative integer), not %q.", MinIndexHeader, clip(v))
+		}
+		r.MinIndex = n
+		if r.Mode == Bounded && n > 0 {
+			r.Mode = MinIndex
+		}
+	}
+	return r, nil
+}
+
+// clip keeps an echoed header value short.
+func clip(v string) string {
+	if len(v) > 64 {
+		return v[:64] + "..."
+	}
+	return v
+}
+
+// Served describes how a call was served, for the response headers.
+type Served struct {
+	Mode Mode
+	// StalenessBound is t - t0 when the read was admitted: how much older
+	// than now the state may be. Zero for linearizable reads and writes.
+	StalenessBound time.Duration
+	// AppliedIndex is the local applied index when the read was admitted:
+	// the state the call saw reflects at least this index.
+	AppliedIndex uint64
+}
+
+// SetHeaders writes s into response headers.
+func (s Served) SetHeaders(h http.Header) {
+	h.Set(ConsistencyHeader, string(s.Mode))
+	h.Set(StalenessBoundHeader, FormatBound(s.StalenessBound))
+	if s.AppliedIndex != 0 {
+		h.Set(AppliedIndexHeader, strconv.FormatUint(s.AppliedIndex, 10))
+	}
+}
+
+// FormatBound renders a staleness bound as a Go duration, to the
+// microsecond ("12.5ms", "0s").
+func FormatBound(d time.Duration) string {
+	return d.Round(time.Microsecond).String()
+}
+
+// Error is a refusal, with its AWS error name. Transports map it like a
+// kms error.
+type Error struct {
+	// Type is DependencyTimeoutException (retryable: this node cannot keep
+	// the promise now) or ValidationException (a malformed header).
+	Type    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// Retryable reports whether the refusal is one a client should retry,
+// here or on another node.
+func (e *Error) Retryable() bool { return e.Type == dependencyTimeout }
+
+const (
+	dependencyTimeout = "DependencyTimeoutException"
+	validation        = "ValidationException"
+)
+
+func invalid(format string, args ...any) *Error {
+	return &Error{Type: validation, Message: fmt.Sprintf(format, args...)}
+}
+
+func unavailable(format string, args ...any) *Error {
+	return &Error{Type: dependencyTimeout, Message: fmt.Sprintf(format, args...)}
+}

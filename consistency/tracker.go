@@ -1,0 +1,272 @@
+package consistency
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ReadIndexer returns a raft index that the local state must apply to
+// reflect every write committed before the call started (a ReadIndex
+// exchange with the leader).
+type ReadIndexer interface {
+	ReadIndex(ctx context.Context) (uint64, error)
+}
+
+// Store is the local state machine's progress.
+type Store interface {
+	AppliedIndex() uint64
+	WaitApplied(ctx context.Context, idx uint64) error
+}
+
+// Config configures a Tracker.
+type Config struct {
+	// NodeID names this node in refusals.
+	NodeID string
+	// MaxStaleness is the node's bound for bounded reads; zero means 1s.
+	MaxStaleness time.Duration
+	// Reads and Store are the cluster's read index and the local state.
+	Reads ReadIndexer
+	Store Store
+	// RefreshTimeout bounds one refresh (read index and catch-up); zero
+	// means 2s.
+	RefreshTimeout time.Duration
+	// WaitTimeout bounds how long a read waits for a refresh or for its
+	// minimum index before it is refused; zero means 1s.
+	WaitTimeout time.Duration
+	// Now is a monotonic clock; nil means time.Now (whose readings carry
+	// the monotonic clock).
+	Now func() time.Time
+	// UnsafeSkipFreshness serves bounded reads with no freshness check and
+	// reports them as perfectly fresh. It exists only so the Jepsen canary
+	// can prove that the checkers catch a node that breaks the promise.
+	UnsafeSkipFreshness bool
+	Logger              *slog.Logger
+}
+
+// Tracker keeps this node's "fresh as of" instant and admits reads. It is
+// safe for concurrent use.
+type Tracker struct {
+	cfg   Config
+	epoch time.Time
+	// fresh is t0 as nanoseconds since epoch; negative until the first
+	// successful refresh.
+	fresh atomic.Int64
+
+	mu     sync.Mutex
+	flight *flight
+	lost   bool // the background refresh is failing (for logging transitions)
+}
+
+// flight is one refresh: a read index exchange and the wait for it.
+type flight struct {
+	t0      int64 // when it started, ns since epoch
+	waiters int   // callers waiting on it; guarded by Tracker.mu
+	done    chan struct{}
+	err     error
+}
+
+// New returns a Tracker. Call Run to keep it fresh in the background.
+func New(cfg Config) (*Tracker, error) {
+	if cfg.Reads == nil || cfg.Store == nil {
+		return nil, errors.New("consistency: Reads and Store are required")
+	}
+	if cfg.MaxStaleness <= 0 {
+		cfg.MaxStaleness = time.Second
+	}
+	if cfg.RefreshTimeout <= 0 {
+		cfg.RefreshTimeout = 2 * time.Second
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Tracker{cfg: cfg, epoch: cfg.Now()}
+	t.fresh.Store(-1)
+	return t, nil
+}
+
+// MaxStaleness returns the node's bound.
+func (t *Tracker) MaxStaleness() time.Duration { return t.cfg.MaxStaleness }
+
+func (t *Tracker) since() int64 { return int64(t.cfg.Now().Sub(t.epoch)) }
+
+// age returns now - t0 (zero if t0 is later), and false if the node was
+// never fresh.
+func (t *Tracker) age(now int64) (time.Duration, bool) {
+	f := t.fresh.Load()
+	if f < 0 {
+		return 0, false
+	}
+	return time.Duration(max(now-f, 0)), true
+}
+
+// Age returns how long ago the local state was last confirmed fresh, and
+// false if it never was.
+func (t *Tracker) Age() (time.Duration, bool) { return t.age(t.since()) }
+
+// Run refreshes every MaxStaleness/2 until ctx ends, so that bounded reads
+// rarely wait.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.cfg.MaxStaleness / 2)
+	defer tick.Stop()
+	for {
+		err := t.refresh(ctx, t.since())
+		t.noteRefresh(err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// noteRefresh logs when the background refresh starts or stops failing.
+func (t *Tracker) noteRefresh(err error) {
+	t.mu.Lock()
+	was := t.lost
+	t.lost = err != nil
+	t.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		t.cfg.Logger.Warn("cannot confirm freshness with the leader; bounded reads will be refused once the bound lapses",
+			"max_staleness", t.cfg.MaxStaleness, "err", err)
+	case err == nil && was:
+		t.cfg.Logger.Info("freshness confirmed again")
+	}
+}
+
+// Refresh confirms freshness now: it returns once the local state reflects
+// every write committed before the call.
+func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, t.since()) }
+
+// refresh waits for a refresh that started at or after need (ns since
+// epoch), joining one in flight when it qualifies.
+func (t *Tracker) refresh(ctx context.Context, need int64) error {
+	t.mu.Lock()
+	f := t.flight
+	if f == nil || f.t0 < need {
+		f = &flight{t0: t.since(), done: make(chan struct{})}
+		t.flight = f
+		go t.fly(f)
+	}
+	f.waiters++
+	t.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fly runs one refresh. It does not use a caller's context: others may be
+// waiting on it.
+func (t *Tracker) fly(f *flight) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.RefreshTimeout)
+	defer cancel()
+	idx, err := t.cfg.Reads.ReadIndex(ctx)
+	if err == nil {
+		err = t.cfg.Store.WaitApplied(ctx, idx)
+	}
+	if err == nil {
+		// Every write committed before f.t0 is at or below idx, and idx is
+		// applied: the state is fresh as of f.t0.
+		for {
+			cur := t.fresh.Load()
+			if f.t0 <= cur || t.fresh.CompareAndSwap(cur, f.t0) {
+				break
+			}
+		}
+	}
+	f.err = err
+	close(f.done)
+	t.mu.Lock()
+	if t.flight == f {
+		t.flight = nil
+	}
+	t.mu.Unlock()
+}
+
+// Admit decides whether a call may be served under r, waiting briefly for
+// a refresh or for r.MinIndex when needed. A refusal is an *Error.
+func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
+	start := t.since()
+	if r.Mode == Linearizable {
+		wctx, cancel := context.WithTimeout(ctx, t.cfg.RefreshTimeout)
+		err := t.refresh(wctx, start)
+		cancel()
+		if err != nil {
+			return Served{}, unavailable("Node %s could not confirm its state with the leader in time for a linearizable read; retry the request.", t.cfg.NodeID)
+		}
+		return Served{Mode: Linearizable, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
+	}
+	if r.MinIndex > 0 {
+		if err := t.waitIndex(ctx, r.MinIndex); err != nil {
+			return Served{}, err
+		}
+	}
+	limit := t.cfg.MaxStaleness
+	if r.MaxStaleness > 0 && r.MaxStaleness < limit {
+		limit = r.MaxStaleness
+	}
+	if t.cfg.UnsafeSkipFreshness {
+		return Served{Mode: r.Mode, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
+	}
+	// The bound is measured from the call's start: the state must reflect
+	// every write acknowledged before start - limit.
+	age, ok := t.age(start)
+	if !ok || age > limit {
+		// Join or start a refresh that began no earlier than start - limit:
+		// once it completes, the state is fresh enough for this call.
+		wctx, cancel := context.WithTimeout(ctx, t.cfg.WaitTimeout)
+		err := t.refresh(wctx, start-int64(limit))
+		cancel()
+		if err != nil {
+			return Served{}, t.stale(limit, age, ok)
+		}
+		age, _ = t.age(start)
+	}
+	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
+}
+
+func (t *Tracker) stale(limit, age time.Duration, ever bool) error {
+	if !ever {
+		return unavailable("Node %s cannot serve this read within the staleness bound of %s: it has not confirmed its state with the leader since it started. Retry the request, here or on another node.",
+			t.cfg.NodeID, limit)
+	}
+	return unavailable("Node %s cannot serve this read within the staleness bound of %s: its state was last confirmed fresh %s ago. Retry the request, here or on another node.",
+		t.cfg.NodeID, limit, FormatBound(age))
+}
+
+func (t *Tracker) waitIndex(ctx context.Context, idx uint64) error {
+	if t.cfg.Store.AppliedIndex() >= idx {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, t.cfg.WaitTimeout)
+	defer cancel()
+	if err := t.cfg.Store.WaitApplied(wctx, idx); err != nil {
+		return unavailable("Node %s has applied raft index %d, below the requested %s %d, and did not catch up within %s; retry the request.",
+			t.cfg.NodeID, t.cfg.Store.AppliedIndex(), MinIndexHeader, idx, t.cfg.WaitTimeout)
+	}
+	return nil
+}
+
+// ReadIndex returns an index that the local state has already applied and
+// that reflects every write committed before the call: a linearizable
+// barrier, shared with concurrent callers. It lets the service's own
+// linearizable reads (grant tokens) share the Tracker's barriers.
+func (t *Tracker) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := t.refresh(ctx, t.since()); err != nil {
+		return 0, err
+	}
+	return t.cfg.Store.AppliedIndex(), nil
+}

@@ -1,0 +1,366 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/btree"
+
+	"github.com/trentkms/trent/policy"
+)
+
+// The authorization state: key policies (stored on each Key), IAM roles,
+// identity policies of users and roles, and the deny list of revoked
+// client certificates.
+
+// Role is an IAM role as replicated. Like Key, a *Role handed out by the
+// FSM is immutable. Role names are unique in an account regardless of
+// case, as user names are.
+type Role struct {
+	Account string `json:"account"`
+	Name    string `json:"name"`
+	// Path is "/" or "/a/b/".
+	Path string `json:"path"`
+	// ID is the unique role id, "AROA" and 16 upper-case letters and digits.
+	ID string `json:"id"`
+	// ARN is arn:aws:iam::<account>:role<path><name>.
+	ARN        string `json:"arn"`
+	CreateDate int64  `json:"create_date"` // Unix milliseconds
+}
+
+// Kinds of principal an identity policy is attached to.
+const (
+	PolicyOwnerUser = "user"
+	PolicyOwnerRole = "role"
+)
+
+// PrincipalPolicy is an inline identity policy of a user or role
+// (PutUserPolicy, PutRolePolicy).
+type PrincipalPolicy struct {
+	// Owner is the ARN of the user or role.
+	Owner   string `json:"owner"`
+	Account string `json:"account"`
+	// OwnerKind is PolicyOwnerUser or PolicyOwnerRole, and OwnerName the
+	// user's or role's name.
+	OwnerKind string `json:"owner_kind"`
+	OwnerName string `json:"owner_name"`
+	// Name is the policy name, unique per owner (case-sensitive, as IAM).
+	Name string `json:"name"`
+	// Document is the policy JSON, as given (validated by the proposer).
+	Document string `json:"document"`
+}
+
+// RevokedCert is a client certificate on the deny list.
+type RevokedCert struct {
+	// Serial is the certificate serial number in lowercase hex, without
+	// leading zeros (big.Int.Text(16)).
+	Serial    string `json:"serial"`
+	Principal string `json:"principal,omitempty"` // for operators; not checked
+	RevokedAt int64  `json:"revoked_at"`          // Unix milliseconds
+}
+
+// Authorization commands.
+const (
+	OpPutKeyPolicy          Op = "PutKeyPolicy"
+	OpCreateRole            Op = "CreateRole"
+	OpDeleteRole            Op = "DeleteRole"
+	OpPutPrincipalPolicy    Op = "PutPrincipalPolicy"
+	OpDeletePrincipalPolicy Op = "DeletePrincipalPolicy"
+	OpRevokeCert            Op = "RevokeCert"
+)
+
+// PutKeyPolicy replaces a key's policy. It works in every key state. The
+// proposer has parsed the document and run the lockout safety check.
+type PutKeyPolicy struct {
+	KeyID  string `json:"key_id"`
+	Policy string `json:"policy"`
+}
+
+// CreateRole adds a role. A retry of the same command returns the role
+// made the first time (Result.Existing); another role of the same name is
+// EntityAlreadyExists.
+type CreateRole struct {
+	Role Role `json:"role"`
+}
+
+// DeleteRole removes a role and its identity policies.
+type DeleteRole struct {
+	Account string `json:"account"`
+	Name    string `json:"name"`
+}
+
+// PutPrincipalPolicy adds or replaces an identity policy. The owner must
+// exist, with exactly the ARN given.
+type PutPrincipalPolicy struct {
+	Policy PrincipalPolicy `json:"policy"`
+}
+
+// DeletePrincipalPolicy removes an identity policy.
+type DeletePrincipalPolicy struct {
+	Owner string `json:"owner"`
+	Name  string `json:"name"`
+}
+
+// RevokeCert adds a certificate serial to the deny list. Revoking a serial
+// twice keeps the first record.
+type RevokeCert struct {
+	Cert RevokedCert `json:"cert"`
+}
+
+// authzState holds roles, identity policies and revoked certificates in
+// copy-on-write trees.
+type authzState struct {
+	roles    *btree.BTreeG[*Role]            // (account, folded name)
+	policies *btree.BTreeG[*PrincipalPolicy] // (owner, name)
+	revoked  *btree.BTreeG[*RevokedCert]     // serial
+}
+
+func newAuthzState() *authzState {
+	return &authzState{
+		roles:    btree.NewG(16, roleLess),
+		policies: btree.NewG(16, principalPolicyLess),
+		revoked:  btree.NewG(16, func(a, b *RevokedCert) bool { return a.Serial < b.Serial }),
+	}
+}
+
+func (s *authzState) clone() *authzState {
+	return &authzState{roles: s.roles.Clone(), policies: s.policies.Clone(), revoked: s.revoked.Clone()}
+}
+
+func roleLess(a, b *Role) bool {
+	if a.Account != b.Account {
+		return a.Account < b.Account
+	}
+	return compareFold(a.Name, b.Name) < 0
+}
+
+func principalPolicyLess(a, b *PrincipalPolicy) bool {
+	if a.Owner != b.Owner {
+		return a.Owner < b.Owner
+	}
+	return a.Name < b.Name
+}
+
+// policiesOf returns the identity policies of owner in name order.
+func (s *authzState) policiesOf(owner string) []*PrincipalPolicy {
+	var out []*PrincipalPolicy
+	s.policies.AscendGreaterOrEqual(&PrincipalPolicy{Owner: owner}, func(p *PrincipalPolicy) bool {
+		if p.Owner != owner {
+			return false
+		}
+		out = append(out, p)
+		return true
+	})
+	return out
+}
+
+func (s *authzState) deletePoliciesOf(owner string) {
+	for _, p := range s.policiesOf(owner) {
+		s.policies.Delete(p)
+	}
+}
+
+// withDefaultPolicy gives a key without a policy (created before key
+// policies were stored) the default key policy of its account.
+func withDefaultPolicy(k *Key) *Key {
+	if k.Policy != "" {
+		return k
+	}
+	c := k.clone()
+	c.Policy = policy.DefaultKeyPolicy(k.Account)
+	return c
+}
+
+// applyAuthz applies an authorization command. f.mu is held.
+func (f *FSM) applyAuthz(c *Command) *Result {
+	s := f.authz
+	switch c.Op {
+	case OpPutKeyPolicy:
+		if c.PutKeyPolicy.Policy == "" {
+			return &Result{Err: reject("MalformedPolicyDocumentException", "The policy is empty.")}
+		}
+		return f.updateKey(c.PutKeyPolicy.KeyID, func(k *Key) *Rejection {
+			k.Policy = c.PutKeyPolicy.Policy
+			return nil
+		})
+	case OpCreateRole:
+		r := c.CreateRole.Role
+		if r.Account == "" || r.Name == "" || r.ID == "" || r.ARN == "" {
+			return &Result{Err: reject(iamValidationError, "A role needs an account, a name, an id and an ARN.")}
+		}
+		if old, ok := s.roles.Get(&Role{Account: r.Account, Name: r.Name}); ok {
+			if old.ID == r.ID {
+				return &Result{Role: old, Existing: true}
+			}
+			return &Result{Err: reject(iamEntityAlreadyExists, "Role with name "+r.Name+" already exists.")}
+		}
+		nr := r
+		s.roles.ReplaceOrInsert(&nr)
+		return &Result{Role: &nr}
+	case OpDeleteRole:
+		d := c.DeleteRole
+		r, ok := s.roles.Get(&Role{Account: d.Account, Name: d.Name})
+		if !ok {
+			return &Result{Err: reject(iamNoSuchEntity, "The role with name "+d.Name+" cannot be found.")}
+		}
+		s.deletePoliciesOf(r.ARN)
+		s.roles.Delete(r)
+		return &Result{Role: r}
+	case OpPutPrincipalPolicy:
+		p := c.PutPrincipalPolicy.Policy
+		if p.Name == "" || p.Document == "" {
+			return &Result{Err: reject(iamValidationError, "A policy needs a name and a document.")}
+		}
+		var arn string
+		switch p.OwnerKind {
+		case PolicyOwnerUser:
+			if u, ok := f.iam.user(p.Account, p.OwnerName); ok {
+				arn = u.ARN
+			}
+		case PolicyOwnerRole:
+			if r, ok := s.roles.Get(&Role{Account: p.Account, Name: p.OwnerName}); ok {
+				arn = r.ARN
+			}
+		}
+		if arn == "" || arn != p.Owner {
+			return &Result{Err: reject(iamNoSuchEntity, "The "+p.OwnerKind+" with name "+p.OwnerName+" cannot be found.")}
+		}
+		np := p
+		s.policies.ReplaceOrInsert(&np)
+		return &Result{Policy: &np}
+	case OpDeletePrincipalPolicy:
+		d := c.DeletePrincipalPolicy
+		p, ok := s.policies.Get(&PrincipalPolicy{Owner: d.Owner, Name: d.Name})
+		if !ok {
+			return &Result{Err: reject(iamNoSuchEntity, "The policy with name "+d.Name+" cannot be found.")}
+		}
+		s.policies.Delete(p)
+		return &Result{Policy: p}
+	case OpRevokeCert:
+		rc := c.RevokeCert.Cert
+		if rc.Serial == "" || strings.Trim(rc.Serial, "0123456789abcdef") != "" {
+			return &Result{Err: reject(iamValidationError, "A certificate serial is lowercase hex.")}
+		}
+		if old, ok := s.revoked.Get(&rc); ok {
+			return &Result{Revoked: old, Existing: true}
+		}
+		n := rc
+		s.revoked.ReplaceOrInsert(&n)
+		return &Result{Revoked: &n}
+	}
+	return &Result{Err: reject(iamServiceFailure, "unknown replicated command")}
+}
+
+// Role returns the role of account named name, compared without regard
+// to case.
+func (f *FSM) Role(account, name string) (*Role, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.authz.roles.Get(&Role{Account: account, Name: name})
+}
+
+// ListRoles returns up to limit roles of account whose names sort after
+// `after` (without regard to case), and whether more follow.
+func (f *FSM) ListRoles(account, after string, limit int) (roles []*Role, more bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	f.authz.roles.AscendGreaterOrEqual(&Role{Account: account, Name: after}, func(r *Role) bool {
+		if r.Account != account {
+			return false
+		}
+		if compareFold(r.Name, after) == 0 {
+			return true
+		}
+		if len(roles) == limit {
+			more = true
+			return false
+		}
+		roles = append(roles, r)
+		return true
+	})
+	return roles, more
+}
+
+// PrincipalPolicy returns the identity policy name of the principal with
+// ARN owner.
+func (f *FSM) PrincipalPolicy(owner, name string) (*PrincipalPolicy, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.authz.policies.Get(&PrincipalPolicy{Owner: owner, Name: name})
+}
+
+// PrincipalPolicies returns the identity policies of the principal with
+// ARN owner, in name order.
+func (f *FSM) PrincipalPolicies(owner string) []*PrincipalPolicy {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.authz.policiesOf(owner)
+}
+
+// CertRevoked reports whether the certificate with serial (lowercase hex)
+// is on the deny list.
+func (f *FSM) CertRevoked(serial string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.authz.revoked.Get(&RevokedCert{Serial: serial})
+	return ok
+}
+
+// RevokedCerts returns the deny list in serial order.
+func (f *FSM) RevokedCerts() []*RevokedCert {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*RevokedCert
+	f.authz.revoked.Ascend(func(r *RevokedCert) bool {
+		out = append(out, r)
+		return true
+	})
+	return out
+}
+
+// writeAuthz writes the authorization records of a snapshot: roles, then
+// identity policies, then revoked certificates, each in tree order.
+func (s *snapshot) writeAuthz(enc *json.Encoder) error {
+	var err error
+	s.authz.roles.Ascend(func(r *Role) bool {
+		err = enc.Encode(snapshotRecord{Role: r})
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	s.authz.policies.Ascend(func(p *PrincipalPolicy) bool {
+		err = enc.Encode(snapshotRecord{PrincipalPolicy: p})
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	s.authz.revoked.Ascend(func(r *RevokedCert) bool {
+		err = enc.Encode(snapshotRecord{RevokedCert: r})
+		return err == nil
+	})
+	return err
+}
+
+// restore adds one authorization record of a snapshot.
+func (s *authzState) restore(rec *snapshotRecord) error {
+	switch {
+	case rec.Role != nil && rec.Role.Name != "" && rec.Role.Account != "":
+		if _, dup := s.roles.ReplaceOrInsert(rec.Role); dup {
+			return fmt.Errorf("%w: duplicate role %s", ErrSnapshotFormat, rec.Role.ARN)
+		}
+	case rec.PrincipalPolicy != nil && rec.PrincipalPolicy.Owner != "" && rec.PrincipalPolicy.Name != "":
+		if _, dup := s.policies.ReplaceOrInsert(rec.PrincipalPolicy); dup {
+			return fmt.Errorf("%w: duplicate policy %s of %s", ErrSnapshotFormat, rec.PrincipalPolicy.Name, rec.PrincipalPolicy.Owner)
+		}
+	case rec.RevokedCert != nil && rec.RevokedCert.Serial != "":
+		if _, dup := s.revoked.ReplaceOrInsert(rec.RevokedCert); dup {
+			return fmt.Errorf("%w: duplicate revoked serial %s", ErrSnapshotFormat, rec.RevokedCert.Serial)
+		}
+	default:
+		return fmt.Errorf("%w: empty authorization record", ErrSnapshotFormat)
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/server"
+)
+
+// headerClient sends fixed request headers and records the response
+// headers of the last call.
+type headerClient struct {
+	hc   *http.Client
+	send http.Header
+	mu   sync.Mutex
+	got  http.Header
+}
+
+func (c *headerClient) Do(req *http.Request) (*http.Response, error) {
+	for k, v := range c.send {
+		req.Header[k] = v
+	}
+	resp, err := c.hc.Do(req)
+	if err == nil {
+		c.mu.Lock()
+		c.got = resp.Header.Clone()
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *headerClient) last() http.Header {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got
+}
+
+func withHeaders(hc *http.Client, kv ...string) *headerClient {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return &headerClient{hc: hc, send: h}
+}
+
+func kmsVia(s *server.Server, hc connect.HTTPClient) kmsv1connect.KeyManagementServiceClient {
+	return kmsv1connect.NewKeyManagementServiceClient(hc, "https://"+s.APIAddr())
+}
+
+func bound(t *testing.T, h http.Header) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(h.Get("Trent-Staleness-Bound"))
+	if err != nil {
+		t.Fatalf("Trent-Staleness-Bound %q: %v", h.Get("Trent-Staleness-Bound"), err)
+	}
+	return d
+}
+
+func appliedIndex(t *testing.T, h http.Header) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(h.Get("Trent-Applied-Index"), 10, 64)
+	if err != nil {
+		t.Fatalf("Trent-Applied-Index %q: %v", h.Get("Trent-Applied-Index"), err)
+	}
+	return n
+}
+
+func TestReadModesOnAFollower(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	admin := adminHTTP(t, c.adminDir)
+	follower := c.nodes[2]
+
+	w := withHeaders(admin)
+	ck, err := kmsVia(follower, w).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh := w.last()
+	if wh.Get("Trent-Consistency") != "leader" || bound(t, wh) != 0 {
+		t.Fatalf("write headers: %v", wh)
+	}
+	writeIdx := appliedIndex(t, wh)
+	describe := &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId}
+
+	for _, tc := range []struct {
+		name     string
+		headers  []string
+		mode     string
+		maxBound time.Duration
+	}{
+		{name: "bounded by default", mode: "bounded", maxBound: time.Second},
+		{name: "tightened bound", headers: []string{"Trent-Max-Staleness", "5ms"}, mode: "bounded", maxBound: 5 * time.Millisecond},
+		{name: "linearizable", headers: []string{"Trent-Consistency", "linearizable"}, mode: "linearizable"},
+		{name: "read your write", headers: []string{"Trent-Min-Index", strconv.FormatUint(writeIdx, 10)}, mode: "min_index", maxBound: time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc := withHeaders(admin, tc.headers...)
+			if _, err := kmsVia(follower, hc).DescribeKey(ctx, describe); err != nil {
+				t.Fatal(err)
+			}
+			h := hc.last()
+			if h.Get("Trent-Served-By") != "n3" || h.Get("Trent-Consistency") != tc.mode {
+				t.Fatalf("headers %v", h)
+			}
+			if b := bound(t, h); b > tc.maxBound {
+				t.Fatalf("staleness bound %s above the promised %s", b, tc.maxBound)
+			}
+			if idx := appliedIndex(t, h); idx < writeIdx {
+				t.Fatalf("served at applied index %d, before this client's write at %d", idx, writeIdx)
+			}
+		})
+	}
+
+	t.Run("malformed header", func(t *testing.T) {
+		_, err := kmsVia(follower, withHeaders(admin, "Trent-Consistency", "eventual")).DescribeKey(ctx, describe)
+		assertAWSError(t, err, connect.CodeInvalidArgument, "ValidationException")
+	})
+	t.Run("min index not reached", func(t *testing.T) {
+		_, err := kmsVia(follower, withHeaders(admin, "Trent-Min-Index", strconv.FormatUint(writeIdx+1_000_000, 10))).DescribeKey(ctx, describe)
+		assertAWSError(t, err, connect.CodeUnavailable, "DependencyTimeoutException")
+	})
+}
+
+// A follower that cannot reach a quorum keeps serving bounded reads only
+// while its bound lasts, never with a bound above max staleness, and then
+// refuses with a retryable error.
+func TestCutOffFollowerStopsServingBoundedReads(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	admin := adminHTTP(t, c.adminDir)
+	ck, err := c.kms(t, 0).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes[:2] {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := time.Now()
+	hc := withHeaders(admin)
+	follower := kmsVia(c.nodes[2], hc)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := follower.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
+		if err != nil {
+			assertAWSError(t, err, connect.CodeUnavailable, "DependencyTimeoutException")
+			break
+		}
+		if b := bound(t, hc.last()); b > time.Second {
+			t.Fatalf("served with staleness bound %s, above max staleness 1s", b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving bounded reads %s after losing its quorum", time.Since(cut))
+		}
+	}
+	_, err = kmsVia(c.nodes[2], withHeaders(admin, "Trent-Consistency", "linearizable")).
+		DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
+	assertAWSError(t, err, connect.CodeUnavailable, "DependencyTimeoutException")
+}
+
+// Without a token, a new grant takes effect on a follower within its max
+// staleness, and a revoked one stops working within it; a request that
+// tightens the bound sees the change at once.
+func TestGrantChangesReachFollowersWithinMaxStaleness(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	admin := kmsVia(c.nodes[0], adminHTTP(t, c.adminDir))
+	ck, err := admin.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, _, _ := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
+	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
+	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
+	key, _ := identity.NewKeyPair()
+	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
+	bobHTTP := httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+	encrypt := &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.Arn, Plaintext: []byte("x")}
+	const maxStaleness = time.Second
+
+	// poll calls Encrypt as bob on the follower until at least twice the
+	// bound has passed since ack, and checks that every call that started
+	// more than the bound after ack saw the change.
+	poll := func(t *testing.T, ack time.Time, allowed bool) {
+		t.Helper()
+		follower := kmsVia(c.nodes[2], bobHTTP)
+		for {
+			started := time.Now()
+			_, err := follower.Encrypt(ctx, encrypt)
+			if started.Sub(ack) <= maxStaleness {
+				continue // either answer is within the promise
+			}
+			if allowed && err != nil {
+				t.Fatalf("grant not usable %s after it was acknowledged: %v", started.Sub(ack), err)
+			}
+			if !allowed && connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Fatalf("revoked grant still usable (err %v) %s after the revoke was acknowledged", err, started.Sub(ack))
+			}
+			if started.Sub(ack) > 2*maxStaleness {
+				return
+			}
+		}
+	}
+
+	g, err := admin.CreateGrant(ctx, &kmsv1.CreateGrantRequest{KeyId: ck.KeyMetadata.KeyId,
+		GranteePrincipal: bob.ARN, Operations: []string{"Encrypt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Now(), true)
+
+	if _, err := admin.RevokeGrant(ctx, &kmsv1.RevokeGrantRequest{KeyId: ck.KeyMetadata.KeyId, GrantId: g.GrantId}); err != nil {
+		t.Fatal(err)
+	}
+	// A tightened bound sees the revoke at once.
+	_, err = kmsVia(c.nodes[2], withHeaders(bobHTTP, "Trent-Max-Staleness", "0s")).Encrypt(ctx, encrypt)
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("revoked grant usable with Trent-Max-Staleness 0s: %v", err)
+	}
+	poll(t, time.Now(), false)
+}
