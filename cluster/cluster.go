@@ -33,10 +33,12 @@ type HSM interface {
 // Config configures a Cluster.
 type Config struct {
 	NodeID string
-	Region string
-	Raft   *raft.Node
-	FSM    *fsm.FSM
-	HSM    HSM
+	// APIAddr is this node's API address, host:port, as peers dial it.
+	APIAddr string
+	Region  string
+	Raft    *raft.Node
+	FSM     *fsm.FSM
+	HSM     HSM
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
@@ -60,6 +62,8 @@ type Cluster struct {
 	mu      sync.Mutex // guards clients
 	http    *http.Client
 	clients map[string]clusterv1connect.ClusterServiceClient // by API address
+
+	members membership
 }
 
 // New returns a Cluster.
@@ -77,6 +81,7 @@ func New(cfg Config) *Cluster {
 		cfg:     cfg,
 		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64, DialContext: cfg.Dial}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
+		members: membership{kick: make(chan struct{}, 1)},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -17,6 +18,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+	"github.com/trentkms/trent/gossip"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/raft"
 )
@@ -208,6 +210,7 @@ func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*cl
 			return nil, connect.NewError(connect.CodeUnavailable, err)
 		}
 		s.c.cfg.Logger.Info("node promoted to voter", "member", id)
+		s.c.Kick() // a cluster forming with --bootstrap-expect may be complete
 		return &clusterv1.PromoteResponse{}, nil
 	}
 	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s is not a member", id))
@@ -253,35 +256,57 @@ func (s *service) Status(ctx context.Context, _ *clusterv1.StatusRequest) (*clus
 			return nil, err
 		}
 	}
-	return s.c.Status()
+	return s.c.Status(ctx)
 }
 
-// Status returns this node's view of the membership, with its own indexes.
-func (c *Cluster) Status() (*clusterv1.StatusResponse, error) {
+// Status returns this node's view of the membership (health from its
+// gossip), and itself with its own addresses, term and indexes.
+func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error) {
 	members, err := c.cfg.Raft.Members()
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	leader, _ := c.cfg.Raft.Leader()
-	out := &clusterv1.StatusResponse{}
+	gm := c.gossipMembers()
+	out := &clusterv1.StatusResponse{Self: c.self(ctx)}
 	for _, m := range members {
-		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower"}
+		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower", Health: "unknown"}
 		if m.ID == leader {
 			ns.Role = "leader"
 		}
 		if n, ok := c.cfg.FSM.Node(m.ID); ok {
-			ns.ApiAddr = n.APIAddr
+			ns.ApiAddr, ns.GossipAddr = n.APIAddr, n.GossipAddr
+		}
+		if g, ok := gm[m.ID]; ok {
+			ns.Health = string(g.Health)
 		}
 		if m.ID == c.cfg.NodeID {
-			ns.AppliedIndex = c.cfg.FSM.AppliedIndex()
-			ns.CommitIndex = c.cfg.Raft.CommitIndex()
-			if lc := c.cfg.Raft.LastContact(); !lc.IsZero() {
-				ns.LastContact = c.cfg.Now().Sub(lc).Round(time.Millisecond).String()
-			}
+			ns.Voter = m.Voter
+			ns.Term, ns.AppliedIndex, ns.CommitIndex, ns.LastContact = out.Self.Term, out.Self.AppliedIndex, out.Self.CommitIndex, out.Self.LastContact
+			ns.Sealed = out.Self.Sealed
+			out.Self.Voter = m.Voter
 		}
 		out.Nodes = append(out.Nodes, ns)
 	}
 	return out, nil
+}
+
+// self describes this node as it is now.
+func (c *Cluster) self(ctx context.Context) *clusterv1.NodeStatus {
+	ns := &clusterv1.NodeStatus{Id: c.cfg.NodeID, RaftAddr: c.cfg.Raft.Addr(), ApiAddr: c.cfg.APIAddr,
+		Role: strings.ToLower(c.cfg.Raft.State()), Term: c.cfg.Raft.Term(),
+		AppliedIndex: c.cfg.FSM.AppliedIndex(), CommitIndex: c.cfg.Raft.CommitIndex(), Health: "unknown"}
+	if g := c.gossipNow(); g != nil {
+		ns.GossipAddr, ns.Health = g.Addr(), string(gossip.Alive)
+	}
+	if lc := c.cfg.Raft.LastContact(); !lc.IsZero() && !c.cfg.Raft.IsLeader() {
+		ns.LastContact = c.cfg.Now().Sub(lc).Round(time.Millisecond).String()
+	}
+	// Sealed: the HSM cannot open the replicated CA key.
+	if _, err := c.CA(ctx); err != nil && !errors.Is(err, ErrNotInitialized) {
+		ns.Sealed = true
+	}
+	return ns
 }
 
 func validAddr(a string) bool {

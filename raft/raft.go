@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -346,6 +347,12 @@ func (n *Node) State() string { return n.raft.State().String() }
 
 // LastContact returns when this node last heard from the leader.
 func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
+
+// Term returns this node's current raft term.
+func (n *Node) Term() uint64 {
+	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	return t
+}
 
 // CommitIndex returns the latest index this node knows to be committed.
 func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }

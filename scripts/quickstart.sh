@@ -22,7 +22,7 @@ data="$tmp/trent-data"
 trent() { "$tmp/trent" --data-dir "$data" "$@"; }
 
 start_node() {
-  "$tmp/node" --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" >"$tmp/node.log" 2>&1 &
+  "$tmp/node" --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" --gossip-addr "127.0.0.1:$((port + 2))" >"$tmp/node.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 1 300); do
     grep -q "is serving on" "$tmp/node.log" && return 0

@@ -51,6 +51,8 @@ type Server struct {
 	dataDir string
 	stopBG  context.CancelFunc // background work (the freshness tracker)
 	bgDone  chan struct{}
+
+	gossip *gossipState // see gossip.go
 }
 
 // Run starts a node and serves until ctx ends, then shuts down cleanly.
@@ -164,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		return nil, err
 	}
-	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
+	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
 		PeerTLS: clientTLS, Dial: cfg.Dial, Rand: rand.Reader, Logger: s.log})
 
 	// The API must answer peers (forwarded writes, joins) while this node
@@ -177,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.formingGate(mux), // see gossip.go
 		TLSConfig:         tlsCfg,
 		Protocols:         protocols,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -186,10 +188,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
 
+	// Gossip: a restarted node announces itself (maybe on new addresses)
+	// before catching up; see gossip.go.
+	s.startGossipEarly(ctx)
+
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.catchUp(wctx)
 	if err == nil {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
+	}
+	if err == nil {
+		err = s.startMembership(wctx)
 	}
 	cancel()
 	if err != nil {
@@ -297,13 +306,14 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 		if err != nil {
 			return err
 		}
+		info.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpInitCluster, InitCluster: &fsm.InitCluster{Info: info}}); err != nil {
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
-	if n, ok := s.fsm.Node(s.nodeID); !ok || n.APIAddr != apiAddr || n.RaftAddr != raftAddr {
+	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() {
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{
-			Node: fsm.NodeInfo{ID: s.nodeID, RaftAddr: raftAddr, APIAddr: apiAddr}}}); err != nil {
+			Node: s.selfInfo()}}); err != nil {
 			return fmt.Errorf("register node: %w", err)
 		}
 	}
@@ -422,6 +432,9 @@ func (s *Server) DataDir() string { return s.dataDir }
 // Close stops serving and releases everything, in reverse start order.
 func (s *Server) Close() error {
 	var errs []error
+	if err := s.stopGossip(); err != nil { // leave gossip first: peers see "left"
+		errs = append(errs, err)
+	}
 	if s.http == nil && s.ln != nil {
 		s.ln.Close() // failed before serving
 	}
