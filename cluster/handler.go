@@ -45,6 +45,8 @@ type service struct {
 
 var _ clusterv1connect.ClusterServiceHandler = (*service)(nil)
 
+// peerNode returns the id of the calling node, which must present a node
+// certificate.
 func peerNode(ctx context.Context) (string, error) {
 	cs, _ := ctx.Value(tlsKey{}).(*tls.ConnectionState)
 	if cs == nil || len(cs.VerifiedChains) == 0 {
@@ -55,6 +57,30 @@ func peerNode(ctx context.Context) (string, error) {
 		return "", connect.NewError(connect.CodePermissionDenied, errors.New("only cluster nodes may call this"))
 	}
 	return id, nil
+}
+
+// memberNode is peerNode for calls that change or order state (forwarded
+// writes, read indexes, promotion, removal): the node must also be a
+// member. A removed node keeps a valid certificate, so membership is what
+// stops it. The member table is checked first; a node missing from it
+// (this node's state may still be replaying after a restart) is looked up
+// in the raft configuration, which is current from the start.
+func (s *service) memberNode(ctx context.Context) (string, error) {
+	id, err := peerNode(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := s.c.cfg.FSM.Node(id); ok {
+		return id, nil
+	}
+	if members, err := s.c.cfg.Raft.Members(); err == nil {
+		for _, m := range members {
+			if m.ID == id {
+				return id, nil
+			}
+		}
+	}
+	return "", connect.NewError(connect.CodePermissionDenied, fmt.Errorf("node %s is not a member of this cluster", id))
 }
 
 func (s *service) requireAdmin(ctx context.Context) error {
@@ -188,7 +214,7 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 }
 
 func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*clusterv1.PromoteResponse, error) {
-	id, err := peerNode(ctx)
+	id, err := s.memberNode(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +243,7 @@ func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*cl
 }
 
 func (s *service) Apply(ctx context.Context, req *clusterv1.ApplyRequest) (*clusterv1.ApplyResponse, error) {
-	if _, err := peerNode(ctx); err != nil {
+	if _, err := s.memberNode(ctx); err != nil {
 		return nil, err
 	}
 	resp, idx, err := s.c.cfg.Raft.Apply(ctx, req.GetCommand())
@@ -237,7 +263,7 @@ func (s *service) Apply(ctx context.Context, req *clusterv1.ApplyRequest) (*clus
 }
 
 func (s *service) ReadIndex(ctx context.Context, _ *clusterv1.ReadIndexRequest) (*clusterv1.ReadIndexResponse, error) {
-	if _, err := peerNode(ctx); err != nil {
+	if _, err := s.memberNode(ctx); err != nil {
 		return nil, err
 	}
 	idx, err := s.c.cfg.Raft.ReadIndex(ctx)

@@ -381,7 +381,7 @@ func (c *Cluster) removeMember(ctx context.Context, id string) error {
 
 func (s *service) RemoveNode(ctx context.Context, req *clusterv1.RemoveNodeRequest) (*clusterv1.RemoveNodeResponse, error) {
 	// A follower forwards an admin's call with its node certificate.
-	if _, err := peerNode(ctx); err != nil {
+	if _, err := s.memberNode(ctx); err != nil {
 		if err := s.requireAdmin(ctx); err != nil {
 			return nil, err
 		}

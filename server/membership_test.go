@@ -17,6 +17,7 @@ import (
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/gossip"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/server"
@@ -128,16 +129,8 @@ func TestRemoveNode(t *testing.T) {
 		t.Fatalf("bad id: %v", err)
 	}
 	// Only the admin may remove.
-	pool, _, err := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	key, _ := identity.NewKeyPair()
-	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
-	asBob := clusterv1connect.NewClusterServiceClient(httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})),
-		"https://"+c.nodes[1].APIAddr())
+	_, bobHTTP := c.principalHTTP(t, "arn:aws:iam::111122223333:user/bob")
+	asBob := clusterv1connect.NewClusterServiceClient(bobHTTP, "https://"+c.nodes[1].APIAddr())
 	if _, err := asBob.RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"}); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("bob removed a node: %v", err)
 	}
@@ -163,6 +156,24 @@ func TestRemoveNode(t *testing.T) {
 	})
 	if st := c.statusOf(t, c.nodes[0]); len(st.Nodes) != 2 {
 		t.Fatalf("gossip re-added a removed node: %v", st.Nodes)
+	}
+	// n3's node certificate is still valid, but n3 is no member: it can
+	// neither propose a write nor ask for a read index.
+	pool, _, err := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n3cert, err := tls.LoadX509KeyPair(filepath.Join(c.nodes[2].DataDir(), "node", "cert.pem"), filepath.Join(c.nodes[2].DataDir(), "node", "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asN3 := clusterv1connect.NewClusterServiceClient(httpClient(identity.ClientTLSConfig(pool, n3cert)), "https://"+c.nodes[0].APIAddr())
+	noop, _ := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
+	if _, err := asN3.Apply(ctx, &clusterv1.ApplyRequest{Command: noop, Hops: 1}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a removed node proposed a write: %v", err)
+	}
+	if _, err := asN3.ReadIndex(ctx, &clusterv1.ReadIndexRequest{}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a removed node asked for a read index: %v", err)
 	}
 }
 
