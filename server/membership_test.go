@@ -14,10 +14,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/fsm"
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/gossip"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/server"
