@@ -33,6 +33,8 @@ const (
 	// the Connect endpoint.
 	ServedByHeader     = "Trent-Served-By"
 	AppliedIndexHeader = "Trent-Applied-Index"
+	// LeaderHeader carries the leader's API address on retryable errors.
+	LeaderHeader = "Trent-Leader"
 
 	contentType = "application/x-amz-json-1.1"
 )
@@ -57,6 +59,9 @@ type Options struct {
 	// Logger receives internal errors (never sent to callers); nil
 	// discards them.
 	Logger *slog.Logger
+	// LeaderHint, if set, returns the leader's API address, sent in the
+	// Trent-Leader header of retryable (503) errors.
+	LeaderHint func() string
 	// Reads admits each call under the consistency its Trent-Consistency,
 	// Trent-Max-Staleness and Trent-Min-Index headers ask for, as on the
 	// Connect endpoint, and the response reports how it was served. Nil
@@ -74,6 +79,7 @@ type handler struct {
 	logger  *slog.Logger
 	decode  protojson.UnmarshalOptions
 	reads   consistency.Admitter
+	leader  func() string
 }
 
 // NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
@@ -110,6 +116,7 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		logger:  opts.Logger,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
 		reads:   opts.Reads,
+		leader:  opts.LeaderHint,
 	}
 }
 
@@ -135,6 +142,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	body, appliedIndex, e := h.serve(w, r, reqID)
 	if e != nil {
+		if e.status == http.StatusServiceUnavailable && h.leader != nil {
+			if l := h.leader(); l != "" {
+				hdr.Set(LeaderHeader, l)
+			}
+		}
 		writeError(w, e)
 		return
 	}

@@ -478,7 +478,11 @@ func describeCallError(e *callError) string {
 	if typ, ok := errorType(e.err); ok {
 		var ce *connect.Error
 		errors.As(e.err, &ce)
-		return fmt.Sprintf("An error occurred (%s) when calling the %s operation: %s", typ, e.op, ce.Message())
+		msg := fmt.Sprintf("An error occurred (%s) when calling the %s operation: %s", typ, e.op, ce.Message())
+		if l := ce.Meta().Get("Trent-Leader"); l != "" {
+			msg += fmt.Sprintf(" (the leader is at %s: --endpoint %s)", l, l)
+		}
+		return msg
 	}
 	return fmt.Sprintf("trent: could not call %s at %s: %s", e.op, e.endpoint, transportCause(e.err))
 }

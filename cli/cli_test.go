@@ -482,3 +482,13 @@ func TestConsistencyOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestRetryableErrorNamesTheLeader(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	code, _, stderr := fx.run(t, "kms", "create-key", "--description", "no quorum")
+	want := "An error occurred (DependencyTimeoutException) when calling the CreateKey operation: The service could not reach a quorum in time; retry the request. (the leader is at 127.0.0.1:7710: --endpoint 127.0.0.1:7710)\n"
+	if code == 0 || stderr != want {
+		t.Fatalf("exit %d, stderr\n%q\nwant\n%q", code, stderr, want)
+	}
+}

@@ -108,6 +108,21 @@ func (c *Cluster) leaderClient() (clusterv1connect.ClusterServiceClient, string,
 	return cl, id, nil
 }
 
+// LeaderHint returns the API address of the leader this node last heard
+// of, or "" if it knows none. Clients that get a retryable error may go
+// there directly.
+func (c *Cluster) LeaderHint() string {
+	id, _ := c.cfg.Raft.Leader()
+	if id == "" {
+		return ""
+	}
+	n, ok := c.cfg.FSM.Node(id)
+	if !ok {
+		return ""
+	}
+	return n.APIAddr
+}
+
 // Apply proposes cmd: locally on the leader, else forwarded to the leader.
 // A forwarded write returns once this node has applied it too. While no
 // leader is known it retries for up to HoldTimeout, then returns

@@ -224,7 +224,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads})
+	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint})
 	mux.Handle(path, s.authn(h))
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
@@ -236,12 +236,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID, reads)), connect.WithReadMaxBytes(1<<20))
+	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint)), connect.WithReadMaxBytes(1<<20))
 	mux.Handle(ipath, s.authn(ih))
 	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
 	// the more specific Connect paths above win.
 	mux.Handle("/", rpc.WithRequestInfo(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
-		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads})))
+		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint})))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
