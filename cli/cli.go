@@ -508,8 +508,13 @@ func transportCause(err error) string {
 		return "TLS: " + hostErr.Error()
 	}
 	msg := innermost(err)
-	if strings.Contains(msg, "remote error: tls") {
+	switch {
+	case strings.Contains(msg, "remote error: tls"):
 		msg += " (the server rejected the client certificate; check --cert and --key)"
+	case strings.Contains(msg, "client conn could not be established"):
+		// With TLS 1.3 a rejected client certificate is often seen only as
+		// the server closing the new connection.
+		msg += " (the server closed the connection while it was set up; it may have rejected the client certificate: check --cert and --key)"
 	}
 	return msg
 }
