@@ -511,10 +511,11 @@ func transportCause(err error) string {
 	switch {
 	case strings.Contains(msg, "remote error: tls"):
 		msg += " (the server rejected the client certificate; check --cert and --key)"
-	case strings.Contains(msg, "client conn could not be established"):
+	case strings.Contains(msg, "client conn could not be established"),
+		strings.Contains(msg, "connection reset by peer"), strings.Contains(msg, "broken pipe"):
 		// With TLS 1.3 a rejected client certificate is often seen only as
 		// the server closing the new connection.
-		msg += " (the server closed the connection while it was set up; it may have rejected the client certificate: check --cert and --key)"
+		msg += " (the server closed the connection; it may have rejected the client certificate: check --cert and --key)"
 	}
 	return msg
 }
