@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -80,27 +81,45 @@ func appliedIndex(t *testing.T, h http.Header) uint64 {
 // the cluster CA.
 func (c *testCluster) principalHTTP(t *testing.T, arn string) (identity.Principal, *http.Client) {
 	t.Helper()
-	pool, _, err := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := identity.ParsePrincipal(arn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, clientForPrincipal(t, c.adminDir, arn)
+}
+
+// clientForPrincipal returns a client holding a certificate for arn,
+// issued by the CA in the bootstrap node's data directory dir.
+func clientForPrincipal(tb testing.TB, dir, arn string) *http.Client {
+	tb.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca, err := identity.LoadCA(read("ca/ca.pem"), read("ca/ca-key.pem"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := identity.ParsePrincipal(arn)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	key, err := identity.NewKeyPair()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	der, err := ca.IssueClient(p, key.Public(), time.Now(), time.Hour)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return p, httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+	return httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
 }
 
 func TestReadModesOnAFollower(t *testing.T) {
