@@ -34,6 +34,8 @@ const (
 	// the Connect endpoint.
 	ServedByHeader     = "Trent-Served-By"
 	AppliedIndexHeader = "Trent-Applied-Index"
+	// LeaderHeader carries the leader's API address on retryable errors.
+	LeaderHeader = "Trent-Leader"
 
 	contentType = "application/x-amz-json-1.1"
 )
@@ -58,6 +60,9 @@ type Options struct {
 	// Logger receives internal errors (never sent to callers); nil
 	// discards them.
 	Logger *slog.Logger
+	// LeaderHint, if set, returns the leader's API address, sent in the
+	// Trent-Leader header of retryable (503) errors.
+	LeaderHint func() string
 	// Audit, when set, records every request, answered or refused, once.
 	Audit Auditor
 	// Reads admits each call under the consistency its Trent-Consistency,
@@ -78,6 +83,7 @@ type handler struct {
 	decode  protojson.UnmarshalOptions
 	audit   Auditor
 	reads   consistency.Admitter
+	leader  func() string
 }
 
 // NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
@@ -115,6 +121,7 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
 		audit:   opts.Audit,
 		reads:   opts.Reads,
+		leader:  opts.LeaderHint,
 	}
 }
 
@@ -149,6 +156,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, e = nil, internalError()
 	}
 	if e != nil {
+		if e.status == http.StatusServiceUnavailable && h.leader != nil {
+			if l := h.leader(); l != "" {
+				hdr.Set(LeaderHeader, l)
+			}
+		}
 		writeError(w, e)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,7 +20,9 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/consistency"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 )
 
 const (
@@ -37,7 +40,10 @@ Runs --concurrency workers calling one operation for --duration (after
 
 Options:
   --op OP                 encrypt (default), decrypt, generate-data-key,
-                          generate-data-key-without-plaintext, describe-key
+                          generate-data-key-without-plaintext, describe-key,
+                          create-key, create-grant (writes)
+  --endpoints A,B,...     spread the workers round-robin over these nodes
+                          (default: the global --endpoint)
   --concurrency N         concurrent workers (default 16, at most 10000)
   --duration D            measured run time, e.g. 30s (default 10s, at most 10m)
   --warmup D              unmeasured time before the run (default 1s)
@@ -45,7 +51,8 @@ Options:
   --plaintext-size BYTES  plaintext size for encrypt and decrypt (default 32)
   --json                  print the summary as JSON
 
-Global options: --endpoint, --data-dir, --ca, --cert, --key (trent --help)
+Global options: --endpoint, --data-dir, --ca, --cert, --key, and the read
+consistency options --consistency, --max-staleness, --min-index (trent --help)
 `
 
 // benchOps makes, for one worker, the call of each --op. The request is
@@ -71,6 +78,16 @@ var benchOps = map[string]func(c kmsClient, keyID string, plaintext, blob []byte
 		req := &kmsv1.DescribeKeyRequest{KeyId: keyID}
 		return func(ctx context.Context) error { _, err := c.DescribeKey(ctx, req); return err }
 	},
+	"create-key": func(c kmsClient, _ string, _, _ []byte) func(context.Context) error {
+		req := &kmsv1.CreateKeyRequest{Description: "trent bench"}
+		return func(ctx context.Context) error { _, err := c.CreateKey(ctx, req); return err }
+	},
+	// Grants on one key count against its limit (50,000 by default).
+	"create-grant": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+		req := &kmsv1.CreateGrantRequest{KeyId: keyID, GranteePrincipal: "arn:aws:iam::111122223333:role/trent-bench",
+			Operations: []string{"Encrypt", "Decrypt"}}
+		return func(ctx context.Context) error { _, err := c.CreateGrant(ctx, req); return err }
+	},
 }
 
 // benchConfig is the parsed bench command line.
@@ -82,6 +99,7 @@ type benchConfig struct {
 	keyID         string
 	plaintextSize int
 	json          bool
+	endpoints     []string
 }
 
 func parseBenchArgs(args []string) (*benchConfig, error) {
@@ -95,6 +113,17 @@ func parseBenchArgs(args []string) (*benchConfig, error) {
 	fs.StringVar(&cfg.keyID, "key-id", "", "")
 	fs.IntVar(&cfg.plaintextSize, "plaintext-size", 32, "")
 	fs.BoolVar(&cfg.json, "json", false, "")
+	fs.Func("endpoints", "", func(v string) error {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				if _, _, err := parseEndpoint(e); err != nil {
+					return err
+				}
+				cfg.endpoints = append(cfg.endpoints, e)
+			}
+		}
+		return nil
+	})
 	usage := func(msg string) error { return &usageError{msg: "bench: " + msg, help: benchUsage} }
 	if err := fs.Parse(args); err != nil {
 		return nil, usage(err.Error())
@@ -135,10 +164,30 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, t, err := c.dial(g)
+	t, err := resolveTarget(g, c.lookupEnv)
 	if err != nil {
 		return err
 	}
+	endpoints := cfg.endpoints
+	if len(endpoints) == 0 {
+		endpoints = []string{t.baseURL}
+	}
+	clients := make([]kmsClient, len(endpoints))
+	metas := make([]*metaClient, len(endpoints))
+	for i, e := range endpoints {
+		te := *t
+		if te.baseURL, te.serverName, err = parseEndpoint(e); err != nil {
+			return err
+		}
+		hc, err := te.httpClient(g.connectTimeout)
+		if err != nil {
+			return err
+		}
+		// Requests and responses are small: don't spend CPU on gzip.
+		metas[i] = &metaClient{next: hc, send: g.readHeaders}
+		clients[i] = kmsv1connect.NewKeyManagementServiceClient(metas[i], te.baseURL, connect.WithAcceptCompression("gzip", nil, nil))
+	}
+	client := clients[0]
 	plaintext := make([]byte, cfg.plaintextSize)
 	rand.Read(plaintext)
 	var blob []byte
@@ -147,15 +196,25 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	if cfg.keyID == "" {
 		resp, err := client.CreateKey(setupCtx, &kmsv1.CreateKeyRequest{Description: "trent bench"})
 		if err != nil {
-			return &callError{op: "CreateKey", endpoint: t.baseURL, err: err}
+			return &callError{op: "CreateKey", endpoint: endpoints[0], err: err}
 		}
 		cfg.keyID = resp.GetKeyMetadata().GetKeyId()
 		fmt.Fprintf(c.stderr, "bench: created key %s\n", cfg.keyID)
+		// Every node must see the new key before the run: read the write
+		// at its index on each (Trent-Min-Index).
+		minIndex := http.Header{consistency.MinIndexHeader: []string{metas[0].got.Get(consistency.AppliedIndexHeader)}}
+		for i := 1; i < len(clients); i++ {
+			base, _, _ := parseEndpoint(endpoints[i])
+			rc := kmsv1connect.NewKeyManagementServiceClient(&metaClient{next: metas[i].next, send: minIndex}, base)
+			if _, err := rc.DescribeKey(setupCtx, &kmsv1.DescribeKeyRequest{KeyId: cfg.keyID}); err != nil {
+				return &callError{op: "DescribeKey", endpoint: endpoints[i], err: err}
+			}
+		}
 	}
 	if cfg.op == "decrypt" {
 		resp, err := client.Encrypt(setupCtx, &kmsv1.EncryptRequest{KeyId: cfg.keyID, Plaintext: plaintext})
 		if err != nil {
-			return &callError{op: "Encrypt", endpoint: t.baseURL, err: err}
+			return &callError{op: "Encrypt", endpoint: endpoints[0], err: err}
 		}
 		blob = resp.GetCiphertextBlob()
 	}
@@ -163,11 +222,14 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	r := newBenchRun(cfg)
 	calls := make([]func(context.Context) error, cfg.concurrency)
 	for i := range calls {
-		calls[i] = benchOps[cfg.op](client, cfg.keyID, plaintext, blob)
+		calls[i] = benchOps[cfg.op](clients[i%len(clients)], cfg.keyID, plaintext, blob)
+	}
+	for _, m := range metas {
+		m.noRecord = true // the workers share it
 	}
 	r.run(ctx, calls, c.stderr)
 
-	s := r.summary(t.baseURL)
+	s := r.summary(strings.Join(endpoints, ","))
 	if cfg.json {
 		b, err := json.MarshalIndent(s, "", "    ")
 		if err != nil {

@@ -90,3 +90,24 @@ func BenchmarkEncryptCall(b *testing.B) {
 		}
 	})
 }
+
+// --endpoints spreads the workers, and each extra node is made to see the
+// new key first (read-your-writes at the key's index); the consistency
+// options reach every call.
+func TestBenchEndpointsAndConsistency(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	code, _, stderr := fx.run(t, "bench", "--endpoints", fx.url+","+fx.url, "--consistency", "linearizable",
+		"--op", "describe-key", "--duration", "200ms", "--concurrency", "2", "--warmup", "0s", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	if len(fx.minIndex) != 1 || fx.minIndex[0] != "42" {
+		t.Fatalf("Trent-Min-Index sent %v, want once with the key's index 42", fx.minIndex)
+	}
+	if fx.lastSent.Get("Trent-Consistency") != "linearizable" {
+		t.Fatalf("last call's headers %v", fx.lastSent)
+	}
+}

@@ -397,9 +397,10 @@ func (c *command) runVerb(ctx context.Context, g *globals, t *verbTable, args []
 // metaClient adds the read-consistency request headers to a call and keeps
 // the response headers that say how it was served.
 type metaClient struct {
-	next connect.HTTPClient
-	send http.Header
-	got  http.Header
+	next     connect.HTTPClient
+	send     http.Header
+	got      http.Header
+	noRecord bool // set before sharing it between goroutines
 }
 
 func (m *metaClient) Do(req *http.Request) (*http.Response, error) {
@@ -407,7 +408,7 @@ func (m *metaClient) Do(req *http.Request) (*http.Response, error) {
 		req.Header[k] = v
 	}
 	resp, err := m.next.Do(req)
-	if err == nil {
+	if err == nil && !m.noRecord {
 		m.got = resp.Header
 	}
 	return resp, err
