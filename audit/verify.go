@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // ErrTampered is wrapped by every error that reports a broken chain.
@@ -60,26 +62,44 @@ func (e *ChainError) Error() string {
 
 func (e *ChainError) Unwrap() error { return ErrTampered }
 
+// Head identifies a record noted earlier, for example a chain head that
+// `trent audit verify` printed and an operator kept elsewhere.
+type Head struct {
+	Seq  uint64
+	Hash string
+}
+
+// ParseHead parses SEQ:HASH.
+func ParseHead(s string) (Head, error) {
+	seq, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil || n == 0 || len(hash) != hashLen || !isLowerHex([]byte(hash)) {
+		return Head{}, fmt.Errorf("a head is SEQ:HASH (seq from 1, 64 lowercase hex digits), not %q", s)
+	}
+	return Head{Seq: n, Hash: hash}, nil
+}
+
 // Verify checks the chain in r, a log file or the concatenation of
 // consecutive ones: every line must be a record whose hash matches, whose
 // seq is one more than the previous record's and whose prevHash is the
 // previous record's hash. It detects a modified, inserted, deleted or
 // reordered record, a span cut out of the middle and a torn last line, and
 // reports the first broken link as a *ChainError. Cutting records off the
-// end leaves a valid, shorter chain: compare Result.HeadSeq and HeadHash
-// with a head noted earlier to detect that.
-func Verify(r io.Reader) (Result, error) {
-	var c chain
+// end leaves a valid, shorter chain; known heads, noted earlier, catch
+// that and a rewrite of the whole tail: each must be on the chain (its
+// seq present with that hash) unless it is older than the first record.
+func Verify(r io.Reader, known ...Head) (Result, error) {
+	c := chain{known: known}
 	if err := c.read(r, ""); err != nil {
 		return c.res, err
 	}
-	return c.res, nil
+	return c.res, c.end()
 }
 
 // VerifyFiles checks one chain that runs through paths in order, as
 // [Files] lists them.
-func VerifyFiles(paths []string) (Result, error) {
-	var c chain
+func VerifyFiles(paths []string, known ...Head) (Result, error) {
+	c := chain{known: known}
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
@@ -91,12 +111,26 @@ func VerifyFiles(paths []string) (Result, error) {
 			return c.res, err
 		}
 	}
-	return c.res, nil
+	return c.res, c.end()
 }
 
 // chain is the state of a verification in progress.
 type chain struct {
-	res Result
+	res   Result
+	known []Head
+	last  Position
+}
+
+// end checks, once every line is read, that no known head lies beyond the
+// chain's end.
+func (c *chain) end() error {
+	for _, h := range c.known {
+		if h.Seq > c.res.HeadSeq {
+			return &ChainError{Pos: c.last, Seq: c.res.HeadSeq, Reason: fmt.Sprintf(
+				"the chain ends at seq %d, before the known head seq %d: records were cut off the end", c.res.HeadSeq, h.Seq)}
+		}
+	}
+	return nil
 }
 
 // read checks every line of r, continuing the chain.
@@ -168,7 +202,14 @@ func (c *chain) check(line []byte, pos Position) error {
 			return &ChainError{Pos: pos, Seq: r.Seq, Reason: fmt.Sprintf("prevHash %s is not the hash %s of seq %d: a record was replaced or inserted", r.PrevHash, c.res.HeadHash, c.res.HeadSeq)}
 		}
 	}
+	for _, h := range c.known {
+		if h.Seq == r.Seq && h.Hash != r.Hash {
+			return &ChainError{Pos: pos, Seq: r.Seq, Reason: fmt.Sprintf(
+				"hash %s is not the known head's %s: the chain was rewritten from here or earlier", r.Hash, h.Hash)}
+		}
+	}
 	c.res.Records++
 	c.res.HeadSeq, c.res.HeadHash = r.Seq, r.Hash
+	c.last = pos
 	return nil
 }

@@ -198,3 +198,69 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifyKnownHeads(t *testing.T) {
+	a := chainLines(t, 5)
+	resA, err := audit.Verify(bytes.NewReader(join(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Record 4 of chain a, as an operator would have noted it.
+	r4, err := audit.ParseLine(a[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	head4 := audit.Head{Seq: 4, Hash: r4.Hash}
+
+	// A different chain of the same length: the whole log rewritten.
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	for i := range 5 {
+		if err := l.Record(context.Background(), encryptCall(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	files, _ := audit.Files(dir)
+	rewritten, _ := os.ReadFile(files[0])
+
+	tests := []struct {
+		name     string
+		log      []byte
+		known    []audit.Head
+		wantLine int
+		reason   string
+	}{
+		{"on the chain", join(a), []audit.Head{head4, {Seq: 5, Hash: resA.HeadHash}}, 0, ""},
+		{"cut off the end", join(a[:3]), []audit.Head{head4}, 3, "cut off the end"},
+		{"rewritten", rewritten, []audit.Head{head4}, 4, "rewritten"},
+		{"older than the first record present", join(a[4:]), []audit.Head{head4}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			_, err := audit.Verify(bytes.NewReader(tt.log), tt.known...)
+			if tt.wantLine == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var ce *audit.ChainError
+			if !errors.As(err, &ce) || ce.Pos.Line != tt.wantLine || !strings.Contains(ce.Reason, tt.reason) {
+				t.Fatalf("got %v, want line %d %q", err, tt.wantLine, tt.reason)
+			}
+		})
+	}
+}
+
+func TestParseHead(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	if got, err := audit.ParseHead("12:" + h); err != nil || got != (audit.Head{Seq: 12, Hash: h}) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, bad := range []string{"", "12", "0:" + h, "x:" + h, "12:" + h[:63], "12:" + strings.ToUpper(h)} {
+		if _, err := audit.ParseHead(bad); err == nil {
+			t.Errorf("ParseHead(%q) accepted", bad)
+		}
+	}
+}

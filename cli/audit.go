@@ -19,10 +19,15 @@ const auditUsage = `usage: trent [global options] audit <verb> [options]
 Reads a node's audit log from local files (no server needed).
 
 Verbs:
-  verify [--dir DIR | FILE...]   check the hash chain; prints the records
+  verify [--dir DIR | FILE...] [--expect-head SEQ:HASH]
+                                 check the hash chain; prints the records
                                  checked, the chain head, and the first
                                  broken link with its file, line and byte
-                                 offset (exit 1 when broken)
+                                 offset (exit 1 when broken). --expect-head
+                                 names a head printed earlier and kept
+                                 elsewhere: it must still be on the chain,
+                                 which catches records cut off the end and
+                                 a rewritten tail
   tail [-n N] [--dir DIR]        print the last N records (default 10), one
                                  JSON object per line
 
@@ -43,6 +48,12 @@ func (c *command) audit(_ context.Context, g *globals, args []string) error {
 	}
 	dir := fs.String("dir", filepath.Join(dataDir, "audit"), "audit log directory")
 	n := fs.Int("n", 10, "records to print")
+	var known []audit.Head
+	fs.Func("expect-head", "SEQ:HASH of a head noted earlier", func(v string) error {
+		h, err := audit.ParseHead(v)
+		known = append(known, h)
+		return err
+	})
 	switch args[0] {
 	case "verify", "tail":
 	default:
@@ -57,6 +68,9 @@ func (c *command) audit(_ context.Context, g *globals, args []string) error {
 	files := fs.Args()
 	dirSet := false
 	fs.Visit(func(f *flag.Flag) { dirSet = dirSet || f.Name == "dir" })
+	if args[0] == "tail" && len(known) > 0 {
+		return &usageError{msg: "--expect-head is an option of verify", help: auditUsage}
+	}
 	if len(files) > 0 && (dirSet || args[0] == "tail") {
 		return &usageError{msg: "give --dir or files, not both (tail reads --dir only)", help: auditUsage}
 	}
@@ -72,7 +86,7 @@ func (c *command) audit(_ context.Context, g *globals, args []string) error {
 	if args[0] == "tail" {
 		return c.auditTail(files, *n)
 	}
-	return c.auditVerify(g, files)
+	return c.auditVerify(g, files, known)
 }
 
 // verifyReport is what `audit verify` prints.
@@ -94,8 +108,8 @@ type brokenLink struct {
 	Reason string `json:"Reason"`
 }
 
-func (c *command) auditVerify(g *globals, files []string) error {
-	res, err := audit.VerifyFiles(files)
+func (c *command) auditVerify(g *globals, files []string, known []audit.Head) error {
+	res, err := audit.VerifyFiles(files, known...)
 	rep := verifyReport{Valid: err == nil, Files: len(files), Records: res.Records, FirstSeq: res.FirstSeq,
 		HeadSeq: res.HeadSeq, HeadHash: res.HeadHash}
 	var ce *audit.ChainError

@@ -57,6 +57,24 @@ func TestAuditVerify(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, stdout)
 	}
 
+	// The head noted now is on the chain; cut the last record off and it
+	// no longer is.
+	head := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
+	if code, stdout, _ := runTrent(t, nil, "--data-dir", data, "audit", "verify", "--expect-head", head); code != 0 {
+		t.Fatalf("exit %d with the current head: %s", code, stdout)
+	}
+	last := files[len(files)-1]
+	lb, _ := os.ReadFile(last)
+	lastLines := bytes.SplitAfter(lb, []byte("\n"))
+	os.WriteFile(last, bytes.Join(lastLines[:len(lastLines)-2], nil), 0o600)
+	code, stdout, _ = runTrent(t, nil, "--data-dir", data, "audit", "verify", "--expect-head", head)
+	rep = verifyReport{}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != exitError || rep.BrokenAt == nil ||
+		!strings.Contains(rep.BrokenAt.Reason, "cut off the end") {
+		t.Fatalf("exit %d after cutting the last record: %s", code, stdout)
+	}
+	os.WriteFile(last, lb, 0o600)
+
 	// Delete the second line of the second file: the break is reported
 	// with its position, and the exit code is 1.
 	b, _ := os.ReadFile(files[1])
@@ -108,6 +126,8 @@ func TestAuditUsage(t *testing.T) {
 		{[]string{"audit", "frob"}, exitUsage, `unknown audit verb "frob"`},
 		{[]string{"audit", "verify", "--dir", empty, "x.jsonl"}, exitUsage, "not both"},
 		{[]string{"audit", "tail", "-n", "-1"}, exitUsage, "negative"},
+		{[]string{"audit", "verify", "--expect-head", "nope"}, exitUsage, "SEQ:HASH"},
+		{[]string{"audit", "tail", "--expect-head", "1:" + strings.Repeat("0", 64)}, exitUsage, "option of verify"},
 		{[]string{"audit", "verify", "--dir", empty}, exitError, "no audit files"},
 		{[]string{"audit", "verify", "--dir", filepath.Join(empty, "nope")}, exitError, "no such file"},
 	}
