@@ -39,7 +39,7 @@ func (a *admitter) calls() []consistency.Request {
 func TestConsistencyHeaders(t *testing.T) {
 	t.Parallel()
 	gate := &admitter{}
-	srv := newServer(t, newService(t), awsapi.Options{Reads: gate})
+	srv := newServer(t, newService(t), awsapi.Options{Reads: gate, LeaderHint: func() string { return "127.0.0.1:7710" }})
 	now := time.Now()
 	call := func(target, body string, headers ...string) *response {
 		t.Helper()
@@ -84,7 +84,11 @@ func TestConsistencyHeaders(t *testing.T) {
 		keyID = resp.json["KeyMetadata"].(map[string]any)["KeyId"].(string)
 	})
 	t.Run("malformed header", func(t *testing.T) {
-		msg := call("TrentService.ListKeys", "{}", "Trent-Max-Staleness", "soon").wantError(t, http.StatusBadRequest, "ValidationException")
+		resp := call("TrentService.ListKeys", "{}", "Trent-Max-Staleness", "soon")
+		msg := resp.wantError(t, http.StatusBadRequest, "ValidationException")
+		if resp.header.Get("Trent-Leader") != "" {
+			t.Fatal("a leader hint on a client error")
+		}
 		if msg != `Trent-Max-Staleness must be a non-negative duration such as 250ms, not "soon".` {
 			t.Fatalf("message %q", msg)
 		}
@@ -101,7 +105,11 @@ func TestConsistencyHeaders(t *testing.T) {
 		gate.mu.Lock()
 		gate.refuse = true
 		gate.mu.Unlock()
-		msg := call("TrentService.ListKeys", "{}").wantError(t, http.StatusServiceUnavailable, "DependencyTimeoutException")
+		resp := call("TrentService.ListKeys", "{}")
+		msg := resp.wantError(t, http.StatusServiceUnavailable, "DependencyTimeoutException")
+		if resp.header.Get("Trent-Leader") != "127.0.0.1:7710" {
+			t.Fatalf("leader hint %q", resp.header.Get("Trent-Leader"))
+		}
 		if msg != "Node node-1 cannot serve this read within the staleness bound of 1s." {
 			t.Fatalf("message %q", msg)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
@@ -33,6 +34,8 @@ const (
 	// the Connect endpoint.
 	ServedByHeader     = "Trent-Served-By"
 	AppliedIndexHeader = "Trent-Applied-Index"
+	// LeaderHeader carries the leader's API address on retryable errors.
+	LeaderHeader = "Trent-Leader"
 
 	contentType = "application/x-amz-json-1.1"
 )
@@ -57,6 +60,11 @@ type Options struct {
 	// Logger receives internal errors (never sent to callers); nil
 	// discards them.
 	Logger *slog.Logger
+	// LeaderHint, if set, returns the leader's API address, sent in the
+	// Trent-Leader header of retryable (503) errors.
+	LeaderHint func() string
+	// Audit, when set, records every request, answered or refused, once.
+	Audit Auditor
 	// Reads admits each call under the consistency its Trent-Consistency,
 	// Trent-Max-Staleness and Trent-Min-Index headers ask for, as on the
 	// Connect endpoint, and the response reports how it was served. Nil
@@ -73,7 +81,9 @@ type handler struct {
 	maxBody int64
 	logger  *slog.Logger
 	decode  protojson.UnmarshalOptions
+	audit   Auditor
 	reads   consistency.Admitter
+	leader  func() string
 }
 
 // NewHandler returns the AWS KMS endpoint for svc: it serves POST / with
@@ -109,7 +119,9 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		maxBody: opts.MaxBodyBytes,
 		logger:  opts.Logger,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
+		audit:   opts.Audit,
 		reads:   opts.Reads,
+		leader:  opts.LeaderHint,
 	}
 }
 
@@ -124,17 +136,31 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.nodeID != "" {
 		hdr.Set(ServedByHeader, h.nodeID)
 	}
+	var ev *audit.Call
+	if h.audit != nil {
+		ev = newAuditCall(r, reqID)
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
 			h.logger.ErrorContext(r.Context(), "panic serving AWS request", "request_id", reqID, "panic", v, "stack", string(debug.Stack()))
-			writeError(w, internalError())
+			e := internalError()
+			h.record(w, r, ev, 0, e)
+			writeError(w, e)
 		}
 	}()
-	body, appliedIndex, e := h.serve(w, r, reqID)
+	body, appliedIndex, e := h.serve(w, r, reqID, ev)
+	if !h.record(w, r, ev, appliedIndex, e) {
+		body, e = nil, internalError()
+	}
 	if e != nil {
+		if e.status == http.StatusServiceUnavailable && h.leader != nil {
+			if l := h.leader(); l != "" {
+				hdr.Set(LeaderHeader, l)
+			}
+		}
 		writeError(w, e)
 		return
 	}
@@ -148,7 +174,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve runs one request and returns the response body, or the error to
 // answer with.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([]byte, uint64, *apiError) {
+// ev, when not nil, collects the request's audit event.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev *audit.Call) ([]byte, uint64, *apiError) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, 0, &apiError{status: http.StatusMethodNotAllowed, typ: unknownOperation,
@@ -169,6 +196,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 	if e != nil {
 		return nil, 0, e
 	}
+	if ev != nil {
+		ev.Principal = p
+	}
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, targetPrefix)
 	op := h.ops[name]
@@ -184,6 +214,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 			return nil, 0, newError(serialization, "Cannot read the %s request body: %s", op.name, strings.TrimPrefix(err.Error(), "proto: "))
 		}
 	}
+	if ev != nil {
+		ev.Input = in
+	}
 	var served consistency.Served
 	if h.reads != nil {
 		var err error
@@ -198,6 +231,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string) ([
 	info := &kms.CallInfo{}
 	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
 	out, err := op.call(ctx, in)
+	if ev != nil {
+		ev.Output, ev.AppliedIndex = out, info.AppliedIndex
+	}
 	if err != nil {
 		e, internal := serviceError(err, op.name)
 		if internal {

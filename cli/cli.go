@@ -124,11 +124,13 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.cluster(ctx, g, rest[1:])
 	case "dev":
 		return c.dev(ctx, g, rest[1:])
+	case "audit":
+		return c.audit(ctx, g, rest[1:])
 	case "help":
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, authz, grants, bench, cluster, dev, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, authz, grants, bench, cluster, dev, audit, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
@@ -141,6 +143,7 @@ Commands:
   bench [options]        load-test an operation (trent bench --help)
   cluster <verb>         join tokens and cluster status (trent cluster help)
   dev cluster [options]  run a local multi-process cluster (trent dev cluster --help)
+  audit verify|tail      check or print a node's local audit log (trent audit help)
   help                   print this text
 
 Global options (accepted anywhere on the command line):
@@ -478,7 +481,11 @@ func describeCallError(e *callError) string {
 	if typ, ok := errorType(e.err); ok {
 		var ce *connect.Error
 		errors.As(e.err, &ce)
-		return fmt.Sprintf("An error occurred (%s) when calling the %s operation: %s", typ, e.op, ce.Message())
+		msg := fmt.Sprintf("An error occurred (%s) when calling the %s operation: %s", typ, e.op, ce.Message())
+		if l := ce.Meta().Get("Trent-Leader"); l != "" {
+			msg += fmt.Sprintf(" (the leader is at %s: --endpoint %s)", l, l)
+		}
+		return msg
 	}
 	return fmt.Sprintf("trent: could not call %s at %s: %s", e.op, e.endpoint, transportCause(e.err))
 }
@@ -504,8 +511,14 @@ func transportCause(err error) string {
 		return "TLS: " + hostErr.Error()
 	}
 	msg := innermost(err)
-	if strings.Contains(msg, "remote error: tls") {
+	switch {
+	case strings.Contains(msg, "remote error: tls"):
 		msg += " (the server rejected the client certificate; check --cert and --key)"
+	case strings.Contains(msg, "client conn could not be established"),
+		strings.Contains(msg, "connection reset by peer"), strings.Contains(msg, "broken pipe"):
+		// With TLS 1.3 a rejected client certificate is often seen only as
+		// the server closing the new connection.
+		msg += " (the server closed the connection; it may have rejected the client certificate: check --cert and --key)"
 	}
 	return msg
 }

@@ -291,7 +291,7 @@ func TestConnectionErrors(t *testing.T) {
 	}{
 		{"refused", []string{"--endpoint", closed, "--data-dir", fx.creds.dir}, "connection refused"},
 		{"unknown-ca", []string{"--endpoint", fx.url, "--data-dir", fx.creds.dir, "--ca", other.caFile}, "not signed by the CA in --ca"},
-		{"rejected-client", []string{"--endpoint", fx.url, "--data-dir", fx.creds.dir, "--cert", other.certFile, "--key", other.keyFile}, "tls"},
+		{"rejected-client", []string{"--endpoint", fx.url, "--data-dir", fx.creds.dir, "--cert", other.certFile, "--key", other.keyFile}, "check --cert and --key"},
 		{"missing-creds", []string{"--endpoint", fx.url, "--data-dir", t.TempDir()}, "go run ./cmd/node"},
 	}
 	for _, tt := range tests {
@@ -480,5 +480,15 @@ func TestConsistencyOptions(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want a usage error with %q", code, errOut, tc.want)
 			}
 		})
+	}
+}
+
+func TestRetryableErrorNamesTheLeader(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	code, _, stderr := fx.run(t, "kms", "create-key", "--description", "no quorum")
+	want := "An error occurred (DependencyTimeoutException) when calling the CreateKey operation: The service could not reach a quorum in time; retry the request. (the leader is at 127.0.0.1:7710: --endpoint 127.0.0.1:7710)\n"
+	if code == 0 || stderr != want {
+		t.Fatalf("exit %d, stderr\n%q\nwant\n%q", code, stderr, want)
 	}
 }

@@ -18,8 +18,13 @@ const clusterUsage = `usage: trent cluster <verb> [options]
 Verbs:
   join-token [--ttl 1h]   make a one-time token that lets one node join
                           (node --join HOST:PORT --join-token TOKEN)
-  status                  show every node: id, role, voter, addresses,
-                          applied and commit index, last contact, health
+  status                  show every node: id, role, voter, term, applied
+                          and commit index, last contact, addresses, gossip
+                          health (alive, suspect, dead, left) and whether
+                          its HSM is sealed (asks every node)
+  remove NODE             remove a node from the cluster (admin only); a
+                          removed node must be wiped and join again with a
+                          new token to come back
 `
 
 // clusterClient dials the ClusterService of the target node.
@@ -66,24 +71,43 @@ func (c *command) cluster(ctx context.Context, g *globals, args []string) error 
 		return nil
 	case "status":
 		return c.clusterStatus(ctx, g)
+	case "remove":
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
+			return &usageError{msg: "usage: trent cluster remove NODE", help: clusterUsage}
+		}
+		cl, err := c.clusterClient(g, "")
+		if err != nil {
+			return err
+		}
+		if _, err := cl.RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: args[1]}); err != nil {
+			return &callError{op: "RemoveNode", err: err}
+		}
+		fmt.Fprintf(c.stdout, "removed %s\n", args[1])
+		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, status)", args[0]), help: clusterUsage}
+	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, status)", args[0]), help: clusterUsage}
 }
 
 type nodeRow struct {
 	ID           string `json:"Id"`
 	Role         string `json:"Role"`
 	Voter        bool   `json:"Voter"`
-	APIAddr      string `json:"ApiAddr"`
-	RaftAddr     string `json:"RaftAddr"`
+	Term         uint64 `json:"Term"`
 	AppliedIndex uint64 `json:"AppliedIndex"`
 	CommitIndex  uint64 `json:"CommitIndex"`
 	LastContact  string `json:"LastContact,omitempty"`
-	Health       string `json:"Health"`
+	APIAddr      string `json:"ApiAddr"`
+	RaftAddr     string `json:"RaftAddr"`
+	GossipAddr   string `json:"GossipAddr,omitempty"`
+	// Health is gossip's view (from the node asked first).
+	Health string `json:"Health"`
+	// Reachable says whether the node answered; Sealed is only known then.
+	Reachable bool  `json:"Reachable"`
+	Sealed    *bool `json:"Sealed,omitempty"`
 }
 
-// clusterStatus asks the target node for the membership, then each member
-// for its own indexes.
+// clusterStatus asks the target node for the membership and gossip health,
+// then each member for its own role, term, indexes and seal state.
 func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 	cl, err := c.clusterClient(g, "")
 	if err != nil {
@@ -95,17 +119,19 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 	}
 	var rows []nodeRow
 	for _, n := range st.Nodes {
-		row := nodeRow{ID: n.Id, Role: n.Role, Voter: n.Voter, APIAddr: n.ApiAddr, RaftAddr: n.RaftAddr, Health: "unreachable"}
+		row := nodeRow{ID: n.Id, Role: n.Role, Voter: n.Voter, APIAddr: n.ApiAddr, RaftAddr: n.RaftAddr, GossipAddr: n.GossipAddr,
+			Health: n.Health}
+		if row.Health == "" {
+			row.Health = "unknown"
+		}
 		if n.ApiAddr != "" {
 			if peer, err := c.clusterClient(g, n.ApiAddr); err == nil {
 				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				if own, err := peer.Status(pctx, &clusterv1.StatusRequest{}); err == nil {
-					row.Health = "ok"
-					for _, m := range own.Nodes {
-						if m.Id == n.Id {
-							row.AppliedIndex, row.CommitIndex, row.LastContact = m.AppliedIndex, m.CommitIndex, m.LastContact
-						}
-					}
+				if own, err := peer.Status(pctx, &clusterv1.StatusRequest{}); err == nil && own.GetSelf().GetId() == n.Id {
+					self := own.Self
+					sealed := self.Sealed
+					row.Reachable, row.Sealed = true, &sealed
+					row.Role, row.Term, row.AppliedIndex, row.CommitIndex, row.LastContact = self.Role, self.Term, self.AppliedIndex, self.CommitIndex, self.LastContact
 				}
 				cancel()
 			}
@@ -113,10 +139,14 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 		rows = append(rows, row)
 	}
 	if g.output == "text" {
-		fmt.Fprintf(c.stdout, "%-10s %-9s %-6s %-22s %-22s %9s %9s %-12s %s\n", "ID", "ROLE", "VOTER", "API", "RAFT", "APPLIED", "COMMIT", "CONTACT", "HEALTH")
+		fmt.Fprintf(c.stdout, "%-10s %-9s %-6s %6s %9s %9s %-10s %-22s %-8s %s\n", "ID", "ROLE", "VOTER", "TERM", "APPLIED", "COMMIT", "CONTACT", "API", "HEALTH", "SEALED")
 		for _, r := range rows {
-			fmt.Fprintf(c.stdout, "%-10s %-9s %-6v %-22s %-22s %9d %9d %-12s %s\n", r.ID, r.Role, r.Voter, r.APIAddr, r.RaftAddr,
-				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.Health)
+			sealed := "?"
+			if r.Sealed != nil {
+				sealed = fmt.Sprint(*r.Sealed)
+			}
+			fmt.Fprintf(c.stdout, "%-10s %-9s %-6v %6d %9d %9d %-10s %-22s %-8s %s\n", r.ID, r.Role, r.Voter, r.Term,
+				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.APIAddr, r.Health, sealed)
 		}
 		return nil
 	}

@@ -21,7 +21,8 @@ import (
 const devUsage = `usage: trent dev cluster [--nodes 3] [--dir ./trent-cluster] [--base-port 7710] [--node-bin PATH]
 
 Starts a local cluster: N node processes on 127.0.0.1 with their own ports
-(node i: API base+10*(i-1), raft the next port) and data dirs (DIR/n1 ...).
+(node i: API base+10*(i-1), raft the next port, gossip the one after) and
+data dirs (DIR/n1 ...).
 Node n1 creates the cluster; the others join it with one-time tokens. It
 waits until every node is a voter, prints each node's id, PID and API
 address and the command that restarts it, and writes DIR/cluster.json.
@@ -34,7 +35,7 @@ type devNode struct {
 	PID      int    `json:"pid"`
 	APIAddr  string `json:"api_addr"`
 	RaftAddr string `json:"raft_addr"`
-	// GossipAddr is reserved for gossip discovery; empty until it lands.
+	// GossipAddr is the node's gossip (memberlist) address, TCP and UDP.
 	GossipAddr string `json:"gossip_addr"`
 	DataDir    string `json:"data_dir"`
 	proc       *os.Process
@@ -106,8 +107,10 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 	admin := filepath.Join(first, "admin")
 	for i := 1; i <= *n; i++ {
 		nd := &devNode{ID: fmt.Sprintf("n%d", i), DataDir: filepath.Join(abs, fmt.Sprintf("n%d", i)),
-			APIAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)), RaftAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)+1)}
-		nd.args = []string{"--data-dir", nd.DataDir, "--node-id", nd.ID, "--api-addr", nd.APIAddr, "--raft-addr", nd.RaftAddr}
+			APIAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)), RaftAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)+1),
+			GossipAddr: fmt.Sprintf("127.0.0.1:%d", *base+10*(i-1)+2)}
+		nd.args = []string{"--data-dir", nd.DataDir, "--node-id", nd.ID, "--api-addr", nd.APIAddr, "--raft-addr", nd.RaftAddr,
+			"--gossip-addr", nd.GossipAddr}
 		startArgs := nd.args
 		if i > 1 {
 			if _, err := os.Stat(filepath.Join(nd.DataDir, "raft", "raft.db")); err != nil {

@@ -83,6 +83,12 @@ func (f *fakeKMS) key(keyID string) (*kmsv1.KeyMetadata, error) {
 
 func (f *fakeKMS) CreateKey(_ context.Context, req *kmsv1.CreateKeyRequest) (*kmsv1.CreateKeyResponse, error) {
 	f.count("CreateKey")
+	if req.Description == "no quorum" { // a follower that cannot reach the leader
+		ce := connect.NewError(connect.CodeUnavailable, errors.New("The service could not reach a quorum in time; retry the request."))
+		ce.Meta().Set("Trent-Error-Type", "DependencyTimeoutException")
+		ce.Meta().Set("Trent-Leader", "127.0.0.1:7710")
+		return nil, ce
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := fakeKeyID(len(f.keys) + 1)

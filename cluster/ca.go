@@ -2,13 +2,11 @@ package cluster
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/trentkms/trent/fsm"
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
 )
 
@@ -20,31 +18,18 @@ func caAAD(clusterID string) []byte { return []byte("trent/cluster-ca/v1:" + clu
 // SealCA returns the cluster identity to replicate, with the CA key sealed
 // under a fresh internal HSM key.
 func SealCA(ctx context.Context, h HSM, rand io.Reader, clusterID, region string, ca *identity.CA) (fsm.ClusterInfo, error) {
-	var version, nonce [16]byte
-	if _, err := io.ReadFull(rand, version[:]); err != nil {
-		return fsm.ClusterInfo{}, err
-	}
-	if _, err := io.ReadFull(rand, nonce[:]); err != nil {
-		return fsm.ClusterInfo{}, err
-	}
-	ekt, err := h.GenerateKey(ctx, hsm.SymmetricDefault, caKeyID, version)
-	if err != nil {
-		return fsm.ClusterInfo{}, fmt.Errorf("cluster: CA wrapping key: %w", err)
-	}
 	keyPEM, err := ca.KeyPEM()
 	if err != nil {
 		return fsm.ClusterInfo{}, err
 	}
 	defer clear(keyPEM)
-	ref := hsm.KeyRef{KeyID: caKeyID, VersionID: version, Spec: hsm.SymmetricDefault, EKT: ekt}
-	sealed, err := h.Seal(ctx, ref, nonce, caAAD(clusterID), keyPEM)
+	s, err := sealSecret(ctx, h, rand, caKeyID, caAAD(clusterID), keyPEM)
 	if err != nil {
-		return fsm.ClusterInfo{}, fmt.Errorf("cluster: seal CA key: %w", err)
+		return fsm.ClusterInfo{}, fmt.Errorf("cluster: CA key: %w", err)
 	}
 	return fsm.ClusterInfo{
 		ID: clusterID, Region: region, CACert: ca.CertPEM(),
-		CAKeyID: hex.EncodeToString(caKeyID[:]), CAKeyVersion: hex.EncodeToString(version[:]), CAKeyEKT: ekt,
-		CAKeyNonce: nonce[:], CAKeySealed: sealed,
+		CAKeyID: s.KeyID, CAKeyVersion: s.Version, CAKeyEKT: s.EKT, CAKeyNonce: s.Nonce, CAKeySealed: s.Sealed,
 	}, nil
 }
 
@@ -57,15 +42,8 @@ func (c *Cluster) CA(ctx context.Context) (*identity.CA, error) {
 	if info == nil {
 		return nil, ErrNotInitialized
 	}
-	var version, nonce [16]byte
-	v, err := hex.DecodeString(info.CAKeyVersion)
-	if err != nil || len(v) != 16 || len(info.CAKeyNonce) != 16 {
-		return nil, errors.New("cluster: malformed CA record")
-	}
-	copy(version[:], v)
-	copy(nonce[:], info.CAKeyNonce)
-	ref := hsm.KeyRef{KeyID: caKeyID, VersionID: version, Spec: hsm.SymmetricDefault, EKT: info.CAKeyEKT}
-	keyPEM, err := c.cfg.HSM.Open(ctx, ref, nonce, caAAD(info.ID), info.CAKeySealed)
+	keyPEM, err := openSecret(ctx, c.cfg.HSM, fsm.SealedSecret{KeyID: info.CAKeyID, Version: info.CAKeyVersion,
+		EKT: info.CAKeyEKT, Nonce: info.CAKeyNonce, Sealed: info.CAKeySealed}, caAAD(info.ID))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: unseal CA key: %w", err)
 	}

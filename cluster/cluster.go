@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -32,13 +33,18 @@ type HSM interface {
 // Config configures a Cluster.
 type Config struct {
 	NodeID string
-	Region string
-	Raft   *raft.Node
-	FSM    *fsm.FSM
-	HSM    HSM
+	// APIAddr is this node's API address, host:port, as peers dial it.
+	APIAddr string
+	Region  string
+	Raft    *raft.Node
+	FSM     *fsm.FSM
+	HSM     HSM
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
+	// Dial, if set, opens connections to peers (TLS runs on top); tests
+	// inject faults through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HoldTimeout bounds how long a request waits for a leader before it
 	// fails with a retryable error; zero means 5s. A request's own earlier
 	// deadline wins.
@@ -56,6 +62,8 @@ type Cluster struct {
 	mu      sync.Mutex // guards clients
 	http    *http.Client
 	clients map[string]clusterv1connect.ClusterServiceClient // by API address
+
+	members membership
 }
 
 // New returns a Cluster.
@@ -71,8 +79,9 @@ func New(cfg Config) *Cluster {
 	}
 	return &Cluster{
 		cfg:     cfg,
-		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
+		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64, DialContext: cfg.Dial}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
+		members: membership{kick: make(chan struct{}, 1)},
 	}
 }
 
@@ -97,6 +106,21 @@ func (c *Cluster) leaderClient() (clusterv1connect.ClusterServiceClient, string,
 		c.clients[n.APIAddr] = cl
 	}
 	return cl, id, nil
+}
+
+// LeaderHint returns the API address of the leader this node last heard
+// of, or "" if it knows none. Clients that get a retryable error may go
+// there directly.
+func (c *Cluster) LeaderHint() string {
+	id, _ := c.cfg.Raft.Leader()
+	if id == "" {
+		return ""
+	}
+	n, ok := c.cfg.FSM.Node(id)
+	if !ok {
+		return ""
+	}
+	return n.APIAddr
 }
 
 // Apply proposes cmd: locally on the leader, else forwarded to the leader.

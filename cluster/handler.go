@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -17,6 +18,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+	"github.com/trentkms/trent/gossip"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/raft"
 )
@@ -43,6 +45,8 @@ type service struct {
 
 var _ clusterv1connect.ClusterServiceHandler = (*service)(nil)
 
+// peerNode returns the id of the calling node, which must present a node
+// certificate.
 func peerNode(ctx context.Context) (string, error) {
 	cs, _ := ctx.Value(tlsKey{}).(*tls.ConnectionState)
 	if cs == nil || len(cs.VerifiedChains) == 0 {
@@ -53,6 +57,30 @@ func peerNode(ctx context.Context) (string, error) {
 		return "", connect.NewError(connect.CodePermissionDenied, errors.New("only cluster nodes may call this"))
 	}
 	return id, nil
+}
+
+// memberNode is peerNode for calls that change or order state (forwarded
+// writes, read indexes, promotion, removal): the node must also be a
+// member. A removed node keeps a valid certificate, so membership is what
+// stops it. The member table is checked first; a node missing from it
+// (this node's state may still be replaying after a restart) is looked up
+// in the raft configuration, which is current from the start.
+func (s *service) memberNode(ctx context.Context) (string, error) {
+	id, err := peerNode(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := s.c.cfg.FSM.Node(id); ok {
+		return id, nil
+	}
+	if members, err := s.c.cfg.Raft.Members(); err == nil {
+		for _, m := range members {
+			if m.ID == id {
+				return id, nil
+			}
+		}
+	}
+	return "", connect.NewError(connect.CodePermissionDenied, fmt.Errorf("node %s is not a member of this cluster", id))
 }
 
 func (s *service) requireAdmin(ctx context.Context) error {
@@ -186,7 +214,7 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 }
 
 func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*clusterv1.PromoteResponse, error) {
-	id, err := peerNode(ctx)
+	id, err := s.memberNode(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -208,13 +236,14 @@ func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*cl
 			return nil, connect.NewError(connect.CodeUnavailable, err)
 		}
 		s.c.cfg.Logger.Info("node promoted to voter", "member", id)
+		s.c.Kick() // a cluster forming with --bootstrap-expect may be complete
 		return &clusterv1.PromoteResponse{}, nil
 	}
 	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s is not a member", id))
 }
 
 func (s *service) Apply(ctx context.Context, req *clusterv1.ApplyRequest) (*clusterv1.ApplyResponse, error) {
-	if _, err := peerNode(ctx); err != nil {
+	if _, err := s.memberNode(ctx); err != nil {
 		return nil, err
 	}
 	resp, idx, err := s.c.cfg.Raft.Apply(ctx, req.GetCommand())
@@ -234,7 +263,7 @@ func (s *service) Apply(ctx context.Context, req *clusterv1.ApplyRequest) (*clus
 }
 
 func (s *service) ReadIndex(ctx context.Context, _ *clusterv1.ReadIndexRequest) (*clusterv1.ReadIndexResponse, error) {
-	if _, err := peerNode(ctx); err != nil {
+	if _, err := s.memberNode(ctx); err != nil {
 		return nil, err
 	}
 	idx, err := s.c.cfg.Raft.ReadIndex(ctx)
@@ -253,35 +282,57 @@ func (s *service) Status(ctx context.Context, _ *clusterv1.StatusRequest) (*clus
 			return nil, err
 		}
 	}
-	return s.c.Status()
+	return s.c.Status(ctx)
 }
 
-// Status returns this node's view of the membership, with its own indexes.
-func (c *Cluster) Status() (*clusterv1.StatusResponse, error) {
+// Status returns this node's view of the membership (health from its
+// gossip), and itself with its own addresses, term and indexes.
+func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error) {
 	members, err := c.cfg.Raft.Members()
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	leader, _ := c.cfg.Raft.Leader()
-	out := &clusterv1.StatusResponse{}
+	gm := c.gossipMembers()
+	out := &clusterv1.StatusResponse{Self: c.self(ctx)}
 	for _, m := range members {
-		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower"}
+		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower", Health: "unknown"}
 		if m.ID == leader {
 			ns.Role = "leader"
 		}
 		if n, ok := c.cfg.FSM.Node(m.ID); ok {
-			ns.ApiAddr = n.APIAddr
+			ns.ApiAddr, ns.GossipAddr = n.APIAddr, n.GossipAddr
+		}
+		if g, ok := gm[m.ID]; ok {
+			ns.Health = string(g.Health)
 		}
 		if m.ID == c.cfg.NodeID {
-			ns.AppliedIndex = c.cfg.FSM.AppliedIndex()
-			ns.CommitIndex = c.cfg.Raft.CommitIndex()
-			if lc := c.cfg.Raft.LastContact(); !lc.IsZero() {
-				ns.LastContact = c.cfg.Now().Sub(lc).Round(time.Millisecond).String()
-			}
+			ns.Voter = m.Voter
+			ns.Term, ns.AppliedIndex, ns.CommitIndex, ns.LastContact = out.Self.Term, out.Self.AppliedIndex, out.Self.CommitIndex, out.Self.LastContact
+			ns.Sealed = out.Self.Sealed
+			out.Self.Voter = m.Voter
 		}
 		out.Nodes = append(out.Nodes, ns)
 	}
 	return out, nil
+}
+
+// self describes this node as it is now.
+func (c *Cluster) self(ctx context.Context) *clusterv1.NodeStatus {
+	ns := &clusterv1.NodeStatus{Id: c.cfg.NodeID, RaftAddr: c.cfg.Raft.Addr(), ApiAddr: c.cfg.APIAddr,
+		Role: strings.ToLower(c.cfg.Raft.State()), Term: c.cfg.Raft.Term(),
+		AppliedIndex: c.cfg.FSM.AppliedIndex(), CommitIndex: c.cfg.Raft.CommitIndex(), Health: "unknown"}
+	if g := c.gossipNow(); g != nil {
+		ns.GossipAddr, ns.Health = g.Addr(), string(gossip.Alive)
+	}
+	if lc := c.cfg.Raft.LastContact(); !lc.IsZero() && !c.cfg.Raft.IsLeader() {
+		ns.LastContact = c.cfg.Now().Sub(lc).Round(time.Millisecond).String()
+	}
+	// Sealed: the HSM cannot open the replicated CA key.
+	if _, err := c.CA(ctx); err != nil && !errors.Is(err, ErrNotInitialized) {
+		ns.Sealed = true
+	}
+	return ns
 }
 
 func validAddr(a string) bool {

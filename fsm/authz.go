@@ -322,26 +322,13 @@ func (f *FSM) RevokedCerts() []*RevokedCert {
 // writeAuthz writes the authorization records of a snapshot: roles, then
 // identity policies, then revoked certificates, each in tree order.
 func (s *snapshot) writeAuthz(enc *json.Encoder) error {
-	var err error
-	s.authz.roles.Ascend(func(r *Role) bool {
-		err = enc.Encode(snapshotRecord{Role: r})
-		return err == nil
-	})
-	if err != nil {
+	if err := encodeTree(enc, s.authz.roles, func(r *Role) snapshotRecord { return snapshotRecord{Role: r} }); err != nil {
 		return err
 	}
-	s.authz.policies.Ascend(func(p *PrincipalPolicy) bool {
-		err = enc.Encode(snapshotRecord{PrincipalPolicy: p})
-		return err == nil
-	})
-	if err != nil {
+	if err := encodeTree(enc, s.authz.policies, func(p *PrincipalPolicy) snapshotRecord { return snapshotRecord{PrincipalPolicy: p} }); err != nil {
 		return err
 	}
-	s.authz.revoked.Ascend(func(r *RevokedCert) bool {
-		err = enc.Encode(snapshotRecord{RevokedCert: r})
-		return err == nil
-	})
-	return err
+	return encodeTree(enc, s.authz.revoked, func(r *RevokedCert) snapshotRecord { return snapshotRecord{RevokedCert: r} })
 }
 
 // restore adds one authorization record of a snapshot.

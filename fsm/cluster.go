@@ -20,6 +20,26 @@ type ClusterInfo struct {
 	CAKeyEKT     []byte `json:"ca_key_ekt"`
 	CAKeyNonce   []byte `json:"ca_key_nonce"`
 	CAKeySealed  []byte `json:"ca_key_sealed"`
+	// GossipKey is the key that encrypts gossip (memberlist), sealed the
+	// same way; nil until the first node that starts gossip sets it.
+	GossipKey *SealedSecret `json:"gossip_key,omitempty"`
+	// BootstrapExpect is the voter count the cluster was started to form
+	// (node --bootstrap-expect); until Formed, nodes serve no KMS or IAM
+	// calls, so no write is acknowledged by fewer nodes than intended.
+	BootstrapExpect int `json:"bootstrap_expect,omitempty"`
+	// Formed is set once, when the cluster first had BootstrapExpect voters.
+	Formed bool `json:"formed,omitempty"`
+}
+
+// SealedSecret is a cluster secret sealed by an HSM under an internal key
+// whose material is an EKT (so any node holding the domain key can open
+// it, and neither the log nor a snapshot reveals it).
+type SealedSecret struct {
+	KeyID   string `json:"key_id"`  // hex
+	Version string `json:"version"` // hex
+	EKT     []byte `json:"ekt"`
+	Nonce   []byte `json:"nonce"`
+	Sealed  []byte `json:"sealed"`
 }
 
 // NodeInfo is one member's addresses.
@@ -27,6 +47,9 @@ type NodeInfo struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	APIAddr  string `json:"api_addr"`
+	// GossipAddr is the member's gossip (memberlist) address, if it runs
+	// gossip.
+	GossipAddr string `json:"gossip_addr,omitempty"`
 }
 
 // JoinToken is a one-time join token: only a hash of its secret is kept.
@@ -45,6 +68,23 @@ type InitCluster struct {
 // RegisterNode records or updates a member's addresses.
 type RegisterNode struct {
 	Node NodeInfo `json:"node"`
+}
+
+// RemoveNode forgets a member's addresses (trent cluster remove, dead
+// server cleanup); the leader removes it from the raft configuration.
+type RemoveNode struct {
+	ID string `json:"id"`
+}
+
+// ClusterFormed records that the cluster reached its BootstrapExpect
+// voters. It is a latch: it never unsets.
+type ClusterFormed struct{}
+
+// SetGossipKey sets the cluster's sealed gossip key, once: a second
+// proposal (two nodes racing on an older cluster) changes nothing, and
+// every node then uses the key the log kept.
+type SetGossipKey struct {
+	Key SealedSecret `json:"key"`
 }
 
 // AddJoinToken records a new join token.
@@ -97,6 +137,28 @@ func (f *FSM) applyCluster(c *Command) *Result {
 		cs.info = &info
 	case OpRegisterNode:
 		cs.nodes[c.RegisterNode.Node.ID] = c.RegisterNode.Node
+	case OpRemoveNode:
+		delete(cs.nodes, c.RemoveNode.ID)
+	case OpClusterFormed:
+		if cs.info == nil {
+			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+		}
+		if !cs.info.Formed {
+			info := *cs.info
+			info.Formed = true
+			cs.info = &info
+		}
+	case OpSetGossipKey:
+		if cs.info == nil {
+			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+		}
+		if cs.info.GossipKey != nil {
+			return &Result{}
+		}
+		info := *cs.info
+		k := c.SetGossipKey.Key
+		info.GossipKey = &k
+		cs.info = &info
 	case OpAddJoinToken:
 		if _, dup := cs.tokens[c.AddJoinToken.Token.ID]; dup {
 			return &Result{Err: reject("KMSInternalException", "join token id collision")}

@@ -80,3 +80,71 @@ func TestClusterRecordsSurviveSnapshot(t *testing.T) {
 		t.Fatalf("restored %v %v", n, g.Cluster())
 	}
 }
+
+func TestGossipKeyIsSetOnceAndNodesCanBeRemoved(t *testing.T) {
+	t.Parallel()
+	setKey := func(b string) *Command {
+		return &Command{Op: OpSetGossipKey, SetGossipKey: &SetGossipKey{Key: SealedSecret{Sealed: []byte(b)}}}
+	}
+	tests := []struct {
+		name       string
+		cmds       []*Command
+		wantErr    bool
+		wantSealed string
+		wantNodes  int
+	}{
+		{"before init", []*Command{setKey("a")}, true, "", 0},
+		{"first wins", []*Command{
+			{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}}, setKey("a"), setKey("b"),
+		}, false, "a", 0},
+		{"formed before init", []*Command{{Op: OpClusterFormed, ClusterFormed: &ClusterFormed{}}}, true, "", 0},
+		{"remove", []*Command{
+			{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}}},
+			{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n2"}}},
+			{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "n2"}},
+			{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "absent"}},
+		}, false, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := New()
+			rs := applyAll(t, f, tt.cmds...)
+			if got := rs[len(rs)-1].Err != nil; got != tt.wantErr {
+				t.Fatalf("last result %v, wantErr %v", rs[len(rs)-1].Err, tt.wantErr)
+			}
+			if tt.wantSealed != "" && string(f.Cluster().GossipKey.Sealed) != tt.wantSealed {
+				t.Fatalf("gossip key %q, want %q", f.Cluster().GossipKey.Sealed, tt.wantSealed)
+			}
+			if len(f.Nodes()) != tt.wantNodes {
+				t.Fatalf("nodes %v", f.Nodes())
+			}
+		})
+	}
+	// The key and the gossip address survive a snapshot.
+	f := New()
+	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}}, setKey("k"),
+		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}}})
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := g.Node("n1"); n.GossipAddr != "127.0.0.1:3" || string(g.Cluster().GossipKey.Sealed) != "k" {
+		t.Fatalf("restored %v %v", n, g.Cluster().GossipKey)
+	}
+}
+
+func TestClusterFormedIsALatch(t *testing.T) {
+	t.Parallel()
+	f := New()
+	formed := &Command{Op: OpClusterFormed, ClusterFormed: &ClusterFormed{}}
+	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1", BootstrapExpect: 3}}})
+	if f.Cluster().Formed {
+		t.Fatal("formed at init")
+	}
+	for range 2 {
+		if r := applyAll(t, f, formed)[0]; r.Err != nil || !f.Cluster().Formed || f.Cluster().BootstrapExpect != 3 {
+			t.Fatalf("%v %+v", r.Err, f.Cluster())
+		}
+	}
+}

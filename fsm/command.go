@@ -28,6 +28,9 @@ const (
 	OpRegisterNode         Op = "RegisterNode"
 	OpAddJoinToken         Op = "AddJoinToken"
 	OpConsumeJoinToken     Op = "ConsumeJoinToken"
+	OpRemoveNode           Op = "RemoveNode"
+	OpSetGossipKey         Op = "SetGossipKey"
+	OpClusterFormed        Op = "ClusterFormed"
 	OpCreateUser           Op = "CreateUser"
 	OpDeleteUser           Op = "DeleteUser"
 	OpCreateAccessKey      Op = "CreateAccessKey"
@@ -51,6 +54,9 @@ type Command struct {
 	RegisterNode         *RegisterNode         `json:"register_node,omitempty"`
 	AddJoinToken         *AddJoinToken         `json:"add_join_token,omitempty"`
 	ConsumeJoinToken     *ConsumeJoinToken     `json:"consume_join_token,omitempty"`
+	RemoveNode           *RemoveNode           `json:"remove_node,omitempty"`
+	SetGossipKey         *SetGossipKey         `json:"set_gossip_key,omitempty"`
+	ClusterFormed        *ClusterFormed        `json:"cluster_formed,omitempty"`
 	CreateUser           *CreateUser           `json:"create_user,omitempty"`
 	DeleteUser           *DeleteUser           `json:"delete_user,omitempty"`
 	CreateAccessKey      *CreateAccessKey      `json:"create_access_key,omitempty"`
@@ -148,7 +154,8 @@ func (c *Command) validate() error {
 		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
 		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil,
 		c.PutKeyPolicy != nil, c.CreateRole != nil, c.DeleteRole != nil, c.PutPrincipalPolicy != nil,
-		c.DeletePrincipalPolicy != nil, c.RevokeCert != nil} {
+		c.DeletePrincipalPolicy != nil, c.RevokeCert != nil,
+		c.RemoveNode != nil, c.SetGossipKey != nil, c.ClusterFormed != nil} {
 		if p {
 			set++
 		}
@@ -179,6 +186,12 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.AddJoinToken != nil && c.AddJoinToken.Token.ID != ""
 	case OpConsumeJoinToken:
 		ok = set == 1 && c.ConsumeJoinToken != nil
+	case OpRemoveNode:
+		ok = set == 1 && c.RemoveNode != nil && c.RemoveNode.ID != ""
+	case OpClusterFormed:
+		ok = set == 1 && c.ClusterFormed != nil
+	case OpSetGossipKey:
+		ok = set == 1 && c.SetGossipKey != nil && len(c.SetGossipKey.Key.Sealed) > 0
 	case OpCreateUser:
 		ok = set == 1 && c.CreateUser != nil && c.CreateUser.User.ID != ""
 	case OpDeleteUser:

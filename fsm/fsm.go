@@ -155,7 +155,7 @@ func (f *FSM) apply(c *Command, index uint64) *Result {
 			k.PendingWindowInDays = 0
 			return nil
 		})
-	case OpInitCluster, OpRegisterNode, OpAddJoinToken, OpConsumeJoinToken:
+	case OpInitCluster, OpRegisterNode, OpAddJoinToken, OpConsumeJoinToken, OpRemoveNode, OpSetGossipKey, OpClusterFormed:
 		return f.applyCluster(c)
 	case OpCreateUser, OpDeleteUser, OpCreateAccessKey, OpDeleteAccessKey:
 		return f.applyIAM(c)

@@ -303,19 +303,10 @@ func (f *FSM) ListAccessKeys(owner string) []*AccessKey {
 // writeIAM writes the IAM records of a snapshot: users in (account, name)
 // order, then access keys in id order.
 func (s *snapshot) writeIAM(enc *json.Encoder) error {
-	var err error
-	s.iam.users.Ascend(func(u *User) bool {
-		err = enc.Encode(snapshotRecord{User: u})
-		return err == nil
-	})
-	if err != nil {
+	if err := encodeTree(enc, s.iam.users, func(u *User) snapshotRecord { return snapshotRecord{User: u} }); err != nil {
 		return err
 	}
-	s.iam.keys.Ascend(func(k *AccessKey) bool {
-		err = enc.Encode(snapshotRecord{AccessKey: k})
-		return err == nil
-	})
-	return err
+	return encodeTree(enc, s.iam.keys, func(k *AccessKey) snapshotRecord { return snapshotRecord{AccessKey: k} })
 }
 
 // restore adds one snapshot record. Records are trusted to be what

@@ -92,19 +92,10 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := enc.Encode(snapshotHeader{Applied: s.applied}); err != nil {
 		return err
 	}
-	var err error
-	s.keys.Ascend(func(k *Key) bool {
-		err = enc.Encode(snapshotRecord{Key: k})
-		return err == nil
-	})
-	if err != nil {
+	if err := encodeTree(enc, s.keys, func(k *Key) snapshotRecord { return snapshotRecord{Key: k} }); err != nil {
 		return err
 	}
-	s.grants.byKey.Ascend(func(g *Grant) bool {
-		err = enc.Encode(snapshotRecord{Grant: g})
-		return err == nil
-	})
-	if err != nil {
+	if err := encodeTree(enc, s.grants.byKey, func(g *Grant) snapshotRecord { return snapshotRecord{Grant: g} }); err != nil {
 		return err
 	}
 	if err := s.writeCluster(enc); err != nil {
@@ -120,6 +111,16 @@ func (s *snapshot) write(w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// encodeTree writes one record per item of t, in tree order.
+func encodeTree[T any](enc *json.Encoder, t *btree.BTreeG[T], record func(T) snapshotRecord) error {
+	var err error
+	t.Ascend(func(v T) bool {
+		err = enc.Encode(record(v))
+		return err == nil
+	})
+	return err
 }
 
 // Release is a no-op: the clone is garbage collected.

@@ -52,23 +52,9 @@ func (s *Service) CreateRole(ctx context.Context, req *iamv1.CreateRoleRequest) 
 	if err := checkName("roleName", req.RoleName); err != nil {
 		return nil, err
 	}
-	path := req.Path
-	if path == "" {
-		path = "/"
-	}
-	if err := checkPath(path); err != nil {
-		return nil, err
-	}
-	arn := roleARN(p.Account, path, req.RoleName)
-	if err := requireRoot(p, "CreateRole", arn); err != nil {
-		return nil, err
-	}
-	if _, err := identity.ParsePrincipal(arn); err != nil {
-		return nil, validation("The role ARN %s is not valid: %v", arn, err)
-	}
-	id, err := s.newID("AROA")
+	path, arn, id, err := s.newPrincipal(ctx, p, "CreateRole", "AROA", req.Path, func(path string) string { return roleARN(p.Account, path, req.RoleName) })
 	if err != nil {
-		return nil, s.internal(ctx, "CreateRole", err)
+		return nil, err
 	}
 	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateRole, CreateRole: &fsm.CreateRole{Role: fsm.Role{
 		Account: p.Account, Name: req.RoleName, Path: path, ID: id, ARN: arn, CreateDate: s.now().UnixMilli(),

@@ -186,7 +186,7 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 	if err != nil {
 		return nil, s.internal(ctx, string(cmd.Op), err)
 	}
-	resp, _, err := s.log.Apply(ctx, b)
+	resp, idx, err := s.log.Apply(ctx, b)
 	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
@@ -197,6 +197,7 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 		}
 		return nil, s.internal(ctx, string(cmd.Op), err)
 	}
+	kms.SetAppliedIndex(ctx, idx)
 	r, ok := resp.(*fsm.Result)
 	if !ok {
 		return nil, s.internal(ctx, string(cmd.Op), fmt.Errorf("unexpected apply response %T", resp))

@@ -9,6 +9,28 @@ import (
 	"github.com/trentkms/trent/identity"
 )
 
+// newPrincipal checks the path and ARN of a new user or role made by the
+// caller p through operation op, and draws its id (prefix AIDA or AROA).
+func (s *Service) newPrincipal(ctx context.Context, p identity.Principal, op, idPrefix, path string, arnFor func(path string) string) (cleanPath, arn, id string, err error) {
+	if path == "" {
+		path = "/"
+	}
+	if err := checkPath(path); err != nil {
+		return "", "", "", err
+	}
+	arn = arnFor(path)
+	if err := requireRoot(p, op, arn); err != nil {
+		return "", "", "", err
+	}
+	if _, err := identity.ParsePrincipal(arn); err != nil {
+		return "", "", "", validation("The ARN %s is not valid: %v", arn, err)
+	}
+	if id, err = s.newID(idPrefix); err != nil {
+		return "", "", "", s.internal(ctx, op, err)
+	}
+	return path, arn, id, nil
+}
+
 // CreateUser creates a user in the caller's account.
 func (s *Service) CreateUser(ctx context.Context, req *iamv1.CreateUserRequest) (*iamv1.CreateUserResponse, error) {
 	p, err := caller(ctx)
@@ -18,23 +40,9 @@ func (s *Service) CreateUser(ctx context.Context, req *iamv1.CreateUserRequest) 
 	if err := checkUserName(req.UserName); err != nil {
 		return nil, err
 	}
-	path := req.Path
-	if path == "" {
-		path = "/"
-	}
-	if err := checkPath(path); err != nil {
-		return nil, err
-	}
-	arn := userARN(p.Account, path, req.UserName)
-	if err := requireRoot(p, "CreateUser", arn); err != nil {
-		return nil, err
-	}
-	if _, err := identity.ParsePrincipal(arn); err != nil {
-		return nil, validation("The user ARN %s is not valid: %v", arn, err)
-	}
-	id, err := s.newID("AIDA")
+	path, arn, id, err := s.newPrincipal(ctx, p, "CreateUser", "AIDA", req.Path, func(path string) string { return userARN(p.Account, path, req.UserName) })
 	if err != nil {
-		return nil, s.internal(ctx, "CreateUser", err)
+		return nil, err
 	}
 	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateUser, CreateUser: &fsm.CreateUser{User: fsm.User{
 		Account: p.Account, Name: req.UserName, Path: path, ID: id, ARN: arn, CreateDate: s.now().UnixMilli(),

@@ -21,7 +21,10 @@ func WithCallInfo(ctx context.Context, info *CallInfo) context.Context {
 	return context.WithValue(ctx, callInfoKey{}, info)
 }
 
-func setAppliedIndex(ctx context.Context, idx uint64) {
+// SetAppliedIndex records that the call's write applied at raft index
+// idx. The service does it for its own writes; other services that share
+// the transport (IAM) do it for theirs.
+func SetAppliedIndex(ctx context.Context, idx uint64) {
 	if info, ok := ctx.Value(callInfoKey{}).(*CallInfo); ok {
 		info.AppliedIndex = idx
 	}

@@ -286,7 +286,7 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 	if !ok {
 		return nil, newError(KMSInternal, "internal error")
 	}
-	setAppliedIndex(ctx, idx)
+	SetAppliedIndex(ctx, idx)
 	if r.Err != nil {
 		return nil, &Error{Type: r.Err.Type, Message: r.Err.Message}
 	}

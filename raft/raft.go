@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,6 +47,9 @@ type Config struct {
 	ServerTLS, ClientTLS *tls.Config
 	// FSM is the replicated state machine.
 	FSM hraft.BatchingFSM
+	// Dial, if set, opens the transport's outgoing connections (TLS runs
+	// on top); tests inject faults through it. Nil means a plain dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Bootstrap makes a node with no existing state form a one-voter cluster.
 	Bootstrap bool
 	// Logger receives raft's logs. Nil discards them.
@@ -136,6 +140,9 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	stream, err := listen(cfg.Listener, cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS)
+	if err == nil {
+		stream.dial = cfg.Dial
+	}
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -341,6 +348,12 @@ func (n *Node) State() string { return n.raft.State().String() }
 // LastContact returns when this node last heard from the leader.
 func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
 
+// Term returns this node's current raft term.
+func (n *Node) Term() uint64 {
+	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	return t
+}
+
 // CommitIndex returns the latest index this node knows to be committed.
 func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
@@ -364,6 +377,7 @@ type stream struct {
 	net.Listener
 	advertise net.Addr
 	client    *tls.Config
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func listen(ln net.Listener, bind, advertise string, server, client *tls.Config) (*stream, error) {
@@ -398,9 +412,15 @@ func listen(ln net.Listener, bind, advertise string, server, client *tls.Config)
 func (s *stream) Addr() net.Addr { return s.advertise }
 
 func (s *stream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
-	if s.client == nil {
-		return d.Dial("tcp", string(addr))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	dial := s.dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	raw, err := dial(ctx, "tcp", string(addr))
+	if err != nil || s.client == nil {
+		return raw, err
 	}
 	cfg := s.client.Clone()
 	if cfg.ServerName == "" {
@@ -408,10 +428,9 @@ func (s *stream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn
 			cfg.ServerName = host
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", string(addr))
-	if err != nil {
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
 		return nil, err
 	}
 	return c, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -18,7 +19,9 @@ import (
 // Response headers with call metadata. The consistency headers are
 // consistency's.
 const (
-	ServedByHeader     = "Trent-Served-By"
+	ServedByHeader = "Trent-Served-By"
+	// LeaderHeader carries the leader's API address on retryable errors.
+	LeaderHeader       = "Trent-Leader"
 	AppliedIndexHeader = consistency.AppliedIndexHeader
 )
 
@@ -49,10 +52,16 @@ type Options struct {
 	NodeID string
 	// ReadMaxBytes caps request size; zero means 4 MiB.
 	ReadMaxBytes int
+	// LeaderHint, if set, returns the leader's API address, sent in the
+	// Trent-Leader header of retryable (Unavailable) errors.
+	LeaderHint func() string
 	// Reads admits each call under the consistency the client asked for
 	// (Trent-Consistency and friends) and reports how it was served. Nil
 	// admits everything and reports nothing (single-process tests).
 	Reads Admitter
+	// Interceptors run outside the error mapping, outermost first (the
+	// audit interceptor sees errors with their AWS names).
+	Interceptors []connect.Interceptor
 }
 
 // Admitter decides whether this node may serve a call now; see package
@@ -65,7 +74,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 		opts.ReadMaxBytes = 4 << 20
 	}
 	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
-		connect.WithInterceptors(callInterceptor(opts.NodeID, opts.Reads)),
+		connect.WithInterceptors(append(slices.Clip(opts.Interceptors), callInterceptor(opts.NodeID, opts.Reads, opts.LeaderHint))...),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more
 		// CPU than the bytes it saves (a fifth of Encrypt's CPU when on).
@@ -76,27 +85,33 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 // Interceptor returns the interceptor NewHandler uses, for other services
 // on the same listener (IAM): consistency admission, error mapping and
 // call metadata headers.
-func Interceptor(nodeID string, reads Admitter) connect.Interceptor {
-	return callInterceptor(nodeID, reads)
+func Interceptor(nodeID string, reads Admitter, leaderHint func() string) connect.Interceptor {
+	return callInterceptor(nodeID, reads, leaderHint)
 }
 
 // callInterceptor admits each call under its requested consistency, maps
 // errors, and reports call metadata in headers.
-func callInterceptor(nodeID string, reads Admitter) connect.UnaryInterceptorFunc {
+func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) connect.UnaryInterceptorFunc {
+	fail := func(err error, procedure string) *connect.Error {
+		ce := toConnect(err, procedure)
+		ce.Meta().Set(ServedByHeader, nodeID)
+		if leaderHint != nil && ce.Code() == connect.CodeUnavailable {
+			if l := leaderHint(); l != "" {
+				ce.Meta().Set(LeaderHeader, l)
+			}
+		}
+		return ce
+	}
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			served, err := admit(ctx, reads, req.Header(), req.Any())
 			if err != nil {
-				ce := toConnect(err, req.Spec().Procedure)
-				ce.Meta().Set(ServedByHeader, nodeID)
-				return nil, ce
+				return nil, fail(err, req.Spec().Procedure)
 			}
 			info := &kms.CallInfo{}
 			resp, err := next(kms.WithCallInfo(ctx, info), req)
 			if err != nil {
-				ce := toConnect(err, req.Spec().Procedure)
-				ce.Meta().Set(ServedByHeader, nodeID)
-				return nil, ce
+				return nil, fail(err, req.Spec().Procedure)
 			}
 			h := resp.Header()
 			h.Set(ServedByHeader, nodeID)

@@ -31,6 +31,7 @@ node_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 t() { "$tmp/trent" --data-dir "$tmp/c/n1" "$@"; }
 
 t --endpoint "$(node_field 0 api_addr)" cluster status --output text
+[ -n "$(node_field 2 gossip_addr)" ] || fail "cluster.json has no gossip_addr"
 leader=$(t --endpoint "$(node_field 0 api_addr)" cluster status | python3 -c 'import json,sys; print([n["Id"] for n in json.load(sys.stdin)["Nodes"] if n["Role"]=="leader"][0])')
 echo "leader: $leader"
 others=()
@@ -51,6 +52,14 @@ for _ in $(seq 1 100); do
 done
 [ -n "$ok" ] || fail "no write through $b within 20s of the leader's death"
 echo "wrote $k2 through the survivors"
+health=""
+for _ in $(seq 1 100); do
+  health=$(t --endpoint "$b" cluster status | python3 -c 'import json,sys; print([n["Health"] for n in json.load(sys.stdin)["Nodes"] if n["Id"]==sys.argv[1]][0])' "$leader")
+  [ "$health" = dead ] && break
+  sleep 0.2
+done
+[ "$health" = dead ] || fail "gossip did not report the killed leader dead within 20s (health: $health)"
+echo "gossip reports $leader dead"
 got=$(t --endpoint "$b" kms decrypt --ciphertext-blob "fileb://$tmp/ct" --output text --query Plaintext | base64 -d)
 [ "$got" = "survive" ] || fail "decrypt after failover returned '$got'"
 

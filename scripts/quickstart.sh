@@ -22,7 +22,7 @@ data="$tmp/trent-data"
 trent() { "$tmp/trent" --data-dir "$data" "$@"; }
 
 start_node() {
-  "$tmp/node" --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" >"$tmp/node.log" 2>&1 &
+  "$tmp/node" --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" --gossip-addr "127.0.0.1:$((port + 2))" >"$tmp/node.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 1 300); do
     grep -q "is serving on" "$tmp/node.log" && return 0
@@ -85,6 +85,35 @@ if bob kms generate-data-key --key-id "$key" --key-spec AES_256 2>"$tmp/err" >/d
 grep -q AccessDeniedException "$tmp/err" || fail "wrong error: $(cat "$tmp/err")"
 if bob kms encrypt --key-id "$key" --plaintext x 2>"$tmp/err" >/dev/null; then fail "bob encrypted without an Encrypt grant"; fi
 echo "grant scenario ok"
+
+# Key policies: an explicit deny beats bob's grant; the default policy
+# (AWS's exact document) comes back with put-key-policy.
+trent kms get-key-policy --key-id "$key" --policy-name default --output text --query Policy >"$tmp/default-policy.json"
+grep -q '"Sid" *: *"Enable IAM User Permissions"' "$tmp/default-policy.json" || fail "not the default key policy: $(cat "$tmp/default-policy.json")"
+python3 - "$tmp/default-policy.json" "$grantee" >"$tmp/deny-policy.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["Statement"].append({"Sid": "DenyBob", "Effect": "Deny", "Principal": {"AWS": sys.argv[2]},
+                       "Action": "kms:GenerateDataKey", "Resource": "*"})
+print(json.dumps(p))
+PY
+trent kms put-key-policy --key-id "$key" --policy-name default --policy "file://$tmp/deny-policy.json"
+if bob kms generate-data-key --key-id "$key" --key-spec AES_256 --encryption-context customerID=3369 --max-staleness 0s 2>"$tmp/err" >/dev/null; then
+  fail "an explicit deny in the key policy did not beat bob's grant"
+fi
+grep -q AccessDeniedException "$tmp/err" || fail "wrong error: $(cat "$tmp/err")"
+trent kms put-key-policy --key-id "$key" --policy-name default --policy "file://$tmp/default-policy.json"
+bob kms generate-data-key --key-id "$key" --key-spec AES_256 --encryption-context customerID=3369 --max-staleness 0s >/dev/null \
+  || fail "bob's grant did not work again under the default policy"
+echo "key policy ok"
+
+# Read modes: every response says how it was served.
+trent kms describe-key --key-id "$key" --consistency linearizable --show-consistency 2>"$tmp/meta" >/dev/null
+grep -q "consistency=linearizable" "$tmp/meta" || fail "no consistency metadata: $(cat "$tmp/meta")"
+trent kms describe-key --key-id "$key" --show-consistency 2>"$tmp/meta" >/dev/null
+grep -Eq "served-by=node1 consistency=bounded applied-index=[0-9]+ staleness-bound=" "$tmp/meta" || fail "bounded metadata: $(cat "$tmp/meta")"
+if trent kms describe-key --key-id "$key" --consistency eventual 2>"$tmp/err" >/dev/null; then fail "an unknown read mode was accepted"; fi
+echo "read modes ok"
 
 # The AWS CLI against the same port, with an access key of the account root.
 trent iam create-access-key >"$tmp/ak.json"

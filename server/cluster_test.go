@@ -23,6 +23,15 @@ type testCluster struct {
 	nodes    []*server.Server
 	configs  []server.Config // each node's, to restart it
 	adminDir string
+	opts     []func(*server.Config)
+}
+
+func (c *testCluster) config(dir, id string, join []string, token string) server.Config {
+	cfg := joinConfig(dir, id, join, token)
+	for _, o := range c.opts {
+		o(&cfg)
+	}
+	return cfg
 }
 
 func joinConfig(dir, id string, join []string, token string) server.Config {
@@ -30,6 +39,8 @@ func joinConfig(dir, id string, join []string, token string) server.Config {
 	// Three TLS nodes, the race detector and 2 cores: keep elections calm
 	// (the leader steps down after RaftTimeout/2 without a quorum).
 	cfg.RaftTimeout = 500 * time.Millisecond
+	cfg.GossipProbeInterval = 100 * time.Millisecond
+	cfg.MembershipInterval = 200 * time.Millisecond
 	cfg.NodeID = id
 	cfg.Join = join
 	cfg.JoinToken = token
@@ -46,16 +57,14 @@ func joinToken(t testing.TB, s *server.Server, adminDir string) string {
 	return r.Token
 }
 
-// startCluster starts three nodes; opts adjust every node's configuration.
+// startCluster starts n1, then n2 and n3 joining; opts adjust every
+// node's configuration.
 func startCluster(t testing.TB, opts ...func(*server.Config)) *testCluster {
 	t.Helper()
 	first := t.TempDir()
-	c := &testCluster{adminDir: first}
+	c := &testCluster{adminDir: first, opts: opts}
 	config := func(dir, id string, join []string, token string) server.Config {
-		cfg := joinConfig(dir, id, join, token)
-		for _, o := range opts {
-			o(&cfg)
-		}
+		cfg := c.config(dir, id, join, token)
 		c.configs = append(c.configs, cfg)
 		return cfg
 	}
@@ -221,12 +230,7 @@ func TestGrantTokenWorksAtOnceOnAFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, _, _ := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	key, _ := identity.NewKeyPair()
-	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
-	bobHTTP := httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+	_, bobHTTP := c.principalHTTP(t, "arn:aws:iam::111122223333:user/bob")
 	for i := 1; i < 3; i++ {
 		// With the token the follower waits until it has the grant.
 		_, err := client(t, c.nodes[i], bobHTTP).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.Arn, Plaintext: []byte("x"),

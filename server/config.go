@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,13 +36,30 @@ type Config struct {
 	// HSMPassphraseFile, if set, holds the passphrase that unseals the soft
 	// HSM (Argon2id). Empty means dev mode: a key file in the data dir.
 	HSMPassphraseFile string `json:"hsm_passphrase_file"`
+	// GossipAddr is the gossip (memberlist) address, TCP and UDP, which
+	// members discover each other and detect failures on.
+	GossipAddr string `json:"gossip_addr"`
 	// Join lists API addresses (host:port) of cluster members to join
-	// through; used only on first start.
+	// through; used only on first start. (API, not gossip, addresses: the
+	// join is an exchange over TLS pinned to the token's CA, and gossip is
+	// only open to holders of the cluster's gossip key, which the joiner
+	// gets from the replicated state once admitted.)
 	Join []string `json:"join"`
 	// JoinToken is a one-time token from `trent cluster join-token`.
 	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// BootstrapExpect, on the node that creates the cluster, is the number
+	// of voters the cluster is being formed with: no node serves KMS or
+	// IAM calls until that many have joined (the others join with tokens).
+	// 0 or 1 means serve at once.
+	BootstrapExpect int `json:"bootstrap_expect"`
+	// DeadServerCleanup, if positive, lets the leader remove a member that
+	// gossip has reported dead or left for longer than this.
+	DeadServerCleanup Duration `json:"dead_server_cleanup"`
+	// CleanupMinVoters is the voter count dead-server cleanup never goes
+	// below; zero means 3.
+	CleanupMinVoters int `json:"cleanup_min_voters"`
 	// MaxStaleness bounds how stale a bounded (default) read may be on
 	// this node; a request can only tighten it. See docs/consistency.md.
 	MaxStaleness Duration `json:"max_staleness"`
@@ -57,25 +75,45 @@ type Config struct {
 	// It breaks the consistency promise on purpose, so that the Jepsen
 	// canary can show the checkers catch it; never use it otherwise.
 	UnsafeSkipFreshness bool `json:"-"`
+	// AuditDir holds the audit log; empty means DataDir/audit.
+	AuditDir string `json:"audit_dir"`
+	// AuditSyncInterval, when positive, answers calls once their audit
+	// records are written and fsyncs the log at most this long afterwards
+	// (records survive a crash of the node, not of the machine). Zero,
+	// the default, answers only after the records are fsynced.
+	AuditSyncInterval Duration `json:"audit_sync_interval"`
 
+	// Dial, if set, opens every node-to-node connection (raft and
+	// forwarded calls); tests inject network faults through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
 	RaftTimeout time.Duration `json:"-"`
+	// GossipProbeInterval paces gossip's failure detector; zero means the
+	// LAN defaults. Tests shorten it.
+	GossipProbeInterval time.Duration `json:"-"`
+	// MembershipInterval is how often the leader reconciles membership
+	// without a gossip event; zero means 5s.
+	MembershipInterval time.Duration `json:"-"`
 	// Stderr receives logs and the start-up banner; nil means os.Stderr.
 	Stderr io.Writer `json:"-"`
 	// Logger overrides the logger built from LogLevel and Stderr.
 	Logger *slog.Logger `json:"-"`
+	// AuditOff serves without an audit trail. Only benchmarks set it, to
+	// measure the trail's cost; a node started from flags always audits.
+	AuditOff bool `json:"-"`
 }
 
 // DefaultConfig returns the embedded single-node defaults.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:   "./trent-data",
-		APIAddr:   "127.0.0.1:7700",
-		RaftAddr:  "127.0.0.1:7701",
-		Region:    "us-east-1",
-		AccountID: "111122223333",
-		LogLevel:  "info",
+		DataDir:    "./trent-data",
+		APIAddr:    "127.0.0.1:7700",
+		RaftAddr:   "127.0.0.1:7701",
+		GossipAddr: "127.0.0.1:7702",
+		Region:     "us-east-1",
+		AccountID:  "111122223333",
+		LogLevel:   "info",
 
 		MaxStaleness: Duration(time.Second),
 	}
@@ -111,7 +149,7 @@ func (c *Config) Validate() error {
 	if c.NodeID != "" && !identity.ValidNodeID(c.NodeID) {
 		errs = append(errs, fmt.Errorf("--node-id %q is not valid: use letters, digits, '-', '_' and '.'", c.NodeID))
 	}
-	for name, addr := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr} {
+	for name, addr := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr, "--gossip-addr": c.GossipAddr} {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
 		}
@@ -130,6 +168,18 @@ func (c *Config) Validate() error {
 	if len(c.Join) > 0 && c.JoinToken == "" {
 		errs = append(errs, errors.New("--join needs --join-token"))
 	}
+	switch {
+	case c.BootstrapExpect < 0:
+		errs = append(errs, errors.New("--bootstrap-expect must not be negative"))
+	case c.BootstrapExpect > 1 && len(c.Join) > 0:
+		errs = append(errs, errors.New("--bootstrap-expect is for the node that creates the cluster; a node started with --join joins one"))
+	}
+	if c.DeadServerCleanup < 0 {
+		errs = append(errs, errors.New("--dead-server-cleanup must not be negative"))
+	}
+	if c.CleanupMinVoters < 0 {
+		errs = append(errs, errors.New("--cleanup-min-voters must not be negative"))
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
@@ -138,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
 		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
+	}
+	if d := time.Duration(c.AuditSyncInterval); d < 0 || d > time.Minute {
+		errs = append(errs, fmt.Errorf("--audit-sync-interval %s must be between 0 and 1m", d))
 	}
 	return errors.Join(errs...)
 }
@@ -164,11 +217,32 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "stable node id (default: recorded in the data dir, else node1)")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "HTTPS address for Connect, gRPC and gRPC-Web")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "raft transport address (mutual TLS)")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "gossip address, TCP and UDP (encrypted with the cluster's gossip key)")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", cfg.BootstrapExpect,
+		"on the first node of a new cluster: serve KMS and IAM calls only once this many voters have joined")
+	fs.Func("dead-server-cleanup", "if set, the leader removes a member gossip reports dead or left for longer than this (e.g. 30m)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.DeadServerCleanup = Duration(d)
+		return nil
+	})
+	fs.IntVar(&cfg.CleanupMinVoters, "cleanup-min-voters", cfg.CleanupMinVoters, "dead-server cleanup never leaves fewer voters than this (default 3)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "AWS region name used in key ARNs")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only)", func(v string) error {
+	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
+	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.AuditSyncInterval = Duration(d)
+		return nil
+	})
+	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only; gossip addresses are learned after joining)", func(v string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(v, ",") {
 			if a = strings.TrimSpace(a); a != "" {

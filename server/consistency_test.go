@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -74,6 +75,51 @@ func appliedIndex(t *testing.T, h http.Header) uint64 {
 		t.Fatalf("Trent-Applied-Index %q: %v", h.Get("Trent-Applied-Index"), err)
 	}
 	return n
+}
+
+// principalHTTP returns a client holding a certificate for arn, issued by
+// the cluster CA.
+func (c *testCluster) principalHTTP(t *testing.T, arn string) (identity.Principal, *http.Client) {
+	t.Helper()
+	p, err := identity.ParsePrincipal(arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, clientForPrincipal(t, c.adminDir, arn)
+}
+
+// clientForPrincipal returns a client holding a certificate for arn,
+// issued by the CA in the bootstrap node's data directory dir.
+func clientForPrincipal(tb testing.TB, dir, arn string) *http.Client {
+	tb.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca, err := identity.LoadCA(read("ca/ca.pem"), read("ca/ca-key.pem"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := identity.ParsePrincipal(arn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key, err := identity.NewKeyPair()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	der, err := ca.IssueClient(p, key.Public(), time.Now(), time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
 }
 
 func TestReadModesOnAFollower(t *testing.T) {
@@ -182,12 +228,7 @@ func TestGrantChangesReachFollowersWithinMaxStaleness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, _, _ := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	key, _ := identity.NewKeyPair()
-	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
-	bobHTTP := httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}))
+	bob, bobHTTP := c.principalHTTP(t, "arn:aws:iam::111122223333:user/bob")
 	encrypt := &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.Arn, Plaintext: []byte("x")}
 	const maxStaleness = time.Second
 

@@ -21,6 +21,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/awsapi"
 	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/consistency"
@@ -44,6 +45,7 @@ type Server struct {
 	fsm     *fsm.FSM
 	raft    *raft.Node
 	cluster *cluster.Cluster
+	audit   *audit.Log // nil when Config.AuditOff
 	http    *http.Server
 	ln      net.Listener
 	served  chan error
@@ -51,6 +53,8 @@ type Server struct {
 	dataDir string
 	stopBG  context.CancelFunc // background work (the freshness tracker)
 	bgDone  chan struct{}
+
+	gossip *gossipState // see gossip.go
 }
 
 // Run starts a node and serves until ctx ends, then shuts down cleanly.
@@ -149,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: cfg.Dial,
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
@@ -164,8 +168,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		return nil, err
 	}
-	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, Rand: rand.Reader, Logger: s.log})
+	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
+		PeerTLS: clientTLS, Dial: cfg.Dial, Rand: rand.Reader, Logger: s.log})
 
 	// The API must answer peers (forwarded writes, joins) while this node
 	// catches up, so serve the cluster service now and the rest later.
@@ -177,7 +181,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.formingGate(mux), // see gossip.go
 		TLSConfig:         tlsCfg,
 		Protocols:         protocols,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -186,10 +190,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
 
+	// Gossip: a restarted node announces itself (maybe on new addresses)
+	// before catching up; see gossip.go.
+	s.startGossipEarly(ctx)
+
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = s.catchUp(wctx)
 	if err == nil {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
+	}
+	if err == nil {
+		err = s.startMembership(wctx)
 	}
 	cancel()
 	if err != nil {
@@ -211,12 +222,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.bgDone = make(chan struct{})
 	go func() { defer close(s.bgDone); reads.Run(bg) }()
 
+	// Audit trail (package audit): one record per KMS, IAM and AWS
+	// endpoint call, durable before the call is answered.
+	if s.audit, err = openAudit(cfg, dir, nodeID, s.log); err != nil {
+		return nil, err
+	}
+
 	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads})
-	mux.Handle(path, s.authn(h))
+	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
+		Interceptors: s.auditInterceptors(audit.SourceKMS)})
+	mux.Handle(path, s.auditRejected(audit.SourceKMS, s.authn(h)))
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
 	ca, err := s.cluster.CA(ctx)
@@ -227,12 +245,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ipath, ih := iam.NewHandler(iamSvc, connect.WithInterceptors(rpc.Interceptor(nodeID, reads)), connect.WithReadMaxBytes(1<<20))
-	mux.Handle(ipath, s.authn(ih))
+	ipath, ih := iam.NewHandler(iamSvc,
+		connect.WithInterceptors(append(s.auditInterceptors(audit.SourceIAM), rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...),
+		connect.WithReadMaxBytes(1<<20))
+	mux.Handle(ipath, s.auditRejected(audit.SourceIAM, s.authn(ih)))
 	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
 	// the more specific Connect paths above win.
 	mux.Handle("/", rpc.WithRequestInfo(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
-		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads})))
+		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
+			Audit: s.awsAuditor()})))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
@@ -297,13 +318,14 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 		if err != nil {
 			return err
 		}
+		info.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpInitCluster, InitCluster: &fsm.InitCluster{Info: info}}); err != nil {
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
-	if n, ok := s.fsm.Node(s.nodeID); !ok || n.APIAddr != apiAddr || n.RaftAddr != raftAddr {
+	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() {
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{
-			Node: fsm.NodeInfo{ID: s.nodeID, RaftAddr: raftAddr, APIAddr: apiAddr}}}); err != nil {
+			Node: s.selfInfo()}}); err != nil {
 			return fmt.Errorf("register node: %w", err)
 		}
 	}
@@ -405,7 +427,9 @@ func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
 
 // WaitApplied blocks until this node's state machine has applied index
 // idx, or ctx ends.
-func (s *Server) WaitApplied(ctx context.Context, idx uint64) error { return s.fsm.WaitApplied(ctx, idx) }
+func (s *Server) WaitApplied(ctx context.Context, idx uint64) error {
+	return s.fsm.WaitApplied(ctx, idx)
+}
 
 // RaftAddr returns the address the raft transport listens on.
 func (s *Server) RaftAddr() string { return s.raft.Addr() }
@@ -420,6 +444,9 @@ func (s *Server) DataDir() string { return s.dataDir }
 // Close stops serving and releases everything, in reverse start order.
 func (s *Server) Close() error {
 	var errs []error
+	if err := s.stopGossip(); err != nil { // leave gossip first: peers see "left"
+		errs = append(errs, err)
+	}
 	if s.http == nil && s.ln != nil {
 		s.ln.Close() // failed before serving
 	}
@@ -435,6 +462,12 @@ func (s *Server) Close() error {
 		s.stopBG()
 		<-s.bgDone
 		s.stopBG = nil
+	}
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.audit = nil
 	}
 	if s.raft != nil {
 		if err := s.raft.Close(); err != nil {

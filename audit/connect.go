@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trentkms/trent/identity"
+)
+
+// Headers the Connect transport (package rpc) sets, read here so that the
+// audit interceptor can run outside rpc's error mapping.
+const (
+	errorTypeHeader    = "Trent-Error-Type"
+	appliedIndexHeader = "Trent-Applied-Index"
+	consistencyHeader  = "Trent-Consistency"
+	stalenessHeader    = "Trent-Staleness-Bound"
+	// RequestIDHeader carries the call's request id on Connect responses.
+	RequestIDHeader = "Trent-Request-Id"
+)
+
+// tracker marks a request that the interceptor recorded, so that
+// Middleware records only the requests that never reached it.
+type tracker struct{ recorded bool }
+
+type trackerKey struct{}
+
+// Interceptor records every unary call of a Connect service whose event
+// source is source (SourceKMS or SourceIAM). It must run outside the
+// interceptor that maps errors to AWS names (it reads the
+// Trent-Error-Type metadata) and sets Trent-Request-Id on the response.
+// If the record cannot be written the call is answered with
+// KMSInternalException instead.
+func (l *Log) Interceptor(source string) connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			p, _ := identity.FromContext(ctx)
+			c := &Call{
+				Source:    source,
+				Operation: procedureName(req.Spec().Procedure),
+				Protocol:  req.Peer().Protocol,
+				Principal: p,
+				SourceIP:  req.Peer().Addr,
+				UserAgent: req.Header().Get("User-Agent"),
+			}
+			c.RequestID, _ = newUUID(l.opts.Rand)
+			if in, ok := req.Any().(proto.Message); ok {
+				c.Input = in
+			}
+			var meta http.Header
+			if err != nil {
+				c.ErrorCode, c.ErrorMessage = connectError(err)
+				if ce := new(connect.Error); errors.As(err, &ce) {
+					meta = ce.Meta()
+				}
+			} else {
+				meta = resp.Header()
+				if out, ok := resp.Any().(proto.Message); ok {
+					c.Output = out
+				}
+			}
+			if meta != nil {
+				c.AppliedIndex = parseUint(meta.Get(appliedIndexHeader))
+				c.Consistency = meta.Get(consistencyHeader)
+				c.StalenessBound = meta.Get(stalenessHeader)
+			}
+			if t, ok := ctx.Value(trackerKey{}).(*tracker); ok {
+				t.recorded = true
+			}
+			if rerr := l.Record(ctx, c); rerr != nil {
+				l.opts.Logger.ErrorContext(ctx, "audit record not written; answering an internal error", "op", c.Operation, "err", rerr)
+				ce := connect.NewError(connect.CodeInternal, errors.New("internal error"))
+				ce.Meta().Set(errorTypeHeader, InternalError)
+				return nil, ce
+			}
+			if meta != nil {
+				meta.Set(RequestIDHeader, c.RequestID)
+			}
+			return resp, err
+		}
+	})
+}
+
+// Middleware records the requests to a Connect service that fail before
+// they reach [Log.Interceptor]: a missing or unusable client certificate
+// (rpc.Authenticate answers them), an unknown procedure, a body that
+// cannot be decoded. Wrap the authentication handler with it; requests the
+// interceptor records are not recorded twice.
+func (l *Log) Middleware(source string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := &tracker{}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), trackerKey{}, t)))
+		if t.recorded {
+			return
+		}
+		c := &Call{
+			Source:    source,
+			Operation: procedureName(r.URL.Path),
+			Protocol:  protocolOf(r),
+			SourceIP:  r.RemoteAddr,
+			UserAgent: r.Header.Get("User-Agent"),
+			ErrorCode: headerOrTrailer(w.Header(), errorTypeHeader),
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
+			c.Principal, _ = identity.PrincipalFromCert(r.TLS.PeerCertificates[0])
+		}
+		switch {
+		case c.ErrorCode == "UnrecognizedClientException":
+			c.ErrorMessage = "The request was not authenticated: its client certificate is missing, revoked, or names no IAM principal."
+		case c.ErrorCode != "":
+		case sw.status == http.StatusNotFound:
+			c.ErrorCode, c.ErrorMessage = "UnknownOperationException", "No such operation."
+		default:
+			c.ErrorCode = serializationError
+		}
+		if err := l.Record(context.WithoutCancel(r.Context()), c); err != nil {
+			l.opts.Logger.ErrorContext(r.Context(), "audit record of a rejected request not written", "op", c.Operation, "err", err)
+		}
+	})
+}
+
+// statusWriter remembers the status code; Unwrap keeps
+// http.ResponseController (flushing, trailers, full duplex) working.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func headerOrTrailer(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	return h.Get(http.TrailerPrefix + name)
+}
+
+// protocolOf guesses the protocol of a request that never reached connect.
+func protocolOf(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "application/grpc-web"):
+		return connect.ProtocolGRPCWeb
+	case strings.HasPrefix(ct, "application/grpc"):
+		return connect.ProtocolGRPC
+	}
+	return connect.ProtocolConnect
+}
+
+// procedureName returns Encrypt for /trent.kms.v1.KeyManagementService/Encrypt,
+// at most 128 bytes of it (the path of a refused request is the caller's).
+func procedureName(procedure string) string {
+	name := procedure[strings.LastIndexByte(procedure, '/')+1:]
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	return name
+}
+
+// connectError returns the AWS name and message of a call's error.
+func connectError(err error) (string, string) {
+	ce := new(connect.Error)
+	if !errors.As(err, &ce) {
+		return InternalError, "internal error"
+	}
+	if t := ce.Meta().Get(errorTypeHeader); t != "" {
+		return t, ce.Message()
+	}
+	return ce.Code().String(), ce.Message()
+}
+
+func parseUint(s string) uint64 {
+	var n uint64
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n
+}

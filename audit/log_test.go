@@ -1,0 +1,345 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trentkms/trent/audit"
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/identity"
+)
+
+// fixedClock is the injected clock of these tests.
+func fixedClock() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }
+
+// counterRand is a deterministic id source.
+type counterRand struct {
+	mu sync.Mutex
+	n  byte
+}
+
+func (r *counterRand) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range p {
+		r.n++
+		p[i] = r.n
+	}
+	return len(p), nil
+}
+
+func openLog(t testing.TB, dir string, maxFile int64) *audit.Log {
+	t.Helper()
+	l, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1", MaxFileBytes: maxFile,
+		Now: fixedClock, Rand: &counterRand{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func root() identity.Principal { return identity.RootPrincipal("111122223333") }
+
+func encryptCall(i int) *audit.Call {
+	return &audit.Call{
+		Source: audit.SourceKMS, Operation: "Encrypt", Protocol: "connect", Principal: root(), SourceIP: "127.0.0.1:5555",
+		Input: &kmsv1.EncryptRequest{KeyId: "1234abcd-12ab-34cd-56ef-1234567890ab", Plaintext: []byte("secret"),
+			EncryptionContext: map[string]string{"n": fmt.Sprint(i)}},
+	}
+}
+
+// readAll returns every line of the log's files, verifying the chain.
+func readAll(t testing.TB, dir string) (audit.Result, []*audit.Record) {
+	t.Helper()
+	files, err := audit.Files(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := audit.VerifyFiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*audit.Record
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range bytes.Lines(b) {
+			r, err := audit.ParseLine(bytes.TrimSuffix(line, []byte("\n")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+	}
+	return res, recs
+}
+
+func TestConcurrentRecordsFormOneChain(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, recs := readAll(t, dir)
+	if res.Records != 200 || res.FirstSeq != 1 || res.HeadSeq != 200 || len(recs) != 200 {
+		t.Fatalf("result %+v, %d records", res, len(recs))
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[string(r.RequestParameters)] = true
+	}
+	if len(seen) != 200 {
+		t.Fatalf("%d distinct records, want 200", len(seen))
+	}
+	if seq, hash := l.Head(); seq != 200 || hash != res.HeadHash {
+		t.Fatalf("Head() = %d %s, verifier says %d %s", seq, hash, res.HeadSeq, res.HeadHash)
+	}
+}
+
+func TestChainContinuesAcrossRestartAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for run := range 3 {
+		l := openLog(t, dir, 2000) // a few records per file
+		for i := range 10 {
+			if err := l.Record(ctx, encryptCall(run*10+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := audit.Files(dir)
+	if len(files) < 3 {
+		t.Fatalf("%d files, want rotation into several", len(files))
+	}
+	res, recs := readAll(t, dir)
+	if res.Records != 30 || res.HeadSeq != 30 {
+		t.Fatalf("result %+v", res)
+	}
+	for _, f := range files {
+		// Each file is named after its first record's seq.
+		b, _ := os.ReadFile(f)
+		first, err := audit.ParseLine(bytes.TrimSuffix(bytes.SplitAfterN(b, []byte("\n"), 2)[0], []byte("\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("audit-%020d.jsonl", first.Seq); filepath.Base(f) != want {
+			t.Fatalf("file %s starts with seq %d", f, first.Seq)
+		}
+	}
+	_ = recs
+}
+
+func TestOpenCutsATornLastLine(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l := openLog(t, dir, 0)
+	for i := range 3 {
+		if err := l.Record(ctx, encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	files, _ := audit.Files(dir)
+	f, _ := os.OpenFile(files[len(files)-1], os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"eventVersion":"1.08","userIden`) // a crash mid-write
+	f.Close()
+	if _, err := audit.VerifyFiles(files); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Fatalf("verify of a torn file: %v", err)
+	}
+
+	l = openLog(t, dir, 0)
+	if err := l.Record(ctx, encryptCall(3)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if res, _ := readAll(t, dir); res.HeadSeq != 4 {
+		t.Fatalf("head %d after recovery, want 4", res.HeadSeq)
+	}
+}
+
+func TestOpenRemovesAFileHoldingOnlyATornWrite(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l := openLog(t, dir, 0)
+	if err := l.Record(ctx, encryptCall(0)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	// A crash right after rotating to audit-2, in its first write.
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 2)), []byte(`{"eventVer`), 0o600)
+	l = openLog(t, dir, 1) // rotate on the next write: to audit-2 again
+	if err := l.Record(ctx, encryptCall(1)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if res, _ := readAll(t, dir); res.HeadSeq != 2 {
+		t.Fatalf("head %d", res.HeadSeq)
+	}
+}
+
+func TestARecordThatCannotBeEncodedFailsAlone(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	ctx := context.Background()
+	if err := l.Append(ctx, &audit.Record{RequestParameters: []byte("{not json")}); err == nil {
+		t.Fatal("an unencodable record was accepted")
+	}
+	for i := range 2 {
+		if err := l.Record(ctx, encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	if res, _ := readAll(t, dir); res.Records != 2 || res.HeadSeq != 2 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestOpenRefusesACorruptLastRecord(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	if err := l.Record(context.Background(), encryptCall(0)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	files, _ := audit.Files(dir)
+	b, _ := os.ReadFile(files[0])
+	os.WriteFile(files[0], bytes.Replace(b, []byte(`"Encrypt"`), []byte(`"Decrypt"`), 1), 0o600)
+	if _, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1"}); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Open on a modified last record: %v", err)
+	}
+}
+
+func TestRecordAfterCloseFails(t *testing.T) {
+	l := openLog(t, t.TempDir(), 0)
+	l.Close()
+	if err := l.Record(context.Background(), encryptCall(0)); !errors.Is(err, audit.ErrClosed) {
+		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}
+
+func TestWriteFailureIsStickyAndReported(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 1) // every batch rotates to a new file
+	ctx := context.Background()
+	if err := l.Record(ctx, encryptCall(0)); err != nil {
+		t.Fatal(err)
+	}
+	// Make the next rotation fail: the next file's name is taken by a
+	// directory.
+	if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 2)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, encryptCall(1)); err == nil {
+		t.Fatal("a record that could not be written was acknowledged")
+	}
+	if err := l.Record(ctx, encryptCall(2)); err == nil {
+		t.Fatal("the log kept accepting records after a write failure")
+	}
+	l.Close()
+}
+
+func TestRecordShape(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	ctx := context.Background()
+	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
+	calls := []*audit.Call{
+		{Source: audit.SourceKMS, Operation: "Encrypt", Protocol: "grpc", Principal: root(), SourceIP: "127.0.0.1:40000",
+			UserAgent: "grpc-go/1", RequestID: "req-1",
+			Input: &kmsv1.EncryptRequest{KeyId: "alias/app", Plaintext: []byte("hunter2"), GrantTokens: []string{"tok-secret"},
+				EncryptionContext: map[string]string{"b": "2", "a": "1"}},
+			Output: &kmsv1.EncryptResponse{CiphertextBlob: []byte("blob-secret"),
+				KeyId: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", EncryptionAlgorithm: "SYMMETRIC_DEFAULT"}},
+		{Source: audit.SourceKMS, Operation: "CreateGrant", Protocol: audit.ProtocolAWSJSON, Principal: bob, AccessKeyID: "AKIABOB",
+			SourceIP: "[::1]:443", RequestID: "req-2", ErrorCode: "AccessDeniedException", ErrorMessage: "denied",
+			Input: &kmsv1.CreateGrantRequest{KeyId: "1234abcd-12ab-34cd-56ef-1234567890ab", GranteePrincipal: "arn:aws:iam::111122223333:user/alice",
+				Operations: []string{"Decrypt"}, Constraints: &kmsv1.GrantConstraints{EncryptionContextSubset: map[string]string{"k": "v"}},
+				GrantTokens: []string{"tok-secret"}, Name: "g1"}},
+		{Source: audit.SourceKMS, Operation: "ListKeys", Protocol: audit.ProtocolAWSJSON, AccessKeyID: "AKIAUNKNOWN",
+			SourceIP: "10.0.0.1:1", RequestID: "req-3", ErrorCode: "SerializationException", ErrorMessage: `bad "Plaintext": "hunter2"`},
+		{Source: audit.SourceKMS, Operation: "CreateKey", Protocol: "connect", Principal: root(), SourceIP: "127.0.0.1:1",
+			RequestID: "req-4", AppliedIndex: 42, Consistency: "linearizable",
+			Input: &kmsv1.CreateKeyRequest{Description: "d"},
+			Output: &kmsv1.CreateKeyResponse{KeyMetadata: &kmsv1.KeyMetadata{KeyId: "k1", Arn: "arn:aws:kms:us-east-1:111122223333:key/k1",
+				KeyState: "Enabled", Enabled: true, CreationDate: 1.7e9}}},
+	}
+	for _, c := range calls {
+		if err := l.Record(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	files, _ := audit.Files(dir)
+	got, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "records.jsonl", got)
+	for _, secret := range []string{"hunter2", "tok-secret", "blob-secret", "aHVudGVyMg"} {
+		if bytes.Contains(got, []byte(secret)) {
+			t.Errorf("the records contain %q", secret)
+		}
+	}
+}
+
+func TestSyncIntervalAcknowledgesBeforeFsync(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1", SyncInterval: time.Hour,
+		Now: fixedClock, Rand: &counterRand{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Acknowledged and in the file (a process crash now loses nothing),
+	// but not yet fsynced.
+	if st := l.Stats(); st.Records != 3 || st.Syncs != 0 {
+		t.Fatalf("stats %+v, want 3 records and no fsync yet", st)
+	}
+	if res, _ := readAll(t, dir); res.HeadSeq != 3 {
+		t.Fatalf("head %d before fsync", res.HeadSeq)
+	}
+	l.Close()
+	if st := l.Stats(); st.Syncs != 1 {
+		t.Fatalf("stats %+v: Close must fsync what is pending", st)
+	}
+}
+
+func TestDefaultFsyncsEveryGroup(t *testing.T) {
+	l := openLog(t, t.TempDir(), 0)
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := l.Stats(); st.Records != 3 || st.Syncs != st.Commits || st.Commits == 0 {
+		t.Fatalf("stats %+v, want one fsync per group commit", st)
+	}
+	l.Close()
+}

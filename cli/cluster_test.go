@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
+)
+
+// fakeCluster answers Status as node n1 of a two-node cluster whose n2 is
+// dead and unreachable, and records RemoveNode calls.
+type fakeCluster struct {
+	clusterv1connect.UnimplementedClusterServiceHandler
+	api string // the fixture's host:port, n1's API address
+
+	mu      sync.Mutex
+	removed []string
+}
+
+func (f *fakeCluster) Status(context.Context, *clusterv1.StatusRequest) (*clusterv1.StatusResponse, error) {
+	return &clusterv1.StatusResponse{
+		Nodes: []*clusterv1.NodeStatus{
+			{Id: "n1", Role: "leader", Voter: true, ApiAddr: f.api, RaftAddr: "127.0.0.1:7701", GossipAddr: "127.0.0.1:7702", Health: "alive"},
+			{Id: "n2", Role: "follower", Voter: true, ApiAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:7711", GossipAddr: "127.0.0.1:7712", Health: "dead"},
+		},
+		Self: &clusterv1.NodeStatus{Id: "n1", Role: "leader", Voter: true, Term: 4, AppliedIndex: 42, CommitIndex: 42, ApiAddr: f.api, Health: "alive"},
+	}, nil
+}
+
+func (f *fakeCluster) RemoveNode(_ context.Context, req *clusterv1.RemoveNodeRequest) (*clusterv1.RemoveNodeResponse, error) {
+	if req.NodeId != "n2" {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s is not a member", req.NodeId))
+	}
+	f.mu.Lock()
+	f.removed = append(f.removed, req.NodeId)
+	f.mu.Unlock()
+	return &clusterv1.RemoveNodeResponse{}, nil
+}
+
+func TestClusterVerbs(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCluster{}
+	fx := newServerFixture(t, newFakeKMS(), func(mux *http.ServeMux) { mux.Handle(clusterv1connect.NewClusterServiceHandler(fc)) })
+	fc.api = strings.TrimPrefix(fx.url, "https://")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"cluster-status", []string{"cluster", "status"}},
+		{"cluster-status-text", []string{"cluster", "status", "--output", "text"}},
+		{"cluster-remove", []string{"cluster", "remove", "n2"}},
+		{"cluster-remove-unknown", []string{"cluster", "remove", "n9"}},
+		{"cluster-remove-no-node", []string{"cluster", "remove"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := fx.run(t, tt.args...)
+			got := stdout
+			if code != 0 || stderr != "" {
+				got = fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, stdout, stderr)
+			}
+			checkGolden(t, tt.name, strings.ReplaceAll(got, fc.api, "API"))
+		})
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if len(fc.removed) != 1 || fc.removed[0] != "n2" {
+		t.Fatalf("removed %v", fc.removed)
+	}
+}
