@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -98,6 +99,9 @@ func (c *Config) defaults() {
 
 // Node is a running raft member. It is safe for concurrent use.
 type Node struct {
+	// readyTerm is the latest term in which this node, as leader, has
+	// committed an entry of its own (see termCommitted).
+	readyTerm atomic.Uint64
 	raft      *hraft.Raft
 	store     *raftboltdb.BoltStore
 	transport *hraft.NetworkTransport
@@ -273,6 +277,9 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != hraft.Leader {
 		return 0, ErrNotLeader
 	}
+	if err := n.termCommitted(ctx); err != nil {
+		return 0, err
+	}
 	idx := n.raft.CommitIndex()
 	f := n.raft.VerifyLeader()
 	done := make(chan error, 1)
@@ -286,6 +293,43 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// termCommitted returns once this leader has committed an entry of its
+// current term. Until then its commit index may lag entries that an
+// earlier leader committed and acknowledged (Raft thesis 6.4): a new
+// leader learns its true commit index only by committing in its own term.
+// The first read of a term commits a barrier; later ones find the term
+// recorded.
+func (n *Node) termCommitted(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() >= term {
+		return nil
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := n.raft.Barrier(timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return mapErr(err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if n.raft.CurrentTerm() == term {
+		for { // only ever moves forward
+			cur := n.readyTerm.Load()
+			if cur >= term || n.readyTerm.CompareAndSwap(cur, term) {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // visibleIndex returns the last index at or below idx whose entry reaches

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,5 +151,78 @@ func TestReadIndexIsReachableByTheFSMAfterAnElection(t *testing.T) {
 	_, cmdIdx := apply(t, n, mustNoop(t))
 	if idx, err := n.ReadIndex(ctx); err != nil || idx != cmdIdx {
 		t.Fatalf("read index after a command = %d, %v; want %d", idx, err, cmdIdx)
+	}
+}
+
+// A new leader may not know its true commit index until it commits an
+// entry of its own term (Raft thesis 6.4): its commit index is what the
+// old leader last told it, which can lag writes the old leader already
+// acknowledged. The first read index a new leader gives must still cover
+// every acknowledged write. The test kills the leader while it writes
+// and asks the new leader for a read index the moment it leads, over
+// several rounds, to hit that window.
+func TestReadIndexOfANewLeaderCoversAcknowledgedWrites(t *testing.T) {
+	timing := Config{HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
+		LeaderLeaseTimeout: 75 * time.Millisecond, CommitTimeout: 50 * time.Millisecond}
+	open := func(id string, bootstrap bool) *Node {
+		cfg := timing
+		cfg.NodeID, cfg.Dir, cfg.BindAddr, cfg.FSM, cfg.Bootstrap = id, t.TempDir(), "127.0.0.1:0", fsm.New(), bootstrap
+		n, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := []*Node{open("n1", true), open("n2", false), open("n3", false)}
+	if err := nodes[0].WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := nodes[0].AddVoter(n.id, n.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each round: write on the leader, stop it right after an
+	// acknowledgement, and ask whoever leads next, as soon as it does.
+	leader := nodes[0]
+	for round := range 3 {
+		var last uint64
+		for i := range 20 {
+			_, last = apply(t, leader, createCmd(t, fmt.Sprintf("r%d-k%d", round, i)))
+		}
+		if err := leader.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var next *Node
+		for next == nil {
+			if ctx.Err() != nil {
+				t.Fatal("no new leader")
+			}
+			for _, n := range nodes {
+				if n != leader && n.IsLeader() {
+					next = n
+				}
+			}
+		}
+		idx, err := next.ReadIndex(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idx < last {
+			t.Fatalf("round %d: the new leader's first read index %d is below the acknowledged write at %d", round, idx, last)
+		}
+		// Bring the old leader back as a follower on a fresh directory.
+		i := slices.Index(nodes, leader)
+		if err := next.RemoveServer(leader.id); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = open(fmt.Sprintf("n%d-%d", i+1, round), false)
+		if err := next.AddVoter(nodes[i].id, nodes[i].Addr()); err != nil {
+			t.Fatal(err)
+		}
+		leader = next
 	}
 }
