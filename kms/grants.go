@@ -170,7 +170,7 @@ func (s *Service) CreateGrant(ctx context.Context, req *kmsv1.CreateGrantRequest
 	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(p, req.GetKeyId(), false)
+	k, err := s.resolveKeyForWrite(ctx, p, req.GetKeyId(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -408,12 +408,15 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 		if err := checkGrantID(req.GetGrantId()); err != nil {
 			return nil, err
 		}
-		if k, err = s.resolveKey(p, req.GetKeyId(), false); err != nil {
+		if k, err = s.resolveKeyForWrite(ctx, p, req.GetKeyId(), false); err != nil {
 			return nil, err
 		}
 		grantID = req.GetGrantId()
 	}
-	g, ok := s.store.Grant(k.ID, grantID)
+	g, ok, err := s.grantForWrite(ctx, k.ID, grantID)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		if req.GetGrantToken() != "" {
 			return nil, invalidToken()
@@ -453,14 +456,16 @@ func (s *Service) RevokeGrant(ctx context.Context, req *kmsv1.RevokeGrantRequest
 	if err := checkGrantID(req.GetGrantId()); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(p, req.GetKeyId(), false)
+	k, err := s.resolveKeyForWrite(ctx, p, req.GetKeyId(), false)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.policyAllows(ctx, p, "kms:RevokeGrant", k, nil); err != nil {
 		return nil, s.denied(ctx, err, p, "kms:RevokeGrant", k)
 	}
-	if _, ok := s.store.Grant(k.ID, req.GetGrantId()); !ok {
+	if _, ok, err := s.grantForWrite(ctx, k.ID, req.GetGrantId()); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, newError(NotFound, "Grant ID %s not found.", req.GetGrantId())
 	}
 	if req.GetDryRun() {

@@ -155,7 +155,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, req *kmsv1.PutKeyPolicyReque
 	if req.GetPolicy() == "" {
 		return nil, validation("Value null at 'policy' failed to satisfy constraint: Member must not be null")
 	}
-	k, err := s.resolveKey(p, req.GetKeyId(), false)
+	k, err := s.resolveKeyForWrite(ctx, p, req.GetKeyId(), false)
 	if err != nil {
 		return nil, err
 	}

@@ -249,7 +249,7 @@ func (s *Service) setEnabled(ctx context.Context, keyID string, on bool) error {
 	if err != nil {
 		return err
 	}
-	k, err := s.resolveKey(p, keyID, false)
+	k, err := s.resolveKeyForWrite(ctx, p, keyID, false)
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, req *kmsv1.UpdateKey
 	if len(req.GetDescription()) > 8192 {
 		return nil, validation("Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192")
 	}
-	k, err := s.resolveKey(p, req.GetKeyId(), false)
+	k, err := s.resolveKeyForWrite(ctx, p, req.GetKeyId(), false)
 	if err != nil {
 		return nil, err
 	}

@@ -167,6 +167,42 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 	return k, nil
 }
 
+// Reads by a write. A write is ordered by the leader, but it validates
+// against this node's state, which a bounded read may see up to the
+// node's staleness bound in the past: a key or grant created, or a key
+// enabled, just before through another node may not be here yet. A write
+// never fails on such stale state: before it answers NotFound or
+// DisabledException it linearizes (read index through the leader) and
+// looks again. The check costs nothing when the state is already there.
+
+// resolveKeyForWrite is resolveKey for a write; with needUsable, a key
+// that is not usable here is also looked up again on fresh state.
+func (s *Service) resolveKeyForWrite(ctx context.Context, p identity.Principal, keyID string, needUsable bool) (*fsm.Key, error) {
+	k, err := s.resolveKey(p, keyID, false)
+	var ke *Error
+	stale := errors.As(err, &ke) && ke.Type == NotFound || err == nil && needUsable && usable(k) != nil
+	if !stale {
+		return k, err
+	}
+	if err := s.linearize(ctx, 0); err != nil {
+		return nil, err
+	}
+	return s.resolveKey(p, keyID, false)
+}
+
+// grantForWrite looks a grant up for a write (RetireGrant, RevokeGrant),
+// on fresh state if this node does not have it.
+func (s *Service) grantForWrite(ctx context.Context, keyID, grantID string) (*fsm.Grant, bool, error) {
+	if g, ok := s.store.Grant(keyID, grantID); ok {
+		return g, true, nil
+	}
+	if err := s.linearize(ctx, 0); err != nil {
+		return nil, false, err
+	}
+	g, ok := s.store.Grant(keyID, grantID)
+	return g, ok, nil
+}
+
 // authorize decides a call: the policy authorizer first; if it does not
 // allow (and did not explicitly deny), a grant on the key for the caller
 // may allow a grant operation. Denials carry AWS's message.

@@ -1,0 +1,185 @@
+package kms_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/trentkms/trent/fsm"
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm/soft"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/kms"
+)
+
+// lagLog is a two-node log: the leader's FSM applies every entry at once,
+// the follower's only its own writes and, on a read index, everything the
+// leader has (it catches up).
+type lagLog struct {
+	mu               sync.Mutex
+	leader, follower *fsm.FSM
+	entries          [][]byte
+	followerApplied  int
+	readIndexes      int
+}
+
+func (l *lagLog) append(cmd []byte) (any, uint64) {
+	l.entries = append(l.entries, cmd)
+	idx := uint64(len(l.entries))
+	return l.leader.Apply(&hraft.Log{Index: idx, Type: hraft.LogCommand, Data: cmd}), idx
+}
+
+func (l *lagLog) catchUp() {
+	for ; l.followerApplied < len(l.entries); l.followerApplied++ {
+		i := l.followerApplied
+		l.follower.Apply(&hraft.Log{Index: uint64(i + 1), Type: hraft.LogCommand, Data: l.entries[i]})
+	}
+}
+
+// elsewhere is the log as the other node sees it: its writes reach the
+// follower only when it catches up.
+type elsewhere struct{ *lagLog }
+
+func (e elsewhere) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, idx := e.append(cmd)
+	return r, idx, nil
+}
+
+func (e elsewhere) ReadIndex(context.Context) (uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return uint64(len(e.entries)), nil
+}
+
+// Apply is a write through the follower: forwarded, and applied locally
+// (with everything before it) before it answers.
+func (l *lagLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.catchUp()
+	_, idx := l.append(cmd)
+	l.followerApplied++
+	return l.follower.Apply(&hraft.Log{Index: idx, Type: hraft.LogCommand, Data: cmd}), idx, nil
+}
+
+func (l *lagLog) ReadIndex(context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.readIndexes++
+	l.catchUp()
+	return uint64(len(l.entries)), nil
+}
+
+// A write on a follower validates against that follower's state, which
+// may lag what another node already acknowledged. It must not fail on the
+// lag: a key or grant created elsewhere (or a key enabled elsewhere) is
+// looked up again on fresh state before the write answers NotFound or
+// DisabledException. Found by the Jepsen harness (RevokeGrant answered
+// NotFound for a grant created a moment before through another node).
+func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
+	root := identity.NewContext(context.Background(), identity.RootPrincipal("111122223333"))
+	newSvc := func(t *testing.T, h *soft.HSM, store *fsm.FSM, log interface {
+		kms.Log
+		kms.ReadIndexer
+	}) *kms.Service {
+		svc, err := kms.New(kms.Config{Region: "us-east-1", Store: store, Log: log, Reads: log, HSM: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, other *kms.Service) (keyID, grantID string)
+		write func(svc *kms.Service, keyID, grantID string) error
+	}{
+		{name: "RevokeGrant of a grant created elsewhere", write: func(svc *kms.Service, k, g string) error {
+			_, err := svc.RevokeGrant(root, &kmsv1.RevokeGrantRequest{KeyId: k, GrantId: g})
+			return err
+		}},
+		{name: "RetireGrant of a grant created elsewhere", write: func(svc *kms.Service, k, g string) error {
+			_, err := svc.RetireGrant(root, &kmsv1.RetireGrantRequest{KeyId: k, GrantId: g})
+			return err
+		}},
+		{name: "CreateGrant on a key created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.CreateGrant(root, &kmsv1.CreateGrantRequest{KeyId: k, GranteePrincipal: "arn:aws:iam::111122223333:user/carol", Operations: []string{"Decrypt"}})
+			return err
+		}},
+		{name: "CreateGrant on a key enabled elsewhere", setup: func(t *testing.T, other *kms.Service) (string, string) {
+			ck, err := other.CreateKey(root, &kmsv1.CreateKeyRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ck.KeyMetadata.KeyId, ""
+		}, write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.CreateGrant(root, &kmsv1.CreateGrantRequest{KeyId: k, GranteePrincipal: "arn:aws:iam::111122223333:user/carol", Operations: []string{"Decrypt"}})
+			return err
+		}},
+		{name: "UpdateKeyDescription of a key created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.UpdateKeyDescription(root, &kmsv1.UpdateKeyDescriptionRequest{KeyId: k, Description: "d"})
+			return err
+		}},
+		{name: "DisableKey of a key created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.DisableKey(root, &kmsv1.DisableKeyRequest{KeyId: k})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close() })
+			l := &lagLog{leader: fsm.New(), follower: fsm.New()}
+			other := newSvc(t, h, l.leader, elsewhere{l})
+			var keyID, grantID string
+			if tc.setup != nil {
+				// The follower has the key, disabled; the other node
+				// enabled it since.
+				keyID, _ = tc.setup(t, other)
+				if _, err := other.DisableKey(root, &kmsv1.DisableKeyRequest{KeyId: keyID}); err != nil {
+					t.Fatal(err)
+				}
+				l.mu.Lock()
+				l.catchUp()
+				l.mu.Unlock()
+				if _, err := other.EnableKey(root, &kmsv1.EnableKeyRequest{KeyId: keyID}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				ck, err := other.CreateKey(root, &kmsv1.CreateKeyRequest{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				keyID = ck.KeyMetadata.KeyId
+				g, err := other.CreateGrant(root, &kmsv1.CreateGrantRequest{KeyId: keyID, GranteePrincipal: "arn:aws:iam::111122223333:user/bob",
+					Operations: []string{"Encrypt"}, RetiringPrincipal: "arn:aws:iam::111122223333:root"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				grantID = g.GrantId
+			}
+			follower := newSvc(t, h, l.follower, l)
+			if err := tc.write(follower, keyID, grantID); err != nil {
+				t.Fatalf("write on the lagging follower: %v", err)
+			}
+			if l.readIndexes == 0 {
+				t.Fatal("the write never asked for fresh state")
+			}
+		})
+	}
+
+	t.Run("a grant that does not exist is still NotFound", func(t *testing.T) {
+		e := newEnv(t)
+		k := e.createKey(t)
+		_, err := e.svc.RevokeGrant(e.root, &kmsv1.RevokeGrantRequest{KeyId: k.KeyId,
+			GrantId: "0000000000000000000000000000000000000000000000000000000000000000"})
+		wantType(t, err, kms.NotFound)
+	})
+}
