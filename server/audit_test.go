@@ -58,7 +58,7 @@ func auditRecords(t *testing.T, dir string) []*audit.Record {
 
 // awsClient is an aws-sdk-go-v2 KMS client of s signing with the given key,
 // without retries so that every call is one request.
-func awsClient(t *testing.T, s *server.Server, dir, keyID, secret string) *awskms.Client {
+func awsClient(t testing.TB, s *server.Server, dir, keyID, secret string) *awskms.Client {
 	t.Helper()
 	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
 	if err != nil {

@@ -325,3 +325,50 @@ func TestRestartedSingleNodeFixesItsOwnRaftAddress(t *testing.T) {
 		return st != nil && len(st.Nodes) == 1 && st.Nodes[0].RaftAddr == st.Self.RaftAddr && st.Nodes[0].ApiAddr == s.APIAddr()
 	})
 }
+
+// A removed node that lost its disk comes back as a new member under the
+// same id: a fresh join token, a fresh node certificate and domain key, an
+// InstallSnapshot or log replay, and it serves what was written while it
+// was gone.
+func TestRemovedAndWipedNodeRejoins(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	if _, err := c.admin(t, c.nodes[0]).RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(c.nodes[2].DataDir()); err != nil {
+		t.Fatal(err)
+	}
+	admin := adminHTTP(t, c.adminDir)
+	w := withHeaders(admin)
+	ck, err := kmsVia(c.nodes[0], w).CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "while n3 was gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := joinConfig(c.nodes[2].DataDir(), "n3", []string{c.nodes[1].APIAddr()}, joinToken(t, c.nodes[0], c.adminDir))
+	back, err := server.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("re-add the wiped node: %v", err)
+	}
+	c.nodes[2] = back
+	waitUntil(t, "n3 is a voter again", func() bool {
+		n := byID(c.statusOf(t, c.nodes[0]))["n3"]
+		return n != nil && n.Voter
+	})
+	seen := withHeaders(admin, "Trent-Min-Index", w.last().Get("Trent-Applied-Index"))
+	d, err := kmsVia(back, seen).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
+	if err != nil || d.KeyMetadata.Description != "while n3 was gone" {
+		t.Fatalf("the re-added node does not serve a write made while it was gone: %v", err)
+	}
+	// Its new HSM holds the domain key: it decrypts what another node encrypted.
+	enc, err := kmsVia(c.nodes[0], admin).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kmsVia(back, admin).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob}); err != nil {
+		t.Fatalf("decrypt on the re-added node: %v", err)
+	}
+}
