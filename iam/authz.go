@@ -89,41 +89,21 @@ func (s *Service) ListRoles(ctx context.Context, req *iamv1.ListRolesRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	prefix := req.PathPrefix
-	if prefix == "" {
-		prefix = "/"
-	}
-	if len(prefix) > 512 || prefix[0] != '/' {
-		return nil, validation("Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
-	}
-	if len(req.Marker) > 320 {
-		return nil, validation("Value at 'marker' failed to satisfy constraint: Member must have length less than or equal to 320")
+	prefix, err := checkListing(req.PathPrefix, req.Marker)
+	if err != nil {
+		return nil, err
 	}
 	if err := requireRoot(p, "ListRoles", "arn:aws:iam::"+p.Account+":role/"); err != nil {
 		return nil, err
 	}
-	resp := &iamv1.ListRolesResponse{Roles: []*iamv1.Role{}}
-	after := req.Marker
-scan:
-	for {
-		batch, more := st.ListRoles(p.Account, after, limit)
-		for _, r := range batch {
-			if !strings.HasPrefix(r.Path, prefix) {
-				continue
-			}
-			if len(resp.Roles) == limit {
-				resp.IsTruncated = true
-				break scan
-			}
-			resp.Roles = append(resp.Roles, roleOut(r))
-		}
-		if !more || len(batch) == 0 {
-			break
-		}
-		after = batch[len(batch)-1].Name
+	roles, truncated := listByPath(func(after string, n int) ([]*fsm.Role, bool) { return st.ListRoles(p.Account, after, n) },
+		func(r *fsm.Role) (string, string) { return r.Name, r.Path }, req.Marker, prefix, limit)
+	resp := &iamv1.ListRolesResponse{Roles: make([]*iamv1.Role, 0, len(roles)), IsTruncated: truncated}
+	for _, r := range roles {
+		resp.Roles = append(resp.Roles, roleOut(r))
 	}
-	if resp.IsTruncated {
-		resp.Marker = resp.Roles[len(resp.Roles)-1].RoleName
+	if truncated {
+		resp.Marker = roles[len(roles)-1].Name
 	}
 	return resp, nil
 }

@@ -91,43 +91,60 @@ func (s *Service) ListUsers(ctx context.Context, req *iamv1.ListUsersRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	prefix := req.PathPrefix
-	if prefix == "" {
-		prefix = "/"
-	}
-	if len(prefix) > 512 || prefix[0] != '/' {
-		return nil, validation("Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
-	}
-	if len(req.Marker) > 320 {
-		return nil, validation("Value at 'marker' failed to satisfy constraint: Member must have length less than or equal to 320")
+	prefix, err := checkListing(req.PathPrefix, req.Marker)
+	if err != nil {
+		return nil, err
 	}
 	if err := requireRoot(p, "ListUsers", "arn:aws:iam::"+p.Account+":user/"); err != nil {
 		return nil, err
 	}
-	resp := &iamv1.ListUsersResponse{Users: []*iamv1.User{}}
-	after := req.Marker
-scan:
-	for {
-		batch, more := s.store.ListUsers(p.Account, after, limit)
-		for _, u := range batch {
-			if !strings.HasPrefix(u.Path, prefix) {
-				continue
-			}
-			if len(resp.Users) == limit {
-				resp.IsTruncated = true
-				break scan
-			}
-			resp.Users = append(resp.Users, userOut(u))
-		}
-		if !more || len(batch) == 0 {
-			break
-		}
-		after = batch[len(batch)-1].Name
+	users, truncated := listByPath(func(after string, n int) ([]*fsm.User, bool) { return s.store.ListUsers(p.Account, after, n) },
+		func(u *fsm.User) (string, string) { return u.Name, u.Path }, req.Marker, prefix, limit)
+	resp := &iamv1.ListUsersResponse{Users: make([]*iamv1.User, 0, len(users)), IsTruncated: truncated}
+	for _, u := range users {
+		resp.Users = append(resp.Users, userOut(u))
 	}
-	if resp.IsTruncated {
-		resp.Marker = resp.Users[len(resp.Users)-1].UserName
+	if truncated {
+		resp.Marker = users[len(users)-1].Name
 	}
 	return resp, nil
+}
+
+// checkListing validates a listing's PathPrefix (default "/") and Marker.
+func checkListing(prefix, marker string) (string, error) {
+	if prefix == "" {
+		prefix = "/"
+	}
+	if len(prefix) > 512 || prefix[0] != '/' {
+		return "", validation("Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
+	}
+	if len(marker) > 320 {
+		return "", validation("Value at 'marker' failed to satisfy constraint: Member must have length less than or equal to 320")
+	}
+	return prefix, nil
+}
+
+// listByPath pages through list (entries in name order, after a name) and
+// keeps the entries whose path starts with prefix: at most limit of them,
+// and whether more remain.
+func listByPath[T any](list func(after string, n int) ([]T, bool), namePath func(T) (string, string), marker, prefix string, limit int) (out []T, truncated bool) {
+	after := marker
+	for {
+		batch, more := list(after, limit)
+		for _, v := range batch {
+			if _, path := namePath(v); !strings.HasPrefix(path, prefix) {
+				continue
+			}
+			if len(out) == limit {
+				return out, true
+			}
+			out = append(out, v)
+		}
+		if !more || len(batch) == 0 {
+			return out, false
+		}
+		after, _ = namePath(batch[len(batch)-1])
+	}
 }
 
 // DeleteUser deletes a user of the caller's account and its access keys.
