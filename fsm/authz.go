@@ -265,21 +265,7 @@ func (f *FSM) Role(account, name string) (*Role, bool) {
 func (f *FSM) ListRoles(account, after string, limit int) (roles []*Role, more bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	f.authz.roles.AscendGreaterOrEqual(&Role{Account: account, Name: after}, func(r *Role) bool {
-		if r.Account != account {
-			return false
-		}
-		if compareFold(r.Name, after) == 0 {
-			return true
-		}
-		if len(roles) == limit {
-			more = true
-			return false
-		}
-		roles = append(roles, r)
-		return true
-	})
-	return roles, more
+	return pageByName(f.authz.roles, &Role{Account: account, Name: after}, func(r *Role) (string, string) { return r.Account, r.Name }, limit)
 }
 
 // PrincipalPolicy returns the identity policy name of the principal with

@@ -263,21 +263,30 @@ func (f *FSM) User(account, name string) (*User, bool) {
 func (f *FSM) ListUsers(account, after string, limit int) (users []*User, more bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	f.iam.users.AscendGreaterOrEqual(&User{Account: account, Name: after}, func(u *User) bool {
-		if u.Account != account {
+	return pageByName(f.iam.users, &User{Account: account, Name: after}, func(u *User) (string, string) { return u.Account, u.Name }, limit)
+}
+
+// pageByName returns up to limit entries of t after pivot (an entry of an
+// account and a name) in the same account, skipping the pivot's name
+// itself (compared without regard to case), and whether more follow.
+func pageByName[T any](t *btree.BTreeG[T], pivot T, accountName func(T) (string, string), limit int) (out []T, more bool) {
+	account, after := accountName(pivot)
+	t.AscendGreaterOrEqual(pivot, func(v T) bool {
+		a, name := accountName(v)
+		if a != account {
 			return false
 		}
-		if compareFold(u.Name, after) == 0 {
+		if compareFold(name, after) == 0 {
 			return true
 		}
-		if len(users) == limit {
+		if len(out) == limit {
 			more = true
 			return false
 		}
-		users = append(users, u)
+		out = append(out, v)
 		return true
 	})
-	return users, more
+	return out, more
 }
 
 // AccessKey returns the access key with the given id.
