@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/uuid"
 )
 
 // Event sources.
@@ -246,22 +247,9 @@ func keyARN(id, region, account string) string {
 
 // newUUID returns a random (version 4) UUID.
 func newUUID(r io.Reader) (string, error) {
-	var u [16]byte
-	if _, err := io.ReadFull(r, u[:]); err != nil {
+	s, _, err := uuid.New(r)
+	if err != nil {
 		return "", fmt.Errorf("audit: random id: %w", err)
 	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hex[c>>4], hex[c&0xf]
-		j += 2
-	}
-	return string(b[:]), nil
+	return s, nil
 }

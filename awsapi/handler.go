@@ -21,6 +21,7 @@ import (
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/uuid"
 )
 
 // Response headers.
@@ -292,20 +293,6 @@ func writeError(w http.ResponseWriter, e *apiError) {
 
 // newRequestID returns a random (version 4) UUID.
 func newRequestID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var b [36]byte
-	const hex = "0123456789abcdef"
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hex[c>>4], hex[c&0xf]
-		j += 2
-	}
-	return string(b[:])
+	s, _, _ := uuid.New(rand.Reader)
+	return s
 }

@@ -2,56 +2,25 @@ package kms
 
 import (
 	"encoding/hex"
-	"errors"
 	"io"
+
+	"github.com/trentkms/trent/uuid"
 )
 
 // newUUID returns a random (version 4) UUID and its 16 bytes.
-func newUUID(rand io.Reader) (string, [16]byte, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(rand, b[:]); err != nil {
-		return "", b, err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b), b, nil
-}
+func newUUID(rand io.Reader) (string, [16]byte, error) { return uuid.New(rand) }
 
-func formatUUID(b [16]byte) string {
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
-
-var errBadUUID = errors.New("not a key id")
+func formatUUID(b [16]byte) string { return uuid.Format(b) }
 
 // parseUUID parses the canonical lowercase or uppercase 8-4-4-4-12 form.
-func parseUUID(s string) ([16]byte, error) {
-	var b [16]byte
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return b, errBadUUID
-	}
-	src := []byte(s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:])
-	if _, err := hex.Decode(b[:], src); err != nil {
-		return b, errBadUUID
-	}
-	return b, nil
-}
+func parseUUID(s string) ([16]byte, error) { return uuid.Parse(s) }
 
 func versionHex(b [16]byte) string { return hex.EncodeToString(b[:]) }
 
 func parseVersion(s string) ([16]byte, error) {
 	var b [16]byte
 	if len(s) != 32 {
-		return b, errBadUUID
+		return b, uuid.ErrSyntax
 	}
 	_, err := hex.Decode(b[:], []byte(s))
 	return b, err
