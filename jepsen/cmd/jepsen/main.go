@@ -150,7 +150,7 @@ func plan(o options) ([]cellSpec, error) {
 		var cells []cellSpec
 		for _, w := range workload.Names() {
 			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", "partition,kill,pause"}
+				"kill", "pause", nemesis.Wipe, "partition,kill,pause"}
 			if o.nodes == 5 {
 				nemeses = append(nemeses, "partition-majorities")
 			}
