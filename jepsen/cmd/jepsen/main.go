@@ -138,10 +138,12 @@ func plan(o options) ([]cellSpec, error) {
 		}
 		return []cellSpec{{o.workload, o.nemesis, o.nodes, o.timeLimit}}, nil
 	case "smoke":
-		// Four cells of 20s on 3 nodes: under 5 minutes on 2 cores.
+		// Four cells of 20s on 3 nodes: under 5 minutes on 2 cores. The
+		// process faults include wipe: no extra cell, a heal as quick as a
+		// restart.
 		var cells []cellSpec
 		for _, w := range workload.Names() {
-			for _, n := range []string{"partition", "kill,pause"} {
+			for _, n := range []string{"partition", "kill,pause,wipe"} {
 				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
 			}
 		}
