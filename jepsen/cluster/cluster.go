@@ -52,8 +52,11 @@ type Node struct {
 	Index    int
 	APIAddr  string
 	RaftAddr string
-	DataDir  string
-	LogPath  string
+	// GossipAddr is set on loopback only, where the nodes share one
+	// address; in a namespace each node keeps the default.
+	GossipAddr string
+	DataDir    string
+	LogPath    string
 
 	mu      sync.Mutex
 	pid     int
@@ -91,6 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		} else {
 			n.APIAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i))
 			n.RaftAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i+1))
+			n.GossipAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i+2))
 		}
 		n.LogPath = filepath.Join(n.DataDir, "node.log")
 		c.Nodes = append(c.Nodes, n)
@@ -235,6 +239,9 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 	}
 	args := append([]string{"--data-dir", n.DataDir, "--node-id", n.ID, "--api-addr", n.APIAddr,
 		"--raft-addr", n.RaftAddr, "--log-level", c.cfg.LogLevel}, c.cfg.NodeArgs...)
+	if n.GossipAddr != "" {
+		args = append(args, "--gossip-addr", n.GossipAddr)
+	}
 	args = append(args, extra...)
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
