@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,11 +40,20 @@ type Config struct {
 	// listen on 127.0.0.1 from BasePort.
 	Net      *netns.Net
 	BasePort int
+	// Proxy, if not nil (loopback only), gives every directed link its
+	// own proxy: each node dials its peers through them (--peer-dial-map).
+	Proxy Proxy
 	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
 	NodeArgs []string
 	LogLevel string
 	// Log receives progress lines.
 	Log func(format string, args ...any)
+}
+
+// Proxy makes the proxy through which node from dials addr, an address
+// of node to, and returns the proxy's address (proxy.Net).
+type Proxy interface {
+	Via(from, to int, addr string) (string, error)
 }
 
 // Node is one node process.
@@ -55,8 +65,10 @@ type Node struct {
 	// GossipAddr is set on loopback only, where the nodes share one
 	// address; in a namespace each node keeps the default.
 	GossipAddr string
-	DataDir    string
-	LogPath    string
+	// peerMap is the --peer-dial-map value: peers' addresses to proxies.
+	peerMap string
+	DataDir string
+	LogPath string
 
 	mu      sync.Mutex
 	pid     int
@@ -98,6 +110,24 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		n.LogPath = filepath.Join(n.DataDir, "node.log")
 		c.Nodes = append(c.Nodes, n)
+	}
+	if cfg.Proxy != nil && cfg.Net == nil {
+		for _, n := range c.Nodes {
+			var pairs []string
+			for _, peer := range c.Nodes {
+				if peer == n {
+					continue
+				}
+				for _, addr := range []string{peer.APIAddr, peer.RaftAddr} {
+					via, err := cfg.Proxy.Via(n.Index, peer.Index, addr)
+					if err != nil {
+						return nil, err
+					}
+					pairs = append(pairs, addr+"="+via)
+				}
+			}
+			n.peerMap = strings.Join(pairs, ",")
+		}
 	}
 	ok := false
 	defer func() {
@@ -241,6 +271,9 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 		"--raft-addr", n.RaftAddr, "--log-level", c.cfg.LogLevel}, c.cfg.NodeArgs...)
 	if n.GossipAddr != "" {
 		args = append(args, "--gossip-addr", n.GossipAddr)
+	}
+	if n.peerMap != "" {
+		args = append(args, "--peer-dial-map", n.peerMap)
 	}
 	args = append(args, extra...)
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
