@@ -112,21 +112,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.Nodes = append(c.Nodes, n)
 	}
 	if cfg.Proxy != nil && cfg.Net == nil {
-		for _, n := range c.Nodes {
-			var pairs []string
-			for _, peer := range c.Nodes {
-				if peer == n {
-					continue
-				}
-				for _, addr := range []string{peer.APIAddr, peer.RaftAddr} {
-					via, err := cfg.Proxy.Via(n.Index, peer.Index, addr)
-					if err != nil {
-						return nil, err
-					}
-					pairs = append(pairs, addr+"="+via)
-				}
-			}
-			n.peerMap = strings.Join(pairs, ",")
+		if err := setPeerMaps(c.Nodes, cfg.Proxy); err != nil {
+			return nil, err
 		}
 	}
 	ok := false
@@ -186,6 +173,28 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// setPeerMaps gives every node a proxy for each address of each peer and
+// the --peer-dial-map that sends it there.
+func setPeerMaps(nodes []*Node, p Proxy) error {
+	for _, n := range nodes {
+		var pairs []string
+		for _, peer := range nodes {
+			if peer == n {
+				continue
+			}
+			for _, addr := range []string{peer.APIAddr, peer.RaftAddr} {
+				via, err := p.Via(n.Index, peer.Index, addr)
+				if err != nil {
+					return err
+				}
+				pairs = append(pairs, addr+"="+via)
+			}
+		}
+		n.peerMap = strings.Join(pairs, ",")
+	}
+	return nil
 }
 
 // poll calls f until it succeeds or d passes.

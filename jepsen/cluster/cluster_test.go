@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,5 +57,29 @@ func TestCopyDir(t *testing.T) {
 		if err != nil || string(b) != body {
 			t.Fatalf("%s: %q, %v; want %q", name, b, err, body)
 		}
+	}
+}
+
+// viaFake names each proxy after its link.
+type viaFake struct{}
+
+func (viaFake) Via(from, to int, addr string) (string, error) {
+	return fmt.Sprintf("p%d%d/%s", from, to, addr), nil
+}
+
+func TestPeerMaps(t *testing.T) {
+	nodes := []*Node{
+		{ID: "n1", Index: 0, APIAddr: "127.0.0.1:100", RaftAddr: "127.0.0.1:101"},
+		{ID: "n2", Index: 1, APIAddr: "127.0.0.1:110", RaftAddr: "127.0.0.1:111"},
+		{ID: "n3", Index: 2, APIAddr: "127.0.0.1:120", RaftAddr: "127.0.0.1:121"},
+	}
+	if err := setPeerMaps(nodes, viaFake{}); err != nil {
+		t.Fatal(err)
+	}
+	// Every peer address, none of the node's own, through its link's proxy.
+	want := "127.0.0.1:100=p10/127.0.0.1:100,127.0.0.1:101=p10/127.0.0.1:101," +
+		"127.0.0.1:120=p12/127.0.0.1:120,127.0.0.1:121=p12/127.0.0.1:121"
+	if nodes[1].peerMap != want {
+		t.Fatalf("n2's map %q, want %q", nodes[1].peerMap, want)
 	}
 }
