@@ -9,6 +9,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -253,7 +254,7 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 			return nil, fmt.Errorf("%s needs 5 nodes, not %d", f, size)
 		}
 		if n.net == nil {
-			return nil, fmt.Errorf("partitions need network namespaces (run as root)")
+			return nil, errors.New("partitions need a network: namespaces or proxies")
 		}
 		grudge := map[int][]int{}
 		for a := 0; a < size; a++ {
@@ -312,7 +313,7 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 // isolate cuts the nodes in side from the rest, both ways.
 func (n *Nemesis) isolate(ctx context.Context, side, all []int) error {
 	if n.net == nil {
-		return fmt.Errorf("partitions need network namespaces (run as root)")
+		return errors.New("partitions need a network: namespaces or proxies")
 	}
 	grudge := map[int][]int{}
 	for _, a := range all {
