@@ -3,7 +3,9 @@
 # each node in its own network namespace; needs root) must be valid, and
 # the canary (the same matrix against nodes started with
 # --unsafe-skip-freshness) must be flagged by the checkers. Reports go to
-# jepsen/runs/ (override with JEPSEN_OUT). The harness removes its
+# jepsen/runs/ (override with JEPSEN_OUT). JEPSEN_NETNS_PREFIX and
+# JEPSEN_SUBNET (first three octets) keep two runs on one machine apart:
+# each run removes what carries its prefix. The harness removes its
 # namespaces, links and node processes itself, also on failure and Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,8 @@ trap 'rm -rf "$tmp"' EXIT
 go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
 go build -o "$tmp/trent" ./cmd/trent
 go build -o "$tmp/jepsen" ./jepsen/cmd/jepsen
-common=(--node-bin "$tmp/node" --trent-bin "$tmp/trent" --out "$out" --seed "$seed")
+common=(--node-bin "$tmp/node" --trent-bin "$tmp/trent" --out "$out" --seed "$seed"
+  --netns-prefix "${JEPSEN_NETNS_PREFIX:-jepsen}" --subnet "${JEPSEN_SUBNET:-10.213.0}")
 
 status=0
 echo "jepsen-smoke: smoke matrix, seed $seed"

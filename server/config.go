@@ -86,6 +86,11 @@ type Config struct {
 	// Dial, if set, opens every node-to-node connection (raft and
 	// forwarded calls); tests inject network faults through it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
+	// PeerDialMap sends each node-to-node connection for a peer address
+	// (a key) to another address (its value) instead, under the same TLS
+	// server name: a test harness puts a proxy per link there to cut links
+	// without root (see docs/jepsen.md).
+	PeerDialMap map[string]string `json:"-"`
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
 	RaftTimeout time.Duration `json:"-"`
@@ -163,6 +168,13 @@ func (c *Config) Validate() error {
 	for _, a := range c.Join {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			errs = append(errs, fmt.Errorf("--join address %q is not host:port", a))
+		}
+	}
+	for from, via := range c.PeerDialMap {
+		for _, a := range []string{from, via} {
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+				errs = append(errs, fmt.Errorf("--peer-dial-map address %q is not host:port", a))
+			}
 		}
 	}
 	if len(c.Join) > 0 && c.JoinToken == "" {
@@ -249,6 +261,21 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 				cfg.Join = append(cfg.Join, a)
 			}
 		}
+		return nil
+	})
+	fs.Func("peer-dial-map", "testing: dial the peer address REAL at VIA instead, as REAL=VIA,... (a proxy per link, to cut links without root)", func(v string) error {
+		m := map[string]string{}
+		for _, pair := range strings.Split(v, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			from, via, ok := strings.Cut(pair, "=")
+			if !ok {
+				return fmt.Errorf("%q is not REAL=VIA", pair)
+			}
+			m[from] = via
+		}
+		cfg.PeerDialMap = m
 		return nil
 	})
 	fs.StringVar(&cfg.JoinToken, "join-token", cfg.JoinToken, "one-time join token from `trent cluster join-token`")

@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: cfg.Dial,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: peerDial(cfg.Dial, cfg.PeerDialMap),
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
@@ -169,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, Dial: cfg.Dial, Rand: rand.Reader, Logger: s.log})
+		PeerTLS: clientTLS, Dial: peerDial(cfg.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log})
 
 	// The API must answer peers (forwarded writes, joins) while this node
 	// catches up, so serve the cluster service now and the rest later.
@@ -360,6 +360,23 @@ func newClusterID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("trent-%x", b)
+}
+
+// peerDial returns dial (a plain dialer if nil) sending each address that
+// is a key of via to its value instead; nil via changes nothing.
+func peerDial(dial func(ctx context.Context, network, addr string) (net.Conn, error), via map[string]string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if len(via) == 0 {
+		return dial
+	}
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if to, ok := via[addr]; ok {
+			addr = to
+		}
+		return dial(ctx, network, addr)
+	}
 }
 
 func hasRaftState(dir string) bool {

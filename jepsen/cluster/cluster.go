@@ -1,7 +1,8 @@
 // Package cluster runs a Trent cluster as real node processes for a test:
 // it bootstraps the first node, joins the others with one-time tokens,
 // and kills (SIGKILL), restarts, pauses (SIGSTOP) and resumes (SIGCONT)
-// them. With a netns.Net each node runs in its own network namespace;
+// them, or removes one from the cluster, wipes its data dir and has it
+// join again under the same id and addresses. With a netns.Net each node runs in its own network namespace;
 // without, every node listens on loopback.
 package cluster
 
@@ -18,9 +19,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"connectrpc.com/connect"
 
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
@@ -36,11 +40,20 @@ type Config struct {
 	// listen on 127.0.0.1 from BasePort.
 	Net      *netns.Net
 	BasePort int
+	// Proxy, if not nil (loopback only), gives every directed link its
+	// own proxy: each node dials its peers through them (--peer-dial-map).
+	Proxy Proxy
 	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
 	NodeArgs []string
 	LogLevel string
 	// Log receives progress lines.
 	Log func(format string, args ...any)
+}
+
+// Proxy makes the proxy through which node from dials addr, an address
+// of node to, and returns the proxy's address (proxy.Net).
+type Proxy interface {
+	Via(from, to int, addr string) (string, error)
 }
 
 // Node is one node process.
@@ -49,14 +62,23 @@ type Node struct {
 	Index    int
 	APIAddr  string
 	RaftAddr string
-	DataDir  string
-	LogPath  string
+	// GossipAddr is set on loopback only, where the nodes share one
+	// address; in a namespace each node keeps the default.
+	GossipAddr string
+	// peerMap is the --peer-dial-map value: peers' addresses to proxies.
+	peerMap string
+	DataDir string
+	LogPath string
 
 	mu      sync.Mutex
 	pid     int
 	exited  chan struct{} // closed when the current process exits
 	paused  bool
 	running bool
+	// wiped: removed from the cluster, data dir deleted; it comes back
+	// only by joining again (started plain, it would found a new cluster
+	// or wait forever to be added).
+	wiped bool
 }
 
 // Cluster is a running cluster.
@@ -84,11 +106,16 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		} else {
 			n.APIAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i))
 			n.RaftAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i+1))
+			n.GossipAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.BasePort+10*i+2))
 		}
 		n.LogPath = filepath.Join(n.DataDir, "node.log")
 		c.Nodes = append(c.Nodes, n)
 	}
-	c.AdminDir = filepath.Join(c.Nodes[0].DataDir, "admin")
+	if cfg.Proxy != nil && cfg.Net == nil {
+		if err := setPeerMaps(c.Nodes, cfg.Proxy); err != nil {
+			return nil, err
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -97,6 +124,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}()
 	if err := c.start(ctx, c.Nodes[0], nil); err != nil {
 		return nil, err
+	}
+	// The admin credentials live outside every data dir: n1 may be wiped.
+	c.AdminDir = filepath.Join(cfg.Dir, "admin")
+	if err := copyDir(filepath.Join(c.Nodes[0].DataDir, "admin"), c.AdminDir); err != nil {
+		return nil, fmt.Errorf("admin credentials: %w", err)
 	}
 	tr, err := c.transport()
 	if err != nil {
@@ -141,6 +173,28 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// setPeerMaps gives every node a proxy for each address of each peer and
+// the --peer-dial-map that sends it there.
+func setPeerMaps(nodes []*Node, p Proxy) error {
+	for _, n := range nodes {
+		var pairs []string
+		for _, peer := range nodes {
+			if peer == n {
+				continue
+			}
+			for _, addr := range []string{peer.APIAddr, peer.RaftAddr} {
+				via, err := p.Via(n.Index, peer.Index, addr)
+				if err != nil {
+					return err
+				}
+				pairs = append(pairs, addr+"="+via)
+			}
+		}
+		n.peerMap = strings.Join(pairs, ",")
+	}
+	return nil
 }
 
 // poll calls f until it succeeds or d passes.
@@ -224,6 +278,12 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 	}
 	args := append([]string{"--data-dir", n.DataDir, "--node-id", n.ID, "--api-addr", n.APIAddr,
 		"--raft-addr", n.RaftAddr, "--log-level", c.cfg.LogLevel}, c.cfg.NodeArgs...)
+	if n.GossipAddr != "" {
+		args = append(args, "--gossip-addr", n.GossipAddr)
+	}
+	if n.peerMap != "" {
+		args = append(args, "--peer-dial-map", n.peerMap)
+	}
 	args = append(args, extra...)
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -333,13 +393,190 @@ func (c *Cluster) Kill(i int) error {
 }
 
 // Restart starts node i again if it is not running; it rejoins with the
-// raft state in its data dir.
+// raft state in its data dir (a wiped node joins again: see Rejoin).
 func (c *Cluster) Restart(ctx context.Context, i int) error {
 	n := c.Nodes[i]
 	if n.Running() {
 		return nil
 	}
+	n.mu.Lock()
+	wiped := n.wiped
+	n.mu.Unlock()
+	if wiped {
+		return c.Rejoin(ctx, i)
+	}
 	return c.start(ctx, n, nil)
+}
+
+// Wipe removes node i from the cluster (ClusterService.RemoveNode through
+// another member), kills it with SIGKILL and deletes its data dir (the
+// log stays). Rejoin brings it back.
+func (c *Cluster) Wipe(ctx context.Context, i int) error {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	n.wiped = true
+	n.mu.Unlock()
+	rerr := c.remove(ctx, i)
+	if err := c.Kill(i); err != nil {
+		return err
+	}
+	if err := wipeDir(n.DataDir); err != nil {
+		return err
+	}
+	return rerr
+}
+
+// remove removes node i from the cluster through another running member,
+// retrying for up to 30s; a node that is no member is removed already.
+func (c *Cluster) remove(ctx context.Context, i int) error {
+	attempt := 0
+	err := poll(ctx, 30*time.Second, func() error {
+		attempt++
+		via := c.other(i, attempt)
+		if via == nil {
+			return errors.New("no other node runs")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.clusterClient(via).RemoveNode(cctx, &clusterv1.RemoveNodeRequest{NodeId: c.Nodes[i].ID})
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", c.Nodes[i].ID, err)
+	}
+	return nil
+}
+
+// other returns a running, unpaused node other than i, rotating with
+// attempt, or nil.
+func (c *Cluster) other(i, attempt int) *Node {
+	for k := range c.Nodes {
+		n := c.Nodes[(i+attempt+k)%len(c.Nodes)]
+		if n.Index != i && n.Running() && !n.Paused() {
+			return n
+		}
+	}
+	return nil
+}
+
+// Rejoin brings a wiped node i back: a fresh one-time join token, then
+// the node started on an empty data dir with the same id and addresses,
+// joining through a live member (--join, --join-token), as at first start.
+// It returns once the node serves and the cluster counts it as a voter.
+// A failed attempt is wiped and removed again before the next one.
+func (c *Cluster) Rejoin(ctx context.Context, i int) error {
+	n := c.Nodes[i]
+	if n.Running() {
+		return nil
+	}
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if attempt > 1 {
+			_ = c.Kill(i)
+			if werr := wipeDir(n.DataDir); werr != nil {
+				return werr
+			}
+			if rerr := c.remove(ctx, i); rerr != nil {
+				err = errors.Join(err, rerr)
+				continue
+			}
+		}
+		if err = c.rejoinOnce(ctx, i, attempt); err == nil {
+			n.mu.Lock()
+			n.wiped = false
+			n.mu.Unlock()
+			return nil
+		}
+		c.cfg.Log("rejoin %s, attempt %d: %v", n.ID, attempt, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("rejoin %s: %w", n.ID, err)
+}
+
+func (c *Cluster) rejoinOnce(ctx context.Context, i, attempt int) error {
+	n := c.Nodes[i]
+	var tok string
+	var via *Node
+	err := poll(ctx, 30*time.Second, func() error {
+		attempt++
+		if via = c.other(i, attempt); via == nil {
+			return errors.New("no other node runs")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r, err := c.clusterClient(via).CreateJoinToken(cctx, &clusterv1.CreateJoinTokenRequest{TtlSeconds: 600})
+		if err != nil {
+			return err
+		}
+		tok = r.Token
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("join token: %w", err)
+	}
+	if err := c.start(ctx, n, []string{"--join", via.APIAddr, "--join-token", tok}); err != nil {
+		return err
+	}
+	return poll(ctx, 60*time.Second, func() error {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		r, err := c.clusterClient(n).Status(cctx, &clusterv1.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		for _, s := range r.Nodes {
+			if s.Id == n.ID && s.Voter {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not a voter yet", n.ID)
+	})
+}
+
+// wipeDir deletes everything in a node's data dir but its log.
+func wipeDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == "node.log" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyDir copies the regular files of src into dst.
+func copyDir(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Pause stops node i with SIGSTOP.

@@ -2,12 +2,14 @@
 // schedule: network partitions (isolate the leader, random halves, a
 // follower cut from its peers), SIGKILL of a node or the leader, and
 // SIGSTOP of the leader or a follower for longer than the election
-// timeout. Each fault is held for a while and then healed; the intervals
+// timeout, and a follower removed from the cluster, killed and wiped, then
+// joined again as a new member under its old id. Each fault is held for a while and then healed; the intervals
 // are recorded as history events.
 package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -28,6 +30,10 @@ type Cluster interface {
 	Restart(ctx context.Context, i int) error
 	Pause(i int) error
 	Resume(i int) error
+	// Wipe removes node i from the cluster, kills it and deletes its
+	// data dir; Rejoin has it join again, empty, as a voter.
+	Wipe(ctx context.Context, i int) error
+	Rejoin(ctx context.Context, i int) error
 }
 
 // Network cuts and heals links between nodes.
@@ -48,6 +54,7 @@ const (
 	KillMajority      = "kill-majority"
 	PauseLeader       = "pause-leader"
 	PauseFollower     = "pause-follower"
+	Wipe              = "wipe" // remove a follower, wipe its data dir, join it again
 )
 
 // groups maps the --nemesis names to faults.
@@ -66,6 +73,7 @@ var groups = map[string][]string{
 	KillLeader:             {KillLeader},
 	PauseLeader:            {PauseLeader},
 	PauseFollower:          {PauseFollower},
+	Wipe:                   {Wipe},
 	"none":                 nil,
 }
 
@@ -126,8 +134,8 @@ type Nemesis struct {
 	now    func() int64
 	log    func(string, ...any)
 
-	killed, paused []int
-	cut            bool
+	killed, paused, wiped []int
+	cut                   bool
 	// Current describes the fault in force, for progress output.
 	current chan string
 }
@@ -246,7 +254,7 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 			return nil, fmt.Errorf("%s needs 5 nodes, not %d", f, size)
 		}
 		if n.net == nil {
-			return nil, fmt.Errorf("partitions need network namespaces (run as root)")
+			return nil, errors.New("partitions need a network: namespaces or proxies")
 		}
 		grudge := map[int][]int{}
 		for a := 0; a < size; a++ {
@@ -289,6 +297,15 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 		}
 		n.paused = append(n.paused, target)
 		return []int{target}, n.c.Pause(target)
+	case Wipe:
+		// Never the leader: removing it is a leadership transfer, which
+		// the other faults cover.
+		if lerr != nil {
+			return nil, fmt.Errorf("wipe: %w", lerr)
+		}
+		target := follower()
+		n.wiped = append(n.wiped, target)
+		return []int{target}, n.c.Wipe(ctx, target)
 	}
 	return nil, fmt.Errorf("unknown fault %q", f)
 }
@@ -296,7 +313,7 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 // isolate cuts the nodes in side from the rest, both ways.
 func (n *Nemesis) isolate(ctx context.Context, side, all []int) error {
 	if n.net == nil {
-		return fmt.Errorf("partitions need network namespaces (run as root)")
+		return errors.New("partitions need a network: namespaces or proxies")
 	}
 	grudge := map[int][]int{}
 	for _, a := range all {
@@ -310,8 +327,8 @@ func (n *Nemesis) isolate(ctx context.Context, side, all []int) error {
 	return n.net.Partition(ctx, grudge)
 }
 
-// Heal ends every fault: heals the network, resumes paused nodes and
-// restarts killed ones.
+// Heal ends every fault: heals the network, resumes paused nodes,
+// restarts killed ones and has wiped ones join again.
 func (n *Nemesis) Heal(ctx context.Context) error {
 	var errs []string
 	if n.cut {
@@ -341,6 +358,13 @@ func (n *Nemesis) Heal(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.killed = nil
+	// One at a time: each joins through the live members.
+	for _, i := range n.wiped {
+		if err := n.c.Rejoin(ctx, i); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	n.wiped = nil
 	if len(errs) > 0 {
 		return fmt.Errorf("heal: %s", strings.Join(errs, "; "))
 	}

@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -22,6 +23,7 @@ func TestParse(t *testing.T) {
 		{"kill", []string{KillOne, KillLeader, KillMajority}, false},
 		{"partition-majorities", []string{PartitionRing, PartitionBridge}, false},
 		{"partition-ring,partition-bridge,kill-majority", []string{PartitionRing, PartitionBridge, KillMajority}, false},
+		{"kill,wipe", []string{KillOne, KillLeader, KillMajority, Wipe}, false},
 		{"partition,bogus", nil, true},
 	}
 	for _, tt := range tests {
@@ -53,6 +55,8 @@ func (f *fake) Kill(i int) error                       { f.log("kill %d", i); re
 func (f *fake) Restart(_ context.Context, i int) error { f.log("restart %d", i); return nil }
 func (f *fake) Pause(i int) error                      { f.log("pause %d", i); return nil }
 func (f *fake) Resume(i int) error                     { f.log("resume %d", i); return nil }
+func (f *fake) Wipe(_ context.Context, i int) error    { f.log("wipe %d", i); return nil }
+func (f *fake) Rejoin(_ context.Context, i int) error  { f.log("rejoin %d", i); return nil }
 func (f *fake) Heal(context.Context) error             { f.log("heal"); return nil }
 func (f *fake) Partition(_ context.Context, g map[int][]int) error {
 	f.mu.Lock()
@@ -126,11 +130,49 @@ func TestHalvesCutMinorityFromMajority(t *testing.T) {
 }
 
 func TestFollowerIsNotLeader(t *testing.T) {
-	for seed := uint64(0); seed < 20; seed++ {
-		calls, _ := run(t, []string{PauseFollower}, seed)
-		if calls[0] == "pause 2" {
-			t.Fatalf("seed %d paused the leader", seed)
+	for _, fault := range []string{PauseFollower, Wipe} {
+		t.Run(fault, func(t *testing.T) {
+			for seed := uint64(0); seed < 20; seed++ {
+				calls, _ := run(t, []string{fault}, seed)
+				var verb string
+				var i int
+				if _, err := fmt.Sscanf(calls[0], "%s %d", &verb, &i); err != nil || i == 2 {
+					t.Fatalf("seed %d: first call %q: want a follower (not 2)", seed, calls[0])
+				}
+			}
+		})
+	}
+}
+
+func TestWipedNodeRejoins(t *testing.T) {
+	calls, _ := run(t, []string{Wipe}, 5)
+	// Each wipe is healed by the same node's rejoin before the next fault.
+	for k := 0; k+1 < len(calls); k += 2 {
+		var w, r int
+		if _, err := fmt.Sscanf(calls[k], "wipe %d", &w); err != nil {
+			t.Fatalf("call %d is %q, want a wipe (calls %v)", k, calls[k], calls)
 		}
+		if _, err := fmt.Sscanf(calls[k+1], "rejoin %d", &r); err != nil || r != w {
+			t.Fatalf("call %d is %q, want rejoin %d (calls %v)", k+1, calls[k+1], w, calls)
+		}
+	}
+}
+
+// leaderless is a cluster in which no node names a leader.
+type leaderless struct{ fake }
+
+func (l *leaderless) Leader(context.Context) (int, error) { return -1, errors.New("no leader") }
+
+func TestWipeNeedsALeader(t *testing.T) {
+	l := &leaderless{}
+	n := New(l, l, []string{Wipe}, Schedule{Quiet: time.Millisecond, Hold: time.Millisecond}, 1,
+		func() int64 { return 0 }, func(string, ...any) {})
+	targets, err := n.start(context.Background(), Wipe)
+	if err == nil || len(targets) != 0 {
+		t.Fatalf("start = %v, %v; want an error and no target", targets, err)
+	}
+	if err := n.Heal(context.Background()); err != nil || len(l.calls) != 0 {
+		t.Fatalf("heal = %v, calls %v; want nothing done", err, l.calls)
 	}
 }
 

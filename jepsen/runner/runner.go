@@ -22,6 +22,7 @@ import (
 	"github.com/trentkms/trent/jepsen/history"
 	"github.com/trentkms/trent/jepsen/nemesis"
 	"github.com/trentkms/trent/jepsen/netns"
+	"github.com/trentkms/trent/jepsen/proxy"
 	"github.com/trentkms/trent/jepsen/report"
 	"github.com/trentkms/trent/jepsen/workload"
 )
@@ -76,12 +77,18 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	if err != nil {
 		return cell, err
 	}
-	if nemesis.NeedsNetwork(faults) && !cfg.Netns {
-		return cell, errors.New("partition nemeses need network namespaces: run as root, or drop --no-netns")
-	}
 	nodeArgs, err := nodeFlags(cfg)
 	if err != nil {
 		return cell, err
+	}
+	// Partitions without namespaces: a proxy per link on loopback.
+	var px *proxy.Net
+	if nemesis.NeedsNetwork(faults) && !cfg.Netns {
+		if !nodeHas(cfg, "peer-dial-map") {
+			return cell, errors.New("partitions without network namespaces need a node binary with --peer-dial-map; run as root, or use a newer node")
+		}
+		px = proxy.New()
+		defer px.Close()
 	}
 
 	// The network.
@@ -101,7 +108,11 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 
 	// The cluster.
 	nodesDir := filepath.Join(cfg.Dir, "nodes")
-	cl, err := cluster.Start(ctx, cluster.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt,
+	var prox cluster.Proxy
+	if px != nil {
+		prox = px
+	}
+	cl, err := cluster.Start(ctx, cluster.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
 		BasePort: cfg.BasePort, NodeArgs: nodeArgs, Log: logf})
 	if cl != nil {
 		defer cl.Stop()
@@ -123,6 +134,9 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	var netw nemesis.Network
 	if nt != nil {
 		netw = nt
+	}
+	if px != nil {
+		netw = px
 	}
 	nem := nemesis.New(cl, netw, faults, cfg.Schedule, cfg.Seed, env.Rec.Now, logf)
 	chaos, stopChaos := context.WithTimeout(ctx, cfg.TimeLimit)
@@ -267,6 +281,12 @@ func nodeFlags(cfg Config) ([]string, error) {
 		args = append(args, "--unsafe-skip-freshness")
 	}
 	return args, nil
+}
+
+// nodeHas says whether the node binary has a flag.
+func nodeHas(cfg Config, flag string) bool {
+	out, _ := exec.Command(cfg.NodeBin, "--help").CombinedOutput()
+	return strings.Contains(string(out), "-"+flag)
 }
 
 // pruneNodeDirs keeps each node's log and drops its state.

@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.linTimeout, "linearizability-timeout", 30*time.Second, "porcupine's time budget per cell; beyond it the verdict is unknown")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the schedule and the workload (default: from the clock; printed)")
 	fs.BoolVar(&o.canary, "canary", false, "start the nodes with --unsafe-skip-freshness and succeed only if the checkers flag them")
-	fs.BoolVar(&o.noNetns, "no-netns", false, "run the nodes on loopback without namespaces (no partitions); automatic when not root")
+	fs.BoolVar(&o.noNetns, "no-netns", false, "run the nodes on loopback without namespaces (partitions through a TCP proxy per link); automatic when not root")
 	fs.BoolVar(&o.race, "race", false, "build the node binary with the race detector")
 	fs.StringVar(&o.out, "out", "jepsen/runs", "directory for the run folders")
 	fs.StringVar(&o.nodeBin, "node-bin", "", "node binary (default: build ./cmd/node)")
@@ -138,10 +138,12 @@ func plan(o options) ([]cellSpec, error) {
 		}
 		return []cellSpec{{o.workload, o.nemesis, o.nodes, o.timeLimit}}, nil
 	case "smoke":
-		// Four cells of 20s on 3 nodes: under 5 minutes on 2 cores.
+		// Four cells of 20s on 3 nodes: under 5 minutes on 2 cores. The
+		// process faults include wipe: no extra cell, a heal as quick as a
+		// restart.
 		var cells []cellSpec
 		for _, w := range workload.Names() {
-			for _, n := range []string{"partition", "kill,pause"} {
+			for _, n := range []string{"partition", "kill,pause,wipe"} {
 				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
 			}
 		}
@@ -150,7 +152,7 @@ func plan(o options) ([]cellSpec, error) {
 		var cells []cellSpec
 		for _, w := range workload.Names() {
 			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", "partition,kill,pause"}
+				"kill", "pause", nemesis.Wipe, "partition,kill,pause"}
 			if o.nodes == 5 {
 				nemeses = append(nemeses, "partition-majorities")
 			}
@@ -183,7 +185,7 @@ func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io
 	useNetns := !o.noNetns
 	if useNetns {
 		if os.Geteuid() != 0 {
-			logf("not root: nodes run on loopback without namespaces; partition nemeses are unavailable")
+			logf("not root: nodes run on loopback without namespaces; partitions go through a TCP proxy per link")
 			useNetns = false
 		} else if err := netns.Available(); err != nil {
 			return err

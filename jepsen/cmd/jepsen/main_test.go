@@ -1,9 +1,12 @@
 package main
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/trentkms/trent/jepsen/checker"
+	"github.com/trentkms/trent/jepsen/nemesis"
 	"github.com/trentkms/trent/jepsen/report"
 )
 
@@ -38,6 +41,21 @@ func TestVerdict(t *testing.T) {
 	}
 }
 
+// coversFault says whether some cell's nemesis includes fault.
+func coversFault(t *testing.T, cells []cellSpec, fault string) bool {
+	t.Helper()
+	for _, c := range cells {
+		faults, err := nemesis.Parse(c.nemesis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(faults, fault) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestPlan(t *testing.T) {
 	base := options{workload: "grants", nemesis: "partition,kill", nodes: 3}
 	tests := []struct {
@@ -48,8 +66,8 @@ func TestPlan(t *testing.T) {
 	}{
 		{"one cell", func(o options) options { return o }, 1, false},
 		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 4, false},
-		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 14, false},
-		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 16, false},
+		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 16, false},
+		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 18, false},
 		{"bad workload", func(o options) options { o.workload = "bogus"; return o }, 0, true},
 		{"bad nemesis", func(o options) options { o.nemesis = "bogus"; return o }, 0, true},
 		{"bad matrix", func(o options) options { o.matrix = "huge"; return o }, 0, true},
@@ -62,6 +80,11 @@ func TestPlan(t *testing.T) {
 			}
 			if tt.name == "smoke is small" && len(cells) > 6 {
 				t.Fatalf("smoke has %d cells", len(cells))
+			}
+			if tt.name == "smoke is small" || strings.HasPrefix(tt.name, "full") {
+				if !coversFault(t, cells, nemesis.Wipe) {
+					t.Fatalf("%s: no cell can wipe a node", tt.name)
+				}
 			}
 		})
 	}
