@@ -164,7 +164,7 @@ func (c *Cluster) forwardApply(ctx context.Context, cmd []byte) (any, uint64, er
 	}
 	resp, err := cl.Apply(ctx, &clusterv1.ApplyRequest{Command: cmd, Hops: 1})
 	if err != nil {
-		return nil, 0, remoteErr(err)
+		return nil, 0, forwardErr(err)
 	}
 	var r fsm.Result
 	if err := json.Unmarshal(resp.Result, &r); err != nil {
@@ -174,6 +174,28 @@ func (c *Cluster) forwardApply(ctx context.Context, cmd []byte) (any, uint64, er
 		return nil, 0, err
 	}
 	return &r, resp.Index, nil
+}
+
+// forwardErr maps the error of a forwarded write. Only two errors prove
+// that the leader never appended the command, so that Apply may send it
+// again: the leader's own "not the leader" answer, and a connection that
+// could not even be dialed. Anything else (the leader died or lost
+// leadership mid-call, the connection broke, the call timed out) leaves
+// the outcome unknown: retrying could apply the command twice, or answer
+// a retried RevokeGrant with NotFound after the first one took effect
+// (found by the Jepsen harness).
+func forwardErr(err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeFailedPrecondition:
+		return raft.ErrNotLeader
+	case connect.CodePermissionDenied, connect.CodeUnauthenticated, connect.CodeInvalidArgument:
+		return fmt.Errorf("cluster: leader refused the write: %w", err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return ErrNoLeader
+	}
+	return fmt.Errorf("%w: forwarded write: %v", raft.ErrUnknownOutcome, err)
 }
 
 // remoteErr maps a peer's error back to the raft sentinels callers know.

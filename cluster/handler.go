@@ -249,11 +249,11 @@ func (s *service) Apply(ctx context.Context, req *clusterv1.ApplyRequest) (*clus
 	resp, idx, err := s.c.cfg.Raft.Apply(ctx, req.GetCommand())
 	switch {
 	case errors.Is(err, raft.ErrNotLeader):
-		return nil, notLeader()
-	case errors.Is(err, raft.ErrUnknownOutcome):
-		return nil, connect.NewError(connect.CodeAborted, err)
+		return nil, notLeader() // nothing was appended: the follower may retry
 	case err != nil:
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+		// Lost leadership, shutdown or a timeout after the command was
+		// handed to raft: it may still commit.
+		return nil, connect.NewError(connect.CodeAborted, err)
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
