@@ -94,9 +94,6 @@ func New(cfg Config) (*Tracker, error) {
 	return t, nil
 }
 
-// MaxStaleness returns the node's bound.
-func (t *Tracker) MaxStaleness() time.Duration { return t.cfg.MaxStaleness }
-
 func (t *Tracker) since() int64 { return int64(t.cfg.Now().Sub(t.epoch)) }
 
 // age returns now - t0 (zero if t0 is later), and false if the node was
