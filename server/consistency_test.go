@@ -13,6 +13,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
+	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
@@ -272,4 +274,28 @@ func TestGrantChangesReachFollowersWithinMaxStaleness(t *testing.T) {
 		t.Fatalf("revoked grant usable with Trent-Max-Staleness 0s: %v", err)
 	}
 	poll(t, time.Now(), false)
+}
+
+// IAM shares the transport: its reads are admitted like KMS reads, and a
+// write reports the index at which it applied.
+func TestIAMCallsReportHowTheyWereServed(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	defer s.Close()
+	hc := withHeaders(adminHTTP(t, dir))
+	iamc := iamv1connect.NewIdentityServiceClient(hc, "https://"+s.APIAddr())
+	ctx := context.Background()
+	if _, err := iamc.CreateUser(ctx, &iamv1.CreateUserRequest{UserName: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	h := hc.last()
+	if h.Get("Trent-Consistency") != "leader" || appliedIndex(t, h) == 0 {
+		t.Fatalf("IAM write headers: %v", h)
+	}
+	if _, err := iamc.ListUsers(ctx, &iamv1.ListUsersRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if h := hc.last(); h.Get("Trent-Consistency") != "bounded" || bound(t, h) > time.Second {
+		t.Fatalf("IAM read headers: %v", h)
+	}
 }

@@ -303,6 +303,10 @@ func TestBadStart(t *testing.T) {
 func TestParseArgs(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "trent.json")
 	os.WriteFile(cfgFile, []byte(`{"data_dir":"/from/file","region":"eu-west-1"}`), 0o600)
+	durFile := filepath.Join(t.TempDir(), "dur.json")
+	os.WriteFile(durFile, []byte(`{"max_staleness":"250ms","snapshot_interval":"30s"}`), 0o600)
+	badDurFile := filepath.Join(t.TempDir(), "baddur.json")
+	os.WriteFile(badDurFile, []byte(`{"max_staleness":250}`), 0o600)
 	badFile := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(badFile, []byte(`{"nope":1}`), 0o600)
 	tests := []struct {
@@ -326,6 +330,19 @@ func TestParseArgs(t *testing.T) {
 		{"bad node id", []string{"--node-id", "a b"}, "node-id", nil},
 		{"unknown flag", []string{"--nope"}, "not defined", nil},
 		{"stray argument", []string{"extra"}, "unexpected argument", nil},
+		{"read and snapshot flags", []string{"--max-staleness", "250ms", "--snapshot-interval", "30s", "--snapshot-threshold", "100", "--trailing-logs", "50"}, "", func(c server.Config) bool {
+			return time.Duration(c.MaxStaleness) == 250*time.Millisecond && time.Duration(c.SnapshotInterval) == 30*time.Second &&
+				c.SnapshotThreshold == 100 && c.TrailingLogs == 50 && !c.UnsafeSkipFreshness
+		}},
+		{"default max staleness", nil, "", func(c server.Config) bool { return time.Duration(c.MaxStaleness) == time.Second }},
+		{"durations in the config file", []string{"--config", durFile}, "", func(c server.Config) bool {
+			return time.Duration(c.MaxStaleness) == 250*time.Millisecond && time.Duration(c.SnapshotInterval) == 30*time.Second
+		}},
+		{"duration in the config file must be text", []string{"--config", badDurFile}, "a duration must be a string", nil},
+		{"max staleness too small", []string{"--max-staleness", "1ms"}, "--max-staleness 1ms must be between 10ms and 1h", nil},
+		{"max staleness not a duration", []string{"--max-staleness", "soon"}, "max-staleness", nil},
+		{"snapshot interval too small", []string{"--snapshot-interval", "1ms"}, "--snapshot-interval 1ms must be at least 10ms", nil},
+		{"hidden unsafe flag", []string{"--unsafe-skip-freshness"}, "", func(c server.Config) bool { return c.UnsafeSkipFreshness }},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -340,5 +357,15 @@ func TestParseArgs(t *testing.T) {
 				t.Fatalf("got %+v, %v", cfg, err)
 			}
 		})
+	}
+}
+
+func TestHelpHidesTheUnsafeFlag(t *testing.T) {
+	var out strings.Builder
+	if _, err := server.ParseArgs([]string{"--help"}, &out); !errors.Is(err, server.ErrHelp) {
+		t.Fatalf("got %v, want ErrHelp", err)
+	}
+	if strings.Contains(out.String(), "unsafe") || !strings.Contains(out.String(), "-max-staleness") {
+		t.Fatalf("help:\n%s", out.String())
 	}
 }
