@@ -94,11 +94,6 @@ func compileGlob(fold bool, pieces ...piece) glob {
 	return g
 }
 
-// isAny reports whether g is "*", which matches everything.
-func (g *glob) isAny() bool {
-	return g.star && len(g.groups) == 2 && len(g.groups[0].parts) == 0 && len(g.groups[1].parts) == 0
-}
-
 func (g *glob) match(s string) bool {
 	if g.literal {
 		if g.fold {

@@ -16,6 +16,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors returned by Node.Apply.
@@ -128,7 +129,7 @@ func Open(cfg Config) (*Node, error) {
 		// NoSync stays false: votes live in the same file.
 	})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, ErrStoreLocked
 		}
 		return nil, fmt.Errorf("raft: open log store: %w", err)

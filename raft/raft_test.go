@@ -124,10 +124,8 @@ func TestReadIndexIsReachableByTheFSMAfterAnElection(t *testing.T) {
 	if err := n.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var idx uint64
 	for { // the no-op commits just after the node becomes leader
-		var err error
-		if idx, err = n.ReadIndex(ctx); err != nil {
+		if _, err := n.ReadIndex(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if n.raft.CommitIndex() > 1 {
@@ -139,7 +137,8 @@ func TestReadIndexIsReachableByTheFSMAfterAnElection(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	if idx, _ = n.ReadIndex(ctx); idx == n.raft.CommitIndex() {
+	idx, _ := n.ReadIndex(ctx)
+	if idx == n.raft.CommitIndex() {
 		t.Fatalf("read index %d is the commit index, which is raft's no-op", idx)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)

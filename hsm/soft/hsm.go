@@ -212,11 +212,6 @@ func (h *HSM) setDomain(dk []byte, dkid [16]byte) error {
 	return nil
 }
 
-// state returns the persistent state. It aliases h's fields.
-func (h *HSM) state() *state {
-	return &state{identity: h.identityRaw, dk: h.dk, dkid: h.dkid}
-}
-
 // Close wipes the HSM's secrets from memory, as far as Go allows. Every
 // later call fails with [ErrClosed]. Close is idempotent.
 func (h *HSM) Close() error {
