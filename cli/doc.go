@@ -1,11 +1,21 @@
 // Package cli implements the trent command: an AWS-CLI-shaped client of
-// Trent's native Connect API (trent.kms.v1.KeyManagementService) and a load
-// generator. cmd/trent is a thin wrapper around [Main].
+// Trent's native Connect API (trent.kms.v1.KeyManagementService), the admin
+// commands for IAM, authorization, the cluster and the audit trail, a load
+// generator and a local development cluster. cmd/trent is a thin wrapper
+// around [Main].
 //
 // # Commands
 //
-//	trent [global options] kms <verb> [--flag value ...]
+//	trent [global options] kms <verb> [--flag value ...]     KMS operations
+//	trent [global options] iam <verb> ...                    users, roles, policies, certificates, access keys
+//	trent [global options] grants find-duplicates ...        grant maintenance across keys
+//	trent [global options] authz explain ...                 which statements decide a request
+//	trent [global options] cluster <verb> ...                join tokens, status, remove
+//	trent [global options] audit verify|tail ...             check and read the audit trail
 //	trent [global options] bench --op encrypt --concurrency N --duration D
+//	trent dev cluster --nodes N                              a local cluster of processes
+//
+// trent help and trent <command> help list each command's verbs.
 //
 // Every kms verb is the kebab-case name of an AWS KMS operation
 // (describe-key calls DescribeKey) and its flags are the kebab-case names of

@@ -42,7 +42,7 @@ type Result struct {
 // It is safe for concurrent use: raft applies from one goroutine while any
 // number of readers call the read methods.
 type FSM struct {
-	mu sync.RWMutex // guards keys and grants
+	mu sync.RWMutex // guards keys, grants, cluster, iam and authz
 	// keys holds *Key by id. Values are immutable once inserted.
 	keys    *btree.BTreeG[*Key]
 	grants  *grantIndex

@@ -1,7 +1,8 @@
 // Package kms is the Trent key management service: one method per AWS KMS
 // operation, independent of any transport. The rpc package serves it over
-// Connect (and, later, the AWS JSON endpoint); both hand it the generated
-// request messages and get the response messages back.
+// Connect, gRPC and gRPC-Web, and the awsapi package over the AWS JSON 1.1
+// endpoint; both hand it the generated request messages and get the
+// response messages back.
 //
 // Every method follows the same path: validate the request (a bad one is a
 // ValidationException and changes nothing), resolve the key, ask the
