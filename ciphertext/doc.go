@@ -43,4 +43,9 @@
 // encoding, so every map has exactly one encoding and every accepted
 // encoding round-trips. The additional data authenticated by GCM is
 // [AAD]: header || canonical context.
+//
+// The encoding compares keys exactly. The rules that ignore the case of a
+// context key, grant constraints and kms:EncryptionContext:<key> policy
+// conditions, compare keys folded by [FoldKey], an ASCII-only fold, and
+// refuse a context in which two keys fold together ([FoldContext]).
 package ciphertext

@@ -14,13 +14,25 @@
 // encryption context; for DescribeKey, CreateGrant and RetireGrant they are
 // ignored.
 //
+// "Without regard to case" means one fold, [ciphertext.FoldKey]: ASCII
+// letters only, so "s" and "ſ" (U+017F), or "k" and the Kelvin sign
+// (U+212A), are different keys. Validation (no two keys of a constraint
+// may fold together), matching and delegation all use it. A request
+// context with two keys that fold together, such as "Tenant" and
+// "TENANT", is refused by every constraint that has a pair
+// ([ErrAmbiguousContext]): which of them a constraint key names would
+// otherwise be a guess (it was: the first one a map iteration found).
+//
 // # Delegation
 //
 // A grant created with CreateGrant permission that comes from a parent
 // grant may carry only operations of the parent, and constraints at least
 // as strict: a Subset parent admits a Subset child with a superset of its
 // pairs or an Equals child containing its pairs; an Equals parent admits
-// only the same Equals. Permission from a policy has no such limit.
+// only the same Equals (which must also contain the parent's Subset pairs
+// when the parent has both). Pairs are compared by folded key, so every
+// context the child allows, the parent allows. Permission from a policy
+// has no such limit.
 //
 // # Tokens
 //

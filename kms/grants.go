@@ -28,23 +28,27 @@ func constraintsOf(g *fsm.Grant) grants.Constraints {
 	return grants.Constraints{Subset: g.Subset, Equals: g.Equals}
 }
 
-// grantAllows reports whether a grant on k lets p perform op with
-// encryption context ec. The cost depends on p's grants on k only.
-func (s *Service) grantAllows(k *fsm.Key, p identity.Principal, op grants.Operation, ec map[string]string) bool {
-	return s.grantAllowing(k, p, op, ec) != ""
-}
-
 // grantAllowing returns the id of a grant on k that lets p perform op with
-// encryption context ec, or "".
-func (s *Service) grantAllowing(k *fsm.Key, p identity.Principal, op grants.Operation, ec map[string]string) string {
+// encryption context ec, or "" and grants.ErrAmbiguousContext when a grant
+// with the operation refused ec only because two of its keys fold together
+// (so the caller can be told what is wrong). The cost depends on p's grants
+// on k only.
+func (s *Service) grantAllowing(k *fsm.Key, p identity.Principal, op grants.Operation, ec map[string]string) (string, error) {
 	id := ""
+	var refusal error
 	s.store.GrantsFor(k.ID, p.ARN, func(g *fsm.Grant) bool {
-		if grants.Allows(grants.Set(g.Operations), constraintsOf(g), op, ec) {
+		switch err := grants.Check(grants.Set(g.Operations), constraintsOf(g), op, ec); {
+		case err == nil:
 			id = g.ID
+		case errors.Is(err, grants.ErrAmbiguousContext):
+			refusal = err
 		}
 		return id == ""
 	})
-	return id
+	if id != "" {
+		return id, nil
+	}
+	return "", refusal
 }
 
 func invalidToken() error {

@@ -255,8 +255,13 @@ func (s *Service) ExplainAuthorization(ctx context.Context, principal identity.P
 	}
 	if !out.Decision.Allowed && out.Decision.Reason != policy.ExplicitDeny && r.Key != nil {
 		if op, ok := grantOperation(action); ok {
-			if id := s.grantAllowing(r.Key, principal, op, ec); id != "" {
+			id, refusal := s.grantAllowing(r.Key, principal, op, ec)
+			if id != "" {
 				out.Decision = policy.Decision{Allowed: true, Reason: policy.GrantAllow, GrantID: id}
+			}
+			if refusal != nil {
+				out.Text = out.Decision.Explain() + "; " + refusal.Error()
+				return out, nil
 			}
 		}
 	}

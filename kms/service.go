@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/grants"
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/policy"
@@ -222,8 +224,14 @@ func (s *Service) authorizeRequest(ctx context.Context, r *AuthzRequest) error {
 		return nil
 	}
 	if !errors.Is(err, ErrExplicitDeny) && r.Key != nil {
-		if op, ok := grantOperation(r.Action); ok && s.grantAllows(r.Key, r.Principal, op, r.EncryptionContext) {
-			return nil
+		if op, ok := grantOperation(r.Action); ok {
+			id, refusal := s.grantAllowing(r.Key, r.Principal, op, r.EncryptionContext)
+			if id != "" {
+				return nil
+			}
+			if refusal != nil {
+				err = fmt.Errorf("%w; %w", err, refusal)
+			}
 		}
 	}
 	return s.denied(ctx, err, r.Principal, r.Action, r.Key)
@@ -272,6 +280,9 @@ func (s *Service) denied(ctx context.Context, err error, p identity.Principal, a
 	var d *Denial
 	if errors.As(err, &d) {
 		explain = d.Decision.Explain()
+		if errors.Is(err, grants.ErrAmbiguousContext) {
+			explain += "; " + grants.ErrAmbiguousContext.Error()
+		}
 	}
 	s.logger.InfoContext(ctx, "access denied", "principal", p.ARN, "action", action, "resource", resource, "explain", explain)
 	reason := "because no resource-based policy allows the " + action + " action"
@@ -282,8 +293,19 @@ func (s *Service) denied(ctx context.Context, err error, p identity.Principal, a
 			reason = "with an explicit deny in an identity-based policy"
 		}
 	}
+	if errors.Is(err, grants.ErrAmbiguousContext) || d != nil && d.Decision.AmbiguousContext {
+		// Say what is wrong: the same request with one spelling of the
+		// key may well be allowed. This names no policy or grant.
+		reason += ambiguousContextReason
+	}
 	return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", p.ARN, action, resource, reason)
 }
+
+// ambiguousContextReason ends the AccessDenied message of a request refused
+// because its encryption context has keys that fold together
+// (ciphertext.FoldKey), which grant constraints and
+// kms:EncryptionContext: conditions refuse.
+const ambiguousContextReason = ", and its encryption context has keys that differ only by case, which grant constraints and kms:EncryptionContext: policy conditions refuse; use one spelling of each key"
 
 // usable checks that a key can do cryptography now.
 func usable(k *fsm.Key) error {

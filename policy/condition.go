@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trentkms/trent/ciphertext"
 )
 
 // opKind is the comparison at the heart of a condition operator; negated
@@ -82,7 +84,16 @@ type condition struct {
 	negate   bool
 	set      setKind
 	ifExists bool
-	key      string // lowercase
+	key      string // folded by foldConditionKey
+	// readsContext is set when the condition reads a value of
+	// kms:EncryptionContext:<key>, as its key or through a policy
+	// variable. With a context whose keys fold together it is undecidable
+	// and fails closed (see evaluator.appliesBody).
+	readsContext bool
+	// foldKeys is set for kms:EncryptionContextKeys, whose values are
+	// context keys: StringEqualsIgnoreCase compares them with the key
+	// fold, ciphertext.FoldKey, as every other rule on keys does.
+	foldKeys bool
 
 	strs  []strValue // string and ARN operators
 	nums  []float64
@@ -102,7 +113,9 @@ type strValue struct {
 // compileCondition compiles the values of one (operator, key) pair. It
 // returns a reason when a value does not suit the operator.
 func compileCondition(name, key string, values []*jnode, vars bool) (condition, string) {
-	c := condition{key: strings.ToLower(key)}
+	c := condition{key: foldConditionKey(key)}
+	c.readsContext = strings.HasPrefix(c.key, CondEncryptionContextPrefix)
+	c.foldKeys = c.key == CondEncryptionContextKeys
 	base := name
 	switch {
 	case strings.HasPrefix(base, "ForAnyValue:"):
@@ -135,6 +148,11 @@ func compileCondition(name, key string, values []*jnode, vars bool) (condition, 
 				var reason string
 				if sv.vars, reason = parseVars(v.s); reason != "" {
 					return c, "Condition operator " + quote(name) + ": value " + quote(v.s) + " of " + quote(key) + " " + reason
+				}
+				for _, p := range sv.vars {
+					if strings.HasPrefix(p.key, CondEncryptionContextPrefix) {
+						c.readsContext = true
+					}
 				}
 			}
 			if sv.vars == nil {
@@ -229,7 +247,7 @@ func (e *evaluator) matchValue(c *condition, v string) bool {
 	switch c.op {
 	case opStringEquals, opStringEqualsIgnoreCase, opStringLike, opArn:
 		for i := range c.strs {
-			if e.matchString(c.op, &c.strs[i], v) {
+			if e.matchString(c.op, c.foldKeys, &c.strs[i], v) {
 				return true
 			}
 		}
@@ -305,13 +323,16 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-func (e *evaluator) matchString(op opKind, sv *strValue, v string) bool {
+// matchString matches one request value. With foldKeys the values are
+// encryption context keys, which StringEqualsIgnoreCase compares folded by
+// ciphertext.FoldKey; other values it compares with strings.EqualFold.
+func (e *evaluator) matchString(op opKind, foldKeys bool, sv *strValue, v string) bool {
 	if sv.vars == nil {
 		switch op {
 		case opStringEquals:
 			return v == sv.raw
 		case opStringEqualsIgnoreCase:
-			return strings.EqualFold(v, sv.raw)
+			return equalIgnoreCase(foldKeys, v, sv.raw)
 		case opStringLike:
 			return sv.g.match(v)
 		default:
@@ -327,7 +348,7 @@ func (e *evaluator) matchString(op opKind, sv *strValue, v string) bool {
 		if op == opStringEquals {
 			return v == want
 		}
-		return strings.EqualFold(v, want)
+		return equalIgnoreCase(foldKeys, v, want)
 	case opStringLike:
 		var buf [8]piece
 		pieces, ok := e.render(buf[:0], sv.vars)
@@ -339,6 +360,13 @@ func (e *evaluator) matchString(op opKind, sv *strValue, v string) bool {
 	default:
 		return e.matchARNVars(sv.vars, v)
 	}
+}
+
+func equalIgnoreCase(foldKeys bool, a, b string) bool {
+	if foldKeys {
+		return ciphertext.FoldKey(a) == ciphertext.FoldKey(b)
+	}
+	return strings.EqualFold(a, b)
 }
 
 // matchARNVars matches v against an ARN pattern with policy variables:

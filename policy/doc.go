@@ -115,6 +115,18 @@
 //     KMS documents; the value's case matters to StringEquals and not to
 //     StringEqualsIgnoreCase. kms:EncryptionContextKeys keeps the keys'
 //     case, so StringEquals on it is fully case-sensitive.
+//   - Case-insensitive means one fold for context keys, the one grant
+//     constraints use: [ciphertext.FoldKey], ASCII letters only (so "é"
+//     and "É", or "k" and the Kelvin sign U+212A, are different keys).
+//     Condition key names are folded with it, and StringEqualsIgnoreCase
+//     on kms:EncryptionContextKeys compares with it; on other keys it
+//     compares values with strings.EqualFold.
+//   - A context with two keys that fold together ("Tenant" and "TENANT")
+//     leaves kms:EncryptionContext:tenant naming either pair. A condition
+//     that reads such a key, directly or through a policy variable, then
+//     fails closed, whatever its operator: the Allow that holds it does
+//     not apply and the Deny does, and the Decision says so
+//     (AmbiguousContext).
 //   - The principal keys (aws:PrincipalArn, aws:PrincipalAccount,
 //     aws:PrincipalType, aws:username, kms:CallerAccount) always come from
 //     [Request.Principal], never from the context. aws:PrincipalType is

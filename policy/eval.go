@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trentkms/trent/ciphertext"
 	"github.com/trentkms/trent/identity"
 )
 
@@ -109,6 +110,14 @@ type Decision struct {
 	// GrantID names the grant when Reason is GrantAllow. The KMS layer
 	// sets it; Evaluate never does.
 	GrantID string
+	// AmbiguousContext is set on a denial when a statement that otherwise
+	// applied has a kms:EncryptionContext:<key> condition (or a value
+	// with such a policy variable) and the request's encryption context
+	// has two keys that fold together (ciphertext.FoldKey), such as
+	// "Tenant" and "TENANT". Which pair the condition names cannot be
+	// told, so the condition fails closed: such an Allow does not apply
+	// and such a Deny does.
+	AmbiguousContext bool
 
 	crossAccount bool // the caller is not in the resource's account
 	root         bool // the caller is an account root
@@ -196,6 +205,7 @@ func Evaluate(req *Request, keyPolicy *Policy, identityPolicies []*Policy) Decis
 
 	if len(denies) > 0 {
 		d.Reason, d.Statements = ExplicitDeny, denies
+		d.AmbiguousContext = e.sawAmbiguous
 		return d
 	}
 	identityAllows := haveIdent || p.IsRoot() && p.Account != ""
@@ -234,6 +244,7 @@ func Evaluate(req *Request, keyPolicy *Policy, identityPolicies []*Policy) Decis
 		if haveIdent {
 			d.Statements = append(d.Statements, identOK)
 		}
+		d.AmbiguousContext = e.sawAmbiguous
 	}
 	return d
 }
@@ -259,6 +270,30 @@ type evaluator struct {
 	arn, acct, ptype, uname  [1]string
 	hasARN, hasAcct, hasType bool
 	hasUser                  bool
+
+	ambiguity    uint8 // contextAmbiguous's answer: 0 not yet known, 1 no, 2 yes
+	sawAmbiguous bool  // a statement's context condition failed closed
+}
+
+// contextAmbiguous reports whether two keys of the request's encryption
+// context (kms:EncryptionContextKeys) fold to the same key, which makes
+// kms:EncryptionContext:<key> name either pair. The answer is computed
+// once per evaluation.
+func (e *evaluator) contextAmbiguous() bool {
+	if e.ambiguity == 0 {
+		e.ambiguity = 1
+		keys := e.req.Context[CondEncryptionContextKeys]
+		seen := make(map[string]struct{}, len(keys))
+		for _, k := range keys {
+			fk := ciphertext.FoldKey(k)
+			if _, dup := seen[fk]; dup {
+				e.ambiguity = 2
+				break
+			}
+			seen[fk] = struct{}{}
+		}
+	}
+	return e.ambiguity == 2
 }
 
 func (e *evaluator) init() {
@@ -318,14 +353,30 @@ func (e *evaluator) appliesKey(s *statement) principalMatch {
 
 // appliesBody reports whether the action, resource and conditions of s
 // match.
+//
+// A condition that reads kms:EncryptionContext:<key> cannot be decided
+// when the context has two keys that fold together ({"Tenant": "A",
+// "TENANT": "B"} against kms:EncryptionContext:tenant): it fails closed.
+// If every other part of the statement matches, an Allow does not apply
+// and a Deny does, and the decision records why (AmbiguousContext).
 func (e *evaluator) appliesBody(s *statement) bool {
 	if !e.action(s) || !e.resource(s) {
 		return false
 	}
+	ambiguous := false
 	for i := range s.conds {
-		if !e.eval(&s.conds[i]) {
+		c := &s.conds[i]
+		if c.readsContext && e.contextAmbiguous() {
+			ambiguous = true
+			continue
+		}
+		if !e.eval(c) {
 			return false
 		}
+	}
+	if ambiguous {
+		e.sawAmbiguous = true
+		return s.effect == Deny
 	}
 	return true
 }
@@ -431,8 +482,12 @@ func (d Decision) Explain() string {
 			ident = append(ident, r)
 		}
 	}
+	const ambiguous = "; the encryption context has keys that differ only by case, so its kms:EncryptionContext: conditions fail closed"
 	switch d.Reason {
 	case ExplicitDeny:
+		if d.AmbiguousContext {
+			return "denied: explicit deny by " + list(d.Statements) + ambiguous
+		}
 		return "denied: explicit deny by " + list(d.Statements)
 	case GrantAllow:
 		if d.GrantID != "" {
@@ -460,18 +515,23 @@ func (d Decision) Explain() string {
 		}
 	}
 	// ImplicitDeny.
+	s := "denied (implicit): no statement allows the request"
 	if !d.Allowed && len(d.Statements) > 0 {
 		switch {
 		case len(key) > 0 && len(ident) == 0 && d.crossAccount:
-			return "denied (implicit): " + list(key) + " allows the caller from another account, but no identity policy in the caller's account allows"
+			s = "denied (implicit): " + list(key) + " allows the caller from another account, but no identity policy in the caller's account allows"
 		case len(key) > 0 && len(ident) == 0:
-			return "denied (implicit): " + list(key) + " delegates to the caller's account, but no identity policy allows"
+			s = "denied (implicit): " + list(key) + " delegates to the caller's account, but no identity policy allows"
 		case len(key) == 0:
-			return "denied (implicit): " + list(ident) + " allows, but the key policy neither allows the caller nor delegates to its account"
+			s = "denied (implicit): " + list(ident) + " allows, but the key policy neither allows the caller nor delegates to its account"
+		default:
+			s = "denied (implicit): " + list(d.Statements) + " allow, but not enough together"
 		}
-		return "denied (implicit): " + list(d.Statements) + " allow, but not enough together"
 	}
-	return "denied (implicit): no statement allows the request"
+	if d.AmbiguousContext {
+		s += ambiguous
+	}
+	return s
 }
 
 // LockoutCheck reports whether key policy p would still let caller change

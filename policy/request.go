@@ -7,16 +7,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trentkms/trent/ciphertext"
 	"github.com/trentkms/trent/identity"
 )
 
 // Condition keys, as they appear in [Request.Context]: lowercase, because
-// IAM condition key names are case-insensitive. Parse lowercases the keys
-// in policies, so the context must use these spellings.
+// IAM condition key names are case-insensitive. Parse folds the keys in
+// policies with foldConditionKey, so the context must use these spellings.
 const (
 	// CondEncryptionContextPrefix prefixes one key per encryption context
-	// pair: kms:encryptioncontext:<context key in lowercase>. Its values are
-	// the pair's values, case preserved.
+	// pair: kms:encryptioncontext:<context key folded by
+	// ciphertext.FoldKey>. Its values are the pair's values, case
+	// preserved.
 	CondEncryptionContextPrefix = "kms:encryptioncontext:"
 	// CondEncryptionContextKeys is multi-valued: the encryption context
 	// keys of the request, case preserved.
@@ -86,10 +88,17 @@ func NewRequest(p identity.Principal, action, resource, resourceAccount string) 
 	}
 }
 
-// Set sets the condition key key (case-insensitive) to values, or removes
-// it when there are none.
+// foldConditionKey returns the form in which condition key names are
+// compared. IAM condition key names are case-insensitive, and the name
+// kms:EncryptionContext:<key> holds a context key, which must fold exactly
+// as grant constraints fold it: so the whole name is folded with
+// ciphertext.FoldKey (ASCII letters only; see there for why).
+func foldConditionKey(k string) string { return ciphertext.FoldKey(k) }
+
+// Set sets the condition key key (case-insensitive: ASCII letters are
+// folded) to values, or removes it when there are none.
 func (r *Request) Set(key string, values ...string) {
-	key = strings.ToLower(key)
+	key = foldConditionKey(key)
 	if len(values) == 0 {
 		delete(r.Context, key)
 		return
@@ -103,10 +112,15 @@ func (r *Request) Set(key string, values ...string) {
 // SetEncryptionContext sets kms:EncryptionContext:<key> for each pair and
 // kms:EncryptionContextKeys, replacing any earlier encryption context. For
 // CreateGrant, pass the encryption context of the grant's constraint. The
-// key part of kms:EncryptionContext:<key> is case-insensitive (so pairs
-// whose keys differ only in case make one multi-valued key); the values and
+// key part of kms:EncryptionContext:<key> is case-insensitive, folded by
+// ciphertext.FoldKey as grant constraints fold it; the values and
 // kms:EncryptionContextKeys keep their case, so StringEquals on them is
 // case-sensitive.
+//
+// Pairs whose keys fold together (such as "Tenant" and "TENANT") make one
+// key with the values in key order, but [Evaluate] does not decide a
+// kms:EncryptionContext: condition on such a context: it fails closed
+// (see [Decision.AmbiguousContext]).
 func (r *Request) SetEncryptionContext(ec map[string]string) {
 	for k := range r.Context {
 		if strings.HasPrefix(k, CondEncryptionContextPrefix) {
@@ -126,7 +140,7 @@ func (r *Request) SetEncryptionContext(ec map[string]string) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		ck := CondEncryptionContextPrefix + strings.ToLower(k)
+		ck := CondEncryptionContextPrefix + ciphertext.FoldKey(k)
 		r.Context[ck] = append(r.Context[ck], ec[k])
 	}
 	r.Context[CondEncryptionContextKeys] = keys

@@ -9,7 +9,7 @@ import (
 type tpart struct {
 	text   string
 	isVar  bool
-	key    string // lowercase condition key of a variable
+	key    string // condition key of a variable, folded by foldConditionKey
 	def    string // default value, ${key, 'def'}
 	hasDef bool
 }
@@ -49,7 +49,7 @@ func parseVars(s string) ([]tpart, string) {
 		if !validConditionKey(key) {
 			return nil, "has a policy variable that is not a condition key: " + quote("${"+body+"}")
 		}
-		t := tpart{isVar: true, key: strings.ToLower(key)}
+		t := tpart{isVar: true, key: foldConditionKey(key)}
 		if hasDef {
 			def = strings.TrimSpace(def)
 			if len(def) < 2 || def[0] != '\'' || def[len(def)-1] != '\'' {
