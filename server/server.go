@@ -537,49 +537,6 @@ func resolveNodeID(dir, want string) (string, error) {
 	}
 }
 
-// openHSM opens the soft HSM, creating it with a fresh domain key on first
-// start. Without a passphrase file it runs in dev mode and says so loudly.
-func openHSM(dir, passphraseFile string, stderr io.Writer, withDomain bool) (*soft.HSM, error) {
-	hsmDir := filepath.Join(dir, "hsm")
-	if err := os.MkdirAll(hsmDir, 0o700); err != nil {
-		return nil, err
-	}
-	statePath := filepath.Join(hsmDir, "state")
-	var u soft.Unsealer
-	if passphraseFile != "" {
-		pass, err := os.ReadFile(passphraseFile)
-		if err != nil {
-			return nil, fmt.Errorf("HSM passphrase file: %w", err)
-		}
-		u = soft.Passphrase([]byte(strings.TrimRight(string(pass), "\r\n")))
-	} else {
-		keyPath := filepath.Join(hsmDir, "unseal.key")
-		u = soft.KeyFile(keyPath, true)
-		fmt.Fprintf(stderr, "\n"+
-			"  ************************************************************************\n"+
-			"  * DEV MODE: the soft HSM unseals itself from %s\n"+
-			"  * Anyone who can read this data directory can decrypt every key.\n"+
-			"  * For real use, start with --hsm-passphrase-file.\n"+
-			"  ************************************************************************\n\n", keyPath)
-	}
-	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
-		create := soft.Create
-		if !withDomain {
-			create = soft.CreateWithoutDomain
-		}
-		h, err := create(statePath, u)
-		if err != nil {
-			return nil, fmt.Errorf("create soft HSM: %w", err)
-		}
-		return h, nil
-	}
-	h, err := soft.Open(statePath, u)
-	if err != nil {
-		return nil, fmt.Errorf("unseal soft HSM %s: %w", statePath, err)
-	}
-	return h, nil
-}
-
 // raftLogLevel keeps raft's routine election chatter out of the default
 // log; --log-level debug shows it.
 func raftLogLevel(level string) hclog.Level {
