@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/identity"
 )
 
@@ -57,46 +60,36 @@ func loadJoinedPKI(dir string) (*pki, error) {
 	return &pki{caCert: caCert, pool: pool, node: node}, nil
 }
 
+// Files of the cluster CA under the data dir's ca/. Every node has the
+// certificate; only the node that created the cluster has the key, sealed
+// under its HSM like the replicated copy (see cluster.SealCAKey), so that
+// the data directory alone cannot mint certificates.
+const (
+	caCertFile      = "ca.pem"
+	caKeySealedFile = "ca-key.sealed"
+	// caKeyPlainFile is where earlier versions kept the CA key in the
+	// clear; loadOrCreateCA seals it and removes it.
+	caKeyPlainFile = "ca-key.pem"
+)
+
 // isJoinedNode reports whether dir belongs to a node that joined a cluster
 // (it has the CA certificate but not the CA key).
 func isJoinedNode(dir string) bool {
-	_, certErr := os.Stat(filepath.Join(dir, "ca", "ca.pem"))
-	_, keyErr := os.Stat(filepath.Join(dir, "ca", "ca-key.pem"))
-	return certErr == nil && errors.Is(keyErr, fs.ErrNotExist)
+	caDir := filepath.Join(dir, "ca")
+	_, certErr := os.Stat(filepath.Join(caDir, caCertFile))
+	_, sealedErr := os.Stat(filepath.Join(caDir, caKeySealedFile))
+	_, plainErr := os.Stat(filepath.Join(caDir, caKeyPlainFile))
+	return certErr == nil && errors.Is(sealedErr, fs.ErrNotExist) && errors.Is(plainErr, fs.ErrNotExist)
 }
 
-// loadOrCreatePKI loads the cluster CA, this node's certificate and the
-// admin credential from the data dir, creating whatever is missing.
-func loadOrCreatePKI(dir, nodeID, account string, hosts []string, now time.Time) (*pki, bool, error) {
-	caDir := filepath.Join(dir, "ca")
-	certPEM, err1 := os.ReadFile(filepath.Join(caDir, "ca.pem"))
-	keyPEM, err2 := os.ReadFile(filepath.Join(caDir, "ca-key.pem"))
-	var ca *identity.CA
-	created := false
-	switch {
-	case err1 == nil && err2 == nil:
-		c, err := identity.LoadCA(certPEM, keyPEM)
-		if err != nil {
-			return nil, false, fmt.Errorf("cluster CA in %s: %w", caDir, err)
-		}
-		ca = c
-	case errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist):
-		c, err := identity.NewCA("trent", nil, now)
-		if err != nil {
-			return nil, false, err
-		}
-		kp, err := c.KeyPEM()
-		if err != nil {
-			return nil, false, err
-		}
-		if err := writeFiles(caDir, map[string][]byte{"ca.pem": c.CertPEM(), "ca-key.pem": kp}); err != nil {
-			return nil, false, err
-		}
-		ca, created = c, true
-	default:
-		return nil, false, fmt.Errorf("cluster CA in %s is incomplete: need both ca.pem and ca-key.pem", caDir)
+// loadOrCreatePKI loads the cluster CA (its key unsealed by h), this
+// node's certificate and the admin credential from the data dir, creating
+// whatever is missing.
+func loadOrCreatePKI(ctx context.Context, dir string, h cluster.HSM, nodeID, account string, hosts []string, now time.Time) (*pki, bool, error) {
+	ca, created, err := loadOrCreateCA(ctx, filepath.Join(dir, "ca"), h, now)
+	if err != nil {
+		return nil, false, err
 	}
-
 	nodeCert, err := loadOrIssueNode(ca, filepath.Join(dir, "node"), nodeID, hosts, now)
 	if err != nil {
 		return nil, false, err
@@ -105,6 +98,70 @@ func loadOrCreatePKI(dir, nodeID, account string, hosts []string, now time.Time)
 		return nil, false, err
 	}
 	return &pki{ca: ca, caCert: ca.Certificate(), pool: ca.Pool(), node: nodeCert}, created, nil
+}
+
+// loadOrCreateCA loads the cluster CA from caDir, unsealing its key with
+// h, or creates it. A CA key left in the clear by an earlier version is
+// sealed, the sealed copy written durably, and only then the plaintext
+// removed; a crash in between leaves both, and the next start does it
+// again.
+func loadOrCreateCA(ctx context.Context, caDir string, h cluster.HSM, now time.Time) (*identity.CA, bool, error) {
+	certPEM, certErr := os.ReadFile(filepath.Join(caDir, caCertFile))
+	sealed, sealedErr := os.ReadFile(filepath.Join(caDir, caKeySealedFile))
+	plainPath := filepath.Join(caDir, caKeyPlainFile)
+	plain, plainErr := os.ReadFile(plainPath)
+	defer clear(plain)
+	missing := func(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+	switch {
+	case certErr == nil && plainErr == nil:
+		ca, err := identity.LoadCA(certPEM, plain)
+		if err != nil {
+			return nil, false, fmt.Errorf("cluster CA in %s: %w", caDir, err)
+		}
+		if err := writeSealedCAKey(ctx, caDir, h, ca); err != nil {
+			return nil, false, err
+		}
+		if err := os.Remove(plainPath); err != nil {
+			return nil, false, fmt.Errorf("remove the plaintext CA key: %w", err)
+		}
+		if err := syncDir(caDir); err != nil {
+			return nil, false, err
+		}
+		return ca, false, nil
+	case certErr == nil && sealedErr == nil:
+		ca, err := cluster.OpenCAKey(ctx, h, certPEM, sealed)
+		if err != nil {
+			return nil, false, fmt.Errorf("cluster CA key %s (it opens only with this node's HSM): %w",
+				filepath.Join(caDir, caKeySealedFile), err)
+		}
+		return ca, false, nil
+	case missing(certErr) && missing(sealedErr) && missing(plainErr):
+		ca, err := identity.NewCA("trent", nil, now)
+		if err != nil {
+			return nil, false, err
+		}
+		// The key first: a directory with ca.pem and no key is a joined
+		// node's.
+		if err := writeSealedCAKey(ctx, caDir, h, ca); err != nil {
+			return nil, false, err
+		}
+		if err := writeFiles(caDir, map[string][]byte{caCertFile: ca.CertPEM()}); err != nil {
+			return nil, false, err
+		}
+		return ca, true, nil
+	default:
+		return nil, false, fmt.Errorf("cluster CA in %s is incomplete: need both %s and %s", caDir, caCertFile, caKeySealedFile)
+	}
+}
+
+// writeSealedCAKey seals ca's key with h and writes it to caDir,
+// atomically and durably.
+func writeSealedCAKey(ctx context.Context, caDir string, h cluster.HSM, ca *identity.CA) error {
+	sealed, err := cluster.SealCAKey(ctx, h, rand.Reader, ca)
+	if err != nil {
+		return err
+	}
+	return writeFiles(caDir, map[string][]byte{caKeySealedFile: sealed})
 }
 
 // loadOrIssueNode returns the node certificate, issuing a new one when it
@@ -212,6 +269,11 @@ func writeFiles(dir string, files map[string][]byte) error {
 			return err
 		}
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes the entries of dir (renames, removals) durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -133,12 +133,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	default:
-		if p, _, err = loadOrCreatePKI(dir, nodeID, cfg.AccountID, hostsOf(apiAddr, raftAddr), now); err != nil {
+		// This node created the cluster: its CA key is sealed under its
+		// HSM, so the HSM opens first.
+		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
+			raftLn.Close()
+			return nil, err
+		}
+		if p, _, err = loadOrCreatePKI(ctx, dir, s.hsm, nodeID, cfg.AccountID, hostsOf(apiAddr, raftAddr), now); err != nil {
 			raftLn.Close()
 			return nil, err
 		}
 	}
-	if s.hsm == nil {
+	if s.hsm == nil { // a node that joined earlier
 		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
 			raftLn.Close()
 			return nil, err
