@@ -247,29 +247,42 @@ func hostsOf(addrs ...string) []string {
 }
 
 // writeFiles writes files into dir (mode 0700) with mode 0600, atomically.
+// Each goes through a new temporary file (O_EXCL, mode 0600 from the
+// start), so a file or symbolic link left at a predictable name can
+// neither redirect a private key nor give it a looser mode.
 func writeFiles(dir string, files map[string][]byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	for name, data := range files {
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, data, 0o600); err != nil {
-			return err
-		}
-		f, err := os.Open(tmp)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			return err
+		if err := writeFileAtomic(dir, name, data); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
 		}
 	}
 	return syncDir(dir)
+}
+
+func writeFileAtomic(dir, name string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
 }
 
 // syncDir makes the entries of dir (renames, removals) durable.
