@@ -41,7 +41,8 @@ func openHSM(dir, passphraseFile string, stderr io.Writer, withDomain bool) (*so
 		fmt.Fprintf(stderr, "\n"+
 			"  ************************************************************************\n"+
 			"  * DEV MODE: the soft HSM unseals itself from %s\n"+
-			"  * Anyone who can read this data directory can decrypt every key.\n"+
+			"  * Anyone who can read this data directory can decrypt every key and\n"+
+			"  * unseal the cluster CA key (it is in the replicated state).\n"+
 			"  * For real use, start with --hsm-passphrase-file.\n"+
 			"  ************************************************************************\n\n", keyPath)
 	}
