@@ -222,15 +222,19 @@ func TestPassphraseModeKeepsNoPlaintextCAKey(t *testing.T) {
 }
 
 // TestPlaintextCAKeyIsSealedOnStart: a data directory written before the
-// CA key was sealed (ca/ca-key.pem), or by a start that crashed midway
-// through sealing it, ends up with only the sealed key, for the same CA.
+// CA key was sealed (ca/ca-key.pem, perhaps only its temporary file), or by
+// a start that crashed midway through sealing it, ends up with only the
+// sealed key, for the same CA.
 func TestPlaintextCAKeyIsSealedOnStart(t *testing.T) {
 	tests := []struct {
 		name       string
-		keepSealed bool // an interrupted migration left both files
+		plaintext  string // where the plaintext key is
+		keepSealed bool   // an interrupted migration left both files
 	}{
-		{"plaintext_only", false},
-		{"plaintext_and_sealed", true},
+		{"plaintext_only", "ca-key.pem", false},
+		{"plaintext_and_sealed", "ca-key.pem", true},
+		// An earlier version crashed while writing ca-key.pem.
+		{"leftover_temporary_file", ".ca-key.pem.tmp", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,7 +246,7 @@ func TestPlaintextCAKeyIsSealedOnStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			caDir := filepath.Join(dir, "ca")
-			if err := os.WriteFile(filepath.Join(caDir, "ca-key.pem"), keyPEM, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(caDir, tt.plaintext), keyPEM, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if !tt.keepSealed {
@@ -253,8 +257,8 @@ func TestPlaintextCAKeyIsSealedOnStart(t *testing.T) {
 
 			s := start(t, dir)
 			defer s.Close()
-			if _, err := os.Stat(filepath.Join(caDir, "ca-key.pem")); !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("ca-key.pem is still there: %v", err)
+			if _, err := os.Stat(filepath.Join(caDir, tt.plaintext)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s is still there: %v", tt.plaintext, err)
 			}
 			if got, _ := dataDirCA(t, dir).KeyPEM(); !bytes.Equal(got, keyPEM) {
 				t.Fatal("ca-key.sealed holds another key")

@@ -106,6 +106,11 @@ func loadOrCreatePKI(ctx context.Context, dir string, h cluster.HSM, nodeID, acc
 // removed; a crash in between leaves both, and the next start does it
 // again.
 func loadOrCreateCA(ctx context.Context, caDir string, h cluster.HSM, now time.Time) (*identity.CA, bool, error) {
+	// Earlier versions wrote the plaintext key through this fixed
+	// temporary name; a crash could leave it behind.
+	if err := os.Remove(filepath.Join(caDir, "."+caKeyPlainFile+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("remove a leftover plaintext CA key: %w", err)
+	}
 	certPEM, certErr := os.ReadFile(filepath.Join(caDir, caCertFile))
 	sealed, sealedErr := os.ReadFile(filepath.Join(caDir, caKeySealedFile))
 	plainPath := filepath.Join(caDir, caKeyPlainFile)
@@ -262,6 +267,8 @@ func writeFiles(dir string, files map[string][]byte) error {
 	return syncDir(dir)
 }
 
+// writeFileAtomic replaces dir/name with data (mode 0600) through a new
+// temporary file, synced before the rename.
 func writeFileAtomic(dir, name string, data []byte) (err error) {
 	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
