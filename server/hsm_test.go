@@ -181,6 +181,12 @@ func TestPassphraseModeKeepsNoPlaintextCAKey(t *testing.T) {
 	}
 	ca := openDataDirCA(t, dir, soft.Passphrase([]byte(testPassphrase)))
 	assertNoPlaintextCAKey(t, dir, ca)
+	// What stays in the clear is the two leaf keys, for their owners only.
+	for _, f := range []string{"admin/key.pem", "node/key.pem", "ca/ca-key.sealed"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", f, fi, err)
+		}
+	}
 
 	// Without a node certificate the restarted node must issue one with
 	// the CA key it unseals.
