@@ -23,7 +23,10 @@
 //
 // The CA key is replicated sealed: AES-256-GCM under an internal key whose
 // material is an EKT, so any node holding the domain key can sign, and
-// neither the log nor a snapshot reveals it.
+// neither the log nor a snapshot reveals it. The node that created the
+// cluster keeps its own copy sealed the same way ([SealCAKey]), bound to
+// the CA certificate, so its data directory holds no plaintext CA key
+// either.
 //
 // # Forwarding
 //

@@ -206,7 +206,7 @@ func TestClientCertificateIsNotANodeCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := identity.LoadCA(mustRead(t, c.adminDir, "ca/ca.pem"), mustRead(t, c.adminDir, "ca/ca-key.pem"))
+	ca := dataDirCA(t, c.adminDir)
 	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
 	key, _ := identity.NewKeyPair()
 	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)

@@ -34,7 +34,8 @@ type Config struct {
 	// start (arn:aws:iam::<AccountID>:root).
 	AccountID string `json:"account_id"`
 	// HSMPassphraseFile, if set, holds the passphrase that unseals the soft
-	// HSM (Argon2id). Empty means dev mode: a key file in the data dir.
+	// HSM (Argon2id): mode 0600 or stricter, at least 16 bytes without the
+	// trailing newline. Empty means dev mode: a key file in the data dir.
 	HSMPassphraseFile string `json:"hsm_passphrase_file"`
 	// GossipAddr is the gossip (memberlist) address, TCP and UDP, which
 	// members discover each other and detect failures on.
@@ -243,7 +244,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.CleanupMinVoters, "cleanup-min-voters", cfg.CleanupMinVoters, "dead-server cleanup never leaves fewer voters than this (default 3)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "AWS region name used in key ARNs")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
-	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase (default: dev mode, key file in the data dir)")
+	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -91,24 +90,14 @@ func (c *testCluster) principalHTTP(t *testing.T, arn string) (identity.Principa
 }
 
 // clientForPrincipal returns a client holding a certificate for arn,
-// issued by the CA in the bootstrap node's data directory dir.
+// issued by the CA in the dev-mode bootstrap node's data directory dir.
 func clientForPrincipal(tb testing.TB, dir, arn string) *http.Client {
 	tb.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return b
-	}
 	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ca, err := identity.LoadCA(read("ca/ca.pem"), read("ca/ca-key.pem"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ca := dataDirCA(tb, dir)
 	p, err := identity.ParsePrincipal(arn)
 	if err != nil {
 		tb.Fatal(err)

@@ -1,6 +1,6 @@
 // Package server is Trent's composition root. It turns a [Config] into a
-// running node: the data directory, the node's identity (cluster CA, node
-// certificate, admin credential), the HSM, the replicated state machine and
+// running node: the data directory, the HSM, the node's identity (cluster
+// CA, node certificate, admin credential), the replicated state machine and
 // raft, the kms service, and the HTTPS listener that serves Connect, gRPC
 // and gRPC-Web. It owns start-up and orderly shutdown; no other package
 // imports it.
@@ -8,7 +8,10 @@
 // # Data directory
 //
 //	node-id            this node's raft id, fixed on first start
-//	ca/                cluster CA certificate and key (mode 0600)
+//	ca/ca.pem          cluster CA certificate
+//	ca/ca-key.sealed   on the node that created the cluster: the CA key,
+//	                   sealed under the HSM (never in the clear; an old
+//	                   ca-key.pem is sealed and removed at start)
 //	node/              this node's certificate and key
 //	admin/             ca.pem, cert.pem, key.pem for the account root principal
 //	hsm/state          the soft HSM's sealed state

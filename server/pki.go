@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/identity"
 )
 
@@ -57,46 +60,36 @@ func loadJoinedPKI(dir string) (*pki, error) {
 	return &pki{caCert: caCert, pool: pool, node: node}, nil
 }
 
+// Files of the cluster CA under the data dir's ca/. Every node has the
+// certificate; only the node that created the cluster has the key, sealed
+// under its HSM like the replicated copy (see cluster.SealCAKey), so that
+// the data directory alone cannot mint certificates.
+const (
+	caCertFile      = "ca.pem"
+	caKeySealedFile = "ca-key.sealed"
+	// caKeyPlainFile is where earlier versions kept the CA key in the
+	// clear; loadOrCreateCA seals it and removes it.
+	caKeyPlainFile = "ca-key.pem"
+)
+
 // isJoinedNode reports whether dir belongs to a node that joined a cluster
 // (it has the CA certificate but not the CA key).
 func isJoinedNode(dir string) bool {
-	_, certErr := os.Stat(filepath.Join(dir, "ca", "ca.pem"))
-	_, keyErr := os.Stat(filepath.Join(dir, "ca", "ca-key.pem"))
-	return certErr == nil && errors.Is(keyErr, fs.ErrNotExist)
+	caDir := filepath.Join(dir, "ca")
+	_, certErr := os.Stat(filepath.Join(caDir, caCertFile))
+	_, sealedErr := os.Stat(filepath.Join(caDir, caKeySealedFile))
+	_, plainErr := os.Stat(filepath.Join(caDir, caKeyPlainFile))
+	return certErr == nil && errors.Is(sealedErr, fs.ErrNotExist) && errors.Is(plainErr, fs.ErrNotExist)
 }
 
-// loadOrCreatePKI loads the cluster CA, this node's certificate and the
-// admin credential from the data dir, creating whatever is missing.
-func loadOrCreatePKI(dir, nodeID, account string, hosts []string, now time.Time) (*pki, bool, error) {
-	caDir := filepath.Join(dir, "ca")
-	certPEM, err1 := os.ReadFile(filepath.Join(caDir, "ca.pem"))
-	keyPEM, err2 := os.ReadFile(filepath.Join(caDir, "ca-key.pem"))
-	var ca *identity.CA
-	created := false
-	switch {
-	case err1 == nil && err2 == nil:
-		c, err := identity.LoadCA(certPEM, keyPEM)
-		if err != nil {
-			return nil, false, fmt.Errorf("cluster CA in %s: %w", caDir, err)
-		}
-		ca = c
-	case errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist):
-		c, err := identity.NewCA("trent", nil, now)
-		if err != nil {
-			return nil, false, err
-		}
-		kp, err := c.KeyPEM()
-		if err != nil {
-			return nil, false, err
-		}
-		if err := writeFiles(caDir, map[string][]byte{"ca.pem": c.CertPEM(), "ca-key.pem": kp}); err != nil {
-			return nil, false, err
-		}
-		ca, created = c, true
-	default:
-		return nil, false, fmt.Errorf("cluster CA in %s is incomplete: need both ca.pem and ca-key.pem", caDir)
+// loadOrCreatePKI loads the cluster CA (its key unsealed by h), this
+// node's certificate and the admin credential from the data dir, creating
+// whatever is missing.
+func loadOrCreatePKI(ctx context.Context, dir string, h cluster.HSM, nodeID, account string, hosts []string, now time.Time) (*pki, bool, error) {
+	ca, created, err := loadOrCreateCA(ctx, filepath.Join(dir, "ca"), h, now)
+	if err != nil {
+		return nil, false, err
 	}
-
 	nodeCert, err := loadOrIssueNode(ca, filepath.Join(dir, "node"), nodeID, hosts, now)
 	if err != nil {
 		return nil, false, err
@@ -105,6 +98,75 @@ func loadOrCreatePKI(dir, nodeID, account string, hosts []string, now time.Time)
 		return nil, false, err
 	}
 	return &pki{ca: ca, caCert: ca.Certificate(), pool: ca.Pool(), node: nodeCert}, created, nil
+}
+
+// loadOrCreateCA loads the cluster CA from caDir, unsealing its key with
+// h, or creates it. A CA key left in the clear by an earlier version is
+// sealed, the sealed copy written durably, and only then the plaintext
+// removed; a crash in between leaves both, and the next start does it
+// again.
+func loadOrCreateCA(ctx context.Context, caDir string, h cluster.HSM, now time.Time) (*identity.CA, bool, error) {
+	// Earlier versions wrote the plaintext key through this fixed
+	// temporary name; a crash could leave it behind.
+	if err := os.Remove(filepath.Join(caDir, "."+caKeyPlainFile+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("remove a leftover plaintext CA key: %w", err)
+	}
+	certPEM, certErr := os.ReadFile(filepath.Join(caDir, caCertFile))
+	sealed, sealedErr := os.ReadFile(filepath.Join(caDir, caKeySealedFile))
+	plainPath := filepath.Join(caDir, caKeyPlainFile)
+	plain, plainErr := os.ReadFile(plainPath)
+	defer clear(plain)
+	missing := func(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+	switch {
+	case certErr == nil && plainErr == nil:
+		ca, err := identity.LoadCA(certPEM, plain)
+		if err != nil {
+			return nil, false, fmt.Errorf("cluster CA in %s: %w", caDir, err)
+		}
+		if err := writeSealedCAKey(ctx, caDir, h, ca); err != nil {
+			return nil, false, err
+		}
+		if err := os.Remove(plainPath); err != nil {
+			return nil, false, fmt.Errorf("remove the plaintext CA key: %w", err)
+		}
+		if err := syncDir(caDir); err != nil {
+			return nil, false, err
+		}
+		return ca, false, nil
+	case certErr == nil && sealedErr == nil:
+		ca, err := cluster.OpenCAKey(ctx, h, certPEM, sealed)
+		if err != nil {
+			return nil, false, fmt.Errorf("cluster CA key %s (it opens only with this node's HSM): %w",
+				filepath.Join(caDir, caKeySealedFile), err)
+		}
+		return ca, false, nil
+	case missing(certErr) && missing(sealedErr) && missing(plainErr):
+		ca, err := identity.NewCA("trent", nil, now)
+		if err != nil {
+			return nil, false, err
+		}
+		// The key first: a directory with ca.pem and no key is a joined
+		// node's.
+		if err := writeSealedCAKey(ctx, caDir, h, ca); err != nil {
+			return nil, false, err
+		}
+		if err := writeFiles(caDir, map[string][]byte{caCertFile: ca.CertPEM()}); err != nil {
+			return nil, false, err
+		}
+		return ca, true, nil
+	default:
+		return nil, false, fmt.Errorf("cluster CA in %s is incomplete: need both %s and %s", caDir, caCertFile, caKeySealedFile)
+	}
+}
+
+// writeSealedCAKey seals ca's key with h and writes it to caDir,
+// atomically and durably.
+func writeSealedCAKey(ctx context.Context, caDir string, h cluster.HSM, ca *identity.CA) error {
+	sealed, err := cluster.SealCAKey(ctx, h, rand.Reader, ca)
+	if err != nil {
+		return err
+	}
+	return writeFiles(caDir, map[string][]byte{caKeySealedFile: sealed})
 }
 
 // loadOrIssueNode returns the node certificate, issuing a new one when it
@@ -190,28 +252,48 @@ func hostsOf(addrs ...string) []string {
 }
 
 // writeFiles writes files into dir (mode 0700) with mode 0600, atomically.
+// Each goes through a new temporary file (O_EXCL, mode 0600 from the
+// start), so a file or symbolic link left at a predictable name can
+// neither redirect a private key nor give it a looser mode.
 func writeFiles(dir string, files map[string][]byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	for name, data := range files {
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, data, 0o600); err != nil {
-			return err
-		}
-		f, err := os.Open(tmp)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			return err
+		if err := writeFileAtomic(dir, name, data); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
 		}
 	}
+	return syncDir(dir)
+}
+
+// writeFileAtomic replaces dir/name with data (mode 0600) through a new
+// temporary file, synced before the rename.
+func writeFileAtomic(dir, name string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
+}
+
+// syncDir makes the entries of dir (renames, removals) durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

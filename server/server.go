@@ -133,12 +133,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	default:
-		if p, _, err = loadOrCreatePKI(dir, nodeID, cfg.AccountID, hostsOf(apiAddr, raftAddr), now); err != nil {
+		// This node created the cluster: its CA key is sealed under its
+		// HSM, so the HSM opens first.
+		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
+			raftLn.Close()
+			return nil, err
+		}
+		if p, _, err = loadOrCreatePKI(ctx, dir, s.hsm, nodeID, cfg.AccountID, hostsOf(apiAddr, raftAddr), now); err != nil {
 			raftLn.Close()
 			return nil, err
 		}
 	}
-	if s.hsm == nil {
+	if s.hsm == nil { // a node that joined earlier
 		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
 			raftLn.Close()
 			return nil, err
@@ -535,49 +541,6 @@ func resolveNodeID(dir, want string) (string, error) {
 	default:
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
-}
-
-// openHSM opens the soft HSM, creating it with a fresh domain key on first
-// start. Without a passphrase file it runs in dev mode and says so loudly.
-func openHSM(dir, passphraseFile string, stderr io.Writer, withDomain bool) (*soft.HSM, error) {
-	hsmDir := filepath.Join(dir, "hsm")
-	if err := os.MkdirAll(hsmDir, 0o700); err != nil {
-		return nil, err
-	}
-	statePath := filepath.Join(hsmDir, "state")
-	var u soft.Unsealer
-	if passphraseFile != "" {
-		pass, err := os.ReadFile(passphraseFile)
-		if err != nil {
-			return nil, fmt.Errorf("HSM passphrase file: %w", err)
-		}
-		u = soft.Passphrase([]byte(strings.TrimRight(string(pass), "\r\n")))
-	} else {
-		keyPath := filepath.Join(hsmDir, "unseal.key")
-		u = soft.KeyFile(keyPath, true)
-		fmt.Fprintf(stderr, "\n"+
-			"  ************************************************************************\n"+
-			"  * DEV MODE: the soft HSM unseals itself from %s\n"+
-			"  * Anyone who can read this data directory can decrypt every key.\n"+
-			"  * For real use, start with --hsm-passphrase-file.\n"+
-			"  ************************************************************************\n\n", keyPath)
-	}
-	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
-		create := soft.Create
-		if !withDomain {
-			create = soft.CreateWithoutDomain
-		}
-		h, err := create(statePath, u)
-		if err != nil {
-			return nil, fmt.Errorf("create soft HSM: %w", err)
-		}
-		return h, nil
-	}
-	h, err := soft.Open(statePath, u)
-	if err != nil {
-		return nil, fmt.Errorf("unseal soft HSM %s: %w", statePath, err)
-	}
-	return h, nil
 }
 
 // raftLogLevel keeps raft's routine election chatter out of the default

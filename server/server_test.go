@@ -193,10 +193,7 @@ func TestAuthentication(t *testing.T) {
 	assertAWSError(t, err, connect.CodeUnauthenticated, "UnrecognizedClientException")
 
 	// Another principal of the account is denied until policies land.
-	ca, err := identity.LoadCA(mustRead(t, dir, "ca/ca.pem"), mustRead(t, dir, "ca/ca-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := dataDirCA(t, dir)
 	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
 	bkey, _ := identity.NewKeyPair()
 	bder, err := ca.IssueClient(bob, bkey.Public(), time.Now(), time.Hour)

@@ -151,7 +151,7 @@ func TestOpenErrors(t *testing.T) {
 	kfFile := readFile(t, kf.state)
 	pdir := t.TempDir()
 	ppath := filepath.Join(pdir, "state")
-	ph, err := Create(ppath, Passphrase([]byte("hunter2")), cheapArgon2)
+	ph, err := Create(ppath, Passphrase([]byte(testPassphrase)), cheapArgon2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,9 +173,9 @@ func TestOpenErrors(t *testing.T) {
 		want error
 	}{
 		{"wrong_key_file", kfFile, KeyFile(otherKey, false), ErrWrongKey},
-		{"wrong_passphrase", pFile, Passphrase([]byte("hunter3")), ErrWrongKey},
+		{"wrong_passphrase", pFile, Passphrase([]byte(testPassphrase + "!")), ErrWrongKey},
 		{"empty_passphrase", pFile, Passphrase(nil), nil},
-		{"passphrase_for_key_file_state", kfFile, Passphrase([]byte("hunter2")), ErrWrongUnsealer},
+		{"passphrase_for_key_file_state", kfFile, Passphrase([]byte(testPassphrase)), ErrWrongUnsealer},
 		{"key_file_for_passphrase_state", pFile, KeyFile(kf.key, false), ErrWrongUnsealer},
 		{"missing", nil, KeyFile(kf.key, false), fs.ErrNotExist},
 		{"empty", []byte{}, KeyFile(kf.key, false), ErrCorruptState},
@@ -188,10 +188,10 @@ func TestOpenErrors(t *testing.T) {
 		{"kdf_0", mutate(kfFile, set(9, 0)), KeyFile(kf.key, false), ErrCorruptState},
 		{"kdf_3", mutate(kfFile, set(9, 3)), KeyFile(kf.key, false), ErrCorruptState},
 		{"key_file_with_params", mutate(kfFile, set(18, 1)), KeyFile(kf.key, false), ErrCorruptState},
-		{"argon_threads_0", mutate(pFile, set(18, 0)), Passphrase([]byte("hunter2")), ErrCorruptState},
-		{"argon_time_huge", mutate(pFile, set(10, 0xff)), Passphrase([]byte("hunter2")), ErrCorruptState},
-		{"argon_memory_huge", mutate(pFile, set(14, 0xff)), Passphrase([]byte("hunter2")), ErrCorruptState},
-		{"argon_time_changed", mutate(pFile, set(13, 2)), Passphrase([]byte("hunter2")), ErrWrongKey},
+		{"argon_threads_0", mutate(pFile, set(18, 0)), Passphrase([]byte(testPassphrase)), ErrCorruptState},
+		{"argon_time_huge", mutate(pFile, set(10, 0xff)), Passphrase([]byte(testPassphrase)), ErrCorruptState},
+		{"argon_memory_huge", mutate(pFile, set(14, 0xff)), Passphrase([]byte(testPassphrase)), ErrCorruptState},
+		{"argon_time_changed", mutate(pFile, set(13, 2)), Passphrase([]byte(testPassphrase)), ErrWrongKey},
 		{"salt_flipped", mutate(kfFile, xor(20)), KeyFile(kf.key, false), ErrWrongKey},
 		{"nonce_flipped", mutate(kfFile, xor(40)), KeyFile(kf.key, false), ErrWrongKey},
 		{"body_flipped", mutate(kfFile, xor(60)), KeyFile(kf.key, false), ErrWrongKey},

@@ -28,11 +28,14 @@ type Unsealer interface {
 
 // KeyFile returns an [Unsealer] that reads a 32-byte key from the file at
 // path, stored raw or as 64 hex digits (surrounding white space ignored).
-// The file must not be accessible by group or others.
+// The file must not be accessible by group or others, and must not be a
+// symbolic link (on systems with O_NOFOLLOW); the mode is checked on the
+// opened file.
 //
 // With create set, [Create] and [CreateWithoutDomain] create a missing key
-// file with mode 0600 holding a fresh random key in hex ([Open] never does). That is for development: anyone who can read the file
-// can unseal the HSM, so a deployment should keep the key file on other
+// file with mode 0600 holding a fresh random key in hex ([Open] never
+// does). That is for development: anyone who can read the file can unseal
+// the HSM, so a deployment should keep the key file on other
 // storage than the state file, or use [Passphrase].
 //
 // The KEK is HKDF-SHA256(key, salt, "trent/hsm-state/v1/key-file").
@@ -65,19 +68,14 @@ func (k keyFile) kek(h *sealHeader, c *config, creating bool) ([]byte, error) {
 // creates a missing key file, if allowed; a missing key file is never
 // replaced for an existing state file, which it could not open.
 func (k keyFile) load(c *config, creating bool) ([]byte, error) {
-	data, err := os.ReadFile(k.path)
+	data, err := readSecretFile(k.path, true, maxSecretFile)
 	if errors.Is(err, fs.ErrNotExist) && k.create && creating {
 		return k.generate(c)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("soft: reading key file: %w", err)
+		return nil, fmt.Errorf("soft: key file: %w", err)
 	}
 	defer clear(data)
-	if fi, err := os.Stat(k.path); err != nil {
-		return nil, fmt.Errorf("soft: reading key file: %w", err)
-	} else if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("soft: key file %s has mode %v; it must not be accessible by group or others (chmod 600)", k.path, fi.Mode().Perm())
-	}
 	if len(data) == keySize {
 		return clone(data), nil
 	}
@@ -108,11 +106,22 @@ func (k keyFile) generate(c *config) ([]byte, error) {
 	return key, nil
 }
 
+// MinPassphraseLen is the shortest passphrase, in bytes, that [Create] and
+// [CreateWithoutDomain] accept. [Open] accepts shorter ones, so that a
+// state file sealed before the limit existed still opens (the passphrase
+// of a state file cannot be changed).
+const MinPassphraseLen = 16
+
+// ErrShortPassphrase is returned by [Create] and [CreateWithoutDomain] for
+// a passphrase shorter than [MinPassphraseLen].
+var ErrShortPassphrase = fmt.Errorf("soft: the passphrase must be at least %d bytes long", MinPassphraseLen)
+
 // Passphrase returns an [Unsealer] that derives the KEK from a passphrase
 // with Argon2id. New state files use t=3 passes, m=64 MiB, p=4 lanes
 // (RFC 9106's second recommendation) unless [WithArgon2] says otherwise;
-// the parameters are stored in the file's header. The caller may clear p
-// once [Create], [CreateWithoutDomain] or [Open] has returned.
+// the parameters are stored in the file's header. A new state file needs
+// a passphrase of at least [MinPassphraseLen] bytes. The caller should
+// clear p once [Create], [CreateWithoutDomain] or [Open] has returned.
 func Passphrase(p []byte) Unsealer {
 	return passphrase{p: p}
 }
@@ -126,15 +135,86 @@ func (p passphrase) setKDF(h *sealHeader, c *config) {
 	h.time, h.memory, h.threads = c.argonTime, c.argonMemory, c.argonThreads
 }
 
-func (p passphrase) kek(h *sealHeader, _ *config, _ bool) ([]byte, error) {
+func (p passphrase) kek(h *sealHeader, _ *config, creating bool) ([]byte, error) {
 	if h.kdf != kdfArgon2id {
 		return nil, ErrWrongUnsealer
 	}
-	if len(p.p) == 0 {
+	switch {
+	case len(p.p) == 0:
 		return nil, errors.New("soft: empty passphrase")
+	case creating && len(p.p) < MinPassphraseLen:
+		return nil, fmt.Errorf("%w (it is %d)", ErrShortPassphrase, len(p.p))
 	}
 	if err := h.checkKDF(); err != nil {
 		return nil, err
 	}
 	return argon2.IDKey(p.p, h.salt[:], h.time, h.memory, h.threads, keySize), nil
+}
+
+// maxSecretFile bounds a key or passphrase file, trailing newline included.
+const maxSecretFile = 1024
+
+// ReadPassphraseFile reads a passphrase for [Passphrase] from the file at
+// path, without its trailing CR and LF characters. The file must not be
+// accessible by group or others, must not be empty and may hold at most
+// 1 KiB. The mode is checked on the opened file, so a file swapped in
+// between the check and the read is never used. The caller clears the
+// result once it is done with it.
+func ReadPassphraseFile(path string) ([]byte, error) {
+	b, err := readSecretFile(path, false, maxSecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("soft: passphrase file: %w", err)
+	}
+	p := bytes.TrimRight(b, "\r\n")
+	if len(p) == 0 {
+		clear(b)
+		return nil, fmt.Errorf("soft: passphrase file %s is empty", path)
+	}
+	return p, nil
+}
+
+// readSecretFile reads a file of at most max bytes that holds a secret. It
+// checks the mode on the opened descriptor: the file must not be
+// accessible by group or others (except on Windows, which has no such
+// bits). With noFollow set, a symbolic link as the last path element is
+// refused (O_NOFOLLOW where the system has it), so a file that Trent
+// created cannot be redirected. Errors name the path; the caller clears
+// the result. The result is read into one buffer, never reallocated, so
+// clearing it wipes every copy this function made.
+func readSecretFile(path string, noFollow bool, max int) ([]byte, error) {
+	flags := os.O_RDONLY
+	if noFollow {
+		flags |= oNoFollow
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		if noFollow && isSymlinkRefusal(err) {
+			return nil, fmt.Errorf("%s is a symbolic link; refusing to follow it: %w", path, err)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %v; it must not be accessible by group or others (chmod 600 %s)",
+			path, fi.Mode().Perm(), path)
+	}
+	buf := make([]byte, max+1)
+	n, err := io.ReadFull(f, buf)
+	switch {
+	case err == nil:
+		clear(buf)
+		return nil, fmt.Errorf("%s is longer than %d bytes", path, max)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return buf[:n:n], nil
+	default:
+		clear(buf)
+		return nil, err
+	}
 }
