@@ -55,7 +55,7 @@ type snapshotRecord struct {
 	RevokedCert     *RevokedCert     `json:"revoked_cert,omitempty"`
 	// IssuedCert records certificates issued through IAM (see writeCerts).
 	IssuedCert *IssuedCert `json:"issued_cert,omitempty"`
-	End             bool             `json:"end,omitempty"`
+	End        bool        `json:"end,omitempty"`
 }
 
 type snapshot struct {
