@@ -105,7 +105,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, req *iamv1.CreateAccessKe
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.newID("AKIA")
+	id, err := s.newID("AKIA", accessKeyIDRandLen)
 	if err != nil {
 		return nil, s.internal(ctx, "CreateAccessKey", err)
 	}
