@@ -391,7 +391,7 @@ func (s *Service) RevokeCert(ctx context.Context, req *iamv1.RevokeCertRequest) 
 	}
 	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRevokeCert, RevokeCert: &fsm.RevokeCert{
 		Account: p.Account, Admin: s.isAdmin(p),
-		Cert:    fsm.RevokedCert{Serial: serial, Principal: p.ARN, RevokedAt: s.now().UnixMilli()}}})
+		Cert: fsm.RevokedCert{Serial: serial, Principal: p.ARN, RevokedAt: s.now().UnixMilli()}}})
 	if err != nil {
 		return nil, err
 	}
