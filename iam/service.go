@@ -144,8 +144,9 @@ func (s *Service) AccessKeys() *AccessKeys { return s.keys }
 
 // Exists reports whether p is a principal that still exists: an account
 // root always, a user while a user with exactly that ARN exists. Roles and
-// nodes are not IAM's to decide and are reported as existing. The
-// authentication layer may call it to refuse certificates of deleted users.
+// nodes are not IAM's to decide and are reported as existing. It answers
+// by ARN only; authentication uses fsm.FSM.CheckCert, which also checks
+// roles and the unique id a certificate carries.
 func (s *Service) Exists(p identity.Principal) bool {
 	if p.Kind != identity.KindUser {
 		return true
