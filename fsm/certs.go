@@ -111,12 +111,16 @@ func (s *certState) issuedTo(id string) []*IssuedCert {
 	return out
 }
 
+// validSerial reports whether s is a serial as the deny list writes it:
+// lowercase hex without leading zeros (big.Int.Text(16) of a positive
+// serial).
 func validSerial(s string) bool {
 	return s != "" && s[0] != '0' && strings.Trim(s, "0123456789abcdef") == ""
 }
 
-// principalID returns the unique id of the user or role with ARN arn, and
-// whether it exists. f.mu is held.
+// principalID returns the unique id of the user or role p names (by
+// ARN, so a user and a role of the same name are told apart), and whether
+// it exists. f.mu is held.
 func (f *FSM) principalID(p identity.Principal) (string, bool) {
 	switch p.Kind {
 	case identity.KindUser:
