@@ -32,16 +32,17 @@ var iamVerbs = newVerbTable("iam", iamUsageHead, 20,
 	iamRPC(iamClient.CreateUser, "Creates a user in your account.", "user-name"),
 	iamRPC(iamClient.GetUser, "Returns a user; without --user-name, you."),
 	iamRPC(iamClient.ListUsers, "Lists the users of your account."),
-	iamRPC(iamClient.DeleteUser, "Deletes a user and its access keys.", "user-name"),
+	iamRPC(iamClient.DeleteUser, "Deletes a user, its access keys and policies, and revokes its certificates.", "user-name"),
 	iamRPC(iamClient.CreateAccessKey, "Creates an access key; without --user-name, for you. Keep the secret: it is shown once."),
 	iamRPC(iamClient.ListAccessKeys, "Lists the access keys of a user; without --user-name, yours."),
 	iamRPC(iamClient.DeleteAccessKey, "Deletes an access key.", "access-key-id"),
-	iamRPC(iamClient.RevokeCert, "Revokes a client certificate by serial number (openssl x509 -serial); every node refuses it.", "serial-number"),
-	iamRPC(iamClient.ListRevokedCerts, "Lists the revoked certificate serial numbers."),
+	iamRPC(iamClient.ListCertificates, "Lists the certificates issued to a user or role; without --user-name or --role-name, yours."),
+	iamRPC(iamClient.RevokeCert, "Revokes a client certificate of your account by serial number (openssl x509 -serial); every node refuses it.", "serial-number"),
+	iamRPC(iamClient.ListRevokedCerts, "Lists the revoked certificate serial numbers of your account."),
 	iamRPC(iamClient.CreateRole, "Creates a role in your account.", "role-name"),
 	iamRPC(iamClient.GetRole, "Returns a role.", "role-name"),
 	iamRPC(iamClient.ListRoles, "Lists the roles of your account."),
-	iamRPC(iamClient.DeleteRole, "Deletes a role and its policies.", "role-name"),
+	iamRPC(iamClient.DeleteRole, "Deletes a role and its policies, and revokes its certificates.", "role-name"),
 	iamRPC(iamClient.PutUserPolicy, "Adds or replaces an inline identity policy of a user.", "user-name", "policy-name", "policy-document"),
 	iamRPC(iamClient.GetUserPolicy, "Returns an inline policy of a user.", "user-name", "policy-name"),
 	iamRPC(iamClient.ListUserPolicies, "Lists the inline policies of a user.", "user-name"),
@@ -51,7 +52,7 @@ var iamVerbs = newVerbTable("iam", iamUsageHead, 20,
 	iamRPC(iamClient.ListRolePolicies, "Lists the inline policies of a role.", "role-name"),
 	iamRPC(iamClient.DeleteRolePolicy, "Deletes an inline policy of a role.", "role-name", "policy-name"),
 	&verb{group: "iam", name: "issue-cert", op: "IssueCertificate",
-		summary: "Issues a client certificate for a user; the key is made here and never sent.",
+		summary: "Issues a client certificate for a user or role; the key is made here and never sent.",
 		run:     issueCert, help: issueCertUsage},
 )
 
@@ -89,16 +90,20 @@ func (c *command) dialIAM(g *globals) (iamClient, *target, error) {
 	return iamv1connect.NewIdentityServiceClient(hc, t.baseURL, connect.WithAcceptCompression("gzip", nil, nil)), t, nil
 }
 
-const issueCertUsage = `usage: trent iam issue-cert --user-name NAME --out DIR [--validity 24h] [--force]
+const issueCertUsage = `usage: trent iam issue-cert (--user-name NAME | --role-name NAME) --out DIR [--validity 24h] [--force]
 
-Issues a client certificate naming a user of your account, signed by the
-cluster CA. The private key is generated here and only a certificate
-signing request is sent, so the key never leaves this machine. Writes
-DIR/ca.pem, DIR/cert.pem and DIR/key.pem (mode 0600), usable with
---data-dir's layout or --ca/--cert/--key, and prints the user's ARN.
+Issues a client certificate naming a user or role of your account, signed
+by the cluster CA. The private key is generated here and only a
+certificate signing request is sent, so the key never leaves this machine.
+Writes DIR/ca.pem, DIR/cert.pem and DIR/key.pem (mode 0600),
+usable with --data-dir's layout or --ca/--cert/--key, and prints the
+principal's ARN. The certificate is bound to the principal's unique id:
+deleting the principal revokes it, and a principal re-created under the
+same name cannot use it ('trent iam list-certificates' lists them).
 
 Options:
-  --user-name NAME   the user (required)
+  --user-name NAME   the user (this or --role-name is required)
+  --role-name NAME   the role
   --out DIR          credential directory to write (required)
   --validity D       certificate lifetime, e.g. 24h or 720h (default 24h,
                      at most 8760h)
@@ -109,12 +114,13 @@ Global options: --endpoint, --data-dir, --ca, --cert, --key (trent --help)
 
 // issueCert runs `trent iam issue-cert`.
 func issueCert(ctx context.Context, c *command, g *globals, args []string) error {
-	var userName, out string
+	var userName, roleName, out string
 	var validity time.Duration
 	var force bool
 	set := flag.NewFlagSet("issue-cert", flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	set.StringVar(&userName, "user-name", "", "")
+	set.StringVar(&roleName, "role-name", "", "")
 	set.StringVar(&out, "out", "", "")
 	set.DurationVar(&validity, "validity", 24*time.Hour, "")
 	set.BoolVar(&force, "force", false, "")
@@ -127,9 +133,11 @@ func issueCert(ctx context.Context, c *command, g *globals, args []string) error
 	switch {
 	case set.NArg() > 0:
 		return usage(fmt.Sprintf("unexpected argument %q", set.Arg(0)))
-	case userName == "" && out == "":
+	case userName != "" && roleName != "":
+		return usage("--user-name and --role-name cannot be used together")
+	case userName == "" && roleName == "" && out == "":
 		return usage("the following arguments are required: --user-name, --out")
-	case userName == "":
+	case userName == "" && roleName == "":
 		return usage("the following arguments are required: --user-name")
 	case out == "":
 		return usage("the following arguments are required: --out")
@@ -147,7 +155,7 @@ func issueCert(ctx context.Context, c *command, g *globals, args []string) error
 	if err != nil {
 		return err
 	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: userName}}, key)
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: userName + roleName}}, key)
 	if err != nil {
 		return fmt.Errorf("creating the certificate request: %v", err)
 	}
@@ -164,6 +172,7 @@ func issueCert(ctx context.Context, c *command, g *globals, args []string) error
 	secs := int64(validity / time.Second)
 	resp, err := client.IssueCertificate(ctx, &iamv1.IssueCertificateRequest{
 		UserName:                  userName,
+		RoleName:                  roleName,
 		CertificateSigningRequest: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
 		ValiditySeconds:           &secs,
 	})

@@ -175,6 +175,22 @@ func (f *fakeIAM) DeleteAccessKey(_ context.Context, req *iamv1.DeleteAccessKeyR
 	return nil, iamError(connect.CodeNotFound, "NoSuchEntity", "The Access Key with id "+req.AccessKeyId+" cannot be found.")
 }
 
+// ListCertificates lists two fixed certificates of an existing user.
+func (f *fakeIAM) ListCertificates(_ context.Context, req *iamv1.ListCertificatesRequest) (*iamv1.ListCertificatesResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, err := f.user(req.UserName)
+	if err != nil {
+		return nil, err
+	}
+	resp := &iamv1.ListCertificatesResponse{}
+	for i, status := range []string{"Revoked", "Active"} {
+		resp.Certificates = append(resp.Certificates, &iamv1.Certificate{SerialNumber: fmt.Sprintf("5eed%d", i), Arn: u.Arn, PrincipalId: u.UserId,
+			IssueDate: "2026-03-01T12:00:00.000Z", Expiration: "2026-03-02T12:00:00.000Z", Status: status})
+	}
+	return resp, nil
+}
+
 // IssueCertificate signs CSRs only: the CLI must never need a server key.
 func (f *fakeIAM) IssueCertificate(_ context.Context, req *iamv1.IssueCertificateRequest) (*iamv1.IssueCertificateResponse, error) {
 	f.mu.Lock()
@@ -298,6 +314,16 @@ func TestIAMGolden(t *testing.T) {
 			args:  []string{"iam", "delete-access-key", "--user-name", "bob", "--access-key-id", "AKIA0000000000000002"},
 		},
 		{
+			name:  "iam-list-certificates",
+			setup: [][]string{{"iam", "create-user", "--user-name", "bob"}},
+			args:  []string{"iam", "list-certificates", "--user-name", "bob"},
+		},
+		{
+			name:  "iam-list-certificates-text",
+			setup: [][]string{{"iam", "create-user", "--user-name", "bob"}},
+			args:  []string{"iam", "list-certificates", "--user-name", "bob", "--output", "text"},
+		},
+		{
 			name:  "iam-delete-user",
 			setup: [][]string{{"iam", "create-user", "--user-name", "bob"}},
 			args:  []string{"iam", "delete-user", "--user-name", "bob"},
@@ -396,6 +422,7 @@ func TestIAMUsageErrors(t *testing.T) {
 		{"issue-cert-missing", []string{"iam", "issue-cert", "--user-name", "bob"}, []string{"required: --out"}},
 		{"issue-cert-validity", []string{"iam", "issue-cert", "--user-name", "bob", "--out", "d", "--validity", "1.5s"}, []string{"whole number of seconds"}},
 		{"issue-cert-positional", []string{"iam", "issue-cert", "bob"}, []string{`unexpected argument "bob"`}},
+		{"issue-cert-user-and-role", []string{"iam", "issue-cert", "--user-name", "bob", "--role-name", "ops", "--out", "d"}, []string{"cannot be used together"}},
 		{"grants-no-verb", []string{"grants"}, []string{"grants: missing verb", "find-duplicates"}},
 		{"grants-unknown-verb", []string{"grants", "list"}, []string{`unknown verb "list"`}},
 		{"grants-yes-alone", []string{"grants", "find-duplicates", "--yes"}, []string{"--yes only applies with --retire-extras"}},

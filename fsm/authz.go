@@ -3,7 +3,6 @@ package fsm
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/google/btree"
 
@@ -22,7 +21,9 @@ type Role struct {
 	Name    string `json:"name"`
 	// Path is "/" or "/a/b/".
 	Path string `json:"path"`
-	// ID is the unique role id, "AROA" and 16 upper-case letters and digits.
+	// ID is the unique role id, "AROA" and 17 upper-case letters and
+	// digits (16 for roles created before ids were bound into
+	// certificates). A role re-created under the same name gets a new one.
 	ID string `json:"id"`
 	// ARN is arn:aws:iam::<account>:role<path><name>.
 	ARN        string `json:"arn"`
@@ -55,9 +56,19 @@ type PrincipalPolicy struct {
 type RevokedCert struct {
 	// Serial is the certificate serial number in lowercase hex, without
 	// leading zeros (big.Int.Text(16)).
-	Serial    string `json:"serial"`
-	Principal string `json:"principal,omitempty"` // for operators; not checked
-	RevokedAt int64  `json:"revoked_at"`          // Unix milliseconds
+	Serial string `json:"serial"`
+	// Principal is who revoked it, for operators; empty when deleting the
+	// certificate's principal revoked it.
+	Principal string `json:"principal,omitempty"`
+	RevokedAt int64  `json:"revoked_at"` // Unix milliseconds
+	// Account is the account of the certificate's principal, as recorded
+	// when IAM issued it. It is empty for a serial the FSM never saw
+	// issued (the bootstrap admin certificate, certificates from before
+	// issue records) and for records from before revocation was scoped;
+	// only the cluster's admin account sees those.
+	Account string `json:"account,omitempty"`
+	// Owner is the ARN the certificate names, when recorded.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Authorization commands.
@@ -84,10 +95,13 @@ type CreateRole struct {
 	Role Role `json:"role"`
 }
 
-// DeleteRole removes a role and its identity policies.
+// DeleteRole removes a role and its identity policies, and revokes every
+// certificate issued to it (see DeleteUser).
 type DeleteRole struct {
 	Account string `json:"account"`
 	Name    string `json:"name"`
+	// RevokedAt is the proposer's time, for the deny-list records.
+	RevokedAt int64 `json:"revoked_at,omitempty"` // Unix milliseconds
 }
 
 // PutPrincipalPolicy adds or replaces an identity policy. The owner must
@@ -106,6 +120,12 @@ type DeletePrincipalPolicy struct {
 // twice keeps the first record.
 type RevokeCert struct {
 	Cert RevokedCert `json:"cert"`
+	// Account is the caller's account: the serial must have been issued
+	// to a principal of it (see FSM.revokeCert), unless Admin says the
+	// caller is the root of the cluster's admin account. Empty in commands
+	// from before revocation was scoped, which revoke any serial.
+	Account string `json:"account,omitempty"`
+	Admin   bool   `json:"admin,omitempty"`
 }
 
 // authzState holds roles, identity policies and revoked certificates in
@@ -205,6 +225,7 @@ func (f *FSM) applyAuthz(c *Command) *Result {
 			return &Result{Err: reject(iamNoSuchEntity, "The role with name "+d.Name+" cannot be found.")}
 		}
 		s.deletePoliciesOf(r.ARN)
+		f.revokeIssuedTo(r.ID, d.RevokedAt)
 		s.roles.Delete(r)
 		return &Result{Role: r}
 	case OpPutPrincipalPolicy:
@@ -237,17 +258,6 @@ func (f *FSM) applyAuthz(c *Command) *Result {
 		}
 		s.policies.Delete(p)
 		return &Result{Policy: p}
-	case OpRevokeCert:
-		rc := c.RevokeCert.Cert
-		if rc.Serial == "" || strings.Trim(rc.Serial, "0123456789abcdef") != "" {
-			return &Result{Err: reject(iamValidationError, "A certificate serial is lowercase hex.")}
-		}
-		if old, ok := s.revoked.Get(&rc); ok {
-			return &Result{Revoked: old, Existing: true}
-		}
-		n := rc
-		s.revoked.ReplaceOrInsert(&n)
-		return &Result{Revoked: &n}
 	}
 	return &Result{Err: reject(iamServiceFailure, "unknown replicated command")}
 }
@@ -293,13 +303,16 @@ func (f *FSM) CertRevoked(serial string) bool {
 	return ok
 }
 
-// RevokedCerts returns the deny list in serial order.
-func (f *FSM) RevokedCerts() []*RevokedCert {
+// RevokedCerts returns the deny-list records of account in serial order,
+// or with all, every record (for the cluster's admin account).
+func (f *FSM) RevokedCerts(account string, all bool) []*RevokedCert {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []*RevokedCert
 	f.authz.revoked.Ascend(func(r *RevokedCert) bool {
-		out = append(out, r)
+		if all || r.Account == account {
+			out = append(out, r)
+		}
 		return true
 	})
 	return out

@@ -68,6 +68,7 @@ type Command struct {
 	PutPrincipalPolicy    *PutPrincipalPolicy    `json:"put_principal_policy,omitempty"`
 	DeletePrincipalPolicy *DeletePrincipalPolicy `json:"delete_principal_policy,omitempty"`
 	RevokeCert            *RevokeCert            `json:"revoke_cert,omitempty"`
+	RecordCert            *RecordCert            `json:"record_cert,omitempty"`
 }
 
 // CreateGrant adds a grant, unless a grant with the same Name and the same
@@ -154,7 +155,7 @@ func (c *Command) validate() error {
 		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
 		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil,
 		c.PutKeyPolicy != nil, c.CreateRole != nil, c.DeleteRole != nil, c.PutPrincipalPolicy != nil,
-		c.DeletePrincipalPolicy != nil, c.RevokeCert != nil,
+		c.DeletePrincipalPolicy != nil, c.RevokeCert != nil, c.RecordCert != nil,
 		c.RemoveNode != nil, c.SetGossipKey != nil, c.ClusterFormed != nil} {
 		if p {
 			set++
@@ -212,6 +213,8 @@ func (c *Command) validate() error {
 		ok = set == 1 && c.DeletePrincipalPolicy != nil
 	case OpRevokeCert:
 		ok = set == 1 && c.RevokeCert != nil
+	case OpRecordCert:
+		ok = set == 1 && c.RecordCert != nil && c.RecordCert.Cert.Serial != ""
 	}
 	if !ok {
 		return fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, c.Op, set)

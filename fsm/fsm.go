@@ -36,6 +36,8 @@ type Result struct {
 	Policy *PrincipalPolicy
 	// Revoked is the deny-list record RevokeCert added (or found).
 	Revoked *RevokedCert
+	// Cert is the issue record RecordCert added (or found, for a retry).
+	Cert *IssuedCert
 }
 
 // FSM is the replicated key store. It implements hraft.BatchingFSM.
@@ -49,6 +51,7 @@ type FSM struct {
 	cluster *clusterState
 	iam     *iamState
 	authz   *authzState
+	certs   *certState
 
 	applied atomic.Uint64 // index of the last entry applied
 
@@ -62,7 +65,7 @@ func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
 func New() *FSM {
-	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), notify: make(chan struct{})}
+	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), notify: make(chan struct{})}
 }
 
 // Apply applies one log entry. See ApplyBatch.
@@ -159,8 +162,12 @@ func (f *FSM) apply(c *Command, index uint64) *Result {
 		return f.applyCluster(c)
 	case OpCreateUser, OpDeleteUser, OpCreateAccessKey, OpDeleteAccessKey:
 		return f.applyIAM(c)
-	case OpPutKeyPolicy, OpCreateRole, OpDeleteRole, OpPutPrincipalPolicy, OpDeletePrincipalPolicy, OpRevokeCert:
+	case OpPutKeyPolicy, OpCreateRole, OpDeleteRole, OpPutPrincipalPolicy, OpDeletePrincipalPolicy:
 		return f.applyAuthz(c)
+	case OpRevokeCert:
+		return f.revokeCert(c.RevokeCert)
+	case OpRecordCert:
+		return f.recordCert(c.RecordCert)
 	case OpCreateGrant:
 		return f.createGrant(c.CreateGrant, index)
 	case OpDeleteGrant:

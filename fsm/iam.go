@@ -31,7 +31,9 @@ type User struct {
 	Name    string `json:"name"`
 	// Path is "/" or "/a/b/".
 	Path string `json:"path"`
-	// ID is the unique user id, "AIDA" and 16 upper-case letters and digits.
+	// ID is the unique user id, "AIDA" and 17 upper-case letters and
+	// digits (16 for users created before ids were bound into
+	// certificates). A user re-created under the same name gets a new one.
 	ID string `json:"id"`
 	// ARN is arn:aws:iam::<account>:user<path><name>.
 	ARN        string `json:"arn"`
@@ -61,10 +63,14 @@ type CreateUser struct {
 	User User `json:"user"`
 }
 
-// DeleteUser removes a user and every access key it owns.
+// DeleteUser removes a user, every access key it owns and its identity
+// policies, and puts every certificate issued to it on the deny list, all
+// in one command: no request sees the user gone but its credentials live.
 type DeleteUser struct {
 	Account string `json:"account"`
 	Name    string `json:"name"`
+	// RevokedAt is the proposer's time, for the deny-list records.
+	RevokedAt int64 `json:"revoked_at,omitempty"` // Unix milliseconds
 }
 
 // CreateAccessKey adds an access key for its owner, which must exist when
@@ -204,6 +210,7 @@ func (f *FSM) applyIAM(c *Command) *Result {
 			s.removeKey(k)
 		}
 		f.authz.deletePoliciesOf(u.ARN)
+		f.revokeIssuedTo(u.ID, d.RevokedAt)
 		s.users.Delete(u)
 		return &Result{User: u}
 	case OpCreateAccessKey:

@@ -284,11 +284,13 @@ func TestSnapshotWithoutIAMRecordsRestores(t *testing.T) {
 	}
 }
 
-// FuzzApplyIAM applies any decodable command to a state holding users and
-// keys: it must not panic, and the state must still snapshot and restore
-// exactly.
+// FuzzApplyIAM applies any decodable command to a state holding users,
+// keys and an issued certificate: it must not panic, and the state must
+// still snapshot and restore exactly.
 func FuzzApplyIAM(f *testing.F) {
-	for _, c := range append(iamLog(), createUser("", "AIDA9"), userKey("", "bob"), deleteKey("", "")) {
+	seeds := append(iamLog(), createUser("", "AIDA9"), userKey("", "bob"), deleteKey("", ""),
+		recordCert("b1", bobARN, "AIDA1"), recordCert("0", bobARN, "AIDA1"), revokeAs("b1", testAccount, false), revokeAs("b1", "", false))
+	for _, c := range seeds {
 		if b, err := Encode(c); err == nil {
 			f.Add(b)
 		}
@@ -299,7 +301,7 @@ func FuzzApplyIAM(f *testing.F) {
 			return
 		}
 		g := New()
-		applyAll(t, g, createUser("bob", "AIDA1"), userKey("AKIA1", "bob"), rootKey("AKIA2"))
+		applyAll(t, g, createUser("bob", "AIDA1"), userKey("AKIA1", "bob"), rootKey("AKIA2"), recordCert("a1", bobARN, "AIDA1"))
 		applyAll(t, g, c)
 		want := snapshotBytes(t, g)
 		h := New()

@@ -21,7 +21,9 @@ import (
 // grant in (key, id) order, the cluster records ({"cluster": ...},
 // {"node": ...}, {"join_token": ...}) and the IAM records ({"user": ...},
 // {"access_key": ...}) in id order, the authorization records ({"role": ...},
-// {"principal_policy": ...}, {"revoked_cert": ...}); then {"end": true}. The end record
+// {"principal_policy": ...}, {"revoked_cert": ...}), the records of
+// certificates issued through IAM ({"issued_cert": ...}, in serial order);
+// then {"end": true}. The end record
 // makes a truncated snapshot detectable. Record kinds were added within
 // version 1; a reader refuses a record it does not know.
 const (
@@ -51,7 +53,9 @@ type snapshotRecord struct {
 	Role            *Role            `json:"role,omitempty"`
 	PrincipalPolicy *PrincipalPolicy `json:"principal_policy,omitempty"`
 	RevokedCert     *RevokedCert     `json:"revoked_cert,omitempty"`
-	End             bool             `json:"end,omitempty"`
+	// IssuedCert records certificates issued through IAM (see writeCerts).
+	IssuedCert *IssuedCert `json:"issued_cert,omitempty"`
+	End        bool        `json:"end,omitempty"`
 }
 
 type snapshot struct {
@@ -61,6 +65,7 @@ type snapshot struct {
 	cluster *clusterState
 	iam     *iamState
 	authz   *authzState
+	certs   *certState
 }
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
@@ -68,7 +73,7 @@ type snapshot struct {
 func (f *FSM) Snapshot() (hraft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone()}, nil
+	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone()}, nil
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on error.
@@ -107,6 +112,9 @@ func (s *snapshot) write(w io.Writer) error {
 	if err := s.writeAuthz(enc); err != nil {
 		return err
 	}
+	if err := encodeTree(enc, s.certs.issued, func(c *IssuedCert) snapshotRecord { return snapshotRecord{IssuedCert: c} }); err != nil {
+		return err
+	}
 	if err := enc.Encode(snapshotRecord{End: true}); err != nil {
 		return err
 	}
@@ -141,6 +149,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.cluster = st.cluster
 	f.iam = st.iam
 	f.authz = st.authz
+	f.certs = st.certs
 	f.mu.Unlock()
 	f.setApplied(st.applied)
 	return nil
@@ -154,6 +163,7 @@ type restored struct {
 	cluster *clusterState
 	iam     *iamState
 	authz   *authzState
+	certs   *certState
 }
 
 func readSnapshot(r io.Reader) (*restored, error) {
@@ -173,7 +183,7 @@ func readSnapshot(r io.Reader) (*restored, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
 	}
-	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState()}
+	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState()}
 	for {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
@@ -202,6 +212,11 @@ func readSnapshot(r io.Reader) (*restored, error) {
 			if err := st.authz.restore(&rec); err != nil {
 				return nil, err
 			}
+		case rec.IssuedCert != nil && validSerial(rec.IssuedCert.Serial) && rec.IssuedCert.PrincipalID != "":
+			if _, dup := st.certs.issued.Get(rec.IssuedCert); dup {
+				return nil, fmt.Errorf("%w: duplicate issued certificate %s", ErrSnapshotFormat, rec.IssuedCert.Serial)
+			}
+			st.certs.insert(rec.IssuedCert)
 		default:
 			return nil, fmt.Errorf("%w: empty record", ErrSnapshotFormat)
 		}

@@ -38,10 +38,19 @@ func NewAccessKeys(store Store, hsm MAC) *AccessKeys {
 // Lookup returns the secret of access key accessKeyID and the principal it
 // authenticates, or [ErrUnknownAccessKey]. The secret is derived by the
 // HSM each time; other errors are HSM failures.
+//
+// DeleteUser deletes a user's access keys in the same command, so a key
+// of a deleted user is unknown; Lookup also refuses a user's key when no
+// user of that ARN exists, so that the two can never drift apart.
 func (a *AccessKeys) Lookup(ctx context.Context, accessKeyID string) (secret []byte, p identity.Principal, err error) {
 	k, ok := a.store.AccessKey(accessKeyID)
 	if !ok || k.Status != fsm.AccessKeyActive {
 		return nil, identity.Principal{}, ErrUnknownAccessKey
+	}
+	if k.UserName != "" {
+		if u, ok := a.store.User(k.Account, k.UserName); !ok || u.ARN != k.Owner {
+			return nil, identity.Principal{}, ErrUnknownAccessKey
+		}
 	}
 	p, err = identity.ParsePrincipal(k.Owner)
 	if err != nil {
@@ -105,7 +114,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, req *iamv1.CreateAccessKe
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.newID("AKIA")
+	id, err := s.newID("AKIA", accessKeyIDRandLen)
 	if err != nil {
 		return nil, s.internal(ctx, "CreateAccessKey", err)
 	}

@@ -23,7 +23,9 @@ type AuthzStore interface {
 	ListRoles(account, after string, limit int) ([]*fsm.Role, bool)
 	PrincipalPolicy(owner, name string) (*fsm.PrincipalPolicy, bool)
 	PrincipalPolicies(owner string) []*fsm.PrincipalPolicy
-	RevokedCerts() []*fsm.RevokedCert
+	RevokedCerts(account string, all bool) []*fsm.RevokedCert
+	CertRevoked(serial string) bool
+	ListCertificates(principalID, after string, limit int) ([]*fsm.IssuedCert, bool)
 }
 
 // Explainer explains authorization decisions; *kms.Service is one.
@@ -108,7 +110,8 @@ func (s *Service) ListRoles(ctx context.Context, req *iamv1.ListRolesRequest) (*
 	return resp, nil
 }
 
-// DeleteRole deletes a role of the caller's account and its policies.
+// DeleteRole deletes a role of the caller's account and its policies, and
+// revokes every certificate issued to it.
 func (s *Service) DeleteRole(ctx context.Context, req *iamv1.DeleteRoleRequest) (*iamv1.DeleteRoleResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -120,7 +123,7 @@ func (s *Service) DeleteRole(ctx context.Context, req *iamv1.DeleteRoleRequest) 
 	if err := requireRoot(p, "DeleteRole", roleARN(p.Account, "/", req.RoleName)); err != nil {
 		return nil, err
 	}
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteRole, DeleteRole: &fsm.DeleteRole{Account: p.Account, Name: req.RoleName}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteRole, DeleteRole: &fsm.DeleteRole{Account: p.Account, Name: req.RoleName, RevokedAt: s.now().UnixMilli()}}); err != nil {
 		return nil, err
 	}
 	return &iamv1.DeleteRoleResponse{}, nil
@@ -370,7 +373,10 @@ func NormalizeSerial(s string) (string, bool) {
 }
 
 // RevokeCert adds a certificate serial to the replicated deny list. Only
-// the account root may revoke.
+// an account root may revoke, and only the certificates IAM issued to its
+// account's users and roles; the FSM decides that against the serial's
+// issue record, so a serial of another account is NoSuchEntity, as is one
+// never issued. The root of the admin account may revoke any serial.
 func (s *Service) RevokeCert(ctx context.Context, req *iamv1.RevokeCertRequest) (*iamv1.RevokeCertResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -383,15 +389,17 @@ func (s *Service) RevokeCert(ctx context.Context, req *iamv1.RevokeCertRequest) 
 	if err := requireRoot(p, "RevokeCert", "arn:aws:iam::"+p.Account+":certificate/"+serial); err != nil {
 		return nil, err
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRevokeCert, RevokeCert: &fsm.RevokeCert{Cert: fsm.RevokedCert{
-		Serial: serial, Principal: p.ARN, RevokedAt: s.now().UnixMilli()}}})
+	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRevokeCert, RevokeCert: &fsm.RevokeCert{
+		Account: p.Account, Admin: s.isAdmin(p),
+		Cert: fsm.RevokedCert{Serial: serial, Principal: p.ARN, RevokedAt: s.now().UnixMilli()}}})
 	if err != nil {
 		return nil, err
 	}
 	return &iamv1.RevokeCertResponse{SerialNumber: r.Revoked.Serial}, nil
 }
 
-// ListRevokedCerts lists the deny list. Only the account root may.
+// ListRevokedCerts lists the deny list of the caller's account, or the
+// whole deny list for the root of the admin account. Only a root may.
 func (s *Service) ListRevokedCerts(ctx context.Context, _ *iamv1.ListRevokedCertsRequest) (*iamv1.ListRevokedCertsResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -405,10 +413,15 @@ func (s *Service) ListRevokedCerts(ctx context.Context, _ *iamv1.ListRevokedCert
 		return nil, err
 	}
 	resp := &iamv1.ListRevokedCertsResponse{RevokedCerts: []*iamv1.RevokedCert{}}
-	for _, r := range st.RevokedCerts() {
+	for _, r := range st.RevokedCerts(p.Account, s.isAdmin(p)) {
 		resp.RevokedCerts = append(resp.RevokedCerts, &iamv1.RevokedCert{SerialNumber: r.Serial, RevokeDate: isoDate(r.RevokedAt)})
 	}
 	return resp, nil
+}
+
+// isAdmin reports whether p is the root of the cluster's admin account.
+func (s *Service) isAdmin(p identity.Principal) bool {
+	return s.admin != "" && p.IsRoot() && p.Account == s.admin
 }
 
 // --- Explain ---

@@ -10,6 +10,7 @@ import (
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/iam"
+	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 )
 
@@ -170,27 +171,99 @@ func TestNormalizeSerial(t *testing.T) {
 	}
 }
 
+// issueSerial issues a certificate to user name of e's account and
+// returns its serial as the deny list writes it.
+func (e *env) issueSerial(tb testing.TB, name string) string {
+	tb.Helper()
+	r, err := e.svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{UserName: name})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := identity.ParseCertPEM([]byte(r.CertificatePem))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c.SerialNumber.Text(16)
+}
+
 func TestRevokeCert(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "0A:BC"})
-	if err != nil || r.SerialNumber != "abc" {
+	bob := e.createUser(t, "bob")
+	serial := e.issueSerial(t, "bob")
+	r, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "0x" + strings.ToUpper(serial)})
+	if err != nil || r.SerialNumber != serial {
 		t.Fatalf("RevokeCert: %v %+v", err, r)
 	}
-	if !e.fsm.CertRevoked("abc") {
+	if !e.fsm.CertRevoked(serial) {
 		t.Fatal("serial not on the deny list")
 	}
-	if _, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "abc"}); err != nil {
+	if _, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: serial}); err != nil {
 		t.Fatalf("revoking twice: %v", err)
 	}
 	_, err = e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "zz"})
 	wantType(t, err, iam.ValidationError)
-	bob := e.createUser(t, "bob")
 	_, err = e.svc.RevokeCert(as(t, bob.Arn), &iamv1.RevokeCertRequest{SerialNumber: "12"})
 	wantType(t, err, iam.AccessDenied)
 	l, err := e.svc.ListRevokedCerts(e.root, &iamv1.ListRevokedCertsRequest{})
-	if err != nil || len(l.RevokedCerts) != 1 || l.RevokedCerts[0].SerialNumber != "abc" || l.RevokedCerts[0].RevokeDate == "" {
+	if err != nil || len(l.RevokedCerts) != 1 || l.RevokedCerts[0].SerialNumber != serial || l.RevokedCerts[0].RevokeDate == "" {
 		t.Fatalf("ListRevokedCerts: %v %+v", err, l)
+	}
+}
+
+// Revocation is scoped to the caller's account: the root of another
+// account can neither revoke nor list this account's certificates, and
+// cannot tell them from serials nobody issued. The admin account can.
+func TestRevokeCertIsScopedToTheAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createUser(t, "bob")
+	serial := e.issueSerial(t, "bob")
+	_, err := e.svc.RevokeCert(e.other, &iamv1.RevokeCertRequest{SerialNumber: serial})
+	wantType(t, err, iam.NoSuchEntity)
+	if e.fsm.CertRevoked(serial) {
+		t.Fatal("another account revoked bob's certificate")
+	}
+	_, unknown := e.svc.RevokeCert(e.other, &iamv1.RevokeCertRequest{SerialNumber: "12345"})
+	wantType(t, unknown, iam.NoSuchEntity)
+	if strings.ReplaceAll(err.Error(), serial, "12345") != unknown.Error() {
+		t.Fatalf("another account's serial is refused unlike an unknown one: %q vs %q", err, unknown)
+	}
+	_, err = e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "12345"})
+	wantType(t, err, iam.NoSuchEntity)
+
+	if _, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: serial}); err != nil {
+		t.Fatal(err)
+	}
+	// The admin may revoke serials IAM never issued (its bootstrap
+	// certificate, certificates from before issue records).
+	if _, err := e.svc.RevokeCert(e.admin, &iamv1.RevokeCertRequest{SerialNumber: "12345"}); err != nil {
+		t.Fatalf("admin revoking an unrecorded serial: %v", err)
+	}
+	list := func(ctx context.Context) string {
+		l, err := e.svc.ListRevokedCerts(ctx, &iamv1.ListRevokedCertsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range l.RevokedCerts {
+			out = append(out, r.SerialNumber)
+		}
+		return strings.Join(out, ",")
+	}
+	all := strings.Join(slices.Sorted(slices.Values([]string{serial, "12345"})), ",")
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{"own account", e.root, serial},
+		{"other account", e.other, ""},
+		{"admin account", e.admin, all},
+	} {
+		if got := list(tt.ctx); got != tt.want {
+			t.Errorf("%s lists %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 

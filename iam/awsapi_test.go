@@ -16,6 +16,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/trentkms/trent/awsapi"
+	"github.com/trentkms/trent/fsm"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
@@ -91,5 +92,76 @@ func TestAccessKeysAuthenticateSigV4(t *testing.T) {
 	}
 	if code, body := call(k.AccessKeyId, k.SecretAccessKey); code != http.StatusBadRequest || !strings.Contains(body, "UnrecognizedClient") {
 		t.Fatalf("deleted key: %d %s", code, body)
+	}
+}
+
+// signedListKeys sends a ListKeys signed with the key to h and returns the
+// status and body.
+func signedListKeys(t *testing.T, h http.Handler, now time.Time, keyID, secret string) (int, string) {
+	t.Helper()
+	body := []byte("{}")
+	req := httptest.NewRequest(http.MethodPost, "https://kms.us-east-1.amazonaws.com/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret},
+		req, hex.EncodeToString(sum[:]), "kms", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Code, w.Body.String()
+}
+
+// The access keys of a deleted user stop working on the AWS endpoint, and
+// a user re-created under the same name does not inherit them.
+func TestDeletedUsersAccessKeysAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createUser(t, "bob")
+	r, err := e.svc.CreateAccessKey(e.root, &iamv1.CreateAccessKeyRequest{UserName: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := r.AccessKey
+	h := awsapi.NewHandler(whoAmI{}, awsCredentials{e.svc.AccessKeys()}, awsapi.Options{Region: "us-east-1", Now: func() time.Time { return e.now }})
+	if code, body := signedListKeys(t, h, e.now, k.AccessKeyId, k.SecretAccessKey); code != http.StatusOK {
+		t.Fatalf("before the delete: %d %s", code, body)
+	}
+	if _, err := e.svc.DeleteUser(e.root, &iamv1.DeleteUserRequest{UserName: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := signedListKeys(t, h, e.now, k.AccessKeyId, k.SecretAccessKey); code != http.StatusBadRequest || !strings.Contains(body, "UnrecognizedClient") {
+		t.Fatalf("deleted user's key: %d %s", code, body)
+	}
+	e.createUser(t, "bob")
+	if code, body := signedListKeys(t, h, e.now, k.AccessKeyId, k.SecretAccessKey); code != http.StatusBadRequest || !strings.Contains(body, "UnrecognizedClient") {
+		t.Fatalf("re-created user's inherited key: %d %s", code, body)
+	}
+}
+
+// orphanStore is a state in which an access key outlived its user, which
+// DeleteUser never leaves; Lookup must not trust the key alone.
+type orphanStore struct{ iam.Store }
+
+func (orphanStore) User(string, string) (*fsm.User, bool) { return nil, false }
+
+func TestLookupRefusesAKeyWhoseUserIsGone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createUser(t, "bob")
+	r, err := e.svc.CreateAccessKey(e.root, &iamv1.CreateAccessKeyRequest{UserName: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := iam.NewAccessKeys(orphanStore{e.fsm}, e.hsm).Lookup(context.Background(), r.AccessKey.AccessKeyId); !errors.Is(err, iam.ErrUnknownAccessKey) {
+		t.Fatalf("Lookup of an orphaned user key: %v", err)
+	}
+	root, err := e.svc.CreateAccessKey(e.root, &iamv1.CreateAccessKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := iam.NewAccessKeys(orphanStore{e.fsm}, e.hsm).Lookup(context.Background(), root.AccessKey.AccessKeyId); err != nil || !p.IsRoot() {
+		t.Fatalf("Lookup of a root key: %v %v", p, err)
 	}
 }

@@ -48,13 +48,19 @@
 //
 // # Certificates
 //
-// IssueCertificate signs a client certificate for a user with the cluster
-// CA. Given a certificate signing request, the private key never leaves
+// IssueCertificate signs a client certificate for a user or role with the
+// cluster CA. Given a certificate signing request, the private key never leaves
 // the client and never crosses the wire; this is what `trent iam
 // issue-cert` does. Without one, the server generates an ECDSA P-256 key
 // and returns it in the response, protected only by the TLS connection:
 // convenient for scripts, but the key then exists outside the client.
-// Deleting a user deletes its access keys and policies but not its
-// certificates; RevokeCert puts a certificate's serial on a replicated
-// deny list that every node checks at authentication (rpc.RejectRevoked).
+// The certificate carries the principal's unique id (see
+// identity.Principal.ID) and its serial is recorded under the principal
+// (ListCertificates) before it is returned. Deleting a user or role
+// deletes its access keys and policies and puts every recorded serial on
+// the replicated deny list, in the same command; and since a re-created
+// principal gets a new id, its predecessor's certificates do not name it.
+// RevokeCert puts one serial of the caller's account on the deny list
+// (the cluster's admin account may revoke any serial). Every node checks
+// both at authentication (fsm.FSM.CheckCert, through rpc.RejectRevoked).
 package iam

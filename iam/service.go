@@ -85,6 +85,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Explainer answers Explain; nil makes Explain unavailable.
 	Explainer Explainer
+	// AdminAccount is the cluster's admin account (the server's
+	// AccountID). Its root may revoke and list the certificates of every
+	// account, including serials IAM never issued (the bootstrap admin
+	// certificate); other roots only their own account's. Empty means no
+	// account has that power.
+	AdminAccount string
 }
 
 // Service implements the IdentityService operations. It is safe for
@@ -97,6 +103,7 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	logger *slog.Logger
+	admin  string
 
 	explainer Explainer
 }
@@ -112,7 +119,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("iam: Store must also be an AuthzStore")
 	}
 	s := &Service{store: cfg.Store, log: cfg.Log, keys: NewAccessKeys(cfg.Store, cfg.HSM), ca: cfg.CA,
-		now: cfg.Now, rand: cfg.Rand, logger: cfg.Logger, explainer: cfg.Explainer}
+		now: cfg.Now, rand: cfg.Rand, logger: cfg.Logger, explainer: cfg.Explainer, admin: cfg.AdminAccount}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -137,8 +144,9 @@ func (s *Service) AccessKeys() *AccessKeys { return s.keys }
 
 // Exists reports whether p is a principal that still exists: an account
 // root always, a user while a user with exactly that ARN exists. Roles and
-// nodes are not IAM's to decide and are reported as existing. The
-// authentication layer may call it to refuse certificates of deleted users.
+// nodes are not IAM's to decide and are reported as existing. It answers
+// by ARN only; authentication uses fsm.FSM.CheckCert, which also checks
+// roles and the unique id a certificate carries.
 func (s *Service) Exists(p identity.Principal) bool {
 	if p.Kind != identity.KindUser {
 		return true
@@ -214,11 +222,18 @@ func (s *Service) internal(ctx context.Context, op string, err error) error {
 	return newError(ServiceFailure, "internal error")
 }
 
-// newID returns prefix followed by 16 random upper-case letters and
+// Lengths of the random part of ids, as in IAM: access key ids (AKIA...)
+// have 20 characters, user and role ids (AIDA..., AROA...) 21.
+const (
+	accessKeyIDRandLen = 16
+	principalIDRandLen = 17
+)
+
+// newID returns prefix followed by n random upper-case letters and
 // digits, the shape of IAM's unique ids (AIDA..., AKIA...).
-func (s *Service) newID(prefix string) (string, error) {
+func (s *Service) newID(prefix string, n int) (string, error) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	out := make([]byte, 0, len(prefix)+16)
+	out := make([]byte, 0, len(prefix)+n)
 	out = append(out, prefix...)
 	var buf [32]byte
 	for len(out) < cap(out) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +52,11 @@ type env struct {
 	now   time.Time
 	root  context.Context
 	other context.Context // the root of another account
+	admin context.Context // the root of the cluster's admin account
 }
+
+// adminAccount is the cluster's admin account in these tests.
+const adminAccount = "999988887777"
 
 func newHSM(tb testing.TB) *soft.HSM {
 	tb.Helper()
@@ -74,6 +79,7 @@ func newEnv(tb testing.TB) *env {
 	e := &env{fsm: fsm.New(), hsm: newHSM(tb), ca: ca, now: now,
 		root:  identity.NewContext(context.Background(), identity.RootPrincipal(account)),
 		other: identity.NewContext(context.Background(), identity.RootPrincipal("444455556666")),
+		admin: identity.NewContext(context.Background(), identity.RootPrincipal(adminAccount)),
 	}
 	e.svc = e.service(tb, e.hsm)
 	return e
@@ -82,8 +88,14 @@ func newEnv(tb testing.TB) *env {
 // service returns a Service over e's state with the given HSM.
 func (e *env) service(tb testing.TB, h iam.MAC) *iam.Service {
 	tb.Helper()
-	svc, err := iam.New(iam.Config{Store: e.fsm, Log: &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()}, HSM: h, CA: e.ca,
-		Now: func() time.Time { return e.now }})
+	return e.serviceWith(tb, h, &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()})
+}
+
+// serviceWith returns a Service over e's state proposing through log.
+func (e *env) serviceWith(tb testing.TB, h iam.MAC, log iam.Log) *iam.Service {
+	tb.Helper()
+	svc, err := iam.New(iam.Config{Store: e.fsm, Log: log, HSM: h, CA: e.ca,
+		Now: func() time.Time { return e.now }, AdminAccount: adminAccount})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -127,7 +139,7 @@ func i32(v int32) *int32 { return &v }
 func i64(v int64) *int64 { return &v }
 
 var (
-	userIDPattern = regexp.MustCompile(`^AIDA[A-Z0-9]{16}$`)
+	userIDPattern = regexp.MustCompile(`^AIDA[A-Z0-9]{17}$`)
 	keyIDPattern  = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
 )
 
@@ -500,7 +512,7 @@ func TestIssueCertificate(t *testing.T) {
 			t.Fatalf("certificate does not verify against the CA: %v", err)
 		}
 		p, err := identity.PrincipalFromCert(cert)
-		if err != nil || p.ARN != u.Arn || r.Principal != u.Arn {
+		if err != nil || p.ARN != u.Arn || p.ID != u.UserId || r.Principal != u.Arn {
 			t.Fatalf("certificate names %v (%v), response %q; want %s", p, err, r.Principal, u.Arn)
 		}
 		if !cert.NotAfter.Equal(e.now.Add(ttl)) {
@@ -542,6 +554,132 @@ func TestIssueCertificate(t *testing.T) {
 		_, err = e.svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{UserName: "bob", CertificateSigningRequest: tampered})
 		wantType(t, err, "ValidationError")
 	})
+}
+
+// Every certificate IssueCertificate hands out is recorded under its
+// principal and listed by ListCertificates, for users and roles.
+func TestListCertificates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.createUser(t, "bob")
+	e.createUser(t, "carol")
+	role, err := e.svc.CreateRole(e.root, &iamv1.CreateRoleRequest{RoleName: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued []string
+	for range 3 {
+		issued = append(issued, e.issueSerial(t, "bob"))
+	}
+	slices.Sort(issued)
+	e.issueSerial(t, "carol")
+	rr, err := e.svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{RoleName: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := identity.ParseCertPEM([]byte(rr.CertificatePem))
+	if p, err := identity.PrincipalFromCert(rc); err != nil || p.ARN != role.Role.Arn || p.ID != role.Role.RoleId {
+		t.Fatalf("role certificate names %+v (%v)", p, err)
+	}
+
+	// Pages of one, as the root.
+	var got []string
+	marker := ""
+	for {
+		l, err := e.svc.ListCertificates(e.root, &iamv1.ListCertificatesRequest{UserName: "bob", MaxItems: i32(1), Marker: marker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range l.Certificates {
+			if c.Arn != bob.Arn || c.PrincipalId != bob.UserId || c.Status != "Active" || c.IssueDate == "" || c.Expiration == "" {
+				t.Fatalf("certificate %+v", c)
+			}
+			got = append(got, c.SerialNumber)
+		}
+		if !l.IsTruncated {
+			break
+		}
+		marker = l.Marker
+	}
+	if !slices.Equal(got, issued) {
+		t.Fatalf("listed %v, want %v", got, issued)
+	}
+	// Bob lists his own, and sees a revoked one as Revoked.
+	if _, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: issued[0]}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.svc.ListCertificates(as(t, bob.Arn), &iamv1.ListCertificatesRequest{})
+	if err != nil || len(l.Certificates) != 3 || l.Certificates[0].Status != "Revoked" || l.Certificates[1].Status != "Active" {
+		t.Fatalf("bob's own list: %v %+v", err, l)
+	}
+	l, err = e.svc.ListCertificates(e.root, &iamv1.ListCertificatesRequest{RoleName: "ops"})
+	if err != nil || len(l.Certificates) != 1 || l.Certificates[0].SerialNumber != rc.SerialNumber.Text(16) {
+		t.Fatalf("role list: %v %+v", err, l)
+	}
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		req  *iamv1.ListCertificatesRequest
+		want string
+	}{
+		{"another user's", as(t, bob.Arn), &iamv1.ListCertificatesRequest{UserName: "carol"}, iam.AccessDenied},
+		{"a role's, as a user", as(t, bob.Arn), &iamv1.ListCertificatesRequest{RoleName: "ops"}, iam.AccessDenied},
+		{"another account's", e.other, &iamv1.ListCertificatesRequest{UserName: "bob"}, iam.NoSuchEntity},
+		{"root without a name", e.root, &iamv1.ListCertificatesRequest{}, iam.ValidationError},
+		{"both names", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", RoleName: "ops"}, iam.ValidationError},
+		{"max items", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", MaxItems: i32(0)}, iam.ValidationError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.svc.ListCertificates(tt.ctx, tt.req)
+			wantType(t, err, tt.want)
+		})
+	}
+
+	// Deleting bob revokes every certificate he had; a new bob has none.
+	if _, err := e.svc.DeleteUser(e.root, &iamv1.DeleteUserRequest{UserName: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, serial := range issued {
+		if !e.fsm.CertRevoked(serial) {
+			t.Errorf("serial %s of deleted bob not revoked", serial)
+		}
+	}
+	e.createUser(t, "bob")
+	if l, err := e.svc.ListCertificates(e.root, &iamv1.ListCertificatesRequest{UserName: "bob"}); err != nil || len(l.Certificates) != 0 {
+		t.Fatalf("the new bob's list: %v %+v", err, l)
+	}
+}
+
+// deletingLog deletes user name just before the first RecordCert applies,
+// as a DeleteUser racing an IssueCertificate would.
+type deletingLog struct {
+	*memLog
+	name string
+	once sync.Once
+}
+
+func (l *deletingLog) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	if c, err := fsm.Decode(cmd); err == nil && c.Op == fsm.OpRecordCert {
+		l.once.Do(func() {
+			del, _ := fsm.Encode(&fsm.Command{Op: fsm.OpDeleteUser, DeleteUser: &fsm.DeleteUser{Account: account, Name: l.name}})
+			l.memLog.Apply(ctx, del)
+		})
+	}
+	return l.memLog.Apply(ctx, cmd)
+}
+
+// A certificate signed for a user that is deleted before its serial is
+// recorded is never handed out.
+func TestIssueCertificateRacingDeleteUserHandsOutNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createUser(t, "bob")
+	svc := e.serviceWith(t, e.hsm, &deletingLog{memLog: &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()}, name: "bob"})
+	r, err := svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{UserName: "bob"})
+	wantType(t, err, iam.NoSuchEntity)
+	if r != nil {
+		t.Fatalf("a certificate was handed out: %+v", r)
+	}
 }
 
 func TestNewRequiresDependencies(t *testing.T) {

@@ -25,7 +25,7 @@ func (s *Service) newPrincipal(ctx context.Context, p identity.Principal, op, id
 	if _, err := identity.ParsePrincipal(arn); err != nil {
 		return "", "", "", validation("The ARN %s is not valid: %v", arn, err)
 	}
-	if id, err = s.newID(idPrefix); err != nil {
+	if id, err = s.newID(idPrefix, principalIDRandLen); err != nil {
 		return "", "", "", s.internal(ctx, op, err)
 	}
 	return path, arn, id, nil
@@ -147,7 +147,8 @@ func listByPath[T any](list func(after string, n int) ([]T, bool), namePath func
 	}
 }
 
-// DeleteUser deletes a user of the caller's account and its access keys.
+// DeleteUser deletes a user of the caller's account, its access keys and
+// policies, and revokes every certificate issued to it.
 func (s *Service) DeleteUser(ctx context.Context, req *iamv1.DeleteUserRequest) (*iamv1.DeleteUserResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -159,7 +160,7 @@ func (s *Service) DeleteUser(ctx context.Context, req *iamv1.DeleteUserRequest) 
 	if err := requireRoot(p, "DeleteUser", userARN(p.Account, "/", req.UserName)); err != nil {
 		return nil, err
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteUser, DeleteUser: &fsm.DeleteUser{Account: p.Account, Name: req.UserName}})
+	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteUser, DeleteUser: &fsm.DeleteUser{Account: p.Account, Name: req.UserName, RevokedAt: s.now().UnixMilli()}})
 	if err != nil {
 		return nil, err
 	}

@@ -199,7 +199,9 @@ func LoopbackHosts() []string { return []string{"localhost", "127.0.0.1", "::1"}
 
 // IssueClient issues a client certificate for principal p and returns it
 // in DER form. Its only SAN is one URI SAN, p.ARN; its only extended key
-// usage is ClientAuth. p must be a root, user or role principal as
+// usage is ClientAuth. A user or role should have its unique id in p.ID:
+// the subject then carries it as a uid attribute, and
+// [PrincipalFromCert] returns it. p must be a root, user or role principal as
 // returned by [ParsePrincipal]; node principals get node certificates from
 // [CA.IssueNode] instead.
 func (ca *CA) IssueClient(p Principal, pub crypto.PublicKey, now time.Time, ttl time.Duration) ([]byte, error) {
@@ -210,7 +212,10 @@ func (ca *CA) IssueClient(p Principal, pub crypto.PublicKey, now time.Time, ttl 
 	if err != nil {
 		return nil, err
 	}
-	if parsed != p {
+	if p.ID != "" && !ValidPrincipalID(p.Kind, p.ID) {
+		return nil, fmt.Errorf("%q is not the unique id of a %s", p.ID, p.Kind)
+	}
+	if parsed.ID = p.ID; parsed != p {
 		return nil, fmt.Errorf("principal fields do not match its ARN %q; build principals with ParsePrincipal or RootPrincipal", p.ARN)
 	}
 	u, err := url.Parse(p.ARN)
@@ -221,8 +226,12 @@ func (ca *CA) IssueClient(p Principal, pub crypto.PublicKey, now time.Time, ttl 
 	if p.IsRoot() {
 		cn = p.Account
 	}
+	subject := pkix.Name{CommonName: cn}
+	if p.ID != "" {
+		subject.ExtraNames = []pkix.AttributeTypeAndValue{{Type: uidOID(), Value: p.ID}}
+	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn},
+		Subject:     subject,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		URIs:        []*url.URL{u},
 	}

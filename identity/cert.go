@@ -3,10 +3,20 @@ package identity
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"net/url"
 	"slices"
 )
+
+// uidOID is the LDAP "uid" attribute type (RFC 4519), in which a client
+// certificate's subject carries the unique id of the user or role it
+// names (see [Principal.ID]). A subject attribute, not a second URI SAN,
+// so that nodes that predate ids still accept the certificate during a
+// rolling upgrade (they require exactly one URI SAN), and so that
+// `openssl x509 -subject` shows it: "CN=bob, UID=AIDA...".
+// It is a function so that the package keeps no mutable globals.
+func uidOID() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1} }
 
 // maxNodeIDLen bounds node IDs (raft server IDs).
 const maxNodeIDLen = 128
@@ -44,8 +54,11 @@ func checkNodeID(s string) error {
 // The certificate must have the ClientAuth extended key usage and not
 // ServerAuth (certificates that can serve are node certificates), must not
 // be a CA, and must carry exactly one URI SAN, a canonical IAM principal
-// ARN (see [ParsePrincipal]). Node certificates are never principals.
-// Errors match [ErrNotPrincipal].
+// ARN (see [ParsePrincipal]). The subject of a user's or role's
+// certificate may carry the principal's unique id in one uid attribute
+// (see [Principal.ID]); it must then be an id of that kind of principal
+// ([ValidPrincipalID]), and a root certificate must carry none. Node
+// certificates are never principals. Errors match [ErrNotPrincipal].
 //
 // PrincipalFromCert does not verify the certificate: pass it only
 // certificates that the TLS stack verified against the cluster CA, such as
@@ -73,6 +86,22 @@ func PrincipalFromCert(cert *x509.Certificate) (Principal, error) {
 	p, err := ParsePrincipal(s)
 	if err != nil {
 		return fail("%v", err)
+	}
+	var ids []string
+	for _, a := range cert.Subject.Names {
+		if !a.Type.Equal(uidOID()) {
+			continue
+		}
+		id, _ := a.Value.(string) // x509 parses every attribute value to a string
+		ids = append(ids, id)
+	}
+	switch {
+	case len(ids) > 1:
+		return fail("its subject has %d uid attributes; want at most one, the principal's unique id", len(ids))
+	case len(ids) == 1 && !ValidPrincipalID(p.Kind, ids[0]):
+		return fail("its subject uid %q is not the unique id of a %s", elide(ids[0], 64), p.Kind)
+	case len(ids) == 1:
+		p.ID = ids[0]
 	}
 	return p, nil
 }

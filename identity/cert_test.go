@@ -4,9 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"math/big"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,9 @@ func craft(tb testing.TB, ca *identity.CA, tmpl *x509.Certificate) *x509.Certifi
 		tb.Fatal(err)
 	}
 	tmpl.SerialNumber = big.NewInt(42)
-	tmpl.Subject = pkix.Name{CommonName: "crafted"}
+	if tmpl.Subject.CommonName == "" {
+		tmpl.Subject.CommonName = "crafted"
+	}
 	tmpl.NotBefore, tmpl.NotAfter = testNow.Add(-time.Hour), testNow.Add(time.Hour)
 	tmpl.BasicConstraintsValid = true
 	der, err := x509.CreateCertificate(nil, tmpl, ca.Certificate(), newKey(tb).Public(), signer)
@@ -68,6 +72,14 @@ func TestPrincipalFromCertRejects(t *testing.T) {
 		{"spiffe_uri", craft(t, ca, &x509.Certificate{URIs: []*url.URL{mustURL(t, "spiffe://td/admin/bob")}, ExtKeyUsage: client}), `must start with "arn:"`},
 		{"group_arn", craft(t, ca, &x509.Certificate{URIs: []*url.URL{mustURL(t, "arn:aws:iam::111122223333:group/admins")}, ExtKeyUsage: client}), "not a principal"},
 		{"arn_with_fragment", craft(t, ca, &x509.Certificate{URIs: []*url.URL{mustURL(t, "arn:aws:iam::111122223333:user/bob#x")}, ExtKeyUsage: client}), `contains "#"`},
+		{"two_uids", craft(t, ca, &x509.Certificate{URIs: []*url.URL{bob}, ExtKeyUsage: client,
+			Subject: pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{uid(testUserID), uid(testUserID)}}}), "2 uid attributes"},
+		{"role_id_on_user", craft(t, ca, &x509.Certificate{URIs: []*url.URL{bob}, ExtKeyUsage: client,
+			Subject: pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{uid("AROA" + testUserID[4:])}}}), "not the unique id of a user"},
+		{"lowercase_id", craft(t, ca, &x509.Certificate{URIs: []*url.URL{bob}, ExtKeyUsage: client,
+			Subject: pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{uid(strings.ToLower(testUserID))}}}), "not the unique id"},
+		{"id_on_root", craft(t, ca, &x509.Certificate{URIs: []*url.URL{mustURL(t, "arn:aws:iam::111122223333:root")}, ExtKeyUsage: client,
+			Subject: pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{uid(testUserID)}}}), "not the unique id of a root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +92,78 @@ func TestPrincipalFromCertRejects(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// testUserID is a user id in the shape IAM gives (21 characters).
+const testUserID = "AIDAJQABLZS4A3QDU576Q"
+
+// uidType is the LDAP uid attribute type (RFC 4519) that carries a
+// principal's unique id in a client certificate's subject.
+var uidType = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+
+func uid(id string) pkix.AttributeTypeAndValue {
+	return pkix.AttributeTypeAndValue{Type: uidType, Value: id}
+}
+
+// A certificate issued to a user or role carries its unique id in its
+// subject's uid attribute, and the id comes back from PrincipalFromCert.
+func TestClientCertCarriesThePrincipalID(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "c1")
+	tests := []struct {
+		arn, id string
+	}{
+		{"arn:aws:iam::111122223333:user/bob", testUserID},
+		{"arn:aws:iam::111122223333:user/old", "AIDAJQABLZS4A3QDU576"}, // 16 characters, as ids were before
+		{"arn:aws:iam::111122223333:role/ops/KeyAdmin", "AROAJQABLZS4A3QDU576Q"},
+		{"arn:aws:iam::111122223333:user/bob", ""}, // no id: as issued before ids were carried
+	}
+	for _, tt := range tests {
+		t.Run(tt.arn+"/"+tt.id, func(t *testing.T) {
+			t.Parallel()
+			p := mustPrincipal(t, tt.arn)
+			p.ID = tt.id
+			der, err := ca.IssueClient(p, newKey(t).Public(), testNow, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := parseCert(t, der)
+			got, err := identity.PrincipalFromCert(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != p {
+				t.Errorf("PrincipalFromCert = %+v, want %+v", got, p)
+			}
+			var uids []any
+			for _, a := range c.Subject.Names {
+				if a.Type.Equal(uidType) {
+					uids = append(uids, a.Value)
+				}
+			}
+			if want := []any{tt.id}; tt.id != "" && !slices.Equal(uids, want) || tt.id == "" && len(uids) != 0 {
+				t.Errorf("subject uid attributes %v, want the id %q", uids, tt.id)
+			}
+		})
+	}
+}
+
+func TestIssueClientRefusesAnIDOfTheWrongKind(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "c1")
+	for _, tt := range []struct{ arn, id string }{
+		{"arn:aws:iam::111122223333:user/bob", "AROAJQABLZS4A3QDU576Q"},
+		{"arn:aws:iam::111122223333:role/ops", testUserID},
+		{"arn:aws:iam::111122223333:root", testUserID},
+		{"arn:aws:iam::111122223333:user/bob", "AIDA"},
+		{"arn:aws:iam::111122223333:user/bob", testUserID + "XY"},
+	} {
+		p := mustPrincipal(t, tt.arn)
+		p.ID = tt.id
+		if _, err := ca.IssueClient(p, newKey(t).Public(), testNow, time.Hour); err == nil {
+			t.Errorf("IssueClient(%s with id %q) succeeded", tt.arn, tt.id)
+		}
 	}
 }
 

@@ -23,8 +23,12 @@
 //     trent://node/<id>, DNS and IP SANs for the node's hosts, and the
 //     ServerAuth and ClientAuth usages. [NodeIDFromCert] reads them.
 //   - Client certificates ([CA.IssueClient], [CA.SignCSR]) carry exactly
-//     one URI SAN, the principal ARN, and only the ClientAuth usage.
-//     [PrincipalFromCert] and [PrincipalFromTLS] read them.
+//     one URI SAN, the principal ARN, and only the ClientAuth usage. A
+//     user's or role's certificate also carries the principal's unique id
+//     (AIDA..., AROA...) in a subject uid attribute, so that the
+//     authentication layer can tell it from a certificate of an earlier
+//     principal of the same name. [PrincipalFromCert] and
+//     [PrincipalFromTLS] read them.
 //
 // A node certificate is never a principal, and a client certificate is
 // never a node. Time and (where Go still honours it) randomness are

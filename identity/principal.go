@@ -57,6 +57,14 @@ type Principal struct {
 	// Name is the user or role name (without its path) or the node ID.
 	// Empty for root.
 	Name string
+	// ID is the unique id of a user ("AIDA...") or role ("AROA...") as a
+	// client certificate carried it (see [PrincipalFromCert]), so that a
+	// principal deleted and re-created under the same name is a different
+	// identity, as in AWS. It is empty for root and node principals, for
+	// principals parsed from an ARN, and for certificates issued before
+	// ids were carried. The ARN still names the principal; the ID tells
+	// its incarnations apart.
+	ID string
 }
 
 // String returns p.ARN.
@@ -192,6 +200,34 @@ func ParsePrincipal(arn string) (Principal, error) {
 		}
 	}
 	return Principal{ARN: arn, Account: f.account, Kind: kind, Path: path, Name: name}, nil
+}
+
+// Unique id prefixes of users and roles, as in IAM.
+const (
+	UserIDPrefix = "AIDA"
+	RoleIDPrefix = "AROA"
+)
+
+// ValidPrincipalID reports whether id can be the unique id of a principal
+// of kind k: "AIDA" for a user or "AROA" for a role, then 16 or 17
+// upper-case letters and digits (17, as in AWS, since ids were bound into
+// certificates; 16 before). Roots and nodes have no unique id.
+func ValidPrincipalID(k Kind, id string) bool {
+	var prefix string
+	switch k {
+	case KindUser:
+		prefix = UserIDPrefix
+	case KindRole:
+		prefix = RoleIDPrefix
+	default:
+		return false
+	}
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(rest) < 16 || len(rest) > 17 {
+		return false
+	}
+	_, bad := firstInvalid(rest, func(c byte) bool { return 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' })
+	return !bad
 }
 
 // isIAMNameChar reports whether c may appear in an IAM user or role name or

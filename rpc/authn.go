@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"crypto/x509"
 	"net/http"
 	"net/netip"
 
@@ -22,18 +23,19 @@ func WithRequestInfo(next http.Handler) http.Handler {
 	})
 }
 
-// RejectRevoked refuses a request whose client certificate is on the deny
-// list: revoked reports whether a serial number (lowercase hex, as
-// big.Int.Text(16) writes it) is revoked. It goes around Authenticate,
-// which refuses requests without a certificate; each node reads its own
-// replicated deny list, so a revocation takes effect on a node as soon as
-// it has applied it.
-func RejectRevoked(revoked func(serial string) bool, next http.Handler) http.Handler {
+// RejectRevoked refuses a request whose client certificate check refuses
+// (fsm.FSM.CheckCert: the certificate is revoked, or names a user or role
+// that no longer exists or is not the one it was issued to), with
+// UnrecognizedClientException and check's error as the message. It goes
+// around Authenticate, which refuses requests without a certificate; each
+// node reads its own replicated state, so a revocation or deletion takes
+// effect on a node as soon as it has applied it.
+func RejectRevoked(check func(*x509.Certificate) error, next http.Handler) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			if sn := r.TLS.PeerCertificates[0].SerialNumber; sn != nil && revoked(sn.Text(16)) {
-				writeUnauthenticated(ew, w, r, "The client certificate has been revoked.")
+			if err := check(r.TLS.PeerCertificates[0]); err != nil {
+				writeUnauthenticated(ew, w, r, "The client certificate is not valid: "+err.Error()+".")
 				return
 			}
 		}

@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +17,14 @@ import (
 
 func TestRejectRevoked(t *testing.T) {
 	t.Parallel()
-	revoked := func(serial string) bool { return serial == "1f" }
+	check := func(c *x509.Certificate) error {
+		if c.SerialNumber.Int64() == 31 {
+			return errors.New("the client certificate has been revoked")
+		}
+		return nil
+	}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	h := rpc.RejectRevoked(revoked, ok)
+	h := rpc.RejectRevoked(check, ok)
 	tests := []struct {
 		name   string
 		tls    *tls.ConnectionState

@@ -7,7 +7,9 @@ import (
 )
 
 // authn wraps a native API handler: the connection facts policies test,
-// then the certificate deny list, then certificate authentication.
+// then the certificate check (the deny list, and whether the user or role
+// a certificate names still exists and is the one it was issued to), then
+// certificate authentication.
 func (s *Server) authn(h http.Handler) http.Handler {
-	return rpc.WithRequestInfo(rpc.RejectRevoked(s.fsm.CertRevoked, rpc.Authenticate(h)))
+	return rpc.WithRequestInfo(rpc.RejectRevoked(s.fsm.CheckCert, rpc.Authenticate(h)))
 }

@@ -2,9 +2,7 @@ package server_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/server"
 )
 
@@ -202,15 +199,7 @@ func TestClientCertificateIsNotANodeCertificate(t *testing.T) {
 		t.Fatalf("got %v, want permission denied", err)
 	}
 	// And a non-root principal may not mint join tokens.
-	pool, _, err := identity.LoadCredentials(filepath.Join(c.adminDir, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := dataDirCA(t, c.adminDir)
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	key, _ := identity.NewKeyPair()
-	der, _ := ca.IssueClient(bob, key.Public(), time.Now(), time.Hour)
-	asBob := clusterv1connect.NewClusterServiceClient(httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})),
+	asBob := clusterv1connect.NewClusterServiceClient(clientForPrincipal(t, c.nodes[0], c.adminDir, "arn:aws:iam::111122223333:user/bob"),
 		"https://"+c.nodes[0].APIAddr())
 	if _, err := asBob.CreateJoinToken(context.Background(), &clusterv1.CreateJoinTokenRequest{}); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("bob minted a join token: %v", err)

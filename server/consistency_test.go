@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,27 +79,79 @@ func appliedIndex(t *testing.T, h http.Header) uint64 {
 	return n
 }
 
-// principalHTTP returns a client holding a certificate for arn, issued by
-// the cluster CA.
+// principalHTTP returns a client holding a certificate for arn, a user or
+// role of the admin's account that it creates through IAM, once every
+// node has applied the user (or role) and its certificate record: a
+// certificate of a user or role that does not exist is refused.
 func (c *testCluster) principalHTTP(t *testing.T, arn string) (identity.Principal, *http.Client) {
 	t.Helper()
 	p, err := identity.ParsePrincipal(arn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, clientForPrincipal(t, c.adminDir, arn)
+	hc := clientForPrincipal(t, c.nodes[0], c.adminDir, arn)
+	idx := c.nodes[0].AppliedIndex()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range c.nodes {
+		if err := n.WaitApplied(ctx, idx); err != nil {
+			t.Fatalf("node %s applying the principal: %v", n.APIAddr(), err)
+		}
+	}
+	return p, hc
 }
 
 // clientForPrincipal returns a client holding a certificate for arn,
-// issued by the CA in the dev-mode bootstrap node's data directory dir.
-func clientForPrincipal(tb testing.TB, dir, arn string) *http.Client {
+// issued through IAM on s by the admin (the root of the account in the
+// bootstrap node's data directory dir): a user or role is created first
+// unless it exists. A root certificate comes from that node's CA.
+func clientForPrincipal(tb testing.TB, s *server.Server, dir, arn string) *http.Client {
+	tb.Helper()
+	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := identity.ParsePrincipal(arn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if p.IsRoot() {
+		return rootClient(tb, dir, p.Account)
+	}
+	ctx := context.Background()
+	iamc := iamv1connect.NewIdentityServiceClient(adminHTTPB(tb, dir), "https://"+s.APIAddr())
+	req := &iamv1.IssueCertificateRequest{}
+	if p.Kind == identity.KindRole {
+		_, err = iamc.CreateRole(ctx, &iamv1.CreateRoleRequest{RoleName: p.Name, Path: p.Path})
+		req.RoleName = p.Name
+	} else {
+		_, err = iamc.CreateUser(ctx, &iamv1.CreateUserRequest{UserName: p.Name, Path: p.Path})
+		req.UserName = p.Name
+	}
+	if err != nil && !strings.Contains(err.Error(), "EntityAlreadyExists") && !strings.Contains(err.Error(), "already exists") {
+		tb.Fatal(err)
+	}
+	ic, err := iamc.IssueCertificate(ctx, req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair([]byte(ic.CertificatePem), []byte(ic.PrivateKeyPem))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return httpClient(identity.ClientTLSConfig(pool, pair))
+}
+
+// rootClient returns a client holding a certificate for the root of
+// account, issued by the CA in the bootstrap node's data directory dir
+// (as an operator holding the CA key could).
+func rootClient(tb testing.TB, dir, account string) *http.Client {
 	tb.Helper()
 	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ca := dataDirCA(tb, dir)
-	p, err := identity.ParsePrincipal(arn)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -106,7 +159,7 @@ func clientForPrincipal(tb testing.TB, dir, arn string) *http.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	der, err := ca.IssueClient(p, key.Public(), time.Now(), time.Hour)
+	der, err := ca.IssueClient(identity.RootPrincipal(account), key.Public(), time.Now(), time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}

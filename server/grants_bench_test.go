@@ -50,7 +50,7 @@ func BenchmarkGrantAuthorizedEncrypt(b *testing.B) {
 		return id
 	}
 	keys := map[string]string{"grants=1": keyWith(1), "grants=50000": keyWith(50_000)}
-	bobHTTP := clientForPrincipal(b, dir, bob)
+	bobHTTP := clientForPrincipal(b, s, dir, bob)
 	for _, name := range []string{"grants=1", "grants=50000"} {
 		b.Run(name, func(b *testing.B) {
 			c := kmsv1connect.NewKeyManagementServiceClient(bobHTTP, "https://"+s.APIAddr())

@@ -247,7 +247,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
-	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc})
+	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc,
+		AdminAccount: s.cfg.AccountID})
 	if err != nil {
 		return nil, err
 	}

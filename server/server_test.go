@@ -193,14 +193,7 @@ func TestAuthentication(t *testing.T) {
 	assertAWSError(t, err, connect.CodeUnauthenticated, "UnrecognizedClientException")
 
 	// Another principal of the account is denied until policies land.
-	ca := dataDirCA(t, dir)
-	bob, _ := identity.ParsePrincipal("arn:aws:iam::111122223333:user/bob")
-	bkey, _ := identity.NewKeyPair()
-	bder, err := ca.IssueClient(bob, bkey.Public(), time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	asBob := client(t, s, httpClient(identity.ClientTLSConfig(pool, tls.Certificate{Certificate: [][]byte{bder}, PrivateKey: bkey})))
+	asBob := client(t, s, clientForPrincipal(t, s, dir, "arn:aws:iam::111122223333:user/bob"))
 	_, err = asBob.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
 	assertAWSError(t, err, connect.CodePermissionDenied, "AccessDeniedException")
 }

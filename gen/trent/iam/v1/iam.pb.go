@@ -3,8 +3,8 @@
 // AWS-compatible endpoint (SigV4), client certificates for the native API
 // and their revocation, and explanations of authorization decisions. RPCs
 // are named as the AWS IAM operations (API version 2010-05-08) where IAM
-// has one; IssueCertificate, RevokeCert, ListRevokedCerts and Explain are
-// Trent's own. As in trent.kms.v1, field names are the snake_case of the
+// has one; IssueCertificate, ListCertificates, RevokeCert,
+// ListRevokedCerts and Explain are Trent's own. As in trent.kms.v1, field names are the snake_case of the
 // AWS member names and their JSON names are the AWS PascalCase member
 // names.
 //
@@ -944,8 +944,10 @@ func (*DeleteAccessKeyResponse) Descriptor() ([]byte, []int) {
 }
 
 type IssueCertificateRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	UserName string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one of UserName and RoleName names the principal.
+	UserName string `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	RoleName string `protobuf:"bytes,4,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
 	// CertificateSigningRequest is a PEM "CERTIFICATE REQUEST" (PKCS #10).
 	// With it, the private key never leaves the client; without it, the
 	// server generates an ECDSA P-256 key and returns it in PrivateKeyPem.
@@ -990,6 +992,13 @@ func (*IssueCertificateRequest) Descriptor() ([]byte, []int) {
 func (x *IssueCertificateRequest) GetUserName() string {
 	if x != nil {
 		return x.UserName
+	}
+	return ""
+}
+
+func (x *IssueCertificateRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
 	}
 	return ""
 }
@@ -1079,6 +1088,224 @@ func (x *IssueCertificateResponse) GetPrincipal() string {
 	return ""
 }
 
+type ListCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most one of UserName and RoleName; with neither, the calling user.
+	UserName      string `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	RoleName      string `protobuf:"bytes,2,opt,name=role_name,json=RoleName,proto3" json:"role_name,omitempty"`
+	Marker        string `protobuf:"bytes,3,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	MaxItems      *int32 `protobuf:"varint,4,opt,name=max_items,json=MaxItems,proto3,oneof" json:"max_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesRequest) Reset() {
+	*x = ListCertificatesRequest{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesRequest) ProtoMessage() {}
+
+func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListCertificatesRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetMaxItems() int32 {
+	if x != nil && x.MaxItems != nil {
+		return *x.MaxItems
+	}
+	return 0
+}
+
+// Certificate is a client certificate issued through IssueCertificate.
+type Certificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The serial number in lowercase hex without leading zeros, the form
+	// RevokeCert and ListRevokedCerts use.
+	SerialNumber string `protobuf:"bytes,1,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	// The ARN and unique id of the user or role it names.
+	Arn         string `protobuf:"bytes,2,opt,name=arn,json=Arn,proto3" json:"arn,omitempty"`
+	PrincipalId string `protobuf:"bytes,3,opt,name=principal_id,json=PrincipalId,proto3" json:"principal_id,omitempty"`
+	IssueDate   string `protobuf:"bytes,4,opt,name=issue_date,json=IssueDate,proto3" json:"issue_date,omitempty"`
+	Expiration  string `protobuf:"bytes,5,opt,name=expiration,json=Expiration,proto3" json:"expiration,omitempty"`
+	// Active or Revoked.
+	Status        string `protobuf:"bytes,6,opt,name=status,json=Status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Certificate) Reset() {
+	*x = Certificate{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Certificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Certificate) ProtoMessage() {}
+
+func (x *Certificate) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
+func (*Certificate) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Certificate) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *Certificate) GetArn() string {
+	if x != nil {
+		return x.Arn
+	}
+	return ""
+}
+
+func (x *Certificate) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+func (x *Certificate) GetIssueDate() string {
+	if x != nil {
+		return x.IssueDate
+	}
+	return ""
+}
+
+func (x *Certificate) GetExpiration() string {
+	if x != nil {
+		return x.Expiration
+	}
+	return ""
+}
+
+func (x *Certificate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+type ListCertificatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*Certificate         `protobuf:"bytes,1,rep,name=certificates,json=Certificates,proto3" json:"certificates,omitempty"`
+	IsTruncated   bool                   `protobuf:"varint,2,opt,name=is_truncated,json=IsTruncated,proto3" json:"is_truncated,omitempty"`
+	Marker        string                 `protobuf:"bytes,3,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesResponse) Reset() {
+	*x = ListCertificatesResponse{}
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesResponse) ProtoMessage() {}
+
+func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *ListCertificatesResponse) GetIsTruncated() bool {
+	if x != nil {
+		return x.IsTruncated
+	}
+	return false
+}
+
+func (x *ListCertificatesResponse) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
 type RevokeCertRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The certificate's serial number in hex (as openssl x509 -serial prints
@@ -1090,7 +1317,7 @@ type RevokeCertRequest struct {
 
 func (x *RevokeCertRequest) Reset() {
 	*x = RevokeCertRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[19]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1329,7 @@ func (x *RevokeCertRequest) String() string {
 func (*RevokeCertRequest) ProtoMessage() {}
 
 func (x *RevokeCertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[19]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1342,7 @@ func (x *RevokeCertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{19}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeCertRequest) GetSerialNumber() string {
@@ -1135,7 +1362,7 @@ type RevokeCertResponse struct {
 
 func (x *RevokeCertResponse) Reset() {
 	*x = RevokeCertResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[20]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1374,7 @@ func (x *RevokeCertResponse) String() string {
 func (*RevokeCertResponse) ProtoMessage() {}
 
 func (x *RevokeCertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[20]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1387,7 @@ func (x *RevokeCertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{20}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokeCertResponse) GetSerialNumber() string {
@@ -1178,7 +1405,7 @@ type ListRevokedCertsRequest struct {
 
 func (x *ListRevokedCertsRequest) Reset() {
 	*x = ListRevokedCertsRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[21]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1417,7 @@ func (x *ListRevokedCertsRequest) String() string {
 func (*ListRevokedCertsRequest) ProtoMessage() {}
 
 func (x *ListRevokedCertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[21]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1430,7 @@ func (x *ListRevokedCertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRevokedCertsRequest.ProtoReflect.Descriptor instead.
 func (*ListRevokedCertsRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{21}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{24}
 }
 
 type RevokedCert struct {
@@ -1216,7 +1443,7 @@ type RevokedCert struct {
 
 func (x *RevokedCert) Reset() {
 	*x = RevokedCert{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[22]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1455,7 @@ func (x *RevokedCert) String() string {
 func (*RevokedCert) ProtoMessage() {}
 
 func (x *RevokedCert) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[22]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1468,7 @@ func (x *RevokedCert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokedCert.ProtoReflect.Descriptor instead.
 func (*RevokedCert) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{22}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RevokedCert) GetSerialNumber() string {
@@ -1267,7 +1494,7 @@ type ListRevokedCertsResponse struct {
 
 func (x *ListRevokedCertsResponse) Reset() {
 	*x = ListRevokedCertsResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[23]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1506,7 @@ func (x *ListRevokedCertsResponse) String() string {
 func (*ListRevokedCertsResponse) ProtoMessage() {}
 
 func (x *ListRevokedCertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[23]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1519,7 @@ func (x *ListRevokedCertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRevokedCertsResponse.ProtoReflect.Descriptor instead.
 func (*ListRevokedCertsResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{23}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListRevokedCertsResponse) GetRevokedCerts() []*RevokedCert {
@@ -1315,7 +1542,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[24]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1554,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[24]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1567,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{24}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Role) GetPath() string {
@@ -1390,7 +1617,7 @@ type CreateRoleRequest struct {
 
 func (x *CreateRoleRequest) Reset() {
 	*x = CreateRoleRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[25]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1629,7 @@ func (x *CreateRoleRequest) String() string {
 func (*CreateRoleRequest) ProtoMessage() {}
 
 func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[25]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1642,7 @@ func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoleRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoleRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{25}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateRoleRequest) GetRoleName() string {
@@ -1448,7 +1675,7 @@ type CreateRoleResponse struct {
 
 func (x *CreateRoleResponse) Reset() {
 	*x = CreateRoleResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[26]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1687,7 @@ func (x *CreateRoleResponse) String() string {
 func (*CreateRoleResponse) ProtoMessage() {}
 
 func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[26]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1700,7 @@ func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoleResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoleResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{26}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateRoleResponse) GetRole() *Role {
@@ -1492,7 +1719,7 @@ type GetRoleRequest struct {
 
 func (x *GetRoleRequest) Reset() {
 	*x = GetRoleRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[27]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1731,7 @@ func (x *GetRoleRequest) String() string {
 func (*GetRoleRequest) ProtoMessage() {}
 
 func (x *GetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[27]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1744,7 @@ func (x *GetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoleRequest.ProtoReflect.Descriptor instead.
 func (*GetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{27}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRoleRequest) GetRoleName() string {
@@ -1536,7 +1763,7 @@ type GetRoleResponse struct {
 
 func (x *GetRoleResponse) Reset() {
 	*x = GetRoleResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[28]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1775,7 @@ func (x *GetRoleResponse) String() string {
 func (*GetRoleResponse) ProtoMessage() {}
 
 func (x *GetRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[28]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1788,7 @@ func (x *GetRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoleResponse.ProtoReflect.Descriptor instead.
 func (*GetRoleResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{28}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetRoleResponse) GetRole() *Role {
@@ -1582,7 +1809,7 @@ type ListRolesRequest struct {
 
 func (x *ListRolesRequest) Reset() {
 	*x = ListRolesRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[29]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1821,7 @@ func (x *ListRolesRequest) String() string {
 func (*ListRolesRequest) ProtoMessage() {}
 
 func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[29]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1834,7 @@ func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
 func (*ListRolesRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{29}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListRolesRequest) GetPathPrefix() string {
@@ -1642,7 +1869,7 @@ type ListRolesResponse struct {
 
 func (x *ListRolesResponse) Reset() {
 	*x = ListRolesResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[30]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1881,7 @@ func (x *ListRolesResponse) String() string {
 func (*ListRolesResponse) ProtoMessage() {}
 
 func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[30]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1894,7 @@ func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
 func (*ListRolesResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{30}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListRolesResponse) GetRoles() []*Role {
@@ -1700,7 +1927,7 @@ type DeleteRoleRequest struct {
 
 func (x *DeleteRoleRequest) Reset() {
 	*x = DeleteRoleRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[31]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1939,7 @@ func (x *DeleteRoleRequest) String() string {
 func (*DeleteRoleRequest) ProtoMessage() {}
 
 func (x *DeleteRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[31]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1952,7 @@ func (x *DeleteRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoleRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{31}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteRoleRequest) GetRoleName() string {
@@ -1743,7 +1970,7 @@ type DeleteRoleResponse struct {
 
 func (x *DeleteRoleResponse) Reset() {
 	*x = DeleteRoleResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[32]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1982,7 @@ func (x *DeleteRoleResponse) String() string {
 func (*DeleteRoleResponse) ProtoMessage() {}
 
 func (x *DeleteRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[32]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1995,7 @@ func (x *DeleteRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoleResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{32}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{35}
 }
 
 type PutUserPolicyRequest struct {
@@ -1782,7 +2009,7 @@ type PutUserPolicyRequest struct {
 
 func (x *PutUserPolicyRequest) Reset() {
 	*x = PutUserPolicyRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[33]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +2021,7 @@ func (x *PutUserPolicyRequest) String() string {
 func (*PutUserPolicyRequest) ProtoMessage() {}
 
 func (x *PutUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[33]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +2034,7 @@ func (x *PutUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{33}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutUserPolicyRequest) GetUserName() string {
@@ -1839,7 +2066,7 @@ type PutUserPolicyResponse struct {
 
 func (x *PutUserPolicyResponse) Reset() {
 	*x = PutUserPolicyResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[34]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +2078,7 @@ func (x *PutUserPolicyResponse) String() string {
 func (*PutUserPolicyResponse) ProtoMessage() {}
 
 func (x *PutUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[34]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2091,7 @@ func (x *PutUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{34}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{37}
 }
 
 type GetUserPolicyRequest struct {
@@ -1877,7 +2104,7 @@ type GetUserPolicyRequest struct {
 
 func (x *GetUserPolicyRequest) Reset() {
 	*x = GetUserPolicyRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[35]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2116,7 @@ func (x *GetUserPolicyRequest) String() string {
 func (*GetUserPolicyRequest) ProtoMessage() {}
 
 func (x *GetUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[35]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2129,7 @@ func (x *GetUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{35}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetUserPolicyRequest) GetUserName() string {
@@ -1930,7 +2157,7 @@ type GetUserPolicyResponse struct {
 
 func (x *GetUserPolicyResponse) Reset() {
 	*x = GetUserPolicyResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[36]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2169,7 @@ func (x *GetUserPolicyResponse) String() string {
 func (*GetUserPolicyResponse) ProtoMessage() {}
 
 func (x *GetUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[36]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2182,7 @@ func (x *GetUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{36}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetUserPolicyResponse) GetUserName() string {
@@ -1988,7 +2215,7 @@ type ListUserPoliciesRequest struct {
 
 func (x *ListUserPoliciesRequest) Reset() {
 	*x = ListUserPoliciesRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[37]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2227,7 @@ func (x *ListUserPoliciesRequest) String() string {
 func (*ListUserPoliciesRequest) ProtoMessage() {}
 
 func (x *ListUserPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[37]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2240,7 @@ func (x *ListUserPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListUserPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{37}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListUserPoliciesRequest) GetUserName() string {
@@ -2033,7 +2260,7 @@ type ListUserPoliciesResponse struct {
 
 func (x *ListUserPoliciesResponse) Reset() {
 	*x = ListUserPoliciesResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[38]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2272,7 @@ func (x *ListUserPoliciesResponse) String() string {
 func (*ListUserPoliciesResponse) ProtoMessage() {}
 
 func (x *ListUserPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[38]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2285,7 @@ func (x *ListUserPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListUserPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{38}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListUserPoliciesResponse) GetPolicyNames() []string {
@@ -2085,7 +2312,7 @@ type DeleteUserPolicyRequest struct {
 
 func (x *DeleteUserPolicyRequest) Reset() {
 	*x = DeleteUserPolicyRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[39]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2324,7 @@ func (x *DeleteUserPolicyRequest) String() string {
 func (*DeleteUserPolicyRequest) ProtoMessage() {}
 
 func (x *DeleteUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[39]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2337,7 @@ func (x *DeleteUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{39}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteUserPolicyRequest) GetUserName() string {
@@ -2135,7 +2362,7 @@ type DeleteUserPolicyResponse struct {
 
 func (x *DeleteUserPolicyResponse) Reset() {
 	*x = DeleteUserPolicyResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[40]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2374,7 @@ func (x *DeleteUserPolicyResponse) String() string {
 func (*DeleteUserPolicyResponse) ProtoMessage() {}
 
 func (x *DeleteUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[40]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2387,7 @@ func (x *DeleteUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{40}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{43}
 }
 
 type PutRolePolicyRequest struct {
@@ -2174,7 +2401,7 @@ type PutRolePolicyRequest struct {
 
 func (x *PutRolePolicyRequest) Reset() {
 	*x = PutRolePolicyRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[41]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2413,7 @@ func (x *PutRolePolicyRequest) String() string {
 func (*PutRolePolicyRequest) ProtoMessage() {}
 
 func (x *PutRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[41]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2426,7 @@ func (x *PutRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{41}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PutRolePolicyRequest) GetRoleName() string {
@@ -2231,7 +2458,7 @@ type PutRolePolicyResponse struct {
 
 func (x *PutRolePolicyResponse) Reset() {
 	*x = PutRolePolicyResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[42]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2470,7 @@ func (x *PutRolePolicyResponse) String() string {
 func (*PutRolePolicyResponse) ProtoMessage() {}
 
 func (x *PutRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[42]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2483,7 @@ func (x *PutRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{42}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{45}
 }
 
 type GetRolePolicyRequest struct {
@@ -2269,7 +2496,7 @@ type GetRolePolicyRequest struct {
 
 func (x *GetRolePolicyRequest) Reset() {
 	*x = GetRolePolicyRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[43]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2508,7 @@ func (x *GetRolePolicyRequest) String() string {
 func (*GetRolePolicyRequest) ProtoMessage() {}
 
 func (x *GetRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[43]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2521,7 @@ func (x *GetRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{43}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetRolePolicyRequest) GetRoleName() string {
@@ -2322,7 +2549,7 @@ type GetRolePolicyResponse struct {
 
 func (x *GetRolePolicyResponse) Reset() {
 	*x = GetRolePolicyResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[44]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2561,7 @@ func (x *GetRolePolicyResponse) String() string {
 func (*GetRolePolicyResponse) ProtoMessage() {}
 
 func (x *GetRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[44]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2574,7 @@ func (x *GetRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{44}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetRolePolicyResponse) GetRoleName() string {
@@ -2380,7 +2607,7 @@ type ListRolePoliciesRequest struct {
 
 func (x *ListRolePoliciesRequest) Reset() {
 	*x = ListRolePoliciesRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[45]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2619,7 @@ func (x *ListRolePoliciesRequest) String() string {
 func (*ListRolePoliciesRequest) ProtoMessage() {}
 
 func (x *ListRolePoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[45]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2632,7 @@ func (x *ListRolePoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolePoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListRolePoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{45}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListRolePoliciesRequest) GetRoleName() string {
@@ -2425,7 +2652,7 @@ type ListRolePoliciesResponse struct {
 
 func (x *ListRolePoliciesResponse) Reset() {
 	*x = ListRolePoliciesResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[46]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2664,7 @@ func (x *ListRolePoliciesResponse) String() string {
 func (*ListRolePoliciesResponse) ProtoMessage() {}
 
 func (x *ListRolePoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[46]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2677,7 @@ func (x *ListRolePoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolePoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListRolePoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{46}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListRolePoliciesResponse) GetPolicyNames() []string {
@@ -2477,7 +2704,7 @@ type DeleteRolePolicyRequest struct {
 
 func (x *DeleteRolePolicyRequest) Reset() {
 	*x = DeleteRolePolicyRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[47]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2489,7 +2716,7 @@ func (x *DeleteRolePolicyRequest) String() string {
 func (*DeleteRolePolicyRequest) ProtoMessage() {}
 
 func (x *DeleteRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[47]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2502,7 +2729,7 @@ func (x *DeleteRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{47}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteRolePolicyRequest) GetRoleName() string {
@@ -2527,7 +2754,7 @@ type DeleteRolePolicyResponse struct {
 
 func (x *DeleteRolePolicyResponse) Reset() {
 	*x = DeleteRolePolicyResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[48]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2766,7 @@ func (x *DeleteRolePolicyResponse) String() string {
 func (*DeleteRolePolicyResponse) ProtoMessage() {}
 
 func (x *DeleteRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[48]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2779,7 @@ func (x *DeleteRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{48}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{51}
 }
 
 type ExplainRequest struct {
@@ -2572,7 +2799,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[49]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2811,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[49]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2824,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{49}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExplainRequest) GetPrincipal() string {
@@ -2647,7 +2874,7 @@ type ExplainStatement struct {
 
 func (x *ExplainStatement) Reset() {
 	*x = ExplainStatement{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[50]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +2886,7 @@ func (x *ExplainStatement) String() string {
 func (*ExplainStatement) ProtoMessage() {}
 
 func (x *ExplainStatement) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[50]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +2899,7 @@ func (x *ExplainStatement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainStatement.ProtoReflect.Descriptor instead.
 func (*ExplainStatement) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{50}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ExplainStatement) GetPolicyType() string {
@@ -2737,7 +2964,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[51]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2976,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_iam_v1_iam_proto_msgTypes[51]
+	mi := &file_trent_iam_v1_iam_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2989,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{51}
+	return file_trent_iam_v1_iam_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExplainResponse) GetDecision() string {
@@ -2873,9 +3100,10 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"\x16DeleteAccessKeyRequest\x12\x1b\n" +
 	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\"\n" +
 	"\raccess_key_id\x18\x02 \x01(\tR\vAccessKeyId\"\x19\n" +
-	"\x17DeleteAccessKeyResponse\"\xbb\x01\n" +
+	"\x17DeleteAccessKeyResponse\"\xd8\x01\n" +
 	"\x17IssueCertificateRequest\x12\x1b\n" +
-	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12>\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1b\n" +
+	"\trole_name\x18\x04 \x01(\tR\bRoleName\x12>\n" +
 	"\x1bcertificate_signing_request\x18\x02 \x01(\tR\x19CertificateSigningRequest\x12.\n" +
 	"\x10validity_seconds\x18\x03 \x01(\x03H\x00R\x0fValiditySeconds\x88\x01\x01B\x13\n" +
 	"\x11_validity_seconds\"\xa0\x01\n" +
@@ -2883,7 +3111,28 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0eCertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x02 \x01(\tR\x05CaPem\x12&\n" +
 	"\x0fprivate_key_pem\x18\x03 \x01(\tR\rPrivateKeyPem\x12\x1c\n" +
-	"\tprincipal\x18\x04 \x01(\tR\tPrincipal\"8\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tPrincipal\"\x9b\x01\n" +
+	"\x17ListCertificatesRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1b\n" +
+	"\trole_name\x18\x02 \x01(\tR\bRoleName\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker\x12 \n" +
+	"\tmax_items\x18\x04 \x01(\x05H\x00R\bMaxItems\x88\x01\x01B\f\n" +
+	"\n" +
+	"_max_items\"\xbe\x01\n" +
+	"\vCertificate\x12#\n" +
+	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\x12\x10\n" +
+	"\x03arn\x18\x02 \x01(\tR\x03Arn\x12!\n" +
+	"\fprincipal_id\x18\x03 \x01(\tR\vPrincipalId\x12\x1d\n" +
+	"\n" +
+	"issue_date\x18\x04 \x01(\tR\tIssueDate\x12\x1e\n" +
+	"\n" +
+	"expiration\x18\x05 \x01(\tR\n" +
+	"Expiration\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06Status\"\x94\x01\n" +
+	"\x18ListCertificatesResponse\x12=\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x19.trent.iam.v1.CertificateR\fCertificates\x12!\n" +
+	"\fis_truncated\x18\x02 \x01(\bR\vIsTruncated\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker\"8\n" +
 	"\x11RevokeCertRequest\x12#\n" +
 	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\"9\n" +
 	"\x12RevokeCertResponse\x12#\n" +
@@ -3001,7 +3250,7 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"Statements\x12\x19\n" +
 	"\bgrant_id\x18\x04 \x01(\tR\aGrantId\x12\x1a\n" +
 	"\bresource\x18\x05 \x01(\tR\bResource\x12 \n" +
-	"\vexplanation\x18\x06 \x01(\tR\vExplanation2\xa8\x10\n" +
+	"\vexplanation\x18\x06 \x01(\tR\vExplanation2\x90\x11\n" +
 	"\x0fIdentityService\x12O\n" +
 	"\n" +
 	"CreateUser\x12\x1f.trent.iam.v1.CreateUserRequest\x1a .trent.iam.v1.CreateUserResponse\x12K\n" +
@@ -3012,7 +3261,8 @@ const file_trent_iam_v1_iam_proto_rawDesc = "" +
 	"\x0fCreateAccessKey\x12$.trent.iam.v1.CreateAccessKeyRequest\x1a%.trent.iam.v1.CreateAccessKeyResponse\x12`\n" +
 	"\x0eListAccessKeys\x12#.trent.iam.v1.ListAccessKeysRequest\x1a$.trent.iam.v1.ListAccessKeysResponse\"\x03\x90\x02\x01\x12^\n" +
 	"\x0fDeleteAccessKey\x12$.trent.iam.v1.DeleteAccessKeyRequest\x1a%.trent.iam.v1.DeleteAccessKeyResponse\x12a\n" +
-	"\x10IssueCertificate\x12%.trent.iam.v1.IssueCertificateRequest\x1a&.trent.iam.v1.IssueCertificateResponse\x12O\n" +
+	"\x10IssueCertificate\x12%.trent.iam.v1.IssueCertificateRequest\x1a&.trent.iam.v1.IssueCertificateResponse\x12f\n" +
+	"\x10ListCertificates\x12%.trent.iam.v1.ListCertificatesRequest\x1a&.trent.iam.v1.ListCertificatesResponse\"\x03\x90\x02\x01\x12O\n" +
 	"\n" +
 	"RevokeCert\x12\x1f.trent.iam.v1.RevokeCertRequest\x1a .trent.iam.v1.RevokeCertResponse\x12f\n" +
 	"\x10ListRevokedCerts\x12%.trent.iam.v1.ListRevokedCertsRequest\x1a&.trent.iam.v1.ListRevokedCertsResponse\"\x03\x90\x02\x01\x12O\n" +
@@ -3045,7 +3295,7 @@ func file_trent_iam_v1_iam_proto_rawDescGZIP() []byte {
 	return file_trent_iam_v1_iam_proto_rawDescData
 }
 
-var file_trent_iam_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_trent_iam_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_trent_iam_v1_iam_proto_goTypes = []any{
 	(*User)(nil),                     // 0: trent.iam.v1.User
 	(*CreateUserRequest)(nil),        // 1: trent.iam.v1.CreateUserRequest
@@ -3066,40 +3316,43 @@ var file_trent_iam_v1_iam_proto_goTypes = []any{
 	(*DeleteAccessKeyResponse)(nil),  // 16: trent.iam.v1.DeleteAccessKeyResponse
 	(*IssueCertificateRequest)(nil),  // 17: trent.iam.v1.IssueCertificateRequest
 	(*IssueCertificateResponse)(nil), // 18: trent.iam.v1.IssueCertificateResponse
-	(*RevokeCertRequest)(nil),        // 19: trent.iam.v1.RevokeCertRequest
-	(*RevokeCertResponse)(nil),       // 20: trent.iam.v1.RevokeCertResponse
-	(*ListRevokedCertsRequest)(nil),  // 21: trent.iam.v1.ListRevokedCertsRequest
-	(*RevokedCert)(nil),              // 22: trent.iam.v1.RevokedCert
-	(*ListRevokedCertsResponse)(nil), // 23: trent.iam.v1.ListRevokedCertsResponse
-	(*Role)(nil),                     // 24: trent.iam.v1.Role
-	(*CreateRoleRequest)(nil),        // 25: trent.iam.v1.CreateRoleRequest
-	(*CreateRoleResponse)(nil),       // 26: trent.iam.v1.CreateRoleResponse
-	(*GetRoleRequest)(nil),           // 27: trent.iam.v1.GetRoleRequest
-	(*GetRoleResponse)(nil),          // 28: trent.iam.v1.GetRoleResponse
-	(*ListRolesRequest)(nil),         // 29: trent.iam.v1.ListRolesRequest
-	(*ListRolesResponse)(nil),        // 30: trent.iam.v1.ListRolesResponse
-	(*DeleteRoleRequest)(nil),        // 31: trent.iam.v1.DeleteRoleRequest
-	(*DeleteRoleResponse)(nil),       // 32: trent.iam.v1.DeleteRoleResponse
-	(*PutUserPolicyRequest)(nil),     // 33: trent.iam.v1.PutUserPolicyRequest
-	(*PutUserPolicyResponse)(nil),    // 34: trent.iam.v1.PutUserPolicyResponse
-	(*GetUserPolicyRequest)(nil),     // 35: trent.iam.v1.GetUserPolicyRequest
-	(*GetUserPolicyResponse)(nil),    // 36: trent.iam.v1.GetUserPolicyResponse
-	(*ListUserPoliciesRequest)(nil),  // 37: trent.iam.v1.ListUserPoliciesRequest
-	(*ListUserPoliciesResponse)(nil), // 38: trent.iam.v1.ListUserPoliciesResponse
-	(*DeleteUserPolicyRequest)(nil),  // 39: trent.iam.v1.DeleteUserPolicyRequest
-	(*DeleteUserPolicyResponse)(nil), // 40: trent.iam.v1.DeleteUserPolicyResponse
-	(*PutRolePolicyRequest)(nil),     // 41: trent.iam.v1.PutRolePolicyRequest
-	(*PutRolePolicyResponse)(nil),    // 42: trent.iam.v1.PutRolePolicyResponse
-	(*GetRolePolicyRequest)(nil),     // 43: trent.iam.v1.GetRolePolicyRequest
-	(*GetRolePolicyResponse)(nil),    // 44: trent.iam.v1.GetRolePolicyResponse
-	(*ListRolePoliciesRequest)(nil),  // 45: trent.iam.v1.ListRolePoliciesRequest
-	(*ListRolePoliciesResponse)(nil), // 46: trent.iam.v1.ListRolePoliciesResponse
-	(*DeleteRolePolicyRequest)(nil),  // 47: trent.iam.v1.DeleteRolePolicyRequest
-	(*DeleteRolePolicyResponse)(nil), // 48: trent.iam.v1.DeleteRolePolicyResponse
-	(*ExplainRequest)(nil),           // 49: trent.iam.v1.ExplainRequest
-	(*ExplainStatement)(nil),         // 50: trent.iam.v1.ExplainStatement
-	(*ExplainResponse)(nil),          // 51: trent.iam.v1.ExplainResponse
-	nil,                              // 52: trent.iam.v1.ExplainRequest.EncryptionContextEntry
+	(*ListCertificatesRequest)(nil),  // 19: trent.iam.v1.ListCertificatesRequest
+	(*Certificate)(nil),              // 20: trent.iam.v1.Certificate
+	(*ListCertificatesResponse)(nil), // 21: trent.iam.v1.ListCertificatesResponse
+	(*RevokeCertRequest)(nil),        // 22: trent.iam.v1.RevokeCertRequest
+	(*RevokeCertResponse)(nil),       // 23: trent.iam.v1.RevokeCertResponse
+	(*ListRevokedCertsRequest)(nil),  // 24: trent.iam.v1.ListRevokedCertsRequest
+	(*RevokedCert)(nil),              // 25: trent.iam.v1.RevokedCert
+	(*ListRevokedCertsResponse)(nil), // 26: trent.iam.v1.ListRevokedCertsResponse
+	(*Role)(nil),                     // 27: trent.iam.v1.Role
+	(*CreateRoleRequest)(nil),        // 28: trent.iam.v1.CreateRoleRequest
+	(*CreateRoleResponse)(nil),       // 29: trent.iam.v1.CreateRoleResponse
+	(*GetRoleRequest)(nil),           // 30: trent.iam.v1.GetRoleRequest
+	(*GetRoleResponse)(nil),          // 31: trent.iam.v1.GetRoleResponse
+	(*ListRolesRequest)(nil),         // 32: trent.iam.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),        // 33: trent.iam.v1.ListRolesResponse
+	(*DeleteRoleRequest)(nil),        // 34: trent.iam.v1.DeleteRoleRequest
+	(*DeleteRoleResponse)(nil),       // 35: trent.iam.v1.DeleteRoleResponse
+	(*PutUserPolicyRequest)(nil),     // 36: trent.iam.v1.PutUserPolicyRequest
+	(*PutUserPolicyResponse)(nil),    // 37: trent.iam.v1.PutUserPolicyResponse
+	(*GetUserPolicyRequest)(nil),     // 38: trent.iam.v1.GetUserPolicyRequest
+	(*GetUserPolicyResponse)(nil),    // 39: trent.iam.v1.GetUserPolicyResponse
+	(*ListUserPoliciesRequest)(nil),  // 40: trent.iam.v1.ListUserPoliciesRequest
+	(*ListUserPoliciesResponse)(nil), // 41: trent.iam.v1.ListUserPoliciesResponse
+	(*DeleteUserPolicyRequest)(nil),  // 42: trent.iam.v1.DeleteUserPolicyRequest
+	(*DeleteUserPolicyResponse)(nil), // 43: trent.iam.v1.DeleteUserPolicyResponse
+	(*PutRolePolicyRequest)(nil),     // 44: trent.iam.v1.PutRolePolicyRequest
+	(*PutRolePolicyResponse)(nil),    // 45: trent.iam.v1.PutRolePolicyResponse
+	(*GetRolePolicyRequest)(nil),     // 46: trent.iam.v1.GetRolePolicyRequest
+	(*GetRolePolicyResponse)(nil),    // 47: trent.iam.v1.GetRolePolicyResponse
+	(*ListRolePoliciesRequest)(nil),  // 48: trent.iam.v1.ListRolePoliciesRequest
+	(*ListRolePoliciesResponse)(nil), // 49: trent.iam.v1.ListRolePoliciesResponse
+	(*DeleteRolePolicyRequest)(nil),  // 50: trent.iam.v1.DeleteRolePolicyRequest
+	(*DeleteRolePolicyResponse)(nil), // 51: trent.iam.v1.DeleteRolePolicyResponse
+	(*ExplainRequest)(nil),           // 52: trent.iam.v1.ExplainRequest
+	(*ExplainStatement)(nil),         // 53: trent.iam.v1.ExplainStatement
+	(*ExplainResponse)(nil),          // 54: trent.iam.v1.ExplainResponse
+	nil,                              // 55: trent.iam.v1.ExplainRequest.EncryptionContextEntry
 }
 var file_trent_iam_v1_iam_proto_depIdxs = []int32{
 	0,  // 0: trent.iam.v1.CreateUserResponse.user:type_name -> trent.iam.v1.User
@@ -3107,63 +3360,66 @@ var file_trent_iam_v1_iam_proto_depIdxs = []int32{
 	0,  // 2: trent.iam.v1.ListUsersResponse.users:type_name -> trent.iam.v1.User
 	9,  // 3: trent.iam.v1.CreateAccessKeyResponse.access_key:type_name -> trent.iam.v1.AccessKey
 	10, // 4: trent.iam.v1.ListAccessKeysResponse.access_key_metadata:type_name -> trent.iam.v1.AccessKeyMetadata
-	22, // 5: trent.iam.v1.ListRevokedCertsResponse.revoked_certs:type_name -> trent.iam.v1.RevokedCert
-	24, // 6: trent.iam.v1.CreateRoleResponse.role:type_name -> trent.iam.v1.Role
-	24, // 7: trent.iam.v1.GetRoleResponse.role:type_name -> trent.iam.v1.Role
-	24, // 8: trent.iam.v1.ListRolesResponse.roles:type_name -> trent.iam.v1.Role
-	52, // 9: trent.iam.v1.ExplainRequest.encryption_context:type_name -> trent.iam.v1.ExplainRequest.EncryptionContextEntry
-	50, // 10: trent.iam.v1.ExplainResponse.statements:type_name -> trent.iam.v1.ExplainStatement
-	1,  // 11: trent.iam.v1.IdentityService.CreateUser:input_type -> trent.iam.v1.CreateUserRequest
-	3,  // 12: trent.iam.v1.IdentityService.GetUser:input_type -> trent.iam.v1.GetUserRequest
-	5,  // 13: trent.iam.v1.IdentityService.ListUsers:input_type -> trent.iam.v1.ListUsersRequest
-	7,  // 14: trent.iam.v1.IdentityService.DeleteUser:input_type -> trent.iam.v1.DeleteUserRequest
-	11, // 15: trent.iam.v1.IdentityService.CreateAccessKey:input_type -> trent.iam.v1.CreateAccessKeyRequest
-	13, // 16: trent.iam.v1.IdentityService.ListAccessKeys:input_type -> trent.iam.v1.ListAccessKeysRequest
-	15, // 17: trent.iam.v1.IdentityService.DeleteAccessKey:input_type -> trent.iam.v1.DeleteAccessKeyRequest
-	17, // 18: trent.iam.v1.IdentityService.IssueCertificate:input_type -> trent.iam.v1.IssueCertificateRequest
-	19, // 19: trent.iam.v1.IdentityService.RevokeCert:input_type -> trent.iam.v1.RevokeCertRequest
-	21, // 20: trent.iam.v1.IdentityService.ListRevokedCerts:input_type -> trent.iam.v1.ListRevokedCertsRequest
-	25, // 21: trent.iam.v1.IdentityService.CreateRole:input_type -> trent.iam.v1.CreateRoleRequest
-	27, // 22: trent.iam.v1.IdentityService.GetRole:input_type -> trent.iam.v1.GetRoleRequest
-	29, // 23: trent.iam.v1.IdentityService.ListRoles:input_type -> trent.iam.v1.ListRolesRequest
-	31, // 24: trent.iam.v1.IdentityService.DeleteRole:input_type -> trent.iam.v1.DeleteRoleRequest
-	33, // 25: trent.iam.v1.IdentityService.PutUserPolicy:input_type -> trent.iam.v1.PutUserPolicyRequest
-	35, // 26: trent.iam.v1.IdentityService.GetUserPolicy:input_type -> trent.iam.v1.GetUserPolicyRequest
-	37, // 27: trent.iam.v1.IdentityService.ListUserPolicies:input_type -> trent.iam.v1.ListUserPoliciesRequest
-	39, // 28: trent.iam.v1.IdentityService.DeleteUserPolicy:input_type -> trent.iam.v1.DeleteUserPolicyRequest
-	41, // 29: trent.iam.v1.IdentityService.PutRolePolicy:input_type -> trent.iam.v1.PutRolePolicyRequest
-	43, // 30: trent.iam.v1.IdentityService.GetRolePolicy:input_type -> trent.iam.v1.GetRolePolicyRequest
-	45, // 31: trent.iam.v1.IdentityService.ListRolePolicies:input_type -> trent.iam.v1.ListRolePoliciesRequest
-	47, // 32: trent.iam.v1.IdentityService.DeleteRolePolicy:input_type -> trent.iam.v1.DeleteRolePolicyRequest
-	49, // 33: trent.iam.v1.IdentityService.Explain:input_type -> trent.iam.v1.ExplainRequest
-	2,  // 34: trent.iam.v1.IdentityService.CreateUser:output_type -> trent.iam.v1.CreateUserResponse
-	4,  // 35: trent.iam.v1.IdentityService.GetUser:output_type -> trent.iam.v1.GetUserResponse
-	6,  // 36: trent.iam.v1.IdentityService.ListUsers:output_type -> trent.iam.v1.ListUsersResponse
-	8,  // 37: trent.iam.v1.IdentityService.DeleteUser:output_type -> trent.iam.v1.DeleteUserResponse
-	12, // 38: trent.iam.v1.IdentityService.CreateAccessKey:output_type -> trent.iam.v1.CreateAccessKeyResponse
-	14, // 39: trent.iam.v1.IdentityService.ListAccessKeys:output_type -> trent.iam.v1.ListAccessKeysResponse
-	16, // 40: trent.iam.v1.IdentityService.DeleteAccessKey:output_type -> trent.iam.v1.DeleteAccessKeyResponse
-	18, // 41: trent.iam.v1.IdentityService.IssueCertificate:output_type -> trent.iam.v1.IssueCertificateResponse
-	20, // 42: trent.iam.v1.IdentityService.RevokeCert:output_type -> trent.iam.v1.RevokeCertResponse
-	23, // 43: trent.iam.v1.IdentityService.ListRevokedCerts:output_type -> trent.iam.v1.ListRevokedCertsResponse
-	26, // 44: trent.iam.v1.IdentityService.CreateRole:output_type -> trent.iam.v1.CreateRoleResponse
-	28, // 45: trent.iam.v1.IdentityService.GetRole:output_type -> trent.iam.v1.GetRoleResponse
-	30, // 46: trent.iam.v1.IdentityService.ListRoles:output_type -> trent.iam.v1.ListRolesResponse
-	32, // 47: trent.iam.v1.IdentityService.DeleteRole:output_type -> trent.iam.v1.DeleteRoleResponse
-	34, // 48: trent.iam.v1.IdentityService.PutUserPolicy:output_type -> trent.iam.v1.PutUserPolicyResponse
-	36, // 49: trent.iam.v1.IdentityService.GetUserPolicy:output_type -> trent.iam.v1.GetUserPolicyResponse
-	38, // 50: trent.iam.v1.IdentityService.ListUserPolicies:output_type -> trent.iam.v1.ListUserPoliciesResponse
-	40, // 51: trent.iam.v1.IdentityService.DeleteUserPolicy:output_type -> trent.iam.v1.DeleteUserPolicyResponse
-	42, // 52: trent.iam.v1.IdentityService.PutRolePolicy:output_type -> trent.iam.v1.PutRolePolicyResponse
-	44, // 53: trent.iam.v1.IdentityService.GetRolePolicy:output_type -> trent.iam.v1.GetRolePolicyResponse
-	46, // 54: trent.iam.v1.IdentityService.ListRolePolicies:output_type -> trent.iam.v1.ListRolePoliciesResponse
-	48, // 55: trent.iam.v1.IdentityService.DeleteRolePolicy:output_type -> trent.iam.v1.DeleteRolePolicyResponse
-	51, // 56: trent.iam.v1.IdentityService.Explain:output_type -> trent.iam.v1.ExplainResponse
-	34, // [34:57] is the sub-list for method output_type
-	11, // [11:34] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	20, // 5: trent.iam.v1.ListCertificatesResponse.certificates:type_name -> trent.iam.v1.Certificate
+	25, // 6: trent.iam.v1.ListRevokedCertsResponse.revoked_certs:type_name -> trent.iam.v1.RevokedCert
+	27, // 7: trent.iam.v1.CreateRoleResponse.role:type_name -> trent.iam.v1.Role
+	27, // 8: trent.iam.v1.GetRoleResponse.role:type_name -> trent.iam.v1.Role
+	27, // 9: trent.iam.v1.ListRolesResponse.roles:type_name -> trent.iam.v1.Role
+	55, // 10: trent.iam.v1.ExplainRequest.encryption_context:type_name -> trent.iam.v1.ExplainRequest.EncryptionContextEntry
+	53, // 11: trent.iam.v1.ExplainResponse.statements:type_name -> trent.iam.v1.ExplainStatement
+	1,  // 12: trent.iam.v1.IdentityService.CreateUser:input_type -> trent.iam.v1.CreateUserRequest
+	3,  // 13: trent.iam.v1.IdentityService.GetUser:input_type -> trent.iam.v1.GetUserRequest
+	5,  // 14: trent.iam.v1.IdentityService.ListUsers:input_type -> trent.iam.v1.ListUsersRequest
+	7,  // 15: trent.iam.v1.IdentityService.DeleteUser:input_type -> trent.iam.v1.DeleteUserRequest
+	11, // 16: trent.iam.v1.IdentityService.CreateAccessKey:input_type -> trent.iam.v1.CreateAccessKeyRequest
+	13, // 17: trent.iam.v1.IdentityService.ListAccessKeys:input_type -> trent.iam.v1.ListAccessKeysRequest
+	15, // 18: trent.iam.v1.IdentityService.DeleteAccessKey:input_type -> trent.iam.v1.DeleteAccessKeyRequest
+	17, // 19: trent.iam.v1.IdentityService.IssueCertificate:input_type -> trent.iam.v1.IssueCertificateRequest
+	19, // 20: trent.iam.v1.IdentityService.ListCertificates:input_type -> trent.iam.v1.ListCertificatesRequest
+	22, // 21: trent.iam.v1.IdentityService.RevokeCert:input_type -> trent.iam.v1.RevokeCertRequest
+	24, // 22: trent.iam.v1.IdentityService.ListRevokedCerts:input_type -> trent.iam.v1.ListRevokedCertsRequest
+	28, // 23: trent.iam.v1.IdentityService.CreateRole:input_type -> trent.iam.v1.CreateRoleRequest
+	30, // 24: trent.iam.v1.IdentityService.GetRole:input_type -> trent.iam.v1.GetRoleRequest
+	32, // 25: trent.iam.v1.IdentityService.ListRoles:input_type -> trent.iam.v1.ListRolesRequest
+	34, // 26: trent.iam.v1.IdentityService.DeleteRole:input_type -> trent.iam.v1.DeleteRoleRequest
+	36, // 27: trent.iam.v1.IdentityService.PutUserPolicy:input_type -> trent.iam.v1.PutUserPolicyRequest
+	38, // 28: trent.iam.v1.IdentityService.GetUserPolicy:input_type -> trent.iam.v1.GetUserPolicyRequest
+	40, // 29: trent.iam.v1.IdentityService.ListUserPolicies:input_type -> trent.iam.v1.ListUserPoliciesRequest
+	42, // 30: trent.iam.v1.IdentityService.DeleteUserPolicy:input_type -> trent.iam.v1.DeleteUserPolicyRequest
+	44, // 31: trent.iam.v1.IdentityService.PutRolePolicy:input_type -> trent.iam.v1.PutRolePolicyRequest
+	46, // 32: trent.iam.v1.IdentityService.GetRolePolicy:input_type -> trent.iam.v1.GetRolePolicyRequest
+	48, // 33: trent.iam.v1.IdentityService.ListRolePolicies:input_type -> trent.iam.v1.ListRolePoliciesRequest
+	50, // 34: trent.iam.v1.IdentityService.DeleteRolePolicy:input_type -> trent.iam.v1.DeleteRolePolicyRequest
+	52, // 35: trent.iam.v1.IdentityService.Explain:input_type -> trent.iam.v1.ExplainRequest
+	2,  // 36: trent.iam.v1.IdentityService.CreateUser:output_type -> trent.iam.v1.CreateUserResponse
+	4,  // 37: trent.iam.v1.IdentityService.GetUser:output_type -> trent.iam.v1.GetUserResponse
+	6,  // 38: trent.iam.v1.IdentityService.ListUsers:output_type -> trent.iam.v1.ListUsersResponse
+	8,  // 39: trent.iam.v1.IdentityService.DeleteUser:output_type -> trent.iam.v1.DeleteUserResponse
+	12, // 40: trent.iam.v1.IdentityService.CreateAccessKey:output_type -> trent.iam.v1.CreateAccessKeyResponse
+	14, // 41: trent.iam.v1.IdentityService.ListAccessKeys:output_type -> trent.iam.v1.ListAccessKeysResponse
+	16, // 42: trent.iam.v1.IdentityService.DeleteAccessKey:output_type -> trent.iam.v1.DeleteAccessKeyResponse
+	18, // 43: trent.iam.v1.IdentityService.IssueCertificate:output_type -> trent.iam.v1.IssueCertificateResponse
+	21, // 44: trent.iam.v1.IdentityService.ListCertificates:output_type -> trent.iam.v1.ListCertificatesResponse
+	23, // 45: trent.iam.v1.IdentityService.RevokeCert:output_type -> trent.iam.v1.RevokeCertResponse
+	26, // 46: trent.iam.v1.IdentityService.ListRevokedCerts:output_type -> trent.iam.v1.ListRevokedCertsResponse
+	29, // 47: trent.iam.v1.IdentityService.CreateRole:output_type -> trent.iam.v1.CreateRoleResponse
+	31, // 48: trent.iam.v1.IdentityService.GetRole:output_type -> trent.iam.v1.GetRoleResponse
+	33, // 49: trent.iam.v1.IdentityService.ListRoles:output_type -> trent.iam.v1.ListRolesResponse
+	35, // 50: trent.iam.v1.IdentityService.DeleteRole:output_type -> trent.iam.v1.DeleteRoleResponse
+	37, // 51: trent.iam.v1.IdentityService.PutUserPolicy:output_type -> trent.iam.v1.PutUserPolicyResponse
+	39, // 52: trent.iam.v1.IdentityService.GetUserPolicy:output_type -> trent.iam.v1.GetUserPolicyResponse
+	41, // 53: trent.iam.v1.IdentityService.ListUserPolicies:output_type -> trent.iam.v1.ListUserPoliciesResponse
+	43, // 54: trent.iam.v1.IdentityService.DeleteUserPolicy:output_type -> trent.iam.v1.DeleteUserPolicyResponse
+	45, // 55: trent.iam.v1.IdentityService.PutRolePolicy:output_type -> trent.iam.v1.PutRolePolicyResponse
+	47, // 56: trent.iam.v1.IdentityService.GetRolePolicy:output_type -> trent.iam.v1.GetRolePolicyResponse
+	49, // 57: trent.iam.v1.IdentityService.ListRolePolicies:output_type -> trent.iam.v1.ListRolePoliciesResponse
+	51, // 58: trent.iam.v1.IdentityService.DeleteRolePolicy:output_type -> trent.iam.v1.DeleteRolePolicyResponse
+	54, // 59: trent.iam.v1.IdentityService.Explain:output_type -> trent.iam.v1.ExplainResponse
+	36, // [36:60] is the sub-list for method output_type
+	12, // [12:36] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_trent_iam_v1_iam_proto_init() }
@@ -3174,14 +3430,15 @@ func file_trent_iam_v1_iam_proto_init() {
 	file_trent_iam_v1_iam_proto_msgTypes[5].OneofWrappers = []any{}
 	file_trent_iam_v1_iam_proto_msgTypes[13].OneofWrappers = []any{}
 	file_trent_iam_v1_iam_proto_msgTypes[17].OneofWrappers = []any{}
-	file_trent_iam_v1_iam_proto_msgTypes[29].OneofWrappers = []any{}
+	file_trent_iam_v1_iam_proto_msgTypes[19].OneofWrappers = []any{}
+	file_trent_iam_v1_iam_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_iam_v1_iam_proto_rawDesc), len(file_trent_iam_v1_iam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3,8 +3,8 @@
 // AWS-compatible endpoint (SigV4), client certificates for the native API
 // and their revocation, and explanations of authorization decisions. RPCs
 // are named as the AWS IAM operations (API version 2010-05-08) where IAM
-// has one; IssueCertificate, RevokeCert, ListRevokedCerts and Explain are
-// Trent's own. As in trent.kms.v1, field names are the snake_case of the
+// has one; IssueCertificate, ListCertificates, RevokeCert,
+// ListRevokedCerts and Explain are Trent's own. As in trent.kms.v1, field names are the snake_case of the
 // AWS member names and their JSON names are the AWS PascalCase member
 // names.
 //
@@ -72,6 +72,9 @@ const (
 	// IdentityServiceIssueCertificateProcedure is the fully-qualified name of the IdentityService's
 	// IssueCertificate RPC.
 	IdentityServiceIssueCertificateProcedure = "/trent.iam.v1.IdentityService/IssueCertificate"
+	// IdentityServiceListCertificatesProcedure is the fully-qualified name of the IdentityService's
+	// ListCertificates RPC.
+	IdentityServiceListCertificatesProcedure = "/trent.iam.v1.IdentityService/ListCertificates"
 	// IdentityServiceRevokeCertProcedure is the fully-qualified name of the IdentityService's
 	// RevokeCert RPC.
 	IdentityServiceRevokeCertProcedure = "/trent.iam.v1.IdentityService/RevokeCert"
@@ -134,12 +137,18 @@ type IdentityServiceClient interface {
 	ListAccessKeys(context.Context, *v1.ListAccessKeysRequest) (*v1.ListAccessKeysResponse, error)
 	// Deletes an access key (AWS DeleteAccessKey).
 	DeleteAccessKey(context.Context, *v1.DeleteAccessKeyRequest) (*v1.DeleteAccessKeyResponse, error)
-	// Issues a client certificate for a user, signed by the cluster CA.
+	// Issues a client certificate for a user or role, signed by the cluster
+	// CA. The certificate carries the principal's unique id, and its serial
+	// is recorded under the principal; deleting the principal revokes it.
 	IssueCertificate(context.Context, *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error)
-	// Adds a client certificate to the replicated deny list, by serial
-	// number; every node then refuses it (Trent's own).
+	// Lists the certificates issued to a user or role, or to the calling
+	// user, in serial order (Trent's own).
+	ListCertificates(context.Context, *v1.ListCertificatesRequest) (*v1.ListCertificatesResponse, error)
+	// Adds a client certificate of the caller's account to the replicated
+	// deny list, by serial number; every node then refuses it (Trent's own).
 	RevokeCert(context.Context, *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error)
-	// Lists the revoked certificate serials (Trent's own).
+	// Lists the revoked certificate serials of the caller's account; the
+	// root of the cluster's admin account sees every account's (Trent's own).
 	ListRevokedCerts(context.Context, *v1.ListRevokedCertsRequest) (*v1.ListRevokedCertsResponse, error)
 	// Creates a role (AWS CreateRole). Trent's roles are principals that
 	// certificates can name; there is no AssumeRole, so no trust policy.
@@ -232,6 +241,13 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			httpClient,
 			baseURL+IdentityServiceIssueCertificateProcedure,
 			connect.WithSchema(identityServiceMethods.ByName("IssueCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+		listCertificates: connect.NewClient[v1.ListCertificatesRequest, v1.ListCertificatesResponse](
+			httpClient,
+			baseURL+IdentityServiceListCertificatesProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListCertificates")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		revokeCert: connect.NewClient[v1.RevokeCertRequest, v1.RevokeCertResponse](
@@ -345,6 +361,7 @@ type identityServiceClient struct {
 	listAccessKeys   *connect.Client[v1.ListAccessKeysRequest, v1.ListAccessKeysResponse]
 	deleteAccessKey  *connect.Client[v1.DeleteAccessKeyRequest, v1.DeleteAccessKeyResponse]
 	issueCertificate *connect.Client[v1.IssueCertificateRequest, v1.IssueCertificateResponse]
+	listCertificates *connect.Client[v1.ListCertificatesRequest, v1.ListCertificatesResponse]
 	revokeCert       *connect.Client[v1.RevokeCertRequest, v1.RevokeCertResponse]
 	listRevokedCerts *connect.Client[v1.ListRevokedCertsRequest, v1.ListRevokedCertsResponse]
 	createRole       *connect.Client[v1.CreateRoleRequest, v1.CreateRoleResponse]
@@ -428,6 +445,15 @@ func (c *identityServiceClient) DeleteAccessKey(ctx context.Context, req *v1.Del
 // IssueCertificate calls trent.iam.v1.IdentityService.IssueCertificate.
 func (c *identityServiceClient) IssueCertificate(ctx context.Context, req *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error) {
 	response, err := c.issueCertificate.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListCertificates calls trent.iam.v1.IdentityService.ListCertificates.
+func (c *identityServiceClient) ListCertificates(ctx context.Context, req *v1.ListCertificatesRequest) (*v1.ListCertificatesResponse, error) {
+	response, err := c.listCertificates.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -586,12 +612,18 @@ type IdentityServiceHandler interface {
 	ListAccessKeys(context.Context, *v1.ListAccessKeysRequest) (*v1.ListAccessKeysResponse, error)
 	// Deletes an access key (AWS DeleteAccessKey).
 	DeleteAccessKey(context.Context, *v1.DeleteAccessKeyRequest) (*v1.DeleteAccessKeyResponse, error)
-	// Issues a client certificate for a user, signed by the cluster CA.
+	// Issues a client certificate for a user or role, signed by the cluster
+	// CA. The certificate carries the principal's unique id, and its serial
+	// is recorded under the principal; deleting the principal revokes it.
 	IssueCertificate(context.Context, *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error)
-	// Adds a client certificate to the replicated deny list, by serial
-	// number; every node then refuses it (Trent's own).
+	// Lists the certificates issued to a user or role, or to the calling
+	// user, in serial order (Trent's own).
+	ListCertificates(context.Context, *v1.ListCertificatesRequest) (*v1.ListCertificatesResponse, error)
+	// Adds a client certificate of the caller's account to the replicated
+	// deny list, by serial number; every node then refuses it (Trent's own).
 	RevokeCert(context.Context, *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error)
-	// Lists the revoked certificate serials (Trent's own).
+	// Lists the revoked certificate serials of the caller's account; the
+	// root of the cluster's admin account sees every account's (Trent's own).
 	ListRevokedCerts(context.Context, *v1.ListRevokedCertsRequest) (*v1.ListRevokedCertsResponse, error)
 	// Creates a role (AWS CreateRole). Trent's roles are principals that
 	// certificates can name; there is no AssumeRole, so no trust policy.
@@ -680,6 +712,13 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		IdentityServiceIssueCertificateProcedure,
 		svc.IssueCertificate,
 		connect.WithSchema(identityServiceMethods.ByName("IssueCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListCertificatesHandler := connect.NewUnaryHandlerSimple(
+		IdentityServiceListCertificatesProcedure,
+		svc.ListCertificates,
+		connect.WithSchema(identityServiceMethods.ByName("ListCertificates")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	identityServiceRevokeCertHandler := connect.NewUnaryHandlerSimple(
@@ -798,6 +837,8 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceDeleteAccessKeyHandler.ServeHTTP(w, r)
 		case IdentityServiceIssueCertificateProcedure:
 			identityServiceIssueCertificateHandler.ServeHTTP(w, r)
+		case IdentityServiceListCertificatesProcedure:
+			identityServiceListCertificatesHandler.ServeHTTP(w, r)
 		case IdentityServiceRevokeCertProcedure:
 			identityServiceRevokeCertHandler.ServeHTTP(w, r)
 		case IdentityServiceListRevokedCertsProcedure:
@@ -867,6 +908,10 @@ func (UnimplementedIdentityServiceHandler) DeleteAccessKey(context.Context, *v1.
 
 func (UnimplementedIdentityServiceHandler) IssueCertificate(context.Context, *v1.IssueCertificateRequest) (*v1.IssueCertificateResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.IssueCertificate is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListCertificates(context.Context, *v1.ListCertificatesRequest) (*v1.ListCertificatesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.iam.v1.IdentityService.ListCertificates is not implemented"))
 }
 
 func (UnimplementedIdentityServiceHandler) RevokeCert(context.Context, *v1.RevokeCertRequest) (*v1.RevokeCertResponse, error) {
