@@ -95,10 +95,7 @@ func TestRecreatedUserDoesNotInheritUnrecordedCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := identity.LoadCA(mustRead(t, dir, "ca/ca.pem"), mustRead(t, dir, "ca/ca-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := dataDirCA(t, dir)
 	pool, _, err := identity.LoadCredentials(filepath.Join(dir, "admin"))
 	if err != nil {
 		t.Fatal(err)
