@@ -99,11 +99,28 @@ func pemDER(p []byte) []byte {
 	return c.Raw
 }
 
-// forwardJoin passes a Join received by a follower to the leader.
+// forwardJoin passes a Join received by a follower to the leader. The
+// leader's verdicts on the request pass through (its handler words them
+// for the joiner); failures to reach it are logged, and the joiner gets
+// the generic answer.
 func (c *Cluster) forwardJoin(ctx context.Context, req *clusterv1.JoinRequest) (*clusterv1.JoinResponse, error) {
+	fail := func(err error) error {
+		c.cfg.Logger.WarnContext(ctx, "join failed", "joiner", req.GetNodeId(), "step", "forward to the leader", "err", err)
+		return connect.NewError(connect.CodeUnavailable, errJoinUnavailable)
+	}
 	cl, _, err := c.leaderClient()
 	if err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+		return nil, fail(err)
 	}
-	return cl.Join(ctx, req)
+	resp, err := cl.Join(ctx, req)
+	switch connect.CodeOf(err) {
+	case connect.CodeInvalidArgument, connect.CodePermissionDenied, connect.CodeAlreadyExists:
+		if ce := new(connect.Error); errors.As(err, &ce) && connect.IsWireError(err) {
+			return nil, connect.NewError(ce.Code(), errors.New(ce.Message()))
+		}
+	}
+	if err != nil {
+		return nil, fail(err)
+	}
+	return resp, nil
 }
