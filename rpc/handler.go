@@ -62,6 +62,9 @@ type Options struct {
 	// Interceptors run outside the error mapping, outermost first (the
 	// audit interceptor sees errors with their AWS names).
 	Interceptors []connect.Interceptor
+	// HandlerOptions are applied after the handler's own (they win over
+	// ReadMaxBytes): the server's limits.
+	HandlerOptions []connect.HandlerOption
 }
 
 // Admitter decides whether this node may serve a call now; see package
@@ -79,6 +82,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 		// KMS messages are small; gzip of a 200-byte response costs more
 		// CPU than the bytes it saves (a fifth of Encrypt's CPU when on).
 		connect.WithCompressMinBytes(1024),
+		connect.WithHandlerOptions(opts.HandlerOptions...),
 	)
 }
 

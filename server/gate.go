@@ -126,9 +126,10 @@ func newGate(revoked func(*x509.Certificate) error, forming func() (bool, int), 
 	return &gate{mux: http.NewServeMux(), revoked: revoked, forming: forming, audit: log, log: logger, routes: map[string]policy{}}
 }
 
-// connectBuilder builds a Connect handler with the given message cap and
-// interceptors (to run outermost), returning its path.
-type connectBuilder func(readMaxBytes int, interceptors []connect.Interceptor) (string, http.Handler)
+// connectBuilder builds a Connect handler with the given interceptors (to
+// run outermost) and limits (options to apply last: the message cap and a
+// gzip decompressor that stops at it), returning its path.
+type connectBuilder func(interceptors []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler)
 
 // connect mounts a Connect service at its path, or at the one procedure of
 // it named by procedure (a method name such as "Join"; "" for the whole
@@ -142,7 +143,7 @@ func (g *gate) connect(procedure string, p policy, build connectBuilder) {
 		}
 		interceptors = append(interceptors, g.audit.Interceptor(p.source, opts...))
 	}
-	path, h := build(int(p.maxBytes), interceptors)
+	path, h := build(interceptors, connect.WithReadMaxBytes(int(p.maxBytes)), cappedGzip(p.maxBytes))
 	g.handle(path+procedure, p, h)
 }
 

@@ -109,8 +109,8 @@ func clusterPolicies() map[string]policy {
 }
 
 func (s *Server) mountCluster(g *gate, adminAccount string) {
-	build := func(max int, ics []connect.Interceptor) (string, http.Handler) {
-		return s.cluster.Handler(adminAccount, connect.WithInterceptors(ics...), connect.WithReadMaxBytes(max))
+	build := func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return s.cluster.Handler(adminAccount, append([]connect.HandlerOption{connect.WithInterceptors(ics...)}, limits...)...)
 	}
 	for proc, p := range clusterPolicies() {
 		g.connect(proc, p, build)

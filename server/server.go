@@ -226,9 +226,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g.connect("", kmsPolicy(), func(max int, ics []connect.Interceptor) (string, http.Handler) {
+	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
-			ReadMaxBytes: max, Interceptors: ics})
+			Interceptors: ics, HandlerOptions: limits})
 	})
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
@@ -240,9 +240,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g.connect("", iamPolicy(), func(max int, ics []connect.Interceptor) (string, http.Handler) {
-		return iam.NewHandler(iamSvc, connect.WithInterceptors(append(ics, rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...),
-			connect.WithReadMaxBytes(max))
+	g.connect("", iamPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return iam.NewHandler(iamSvc, append([]connect.HandlerOption{
+			connect.WithInterceptors(append(ics, rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...)}, limits...)...)
 	})
 	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
 	// the more specific Connect paths win.
@@ -251,16 +251,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
 			Audit: s.awsAuditor(), MaxBodyBytes: aws.maxBytes}))
 
-	g.connect("", healthPolicy(), func(max int, _ []connect.Interceptor) (string, http.Handler) {
+	g.connect("", healthPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName),
-			connect.WithReadMaxBytes(max))
+			limits...)
 	})
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
-	g.connect("", reflectionPolicy(), func(max int, _ []connect.Interceptor) (string, http.Handler) {
-		return grpcreflect.NewHandlerV1(reflector, connect.WithReadMaxBytes(max))
+	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return grpcreflect.NewHandlerV1(reflector, limits...)
 	})
-	g.connect("", reflectionPolicy(), func(max int, _ []connect.Interceptor) (string, http.Handler) {
-		return grpcreflect.NewHandlerV1Alpha(reflector, connect.WithReadMaxBytes(max))
+	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return grpcreflect.NewHandlerV1Alpha(reflector, limits...)
 	})
 
 	s.log.Info("ready", "api", "https://"+ln.Addr().String(), "raft", s.raft.Addr(), "data_dir", dir)
