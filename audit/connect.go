@@ -115,7 +115,7 @@ func Unrecorded(skip func(procedure string, err error) bool) InterceptorOption {
 
 // Middleware records the requests to a Connect service that fail before
 // they reach [Log.Interceptor]: a missing or unusable client certificate
-// (rpc.Authenticate answers them), an unknown procedure, a body that
+// (the server's gate answers them), an unknown procedure, a body that
 // cannot be decoded. Wrap the authentication handler with it; requests the
 // interceptor records are not recorded twice.
 func (l *Log) Middleware(source string, next http.Handler) http.Handler {

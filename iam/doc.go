@@ -56,5 +56,5 @@
 // convenient for scripts, but the key then exists outside the client.
 // Deleting a user deletes its access keys and policies but not its
 // certificates; RevokeCert puts a certificate's serial on a replicated
-// deny list that every node checks at authentication (rpc.RejectRevoked).
+// deny list that every node checks at authentication (the server's gate).
 package iam

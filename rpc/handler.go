@@ -12,7 +12,6 @@ import (
 	"github.com/trentkms/trent/consistency"
 
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
-	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 )
 
@@ -140,28 +139,4 @@ func admit(ctx context.Context, reads Admitter, h http.Header, msg any) (consist
 		return s, &kms.Error{Type: ce.Type, Message: ce.Message}
 	}
 	return s, err
-}
-
-// Authenticate requires a verified client certificate naming a principal
-// and puts that principal in the request context. Anything else is answered
-// with Connect's Unauthenticated, in the protocol the client speaks.
-func Authenticate(next http.Handler) http.Handler {
-	ew := connect.NewErrorWriter()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
-			writeUnauthenticated(ew, w, r, "A client certificate issued by the cluster CA is required.")
-			return
-		}
-		p, err := identity.PrincipalFromCert(r.TLS.PeerCertificates[0])
-		if err != nil {
-			writeUnauthenticated(ew, w, r, "The client certificate does not name an IAM principal.")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), p)))
-	})
-}
-
-func writeUnauthenticated(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request, msg string) {
-	ce := toConnect(&kms.Error{Type: kms.UnrecognizedClient, Message: msg}, "")
-	_ = ew.Write(w, r, ce)
 }

@@ -288,10 +288,6 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 	if !g.record(r, c) {
 		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: audit.InternalError, msg: "internal error"}
 	}
-	if r.ContentLength != 0 {
-		// The body is not read: do not keep an HTTP/1 connection for it.
-		w.Header().Set("Connection", "close")
-	}
 	if !p.aws && ew.IsSupported(r) {
 		ce := connect.NewError(ref.code, errors.New(ref.msg))
 		ce.Meta().Set(rpc.ErrorTypeHeader, ref.awsType)
