@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -31,13 +32,28 @@ import (
 //     route, including routes open to anonymous callers;
 //  4. authorization: the caller's kind must be one the route admits;
 //  5. compression: anonymous callers may not send compressed bodies;
-//  6. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;
+//  6. readiness: until the node has caught up, only the cluster routes
+//     serve; other paths meet the catch-all route, which refuses them;
+//  7. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;
 //
 // all before a byte of the body is read. The handler then gets a body
 // capped at the route's size (and Connect handlers the same cap on the
 // decompressed message), a deadline, the caller's identity in its context,
 // and one audit record per call: the gate writes the records of the calls
 // it refuses, the route's own auditing (mode) the rest.
+
+// lateHandler is a handler set once, after it is mounted: the catch-all
+// route is mounted (and refuses, see policy.ready) from the first request,
+// its handler only once the node has caught up.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ready() bool { return l.h.Load() != nil }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*l.h.Load()).ServeHTTP(w, r)
+}
 
 // callers is a set of caller kinds.
 type callers uint8
@@ -99,6 +115,9 @@ type policy struct {
 	audit   auditMode
 	// waitForming: refuse while the cluster is forming (bootstrap-expect).
 	waitForming bool
+	// ready, if set, reports whether the handler is ready; until it is,
+	// calls are refused as retryable (the node is starting).
+	ready func() bool
 	// aws: refusals are written as AWS JSON 1.1 errors, not Connect ones.
 	aws bool
 	// unrecorded, for auditConnect, leaves calls out of the trail (see
@@ -233,6 +252,10 @@ func (g *gate) check(r *http.Request, p policy, wire int64) (identity.Principal,
 	if kind == anonymous && compressed(r.Header) {
 		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: "ValidationException",
 			msg: "A request without a client certificate must not be compressed."}
+	}
+	if p.ready != nil && !p.ready() {
+		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: kms.ServiceUnavailable,
+			msg: "the node is starting; retry later"}
 	}
 	if p.waitForming && g.forming != nil {
 		if forming, want := g.forming(); forming {

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/kms"
 )
 
 // TestGateCheck runs the gate's steps for each kind of caller against the
@@ -145,4 +148,39 @@ func TestGateRefusesUnsafeRoutes(t *testing.T) {
 		}()
 		g.handle("/x", kmsPolicy(), ok)
 	})
+}
+
+// TestCatchAllRefusesUntilReady: from the first request every path meets a
+// gate route; before the node has caught up the catch-all refuses (as a
+// retryable error, with a record) and afterwards serves.
+func TestCatchAllRefusesUntilReady(t *testing.T) {
+	log, err := audit.Open(audit.Options{Dir: t.TempDir(), NodeID: "n1", Region: "us-east-1", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	g := newGate(func(*x509.Certificate) error { return nil }, nil, log, slog.New(slog.DiscardHandler))
+	late := &lateHandler{}
+	p := awsPolicy()
+	p.ready = late.ready
+	g.handle("/", p, late)
+	serve := func(path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader("{}"))
+		r.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+		g.mux.ServeHTTP(w, r)
+		return w
+	}
+	for _, path := range []string{"/", "/trent.kms.v1.KeyManagementService/ListKeys"} {
+		if w := serve(path); w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Amzn-Errortype") != kms.ServiceUnavailable {
+			t.Fatalf("%s before ready: %d %s", path, w.Code, w.Body)
+		}
+	}
+	if got := log.Stats().Records; got != 2 {
+		t.Fatalf("%d records of the refusals; want 2", got)
+	}
+	late.set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	if w := serve("/"); w.Code != http.StatusTeapot {
+		t.Fatalf("after ready: %d", w.Code)
+	}
 }

@@ -185,6 +185,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	g := newGate(s.certRevoked, s.cluster.Forming, s.audit, s.log)
 	s.gate = g
 	s.mountCluster(g, cfg.AccountID)
+	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/",
+	// which also catches every path no other route serves: mounted now, it
+	// refuses calls until the endpoint is set below.
+	aws := awsPolicy()
+	awsEndpoint := &lateHandler{}
+	aws.ready = awsEndpoint.ready
+	g.handle("/", aws, awsEndpoint)
 	serving := p.servingCert()
 	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
 	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
@@ -244,10 +251,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return iam.NewHandler(iamSvc, append([]connect.HandlerOption{
 			connect.WithInterceptors(append(ics, rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...)}, limits...)...)
 	})
-	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
-	// the more specific Connect paths win.
-	aws := awsPolicy()
-	g.handle("/", aws, awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
+	// The AWS endpoint; the more specific Connect paths win over "/".
+	awsEndpoint.set(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
 		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
 			Audit: s.awsAuditor(), MaxBodyBytes: aws.maxBytes}))
 
