@@ -20,6 +20,11 @@ import (
 const (
 	SourceKMS = "kms.amazonaws.com"
 	SourceIAM = "iam.amazonaws.com"
+	// SourceCluster is Trent's ClusterService: joins, join tokens,
+	// membership changes, status and node-to-node calls.
+	SourceCluster = "cluster.trent.internal"
+	// SourceAPI is the node's own API routes: health and reflection.
+	SourceAPI = "api.trent.internal"
 )
 
 // Protocols of Trent.Protocol.
@@ -36,7 +41,7 @@ const (
 
 // Call describes one API call for the trail. Transports fill it in.
 type Call struct {
-	// Source is SourceKMS or SourceIAM.
+	// Source is SourceKMS, SourceIAM, SourceCluster or SourceAPI.
 	Source string
 	// Operation is the AWS operation name (eventName), e.g. Encrypt.
 	Operation string

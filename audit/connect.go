@@ -35,10 +35,22 @@ type trackerKey struct{}
 // Trent-Error-Type metadata) and sets Trent-Request-Id on the response.
 // If the record cannot be written the call is answered with
 // KMSInternalException instead.
-func (l *Log) Interceptor(source string) connect.Interceptor {
+func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Interceptor {
+	var o interceptorOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			resp, err := next(ctx, req)
+			if o.skip != nil && o.skip(req.Spec().Procedure, err) {
+				// Deliberately unrecorded: Middleware must not record it
+				// as a request that never arrived either.
+				if t, ok := ctx.Value(trackerKey{}).(*tracker); ok {
+					t.recorded = true
+				}
+				return resp, err
+			}
 			p, _ := identity.FromContext(ctx)
 			c := &Call{
 				Source:    source,
@@ -86,9 +98,24 @@ func (l *Log) Interceptor(source string) connect.Interceptor {
 	})
 }
 
+// InterceptorOption configures [Log.Interceptor].
+type InterceptorOption func(*interceptorOptions)
+
+type interceptorOptions struct {
+	skip func(procedure string, err error) bool
+}
+
+// Unrecorded leaves out of the trail the calls for which skip returns
+// true, given the call's procedure and its outcome (nil on success). The
+// ClusterService uses it for node-to-node forwarding, which the call that
+// caused it has already recorded.
+func Unrecorded(skip func(procedure string, err error) bool) InterceptorOption {
+	return func(o *interceptorOptions) { o.skip = skip }
+}
+
 // Middleware records the requests to a Connect service that fail before
 // they reach [Log.Interceptor]: a missing or unusable client certificate
-// (rpc.Authenticate answers them), an unknown procedure, a body that
+// (the server's gate answers them), an unknown procedure, a body that
 // cannot be decoded. Wrap the authentication handler with it; requests the
 // interceptor records are not recorded twice.
 func (l *Log) Middleware(source string, next http.Handler) http.Handler {

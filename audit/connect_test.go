@@ -33,7 +33,7 @@ func (randomService) DescribeKey(context.Context, *kmsv1.DescribeKeyRequest) (*k
 	return nil, ce
 }
 
-// asRoot stands in for rpc.Authenticate.
+// asRoot stands in for the server's authentication.
 func asRoot(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), root())))

@@ -31,6 +31,9 @@ var RequestFields = fieldSet(
 	// IAM (CloudTrail logs policy documents as it does key policies)
 	"UserName", "Path", "PathPrefix", "MaxItems", "AccessKeyId", "ValiditySeconds", "RoleName",
 	"AssumeRolePolicyDocument", "PolicyDocument", "SerialNumber", "Principal", "Action",
+	// ClusterService (proto3 JSON names). Never: token, csr, hsmIdentity,
+	// command.
+	"nodeId", "raftAddr", "apiAddr", "ttlSeconds",
 )
 
 // ResponseFields lists the response members a record's responseElements
@@ -48,6 +51,9 @@ var ResponseFields = fieldSet(
 	// IAM
 	"User", "UserName", "UserId", "Path", "CreateDate", "AccessKey", "AccessKeyId", "Status", "Principal",
 	"Role", "RoleName", "RoleId", "SerialNumber", "RevokeDate", "Decision", "Resource",
+	// ClusterService. Never: token, nodeCertificate, caCertificate,
+	// domainToken.
+	"clusterId", "expiresAt",
 )
 
 func fieldSet(names ...string) map[string]bool {

@@ -151,30 +151,53 @@ func (s *service) CreateJoinToken(ctx context.Context, req *clusterv1.CreateJoin
 	return &clusterv1.CreateJoinTokenResponse{Token: t.String(), ExpiresAt: float64(expires.UnixMilli()) / 1000}, nil
 }
 
-func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*clusterv1.JoinResponse, error) {
+// errJoinUnavailable answers a join that failed inside the cluster. Join
+// callers are unauthenticated, so the detail (raft, CA and HSM errors,
+// peer addresses) goes to the log, never to them.
+var errJoinUnavailable = errors.New("the cluster cannot admit a node now; retry later")
+
+// joinFailed logs why a join failed and returns the generic answer.
+func (s *service) joinFailed(ctx context.Context, joiner, step string, err error) error {
+	s.c.cfg.Logger.WarnContext(ctx, "join failed", "joiner", joiner, "step", step, "err", err)
+	return connect.NewError(connect.CodeUnavailable, errJoinUnavailable)
+}
+
+// parseJoinRequest checks a Join request before anything acts on it: the
+// token's form, the node id, the addresses and the CSR's signature. It is
+// what an unauthenticated caller's request meets first.
+func parseJoinRequest(req *clusterv1.JoinRequest) (JoinToken, *x509.CertificateRequest, error) {
 	bad := func(msg string) error { return connect.NewError(connect.CodeInvalidArgument, errors.New(msg)) }
 	t, err := ParseJoinToken(req.GetToken())
 	if err != nil {
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("the join token is not valid"))
+		return t, nil, connect.NewError(connect.CodePermissionDenied, errors.New("the join token is not valid"))
 	}
 	switch {
 	case !identity.ValidNodeID(req.GetNodeId()):
-		return nil, bad("node_id is not a valid node id")
+		return t, nil, bad("node_id is not a valid node id")
 	case !validAddr(req.GetRaftAddr()) || !validAddr(req.GetApiAddr()):
-		return nil, bad("raft_addr and api_addr must be host:port")
+		return t, nil, bad("raft_addr and api_addr must be host:port")
 	case len(req.GetHsmIdentity()) == 0:
-		return nil, bad("hsm_identity is required")
+		return t, nil, bad("hsm_identity is required")
 	}
 	csr, err := x509.ParseCertificateRequest(req.GetCsr())
 	if err != nil || csr.CheckSignature() != nil {
-		return nil, bad("csr is not a valid, self-signed certificate request")
+		return t, nil, bad("csr is not a valid, self-signed certificate request")
 	}
+	return t, csr, nil
+}
+
+func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*clusterv1.JoinResponse, error) {
+	t, csr, err := parseJoinRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	joiner := req.GetNodeId()
 	if !s.c.cfg.Raft.IsLeader() {
 		return s.c.forwardJoin(ctx, req)
 	}
 	members, err := s.c.cfg.Raft.Members()
 	if err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+		return nil, s.joinFailed(ctx, joiner, "read the configuration", err)
 	}
 	for _, m := range members {
 		if m.ID == req.GetNodeId() || m.Addr == req.GetRaftAddr() {
@@ -185,27 +208,33 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 	// Spend the token first: whatever happens next, it worked at most once.
 	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpConsumeJoinToken, ConsumeJoinToken: &fsm.ConsumeJoinToken{
 		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}}); err != nil {
-		return nil, err
+		if connect.CodeOf(err) == connect.CodePermissionDenied {
+			return nil, err // the state machine's verdict on the token: invalid, used, expired
+		}
+		return nil, s.joinFailed(ctx, joiner, "spend the join token", err)
 	}
 	ca, err := s.c.CA(ctx)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, errors.New("cluster CA unavailable"))
+		return nil, s.joinFailed(ctx, joiner, "open the cluster CA", err)
 	}
 	hosts := append(identity.LoopbackHosts(), hostOf(req.GetRaftAddr()), hostOf(req.GetApiAddr()))
 	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), nodeCertTTL)
 	if err != nil {
-		return nil, bad("cannot issue a node certificate: " + err.Error())
+		s.c.cfg.Logger.WarnContext(ctx, "join refused", "joiner", joiner, "step", "issue the node certificate", "err", err)
+		return nil, connect.NewError(connect.CodeInvalidArgument,
+			errors.New("cannot issue a node certificate: the CSR's key or the addresses' hosts are not acceptable"))
 	}
 	domain, err := s.c.cfg.HSM.ExportDomain(ctx, req.GetHsmIdentity(), []byte(req.GetNodeId()))
 	if err != nil {
-		return nil, bad("cannot seal the domain key to hsm_identity")
+		s.c.cfg.Logger.WarnContext(ctx, "join refused", "joiner", joiner, "step", "seal the domain key", "err", err)
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("cannot seal the domain key to hsm_identity"))
 	}
 	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: fsm.NodeInfo{
 		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()}}}); err != nil {
-		return nil, err
+		return nil, s.joinFailed(ctx, joiner, "register the node", err)
 	}
 	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+		return nil, s.joinFailed(ctx, joiner, "add the non-voter", err)
 	}
 	info := s.c.cfg.FSM.Cluster()
 	s.c.cfg.Logger.Info("node joined as non-voter", "joiner", req.GetNodeId(), "raft", req.GetRaftAddr())

@@ -103,7 +103,27 @@ func pemDER(p []byte) []byte {
 func (c *Cluster) forwardJoin(ctx context.Context, req *clusterv1.JoinRequest) (*clusterv1.JoinResponse, error) {
 	cl, _, err := c.leaderClient()
 	if err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+		return nil, c.forwardedJoinError(ctx, req.GetNodeId(), err)
 	}
-	return cl.Join(ctx, req)
+	resp, err := cl.Join(ctx, req)
+	if err != nil {
+		return nil, c.forwardedJoinError(ctx, req.GetNodeId(), err)
+	}
+	return resp, nil
+}
+
+// forwardedJoinError is what the joiner hears when a forwarded Join
+// fails: the leader's verdicts on the request pass through (its handler
+// words them for the joiner); anything else (no leader, a dial or
+// transport error naming peers' addresses, the leader's own generic
+// failure) is logged, and the joiner gets the generic answer.
+func (c *Cluster) forwardedJoinError(ctx context.Context, joiner string, err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeInvalidArgument, connect.CodePermissionDenied, connect.CodeAlreadyExists:
+		if ce := new(connect.Error); errors.As(err, &ce) && connect.IsWireError(err) {
+			return connect.NewError(ce.Code(), errors.New(ce.Message()))
+		}
+	}
+	c.cfg.Logger.WarnContext(ctx, "join failed", "joiner", joiner, "step", "forward to the leader", "err", err)
+	return connect.NewError(connect.CodeUnavailable, errJoinUnavailable)
 }

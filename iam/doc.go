@@ -62,5 +62,5 @@
 // principal gets a new id, its predecessor's certificates do not name it.
 // RevokeCert puts one serial of the caller's account on the deny list
 // (the cluster's admin account may revoke any serial). Every node checks
-// both at authentication (fsm.FSM.CheckCert, through rpc.RejectRevoked).
+// both at authentication (fsm.FSM.CheckCert, in the server's gate).
 package iam

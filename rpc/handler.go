@@ -12,7 +12,6 @@ import (
 	"github.com/trentkms/trent/consistency"
 
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
-	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 )
 
@@ -62,6 +61,9 @@ type Options struct {
 	// Interceptors run outside the error mapping, outermost first (the
 	// audit interceptor sees errors with their AWS names).
 	Interceptors []connect.Interceptor
+	// HandlerOptions are applied after the handler's own (they win over
+	// ReadMaxBytes): the server's limits.
+	HandlerOptions []connect.HandlerOption
 }
 
 // Admitter decides whether this node may serve a call now; see package
@@ -79,6 +81,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 		// KMS messages are small; gzip of a 200-byte response costs more
 		// CPU than the bytes it saves (a fifth of Encrypt's CPU when on).
 		connect.WithCompressMinBytes(1024),
+		connect.WithHandlerOptions(opts.HandlerOptions...),
 	)
 }
 
@@ -136,28 +139,4 @@ func admit(ctx context.Context, reads Admitter, h http.Header, msg any) (consist
 		return s, &kms.Error{Type: ce.Type, Message: ce.Message}
 	}
 	return s, err
-}
-
-// Authenticate requires a verified client certificate naming a principal
-// and puts that principal in the request context. Anything else is answered
-// with Connect's Unauthenticated, in the protocol the client speaks.
-func Authenticate(next http.Handler) http.Handler {
-	ew := connect.NewErrorWriter()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
-			writeUnauthenticated(ew, w, r, "A client certificate issued by the cluster CA is required.")
-			return
-		}
-		p, err := identity.PrincipalFromCert(r.TLS.PeerCertificates[0])
-		if err != nil {
-			writeUnauthenticated(ew, w, r, "The client certificate does not name an IAM principal.")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), p)))
-	})
-}
-
-func writeUnauthenticated(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request, msg string) {
-	ce := toConnect(&kms.Error{Type: kms.UnrecognizedClient, Message: msg}, "")
-	_ = ew.Write(w, r, ce)
 }

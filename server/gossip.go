@@ -9,21 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"connectrpc.com/connect"
 
 	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/fsm"
-	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
-	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gossip"
-	"github.com/trentkms/trent/kms"
-	"github.com/trentkms/trent/rpc"
 )
 
 // gossipState is the running gossip of a Server.
@@ -180,38 +172,4 @@ func (s *Server) GossipMembers() []gossip.Member {
 		return nil
 	}
 	return s.gossip.g.Members()
-}
-
-// formingGate answers every call but the ClusterService (joins, tokens,
-// forwarding, status) with a retryable error while a cluster started with
-// --bootstrap-expect N has not yet had N voters: until then no KMS or IAM
-// write is acknowledged by fewer nodes than the operator intended.
-func (s *Server) formingGate(next http.Handler) http.Handler {
-	clusterPrefix := "/" + clusterv1connect.ClusterServiceName + "/"
-	ew := connect.NewErrorWriter()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		forming, want := false, 0
-		if s.cluster != nil {
-			forming, want = s.cluster.Forming()
-		}
-		if !forming || strings.HasPrefix(r.URL.Path, clusterPrefix) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		msg := fmt.Sprintf("the cluster is forming: waiting for %d voters (--bootstrap-expect); retry later", want)
-		if ew.IsSupported(r) {
-			ce := connect.NewError(connect.CodeUnavailable, errors.New(msg))
-			ce.Meta().Set(rpc.ErrorTypeHeader, kms.DependencyTimeout)
-			if d, err := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: kms.DependencyTimeout}); err == nil {
-				ce.AddDetail(d)
-			}
-			_ = ew.Write(w, r, ce)
-			return
-		}
-		body, _ := json.Marshal(map[string]string{"__type": kms.DependencyTimeout, "message": msg})
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("X-Amzn-Errortype", kms.DependencyTimeout)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write(body)
-	})
 }

@@ -46,6 +46,7 @@ type Server struct {
 	raft    *raft.Node
 	cluster *cluster.Cluster
 	audit   *audit.Log // nil when Config.AuditOff
+	gate    *gate      // every route of http (gate.go)
 	http    *http.Server
 	ln      net.Listener
 	served  chan error
@@ -177,23 +178,29 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
 		PeerTLS: clientTLS, Dial: peerDial(cfg.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log})
 
-	// The API must answer peers (forwarded writes, joins) while this node
-	// catches up, so serve the cluster service now and the rest later.
-	mux := http.NewServeMux()
-	mux.Handle(s.cluster.Handler(cfg.AccountID))
+	// Audit trail (package audit): one record per KMS, IAM, AWS endpoint
+	// and cluster call, durable before the call is answered. It opens
+	// first: the cluster routes serve (and are audited) from now on.
+	if s.audit, err = openAudit(cfg, dir, nodeID, s.log); err != nil {
+		return nil, err
+	}
+
+	// Every route is mounted through the gate (gate.go); the API must
+	// answer peers (forwarded writes, joins) while this node catches up, so
+	// the cluster routes come now and the rest later.
+	g := newGate(s.fsm.CheckCert, s.cluster.Forming, s.audit, s.log)
+	s.gate = g
+	s.mountCluster(g, cfg.AccountID)
+	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/",
+	// which also catches every path no other route serves: mounted now, it
+	// refuses calls until the endpoint is set below.
+	aws := awsPolicy()
+	awsEndpoint := &lateHandler{}
+	aws.ready = awsEndpoint.ready
+	g.handle("/", aws, awsEndpoint)
 	serving := p.servingCert()
 	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetHTTP2(true)
-	s.http = &http.Server{
-		Handler:           s.formingGate(mux), // see gossip.go
-		TLSConfig:         tlsCfg,
-		Protocols:         protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
 
 	// Gossip: a restarted node announces itself (maybe on new addresses)
@@ -228,19 +235,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.bgDone = make(chan struct{})
 	go func() { defer close(s.bgDone); reads.Run(bg) }()
 
-	// Audit trail (package audit): one record per KMS, IAM and AWS
-	// endpoint call, durable before the call is answered.
-	if s.audit, err = openAudit(cfg, dir, nodeID, s.log); err != nil {
-		return nil, err
-	}
-
 	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	path, h := rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
-		Interceptors: s.auditInterceptors(audit.SourceKMS)})
-	mux.Handle(path, s.auditRejected(audit.SourceKMS, s.authn(h)))
+	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
+			Interceptors: ics, HandlerOptions: limits})
+	})
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
 	ca, err := s.cluster.CA(ctx)
@@ -252,20 +254,26 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ipath, ih := iam.NewHandler(iamSvc,
-		connect.WithInterceptors(append(s.auditInterceptors(audit.SourceIAM), rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...),
-		connect.WithReadMaxBytes(1<<20))
-	mux.Handle(ipath, s.auditRejected(audit.SourceIAM, s.authn(ih)))
-	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/";
-	// the more specific Connect paths above win.
-	mux.Handle("/", rpc.WithRequestInfo(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
+	g.connect("", iamPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return iam.NewHandler(iamSvc, append([]connect.HandlerOption{
+			connect.WithInterceptors(append(ics, rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...)}, limits...)...)
+	})
+	// The AWS endpoint; the more specific Connect paths win over "/".
+	awsEndpoint.set(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
 		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
-			Audit: s.awsAuditor()})))
+			Audit: s.awsAuditor(), MaxBodyBytes: aws.maxBytes}))
 
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)))
+	g.connect("", healthPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName),
+			limits...)
+	})
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return grpcreflect.NewHandlerV1(reflector, limits...)
+	})
+	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
+		return grpcreflect.NewHandlerV1Alpha(reflector, limits...)
+	})
 
 	s.log.Info("ready", "api", "https://"+ln.Addr().String(), "raft", s.raft.Addr(), "data_dir", dir)
 	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",

@@ -1,0 +1,415 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/trentkms/trent/audit"
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/rpc"
+)
+
+// The gate: every route of the API listener is mounted through [gate],
+// which runs the same steps for each request before its handler sees it:
+//
+//  1. size: a declared body larger than the route's cap is refused;
+//  2. authentication: the caller is classified by its verified TLS
+//     certificate as anonymous, an IAM principal, or a cluster node;
+//  3. revocation: every presented certificate is checked, whatever the
+//     route, including routes open to anonymous callers;
+//  4. authorization: the caller's kind must be one the route admits;
+//  5. compression: anonymous callers may not send compressed bodies;
+//  6. readiness: until the node has caught up, only the cluster routes
+//     serve; other paths meet the catch-all route, which refuses them;
+//  7. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;
+//
+// all before a byte of the body is read. The handler then gets a body
+// capped at the route's size (and Connect handlers the same cap on the
+// decompressed message), a deadline, the caller's identity in its context,
+// and one audit record per call: the gate writes the records of the calls
+// it refuses, the route's own auditing (mode) the rest.
+
+// lateHandler is a handler set once, after it is mounted: the catch-all
+// route is mounted (and refuses, see policy.ready) from the first request,
+// its handler only once the node has caught up.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ready() bool { return l.h.Load() != nil }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*l.h.Load()).ServeHTTP(w, r)
+}
+
+// callers is a set of caller kinds.
+type callers uint8
+
+const (
+	// anonymous callers present no client certificate: joining nodes
+	// (their join token is checked by the handler), load balancers
+	// probing health, and AWS SDKs (SigV4 is checked by the handler).
+	anonymous callers = 1 << iota
+	// principals present a client certificate naming an IAM principal.
+	principals
+	// nodes present a cluster node certificate.
+	nodes
+)
+
+func (c callers) String() string {
+	var parts []string
+	for _, k := range []struct {
+		c    callers
+		name string
+	}{{anonymous, "anonymous"}, {principals, "principals"}, {nodes, "nodes"}} {
+		if c&k.c != 0 {
+			parts = append(parts, k.name)
+		}
+	}
+	return strings.Join(parts, "|")
+}
+
+// auditMode says who writes the records of the calls the gate admits.
+type auditMode uint8
+
+const (
+	// auditRefusals records only the calls the gate refuses (health: load
+	// balancers probe it every few seconds, it reveals and changes
+	// nothing).
+	auditRefusals auditMode = iota
+	// auditConnect: the service's audit interceptor records every call it
+	// runs, and audit.Middleware those that fail before it.
+	auditConnect
+	// auditHandler: the handler records every request it is handed (the
+	// AWS endpoint's Auditor).
+	auditHandler
+	// auditServed: the gate records every call when it is answered
+	// (reflection, a streaming service the interceptor does not see).
+	auditServed
+)
+
+// policy is a route's rules.
+type policy struct {
+	// source is the audit event source of the route's records.
+	source string
+	// callers are the caller kinds the route admits.
+	callers callers
+	// maxBytes caps the request: a Connect message after decompression,
+	// or the AWS endpoint's body.
+	maxBytes int64
+	// timeout bounds the handler (the request context's deadline).
+	timeout time.Duration
+	audit   auditMode
+	// waitForming: refuse while the cluster is forming (bootstrap-expect).
+	waitForming bool
+	// ready, if set, reports whether the handler is ready; until it is,
+	// calls are refused as retryable (the node is starting).
+	ready func() bool
+	// aws: refusals are written as AWS JSON 1.1 errors, not Connect ones.
+	aws bool
+	// unrecorded, for auditConnect, leaves calls out of the trail (see
+	// audit.Unrecorded).
+	unrecorded func(procedure string, err error) bool
+}
+
+// gate mounts routes on a mux, each behind the gate.
+type gate struct {
+	mux *http.ServeMux
+	// revoked reports why a presented certificate may not be used, or
+	// nil. It is the single revocation hook of the listener.
+	revoked func(*x509.Certificate) error
+	// forming reports whether the cluster waits for voters, and how many.
+	forming func() (bool, int)
+	audit   *audit.Log // nil when auditing is off
+	log     *slog.Logger
+	routes  map[string]policy
+}
+
+func newGate(revoked func(*x509.Certificate) error, forming func() (bool, int), log *audit.Log, logger *slog.Logger) *gate {
+	return &gate{mux: http.NewServeMux(), revoked: revoked, forming: forming, audit: log, log: logger, routes: map[string]policy{}}
+}
+
+// connectBuilder builds a Connect handler with the given interceptors (to
+// run outermost) and limits (options to apply last: the message cap and a
+// gzip decompressor that stops at it), returning its path.
+type connectBuilder func(interceptors []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler)
+
+// connect mounts a Connect service at its path, or at the one procedure of
+// it named by procedure (a method name such as "Join"; "" for the whole
+// service).
+func (g *gate) connect(procedure string, p policy, build connectBuilder) {
+	var interceptors []connect.Interceptor
+	if g.audit != nil && p.audit == auditConnect {
+		var opts []audit.InterceptorOption
+		if p.unrecorded != nil {
+			opts = append(opts, audit.Unrecorded(p.unrecorded))
+		}
+		interceptors = append(interceptors, g.audit.Interceptor(p.source, opts...))
+	}
+	path, h := build(interceptors, connect.WithReadMaxBytes(int(p.maxBytes)), cappedGzip(p.maxBytes))
+	g.handle(path+procedure, p, h)
+}
+
+// handle mounts h at pattern behind the gate.
+func (g *gate) handle(pattern string, p policy, h http.Handler) {
+	if _, dup := g.routes[pattern]; dup {
+		panic("server: route mounted twice: " + pattern)
+	}
+	if p.maxBytes <= 0 || p.timeout <= 0 || p.callers == 0 || p.source == "" {
+		panic("server: route without limits, callers or audit source: " + pattern)
+	}
+	g.routes[pattern] = p
+	if g.audit != nil && p.audit == auditConnect {
+		h = g.audit.Middleware(p.source, h)
+	}
+	g.mux.Handle(pattern, rpc.WithRequestInfo(g.wrap(p, h)))
+}
+
+// wireBytes is the body cap on the wire for a message cap: room for
+// framing, and for compression that grows incompressible input a little.
+func wireBytes(maxBytes int64) int64 { return maxBytes + maxBytes/16 + 4096 }
+
+// refusal is a request the gate answers itself.
+type refusal struct {
+	status  int // for AWS JSON answers
+	code    connect.Code
+	awsType string
+	msg     string
+}
+
+func (g *gate) wrap(p policy, next http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	wire := wireBytes(p.maxBytes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, kind, ref := g.check(r, p, wire)
+		if ref != nil {
+			g.refuse(ew, w, r, p, caller, ref)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, wire)
+		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+		defer cancel()
+		if kind != anonymous {
+			ctx = identity.NewContext(ctx, caller)
+		}
+		if p.audit != auditServed || g.audit == nil {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		c := g.call(r, p, caller)
+		if sw.status >= 400 || grpcFailed(w.Header()) {
+			c.ErrorCode, c.ErrorMessage = "RequestFailed", "HTTP status "+strconv.Itoa(sw.status)
+		}
+		g.record(r, c)
+	})
+}
+
+// check runs the gate's steps, returning the caller (zero if anonymous),
+// its kind, and the refusal if any.
+func (g *gate) check(r *http.Request, p policy, wire int64) (identity.Principal, callers, *refusal) {
+	if r.ContentLength > wire {
+		return identity.Principal{}, 0, &refusal{status: http.StatusRequestEntityTooLarge, code: connect.CodeResourceExhausted,
+			awsType: kms.LimitExceeded, msg: fmt.Sprintf("The request is larger than the %d bytes this operation accepts.", p.maxBytes)}
+	}
+	caller, kind, ref := g.authenticate(r)
+	if ref != nil {
+		return caller, kind, ref
+	}
+	if p.callers&kind == 0 {
+		switch {
+		case kind == anonymous:
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: kms.UnrecognizedClient,
+				msg: "A client certificate issued by the cluster CA is required."}
+		case p.callers&^anonymous == principals:
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: kms.UnrecognizedClient,
+				msg: "The client certificate does not name an IAM principal."}
+		case p.callers&^anonymous == nodes:
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: kms.AccessDenied,
+				msg: "Only cluster nodes may call this."}
+		default:
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: kms.AccessDenied,
+				msg: "This caller may not call this."}
+		}
+	}
+	if kind == anonymous && compressed(r.Header) {
+		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: "ValidationException",
+			msg: "A request without a client certificate must not be compressed."}
+	}
+	if p.ready != nil && !p.ready() {
+		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: kms.ServiceUnavailable,
+			msg: "the node is starting; retry later"}
+	}
+	if p.waitForming && g.forming != nil {
+		if forming, want := g.forming(); forming {
+			return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: kms.DependencyTimeout,
+				msg: fmt.Sprintf("the cluster is forming: waiting for %d voters (--bootstrap-expect); retry later", want)}
+		}
+	}
+	return caller, kind, nil
+}
+
+// authenticate classifies the caller by its certificate and checks the
+// certificate against the revocation hook.
+func (g *gate) authenticate(r *http.Request) (identity.Principal, callers, *refusal) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return identity.Principal{}, anonymous, nil
+	}
+	unauthenticated := func(msg string) *refusal {
+		return &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: kms.UnrecognizedClient, msg: msg}
+	}
+	if err := g.revoked(r.TLS.PeerCertificates[0]); err != nil {
+		return identity.Principal{}, 0, unauthenticated(sentence(err))
+	}
+	if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return identity.Principal{}, 0, unauthenticated("A client certificate issued by the cluster CA is required.")
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	if p, err := identity.PrincipalFromCert(leaf); err == nil {
+		return p, principals, nil
+	}
+	if id, err := identity.NodeIDFromCert(leaf); err == nil {
+		if p, err := identity.NodePrincipal(id); err == nil {
+			return p, nodes, nil
+		}
+	}
+	return identity.Principal{}, 0, unauthenticated("The client certificate names neither an IAM principal nor a cluster node.")
+}
+
+// compressed reports whether a request declares a compressed body, in any
+// of the protocols the listener speaks.
+func compressed(h http.Header) bool {
+	for _, name := range []string{"Content-Encoding", "Connect-Content-Encoding", "Grpc-Encoding"} {
+		if v := strings.TrimSpace(h.Get(name)); v != "" && !strings.EqualFold(v, "identity") {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers and records a refused request.
+func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request, p policy, caller identity.Principal, ref *refusal) {
+	c := g.call(r, p, caller)
+	c.ErrorCode, c.ErrorMessage = ref.awsType, ref.msg
+	if !g.record(r, c) {
+		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: audit.InternalError, msg: "internal error"}
+	}
+	if !p.aws && ew.IsSupported(r) {
+		ce := connect.NewError(ref.code, errors.New(ref.msg))
+		ce.Meta().Set(rpc.ErrorTypeHeader, ref.awsType)
+		if d, err := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ref.awsType}); err == nil {
+			ce.AddDetail(d)
+		}
+		_ = ew.Write(w, r, ce)
+		return
+	}
+	body, _ := json.Marshal(map[string]string{"__type": ref.awsType, "message": ref.msg})
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", ref.awsType)
+	w.WriteHeader(ref.status)
+	_, _ = w.Write(body)
+}
+
+// call describes a request for the trail.
+func (g *gate) call(r *http.Request, p policy, caller identity.Principal) *audit.Call {
+	c := &audit.Call{Source: p.source, Principal: caller, SourceIP: r.RemoteAddr, UserAgent: r.Header.Get("User-Agent")}
+	switch {
+	case p.aws:
+		c.Protocol = audit.ProtocolAWSJSON
+		c.Operation = r.Header.Get("X-Amz-Target")
+		c.Operation = c.Operation[strings.LastIndexByte(c.Operation, '.')+1:]
+	default:
+		c.Protocol = protocolOf(r)
+		c.Operation = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	}
+	if len(c.Operation) > 128 { // the caller's text
+		c.Operation = c.Operation[:128]
+	}
+	return c
+}
+
+// record writes c, reporting whether it was written.
+func (g *gate) record(r *http.Request, c *audit.Call) bool {
+	if g.audit == nil {
+		return true
+	}
+	if err := g.audit.Record(context.WithoutCancel(r.Context()), c); err != nil {
+		g.log.ErrorContext(r.Context(), "audit record not written", "op", c.Operation, "err", err)
+		return false
+	}
+	return true
+}
+
+func protocolOf(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "application/grpc-web"):
+		return connect.ProtocolGRPCWeb
+	case strings.HasPrefix(ct, "application/grpc"):
+		return connect.ProtocolGRPC
+	}
+	return connect.ProtocolConnect
+}
+
+// grpcFailed reports a gRPC status other than OK in the trailers.
+func grpcFailed(h http.Header) bool {
+	for _, name := range []string{"Grpc-Status", http.TrailerPrefix + "Grpc-Status"} {
+		if v := h.Get(name); v != "" && v != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// statusWriter remembers the status code; Unwrap keeps
+// http.ResponseController (flushing, trailers, full duplex) working.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// sentence turns an error of the certificate check ("the client
+// certificate has been revoked") into the message a client reads.
+func sentence(err error) string {
+	msg := err.Error()
+	if msg == "" {
+		return "The client certificate may not be used."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
