@@ -148,3 +148,57 @@ func TestClusterFormedIsALatch(t *testing.T) {
 		}
 	}
 }
+
+// A removed member's node certificates go on the deny list in the same
+// command that removes it, at the proposer's time; a member re-added under
+// the same id has a new certificate, which is not revoked.
+func TestRemovingANodeRevokesItsCertificates(t *testing.T) {
+	t.Parallel()
+	register := func(id, serial string) *Command {
+		return &Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: id}, CertSerial: serial}}
+	}
+	f := New()
+	applyAll(t, f,
+		register("n2", "a1"), register("n2", "a1"), // a retry records it once
+		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n2", APIAddr: "127.0.0.1:2"}}}, // an address update keeps it
+		register("n2", "b2"), register("n3", "c3"))
+	if got := f.NodeCerts("n2"); len(got) != 2 || got[0] != "a1" || got[1] != "b2" {
+		t.Fatalf("n2's certificates %v, want [a1 b2]", got)
+	}
+	if r := applyAll(t, f, register("n2", "0xAB"))[0]; r.Err == nil {
+		t.Fatal("a serial that is not lowercase hex was recorded")
+	}
+	if f.CertRevoked("a1") || f.CertRevoked("b2") {
+		t.Fatal("a member's certificate is revoked")
+	}
+
+	// The snapshot keeps the recorded serials.
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.NodeCerts("n2"); len(got) != 2 {
+		t.Fatalf("restored n2's certificates %v", got)
+	}
+
+	for _, s := range []*FSM{f, g} {
+		applyAll(t, s, &Command{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "n2", Now: 1234}})
+		for _, sn := range []string{"a1", "b2"} {
+			if !s.CertRevoked(sn) {
+				t.Fatalf("removed n2's certificate %s is not revoked", sn)
+			}
+		}
+		if s.CertRevoked("c3") || len(s.NodeCerts("n2")) != 0 {
+			t.Fatalf("n3 revoked %v, n2 still has %v", s.CertRevoked("c3"), s.NodeCerts("n2"))
+		}
+		rs := s.RevokedCerts()
+		if len(rs) != 2 || rs[0].RevokedAt != 1234 || rs[0].Principal != "trent://node/n2" {
+			t.Fatalf("deny list %+v", rs)
+		}
+		// Rejoined under the same id, with a new certificate.
+		applyAll(t, s, register("n2", "d4"))
+		if s.CertRevoked("d4") || !s.CertRevoked("a1") {
+			t.Fatal("the rejoined node's new certificate is revoked, or its old one is not")
+		}
+	}
+}
