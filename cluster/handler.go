@@ -200,8 +200,14 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 	if err != nil {
 		return nil, bad("cannot seal the domain key to hsm_identity")
 	}
+	leaf, err := x509.ParseCertificate(cert)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("cannot read the issued node certificate"))
+	}
+	// The serial is recorded so that removing the node revokes it.
 	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: fsm.NodeInfo{
-		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()}}}); err != nil {
+		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()},
+		CertSerial: leaf.SerialNumber.Text(16)}}); err != nil {
 		return nil, err
 	}
 	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {

@@ -366,10 +366,12 @@ func (c *Cluster) RemoveMember(ctx context.Context, id string) error {
 	return c.removeMember(ctx, id)
 }
 
-// removeMember forgets the member's addresses, then removes it from raft
-// (a leader removing itself steps down once that commits).
+// removeMember forgets the member's addresses and revokes its node
+// certificates, then removes it from raft (a leader removing itself steps
+// down once that commits). Once the configuration no longer has it, the
+// raft transport refuses and drops its connections (see package raft).
 func (c *Cluster) removeMember(ctx context.Context, id string) error {
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRemoveNode, RemoveNode: &fsm.RemoveNode{ID: id}})
+	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRemoveNode, RemoveNode: &fsm.RemoveNode{ID: id, Now: c.cfg.Now().UnixMilli()}})
 	if err != nil {
 		return err
 	}

@@ -333,6 +333,7 @@ func TestRestartedSingleNodeFixesItsOwnRaftAddress(t *testing.T) {
 func TestRemovedAndWipedNodeRejoins(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
+	oldSerial := nodeSerial(t, c.nodes[2])
 	if _, err := c.admin(t, c.nodes[0]).RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +359,12 @@ func TestRemovedAndWipedNodeRejoins(t *testing.T) {
 		n := byID(c.statusOf(t, c.nodes[0]))["n3"]
 		return n != nil && n.Voter
 	})
+	// Revocation is per certificate, membership per id: the old
+	// certificate stays revoked, the new one under the same id works.
+	revoked := c.revoked(t)
+	if newSerial := nodeSerial(t, back); newSerial == oldSerial || revoked[newSerial] || !revoked[oldSerial] {
+		t.Fatalf("old certificate %s revoked: %v; new certificate %s revoked: %v", oldSerial, revoked[oldSerial], newSerial, revoked[newSerial])
+	}
 	seen := withHeaders(admin, "Trent-Min-Index", w.last().Get("Trent-Applied-Index"))
 	d, err := kmsVia(back, seen).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
 	if err != nil || d.KeyMetadata.Description != "while n3 was gone" {
