@@ -61,7 +61,8 @@ func peerNode(ctx context.Context) (string, error) {
 
 // memberNode is peerNode for calls that change or order state (forwarded
 // writes, read indexes, promotion, removal): the node must also be a
-// member. A removed node keeps a valid certificate, so membership is what
+// member. A removed node keeps its certificate (revoked by RemoveNode, but
+// the deny list is the API gate's to consult), so membership is what
 // stops it. The member table is checked first; a node missing from it
 // (this node's state may still be replaying after a restart) is looked up
 // in the raft configuration, which is current from the start.
