@@ -103,11 +103,15 @@ type NodeCert struct {
 // voters. It is a latch: it never unsets.
 type ClusterFormed struct{}
 
-// SetGossipKey sets the cluster's sealed gossip key, once: a second
-// proposal (two nodes racing on an older cluster) changes nothing, and
-// every node then uses the key the log kept.
+// SetGossipKey sets the cluster's sealed gossip key, once unless Replace
+// is set: a second proposal (two nodes racing on an older cluster)
+// changes nothing, and every node then uses the key the log kept.
 type SetGossipKey struct {
 	Key SealedSecret `json:"key"`
+	// Replace replaces the key the cluster has: the leader proposes it
+	// after it removed a member, which holds the old key and, no longer in
+	// the configuration, never sees the new one. Every member switches.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // AddJoinToken records a new join token.
@@ -215,7 +219,7 @@ func (f *FSM) applyCluster(c *Command) *Result {
 		if cs.info == nil {
 			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
 		}
-		if cs.info.GossipKey != nil {
+		if cs.info.GossipKey != nil && !c.SetGossipKey.Replace {
 			return &Result{}
 		}
 		info := *cs.info

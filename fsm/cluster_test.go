@@ -202,3 +202,30 @@ func TestRemovingANodeRevokesItsCertificates(t *testing.T) {
 		}
 	}
 }
+
+// SetGossipKey keeps the first key, unless it is a replacement (proposed
+// after a member is removed).
+func TestAGossipKeyIsReplacedOnlyOnPurpose(t *testing.T) {
+	t.Parallel()
+	set := func(sealed string, replace bool) *Command {
+		return &Command{Op: OpSetGossipKey, SetGossipKey: &SetGossipKey{Key: SealedSecret{Sealed: []byte(sealed)}, Replace: replace}}
+	}
+	f := New()
+	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}})
+	applyAll(t, f, set("k1", true), set("k0", false))
+	if got := string(f.Cluster().GossipKey.Sealed); got != "k1" {
+		t.Fatalf("gossip key %q, want the first, k1", got)
+	}
+	before := f.Cluster()
+	applyAll(t, f, set("k2", true))
+	if got := string(f.Cluster().GossipKey.Sealed); got != "k2" || string(before.GossipKey.Sealed) != "k1" {
+		t.Fatalf("gossip key %q, want k2 (published info changed to %q)", got, before.GossipKey.Sealed)
+	}
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(g.Cluster().GossipKey.Sealed); got != "k2" {
+		t.Fatalf("restored gossip key %q", got)
+	}
+}

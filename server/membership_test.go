@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -141,18 +142,30 @@ func TestRemoveNode(t *testing.T) {
 	if _, ok := byID(st)["n3"]; ok || len(st.Nodes) != 2 {
 		t.Fatalf("n3 is still a member: %v", st.Nodes)
 	}
-	// The two left still write, and n3, still gossiping with a valid node
-	// certificate, is not added back by gossip.
+	// The two left still write. n3 still runs, with the old gossip key: the
+	// removal replaced the key, so gossip loses n3, and does not add it back.
 	if _, err := c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "n1's gossip sees n3", func() bool {
-		for _, m := range c.nodes[0].GossipMembers() {
-			if m.Name == "n3" && m.Health == gossip.Alive {
-				return true
+	for i, s := range c.nodes[:2] {
+		waitUntil(t, fmt.Sprintf("n%d's gossip loses n3", i+1), func() bool {
+			for _, m := range s.GossipMembers() {
+				if m.Name == "n3" {
+					return m.Health == gossip.Dead
+				}
+			}
+			return false
+		})
+	}
+	waitUntil(t, "n1 and n2 gossip with each other under the new key", func() bool {
+		for i, s := range c.nodes[:2] {
+			for _, m := range s.GossipMembers() {
+				if m.Name == []string{"n2", "n1"}[i] && m.Health != gossip.Alive {
+					return false
+				}
 			}
 		}
-		return false
+		return true
 	})
 	if st := c.statusOf(t, c.nodes[0]); len(st.Nodes) != 2 {
 		t.Fatalf("gossip re-added a removed node: %v", st.Nodes)
