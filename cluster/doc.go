@@ -27,8 +27,9 @@
 // serials on the deny list, then takes it out of the raft configuration.
 // From then on the ClusterService refuses its forwarded calls (members
 // only), and the raft transport of every member refuses and drops its
-// connections (package raft). A wiped node may join again under the same
-// id: it gets a new certificate.
+// connections (package raft). The leader then replaces the gossip key,
+// which the removed node holds. A wiped node may join again under the
+// same id: it gets a new certificate.
 //
 // # The cluster CA
 //

@@ -8,7 +8,9 @@
 // (memberlist has no per-node identity), so gossip is only ever a hint:
 // it tells the leader where a member claims to be and whether it looks
 // alive. Raft membership changes need a node certificate that the leader
-// verified (see package cluster).
+// verified (see package cluster). When the cluster removes a member it
+// replaces the key ([Gossip.UseKey], then [Gossip.RetireOtherKeys]), so
+// the removed node, which keeps the old key, drops out.
 //
 // A member's metadata is its node id, raft address and API address; its
 // gossip name is its node id. The gossip addresses of the members last
