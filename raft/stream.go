@@ -54,6 +54,8 @@ type stream struct {
 
 	accepted chan net.Conn
 	done     chan struct{}
+	ctx      context.Context // ends with done; bounds incoming handshakes
+	cancel   context.CancelFunc
 	closed   sync.Once
 	kick     chan struct{} // asks refresh to run
 
@@ -91,6 +93,7 @@ func listen(ln net.Listener, bind, advertise string, server, client *tls.Config,
 	s := &stream{ln: ln, advertise: adv, server: server, client: client, logger: logger,
 		accepted: make(chan net.Conn), done: make(chan struct{}), kick: make(chan struct{}, 1),
 		ready: make(chan struct{}), conns: map[*peerConn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if server != nil {
 		go s.acceptLoop()
 		go s.refreshLoop()
@@ -133,7 +136,10 @@ func (s *stream) Accept() (net.Conn, error) {
 // Close stops accepting. Connections already handed to raft are raft's.
 func (s *stream) Close() error {
 	err := s.ln.Close()
-	s.closed.Do(func() { close(s.done) })
+	s.closed.Do(func() {
+		close(s.done)
+		s.cancel()
+	})
 	return err
 }
 
@@ -164,14 +170,14 @@ func (s *stream) acceptLoop() {
 // admit completes raw's handshake and hands it to Accept if its peer is a
 // member.
 func (s *stream) admit(raw net.Conn) {
-	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
+	defer cancel()
 	c := tls.Server(raw, s.server)
-	if err := c.Handshake(); err != nil {
+	if err := c.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		s.logger.Debug("raft handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
 		return
 	}
-	_ = raw.SetDeadline(time.Time{})
 	id, err := peerNodeID(c)
 	if err != nil {
 		raw.Close()

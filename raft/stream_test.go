@@ -177,6 +177,12 @@ func TestRaftDropsTheConnectionsOfARemovedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	n2 := ca.peer(t, "n2")
+	// A connection that never starts its handshake holds up no one.
+	silent, err := net.Dial("tcp", n1.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
 	// A member connects; raft answers (and does not grant the vote).
 	var resp hraft.RequestVoteResponse
 	if err := n2.tr.RequestVote("n1", hraft.ServerAddress(n1.Addr()), &hraft.RequestVoteRequest{
@@ -192,7 +198,7 @@ func TestRaftDropsTheConnectionsOfARemovedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = live.SetReadDeadline(time.Now().Add(20 * time.Second))
-	_, err := live.Read(make([]byte, 1))
+	_, err = live.Read(make([]byte, 1))
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the removed node's connection is still open: %v", err)
 	}
