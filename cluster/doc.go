@@ -16,8 +16,20 @@
 // through raft (so it works once, cluster-wide, before it expires), issues
 // a node certificate from the cluster CA, seals the domain key to the
 // joiner's HSM with HPKE (the key never appears in plaintext outside the
-// two HSMs), records the node's addresses and adds it as a non-voter. The
-// joiner starts raft, catches up, and asks to be promoted to voter.
+// two HSMs), records the node's addresses and its certificate's serial,
+// and adds it as a non-voter. The joiner starts raft, catches up, and asks
+// to be promoted to voter.
+//
+// # Removal
+//
+// Removing a member (RemoveNode, or dead-server cleanup) proposes one
+// command that forgets its addresses and puts its recorded certificate
+// serials on the deny list, then takes it out of the raft configuration.
+// From then on the ClusterService refuses its forwarded calls (members
+// only), and the raft transport of every member refuses and drops its
+// connections (package raft). The leader then replaces the gossip key,
+// which the removed node holds. A wiped node may join again under the
+// same id: it gets a new certificate.
 //
 // # The cluster CA
 //

@@ -61,7 +61,8 @@ func peerNode(ctx context.Context) (string, error) {
 
 // memberNode is peerNode for calls that change or order state (forwarded
 // writes, read indexes, promotion, removal): the node must also be a
-// member. A removed node keeps a valid certificate, so membership is what
+// member. A removed node keeps its certificate (revoked by RemoveNode, but
+// the deny list is the API gate's to consult), so membership is what
 // stops it. The member table is checked first; a node missing from it
 // (this node's state may still be replaying after a restart) is looked up
 // in the raft configuration, which is current from the start.
@@ -229,8 +230,14 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		s.c.cfg.Logger.WarnContext(ctx, "join refused", "joiner", joiner, "step", "seal the domain key", "err", err)
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("cannot seal the domain key to hsm_identity"))
 	}
+	leaf, err := x509.ParseCertificate(cert)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("cannot read the issued node certificate"))
+	}
+	// The serial is recorded so that removing the node revokes it.
 	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: fsm.NodeInfo{
-		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()}}}); err != nil {
+		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()},
+		CertSerial: leaf.SerialNumber.Text(16)}}); err != nil {
 		return nil, s.joinFailed(ctx, joiner, "register the node", err)
 	}
 	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {

@@ -366,17 +366,50 @@ func (c *Cluster) RemoveMember(ctx context.Context, id string) error {
 	return c.removeMember(ctx, id)
 }
 
-// removeMember forgets the member's addresses, then removes it from raft
-// (a leader removing itself steps down once that commits).
+// removeMember forgets the member's addresses and revokes its node
+// certificates, then removes it from raft (a leader removing itself steps
+// down once that commits). Once the configuration no longer has it, the
+// raft transport refuses and drops its connections (see package raft).
+//
+// Then it replaces the gossip key, which the removed node holds: every
+// member switches to the new one (the server watches for it), and the
+// removed node, which no longer gets the log, is cut off from gossip. (In
+// RemoveNode, which the node still receives, the key would reach it.) If
+// this fails, the member is removed all the same; the next removal
+// replaces the key.
 func (c *Cluster) removeMember(ctx context.Context, id string) error {
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRemoveNode, RemoveNode: &fsm.RemoveNode{ID: id}})
+	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRemoveNode, RemoveNode: &fsm.RemoveNode{ID: id, Now: c.cfg.Now().UnixMilli()}})
 	if err != nil {
 		return err
 	}
 	if _, _, err := c.cfg.Raft.Apply(ctx, b); err != nil {
 		return err
 	}
-	return c.cfg.Raft.RemoveServer(id)
+	if err := c.cfg.Raft.RemoveServer(id); err != nil {
+		return err
+	}
+	if err := c.replaceGossipKey(ctx); err != nil {
+		c.cfg.Logger.Warn("member removed, but the gossip key was not replaced", "member", id, "err", err)
+	}
+	return nil
+}
+
+// replaceGossipKey proposes a new gossip key, if the cluster has one.
+func (c *Cluster) replaceGossipKey(ctx context.Context) error {
+	info := c.cfg.FSM.Cluster()
+	if info == nil || info.GossipKey == nil {
+		return nil
+	}
+	sk, err := SealGossipKey(ctx, c.cfg.HSM, c.cfg.Rand, info.ID)
+	if err != nil {
+		return err
+	}
+	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpSetGossipKey, SetGossipKey: &fsm.SetGossipKey{Key: sk, Replace: true}})
+	if err != nil {
+		return err
+	}
+	_, _, err = c.cfg.Raft.Apply(ctx, b)
+	return err
 }
 
 func (s *service) RemoveNode(ctx context.Context, req *clusterv1.RemoveNodeRequest) (*clusterv1.RemoveNodeResponse, error) {

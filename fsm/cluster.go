@@ -3,6 +3,8 @@ package fsm
 import (
 	"crypto/subtle"
 	"slices"
+
+	"github.com/trentkms/trent/identity"
 )
 
 // ClusterInfo identifies the cluster. It is set once, by the node that
@@ -68,23 +70,47 @@ type InitCluster struct {
 // RegisterNode records or updates a member's addresses.
 type RegisterNode struct {
 	Node NodeInfo `json:"node"`
+	// CertSerial, if set, is the serial (lowercase hex, as
+	// big.Int.Text(16) writes it) of a node certificate issued to Node.ID:
+	// the leader sets it when Join issues one, and a node sets its own when
+	// it finds it missing (the first node's certificate is issued locally).
+	// It is kept until RemoveNode revokes it. Without it, nothing changes
+	// but the addresses.
+	CertSerial string `json:"cert_serial,omitempty"`
 }
 
 // RemoveNode forgets a member's addresses (trent cluster remove, dead
-// server cleanup); the leader removes it from the raft configuration.
+// server cleanup) and puts every certificate serial recorded for it on the
+// deny list; the leader removes it from the raft configuration. The
+// member's id stays usable: a wiped node may join again under it, with a
+// new certificate.
 type RemoveNode struct {
 	ID string `json:"id"`
+	// Now is the proposer's clock (Unix milliseconds), the revocation time
+	// of the member's certificates. Zero in commands from before node
+	// certificates were recorded.
+	Now int64 `json:"now,omitempty"`
+}
+
+// NodeCert is one recorded node certificate: a snapshot record.
+type NodeCert struct {
+	NodeID string `json:"node_id"`
+	Serial string `json:"serial"`
 }
 
 // ClusterFormed records that the cluster reached its BootstrapExpect
 // voters. It is a latch: it never unsets.
 type ClusterFormed struct{}
 
-// SetGossipKey sets the cluster's sealed gossip key, once: a second
-// proposal (two nodes racing on an older cluster) changes nothing, and
-// every node then uses the key the log kept.
+// SetGossipKey sets the cluster's sealed gossip key, once unless Replace
+// is set: a second proposal (two nodes racing on an older cluster)
+// changes nothing, and every node then uses the key the log kept.
 type SetGossipKey struct {
 	Key SealedSecret `json:"key"`
+	// Replace replaces the key the cluster has: the leader proposes it
+	// after it removed a member, which holds the old key and, no longer in
+	// the configuration, never sees the new one. Every member switches.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // AddJoinToken records a new join token.
@@ -106,21 +132,38 @@ type clusterState struct {
 	info   *ClusterInfo
 	nodes  map[string]NodeInfo
 	tokens map[string]JoinToken
+	// certs holds the serials of each member's node certificates, sorted;
+	// a published slice is never modified.
+	certs map[string][]string
 }
 
 func newClusterState() *clusterState {
-	return &clusterState{nodes: map[string]NodeInfo{}, tokens: map[string]JoinToken{}}
+	return &clusterState{nodes: map[string]NodeInfo{}, tokens: map[string]JoinToken{}, certs: map[string][]string{}}
 }
 
 func (c *clusterState) clone() *clusterState {
-	n := &clusterState{info: c.info, nodes: make(map[string]NodeInfo, len(c.nodes)), tokens: make(map[string]JoinToken, len(c.tokens))}
+	n := &clusterState{info: c.info, nodes: make(map[string]NodeInfo, len(c.nodes)), tokens: make(map[string]JoinToken, len(c.tokens)),
+		certs: make(map[string][]string, len(c.certs))}
 	for k, v := range c.nodes {
 		n.nodes[k] = v
 	}
 	for k, v := range c.tokens {
 		n.tokens[k] = v
 	}
+	for k, v := range c.certs {
+		n.certs[k] = v
+	}
 	return n
+}
+
+// addCert records serial for node id, once.
+func (c *clusterState) addCert(id, serial string) {
+	old := c.certs[id]
+	i, found := slices.BinarySearch(old, serial)
+	if found {
+		return
+	}
+	c.certs[id] = slices.Insert(slices.Clone(old), i, serial)
 }
 
 func (f *FSM) applyCluster(c *Command) *Result {
@@ -136,9 +179,26 @@ func (f *FSM) applyCluster(c *Command) *Result {
 		info := c.InitCluster.Info
 		cs.info = &info
 	case OpRegisterNode:
+		if sn := c.RegisterNode.CertSerial; sn != "" && !validSerial(sn) {
+			return &Result{Err: reject("ValidationException", "A certificate serial is lowercase hex.")}
+		}
 		cs.nodes[c.RegisterNode.Node.ID] = c.RegisterNode.Node
+		if sn := c.RegisterNode.CertSerial; sn != "" {
+			cs.addCert(c.RegisterNode.Node.ID, sn)
+		}
 	case OpRemoveNode:
-		delete(cs.nodes, c.RemoveNode.ID)
+		id := c.RemoveNode.ID
+		delete(cs.nodes, id)
+		// The removed member's certificates stay valid until they expire:
+		// revoke them, so that neither the API nor the cluster service
+		// takes them again (a rejoin gets a new certificate).
+		for _, sn := range cs.certs[id] {
+			rc := RevokedCert{Serial: sn, Principal: identity.NodeURI(id), RevokedAt: c.RemoveNode.Now}
+			if _, ok := f.authz.revoked.Get(&rc); !ok {
+				f.authz.revoked.ReplaceOrInsert(&rc)
+			}
+		}
+		delete(cs.certs, id)
 	case OpClusterFormed:
 		if cs.info == nil {
 			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
@@ -152,7 +212,7 @@ func (f *FSM) applyCluster(c *Command) *Result {
 		if cs.info == nil {
 			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
 		}
-		if cs.info.GossipKey != nil {
+		if cs.info.GossipKey != nil && !c.SetGossipKey.Replace {
 			return &Result{}
 		}
 		info := *cs.info
@@ -201,6 +261,14 @@ func (f *FSM) Node(id string) (NodeInfo, bool) {
 	return n, ok
 }
 
+// NodeCerts returns the serials of the node certificates recorded for a
+// member, sorted.
+func (f *FSM) NodeCerts(id string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Clone(f.cluster.certs[id])
+}
+
 // Nodes returns every member's addresses.
 func (f *FSM) Nodes() []NodeInfo {
 	f.mu.RLock()
@@ -225,6 +293,13 @@ func (s *snapshot) writeCluster(enc interface{ Encode(any) error }) error {
 			return err
 		}
 	}
+	for _, id := range sortedKeys(s.cluster.certs) {
+		for _, sn := range s.cluster.certs[id] {
+			if err := enc.Encode(snapshotRecord{NodeCert: &NodeCert{NodeID: id, Serial: sn}}); err != nil {
+				return err
+			}
+		}
+	}
 	for _, id := range sortedKeys(s.cluster.tokens) {
 		t := s.cluster.tokens[id]
 		if err := enc.Encode(snapshotRecord{JoinToken: &t}); err != nil {
@@ -242,6 +317,8 @@ func (c *clusterState) restore(rec *snapshotRecord) {
 		c.nodes[rec.Node.ID] = *rec.Node
 	case rec.JoinToken != nil:
 		c.tokens[rec.JoinToken.ID] = *rec.JoinToken
+	case rec.NodeCert != nil && rec.NodeCert.NodeID != "" && validSerial(rec.NodeCert.Serial):
+		c.addCert(rec.NodeCert.NodeID, rec.NodeCert.Serial)
 	}
 }
 

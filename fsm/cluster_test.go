@@ -148,3 +148,84 @@ func TestClusterFormedIsALatch(t *testing.T) {
 		}
 	}
 }
+
+// A removed member's node certificates go on the deny list in the same
+// command that removes it, at the proposer's time; a member re-added under
+// the same id has a new certificate, which is not revoked.
+func TestRemovingANodeRevokesItsCertificates(t *testing.T) {
+	t.Parallel()
+	register := func(id, serial string) *Command {
+		return &Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: id}, CertSerial: serial}}
+	}
+	f := New()
+	applyAll(t, f,
+		register("n2", "a1"), register("n2", "a1"), // a retry records it once
+		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n2", APIAddr: "127.0.0.1:2"}}}, // an address update keeps it
+		register("n2", "b2"), register("n3", "c3"))
+	if got := f.NodeCerts("n2"); len(got) != 2 || got[0] != "a1" || got[1] != "b2" {
+		t.Fatalf("n2's certificates %v, want [a1 b2]", got)
+	}
+	if r := applyAll(t, f, register("n2", "0xAB"))[0]; r.Err == nil {
+		t.Fatal("a serial that is not lowercase hex was recorded")
+	}
+	if f.CertRevoked("a1") || f.CertRevoked("b2") {
+		t.Fatal("a member's certificate is revoked")
+	}
+
+	// The snapshot keeps the recorded serials.
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.NodeCerts("n2"); len(got) != 2 {
+		t.Fatalf("restored n2's certificates %v", got)
+	}
+
+	for _, s := range []*FSM{f, g} {
+		applyAll(t, s, &Command{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "n2", Now: 1234}})
+		for _, sn := range []string{"a1", "b2"} {
+			if !s.CertRevoked(sn) {
+				t.Fatalf("removed n2's certificate %s is not revoked", sn)
+			}
+		}
+		if s.CertRevoked("c3") || len(s.NodeCerts("n2")) != 0 {
+			t.Fatalf("n3 revoked %v, n2 still has %v", s.CertRevoked("c3"), s.NodeCerts("n2"))
+		}
+		rs := s.RevokedCerts("", true)
+		if len(rs) != 2 || rs[0].RevokedAt != 1234 || rs[0].Principal != "trent://node/n2" {
+			t.Fatalf("deny list %+v", rs)
+		}
+		// Rejoined under the same id, with a new certificate.
+		applyAll(t, s, register("n2", "d4"))
+		if s.CertRevoked("d4") || !s.CertRevoked("a1") {
+			t.Fatal("the rejoined node's new certificate is revoked, or its old one is not")
+		}
+	}
+}
+
+// SetGossipKey keeps the first key, unless it is a replacement (proposed
+// after a member is removed).
+func TestAGossipKeyIsReplacedOnlyOnPurpose(t *testing.T) {
+	t.Parallel()
+	set := func(sealed string, replace bool) *Command {
+		return &Command{Op: OpSetGossipKey, SetGossipKey: &SetGossipKey{Key: SealedSecret{Sealed: []byte(sealed)}, Replace: replace}}
+	}
+	f := New()
+	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}})
+	applyAll(t, f, set("k1", true), set("k0", false))
+	if got := string(f.Cluster().GossipKey.Sealed); got != "k1" {
+		t.Fatalf("gossip key %q, want the first, k1", got)
+	}
+	before := f.Cluster()
+	applyAll(t, f, set("k2", true))
+	if got := string(f.Cluster().GossipKey.Sealed); got != "k2" || string(before.GossipKey.Sealed) != "k1" {
+		t.Fatalf("gossip key %q, want k2 (published info changed to %q)", got, before.GossipKey.Sealed)
+	}
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(g.Cluster().GossipKey.Sealed); got != "k2" {
+		t.Fatalf("restored gossip key %q", got)
+	}
+}

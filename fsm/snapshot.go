@@ -45,6 +45,7 @@ type snapshotRecord struct {
 	Cluster   *ClusterInfo `json:"cluster,omitempty"`
 	Node      *NodeInfo    `json:"node,omitempty"`
 	JoinToken *JoinToken   `json:"join_token,omitempty"`
+	NodeCert  *NodeCert    `json:"node_cert,omitempty"`
 	// IAM records: users, then access keys (see writeIAM).
 	User      *User      `json:"user,omitempty"`
 	AccessKey *AccessKey `json:"access_key,omitempty"`
@@ -202,7 +203,7 @@ func readSnapshot(r io.Reader) (*restored, error) {
 			if _, dup := st.keys.ReplaceOrInsert(withDefaultPolicy(rec.Key)); dup {
 				return nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
 			}
-		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil:
+		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil || rec.NodeCert != nil:
 			st.cluster.restore(&rec)
 		case rec.User != nil || rec.AccessKey != nil:
 			if err := st.iam.restore(&rec); err != nil {

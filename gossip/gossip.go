@@ -8,7 +8,9 @@
 // (memberlist has no per-node identity), so gossip is only ever a hint:
 // it tells the leader where a member claims to be and whether it looks
 // alive. Raft membership changes need a node certificate that the leader
-// verified (see package cluster).
+// verified (see package cluster). When the cluster removes a member it
+// replaces the key ([Gossip.UseKey], then [Gossip.RetireOtherKeys]), so
+// the removed node, which keeps the old key, drops out.
 //
 // A member's metadata is its node id, raft address and API address; its
 // gossip name is its node id. The gossip addresses of the members last
@@ -104,6 +106,7 @@ type Config struct {
 type Gossip struct {
 	cfg     Config
 	ml      *memberlist.Memberlist
+	keyring *memberlist.Keyring
 	mu      sync.Mutex
 	meta    []byte
 	members map[string]*Member
@@ -174,7 +177,38 @@ func Start(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	g.ml = ml
+	g.keyring = mc.Keyring // made by Create from SecretKey
 	return g, nil
+}
+
+// UseKey makes key the key this node sends under, and keeps accepting
+// messages under the keys it had, until RetireOtherKeys. The cluster
+// changes its key when it removes a member (see package cluster): the
+// removed node, which holds the old key, is cut off once every member has
+// retired it.
+func (g *Gossip) UseKey(key []byte) error {
+	if len(key) != 32 {
+		return ErrBadKey
+	}
+	k := slices.Clone(key) // the keyring keeps the slice
+	if err := g.keyring.AddKey(k); err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	if err := g.keyring.UseKey(k); err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	return nil
+}
+
+// RetireOtherKeys stops accepting messages under any key but the one
+// this node sends under.
+func (g *Gossip) RetireOtherKeys() {
+	primary := g.keyring.GetPrimaryKey()
+	for _, k := range g.keyring.GetKeys() {
+		if !bytes.Equal(k, primary) {
+			_ = g.keyring.RemoveKey(k) // only the primary cannot be removed
+		}
+	}
 }
 
 // Addr returns the address other members reach this node at.

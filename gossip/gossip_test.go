@@ -205,3 +205,38 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
+
+// A node that keeps the old key is cut off once the others use a new key
+// and retire the old one.
+func TestANewKeyCutsOffTheHoldersOfTheOldOne(t *testing.T) {
+	a := start(t, "a", key(1), "c1", "")
+	b := start(t, "b", key(1), "c1", "")
+	old := start(t, "old", key(1), "c1", "")
+	for _, g := range []*Gossip{b, old} {
+		if _, err := g.Join([]string{a.Addr()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "three alive members", func() bool {
+		h := health(a)
+		return len(h) == 3 && h["b"] == Alive && h["old"] == Alive
+	})
+	if err := a.UseKey(key(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UseKey(key(9)[:31]); err != ErrBadKey {
+		t.Fatalf("a 31-byte key: %v", err)
+	}
+	if err := b.UseKey(key(2)); err != nil {
+		t.Fatal(err)
+	}
+	a.RetireOtherKeys()
+	b.RetireOtherKeys()
+	waitFor(t, "a and b see the old-key holder fail, and each other alive", func() bool {
+		ha, hb := health(a), health(b)
+		return ha["old"] == Dead && hb["old"] == Dead && ha["b"] == Alive && hb["a"] == Alive
+	})
+	if _, err := old.Join([]string{a.Addr()}); err == nil {
+		t.Fatal("a node with the old key joined again")
+	}
+}

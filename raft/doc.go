@@ -1,6 +1,9 @@
 // Package raft is Trent's consensus layer: a hashicorp/raft node with its
 // log and stable store in raft-boltdb/v2 (fsync on, always), file
-// snapshots, and a transport that runs over mutual TLS between nodes.
+// snapshots, and a transport that runs over mutual TLS between nodes and
+// speaks only with nodes in the raft configuration: a removed node's
+// certificate stays valid, and hashicorp/raft would take AppendEntries
+// from it (see stream).
 //
 // It moves opaque command bytes; the state machine is the caller's (see
 // package fsm). [Node.Apply] returns the state machine's response and the

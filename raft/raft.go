@@ -44,8 +44,11 @@ type Config struct {
 	Listener net.Listener
 	// AdvertiseAddr is the address peers dial; defaults to the bound address.
 	AdvertiseAddr string
-	// ServerTLS and ClientTLS secure the transport with mutual TLS. Both nil
-	// means plain TCP, which only tests use.
+	// ServerTLS and ClientTLS secure the transport with mutual TLS, and
+	// with them the transport speaks only with members: peers must present
+	// node certificates (identity.NodeIDFromCert) of nodes in the raft
+	// configuration (see stream). Both nil means plain TCP with no checks,
+	// which only tests use.
 	ServerTLS, ClientTLS *tls.Config
 	// FSM is the replicated state machine.
 	FSM hraft.BatchingFSM
@@ -106,6 +109,7 @@ type Node struct {
 	raft      *hraft.Raft
 	store     *raftboltdb.BoltStore
 	transport *hraft.NetworkTransport
+	stream    *stream
 	id        string
 	addr      string
 }
@@ -144,14 +148,12 @@ func Open(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	stream, err := listen(cfg.Listener, cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS)
-	if err == nil {
-		stream.dial = cfg.Dial
-	}
+	stream, err := listen(cfg.Listener, cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS, cfg.Logger.Named("stream"))
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	stream.dial = cfg.Dial
 	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
 		Stream:          stream,
 		MaxPool:         3,
@@ -196,13 +198,14 @@ func Open(cfg Config) (*Node, error) {
 			}
 		}
 	}
-	r, err := hraft.NewRaft(rc, cfg.FSM, logs, store, snaps, transport)
+	r, err := hraft.NewRaft(rc, watchedFSM{cfg.FSM, stream}, logs, store, snaps, transport)
 	if err != nil {
 		transport.Close()
 		store.Close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	return &Node{raft: r, store: store, transport: transport, id: cfg.NodeID, addr: string(transport.LocalAddr())}, nil
+	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
+	return &Node{raft: r, store: store, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr())}, nil
 }
 
 // ID returns this node's raft server id.
@@ -415,68 +418,4 @@ func (n *Node) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-// stream is a raft.StreamLayer over TCP, optionally wrapped in mutual TLS.
-type stream struct {
-	net.Listener
-	advertise net.Addr
-	client    *tls.Config
-	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
-}
-
-func listen(ln net.Listener, bind, advertise string, server, client *tls.Config) (*stream, error) {
-	if (server == nil) != (client == nil) {
-		return nil, errors.New("raft: ServerTLS and ClientTLS must be set together")
-	}
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", bind); err != nil {
-			return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
-		}
-	}
-	adv := ln.Addr()
-	if advertise != "" {
-		a, err := net.ResolveTCPAddr("tcp", advertise)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("raft: advertise address %q: %w", advertise, err)
-		}
-		adv = a
-	}
-	if tcp, ok := adv.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		ln.Close()
-		return nil, fmt.Errorf("raft: bind address %s is unspecified; set an advertise address", bind)
-	}
-	if server != nil {
-		ln = tls.NewListener(ln, server)
-	}
-	return &stream{Listener: ln, advertise: adv, client: client}, nil
-}
-
-func (s *stream) Addr() net.Addr { return s.advertise }
-
-func (s *stream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	dial := s.dial
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	raw, err := dial(ctx, "tcp", string(addr))
-	if err != nil || s.client == nil {
-		return raw, err
-	}
-	cfg := s.client.Clone()
-	if cfg.ServerName == "" {
-		if host, _, err := net.SplitHostPort(string(addr)); err == nil {
-			cfg.ServerName = host
-		}
-	}
-	c := tls.Client(raw, cfg)
-	if err := c.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, err
-	}
-	return c, nil
 }

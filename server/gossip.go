@@ -5,12 +5,14 @@ package server
 // changes merge easily.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/trentkms/trent/cluster"
@@ -105,6 +107,12 @@ func (s *Server) startMembership(ctx context.Context) error {
 		if err := s.startGossip(key, clusterID); err != nil {
 			return err
 		}
+	} else {
+		// Started early from key.json, maybe with a key replaced since.
+		if err := s.gossip.g.UseKey(key); err != nil {
+			return err
+		}
+		s.gossip.g.RetireOtherKeys()
 	}
 	self := s.selfInfo()
 	if n, ok := s.fsm.Node(s.nodeID); !ok || n != self {
@@ -123,12 +131,66 @@ func (s *Server) startMembership(ctx context.Context) error {
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	s.gossip.cancel, s.gossip.done = cancel, make(chan struct{})
-	go func() {
-		defer close(s.gossip.done)
+	interval := time.Duration(s.cfg.MembershipInterval)
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		s.cluster.RunMembership(mctx, cluster.Membership{Interval: s.cfg.MembershipInterval,
 			DeadServerCleanup: time.Duration(s.cfg.DeadServerCleanup), MinVoters: s.cfg.CleanupMinVoters})
+	})
+	wg.Go(func() { s.watchGossipKey(mctx, sk, interval) })
+	go func() {
+		defer close(s.gossip.done)
+		wg.Wait()
 	}()
 	return nil
+}
+
+// watchGossipKey switches gossip to the cluster's key when it changes
+// (removing a member replaces it; see cluster.removeMember), checking every
+// interval. It sends under the new key at once and accepts the old one for
+// three more intervals, so that members applying the change a little later
+// are still heard; then the removed node, which holds only the old key, is
+// heard by no one. It records the sealed key for restarts.
+func (s *Server) watchGossipKey(ctx context.Context, installed fsm.SealedSecret, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var retireAt time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !retireAt.IsZero() && time.Now().After(retireAt) {
+			s.gossip.g.RetireOtherKeys()
+			retireAt = time.Time{}
+		}
+		info := s.fsm.Cluster()
+		if info == nil || info.GossipKey == nil || bytes.Equal(info.GossipKey.Sealed, installed.Sealed) {
+			continue
+		}
+		key, err := cluster.OpenGossipKey(ctx, s.hsm, info.ID, *info.GossipKey)
+		if err == nil {
+			err = s.gossip.g.UseKey(key)
+			clear(key)
+		}
+		if err == nil {
+			var rec []byte
+			if rec, err = json.Marshal(sealedGossipKey{ClusterID: info.ID, Key: *info.GossipKey}); err == nil {
+				err = writeFiles(gossipDir(s.dataDir), map[string][]byte{"key.json": rec})
+			}
+		}
+		if err != nil {
+			s.log.Warn("cannot switch to the cluster's new gossip key; retrying", "err", err)
+			continue
+		}
+		installed = *info.GossipKey
+		retireAt = time.Now().Add(3 * interval)
+		s.log.Info("switched to the cluster's new gossip key")
+	}
 }
 
 // selfInfo is this node's entry in the member table.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -141,18 +142,30 @@ func TestRemoveNode(t *testing.T) {
 	if _, ok := byID(st)["n3"]; ok || len(st.Nodes) != 2 {
 		t.Fatalf("n3 is still a member: %v", st.Nodes)
 	}
-	// The two left still write, and n3, still gossiping with a valid node
-	// certificate, is not added back by gossip.
+	// The two left still write. n3 still runs, with the old gossip key: the
+	// removal replaced the key, so gossip loses n3, and does not add it back.
 	if _, err := c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "n1's gossip sees n3", func() bool {
-		for _, m := range c.nodes[0].GossipMembers() {
-			if m.Name == "n3" && m.Health == gossip.Alive {
-				return true
+	for i, s := range c.nodes[:2] {
+		waitUntil(t, fmt.Sprintf("n%d's gossip loses n3", i+1), func() bool {
+			for _, m := range s.GossipMembers() {
+				if m.Name == "n3" {
+					return m.Health == gossip.Dead
+				}
+			}
+			return false
+		})
+	}
+	waitUntil(t, "n1 and n2 gossip with each other under the new key", func() bool {
+		for i, s := range c.nodes[:2] {
+			for _, m := range s.GossipMembers() {
+				if m.Name == []string{"n2", "n1"}[i] && m.Health != gossip.Alive {
+					return false
+				}
 			}
 		}
-		return false
+		return true
 	})
 	if st := c.statusOf(t, c.nodes[0]); len(st.Nodes) != 2 {
 		t.Fatalf("gossip re-added a removed node: %v", st.Nodes)
@@ -333,6 +346,7 @@ func TestRestartedSingleNodeFixesItsOwnRaftAddress(t *testing.T) {
 func TestRemovedAndWipedNodeRejoins(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
+	oldSerial := nodeSerial(t, c.nodes[2])
 	if _, err := c.admin(t, c.nodes[0]).RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +372,12 @@ func TestRemovedAndWipedNodeRejoins(t *testing.T) {
 		n := byID(c.statusOf(t, c.nodes[0]))["n3"]
 		return n != nil && n.Voter
 	})
+	// Revocation is per certificate, membership per id: the old
+	// certificate stays revoked, the new one under the same id works.
+	revoked := c.revoked(t)
+	if newSerial := nodeSerial(t, back); newSerial == oldSerial || revoked[newSerial] || !revoked[oldSerial] {
+		t.Fatalf("old certificate %s revoked: %v; new certificate %s revoked: %v", oldSerial, revoked[oldSerial], newSerial, revoked[newSerial])
+	}
 	seen := withHeaders(admin, "Trent-Min-Index", w.last().Get("Trent-Applied-Index"))
 	d, err := kmsVia(back, seen).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
 	if err != nil || d.KeyMetadata.Description != "while n3 was gone" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -338,9 +340,18 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
-	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() {
+	// The node's certificate serial is recorded so that removing the node
+	// revokes it. Join records a joining node's; this covers the first
+	// node's (issued locally), a certificate reissued at start, and
+	// clusters from before serials were recorded.
+	leaf, err := x509.ParseCertificate(p.node.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("node certificate: %w", err)
+	}
+	serial := leaf.SerialNumber.Text(16)
+	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() || !slices.Contains(s.fsm.NodeCerts(s.nodeID), serial) {
 		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{
-			Node: s.selfInfo()}}); err != nil {
+			Node: s.selfInfo(), CertSerial: serial}}); err != nil {
 			return fmt.Errorf("register node: %w", err)
 		}
 	}
