@@ -2,11 +2,8 @@ package server
 
 import (
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"time"
-
-	"connectrpc.com/connect"
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/awsapi"
@@ -24,24 +21,6 @@ func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger) (*audit.Log
 	}
 	return audit.Open(audit.Options{Dir: dir, NodeID: nodeID, Region: cfg.Region, Logger: log,
 		SyncInterval: time.Duration(cfg.AuditSyncInterval)})
-}
-
-// auditInterceptors returns the interceptors that record the calls of a
-// Connect service, to run outside rpc's error mapping.
-func (s *Server) auditInterceptors(source string) []connect.Interceptor {
-	if s.audit == nil {
-		return nil
-	}
-	return []connect.Interceptor{s.audit.Interceptor(source)}
-}
-
-// auditRejected records the requests to a Connect service that fail before
-// its interceptors run (authentication, unknown procedure, bad body).
-func (s *Server) auditRejected(source string, h http.Handler) http.Handler {
-	if s.audit == nil {
-		return h
-	}
-	return s.audit.Middleware(source, h)
 }
 
 // awsAuditor is the AWS endpoint's auditor, nil when auditing is off.
