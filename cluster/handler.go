@@ -100,7 +100,7 @@ func notLeader() error {
 	return connect.NewError(connect.CodeFailedPrecondition, errors.New("not the leader"))
 }
 
-func (s *service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+func (s *service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, err
@@ -145,8 +145,8 @@ func (s *service) CreateJoinToken(ctx context.Context, req *clusterv1.CreateJoin
 	}
 	t.ID = fmt.Sprintf("%x", idb)
 	expires := s.c.cfg.Now().Add(ttl)
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpAddJoinToken, AddJoinToken: &fsm.AddJoinToken{
-		Token: fsm.JoinToken{ID: t.ID, Hash: t.Hash(), ExpiresAt: expires.UnixMilli()}}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.AddJoinToken{
+		Token: fsm.JoinToken{ID: t.ID, Hash: t.Hash(), ExpiresAt: expires.UnixMilli()}}); err != nil {
 		return nil, err
 	}
 	return &clusterv1.CreateJoinTokenResponse{Token: t.String(), ExpiresAt: float64(expires.UnixMilli()) / 1000}, nil
@@ -207,8 +207,8 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		}
 	}
 	// Spend the token first: whatever happens next, it worked at most once.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpConsumeJoinToken, ConsumeJoinToken: &fsm.ConsumeJoinToken{
-		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.ConsumeJoinToken{
+		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}); err != nil {
 		if connect.CodeOf(err) == connect.CodePermissionDenied {
 			return nil, err // the state machine's verdict on the token: invalid, used, expired
 		}
@@ -235,9 +235,9 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		return nil, connect.NewError(connect.CodeInternal, errors.New("cannot read the issued node certificate"))
 	}
 	// The serial is recorded so that removing the node revokes it.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: fsm.NodeInfo{
+	if _, err := s.propose(ctx, &fsm.RegisterNode{Node: fsm.NodeInfo{
 		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()},
-		CertSerial: leaf.SerialNumber.Text(16)}}); err != nil {
+		CertSerial: leaf.SerialNumber.Text(16)}); err != nil {
 		return nil, s.joinFailed(ctx, joiner, "register the node", err)
 	}
 	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {

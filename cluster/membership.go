@@ -204,7 +204,7 @@ func (c *Cluster) maybeFormed(ctx context.Context, members []raft.Member) error 
 	if voters < info.BootstrapExpect {
 		return nil
 	}
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpClusterFormed, ClusterFormed: &fsm.ClusterFormed{}})
+	b, err := fsm.Encode(&fsm.ClusterFormed{})
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (c *Cluster) updateAddrs(ctx context.Context, rm raft.Member, g gossip.Memb
 	}
 	want := fsm.NodeInfo{ID: rm.ID, RaftAddr: self.RaftAddr, APIAddr: self.ApiAddr, GossipAddr: self.GossipAddr}
 	if n, _ := c.cfg.FSM.Node(rm.ID); n != want {
-		b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: want}})
+		b, err := fsm.Encode(&fsm.RegisterNode{Node: want})
 		if err != nil {
 			return err
 		}
@@ -378,7 +378,7 @@ func (c *Cluster) RemoveMember(ctx context.Context, id string) error {
 // this fails, the member is removed all the same; the next removal
 // replaces the key.
 func (c *Cluster) removeMember(ctx context.Context, id string) error {
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRemoveNode, RemoveNode: &fsm.RemoveNode{ID: id, Now: c.cfg.Now().UnixMilli()}})
+	b, err := fsm.Encode(&fsm.RemoveNode{ID: id, Now: c.cfg.Now().UnixMilli()})
 	if err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func (c *Cluster) replaceGossipKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpSetGossipKey, SetGossipKey: &fsm.SetGossipKey{Key: sk, Replace: true}})
+	b, err := fsm.Encode(&fsm.SetGossipKey{Key: sk, Replace: true})
 	if err != nil {
 		return err
 	}

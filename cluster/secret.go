@@ -88,7 +88,7 @@ func (c *Cluster) EnsureGossipKey(ctx context.Context) (fsm.SealedSecret, []byte
 		if err != nil {
 			return fsm.SealedSecret{}, nil, err
 		}
-		b, err := fsm.Encode(&fsm.Command{Op: fsm.OpSetGossipKey, SetGossipKey: &fsm.SetGossipKey{Key: sk}})
+		b, err := fsm.Encode(&fsm.SetGossipKey{Key: sk})
 		if err != nil {
 			return fsm.SealedSecret{}, nil, err
 		}

@@ -34,7 +34,7 @@ func TestDecodesCommandsFromTheFirstRelease(t *testing.T) {
 		if !bytes.Equal(b, entry) {
 			t.Fatalf("re-encoded differently:\n got %s\nwant %s", b[1:], line)
 		}
-		seen[c.Op] = true
+		seen[c.Op()] = true
 	}
 	if len(seen) != 26 {
 		t.Fatalf("golden file covers %d commands, want 26", len(seen))

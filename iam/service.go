@@ -189,10 +189,10 @@ func validation(format string, args ...any) *kms.Error {
 
 // propose replicates cmd and returns the result; a refusal at apply time
 // becomes the matching *kms.Error.
-func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
-		return nil, s.internal(ctx, string(cmd.Op), err)
+		return nil, s.internal(ctx, string(cmd.Op()), err)
 	}
 	resp, idx, err := s.log.Apply(ctx, b)
 	if err != nil {
@@ -203,12 +203,12 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 		case errors.Is(err, raft.ErrUnknownOutcome):
 			return nil, newError(kms.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 		}
-		return nil, s.internal(ctx, string(cmd.Op), err)
+		return nil, s.internal(ctx, string(cmd.Op()), err)
 	}
 	kms.SetAppliedIndex(ctx, idx)
 	r, ok := resp.(*fsm.Result)
 	if !ok {
-		return nil, s.internal(ctx, string(cmd.Op), fmt.Errorf("unexpected apply response %T", resp))
+		return nil, s.internal(ctx, string(cmd.Op()), fmt.Errorf("unexpected apply response %T", resp))
 	}
 	if r.Err != nil {
 		return nil, &kms.Error{Type: r.Err.Type, Message: r.Err.Message}

@@ -324,7 +324,7 @@ func usable(k *fsm.Key) error {
 
 // propose replicates cmd and returns the result; a refusal at apply time
 // becomes the matching *Error.
-func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, newError(KMSInternal, "internal error")
@@ -338,7 +338,7 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 		case errors.Is(err, raft.ErrUnknownOutcome):
 			return nil, newError(DependencyTimeout, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 		}
-		return nil, s.internal(ctx, string(cmd.Op), err)
+		return nil, s.internal(ctx, string(cmd.Op()), err)
 	}
 	r, ok := resp.(*fsm.Result)
 	if !ok {

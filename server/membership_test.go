@@ -181,7 +181,7 @@ func TestRemoveNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	asN3 := clusterv1connect.NewClusterServiceClient(httpClient(identity.ClientTLSConfig(pool, n3cert)), "https://"+c.nodes[0].APIAddr())
-	noop, _ := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
+	noop, _ := fsm.Encode(&fsm.Noop{})
 	if _, err := asN3.Apply(ctx, &clusterv1.ApplyRequest{Command: noop, Hops: 1}); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("a removed node proposed a write: %v", err)
 	}
