@@ -20,13 +20,8 @@ const acct = "111122223333"
 func (e *env) apply(t testing.TB, cmds ...fsm.Command) {
 	t.Helper()
 	for _, c := range cmds {
-		b, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _, _ := e.log.Apply(context.Background(), b)
-		if res := r.(*fsm.Result); res.Err != nil {
-			t.Fatalf("%s: %v", c.Op(), res.Err)
+		if _, _, err := fsm.Apply(context.Background(), e.log, c); err != nil {
+			t.Fatalf("%s: %v", c.Op(), err)
 		}
 	}
 }

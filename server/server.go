@@ -300,15 +300,11 @@ func (c awsCredentials) Lookup(ctx context.Context, id string) ([]byte, identity
 // command (on a follower, through the leader) and waits for its FSM to
 // apply it; until then it serves no KMS call.
 func (s *Server) catchUp(ctx context.Context) error {
-	noop, err := fsm.Encode(&fsm.Noop{})
-	if err != nil {
-		return err
-	}
 	for {
 		if err := s.raft.WaitLeader(ctx); err != nil {
 			return fmt.Errorf("no raft leader within 30s: %w", err)
 		}
-		_, idx, err := s.cluster.Apply(ctx, noop)
+		_, idx, err := fsm.Apply(ctx, s.cluster, &fsm.Noop{})
 		if err == nil {
 			if err := s.fsm.WaitApplied(ctx, idx); err != nil {
 				return fmt.Errorf("state machine did not catch up: %w", err)
@@ -367,19 +363,11 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 	return nil
 }
 
+// propose replicates cmd through the leader. A refusal at apply time is
+// the *fsm.Rejection.
 func (s *Server) propose(ctx context.Context, cmd fsm.Command) error {
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return err
-	}
-	resp, _, err := s.cluster.Apply(ctx, b)
-	if err != nil {
-		return err
-	}
-	if r := resp.(*fsm.Result); r.Err != nil {
-		return r.Err
-	}
-	return nil
+	_, _, err := fsm.Apply(ctx, s.cluster, cmd)
+	return err
 }
 
 func newClusterID() string {
