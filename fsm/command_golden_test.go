@@ -13,8 +13,8 @@ import (
 // Raft log entries written by the first release must decode and re-encode
 // to the same bytes in every later release: a log is replayed, not
 // migrated. testdata/commands-v1.golden holds one entry of every command,
-// as Encode wrote it (without the leading version byte, one per line). It
-// is never regenerated; a new command adds a line.
+// as Encode wrote it (without the leading version byte, one per line). Its
+// lines are never changed; a new command adds one.
 func TestDecodesCommandsFromTheFirstRelease(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "commands-v1.golden"))
 	if err != nil {
@@ -36,8 +36,10 @@ func TestDecodesCommandsFromTheFirstRelease(t *testing.T) {
 		}
 		seen[c.Op()] = true
 	}
-	if len(seen) != 26 {
-		t.Fatalf("golden file covers %d commands, want 26", len(seen))
+	for op := range registry {
+		if !seen[op] {
+			t.Errorf("golden file has no %s entry: add one", op)
+		}
 	}
 }
 
