@@ -44,63 +44,6 @@ func setEnabled(id string, on bool) Command {
 	return &SetKeyEnabled{KeyID: id, Enabled: on}
 }
 
-func TestApplyRules(t *testing.T) {
-	t.Parallel()
-	schedule := func(id string) Command {
-		return &ScheduleKeyDeletion{KeyID: id, DeletionDate: 1, PendingWindowInDays: 7}
-	}
-	cancel := func(id string) Command {
-		return &CancelKeyDeletion{KeyID: id}
-	}
-	describe := func(id, d string) Command {
-		return &UpdateKeyDescription{KeyID: id, Description: d}
-	}
-	tests := []struct {
-		name      string
-		setup     []Command
-		cmd       Command
-		wantErr   string // AWS error type, "" for success
-		wantState KeyState
-	}{
-		{"disable", nil, setEnabled("k", false), "", Disabled},
-		{"disable twice", []Command{setEnabled("k", false)}, setEnabled("k", false), "", Disabled},
-		{"enable disabled", []Command{setEnabled("k", false)}, setEnabled("k", true), "", Enabled},
-		{"enable missing", nil, setEnabled("nope", true), "NotFoundException", Enabled},
-		{"enable pending deletion", []Command{schedule("k")}, setEnabled("k", true), "KMSInvalidStateException", PendingDeletion},
-		{"describe pending deletion", []Command{schedule("k")}, describe("k", "x"), "KMSInvalidStateException", PendingDeletion},
-		{"schedule twice", []Command{schedule("k")}, schedule("k"), "KMSInvalidStateException", PendingDeletion},
-		{"cancel returns to disabled", []Command{schedule("k")}, cancel("k"), "", Disabled},
-		{"cancel not pending", nil, cancel("k"), "KMSInvalidStateException", Enabled},
-		{"create again is idempotent", nil, create("k"), "", Enabled},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := New()
-			applyAll(t, f, append([]Command{create("k")}, tt.setup...)...)
-			before := snapshotBytes(t, f)
-			r := applyAll(t, f, tt.cmd)[0]
-			switch {
-			case tt.wantErr == "" && r.Err != nil:
-				t.Fatalf("unexpected rejection %v", r.Err)
-			case tt.wantErr != "" && (r.Err == nil || r.Err.Type != tt.wantErr):
-				t.Fatalf("got %v, want %s", r.Err, tt.wantErr)
-			}
-			if tt.wantErr != "" {
-				// A refused command changes nothing but the applied index.
-				after := snapshotBytes(t, f)
-				if !bytes.Equal(stripApplied(before), stripApplied(after)) {
-					t.Fatalf("refused command changed state")
-				}
-			}
-			k, _ := f.Key("k")
-			if k.State != tt.wantState {
-				t.Fatalf("state %s, want %s", k.State, tt.wantState)
-			}
-		})
-	}
-}
-
 func TestPublishedKeysAreImmutable(t *testing.T) {
 	t.Parallel()
 	f := New()
