@@ -14,7 +14,7 @@ const commandVersion = 1
 // Op names a command in its log entry.
 type Op string
 
-// Ops. Each names one command type in [registry]; the strings are part of
+// Ops. Each names one command type in the registry; the strings are part of
 // the log format and never change.
 const (
 	OpNoop                 Op = "Noop"
@@ -53,9 +53,9 @@ const (
 // wrapped material) is chosen by the proposer and carried in the command.
 //
 // The interface is sealed: a command is added to this package, with its Op
-// constant, its type and an entry in [registry]. TestRegistry fails when
-// an Op constant has no entry, and a type without validate and apply does
-// not compile.
+// constant, its type and an entry in the registry. TestRegistry fails when
+// an Op constant has no entry, and a registered type without validate and
+// apply does not compile.
 type Command interface {
 	// Op names the command in its log entry.
 	Op() Op
