@@ -100,20 +100,46 @@ func notLeader() error {
 	return connect.NewError(connect.CodeFailedPrecondition, errors.New("not the leader"))
 }
 
-func (s *service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return nil, err
+// propose replicates cmd through the leader. A refusal at apply time
+// becomes a connect error with the code of rejectionCodes.
+func (s *service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
+	return propose(ctx, s.c, cmd)
+}
+
+func propose(ctx context.Context, log fsm.Log, cmd fsm.Command) (*fsm.Result, error) {
+	r, _, err := fsm.Apply(ctx, log, cmd)
+	var rej *fsm.Rejection
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &rej):
+		return nil, rejectionError(rej)
+	case errors.Is(err, fsm.ErrMalformedCommand), errors.Is(err, fsm.ErrUnexpectedResponse):
+		return nil, connect.NewError(connect.CodeInternal, err)
 	}
-	resp, _, err := s.c.Apply(ctx, b)
-	if err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+	return nil, connect.NewError(connect.CodeUnavailable, err)
+}
+
+// rejectionCodes are the connect codes of the state machine's refusals
+// of the cluster commands, by rejection type. Join relies on
+// PermissionDenied meaning the state machine's verdict on the token.
+var rejectionCodes = map[string]connect.Code{
+	"AccessDeniedException":    connect.CodePermissionDenied, // ConsumeJoinToken: the token is not valid, used or expired
+	"ValidationException":      connect.CodeInvalidArgument,  // RegisterNode: a malformed certificate serial
+	"KMSInvalidStateException": connect.CodeFailedPrecondition,
+	"NotFoundException":        connect.CodeNotFound,
+	"AlreadyExistsException":   connect.CodeAlreadyExists,
+	"KMSInternalException":     connect.CodeInternal, // AddJoinToken: a token id collision
+}
+
+// rejectionError translates a command refused at apply time; a type
+// rejectionCodes does not list is an internal error.
+func rejectionError(r *fsm.Rejection) error {
+	code, ok := rejectionCodes[r.Type]
+	if !ok {
+		code = connect.CodeInternal
 	}
-	r := resp.(*fsm.Result)
-	if r.Err != nil {
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New(r.Err.Message))
-	}
-	return r, nil
+	return connect.NewError(code, errors.New(r.Message))
 }
 
 func (s *service) CreateJoinToken(ctx context.Context, req *clusterv1.CreateJoinTokenRequest) (*clusterv1.CreateJoinTokenResponse, error) {
@@ -145,8 +171,8 @@ func (s *service) CreateJoinToken(ctx context.Context, req *clusterv1.CreateJoin
 	}
 	t.ID = fmt.Sprintf("%x", idb)
 	expires := s.c.cfg.Now().Add(ttl)
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpAddJoinToken, AddJoinToken: &fsm.AddJoinToken{
-		Token: fsm.JoinToken{ID: t.ID, Hash: t.Hash(), ExpiresAt: expires.UnixMilli()}}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.AddJoinToken{
+		Token: fsm.JoinToken{ID: t.ID, Hash: t.Hash(), ExpiresAt: expires.UnixMilli()}}); err != nil {
 		return nil, err
 	}
 	return &clusterv1.CreateJoinTokenResponse{Token: t.String(), ExpiresAt: float64(expires.UnixMilli()) / 1000}, nil
@@ -207,8 +233,8 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		}
 	}
 	// Spend the token first: whatever happens next, it worked at most once.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpConsumeJoinToken, ConsumeJoinToken: &fsm.ConsumeJoinToken{
-		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.ConsumeJoinToken{
+		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}); err != nil {
 		if connect.CodeOf(err) == connect.CodePermissionDenied {
 			return nil, err // the state machine's verdict on the token: invalid, used, expired
 		}
@@ -235,9 +261,9 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		return nil, connect.NewError(connect.CodeInternal, errors.New("cannot read the issued node certificate"))
 	}
 	// The serial is recorded so that removing the node revokes it.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: fsm.NodeInfo{
+	if _, err := s.propose(ctx, &fsm.RegisterNode{Node: fsm.NodeInfo{
 		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()},
-		CertSerial: leaf.SerialNumber.Text(16)}}); err != nil {
+		CertSerial: leaf.SerialNumber.Text(16)}); err != nil {
 		return nil, s.joinFailed(ctx, joiner, "register the node", err)
 	}
 	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {

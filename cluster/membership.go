@@ -204,11 +204,7 @@ func (c *Cluster) maybeFormed(ctx context.Context, members []raft.Member) error 
 	if voters < info.BootstrapExpect {
 		return nil
 	}
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpClusterFormed, ClusterFormed: &fsm.ClusterFormed{}})
-	if err != nil {
-		return err
-	}
-	if _, _, err := c.cfg.Raft.Apply(ctx, b); err != nil {
+	if _, _, err := fsm.Apply(ctx, c.cfg.Raft, &fsm.ClusterFormed{}); err != nil {
 		return err
 	}
 	c.cfg.Logger.Info("cluster formed", "voters", voters)
@@ -284,11 +280,7 @@ func (c *Cluster) updateAddrs(ctx context.Context, rm raft.Member, g gossip.Memb
 	}
 	want := fsm.NodeInfo{ID: rm.ID, RaftAddr: self.RaftAddr, APIAddr: self.ApiAddr, GossipAddr: self.GossipAddr}
 	if n, _ := c.cfg.FSM.Node(rm.ID); n != want {
-		b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: want}})
-		if err != nil {
-			return err
-		}
-		if _, _, err := c.Apply(ctx, b); err != nil {
+		if _, _, err := fsm.Apply(ctx, c, &fsm.RegisterNode{Node: want}); err != nil {
 			return err
 		}
 	}
@@ -378,11 +370,7 @@ func (c *Cluster) RemoveMember(ctx context.Context, id string) error {
 // this fails, the member is removed all the same; the next removal
 // replaces the key.
 func (c *Cluster) removeMember(ctx context.Context, id string) error {
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpRemoveNode, RemoveNode: &fsm.RemoveNode{ID: id, Now: c.cfg.Now().UnixMilli()}})
-	if err != nil {
-		return err
-	}
-	if _, _, err := c.cfg.Raft.Apply(ctx, b); err != nil {
+	if _, _, err := fsm.Apply(ctx, c.cfg.Raft, &fsm.RemoveNode{ID: id, Now: c.cfg.Now().UnixMilli()}); err != nil {
 		return err
 	}
 	if err := c.cfg.Raft.RemoveServer(id); err != nil {
@@ -404,11 +392,7 @@ func (c *Cluster) replaceGossipKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpSetGossipKey, SetGossipKey: &fsm.SetGossipKey{Key: sk, Replace: true}})
-	if err != nil {
-		return err
-	}
-	_, _, err = c.cfg.Raft.Apply(ctx, b)
+	_, _, err = fsm.Apply(ctx, c.cfg.Raft, &fsm.SetGossipKey{Key: sk, Replace: true})
 	return err
 }
 

@@ -88,11 +88,7 @@ func (c *Cluster) EnsureGossipKey(ctx context.Context) (fsm.SealedSecret, []byte
 		if err != nil {
 			return fsm.SealedSecret{}, nil, err
 		}
-		b, err := fsm.Encode(&fsm.Command{Op: fsm.OpSetGossipKey, SetGossipKey: &fsm.SetGossipKey{Key: sk}})
-		if err != nil {
-			return fsm.SealedSecret{}, nil, err
-		}
-		if _, _, err := c.Apply(ctx, b); err != nil {
+		if _, _, err := fsm.Apply(ctx, c, &fsm.SetGossipKey{Key: sk}); err != nil {
 			return fsm.SealedSecret{}, nil, fmt.Errorf("cluster: set gossip key: %w", err)
 		}
 		if info = c.cfg.FSM.Cluster(); info.GossipKey == nil {

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/btree"
@@ -72,15 +73,6 @@ type RevokedCert struct {
 }
 
 // Authorization commands.
-const (
-	OpPutKeyPolicy          Op = "PutKeyPolicy"
-	OpCreateRole            Op = "CreateRole"
-	OpDeleteRole            Op = "DeleteRole"
-	OpPutPrincipalPolicy    Op = "PutPrincipalPolicy"
-	OpDeletePrincipalPolicy Op = "DeletePrincipalPolicy"
-	OpRevokeCert            Op = "RevokeCert"
-)
-
 // PutKeyPolicy replaces a key's policy. It works in every key state. The
 // proposer has parsed the document and run the lockout safety check.
 type PutKeyPolicy struct {
@@ -88,11 +80,50 @@ type PutKeyPolicy struct {
 	Policy string `json:"policy"`
 }
 
+func (*PutKeyPolicy) Op() Op          { return OpPutKeyPolicy }
+func (*PutKeyPolicy) validate() error { return nil }
+
+func (c *PutKeyPolicy) apply(f *FSM, _ uint64) *Result {
+	if c.Policy == "" {
+		return &Result{Err: reject("MalformedPolicyDocumentException", "The policy is empty.")}
+	}
+	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+		k.Policy = c.Policy
+		return nil
+	})
+}
+
 // CreateRole adds a role. A retry of the same command returns the role
 // made the first time (Result.Existing); another role of the same name is
 // EntityAlreadyExists.
 type CreateRole struct {
 	Role Role `json:"role"`
+}
+
+func (*CreateRole) Op() Op { return OpCreateRole }
+
+func (c *CreateRole) validate() error {
+	if c.Role.ID == "" {
+		return errors.New("no role id")
+	}
+	return nil
+}
+
+func (c *CreateRole) apply(f *FSM, _ uint64) *Result {
+	s := f.authz
+	r := c.Role
+	if r.Account == "" || r.Name == "" || r.ID == "" || r.ARN == "" {
+		return &Result{Err: reject(iamValidationError, "A role needs an account, a name, an id and an ARN.")}
+	}
+	if old, ok := s.roles.Get(&Role{Account: r.Account, Name: r.Name}); ok {
+		if old.ID == r.ID {
+			return &Result{Role: old, Existing: true}
+		}
+		return &Result{Err: reject(iamEntityAlreadyExists, "Role with name "+r.Name+" already exists.")}
+	}
+	nr := r
+	s.roles.ReplaceOrInsert(&nr)
+	return &Result{Role: &nr}
 }
 
 // DeleteRole removes a role and its identity policies, and revokes every
@@ -104,10 +135,53 @@ type DeleteRole struct {
 	RevokedAt int64 `json:"revoked_at,omitempty"` // Unix milliseconds
 }
 
+func (*DeleteRole) Op() Op          { return OpDeleteRole }
+func (*DeleteRole) validate() error { return nil }
+
+func (d *DeleteRole) apply(f *FSM, _ uint64) *Result {
+	s := f.authz
+	r, ok := s.roles.Get(&Role{Account: d.Account, Name: d.Name})
+	if !ok {
+		return &Result{Err: reject(iamNoSuchEntity, "The role with name "+d.Name+" cannot be found.")}
+	}
+	s.deletePoliciesOf(r.ARN)
+	f.revokeIssuedTo(r.ID, d.RevokedAt)
+	s.roles.Delete(r)
+	return &Result{Role: r}
+}
+
 // PutPrincipalPolicy adds or replaces an identity policy. The owner must
 // exist, with exactly the ARN given.
 type PutPrincipalPolicy struct {
 	Policy PrincipalPolicy `json:"policy"`
+}
+
+func (*PutPrincipalPolicy) Op() Op          { return OpPutPrincipalPolicy }
+func (*PutPrincipalPolicy) validate() error { return nil }
+
+func (c *PutPrincipalPolicy) apply(f *FSM, _ uint64) *Result {
+	s := f.authz
+	p := c.Policy
+	if p.Name == "" || p.Document == "" {
+		return &Result{Err: reject(iamValidationError, "A policy needs a name and a document.")}
+	}
+	var arn string
+	switch p.OwnerKind {
+	case PolicyOwnerUser:
+		if u, ok := f.iam.user(p.Account, p.OwnerName); ok {
+			arn = u.ARN
+		}
+	case PolicyOwnerRole:
+		if r, ok := s.roles.Get(&Role{Account: p.Account, Name: p.OwnerName}); ok {
+			arn = r.ARN
+		}
+	}
+	if arn == "" || arn != p.Owner {
+		return &Result{Err: reject(iamNoSuchEntity, "The "+p.OwnerKind+" with name "+p.OwnerName+" cannot be found.")}
+	}
+	np := p
+	s.policies.ReplaceOrInsert(&np)
+	return &Result{Policy: &np}
 }
 
 // DeletePrincipalPolicy removes an identity policy.
@@ -116,17 +190,33 @@ type DeletePrincipalPolicy struct {
 	Name  string `json:"name"`
 }
 
+func (*DeletePrincipalPolicy) Op() Op          { return OpDeletePrincipalPolicy }
+func (*DeletePrincipalPolicy) validate() error { return nil }
+
+func (d *DeletePrincipalPolicy) apply(f *FSM, _ uint64) *Result {
+	s := f.authz
+	p, ok := s.policies.Get(&PrincipalPolicy{Owner: d.Owner, Name: d.Name})
+	if !ok {
+		return &Result{Err: reject(iamNoSuchEntity, "The policy with name "+d.Name+" cannot be found.")}
+	}
+	s.policies.Delete(p)
+	return &Result{Policy: p}
+}
+
 // RevokeCert adds a certificate serial to the deny list. Revoking a serial
 // twice keeps the first record.
 type RevokeCert struct {
 	Cert RevokedCert `json:"cert"`
 	// Account is the caller's account: the serial must have been issued
-	// to a principal of it (see FSM.revokeCert), unless Admin says the
+	// to a principal of it (see RevokeCert.apply), unless Admin says the
 	// caller is the root of the cluster's admin account. Empty in commands
 	// from before revocation was scoped, which revoke any serial.
 	Account string `json:"account,omitempty"`
 	Admin   bool   `json:"admin,omitempty"`
 }
+
+func (*RevokeCert) Op() Op          { return OpRevokeCert }
+func (*RevokeCert) validate() error { return nil }
 
 // authzState holds roles, identity policies and revoked certificates in
 // copy-on-write trees.
@@ -190,76 +280,6 @@ func withDefaultPolicy(k *Key) *Key {
 	c := k.clone()
 	c.Policy = policy.DefaultKeyPolicy(k.Account)
 	return c
-}
-
-// applyAuthz applies an authorization command. f.mu is held.
-func (f *FSM) applyAuthz(c *Command) *Result {
-	s := f.authz
-	switch c.Op {
-	case OpPutKeyPolicy:
-		if c.PutKeyPolicy.Policy == "" {
-			return &Result{Err: reject("MalformedPolicyDocumentException", "The policy is empty.")}
-		}
-		return f.updateKey(c.PutKeyPolicy.KeyID, func(k *Key) *Rejection {
-			k.Policy = c.PutKeyPolicy.Policy
-			return nil
-		})
-	case OpCreateRole:
-		r := c.CreateRole.Role
-		if r.Account == "" || r.Name == "" || r.ID == "" || r.ARN == "" {
-			return &Result{Err: reject(iamValidationError, "A role needs an account, a name, an id and an ARN.")}
-		}
-		if old, ok := s.roles.Get(&Role{Account: r.Account, Name: r.Name}); ok {
-			if old.ID == r.ID {
-				return &Result{Role: old, Existing: true}
-			}
-			return &Result{Err: reject(iamEntityAlreadyExists, "Role with name "+r.Name+" already exists.")}
-		}
-		nr := r
-		s.roles.ReplaceOrInsert(&nr)
-		return &Result{Role: &nr}
-	case OpDeleteRole:
-		d := c.DeleteRole
-		r, ok := s.roles.Get(&Role{Account: d.Account, Name: d.Name})
-		if !ok {
-			return &Result{Err: reject(iamNoSuchEntity, "The role with name "+d.Name+" cannot be found.")}
-		}
-		s.deletePoliciesOf(r.ARN)
-		f.revokeIssuedTo(r.ID, d.RevokedAt)
-		s.roles.Delete(r)
-		return &Result{Role: r}
-	case OpPutPrincipalPolicy:
-		p := c.PutPrincipalPolicy.Policy
-		if p.Name == "" || p.Document == "" {
-			return &Result{Err: reject(iamValidationError, "A policy needs a name and a document.")}
-		}
-		var arn string
-		switch p.OwnerKind {
-		case PolicyOwnerUser:
-			if u, ok := f.iam.user(p.Account, p.OwnerName); ok {
-				arn = u.ARN
-			}
-		case PolicyOwnerRole:
-			if r, ok := s.roles.Get(&Role{Account: p.Account, Name: p.OwnerName}); ok {
-				arn = r.ARN
-			}
-		}
-		if arn == "" || arn != p.Owner {
-			return &Result{Err: reject(iamNoSuchEntity, "The "+p.OwnerKind+" with name "+p.OwnerName+" cannot be found.")}
-		}
-		np := p
-		s.policies.ReplaceOrInsert(&np)
-		return &Result{Policy: &np}
-	case OpDeletePrincipalPolicy:
-		d := c.DeletePrincipalPolicy
-		p, ok := s.policies.Get(&PrincipalPolicy{Owner: d.Owner, Name: d.Name})
-		if !ok {
-			return &Result{Err: reject(iamNoSuchEntity, "The policy with name "+d.Name+" cannot be found.")}
-		}
-		s.policies.Delete(p)
-		return &Result{Policy: p}
-	}
-	return &Result{Err: reject(iamServiceFailure, "unknown replicated command")}
 }
 
 // Role returns the role of account named name, compared without regard

@@ -12,55 +12,54 @@ import (
 
 const testPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]}`
 
-func putKeyPolicy(id, doc string) *Command {
-	return &Command{Op: OpPutKeyPolicy, PutKeyPolicy: &PutKeyPolicy{KeyID: id, Policy: doc}}
+func putKeyPolicy(id, doc string) Command {
+	return &PutKeyPolicy{KeyID: id, Policy: doc}
 }
 
-func createRole(name, id string) *Command {
-	return &Command{Op: OpCreateRole, CreateRole: &CreateRole{Role: Role{Account: testAccount, Name: name, Path: "/", ID: id,
-		ARN: "arn:aws:iam::" + testAccount + ":role/" + name, CreateDate: 1700000000000}}}
+func createRole(name, id string) Command {
+	return &CreateRole{Role: Role{Account: testAccount, Name: name, Path: "/", ID: id,
+		ARN: "arn:aws:iam::" + testAccount + ":role/" + name, CreateDate: 1700000000000}}
 }
 
-func putPolicy(kind, owner, name, doc string) *Command {
-	return &Command{Op: OpPutPrincipalPolicy, PutPrincipalPolicy: &PutPrincipalPolicy{Policy: PrincipalPolicy{
+func putPolicy(kind, owner, name, doc string) Command {
+	return &PutPrincipalPolicy{Policy: PrincipalPolicy{
 		Owner: "arn:aws:iam::" + testAccount + ":" + kind + "/" + owner, Account: testAccount,
-		OwnerKind: kind, OwnerName: owner, Name: name, Document: doc}}}
+		OwnerKind: kind, OwnerName: owner, Name: name, Document: doc}}
 }
 
-func deletePolicy(kind, owner, name string) *Command {
-	return &Command{Op: OpDeletePrincipalPolicy, DeletePrincipalPolicy: &DeletePrincipalPolicy{
-		Owner: "arn:aws:iam::" + testAccount + ":" + kind + "/" + owner, Name: name}}
+func deletePolicy(kind, owner, name string) Command {
+	return &DeletePrincipalPolicy{
+		Owner: "arn:aws:iam::" + testAccount + ":" + kind + "/" + owner, Name: name}
 }
 
-func revoke(serial string) *Command {
-	return &Command{Op: OpRevokeCert, RevokeCert: &RevokeCert{Cert: RevokedCert{Serial: serial, RevokedAt: 1}}}
+func revoke(serial string) Command {
+	return &RevokeCert{Cert: RevokedCert{Serial: serial, RevokedAt: 1}}
 }
 
 func TestAuthzApplyRules(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name         string
-		setup        []*Command
-		cmd          *Command
+		setup        []Command
+		cmd          Command
 		wantErr      string
 		wantExisting bool
 	}{
-		{"put key policy", []*Command{create("k")}, putKeyPolicy("k", testPolicy), "", false},
-		{"put key policy pending deletion", []*Command{create("k"), {Op: OpScheduleKeyDeletion,
-			ScheduleKeyDeletion: &ScheduleKeyDeletion{KeyID: "k", DeletionDate: 1, PendingWindowInDays: 7}}}, putKeyPolicy("k", testPolicy), "", false},
+		{"put key policy", []Command{create("k")}, putKeyPolicy("k", testPolicy), "", false},
+		{"put key policy pending deletion", []Command{create("k"), &ScheduleKeyDeletion{KeyID: "k", DeletionDate: 1, PendingWindowInDays: 7}}, putKeyPolicy("k", testPolicy), "", false},
 		{"put key policy missing key", nil, putKeyPolicy("k", testPolicy), "NotFoundException", false},
-		{"put empty key policy", []*Command{create("k")}, putKeyPolicy("k", ""), "MalformedPolicyDocumentException", false},
+		{"put empty key policy", []Command{create("k")}, putKeyPolicy("k", ""), "MalformedPolicyDocumentException", false},
 		{"create role", nil, createRole("admin", "AROA1"), "", false},
-		{"create role retry", []*Command{createRole("admin", "AROA1")}, createRole("admin", "AROA1"), "", true},
-		{"create role same name other case", []*Command{createRole("admin", "AROA1")}, createRole("ADMIN", "AROA2"), "EntityAlreadyExists", false},
-		{"delete missing role", nil, &Command{Op: OpDeleteRole, DeleteRole: &DeleteRole{Account: testAccount, Name: "x"}}, "NoSuchEntity", false},
-		{"put user policy", []*Command{createUser("bob", "AIDA1")}, putPolicy(PolicyOwnerUser, "bob", "p", "{}"), "", false},
+		{"create role retry", []Command{createRole("admin", "AROA1")}, createRole("admin", "AROA1"), "", true},
+		{"create role same name other case", []Command{createRole("admin", "AROA1")}, createRole("ADMIN", "AROA2"), "EntityAlreadyExists", false},
+		{"delete missing role", nil, &DeleteRole{Account: testAccount, Name: "x"}, "NoSuchEntity", false},
+		{"put user policy", []Command{createUser("bob", "AIDA1")}, putPolicy(PolicyOwnerUser, "bob", "p", "{}"), "", false},
 		{"put policy of missing user", nil, putPolicy(PolicyOwnerUser, "bob", "p", "{}"), "NoSuchEntity", false},
-		{"put role policy", []*Command{createRole("r", "AROA1")}, putPolicy(PolicyOwnerRole, "r", "p", "{}"), "", false},
-		{"put role policy on user name", []*Command{createUser("r", "AIDA1")}, putPolicy(PolicyOwnerRole, "r", "p", "{}"), "NoSuchEntity", false},
-		{"delete missing policy", []*Command{createUser("bob", "AIDA1")}, deletePolicy(PolicyOwnerUser, "bob", "p"), "NoSuchEntity", false},
+		{"put role policy", []Command{createRole("r", "AROA1")}, putPolicy(PolicyOwnerRole, "r", "p", "{}"), "", false},
+		{"put role policy on user name", []Command{createUser("r", "AIDA1")}, putPolicy(PolicyOwnerRole, "r", "p", "{}"), "NoSuchEntity", false},
+		{"delete missing policy", []Command{createUser("bob", "AIDA1")}, deletePolicy(PolicyOwnerUser, "bob", "p"), "NoSuchEntity", false},
 		{"revoke", nil, revoke("1f"), "", false},
-		{"revoke twice", []*Command{revoke("1f")}, revoke("1f"), "", true},
+		{"revoke twice", []Command{revoke("1f")}, revoke("1f"), "", true},
 		{"revoke bad serial", nil, revoke("1F"), "ValidationError", false},
 	}
 	for _, tc := range tests {
@@ -90,7 +89,7 @@ func TestCreateKeyGetsDefaultPolicy(t *testing.T) {
 	f := New()
 	k := testKey("a")
 	k.Policy = testPolicy
-	applyAll(t, f, create("d"), &Command{Op: OpCreateKey, CreateKey: &CreateKey{Key: k}})
+	applyAll(t, f, create("d"), &CreateKey{Key: k})
 	if got, _ := f.Key("d"); got.Policy != policy.DefaultKeyPolicy(testAccount) {
 		t.Fatalf("default policy = %q", got.Policy)
 	}
@@ -164,7 +163,7 @@ func TestDeleteOwnerDeletesItsPolicies(t *testing.T) {
 	f := New()
 	applyAll(t, f, createUser("bob", "AIDA1"), createRole("r", "AROA1"),
 		putPolicy(PolicyOwnerUser, "bob", "p", "{}"), putPolicy(PolicyOwnerRole, "r", "p", "{}"),
-		deleteUser("bob"), &Command{Op: OpDeleteRole, DeleteRole: &DeleteRole{Account: testAccount, Name: "r"}})
+		deleteUser("bob"), &DeleteRole{Account: testAccount, Name: "r"})
 	for _, owner := range []string{"user/bob", "role/r"} {
 		if ps := f.PrincipalPolicies("arn:aws:iam::" + testAccount + ":" + owner); len(ps) != 0 {
 			t.Errorf("%s keeps %d policies", owner, len(ps))

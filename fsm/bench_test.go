@@ -23,7 +23,7 @@ func buildGrants(tb testing.TB) *FSM {
 	tb.Helper()
 	f := New()
 	idx := uint64(0)
-	apply := func(c *Command) {
+	apply := func(c Command) {
 		b, err := Encode(c)
 		if err != nil {
 			tb.Fatal(err)
@@ -37,7 +37,7 @@ func buildGrants(tb testing.TB) *FSM {
 		keyID := fmt.Sprintf("1234abcd-12ab-34cd-56ef-%012d", k)
 		apply(create(keyID))
 		for g := range benchGrantsPerKey {
-			apply(&Command{Op: OpCreateGrant, CreateGrant: &CreateGrant{MaxGrantsPerKey: 50_000, Grant: Grant{
+			apply(&CreateGrant{MaxGrantsPerKey: 50_000, Grant: Grant{
 				ID:               fmt.Sprintf("%064x", uint64(k)<<32|uint64(g)),
 				KeyID:            keyID,
 				CreationDate:     1700000000000,
@@ -45,7 +45,7 @@ func buildGrants(tb testing.TB) *FSM {
 				Operations:       0b11,
 				Subset:           map[string]string{"tenant": fmt.Sprintf("t-%d", g)},
 				CreatedIndex:     idx + 1,
-			}}})
+			}})
 		}
 	}
 	return f

@@ -22,9 +22,6 @@ import (
 // principal also puts every serial issued to it on the deny list, in the
 // same command, so that nothing depends on one check alone.
 
-// OpRecordCert records a certificate issued through IAM.
-const OpRecordCert Op = "RecordCert"
-
 // IssuedCert is a client certificate issued through IAM to a user or role,
 // as replicated. Like Key, an *IssuedCert handed out by the FSM is
 // immutable.
@@ -47,6 +44,15 @@ type IssuedCert struct {
 // (Result.Existing).
 type RecordCert struct {
 	Cert IssuedCert `json:"cert"`
+}
+
+func (*RecordCert) Op() Op { return OpRecordCert }
+
+func (c *RecordCert) validate() error {
+	if c.Cert.Serial == "" {
+		return errors.New("no serial")
+	}
+	return nil
 }
 
 // Errors of [FSM.CheckCert]. Each is a reason to refuse the request.
@@ -135,8 +141,8 @@ func (f *FSM) principalID(p identity.Principal) (string, bool) {
 	return "", false
 }
 
-// recordCert applies RecordCert. f.mu is held.
-func (f *FSM) recordCert(c *RecordCert) *Result {
+// apply records the certificate. f.mu is held.
+func (c *RecordCert) apply(f *FSM, _ uint64) *Result {
 	rc := c.Cert
 	if !validSerial(rc.Serial) {
 		return &Result{Err: reject(iamValidationError, "A certificate serial is lowercase hex without leading zeros.")}
@@ -176,7 +182,7 @@ func (f *FSM) revokeIssuedTo(id string, at int64) {
 	}
 }
 
-// revokeCert applies RevokeCert. f.mu is held.
+// apply puts the serial on the deny list. f.mu is held.
 //
 // A revocation is scoped to the account of the certificate's principal, as
 // recorded when it was issued: the root of another account learns nothing
@@ -184,7 +190,7 @@ func (f *FSM) revokeIssuedTo(id string, at int64) {
 // a serial nobody issued. The cluster's admin account (Admin) may revoke
 // any serial, including ones the FSM never recorded (the bootstrap admin
 // certificate, certificates issued before issue records existed).
-func (f *FSM) revokeCert(c *RevokeCert) *Result {
+func (c *RevokeCert) apply(f *FSM, _ uint64) *Result {
 	s := f.authz
 	rc := c.Cert
 	if rc.Serial == "" || strings.Trim(rc.Serial, "0123456789abcdef") != "" {

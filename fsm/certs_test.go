@@ -15,19 +15,19 @@ import (
 const otherAccount = "444455556666"
 
 // recordCert records serial as issued to the user or role at arn with id.
-func recordCert(serial, arn, id string) *Command {
+func recordCert(serial, arn, id string) Command {
 	p, _ := identity.ParsePrincipal(arn)
-	return &Command{Op: OpRecordCert, RecordCert: &RecordCert{Cert: IssuedCert{Serial: serial, Account: p.Account,
-		Principal: arn, PrincipalID: id, IssuedAt: 1700000000000, NotAfter: 1700086400000}}}
+	return &RecordCert{Cert: IssuedCert{Serial: serial, Account: p.Account,
+		Principal: arn, PrincipalID: id, IssuedAt: 1700000000000, NotAfter: 1700086400000}}
 }
 
-func revokeAs(serial, account string, admin bool) *Command {
-	return &Command{Op: OpRevokeCert, RevokeCert: &RevokeCert{Account: account, Admin: admin,
-		Cert: RevokedCert{Serial: serial, Principal: "arn:aws:iam::" + account + ":root", RevokedAt: 2}}}
+func revokeAs(serial, account string, admin bool) Command {
+	return &RevokeCert{Account: account, Admin: admin,
+		Cert: RevokedCert{Serial: serial, Principal: "arn:aws:iam::" + account + ":root", RevokedAt: 2}}
 }
 
-func deleteRole(name string) *Command {
-	return &Command{Op: OpDeleteRole, DeleteRole: &DeleteRole{Account: testAccount, Name: name, RevokedAt: 3}}
+func deleteRole(name string) Command {
+	return &DeleteRole{Account: testAccount, Name: name, RevokedAt: 3}
 }
 
 const (
@@ -77,22 +77,22 @@ func TestCheckCert(t *testing.T) {
 	root := issue(t, ca, rootARN, "")
 	tests := []struct {
 		name  string
-		setup []*Command
+		setup []Command
 		cert  *x509.Certificate
 		want  error
 	}{
-		{"user", []*Command{createUser("bob", bobID)}, bob, nil},
-		{"role", []*Command{createRole("ops", opsID)}, ops, nil},
+		{"user", []Command{createUser("bob", bobID)}, bob, nil},
+		{"role", []Command{createRole("ops", opsID)}, ops, nil},
 		{"root", nil, root, nil},
 		{"user never created", nil, bob, ErrCertPrincipalGone},
-		{"user deleted", []*Command{createUser("bob", bobID), deleteUser("bob")}, bob, ErrCertPrincipalGone},
-		{"role deleted", []*Command{createRole("ops", opsID), deleteRole("ops")}, ops, ErrCertPrincipalGone},
-		{"user re-created", []*Command{createUser("bob", bobID), deleteUser("bob"), createUser("bob", bobID2)}, bob, ErrCertPrincipalIDMismatch},
-		{"role re-created", []*Command{createRole("ops", opsID), deleteRole("ops"), createRole("ops", opsID2)}, ops, ErrCertPrincipalIDMismatch},
-		{"user name now a role", []*Command{createRole("bob", opsID)}, bob, ErrCertPrincipalGone},
-		{"certificate without id", []*Command{createUser("bob", bobID)}, issue(t, ca, bobARN, ""), ErrCertNoPrincipalID},
-		{"user revoked", []*Command{createUser("bob", bobID), revokeAs(serialOf(bob), "", false)}, bob, ErrCertRevoked},
-		{"root revoked", []*Command{revokeAs(serialOf(root), testAccount, true)}, root, ErrCertRevoked},
+		{"user deleted", []Command{createUser("bob", bobID), deleteUser("bob")}, bob, ErrCertPrincipalGone},
+		{"role deleted", []Command{createRole("ops", opsID), deleteRole("ops")}, ops, ErrCertPrincipalGone},
+		{"user re-created", []Command{createUser("bob", bobID), deleteUser("bob"), createUser("bob", bobID2)}, bob, ErrCertPrincipalIDMismatch},
+		{"role re-created", []Command{createRole("ops", opsID), deleteRole("ops"), createRole("ops", opsID2)}, ops, ErrCertPrincipalIDMismatch},
+		{"user name now a role", []Command{createRole("bob", opsID)}, bob, ErrCertPrincipalGone},
+		{"certificate without id", []Command{createUser("bob", bobID)}, issue(t, ca, bobARN, ""), ErrCertNoPrincipalID},
+		{"user revoked", []Command{createUser("bob", bobID), revokeAs(serialOf(bob), "", false)}, bob, ErrCertRevoked},
+		{"root revoked", []Command{revokeAs(serialOf(root), testAccount, true)}, root, ErrCertRevoked},
 		{"nil", nil, nil, nil},
 	}
 	for _, tt := range tests {
@@ -119,7 +119,7 @@ func TestDeletingAPrincipalRevokesItsCertificates(t *testing.T) {
 	if got, _ := f.ListCertificates(bobID, "", 10); len(got) != 2 {
 		t.Fatalf("bob has %d certificates, want 2", len(got))
 	}
-	r := applyAll(t, f, &Command{Op: OpDeleteUser, DeleteUser: &DeleteUser{Account: testAccount, Name: "bob", RevokedAt: 5}}, deleteRole("ops"))
+	r := applyAll(t, f, &DeleteUser{Account: testAccount, Name: "bob", RevokedAt: 5}, deleteRole("ops"))
 	for _, r := range r {
 		if r.Err != nil {
 			t.Fatal(r.Err)
@@ -150,23 +150,23 @@ func TestRecordCertRules(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name         string
-		setup        []*Command
-		cmd          *Command
+		setup        []Command
+		cmd          Command
 		wantErr      string
 		wantExisting bool
 	}{
-		{"user", []*Command{createUser("bob", bobID)}, recordCert("b1", bobARN, bobID), "", false},
-		{"role", []*Command{createRole("ops", opsID)}, recordCert("b1", opsARN, opsID), "", false},
-		{"retry", []*Command{createUser("bob", bobID), recordCert("b1", bobARN, bobID)}, recordCert("b1", bobARN, bobID), "", true},
-		{"serial collision", []*Command{createUser("bob", bobID), createRole("ops", opsID), recordCert("b1", bobARN, bobID)}, recordCert("b1", opsARN, opsID), "ServiceFailure", false},
-		{"serial already revoked", []*Command{createUser("bob", bobID), revokeAs("b1", testAccount, true)}, recordCert("b1", bobARN, bobID), "ServiceFailure", false},
+		{"user", []Command{createUser("bob", bobID)}, recordCert("b1", bobARN, bobID), "", false},
+		{"role", []Command{createRole("ops", opsID)}, recordCert("b1", opsARN, opsID), "", false},
+		{"retry", []Command{createUser("bob", bobID), recordCert("b1", bobARN, bobID)}, recordCert("b1", bobARN, bobID), "", true},
+		{"serial collision", []Command{createUser("bob", bobID), createRole("ops", opsID), recordCert("b1", bobARN, bobID)}, recordCert("b1", opsARN, opsID), "ServiceFailure", false},
+		{"serial already revoked", []Command{createUser("bob", bobID), revokeAs("b1", testAccount, true)}, recordCert("b1", bobARN, bobID), "ServiceFailure", false},
 		{"user missing", nil, recordCert("b1", bobARN, bobID), "NoSuchEntity", false},
 		// The certificate was signed for bob before bob was deleted and
 		// re-created: its record is refused, so it is never handed out.
-		{"user re-created", []*Command{createUser("bob", bobID), deleteUser("bob"), createUser("bob", bobID2)}, recordCert("b1", bobARN, bobID), "NoSuchEntity", false},
+		{"user re-created", []Command{createUser("bob", bobID), deleteUser("bob"), createUser("bob", bobID2)}, recordCert("b1", bobARN, bobID), "NoSuchEntity", false},
 		{"root", nil, recordCert("b1", rootARN, ""), "ValidationError", false},
-		{"leading zero", []*Command{createUser("bob", bobID)}, recordCert("0b1", bobARN, bobID), "ValidationError", false},
-		{"upper case", []*Command{createUser("bob", bobID)}, recordCert("B1", bobARN, bobID), "ValidationError", false},
+		{"leading zero", []Command{createUser("bob", bobID)}, recordCert("0b1", bobARN, bobID), "ValidationError", false},
+		{"upper case", []Command{createUser("bob", bobID)}, recordCert("B1", bobARN, bobID), "ValidationError", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,11 +192,11 @@ func TestRecordCertRules(t *testing.T) {
 // may revoke any serial.
 func TestRevokeCertIsScopedToTheCertificatesAccount(t *testing.T) {
 	t.Parallel()
-	setup := []*Command{createUser("bob", bobID), recordCert("b1", bobARN, bobID)}
+	setup := []Command{createUser("bob", bobID), recordCert("b1", bobARN, bobID)}
 	tests := []struct {
 		name         string
-		setup        []*Command
-		cmd          *Command
+		setup        []Command
+		cmd          Command
 		wantErr      string
 		wantExisting bool
 		wantAccount  string
@@ -208,7 +208,7 @@ func TestRevokeCertIsScopedToTheCertificatesAccount(t *testing.T) {
 		{"unknown serial", setup, revokeAs("ff", testAccount, false), "NoSuchEntity", false, ""},
 		{"admin, other account's serial", setup, revokeAs("b1", otherAccount, true), "", false, testAccount},
 		{"admin, unknown serial", nil, revokeAs("ff", otherAccount, true), "", false, ""},
-		{"unrecorded serial revoked by the admin", []*Command{revokeAs("ff", otherAccount, true)}, revokeAs("ff", testAccount, false), "NoSuchEntity", false, ""},
+		{"unrecorded serial revoked by the admin", []Command{revokeAs("ff", otherAccount, true)}, revokeAs("ff", testAccount, false), "NoSuchEntity", false, ""},
 		// A command from before revocation was scoped applies as it did.
 		{"unscoped command", setup, revokeAs("ff", "", false), "", false, ""},
 		{"bad serial", nil, revokeAs("xyz", testAccount, true), "ValidationError", false, ""},
@@ -243,8 +243,8 @@ func TestRevokedCertsListsOneAccount(t *testing.T) {
 	t.Parallel()
 	f := New()
 	other := "arn:aws:iam::" + otherAccount + ":user/eve"
-	applyAll(t, f, createUser("bob", bobID), &Command{Op: OpCreateUser, CreateUser: &CreateUser{User: User{Account: otherAccount,
-		Name: "eve", Path: "/", ID: "AIDAAAAAAAAAAAAAAAAA9", ARN: other}}},
+	applyAll(t, f, createUser("bob", bobID), &CreateUser{User: User{Account: otherAccount,
+		Name: "eve", Path: "/", ID: "AIDAAAAAAAAAAAAAAAAA9", ARN: other}},
 		recordCert("b1", bobARN, bobID), recordCert("e1", other, "AIDAAAAAAAAAAAAAAAAA9"),
 		revokeAs("b1", testAccount, false), revokeAs("e1", otherAccount, false), revokeAs("ff", testAccount, true))
 	serials := func(rs []*RevokedCert) string {

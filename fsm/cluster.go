@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"crypto/subtle"
+	"errors"
 	"slices"
 
 	"github.com/trentkms/trent/identity"
@@ -67,6 +68,28 @@ type InitCluster struct {
 	Info ClusterInfo `json:"info"`
 }
 
+func (*InitCluster) Op() Op { return OpInitCluster }
+
+func (c *InitCluster) validate() error {
+	if c.Info.ID == "" {
+		return errors.New("no cluster id")
+	}
+	return nil
+}
+
+func (c *InitCluster) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	if cs.info != nil {
+		if cs.info.ID == c.Info.ID {
+			return &Result{}
+		}
+		return &Result{Err: reject("KMSInvalidStateException", "the cluster is already initialized")}
+	}
+	info := c.Info
+	cs.info = &info
+	return &Result{}
+}
+
 // RegisterNode records or updates a member's addresses.
 type RegisterNode struct {
 	Node NodeInfo `json:"node"`
@@ -77,6 +100,27 @@ type RegisterNode struct {
 	// It is kept until RemoveNode revokes it. Without it, nothing changes
 	// but the addresses.
 	CertSerial string `json:"cert_serial,omitempty"`
+}
+
+func (*RegisterNode) Op() Op { return OpRegisterNode }
+
+func (c *RegisterNode) validate() error {
+	if c.Node.ID == "" {
+		return errors.New("no node id")
+	}
+	return nil
+}
+
+func (c *RegisterNode) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	if sn := c.CertSerial; sn != "" && !validSerial(sn) {
+		return &Result{Err: reject("ValidationException", "A certificate serial is lowercase hex.")}
+	}
+	cs.nodes[c.Node.ID] = c.Node
+	if sn := c.CertSerial; sn != "" {
+		cs.addCert(c.Node.ID, sn)
+	}
+	return &Result{}
 }
 
 // RemoveNode forgets a member's addresses (trent cluster remove, dead
@@ -92,6 +136,31 @@ type RemoveNode struct {
 	Now int64 `json:"now,omitempty"`
 }
 
+func (*RemoveNode) Op() Op { return OpRemoveNode }
+
+func (c *RemoveNode) validate() error {
+	if c.ID == "" {
+		return errors.New("no node id")
+	}
+	return nil
+}
+
+func (c *RemoveNode) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	delete(cs.nodes, c.ID)
+	// The removed member's certificates stay valid until they expire:
+	// revoke them, so that neither the API nor the cluster service
+	// takes them again (a rejoin gets a new certificate).
+	for _, sn := range cs.certs[c.ID] {
+		rc := RevokedCert{Serial: sn, Principal: identity.NodeURI(c.ID), RevokedAt: c.Now}
+		if _, ok := f.authz.revoked.Get(&rc); !ok {
+			f.authz.revoked.ReplaceOrInsert(&rc)
+		}
+	}
+	delete(cs.certs, c.ID)
+	return &Result{}
+}
+
 // NodeCert is one recorded node certificate: a snapshot record.
 type NodeCert struct {
 	NodeID string `json:"node_id"`
@@ -101,6 +170,22 @@ type NodeCert struct {
 // ClusterFormed records that the cluster reached its BootstrapExpect
 // voters. It is a latch: it never unsets.
 type ClusterFormed struct{}
+
+func (*ClusterFormed) Op() Op          { return OpClusterFormed }
+func (*ClusterFormed) validate() error { return nil }
+
+func (*ClusterFormed) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	if cs.info == nil {
+		return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+	}
+	if !cs.info.Formed {
+		info := *cs.info
+		info.Formed = true
+		cs.info = &info
+	}
+	return &Result{}
+}
 
 // SetGossipKey sets the cluster's sealed gossip key, once unless Replace
 // is set: a second proposal (two nodes racing on an older cluster)
@@ -113,9 +198,51 @@ type SetGossipKey struct {
 	Replace bool `json:"replace,omitempty"`
 }
 
+func (*SetGossipKey) Op() Op { return OpSetGossipKey }
+
+func (c *SetGossipKey) validate() error {
+	if len(c.Key.Sealed) == 0 {
+		return errors.New("no sealed key")
+	}
+	return nil
+}
+
+func (c *SetGossipKey) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	if cs.info == nil {
+		return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+	}
+	if cs.info.GossipKey != nil && !c.Replace {
+		return &Result{}
+	}
+	info := *cs.info
+	k := c.Key
+	info.GossipKey = &k
+	cs.info = &info
+	return &Result{}
+}
+
 // AddJoinToken records a new join token.
 type AddJoinToken struct {
 	Token JoinToken `json:"token"`
+}
+
+func (*AddJoinToken) Op() Op { return OpAddJoinToken }
+
+func (c *AddJoinToken) validate() error {
+	if c.Token.ID == "" {
+		return errors.New("no token id")
+	}
+	return nil
+}
+
+func (c *AddJoinToken) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	if _, dup := cs.tokens[c.Token.ID]; dup {
+		return &Result{Err: reject("KMSInternalException", "join token id collision")}
+	}
+	cs.tokens[c.Token.ID] = c.Token
+	return &Result{}
 }
 
 // ConsumeJoinToken spends a join token: it succeeds once, for the right
@@ -124,6 +251,31 @@ type ConsumeJoinToken struct {
 	ID   string `json:"id"`
 	Hash []byte `json:"hash"`
 	Now  int64  `json:"now"`
+}
+
+func (*ConsumeJoinToken) Op() Op          { return OpConsumeJoinToken }
+func (*ConsumeJoinToken) validate() error { return nil }
+
+func (c *ConsumeJoinToken) apply(f *FSM, _ uint64) *Result {
+	cs := f.cluster
+	t, ok := cs.tokens[c.ID]
+	switch {
+	case !ok || subtle.ConstantTimeCompare(t.Hash, c.Hash) != 1:
+		return &Result{Err: reject("AccessDeniedException", "the join token is not valid")}
+	case t.Used:
+		return &Result{Err: reject("AccessDeniedException", "the join token was already used")}
+	case c.Now >= t.ExpiresAt:
+		return &Result{Err: reject("AccessDeniedException", "the join token has expired")}
+	}
+	t.Used = true
+	cs.tokens[t.ID] = t
+	// Forget spent and expired tokens so the table stays small.
+	for id, o := range cs.tokens {
+		if id != t.ID && (o.Used || c.Now >= o.ExpiresAt) {
+			delete(cs.tokens, id)
+		}
+	}
+	return &Result{}
 }
 
 // clusterState is the FSM's cluster table. Apply replaces values; it never
@@ -164,86 +316,6 @@ func (c *clusterState) addCert(id, serial string) {
 		return
 	}
 	c.certs[id] = slices.Insert(slices.Clone(old), i, serial)
-}
-
-func (f *FSM) applyCluster(c *Command) *Result {
-	cs := f.cluster
-	switch c.Op {
-	case OpInitCluster:
-		if cs.info != nil {
-			if cs.info.ID == c.InitCluster.Info.ID {
-				return &Result{}
-			}
-			return &Result{Err: reject("KMSInvalidStateException", "the cluster is already initialized")}
-		}
-		info := c.InitCluster.Info
-		cs.info = &info
-	case OpRegisterNode:
-		if sn := c.RegisterNode.CertSerial; sn != "" && !validSerial(sn) {
-			return &Result{Err: reject("ValidationException", "A certificate serial is lowercase hex.")}
-		}
-		cs.nodes[c.RegisterNode.Node.ID] = c.RegisterNode.Node
-		if sn := c.RegisterNode.CertSerial; sn != "" {
-			cs.addCert(c.RegisterNode.Node.ID, sn)
-		}
-	case OpRemoveNode:
-		id := c.RemoveNode.ID
-		delete(cs.nodes, id)
-		// The removed member's certificates stay valid until they expire:
-		// revoke them, so that neither the API nor the cluster service
-		// takes them again (a rejoin gets a new certificate).
-		for _, sn := range cs.certs[id] {
-			rc := RevokedCert{Serial: sn, Principal: identity.NodeURI(id), RevokedAt: c.RemoveNode.Now}
-			if _, ok := f.authz.revoked.Get(&rc); !ok {
-				f.authz.revoked.ReplaceOrInsert(&rc)
-			}
-		}
-		delete(cs.certs, id)
-	case OpClusterFormed:
-		if cs.info == nil {
-			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
-		}
-		if !cs.info.Formed {
-			info := *cs.info
-			info.Formed = true
-			cs.info = &info
-		}
-	case OpSetGossipKey:
-		if cs.info == nil {
-			return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
-		}
-		if cs.info.GossipKey != nil && !c.SetGossipKey.Replace {
-			return &Result{}
-		}
-		info := *cs.info
-		k := c.SetGossipKey.Key
-		info.GossipKey = &k
-		cs.info = &info
-	case OpAddJoinToken:
-		if _, dup := cs.tokens[c.AddJoinToken.Token.ID]; dup {
-			return &Result{Err: reject("KMSInternalException", "join token id collision")}
-		}
-		cs.tokens[c.AddJoinToken.Token.ID] = c.AddJoinToken.Token
-	case OpConsumeJoinToken:
-		t, ok := cs.tokens[c.ConsumeJoinToken.ID]
-		switch {
-		case !ok || subtle.ConstantTimeCompare(t.Hash, c.ConsumeJoinToken.Hash) != 1:
-			return &Result{Err: reject("AccessDeniedException", "the join token is not valid")}
-		case t.Used:
-			return &Result{Err: reject("AccessDeniedException", "the join token was already used")}
-		case c.ConsumeJoinToken.Now >= t.ExpiresAt:
-			return &Result{Err: reject("AccessDeniedException", "the join token has expired")}
-		}
-		t.Used = true
-		cs.tokens[t.ID] = t
-		// Forget spent and expired tokens so the table stays small.
-		for id, o := range cs.tokens {
-			if id != t.ID && (o.Used || c.ConsumeJoinToken.Now >= o.ExpiresAt) {
-				delete(cs.tokens, id)
-			}
-		}
-	}
-	return &Result{}
 }
 
 // Cluster returns the cluster's identity, or nil before it is initialized.

@@ -8,23 +8,23 @@ import (
 
 func TestJoinTokensAreSpentOnceBeforeExpiry(t *testing.T) {
 	t.Parallel()
-	add := func(id string, expires int64) *Command {
-		return &Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: id, Hash: []byte("h-" + id), ExpiresAt: expires}}}
+	add := func(id string, expires int64) Command {
+		return &AddJoinToken{Token: JoinToken{ID: id, Hash: []byte("h-" + id), ExpiresAt: expires}}
 	}
-	consume := func(id, hash string, now int64) *Command {
-		return &Command{Op: OpConsumeJoinToken, ConsumeJoinToken: &ConsumeJoinToken{ID: id, Hash: []byte(hash), Now: now}}
+	consume := func(id, hash string, now int64) Command {
+		return &ConsumeJoinToken{ID: id, Hash: []byte(hash), Now: now}
 	}
 	tests := []struct {
 		name    string
-		setup   []*Command
-		cmd     *Command
+		setup   []Command
+		cmd     Command
 		wantErr bool
 	}{
-		{"valid", []*Command{add("a", 100)}, consume("a", "h-a", 50), false},
-		{"wrong secret", []*Command{add("a", 100)}, consume("a", "h-b", 50), true},
-		{"unknown id", []*Command{add("a", 100)}, consume("b", "h-b", 50), true},
-		{"expired", []*Command{add("a", 100)}, consume("a", "h-a", 100), true},
-		{"reused", []*Command{add("a", 100), consume("a", "h-a", 10)}, consume("a", "h-a", 20), true},
+		{"valid", []Command{add("a", 100)}, consume("a", "h-a", 50), false},
+		{"wrong secret", []Command{add("a", 100)}, consume("a", "h-b", 50), true},
+		{"unknown id", []Command{add("a", 100)}, consume("b", "h-b", 50), true},
+		{"expired", []Command{add("a", 100)}, consume("a", "h-a", 100), true},
+		{"reused", []Command{add("a", 100), consume("a", "h-a", 10)}, consume("a", "h-a", 20), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,10 +43,10 @@ func TestSpendingATokenForgetsSpentAndExpiredOnes(t *testing.T) {
 	t.Parallel()
 	f := New()
 	applyAll(t, f,
-		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "old", Hash: []byte("x"), ExpiresAt: 10}}},
-		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "live", Hash: []byte("y"), ExpiresAt: 1000}}},
-		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "used", Hash: []byte("z"), ExpiresAt: 1000}}},
-		&Command{Op: OpConsumeJoinToken, ConsumeJoinToken: &ConsumeJoinToken{ID: "used", Hash: []byte("z"), Now: 50}},
+		&AddJoinToken{Token: JoinToken{ID: "old", Hash: []byte("x"), ExpiresAt: 10}},
+		&AddJoinToken{Token: JoinToken{ID: "live", Hash: []byte("y"), ExpiresAt: 1000}},
+		&AddJoinToken{Token: JoinToken{ID: "used", Hash: []byte("z"), ExpiresAt: 1000}},
+		&ConsumeJoinToken{ID: "used", Hash: []byte("z"), Now: 50},
 	)
 	if _, ok := f.cluster.tokens["old"]; ok {
 		t.Fatal("an expired token was kept")
@@ -60,12 +60,12 @@ func TestClusterRecordsSurviveSnapshot(t *testing.T) {
 	t.Parallel()
 	f := New()
 	applyAll(t, f,
-		&Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1", Region: "us-east-1", CACert: []byte("pem")}}},
-		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}}},
-		&Command{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "t", Hash: []byte("h"), ExpiresAt: 9}}},
+		&InitCluster{Info: ClusterInfo{ID: "c1", Region: "us-east-1", CACert: []byte("pem")}},
+		&RegisterNode{Node: NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}},
+		&AddJoinToken{Token: JoinToken{ID: "t", Hash: []byte("h"), ExpiresAt: 9}},
 	)
 	// A second InitCluster with another id is refused; the same id is a retry.
-	if r := applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c2"}}})[0]; r.Err == nil {
+	if r := applyAll(t, f, &InitCluster{Info: ClusterInfo{ID: "c2"}})[0]; r.Err == nil {
 		t.Fatal("cluster re-initialized")
 	}
 	want := snapshotBytes(t, f)
@@ -83,26 +83,26 @@ func TestClusterRecordsSurviveSnapshot(t *testing.T) {
 
 func TestGossipKeyIsSetOnceAndNodesCanBeRemoved(t *testing.T) {
 	t.Parallel()
-	setKey := func(b string) *Command {
-		return &Command{Op: OpSetGossipKey, SetGossipKey: &SetGossipKey{Key: SealedSecret{Sealed: []byte(b)}}}
+	setKey := func(b string) Command {
+		return &SetGossipKey{Key: SealedSecret{Sealed: []byte(b)}}
 	}
 	tests := []struct {
 		name       string
-		cmds       []*Command
+		cmds       []Command
 		wantErr    bool
 		wantSealed string
 		wantNodes  int
 	}{
-		{"before init", []*Command{setKey("a")}, true, "", 0},
-		{"first wins", []*Command{
-			{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}}, setKey("a"), setKey("b"),
+		{"before init", []Command{setKey("a")}, true, "", 0},
+		{"first wins", []Command{
+			&InitCluster{Info: ClusterInfo{ID: "c1"}}, setKey("a"), setKey("b"),
 		}, false, "a", 0},
-		{"formed before init", []*Command{{Op: OpClusterFormed, ClusterFormed: &ClusterFormed{}}}, true, "", 0},
-		{"remove", []*Command{
-			{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}}},
-			{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n2"}}},
-			{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "n2"}},
-			{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "absent"}},
+		{"formed before init", []Command{&ClusterFormed{}}, true, "", 0},
+		{"remove", []Command{
+			&RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}},
+			&RegisterNode{Node: NodeInfo{ID: "n2"}},
+			&RemoveNode{ID: "n2"},
+			&RemoveNode{ID: "absent"},
 		}, false, "", 1},
 	}
 	for _, tt := range tests {
@@ -123,8 +123,8 @@ func TestGossipKeyIsSetOnceAndNodesCanBeRemoved(t *testing.T) {
 	}
 	// The key and the gossip address survive a snapshot.
 	f := New()
-	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}}, setKey("k"),
-		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}}})
+	applyAll(t, f, &InitCluster{Info: ClusterInfo{ID: "c1"}}, setKey("k"),
+		&RegisterNode{Node: NodeInfo{ID: "n1", GossipAddr: "127.0.0.1:3"}})
 	g := New()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
 		t.Fatal(err)
@@ -137,8 +137,8 @@ func TestGossipKeyIsSetOnceAndNodesCanBeRemoved(t *testing.T) {
 func TestClusterFormedIsALatch(t *testing.T) {
 	t.Parallel()
 	f := New()
-	formed := &Command{Op: OpClusterFormed, ClusterFormed: &ClusterFormed{}}
-	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1", BootstrapExpect: 3}}})
+	formed := &ClusterFormed{}
+	applyAll(t, f, &InitCluster{Info: ClusterInfo{ID: "c1", BootstrapExpect: 3}})
 	if f.Cluster().Formed {
 		t.Fatal("formed at init")
 	}
@@ -154,13 +154,13 @@ func TestClusterFormedIsALatch(t *testing.T) {
 // the same id has a new certificate, which is not revoked.
 func TestRemovingANodeRevokesItsCertificates(t *testing.T) {
 	t.Parallel()
-	register := func(id, serial string) *Command {
-		return &Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: id}, CertSerial: serial}}
+	register := func(id, serial string) Command {
+		return &RegisterNode{Node: NodeInfo{ID: id}, CertSerial: serial}
 	}
 	f := New()
 	applyAll(t, f,
 		register("n2", "a1"), register("n2", "a1"), // a retry records it once
-		&Command{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n2", APIAddr: "127.0.0.1:2"}}}, // an address update keeps it
+		&RegisterNode{Node: NodeInfo{ID: "n2", APIAddr: "127.0.0.1:2"}}, // an address update keeps it
 		register("n2", "b2"), register("n3", "c3"))
 	if got := f.NodeCerts("n2"); len(got) != 2 || got[0] != "a1" || got[1] != "b2" {
 		t.Fatalf("n2's certificates %v, want [a1 b2]", got)
@@ -182,7 +182,7 @@ func TestRemovingANodeRevokesItsCertificates(t *testing.T) {
 	}
 
 	for _, s := range []*FSM{f, g} {
-		applyAll(t, s, &Command{Op: OpRemoveNode, RemoveNode: &RemoveNode{ID: "n2", Now: 1234}})
+		applyAll(t, s, &RemoveNode{ID: "n2", Now: 1234})
 		for _, sn := range []string{"a1", "b2"} {
 			if !s.CertRevoked(sn) {
 				t.Fatalf("removed n2's certificate %s is not revoked", sn)
@@ -207,11 +207,11 @@ func TestRemovingANodeRevokesItsCertificates(t *testing.T) {
 // after a member is removed).
 func TestAGossipKeyIsReplacedOnlyOnPurpose(t *testing.T) {
 	t.Parallel()
-	set := func(sealed string, replace bool) *Command {
-		return &Command{Op: OpSetGossipKey, SetGossipKey: &SetGossipKey{Key: SealedSecret{Sealed: []byte(sealed)}, Replace: replace}}
+	set := func(sealed string, replace bool) Command {
+		return &SetGossipKey{Key: SealedSecret{Sealed: []byte(sealed)}, Replace: replace}
 	}
 	f := New()
-	applyAll(t, f, &Command{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "c1"}}})
+	applyAll(t, f, &InitCluster{Info: ClusterInfo{ID: "c1"}})
 	applyAll(t, f, set("k1", true), set("k0", false))
 	if got := string(f.Cluster().GossipKey.Sealed); got != "k1" {
 		t.Fatalf("gossip key %q, want the first, k1", got)

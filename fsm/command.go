@@ -4,18 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 )
 
 // commandVersion is the version byte that starts every encoded command.
 const commandVersion = 1
 
-// Op names a command.
+// Op names a command in its log entry.
 type Op string
 
-// Commands.
+// Ops. Each names one command type in the registry; the strings are part of
+// the log format and never change.
 const (
-	// OpNoop changes nothing. A new leader applies one to learn that its
-	// term's first entry reached the state machine (read barriers).
 	OpNoop                 Op = "Noop"
 	OpCreateKey            Op = "CreateKey"
 	OpSetKeyEnabled        Op = "SetKeyEnabled"
@@ -24,200 +25,185 @@ const (
 	OpCancelKeyDeletion    Op = "CancelKeyDeletion"
 	OpCreateGrant          Op = "CreateGrant"
 	OpDeleteGrant          Op = "DeleteGrant"
-	OpInitCluster          Op = "InitCluster"
-	OpRegisterNode         Op = "RegisterNode"
-	OpAddJoinToken         Op = "AddJoinToken"
-	OpConsumeJoinToken     Op = "ConsumeJoinToken"
-	OpRemoveNode           Op = "RemoveNode"
-	OpSetGossipKey         Op = "SetGossipKey"
-	OpClusterFormed        Op = "ClusterFormed"
-	OpCreateUser           Op = "CreateUser"
-	OpDeleteUser           Op = "DeleteUser"
-	OpCreateAccessKey      Op = "CreateAccessKey"
-	OpDeleteAccessKey      Op = "DeleteAccessKey"
+
+	OpInitCluster      Op = "InitCluster"
+	OpRegisterNode     Op = "RegisterNode"
+	OpAddJoinToken     Op = "AddJoinToken"
+	OpConsumeJoinToken Op = "ConsumeJoinToken"
+	OpRemoveNode       Op = "RemoveNode"
+	OpSetGossipKey     Op = "SetGossipKey"
+	OpClusterFormed    Op = "ClusterFormed"
+
+	OpCreateUser      Op = "CreateUser"
+	OpDeleteUser      Op = "DeleteUser"
+	OpCreateAccessKey Op = "CreateAccessKey"
+	OpDeleteAccessKey Op = "DeleteAccessKey"
+
+	OpPutKeyPolicy          Op = "PutKeyPolicy"
+	OpCreateRole            Op = "CreateRole"
+	OpDeleteRole            Op = "DeleteRole"
+	OpPutPrincipalPolicy    Op = "PutPrincipalPolicy"
+	OpDeletePrincipalPolicy Op = "DeletePrincipalPolicy"
+	OpRevokeCert            Op = "RevokeCert"
+	OpRecordCert            Op = "RecordCert"
 )
 
-// Command is one replicated change. Exactly the member named by Op is set.
-// Everything nondeterministic (ids, times, wrapped material) is chosen by
-// the proposer and carried here.
-type Command struct {
-	Op Op `json:"op"`
-
-	CreateKey            *CreateKey            `json:"create_key,omitempty"`
-	SetKeyEnabled        *SetKeyEnabled        `json:"set_key_enabled,omitempty"`
-	UpdateKeyDescription *UpdateKeyDescription `json:"update_key_description,omitempty"`
-	ScheduleKeyDeletion  *ScheduleKeyDeletion  `json:"schedule_key_deletion,omitempty"`
-	CancelKeyDeletion    *CancelKeyDeletion    `json:"cancel_key_deletion,omitempty"`
-	CreateGrant          *CreateGrant          `json:"create_grant,omitempty"`
-	DeleteGrant          *DeleteGrant          `json:"delete_grant,omitempty"`
-	InitCluster          *InitCluster          `json:"init_cluster,omitempty"`
-	RegisterNode         *RegisterNode         `json:"register_node,omitempty"`
-	AddJoinToken         *AddJoinToken         `json:"add_join_token,omitempty"`
-	ConsumeJoinToken     *ConsumeJoinToken     `json:"consume_join_token,omitempty"`
-	RemoveNode           *RemoveNode           `json:"remove_node,omitempty"`
-	SetGossipKey         *SetGossipKey         `json:"set_gossip_key,omitempty"`
-	ClusterFormed        *ClusterFormed        `json:"cluster_formed,omitempty"`
-	CreateUser           *CreateUser           `json:"create_user,omitempty"`
-	DeleteUser           *DeleteUser           `json:"delete_user,omitempty"`
-	CreateAccessKey      *CreateAccessKey      `json:"create_access_key,omitempty"`
-	DeleteAccessKey      *DeleteAccessKey      `json:"delete_access_key,omitempty"`
-	// Authorization commands (authz.go).
-	PutKeyPolicy          *PutKeyPolicy          `json:"put_key_policy,omitempty"`
-	CreateRole            *CreateRole            `json:"create_role,omitempty"`
-	DeleteRole            *DeleteRole            `json:"delete_role,omitempty"`
-	PutPrincipalPolicy    *PutPrincipalPolicy    `json:"put_principal_policy,omitempty"`
-	DeletePrincipalPolicy *DeletePrincipalPolicy `json:"delete_principal_policy,omitempty"`
-	RevokeCert            *RevokeCert            `json:"revoke_cert,omitempty"`
-	RecordCert            *RecordCert            `json:"record_cert,omitempty"`
+// Command is one replicated change: one type per command, each in the file
+// of the state it changes. Everything nondeterministic (ids, times,
+// wrapped material) is chosen by the proposer and carried in the command.
+//
+// The interface is sealed: a command is added to this package, with its Op
+// constant, its type and an entry in the registry. TestRegistry fails when
+// an Op constant has no entry, and a registered type without validate and
+// apply does not compile.
+type Command interface {
+	// Op names the command in its log entry.
+	Op() Op
+	// validate checks what Encode and Decode require of the fields (ids
+	// present); rules that depend on the state are apply's.
+	validate() error
+	// apply runs the command, the entry at index, against f's state and
+	// says what it did or why it was refused. f.mu is held.
+	apply(f *FSM, index uint64) *Result
 }
 
-// CreateGrant adds a grant, unless a grant with the same Name and the same
-// properties exists: then it returns that one (Result.Existing).
-type CreateGrant struct {
-	Grant Grant `json:"grant"`
-	// MaxGrantsPerKey is the limit in force when the grant was proposed;
-	// carrying it keeps Apply independent of node configuration.
-	MaxGrantsPerKey int `json:"max_grants_per_key"`
+// kind is what the codec knows of one command type.
+type kind struct {
+	// member is the envelope's JSON member that holds the command ("" for
+	// a command without fields, such as Noop).
+	member string
+	new    func() Command
 }
 
-// DeleteGrant removes a grant (RetireGrant and RevokeGrant; who may do
-// which was decided by the proposer).
-type DeleteGrant struct {
-	KeyID   string `json:"key_id"`
-	GrantID string `json:"grant_id"`
+// registry lists every command. A log entry is the JSON envelope
+// {"op": Op, member: command}; the member names are part of the log format
+// and never change.
+var registry = map[Op]kind{
+	OpNoop:                 {"", func() Command { return new(Noop) }},
+	OpCreateKey:            {"create_key", func() Command { return new(CreateKey) }},
+	OpSetKeyEnabled:        {"set_key_enabled", func() Command { return new(SetKeyEnabled) }},
+	OpUpdateKeyDescription: {"update_key_description", func() Command { return new(UpdateKeyDescription) }},
+	OpScheduleKeyDeletion:  {"schedule_key_deletion", func() Command { return new(ScheduleKeyDeletion) }},
+	OpCancelKeyDeletion:    {"cancel_key_deletion", func() Command { return new(CancelKeyDeletion) }},
+	OpCreateGrant:          {"create_grant", func() Command { return new(CreateGrant) }},
+	OpDeleteGrant:          {"delete_grant", func() Command { return new(DeleteGrant) }},
+	// Cluster membership (cluster.go).
+	OpInitCluster:      {"init_cluster", func() Command { return new(InitCluster) }},
+	OpRegisterNode:     {"register_node", func() Command { return new(RegisterNode) }},
+	OpAddJoinToken:     {"add_join_token", func() Command { return new(AddJoinToken) }},
+	OpConsumeJoinToken: {"consume_join_token", func() Command { return new(ConsumeJoinToken) }},
+	OpRemoveNode:       {"remove_node", func() Command { return new(RemoveNode) }},
+	OpSetGossipKey:     {"set_gossip_key", func() Command { return new(SetGossipKey) }},
+	OpClusterFormed:    {"cluster_formed", func() Command { return new(ClusterFormed) }},
+	// IAM users and access keys (iam.go).
+	OpCreateUser:      {"create_user", func() Command { return new(CreateUser) }},
+	OpDeleteUser:      {"delete_user", func() Command { return new(DeleteUser) }},
+	OpCreateAccessKey: {"create_access_key", func() Command { return new(CreateAccessKey) }},
+	OpDeleteAccessKey: {"delete_access_key", func() Command { return new(DeleteAccessKey) }},
+	// Authorization (authz.go) and certificates (certs.go).
+	OpPutKeyPolicy:          {"put_key_policy", func() Command { return new(PutKeyPolicy) }},
+	OpCreateRole:            {"create_role", func() Command { return new(CreateRole) }},
+	OpDeleteRole:            {"delete_role", func() Command { return new(DeleteRole) }},
+	OpPutPrincipalPolicy:    {"put_principal_policy", func() Command { return new(PutPrincipalPolicy) }},
+	OpDeletePrincipalPolicy: {"delete_principal_policy", func() Command { return new(DeletePrincipalPolicy) }},
+	OpRevokeCert:            {"revoke_cert", func() Command { return new(RevokeCert) }},
+	OpRecordCert:            {"record_cert", func() Command { return new(RecordCert) }},
 }
 
-// CreateKey adds a key. Applying the same CreateKey twice (a retry after
-// a lost leadership) returns the key created the first time.
-type CreateKey struct {
-	Key Key `json:"key"`
-}
-
-// SetKeyEnabled enables or disables a key (EnableKey, DisableKey).
-type SetKeyEnabled struct {
-	KeyID   string `json:"key_id"`
-	Enabled bool   `json:"enabled"`
-}
-
-// UpdateKeyDescription replaces a key's description.
-type UpdateKeyDescription struct {
-	KeyID       string `json:"key_id"`
-	Description string `json:"description"`
-}
-
-// ScheduleKeyDeletion puts a key in PendingDeletion until DeletionDate.
-type ScheduleKeyDeletion struct {
-	KeyID               string `json:"key_id"`
-	DeletionDate        int64  `json:"deletion_date"`
-	PendingWindowInDays int32  `json:"pending_window_in_days"`
-}
-
-// CancelKeyDeletion returns a key pending deletion to Disabled.
-type CancelKeyDeletion struct {
-	KeyID string `json:"key_id"`
-}
-
-// ErrMalformedCommand is returned by Decode for bytes that are not a command.
+// ErrMalformedCommand is returned by Encode and Decode for a command that
+// is not well formed.
 var ErrMalformedCommand = errors.New("fsm: malformed command")
 
-// Encode returns the log entry bytes of c: a version byte and JSON.
-func Encode(c *Command) ([]byte, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
+// Encode returns the log entry bytes of c: a version byte and the JSON
+// envelope {"op": ..., member: c}.
+func Encode(c Command) ([]byte, error) {
+	if c == nil || reflect.ValueOf(c).IsNil() {
+		return nil, fmt.Errorf("%w: no command", ErrMalformedCommand)
 	}
-	body, err := json.Marshal(c)
+	op := c.Op()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformedCommand, op, err)
+	}
+	env := reflect.New(envelope.typ).Elem()
+	env.Field(0).SetString(string(op))
+	if i, ok := envelope.field[op]; ok {
+		env.Field(i).Set(reflect.ValueOf(c))
+	}
+	body, err := json.Marshal(env.Addr().Interface())
 	if err != nil {
-		return nil, fmt.Errorf("fsm: encode %s: %w", c.Op, err)
+		return nil, fmt.Errorf("fsm: encode %s: %w", op, err)
 	}
 	return append([]byte{commandVersion}, body...), nil
 }
 
 // Decode parses a log entry written by Encode.
-func Decode(b []byte) (*Command, error) {
+func Decode(b []byte) (Command, error) {
 	if len(b) < 2 || b[0] != commandVersion {
 		return nil, ErrMalformedCommand
 	}
-	var c Command
-	if err := json.Unmarshal(b[1:], &c); err != nil {
+	env := reflect.New(envelope.typ)
+	if err := json.Unmarshal(b[1:], env.Interface()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedCommand, err)
 	}
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-// validate checks that exactly the member named by Op is set.
-func (c *Command) validate() error {
-	set := 0
-	for _, p := range []bool{c.CreateKey != nil, c.SetKeyEnabled != nil, c.UpdateKeyDescription != nil,
-		c.ScheduleKeyDeletion != nil, c.CancelKeyDeletion != nil, c.CreateGrant != nil, c.DeleteGrant != nil,
-		c.InitCluster != nil, c.RegisterNode != nil, c.AddJoinToken != nil, c.ConsumeJoinToken != nil,
-		c.CreateUser != nil, c.DeleteUser != nil, c.CreateAccessKey != nil, c.DeleteAccessKey != nil,
-		c.PutKeyPolicy != nil, c.CreateRole != nil, c.DeleteRole != nil, c.PutPrincipalPolicy != nil,
-		c.DeletePrincipalPolicy != nil, c.RevokeCert != nil, c.RecordCert != nil,
-		c.RemoveNode != nil, c.SetGossipKey != nil, c.ClusterFormed != nil} {
-		if p {
+	e := env.Elem()
+	op := Op(e.Field(0).String())
+	set, member := 0, -1
+	for i := 1; i < e.NumField(); i++ {
+		if !e.Field(i).IsNil() {
 			set++
+			member = i
 		}
 	}
-	var ok bool
-	switch c.Op {
-	case OpNoop:
-		ok = set == 0
-	case OpCreateKey:
-		ok = set == 1 && c.CreateKey != nil && c.CreateKey.Key.ID != ""
-	case OpSetKeyEnabled:
-		ok = set == 1 && c.SetKeyEnabled != nil
-	case OpUpdateKeyDescription:
-		ok = set == 1 && c.UpdateKeyDescription != nil
-	case OpScheduleKeyDeletion:
-		ok = set == 1 && c.ScheduleKeyDeletion != nil
-	case OpCancelKeyDeletion:
-		ok = set == 1 && c.CancelKeyDeletion != nil
-	case OpCreateGrant:
-		ok = set == 1 && c.CreateGrant != nil && c.CreateGrant.Grant.ID != "" && c.CreateGrant.Grant.KeyID != ""
-	case OpDeleteGrant:
-		ok = set == 1 && c.DeleteGrant != nil
-	case OpInitCluster:
-		ok = set == 1 && c.InitCluster != nil && c.InitCluster.Info.ID != ""
-	case OpRegisterNode:
-		ok = set == 1 && c.RegisterNode != nil && c.RegisterNode.Node.ID != ""
-	case OpAddJoinToken:
-		ok = set == 1 && c.AddJoinToken != nil && c.AddJoinToken.Token.ID != ""
-	case OpConsumeJoinToken:
-		ok = set == 1 && c.ConsumeJoinToken != nil
-	case OpRemoveNode:
-		ok = set == 1 && c.RemoveNode != nil && c.RemoveNode.ID != ""
-	case OpClusterFormed:
-		ok = set == 1 && c.ClusterFormed != nil
-	case OpSetGossipKey:
-		ok = set == 1 && c.SetGossipKey != nil && len(c.SetGossipKey.Key.Sealed) > 0
-	case OpCreateUser:
-		ok = set == 1 && c.CreateUser != nil && c.CreateUser.User.ID != ""
-	case OpDeleteUser:
-		ok = set == 1 && c.DeleteUser != nil
-	case OpCreateAccessKey:
-		ok = set == 1 && c.CreateAccessKey != nil && c.CreateAccessKey.Key.ID != ""
-	case OpDeleteAccessKey:
-		ok = set == 1 && c.DeleteAccessKey != nil
-	case OpPutKeyPolicy:
-		ok = set == 1 && c.PutKeyPolicy != nil
-	case OpCreateRole:
-		ok = set == 1 && c.CreateRole != nil && c.CreateRole.Role.ID != ""
-	case OpDeleteRole:
-		ok = set == 1 && c.DeleteRole != nil
-	case OpPutPrincipalPolicy:
-		ok = set == 1 && c.PutPrincipalPolicy != nil
-	case OpDeletePrincipalPolicy:
-		ok = set == 1 && c.DeletePrincipalPolicy != nil
-	case OpRevokeCert:
-		ok = set == 1 && c.RevokeCert != nil
-	case OpRecordCert:
-		ok = set == 1 && c.RecordCert != nil && c.RecordCert.Cert.Serial != ""
+	k, known := registry[op]
+	var c Command
+	switch {
+	case !known:
+	case k.member == "" && set == 0:
+		c = k.new()
+	case set == 1 && member == envelope.field[op]:
+		c = e.Field(member).Interface().(Command)
 	}
-	if !ok {
-		return fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, c.Op, set)
+	if c == nil {
+		return nil, fmt.Errorf("%w: op %q with %d members set", ErrMalformedCommand, op, set)
 	}
-	return nil
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformedCommand, op, err)
+	}
+	return c, nil
+}
+
+// envelope is the Go type of the JSON envelope, built from the registry: a
+// member "op" and one pointer member per command type. Decoding into a
+// struct, rather than walking a map, keeps encoding/json's rules for
+// member names (case-insensitive matching, the last of duplicates wins,
+// null is absent, unknown members are ignored) exactly those of the
+// struct the release before the registry decoded into, so every node of a
+// cluster being upgraded reads every entry, even one not written by
+// Encode, the same way.
+var envelope = newEnvelope()
+
+type envelopeType struct {
+	typ   reflect.Type
+	field map[Op]int // the envelope field that holds each command
+}
+
+func newEnvelope() envelopeType {
+	ops := make([]Op, 0, len(registry))
+	for op, k := range registry {
+		if k.member != "" {
+			ops = append(ops, op)
+		}
+	}
+	slices.Sort(ops) // a stable field order, for reproducible builds of the type
+	fields := []reflect.StructField{{Name: "Op", Type: reflect.TypeFor[Op](), Tag: `json:"op"`}}
+	field := make(map[Op]int, len(ops))
+	for _, op := range ops {
+		k := registry[op]
+		field[op] = len(fields)
+		fields = append(fields, reflect.StructField{
+			Name: "C" + string(op), Type: reflect.TypeOf(k.new()),
+			Tag: reflect.StructTag(`json:"` + k.member + `,omitempty"`),
+		})
+	}
+	return envelopeType{typ: reflect.StructOf(fields), field: field}
 }

@@ -2,6 +2,24 @@
 // the key store, their deterministic application, the read side used by the
 // kms package, and the snapshot format.
 //
+// # Commands
+//
+// Each command is a type implementing [Command] (CreateKey, CreateGrant,
+// RevokeCert, ...), with its own validate and apply, declared beside the
+// state it changes; command.go's registry maps every [Op] to its type. A
+// log entry is a version byte and the JSON envelope
+// {"op": "CreateGrant", "create_grant": {...}}; [Encode] and [Decode]
+// build it from the registry, and testdata/commands-v1.golden holds
+// entries of every command that each later release must still decode and
+// apply identically. To add a command: its Op constant, its type with
+// Op, validate and apply, its registry line, and a line in the golden
+// file; TestRegistry fails when the registry and the Op constants differ.
+//
+// Services propose through [Apply], the one write path: it encodes the
+// command, proposes it to a [Log] (raft.Node, cluster.Cluster), and
+// returns the *Result, or the *Rejection as the error when the command
+// was refused; each service translates rejections into its own errors.
+//
 // # Determinism
 //
 // [FSM.Apply] is a pure function of the current state and the command. It

@@ -14,21 +14,21 @@ import (
 var updateGolden = flag.Bool("update", false, "rewrite testdata/snapshot-v1.golden (only when adding a new format version)")
 
 // goldenLog exercises every record kind of snapshot format version 1.
-func goldenLog() []*Command {
-	grant := func(id, name string) *Command {
-		return &Command{Op: OpCreateGrant, CreateGrant: &CreateGrant{MaxGrantsPerKey: 50_000, Grant: Grant{
+func goldenLog() []Command {
+	grant := func(id, name string) Command {
+		return &CreateGrant{MaxGrantsPerKey: 50_000, Grant: Grant{
 			ID: id, KeyID: "key-a", Name: name, CreationDate: 1700000000000,
 			GranteePrincipal: "arn:aws:iam::111122223333:user/bob", RetiringPrincipal: "arn:aws:iam::111122223333:role/ops",
 			Operations: 0b101, Subset: map[string]string{"customerID": "3369"}, CreatedIndex: 4,
-		}}}
+		}}
 	}
-	cmds := []*Command{
+	cmds := []Command{
 		create("key-a"), create("key-b"), setEnabled("key-b", false),
 		grant("aaaa000000000000000000000000000000000000000000000000000000000001", "nightly"),
 		grant("aaaa000000000000000000000000000000000000000000000000000000000002", ""),
-		{Op: OpInitCluster, InitCluster: &InitCluster{Info: ClusterInfo{ID: "trent-0011223344556677", Region: "us-east-1", CACert: []byte("ca-pem")}}},
-		{Op: OpRegisterNode, RegisterNode: &RegisterNode{Node: NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:7701", APIAddr: "127.0.0.1:7700"}}},
-		{Op: OpAddJoinToken, AddJoinToken: &AddJoinToken{Token: JoinToken{ID: "tok1", Hash: []byte("hash"), ExpiresAt: 4102444800000}}},
+		&InitCluster{Info: ClusterInfo{ID: "trent-0011223344556677", Region: "us-east-1", CACert: []byte("ca-pem")}},
+		&RegisterNode{Node: NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:7701", APIAddr: "127.0.0.1:7700"}},
+		&AddJoinToken{Token: JoinToken{ID: "tok1", Hash: []byte("hash"), ExpiresAt: 4102444800000}},
 	}
 	return append(cmds, iamLog()...)
 }
@@ -80,8 +80,8 @@ func TestRestoresAFormatV1SnapshotFromTheFirstRelease(t *testing.T) {
 	}
 	// The derived indexes were rebuilt: a Name retry finds the original
 	// grant, and the state applies the same log as a fresh one.
-	retry := goldenLog()[3]
-	retry.CreateGrant.Grant.ID = "bbbb000000000000000000000000000000000000000000000000000000000009"
+	retry := goldenLog()[3].(*CreateGrant)
+	retry.Grant.ID = "bbbb000000000000000000000000000000000000000000000000000000000009"
 	r := applyAll(t, g, retry)[0]
 	if r.Err != nil || !r.Existing || r.Grant.ID != "aaaa000000000000000000000000000000000000000000000000000000000001" {
 		t.Fatalf("Name retry after restore: %+v", r)

@@ -1,6 +1,10 @@
 package fsm
 
-import "github.com/google/btree"
+import (
+	"errors"
+
+	"github.com/google/btree"
+)
 
 // Grant is one grant as replicated. Like Key, a *Grant handed out by the
 // FSM is immutable.
@@ -23,6 +27,85 @@ type Grant struct {
 	// CreatedIndex is the raft index at which the grant was created. Grant
 	// tokens carry it so that a node can wait until it has the grant.
 	CreatedIndex uint64 `json:"created_index"`
+}
+
+// CreateGrant adds a grant, unless a grant with the same Name and the same
+// properties exists: then it returns that one (Result.Existing).
+type CreateGrant struct {
+	Grant Grant `json:"grant"`
+	// MaxGrantsPerKey is the limit in force when the grant was proposed;
+	// carrying it keeps Apply independent of node configuration.
+	MaxGrantsPerKey int `json:"max_grants_per_key"`
+}
+
+func (*CreateGrant) Op() Op { return OpCreateGrant }
+
+func (c *CreateGrant) validate() error {
+	if c.Grant.ID == "" || c.Grant.KeyID == "" {
+		return errors.New("no grant id or key id")
+	}
+	return nil
+}
+
+// apply decides Name idempotency here, in log order, so concurrent retries
+// and retries across a leader change can never make two grants.
+func (c *CreateGrant) apply(f *FSM, index uint64) *Result {
+	g := c.Grant
+	k, ok := f.keys.Get(&Key{ID: g.KeyID})
+	if !ok {
+		return &Result{Err: reject("NotFoundException", "Key '"+g.KeyID+"' does not exist")}
+	}
+	switch k.State {
+	case Enabled:
+	case Disabled:
+		return &Result{Err: reject("DisabledException", k.ARN+" is disabled.")}
+	case PendingDeletion:
+		return &Result{Err: reject("KMSInvalidStateException", k.ARN+" is pending deletion.")}
+	default:
+		return &Result{Err: reject("KMSInvalidStateException", k.ARN+" is pending import.")}
+	}
+	if g.Name != "" {
+		var existing *Grant
+		f.grants.forGrantee(g.KeyID, g.GranteePrincipal, func(h *Grant) bool {
+			if h.sameProperties(&g) {
+				existing = h
+				return false
+			}
+			return true
+		})
+		if existing != nil {
+			return &Result{Grant: existing, Existing: true}
+		}
+	}
+	if c.MaxGrantsPerKey > 0 && f.grants.perKey[g.KeyID] >= c.MaxGrantsPerKey {
+		return &Result{Err: reject("LimitExceededException", "The request was rejected because the key already has the maximum number of grants.")}
+	}
+	if _, dup := f.grants.get(g.KeyID, g.ID); dup {
+		return &Result{Err: reject("KMSInternalException", "grant id collision")}
+	}
+	ng := g
+	ng.CreatedIndex = index
+	f.grants.insert(&ng)
+	return &Result{Grant: &ng}
+}
+
+// DeleteGrant removes a grant (RetireGrant and RevokeGrant; who may do
+// which was decided by the proposer).
+type DeleteGrant struct {
+	KeyID   string `json:"key_id"`
+	GrantID string `json:"grant_id"`
+}
+
+func (*DeleteGrant) Op() Op          { return OpDeleteGrant }
+func (*DeleteGrant) validate() error { return nil }
+
+func (c *DeleteGrant) apply(f *FSM, _ uint64) *Result {
+	g, ok := f.grants.get(c.KeyID, c.GrantID)
+	if !ok {
+		return &Result{Err: reject("NotFoundException", "Grant ID "+c.GrantID+" not found")}
+	}
+	f.grants.remove(g)
+	return &Result{Grant: g}
 }
 
 // sameProperties reports whether g and h are the same grant request: every

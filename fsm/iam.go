@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/btree"
@@ -63,6 +64,32 @@ type CreateUser struct {
 	User User `json:"user"`
 }
 
+func (*CreateUser) Op() Op { return OpCreateUser }
+
+func (c *CreateUser) validate() error {
+	if c.User.ID == "" {
+		return errors.New("no user id")
+	}
+	return nil
+}
+
+func (c *CreateUser) apply(f *FSM, _ uint64) *Result {
+	s := f.iam
+	u := c.User
+	if u.Account == "" || u.Name == "" || u.ID == "" || u.ARN == "" {
+		return &Result{Err: reject(iamValidationError, "A user needs an account, a name, an id and an ARN.")}
+	}
+	if old, ok := s.user(u.Account, u.Name); ok {
+		if old.ID == u.ID {
+			return &Result{User: old, Existing: true}
+		}
+		return &Result{Err: reject(iamEntityAlreadyExists, "User with name "+u.Name+" already exists.")}
+	}
+	nu := u
+	s.users.ReplaceOrInsert(&nu)
+	return &Result{User: &nu}
+}
+
 // DeleteUser removes a user, every access key it owns and its identity
 // policies, and puts every certificate issued to it on the deny list, all
 // in one command: no request sees the user gone but its credentials live.
@@ -71,6 +98,29 @@ type DeleteUser struct {
 	Name    string `json:"name"`
 	// RevokedAt is the proposer's time, for the deny-list records.
 	RevokedAt int64 `json:"revoked_at,omitempty"` // Unix milliseconds
+}
+
+func (*DeleteUser) Op() Op          { return OpDeleteUser }
+func (*DeleteUser) validate() error { return nil }
+
+func (d *DeleteUser) apply(f *FSM, _ uint64) *Result {
+	s := f.iam
+	u, ok := s.user(d.Account, d.Name)
+	if !ok {
+		return &Result{Err: reject(iamNoSuchEntity, "The user with name "+d.Name+" cannot be found.")}
+	}
+	var owned []*AccessKey
+	s.forOwner(u.ARN, func(k *AccessKey) bool {
+		owned = append(owned, k)
+		return true
+	})
+	for _, k := range owned {
+		s.removeKey(k)
+	}
+	f.authz.deletePoliciesOf(u.ARN)
+	f.revokeIssuedTo(u.ID, d.RevokedAt)
+	s.users.Delete(u)
+	return &Result{User: u}
 }
 
 // CreateAccessKey adds an access key for its owner, which must exist when
@@ -84,10 +134,32 @@ type CreateAccessKey struct {
 	MaxKeysPerOwner int `json:"max_keys_per_owner"`
 }
 
+func (*CreateAccessKey) Op() Op { return OpCreateAccessKey }
+
+func (c *CreateAccessKey) validate() error {
+	if c.Key.ID == "" {
+		return errors.New("no access key id")
+	}
+	return nil
+}
+
 // DeleteAccessKey removes access key ID if Owner owns it.
 type DeleteAccessKey struct {
 	ID    string `json:"id"`
 	Owner string `json:"owner"`
+}
+
+func (*DeleteAccessKey) Op() Op          { return OpDeleteAccessKey }
+func (*DeleteAccessKey) validate() error { return nil }
+
+func (d *DeleteAccessKey) apply(f *FSM, _ uint64) *Result {
+	s := f.iam
+	k, ok := s.keys.Get(&AccessKey{ID: d.ID})
+	if !ok || k.Owner != d.Owner {
+		return &Result{Err: reject(iamNoSuchEntity, "The Access Key with id "+d.ID+" cannot be found.")}
+	}
+	s.removeKey(k)
+	return &Result{AccessKey: k}
 }
 
 // iamState holds the users and access keys. The trees are copy-on-write;
@@ -177,57 +249,7 @@ func (s *iamState) forOwner(owner string, fn func(*AccessKey) bool) {
 	})
 }
 
-// applyIAM applies an IAM command. f.mu is held.
-func (f *FSM) applyIAM(c *Command) *Result {
-	s := f.iam
-	switch c.Op {
-	case OpCreateUser:
-		u := c.CreateUser.User
-		if u.Account == "" || u.Name == "" || u.ID == "" || u.ARN == "" {
-			return &Result{Err: reject(iamValidationError, "A user needs an account, a name, an id and an ARN.")}
-		}
-		if old, ok := s.user(u.Account, u.Name); ok {
-			if old.ID == u.ID {
-				return &Result{User: old, Existing: true}
-			}
-			return &Result{Err: reject(iamEntityAlreadyExists, "User with name "+u.Name+" already exists.")}
-		}
-		nu := u
-		s.users.ReplaceOrInsert(&nu)
-		return &Result{User: &nu}
-	case OpDeleteUser:
-		d := c.DeleteUser
-		u, ok := s.user(d.Account, d.Name)
-		if !ok {
-			return &Result{Err: reject(iamNoSuchEntity, "The user with name "+d.Name+" cannot be found.")}
-		}
-		var owned []*AccessKey
-		s.forOwner(u.ARN, func(k *AccessKey) bool {
-			owned = append(owned, k)
-			return true
-		})
-		for _, k := range owned {
-			s.removeKey(k)
-		}
-		f.authz.deletePoliciesOf(u.ARN)
-		f.revokeIssuedTo(u.ID, d.RevokedAt)
-		s.users.Delete(u)
-		return &Result{User: u}
-	case OpCreateAccessKey:
-		return f.createAccessKey(c.CreateAccessKey)
-	case OpDeleteAccessKey:
-		d := c.DeleteAccessKey
-		k, ok := s.keys.Get(&AccessKey{ID: d.ID})
-		if !ok || k.Owner != d.Owner {
-			return &Result{Err: reject(iamNoSuchEntity, "The Access Key with id "+d.ID+" cannot be found.")}
-		}
-		s.removeKey(k)
-		return &Result{AccessKey: k}
-	}
-	return &Result{Err: reject(iamServiceFailure, "unknown replicated command")}
-}
-
-func (f *FSM) createAccessKey(c *CreateAccessKey) *Result {
+func (c *CreateAccessKey) apply(f *FSM, _ uint64) *Result {
 	s := f.iam
 	k := c.Key
 	if k.ID == "" || k.Owner == "" || k.Account == "" {

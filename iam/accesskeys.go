@@ -124,11 +124,11 @@ func (s *Service) CreateAccessKey(ctx context.Context, req *iamv1.CreateAccessKe
 	if err != nil {
 		return nil, s.internal(ctx, "CreateAccessKey", err)
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateAccessKey, CreateAccessKey: &fsm.CreateAccessKey{
+	r, err := s.propose(ctx, &fsm.CreateAccessKey{
 		MaxKeysPerOwner: MaxAccessKeys,
 		Key: fsm.AccessKey{ID: id, Owner: o.arn, Account: p.Account, UserName: o.userName,
 			Status: fsm.AccessKeyActive, CreateDate: s.now().UnixMilli()},
-	}})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, req *iamv1.DeleteAccessKe
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteAccessKey, DeleteAccessKey: &fsm.DeleteAccessKey{ID: req.AccessKeyId, Owner: o.arn}})
+	_, err = s.propose(ctx, &fsm.DeleteAccessKey{ID: req.AccessKeyId, Owner: o.arn})
 	if err != nil {
 		return nil, err
 	}

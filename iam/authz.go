@@ -58,9 +58,9 @@ func (s *Service) CreateRole(ctx context.Context, req *iamv1.CreateRoleRequest) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateRole, CreateRole: &fsm.CreateRole{Role: fsm.Role{
+	r, err := s.propose(ctx, &fsm.CreateRole{Role: fsm.Role{
 		Account: p.Account, Name: req.RoleName, Path: path, ID: id, ARN: arn, CreateDate: s.now().UnixMilli(),
-	}}})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Service) DeleteRole(ctx context.Context, req *iamv1.DeleteRoleRequest) 
 	if err := requireRoot(p, "DeleteRole", roleARN(p.Account, "/", req.RoleName)); err != nil {
 		return nil, err
 	}
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteRole, DeleteRole: &fsm.DeleteRole{Account: p.Account, Name: req.RoleName, RevokedAt: s.now().UnixMilli()}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.DeleteRole{Account: p.Account, Name: req.RoleName, RevokedAt: s.now().UnixMilli()}); err != nil {
 		return nil, err
 	}
 	return &iamv1.DeleteRoleResponse{}, nil
@@ -232,8 +232,8 @@ func (s *Service) putPolicy(ctx context.Context, action, kind, name, policyName,
 	case err != nil:
 		return newError(MalformedPolicyDocument, "%s", err.Error())
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpPutPrincipalPolicy, PutPrincipalPolicy: &fsm.PutPrincipalPolicy{Policy: fsm.PrincipalPolicy{
-		Owner: owner, Account: account, OwnerKind: kind, OwnerName: name, Name: policyName, Document: doc}}})
+	_, err = s.propose(ctx, &fsm.PutPrincipalPolicy{Policy: fsm.PrincipalPolicy{
+		Owner: owner, Account: account, OwnerKind: kind, OwnerName: name, Name: policyName, Document: doc}})
 	return err
 }
 
@@ -280,7 +280,7 @@ func (s *Service) deletePolicy(ctx context.Context, action, kind, name, policyNa
 	if err != nil {
 		return err
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeletePrincipalPolicy, DeletePrincipalPolicy: &fsm.DeletePrincipalPolicy{Owner: owner, Name: policyName}})
+	_, err = s.propose(ctx, &fsm.DeletePrincipalPolicy{Owner: owner, Name: policyName})
 	if err != nil && kms.TypeOf(err) == NoSuchEntity {
 		return newError(NoSuchEntity, "The %s policy with name %s cannot be found.", kind, policyName)
 	}
@@ -389,9 +389,9 @@ func (s *Service) RevokeCert(ctx context.Context, req *iamv1.RevokeCertRequest) 
 	if err := requireRoot(p, "RevokeCert", "arn:aws:iam::"+p.Account+":certificate/"+serial); err != nil {
 		return nil, err
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRevokeCert, RevokeCert: &fsm.RevokeCert{
+	r, err := s.propose(ctx, &fsm.RevokeCert{
 		Account: p.Account, Admin: s.isAdmin(p),
-		Cert: fsm.RevokedCert{Serial: serial, Principal: p.ARN, RevokedAt: s.now().UnixMilli()}}})
+		Cert: fsm.RevokedCert{Serial: serial, Principal: p.ARN, RevokedAt: s.now().UnixMilli()}})
 	if err != nil {
 		return nil, err
 	}

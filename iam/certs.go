@@ -103,10 +103,10 @@ func (s *Service) IssueCertificate(ctx context.Context, req *iamv1.IssueCertific
 	}
 	// Not returned unless recorded: a certificate whose record is refused
 	// (its principal is gone) is dropped here.
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpRecordCert, RecordCert: &fsm.RecordCert{Cert: fsm.IssuedCert{
+	if _, err := s.propose(ctx, &fsm.RecordCert{Cert: fsm.IssuedCert{
 		Serial: cert.SerialNumber.Text(16), Account: principal.Account, Principal: arn, PrincipalID: id,
 		IssuedAt: now.UnixMilli(), NotAfter: cert.NotAfter.UnixMilli(),
-	}}}); err != nil {
+	}}); err != nil {
 		return nil, err
 	}
 	resp.CertificatePem = string(identity.EncodeCertPEM(der))

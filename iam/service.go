@@ -188,32 +188,45 @@ func validation(format string, args ...any) *kms.Error {
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
-// becomes the matching *kms.Error.
-func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return nil, s.internal(ctx, string(cmd.Op), err)
+// becomes the matching *kms.Error (see rejection).
+func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
+	r, idx, err := fsm.Apply(ctx, s.log, cmd)
+	if idx != 0 { // the command applied, if only to be refused
+		kms.SetAppliedIndex(ctx, idx)
 	}
-	resp, idx, err := s.log.Apply(ctx, b)
-	if err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
-			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			return nil, newError(kms.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
-		case errors.Is(err, raft.ErrUnknownOutcome):
-			return nil, newError(kms.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
-		}
-		return nil, s.internal(ctx, string(cmd.Op), err)
+	var rej *fsm.Rejection
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &rej):
+		return nil, s.rejection(ctx, cmd.Op(), rej)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return nil, newError(kms.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
+	case errors.Is(err, raft.ErrUnknownOutcome):
+		return nil, newError(kms.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 	}
-	kms.SetAppliedIndex(ctx, idx)
-	r, ok := resp.(*fsm.Result)
-	if !ok {
-		return nil, s.internal(ctx, string(cmd.Op), fmt.Errorf("unexpected apply response %T", resp))
+	return nil, s.internal(ctx, string(cmd.Op()), err)
+}
+
+// rejectionTypes are the errors the state machine refuses this service's
+// commands with (fsm's IAM names). They are answered as they are; a name
+// not listed, such as a KMS one, which no command of this service can
+// meet, is an internal error rather than a name IAM clients do not know.
+var rejectionTypes = map[string]bool{
+	EntityAlreadyExists: true,
+	LimitExceeded:       true,
+	NoSuchEntity:        true,
+	ServiceFailure:      true,
+	ValidationError:     true,
+}
+
+// rejection translates a command refused at apply time.
+func (s *Service) rejection(ctx context.Context, op fsm.Op, r *fsm.Rejection) error {
+	if !rejectionTypes[r.Type] {
+		return s.internal(ctx, string(op), r)
 	}
-	if r.Err != nil {
-		return nil, &kms.Error{Type: r.Err.Type, Message: r.Err.Message}
-	}
-	return r, nil
+	return &kms.Error{Type: r.Type, Message: r.Message}
 }
 
 // internal logs err for operators and returns an opaque ServiceFailure.

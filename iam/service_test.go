@@ -659,9 +659,9 @@ type deletingLog struct {
 }
 
 func (l *deletingLog) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
-	if c, err := fsm.Decode(cmd); err == nil && c.Op == fsm.OpRecordCert {
+	if c, err := fsm.Decode(cmd); err == nil && c.Op() == fsm.OpRecordCert {
 		l.once.Do(func() {
-			del, _ := fsm.Encode(&fsm.Command{Op: fsm.OpDeleteUser, DeleteUser: &fsm.DeleteUser{Account: account, Name: l.name}})
+			del, _ := fsm.Encode(&fsm.DeleteUser{Account: account, Name: l.name})
 			l.memLog.Apply(ctx, del)
 		})
 	}

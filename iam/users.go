@@ -44,9 +44,9 @@ func (s *Service) CreateUser(ctx context.Context, req *iamv1.CreateUserRequest) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateUser, CreateUser: &fsm.CreateUser{User: fsm.User{
+	r, err := s.propose(ctx, &fsm.CreateUser{User: fsm.User{
 		Account: p.Account, Name: req.UserName, Path: path, ID: id, ARN: arn, CreateDate: s.now().UnixMilli(),
-	}}})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (s *Service) DeleteUser(ctx context.Context, req *iamv1.DeleteUserRequest) 
 	if err := requireRoot(p, "DeleteUser", userARN(p.Account, "/", req.UserName)); err != nil {
 		return nil, err
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteUser, DeleteUser: &fsm.DeleteUser{Account: p.Account, Name: req.UserName, RevokedAt: s.now().UnixMilli()}})
+	_, err = s.propose(ctx, &fsm.DeleteUser{Account: p.Account, Name: req.UserName, RevokedAt: s.now().UnixMilli()})
 	if err != nil {
 		return nil, err
 	}

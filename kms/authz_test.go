@@ -327,7 +327,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			`{"StringEquals":{"kms:EncryptionContext:dept":"d`+strconv.Itoa(i)+`"},"Bool":{"aws:SecureTransport":"true"}}`))
 	}
 	stmts = append(stmts, stmt("Allow", aws(bobARN), `"kms:Encrypt"`, `{"StringEquals":{"kms:EncryptionContext:dept":"finance"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`))
-	e.apply(b, &fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: fsm.Key{ID: "big", ARN: k.ARN + "-big", Account: acct, Policy: kp(append([]string{rootAll}, stmts...)...)}}})
+	e.apply(b, &fsm.CreateKey{Key: fsm.Key{ID: "big", ARN: k.ARN + "-big", Account: acct, Policy: kp(append([]string{rootAll}, stmts...)...)}})
 	big, _ := e.fsm.Key("big")
 	ctx := kms.WithRequestInfo(context.Background(), kms.RequestInfo{SourceIP: netip.MustParseAddr("10.0.0.1"), SecureTransport: true})
 	root, bob := principalOf(b, "arn:aws:iam::111122223333:root"), principalOf(b, bobARN)

@@ -199,7 +199,7 @@ func (s *Service) CreateGrant(ctx context.Context, req *kmsv1.CreateGrantRequest
 		GranteePrincipal: req.GetGranteePrincipal(), RetiringPrincipal: req.GetRetiringPrincipal(),
 		Operations: uint32(ops), Subset: c.Subset, Equals: c.Equals,
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateGrant, CreateGrant: &fsm.CreateGrant{Grant: g, MaxGrantsPerKey: s.maxGrants}})
+	r, err := s.propose(ctx, &fsm.CreateGrant{Grant: g, MaxGrantsPerKey: s.maxGrants})
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +440,7 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 	if req.GetDryRun() {
 		return nil, dryRun()
 	}
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteGrant, DeleteGrant: &fsm.DeleteGrant{KeyID: k.ID, GrantID: grantID}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.DeleteGrant{KeyID: k.ID, GrantID: grantID}); err != nil {
 		return nil, err
 	}
 	return &kmsv1.RetireGrantResponse{}, nil
@@ -475,7 +475,7 @@ func (s *Service) RevokeGrant(ctx context.Context, req *kmsv1.RevokeGrantRequest
 	if req.GetDryRun() {
 		return nil, dryRun()
 	}
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpDeleteGrant, DeleteGrant: &fsm.DeleteGrant{KeyID: k.ID, GrantID: req.GetGrantId()}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.DeleteGrant{KeyID: k.ID, GrantID: req.GetGrantId()}); err != nil {
 		return nil, err
 	}
 	return &kmsv1.RevokeGrantResponse{}, nil

@@ -166,7 +166,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, req *kmsv1.PutKeyPolicyReque
 	if err := s.checkKeyPolicy(p, req.GetPolicy(), bypass); err != nil {
 		return nil, err
 	}
-	if _, err := s.propose(ctx, &fsm.Command{Op: fsm.OpPutKeyPolicy, PutKeyPolicy: &fsm.PutKeyPolicy{KeyID: k.ID, Policy: req.GetPolicy()}}); err != nil {
+	if _, err := s.propose(ctx, &fsm.PutKeyPolicy{KeyID: k.ID, Policy: req.GetPolicy()}); err != nil {
 		return nil, err
 	}
 	return &kmsv1.PutKeyPolicyResponse{}, nil

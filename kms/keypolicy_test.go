@@ -17,39 +17,34 @@ const acct = "111122223333"
 
 // apply replicates fsm commands (users, roles, identity policies, key
 // policies set without the service's checks) through the env's log.
-func (e *env) apply(t testing.TB, cmds ...*fsm.Command) {
+func (e *env) apply(t testing.TB, cmds ...fsm.Command) {
 	t.Helper()
 	for _, c := range cmds {
-		b, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _, _ := e.log.Apply(context.Background(), b)
-		if res := r.(*fsm.Result); res.Err != nil {
-			t.Fatalf("%s: %v", c.Op, res.Err)
+		if _, _, err := fsm.Apply(context.Background(), e.log, c); err != nil {
+			t.Fatalf("%s: %v", c.Op(), err)
 		}
 	}
 }
 
-func userCmd(account, name string) *fsm.Command {
-	return &fsm.Command{Op: fsm.OpCreateUser, CreateUser: &fsm.CreateUser{User: fsm.User{Account: account, Name: name, Path: "/",
-		ID: "AIDA" + strings.ToUpper(name) + account, ARN: "arn:aws:iam::" + account + ":user/" + name, CreateDate: 1}}}
+func userCmd(account, name string) fsm.Command {
+	return &fsm.CreateUser{User: fsm.User{Account: account, Name: name, Path: "/",
+		ID: "AIDA" + strings.ToUpper(name) + account, ARN: "arn:aws:iam::" + account + ":user/" + name, CreateDate: 1}}
 }
 
-func roleCmd(account, name string) *fsm.Command {
-	return &fsm.Command{Op: fsm.OpCreateRole, CreateRole: &fsm.CreateRole{Role: fsm.Role{Account: account, Name: name, Path: "/",
-		ID: "AROA" + strings.ToUpper(name) + account, ARN: "arn:aws:iam::" + account + ":role/" + name, CreateDate: 1}}}
+func roleCmd(account, name string) fsm.Command {
+	return &fsm.CreateRole{Role: fsm.Role{Account: account, Name: name, Path: "/",
+		ID: "AROA" + strings.ToUpper(name) + account, ARN: "arn:aws:iam::" + account + ":role/" + name, CreateDate: 1}}
 }
 
 // identityPolicyCmd attaches doc to the user or role (kind) name.
-func identityPolicyCmd(account, kind, name, policyName, doc string) *fsm.Command {
-	return &fsm.Command{Op: fsm.OpPutPrincipalPolicy, PutPrincipalPolicy: &fsm.PutPrincipalPolicy{Policy: fsm.PrincipalPolicy{
+func identityPolicyCmd(account, kind, name, policyName, doc string) fsm.Command {
+	return &fsm.PutPrincipalPolicy{Policy: fsm.PrincipalPolicy{
 		Owner: "arn:aws:iam::" + account + ":" + kind + "/" + name, Account: account, OwnerKind: kind, OwnerName: name,
-		Name: policyName, Document: doc}}}
+		Name: policyName, Document: doc}}
 }
 
-func keyPolicyCmd(keyID, doc string) *fsm.Command {
-	return &fsm.Command{Op: fsm.OpPutKeyPolicy, PutKeyPolicy: &fsm.PutKeyPolicy{KeyID: keyID, Policy: doc}}
+func keyPolicyCmd(keyID, doc string) fsm.Command {
+	return &fsm.PutKeyPolicy{KeyID: keyID, Policy: doc}
 }
 
 // kp wraps statements into a key policy document.
@@ -90,7 +85,7 @@ func TestKeyPolicyOperations(t *testing.T) {
 	wantType(t, err, kms.AccessDenied)
 
 	// PutKeyPolicy works while the key is pending deletion.
-	e.apply(t, &fsm.Command{Op: fsm.OpScheduleKeyDeletion, ScheduleKeyDeletion: &fsm.ScheduleKeyDeletion{KeyID: m.KeyId, DeletionDate: 1, PendingWindowInDays: 7}})
+	e.apply(t, &fsm.ScheduleKeyDeletion{KeyID: m.KeyId, DeletionDate: 1, PendingWindowInDays: 7})
 	if _, err := e.svc.PutKeyPolicy(ctx, &kmsv1.PutKeyPolicyRequest{KeyId: m.KeyId, Policy: kp(rootAll)}); err != nil {
 		t.Fatalf("PutKeyPolicy pending deletion: %v", err)
 	}

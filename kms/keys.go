@@ -95,7 +95,7 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 
 		Versions: []fsm.KeyVersion{{ID: versionHex(version), EKT: ekt, Created: now}},
 	}
-	r, err := s.propose(ctx, &fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: k}})
+	r, err := s.propose(ctx, &fsm.CreateKey{Key: k})
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (s *Service) setEnabled(ctx context.Context, keyID string, on bool) error {
 	if err := s.authorize(ctx, p, action, k, nil); err != nil {
 		return err
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpSetKeyEnabled, SetKeyEnabled: &fsm.SetKeyEnabled{KeyID: k.ID, Enabled: on}})
+	_, err = s.propose(ctx, &fsm.SetKeyEnabled{KeyID: k.ID, Enabled: on})
 	return err
 }
 
@@ -280,8 +280,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, req *kmsv1.UpdateKey
 	if err := s.authorize(ctx, p, "kms:UpdateKeyDescription", k, nil); err != nil {
 		return nil, err
 	}
-	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpUpdateKeyDescription,
-		UpdateKeyDescription: &fsm.UpdateKeyDescription{KeyID: k.ID, Description: req.GetDescription()}})
+	_, err = s.propose(ctx, &fsm.UpdateKeyDescription{KeyID: k.ID, Description: req.GetDescription()})
 	if err != nil {
 		return nil, err
 	}

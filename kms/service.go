@@ -323,32 +323,45 @@ func usable(k *fsm.Key) error {
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
-// becomes the matching *Error.
-func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return nil, newError(KMSInternal, "internal error")
+// becomes the matching *Error (see rejection).
+func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
+	r, idx, err := fsm.Apply(ctx, s.log, cmd)
+	var rej *fsm.Rejection
+	switch {
+	case err == nil:
+		SetAppliedIndex(ctx, idx)
+		return r, nil
+	case errors.As(err, &rej):
+		SetAppliedIndex(ctx, idx)
+		return nil, s.rejection(ctx, cmd.Op(), rej)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return nil, newError(DependencyTimeout, "The service could not reach a quorum in time; retry the request.")
+	case errors.Is(err, raft.ErrUnknownOutcome):
+		return nil, newError(DependencyTimeout, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 	}
-	resp, idx, err := s.log.Apply(ctx, b)
-	if err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
-			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			return nil, newError(DependencyTimeout, "The service could not reach a quorum in time; retry the request.")
-		case errors.Is(err, raft.ErrUnknownOutcome):
-			return nil, newError(DependencyTimeout, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
-		}
-		return nil, s.internal(ctx, string(cmd.Op), err)
+	return nil, s.internal(ctx, string(cmd.Op()), err)
+}
+
+// rejectionTypes are the errors the state machine refuses this service's
+// commands with. They carry AWS KMS error names already and are answered
+// as they are; a name not listed, which no command of this service can
+// meet, is an internal error rather than a name KMS clients do not know.
+var rejectionTypes = map[string]bool{
+	NotFound:                true,
+	DisabledErr:             true,
+	KMSInvalidState:         true,
+	LimitExceeded:           true,
+	MalformedPolicyDocument: true,
+	KMSInternal:             true,
+}
+
+// rejection translates a command refused at apply time.
+func (s *Service) rejection(ctx context.Context, op fsm.Op, r *fsm.Rejection) error {
+	if !rejectionTypes[r.Type] {
+		return s.internal(ctx, string(op), r)
 	}
-	r, ok := resp.(*fsm.Result)
-	if !ok {
-		return nil, newError(KMSInternal, "internal error")
-	}
-	SetAppliedIndex(ctx, idx)
-	if r.Err != nil {
-		return nil, &Error{Type: r.Err.Type, Message: r.Err.Message}
-	}
-	return r, nil
+	return &Error{Type: r.Type, Message: r.Message}
 }
 
 // dryRun returns the error a successful dry run answers with.

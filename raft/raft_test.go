@@ -31,9 +31,9 @@ func openSingle(t *testing.T, dir string, f *fsm.FSM) *Node {
 
 func createCmd(t *testing.T, id string) []byte {
 	t.Helper()
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpCreateKey, CreateKey: &fsm.CreateKey{Key: fsm.Key{
+	b, err := fsm.Encode(&fsm.CreateKey{Key: fsm.Key{
 		ID: id, ARN: "arn:aws:kms:us-east-1:111122223333:key/" + id, Account: "111122223333", State: fsm.Enabled,
-	}}})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestUnspecifiedBindNeedsAdvertise(t *testing.T) {
 }
 
 func mustNoop(t *testing.T) []byte {
-	b, err := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
+	b, err := fsm.Encode(&fsm.Noop{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func (s *Server) startMembership(ctx context.Context) error {
 	}
 	self := s.selfInfo()
 	if n, ok := s.fsm.Node(s.nodeID); !ok || n != self {
-		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{Node: self}}); err != nil {
+		if err := s.propose(ctx, &fsm.RegisterNode{Node: self}); err != nil {
 			return fmt.Errorf("register gossip address: %w", err)
 		}
 	}

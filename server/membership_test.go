@@ -180,7 +180,7 @@ func TestRemoveNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noop, _ := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
+	noop, _ := fsm.Encode(&fsm.Noop{})
 	asN3 := clusterv1connect.NewClusterServiceClient(httpClient(identity.ClientTLSConfig(pool, n3cert)), "https://"+c.nodes[0].APIAddr())
 	if _, err := asN3.Apply(ctx, &clusterv1.ApplyRequest{Command: noop, Hops: 1}); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("a removed node's revoked certificate proposed a write: %v", err)

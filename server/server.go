@@ -300,15 +300,11 @@ func (c awsCredentials) Lookup(ctx context.Context, id string) ([]byte, identity
 // command (on a follower, through the leader) and waits for its FSM to
 // apply it; until then it serves no KMS call.
 func (s *Server) catchUp(ctx context.Context) error {
-	noop, err := fsm.Encode(&fsm.Command{Op: fsm.OpNoop})
-	if err != nil {
-		return err
-	}
 	for {
 		if err := s.raft.WaitLeader(ctx); err != nil {
 			return fmt.Errorf("no raft leader within 30s: %w", err)
 		}
-		_, idx, err := s.cluster.Apply(ctx, noop)
+		_, idx, err := fsm.Apply(ctx, s.cluster, &fsm.Noop{})
 		if err == nil {
 			if err := s.fsm.WaitApplied(ctx, idx); err != nil {
 				return fmt.Errorf("state machine did not catch up: %w", err)
@@ -336,7 +332,7 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 			return err
 		}
 		info.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
-		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpInitCluster, InitCluster: &fsm.InitCluster{Info: info}}); err != nil {
+		if err := s.propose(ctx, &fsm.InitCluster{Info: info}); err != nil {
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
@@ -350,8 +346,8 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 	}
 	serial := leaf.SerialNumber.Text(16)
 	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() || !slices.Contains(s.fsm.NodeCerts(s.nodeID), serial) {
-		if err := s.propose(ctx, &fsm.Command{Op: fsm.OpRegisterNode, RegisterNode: &fsm.RegisterNode{
-			Node: s.selfInfo(), CertSerial: serial}}); err != nil {
+		if err := s.propose(ctx, &fsm.RegisterNode{
+			Node: s.selfInfo(), CertSerial: serial}); err != nil {
 			return fmt.Errorf("register node: %w", err)
 		}
 	}
@@ -367,19 +363,11 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 	return nil
 }
 
-func (s *Server) propose(ctx context.Context, cmd *fsm.Command) error {
-	b, err := fsm.Encode(cmd)
-	if err != nil {
-		return err
-	}
-	resp, _, err := s.cluster.Apply(ctx, b)
-	if err != nil {
-		return err
-	}
-	if r := resp.(*fsm.Result); r.Err != nil {
-		return r.Err
-	}
-	return nil
+// propose replicates cmd through the leader. A refusal at apply time is
+// the *fsm.Rejection.
+func (s *Server) propose(ctx context.Context, cmd fsm.Command) error {
+	_, _, err := fsm.Apply(ctx, s.cluster, cmd)
+	return err
 }
 
 func newClusterID() string {

@@ -1,0 +1,147 @@
+package fsm
+
+import "errors"
+
+// Noop changes nothing. A new leader applies one to learn that its term's
+// first entry reached the state machine (read barriers).
+type Noop struct{}
+
+func (*Noop) Op() Op                     { return OpNoop }
+func (*Noop) validate() error            { return nil }
+func (*Noop) apply(*FSM, uint64) *Result { return &Result{} }
+
+// CreateKey adds a key. Applying the same CreateKey twice (a retry after
+// a lost leadership) returns the key created the first time.
+type CreateKey struct {
+	Key Key `json:"key"`
+}
+
+func (*CreateKey) Op() Op { return OpCreateKey }
+
+func (c *CreateKey) validate() error {
+	if c.Key.ID == "" {
+		return errors.New("no key id")
+	}
+	return nil
+}
+
+func (c *CreateKey) apply(f *FSM, _ uint64) *Result {
+	k := c.Key
+	if old, ok := f.keys.Get(&Key{ID: k.ID}); ok {
+		// A retried proposal of the same key is not an error.
+		return &Result{Key: old}
+	}
+	// A key proposed without a policy gets its account's default.
+	nk := withDefaultPolicy(k.clone())
+	f.keys.ReplaceOrInsert(nk)
+	return &Result{Key: nk}
+}
+
+// SetKeyEnabled enables or disables a key (EnableKey, DisableKey).
+type SetKeyEnabled struct {
+	KeyID   string `json:"key_id"`
+	Enabled bool   `json:"enabled"`
+}
+
+func (*SetKeyEnabled) Op() Op          { return OpSetKeyEnabled }
+func (*SetKeyEnabled) validate() error { return nil }
+
+func (c *SetKeyEnabled) apply(f *FSM, _ uint64) *Result {
+	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+		if r := notPendingDeletion(k); r != nil {
+			return r
+		}
+		if k.State == PendingImport {
+			return reject("KMSInvalidStateException", k.ARN+" is pending import.")
+		}
+		if c.Enabled {
+			k.State = Enabled
+		} else {
+			k.State = Disabled
+		}
+		return nil
+	})
+}
+
+// UpdateKeyDescription replaces a key's description.
+type UpdateKeyDescription struct {
+	KeyID       string `json:"key_id"`
+	Description string `json:"description"`
+}
+
+func (*UpdateKeyDescription) Op() Op          { return OpUpdateKeyDescription }
+func (*UpdateKeyDescription) validate() error { return nil }
+
+func (c *UpdateKeyDescription) apply(f *FSM, _ uint64) *Result {
+	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+		if r := notPendingDeletion(k); r != nil {
+			return r
+		}
+		k.Description = c.Description
+		return nil
+	})
+}
+
+// ScheduleKeyDeletion puts a key in PendingDeletion until DeletionDate.
+type ScheduleKeyDeletion struct {
+	KeyID               string `json:"key_id"`
+	DeletionDate        int64  `json:"deletion_date"`
+	PendingWindowInDays int32  `json:"pending_window_in_days"`
+}
+
+func (*ScheduleKeyDeletion) Op() Op          { return OpScheduleKeyDeletion }
+func (*ScheduleKeyDeletion) validate() error { return nil }
+
+func (c *ScheduleKeyDeletion) apply(f *FSM, _ uint64) *Result {
+	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+		if r := notPendingDeletion(k); r != nil {
+			return r
+		}
+		k.State = PendingDeletion
+		k.DeletionDate = c.DeletionDate
+		k.PendingWindowInDays = c.PendingWindowInDays
+		return nil
+	})
+}
+
+// CancelKeyDeletion returns a key pending deletion to Disabled.
+type CancelKeyDeletion struct {
+	KeyID string `json:"key_id"`
+}
+
+func (*CancelKeyDeletion) Op() Op          { return OpCancelKeyDeletion }
+func (*CancelKeyDeletion) validate() error { return nil }
+
+func (c *CancelKeyDeletion) apply(f *FSM, _ uint64) *Result {
+	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+		if k.State != PendingDeletion {
+			return reject("KMSInvalidStateException", k.ARN+" is not pending deletion.")
+		}
+		k.State = Disabled
+		k.DeletionDate = 0
+		k.PendingWindowInDays = 0
+		return nil
+	})
+}
+
+func notPendingDeletion(k *Key) *Rejection {
+	if k.State == PendingDeletion {
+		return reject("KMSInvalidStateException", k.ARN+" is pending deletion.")
+	}
+	return nil
+}
+
+// updateKey applies change to a copy of the key and publishes the copy, or
+// publishes nothing if change refuses.
+func (f *FSM) updateKey(id string, change func(*Key) *Rejection) *Result {
+	old, ok := f.keys.Get(&Key{ID: id})
+	if !ok {
+		return &Result{Err: reject("NotFoundException", "Key '"+id+"' does not exist")}
+	}
+	k := old.clone()
+	if r := change(k); r != nil {
+		return &Result{Err: r}
+	}
+	f.keys.ReplaceOrInsert(k)
+	return &Result{Key: k}
+}
