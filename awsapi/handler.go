@@ -20,8 +20,8 @@ import (
 	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/uuid"
+	"github.com/trentkms/trent/wire"
 )
 
 // Response headers.
@@ -229,8 +229,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 			return nil, 0, timeoutError()
 		}
 	}
-	info := &kms.CallInfo{}
-	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
+	info := &wire.CallInfo{}
+	ctx := identity.NewContext(wire.WithCallInfo(r.Context(), info), p)
 	out, err := op.call(ctx, in)
 	if ev != nil {
 		ev.Output, ev.AppliedIndex = out, info.AppliedIndex

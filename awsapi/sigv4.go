@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // Credentials looks up access keys. Implementations must be safe for
@@ -160,7 +160,7 @@ func (v *verifier) verify(r *http.Request, body []byte) (identity.Principal, *ap
 		return none, aerr
 	}
 	if r.Header.Get("X-Amz-Security-Token") != "" {
-		return none, newError(kms.UnrecognizedClient, "%s Trent has no STS and issues no session credentials: sign with a long-term access key and send no X-Amz-Security-Token.", msgUnrecognized)
+		return none, newError(wire.UnrecognizedClient, "%s Trent has no STS and issues no session credentials: sign with a long-term access key and send no X-Amz-Security-Token.", msgUnrecognized)
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
@@ -183,7 +183,7 @@ func (v *verifier) verify(r *http.Request, body []byte) (identity.Principal, *ap
 	secret, p, err := v.creds.Lookup(r.Context(), a.accessKeyID)
 	switch {
 	case errors.Is(err, ErrUnknownAccessKey):
-		return none, newError(kms.UnrecognizedClient, msgUnrecognized)
+		return none, newError(wire.UnrecognizedClient, msgUnrecognized)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return none, timeoutError()
 	case err != nil:

@@ -11,6 +11,7 @@ import (
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/wire"
 )
 
 // MalformedPolicyDocument is IAM's error for a policy that does not parse.
@@ -281,7 +282,7 @@ func (s *Service) deletePolicy(ctx context.Context, action, kind, name, policyNa
 		return err
 	}
 	_, err = s.propose(ctx, &fsm.Command{Op: fsm.OpDeletePrincipalPolicy, DeletePrincipalPolicy: &fsm.DeletePrincipalPolicy{Owner: owner, Name: policyName}})
-	if err != nil && kms.TypeOf(err) == NoSuchEntity {
+	if err != nil && wire.TypeOf(err) == NoSuchEntity {
 		return newError(NoSuchEntity, "The %s policy with name %s cannot be found.", kind, policyName)
 	}
 	return err
@@ -451,7 +452,7 @@ func (s *Service) Explain(ctx context.Context, req *iamv1.ExplainRequest) (*iamv
 		return nil, denied(p, "Explain", target.ARN)
 	}
 	if s.explainer == nil {
-		return nil, newError(kms.UnsupportedOperation, "Explain is not available on this node.")
+		return nil, newError(wire.UnsupportedOperation, "Explain is not available on this node.")
 	}
 	x, err := s.explainer.ExplainAuthorization(ctx, target, req.Action, req.KeyId, req.EncryptionContext)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 const allowEncrypt = `{"Version":"2012-10-17","Statement":[{"Sid":"Use","Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`
@@ -328,14 +329,14 @@ func TestExplain(t *testing.T) {
 		{e.other, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"}, iam.AccessDenied},
 		{e.root, &iamv1.ExplainRequest{Principal: "bob", Action: "kms:Encrypt"}, iam.ValidationError},
 		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn}, iam.ValidationError},
-		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "Encrypt"}, kms.Validation},
-		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt", KeyId: "11111111-2222-4333-8444-555555555555"}, kms.NotFound},
+		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "Encrypt"}, wire.Validation},
+		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt", KeyId: "11111111-2222-4333-8444-555555555555"}, wire.NotFound},
 	} {
 		_, err := svc.Explain(tc.ctx, tc.req)
 		wantType(t, err, tc.want)
 	}
 	_, err = e.svc.Explain(e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"})
-	wantType(t, err, kms.UnsupportedOperation)
+	wantType(t, err, wire.UnsupportedOperation)
 }
 
 // FuzzNormalizeSerial: no panic, and an accepted serial is in canonical

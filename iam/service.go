@@ -16,8 +16,8 @@ import (
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/raft"
+	"github.com/trentkms/trent/wire"
 )
 
 // IAM error names. They are IAM's, not KMS's: IAM names its errors
@@ -159,7 +159,7 @@ func (s *Service) Exists(p identity.Principal) bool {
 func caller(ctx context.Context) (identity.Principal, error) {
 	p, ok := identity.FromContext(ctx)
 	if !ok {
-		return identity.Principal{}, &kms.Error{Type: kms.UnrecognizedClient, Message: "The request has no authenticated principal."}
+		return identity.Principal{}, &wire.Error{Type: wire.UnrecognizedClient, Message: "The request has no authenticated principal."}
 	}
 	return p, nil
 }
@@ -178,13 +178,13 @@ func denied(p identity.Principal, action, resource string) error {
 		p.ARN, action, resource, action)
 }
 
-func newError(typ, format string, args ...any) *kms.Error {
-	return &kms.Error{Type: typ, Message: fmt.Sprintf(format, args...)}
+func newError(typ, format string, args ...any) *wire.Error {
+	return &wire.Error{Type: typ, Message: fmt.Sprintf(format, args...)}
 }
 
 // validation returns a ValidationError in AWS's Coral style.
-func validation(format string, args ...any) *kms.Error {
-	return &kms.Error{Type: ValidationError, Message: "1 validation error detected: " + fmt.Sprintf(format, args...)}
+func validation(format string, args ...any) *wire.Error {
+	return &wire.Error{Type: ValidationError, Message: "1 validation error detected: " + fmt.Sprintf(format, args...)}
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
@@ -199,19 +199,19 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			return nil, newError(kms.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
+			return nil, newError(wire.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
 		case errors.Is(err, raft.ErrUnknownOutcome):
-			return nil, newError(kms.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
+			return nil, newError(wire.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 		}
 		return nil, s.internal(ctx, string(cmd.Op), err)
 	}
-	kms.SetAppliedIndex(ctx, idx)
+	wire.SetAppliedIndex(ctx, idx)
 	r, ok := resp.(*fsm.Result)
 	if !ok {
 		return nil, s.internal(ctx, string(cmd.Op), fmt.Errorf("unexpected apply response %T", resp))
 	}
 	if r.Err != nil {
-		return nil, &kms.Error{Type: r.Err.Type, Message: r.Err.Message}
+		return nil, &wire.Error{Type: r.Err.Type, Message: r.Err.Message}
 	}
 	return r, nil
 }

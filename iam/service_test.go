@@ -25,7 +25,7 @@ import (
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 const account = "111122223333"
@@ -129,7 +129,7 @@ func wantType(tb testing.TB, err error, typ string) {
 		}
 		return
 	}
-	var ke *kms.Error
+	var ke *wire.Error
 	if !errors.As(err, &ke) || ke.Type != typ {
 		tb.Fatalf("got error %v, want %s", err, typ)
 	}
@@ -279,7 +279,7 @@ func TestValidationErrorsChangeNothing(t *testing.T) {
 		},
 	}
 	for name, call := range calls {
-		if err := call(); err == nil || kms.TypeOf(err) != "ValidationError" {
+		if err := call(); err == nil || wire.TypeOf(err) != "ValidationError" {
 			t.Errorf("%s: got %v, want ValidationError", name, err)
 		}
 	}
@@ -344,7 +344,7 @@ func TestOnlyTheRootManagesOthers(t *testing.T) {
 	wantType(t, err, "NoSuchEntity")
 	// No principal at all.
 	_, err = e.svc.ListUsers(context.Background(), &iamv1.ListUsersRequest{})
-	wantType(t, err, kms.UnrecognizedClient)
+	wantType(t, err, wire.UnrecognizedClient)
 }
 
 func TestGetUserWithoutNameIsTheCaller(t *testing.T) {

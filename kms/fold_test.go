@@ -5,14 +5,14 @@ import (
 	"testing"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // wantAmbiguous checks that err is AccessDenied and says that the
 // context's keys differ only by case.
 func wantAmbiguous(t *testing.T, err error) {
 	t.Helper()
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	if !strings.Contains(err.Error(), "keys that differ only by case") {
 		t.Fatalf("message %q does not say what is wrong", err)
 	}
@@ -59,8 +59,8 @@ func TestGrantDelegationFoldsOneWay(t *testing.T) {
 		want string
 	}{
 		{"ASCII case variant of the key", subset("S", "A"), ""},
-		{"long s for s", subset("\u017f", "A"), kms.AccessDenied},
-		{"equals with a long s for s", &kmsv1.GrantConstraints{EncryptionContextEquals: map[string]string{"\u017f": "A"}}, kms.AccessDenied},
+		{"long s for s", subset("\u017f", "A"), wire.AccessDenied},
+		{"equals with a long s for s", &kmsv1.GrantConstraints{EncryptionContextEquals: map[string]string{"\u017f": "A"}}, wire.AccessDenied},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {

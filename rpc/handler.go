@@ -13,6 +13,7 @@ import (
 
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // Response headers with call metadata. The consistency headers are
@@ -111,8 +112,8 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) co
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
 			}
-			info := &kms.CallInfo{}
-			resp, err := next(kms.WithCallInfo(ctx, info), req)
+			info := &wire.CallInfo{}
+			resp, err := next(wire.WithCallInfo(ctx, info), req)
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
 			}
@@ -136,7 +137,7 @@ func admit(ctx context.Context, reads Admitter, h http.Header, msg any) (consist
 	s, err := consistency.Admit(ctx, reads, h, m)
 	var ce *consistency.Error
 	if errors.As(err, &ce) {
-		return s, &kms.Error{Type: ce.Type, Message: ce.Message}
+		return s, &wire.Error{Type: ce.Type, Message: ce.Message}
 	}
 	return s, err
 }
