@@ -16,19 +16,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/raft"
 	"github.com/trentkms/trent/wire"
-)
-
-// IAM error names. They are IAM's, not KMS's: IAM names its errors
-// without the Exception suffix.
-const (
-	AccessDenied        = "AccessDenied"
-	EntityAlreadyExists = "EntityAlreadyExists"
-	LimitExceeded       = "LimitExceeded"
-	NoSuchEntity        = "NoSuchEntity"
-	ServiceFailure      = "ServiceFailure"
-	ValidationError     = "ValidationError"
 )
 
 // Limits, from IAM.
@@ -52,6 +40,8 @@ type Store interface {
 }
 
 // Log proposes commands to the replicated log; it is the kms package's Log.
+// Besides the command's result, Apply may fail with wire.ErrNotLeader,
+// wire.ErrShutdown or wire.ErrUnknownOutcome (wrapped or not).
 type Log interface {
 	Apply(ctx context.Context, cmd []byte) (resp any, index uint64, err error)
 }
@@ -174,7 +164,7 @@ func requireRoot(p identity.Principal, action, resource string) error {
 }
 
 func denied(p identity.Principal, action, resource string) error {
-	return newError(AccessDenied, "User: %s is not authorized to perform: iam:%s on resource: %s because no identity-based policy allows the iam:%s action",
+	return newError(wire.IAMAccessDenied, "User: %s is not authorized to perform: iam:%s on resource: %s because no identity-based policy allows the iam:%s action",
 		p.ARN, action, resource, action)
 }
 
@@ -184,11 +174,11 @@ func newError(typ, format string, args ...any) *wire.Error {
 
 // validation returns a ValidationError in AWS's Coral style.
 func validation(format string, args ...any) *wire.Error {
-	return &wire.Error{Type: ValidationError, Message: "1 validation error detected: " + fmt.Sprintf(format, args...)}
+	return &wire.Error{Type: wire.IAMValidation, Message: "1 validation error detected: " + fmt.Sprintf(format, args...)}
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
-// becomes the matching *kms.Error.
+// becomes the matching *wire.Error.
 func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
@@ -197,10 +187,10 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 	resp, idx, err := s.log.Apply(ctx, b)
 	if err != nil {
 		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
+		case errors.Is(err, wire.ErrNotLeader), errors.Is(err, wire.ErrShutdown),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 			return nil, newError(wire.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
-		case errors.Is(err, raft.ErrUnknownOutcome):
+		case errors.Is(err, wire.ErrUnknownOutcome):
 			return nil, newError(wire.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 		}
 		return nil, s.internal(ctx, string(cmd.Op), err)
@@ -219,7 +209,7 @@ func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, e
 // internal logs err for operators and returns an opaque ServiceFailure.
 func (s *Service) internal(ctx context.Context, op string, err error) error {
 	s.logger.ErrorContext(ctx, "internal error", "op", op, "err", err)
-	return newError(ServiceFailure, "internal error")
+	return newError(wire.ServiceFailure, "internal error")
 }
 
 // Lengths of the random part of ids, as in IAM: access key ids (AKIA...)

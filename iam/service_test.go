@@ -622,12 +622,12 @@ func TestListCertificates(t *testing.T) {
 		req  *iamv1.ListCertificatesRequest
 		want string
 	}{
-		{"another user's", as(t, bob.Arn), &iamv1.ListCertificatesRequest{UserName: "carol"}, iam.AccessDenied},
-		{"a role's, as a user", as(t, bob.Arn), &iamv1.ListCertificatesRequest{RoleName: "ops"}, iam.AccessDenied},
-		{"another account's", e.other, &iamv1.ListCertificatesRequest{UserName: "bob"}, iam.NoSuchEntity},
-		{"root without a name", e.root, &iamv1.ListCertificatesRequest{}, iam.ValidationError},
-		{"both names", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", RoleName: "ops"}, iam.ValidationError},
-		{"max items", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", MaxItems: i32(0)}, iam.ValidationError},
+		{"another user's", as(t, bob.Arn), &iamv1.ListCertificatesRequest{UserName: "carol"}, wire.IAMAccessDenied},
+		{"a role's, as a user", as(t, bob.Arn), &iamv1.ListCertificatesRequest{RoleName: "ops"}, wire.IAMAccessDenied},
+		{"another account's", e.other, &iamv1.ListCertificatesRequest{UserName: "bob"}, wire.NoSuchEntity},
+		{"root without a name", e.root, &iamv1.ListCertificatesRequest{}, wire.IAMValidation},
+		{"both names", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", RoleName: "ops"}, wire.IAMValidation},
+		{"max items", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", MaxItems: i32(0)}, wire.IAMValidation},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.svc.ListCertificates(tt.ctx, tt.req)
@@ -676,7 +676,7 @@ func TestIssueCertificateRacingDeleteUserHandsOutNothing(t *testing.T) {
 	e.createUser(t, "bob")
 	svc := e.serviceWith(t, e.hsm, &deletingLog{memLog: &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()}, name: "bob"})
 	r, err := svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{UserName: "bob"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 	if r != nil {
 		t.Fatalf("a certificate was handed out: %+v", r)
 	}

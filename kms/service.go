@@ -46,7 +46,10 @@ type ReadIndexer interface {
 }
 
 // Log proposes commands to the replicated log. Apply returns the state
-// machine's response and the index at which the command applied.
+// machine's response and the index at which the command applied, or fails
+// with wire.ErrNotLeader, wire.ErrShutdown or wire.ErrUnknownOutcome
+// (wrapped or not; package raft's errors are the same values), which the
+// service answers with a retryable DependencyTimeoutException.
 type Log interface {
 	Apply(ctx context.Context, cmd []byte) (resp any, index uint64, err error)
 }
