@@ -11,17 +11,6 @@ import (
 	"github.com/trentkms/trent/wire"
 )
 
-// Error names of the AWS protocol layer. Service errors use the names in
-// package kms.
-const (
-	missingAuthToken    = "MissingAuthenticationTokenException"
-	incompleteSignature = "IncompleteSignatureException"
-	invalidSignature    = "InvalidSignatureException"
-	unknownOperation    = "UnknownOperationException"
-	serialization       = "SerializationException"
-	keyUnavailable      = "KeyUnavailableException"
-)
-
 // apiError is an AWS JSON 1.1 error response: the HTTP status, the error
 // name sent as __type and X-Amzn-Errortype, and the message.
 type apiError struct {
@@ -42,7 +31,7 @@ func newError(typ, format string, args ...any) *apiError {
 // client error is 400; SDKs dispatch on the name, and retry on 5xx.
 func statusOf(typ string) int {
 	switch typ {
-	case wire.KMSInternal, keyUnavailable:
+	case wire.KMSInternal, wire.KeyUnavailable:
 		return http.StatusInternalServerError
 	case wire.DependencyTimeout, wire.ServiceUnavailable:
 		return http.StatusServiceUnavailable

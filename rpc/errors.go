@@ -11,9 +11,6 @@ import (
 	"github.com/trentkms/trent/wire"
 )
 
-// ErrorTypeHeader carries the AWS error name of a failed call.
-const ErrorTypeHeader = "Trent-Error-Type"
-
 // codes maps AWS error names to Connect codes. Names not listed are
 // InvalidArgument (client errors) unless they are server faults below.
 var codes = map[string]connect.Code{
@@ -31,11 +28,11 @@ var codes = map[string]connect.Code{
 	wire.UnauthenticatedPrincipal: connect.CodeUnauthenticated,
 	wire.ServiceUnavailable:       connect.CodeUnavailable,
 	// IAM's names (package iam).
-	"AccessDenied":        connect.CodePermissionDenied,
-	"EntityAlreadyExists": connect.CodeAlreadyExists,
-	"NoSuchEntity":        connect.CodeNotFound,
-	"LimitExceeded":       connect.CodeResourceExhausted,
-	"ServiceFailure":      connect.CodeInternal,
+	wire.IAMAccessDenied:     connect.CodePermissionDenied,
+	wire.EntityAlreadyExists: connect.CodeAlreadyExists,
+	wire.NoSuchEntity:        connect.CodeNotFound,
+	wire.IAMLimitExceeded:    connect.CodeResourceExhausted,
+	wire.ServiceFailure:      connect.CodeInternal,
 }
 
 // Code returns the Connect code for an AWS error name.
@@ -47,7 +44,7 @@ func Code(awsType string) connect.Code {
 }
 
 // toConnect converts a service error into a Connect error carrying the AWS
-// name. Errors that are not *kms.Error are internal and their text is not
+// name. Errors that are not *wire.Error are internal and their text is not
 // sent.
 func toConnect(err error, procedure string) *connect.Error {
 	var ke *wire.Error
@@ -59,7 +56,7 @@ func toConnect(err error, procedure string) *connect.Error {
 				op := procedure[strings.LastIndexByte(procedure, '/')+1:]
 				ke = &wire.Error{Type: wire.UnsupportedOperation, Message: fmt.Sprintf("%s is not implemented by this Trent version yet.", op)}
 			case connect.CodeCanceled, connect.CodeDeadlineExceeded:
-				ce.Meta().Set(ErrorTypeHeader, wire.DependencyTimeout)
+				ce.Meta().Set(wire.ErrorTypeHeader, wire.DependencyTimeout)
 				return ce
 			default:
 				ke = &wire.Error{Type: wire.KMSInternal, Message: "internal error"}
@@ -69,7 +66,7 @@ func toConnect(err error, procedure string) *connect.Error {
 		}
 	}
 	ce := connect.NewError(Code(ke.Type), errors.New(ke.Message))
-	ce.Meta().Set(ErrorTypeHeader, ke.Type)
+	ce.Meta().Set(wire.ErrorTypeHeader, ke.Type)
 	if d, derr := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ke.Type}); derr == nil {
 		ce.AddDetail(d)
 	}

@@ -20,7 +20,7 @@ type gate struct{ refuse bool }
 
 func (g gate) Admit(_ context.Context, r consistency.Request) (consistency.Served, error) {
 	if g.refuse {
-		return consistency.Served{}, &consistency.Error{Type: wire.DependencyTimeout, Message: "too stale"}
+		return consistency.Served{}, &wire.Error{Type: wire.DependencyTimeout, Message: "too stale"}
 	}
 	return consistency.Served{Mode: r.Mode, StalenessBound: 3 * time.Millisecond, AppliedIndex: 7}, nil
 }

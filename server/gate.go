@@ -247,7 +247,7 @@ func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Princip
 		}
 	}
 	if kind == anonymous && compressed(r.Header) {
-		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: "ValidationException",
+		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: wire.Validation,
 			msg: "A request without a client certificate must not be compressed."}
 	}
 	if p.ready != nil && !p.ready() {
@@ -306,11 +306,11 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 	c := g.call(r, p, caller)
 	c.ErrorCode, c.ErrorMessage = ref.awsType, ref.msg
 	if !g.record(r, c) {
-		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: audit.InternalError, msg: "internal error"}
+		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: wire.KMSInternal, msg: "internal error"}
 	}
 	if !p.aws && ew.IsSupported(r) {
 		ce := connect.NewError(ref.code, errors.New(ref.msg))
-		ce.Meta().Set(rpc.ErrorTypeHeader, ref.awsType)
+		ce.Meta().Set(wire.ErrorTypeHeader, ref.awsType)
 		if d, err := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ref.awsType}); err == nil {
 			ce.AddDetail(d)
 		}
