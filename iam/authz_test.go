@@ -130,7 +130,7 @@ func TestInlinePolicies(t *testing.T) {
 			before := e.fsm.PrincipalPolicies("arn:aws:iam::" + account + ":user/bob")
 			_, err := e.svc.PutUserPolicy(tc.ctx, tc.req)
 			wantType(t, err, tc.want)
-			if !strings.Contains(err.Error(), tc.wantMsg) {
+			if !strings.Contains(message(t, err), tc.wantMsg) {
 				t.Errorf("message %q lacks %q", err, tc.wantMsg)
 			}
 			if after := e.fsm.PrincipalPolicies("arn:aws:iam::" + account + ":user/bob"); !slices.Equal(before, after) {

@@ -136,6 +136,17 @@ func wantType(tb testing.TB, err error, typ string) {
 }
 
 func i32(v int32) *int32 { return &v }
+
+// message returns the caller-visible message of err, which must be a
+// *wire.Error.
+func message(tb testing.TB, err error) string {
+	tb.Helper()
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		tb.Fatalf("got error %v, want a *wire.Error", err)
+	}
+	return we.Message
+}
 func i64(v int64) *int64 { return &v }
 
 var (
@@ -331,7 +342,7 @@ func TestOnlyTheRootManagesOthers(t *testing.T) {
 		for name, ctx := range map[string]context.Context{"user": bob, "role": role} {
 			err := call(ctx)
 			wantType(t, err, "AccessDenied")
-			if !strings.Contains(err.Error(), "is not authorized to perform: iam:"+op) {
+			if !strings.Contains(message(t, err), "is not authorized to perform: iam:"+op) {
 				t.Errorf("%s as %s: message %q", op, name, err)
 			}
 		}

@@ -213,7 +213,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			err := call(ctx, e, tc, m)
 			wantType(t, err, tc.want)
-			if tc.wantMsg != "" && !strings.Contains(err.Error(), tc.wantMsg) {
+			if tc.wantMsg != "" && !strings.Contains(message(t, err), tc.wantMsg) {
 				t.Errorf("message %q lacks %q", err, tc.wantMsg)
 			}
 			if err != nil && (strings.Contains(err.Error(), "Statement") || strings.Contains(err.Error(), "{")) {
@@ -286,7 +286,7 @@ func TestDenialIsLoggedWithExplanation(t *testing.T) {
 	if strings.Contains(err.Error(), "NoBob") {
 		t.Fatalf("caller's error names the statement: %v", err)
 	}
-	if !strings.Contains(err.Error(), "with an explicit deny") {
+	if !strings.Contains(message(t, err), "with an explicit deny") {
 		t.Fatalf("message %q", err)
 	}
 	if log := buf.String(); !strings.Contains(log, `Sid \"NoBob\"`) || !strings.Contains(log, "access denied") {

@@ -13,7 +13,7 @@ import (
 func wantAmbiguous(t *testing.T, err error) {
 	t.Helper()
 	wantType(t, err, wire.AccessDenied)
-	if !strings.Contains(err.Error(), "keys that differ only by case") {
+	if !strings.Contains(message(t, err), "keys that differ only by case") {
 		t.Fatalf("message %q does not say what is wrong", err)
 	}
 }
@@ -102,7 +102,7 @@ func TestPolicyRefusesAmbiguousContext(t *testing.T) {
 			wantType(t, encrypt(map[string]string{"Tenant": "A"}), "")
 			err := encrypt(map[string]string{"Tenant": "A", "TENANT": "B"})
 			wantAmbiguous(t, err)
-			if got := strings.Contains(err.Error(), "explicit deny"); got != tt.explicit {
+			if got := strings.Contains(message(t, err), "explicit deny"); got != tt.explicit {
 				t.Fatalf("message %q: explicit deny %v, want %v", err, got, tt.explicit)
 			}
 		})

@@ -422,7 +422,7 @@ func TestExplicitDenyBeatsGrants(t *testing.T) {
 	e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: bobARN, Operations: []string{"Encrypt"}})
 	_, err := e.svc.Encrypt(as(t, bobARN), &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("x")})
 	wantType(t, err, wire.AccessDenied)
-	if !strings.Contains(err.Error(), "explicit deny") {
+	if !strings.Contains(message(t, err), "explicit deny") {
 		t.Fatalf("message %q does not say explicit deny", err)
 	}
 	var ke *wire.Error

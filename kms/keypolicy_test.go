@@ -143,7 +143,7 @@ func TestKeyPolicyErrors(t *testing.T) {
 			_, err := e.svc.PutKeyPolicy(ctx, tc.req)
 			wantType(t, err, tc.wantErr)
 			for _, s := range tc.wantMsg {
-				if !strings.Contains(err.Error(), s) {
+				if !strings.Contains(message(t, err), s) {
 					t.Errorf("message %q lacks %q", err, s)
 				}
 			}

@@ -112,6 +112,17 @@ func wantType(t *testing.T, err error, typ string) {
 
 func i32(v int32) *int32 { return &v }
 
+// message returns the caller-visible message of err, which must be a
+// *wire.Error.
+func message(tb testing.TB, err error) string {
+	tb.Helper()
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		tb.Fatalf("got error %v, want a *wire.Error", err)
+	}
+	return we.Message
+}
+
 func TestCreateKeyDefaultsMatchAWS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
