@@ -320,7 +320,7 @@ func usable(k *fsm.Key) error {
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
-// becomes the matching *Error.
+// becomes the matching *wire.Error.
 func (s *Service) propose(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
