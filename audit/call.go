@@ -14,6 +14,7 @@ import (
 
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/uuid"
+	"github.com/trentkms/trent/wire"
 )
 
 // Event sources.
@@ -29,15 +30,6 @@ const (
 
 // Protocols of Trent.Protocol.
 const ProtocolAWSJSON = "aws-json"
-
-// Error names the transports use for failures of the audit trail itself.
-const (
-	// InternalError is answered when a call's record cannot be written.
-	InternalError = "KMSInternalException"
-	// serializationError is the AWS name for a request that could not be
-	// read; its message may quote the body, so records carry a fixed one.
-	serializationError = "SerializationException"
-)
 
 // Call describes one API call for the trail. Transports fill it in.
 type Call struct {
@@ -120,7 +112,7 @@ func (l *Log) build(c *Call) (*Record, error) {
 		Trent: Trent{ServedBy: l.opts.NodeID, Protocol: c.Protocol, AppliedIndex: c.AppliedIndex,
 			Consistency: c.Consistency, StalenessBound: c.StalenessBound},
 	}
-	if c.ErrorCode == serializationError {
+	if c.ErrorCode == wire.Serialization {
 		r.ErrorMessage = "The request body could not be read."
 	}
 	if source == SourceKMS {

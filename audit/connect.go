@@ -10,18 +10,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
-// Headers the Connect transport (package rpc) sets, read here so that the
-// audit interceptor can run outside rpc's error mapping.
-const (
-	errorTypeHeader    = "Trent-Error-Type"
-	appliedIndexHeader = "Trent-Applied-Index"
-	consistencyHeader  = "Trent-Consistency"
-	stalenessHeader    = "Trent-Staleness-Bound"
-	// RequestIDHeader carries the call's request id on Connect responses.
-	RequestIDHeader = "Trent-Request-Id"
-)
+// The interceptor reads the Trent-* headers the Connect transport (package
+// rpc) sets (wire's), so that it can run outside rpc's error mapping. A
+// call whose record cannot be written is answered with
+// KMSInternalException; a request that could not be read
+// (SerializationException) is recorded with a fixed message, as its own
+// may quote the body.
 
 // tracker marks a request that the interceptor recorded, so that
 // Middleware records only the requests that never reached it.
@@ -77,9 +74,9 @@ func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Inte
 				}
 			}
 			if meta != nil {
-				c.AppliedIndex = parseUint(meta.Get(appliedIndexHeader))
-				c.Consistency = meta.Get(consistencyHeader)
-				c.StalenessBound = meta.Get(stalenessHeader)
+				c.AppliedIndex = parseUint(meta.Get(wire.AppliedIndexHeader))
+				c.Consistency = meta.Get(wire.ConsistencyHeader)
+				c.StalenessBound = meta.Get(wire.StalenessBoundHeader)
 			}
 			if t, ok := ctx.Value(trackerKey{}).(*tracker); ok {
 				t.recorded = true
@@ -87,11 +84,11 @@ func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Inte
 			if rerr := l.Record(ctx, c); rerr != nil {
 				l.opts.Logger.ErrorContext(ctx, "audit record not written; answering an internal error", "op", c.Operation, "err", rerr)
 				ce := connect.NewError(connect.CodeInternal, errors.New("internal error"))
-				ce.Meta().Set(errorTypeHeader, InternalError)
+				ce.Meta().Set(wire.ErrorTypeHeader, wire.KMSInternal)
 				return nil, ce
 			}
 			if meta != nil {
-				meta.Set(RequestIDHeader, c.RequestID)
+				meta.Set(wire.RequestIDHeader, c.RequestID)
 			}
 			return resp, err
 		}
@@ -132,19 +129,19 @@ func (l *Log) Middleware(source string, next http.Handler) http.Handler {
 			Protocol:  protocolOf(r),
 			SourceIP:  r.RemoteAddr,
 			UserAgent: r.Header.Get("User-Agent"),
-			ErrorCode: headerOrTrailer(w.Header(), errorTypeHeader),
+			ErrorCode: headerOrTrailer(w.Header(), wire.ErrorTypeHeader),
 		}
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 			c.Principal, _ = identity.PrincipalFromCert(r.TLS.PeerCertificates[0])
 		}
 		switch {
-		case c.ErrorCode == "UnrecognizedClientException":
+		case c.ErrorCode == wire.UnrecognizedClient:
 			c.ErrorMessage = "The request was not authenticated: its client certificate is missing, revoked, or names no IAM principal."
 		case c.ErrorCode != "":
 		case sw.status == http.StatusNotFound:
-			c.ErrorCode, c.ErrorMessage = "UnknownOperationException", "No such operation."
+			c.ErrorCode, c.ErrorMessage = wire.UnknownOperation, "No such operation."
 		default:
-			c.ErrorCode = serializationError
+			c.ErrorCode = wire.Serialization
 		}
 		if err := l.Record(context.WithoutCancel(r.Context()), c); err != nil {
 			l.opts.Logger.ErrorContext(r.Context(), "audit record of a rejected request not written", "op", c.Operation, "err", err)
@@ -214,9 +211,9 @@ func procedureName(procedure string) string {
 func connectError(err error) (string, string) {
 	ce := new(connect.Error)
 	if !errors.As(err, &ce) {
-		return InternalError, "internal error"
+		return wire.KMSInternal, "internal error"
 	}
-	if t := ce.Meta().Get(errorTypeHeader); t != "" {
+	if t := ce.Meta().Get(wire.ErrorTypeHeader); t != "" {
 		return t, ce.Message()
 	}
 	return ce.Code().String(), ce.Message()

@@ -15,6 +15,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 // randomService answers GenerateRandom with a fixed secret and fails
@@ -75,8 +76,8 @@ func TestInterceptorRecordsOnceAndFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, recs = readAll(t, dir)
-	if id := rresp.Header().Get(audit.RequestIDHeader); id == "" || id != recs[len(recs)-1].RequestID {
-		t.Fatalf("%s %q, record's requestID %q", audit.RequestIDHeader, id, recs[len(recs)-1].RequestID)
+	if id := rresp.Header().Get(wire.RequestIDHeader); id == "" || id != recs[len(recs)-1].RequestID {
+		t.Fatalf("%s %q, record's requestID %q", wire.RequestIDHeader, id, recs[len(recs)-1].RequestID)
 	}
 
 	// Without a durable record the caller gets no result.

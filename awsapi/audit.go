@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/trentkms/trent/audit"
-	"github.com/trentkms/trent/consistency"
+	"github.com/trentkms/trent/wire"
 )
 
 // Auditor records one audit event per request (package audit's Log is
@@ -60,11 +60,11 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, ev *audit.Call,
 	// What the response reports about how it was served.
 	hdr := w.Header()
 	ev.AppliedIndex = appliedIndex
-	if n, err := strconv.ParseUint(hdr.Get(AppliedIndexHeader), 10, 64); err == nil {
+	if n, err := strconv.ParseUint(hdr.Get(wire.AppliedIndexHeader), 10, 64); err == nil {
 		ev.AppliedIndex = max(ev.AppliedIndex, n)
 	}
-	ev.Consistency = hdr.Get(consistency.ConsistencyHeader)
-	ev.StalenessBound = hdr.Get(consistency.StalenessBoundHeader)
+	ev.Consistency = hdr.Get(wire.ConsistencyHeader)
+	ev.StalenessBound = hdr.Get(wire.StalenessBoundHeader)
 	if err := h.audit.Record(r.Context(), ev); err != nil {
 		h.logger.ErrorContext(r.Context(), "audit record not written; answering an internal error", "request_id", ev.RequestID, "err", err)
 		return false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trentkms/trent/awsapi"
 	"github.com/trentkms/trent/consistency"
+	"github.com/trentkms/trent/wire"
 )
 
 // admitter is a fake consistency gate: it records what each call asked
@@ -24,7 +25,7 @@ func (a *admitter) Admit(_ context.Context, r consistency.Request) (consistency.
 	defer a.mu.Unlock()
 	a.asked = append(a.asked, r)
 	if a.refuse {
-		return consistency.Served{}, &consistency.Error{Type: "DependencyTimeoutException",
+		return consistency.Served{}, &wire.Error{Type: "DependencyTimeoutException",
 			Message: "Node node-1 cannot serve this read within the staleness bound of 1s."}
 	}
 	return consistency.Served{Mode: r.Mode, StalenessBound: 7 * time.Millisecond, AppliedIndex: 99}, nil

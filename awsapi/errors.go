@@ -8,18 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/trentkms/trent/kms"
-)
-
-// Error names of the AWS protocol layer. Service errors use the names in
-// package kms.
-const (
-	missingAuthToken    = "MissingAuthenticationTokenException"
-	incompleteSignature = "IncompleteSignatureException"
-	invalidSignature    = "InvalidSignatureException"
-	unknownOperation    = "UnknownOperationException"
-	serialization       = "SerializationException"
-	keyUnavailable      = "KeyUnavailableException"
+	"github.com/trentkms/trent/wire"
 )
 
 // apiError is an AWS JSON 1.1 error response: the HTTP status, the error
@@ -42,9 +31,9 @@ func newError(typ, format string, args ...any) *apiError {
 // client error is 400; SDKs dispatch on the name, and retry on 5xx.
 func statusOf(typ string) int {
 	switch typ {
-	case kms.KMSInternal, keyUnavailable:
+	case wire.KMSInternal, wire.KeyUnavailable:
 		return http.StatusInternalServerError
-	case kms.DependencyTimeout, kms.ServiceUnavailable:
+	case wire.DependencyTimeout, wire.ServiceUnavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
@@ -52,7 +41,7 @@ func statusOf(typ string) int {
 
 // internalError is the opaque answer to anything unexpected.
 func internalError() *apiError {
-	return newError(kms.KMSInternal, "internal error")
+	return newError(wire.KMSInternal, "internal error")
 }
 
 // serviceError converts an error returned by the service handler for
@@ -60,7 +49,7 @@ func internalError() *apiError {
 // unexpected becomes an opaque KMSInternalException, and internal is true
 // so the caller logs it.
 func serviceError(err error, op string) (e *apiError, internal bool) {
-	var ke *kms.Error
+	var ke *wire.Error
 	if errors.As(err, &ke) {
 		return newError(ke.Type, "%s", ke.Message), false
 	}
@@ -68,7 +57,7 @@ func serviceError(err error, op string) (e *apiError, internal bool) {
 	if errors.As(err, &ce) {
 		switch ce.Code() {
 		case connect.CodeUnimplemented:
-			return newError(kms.UnsupportedOperation, "%s is not implemented by this Trent version yet.", op), false
+			return newError(wire.UnsupportedOperation, "%s is not implemented by this Trent version yet.", op), false
 		case connect.CodeCanceled, connect.CodeDeadlineExceeded:
 			return timeoutError(), false
 		}
@@ -80,14 +69,14 @@ func serviceError(err error, op string) (e *apiError, internal bool) {
 }
 
 func timeoutError() *apiError {
-	return newError(kms.DependencyTimeout, "The request did not complete in time; retry it.")
+	return newError(wire.DependencyTimeout, "The request did not complete in time; retry it.")
 }
 
 // messageKey returns the body member that carries the message. AWS KMS
 // spells it Message for AccessDeniedException and message otherwise; SDKs
 // read both.
 func messageKey(typ string) string {
-	if typ == kms.AccessDenied {
+	if typ == wire.AccessDenied {
 		return "Message"
 	}
 	return "message"

@@ -20,8 +20,8 @@ import (
 	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/uuid"
+	"github.com/trentkms/trent/wire"
 )
 
 // Response headers.
@@ -31,12 +31,9 @@ const (
 	RequestIDHeader = "x-amzn-RequestId"
 	// ErrorTypeHeader carries the error name of a failed request.
 	ErrorTypeHeader = "X-Amzn-Errortype"
-	// ServedByHeader and AppliedIndexHeader report call metadata, as on
-	// the Connect endpoint.
-	ServedByHeader     = "Trent-Served-By"
-	AppliedIndexHeader = "Trent-Applied-Index"
-	// LeaderHeader carries the leader's API address on retryable errors.
-	LeaderHeader = "Trent-Leader"
+	// Call metadata is reported in wire's Trent-* headers, as on the
+	// Connect endpoint: wire.ServedByHeader, wire.AppliedIndexHeader, and
+	// wire.LeaderHeader on retryable errors.
 
 	contentType = "application/x-amz-json-1.1"
 )
@@ -135,7 +132,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// window, so it must come from the clock that judges the window.
 	hdr.Set("Date", h.now().UTC().Format(http.TimeFormat))
 	if h.nodeID != "" {
-		hdr.Set(ServedByHeader, h.nodeID)
+		hdr.Set(wire.ServedByHeader, h.nodeID)
 	}
 	var ev *audit.Call
 	if h.audit != nil {
@@ -159,14 +156,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		if e.status == http.StatusServiceUnavailable && h.leader != nil {
 			if l := h.leader(); l != "" {
-				hdr.Set(LeaderHeader, l)
+				hdr.Set(wire.LeaderHeader, l)
 			}
 		}
 		writeError(w, e)
 		return
 	}
 	if appliedIndex != 0 {
-		hdr.Set(AppliedIndexHeader, strconv.FormatUint(appliedIndex, 10))
+		hdr.Set(wire.AppliedIndexHeader, strconv.FormatUint(appliedIndex, 10))
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
@@ -179,11 +176,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev *audit.Call) ([]byte, uint64, *apiError) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return nil, 0, &apiError{status: http.StatusMethodNotAllowed, typ: unknownOperation,
+		return nil, 0, &apiError{status: http.StatusMethodNotAllowed, typ: wire.UnknownOperation,
 			msg: fmt.Sprintf("The AWS KMS API is served by POST /; %s is not supported.", r.Method)}
 	}
 	if r.URL.Path != "/" {
-		return nil, 0, &apiError{status: http.StatusNotFound, typ: unknownOperation,
+		return nil, 0, &apiError{status: http.StatusNotFound, typ: wire.UnknownOperation,
 			msg: fmt.Sprintf("The AWS KMS API is served at path /, not %s.", r.URL.Path)}
 	}
 	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
@@ -205,14 +202,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 	op := h.ops[name]
 	if !ok || op == nil {
 		if target == "" {
-			return nil, 0, newError(unknownOperation, "The request has no X-Amz-Target header; it must be %s<Operation>.", targetPrefix)
+			return nil, 0, newError(wire.UnknownOperation, "The request has no X-Amz-Target header; it must be %s<Operation>.", targetPrefix)
 		}
-		return nil, 0, newError(unknownOperation, "X-Amz-Target '%s' is not an operation of this service; it must be %s<Operation>.", target, targetPrefix)
+		return nil, 0, newError(wire.UnknownOperation, "X-Amz-Target '%s' is not an operation of this service; it must be %s<Operation>.", target, targetPrefix)
 	}
 	in := op.input.New().Interface()
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := h.decode.Unmarshal(body, in); err != nil {
-			return nil, 0, newError(serialization, "Cannot read the %s request body: %s", op.name, strings.TrimPrefix(err.Error(), "proto: "))
+			return nil, 0, newError(wire.Serialization, "Cannot read the %s request body: %s", op.name, strings.TrimPrefix(err.Error(), "proto: "))
 		}
 	}
 	if ev != nil {
@@ -222,15 +219,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 	if h.reads != nil {
 		var err error
 		if served, err = consistency.Admit(r.Context(), h.reads, r.Header, in); err != nil {
-			var ce *consistency.Error
+			var ce *wire.Error
 			if errors.As(err, &ce) {
 				return nil, 0, newError(ce.Type, "%s", ce.Message)
 			}
 			return nil, 0, timeoutError()
 		}
 	}
-	info := &kms.CallInfo{}
-	ctx := identity.NewContext(kms.WithCallInfo(r.Context(), info), p)
+	info := &wire.CallInfo{}
+	ctx := identity.NewContext(wire.WithCallInfo(r.Context(), info), p)
 	out, err := op.call(ctx, in)
 	if ev != nil {
 		ev.Output, ev.AppliedIndex = out, info.AppliedIndex
@@ -259,14 +256,14 @@ func checkContentType(v string) *apiError {
 		return nil
 	}
 	if v == "" {
-		return newError(serialization, "The request has no Content-Type; it must be %s.", contentType)
+		return newError(wire.Serialization, "The request has no Content-Type; it must be %s.", contentType)
 	}
-	return newError(serialization, "Content-Type '%s' is not supported; it must be %s.", v, contentType)
+	return newError(wire.Serialization, "Content-Type '%s' is not supported; it must be %s.", v, contentType)
 }
 
 // readBody reads the body, up to the cap.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: serialization,
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: wire.Serialization,
 		msg: fmt.Sprintf("The request body is larger than %d bytes.", h.maxBody)}
 	if r.ContentLength > h.maxBody {
 		return nil, tooLarge
@@ -276,7 +273,7 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *api
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge
 		}
-		return nil, newError(serialization, "Cannot read the request body.")
+		return nil, newError(wire.Serialization, "Cannot read the request body.")
 	}
 	return body, nil
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/trentkms/trent/awsapi"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -361,7 +361,7 @@ type flakyService struct {
 
 func (f *flakyService) Encrypt(context.Context, *kmsv1.EncryptRequest) (*kmsv1.EncryptResponse, error) {
 	if f.calls.Add(1) <= f.failures {
-		return nil, &kms.Error{Type: kms.DependencyTimeout, Message: "no quorum"}
+		return nil, &wire.Error{Type: wire.DependencyTimeout, Message: "no quorum"}
 	}
 	return &kmsv1.EncryptResponse{CiphertextBlob: []byte{1}, KeyId: "k", EncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
 }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // Credentials looks up access keys. Implementations must be safe for
@@ -77,7 +77,7 @@ func (a *authorization) scope() string {
 func parseAuthorization(v string) (*authorization, *apiError) {
 	alg, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
 	if alg != sigAlgorithm {
-		return nil, newError(incompleteSignature, "Unsupported AWS 'algorithm': '%s'; Trent accepts only %s (Signature Version 4).", alg, sigAlgorithm)
+		return nil, newError(wire.IncompleteSignature, "Unsupported AWS 'algorithm': '%s'; Trent accepts only %s (Signature Version 4).", alg, sigAlgorithm)
 	}
 	params := map[string]string{}
 	for p := range strings.SplitSeq(rest, ",") {
@@ -87,10 +87,10 @@ func parseAuthorization(v string) (*authorization, *apiError) {
 		}
 		k, val, ok := strings.Cut(p, "=")
 		if !ok {
-			return nil, newError(incompleteSignature, "Authorization header parameter '%s' is not a key=value pair. Authorization=%s", p, v)
+			return nil, newError(wire.IncompleteSignature, "Authorization header parameter '%s' is not a key=value pair. Authorization=%s", p, v)
 		}
 		if _, dup := params[k]; dup {
-			return nil, newError(incompleteSignature, "Authorization header has '%s' twice. Authorization=%s", k, v)
+			return nil, newError(wire.IncompleteSignature, "Authorization header has '%s' twice. Authorization=%s", k, v)
 		}
 		params[k] = val
 	}
@@ -101,11 +101,11 @@ func parseAuthorization(v string) (*authorization, *apiError) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, newError(incompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), v)
+		return nil, newError(wire.IncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), v)
 	}
 	parts := strings.Split(params["Credential"], "/")
 	if len(parts) != 5 || parts[0] == "" {
-		return nil, newError(incompleteSignature,
+		return nil, newError(wire.IncompleteSignature,
 			"Credential must have the form <AccessKeyId>/<yyyymmdd>/<region>/kms/aws4_request; got '%s'.", params["Credential"])
 	}
 	a := &authorization{
@@ -148,27 +148,27 @@ func (v *verifier) verify(r *http.Request, body []byte) (identity.Principal, *ap
 	authz := r.Header.Values("Authorization")
 	if len(authz) == 0 {
 		if q := r.URL.Query(); q.Has("X-Amz-Signature") || q.Has("X-Amz-Credential") {
-			return none, newError(incompleteSignature, "Query-string (presigned) authentication is not supported; sign the Authorization header.")
+			return none, newError(wire.IncompleteSignature, "Query-string (presigned) authentication is not supported; sign the Authorization header.")
 		}
-		return none, newError(missingAuthToken, msgMissingToken)
+		return none, newError(wire.MissingAuthenticationToken, msgMissingToken)
 	}
 	if len(authz) > 1 {
-		return none, newError(incompleteSignature, "The request has more than one Authorization header.")
+		return none, newError(wire.IncompleteSignature, "The request has more than one Authorization header.")
 	}
 	a, aerr := parseAuthorization(authz[0])
 	if aerr != nil {
 		return none, aerr
 	}
 	if r.Header.Get("X-Amz-Security-Token") != "" {
-		return none, newError(kms.UnrecognizedClient, "%s Trent has no STS and issues no session credentials: sign with a long-term access key and send no X-Amz-Security-Token.", msgUnrecognized)
+		return none, newError(wire.UnrecognizedClient, "%s Trent has no STS and issues no session credentials: sign with a long-term access key and send no X-Amz-Security-Token.", msgUnrecognized)
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
-		return none, newError(incompleteSignature, "Authorization header requires existence of a 'X-Amz-Date' header. Authorization=%s", authz[0])
+		return none, newError(wire.IncompleteSignature, "Authorization header requires existence of a 'X-Amz-Date' header. Authorization=%s", authz[0])
 	}
 	signedAt, err := time.Parse(amzDateLayout, amzDate)
 	if err != nil {
-		return none, newError(incompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", amzDate)
+		return none, newError(wire.IncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", amzDate)
 	}
 	if e := checkSignedHeaders(r, a.headers); e != nil {
 		return none, e
@@ -183,7 +183,7 @@ func (v *verifier) verify(r *http.Request, body []byte) (identity.Principal, *ap
 	secret, p, err := v.creds.Lookup(r.Context(), a.accessKeyID)
 	switch {
 	case errors.Is(err, ErrUnknownAccessKey):
-		return none, newError(kms.UnrecognizedClient, msgUnrecognized)
+		return none, newError(wire.UnrecognizedClient, msgUnrecognized)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return none, timeoutError()
 	case err != nil:
@@ -205,7 +205,7 @@ func (v *verifier) verify(r *http.Request, body []byte) (identity.Principal, *ap
 	if err != nil || !hmac.Equal(got, want) {
 		v.logger.DebugContext(r.Context(), "signature mismatch", "access_key_id", a.accessKeyID,
 			"canonical_request", creq, "string_to_sign", sts)
-		return none, newError(invalidSignature, msgSignatureInvalid)
+		return none, newError(wire.InvalidSignature, msgSignatureInvalid)
 	}
 	return p, nil
 }
@@ -219,7 +219,7 @@ func checkSignedHeaders(r *http.Request, signed []string) *apiError {
 			continue
 		}
 		if h == "host" || h == "x-amz-date" || r.Header.Get(h) != "" {
-			return newError(invalidSignature, "'%s' must be a 'SignedHeader' in the AWS Authorization.", http.CanonicalHeaderKey(h))
+			return newError(wire.InvalidSignature, "'%s' must be a 'SignedHeader' in the AWS Authorization.", http.CanonicalHeaderKey(h))
 		}
 	}
 	return nil
@@ -228,14 +228,14 @@ func checkSignedHeaders(r *http.Request, signed []string) *apiError {
 func (v *verifier) checkScope(a *authorization, amzDate string) *apiError {
 	switch {
 	case a.date != amzDate[:len(scopeLayout)]:
-		return newError(invalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
+		return newError(wire.InvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			a.date, amzDate[:len(scopeLayout)], amzDate)
 	case a.region != v.region:
-		return newError(invalidSignature, "Credential should be scoped to a valid region, not '%s'. This endpoint serves region '%s'.", a.region, v.region)
+		return newError(wire.InvalidSignature, "Credential should be scoped to a valid region, not '%s'. This endpoint serves region '%s'.", a.region, v.region)
 	case a.service != sigService:
-		return newError(invalidSignature, "Credential should be scoped to correct service: '%s', not '%s'.", sigService, a.service)
+		return newError(wire.InvalidSignature, "Credential should be scoped to correct service: '%s', not '%s'.", sigService, a.service)
 	case a.terminator != sigTerminator:
-		return newError(invalidSignature, "Credential should be scoped with a valid terminator: '%s', not '%s'.", sigTerminator, a.terminator)
+		return newError(wire.InvalidSignature, "Credential should be scoped with a valid terminator: '%s', not '%s'.", sigTerminator, a.terminator)
 	}
 	return nil
 }
@@ -245,10 +245,10 @@ func checkSkew(signedAt, now time.Time) *apiError {
 	now = now.UTC()
 	switch {
 	case signedAt.Before(now.Add(-maxClockSkew)):
-		return newError(invalidSignature, "Signature expired: %s is now earlier than %s (%s - 15 min.)",
+		return newError(wire.InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 15 min.)",
 			signedAt.Format(amzDateLayout), now.Add(-maxClockSkew).Format(amzDateLayout), now.Format(amzDateLayout))
 	case signedAt.After(now.Add(maxClockSkew)):
-		return newError(invalidSignature, "Signature not yet current: %s is still later than %s (%s + 15 min.)",
+		return newError(wire.InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 15 min.)",
 			signedAt.Format(amzDateLayout), now.Add(maxClockSkew).Format(amzDateLayout), now.Format(amzDateLayout))
 	}
 	return nil
@@ -265,9 +265,9 @@ func payloadHash(r *http.Request, body []byte) (string, *apiError) {
 	case sent == "":
 		return computed, nil
 	case strings.HasPrefix(sent, "UNSIGNED-PAYLOAD") || strings.HasPrefix(sent, "STREAMING-"):
-		return "", newError(invalidSignature, "X-Amz-Content-Sha256 '%s' is not accepted; sign the request body.", sent)
+		return "", newError(wire.InvalidSignature, "X-Amz-Content-Sha256 '%s' is not accepted; sign the request body.", sent)
 	case !strings.EqualFold(sent, computed):
-		return "", newError(invalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		return "", newError(wire.InvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	}
 	return sent, nil
 }

@@ -22,6 +22,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -169,7 +170,7 @@ func TestVerifierAcceptsGoldenRequest(t *testing.T) {
 	if got, want := v.signingKey(suiteKeyID, []byte("rotated"), "20150830"), deriveSigningKey([]byte("rotated"), "20150830", "us-east-1", "kms"); !bytes.Equal(got, want) {
 		t.Fatal("stale signing key after the secret changed")
 	}
-	if _, e := v.verify(r, append(body, ' ')); e == nil || e.typ != invalidSignature {
+	if _, e := v.verify(r, append(body, ' ')); e == nil || e.typ != wire.InvalidSignature {
 		t.Fatalf("verify with a changed body: %v", e)
 	}
 }
@@ -265,7 +266,7 @@ func FuzzParseAuthorization(f *testing.F) {
 		if (a == nil) == (e == nil) {
 			t.Fatalf("parseAuthorization(%q) = %v, %v", h, a, e)
 		}
-		if e != nil && (e.status != 400 || e.typ != incompleteSignature) {
+		if e != nil && (e.status != 400 || e.typ != wire.IncompleteSignature) {
 			t.Fatalf("parseAuthorization(%q): %v", h, e)
 		}
 		r, _ := http.NewRequest(http.MethodPost, "https://kms.us-east-1.amazonaws.com/", nil)

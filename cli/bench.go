@@ -20,9 +20,9 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/trentkms/trent/consistency"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/wire"
 )
 
 const (
@@ -202,7 +202,7 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintf(c.stderr, "bench: created key %s\n", cfg.keyID)
 		// Every node must see the new key before the run: read the write
 		// at its index on each (Trent-Min-Index).
-		minIndex := http.Header{consistency.MinIndexHeader: []string{metas[0].got.Get(consistency.AppliedIndexHeader)}}
+		minIndex := http.Header{wire.MinIndexHeader: []string{metas[0].got.Get(wire.AppliedIndexHeader)}}
 		for i := 1; i < len(clients); i++ {
 			base, _, _ := parseEndpoint(endpoints[i])
 			rc := kmsv1connect.NewKeyManagementServiceClient(&metaClient{next: metas[i].next, send: minIndex}, base)

@@ -19,9 +19,9 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/trentkms/trent/consistency"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/wire"
 )
 
 // Exit codes of [Main].
@@ -35,9 +35,6 @@ const (
 	defaultEndpoint = "127.0.0.1:7700"
 	defaultPort     = "7700"
 	defaultDataDir  = "./trent-data"
-
-	// errorTypeHeader carries the AWS error name of a failed call.
-	errorTypeHeader = "Trent-Error-Type"
 )
 
 // Main runs the trent command with args (the command line without the
@@ -218,21 +215,21 @@ var globalFlags = map[string]func(g *globals, v string) error{
 		if v != "bounded" && v != "linearizable" {
 			return fmt.Errorf("argument --consistency: invalid choice %q (choose from bounded, linearizable)", v)
 		}
-		g.setReadHeader(consistency.ConsistencyHeader, v)
+		g.setReadHeader(wire.ConsistencyHeader, v)
 		return nil
 	},
 	"max-staleness": func(g *globals, v string) error {
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {
 			return fmt.Errorf("argument --max-staleness: expected a duration such as 250ms, got %q", v)
 		}
-		g.setReadHeader(consistency.MaxStalenessHeader, v)
+		g.setReadHeader(wire.MaxStalenessHeader, v)
 		return nil
 	},
 	"min-index": func(g *globals, v string) error {
 		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
 			return fmt.Errorf("argument --min-index: expected a raft index (a non-negative integer), got %q", v)
 		}
-		g.setReadHeader(consistency.MinIndexHeader, v)
+		g.setReadHeader(wire.MinIndexHeader, v)
 		return nil
 	},
 	"cli-read-timeout":    func(g *globals, v string) error { return parseSeconds(&g.readTimeout, "cli-read-timeout", v) },
@@ -462,7 +459,7 @@ func errorType(err error) (string, bool) {
 	if !errors.As(err, &ce) || !connect.IsWireError(ce) {
 		return "", false
 	}
-	if t := ce.Meta().Get(errorTypeHeader); t != "" {
+	if t := ce.Meta().Get(wire.ErrorTypeHeader); t != "" {
 		return t, true
 	}
 	for _, d := range ce.Details() {
@@ -482,7 +479,7 @@ func describeCallError(e *callError) string {
 		var ce *connect.Error
 		errors.As(e.err, &ce)
 		msg := fmt.Sprintf("An error occurred (%s) when calling the %s operation: %s", typ, e.op, ce.Message())
-		if l := ce.Meta().Get("Trent-Leader"); l != "" {
+		if l := ce.Meta().Get(wire.LeaderHeader); l != "" {
 			msg += fmt.Sprintf(" (the leader is at %s: --endpoint %s)", l, l)
 		}
 		return msg

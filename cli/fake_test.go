@@ -29,6 +29,7 @@ import (
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/wire"
 )
 
 const (
@@ -61,7 +62,7 @@ func notFound(keyID string) error {
 		arn = fakeKeyARN(keyID)
 	}
 	err := connect.NewError(connect.CodeNotFound, fmt.Errorf("Key '%s' does not exist", arn))
-	err.Meta().Set(errorTypeHeader, "NotFoundException")
+	err.Meta().Set(wire.ErrorTypeHeader, "NotFoundException")
 	return err
 }
 
@@ -195,7 +196,7 @@ func (f *fakeKMS) Decrypt(_ context.Context, req *kmsv1.DecryptRequest) (*kmsv1.
 	keyID, plaintext, ok := fakeOpen(req.CiphertextBlob)
 	if !ok {
 		err := connect.NewError(connect.CodeInvalidArgument, errors.New("The ciphertext is invalid."))
-		err.Meta().Set(errorTypeHeader, "InvalidCiphertextException")
+		err.Meta().Set(wire.ErrorTypeHeader, "InvalidCiphertextException")
 		return nil, err
 	}
 	f.mu.Lock()

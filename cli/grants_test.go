@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/wire"
 )
 
 // revokingKMS is the fake KMS with RevokeGrant.
@@ -31,7 +32,7 @@ func (f revokingKMS) RevokeGrant(_ context.Context, req *kmsv1.RevokeGrantReques
 		}
 	}
 	ce := connect.NewError(connect.CodeNotFound, fmt.Errorf("Grant ID %s not found", req.GrantId))
-	ce.Meta().Set(errorTypeHeader, "NotFoundException")
+	ce.Meta().Set(wire.ErrorTypeHeader, "NotFoundException")
 	return nil, ce
 }
 

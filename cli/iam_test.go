@@ -26,6 +26,7 @@ import (
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 const (
@@ -63,7 +64,7 @@ func newFakeIAM(tb testing.TB) *fakeIAM {
 
 func iamError(code connect.Code, typ, msg string) error {
 	err := connect.NewError(code, errors.New(msg))
-	err.Meta().Set(errorTypeHeader, typ)
+	err.Meta().Set(wire.ErrorTypeHeader, typ)
 	return err
 }
 

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/wire"
 )
 
 type kmsClient = kmsv1connect.KeyManagementServiceClient
@@ -421,10 +421,10 @@ func (m *metaClient) print(w io.Writer) {
 	}
 	var parts []string
 	for _, h := range []struct{ name, header string }{
-		{"served-by", "Trent-Served-By"},
-		{"consistency", consistency.ConsistencyHeader},
-		{"applied-index", consistency.AppliedIndexHeader},
-		{"staleness-bound", consistency.StalenessBoundHeader},
+		{"served-by", wire.ServedByHeader},
+		{"consistency", wire.ConsistencyHeader},
+		{"applied-index", wire.AppliedIndexHeader},
+		{"staleness-bound", wire.StalenessBoundHeader},
 	} {
 		if v := m.got.Get(h.header); v != "" {
 			parts = append(parts, h.name+"="+v)

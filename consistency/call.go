@@ -18,7 +18,7 @@ type Admitter interface {
 // before the call runs. A request that carries a grant token is
 // linearizable, and the service makes it so itself (it must also wait for
 // the entries that created the tokens' grants), so Admit only reports it.
-// A refusal is an *Error.
+// A refusal is a *wire.Error.
 func Admit(ctx context.Context, a Admitter, h http.Header, msg proto.Message) (Served, error) {
 	r, err := ParseRequest(h)
 	if err != nil {

@@ -1,20 +1,12 @@
 package consistency
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Request and response headers.
-const (
-	ConsistencyHeader    = "Trent-Consistency"
-	MaxStalenessHeader   = "Trent-Max-Staleness"
-	MinIndexHeader       = "Trent-Min-Index"
-	StalenessBoundHeader = "Trent-Staleness-Bound"
-	AppliedIndexHeader   = "Trent-Applied-Index"
+	"github.com/trentkms/trent/wire"
 )
 
 // Mode is how a read is served.
@@ -46,29 +38,29 @@ type Request struct {
 // a ValidationException that names the header.
 func ParseRequest(h http.Header) (Request, error) {
 	r := Request{Mode: Bounded}
-	if v := strings.TrimSpace(h.Get(ConsistencyHeader)); v != "" {
+	if v := strings.TrimSpace(h.Get(wire.ConsistencyHeader)); v != "" {
 		switch Mode(strings.ToLower(v)) {
 		case Bounded:
 		case Linearizable:
 			r.Mode = Linearizable
 		default:
-			return Request{}, invalid("%s must be bounded or linearizable, not %q.", ConsistencyHeader, clip(v))
+			return Request{}, invalid("%s must be bounded or linearizable, not %q.", wire.ConsistencyHeader, clip(v))
 		}
 	}
-	if v := strings.TrimSpace(h.Get(MaxStalenessHeader)); v != "" {
+	if v := strings.TrimSpace(h.Get(wire.MaxStalenessHeader)); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return Request{}, invalid("%s must be a non-negative duration such as 250ms, not %q.", MaxStalenessHeader, clip(v))
+			return Request{}, invalid("%s must be a non-negative duration such as 250ms, not %q.", wire.MaxStalenessHeader, clip(v))
 		}
 		if d == 0 {
 			d = 1 // zero asks for the freshest bounded read: a refresh every time
 		}
 		r.MaxStaleness = d
 	}
-	if v := strings.TrimSpace(h.Get(MinIndexHeader)); v != "" {
+	if v := strings.TrimSpace(h.Get(wire.MinIndexHeader)); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return Request{}, invalid("%s must be a raft index (a non-negative integer), not %q.", MinIndexHeader, clip(v))
+			return Request{}, invalid("%s must be a raft index (a non-negative integer), not %q.", wire.MinIndexHeader, clip(v))
 		}
 		r.MinIndex = n
 		if r.Mode == Bounded && n > 0 {
@@ -99,10 +91,10 @@ type Served struct {
 
 // SetHeaders writes s into response headers.
 func (s Served) SetHeaders(h http.Header) {
-	h.Set(ConsistencyHeader, string(s.Mode))
-	h.Set(StalenessBoundHeader, FormatBound(s.StalenessBound))
+	h.Set(wire.ConsistencyHeader, string(s.Mode))
+	h.Set(wire.StalenessBoundHeader, FormatBound(s.StalenessBound))
 	if s.AppliedIndex != 0 {
-		h.Set(AppliedIndexHeader, strconv.FormatUint(s.AppliedIndex, 10))
+		h.Set(wire.AppliedIndexHeader, strconv.FormatUint(s.AppliedIndex, 10))
 	}
 }
 
@@ -112,30 +104,14 @@ func FormatBound(d time.Duration) string {
 	return d.Round(time.Microsecond).String()
 }
 
-// Error is a refusal, with its AWS error name. Transports map it like a
-// kms error.
-type Error struct {
-	// Type is DependencyTimeoutException (retryable: this node cannot keep
-	// the promise now) or ValidationException (a malformed header).
-	Type    string
-	Message string
+// invalid returns the refusal of a malformed header: a
+// ValidationException.
+func invalid(format string, args ...any) *wire.Error {
+	return wire.Errorf(wire.Validation, format, args...)
 }
 
-func (e *Error) Error() string { return e.Type + ": " + e.Message }
-
-// Retryable reports whether the refusal is one a client should retry,
-// here or on another node.
-func (e *Error) Retryable() bool { return e.Type == dependencyTimeout }
-
-const (
-	dependencyTimeout = "DependencyTimeoutException"
-	validation        = "ValidationException"
-)
-
-func invalid(format string, args ...any) *Error {
-	return &Error{Type: validation, Message: fmt.Sprintf(format, args...)}
-}
-
-func unavailable(format string, args ...any) *Error {
-	return &Error{Type: dependencyTimeout, Message: fmt.Sprintf(format, args...)}
+// unavailable returns the refusal of a read this node cannot serve now: a
+// DependencyTimeoutException, which clients retry here or on another node.
+func unavailable(format string, args ...any) *wire.Error {
+	return wire.Errorf(wire.DependencyTimeout, format, args...)
 }

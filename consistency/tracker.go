@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trentkms/trent/wire"
 )
 
 // ReadIndexer returns a raft index that the local state must apply to
@@ -194,7 +196,7 @@ func (t *Tracker) fly(f *flight) {
 }
 
 // Admit decides whether a call may be served under r, waiting briefly for
-// a refresh or for r.MinIndex when needed. A refusal is an *Error.
+// a refresh or for r.MinIndex when needed. A refusal is a *wire.Error.
 func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 	start := t.since()
 	if r.Mode == Linearizable {
@@ -252,7 +254,7 @@ func (t *Tracker) waitIndex(ctx context.Context, idx uint64) error {
 	defer cancel()
 	if err := t.cfg.Store.WaitApplied(wctx, idx); err != nil {
 		return unavailable("Node %s has applied raft index %d, below the requested %s %d, and did not catch up within %s; retry the request.",
-			t.cfg.NodeID, t.cfg.Store.AppliedIndex(), MinIndexHeader, idx, t.cfg.WaitTimeout)
+			t.cfg.NodeID, t.cfg.Store.AppliedIndex(), wire.MinIndexHeader, idx, t.cfg.WaitTimeout)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trentkms/trent/wire"
 )
 
 // clock is a manual clock.
@@ -131,7 +133,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 
 func refusal(t *testing.T, err error, want string) {
 	t.Helper()
-	var e *Error
+	var e *wire.Error
 	if !errors.As(err, &e) || e.Type != "DependencyTimeoutException" || !e.Retryable() {
 		t.Fatalf("err = %v, want a retryable DependencyTimeoutException", err)
 	}
@@ -405,15 +407,15 @@ func TestParseRequest(t *testing.T) {
 		wantErr string
 	}{
 		{name: "default", want: Request{Mode: Bounded}},
-		{name: "linearizable", headers: map[string]string{ConsistencyHeader: "Linearizable"}, want: Request{Mode: Linearizable}},
-		{name: "bounded tightened", headers: map[string]string{MaxStalenessHeader: "250ms"}, want: Request{Mode: Bounded, MaxStaleness: 250 * time.Millisecond}},
-		{name: "zero staleness", headers: map[string]string{MaxStalenessHeader: "0s"}, want: Request{Mode: Bounded, MaxStaleness: 1}},
-		{name: "min index", headers: map[string]string{MinIndexHeader: "42"}, want: Request{Mode: MinIndex, MinIndex: 42}},
-		{name: "min index with linearizable", headers: map[string]string{MinIndexHeader: "42", ConsistencyHeader: "linearizable"}, want: Request{Mode: Linearizable, MinIndex: 42}},
-		{name: "unknown mode", headers: map[string]string{ConsistencyHeader: "eventual"}, wantErr: `Trent-Consistency must be bounded or linearizable, not "eventual".`},
-		{name: "bad duration", headers: map[string]string{MaxStalenessHeader: "soon"}, wantErr: "Trent-Max-Staleness must be a non-negative duration"},
-		{name: "negative duration", headers: map[string]string{MaxStalenessHeader: "-1s"}, wantErr: "Trent-Max-Staleness must be a non-negative duration"},
-		{name: "bad index", headers: map[string]string{MinIndexHeader: "-3"}, wantErr: "Trent-Min-Index must be a raft index"},
+		{name: "linearizable", headers: map[string]string{wire.ConsistencyHeader: "Linearizable"}, want: Request{Mode: Linearizable}},
+		{name: "bounded tightened", headers: map[string]string{wire.MaxStalenessHeader: "250ms"}, want: Request{Mode: Bounded, MaxStaleness: 250 * time.Millisecond}},
+		{name: "zero staleness", headers: map[string]string{wire.MaxStalenessHeader: "0s"}, want: Request{Mode: Bounded, MaxStaleness: 1}},
+		{name: "min index", headers: map[string]string{wire.MinIndexHeader: "42"}, want: Request{Mode: MinIndex, MinIndex: 42}},
+		{name: "min index with linearizable", headers: map[string]string{wire.MinIndexHeader: "42", wire.ConsistencyHeader: "linearizable"}, want: Request{Mode: Linearizable, MinIndex: 42}},
+		{name: "unknown mode", headers: map[string]string{wire.ConsistencyHeader: "eventual"}, wantErr: `Trent-Consistency must be bounded or linearizable, not "eventual".`},
+		{name: "bad duration", headers: map[string]string{wire.MaxStalenessHeader: "soon"}, wantErr: "Trent-Max-Staleness must be a non-negative duration"},
+		{name: "negative duration", headers: map[string]string{wire.MaxStalenessHeader: "-1s"}, wantErr: "Trent-Max-Staleness must be a non-negative duration"},
+		{name: "bad index", headers: map[string]string{wire.MinIndexHeader: "-3"}, wantErr: "Trent-Min-Index must be a raft index"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
@@ -422,7 +424,7 @@ func TestParseRequest(t *testing.T) {
 			}
 			got, err := ParseRequest(h)
 			if tc.wantErr != "" {
-				var e *Error
+				var e *wire.Error
 				if !errors.As(err, &e) || e.Type != "ValidationException" || !strings.Contains(e.Message, tc.wantErr) {
 					t.Fatalf("err = %v, want ValidationException containing %q", err, tc.wantErr)
 				}
@@ -438,7 +440,7 @@ func TestParseRequest(t *testing.T) {
 func TestServedHeaders(t *testing.T) {
 	h := http.Header{}
 	Served{Mode: Bounded, StalenessBound: 12500 * time.Microsecond, AppliedIndex: 42}.SetHeaders(h)
-	if h.Get(ConsistencyHeader) != "bounded" || h.Get(StalenessBoundHeader) != "12.5ms" || h.Get(AppliedIndexHeader) != "42" {
+	if h.Get(wire.ConsistencyHeader) != "bounded" || h.Get(wire.StalenessBoundHeader) != "12.5ms" || h.Get(wire.AppliedIndexHeader) != "42" {
 		t.Fatalf("headers %v", h)
 	}
 }

@@ -55,14 +55,8 @@ func (c *CreateGrant) apply(f *FSM, index uint64) *Result {
 	if !ok {
 		return &Result{Err: reject("NotFoundException", "Key '"+g.KeyID+"' does not exist")}
 	}
-	switch k.State {
-	case Enabled:
-	case Disabled:
-		return &Result{Err: reject("DisabledException", k.ARN+" is disabled.")}
-	case PendingDeletion:
-		return &Result{Err: reject("KMSInvalidStateException", k.ARN+" is pending deletion.")}
-	default:
-		return &Result{Err: reject("KMSInvalidStateException", k.ARN+" is pending import.")}
+	if r := k.Unusable(); r != nil {
+		return &Result{Err: r}
 	}
 	if g.Name != "" {
 		var existing *Grant

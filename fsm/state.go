@@ -1,5 +1,7 @@
 package fsm
 
+import "github.com/trentkms/trent/wire"
+
 // KeyState is the AWS key state of a KMS key.
 type KeyState string
 
@@ -80,11 +82,28 @@ func (k *Key) clone() *Key {
 
 // Rejection is a command refused at apply time. Type is the AWS error name
 // (for example KMSInvalidStateException) and Message the AWS-style message.
-type Rejection struct {
-	Type    string
-	Message string
-}
-
-func (r *Rejection) Error() string { return r.Type + ": " + r.Message }
+// It is the services' error type, so a refusal reaches the caller as it is.
+//
+// Transition: Rejection is an alias of wire.Error while the write path is
+// being unified; new code should name wire.Error.
+type Rejection = wire.Error
 
 func reject(typ, msg string) *Rejection { return &Rejection{Type: typ, Message: msg} }
+
+// Unusable returns why k cannot do cryptography now, or nil if it can: a
+// DisabledException or KMSInvalidStateException naming the key. The
+// service (before proposing) and CreateGrant (at apply time) both refuse
+// with it, so the two always agree.
+func (k *Key) Unusable() *wire.Error {
+	switch k.State {
+	case Enabled:
+		return nil
+	case Disabled:
+		return reject(wire.Disabled, k.ARN+" is disabled.")
+	case PendingDeletion:
+		return reject(wire.KMSInvalidState, k.ARN+" is pending deletion.")
+	case PendingImport:
+		return reject(wire.KMSInvalidState, k.ARN+" is pending import.")
+	}
+	return reject(wire.KMSInvalidState, k.ARN+" is unavailable.")
+}

@@ -9,8 +9,8 @@ import (
 	"github.com/trentkms/trent/fsm"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/wire"
 )
 
 // MalformedPolicyDocument is IAM's error for a policy that does not parse.
@@ -30,7 +30,7 @@ type AuthzStore interface {
 
 // Explainer explains authorization decisions; *kms.Service is one.
 type Explainer interface {
-	ExplainAuthorization(ctx context.Context, p identity.Principal, action, keyID string, ec map[string]string) (*kms.Explanation, error)
+	ExplainAuthorization(ctx context.Context, p identity.Principal, action, keyID string, ec map[string]string) (*policy.Explanation, error)
 }
 
 // authzStore returns the store as an AuthzStore, or an error if it is not
@@ -38,7 +38,7 @@ type Explainer interface {
 func (s *Service) authzStore() (AuthzStore, error) {
 	as, ok := s.store.(AuthzStore)
 	if !ok {
-		return nil, newError(ServiceFailure, "internal error")
+		return nil, newError(wire.ServiceFailure, "internal error")
 	}
 	return as, nil
 }
@@ -152,7 +152,7 @@ func (s *Service) role(ctx context.Context, action, name string) (*fsm.Role, err
 		return nil, err
 	}
 	if !ok {
-		return nil, newError(NoSuchEntity, "The role with name %s cannot be found.", name)
+		return nil, newError(wire.NoSuchEntity, "The role with name %s cannot be found.", name)
 	}
 	return r, nil
 }
@@ -228,7 +228,7 @@ func (s *Service) putPolicy(ctx context.Context, action, kind, name, policyName,
 	}
 	switch _, err := policy.Parse(doc, policy.IdentityPolicy); {
 	case errors.Is(err, policy.ErrTooLarge):
-		return newError(LimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s.", policy.MaxIdentityPolicyChars, kind, name)
+		return newError(wire.IAMLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s.", policy.MaxIdentityPolicyChars, kind, name)
 	case err != nil:
 		return newError(MalformedPolicyDocument, "%s", err.Error())
 	}
@@ -251,7 +251,7 @@ func (s *Service) getPolicy(ctx context.Context, action, kind, name, policyName 
 	}
 	pp, ok := st.PrincipalPolicy(owner, policyName)
 	if !ok {
-		return "", newError(NoSuchEntity, "The %s policy with name %s cannot be found.", kind, policyName)
+		return "", newError(wire.NoSuchEntity, "The %s policy with name %s cannot be found.", kind, policyName)
 	}
 	return pp.Document, nil
 }
@@ -281,8 +281,8 @@ func (s *Service) deletePolicy(ctx context.Context, action, kind, name, policyNa
 		return err
 	}
 	_, err = s.propose(ctx, &fsm.DeletePrincipalPolicy{Owner: owner, Name: policyName})
-	if err != nil && kms.TypeOf(err) == NoSuchEntity {
-		return newError(NoSuchEntity, "The %s policy with name %s cannot be found.", kind, policyName)
+	if err != nil && wire.TypeOf(err) == wire.NoSuchEntity {
+		return newError(wire.NoSuchEntity, "The %s policy with name %s cannot be found.", kind, policyName)
 	}
 	return err
 }
@@ -451,7 +451,7 @@ func (s *Service) Explain(ctx context.Context, req *iamv1.ExplainRequest) (*iamv
 		return nil, denied(p, "Explain", target.ARN)
 	}
 	if s.explainer == nil {
-		return nil, newError(kms.UnsupportedOperation, "Explain is not available on this node.")
+		return nil, newError(wire.UnsupportedOperation, "Explain is not available on this node.")
 	}
 	x, err := s.explainer.ExplainAuthorization(ctx, target, req.Action, req.KeyId, req.EncryptionContext)
 	if err != nil {

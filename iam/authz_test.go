@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 const allowEncrypt = `{"Version":"2012-10-17","Statement":[{"Sid":"Use","Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`
@@ -27,7 +28,7 @@ func TestRoleLifecycle(t *testing.T) {
 		t.Fatalf("role %+v", r.Role)
 	}
 	_, err = e.svc.CreateRole(e.root, &iamv1.CreateRoleRequest{RoleName: "APP"})
-	wantType(t, err, iam.EntityAlreadyExists)
+	wantType(t, err, wire.EntityAlreadyExists)
 	if _, err := e.svc.CreateRole(e.root, &iamv1.CreateRoleRequest{RoleName: "batch"}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,17 +59,17 @@ func TestRoleLifecycle(t *testing.T) {
 			return err
 		}(),
 	} {
-		wantType(t, err, iam.AccessDenied)
+		wantType(t, err, wire.IAMAccessDenied)
 	}
 	_, err = e.svc.CreateRole(e.root, &iamv1.CreateRoleRequest{RoleName: "bad/name"})
-	wantType(t, err, iam.ValidationError)
+	wantType(t, err, wire.IAMValidation)
 	if _, err := e.svc.DeleteRole(e.root, &iamv1.DeleteRoleRequest{RoleName: "app"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.svc.GetRole(e.root, &iamv1.GetRoleRequest{RoleName: "app"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 	_, err = e.svc.DeleteRole(e.root, &iamv1.DeleteRoleRequest{RoleName: "app"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 }
 
 func TestInlinePolicies(t *testing.T) {
@@ -117,19 +118,19 @@ func TestInlinePolicies(t *testing.T) {
 		{"not json", e.root, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p", PolicyDocument: "nope"}, iam.MalformedPolicyDocument, ""},
 		{"too large", e.root, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p",
 			PolicyDocument: `{"Version":"2012-10-17","Statement":[{"Sid":"` + strings.Repeat("a", 7000) + `","Effect":"Allow","Action":"kms:*","Resource":"*"}]}`},
-			iam.LimitExceeded, ""},
-		{"no document", e.root, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p"}, iam.ValidationError, "policyDocument"},
-		{"bad name", e.root, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "a b", PolicyDocument: allowEncrypt}, iam.ValidationError, "policyName"},
-		{"missing user", e.root, &iamv1.PutUserPolicyRequest{UserName: "nobody", PolicyName: "p", PolicyDocument: allowEncrypt}, iam.NoSuchEntity, ""},
-		{"not root", as(t, "arn:aws:iam::"+account+":user/bob"), &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p", PolicyDocument: allowEncrypt}, iam.AccessDenied, ""},
-		{"other account", e.other, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p", PolicyDocument: allowEncrypt}, iam.NoSuchEntity, ""},
+			wire.IAMLimitExceeded, ""},
+		{"no document", e.root, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p"}, wire.IAMValidation, "policyDocument"},
+		{"bad name", e.root, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "a b", PolicyDocument: allowEncrypt}, wire.IAMValidation, "policyName"},
+		{"missing user", e.root, &iamv1.PutUserPolicyRequest{UserName: "nobody", PolicyName: "p", PolicyDocument: allowEncrypt}, wire.NoSuchEntity, ""},
+		{"not root", as(t, "arn:aws:iam::"+account+":user/bob"), &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p", PolicyDocument: allowEncrypt}, wire.IAMAccessDenied, ""},
+		{"other account", e.other, &iamv1.PutUserPolicyRequest{UserName: "bob", PolicyName: "p", PolicyDocument: allowEncrypt}, wire.NoSuchEntity, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.fsm.PrincipalPolicies("arn:aws:iam::" + account + ":user/bob")
 			_, err := e.svc.PutUserPolicy(tc.ctx, tc.req)
 			wantType(t, err, tc.want)
-			if !strings.Contains(err.Error(), tc.wantMsg) {
+			if !strings.Contains(message(t, err), tc.wantMsg) {
 				t.Errorf("message %q lacks %q", err, tc.wantMsg)
 			}
 			if after := e.fsm.PrincipalPolicies("arn:aws:iam::" + account + ":user/bob"); !slices.Equal(before, after) {
@@ -138,9 +139,9 @@ func TestInlinePolicies(t *testing.T) {
 		})
 	}
 	_, err = e.svc.GetUserPolicy(e.root, &iamv1.GetUserPolicyRequest{UserName: "bob", PolicyName: "other"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 	_, err = e.svc.DeleteUserPolicy(e.root, &iamv1.DeleteUserPolicyRequest{UserName: "bob", PolicyName: "other"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 	if _, err := e.svc.DeleteUserPolicy(e.root, &iamv1.DeleteUserPolicyRequest{UserName: "bob", PolicyName: "use"}); err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +203,9 @@ func TestRevokeCert(t *testing.T) {
 		t.Fatalf("revoking twice: %v", err)
 	}
 	_, err = e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "zz"})
-	wantType(t, err, iam.ValidationError)
+	wantType(t, err, wire.IAMValidation)
 	_, err = e.svc.RevokeCert(as(t, bob.Arn), &iamv1.RevokeCertRequest{SerialNumber: "12"})
-	wantType(t, err, iam.AccessDenied)
+	wantType(t, err, wire.IAMAccessDenied)
 	l, err := e.svc.ListRevokedCerts(e.root, &iamv1.ListRevokedCertsRequest{})
 	if err != nil || len(l.RevokedCerts) != 1 || l.RevokedCerts[0].SerialNumber != serial || l.RevokedCerts[0].RevokeDate == "" {
 		t.Fatalf("ListRevokedCerts: %v %+v", err, l)
@@ -220,17 +221,17 @@ func TestRevokeCertIsScopedToTheAccount(t *testing.T) {
 	e.createUser(t, "bob")
 	serial := e.issueSerial(t, "bob")
 	_, err := e.svc.RevokeCert(e.other, &iamv1.RevokeCertRequest{SerialNumber: serial})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 	if e.fsm.CertRevoked(serial) {
 		t.Fatal("another account revoked bob's certificate")
 	}
 	_, unknown := e.svc.RevokeCert(e.other, &iamv1.RevokeCertRequest{SerialNumber: "12345"})
-	wantType(t, unknown, iam.NoSuchEntity)
+	wantType(t, unknown, wire.NoSuchEntity)
 	if strings.ReplaceAll(err.Error(), serial, "12345") != unknown.Error() {
 		t.Fatalf("another account's serial is refused unlike an unknown one: %q vs %q", err, unknown)
 	}
 	_, err = e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: "12345"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 
 	if _, err := e.svc.RevokeCert(e.root, &iamv1.RevokeCertRequest{SerialNumber: serial}); err != nil {
 		t.Fatal(err)
@@ -324,18 +325,18 @@ func TestExplain(t *testing.T) {
 		req  *iamv1.ExplainRequest
 		want string
 	}{
-		{as(t, bob.Arn), &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"}, iam.AccessDenied},
-		{e.other, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"}, iam.AccessDenied},
-		{e.root, &iamv1.ExplainRequest{Principal: "bob", Action: "kms:Encrypt"}, iam.ValidationError},
-		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn}, iam.ValidationError},
-		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "Encrypt"}, kms.Validation},
-		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt", KeyId: "11111111-2222-4333-8444-555555555555"}, kms.NotFound},
+		{as(t, bob.Arn), &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"}, wire.IAMAccessDenied},
+		{e.other, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"}, wire.IAMAccessDenied},
+		{e.root, &iamv1.ExplainRequest{Principal: "bob", Action: "kms:Encrypt"}, wire.IAMValidation},
+		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn}, wire.IAMValidation},
+		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "Encrypt"}, wire.Validation},
+		{e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt", KeyId: "11111111-2222-4333-8444-555555555555"}, wire.NotFound},
 	} {
 		_, err := svc.Explain(tc.ctx, tc.req)
 		wantType(t, err, tc.want)
 	}
 	_, err = e.svc.Explain(e.root, &iamv1.ExplainRequest{Principal: bob.Arn, Action: "kms:Encrypt"})
-	wantType(t, err, kms.UnsupportedOperation)
+	wantType(t, err, wire.UnsupportedOperation)
 }
 
 // FuzzNormalizeSerial: no panic, and an accepted serial is in canonical

@@ -10,6 +10,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 // IssueCertificate issues a client certificate naming a user or role of
@@ -80,7 +81,7 @@ func (s *Service) IssueCertificate(ctx context.Context, req *iamv1.IssueCertific
 		der, err = s.ca.SignCSR(csrDER, principal, now, ttl)
 		if err != nil {
 			// The CA's messages say what to change (key type, lifetime).
-			return nil, newError(ValidationError, "The certificate cannot be issued: %v", err)
+			return nil, newError(wire.IAMValidation, "The certificate cannot be issued: %v", err)
 		}
 	} else {
 		key, err := identity.NewKeyPair()
@@ -89,7 +90,7 @@ func (s *Service) IssueCertificate(ctx context.Context, req *iamv1.IssueCertific
 		}
 		der, err = s.ca.IssueClient(principal, &key.PublicKey, now, ttl)
 		if err != nil {
-			return nil, newError(ValidationError, "The certificate cannot be issued: %v", err)
+			return nil, newError(wire.IAMValidation, "The certificate cannot be issued: %v", err)
 		}
 		keyPEM, err := identity.EncodeKeyPEM(key)
 		if err != nil {

@@ -1,18 +1,20 @@
 // Package iam is Trent's minimal IAM: the users and roles of an account,
 // their inline identity policies, access keys for the AWS-compatible
 // endpoint, client certificates for the native API and their revocation
-// (RevokeCert), and Explain, which asks the kms package why a request
-// would be allowed or denied. [Service] implements the generated IdentityService handler,
+// (RevokeCert), and Explain, which asks an [Explainer] (the kms service)
+// why a request would be allowed or denied. [Service] implements the generated IdentityService handler,
 // one method per operation, independent of any transport; [NewHandler]
 // mounts it on Connect.
 //
 // Every method follows the kms package's path: validate the request (a bad
 // one is a ValidationError and changes nothing), authorize the caller,
 // then read the replicated state ([Store]) or propose a command through the
-// [Log]. Errors are *kms.Error values carrying the IAM error name
+// [Log]. Errors are *wire.Error values carrying the IAM error name
 // (EntityAlreadyExists, NoSuchEntity, LimitExceeded, ValidationError,
-// AccessDenied) and an IAM-shaped message, so the rpc package maps them
-// like KMS errors.
+// AccessDenied: wire's IAM names) and an IAM-shaped message, so the rpc
+// package maps them like KMS errors. The package does not import kms:
+// what the two share (errors, call info, the log's outcomes) is package
+// wire's, and the Explainer answers with a policy.Explanation.
 //
 // # Authorization
 //

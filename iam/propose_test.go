@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/trentkms/trent/fsm"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // stubLog answers every proposal with resp at index 9.
@@ -20,21 +20,21 @@ func (l stubLog) Apply(context.Context, []byte) (any, uint64, error) { return l.
 // way the call reports the index at which the refusal applied.
 func TestProposeTranslatesRejections(t *testing.T) {
 	tests := []struct{ rejection, want string }{
-		{"EntityAlreadyExists", EntityAlreadyExists},
-		{"NoSuchEntity", NoSuchEntity},
-		{"LimitExceeded", LimitExceeded},
-		{"ValidationError", ValidationError},
-		{"ServiceFailure", ServiceFailure},
-		{"NotFoundException", ServiceFailure}, // KMS's, not an IAM name
-		{"KMSInternalException", ServiceFailure},
-		{"", ServiceFailure},
+		{"EntityAlreadyExists", wire.EntityAlreadyExists},
+		{"NoSuchEntity", wire.NoSuchEntity},
+		{"LimitExceeded", wire.IAMLimitExceeded},
+		{"ValidationError", wire.IAMValidation},
+		{"ServiceFailure", wire.ServiceFailure},
+		{"NotFoundException", wire.ServiceFailure}, // KMS's, not an IAM name
+		{"KMSInternalException", wire.ServiceFailure},
+		{"", wire.ServiceFailure},
 	}
 	for _, tt := range tests {
 		s := &Service{logger: slog.New(slog.DiscardHandler),
 			log: stubLog{&fsm.Result{Err: &fsm.Rejection{Type: tt.rejection, Message: "refused"}}}}
-		var info kms.CallInfo
-		_, err := s.propose(kms.WithCallInfo(context.Background(), &info), &fsm.Noop{})
-		var e *kms.Error
+		var info wire.CallInfo
+		_, err := s.propose(wire.WithCallInfo(context.Background(), &info), &fsm.Noop{})
+		var e *wire.Error
 		if !errors.As(err, &e) || e.Type != tt.want {
 			t.Errorf("rejection %q: got %v, want %s", tt.rejection, err, tt.want)
 			continue
@@ -52,7 +52,7 @@ func TestProposeTranslatesRejections(t *testing.T) {
 func TestProposeRefusesAnUnexpectedResponse(t *testing.T) {
 	s := &Service{logger: slog.New(slog.DiscardHandler), log: stubLog{"not a result"}}
 	_, err := s.propose(context.Background(), &fsm.Noop{})
-	if e := (*kms.Error)(nil); !errors.As(err, &e) || e.Type != ServiceFailure {
-		t.Fatalf("got %v, want %s", err, ServiceFailure)
+	if e := (*wire.Error)(nil); !errors.As(err, &e) || e.Type != wire.ServiceFailure {
+		t.Fatalf("got %v, want %s", err, wire.ServiceFailure)
 	}
 }

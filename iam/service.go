@@ -16,19 +16,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
-	"github.com/trentkms/trent/raft"
-)
-
-// IAM error names. They are IAM's, not KMS's: IAM names its errors
-// without the Exception suffix.
-const (
-	AccessDenied        = "AccessDenied"
-	EntityAlreadyExists = "EntityAlreadyExists"
-	LimitExceeded       = "LimitExceeded"
-	NoSuchEntity        = "NoSuchEntity"
-	ServiceFailure      = "ServiceFailure"
-	ValidationError     = "ValidationError"
+	"github.com/trentkms/trent/wire"
 )
 
 // Limits, from IAM.
@@ -52,6 +40,8 @@ type Store interface {
 }
 
 // Log proposes commands to the replicated log; it is the kms package's Log.
+// Besides the command's result, Apply may fail with wire.ErrNotLeader,
+// wire.ErrShutdown or wire.ErrUnknownOutcome (wrapped or not).
 type Log interface {
 	Apply(ctx context.Context, cmd []byte) (resp any, index uint64, err error)
 }
@@ -159,7 +149,7 @@ func (s *Service) Exists(p identity.Principal) bool {
 func caller(ctx context.Context) (identity.Principal, error) {
 	p, ok := identity.FromContext(ctx)
 	if !ok {
-		return identity.Principal{}, &kms.Error{Type: kms.UnrecognizedClient, Message: "The request has no authenticated principal."}
+		return identity.Principal{}, &wire.Error{Type: wire.UnrecognizedClient, Message: "The request has no authenticated principal."}
 	}
 	return p, nil
 }
@@ -174,25 +164,25 @@ func requireRoot(p identity.Principal, action, resource string) error {
 }
 
 func denied(p identity.Principal, action, resource string) error {
-	return newError(AccessDenied, "User: %s is not authorized to perform: iam:%s on resource: %s because no identity-based policy allows the iam:%s action",
+	return newError(wire.IAMAccessDenied, "User: %s is not authorized to perform: iam:%s on resource: %s because no identity-based policy allows the iam:%s action",
 		p.ARN, action, resource, action)
 }
 
-func newError(typ, format string, args ...any) *kms.Error {
-	return &kms.Error{Type: typ, Message: fmt.Sprintf(format, args...)}
+func newError(typ, format string, args ...any) *wire.Error {
+	return &wire.Error{Type: typ, Message: fmt.Sprintf(format, args...)}
 }
 
 // validation returns a ValidationError in AWS's Coral style.
-func validation(format string, args ...any) *kms.Error {
-	return &kms.Error{Type: ValidationError, Message: "1 validation error detected: " + fmt.Sprintf(format, args...)}
+func validation(format string, args ...any) *wire.Error {
+	return &wire.Error{Type: wire.IAMValidation, Message: "1 validation error detected: " + fmt.Sprintf(format, args...)}
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
-// becomes the matching *kms.Error (see rejection).
+// becomes the matching *wire.Error (see rejection).
 func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	r, idx, err := fsm.Apply(ctx, s.log, cmd)
 	if idx != 0 { // the command applied, if only to be refused
-		kms.SetAppliedIndex(ctx, idx)
+		wire.SetAppliedIndex(ctx, idx)
 	}
 	var rej *fsm.Rejection
 	switch {
@@ -200,11 +190,11 @@ func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, er
 		return r, nil
 	case errors.As(err, &rej):
 		return nil, s.rejection(ctx, cmd.Op(), rej)
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
+	case errors.Is(err, wire.ErrNotLeader), errors.Is(err, wire.ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return nil, newError(kms.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
-	case errors.Is(err, raft.ErrUnknownOutcome):
-		return nil, newError(kms.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
+		return nil, newError(wire.ServiceUnavailable, "The service could not reach a quorum in time; retry the request.")
+	case errors.Is(err, wire.ErrUnknownOutcome):
+		return nil, newError(wire.ServiceUnavailable, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 	}
 	return nil, s.internal(ctx, string(cmd.Op()), err)
 }
@@ -214,11 +204,11 @@ func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, er
 // not listed, such as a KMS one, which no command of this service can
 // meet, is an internal error rather than a name IAM clients do not know.
 var rejectionTypes = map[string]bool{
-	EntityAlreadyExists: true,
-	LimitExceeded:       true,
-	NoSuchEntity:        true,
-	ServiceFailure:      true,
-	ValidationError:     true,
+	wire.EntityAlreadyExists: true,
+	wire.IAMLimitExceeded:    true,
+	wire.NoSuchEntity:        true,
+	wire.ServiceFailure:      true,
+	wire.IAMValidation:       true,
 }
 
 // rejection translates a command refused at apply time.
@@ -226,13 +216,13 @@ func (s *Service) rejection(ctx context.Context, op fsm.Op, r *fsm.Rejection) er
 	if !rejectionTypes[r.Type] {
 		return s.internal(ctx, string(op), r)
 	}
-	return &kms.Error{Type: r.Type, Message: r.Message}
+	return &wire.Error{Type: r.Type, Message: r.Message}
 }
 
 // internal logs err for operators and returns an opaque ServiceFailure.
 func (s *Service) internal(ctx context.Context, op string, err error) error {
 	s.logger.ErrorContext(ctx, "internal error", "op", op, "err", err)
-	return newError(ServiceFailure, "internal error")
+	return newError(wire.ServiceFailure, "internal error")
 }
 
 // Lengths of the random part of ids, as in IAM: access key ids (AKIA...)

@@ -25,7 +25,7 @@ import (
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 const account = "111122223333"
@@ -129,13 +129,24 @@ func wantType(tb testing.TB, err error, typ string) {
 		}
 		return
 	}
-	var ke *kms.Error
+	var ke *wire.Error
 	if !errors.As(err, &ke) || ke.Type != typ {
 		tb.Fatalf("got error %v, want %s", err, typ)
 	}
 }
 
 func i32(v int32) *int32 { return &v }
+
+// message returns the caller-visible message of err, which must be a
+// *wire.Error.
+func message(tb testing.TB, err error) string {
+	tb.Helper()
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		tb.Fatalf("got error %v, want a *wire.Error", err)
+	}
+	return we.Message
+}
 func i64(v int64) *int64 { return &v }
 
 var (
@@ -279,7 +290,7 @@ func TestValidationErrorsChangeNothing(t *testing.T) {
 		},
 	}
 	for name, call := range calls {
-		if err := call(); err == nil || kms.TypeOf(err) != "ValidationError" {
+		if err := call(); err == nil || wire.TypeOf(err) != "ValidationError" {
 			t.Errorf("%s: got %v, want ValidationError", name, err)
 		}
 	}
@@ -331,7 +342,7 @@ func TestOnlyTheRootManagesOthers(t *testing.T) {
 		for name, ctx := range map[string]context.Context{"user": bob, "role": role} {
 			err := call(ctx)
 			wantType(t, err, "AccessDenied")
-			if !strings.Contains(err.Error(), "is not authorized to perform: iam:"+op) {
+			if !strings.Contains(message(t, err), "is not authorized to perform: iam:"+op) {
 				t.Errorf("%s as %s: message %q", op, name, err)
 			}
 		}
@@ -344,7 +355,7 @@ func TestOnlyTheRootManagesOthers(t *testing.T) {
 	wantType(t, err, "NoSuchEntity")
 	// No principal at all.
 	_, err = e.svc.ListUsers(context.Background(), &iamv1.ListUsersRequest{})
-	wantType(t, err, kms.UnrecognizedClient)
+	wantType(t, err, wire.UnrecognizedClient)
 }
 
 func TestGetUserWithoutNameIsTheCaller(t *testing.T) {
@@ -622,12 +633,12 @@ func TestListCertificates(t *testing.T) {
 		req  *iamv1.ListCertificatesRequest
 		want string
 	}{
-		{"another user's", as(t, bob.Arn), &iamv1.ListCertificatesRequest{UserName: "carol"}, iam.AccessDenied},
-		{"a role's, as a user", as(t, bob.Arn), &iamv1.ListCertificatesRequest{RoleName: "ops"}, iam.AccessDenied},
-		{"another account's", e.other, &iamv1.ListCertificatesRequest{UserName: "bob"}, iam.NoSuchEntity},
-		{"root without a name", e.root, &iamv1.ListCertificatesRequest{}, iam.ValidationError},
-		{"both names", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", RoleName: "ops"}, iam.ValidationError},
-		{"max items", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", MaxItems: i32(0)}, iam.ValidationError},
+		{"another user's", as(t, bob.Arn), &iamv1.ListCertificatesRequest{UserName: "carol"}, wire.IAMAccessDenied},
+		{"a role's, as a user", as(t, bob.Arn), &iamv1.ListCertificatesRequest{RoleName: "ops"}, wire.IAMAccessDenied},
+		{"another account's", e.other, &iamv1.ListCertificatesRequest{UserName: "bob"}, wire.NoSuchEntity},
+		{"root without a name", e.root, &iamv1.ListCertificatesRequest{}, wire.IAMValidation},
+		{"both names", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", RoleName: "ops"}, wire.IAMValidation},
+		{"max items", e.root, &iamv1.ListCertificatesRequest{UserName: "bob", MaxItems: i32(0)}, wire.IAMValidation},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.svc.ListCertificates(tt.ctx, tt.req)
@@ -676,7 +687,7 @@ func TestIssueCertificateRacingDeleteUserHandsOutNothing(t *testing.T) {
 	e.createUser(t, "bob")
 	svc := e.serviceWith(t, e.hsm, &deletingLog{memLog: &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()}, name: "bob"})
 	r, err := svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{UserName: "bob"})
-	wantType(t, err, iam.NoSuchEntity)
+	wantType(t, err, wire.NoSuchEntity)
 	if r != nil {
 		t.Fatalf("a certificate was handed out: %+v", r)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/trentkms/trent/fsm"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 // newPrincipal checks the path and ARN of a new user or role made by the
@@ -187,7 +188,7 @@ func (s *Service) user(p identity.Principal, action, name string) (*fsm.User, er
 }
 
 func noSuchUser(name string) error {
-	return newError(NoSuchEntity, "The user with name %s cannot be found.", name)
+	return newError(wire.NoSuchEntity, "The user with name %s cannot be found.", name)
 }
 
 func userARN(account, path, name string) string {

@@ -37,7 +37,7 @@ type AuthzRequest struct {
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow
-// and a non-nil error to deny; an *Error is passed to the caller as is, any
+// and a non-nil error to deny; a *wire.Error is passed to the caller as is, any
 // other error becomes AWS's AccessDeniedException message.
 type Authorizer interface {
 	Authorize(ctx context.Context, r *AuthzRequest) error

@@ -13,6 +13,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 const (
@@ -67,36 +68,36 @@ func authzCases() []authzCase {
 	return []authzCase{
 		{name: "root/default_policy", caller: "", op: "Encrypt", wantWhy: "allowed"},
 		{name: "root/default_policy_admin_op", caller: "", op: "EnableKey"},
-		{name: "bob/default_policy_nothing", caller: bobARN, op: "Encrypt", want: kms.AccessDenied, wantWhy: "delegates to the caller's account, but no identity policy allows"},
+		{name: "bob/default_policy_nothing", caller: bobARN, op: "Encrypt", want: wire.AccessDenied, wantWhy: "delegates to the caller's account, but no identity policy allows"},
 		{name: "bob/identity_allow_star", caller: bobARN, op: "Encrypt",
 			idents: map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}, wantWhy: "identity policy"},
 		{name: "bob/identity_allow_key_arn", caller: bobARN, op: "Encrypt",
 			idents: map[string]string{bobARN: ident("Allow", encrypt, `"arn:aws:kms:us-east-1:111122223333:key/*"`, "")}},
 		{name: "bob/identity_allow_other_key", caller: bobARN, op: "Encrypt",
-			idents: map[string]string{bobARN: ident("Allow", encrypt, `"arn:aws:kms:us-east-1:111122223333:key/11111111-2222-4333-8444-555555555555"`, "")}, want: kms.AccessDenied},
+			idents: map[string]string{bobARN: ident("Allow", encrypt, `"arn:aws:kms:us-east-1:111122223333:key/11111111-2222-4333-8444-555555555555"`, "")}, want: wire.AccessDenied},
 		{name: "bob/identity_allows_other_action", caller: bobARN, op: "Decrypt",
-			idents: map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}, want: kms.AccessDenied},
+			idents: map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}, want: wire.AccessDenied},
 		{name: "bob/identity_notaction", caller: bobARN, op: "Encrypt",
 			idents: map[string]string{bobARN: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"kms:Decrypt","Resource":"*"}]}`}},
 		{name: "bob/grant_only", caller: bobARN, op: "Encrypt",
 			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, wantWhy: "grant"},
 		{name: "bob/grant_other_op", caller: bobARN, op: "Decrypt",
-			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied},
+			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: wire.AccessDenied},
 		{name: "bob/grant_constraint_matches", caller: bobARN, op: "Encrypt", ec: fin,
 			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}, Constraints: subset("dept", "finance")}}},
 		{name: "bob/grant_constraint_missing", caller: bobARN, op: "Encrypt",
-			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}, Constraints: subset("dept", "finance")}}, want: kms.AccessDenied},
+			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}, Constraints: subset("dept", "finance")}}, want: wire.AccessDenied},
 		{name: "bob/identity_deny_beats_grant", caller: bobARN, op: "Encrypt",
 			idents: map[string]string{bobARN: ident("Deny", encrypt, `"*"`, "")},
-			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied, wantWhy: "explicit deny",
+			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: wire.AccessDenied, wantWhy: "explicit deny",
 			wantMsg: "with an explicit deny in an identity-based policy"},
 		{name: "bob/key_deny_beats_grant", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Deny", bobP, encrypt, "")),
-			grants:    []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: kms.AccessDenied, wantWhy: "explicit deny",
+			grants:    []*kmsv1.CreateGrantRequest{{GranteePrincipal: bobARN, Operations: []string{"Encrypt"}}}, want: wire.AccessDenied, wantWhy: "explicit deny",
 			wantMsg: "with an explicit deny in a resource-based policy"},
 		{name: "bob/key_deny_beats_identity_allow", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Deny", `"*"`, encrypt, `{"StringNotEquals":{"kms:EncryptionContext:dept":"finance"}}`)),
-			idents:    map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}, want: kms.AccessDenied},
+			idents:    map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}, want: wire.AccessDenied},
 		{name: "bob/key_deny_condition_not_met", caller: bobARN, op: "Encrypt", ec: fin,
 			keyPolicy: kp(rootAll, stmt("Deny", `"*"`, encrypt, `{"StringNotEquals":{"kms:EncryptionContext:dept":"finance"}}`)),
 			idents:    map[string]string{bobARN: ident("Allow", encrypt, `"*"`, "")}},
@@ -104,15 +105,15 @@ func authzCases() []authzCase {
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, "")), wantWhy: "allows the caller"},
 		{name: "bob/no_delegation_identity_ignored", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(stmt("Allow", rootP, `"kms:PutKeyPolicy"`, ""), stmt("Allow", aws(roleARN), `"kms:*"`, "")),
-			idents:    map[string]string{bobARN: ident("Allow", `"kms:*"`, `"*"`, "")}, want: kms.AccessDenied},
+			idents:    map[string]string{bobARN: ident("Allow", `"kms:*"`, `"*"`, "")}, want: wire.AccessDenied},
 		{name: "bob/ec_condition_met", caller: bobARN, op: "Encrypt", ec: fin,
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEquals":{"kms:EncryptionContext:dept":"finance"}}`))},
 		{name: "bob/ec_condition_case_sensitive_value", caller: bobARN, op: "Encrypt", ec: map[string]string{"dept": "Finance"},
-			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEquals":{"kms:EncryptionContext:dept":"finance"}}`)), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEquals":{"kms:EncryptionContext:dept":"finance"}}`)), want: wire.AccessDenied},
 		{name: "bob/ec_keys_forallvalues_empty", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["dept"]}}`))},
 		{name: "bob/ec_keys_foranyvalue_empty", caller: bobARN, op: "Encrypt",
-			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":["dept"]}}`)), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":["dept"]}}`)), want: wire.AccessDenied},
 		{name: "bob/encryption_algorithm_default", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEquals":{"kms:EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}`))},
 		{name: "bob/key_spec_condition", caller: bobARN, op: "Encrypt",
@@ -124,34 +125,34 @@ func authzCases() []authzCase {
 		{name: "bob/source_ip_in_range", caller: bobARN, op: "Encrypt", info: &kms.RequestInfo{SourceIP: netip.MustParseAddr("10.1.2.3"), SecureTransport: true},
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`))},
 		{name: "bob/source_ip_out_of_range", caller: bobARN, op: "Encrypt", info: &kms.RequestInfo{SourceIP: netip.MustParseAddr("192.168.1.1"), SecureTransport: true},
-			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`)), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`)), want: wire.AccessDenied},
 		{name: "root/deny_insecure_transport", caller: "", op: "Encrypt", info: &kms.RequestInfo{SecureTransport: false},
-			keyPolicy: kp(rootAll, stmt("Deny", `"*"`, `"kms:*"`, `{"Bool":{"aws:SecureTransport":"false"}}`)), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Deny", `"*"`, `"kms:*"`, `{"Bool":{"aws:SecureTransport":"false"}}`)), want: wire.AccessDenied},
 		{name: "root/secure_transport_ok", caller: "", op: "Encrypt", info: &kms.RequestInfo{SecureTransport: true},
 			keyPolicy: kp(rootAll, stmt("Deny", `"*"`, `"kms:*"`, `{"Bool":{"aws:SecureTransport":"false"}}`))},
 		{name: "bob/current_time_before", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"DateLessThan":{"aws:CurrentTime":"2026-12-31T00:00:00Z"}}`))},
 		{name: "bob/current_time_after", caller: bobARN, op: "Encrypt",
-			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"DateLessThan":{"aws:CurrentTime":"2026-01-01T00:00:00Z"}}`)), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"DateLessThan":{"aws:CurrentTime":"2026-01-01T00:00:00Z"}}`)), want: wire.AccessDenied},
 		{name: "bob/via_service_never_matches", caller: bobARN, op: "Encrypt",
-			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEquals":{"kms:ViaService":"ec2.us-east-1.amazonaws.com"}}`)), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEquals":{"kms:ViaService":"ec2.us-east-1.amazonaws.com"}}`)), want: wire.AccessDenied},
 		{name: "bob/via_service_ifexists", caller: bobARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, encrypt, `{"StringEqualsIfExists":{"kms:ViaService":"ec2.us-east-1.amazonaws.com"}}`))},
 		{name: "role/role_policy", caller: roleARN, op: "Decrypt",
 			idents: map[string]string{roleARN: ident("Allow", `["kms:Encrypt","kms:Decrypt"]`, `"*"`, "")}},
 		{name: "role/bobs_policy_not_roles", caller: roleARN, op: "Decrypt",
-			idents: map[string]string{bobARN: ident("Allow", `"kms:*"`, `"*"`, "")}, want: kms.AccessDenied},
+			idents: map[string]string{bobARN: ident("Allow", `"kms:*"`, `"*"`, "")}, want: wire.AccessDenied},
 		{name: "cross/eve_account_allowed_and_identity", caller: eveARN, op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Allow", aws("arn:aws:iam::444455556666:root"), encrypt, "")),
 			idents:    map[string]string{eveARN: ident("Allow", encrypt, `"*"`, "")}},
 		{name: "cross/eve_without_identity_policy", caller: eveARN, op: "Encrypt",
-			keyPolicy: kp(rootAll, stmt("Allow", aws("arn:aws:iam::444455556666:root"), encrypt, "")), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", aws("arn:aws:iam::444455556666:root"), encrypt, "")), want: wire.AccessDenied},
 		{name: "cross/eve_identity_only", caller: eveARN, op: "Encrypt",
-			idents: map[string]string{eveARN: ident("Allow", encrypt, `"*"`, "")}, want: kms.AccessDenied},
+			idents: map[string]string{eveARN: ident("Allow", encrypt, `"*"`, "")}, want: wire.AccessDenied},
 		{name: "cross/other_root", caller: "arn:aws:iam::444455556666:root", op: "Encrypt",
 			keyPolicy: kp(rootAll, stmt("Allow", aws("444455556666"), encrypt, ""))},
 		{name: "cross/not_cross_account_op", caller: "arn:aws:iam::444455556666:root", op: "GetKeyPolicy",
-			keyPolicy: kp(rootAll, stmt("Allow", aws("444455556666"), `"kms:*"`, "")), want: kms.AccessDenied},
+			keyPolicy: kp(rootAll, stmt("Allow", aws("444455556666"), `"kms:*"`, "")), want: wire.AccessDenied},
 		{name: "cross/eve_grant", caller: eveARN, op: "Encrypt",
 			grants: []*kmsv1.CreateGrantRequest{{GranteePrincipal: eveARN, Operations: []string{"Encrypt"}}}},
 		{name: "grant/create_grant_ops_allowed", caller: bobARN, op: "CreateGrant",
@@ -159,22 +160,22 @@ func authzCases() []authzCase {
 			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}}},
 		{name: "grant/create_grant_ops_too_many", caller: bobARN, op: "CreateGrant",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, `"kms:CreateGrant"`, `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Decrypt","Encrypt"]}}`)),
-			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt", "RetireGrant"}}, want: kms.AccessDenied},
+			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt", "RetireGrant"}}, want: wire.AccessDenied},
 		{name: "grant/grantee_condition", caller: bobARN, op: "CreateGrant",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, `"kms:CreateGrant"`, `{"StringEquals":{"kms:GranteePrincipal":"`+carolARN+`"}}`)),
-			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: daveARN, Operations: []string{"Decrypt"}}, want: kms.AccessDenied},
+			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: daveARN, Operations: []string{"Decrypt"}}, want: wire.AccessDenied},
 		{name: "grant/constraint_context_condition", caller: bobARN, op: "CreateGrant",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, `"kms:CreateGrant"`, `{"StringEquals":{"kms:EncryptionContext:dept":"finance","kms:GrantConstraintType":"EncryptionContextSubset"}}`)),
 			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}, Constraints: subset("dept", "finance")}},
 		{name: "grant/for_aws_resource_never", caller: bobARN, op: "CreateGrant",
 			keyPolicy: kp(rootAll, stmt("Allow", bobP, `"kms:CreateGrant"`, `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`)),
-			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}}, want: kms.AccessDenied},
+			grantReq:  &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}}, want: wire.AccessDenied},
 		{name: "createkey/bob_identity_keyspec", caller: bobARN, op: "CreateKey",
 			idents: map[string]string{bobARN: ident("Allow", `"kms:CreateKey"`, `"*"`, `{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT"}}`)}},
-		{name: "createkey/bob_without_policy", caller: bobARN, op: "CreateKey", want: kms.AccessDenied},
+		{name: "createkey/bob_without_policy", caller: bobARN, op: "CreateKey", want: wire.AccessDenied},
 		{name: "createkey/bypass_denied", caller: bobARN, op: "CreateKey",
 			idents: map[string]string{bobARN: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*"},` +
-				`{"Effect":"Deny","Action":"kms:CreateKey","Resource":"*","Condition":{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}}]}`}, want: kms.AccessDenied},
+				`{"Effect":"Deny","Action":"kms:CreateKey","Resource":"*","Condition":{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}}]}`}, want: wire.AccessDenied},
 	}
 }
 
@@ -212,7 +213,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			err := call(ctx, e, tc, m)
 			wantType(t, err, tc.want)
-			if tc.wantMsg != "" && !strings.Contains(err.Error(), tc.wantMsg) {
+			if tc.wantMsg != "" && !strings.Contains(message(t, err), tc.wantMsg) {
 				t.Errorf("message %q lacks %q", err, tc.wantMsg)
 			}
 			if err != nil && (strings.Contains(err.Error(), "Statement") || strings.Contains(err.Error(), "{")) {
@@ -281,11 +282,11 @@ func TestDenialIsLoggedWithExplanation(t *testing.T) {
 	m := e.createKey(t)
 	e.apply(t, keyPolicyCmd(m.KeyId, kp(rootAll, `{"Sid":"NoBob","Effect":"Deny","Principal":{"AWS":"`+bobARN+`"},"Action":"kms:*","Resource":"*"}`)))
 	_, err := e.svc.Encrypt(as(t, bobARN), &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("x")})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	if strings.Contains(err.Error(), "NoBob") {
 		t.Fatalf("caller's error names the statement: %v", err)
 	}
-	if !strings.Contains(err.Error(), "with an explicit deny") {
+	if !strings.Contains(message(t, err), "with an explicit deny") {
 		t.Fatalf("message %q", err)
 	}
 	if log := buf.String(); !strings.Contains(log, `Sid \"NoBob\"`) || !strings.Contains(log, "access denied") {
@@ -303,13 +304,13 @@ func TestPolicyAuthorizerSeesPolicyChanges(t *testing.T) {
 	bob := as(t, bobARN)
 	req := &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("x")}
 	_, err := e.svc.Encrypt(bob, req)
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	e.apply(t, keyPolicyCmd(m.KeyId, kp(rootAll, stmt("Allow", aws(bobARN), `"kms:Encrypt"`, ""))))
 	_, err = e.svc.Encrypt(bob, req)
 	wantType(t, err, "")
 	e.apply(t, identityPolicyCmd(acct, fsm.PolicyOwnerUser, "bob", "deny", ident("Deny", `"kms:*"`, `"*"`, "")))
 	_, err = e.svc.Encrypt(bob, req)
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 }
 
 // BenchmarkAuthorize measures one authorization decision, as Encrypt asks

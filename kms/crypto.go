@@ -10,6 +10,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 const symmetricDefault = "SYMMETRIC_DEFAULT"
@@ -22,7 +23,7 @@ func checkAlgorithm(alg string) error {
 	case alg == "" || alg == symmetricDefault:
 		return nil
 	case enumContains(encryptionAlgorithms, alg):
-		return newError(InvalidKeyUsage, "The encryption algorithm %s is not supported by a symmetric encryption key.", alg)
+		return newError(wire.InvalidKeyUsage, "The encryption algorithm %s is not supported by a symmetric encryption key.", alg)
 	default:
 		return validation("Value '%s' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: %s", alg, encryptionAlgorithms)
 	}
@@ -56,7 +57,7 @@ func (s *Service) cryptoKey(ctx context.Context, p identity.Principal, keyID, ac
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
-		return nil, newError(InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, action)
+		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, action)
 	}
 	return k, nil
 }
@@ -66,7 +67,7 @@ func (s *Service) cryptoKey(ctx context.Context, p identity.Principal, keyID, ac
 func (s *Service) seal(ctx context.Context, k *fsm.Key, ec map[string]string, plaintext []byte) ([]byte, error) {
 	v, ok := k.Current()
 	if !ok {
-		return nil, newError(KMSInvalidState, "%s is pending import.", k.ARN)
+		return nil, newError(wire.KMSInvalidState, "%s is pending import.", k.ARN)
 	}
 	keyID, err := parseUUID(k.ID)
 	if err != nil {
@@ -131,11 +132,11 @@ func (s *Service) Encrypt(ctx context.Context, req *kmsv1.EncryptRequest) (*kmsv
 // errUnknownCiphertextKey is AWS's answer when a blob names a key the
 // caller cannot see: it does not reveal whether the key exists.
 func errUnknownCiphertextKey() error {
-	return newError(AccessDenied, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.")
+	return newError(wire.AccessDenied, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.")
 }
 
 func errInvalidCiphertext() error {
-	return newError(InvalidCiphertext, "The ciphertext is invalid, or was not encrypted under this encryption context.")
+	return newError(wire.InvalidCiphertext, "The ciphertext is invalid, or was not encrypted under this encryption context.")
 }
 
 // Decrypt decrypts a ciphertext blob. KeyId is optional: the blob names its
@@ -172,7 +173,7 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 			return nil, err
 		}
 		if !ok || named.ID != k.ID {
-			return nil, newError(IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
+			return nil, newError(wire.IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 		}
 	} else if !ok {
 		return nil, errUnknownCiphertextKey()
@@ -187,7 +188,7 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
-		return nil, newError(InvalidKeyUsage, "%s key usage is %s which is not valid for kms:Decrypt.", k.ARN, k.KeyUsage)
+		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for kms:Decrypt.", k.ARN, k.KeyUsage)
 	}
 	v, ok := k.Version(versionHex(blob.VersionID))
 	if !ok {
@@ -294,7 +295,7 @@ func (s *Service) GenerateRandom(ctx context.Context, req *kmsv1.GenerateRandomR
 		return nil, err
 	}
 	if req.GetCustomKeyStoreId() != "" {
-		return nil, newError(UnsupportedOperation, "Custom key stores are not supported by Trent.")
+		return nil, newError(wire.UnsupportedOperation, "Custom key stores are not supported by Trent.")
 	}
 	n := req.NumberOfBytes
 	switch {

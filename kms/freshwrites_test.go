@@ -13,6 +13,7 @@ import (
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // lagLog is a two-node log: the leader's FSM applies every entry at once,
@@ -180,6 +181,6 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 		k := e.createKey(t)
 		_, err := e.svc.RevokeGrant(e.root, &kmsv1.RevokeGrantRequest{KeyId: k.KeyId,
 			GrantId: "0000000000000000000000000000000000000000000000000000000000000000"})
-		wantType(t, err, kms.NotFound)
+		wantType(t, err, wire.NotFound)
 	})
 }

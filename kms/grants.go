@@ -12,7 +12,7 @@ import (
 	"github.com/trentkms/trent/grants"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/policy"
-	"github.com/trentkms/trent/raft"
+	"github.com/trentkms/trent/wire"
 )
 
 // grantOperation maps an IAM action to the grant operation that can allow it.
@@ -52,7 +52,7 @@ func (s *Service) grantAllowing(k *fsm.Key, p identity.Principal, op grants.Oper
 }
 
 func invalidToken() error {
-	return newError(InvalidGrantToken, "The grant token is not valid.")
+	return newError(wire.InvalidGrantToken, "The grant token is not valid.")
 }
 
 // useGrantTokens validates the tokens of a request and, if there are any,
@@ -96,10 +96,10 @@ func (s *Service) useGrantTokens(ctx context.Context, tokens []string) error {
 func (s *Service) linearize(ctx context.Context, minIndex uint64) error {
 	idx, err := s.reads.ReadIndex(ctx)
 	if err != nil {
-		if errors.Is(err, raft.ErrNotLeader) {
-			return newError(DependencyTimeout, "This node cannot serve a linearizable read now; retry the request.")
+		if errors.Is(err, wire.ErrNotLeader) {
+			return newError(wire.DependencyTimeout, "This node cannot serve a linearizable read now; retry the request.")
 		}
-		return newError(DependencyTimeout, "The service could not confirm a quorum in time; retry the request.")
+		return newError(wire.DependencyTimeout, "The service could not confirm a quorum in time; retry the request.")
 	}
 	// The read index names an entry the state machine applies (see
 	// raft.Node.ReadIndex), so waiting for it cannot stall on a no-op.
@@ -107,9 +107,9 @@ func (s *Service) linearize(ctx context.Context, minIndex uint64) error {
 	defer cancel()
 	target := max(idx, minIndex)
 	if err := s.store.WaitApplied(wctx, target); err != nil {
-		return newError(DependencyTimeout, "The node did not catch up in time; retry the request.")
+		return newError(wire.DependencyTimeout, "The node did not catch up in time; retry the request.")
 	}
-	setReadIndex(ctx, target)
+	wire.SetReadIndex(ctx, target)
 	return nil
 }
 
@@ -129,7 +129,7 @@ func checkPrincipalMember(field, v string) error {
 		}
 	}
 	if _, err := identity.ParsePrincipal(v); err != nil {
-		return newError(InvalidArn, "%s %s is not a valid principal ARN.", field, v)
+		return newError(wire.InvalidArn, "%s %s is not a valid principal ARN.", field, v)
 	}
 	return nil
 }
@@ -251,7 +251,7 @@ func (s *Service) authorizeCreateGrant(ctx context.Context, p identity.Principal
 		return nil
 	}
 	if hasParent {
-		return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because a grant can only create grants with a subset of its operations and equal or stricter constraints",
+		return newError(wire.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because a grant can only create grants with a subset of its operations and equal or stricter constraints",
 			p.ARN, action, k.ARN)
 	}
 	return s.denied(ctx, err, p, action, k)
@@ -272,7 +272,7 @@ func (s *Service) grantEntry(k *fsm.Key, g *fsm.Grant) *kmsv1.GrantListEntry {
 
 func checkGrantID(id string) error {
 	if _, err := grants.ParseID(id); err != nil {
-		return newError(InvalidGrantId, "Grant ID %s is not valid.", id)
+		return newError(wire.InvalidGrantId, "Grant ID %s is not valid.", id)
 	}
 	return nil
 }
@@ -310,7 +310,7 @@ func (s *Service) ListGrants(ctx context.Context, req *kmsv1.ListGrantsRequest) 
 		}
 		g, ok := s.store.Grant(k.ID, id)
 		if !ok {
-			return nil, newError(InvalidGrantId, "Grant ID %s is not valid.", id)
+			return nil, newError(wire.InvalidGrantId, "Grant ID %s is not valid.", id)
 		}
 		if req.GetGranteePrincipal() == "" || g.GranteePrincipal == req.GetGranteePrincipal() {
 			resp.Grants = append(resp.Grants, s.grantEntry(k, g))
@@ -398,7 +398,7 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 		}
 		grantID = hex.EncodeToString(ref.GrantID[:])
 		if req.GetGrantId() != "" && req.GetGrantId() != grantID {
-			return nil, newError(InvalidGrantId, "The grant ID does not match the grant token.")
+			return nil, newError(wire.InvalidGrantId, "The grant ID does not match the grant token.")
 		}
 		key, ok := s.store.Key(formatUUID(ref.KeyID))
 		if !ok {
@@ -425,13 +425,13 @@ func (s *Service) RetireGrant(ctx context.Context, req *kmsv1.RetireGrantRequest
 		if req.GetGrantToken() != "" {
 			return nil, invalidToken()
 		}
-		return nil, newError(NotFound, "Grant ID %s not found.", grantID)
+		return nil, newError(wire.NotFound, "Grant ID %s not found.", grantID)
 	}
 	mayRetire := p.ARN == g.RetiringPrincipal ||
 		(p.ARN == g.GranteePrincipal && grants.Set(g.Operations).Has(grants.RetireGrant)) ||
 		(p.IsRoot() && p.Account == k.Account)
 	if !mayRetire {
-		return nil, newError(AccessDenied, "User: %s is not authorized to perform: kms:RetireGrant on resource: %s because it is neither the grant's retiring principal, nor its grantee with the RetireGrant operation, nor the key's account",
+		return nil, newError(wire.AccessDenied, "User: %s is not authorized to perform: kms:RetireGrant on resource: %s because it is neither the grant's retiring principal, nor its grantee with the RetireGrant operation, nor the key's account",
 			p.ARN, k.ARN)
 	}
 	if err := s.policyAllows(ctx, p, "kms:RetireGrant", k, nil); errors.Is(err, ErrExplicitDeny) {
@@ -470,7 +470,7 @@ func (s *Service) RevokeGrant(ctx context.Context, req *kmsv1.RevokeGrantRequest
 	if _, ok, err := s.grantForWrite(ctx, k.ID, req.GetGrantId()); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, newError(NotFound, "Grant ID %s not found.", req.GetGrantId())
+		return nil, newError(wire.NotFound, "Grant ID %s not found.", req.GetGrantId())
 	}
 	if req.GetDryRun() {
 		return nil, dryRun()

@@ -11,6 +11,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 const (
@@ -69,8 +70,8 @@ func TestGrantCanonicalScenario(t *testing.T) {
 	}{
 		{"with the context", map[string]string{"customerID": "3369"}, ""},
 		{"with extra pairs", map[string]string{"customerID": "3369", "order": "7"}, ""},
-		{"with no context", nil, kms.AccessDenied},
-		{"with another value", map[string]string{"customerID": "1234"}, kms.AccessDenied},
+		{"with no context", nil, wire.AccessDenied},
+		{"with another value", map[string]string{"customerID": "1234"}, wire.AccessDenied},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) { wantType(t, gdk(tt.ec), tt.want) })
@@ -85,17 +86,17 @@ func TestGrantCanonicalScenario(t *testing.T) {
 		t.Fatalf("bob cannot decrypt his data key: %v", err)
 	}
 	_, err = e.svc.Encrypt(bob, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("x"), EncryptionContext: ec})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	_, err = e.svc.DescribeKey(bob, &kmsv1.DescribeKeyRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	// Another principal gets nothing from bob's grant.
 	_, err = e.svc.GenerateDataKey(as(t, carolARN), &kmsv1.GenerateDataKeyRequest{KeyId: m.KeyId, KeySpec: "AES_256", EncryptionContext: ec})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	// Revoked: bob is denied again.
 	if _, err := e.svc.RevokeGrant(e.root, &kmsv1.RevokeGrantRequest{KeyId: m.KeyId, GrantId: g.GrantId}); err != nil {
 		t.Fatal(err)
 	}
-	wantType(t, gdk(ec), kms.AccessDenied)
+	wantType(t, gdk(ec), wire.AccessDenied)
 }
 
 func TestCreateGrantNameIdempotency(t *testing.T) {
@@ -168,21 +169,21 @@ func TestGrantTokens(t *testing.T) {
 	wantType(t, enc(g.GrantToken), "")
 	forged := []byte(g.GrantToken)
 	forged[10] ^= 1
-	wantType(t, enc(string(forged)), kms.InvalidGrantToken)
-	wantType(t, enc("not-a-token"), kms.InvalidGrantToken)
+	wantType(t, enc(string(forged)), wire.InvalidGrantToken)
+	wantType(t, enc("not-a-token"), wire.InvalidGrantToken)
 
 	// A token minted by another cluster's HSM is forged here.
 	other := newEnv(t)
 	om := other.createKey(t)
 	og := other.grant(t, other.root, &kmsv1.CreateGrantRequest{KeyId: om.KeyId, GranteePrincipal: bobARN, Operations: []string{"Encrypt"}})
-	wantType(t, enc(og.GrantToken), kms.InvalidGrantToken)
+	wantType(t, enc(og.GrantToken), wire.InvalidGrantToken)
 
 	// Once the grant is retired its tokens stop working.
 	if _, err := e.svc.RetireGrant(e.root, &kmsv1.RetireGrantRequest{GrantToken: g.GrantToken}); err != nil {
 		t.Fatal(err)
 	}
-	wantType(t, enc(g.GrantToken), kms.InvalidGrantToken)
-	wantType(t, enc(), kms.AccessDenied)
+	wantType(t, enc(g.GrantToken), wire.InvalidGrantToken)
+	wantType(t, enc(), wire.AccessDenied)
 }
 
 func TestGrantDelegation(t *testing.T) {
@@ -200,9 +201,9 @@ func TestGrantDelegation(t *testing.T) {
 		{"subset of ops, stricter", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt", "CreateGrant"}, Constraints: subset("a", "1", "b", "2")}, ""},
 		{"same constraint", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Encrypt"}, Constraints: subset("a", "1")}, ""},
 		{"equals containing the pairs", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Encrypt"}, Constraints: &kmsv1.GrantConstraints{EncryptionContextEquals: map[string]string{"a": "1", "z": "9"}}}, ""},
-		{"an operation the parent lacks", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"GenerateDataKey"}, Constraints: subset("a", "1")}, kms.AccessDenied},
-		{"no constraint", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}}, kms.AccessDenied},
-		{"other value", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}, Constraints: subset("a", "2")}, kms.AccessDenied},
+		{"an operation the parent lacks", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"GenerateDataKey"}, Constraints: subset("a", "1")}, wire.AccessDenied},
+		{"no constraint", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}}, wire.AccessDenied},
+		{"other value", &kmsv1.CreateGrantRequest{GranteePrincipal: carolARN, Operations: []string{"Decrypt"}, Constraints: subset("a", "2")}, wire.AccessDenied},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -214,13 +215,13 @@ func TestGrantDelegation(t *testing.T) {
 	// Transitively: carol's grant (Decrypt, CreateGrant; a=1,b=2) limits what she delegates.
 	_, err := e.svc.CreateGrant(carol, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: daveARN,
 		Operations: []string{"Decrypt"}, Constraints: subset("a", "1")})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	_, err = e.svc.CreateGrant(carol, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: daveARN,
 		Operations: []string{"Decrypt"}, Constraints: subset("a", "1", "b", "2", "c", "3")})
 	wantType(t, err, "")
 	// A principal with no grant at all gets the policy denial.
 	_, err = e.svc.CreateGrant(as(t, daveARN), &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: daveARN, Operations: []string{"Decrypt"}})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 }
 
 func TestRetireAndRevoke(t *testing.T) {
@@ -242,9 +243,9 @@ func TestRetireAndRevoke(t *testing.T) {
 	}{
 		{"retiring principal", []string{"Decrypt"}, as(t, carolARN), ""},
 		{"grantee with RetireGrant", []string{"Decrypt", "RetireGrant"}, as(t, bobARN), ""},
-		{"grantee without RetireGrant", []string{"Decrypt"}, as(t, bobARN), kms.AccessDenied},
+		{"grantee without RetireGrant", []string{"Decrypt"}, as(t, bobARN), wire.AccessDenied},
 		{"key account root", []string{"Decrypt"}, e.root, ""},
-		{"someone else", []string{"Decrypt"}, as(t, daveARN), kms.AccessDenied},
+		{"someone else", []string{"Decrypt"}, as(t, daveARN), wire.AccessDenied},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -258,19 +259,19 @@ func TestRetireAndRevoke(t *testing.T) {
 	}
 	g := newGrant("Decrypt")
 	_, err := e.svc.RetireGrant(e.root, &kmsv1.RetireGrantRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.Validation)
+	wantType(t, err, wire.Validation)
 	_, err = e.svc.RetireGrant(e.root, &kmsv1.RetireGrantRequest{KeyId: m.KeyId, GrantId: "nope"})
-	wantType(t, err, kms.InvalidGrantId)
+	wantType(t, err, wire.InvalidGrantId)
 	_, err = e.svc.RetireGrant(e.root, &kmsv1.RetireGrantRequest{KeyId: m.KeyId, GrantId: strings.Repeat("0", 64)})
-	wantType(t, err, kms.NotFound)
+	wantType(t, err, wire.NotFound)
 	_, err = e.svc.RetireGrant(as(t, carolARN), &kmsv1.RetireGrantRequest{GrantToken: g.GrantToken, DryRun: true})
-	wantType(t, err, kms.DryRunOperation)
+	wantType(t, err, wire.DryRunOperation)
 
 	// RevokeGrant needs kms:RevokeGrant from policy; a grant cannot give it.
 	g2 := e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: bobARN,
 		Operations: []string{"Decrypt", "RetireGrant", "CreateGrant", "DescribeKey"}})
 	_, err = e.svc.RevokeGrant(as(t, bobARN), &kmsv1.RevokeGrantRequest{KeyId: m.KeyId, GrantId: g2.GrantId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	// Revoke works in every key state, here Disabled.
 	if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: m.KeyId}); err != nil {
 		t.Fatal(err)
@@ -278,7 +279,7 @@ func TestRetireAndRevoke(t *testing.T) {
 	_, err = e.svc.RevokeGrant(e.root, &kmsv1.RevokeGrantRequest{KeyId: m.KeyId, GrantId: g2.GrantId})
 	wantType(t, err, "")
 	_, err = e.svc.RevokeGrant(e.root, &kmsv1.RevokeGrantRequest{KeyId: m.KeyId, GrantId: g2.GrantId})
-	wantType(t, err, kms.NotFound)
+	wantType(t, err, wire.NotFound)
 }
 
 func TestCreateGrantValidation(t *testing.T) {
@@ -300,20 +301,20 @@ func TestCreateGrantValidation(t *testing.T) {
 		req  *kmsv1.CreateGrantRequest
 		want string
 	}{
-		{"no grantee", base(func(r *kmsv1.CreateGrantRequest) { r.GranteePrincipal = "" }), kms.Validation},
-		{"grantee bad characters", base(func(r *kmsv1.CreateGrantRequest) { r.GranteePrincipal = "bob smith" }), kms.Validation},
-		{"grantee not a principal", base(func(r *kmsv1.CreateGrantRequest) { r.GranteePrincipal = "bob" }), kms.InvalidArn},
-		{"bad retiring principal", base(func(r *kmsv1.CreateGrantRequest) { r.RetiringPrincipal = "arn:aws:iam::1:user/x" }), kms.InvalidArn},
-		{"no operations", base(func(r *kmsv1.CreateGrantRequest) { r.Operations = nil }), kms.Validation},
-		{"ReEncrypt is not a grant operation", base(func(r *kmsv1.CreateGrantRequest) { r.Operations = []string{"ReEncrypt"} }), kms.Validation},
-		{"Sign on a symmetric key", base(func(r *kmsv1.CreateGrantRequest) { r.Operations = []string{"Sign"} }), kms.Validation},
-		{"nine constraint pairs", base(func(r *kmsv1.CreateGrantRequest) { r.Constraints = nine }), kms.Validation},
-		{"long constraint value", base(func(r *kmsv1.CreateGrantRequest) { r.Constraints = subset("k", strings.Repeat("v", 385)) }), kms.Validation},
-		{"bad name", base(func(r *kmsv1.CreateGrantRequest) { r.Name = "no spaces" }), kms.Validation},
-		{"alias key id", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = "alias/x" }), kms.NotFound},
-		{"disabled key", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = disabled.KeyId }), kms.DisabledErr},
-		{"forged token", base(func(r *kmsv1.CreateGrantRequest) { r.GrantTokens = []string{"v1.xyz"} }), kms.InvalidGrantToken},
-		{"dry run", base(func(r *kmsv1.CreateGrantRequest) { r.DryRun = true }), kms.DryRunOperation},
+		{"no grantee", base(func(r *kmsv1.CreateGrantRequest) { r.GranteePrincipal = "" }), wire.Validation},
+		{"grantee bad characters", base(func(r *kmsv1.CreateGrantRequest) { r.GranteePrincipal = "bob smith" }), wire.Validation},
+		{"grantee not a principal", base(func(r *kmsv1.CreateGrantRequest) { r.GranteePrincipal = "bob" }), wire.InvalidArn},
+		{"bad retiring principal", base(func(r *kmsv1.CreateGrantRequest) { r.RetiringPrincipal = "arn:aws:iam::1:user/x" }), wire.InvalidArn},
+		{"no operations", base(func(r *kmsv1.CreateGrantRequest) { r.Operations = nil }), wire.Validation},
+		{"ReEncrypt is not a grant operation", base(func(r *kmsv1.CreateGrantRequest) { r.Operations = []string{"ReEncrypt"} }), wire.Validation},
+		{"Sign on a symmetric key", base(func(r *kmsv1.CreateGrantRequest) { r.Operations = []string{"Sign"} }), wire.Validation},
+		{"nine constraint pairs", base(func(r *kmsv1.CreateGrantRequest) { r.Constraints = nine }), wire.Validation},
+		{"long constraint value", base(func(r *kmsv1.CreateGrantRequest) { r.Constraints = subset("k", strings.Repeat("v", 385)) }), wire.Validation},
+		{"bad name", base(func(r *kmsv1.CreateGrantRequest) { r.Name = "no spaces" }), wire.Validation},
+		{"alias key id", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = "alias/x" }), wire.NotFound},
+		{"disabled key", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = disabled.KeyId }), wire.Disabled},
+		{"forged token", base(func(r *kmsv1.CreateGrantRequest) { r.GrantTokens = []string{"v1.xyz"} }), wire.InvalidGrantToken},
+		{"dry run", base(func(r *kmsv1.CreateGrantRequest) { r.DryRun = true }), wire.DryRunOperation},
 	}
 	before := e.fsm.AppliedIndex()
 	for _, tt := range tests {
@@ -335,7 +336,7 @@ func TestGrantLimit(t *testing.T) {
 		e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: bobARN, Operations: []string{"Decrypt"}, Name: fmt.Sprint("g", i)})
 	}
 	_, err := e.svc.CreateGrant(e.root, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: bobARN, Operations: []string{"Decrypt"}})
-	wantType(t, err, kms.LimitExceeded)
+	wantType(t, err, wire.LimitExceeded)
 	// A named retry of an existing grant is not a new grant, so it still works.
 	_, err = e.svc.CreateGrant(e.root, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: bobARN, Operations: []string{"Decrypt"}, Name: "g3"})
 	wantType(t, err, "")
@@ -386,11 +387,11 @@ func TestListGrants(t *testing.T) {
 		t.Fatalf("grant id filter: %v, %v", r, err)
 	}
 	_, err = e.svc.ListGrants(e.root, &kmsv1.ListGrantsRequest{KeyId: m.KeyId, GrantId: strings.Repeat("1", 64)})
-	wantType(t, err, kms.InvalidGrantId)
+	wantType(t, err, wire.InvalidGrantId)
 	_, err = e.svc.ListGrants(e.root, &kmsv1.ListGrantsRequest{KeyId: m.KeyId, Limit: i32(101)})
-	wantType(t, err, kms.Validation)
+	wantType(t, err, wire.Validation)
 	_, err = e.svc.ListGrants(as(t, bobARN), &kmsv1.ListGrantsRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 
 	rr, err := e.svc.ListRetirableGrants(e.root, &kmsv1.ListRetirableGrantsRequest{RetiringPrincipal: daveARN, Limit: i32(3)})
 	if err != nil || len(rr.Grants) != 3 || !rr.Truncated {
@@ -401,7 +402,7 @@ func TestListGrants(t *testing.T) {
 		t.Fatalf("retirable page 2: %v, %v", rr2, err)
 	}
 	_, err = e.svc.ListRetirableGrants(e.root, &kmsv1.ListRetirableGrantsRequest{RetiringPrincipal: "arn:aws:iam::444455556666:user/x"})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 }
 
 // denyBob is a policy authorizer with an explicit Deny for bob.
@@ -420,11 +421,11 @@ func TestExplicitDenyBeatsGrants(t *testing.T) {
 	m := e.createKey(t)
 	e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: m.KeyId, GranteePrincipal: bobARN, Operations: []string{"Encrypt"}})
 	_, err := e.svc.Encrypt(as(t, bobARN), &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: []byte("x")})
-	wantType(t, err, kms.AccessDenied)
-	if !strings.Contains(err.Error(), "explicit deny") {
+	wantType(t, err, wire.AccessDenied)
+	if !strings.Contains(message(t, err), "explicit deny") {
 		t.Fatalf("message %q does not say explicit deny", err)
 	}
-	var ke *kms.Error
+	var ke *wire.Error
 	if !errors.As(err, &ke) {
 		t.Fatal("not a kms error")
 	}

@@ -9,6 +9,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/wire"
 )
 
 // defaultPolicyName is the name of a key's policy, the only one it has.
@@ -27,7 +28,7 @@ func checkPolicyName(name string) error {
 	case !policyNameRE.MatchString(name):
 		return validation("Value '%s' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+", name)
 	}
-	return newError(NotFound, "No such policy exists: %s. The only key policy is named default.", name)
+	return newError(wire.NotFound, "No such policy exists: %s. The only key policy is named default.", name)
 }
 
 // principalDirectory tells whether IAM principals exist; the FSM is one.
@@ -46,20 +47,20 @@ func (s *Service) checkKeyPolicy(caller identity.Principal, doc string, bypass b
 	p, err := policy.Parse(doc, policy.KeyPolicy)
 	switch {
 	case errors.Is(err, policy.ErrTooLarge):
-		return newError(LimitExceeded, "The key policy is larger than the 32 KB (32768 bytes) limit.")
+		return newError(wire.LimitExceeded, "The key policy is larger than the 32 KB (32768 bytes) limit.")
 	case err != nil:
-		return newError(MalformedPolicyDocument, "%s", err.Error())
+		return newError(wire.MalformedPolicyDocument, "%s", err.Error())
 	}
 	if dir, ok := s.store.(principalDirectory); ok {
 		for _, arn := range p.Principals() {
 			if !principalExists(dir, arn) {
-				return newError(MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals: %s does not exist.", arn)
+				return newError(wire.MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals: %s does not exist.", arn)
 			}
 		}
 	}
 	if !bypass {
 		if err := policy.LockoutCheck(p, caller); err != nil {
-			return newError(MalformedPolicyDocument, "%s", err.Error())
+			return newError(wire.MalformedPolicyDocument, "%s", err.Error())
 		}
 	}
 	return nil
@@ -128,7 +129,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, req *kmsv1.ListKeyPolicie
 		}
 		// One page holds every policy name, so there is never a marker
 		// to continue from.
-		return nil, newError(InvalidMarker, "The marker is not valid.")
+		return nil, newError(wire.InvalidMarker, "The marker is not valid.")
 	}
 	k, err := s.resolveKey(p, req.GetKeyId(), false)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/wire"
 )
 
 const acct = "111122223333"
@@ -82,7 +82,7 @@ func TestKeyPolicyOperations(t *testing.T) {
 		t.Fatalf("bob Encrypt: %v", err)
 	}
 	_, err = e.svc.DescribeKey(bob, &kmsv1.DescribeKeyRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 
 	// PutKeyPolicy works while the key is pending deletion.
 	e.apply(t, &fsm.ScheduleKeyDeletion{KeyID: m.KeyId, DeletionDate: 1, PendingWindowInDays: 7})
@@ -101,25 +101,25 @@ func TestKeyPolicyErrors(t *testing.T) {
 		wantErr string
 		wantMsg []string // substrings of the message
 	}{
-		{"bad policy name", "", &kmsv1.PutKeyPolicyRequest{PolicyName: "my-policy", Policy: kp(rootAll)}, kms.Validation, []string{"policyName"}},
-		{"other policy name", "", &kmsv1.PutKeyPolicyRequest{PolicyName: "other", Policy: kp(rootAll)}, kms.NotFound, []string{"default"}},
-		{"no policy", "", &kmsv1.PutKeyPolicyRequest{}, kms.Validation, []string{"'policy'"}},
-		{"not json", "", &kmsv1.PutKeyPolicyRequest{Policy: "{"}, kms.MalformedPolicyDocument, nil},
+		{"bad policy name", "", &kmsv1.PutKeyPolicyRequest{PolicyName: "my-policy", Policy: kp(rootAll)}, wire.Validation, []string{"policyName"}},
+		{"other policy name", "", &kmsv1.PutKeyPolicyRequest{PolicyName: "other", Policy: kp(rootAll)}, wire.NotFound, []string{"default"}},
+		{"no policy", "", &kmsv1.PutKeyPolicyRequest{}, wire.Validation, []string{"'policy'"}},
+		{"not json", "", &kmsv1.PutKeyPolicyRequest{Policy: "{"}, wire.MalformedPolicyDocument, nil},
 		{"bad effect", "", &kmsv1.PutKeyPolicyRequest{Policy: kp(rootAll, `{"Sid":"Two","Effect":"allow","Principal":"*","Action":"kms:*","Resource":"*"}`)},
-			kms.MalformedPolicyDocument, []string{`Statement[1] (Sid "Two")`, "Effect"}},
+			wire.MalformedPolicyDocument, []string{`Statement[1] (Sid "Two")`, "Effect"}},
 		{"missing principal", "", &kmsv1.PutKeyPolicyRequest{Policy: kp(`{"Effect":"Allow","Action":"kms:*","Resource":"*"}`)},
-			kms.MalformedPolicyDocument, []string{"Statement[0]", "Principal"}},
-		{"too large", "", &kmsv1.PutKeyPolicyRequest{Policy: big}, kms.LimitExceeded, []string{"32 KB"}},
-		{"over model length", "", &kmsv1.PutKeyPolicyRequest{Policy: strings.Repeat(" ", 131073)}, kms.Validation, nil},
+			wire.MalformedPolicyDocument, []string{"Statement[0]", "Principal"}},
+		{"too large", "", &kmsv1.PutKeyPolicyRequest{Policy: big}, wire.LimitExceeded, []string{"32 KB"}},
+		{"over model length", "", &kmsv1.PutKeyPolicyRequest{Policy: strings.Repeat(" ", 131073)}, wire.Validation, nil},
 		{"unknown principal", "", &kmsv1.PutKeyPolicyRequest{Policy: kp(rootAll, `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/nobody"},"Action":"kms:*","Resource":"*"}`)},
-			kms.MalformedPolicyDocument, []string{"invalid principals", "user/nobody"}},
+			wire.MalformedPolicyDocument, []string{"invalid principals", "user/nobody"}},
 		{"lockout", "", &kmsv1.PutKeyPolicyRequest{Policy: kp(`{"Effect":"Allow","Principal":{"AWS":"` + bobARN + `"},"Action":"kms:*","Resource":"*"}`)},
-			kms.MalformedPolicyDocument, []string{"will not allow you to update the key policy"}},
+			wire.MalformedPolicyDocument, []string{"will not allow you to update the key policy"}},
 		{"lockout by deny", "", &kmsv1.PutKeyPolicyRequest{Policy: kp(rootAll, `{"Effect":"Deny","Principal":"*","Action":"kms:PutKeyPolicy","Resource":"*"}`)},
-			kms.MalformedPolicyDocument, []string{"will not allow"}},
-		{"bob not allowed", bobARN, &kmsv1.PutKeyPolicyRequest{Policy: kp(rootAll)}, kms.AccessDenied,
+			wire.MalformedPolicyDocument, []string{"will not allow"}},
+		{"bob not allowed", bobARN, &kmsv1.PutKeyPolicyRequest{Policy: kp(rootAll)}, wire.AccessDenied,
 			[]string{"User: " + bobARN + " is not authorized to perform: kms:PutKeyPolicy on resource: arn:aws:kms:us-east-1:111122223333:key/"}},
-		{"missing key", "", &kmsv1.PutKeyPolicyRequest{KeyId: "11111111-2222-4333-8444-555555555555", Policy: kp(rootAll)}, kms.NotFound, nil},
+		{"missing key", "", &kmsv1.PutKeyPolicyRequest{KeyId: "11111111-2222-4333-8444-555555555555", Policy: kp(rootAll)}, wire.NotFound, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,11 +138,11 @@ func TestKeyPolicyErrors(t *testing.T) {
 			_, err := e.svc.PutKeyPolicy(ctx, tc.req)
 			wantType(t, err, tc.wantErr)
 			for _, s := range tc.wantMsg {
-				if !strings.Contains(err.Error(), s) {
+				if !strings.Contains(message(t, err), s) {
 					t.Errorf("message %q lacks %q", err, s)
 				}
 			}
-			if strings.Contains(err.Error(), "kms:*") && tc.wantErr == kms.AccessDenied {
+			if strings.Contains(err.Error(), "kms:*") && tc.wantErr == wire.AccessDenied {
 				t.Errorf("AccessDenied message leaks policy text: %q", err)
 			}
 			if after := snapshot(t, e.fsm); !bytes.Equal(before, after) {
@@ -163,7 +163,7 @@ func TestPutKeyPolicyBypassLockout(t *testing.T) {
 	}
 	// The root has locked itself out; bob is now the key's administrator.
 	_, err := e.svc.GetKeyPolicy(e.root, &kmsv1.GetKeyPolicyRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	if _, err := e.svc.PutKeyPolicy(as(t, bobARN), &kmsv1.PutKeyPolicyRequest{KeyId: m.KeyId, Policy: kp(rootAll)}); err != nil {
 		t.Fatalf("bob restores the policy: %v", err)
 	}
@@ -189,8 +189,8 @@ func TestCreateKeyWithPolicy(t *testing.T) {
 		req  *kmsv1.CreateKeyRequest
 		want string
 	}{
-		{&kmsv1.CreateKeyRequest{Policy: lockout}, kms.MalformedPolicyDocument},
-		{&kmsv1.CreateKeyRequest{Policy: `{"Statement":[]}`}, kms.MalformedPolicyDocument},
+		{&kmsv1.CreateKeyRequest{Policy: lockout}, wire.MalformedPolicyDocument},
+		{&kmsv1.CreateKeyRequest{Policy: `{"Statement":[]}`}, wire.MalformedPolicyDocument},
 		{&kmsv1.CreateKeyRequest{Policy: lockout, BypassPolicyLockoutSafetyCheck: true}, ""},
 	} {
 		n := e.fsm.KeyCount()
@@ -210,21 +210,21 @@ func TestListKeyPoliciesErrors(t *testing.T) {
 		req  *kmsv1.ListKeyPoliciesRequest
 		want string
 	}{
-		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(0)}, kms.Validation},
-		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(1001)}, kms.Validation},
-		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Marker: "x"}, kms.InvalidMarker},
-		{&kmsv1.ListKeyPoliciesRequest{KeyId: "alias/x"}, kms.NotFound},
+		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(0)}, wire.Validation},
+		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(1001)}, wire.Validation},
+		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Marker: "x"}, wire.InvalidMarker},
+		{&kmsv1.ListKeyPoliciesRequest{KeyId: "alias/x"}, wire.NotFound},
 		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(1)}, ""},
 	} {
 		_, err := e.svc.ListKeyPolicies(e.root, tc.req)
 		wantType(t, err, tc.want)
 	}
 	_, err := e.svc.ListKeyPolicies(as(t, bobARN), &kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	_, err = e.svc.GetKeyPolicy(as(t, bobARN), &kmsv1.GetKeyPolicyRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	_, err = e.svc.GetKeyPolicy(e.root, &kmsv1.GetKeyPolicyRequest{KeyId: m.KeyId, PolicyName: "x"})
-	wantType(t, err, kms.NotFound)
+	wantType(t, err, wire.NotFound)
 }
 
 func snapshot(t *testing.T, f *fsm.FSM) []byte {

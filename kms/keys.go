@@ -9,6 +9,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/wire"
 )
 
 var keySpecs = "[RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"
@@ -47,13 +48,13 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	case origin != "" && !enumContains("[AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin):
 		return nil, validation("Value '%s' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin)
 	case spec != "SYMMETRIC_DEFAULT":
-		return nil, newError(UnsupportedOperation, "KeySpec %s is not supported by this Trent version; only SYMMETRIC_DEFAULT is.", spec)
+		return nil, newError(wire.UnsupportedOperation, "KeySpec %s is not supported by this Trent version; only SYMMETRIC_DEFAULT is.", spec)
 	case usage != "" && usage != "ENCRYPT_DECRYPT":
 		return nil, validation("KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT.", usage)
 	case origin != "" && origin != "AWS_KMS":
-		return nil, newError(UnsupportedOperation, "Origin %s is not supported by this Trent version; only AWS_KMS is.", origin)
+		return nil, newError(wire.UnsupportedOperation, "Origin %s is not supported by this Trent version; only AWS_KMS is.", origin)
 	case req.GetMultiRegion():
-		return nil, newError(UnsupportedOperation, "Multi-Region keys are not supported by Trent.")
+		return nil, newError(wire.UnsupportedOperation, "Multi-Region keys are not supported by Trent.")
 	}
 	tags, err := validateTags(req.GetTags())
 	if err != nil {
@@ -104,7 +105,7 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 
 func validateTags(in []*kmsv1.Tag) ([]fsm.Tag, error) {
 	if len(in) > 50 {
-		return nil, newError(TagErr, "Too many tags: a key can have at most 50 tags.")
+		return nil, newError(wire.Tag, "Too many tags: a key can have at most 50 tags.")
 	}
 	seen := make(map[string]bool, len(in))
 	out := make([]fsm.Tag, 0, len(in))
@@ -112,13 +113,13 @@ func validateTags(in []*kmsv1.Tag) ([]fsm.Tag, error) {
 		k, v := t.GetTagKey(), t.GetTagValue()
 		switch {
 		case len(k) < 1 || len(k) > 128:
-			return nil, newError(TagErr, "Tag keys must be 1 to 128 characters long.")
+			return nil, newError(wire.Tag, "Tag keys must be 1 to 128 characters long.")
 		case len(v) > 256:
-			return nil, newError(TagErr, "Tag values must be at most 256 characters long.")
+			return nil, newError(wire.Tag, "Tag values must be at most 256 characters long.")
 		case strings.HasPrefix(strings.ToLower(k), "aws:"):
-			return nil, newError(TagErr, "Tag keys beginning with aws: are reserved.")
+			return nil, newError(wire.Tag, "Tag keys beginning with aws: are reserved.")
 		case seen[k]:
-			return nil, newError(TagErr, "Duplicate tag key %s.", k)
+			return nil, newError(wire.Tag, "Duplicate tag key %s.", k)
 		}
 		seen[k] = true
 		out = append(out, fsm.Tag{Key: k, Value: v})
@@ -223,7 +224,7 @@ func decodeMarker(m string) (string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(m)
 	if err != nil || !strings.HasPrefix(string(b), "trent1:") || len(m) > 1024 {
-		return "", newError(InvalidMarker, "The marker is not valid.")
+		return "", newError(wire.InvalidMarker, "The marker is not valid.")
 	}
 	return strings.TrimPrefix(string(b), "trent1:"), nil
 }

@@ -205,18 +205,6 @@ type Decider interface {
 	Decide(ctx context.Context, r *AuthzRequest) policy.Decision
 }
 
-// Explanation is the answer of ExplainAuthorization.
-type Explanation struct {
-	// Decision is the policy decision, with Reason GrantAllow and GrantID
-	// set when a grant allowed the request.
-	Decision policy.Decision
-	// Resource is the key's ARN, or "*".
-	Resource string
-	// Text is a one-line account of the decision (Decision.Explain, or why
-	// the request was refused before any policy was read).
-	Text string
-}
-
 // ExplainAuthorization decides, without performing it, whether principal
 // may perform action (kms:<Operation>) on the key keyID names (resolved as
 // principal would; "" for actions without a key) with encryption context
@@ -224,12 +212,12 @@ type Explanation struct {
 // administrators: the caller must check that whoever asks may see the
 // policies. Condition keys of the connection (aws:SourceIp,
 // aws:SecureTransport) are those of ctx.
-func (s *Service) ExplainAuthorization(ctx context.Context, principal identity.Principal, action, keyID string, ec map[string]string) (*Explanation, error) {
+func (s *Service) ExplainAuthorization(ctx context.Context, principal identity.Principal, action, keyID string, ec map[string]string) (*policy.Explanation, error) {
 	if !strings.HasPrefix(action, "kms:") || len(action) < 5 {
 		return nil, validation("Value '%s' at 'action' failed to satisfy constraint: Member must be kms:<Operation>", action)
 	}
 	r := &AuthzRequest{Principal: principal, Action: action, EncryptionContext: ec}
-	out := &Explanation{Resource: "*"}
+	out := &policy.Explanation{Resource: "*"}
 	if keyID != "" {
 		k, err := s.resolveKey(principal, keyID, true)
 		if err != nil {

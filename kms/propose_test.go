@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/wire"
 )
 
 // stubLog answers every proposal with resp at index 9.
@@ -20,22 +21,22 @@ func (l stubLog) Apply(context.Context, []byte) (any, uint64, error) { return l.
 // refusal applied.
 func TestProposeTranslatesRejections(t *testing.T) {
 	tests := []struct{ rejection, want string }{
-		{"NotFoundException", NotFound},
-		{"DisabledException", DisabledErr},
-		{"KMSInvalidStateException", KMSInvalidState},
-		{"LimitExceededException", LimitExceeded},
-		{"MalformedPolicyDocumentException", MalformedPolicyDocument},
-		{"KMSInternalException", KMSInternal},
-		{"NoSuchEntity", KMSInternal}, // IAM's, not a KMS name
-		{"AccessDeniedException", KMSInternal},
-		{"", KMSInternal},
+		{"NotFoundException", wire.NotFound},
+		{"DisabledException", wire.Disabled},
+		{"KMSInvalidStateException", wire.KMSInvalidState},
+		{"LimitExceededException", wire.LimitExceeded},
+		{"MalformedPolicyDocumentException", wire.MalformedPolicyDocument},
+		{"KMSInternalException", wire.KMSInternal},
+		{"NoSuchEntity", wire.KMSInternal}, // IAM's, not a KMS name
+		{"AccessDeniedException", wire.KMSInternal},
+		{"", wire.KMSInternal},
 	}
 	for _, tt := range tests {
 		s := &Service{logger: slog.New(slog.DiscardHandler),
 			log: stubLog{&fsm.Result{Err: &fsm.Rejection{Type: tt.rejection, Message: "refused"}}}}
-		var info CallInfo
-		_, err := s.propose(WithCallInfo(context.Background(), &info), &fsm.Noop{})
-		var e *Error
+		var info wire.CallInfo
+		_, err := s.propose(wire.WithCallInfo(context.Background(), &info), &fsm.Noop{})
+		var e *wire.Error
 		if !errors.As(err, &e) || e.Type != tt.want {
 			t.Errorf("rejection %q: got %v, want %s", tt.rejection, err, tt.want)
 			continue
@@ -53,7 +54,7 @@ func TestProposeTranslatesRejections(t *testing.T) {
 func TestProposeRefusesAnUnexpectedResponse(t *testing.T) {
 	s := &Service{logger: slog.New(slog.DiscardHandler), log: stubLog{"not a result"}}
 	_, err := s.propose(context.Background(), &fsm.Noop{})
-	if e := (*Error)(nil); !errors.As(err, &e) || e.Type != KMSInternal {
-		t.Fatalf("got %v, want %s", err, KMSInternal)
+	if e := (*wire.Error)(nil); !errors.As(err, &e) || e.Type != wire.KMSInternal {
+		t.Fatalf("got %v, want %s", err, wire.KMSInternal)
 	}
 }

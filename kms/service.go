@@ -15,7 +15,7 @@ import (
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/policy"
-	"github.com/trentkms/trent/raft"
+	"github.com/trentkms/trent/wire"
 )
 
 // HSM is the part of an HSM backend the service uses.
@@ -46,7 +46,10 @@ type ReadIndexer interface {
 }
 
 // Log proposes commands to the replicated log. Apply returns the state
-// machine's response and the index at which the command applied.
+// machine's response and the index at which the command applied, or fails
+// with wire.ErrNotLeader, wire.ErrShutdown or wire.ErrUnknownOutcome
+// (wrapped or not; package raft's errors are the same values), which the
+// service answers with a retryable DependencyTimeoutException.
 type Log interface {
 	Apply(ctx context.Context, cmd []byte) (resp any, index uint64, err error)
 }
@@ -118,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 func caller(ctx context.Context) (identity.Principal, error) {
 	p, ok := identity.FromContext(ctx)
 	if !ok {
-		return identity.Principal{}, newError(UnrecognizedClient, "The request has no authenticated principal.")
+		return identity.Principal{}, newError(wire.UnrecognizedClient, "The request has no authenticated principal.")
 	}
 	return p, nil
 }
@@ -140,31 +143,31 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 	switch {
 	case strings.HasPrefix(keyID, "alias/"):
 		if !allowAlias {
-			return nil, newError(NotFound, "Invalid keyId %s", keyID)
+			return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
 		}
-		return nil, newError(NotFound, "Alias %s is not found.", identity.AliasARN(s.region, p.Account, keyID))
+		return nil, newError(wire.NotFound, "Alias %s is not found.", identity.AliasARN(s.region, p.Account, keyID))
 	case strings.HasPrefix(keyID, "arn:"):
 		arn, err := identity.ParseKMSARN(keyID)
 		if err != nil {
-			return nil, newError(NotFound, "Invalid keyId %s", keyID)
+			return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
 		}
 		if arn.Type == "alias" {
 			if !allowAlias {
-				return nil, newError(NotFound, "Invalid keyId %s", keyID)
+				return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
 			}
-			return nil, newError(NotFound, "Alias %s is not found.", keyID)
+			return nil, newError(wire.NotFound, "Alias %s is not found.", keyID)
 		}
 		if arn.Region != s.region {
-			return nil, newError(NotFound, "Key '%s' does not exist", keyID)
+			return nil, newError(wire.NotFound, "Key '%s' does not exist", keyID)
 		}
 		account, id = arn.Account, arn.ID
 	}
 	if _, err := parseUUID(id); err != nil {
-		return nil, newError(NotFound, "Invalid keyId %s", keyID)
+		return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
 	}
 	k, ok := s.store.Key(strings.ToLower(id))
 	if !ok || k.Account != account {
-		return nil, newError(NotFound, "Key '%s' does not exist", s.keyARN(account, strings.ToLower(id)))
+		return nil, newError(wire.NotFound, "Key '%s' does not exist", s.keyARN(account, strings.ToLower(id)))
 	}
 	return k, nil
 }
@@ -181,8 +184,8 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 // that is not usable here is also looked up again on fresh state.
 func (s *Service) resolveKeyForWrite(ctx context.Context, p identity.Principal, keyID string, needUsable bool) (*fsm.Key, error) {
 	k, err := s.resolveKey(p, keyID, false)
-	var ke *Error
-	stale := errors.As(err, &ke) && ke.Type == NotFound || err == nil && needUsable && usable(k) != nil
+	var ke *wire.Error
+	stale := errors.As(err, &ke) && ke.Type == wire.NotFound || err == nil && needUsable && usable(k) != nil
 	if !stale {
 		return k, err
 	}
@@ -268,7 +271,7 @@ func (s *Service) policyAllowsRequest(ctx context.Context, r *AuthzRequest) erro
 // denied turns an authorizer's refusal into the error the caller sees,
 // and logs why (the caller's message names no policy or statement).
 func (s *Service) denied(ctx context.Context, err error, p identity.Principal, action string, k *fsm.Key) error {
-	var e *Error
+	var e *wire.Error
 	if errors.As(err, &e) {
 		return e
 	}
@@ -298,7 +301,7 @@ func (s *Service) denied(ctx context.Context, err error, p identity.Principal, a
 		// key may well be allowed. This names no policy or grant.
 		reason += ambiguousContextReason
 	}
-	return newError(AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", p.ARN, action, resource, reason)
+	return newError(wire.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", p.ARN, action, resource, reason)
 }
 
 // ambiguousContextReason ends the AccessDenied message of a request refused
@@ -307,38 +310,32 @@ func (s *Service) denied(ctx context.Context, err error, p identity.Principal, a
 // kms:EncryptionContext: conditions refuse.
 const ambiguousContextReason = ", and its encryption context has keys that differ only by case, which grant constraints and kms:EncryptionContext: policy conditions refuse; use one spelling of each key"
 
-// usable checks that a key can do cryptography now.
+// usable checks that a key can do cryptography now (fsm.Key.Unusable,
+// which CreateGrant also checks at apply time).
 func usable(k *fsm.Key) error {
-	switch k.State {
-	case fsm.Enabled:
-		return nil
-	case fsm.Disabled:
-		return newError(DisabledErr, "%s is disabled.", k.ARN)
-	case fsm.PendingDeletion:
-		return newError(KMSInvalidState, "%s is pending deletion.", k.ARN)
-	case fsm.PendingImport:
-		return newError(KMSInvalidState, "%s is pending import.", k.ARN)
+	if e := k.Unusable(); e != nil {
+		return e
 	}
-	return newError(KMSInvalidState, "%s is unavailable.", k.ARN)
+	return nil
 }
 
 // propose replicates cmd and returns the result; a refusal at apply time
-// becomes the matching *Error (see rejection).
+// becomes the matching *wire.Error (see rejection).
 func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	r, idx, err := fsm.Apply(ctx, s.log, cmd)
 	var rej *fsm.Rejection
 	switch {
 	case err == nil:
-		SetAppliedIndex(ctx, idx)
+		wire.SetAppliedIndex(ctx, idx)
 		return r, nil
 	case errors.As(err, &rej):
-		SetAppliedIndex(ctx, idx)
+		wire.SetAppliedIndex(ctx, idx)
 		return nil, s.rejection(ctx, cmd.Op(), rej)
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrShutdown),
+	case errors.Is(err, wire.ErrNotLeader), errors.Is(err, wire.ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return nil, newError(DependencyTimeout, "The service could not reach a quorum in time; retry the request.")
-	case errors.Is(err, raft.ErrUnknownOutcome):
-		return nil, newError(DependencyTimeout, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
+		return nil, newError(wire.DependencyTimeout, "The service could not reach a quorum in time; retry the request.")
+	case errors.Is(err, wire.ErrUnknownOutcome):
+		return nil, newError(wire.DependencyTimeout, "Leadership changed while the request was in flight; its outcome is unknown. Retry the request.")
 	}
 	return nil, s.internal(ctx, string(cmd.Op()), err)
 }
@@ -348,12 +345,12 @@ func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, er
 // as they are; a name not listed, which no command of this service can
 // meet, is an internal error rather than a name KMS clients do not know.
 var rejectionTypes = map[string]bool{
-	NotFound:                true,
-	DisabledErr:             true,
-	KMSInvalidState:         true,
-	LimitExceeded:           true,
-	MalformedPolicyDocument: true,
-	KMSInternal:             true,
+	wire.NotFound:                true,
+	wire.Disabled:                true,
+	wire.KMSInvalidState:         true,
+	wire.LimitExceeded:           true,
+	wire.MalformedPolicyDocument: true,
+	wire.KMSInternal:             true,
 }
 
 // rejection translates a command refused at apply time.
@@ -361,12 +358,12 @@ func (s *Service) rejection(ctx context.Context, op fsm.Op, r *fsm.Rejection) er
 	if !rejectionTypes[r.Type] {
 		return s.internal(ctx, string(op), r)
 	}
-	return &Error{Type: r.Type, Message: r.Message}
+	return &wire.Error{Type: r.Type, Message: r.Message}
 }
 
 // dryRun returns the error a successful dry run answers with.
 func dryRun() error {
-	return newError(DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
+	return newError(wire.DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
 }
 
 func checkGrantTokens(tokens []string) error {
@@ -388,5 +385,5 @@ func seconds(ms int64) float64 { return float64(ms) / 1000 }
 // internal logs err for operators and returns an opaque KMSInternalException.
 func (s *Service) internal(ctx context.Context, op string, err error) error {
 	s.logger.ErrorContext(ctx, "internal error", "op", op, "err", err)
-	return newError(KMSInternal, "internal error")
+	return newError(wire.KMSInternal, "internal error")
 }

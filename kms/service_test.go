@@ -17,6 +17,7 @@ import (
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // memLog applies commands straight to an FSM, as a one-node raft would.
@@ -103,13 +104,24 @@ func wantType(t *testing.T, err error, typ string) {
 		}
 		return
 	}
-	var ke *kms.Error
+	var ke *wire.Error
 	if !errors.As(err, &ke) || ke.Type != typ {
 		t.Fatalf("got error %v, want %s", err, typ)
 	}
 }
 
 func i32(v int32) *int32 { return &v }
+
+// message returns the caller-visible message of err, which must be a
+// *wire.Error.
+func message(tb testing.TB, err error) string {
+	tb.Helper()
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		tb.Fatalf("got error %v, want a *wire.Error", err)
+	}
+	return we.Message
+}
 
 func TestCreateKeyDefaultsMatchAWS(t *testing.T) {
 	t.Parallel()
@@ -139,19 +151,19 @@ func TestCreateKeyValidation(t *testing.T) {
 		ctx  context.Context
 		want string
 	}{
-		{"description too long", &kmsv1.CreateKeyRequest{Description: long}, e.root, kms.Validation},
-		{"unknown key spec", &kmsv1.CreateKeyRequest{KeySpec: "AES"}, e.root, kms.Validation},
-		{"asymmetric not yet", &kmsv1.CreateKeyRequest{KeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, e.root, kms.UnsupportedOperation},
-		{"wrong usage", &kmsv1.CreateKeyRequest{KeyUsage: "SIGN_VERIFY"}, e.root, kms.Validation},
-		{"bad usage", &kmsv1.CreateKeyRequest{KeyUsage: "ENCRYPT"}, e.root, kms.Validation},
-		{"external origin", &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"}, e.root, kms.UnsupportedOperation},
-		{"multi region", &kmsv1.CreateKeyRequest{MultiRegion: true}, e.root, kms.UnsupportedOperation},
-		{"conflicting specs", &kmsv1.CreateKeyRequest{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "RSA_2048"}, e.root, kms.Validation},
-		{"reserved tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "aws:x", TagValue: "v"}}}, e.root, kms.TagErr},
-		{"duplicate tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a"}, {TagKey: "a"}}}, e.root, kms.TagErr},
-		{"empty tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: ""}}}, e.root, kms.TagErr},
-		{"not root", &kmsv1.CreateKeyRequest{}, e.bob, kms.AccessDenied},
-		{"no principal", &kmsv1.CreateKeyRequest{}, context.Background(), kms.UnrecognizedClient},
+		{"description too long", &kmsv1.CreateKeyRequest{Description: long}, e.root, wire.Validation},
+		{"unknown key spec", &kmsv1.CreateKeyRequest{KeySpec: "AES"}, e.root, wire.Validation},
+		{"asymmetric not yet", &kmsv1.CreateKeyRequest{KeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
+		{"wrong usage", &kmsv1.CreateKeyRequest{KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},
+		{"bad usage", &kmsv1.CreateKeyRequest{KeyUsage: "ENCRYPT"}, e.root, wire.Validation},
+		{"external origin", &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"}, e.root, wire.UnsupportedOperation},
+		{"multi region", &kmsv1.CreateKeyRequest{MultiRegion: true}, e.root, wire.UnsupportedOperation},
+		{"conflicting specs", &kmsv1.CreateKeyRequest{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "RSA_2048"}, e.root, wire.Validation},
+		{"reserved tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "aws:x", TagValue: "v"}}}, e.root, wire.Tag},
+		{"duplicate tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a"}, {TagKey: "a"}}}, e.root, wire.Tag},
+		{"empty tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: ""}}}, e.root, wire.Tag},
+		{"not root", &kmsv1.CreateKeyRequest{}, e.bob, wire.AccessDenied},
+		{"no principal", &kmsv1.CreateKeyRequest{}, context.Background(), wire.UnrecognizedClient},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -203,23 +215,23 @@ func TestEncryptErrors(t *testing.T) {
 		req  *kmsv1.EncryptRequest
 		want string
 	}{
-		{"empty plaintext", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId}, kms.Validation},
-		{"plaintext over 4096", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 4097)}, kms.Validation},
+		{"empty plaintext", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId}, wire.Validation},
+		{"plaintext over 4096", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 4097)}, wire.Validation},
 		{"plaintext of 4096", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 4096)}, ""},
-		{"no key id", e.root, &kmsv1.EncryptRequest{Plaintext: pt}, kms.Validation},
-		{"malformed key id", e.root, &kmsv1.EncryptRequest{KeyId: "not-a-key", Plaintext: pt}, kms.NotFound},
-		{"unknown key", e.root, &kmsv1.EncryptRequest{KeyId: "11111111-2222-3333-4444-555555555555", Plaintext: pt}, kms.NotFound},
-		{"unknown alias", e.root, &kmsv1.EncryptRequest{KeyId: "alias/nope", Plaintext: pt}, kms.NotFound},
-		{"other region arn", e.root, &kmsv1.EncryptRequest{KeyId: strings.Replace(m.Arn, "us-east-1", "eu-west-1", 1), Plaintext: pt}, kms.NotFound},
-		{"other account arn", e.root, &kmsv1.EncryptRequest{KeyId: strings.Replace(m.Arn, "111122223333", "444455556666", 1), Plaintext: pt}, kms.NotFound},
-		{"asymmetric algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}, kms.InvalidKeyUsage},
-		{"unknown algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "AES"}, kms.Validation},
-		{"empty context key", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionContext: map[string]string{"": "v"}}, kms.Validation},
-		{"too many grant tokens", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: make([]string, 11)}, kms.Validation},
-		{"forged grant token", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: []string{"v1.AAAA"}}, kms.InvalidGrantToken},
-		{"disabled key", e.root, &kmsv1.EncryptRequest{KeyId: disabled.KeyId, Plaintext: pt}, kms.DisabledErr},
-		{"not authorized", e.bob, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt}, kms.AccessDenied},
-		{"dry run", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, DryRun: true}, kms.DryRunOperation},
+		{"no key id", e.root, &kmsv1.EncryptRequest{Plaintext: pt}, wire.Validation},
+		{"malformed key id", e.root, &kmsv1.EncryptRequest{KeyId: "not-a-key", Plaintext: pt}, wire.NotFound},
+		{"unknown key", e.root, &kmsv1.EncryptRequest{KeyId: "11111111-2222-3333-4444-555555555555", Plaintext: pt}, wire.NotFound},
+		{"unknown alias", e.root, &kmsv1.EncryptRequest{KeyId: "alias/nope", Plaintext: pt}, wire.NotFound},
+		{"other region arn", e.root, &kmsv1.EncryptRequest{KeyId: strings.Replace(m.Arn, "us-east-1", "eu-west-1", 1), Plaintext: pt}, wire.NotFound},
+		{"other account arn", e.root, &kmsv1.EncryptRequest{KeyId: strings.Replace(m.Arn, "111122223333", "444455556666", 1), Plaintext: pt}, wire.NotFound},
+		{"asymmetric algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}, wire.InvalidKeyUsage},
+		{"unknown algorithm", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionAlgorithm: "AES"}, wire.Validation},
+		{"empty context key", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, EncryptionContext: map[string]string{"": "v"}}, wire.Validation},
+		{"too many grant tokens", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: make([]string, 11)}, wire.Validation},
+		{"forged grant token", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, GrantTokens: []string{"v1.AAAA"}}, wire.InvalidGrantToken},
+		{"disabled key", e.root, &kmsv1.EncryptRequest{KeyId: disabled.KeyId, Plaintext: pt}, wire.Disabled},
+		{"not authorized", e.bob, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt}, wire.AccessDenied},
+		{"dry run", e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: pt, DryRun: true}, wire.DryRunOperation},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -283,17 +295,17 @@ func TestDecryptErrors(t *testing.T) {
 	}{
 		{"ok", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec}, ""},
 		{"ok with key id", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, KeyId: m.Arn}, ""},
-		{"missing context", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob}, kms.InvalidCiphertext},
-		{"other context", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"k": "V"}}, kms.InvalidCiphertext},
-		{"extra context pair", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"k": "v", "x": "y"}}, kms.InvalidCiphertext},
-		{"flipped bit", e.root, &kmsv1.DecryptRequest{CiphertextBlob: flipped, EncryptionContext: ec}, kms.InvalidCiphertext},
-		{"truncated", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob[:40], EncryptionContext: ec}, kms.InvalidCiphertext},
-		{"empty", e.root, &kmsv1.DecryptRequest{}, kms.Validation},
-		{"too long", e.root, &kmsv1.DecryptRequest{CiphertextBlob: make([]byte, 6145)}, kms.Validation},
-		{"incorrect key", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, KeyId: other.KeyId}, kms.IncorrectKey},
-		{"unknown key in blob", e.root, &kmsv1.DecryptRequest{CiphertextBlob: unknownKey, EncryptionContext: ec}, kms.AccessDenied},
-		{"not authorized", e.bob, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec}, kms.AccessDenied},
-		{"dry run", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, DryRun: true}, kms.DryRunOperation},
+		{"missing context", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob}, wire.InvalidCiphertext},
+		{"other context", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"k": "V"}}, wire.InvalidCiphertext},
+		{"extra context pair", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: map[string]string{"k": "v", "x": "y"}}, wire.InvalidCiphertext},
+		{"flipped bit", e.root, &kmsv1.DecryptRequest{CiphertextBlob: flipped, EncryptionContext: ec}, wire.InvalidCiphertext},
+		{"truncated", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob[:40], EncryptionContext: ec}, wire.InvalidCiphertext},
+		{"empty", e.root, &kmsv1.DecryptRequest{}, wire.Validation},
+		{"too long", e.root, &kmsv1.DecryptRequest{CiphertextBlob: make([]byte, 6145)}, wire.Validation},
+		{"incorrect key", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, KeyId: other.KeyId}, wire.IncorrectKey},
+		{"unknown key in blob", e.root, &kmsv1.DecryptRequest{CiphertextBlob: unknownKey, EncryptionContext: ec}, wire.AccessDenied},
+		{"not authorized", e.bob, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec}, wire.AccessDenied},
+		{"dry run", e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec, DryRun: true}, wire.DryRunOperation},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -309,7 +321,7 @@ func TestDecryptErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{CiphertextBlob: blob, EncryptionContext: ec})
-		wantType(t, err, kms.DisabledErr)
+		wantType(t, err, wire.Disabled)
 		if _, err := e.svc.EnableKey(e.root, &kmsv1.EnableKeyRequest{KeyId: m.KeyId}); err != nil {
 			t.Fatal(err)
 		}
@@ -333,11 +345,11 @@ func TestGenerateDataKey(t *testing.T) {
 		{"AES_128", "AES_128", nil, 16, ""},
 		{"one byte", "", i32(1), 1, ""},
 		{"1024 bytes", "", i32(1024), 1024, ""},
-		{"zero bytes", "", i32(0), 0, kms.Validation},
-		{"1025 bytes", "", i32(1025), 0, kms.Validation},
-		{"neither", "", nil, 0, kms.Validation},
-		{"both", "AES_256", i32(32), 0, kms.Validation},
-		{"bad spec", "AES_512", nil, 0, kms.Validation},
+		{"zero bytes", "", i32(0), 0, wire.Validation},
+		{"1025 bytes", "", i32(1025), 0, wire.Validation},
+		{"neither", "", nil, 0, wire.Validation},
+		{"both", "AES_256", i32(32), 0, wire.Validation},
+		{"bad spec", "AES_512", nil, 0, wire.Validation},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
@@ -392,11 +404,11 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatalf("metadata %v", d.KeyMetadata)
 	}
 	_, err = e.svc.EnableKey(e.root, &kmsv1.EnableKeyRequest{KeyId: "alias/x"})
-	wantType(t, err, kms.NotFound)
+	wantType(t, err, wire.NotFound)
 	_, err = e.svc.EnableKey(e.bob, &kmsv1.EnableKeyRequest{KeyId: m.KeyId})
-	wantType(t, err, kms.AccessDenied)
+	wantType(t, err, wire.AccessDenied)
 	_, err = e.svc.UpdateKeyDescription(e.root, &kmsv1.UpdateKeyDescriptionRequest{KeyId: m.KeyId, Description: strings.Repeat("x", 8193)})
-	wantType(t, err, kms.Validation)
+	wantType(t, err, wire.Validation)
 }
 
 func TestListKeysPagination(t *testing.T) {
@@ -434,11 +446,11 @@ func TestListKeysPagination(t *testing.T) {
 		t.Fatalf("listed %d keys, want %d", len(got), len(want))
 	}
 	_, err := e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Marker: "garbage!"})
-	wantType(t, err, kms.InvalidMarker)
+	wantType(t, err, wire.InvalidMarker)
 	_, err = e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Limit: i32(0)})
-	wantType(t, err, kms.Validation)
+	wantType(t, err, wire.Validation)
 	_, err = e.svc.ListKeys(e.root, &kmsv1.ListKeysRequest{Limit: i32(1001)})
-	wantType(t, err, kms.Validation)
+	wantType(t, err, wire.Validation)
 }
 
 func TestRefusedWritesChangeNothing(t *testing.T) {
@@ -479,7 +491,7 @@ func TestGenerateRandom(t *testing.T) {
 	}
 	for _, n := range []*int32{nil, i32(0), i32(1025)} {
 		_, err := e.svc.GenerateRandom(e.root, &kmsv1.GenerateRandomRequest{NumberOfBytes: n})
-		wantType(t, err, kms.Validation)
+		wantType(t, err, wire.Validation)
 	}
 }
 

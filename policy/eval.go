@@ -123,6 +123,21 @@ type Decision struct {
 	root         bool // the caller is an account root
 }
 
+// Explanation is a Decision with what it was about, as an administrator
+// asks for it (kms's ExplainAuthorization answers it and iam's Explain
+// sends it). It lives here, beside Decision, so that iam need not import
+// kms to read it.
+type Explanation struct {
+	// Decision is the policy decision, with Reason GrantAllow and GrantID
+	// set when a grant allowed the request.
+	Decision Decision
+	// Resource is the key's ARN, or "*".
+	Resource string
+	// Text is a one-line account of the decision (Decision.Explain, or why
+	// the request was refused before any policy was read).
+	Text string
+}
+
 // Evaluate decides whether the policies allow req, with AWS's rules:
 //
 //  1. A Deny statement that applies, in the key policy or an identity

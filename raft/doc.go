@@ -14,7 +14,9 @@
 // [ErrNotLeader] means the command was not accepted and may be sent to the
 // leader. [ErrUnknownOutcome] means leadership was lost after the command was
 // handed to raft: it may or may not commit, so the caller must make retries
-// safe (commands carry proposer-chosen ids and apply idempotently).
+// safe (commands carry proposer-chosen ids and apply idempotently). These
+// errors and [ErrShutdown] are package wire's values, so services and the
+// cluster test them with errors.Is without importing this package.
 //
 // Tuning: CommitTimeout 5ms (an idle leader's AppendEntries carries the
 // commit index to followers that often, which bounds how long a follower

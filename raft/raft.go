@@ -17,16 +17,20 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/trentkms/trent/wire"
 )
 
-// Errors returned by Node.Apply.
+// Errors returned by Node.Apply. The first three are wire's, the same
+// values, so that services test them without importing this package (and
+// hashicorp/raft and bbolt with it).
 var (
 	// ErrNotLeader means this node is not the leader; nothing was proposed.
-	ErrNotLeader = errors.New("raft: not the leader")
+	ErrNotLeader = wire.ErrNotLeader
 	// ErrUnknownOutcome means the command may or may not have committed.
-	ErrUnknownOutcome = errors.New("raft: leadership lost; outcome unknown")
+	ErrUnknownOutcome = wire.ErrUnknownOutcome
 	// ErrShutdown means the node is shutting down.
-	ErrShutdown = errors.New("raft: shut down")
+	ErrShutdown = wire.ErrShutdown
 	// ErrStoreLocked means another process holds the data directory.
 	ErrStoreLocked = errors.New("raft: data directory is in use by another process")
 )

@@ -8,34 +8,31 @@ import (
 	"connectrpc.com/connect"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
-
-// ErrorTypeHeader carries the AWS error name of a failed call.
-const ErrorTypeHeader = "Trent-Error-Type"
 
 // codes maps AWS error names to Connect codes. Names not listed are
 // InvalidArgument (client errors) unless they are server faults below.
 var codes = map[string]connect.Code{
-	kms.AccessDenied:             connect.CodePermissionDenied,
-	kms.AlreadyExists:            connect.CodeAlreadyExists,
-	kms.DependencyTimeout:        connect.CodeUnavailable,
-	kms.DisabledErr:              connect.CodeFailedPrecondition,
-	kms.DryRunOperation:          connect.CodeFailedPrecondition,
-	kms.KMSInternal:              connect.CodeInternal,
-	kms.KMSInvalidState:          connect.CodeFailedPrecondition,
-	kms.LimitExceeded:            connect.CodeResourceExhausted,
-	kms.NotFound:                 connect.CodeNotFound,
-	kms.UnsupportedOperation:     connect.CodeUnimplemented,
-	kms.UnrecognizedClient:       connect.CodeUnauthenticated,
-	kms.UnauthenticatedPrincipal: connect.CodeUnauthenticated,
-	kms.ServiceUnavailable:       connect.CodeUnavailable,
+	wire.AccessDenied:             connect.CodePermissionDenied,
+	wire.AlreadyExists:            connect.CodeAlreadyExists,
+	wire.DependencyTimeout:        connect.CodeUnavailable,
+	wire.Disabled:                 connect.CodeFailedPrecondition,
+	wire.DryRunOperation:          connect.CodeFailedPrecondition,
+	wire.KMSInternal:              connect.CodeInternal,
+	wire.KMSInvalidState:          connect.CodeFailedPrecondition,
+	wire.LimitExceeded:            connect.CodeResourceExhausted,
+	wire.NotFound:                 connect.CodeNotFound,
+	wire.UnsupportedOperation:     connect.CodeUnimplemented,
+	wire.UnrecognizedClient:       connect.CodeUnauthenticated,
+	wire.UnauthenticatedPrincipal: connect.CodeUnauthenticated,
+	wire.ServiceUnavailable:       connect.CodeUnavailable,
 	// IAM's names (package iam).
-	"AccessDenied":        connect.CodePermissionDenied,
-	"EntityAlreadyExists": connect.CodeAlreadyExists,
-	"NoSuchEntity":        connect.CodeNotFound,
-	"LimitExceeded":       connect.CodeResourceExhausted,
-	"ServiceFailure":      connect.CodeInternal,
+	wire.IAMAccessDenied:     connect.CodePermissionDenied,
+	wire.EntityAlreadyExists: connect.CodeAlreadyExists,
+	wire.NoSuchEntity:        connect.CodeNotFound,
+	wire.IAMLimitExceeded:    connect.CodeResourceExhausted,
+	wire.ServiceFailure:      connect.CodeInternal,
 }
 
 // Code returns the Connect code for an AWS error name.
@@ -47,29 +44,29 @@ func Code(awsType string) connect.Code {
 }
 
 // toConnect converts a service error into a Connect error carrying the AWS
-// name. Errors that are not *kms.Error are internal and their text is not
+// name. Errors that are not *wire.Error are internal and their text is not
 // sent.
 func toConnect(err error, procedure string) *connect.Error {
-	var ke *kms.Error
+	var ke *wire.Error
 	if !errors.As(err, &ke) {
 		var ce *connect.Error
 		if errors.As(err, &ce) {
 			switch ce.Code() {
 			case connect.CodeUnimplemented:
 				op := procedure[strings.LastIndexByte(procedure, '/')+1:]
-				ke = &kms.Error{Type: kms.UnsupportedOperation, Message: fmt.Sprintf("%s is not implemented by this Trent version yet.", op)}
+				ke = &wire.Error{Type: wire.UnsupportedOperation, Message: fmt.Sprintf("%s is not implemented by this Trent version yet.", op)}
 			case connect.CodeCanceled, connect.CodeDeadlineExceeded:
-				ce.Meta().Set(ErrorTypeHeader, kms.DependencyTimeout)
+				ce.Meta().Set(wire.ErrorTypeHeader, wire.DependencyTimeout)
 				return ce
 			default:
-				ke = &kms.Error{Type: kms.KMSInternal, Message: "internal error"}
+				ke = &wire.Error{Type: wire.KMSInternal, Message: "internal error"}
 			}
 		} else {
-			ke = &kms.Error{Type: kms.KMSInternal, Message: "internal error"}
+			ke = &wire.Error{Type: wire.KMSInternal, Message: "internal error"}
 		}
 	}
 	ce := connect.NewError(Code(ke.Type), errors.New(ke.Message))
-	ce.Meta().Set(ErrorTypeHeader, ke.Type)
+	ce.Meta().Set(wire.ErrorTypeHeader, ke.Type)
 	if d, derr := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ke.Type}); derr == nil {
 		ce.AddDetail(d)
 	}

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 
@@ -13,15 +12,7 @@ import (
 
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/kms"
-)
-
-// Response headers with call metadata. The consistency headers are
-// consistency's.
-const (
-	ServedByHeader = "Trent-Served-By"
-	// LeaderHeader carries the leader's API address on retryable errors.
-	LeaderHeader       = "Trent-Leader"
-	AppliedIndexHeader = consistency.AppliedIndexHeader
+	"github.com/trentkms/trent/wire"
 )
 
 // unimplemented answers every operation the service lacks. It sits one
@@ -97,10 +88,10 @@ func Interceptor(nodeID string, reads Admitter, leaderHint func() string) connec
 func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) connect.UnaryInterceptorFunc {
 	fail := func(err error, procedure string) *connect.Error {
 		ce := toConnect(err, procedure)
-		ce.Meta().Set(ServedByHeader, nodeID)
+		ce.Meta().Set(wire.ServedByHeader, nodeID)
 		if leaderHint != nil && ce.Code() == connect.CodeUnavailable {
 			if l := leaderHint(); l != "" {
-				ce.Meta().Set(LeaderHeader, l)
+				ce.Meta().Set(wire.LeaderHeader, l)
 			}
 		}
 		return ce
@@ -111,13 +102,13 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) co
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
 			}
-			info := &kms.CallInfo{}
-			resp, err := next(kms.WithCallInfo(ctx, info), req)
+			info := &wire.CallInfo{}
+			resp, err := next(wire.WithCallInfo(ctx, info), req)
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
 			}
 			h := resp.Header()
-			h.Set(ServedByHeader, nodeID)
+			h.Set(wire.ServedByHeader, nodeID)
 			if reads != nil {
 				consistency.Report(h, served, info.AppliedIndex, info.ReadIndex)
 			}
@@ -126,17 +117,12 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) co
 	}
 }
 
-// admit applies the consistency a call asks for; a refusal becomes a
-// *kms.Error.
+// admit applies the consistency a call asks for; a refusal is a
+// *wire.Error, which toConnect sends as it is.
 func admit(ctx context.Context, reads Admitter, h http.Header, msg any) (consistency.Served, error) {
 	if reads == nil {
 		return consistency.Served{}, nil
 	}
 	m, _ := msg.(proto.Message)
-	s, err := consistency.Admit(ctx, reads, h, m)
-	var ce *consistency.Error
-	if errors.As(err, &ce) {
-		return s, &kms.Error{Type: ce.Type, Message: ce.Message}
-	}
-	return s, err
+	return consistency.Admit(ctx, reads, h, m)
 }

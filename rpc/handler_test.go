@@ -11,8 +11,8 @@ import (
 
 	"github.com/trentkms/trent/consistency"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/rpc"
+	"github.com/trentkms/trent/wire"
 )
 
 // gate admits with a fixed bound, or refuses.
@@ -20,7 +20,7 @@ type gate struct{ refuse bool }
 
 func (g gate) Admit(_ context.Context, r consistency.Request) (consistency.Served, error) {
 	if g.refuse {
-		return consistency.Served{}, &consistency.Error{Type: kms.DependencyTimeout, Message: "too stale"}
+		return consistency.Served{}, &wire.Error{Type: wire.DependencyTimeout, Message: "too stale"}
 	}
 	return consistency.Served{Mode: r.Mode, StalenessBound: 3 * time.Millisecond, AppliedIndex: 7}, nil
 }
@@ -35,12 +35,12 @@ func TestInterceptorMetadata(t *testing.T) {
 		return connect.NewResponse(&kmsv1.DescribeKeyResponse{}), nil
 	}
 	write := func(ctx context.Context, _ connect.AnyRequest) (connect.AnyResponse, error) {
-		kms.SetAppliedIndex(ctx, 12)
+		wire.SetAppliedIndex(ctx, 12)
 		return connect.NewResponse(&kmsv1.CreateKeyResponse{}), nil
 	}
 	failWith := func(typ string) connect.UnaryFunc {
 		return func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) {
-			return nil, &kms.Error{Type: typ, Message: "m"}
+			return nil, &wire.Error{Type: typ, Message: "m"}
 		}
 	}
 	for _, tc := range []struct {
@@ -56,9 +56,9 @@ func TestInterceptorMetadata(t *testing.T) {
 		{name: "write", next: write, want: map[string]string{"Trent-Consistency": "leader", "Trent-Applied-Index": "12", "Trent-Staleness-Bound": "0s"}},
 		{name: "refused read", gate: gate{refuse: true}, next: ok, wantErr: connect.CodeUnavailable,
 			want: map[string]string{"Trent-Error-Type": "DependencyTimeoutException", "Trent-Leader": "127.0.0.1:7710", "Trent-Served-By": "n2"}},
-		{name: "no quorum for a write", next: failWith(kms.DependencyTimeout), wantErr: connect.CodeUnavailable,
+		{name: "no quorum for a write", next: failWith(wire.DependencyTimeout), wantErr: connect.CodeUnavailable,
 			want: map[string]string{"Trent-Leader": "127.0.0.1:7710"}},
-		{name: "no hint on other errors", next: failWith(kms.NotFound), wantErr: connect.CodeNotFound,
+		{name: "no hint on other errors", next: failWith(wire.NotFound), wantErr: connect.CodeNotFound,
 			want: map[string]string{"Trent-Leader": "", "Trent-Error-Type": "NotFoundException"}},
 		{name: "malformed header", header: [2]string{"Trent-Min-Index", "x"}, next: ok, wantErr: connect.CodeInvalidArgument,
 			want: map[string]string{"Trent-Error-Type": "ValidationException", "Trent-Leader": ""}},

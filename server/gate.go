@@ -18,8 +18,8 @@ import (
 	"github.com/trentkms/trent/audit"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/rpc"
+	"github.com/trentkms/trent/wire"
 )
 
 // The gate: every route of the API listener is mounted through [gate],
@@ -192,14 +192,14 @@ type refusal struct {
 
 func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 	ew := connect.NewErrorWriter()
-	wire := wireBytes(p.maxBytes)
+	wireCap := wireBytes(p.maxBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, kind, ref := g.check(r, p, wire)
+		caller, kind, ref := g.check(r, p, wireCap)
 		if ref != nil {
 			g.refuse(ew, w, r, p, caller, ref)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, wire)
+		r.Body = http.MaxBytesReader(w, r.Body, wireCap)
 		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 		defer cancel()
 		if kind != anonymous {
@@ -221,10 +221,10 @@ func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 
 // check runs the gate's steps, returning the caller (zero if anonymous),
 // its kind, and the refusal if any.
-func (g *gate) check(r *http.Request, p policy, wire int64) (identity.Principal, callers, *refusal) {
-	if r.ContentLength > wire {
+func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Principal, callers, *refusal) {
+	if r.ContentLength > wireCap {
 		return identity.Principal{}, 0, &refusal{status: http.StatusRequestEntityTooLarge, code: connect.CodeResourceExhausted,
-			awsType: kms.LimitExceeded, msg: fmt.Sprintf("The request is larger than the %d bytes this operation accepts.", p.maxBytes)}
+			awsType: wire.LimitExceeded, msg: fmt.Sprintf("The request is larger than the %d bytes this operation accepts.", p.maxBytes)}
 	}
 	caller, kind, ref := g.authenticate(r)
 	if ref != nil {
@@ -233,30 +233,30 @@ func (g *gate) check(r *http.Request, p policy, wire int64) (identity.Principal,
 	if p.callers&kind == 0 {
 		switch {
 		case kind == anonymous:
-			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: kms.UnrecognizedClient,
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: wire.UnrecognizedClient,
 				msg: "A client certificate issued by the cluster CA is required."}
 		case p.callers&^anonymous == principals:
-			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: kms.UnrecognizedClient,
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: wire.UnrecognizedClient,
 				msg: "The client certificate does not name an IAM principal."}
 		case p.callers&^anonymous == nodes:
-			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: kms.AccessDenied,
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: wire.AccessDenied,
 				msg: "Only cluster nodes may call this."}
 		default:
-			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: kms.AccessDenied,
+			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: wire.AccessDenied,
 				msg: "This caller may not call this."}
 		}
 	}
 	if kind == anonymous && compressed(r.Header) {
-		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: "ValidationException",
+		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: wire.Validation,
 			msg: "A request without a client certificate must not be compressed."}
 	}
 	if p.ready != nil && !p.ready() {
-		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: kms.ServiceUnavailable,
+		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.ServiceUnavailable,
 			msg: "the node is starting; retry later"}
 	}
 	if p.waitForming && g.forming != nil {
 		if forming, want := g.forming(); forming {
-			return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: kms.DependencyTimeout,
+			return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.DependencyTimeout,
 				msg: fmt.Sprintf("the cluster is forming: waiting for %d voters (--bootstrap-expect); retry later", want)}
 		}
 	}
@@ -270,7 +270,7 @@ func (g *gate) authenticate(r *http.Request) (identity.Principal, callers, *refu
 		return identity.Principal{}, anonymous, nil
 	}
 	unauthenticated := func(msg string) *refusal {
-		return &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: kms.UnrecognizedClient, msg: msg}
+		return &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: wire.UnrecognizedClient, msg: msg}
 	}
 	if err := g.revoked(r.TLS.PeerCertificates[0]); err != nil {
 		return identity.Principal{}, 0, unauthenticated(sentence(err))
@@ -306,11 +306,11 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 	c := g.call(r, p, caller)
 	c.ErrorCode, c.ErrorMessage = ref.awsType, ref.msg
 	if !g.record(r, c) {
-		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: audit.InternalError, msg: "internal error"}
+		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: wire.KMSInternal, msg: "internal error"}
 	}
 	if !p.aws && ew.IsSupported(r) {
 		ce := connect.NewError(ref.code, errors.New(ref.msg))
-		ce.Meta().Set(rpc.ErrorTypeHeader, ref.awsType)
+		ce.Meta().Set(wire.ErrorTypeHeader, ref.awsType)
 		if d, err := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ref.awsType}); err == nil {
 			ce.AddDetail(d)
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/wire"
 )
 
 // TestGateCheck runs the gate's steps for each kind of caller against the
@@ -173,7 +173,7 @@ func TestCatchAllRefusesUntilReady(t *testing.T) {
 		return w
 	}
 	for _, path := range []string{"/", "/trent.kms.v1.KeyManagementService/ListKeys"} {
-		if w := serve(path); w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Amzn-Errortype") != kms.ServiceUnavailable {
+		if w := serve(path); w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Amzn-Errortype") != wire.ServiceUnavailable {
 			t.Fatalf("%s before ready: %d %s", path, w.Code, w.Body)
 		}
 	}

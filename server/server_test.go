@@ -18,8 +18,8 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
-	"github.com/trentkms/trent/rpc"
 	"github.com/trentkms/trent/server"
+	"github.com/trentkms/trent/wire"
 )
 
 func testConfig(dir string) server.Config {
@@ -108,8 +108,8 @@ func assertAWSError(t *testing.T, err error, code connect.Code, awsType string) 
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v, want a connect error", err)
 	}
-	if ce.Code() != code || ce.Meta().Get(rpc.ErrorTypeHeader) != awsType {
-		t.Fatalf("got %v (%s=%q), want %v %s", ce.Code(), rpc.ErrorTypeHeader, ce.Meta().Get(rpc.ErrorTypeHeader), code, awsType)
+	if ce.Code() != code || ce.Meta().Get(wire.ErrorTypeHeader) != awsType {
+		t.Fatalf("got %v (%s=%q), want %v %s", ce.Code(), wire.ErrorTypeHeader, ce.Meta().Get(wire.ErrorTypeHeader), code, awsType)
 	}
 	var found bool
 	for _, d := range ce.Details() {
@@ -147,7 +147,7 @@ func TestErrorsAndMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Header().Get(rpc.ServedByHeader) != "node1" || resp.Header().Get(rpc.AppliedIndexHeader) == "" {
+	if resp.Header().Get(wire.ServedByHeader) != "node1" || resp.Header().Get(wire.AppliedIndexHeader) == "" {
 		t.Fatalf("headers %v", resp.Header())
 	}
 }

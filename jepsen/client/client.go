@@ -18,16 +18,7 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/jepsen/history"
-)
-
-// Header names of the consistency contract.
-const (
-	ConsistencyHeader  = "Trent-Consistency"
-	MaxStalenessHeader = "Trent-Max-Staleness"
-	ServedByHeader     = "Trent-Served-By"
-	AppliedIndexHeader = "Trent-Applied-Index"
-	StalenessHeader    = "Trent-Staleness-Bound"
-	ErrorTypeHeader    = "Trent-Error-Type"
+	"github.com/trentkms/trent/wire"
 )
 
 // KMS is the generated client interface.
@@ -47,8 +38,8 @@ type Meta struct {
 }
 
 func metaOf(h http.Header) Meta {
-	m := Meta{ServedBy: h.Get(ServedByHeader), Consistency: h.Get(ConsistencyHeader), Staleness: h.Get(StalenessHeader)}
-	m.Applied, _ = strconv.ParseUint(h.Get(AppliedIndexHeader), 10, 64)
+	m := Meta{ServedBy: h.Get(wire.ServedByHeader), Consistency: h.Get(wire.ConsistencyHeader), Staleness: h.Get(wire.StalenessBoundHeader)}
+	m.Applied, _ = strconv.ParseUint(h.Get(wire.AppliedIndexHeader), 10, 64)
 	return m
 }
 
@@ -63,9 +54,9 @@ func Call[Req, Resp any](ctx context.Context, mode string, call func(context.Con
 	cctx, info := connect.NewClientContext(ctx)
 	switch mode {
 	case history.ModeLinearizable, history.ModeFinal:
-		info.RequestHeader().Set(ConsistencyHeader, "linearizable")
+		info.RequestHeader().Set(wire.ConsistencyHeader, "linearizable")
 	case history.ModeBounded:
-		info.RequestHeader().Set(ConsistencyHeader, "bounded")
+		info.RequestHeader().Set(wire.ConsistencyHeader, "bounded")
 	}
 	resp, err := call(cctx, req)
 	var m Meta
@@ -89,7 +80,7 @@ func ErrorType(err error) string {
 	if !errors.As(err, &ce) || !connect.IsWireError(ce) {
 		return ""
 	}
-	if t := ce.Meta().Get(ErrorTypeHeader); t != "" {
+	if t := ce.Meta().Get(wire.ErrorTypeHeader); t != "" {
 		return t
 	}
 	for _, d := range ce.Details() {
@@ -104,11 +95,11 @@ func ErrorType(err error) string {
 
 // definite are answers that mean the operation did not take effect.
 var definite = map[string]bool{
-	"AccessDeniedException": true, "AlreadyExistsException": true, "DisabledException": true,
-	"IncorrectKeyException": true, "InvalidArnException": true, "InvalidCiphertextException": true,
-	"InvalidGrantTokenException": true, "InvalidGrantIdException": true, "InvalidKeyUsageException": true,
-	"KMSInvalidStateException": true, "LimitExceededException": true, "NotFoundException": true,
-	"ValidationException": true, "UnsupportedOperationException": true, "UnrecognizedClientException": true,
+	wire.AccessDenied: true, wire.AlreadyExists: true, wire.Disabled: true,
+	wire.IncorrectKey: true, wire.InvalidArn: true, wire.InvalidCiphertext: true,
+	wire.InvalidGrantToken: true, wire.InvalidGrantId: true, wire.InvalidKeyUsage: true,
+	wire.KMSInvalidState: true, wire.LimitExceeded: true, wire.NotFound: true,
+	wire.Validation: true, wire.UnsupportedOperation: true, wire.UnrecognizedClient: true,
 	"invalid_argument": true, "permission_denied": true, "not_found": true, "unauthenticated": true,
 }
 

@@ -10,12 +10,13 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trentkms/trent/jepsen/history"
+	"github.com/trentkms/trent/wire"
 )
 
 // wireError is an error as the service sends it, with its AWS type header.
 func wireError(code connect.Code, typ string) error {
 	ce := connect.NewWireError(code, errors.New("x"))
-	ce.Meta().Set(ErrorTypeHeader, typ)
+	ce.Meta().Set(wire.ErrorTypeHeader, typ)
 	return ce
 }
 
@@ -46,10 +47,10 @@ func TestOutcome(t *testing.T) {
 func TestMetaOf(t *testing.T) {
 	ce := connect.NewWireError(connect.CodeUnavailable, errors.New("x"))
 	h := ce.Meta()
-	h.Set(ServedByHeader, "n2")
-	h.Set(AppliedIndexHeader, "42")
-	h.Set(ConsistencyHeader, "bounded")
-	h.Set(StalenessHeader, "12.5ms")
+	h.Set(wire.ServedByHeader, "n2")
+	h.Set(wire.AppliedIndexHeader, "42")
+	h.Set(wire.ConsistencyHeader, "bounded")
+	h.Set(wire.StalenessBoundHeader, "12.5ms")
 	var op history.Op
 	metaOf(h).Fill(&op)
 	if op.ServedBy != "n2" || op.Applied != 42 || op.Consistency != "bounded" || op.Staleness != "12.5ms" {

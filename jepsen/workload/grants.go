@@ -9,6 +9,7 @@ import (
 	"github.com/trentkms/trent/jepsen/checker"
 	"github.com/trentkms/trent/jepsen/client"
 	"github.com/trentkms/trent/jepsen/history"
+	"github.com/trentkms/trent/wire"
 )
 
 // Grants creates grants with a Name (retrying indeterminate creates with
@@ -145,7 +146,7 @@ func (g *Grants) revoke(ctx context.Context, e *Env, w *Worker, node int, key st
 	}
 	op := e.do(ctx, w, node, checker.FRevokeGrant, key, gr.name, history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
 		_, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].RevokeGrant, &kmsv1.RevokeGrantRequest{KeyId: key, GrantId: gr.id})
-		if client.ErrorType(err) == "NotFoundException" {
+		if client.ErrorType(err) == wire.NotFound {
 			return checker.ResultNotFound, m, nil
 		}
 		if err != nil {
@@ -182,7 +183,7 @@ func (g *Grants) use(ctx context.Context, e *Env, w *Worker, node int, key strin
 			if err == nil {
 				return checker.ResultTrue, m, nil
 			}
-		case "AccessDeniedException", "InvalidGrantTokenException":
+		case wire.AccessDenied, wire.InvalidGrantToken:
 			return checker.ResultFalse, m, nil
 		}
 		return "", m, err

@@ -1,9 +1,10 @@
-package kms
+package wire
 
 import "context"
 
-// CallInfo carries facts about one call back to the transport, which
-// reports them in response headers.
+// CallInfo carries facts about one call from the service back to the
+// transport, which reports them in response headers (AppliedIndexHeader)
+// and in the audit record.
 type CallInfo struct {
 	// AppliedIndex is the raft index at which the call's write applied, or
 	// 0 for a call that wrote nothing.
@@ -15,22 +16,23 @@ type CallInfo struct {
 
 type callInfoKey struct{}
 
-// WithCallInfo returns a context in which the service records facts about
+// WithCallInfo returns a context in which a service records facts about
 // the call into info.
 func WithCallInfo(ctx context.Context, info *CallInfo) context.Context {
 	return context.WithValue(ctx, callInfoKey{}, info)
 }
 
 // SetAppliedIndex records that the call's write applied at raft index
-// idx. The service does it for its own writes; other services that share
-// the transport (IAM) do it for theirs.
+// idx. Each service does it for its own writes.
 func SetAppliedIndex(ctx context.Context, idx uint64) {
 	if info, ok := ctx.Value(callInfoKey{}).(*CallInfo); ok {
 		info.AppliedIndex = idx
 	}
 }
 
-func setReadIndex(ctx context.Context, idx uint64) {
+// SetReadIndex records that the call read a state at raft index idx or
+// later, having waited for it.
+func SetReadIndex(ctx context.Context, idx uint64) {
 	if info, ok := ctx.Value(callInfoKey{}).(*CallInfo); ok {
 		info.ReadIndex = idx
 	}

@@ -1,0 +1,32 @@
+package kms_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestNoConsensusEngine checks that the service does not depend on the
+// consensus layer: package raft, its log store (raft-boltdb) and bbolt.
+// kms learns a write's fate from wire's ErrNotLeader, ErrShutdown and
+// ErrUnknownOutcome, which package raft returns as the same values.
+//
+// hashicorp/raft itself still reaches kms through fsm, which implements
+// its BatchingFSM; that edge is not checked here.
+func TestNoConsensusEngine(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "github.com/trentkms/trent/kms").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/trentkms/trent/raft", "github.com/hashicorp/raft-boltdb", "go.etcd.io/bbolt"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("kms depends on %s", dep)
+			}
+		}
+	}
+}
