@@ -48,14 +48,14 @@ var rules = []rule{
 	},
 	{
 		why:  "the CLI uses only the generated clients",
-		from: []string{"trent/cmd/trent", "trent/cli"},
-		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency"},
+		from: []string{"trent/cmd/trent", "trent/cli", "trent/nodeproc"},
+		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency", "trent/nodeproc"},
 		deny: internals,
 	},
 	{
 		why:  "jepsen drives the binaries over the public API only",
 		from: []string{"trent/jepsen/..."},
-		only: []string{"trent/jepsen/...", "trent/gen/..."},
+		only: []string{"trent/jepsen/...", "trent/gen/...", "trent/nodeproc"},
 		deny: internals,
 	},
 }
