@@ -48,8 +48,8 @@ var rules = []rule{
 	},
 	{
 		why:  "the CLI uses only the generated clients",
-		from: []string{"trent/cmd/trent", "trent/cli", "trent/nodeproc"},
-		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency", "trent/nodeproc"},
+		from: []string{"trent/cmd/trent", "trent/cli", "trent/nodeproc", "trent/loadgen"},
+		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency", "trent/nodeproc", "trent/loadgen"},
 		deny: internals,
 	},
 	{
