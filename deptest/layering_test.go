@@ -47,6 +47,11 @@ var rules = []rule{
 		tests:  true,
 	},
 	{
+		why:  "only tests use the in-memory raft log",
+		from: []string{"trent/..."},
+		deny: []string{"trent/fsm/fsmtest"},
+	},
+	{
 		why:  "the CLI uses only the generated clients",
 		from: []string{"trent/cmd/trent", "trent/cli", "trent/nodeproc", "trent/loadgen"},
 		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency", "trent/nodeproc", "trent/loadgen"},
