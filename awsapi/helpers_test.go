@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-	hraft "github.com/hashicorp/raft"
 
 	"github.com/trentkms/trent/awsapi"
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/fsm/fsmtest"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
@@ -69,28 +68,6 @@ func testCreds(tb testing.TB) staticCreds {
 	}
 }
 
-// memLog applies commands straight to an FSM, as a one-node raft would.
-type memLog struct {
-	mu  sync.Mutex
-	f   *fsm.FSM
-	idx uint64
-}
-
-func (l *memLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.idx++
-	return l.f.Apply(&hraft.Log{Index: l.idx, Type: hraft.LogCommand, Data: cmd}), l.idx, nil
-}
-
-// ReadIndex: with one node applying synchronously, everything committed is
-// applied.
-func (l *memLog) ReadIndex(context.Context) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.idx, nil
-}
-
 // newService returns the complete handler over a real kms.Service with a
 // real FSM and soft HSM, as a one-node cluster runs it.
 func newService(tb testing.TB) kmsv1connect.KeyManagementServiceHandler {
@@ -102,7 +79,7 @@ func newService(tb testing.TB) kmsv1connect.KeyManagementServiceHandler {
 	}
 	tb.Cleanup(func() { h.Close() })
 	f := fsm.New()
-	log := &memLog{f: f}
+	log := fsmtest.NewLog(f)
 	svc, err := kms.New(kms.Config{Region: region, Store: f, Log: log, Reads: log, HSM: h})
 	if err != nil {
 		tb.Fatal(err)

@@ -9,28 +9,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/loadgen"
 	"github.com/trentkms/trent/wire"
 )
 
 const (
 	maxBenchDuration    = 10 * time.Minute
 	maxBenchConcurrency = 10000
-	// benchGrace is how long calls in flight at the end of the run may take
-	// before they are cancelled.
-	benchGrace = 5 * time.Second
 )
 
 const benchUsage = `usage: trent [global options] bench [options]
@@ -219,7 +213,6 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		blob = resp.GetCiphertextBlob()
 	}
 
-	r := newBenchRun(cfg)
 	calls := make([]func(context.Context) error, cfg.concurrency)
 	for i := range calls {
 		calls[i] = benchOps[cfg.op](clients[i%len(clients)], cfg.keyID, plaintext, blob)
@@ -227,9 +220,12 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	for _, m := range metas {
 		m.noRecord = true // the workers share it
 	}
-	r.run(ctx, calls, c.stderr)
+	stats := loadgen.Run(ctx, loadgen.Config{Warmup: cfg.warmup, Duration: cfg.duration, Classify: benchErrorType}, calls, c.stderr)
 
-	s := r.summary(strings.Join(endpoints, ","))
+	s := &benchSummary{Op: cfg.op, Endpoint: strings.Join(endpoints, ","), KeyID: cfg.keyID, Concurrency: cfg.concurrency, Stats: *stats}
+	if cfg.op == "encrypt" || cfg.op == "decrypt" {
+		s.PlaintextSize = cfg.plaintextSize
+	}
 	if cfg.json {
 		b, err := json.MarshalIndent(s, "", "    ")
 		if err != nil {
@@ -245,187 +241,28 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-// benchRun is the state of one benchmark run.
-type benchRun struct {
-	cfg       *benchConfig
-	measureAt time.Time // end of the warmup
-	endAt     time.Time // no call starts after this
-	finished  time.Time
-
-	ops, errs atomic.Uint64 // measured calls
-	hists     []histogram   // shards of the latency histogram
-
-	mu        sync.Mutex // guards the following fields
-	errTypes  map[string]uint64
-	errSample map[string]string
-}
-
-func newBenchRun(cfg *benchConfig) *benchRun {
-	return &benchRun{
-		cfg:       cfg,
-		hists:     make([]histogram, min(cfg.concurrency, runtime.GOMAXPROCS(0))),
-		errTypes:  make(map[string]uint64),
-		errSample: make(map[string]string),
+// benchErrorType names a failed call's error for the summary: its AWS
+// error type when the server answered, else "connection" with the Connect
+// code if there is one.
+func benchErrorType(err error) (string, bool) {
+	if typ, ok := errorType(err); ok {
+		return typ, true
 	}
-}
-
-// run starts one worker per call and returns when the run is over or ctx
-// is cancelled.
-func (r *benchRun) run(ctx context.Context, calls []func(context.Context) error, progress io.Writer) {
-	start := time.Now()
-	r.measureAt = start.Add(r.cfg.warmup)
-	r.endAt = r.measureAt.Add(r.cfg.duration)
-	runCtx, cancel := context.WithDeadline(ctx, r.endAt.Add(benchGrace))
-	defer cancel()
-
-	var wg sync.WaitGroup
-	for i, call := range calls {
-		wg.Go(func() { r.worker(runCtx, call, &r.hists[i%len(r.hists)]) })
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return "connection:" + ce.Code().String(), false
 	}
-	done := make(chan struct{})
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		r.progress(done, progress)
-	}()
-	wg.Wait()
-	r.finished = time.Now()
-	close(done)
-	<-progressDone
-}
-
-func (r *benchRun) worker(ctx context.Context, call func(context.Context) error, h *histogram) {
-	for ctx.Err() == nil {
-		start := time.Now()
-		if !start.Before(r.endAt) {
-			return
-		}
-		err := call(ctx)
-		lat := time.Since(start)
-		if err != nil {
-			if ctx.Err() != nil {
-				return // stopped, not failed
-			}
-			if !start.Before(r.measureAt) {
-				r.errs.Add(1)
-				r.noteError(err)
-			}
-			if _, fromServer := errorType(err); !fromServer {
-				time.Sleep(10 * time.Millisecond) // don't spin on a dead connection
-			}
-			continue
-		}
-		if !start.Before(r.measureAt) {
-			r.ops.Add(1)
-			h.Record(lat)
-		}
-	}
-}
-
-func (r *benchRun) noteError(err error) {
-	typ, ok := errorType(err)
-	if !ok {
-		typ = "connection"
-		var ce *connect.Error
-		if errors.As(err, &ce) {
-			typ = "connection:" + ce.Code().String()
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errTypes[typ]++
-	if _, ok := r.errSample[typ]; !ok {
-		r.errSample[typ] = err.Error()
-	}
-}
-
-// progress prints a line about once a second until done is closed.
-func (r *benchRun) progress(done <-chan struct{}, w io.Writer) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	lastT, lastOps := r.measureAt, uint64(0)
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-tick.C:
-			if now.Before(r.measureAt) {
-				fmt.Fprintf(w, "[warmup %.0fs/%.0fs]\n", now.Sub(r.measureAt.Add(-r.cfg.warmup)).Seconds(), r.cfg.warmup.Seconds())
-				continue
-			}
-			ops, errs := r.ops.Load(), r.errs.Load()
-			rate := 0.0
-			if dt := now.Sub(lastT).Seconds(); dt > 0 {
-				rate = float64(ops-lastOps) / dt
-			}
-			fmt.Fprintf(w, "[%6.1fs] ops=%d  %.0f ops/s  errors=%d\n", now.Sub(r.measureAt).Seconds(), ops, rate, errs)
-			lastT, lastOps = now, ops
-		}
-	}
+	return "connection", false
 }
 
 // benchSummary is the result of a run, as printed by --json.
 type benchSummary struct {
-	Op              string            `json:"op"`
-	Endpoint        string            `json:"endpoint"`
-	KeyID           string            `json:"key_id"`
-	Concurrency     int               `json:"concurrency"`
-	PlaintextSize   int               `json:"plaintext_size,omitempty"`
-	DurationSeconds float64           `json:"duration_seconds"`
-	Ops             uint64            `json:"ops"`
-	Errors          uint64            `json:"errors"`
-	OpsPerSecond    float64           `json:"ops_per_second"`
-	LatencyMs       latencySummary    `json:"latency_ms"`
-	ErrorTypes      map[string]uint64 `json:"error_types,omitempty"`
-	ErrorSamples    map[string]string `json:"error_samples,omitempty"`
-}
-
-type latencySummary struct {
-	Mean float64 `json:"mean"`
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p99.9"`
-	Max  float64 `json:"max"`
-}
-
-func (r *benchRun) summary(endpoint string) *benchSummary {
-	var h histogram
-	for i := range r.hists {
-		h.Merge(&r.hists[i])
-	}
-	elapsed := max(r.finished.Sub(r.measureAt), 0)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	s := &benchSummary{
-		Op:              r.cfg.op,
-		Endpoint:        endpoint,
-		KeyID:           r.cfg.keyID,
-		Concurrency:     r.cfg.concurrency,
-		DurationSeconds: elapsed.Seconds(),
-		Ops:             r.ops.Load(),
-		Errors:          r.errs.Load(),
-		LatencyMs: latencySummary{
-			Mean: ms(h.Mean()),
-			P50:  ms(h.Quantile(0.50)),
-			P90:  ms(h.Quantile(0.90)),
-			P99:  ms(h.Quantile(0.99)),
-			P999: ms(h.Quantile(0.999)),
-			Max:  ms(h.Max()),
-		},
-	}
-	if r.cfg.op == "encrypt" || r.cfg.op == "decrypt" {
-		s.PlaintextSize = r.cfg.plaintextSize
-	}
-	if elapsed > 0 {
-		s.OpsPerSecond = float64(s.Ops) / elapsed.Seconds()
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.errTypes) > 0 {
-		s.ErrorTypes = maps.Clone(r.errTypes)
-		s.ErrorSamples = maps.Clone(r.errSample)
-	}
-	return s
+	Op            string `json:"op"`
+	Endpoint      string `json:"endpoint"`
+	KeyID         string `json:"key_id"`
+	Concurrency   int    `json:"concurrency"`
+	PlaintextSize int    `json:"plaintext_size,omitempty"`
+	loadgen.Stats
 }
 
 func (s *benchSummary) writeText(w io.Writer) {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/nodeproc"
 )
 
 const devUsage = `usage: trent dev cluster [--nodes 3] [--dir ./trent-cluster] [--base-port 7710] [--node-bin PATH]
@@ -38,8 +37,7 @@ type devNode struct {
 	// GossipAddr is the node's gossip (memberlist) address, TCP and UDP.
 	GossipAddr string `json:"gossip_addr"`
 	DataDir    string `json:"data_dir"`
-	proc       *os.Process
-	exited     chan error // receives the process's exit, once
+	proc       *nodeproc.Process
 	args       []string
 }
 
@@ -88,20 +86,13 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 	}
 
 	var nodes []*devNode
-	stopAll := func() {
-		for _, nd := range nodes {
-			_ = nd.proc.Signal(syscall.SIGTERM)
+	defer func() {
+		procs := make([]*nodeproc.Process, len(nodes))
+		for i, nd := range nodes {
+			procs[i] = nd.proc
 		}
-		for _, nd := range nodes {
-			select {
-			case <-nd.exited:
-			case <-time.After(10 * time.Second):
-				_ = nd.proc.Kill()
-				<-nd.exited
-			}
-		}
-	}
-	defer stopAll()
+		nodeproc.StopAll(procs, 10*time.Second)
+	}()
 
 	first := filepath.Join(abs, "n1")
 	admin := filepath.Join(first, "admin")
@@ -123,7 +114,7 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 		}
 		err := startDevNode(ctx, *bin, nd, startArgs)
 		if nd.proc != nil {
-			nodes = append(nodes, nd) // stopped by stopAll either way
+			nodes = append(nodes, nd) // stopped on return either way
 		}
 		if err != nil {
 			return err
@@ -154,50 +145,19 @@ func startDevNode(ctx context.Context, bin string, nd *devNode, args []string) e
 		return err
 	}
 	logPath := filepath.Join(nd.DataDir, "node.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := nodeproc.Start(exec.Command(bin, args...), logPath, "")
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group: Ctrl-C reaches us, and we stop the nodes in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
 		return fmt.Errorf("start %s: %w", nd.ID, err)
 	}
-	logf.Close()
-	nd.proc, nd.PID = cmd.Process, cmd.Process.Pid
-	nd.exited = make(chan error, 1)
-	go func() { nd.exited <- cmd.Wait() }()
-	deadline := time.NewTimer(60 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-nd.exited:
-			nd.exited <- err // for stopAll
-			tail, _ := os.ReadFile(logPath)
-			return fmt.Errorf("%s exited during start (%v); its log:\n%s", nd.ID, err, lastLines(tail, 15))
-		case <-deadline.C:
-			return fmt.Errorf("%s did not start within 60s; see %s", nd.ID, logPath)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-			if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte("is serving on")) {
-				return nil
-			}
-		}
+	nd.proc, nd.PID = p, p.PID()
+	err = p.WaitServing(ctx, 60*time.Second)
+	switch {
+	case errors.Is(err, nodeproc.ErrExited):
+		return fmt.Errorf("%s exited during start (%v); its log:\n%s", nd.ID, p.Err(), p.LogTail(15))
+	case errors.Is(err, nodeproc.ErrNotServing):
+		return fmt.Errorf("%s did not start within 60s; see %s", nd.ID, logPath)
 	}
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return err
 }
 
 func (c *command) devGlobals(g *globals, adminDir string) *globals {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trentkms/trent/fsm/fsmtest"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/iam"
@@ -268,18 +269,13 @@ func TestRevokeCertIsScopedToTheAccount(t *testing.T) {
 	}
 }
 
-// readLog is the test log with the ReadIndex a kms.Service needs.
-type readLog struct{ *memLog }
-
-func (l readLog) ReadIndex(context.Context) (uint64, error) { return l.f.AppliedIndex(), nil }
-
 // TestExplain asks the IAM service to explain decisions of a real KMS
 // service over the same state.
 func TestExplain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	bob := e.createUser(t, "bob")
-	log := readLog{&memLog{f: e.fsm, idx: 1 << 20}}
+	log := fsmtest.NewLog(e.fsm)
 	k, err := kms.New(kms.Config{Region: "us-east-1", Store: e.fsm, Log: log, Reads: log, HSM: e.hsm, Now: func() time.Time { return e.now }})
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,8 @@ import (
 	"testing"
 	"time"
 
-	hraft "github.com/hashicorp/raft"
-
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/fsm/fsmtest"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/iam"
@@ -29,20 +28,6 @@ import (
 )
 
 const account = "111122223333"
-
-// memLog applies commands straight to an FSM, as a one-node raft would.
-type memLog struct {
-	mu  sync.Mutex
-	f   *fsm.FSM
-	idx uint64
-}
-
-func (l *memLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.idx++
-	return l.f.Apply(&hraft.Log{Index: l.idx, Type: hraft.LogCommand, Data: cmd}), l.idx, nil
-}
 
 type env struct {
 	svc   *iam.Service
@@ -88,7 +73,7 @@ func newEnv(tb testing.TB) *env {
 // service returns a Service over e's state with the given HSM.
 func (e *env) service(tb testing.TB, h iam.MAC) *iam.Service {
 	tb.Helper()
-	return e.serviceWith(tb, h, &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()})
+	return e.serviceWith(tb, h, fsmtest.NewLog(e.fsm))
 }
 
 // serviceWith returns a Service over e's state proposing through log.
@@ -664,7 +649,7 @@ func TestListCertificates(t *testing.T) {
 // deletingLog deletes user name just before the first RecordCert applies,
 // as a DeleteUser racing an IssueCertificate would.
 type deletingLog struct {
-	*memLog
+	*fsmtest.Log
 	name string
 	once sync.Once
 }
@@ -673,10 +658,10 @@ func (l *deletingLog) Apply(ctx context.Context, cmd []byte) (any, uint64, error
 	if c, err := fsm.Decode(cmd); err == nil && c.Op() == fsm.OpRecordCert {
 		l.once.Do(func() {
 			del, _ := fsm.Encode(&fsm.DeleteUser{Account: account, Name: l.name})
-			l.memLog.Apply(ctx, del)
+			l.Log.Apply(ctx, del)
 		})
 	}
-	return l.memLog.Apply(ctx, cmd)
+	return l.Log.Apply(ctx, cmd)
 }
 
 // A certificate signed for a user that is deleted before its serial is
@@ -685,7 +670,7 @@ func TestIssueCertificateRacingDeleteUserHandsOutNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.createUser(t, "bob")
-	svc := e.serviceWith(t, e.hsm, &deletingLog{memLog: &memLog{f: e.fsm, idx: e.fsm.AppliedIndex()}, name: "bob"})
+	svc := e.serviceWith(t, e.hsm, &deletingLog{Log: fsmtest.NewLog(e.fsm), name: "bob"})
 	r, err := svc.IssueCertificate(e.root, &iamv1.IssueCertificateRequest{UserName: "bob"})
 	wantType(t, err, wire.NoSuchEntity)
 	if r != nil {

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	hraft "github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/fsm/fsmtest"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
@@ -20,32 +19,10 @@ import (
 	"github.com/trentkms/trent/wire"
 )
 
-// memLog applies commands straight to an FSM, as a one-node raft would.
-type memLog struct {
-	mu  sync.Mutex
-	f   *fsm.FSM
-	idx uint64
-}
-
-func (l *memLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.idx++
-	return l.f.Apply(&hraft.Log{Index: l.idx, Type: hraft.LogCommand, Data: cmd}), l.idx, nil
-}
-
-// ReadIndex: with one node applying synchronously, everything committed
-// is applied.
-func (l *memLog) ReadIndex(context.Context) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.idx, nil
-}
-
 type env struct {
 	svc  *kms.Service
 	fsm  *fsm.FSM
-	log  *memLog
+	log  *fsmtest.Log
 	root context.Context
 	bob  context.Context
 }
@@ -65,7 +42,7 @@ func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int, configure ...func(
 	}
 	t.Cleanup(func() { h.Close() })
 	f := fsm.New()
-	log := &memLog{f: f}
+	log := fsmtest.NewLog(f)
 	cfg := kms.Config{Region: "us-east-1", Store: f, Log: log, Reads: log, HSM: h, Authorizer: a, MaxGrantsPerKey: maxGrants}
 	for _, c := range configure {
 		c(&cfg)

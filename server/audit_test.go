@@ -293,12 +293,13 @@ func testAuditRecordsEveryCallOnce(t *testing.T, cfg server.Config) {
 	for _, st := range steps {
 		st.call()
 		recs := auditRecords(t, auditDir)
-		if st.async { // written after the response: wait for it
-			deadline := time.Now().Add(5 * time.Second)
-			for len(recs) == before && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond) // poll until the deadline
-				recs = auditRecords(t, auditDir)
-			}
+		if st.async { // written after the response, which no apply announces
+			waitFor(t, st.name+"'s record", 5*time.Second, func() error {
+				if recs = auditRecords(t, auditDir); len(recs) == before {
+					return errNotYet
+				}
+				return nil
+			})
 		}
 		if len(recs) != before+1 {
 			t.Fatalf("%s: %d records, want exactly one more than %d", st.name, len(recs), before)

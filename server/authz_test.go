@@ -16,24 +16,17 @@ import (
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/server"
 )
 
-// eventually polls f on every node until it succeeds on all of them, or
-// fails the test after a deadline.
-func eventually(t *testing.T, what string, nodes int, f func(i int) error) {
+// eventually waits until f succeeds on every node, checking node i again
+// whenever it applies an entry (replication, not time, makes f succeed),
+// and fails the test after a deadline.
+func eventually(t *testing.T, what string, nodes []*server.Server, f func(i int) error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for i := range nodes {
-		for {
-			err := f(i)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s on node %d: %v", what, i, err)
-			}
-			time.Sleep(10 * time.Millisecond) // polling replication, not waiting for time
-		}
+	for i, n := range nodes {
+		waitFor(t, onNode(what, i), time.Until(deadline), func() error { return f(i) }, n)
 	}
 }
 
@@ -74,7 +67,7 @@ func TestIdentityPoliciesAndRevocationOnEveryNode(t *testing.T) {
 		_, err := client(t, c.nodes[i], bobHTTP).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: key.KeyMetadata.KeyId})
 		return err
 	}
-	eventually(t, "bob denied without a policy", len(c.nodes), func(i int) error {
+	eventually(t, "bob denied without a policy", c.nodes, func(i int) error {
 		if err := describe(i); connect.CodeOf(err) != connect.CodePermissionDenied {
 			return errors.New("not denied yet: " + connect.CodeOf(err).String())
 		}
@@ -84,7 +77,7 @@ func TestIdentityPoliciesAndRevocationOnEveryNode(t *testing.T) {
 		PolicyDocument: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}]}`}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "bob DescribeKey under the policy", len(c.nodes), describe)
+	eventually(t, "bob DescribeKey under the policy", c.nodes, describe)
 	x, err := iamc.Explain(ctx, &iamv1.ExplainRequest{Principal: "arn:aws:iam::111122223333:user/bob", Action: "kms:DescribeKey", KeyId: key.KeyMetadata.KeyId})
 	if err != nil || x.Decision != "allowed" || x.Reason != "IdentityPolicyAllow" || len(x.Statements) != 2 || x.Statements[1].PolicyName != "read" {
 		t.Fatalf("Explain: %v %+v", err, x)
@@ -93,7 +86,7 @@ func TestIdentityPoliciesAndRevocationOnEveryNode(t *testing.T) {
 	if _, err := iamc.RevokeCert(ctx, &iamv1.RevokeCertRequest{SerialNumber: cert.SerialNumber.Text(16)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "revoked certificate refused", len(c.nodes), func(i int) error {
+	eventually(t, "revoked certificate refused", c.nodes, func(i int) error {
 		err := describe(i)
 		if connect.CodeOf(err) != connect.CodeUnauthenticated {
 			return errors.New("not refused yet: " + connect.CodeOf(err).String())

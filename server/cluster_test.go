@@ -139,14 +139,10 @@ func TestClusterFormsAndServesFromEveryNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		next := c.kms(t, (i+1)%3)
-		var dec *kmsv1.DecryptResponse
-		for range 200 { // the next node may still be applying the key
-			if dec, err = next.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob}); err == nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		// The next node may still be applying the key: wait until it has
+		// applied everything this node has (the key included).
+		waitApplied(t, 10*time.Second, c.nodes[i].AppliedIndex(), c.nodes[(i+1)%3])
+		dec, err := c.kms(t, (i+1)%3).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
 		if err != nil || string(dec.Plaintext) != "replicated" {
 			t.Fatalf("decrypt on node %d: %v", (i+1)%3, err)
 		}
@@ -262,16 +258,11 @@ func TestLeaderLossKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatalf("no write after leader loss: %v", err)
 	}
 	ids = append(ids, ck.KeyMetadata.KeyId)
+	// The survivor applied its own write, after every acknowledged one.
+	waitApplied(t, 10*time.Second, c.nodes[1].AppliedIndex(), c.nodes[1], c.nodes[2])
 	for _, id := range ids {
 		for _, i := range []int{1, 2} {
-			var err error
-			for range 200 {
-				if _, err = c.kms(t, i).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err == nil {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			if err != nil {
+			if _, err := c.kms(t, i).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err != nil {
 				t.Fatalf("key %s lost on node %d: %v", id, i, err)
 			}
 		}

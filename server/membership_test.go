@@ -24,16 +24,12 @@ import (
 	"github.com/trentkms/trent/server"
 )
 
-// waitUntil polls cond until it holds, failing the test at the deadline.
+// waitUntil waits until cond holds, failing the test at the deadline. The
+// conditions of these tests follow gossip and the leader's reconciler,
+// which no apply announces: it is waitFor's bounded poll.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	waitFor(t, what, 45*time.Second, holds(cond))
 }
 
 func (c *testCluster) admin(t *testing.T, s *server.Server) clusterv1connect.ClusterServiceClient {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -39,20 +40,18 @@ func TestLaggingFollowerCatchesUpThroughASnapshot(t *testing.T) {
 		ids = append(ids, ck.KeyMetadata.KeyId)
 	}
 	lastWrite := c.nodes[0].AppliedIndex()
-	deadline := time.Now().Add(30 * time.Second)
-	for { // the leader snapshots and compacts on its own schedule
+	// The leader snapshots and compacts on its own schedule, which no apply
+	// announces.
+	waitFor(t, fmt.Sprintf("the leader compacts past index %d", stoppedAt), 30*time.Second, func() error {
 		first, err := c.nodes[0].RaftFirstIndex()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if first > stoppedAt+1 {
-			break
+		if first <= stoppedAt+1 {
+			return fmt.Errorf("first index %d", first)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the leader never compacted past index %d (first index %d)", stoppedAt, first)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 
 	back, err := server.Start(ctx, cfg)
 	if err != nil {

@@ -18,10 +18,10 @@ import (
 
 	"github.com/trentkms/trent/jepsen/checker"
 	"github.com/trentkms/trent/jepsen/client"
-	"github.com/trentkms/trent/jepsen/cluster"
 	"github.com/trentkms/trent/jepsen/history"
 	"github.com/trentkms/trent/jepsen/nemesis"
 	"github.com/trentkms/trent/jepsen/netns"
+	"github.com/trentkms/trent/jepsen/nodes"
 	"github.com/trentkms/trent/jepsen/proxy"
 	"github.com/trentkms/trent/jepsen/report"
 	"github.com/trentkms/trent/jepsen/workload"
@@ -108,11 +108,11 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 
 	// The cluster.
 	nodesDir := filepath.Join(cfg.Dir, "nodes")
-	var prox cluster.Proxy
+	var prox nodes.Proxy
 	if px != nil {
 		prox = px
 	}
-	cl, err := cluster.Start(ctx, cluster.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
+	cl, err := nodes.Start(ctx, nodes.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
 		BasePort: cfg.BasePort, NodeArgs: nodeArgs, Log: logf})
 	if cl != nil {
 		defer cl.Stop()
@@ -303,7 +303,7 @@ func pruneNodeDirs(dir string) {
 }
 
 // newEnv makes the grantee user and the clients.
-func newEnv(ctx context.Context, cfg Config, cl *cluster.Cluster) (*workload.Env, error) {
+func newEnv(ctx context.Context, cfg Config, cl *nodes.Cluster) (*workload.Env, error) {
 	env := &workload.Env{Rec: history.NewRecorder(nil), Concurrency: cfg.Concurrency}
 	granteeDir := filepath.Join(cfg.Dir, "grantee")
 	admin := []string{"--ca", filepath.Join(cl.AdminDir, "ca.pem"), "--cert", filepath.Join(cl.AdminDir, "cert.pem"), "--key", filepath.Join(cl.AdminDir, "key.pem")}
@@ -330,11 +330,11 @@ func newEnv(ctx context.Context, cfg Config, cl *cluster.Cluster) (*workload.Env
 		return nil, err
 	}
 	env.GranteeARN = "arn:aws:iam::111122223333:user/jepsen-grantee"
-	gcfg, err := cluster.TLSConfig(filepath.Join(granteeDir, "ca.pem"), filepath.Join(granteeDir, "cert.pem"), filepath.Join(granteeDir, "key.pem"))
+	gcfg, err := nodes.TLSConfig(filepath.Join(granteeDir, "ca.pem"), filepath.Join(granteeDir, "cert.pem"), filepath.Join(granteeDir, "key.pem"))
 	if err != nil {
 		return nil, err
 	}
-	grantee := cluster.RoundTripper{RT: cluster.NewTransport(gcfg)}
+	grantee := nodes.RoundTripper{RT: nodes.NewTransport(gcfg)}
 	for _, n := range cl.Nodes {
 		env.NodeIDs = append(env.NodeIDs, n.ID)
 		env.Admin = append(env.Admin, client.New(cl.HTTP(), n.BaseURL()))

@@ -1,13 +1,13 @@
-// Package cluster runs a Trent cluster as real node processes for a test:
+// Package nodes runs a Trent cluster as real node processes for a test:
 // it bootstraps the first node, joins the others with one-time tokens,
 // and kills (SIGKILL), restarts, pauses (SIGSTOP) and resumes (SIGCONT)
 // them, or removes one from the cluster, wipes its data dir and has it
 // join again under the same id and addresses. With a netns.Net each node runs in its own network namespace;
-// without, every node listens on loopback.
-package cluster
+// without, every node listens on loopback. The processes themselves are
+// supervised by package nodeproc, which `trent dev cluster` shares.
+package nodes
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -29,6 +29,7 @@ import (
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	"github.com/trentkms/trent/jepsen/netns"
+	"github.com/trentkms/trent/nodeproc"
 )
 
 // Config describes the cluster to start.
@@ -70,11 +71,9 @@ type Node struct {
 	DataDir string
 	LogPath string
 
-	mu      sync.Mutex
-	pid     int
-	exited  chan struct{} // closed when the current process exits
-	paused  bool
-	running bool
+	mu     sync.Mutex
+	proc   *nodeproc.Process // the current process, nil before the first start
+	paused bool
 	// wiped: removed from the cluster, data dir deleted; it comes back
 	// only by joining again (started plain, it would found a new cluster
 	// or wait forever to be added).
@@ -285,69 +284,51 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 		args = append(args, "--peer-dial-map", n.peerMap)
 	}
 	args = append(args, extra...)
-	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	before, _ := logf.Seek(0, 2)
-	fmt.Fprintf(logf, "=== jepsen: starting %s at %s\n", n.ID, time.Now().UTC().Format(time.RFC3339Nano))
 	var cmd *exec.Cmd
 	if c.cfg.Net != nil {
 		cmd = c.cfg.Net.Command(n.Index, c.cfg.NodeBin, args...)
 	} else {
 		cmd = exec.Command(c.cfg.NodeBin, args...)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group: a Ctrl-C reaches the harness, which stops
-	// the nodes itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	header := fmt.Sprintf("=== jepsen: starting %s at %s\n", n.ID, time.Now().UTC().Format(time.RFC3339Nano))
+	p, err := nodeproc.Start(cmd, n.LogPath, header)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", n.ID, err)
 	}
-	exited := make(chan struct{})
 	n.mu.Lock()
-	n.pid, n.exited, n.running, n.paused = cmd.Process.Pid, exited, true, false
+	n.proc, n.paused = p, false
 	n.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		n.mu.Lock()
-		if n.exited == exited {
-			n.running = false
-		}
-		n.mu.Unlock()
-		close(exited)
-	}()
-	c.cfg.Log("started %s (pid %d) on %s", n.ID, cmd.Process.Pid, n.APIAddr)
-	return poll(ctx, 60*time.Second, func() error {
-		select {
-		case <-exited:
-			return fmt.Errorf("%s exited during start; see %s", n.ID, n.LogPath)
-		default:
-		}
-		b, _ := os.ReadFile(n.LogPath)
-		if int64(len(b)) > before && bytes.Contains(b[before:], []byte("is serving on")) {
-			return nil
-		}
+	c.cfg.Log("started %s (pid %d) on %s", n.ID, p.PID(), n.APIAddr)
+	err = p.WaitServing(ctx, 60*time.Second)
+	switch {
+	case errors.Is(err, nodeproc.ErrExited):
+		return fmt.Errorf("%s exited during start; see %s", n.ID, n.LogPath)
+	case errors.Is(err, nodeproc.ErrNotServing):
 		return fmt.Errorf("%s is not serving yet; see %s", n.ID, n.LogPath)
-	})
+	}
+	return err
+}
+
+// process is n's current process, or nil.
+func (n *Node) process() *nodeproc.Process {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc
 }
 
 // signal sends sig to n's process if it runs.
 func (n *Node) signal(sig syscall.Signal) (bool, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if !n.running {
+	p := n.process()
+	if p == nil {
 		return false, nil
 	}
-	return true, syscall.Kill(n.pid, sig)
+	return p.Signal(sig)
 }
 
 // Running says whether n's process is alive (paused counts as alive).
 func (n *Node) Running() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.running
+	p := n.process()
+	return p != nil && p.Running()
 }
 
 // Paused says whether n is stopped with SIGSTOP.
@@ -359,24 +340,15 @@ func (n *Node) Paused() bool {
 
 // PID is n's current process id.
 func (n *Node) PID() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.pid
+	if p := n.process(); p != nil {
+		return p.PID()
+	}
+	return 0
 }
 
 func (n *Node) wait(d time.Duration) bool {
-	n.mu.Lock()
-	ch := n.exited
-	n.mu.Unlock()
-	if ch == nil {
-		return true
-	}
-	select {
-	case <-ch:
-		return true
-	case <-time.After(d):
-		return false
-	}
+	p := n.process()
+	return p == nil || p.Wait(d)
 }
 
 // Kill kills node i with SIGKILL and waits for it to exit.
@@ -636,18 +608,14 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 // Stop resumes paused nodes, sends SIGTERM to all and SIGKILL to those
 // still running after 10s, and waits for every process to exit.
 func (c *Cluster) Stop() {
-	for _, n := range c.Nodes {
-		if n.Paused() {
-			_, _ = n.signal(syscall.SIGCONT)
-		}
-		_, _ = n.signal(syscall.SIGTERM)
+	procs := make([]*nodeproc.Process, len(c.Nodes))
+	for i, n := range c.Nodes {
+		procs[i] = n.process()
+		n.mu.Lock()
+		n.paused = false
+		n.mu.Unlock()
 	}
-	for _, n := range c.Nodes {
-		if !n.wait(10 * time.Second) {
-			_, _ = n.signal(syscall.SIGKILL)
-			n.wait(10 * time.Second)
-		}
-	}
+	nodeproc.StopAll(procs, 10*time.Second)
 	if c.http != nil {
 		c.http.CloseIdleConnections()
 	}
