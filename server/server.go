@@ -31,7 +31,7 @@ import (
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
-	"github.com/trentkms/trent/hsm/soft"
+	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
@@ -43,7 +43,7 @@ import (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	hsm     *soft.HSM
+	hsm     hsm.Backend
 	fsm     *fsm.FSM
 	raft    *raft.Node
 	cluster *cluster.Cluster
@@ -138,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	default:
 		// This node created the cluster: its CA key is sealed under its
 		// HSM, so the HSM opens first.
-		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
+		if s.hsm, err = openBackend(cfg, dir, stderr, true); err != nil {
 			raftLn.Close()
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	if s.hsm == nil { // a node that joined earlier
-		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
+		if s.hsm, err = openBackend(cfg, dir, stderr, true); err != nil {
 			raftLn.Close()
 			return nil, err
 		}
@@ -417,7 +417,7 @@ func (s *Server) join(ctx context.Context, dir, apiAddr, raftAddr string, stderr
 	if s.cfg.JoinToken == "" {
 		return nil, errors.New("--join needs --join-token (make one with: trent cluster join-token)")
 	}
-	h, err := openHSM(dir, s.cfg.HSMPassphraseFile, stderr, false)
+	h, err := openBackend(s.cfg, dir, stderr, false)
 	if err != nil {
 		return nil, err
 	}
