@@ -88,30 +88,48 @@ type Config struct {
 	// the default, answers only after the records are fsynced.
 	AuditSyncInterval Duration `json:"audit_sync_interval"`
 
-	// Dial, if set, opens every node-to-node connection (raft and
-	// forwarded calls); tests inject network faults through it.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
 	// PeerDialMap sends each node-to-node connection for a peer address
 	// (a key) to another address (its value) instead, under the same TLS
 	// server name: a test harness puts a proxy per link there to cut links
 	// without root (see docs/jepsen.md).
 	PeerDialMap map[string]string `json:"-"`
+
+	// Testing holds settings for tests and benchmarks only. Operators
+	// never set it: no flag or config file field reaches it. Nil is the
+	// production behaviour.
+	Testing *TestingKnobs `json:"-"`
+}
+
+// TestingKnobs are the settings of a node that only tests and benchmarks
+// change. Their zero values are the production behaviour.
+type TestingKnobs struct {
+	// Dial, if set, opens every node-to-node connection (raft and
+	// forwarded calls); tests inject network faults through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
-	RaftTimeout time.Duration `json:"-"`
+	RaftTimeout time.Duration
 	// GossipProbeInterval paces gossip's failure detector; zero means the
 	// LAN defaults. Tests shorten it.
-	GossipProbeInterval time.Duration `json:"-"`
+	GossipProbeInterval time.Duration
 	// MembershipInterval is how often the leader reconciles membership
 	// without a gossip event; zero means 5s.
-	MembershipInterval time.Duration `json:"-"`
+	MembershipInterval time.Duration
 	// Stderr receives logs and the start-up banner; nil means os.Stderr.
-	Stderr io.Writer `json:"-"`
+	Stderr io.Writer
 	// Logger overrides the logger built from LogLevel and Stderr.
-	Logger *slog.Logger `json:"-"`
+	Logger *slog.Logger
 	// AuditOff serves without an audit trail. Only benchmarks set it, to
 	// measure the trail's cost; a node started from flags always audits.
-	AuditOff bool `json:"-"`
+	AuditOff bool
+}
+
+// knobs returns c's testing knobs, the zero value when there are none.
+func (c *Config) knobs() TestingKnobs {
+	if c.Testing == nil {
+		return TestingKnobs{}
+	}
+	return *c.Testing
 }
 
 // DefaultConfig returns the embedded single-node defaults.

@@ -28,8 +28,7 @@ func testConfig(dir string) server.Config {
 	cfg.APIAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.GossipAddr = "127.0.0.1:0"
-	cfg.RaftTimeout = 100 * time.Millisecond
-	cfg.Stderr = io.Discard
+	cfg.Testing = &server.TestingKnobs{RaftTimeout: 100 * time.Millisecond, Stderr: io.Discard}
 	cfg.LogLevel = "error"
 	return cfg
 }
