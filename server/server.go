@@ -271,10 +271,10 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 		}
 		return nil, err
 	}
-	r := s.raft
 	s.onClose(func() error {
+		err := s.raft.Close()
 		s.raft = nil
-		return r.Close()
+		return err
 	})
 	return clientTLS, nil
 }
