@@ -73,7 +73,7 @@ func testCreds(tb testing.TB) staticCreds {
 func newService(tb testing.TB) kmsv1connect.KeyManagementServiceHandler {
 	tb.Helper()
 	dir := tb.TempDir()
-	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+	h, err := soft.Create(filepath.Join(dir, "state"), soft.InsecureDevKeyFile(filepath.Join(dir, "key"), true))
 	if err != nil {
 		tb.Fatal(err)
 	}

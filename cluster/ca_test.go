@@ -20,7 +20,7 @@ import (
 func newSoftHSM(t *testing.T) *soft.HSM {
 	t.Helper()
 	dir := t.TempDir()
-	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+	h, err := soft.Create(filepath.Join(dir, "state"), soft.InsecureDevKeyFile(filepath.Join(dir, "key"), true))
 	if err != nil {
 		t.Fatal(err)
 	}

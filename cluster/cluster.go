@@ -30,6 +30,9 @@ type HSM interface {
 	ExportDomain(ctx context.Context, recipientPub []byte, info []byte) ([]byte, error)
 }
 
+// Every backend serves the cluster.
+var _ HSM = hsm.Backend(nil)
+
 // Config configures a Cluster.
 type Config struct {
 	NodeID string

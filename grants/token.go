@@ -10,7 +10,9 @@ import (
 	"strings"
 )
 
-// MACer computes a MAC under a cluster-wide key held in the HSMs.
+// MACer computes a MAC under a cluster-wide key held in the HSMs: every
+// hsm.Backend is one (grants imports no HSM package, to stay a pure rule
+// package; kms passes its HSM here, so the compiler checks the fit).
 type MACer interface {
 	MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 }

@@ -16,10 +16,97 @@
 // canonical encryption context); the backend returns IV || ciphertext || tag.
 // docs/ciphertext.md describes the blob built around it.
 //
+// [Backend] is the whole contract: what a node needs of any backend.
+// Consumers (kms, cluster, iam, grants) declare the few methods they use
+// as their own small interfaces, each satisfied by every Backend. The
+// conformance suite [github.com/trentkms/trent/hsm/hsmtest] holds a
+// backend to the contract; a new backend is done when it passes it.
+//
 // Backends: [github.com/trentkms/trent/hsm/soft] (pure Go, the default).
 package hsm
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Backend is an HSM as a node uses it. Implementations are safe for
+// concurrent use. Every method but Capabilities, IdentityPublicKey,
+// DomainKeyID and Close takes a context and returns its error once it is
+// done. After Close, every method that returns an error fails with an
+// error wrapping [ErrClosed].
+//
+// Errors are typed: callers compare with errors.Is against the sentinels
+// of this package. An error's text is for the node's log only; it may name
+// backend internals and must never reach a client (kms answers
+// KMSInternalException for everything but [ErrAuthentication]).
+type Backend interface {
+	// Capabilities reports what the backend can do. It is fixed once the
+	// backend is open, and answers even after Close.
+	Capabilities() Capabilities
+
+	// GenerateKey generates fresh material of spec for (keyID, versionID)
+	// inside the backend and returns it wrapped as an EKT, bound to the
+	// ids and spec. A spec the backend lacks gives [ErrUnsupported];
+	// without a domain key it fails with [ErrNoDomainKey].
+	GenerateKey(ctx context.Context, spec KeySpec, keyID, versionID [16]byte) (ekt []byte, err error)
+	// Seal unwraps ref.EKT inside the backend and encrypts plaintext with
+	// the per-message key derived from nonce (see the package doc), under
+	// additional data aad. It returns IV || ciphertext || tag, [SealOverhead]
+	// bytes longer than plaintext. An EKT that does not authenticate for
+	// ref (other ids, spec or domain key, a flipped bit) gives [ErrAuthentication].
+	Seal(ctx context.Context, ref KeyRef, nonce [16]byte, aad, plaintext []byte) ([]byte, error)
+	// Open reverses Seal. Every failure to authenticate the EKT or the
+	// body (wrong key, ids, spec, nonce or aad, a flipped bit, a
+	// truncation) is an error wrapping [ErrAuthentication] and nothing else.
+	Open(ctx context.Context, ref KeyRef, nonce [16]byte, aad, body []byte) ([]byte, error)
+	// MAC returns a 32-byte tag of msg under a key derived from the domain
+	// key and label (not empty), the same on every backend holding that
+	// domain key; the cluster uses it for grant tokens and access keys.
+	MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
+	// Random returns n bytes from the backend's generator, 0 <= n <= 1 MiB.
+	Random(ctx context.Context, n int) ([]byte, error)
+
+	// IdentityPublicKey returns the backend's public identity key, to
+	// which another backend exports the domain key; nil after Close.
+	IdentityPublicKey() []byte
+	// DomainKeyID returns the public id of the domain key, the same on
+	// every backend holding it; all zeros while there is none.
+	DomainKeyID() [16]byte
+	// ExportDomain seals the domain key to the backend whose identity key
+	// is recipientPub, binding info (cluster and joining node ids). The
+	// token is public.
+	ExportDomain(ctx context.Context, recipientPub []byte, info []byte) (token []byte, err error)
+	// ImportDomain installs the domain key from a token made for this
+	// backend with the same info, durably. A token that does not
+	// authenticate gives [ErrAuthentication]; a backend already holding a
+	// different domain key gives [ErrDomainMismatch]; re-importing the key
+	// it holds does nothing.
+	ImportDomain(ctx context.Context, token []byte, info []byte) error
+
+	// Close releases the backend and wipes what secrets it can from
+	// memory. It is idempotent.
+	Close() error
+}
+
+// Capabilities is what a backend reports about itself.
+type Capabilities struct {
+	// Name names the backend kind, as the --hsm flag does ("soft").
+	Name string
+	// Specs are the key specs GenerateKey supports.
+	Specs []KeySpec
+	// NonExtractable is set when key material, domain keys and identity
+	// keys live in a separate device and never in this process's memory.
+	// The soft backend holds them in memory and does not set it.
+	NonExtractable bool
+}
+
+// Supports reports whether the backend generates keys of spec.
+func (c Capabilities) Supports(spec KeySpec) bool {
+	return slices.Contains(c.Specs, spec)
+}
 
 // KeySpec names the kind of material a key version holds.
 type KeySpec uint8
@@ -67,4 +154,14 @@ var (
 	ErrSealed = errors.New("hsm: sealed")
 	// ErrUnsupported is returned for a key spec or operation the backend lacks.
 	ErrUnsupported = errors.New("hsm: unsupported operation")
+	// ErrNoDomainKey is returned by the operations that need the domain
+	// key (GenerateKey, Seal, Open, MAC, ExportDomain) on a backend that
+	// has none yet: a joining node before ImportDomain. It wraps [ErrSealed].
+	ErrNoDomainKey = fmt.Errorf("hsm: no domain key: %w", ErrSealed)
+	// ErrClosed is returned by every method of a closed backend. It wraps
+	// [ErrSealed].
+	ErrClosed = fmt.Errorf("hsm: closed: %w", ErrSealed)
+	// ErrDomainMismatch is returned by ImportDomain when the backend
+	// already holds a different domain key.
+	ErrDomainMismatch = errors.New("hsm: backend already holds a different domain key")
 )

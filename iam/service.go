@@ -15,6 +15,7 @@ import (
 
 	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
+	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/wire"
 )
@@ -47,10 +48,13 @@ type Log interface {
 }
 
 // MAC computes a tag under a key derived from the cluster domain key, the
-// same on every node (hsm/soft's HSM.MAC).
+// same on every node (hsm.Backend's MAC).
 type MAC interface {
 	MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 }
+
+// Every HSM backend serves IAM.
+var _ MAC = hsm.Backend(nil)
 
 // CA issues client certificates (identity.CA).
 type CA interface {

@@ -46,7 +46,7 @@ const adminAccount = "999988887777"
 func newHSM(tb testing.TB) *soft.HSM {
 	tb.Helper()
 	dir := tb.TempDir()
-	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+	h, err := soft.Create(filepath.Join(dir, "state"), soft.InsecureDevKeyFile(filepath.Join(dir, "key"), true))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+			h, err := soft.Create(filepath.Join(dir, "state"), soft.InsecureDevKeyFile(filepath.Join(dir, "key"), true))
 			if err != nil {
 				t.Fatal(err)
 			}

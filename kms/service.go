@@ -18,7 +18,9 @@ import (
 	"github.com/trentkms/trent/wire"
 )
 
-// HSM is the part of an HSM backend the service uses.
+// HSM is the part of an HSM backend the service uses. HSM errors never
+// reach a client: [hsm.ErrAuthentication] becomes InvalidCiphertextException,
+// anything else KMSInternalException with the detail only in the log.
 type HSM interface {
 	GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) (ekt []byte, err error)
 	Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, plaintext []byte) ([]byte, error)
@@ -27,6 +29,9 @@ type HSM interface {
 	// MAC tags msg under a cluster-wide key (grant tokens).
 	MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 }
+
+// Every backend serves the service.
+var _ HSM = hsm.Backend(nil)
 
 // Store is the read side of the replicated state.
 type Store interface {

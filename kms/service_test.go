@@ -36,7 +36,7 @@ func newEnvWith(t testing.TB, a kms.Authorizer) *env { return newEnvMax(t, a, 20
 func newEnvMax(t testing.TB, a kms.Authorizer, maxGrants int, configure ...func(*kms.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	h, err := soft.Create(filepath.Join(dir, "state"), soft.KeyFile(filepath.Join(dir, "key"), true))
+	h, err := soft.Create(filepath.Join(dir, "state"), soft.InsecureDevKeyFile(filepath.Join(dir, "key"), true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -119,13 +118,69 @@ type Node struct {
 }
 
 // Open starts a raft node on the data in cfg.Dir, creating it if needed.
-func Open(cfg Config) (*Node, error) {
+// It owns cfg.Listener from the call on: Close closes it, and so does a
+// failed Open. A failure at any step releases exactly what the steps
+// before it acquired.
+func Open(cfg Config) (_ *Node, err error) {
 	cfg.defaults()
+	var undo undoStack
+	defer func() {
+		if err != nil {
+			undo.run()
+		}
+	}()
+	if cfg.Listener != nil {
+		undo.push(cfg.Listener.Close)
+	}
 	if cfg.NodeID == "" || cfg.Dir == "" || cfg.FSM == nil {
 		return nil, errors.New("raft: NodeID, Dir and FSM are required")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	store, snaps, err := openStores(cfg, &undo)
+	if err != nil {
+		return nil, err
+	}
+	logs, err := hraft.NewLogCache(512, store)
+	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
+	}
+	stream, transport, err := openTransport(cfg, &undo)
+	if err != nil {
+		return nil, err
+	}
+	rc := raftConfig(cfg)
+	if err := hraft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	if cfg.Bootstrap {
+		if err := bootstrap(rc, logs, store, snaps, transport); err != nil {
+			return nil, err
+		}
+	}
+	r, err := hraft.NewRaft(rc, watchedFSM{cfg.FSM, stream}, logs, store, snaps, transport)
+	if err != nil {
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
+	return &Node{raft: r, store: store, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr())}, nil
+}
+
+// undoStack is a start-up's cleanup: each step that acquires something
+// pushes its release, and a failed start-up runs them, newest first.
+type undoStack []func() error
+
+func (u *undoStack) push(release func() error) { *u = append(*u, release) }
+
+func (u undoStack) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		_ = u[i]() // the start-up's own error is the one to report
+	}
+}
+
+// openStores opens the log and vote store, raft.db (locked against a
+// second process), and the snapshot store in cfg.Dir.
+func openStores(cfg Config, undo *undoStack) (*raftboltdb.BoltStore, hraft.SnapshotStore, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("raft: %w", err)
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path: filepath.Join(cfg.Dir, "raft.db"),
@@ -138,25 +193,26 @@ func Open(cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, ErrStoreLocked
+			return nil, nil, ErrStoreLocked
 		}
-		return nil, fmt.Errorf("raft: open log store: %w", err)
+		return nil, nil, fmt.Errorf("raft: open log store: %w", err)
 	}
+	undo.push(store.Close)
 	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, cfg.Logger.Named("snapshots"))
 	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("raft: snapshot store: %w", err)
+		return nil, nil, fmt.Errorf("raft: snapshot store: %w", err)
 	}
-	logs, err := hraft.NewLogCache(512, store)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("raft: %w", err)
-	}
+	return store, snaps, nil
+}
+
+// openTransport starts the stream layer on cfg.Listener (or BindAddr) and
+// the network transport over it.
+func openTransport(cfg Config, undo *undoStack) (*stream, *hraft.NetworkTransport, error) {
 	stream, err := listen(cfg.Listener, cfg.BindAddr, cfg.AdvertiseAddr, cfg.ServerTLS, cfg.ClientTLS, cfg.Logger.Named("stream"))
 	if err != nil {
-		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
+	undo.push(stream.Close)
 	stream.dial = cfg.Dial
 	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
 		Stream:          stream,
@@ -165,7 +221,12 @@ func Open(cfg Config) (*Node, error) {
 		Logger:          cfg.Logger.Named("transport"),
 		MaxRPCsInFlight: 2,
 	})
+	undo.push(transport.Close)
+	return stream, transport, nil
+}
 
+// raftConfig is hashicorp/raft's configuration for cfg.
+func raftConfig(cfg Config) *hraft.Config {
 	rc := hraft.DefaultConfig()
 	rc.LocalID = hraft.ServerID(cfg.NodeID)
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
@@ -178,38 +239,26 @@ func Open(cfg Config) (*Node, error) {
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NoLegacyTelemetry = true
 	rc.Logger = cfg.Logger
-	if err := hraft.ValidateConfig(rc); err != nil {
-		transport.Close()
-		store.Close()
-		return nil, fmt.Errorf("raft: %w", err)
-	}
+	return rc
+}
 
-	if cfg.Bootstrap {
-		has, err := hraft.HasExistingState(logs, store, snaps)
-		if err != nil {
-			transport.Close()
-			store.Close()
-			return nil, fmt.Errorf("raft: %w", err)
-		}
-		if !has {
-			conf := hraft.Configuration{Servers: []hraft.Server{{
-				Suffrage: hraft.Voter, ID: rc.LocalID, Address: transport.LocalAddr(),
-			}}}
-			if err := hraft.BootstrapCluster(rc, logs, store, snaps, transport, conf); err != nil {
-				transport.Close()
-				store.Close()
-				return nil, fmt.Errorf("raft: bootstrap: %w", err)
-			}
-		}
-	}
-	r, err := hraft.NewRaft(rc, watchedFSM{cfg.FSM, stream}, logs, store, snaps, transport)
+// bootstrap forms a one-voter cluster of this node, unless there is state
+// already.
+func bootstrap(rc *hraft.Config, logs hraft.LogStore, store hraft.StableStore, snaps hraft.SnapshotStore, transport hraft.Transport) error {
+	has, err := hraft.HasExistingState(logs, store, snaps)
 	if err != nil {
-		transport.Close()
-		store.Close()
-		return nil, fmt.Errorf("raft: %w", err)
+		return fmt.Errorf("raft: %w", err)
 	}
-	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
-	return &Node{raft: r, store: store, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr())}, nil
+	if has {
+		return nil
+	}
+	conf := hraft.Configuration{Servers: []hraft.Server{{
+		Suffrage: hraft.Voter, ID: rc.LocalID, Address: transport.LocalAddr(),
+	}}}
+	if err := hraft.BootstrapCluster(rc, logs, store, snaps, transport, conf); err != nil {
+		return fmt.Errorf("raft: bootstrap: %w", err)
+	}
+	return nil
 }
 
 // ID returns this node's raft server id.
@@ -401,10 +450,7 @@ func (n *Node) State() string { return n.raft.State().String() }
 func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
 
 // Term returns this node's current raft term.
-func (n *Node) Term() uint64 {
-	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	return t
-}
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 
 // CommitIndex returns the latest index this node knows to be committed.
 func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }

@@ -2,8 +2,10 @@ package raft
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -95,6 +97,47 @@ func TestSecondOpenOfSameDirFails(t *testing.T) {
 	_, err := Open(Config{NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: fsm.New()})
 	if !errors.Is(err, ErrStoreLocked) {
 		t.Fatalf("got %v, want ErrStoreLocked", err)
+	}
+}
+
+// A failed Open releases what it acquired, whatever step failed: the
+// listener it was given is closed, and the store's lock is released so
+// that the next Open of the directory succeeds at once.
+func TestFailedOpenReleasesWhatItAcquired(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"before the store", func(c *Config) { c.NodeID = "" }},
+		{"stream", func(c *Config) { c.ServerTLS = &tls.Config{} }}, // without ClientTLS
+		{"config", func(c *Config) { c.LeaderLeaseTimeout = 2 * c.HeartbeatTimeout }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{NodeID: "n1", Dir: dir, Listener: ln, FSM: fsm.New(), Bootstrap: true,
+				HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+				LeaderLeaseTimeout: 50 * time.Millisecond}
+			tt.mutate(&cfg)
+			if _, err := Open(cfg); err == nil {
+				t.Fatal("Open succeeded")
+			}
+			again, err := net.Listen("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatalf("the listener is still open: %v", err)
+			}
+			again.Close()
+			start := time.Now()
+			n := openSingle(t, dir, fsm.New())
+			n.Close()
+			if d := time.Since(start); d > 900*time.Millisecond {
+				t.Fatalf("the next Open waited %v for the store's lock", d)
+			}
+		})
 	}
 }
 

@@ -10,9 +10,9 @@ import (
 )
 
 // openAudit opens the node's audit log: cfg.AuditDir, or dataDir/audit.
-// It returns nil when cfg.AuditOff is set.
+// It returns nil when the testing knob AuditOff is set.
 func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger) (*audit.Log, error) {
-	if cfg.AuditOff {
+	if cfg.knobs().AuditOff {
 		return nil, nil
 	}
 	dir := cfg.AuditDir

@@ -22,7 +22,7 @@ func BenchmarkEncryptAudit(b *testing.B) {
 		b.Run("audit="+tc.name, func(b *testing.B) {
 			dir := b.TempDir()
 			cfg := testConfig(dir)
-			cfg.AuditOff = tc.off
+			cfg.Testing.AuditOff = tc.off
 			cfg.AuditSyncInterval = server.Duration(tc.async)
 			s, err := server.Start(context.Background(), cfg)
 			if err != nil {

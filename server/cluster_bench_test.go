@@ -19,7 +19,7 @@ import (
 // benchmarks; like them, it runs client and nodes on the same cores.
 func benchCluster(b *testing.B) (*testCluster, *http.Client) {
 	b.Helper()
-	c := startCluster(b, func(cfg *server.Config) { cfg.RaftTimeout = time.Second })
+	c := startCluster(b, func(cfg *server.Config) { cfg.Testing.RaftTimeout = time.Second })
 	return c, adminHTTPB(b, c.adminDir)
 }
 

@@ -35,9 +35,9 @@ func joinConfig(dir, id string, join []string, token string) server.Config {
 	cfg := testConfig(dir)
 	// Three TLS nodes, the race detector and 2 cores: keep elections calm
 	// (the leader steps down after RaftTimeout/2 without a quorum).
-	cfg.RaftTimeout = 500 * time.Millisecond
-	cfg.GossipProbeInterval = 100 * time.Millisecond
-	cfg.MembershipInterval = 200 * time.Millisecond
+	cfg.Testing.RaftTimeout = 500 * time.Millisecond
+	cfg.Testing.GossipProbeInterval = 100 * time.Millisecond
+	cfg.Testing.MembershipInterval = 200 * time.Millisecond
 	cfg.NodeID = id
 	cfg.Join = join
 	cfg.JoinToken = token

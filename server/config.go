@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	// AccountID is the account of the admin principal created on first
 	// start (arn:aws:iam::<AccountID>:root).
 	AccountID string `json:"account_id"`
+	// HSM names the HSM backend (see openBackend); "soft", the default, is
+	// the only one so far. Empty means "soft".
+	HSM string `json:"hsm"`
 	// HSMPassphraseFile, if set, holds the passphrase that unseals the soft
 	// HSM (Argon2id): mode 0600 or stricter, at least 16 bytes without the
 	// trailing newline. Empty means dev mode: a key file in the data dir.
@@ -84,30 +88,48 @@ type Config struct {
 	// the default, answers only after the records are fsynced.
 	AuditSyncInterval Duration `json:"audit_sync_interval"`
 
-	// Dial, if set, opens every node-to-node connection (raft and
-	// forwarded calls); tests inject network faults through it.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
 	// PeerDialMap sends each node-to-node connection for a peer address
 	// (a key) to another address (its value) instead, under the same TLS
 	// server name: a test harness puts a proxy per link there to cut links
 	// without root (see docs/jepsen.md).
 	PeerDialMap map[string]string `json:"-"`
+
+	// Testing holds settings for tests and benchmarks only. Operators
+	// never set it: no flag or config file field reaches it. Nil is the
+	// production behaviour.
+	Testing *TestingKnobs `json:"-"`
+}
+
+// TestingKnobs are the settings of a node that only tests and benchmarks
+// change. Their zero values are the production behaviour.
+type TestingKnobs struct {
+	// Dial, if set, opens every node-to-node connection (raft and
+	// forwarded calls); tests inject network faults through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RaftTimeout scales raft's heartbeat and election timeouts; tests
 	// shorten it. Zero means 1s.
-	RaftTimeout time.Duration `json:"-"`
+	RaftTimeout time.Duration
 	// GossipProbeInterval paces gossip's failure detector; zero means the
 	// LAN defaults. Tests shorten it.
-	GossipProbeInterval time.Duration `json:"-"`
+	GossipProbeInterval time.Duration
 	// MembershipInterval is how often the leader reconciles membership
 	// without a gossip event; zero means 5s.
-	MembershipInterval time.Duration `json:"-"`
+	MembershipInterval time.Duration
 	// Stderr receives logs and the start-up banner; nil means os.Stderr.
-	Stderr io.Writer `json:"-"`
+	Stderr io.Writer
 	// Logger overrides the logger built from LogLevel and Stderr.
-	Logger *slog.Logger `json:"-"`
+	Logger *slog.Logger
 	// AuditOff serves without an audit trail. Only benchmarks set it, to
 	// measure the trail's cost; a node started from flags always audits.
-	AuditOff bool `json:"-"`
+	AuditOff bool
+}
+
+// knobs returns c's testing knobs, the zero value when there are none.
+func (c *Config) knobs() TestingKnobs {
+	if c.Testing == nil {
+		return TestingKnobs{}
+	}
+	return *c.Testing
 }
 
 // DefaultConfig returns the embedded single-node defaults.
@@ -118,6 +140,7 @@ func DefaultConfig() Config {
 		RaftAddr:   "127.0.0.1:7701",
 		GossipAddr: "127.0.0.1:7702",
 		Region:     "us-east-1",
+		HSM:        soft.Kind,
 		AccountID:  "111122223333",
 		LogLevel:   "info",
 
@@ -177,6 +200,9 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("--peer-dial-map address %q is not host:port", a))
 			}
 		}
+	}
+	if c.HSM != "" && c.HSM != soft.Kind {
+		errs = append(errs, fmt.Errorf("--hsm %q is not a backend: the only one is %q", c.HSM, soft.Kind))
 	}
 	if len(c.Join) > 0 && c.JoinToken == "" {
 		errs = append(errs, errors.New("--join needs --join-token"))
@@ -244,6 +270,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.CleanupMinVoters, "cleanup-min-voters", cfg.CleanupMinVoters, "dead-server cleanup never leaves fewer voters than this (default 3)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "AWS region name used in key ARNs")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
+	fs.StringVar(&cfg.HSM, "hsm", cfg.HSM, `HSM backend; "soft" (the default, pure Go) is the only one`)
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")

@@ -73,7 +73,7 @@ func (s *Server) startGossip(key []byte, clusterID string) error {
 		Name: s.nodeID, BindAddr: s.cfg.GossipAddr, Key: key, Label: clusterID,
 		Meta:          gossip.Meta{RaftAddr: s.raft.Addr(), APIAddr: s.APIAddr()},
 		PeersFile:     filepath.Join(gossipDir(s.dataDir), "peers.json"),
-		ProbeInterval: s.cfg.GossipProbeInterval,
+		ProbeInterval: s.cfg.knobs().GossipProbeInterval,
 		OnChange:      s.cluster.Kick,
 		Logger:        s.log.With("component", "gossip"),
 	})
@@ -131,13 +131,13 @@ func (s *Server) startMembership(ctx context.Context) error {
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	s.gossip.cancel, s.gossip.done = cancel, make(chan struct{})
-	interval := time.Duration(s.cfg.MembershipInterval)
+	interval := time.Duration(s.cfg.knobs().MembershipInterval)
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		s.cluster.RunMembership(mctx, cluster.Membership{Interval: s.cfg.MembershipInterval,
+		s.cluster.RunMembership(mctx, cluster.Membership{Interval: s.cfg.knobs().MembershipInterval,
 			DeadServerCleanup: time.Duration(s.cfg.DeadServerCleanup), MinVoters: s.cfg.CleanupMinVoters})
 	})
 	wg.Go(func() { s.watchGossipKey(mctx, sk, interval) })

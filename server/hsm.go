@@ -1,68 +1,44 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 
+	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/soft"
 )
 
-// openHSM opens the soft HSM, creating it on first start (with a fresh
-// domain key if withDomain, the bootstrap node; without one on a joining
-// node). Without a passphrase file it runs in dev mode and says so loudly.
-func openHSM(dir, passphraseFile string, stderr io.Writer, withDomain bool) (*soft.HSM, error) {
-	hsmDir := filepath.Join(dir, "hsm")
-	if err := os.MkdirAll(hsmDir, 0o700); err != nil {
-		return nil, err
+// openBackend opens the HSM backend cfg.HSM names, creating its state on
+// first start (with a fresh domain key if withDomain, the bootstrap node;
+// without one on a joining node). Everything backend-specific (for soft:
+// the passphrase file, the dev-mode key file) stays in its case here; the
+// rest of the server sees an hsm.Backend.
+func openBackend(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Backend, error) {
+	switch cfg.HSM {
+	case "", soft.Kind:
+		return openSoft(cfg, dir, stderr, withDomain)
+	default: // Validate refuses it first
+		return nil, fmt.Errorf("--hsm %q is not a backend: the only one is %q", cfg.HSM, soft.Kind)
 	}
-	statePath := filepath.Join(hsmDir, "state")
-	_, err := os.Lstat(statePath)
-	creating := errors.Is(err, fs.ErrNotExist)
-	var u soft.Unsealer
-	if passphraseFile != "" {
-		pass, err := soft.ReadPassphraseFile(passphraseFile)
-		if err != nil {
-			return nil, fmt.Errorf("--hsm-passphrase-file: %w", err)
-		}
-		// Argon2 has used the passphrase by the time Create or Open returns.
-		defer clear(pass)
-		if !creating && len(pass) < soft.MinPassphraseLen {
-			fmt.Fprintf(stderr, "WARNING: the HSM passphrase in %s is %d bytes long; new nodes need at least %d. "+
-				"It still unseals this node's existing state, but is easier to guess.\n", passphraseFile, len(pass), soft.MinPassphraseLen)
-		}
-		u = soft.Passphrase(pass)
-	} else {
-		keyPath := filepath.Join(hsmDir, "unseal.key")
-		u = soft.KeyFile(keyPath, true)
+}
+
+// openSoft opens the soft HSM. Without a passphrase file it runs in dev
+// mode and says so loudly.
+func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Backend, error) {
+	nc := soft.NodeConfig{Dir: filepath.Join(dir, "hsm"), PassphraseFile: cfg.HSMPassphraseFile, WithDomain: withDomain, Warnings: stderr}
+	if nc.PassphraseFile == "" {
 		fmt.Fprintf(stderr, "\n"+
 			"  ************************************************************************\n"+
 			"  * DEV MODE: the soft HSM unseals itself from %s\n"+
 			"  * Anyone who can read this data directory can decrypt every key and\n"+
 			"  * unseal the cluster CA key (it is in the replicated state).\n"+
 			"  * For real use, start with --hsm-passphrase-file.\n"+
-			"  ************************************************************************\n\n", keyPath)
+			"  ************************************************************************\n\n", nc.DevKeyPath())
 	}
-	if creating {
-		create := soft.Create
-		if !withDomain {
-			create = soft.CreateWithoutDomain
-		}
-		h, err := create(statePath, u)
-		if errors.Is(err, soft.ErrShortPassphrase) {
-			return nil, fmt.Errorf("--hsm-passphrase-file %s: %w; choose a longer one", passphraseFile, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create soft HSM: %w", err)
-		}
-		return h, nil
-	}
-	h, err := soft.Open(statePath, u)
+	h, err := soft.OpenNode(nc)
 	if err != nil {
-		return nil, fmt.Errorf("unseal soft HSM %s: %w", statePath, err)
+		return nil, err // not a nil *soft.HSM in a non-nil hsm.Backend
 	}
 	return h, nil
 }

@@ -86,7 +86,7 @@ func TestPassphraseFileRefusals(t *testing.T) {
 // is the documented price of dev mode.)
 func dataDirCA(tb testing.TB, dir string) *identity.CA {
 	tb.Helper()
-	return openDataDirCA(tb, dir, soft.KeyFile(filepath.Join(dir, "hsm", "unseal.key"), false))
+	return openDataDirCA(tb, dir, soft.InsecureDevKeyFile(filepath.Join(dir, "hsm", "unseal.key"), false))
 }
 
 func openDataDirCA(tb testing.TB, dir string, u soft.Unsealer) *identity.CA {

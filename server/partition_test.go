@@ -17,7 +17,7 @@ import (
 func startFaultyCluster(t *testing.T) (*testCluster, *faultnet.Net) {
 	t.Helper()
 	fn := faultnet.New()
-	c := startCluster(t, func(cfg *server.Config) { cfg.Dial = fn.Dialer(cfg.NodeID) })
+	c := startCluster(t, func(cfg *server.Config) { cfg.Testing.Dial = fn.Dialer(cfg.NodeID) })
 	for i, n := range c.nodes {
 		fn.Register(c.configs[i].NodeID, n.APIAddr(), n.RaftAddr())
 	}

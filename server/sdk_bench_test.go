@@ -24,7 +24,7 @@ func BenchmarkSDKEncryptNode(b *testing.B) {
 		set  func(*server.Config)
 	}{
 		{"audit=fsync", func(*server.Config) {}},
-		{"audit=off", func(c *server.Config) { c.AuditOff = true }},
+		{"audit=off", func(c *server.Config) { c.Testing.AuditOff = true }},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			dir := b.TempDir()

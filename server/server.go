@@ -31,7 +31,7 @@ import (
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
-	"github.com/trentkms/trent/hsm/soft"
+	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
@@ -43,11 +43,11 @@ import (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	hsm     *soft.HSM
+	hsm     hsm.Backend
 	fsm     *fsm.FSM
 	raft    *raft.Node
 	cluster *cluster.Cluster
-	audit   *audit.Log // nil when Config.AuditOff
+	audit   *audit.Log // nil when the testing knob AuditOff is set
 	gate    *gate      // every route of http (gate.go)
 	http    *http.Server
 	ln      net.Listener
@@ -58,6 +58,9 @@ type Server struct {
 	bgDone  chan struct{}
 
 	gossip *gossipState // see gossip.go
+
+	// closers release what Start acquired; see Start and Close.
+	closers []func() error
 }
 
 // Run starts a node and serves until ctx ends, then shuts down cleanly.
@@ -76,16 +79,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
-// Start brings a node up and returns once it serves requests.
+// Start brings a node up and returns once it serves requests. It runs in
+// steps; each step that acquires something (a listener, the HSM, raft,
+// the audit log, the HTTP server, gossip) registers its release on the
+// server's cleanup stack, which Close runs newest first. A failure at any
+// step closes the server, so it releases exactly what was acquired.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	stderr := cfg.Stderr
+	knobs := cfg.knobs()
+	stderr := knobs.Stderr
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	logger := cfg.Logger
+	logger := knobs.Logger
 	if logger == nil {
 		lvl, _ := parseLevel(cfg.LogLevel)
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
@@ -108,77 +116,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	// Bind both listeners first: a joining node must tell the cluster its
-	// real addresses, and tests use port 0.
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	raftLn, err := s.listen()
 	if err != nil {
-		return nil, fmt.Errorf("API listener: %w", err)
+		return nil, err
 	}
-	s.ln = ln
-	raftLn, err := net.Listen("tcp", cfg.RaftAddr)
+	apiAddr, raftAddr := s.ln.Addr().String(), raftLn.Addr().String()
+	p, err := s.openIdentity(ctx, dir, apiAddr, raftAddr, stderr)
 	if err != nil {
-		return nil, fmt.Errorf("raft listener: %w", err)
+		return nil, err
 	}
-	apiAddr, raftAddr := ln.Addr().String(), raftLn.Addr().String()
-
-	now := time.Now()
-	var p *pki
-	joining := !hasRaftState(dir) && len(cfg.Join) > 0
-	switch {
-	case joining:
-		if p, err = s.join(ctx, dir, apiAddr, raftAddr, stderr); err != nil {
-			raftLn.Close()
-			return nil, err
-		}
-	case isJoinedNode(dir):
-		if p, err = loadJoinedPKI(dir); err != nil {
-			raftLn.Close()
-			return nil, err
-		}
-	default:
-		// This node created the cluster: its CA key is sealed under its
-		// HSM, so the HSM opens first.
-		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
-			raftLn.Close()
-			return nil, err
-		}
-		if p, _, err = loadOrCreatePKI(ctx, dir, s.hsm, nodeID, cfg.AccountID, hostsOf(apiAddr, raftAddr), now); err != nil {
-			raftLn.Close()
-			return nil, err
-		}
-	}
-	if s.hsm == nil { // a node that joined earlier
-		if s.hsm, err = openHSM(dir, cfg.HSMPassphraseFile, stderr, true); err != nil {
-			raftLn.Close()
-			return nil, err
-		}
-	}
-
-	s.fsm = fsm.New()
-	serverTLS, clientTLS := identity.NodeTLSConfigs(p.pool, p.node)
-	timeout := cfg.RaftTimeout
-	if timeout == 0 {
-		timeout = time.Second
-	}
-	s.raft, err = raft.Open(raft.Config{
-		NodeID: nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: peerDial(cfg.Dial, cfg.PeerDialMap),
-		// Only the node that created the cluster (it holds the CA key) may
-		// bootstrap; a node that joined waits to be added.
-		Bootstrap:        p.ca != nil,
-		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
-		SnapshotInterval: time.Duration(cfg.SnapshotInterval), SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(cfg.LogLevel), Output: stderr}),
-	})
+	clientTLS, err := s.openRaft(dir, p, raftLn, stderr)
 	if err != nil {
-		raftLn.Close()
-		if errors.Is(err, raft.ErrStoreLocked) {
-			return nil, fmt.Errorf("data dir %s is in use by another Trent node", dir)
-		}
 		return nil, err
 	}
 	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, Dial: peerDial(cfg.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log})
+		PeerTLS: clientTLS, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log})
 
 	// Audit trail (package audit): one record per KMS, IAM, AWS endpoint
 	// and cluster call, durable before the call is answered. It opens
@@ -186,30 +138,25 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.audit, err = openAudit(cfg, dir, nodeID, s.log); err != nil {
 		return nil, err
 	}
+	if s.audit != nil {
+		s.onClose(func() error {
+			err := s.audit.Close()
+			s.audit = nil
+			return err
+		})
+	}
 
-	// Every route is mounted through the gate (gate.go); the API must
-	// answer peers (forwarded writes, joins) while this node catches up, so
-	// the cluster routes come now and the rest later.
-	g := newGate(s.fsm.CheckCert, s.cluster.Forming, s.audit, s.log)
-	s.gate = g
-	s.mountCluster(g, cfg.AccountID)
-	// The AWS JSON endpoint (SigV4 with IAM access keys) answers at "/",
-	// which also catches every path no other route serves: mounted now, it
-	// refuses calls until the endpoint is set below.
-	aws := awsPolicy()
-	awsEndpoint := &lateHandler{}
-	aws.ready = awsEndpoint.ready
-	g.handle("/", aws, awsEndpoint)
-	serving := p.servingCert()
-	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
-	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
-	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
+	awsEndpoint, awsMaxBytes := s.serveCluster(p)
 
 	// Gossip: a restarted node announces itself (maybe on new addresses)
-	// before catching up; see gossip.go.
+	// before catching up; see gossip.go. From here on gossip may run
+	// (startMembership starts it if this does not), so its stop is
+	// registered now; stopGossip does nothing while it is not running.
+	s.onClose(s.stopGossip)
 	s.startGossipEarly(ctx)
 
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	// The start-up barrier, registration and membership share one deadline.
+	wctx, cancel := context.WithTimeout(ctx, startupWait)
 	err = s.catchUp(wctx)
 	if err == nil {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
@@ -222,24 +169,183 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	// Reads: every call is admitted under the consistency it asks for
-	// (docs/consistency.md); the tracker stays fresh in the background.
-	reads, err := consistency.New(consistency.Config{NodeID: nodeID, MaxStaleness: time.Duration(cfg.MaxStaleness),
-		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: cfg.UnsafeSkipFreshness, Logger: s.log})
+	reads, err := s.startReads()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.UnsafeSkipFreshness {
+	if err := s.serveServices(ctx, reads, awsEndpoint, awsMaxBytes); err != nil {
+		return nil, err
+	}
+
+	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
+	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
+		nodeID, apiAddr, cfg.DataDir)
+	return s, nil
+}
+
+// startupWait bounds Start's wait for a raft leader, the start-up barrier,
+// registration and membership, together.
+const startupWait = 60 * time.Second
+
+// onClose registers release as the next step of Close: Close runs the
+// registered releases newest first, so a server releases things in the
+// reverse of the order it acquired them.
+func (s *Server) onClose(release func() error) { s.closers = append(s.closers, release) }
+
+// listen binds the API and raft listeners. Both come first: a joining
+// node must tell the cluster its real addresses, and tests use port 0.
+func (s *Server) listen() (raftLn net.Listener, err error) {
+	ln, err := net.Listen("tcp", s.cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("API listener: %w", err)
+	}
+	s.ln = ln
+	// Once serving, the HTTP server's Shutdown closes ln as well; a
+	// second Close only reports that it is closed.
+	s.onClose(func() error { ln.Close(); return nil })
+	raftLn, err = net.Listen("tcp", s.cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raft listener: %w", err)
+	}
+	// raft.Open owns the listener from its call on, and closes it too.
+	s.onClose(func() error { raftLn.Close(); return nil })
+	return raftLn, nil
+}
+
+// openIdentity opens the HSM and the node's certificates: by joining the
+// cluster (first start of a joining node), from the data dir (a node that
+// joined earlier), or by creating or loading the cluster CA (the node that
+// created the cluster, whose CA key is sealed under its HSM, so the HSM
+// opens first).
+func (s *Server) openIdentity(ctx context.Context, dir, apiAddr, raftAddr string, stderr io.Writer) (p *pki, err error) {
+	switch {
+	case !hasRaftState(dir) && len(s.cfg.Join) > 0:
+		return s.join(ctx, dir, apiAddr, raftAddr, stderr)
+	case isJoinedNode(dir):
+		if p, err = loadJoinedPKI(dir); err != nil {
+			return nil, err
+		}
+		return p, s.openHSM(dir, stderr, true)
+	default:
+		if err := s.openHSM(dir, stderr, true); err != nil {
+			return nil, err
+		}
+		p, _, err = loadOrCreatePKI(ctx, dir, s.hsm, s.nodeID, s.cfg.AccountID, hostsOf(apiAddr, raftAddr), time.Now())
+		return p, err
+	}
+}
+
+// openHSM opens the node's HSM backend (see openBackend).
+func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
+	h, err := openBackend(s.cfg, dir, stderr, withDomain)
+	if err != nil {
+		return err
+	}
+	s.hsm = h
+	s.onClose(h.Close)
+	return nil
+}
+
+// openRaft opens the state machine and raft on raftLn, and returns the
+// TLS configuration for dialing peers.
+func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Writer) (clientTLS *tls.Config, err error) {
+	s.fsm = fsm.New()
+	serverTLS, clientTLS := identity.NodeTLSConfigs(p.pool, p.node)
+	timeout := s.cfg.knobs().RaftTimeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	s.raft, err = raft.Open(raft.Config{
+		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
+		// Only the node that created the cluster (it holds the CA key) may
+		// bootstrap; a node that joined waits to be added.
+		Bootstrap:        p.ca != nil,
+		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
+		SnapshotInterval: time.Duration(s.cfg.SnapshotInterval), SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(s.cfg.LogLevel), Output: stderr}),
+	})
+	if err != nil {
+		if errors.Is(err, raft.ErrStoreLocked) {
+			return nil, fmt.Errorf("data dir %s is in use by another Trent node", dir)
+		}
+		return nil, err
+	}
+	s.onClose(func() error {
+		err := s.raft.Close()
+		s.raft = nil
+		return err
+	})
+	return clientTLS, nil
+}
+
+// serveCluster starts the HTTP server with the cluster routes. Every route
+// is mounted through the gate (gate.go); the API must answer peers
+// (forwarded writes, joins) while this node catches up, so the cluster
+// routes come now and the rest in serveServices. The AWS JSON endpoint
+// (SigV4 with IAM access keys) answers at "/", which also catches every
+// path no other route serves: mounted now, it refuses calls until
+// serveServices sets the endpoint it returns.
+func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int64) {
+	g := newGate(s.fsm.CheckCert, s.cluster.Forming, s.audit, s.log)
+	s.gate = g
+	s.mountCluster(g, s.cfg.AccountID)
+	aws := awsPolicy()
+	awsEndpoint = &lateHandler{}
+	aws.ready = awsEndpoint.ready
+	g.handle("/", aws, awsEndpoint)
+	serving := p.servingCert()
+	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
+	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
+	ln := s.ln
+	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
+	s.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := s.http.Shutdown(ctx)
+		s.http = nil
+		// The read tracker (startReads) stops once requests have drained,
+		// as it always has: it is released with the server that uses it.
+		s.stopReads()
+		return err
+	})
+	return awsEndpoint, aws.maxBytes
+}
+
+// startReads starts the read tracker: every call is admitted under the
+// consistency it asks for (docs/consistency.md), and the tracker stays
+// fresh in the background until serveCluster's release stops it.
+func (s *Server) startReads() (*consistency.Tracker, error) {
+	reads, err := consistency.New(consistency.Config{NodeID: s.nodeID, MaxStaleness: time.Duration(s.cfg.MaxStaleness),
+		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.UnsafeSkipFreshness {
 		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")
 	}
 	var bg context.Context
 	bg, s.stopBG = context.WithCancel(context.Background())
 	s.bgDone = make(chan struct{})
 	go func() { defer close(s.bgDone); reads.Run(bg) }()
+	return reads, nil
+}
 
-	svc, err := kms.New(kms.Config{Region: cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log})
+// stopReads stops the read tracker, if it runs.
+func (s *Server) stopReads() {
+	if s.stopBG != nil {
+		s.stopBG()
+		<-s.bgDone
+		s.stopBG = nil
+	}
+}
+
+// serveServices mounts the KMS, IAM, AWS, health and reflection services.
+func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
+	g, nodeID := s.gate, s.nodeID
+	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
@@ -249,12 +355,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// Every node can sign: the CA key is replicated sealed (see cluster).
 	ca, err := s.cluster.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cluster CA: %w", err)
+		return fmt.Errorf("cluster CA: %w", err)
 	}
 	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc,
 		AdminAccount: s.cfg.AccountID})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	g.connect("", iamPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return iam.NewHandler(iamSvc, append([]connect.HandlerOption{
@@ -262,8 +368,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	// The AWS endpoint; the more specific Connect paths win over "/".
 	awsEndpoint.set(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
-		awsapi.Options{Region: cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
-			Audit: s.awsAuditor(), MaxBodyBytes: aws.maxBytes}))
+		awsapi.Options{Region: s.cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
+			Audit: s.awsAuditor(), MaxBodyBytes: awsMaxBytes}))
 
 	g.connect("", healthPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName),
@@ -276,11 +382,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return grpcreflect.NewHandlerV1Alpha(reflector, limits...)
 	})
-
-	s.log.Info("ready", "api", "https://"+ln.Addr().String(), "raft", s.raft.Addr(), "data_dir", dir)
-	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
-		nodeID, apiAddr, cfg.DataDir)
-	return s, nil
+	return nil
 }
 
 // awsCredentials adapts IAM's access keys to the AWS endpoint.
@@ -302,7 +404,7 @@ func (c awsCredentials) Lookup(ctx context.Context, id string) ([]byte, identity
 func (s *Server) catchUp(ctx context.Context) error {
 	for {
 		if err := s.raft.WaitLeader(ctx); err != nil {
-			return fmt.Errorf("no raft leader within 30s: %w", err)
+			return fmt.Errorf("no raft leader within %s: %w", startupWait, err)
 		}
 		_, idx, err := fsm.Apply(ctx, s.cluster, &fsm.Noop{})
 		if err == nil {
@@ -405,11 +507,10 @@ func (s *Server) join(ctx context.Context, dir, apiAddr, raftAddr string, stderr
 	if s.cfg.JoinToken == "" {
 		return nil, errors.New("--join needs --join-token (make one with: trent cluster join-token)")
 	}
-	h, err := openHSM(dir, s.cfg.HSMPassphraseFile, stderr, false)
-	if err != nil {
+	if err := s.openHSM(dir, stderr, false); err != nil {
 		return nil, err
 	}
-	s.hsm = h
+	h := s.hsm
 	key, err := identity.NewKeyPair()
 	if err != nil {
 		return nil, err
@@ -472,45 +573,18 @@ func (s *Server) RaftFirstIndex() (uint64, error) { return s.raft.FirstIndex() }
 // DataDir returns the node's absolute data directory.
 func (s *Server) DataDir() string { return s.dataDir }
 
-// Close stops serving and releases everything, in reverse start order.
+// Close stops serving and releases everything Start acquired, in reverse
+// start order: gossip first (peers see "left"), then the HTTP server and
+// read tracker, the audit log, raft, the HSM and the listeners. It is
+// idempotent.
 func (s *Server) Close() error {
+	closers := s.closers
+	s.closers = nil
 	var errs []error
-	if err := s.stopGossip(); err != nil { // leave gossip first: peers see "left"
-		errs = append(errs, err)
-	}
-	if s.http == nil && s.ln != nil {
-		s.ln.Close() // failed before serving
-	}
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := s.http.Shutdown(ctx); err != nil {
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i](); err != nil {
 			errs = append(errs, err)
 		}
-		cancel()
-		s.http = nil
-	}
-	if s.stopBG != nil {
-		s.stopBG()
-		<-s.bgDone
-		s.stopBG = nil
-	}
-	if s.audit != nil {
-		if err := s.audit.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		s.audit = nil
-	}
-	if s.raft != nil {
-		if err := s.raft.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		s.raft = nil
-	}
-	if s.hsm != nil {
-		if err := s.hsm.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		s.hsm = nil
 	}
 	return errors.Join(errs...)
 }

@@ -28,8 +28,7 @@ func testConfig(dir string) server.Config {
 	cfg.APIAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.GossipAddr = "127.0.0.1:0"
-	cfg.RaftTimeout = 100 * time.Millisecond
-	cfg.Stderr = io.Discard
+	cfg.Testing = &server.TestingKnobs{RaftTimeout: 100 * time.Millisecond, Stderr: io.Discard}
 	cfg.LogLevel = "error"
 	return cfg
 }
@@ -299,6 +298,8 @@ func TestParseArgs(t *testing.T) {
 	os.WriteFile(badDurFile, []byte(`{"max_staleness":250}`), 0o600)
 	badFile := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(badFile, []byte(`{"nope":1}`), 0o600)
+	knobFile := filepath.Join(t.TempDir(), "knobs.json")
+	os.WriteFile(knobFile, []byte(`{"testing":{"AuditOff":true}}`), 0o600)
 	tests := []struct {
 		name    string
 		args    []string
@@ -333,6 +334,11 @@ func TestParseArgs(t *testing.T) {
 		{"max staleness not a duration", []string{"--max-staleness", "soon"}, "max-staleness", nil},
 		{"snapshot interval too small", []string{"--snapshot-interval", "1ms"}, "--snapshot-interval 1ms must be at least 10ms", nil},
 		{"hidden unsafe flag", []string{"--unsafe-skip-freshness"}, "", func(c server.Config) bool { return c.UnsafeSkipFreshness }},
+		{"soft HSM by default", nil, "", func(c server.Config) bool { return c.HSM == "soft" && c.Testing == nil }},
+		{"soft HSM", []string{"--hsm", "soft"}, "", func(c server.Config) bool { return c.HSM == "soft" }},
+		{"unknown HSM", []string{"--hsm", "pkcs11"}, `--hsm "pkcs11" is not a backend: the only one is "soft"`, nil},
+		{"no testing knobs from a file", []string{"--config", knobFile}, "unknown field", nil},
+		{"no testing knobs from flags", []string{"--audit-off"}, "not defined", nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {

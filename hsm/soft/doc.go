@@ -1,6 +1,8 @@
 // Package soft is Trent's pure-Go HSM backend, the default. It implements
-// the contract of package [github.com/trentkms/trent/hsm] in the node's own
-// process.
+// [github.com/trentkms/trent/hsm.Backend] in the node's own process, and
+// passes the conformance suite [github.com/trentkms/trent/hsm/hsmtest].
+// A node opens it with [OpenNode]: a state directory and either a
+// passphrase file ([Passphrase]) or, in dev mode, [InsecureDevKeyFile].
 //
 // # What it protects, and what it does not
 //
@@ -13,7 +15,7 @@
 //   - The rest of trent never sees key material: it handles EKTs and
 //     ciphertexts only, as it would with a real HSM.
 //   - At rest, everything secret is in one state file sealed under a KEK
-//     from a key file or a passphrase; EKTs in the Raft log are useless
+//     from a passphrase or (dev mode) a key file; EKTs in the Raft log are useless
 //     without the domain key.
 //   - Secrets are wiped with clear() when dropped. Go cannot wipe
 //     everything: AES key schedules and HMAC pads inside the standard

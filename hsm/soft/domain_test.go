@@ -64,7 +64,7 @@ func TestDomainTransfer(t *testing.T) {
 
 	// The domain key was persisted.
 	b.Close()
-	b2, err := Open(b.state, KeyFile(b.key, false))
+	b2, err := Open(b.state, InsecureDevKeyFile(b.key, false))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func Example() {
 
 	// Bootstrap node: a new HSM with a fresh domain key, sealed under a key
 	// file that is created on first use (development mode).
-	h, err := soft.Create(filepath.Join(dir, "hsm.state"), soft.KeyFile(filepath.Join(dir, "hsm.key"), true))
+	h, err := soft.Create(filepath.Join(dir, "hsm.state"), soft.InsecureDevKeyFile(filepath.Join(dir, "hsm.key"), true))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -61,7 +61,7 @@ func ExampleHSM_ExportDomain() {
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	key := soft.KeyFile(filepath.Join(dir, "hsm.key"), true)
+	key := soft.InsecureDevKeyFile(filepath.Join(dir, "hsm.key"), true)
 
 	first, err := soft.Create(filepath.Join(dir, "first.state"), key)
 	if err != nil {

@@ -42,7 +42,7 @@ func newTestHSMDomain(tb testing.TB, withDomain bool, opts ...Option) *testHSM {
 	if !withDomain {
 		create = CreateWithoutDomain
 	}
-	h, err := create(t.state, KeyFile(t.key, true), opts...)
+	h, err := create(t.state, InsecureDevKeyFile(t.key, true), opts...)
 	if err != nil {
 		tb.Fatalf("create: %v", err)
 	}

@@ -14,19 +14,33 @@ import (
 	"github.com/trentkms/trent/hsm"
 )
 
-// Errors returned by HSM methods besides those of package hsm.
+// Errors returned by HSM methods, the sentinels of package hsm under the
+// names this package has always used.
 var (
 	// ErrNoDomainKey is returned by GenerateKey, Seal, Open, MAC and
 	// ExportDomain on an HSM that has no domain key yet (a joining node
-	// before ImportDomain). It wraps [hsm.ErrSealed].
-	ErrNoDomainKey = fmt.Errorf("soft: HSM has no domain key: %w", hsm.ErrSealed)
-	// ErrClosed is returned by every method of a closed HSM. It wraps
-	// [hsm.ErrSealed].
-	ErrClosed = fmt.Errorf("soft: HSM is closed: %w", hsm.ErrSealed)
+	// before ImportDomain). It is [hsm.ErrNoDomainKey] and wraps [hsm.ErrSealed].
+	ErrNoDomainKey = hsm.ErrNoDomainKey
+	// ErrClosed is returned by every method of a closed HSM. It is
+	// [hsm.ErrClosed] and wraps [hsm.ErrSealed].
+	ErrClosed = hsm.ErrClosed
 	// ErrDomainMismatch is returned by ImportDomain when the HSM already
-	// holds a different domain key.
-	ErrDomainMismatch = errors.New("soft: HSM already holds a different domain key")
+	// holds a different domain key. It is [hsm.ErrDomainMismatch].
+	ErrDomainMismatch = hsm.ErrDomainMismatch
 )
+
+// The soft HSM is a Backend.
+var _ hsm.Backend = (*HSM)(nil)
+
+// Capabilities reports the soft HSM's: AES-256-GCM symmetric keys, with
+// all secrets in this process's memory.
+func (h *HSM) Capabilities() hsm.Capabilities {
+	return hsm.Capabilities{Name: Kind, Specs: []hsm.KeySpec{hsm.SymmetricDefault}}
+}
+
+// Kind is the soft backend's name in [hsm.Capabilities] and in the
+// server's --hsm flag.
+const Kind = "soft"
 
 // maxRandom bounds one Random call.
 const maxRandom = 1 << 20

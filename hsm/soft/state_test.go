@@ -21,7 +21,7 @@ func TestStateFileRoundTrip(t *testing.T) {
 		name string
 		u    Unsealer
 	}{
-		{"key_file", KeyFile(filepath.Join(dir, "key"), true)},
+		{"key_file", InsecureDevKeyFile(filepath.Join(dir, "key"), true)},
 		{"passphrase", Passphrase([]byte("correct horse battery staple"))},
 	}
 	for _, tt := range tests {
@@ -63,7 +63,7 @@ func TestCreateRefusesExistingFile(t *testing.T) {
 	h := newTestHSM(t)
 	before := readFile(t, h.state)
 	for _, create := range []func(string, Unsealer, ...Option) (*HSM, error){Create, CreateWithoutDomain} {
-		if _, err := create(h.state, KeyFile(h.key, false)); !errors.Is(err, fs.ErrExist) {
+		if _, err := create(h.state, InsecureDevKeyFile(h.key, false)); !errors.Is(err, fs.ErrExist) {
 			t.Fatalf("create over an existing file: %v", err)
 		}
 	}
@@ -101,7 +101,7 @@ func TestKeyFiles(t *testing.T) {
 			if err := os.Chmod(kp, tt.mode); err != nil {
 				t.Fatal(err)
 			}
-			h, err := Create(filepath.Join(dir, "state"), KeyFile(kp, true))
+			h, err := Create(filepath.Join(dir, "state"), InsecureDevKeyFile(kp, true))
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -120,10 +120,10 @@ func TestKeyFileCreation(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	kp := filepath.Join(dir, "key")
-	if _, err := Create(filepath.Join(dir, "a"), KeyFile(kp, false)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Create(filepath.Join(dir, "a"), InsecureDevKeyFile(kp, false)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing key file without create: %v", err)
 	}
-	h, err := Create(filepath.Join(dir, "a"), KeyFile(kp, true))
+	h, err := Create(filepath.Join(dir, "a"), InsecureDevKeyFile(kp, true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestKeyFileCreation(t *testing.T) {
 	}
 	// Open never creates a key file: a new key could not open the state.
 	os.Remove(kp)
-	if _, err := Open(filepath.Join(dir, "a"), KeyFile(kp, true)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Open(filepath.Join(dir, "a"), InsecureDevKeyFile(kp, true)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Open with a missing key file: %v", err)
 	}
 	if _, err := os.Stat(kp); !errors.Is(err, fs.ErrNotExist) {
@@ -172,30 +172,30 @@ func TestOpenErrors(t *testing.T) {
 		u    Unsealer
 		want error
 	}{
-		{"wrong_key_file", kfFile, KeyFile(otherKey, false), ErrWrongKey},
+		{"wrong_key_file", kfFile, InsecureDevKeyFile(otherKey, false), ErrWrongKey},
 		{"wrong_passphrase", pFile, Passphrase([]byte(testPassphrase + "!")), ErrWrongKey},
 		{"empty_passphrase", pFile, Passphrase(nil), nil},
 		{"passphrase_for_key_file_state", kfFile, Passphrase([]byte(testPassphrase)), ErrWrongUnsealer},
-		{"key_file_for_passphrase_state", pFile, KeyFile(kf.key, false), ErrWrongUnsealer},
-		{"missing", nil, KeyFile(kf.key, false), fs.ErrNotExist},
-		{"empty", []byte{}, KeyFile(kf.key, false), ErrCorruptState},
-		{"truncated_header", kfFile[:30], KeyFile(kf.key, false), ErrCorruptState},
-		{"truncated_body", kfFile[:len(kfFile)-1], KeyFile(kf.key, false), ErrWrongKey},
-		{"truncated_to_min", kfFile[:stateHeaderSize+stateSizeNoDK+tagSize-1], KeyFile(kf.key, false), ErrCorruptState},
-		{"trailing_byte", append(bytes.Clone(kfFile), 0), KeyFile(kf.key, false), ErrWrongKey},
-		{"bad_magic", mutate(kfFile, set(0, 'X')), KeyFile(kf.key, false), ErrCorruptState},
-		{"format_2", mutate(kfFile, set(8, 2)), KeyFile(kf.key, false), ErrCorruptState},
-		{"kdf_0", mutate(kfFile, set(9, 0)), KeyFile(kf.key, false), ErrCorruptState},
-		{"kdf_3", mutate(kfFile, set(9, 3)), KeyFile(kf.key, false), ErrCorruptState},
-		{"key_file_with_params", mutate(kfFile, set(18, 1)), KeyFile(kf.key, false), ErrCorruptState},
+		{"key_file_for_passphrase_state", pFile, InsecureDevKeyFile(kf.key, false), ErrWrongUnsealer},
+		{"missing", nil, InsecureDevKeyFile(kf.key, false), fs.ErrNotExist},
+		{"empty", []byte{}, InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"truncated_header", kfFile[:30], InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"truncated_body", kfFile[:len(kfFile)-1], InsecureDevKeyFile(kf.key, false), ErrWrongKey},
+		{"truncated_to_min", kfFile[:stateHeaderSize+stateSizeNoDK+tagSize-1], InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"trailing_byte", append(bytes.Clone(kfFile), 0), InsecureDevKeyFile(kf.key, false), ErrWrongKey},
+		{"bad_magic", mutate(kfFile, set(0, 'X')), InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"format_2", mutate(kfFile, set(8, 2)), InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"kdf_0", mutate(kfFile, set(9, 0)), InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"kdf_3", mutate(kfFile, set(9, 3)), InsecureDevKeyFile(kf.key, false), ErrCorruptState},
+		{"key_file_with_params", mutate(kfFile, set(18, 1)), InsecureDevKeyFile(kf.key, false), ErrCorruptState},
 		{"argon_threads_0", mutate(pFile, set(18, 0)), Passphrase([]byte(testPassphrase)), ErrCorruptState},
 		{"argon_time_huge", mutate(pFile, set(10, 0xff)), Passphrase([]byte(testPassphrase)), ErrCorruptState},
 		{"argon_memory_huge", mutate(pFile, set(14, 0xff)), Passphrase([]byte(testPassphrase)), ErrCorruptState},
 		{"argon_time_changed", mutate(pFile, set(13, 2)), Passphrase([]byte(testPassphrase)), ErrWrongKey},
-		{"salt_flipped", mutate(kfFile, xor(20)), KeyFile(kf.key, false), ErrWrongKey},
-		{"nonce_flipped", mutate(kfFile, xor(40)), KeyFile(kf.key, false), ErrWrongKey},
-		{"body_flipped", mutate(kfFile, xor(60)), KeyFile(kf.key, false), ErrWrongKey},
-		{"too_large", append(bytes.Clone(kfFile), make([]byte, maxStateFile)...), KeyFile(kf.key, false), ErrCorruptState},
+		{"salt_flipped", mutate(kfFile, xor(20)), InsecureDevKeyFile(kf.key, false), ErrWrongKey},
+		{"nonce_flipped", mutate(kfFile, xor(40)), InsecureDevKeyFile(kf.key, false), ErrWrongKey},
+		{"body_flipped", mutate(kfFile, xor(60)), InsecureDevKeyFile(kf.key, false), ErrWrongKey},
+		{"too_large", append(bytes.Clone(kfFile), make([]byte, maxStateFile)...), InsecureDevKeyFile(kf.key, false), ErrCorruptState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,8 +16,9 @@ import (
 )
 
 // An Unsealer supplies the key-encryption key (KEK) that seals the HSM's
-// state file. [KeyFile] and [Passphrase] are the implementations; the
-// interface is closed so that every KEK source is reviewed here.
+// state file. [InsecureDevKeyFile] and [Passphrase] are the
+// implementations; the interface is closed so that every KEK source is
+// reviewed here.
 type Unsealer interface {
 	// setKDF chooses the KDF and its parameters for a new state file.
 	setKDF(h *sealHeader, c *config)
@@ -26,8 +27,10 @@ type Unsealer interface {
 	kek(h *sealHeader, c *config, creating bool) ([]byte, error)
 }
 
-// KeyFile returns an [Unsealer] that reads a 32-byte key from the file at
-// path, stored raw or as 64 hex digits (surrounding white space ignored).
+// InsecureDevKeyFile returns an [Unsealer] that reads a 32-byte key from
+// the file at path, stored raw or as 64 hex digits (surrounding white
+// space ignored). The name says what it is: a node unsealed this way is as
+// safe as the key file, which dev mode keeps beside the state file.
 // The file must not be accessible by group or others, and must not be a
 // symbolic link (on systems with O_NOFOLLOW); the mode is checked on the
 // opened file.
@@ -39,7 +42,7 @@ type Unsealer interface {
 // storage than the state file, or use [Passphrase].
 //
 // The KEK is HKDF-SHA256(key, salt, "trent/hsm-state/v1/key-file").
-func KeyFile(path string, create bool) Unsealer {
+func InsecureDevKeyFile(path string, create bool) Unsealer {
 	return keyFile{path: path, create: create}
 }
 

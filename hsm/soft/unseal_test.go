@@ -102,14 +102,14 @@ func TestKeyFileRefusesSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, create := range []bool{false, true} {
-		_, err := Create(filepath.Join(dir, "state"), KeyFile(link, create))
+		_, err := Create(filepath.Join(dir, "state"), InsecureDevKeyFile(link, create))
 		if err == nil || !strings.Contains(err.Error(), "symbolic link") {
-			t.Fatalf("KeyFile(link, %v): %v", create, err)
+			t.Fatalf("InsecureDevKeyFile(link, %v): %v", create, err)
 		}
 	}
 	// A dangling link is not replaced by a new key file either.
 	os.Remove(target)
-	if _, err := Create(filepath.Join(dir, "state"), KeyFile(link, true)); err == nil {
+	if _, err := Create(filepath.Join(dir, "state"), InsecureDevKeyFile(link, true)); err == nil {
 		t.Fatal("created a state file through a dangling key file link")
 	}
 	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
