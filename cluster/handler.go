@@ -21,6 +21,7 @@ import (
 	"github.com/trentkms/trent/gossip"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/raft"
+	"github.com/trentkms/trent/wire"
 )
 
 const nodeCertTTL = 365 * 24 * time.Hour
@@ -124,12 +125,12 @@ func propose(ctx context.Context, log fsm.Log, cmd fsm.Command) (*fsm.Result, er
 // of the cluster commands, by rejection type. Join relies on
 // PermissionDenied meaning the state machine's verdict on the token.
 var rejectionCodes = map[string]connect.Code{
-	"AccessDeniedException":    connect.CodePermissionDenied, // ConsumeJoinToken: the token is not valid, used or expired
-	"ValidationException":      connect.CodeInvalidArgument,  // RegisterNode: a malformed certificate serial
-	"KMSInvalidStateException": connect.CodeFailedPrecondition,
-	"NotFoundException":        connect.CodeNotFound,
-	"AlreadyExistsException":   connect.CodeAlreadyExists,
-	"KMSInternalException":     connect.CodeInternal, // AddJoinToken: a token id collision
+	wire.AccessDenied:    connect.CodePermissionDenied, // ConsumeJoinToken: the token is not valid, used or expired
+	wire.Validation:      connect.CodeInvalidArgument,  // RegisterNode: a malformed certificate serial
+	wire.KMSInvalidState: connect.CodeFailedPrecondition,
+	wire.NotFound:        connect.CodeNotFound,
+	wire.AlreadyExists:   connect.CodeAlreadyExists,
+	wire.KMSInternal:     connect.CodeInternal, // AddJoinToken: a token id collision
 }
 
 // rejectionError translates a command refused at apply time; a type

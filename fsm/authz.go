@@ -8,6 +8,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/wire"
 )
 
 // The authorization state: key policies (stored on each Key), IAM roles,
@@ -85,7 +86,7 @@ func (*PutKeyPolicy) validate() error { return nil }
 
 func (c *PutKeyPolicy) apply(f *FSM, _ uint64) *Result {
 	if c.Policy == "" {
-		return &Result{Err: reject("MalformedPolicyDocumentException", "The policy is empty.")}
+		return &Result{Err: reject(wire.MalformedPolicyDocument, "The policy is empty.")}
 	}
 	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
 		k.Policy = c.Policy
@@ -113,13 +114,13 @@ func (c *CreateRole) apply(f *FSM, _ uint64) *Result {
 	s := f.authz
 	r := c.Role
 	if r.Account == "" || r.Name == "" || r.ID == "" || r.ARN == "" {
-		return &Result{Err: reject(iamValidationError, "A role needs an account, a name, an id and an ARN.")}
+		return &Result{Err: reject(wire.IAMValidation, "A role needs an account, a name, an id and an ARN.")}
 	}
 	if old, ok := s.roles.Get(&Role{Account: r.Account, Name: r.Name}); ok {
 		if old.ID == r.ID {
 			return &Result{Role: old, Existing: true}
 		}
-		return &Result{Err: reject(iamEntityAlreadyExists, "Role with name "+r.Name+" already exists.")}
+		return &Result{Err: reject(wire.EntityAlreadyExists, "Role with name "+r.Name+" already exists.")}
 	}
 	nr := r
 	s.roles.ReplaceOrInsert(&nr)
@@ -142,7 +143,7 @@ func (d *DeleteRole) apply(f *FSM, _ uint64) *Result {
 	s := f.authz
 	r, ok := s.roles.Get(&Role{Account: d.Account, Name: d.Name})
 	if !ok {
-		return &Result{Err: reject(iamNoSuchEntity, "The role with name "+d.Name+" cannot be found.")}
+		return &Result{Err: reject(wire.NoSuchEntity, "The role with name "+d.Name+" cannot be found.")}
 	}
 	s.deletePoliciesOf(r.ARN)
 	f.revokeIssuedTo(r.ID, d.RevokedAt)
@@ -163,7 +164,7 @@ func (c *PutPrincipalPolicy) apply(f *FSM, _ uint64) *Result {
 	s := f.authz
 	p := c.Policy
 	if p.Name == "" || p.Document == "" {
-		return &Result{Err: reject(iamValidationError, "A policy needs a name and a document.")}
+		return &Result{Err: reject(wire.IAMValidation, "A policy needs a name and a document.")}
 	}
 	var arn string
 	switch p.OwnerKind {
@@ -177,7 +178,7 @@ func (c *PutPrincipalPolicy) apply(f *FSM, _ uint64) *Result {
 		}
 	}
 	if arn == "" || arn != p.Owner {
-		return &Result{Err: reject(iamNoSuchEntity, "The "+p.OwnerKind+" with name "+p.OwnerName+" cannot be found.")}
+		return &Result{Err: reject(wire.NoSuchEntity, "The "+p.OwnerKind+" with name "+p.OwnerName+" cannot be found.")}
 	}
 	np := p
 	s.policies.ReplaceOrInsert(&np)
@@ -197,7 +198,7 @@ func (d *DeletePrincipalPolicy) apply(f *FSM, _ uint64) *Result {
 	s := f.authz
 	p, ok := s.policies.Get(&PrincipalPolicy{Owner: d.Owner, Name: d.Name})
 	if !ok {
-		return &Result{Err: reject(iamNoSuchEntity, "The policy with name "+d.Name+" cannot be found.")}
+		return &Result{Err: reject(wire.NoSuchEntity, "The policy with name "+d.Name+" cannot be found.")}
 	}
 	s.policies.Delete(p)
 	return &Result{Policy: p}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 // Client certificates: the record of every certificate issued through IAM
@@ -145,23 +146,23 @@ func (f *FSM) principalID(p identity.Principal) (string, bool) {
 func (c *RecordCert) apply(f *FSM, _ uint64) *Result {
 	rc := c.Cert
 	if !validSerial(rc.Serial) {
-		return &Result{Err: reject(iamValidationError, "A certificate serial is lowercase hex without leading zeros.")}
+		return &Result{Err: reject(wire.IAMValidation, "A certificate serial is lowercase hex without leading zeros.")}
 	}
 	p, err := identity.ParsePrincipal(rc.Principal)
 	if err != nil || p.Account != rc.Account || p.IsRoot() {
-		return &Result{Err: reject(iamValidationError, "A certificate is recorded under a user or role of its account.")}
+		return &Result{Err: reject(wire.IAMValidation, "A certificate is recorded under a user or role of its account.")}
 	}
 	if old, ok := f.certs.issued.Get(&rc); ok {
 		if *old == rc {
 			return &Result{Cert: old, Existing: true}
 		}
-		return &Result{Err: reject(iamServiceFailure, "certificate serial collision")}
+		return &Result{Err: reject(wire.ServiceFailure, "certificate serial collision")}
 	}
 	if _, ok := f.authz.revoked.Get(&RevokedCert{Serial: rc.Serial}); ok {
-		return &Result{Err: reject(iamServiceFailure, "certificate serial collision")}
+		return &Result{Err: reject(wire.ServiceFailure, "certificate serial collision")}
 	}
 	if id, ok := f.principalID(p); !ok || id != rc.PrincipalID {
-		return &Result{Err: reject(iamNoSuchEntity, "The "+p.Kind.String()+" with name "+p.Name+" cannot be found.")}
+		return &Result{Err: reject(wire.NoSuchEntity, "The "+p.Kind.String()+" with name "+p.Name+" cannot be found.")}
 	}
 	n := rc
 	f.certs.insert(&n)
@@ -194,7 +195,7 @@ func (c *RevokeCert) apply(f *FSM, _ uint64) *Result {
 	s := f.authz
 	rc := c.Cert
 	if rc.Serial == "" || strings.Trim(rc.Serial, "0123456789abcdef") != "" {
-		return &Result{Err: reject(iamValidationError, "A certificate serial is lowercase hex.")}
+		return &Result{Err: reject(wire.IAMValidation, "A certificate serial is lowercase hex.")}
 	}
 	if c.Account == "" {
 		// A command from before revocation was scoped: the proposer let
@@ -207,7 +208,7 @@ func (c *RevokeCert) apply(f *FSM, _ uint64) *Result {
 		s.revoked.ReplaceOrInsert(&n)
 		return &Result{Revoked: &n}
 	}
-	notFound := &Result{Err: reject(iamNoSuchEntity, "The certificate with serial number "+rc.Serial+" cannot be found.")}
+	notFound := &Result{Err: reject(wire.NoSuchEntity, "The certificate with serial number "+rc.Serial+" cannot be found.")}
 	if old, ok := s.revoked.Get(&rc); ok {
 		if !c.Admin && old.Account != c.Account {
 			return notFound

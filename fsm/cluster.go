@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/wire"
 )
 
 // ClusterInfo identifies the cluster. It is set once, by the node that
@@ -83,7 +84,7 @@ func (c *InitCluster) apply(f *FSM, _ uint64) *Result {
 		if cs.info.ID == c.Info.ID {
 			return &Result{}
 		}
-		return &Result{Err: reject("KMSInvalidStateException", "the cluster is already initialized")}
+		return &Result{Err: reject(wire.KMSInvalidState, "the cluster is already initialized")}
 	}
 	info := c.Info
 	cs.info = &info
@@ -114,7 +115,7 @@ func (c *RegisterNode) validate() error {
 func (c *RegisterNode) apply(f *FSM, _ uint64) *Result {
 	cs := f.cluster
 	if sn := c.CertSerial; sn != "" && !validSerial(sn) {
-		return &Result{Err: reject("ValidationException", "A certificate serial is lowercase hex.")}
+		return &Result{Err: reject(wire.Validation, "A certificate serial is lowercase hex.")}
 	}
 	cs.nodes[c.Node.ID] = c.Node
 	if sn := c.CertSerial; sn != "" {
@@ -177,7 +178,7 @@ func (*ClusterFormed) validate() error { return nil }
 func (*ClusterFormed) apply(f *FSM, _ uint64) *Result {
 	cs := f.cluster
 	if cs.info == nil {
-		return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+		return &Result{Err: reject(wire.KMSInvalidState, "the cluster is not initialized")}
 	}
 	if !cs.info.Formed {
 		info := *cs.info
@@ -210,7 +211,7 @@ func (c *SetGossipKey) validate() error {
 func (c *SetGossipKey) apply(f *FSM, _ uint64) *Result {
 	cs := f.cluster
 	if cs.info == nil {
-		return &Result{Err: reject("KMSInvalidStateException", "the cluster is not initialized")}
+		return &Result{Err: reject(wire.KMSInvalidState, "the cluster is not initialized")}
 	}
 	if cs.info.GossipKey != nil && !c.Replace {
 		return &Result{}
@@ -239,7 +240,7 @@ func (c *AddJoinToken) validate() error {
 func (c *AddJoinToken) apply(f *FSM, _ uint64) *Result {
 	cs := f.cluster
 	if _, dup := cs.tokens[c.Token.ID]; dup {
-		return &Result{Err: reject("KMSInternalException", "join token id collision")}
+		return &Result{Err: reject(wire.KMSInternal, "join token id collision")}
 	}
 	cs.tokens[c.Token.ID] = c.Token
 	return &Result{}
@@ -261,11 +262,11 @@ func (c *ConsumeJoinToken) apply(f *FSM, _ uint64) *Result {
 	t, ok := cs.tokens[c.ID]
 	switch {
 	case !ok || subtle.ConstantTimeCompare(t.Hash, c.Hash) != 1:
-		return &Result{Err: reject("AccessDeniedException", "the join token is not valid")}
+		return &Result{Err: reject(wire.AccessDenied, "the join token is not valid")}
 	case t.Used:
-		return &Result{Err: reject("AccessDeniedException", "the join token was already used")}
+		return &Result{Err: reject(wire.AccessDenied, "the join token was already used")}
 	case c.Now >= t.ExpiresAt:
-		return &Result{Err: reject("AccessDeniedException", "the join token has expired")}
+		return &Result{Err: reject(wire.AccessDenied, "the join token has expired")}
 	}
 	t.Used = true
 	cs.tokens[t.ID] = t

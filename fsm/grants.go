@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/google/btree"
+	"github.com/trentkms/trent/wire"
 )
 
 // Grant is one grant as replicated. Like Key, a *Grant handed out by the
@@ -53,7 +54,7 @@ func (c *CreateGrant) apply(f *FSM, index uint64) *Result {
 	g := c.Grant
 	k, ok := f.keys.Get(&Key{ID: g.KeyID})
 	if !ok {
-		return &Result{Err: reject("NotFoundException", "Key '"+g.KeyID+"' does not exist")}
+		return &Result{Err: reject(wire.NotFound, "Key '"+g.KeyID+"' does not exist")}
 	}
 	if r := k.Unusable(); r != nil {
 		return &Result{Err: r}
@@ -72,10 +73,10 @@ func (c *CreateGrant) apply(f *FSM, index uint64) *Result {
 		}
 	}
 	if c.MaxGrantsPerKey > 0 && f.grants.perKey[g.KeyID] >= c.MaxGrantsPerKey {
-		return &Result{Err: reject("LimitExceededException", "The request was rejected because the key already has the maximum number of grants.")}
+		return &Result{Err: reject(wire.LimitExceeded, "The request was rejected because the key already has the maximum number of grants.")}
 	}
 	if _, dup := f.grants.get(g.KeyID, g.ID); dup {
-		return &Result{Err: reject("KMSInternalException", "grant id collision")}
+		return &Result{Err: reject(wire.KMSInternal, "grant id collision")}
 	}
 	ng := g
 	ng.CreatedIndex = index
@@ -96,7 +97,7 @@ func (*DeleteGrant) validate() error { return nil }
 func (c *DeleteGrant) apply(f *FSM, _ uint64) *Result {
 	g, ok := f.grants.get(c.KeyID, c.GrantID)
 	if !ok {
-		return &Result{Err: reject("NotFoundException", "Grant ID "+c.GrantID+" not found")}
+		return &Result{Err: reject(wire.NotFound, "Grant ID "+c.GrantID+" not found")}
 	}
 	f.grants.remove(g)
 	return &Result{Grant: g}

@@ -6,15 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/btree"
-)
 
-// IAM error names: the Rejection types of the IAM commands.
-const (
-	iamEntityAlreadyExists = "EntityAlreadyExists"
-	iamNoSuchEntity        = "NoSuchEntity"
-	iamLimitExceeded       = "LimitExceeded"
-	iamValidationError     = "ValidationError"
-	iamServiceFailure      = "ServiceFailure"
+	"github.com/trentkms/trent/wire"
 )
 
 // AccessKeyActive is the status of a usable access key. It is the only
@@ -77,13 +70,13 @@ func (c *CreateUser) apply(f *FSM, _ uint64) *Result {
 	s := f.iam
 	u := c.User
 	if u.Account == "" || u.Name == "" || u.ID == "" || u.ARN == "" {
-		return &Result{Err: reject(iamValidationError, "A user needs an account, a name, an id and an ARN.")}
+		return &Result{Err: reject(wire.IAMValidation, "A user needs an account, a name, an id and an ARN.")}
 	}
 	if old, ok := s.user(u.Account, u.Name); ok {
 		if old.ID == u.ID {
 			return &Result{User: old, Existing: true}
 		}
-		return &Result{Err: reject(iamEntityAlreadyExists, "User with name "+u.Name+" already exists.")}
+		return &Result{Err: reject(wire.EntityAlreadyExists, "User with name "+u.Name+" already exists.")}
 	}
 	nu := u
 	s.users.ReplaceOrInsert(&nu)
@@ -107,7 +100,7 @@ func (d *DeleteUser) apply(f *FSM, _ uint64) *Result {
 	s := f.iam
 	u, ok := s.user(d.Account, d.Name)
 	if !ok {
-		return &Result{Err: reject(iamNoSuchEntity, "The user with name "+d.Name+" cannot be found.")}
+		return &Result{Err: reject(wire.NoSuchEntity, "The user with name "+d.Name+" cannot be found.")}
 	}
 	var owned []*AccessKey
 	s.forOwner(u.ARN, func(k *AccessKey) bool {
@@ -156,7 +149,7 @@ func (d *DeleteAccessKey) apply(f *FSM, _ uint64) *Result {
 	s := f.iam
 	k, ok := s.keys.Get(&AccessKey{ID: d.ID})
 	if !ok || k.Owner != d.Owner {
-		return &Result{Err: reject(iamNoSuchEntity, "The Access Key with id "+d.ID+" cannot be found.")}
+		return &Result{Err: reject(wire.NoSuchEntity, "The Access Key with id "+d.ID+" cannot be found.")}
 	}
 	s.removeKey(k)
 	return &Result{AccessKey: k}
@@ -253,25 +246,25 @@ func (c *CreateAccessKey) apply(f *FSM, _ uint64) *Result {
 	s := f.iam
 	k := c.Key
 	if k.ID == "" || k.Owner == "" || k.Account == "" {
-		return &Result{Err: reject(iamValidationError, "An access key needs an id, an owner and an account.")}
+		return &Result{Err: reject(wire.IAMValidation, "An access key needs an id, an owner and an account.")}
 	}
 	if old, ok := s.keys.Get(&AccessKey{ID: k.ID}); ok {
 		if old.Owner == k.Owner && old.CreateDate == k.CreateDate {
 			return &Result{AccessKey: old, Existing: true}
 		}
-		return &Result{Err: reject(iamServiceFailure, "access key id collision")}
+		return &Result{Err: reject(wire.ServiceFailure, "access key id collision")}
 	}
 	if k.UserName != "" {
 		u, ok := s.user(k.Account, k.UserName)
 		if !ok || u.ARN != k.Owner {
-			return &Result{Err: reject(iamNoSuchEntity, "The user with name "+k.UserName+" cannot be found.")}
+			return &Result{Err: reject(wire.NoSuchEntity, "The user with name "+k.UserName+" cannot be found.")}
 		}
 	}
 	if c.MaxKeysPerOwner > 0 {
 		n := 0
 		s.forOwner(k.Owner, func(*AccessKey) bool { n++; return true })
 		if n >= c.MaxKeysPerOwner {
-			return &Result{Err: reject(iamLimitExceeded, fmt.Sprintf("Cannot exceed quota for AccessKeysPerUser: %d", c.MaxKeysPerOwner))}
+			return &Result{Err: reject(wire.IAMLimitExceeded, fmt.Sprintf("Cannot exceed quota for AccessKeysPerUser: %d", c.MaxKeysPerOwner))}
 		}
 	}
 	nk := k

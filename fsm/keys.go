@@ -1,6 +1,10 @@
 package fsm
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/trentkms/trent/wire"
+)
 
 // Noop changes nothing. A new leader applies one to learn that its term's
 // first entry reached the state machine (read barriers).
@@ -52,7 +56,7 @@ func (c *SetKeyEnabled) apply(f *FSM, _ uint64) *Result {
 			return r
 		}
 		if k.State == PendingImport {
-			return reject("KMSInvalidStateException", k.ARN+" is pending import.")
+			return reject(wire.KMSInvalidState, k.ARN+" is pending import.")
 		}
 		if c.Enabled {
 			k.State = Enabled
@@ -115,7 +119,7 @@ func (*CancelKeyDeletion) validate() error { return nil }
 func (c *CancelKeyDeletion) apply(f *FSM, _ uint64) *Result {
 	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
 		if k.State != PendingDeletion {
-			return reject("KMSInvalidStateException", k.ARN+" is not pending deletion.")
+			return reject(wire.KMSInvalidState, k.ARN+" is not pending deletion.")
 		}
 		k.State = Disabled
 		k.DeletionDate = 0
@@ -126,7 +130,7 @@ func (c *CancelKeyDeletion) apply(f *FSM, _ uint64) *Result {
 
 func notPendingDeletion(k *Key) *Rejection {
 	if k.State == PendingDeletion {
-		return reject("KMSInvalidStateException", k.ARN+" is pending deletion.")
+		return reject(wire.KMSInvalidState, k.ARN+" is pending deletion.")
 	}
 	return nil
 }
@@ -136,7 +140,7 @@ func notPendingDeletion(k *Key) *Rejection {
 func (f *FSM) updateKey(id string, change func(*Key) *Rejection) *Result {
 	old, ok := f.keys.Get(&Key{ID: id})
 	if !ok {
-		return &Result{Err: reject("NotFoundException", "Key '"+id+"' does not exist")}
+		return &Result{Err: reject(wire.NotFound, "Key '"+id+"' does not exist")}
 	}
 	k := old.clone()
 	if r := change(k); r != nil {
