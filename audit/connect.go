@@ -118,7 +118,7 @@ func Unrecorded(skip func(procedure string, err error) bool) InterceptorOption {
 func (l *Log) Middleware(source string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := &tracker{}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), trackerKey{}, t)))
 		if t.recorded {
 			return
@@ -149,34 +149,38 @@ func (l *Log) Middleware(source string, next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status code; Unwrap keeps
-// http.ResponseController (flushing, trailers, full duplex) working.
-type statusWriter struct {
+// StatusWriter remembers the status code a handler answered with, for its
+// audit record; Unwrap keeps http.ResponseController (flushing, trailers,
+// full duplex) working.
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// Status is the status code written so far (0 if none).
+func (w *StatusWriter) Status() int { return w.status }
+
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *statusWriter) Flush() {
+func (w *StatusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func headerOrTrailer(h http.Header, name string) string {
 	if v := h.Get(name); v != "" {

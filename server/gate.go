@@ -209,11 +209,11 @@ func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &audit.StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		c := g.call(r, p, caller)
-		if sw.status >= 400 || grpcFailed(w.Header()) {
-			c.ErrorCode, c.ErrorMessage = "RequestFailed", "HTTP status "+strconv.Itoa(sw.status)
+		if sw.Status() >= 400 || grpcFailed(w.Header()) {
+			c.ErrorCode, c.ErrorMessage = "RequestFailed", "HTTP status "+strconv.Itoa(sw.Status())
 		}
 		g.record(r, c)
 	})
@@ -374,35 +374,6 @@ func grpcFailed(h http.Header) bool {
 	}
 	return false
 }
-
-// statusWriter remembers the status code; Unwrap keeps
-// http.ResponseController (flushing, trailers, full duplex) working.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // sentence turns an error of the certificate check ("the client
 // certificate has been revoked") into the message a client reads.
