@@ -20,8 +20,8 @@ type Entry struct {
 	Membership bool
 }
 
-// Result is what applying one command returns (raft hands it back to the
-// proposer as ApplyFuture.Response). Exactly one of Err and the value
+// Result is what applying one command returns (the log hands it back to
+// the proposer: it is raft.Node.Apply's response). Exactly one of Err and the value
 // members is meaningful.
 type Result struct {
 	// Index is the log index at which the command applied.
@@ -51,8 +51,9 @@ type Result struct {
 	Cert *IssuedCert
 }
 
-// FSM is the replicated key store. It is safe for concurrent use: raft applies from one goroutine while any
-// number of readers call the read methods.
+// FSM is the replicated key store. It is safe for concurrent use: raft
+// applies from one goroutine while any number of readers call the read
+// methods.
 type FSM struct {
 	mu sync.RWMutex // guards keys, grants, cluster, iam and authz
 	// keys holds *Key by id. Values are immutable once inserted.
