@@ -341,7 +341,7 @@ func (f *FSM) RevokedCerts(account string, all bool) []*RevokedCert {
 
 // writeAuthz writes the authorization records of a snapshot: roles, then
 // identity policies, then revoked certificates, each in tree order.
-func (s *snapshot) writeAuthz(enc *json.Encoder) error {
+func (s *Snapshot) writeAuthz(enc *json.Encoder) error {
 	if err := encodeTree(enc, s.authz.roles, func(r *Role) snapshotRecord { return snapshotRecord{Role: r} }); err != nil {
 		return err
 	}

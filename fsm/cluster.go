@@ -354,7 +354,7 @@ func (f *FSM) Nodes() []NodeInfo {
 }
 
 // writeCluster writes the cluster records of a snapshot.
-func (s *snapshot) writeCluster(enc interface{ Encode(any) error }) error {
+func (s *Snapshot) writeCluster(enc interface{ Encode(any) error }) error {
 	if s.cluster.info != nil {
 		if err := enc.Encode(snapshotRecord{Cluster: s.cluster.info}); err != nil {
 			return err

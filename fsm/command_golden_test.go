@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	hraft "github.com/hashicorp/raft"
 )
 
 // Raft log entries written by the first release must decode and re-encode
@@ -55,7 +53,7 @@ func TestAppliesCommandsFromTheFirstReleaseIdentically(t *testing.T) {
 	f := New()
 	var got bytes.Buffer
 	for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
-		r := f.Apply(&hraft.Log{Index: uint64(i + 1), Type: hraft.LogCommand, Data: append([]byte{commandVersion}, line...)})
+		r := f.Apply(Entry{Index: uint64(i + 1), Data: append([]byte{commandVersion}, line...)})
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)

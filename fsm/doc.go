@@ -31,9 +31,20 @@
 // time, and a refused command yields a [*Rejection] carrying the AWS error
 // name, never a partial change.
 //
+// # The log
+//
+// The package knows nothing of consensus and imports no raft: the log
+// hands it committed entries as [Entry] values ([FSM.ApplyBatch], which
+// returns one response per entry), takes a [Snapshot] that persists to an
+// io.Writer, and restores from an io.Reader. Package raft defines the
+// other side, raft.StateMachine, and adapts it to hashicorp/raft (its log
+// types, its snapshot sinks); the server joins the two. An entry that
+// changes the log's membership carries no command: applying it only
+// advances the applied index.
+//
 // # Concurrency
 //
-// Raft calls Apply, ApplyBatch, Snapshot and Restore from one goroutine.
+// Raft calls ApplyBatch, Snapshot and Restore from one goroutine.
 // Reads ([FSM.Key], [FSM.ListKeys], ...) may run concurrently with them; the
 // state is guarded by a read-write mutex and stored in copy-on-write B-trees,
 // so a snapshot is an O(1) clone that is persisted while Apply goes on.

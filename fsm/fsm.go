@@ -6,11 +6,22 @@ import (
 	"sync/atomic"
 
 	"github.com/google/btree"
-	hraft "github.com/hashicorp/raft"
 )
 
-// Result is what applying one command returns (raft hands it back to the
-// proposer as ApplyFuture.Response). Exactly one of Err and the value
+// Entry is a committed log entry, as the log hands it to [FSM.ApplyBatch].
+type Entry struct {
+	// Index is the entry's position in the log.
+	Index uint64
+	// Data is the encoded command (see [Encode]).
+	Data []byte
+	// Membership marks an entry of the log's own, a change of its members:
+	// it carries no command, and applying it only advances the applied
+	// index (so that a read index pointing at it is reached).
+	Membership bool
+}
+
+// Result is what applying one command returns (the log hands it back to
+// the proposer: it is raft.Node.Apply's response). Exactly one of Err and the value
 // members is meaningful.
 type Result struct {
 	// Index is the log index at which the command applied.
@@ -40,9 +51,9 @@ type Result struct {
 	Cert *IssuedCert
 }
 
-// FSM is the replicated key store. It implements hraft.BatchingFSM.
-// It is safe for concurrent use: raft applies from one goroutine while any
-// number of readers call the read methods.
+// FSM is the replicated key store. It is safe for concurrent use: raft
+// applies from one goroutine while any number of readers call the read
+// methods.
 type FSM struct {
 	mu sync.RWMutex // guards keys, grants, cluster, iam and authz
 	// keys holds *Key by id. Values are immutable once inserted.
@@ -59,8 +70,6 @@ type FSM struct {
 	notify   chan struct{} // closed and replaced whenever applied grows
 }
 
-var _ hraft.BatchingFSM = (*FSM)(nil)
-
 func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
@@ -69,32 +78,32 @@ func New() *FSM {
 }
 
 // Apply applies one log entry. See ApplyBatch.
-func (f *FSM) Apply(l *hraft.Log) any {
-	return f.ApplyBatch([]*hraft.Log{l})[0]
+func (f *FSM) Apply(e Entry) any {
+	return f.ApplyBatch([]Entry{e})[0]
 }
 
 // ApplyBatch applies committed entries in order and returns one *Result (or
-// nil for non-command entries) per entry. It never fails as a whole: a
+// nil for membership entries) per entry. It never fails as a whole: a
 // malformed or refused command yields a Result whose Err says why.
-func (f *FSM) ApplyBatch(logs []*hraft.Log) []any {
-	out := make([]any, len(logs))
+func (f *FSM) ApplyBatch(entries []Entry) []any {
+	out := make([]any, len(entries))
 	f.mu.Lock()
-	for i, l := range logs {
-		if l.Type != hraft.LogCommand {
-			continue // configuration entries only advance the index
+	for i, e := range entries {
+		if e.Membership {
+			continue // membership entries only advance the index
 		}
-		c, err := Decode(l.Data)
+		c, err := Decode(e.Data)
 		if err != nil {
-			out[i] = &Result{Index: l.Index, Err: reject("KMSInternalException", "malformed replicated command")}
+			out[i] = &Result{Index: e.Index, Err: reject("KMSInternalException", "malformed replicated command")}
 			continue
 		}
-		r := c.apply(f, l.Index)
-		r.Index = l.Index
+		r := c.apply(f, e.Index)
+		r.Index = e.Index
 		out[i] = r
 	}
 	f.mu.Unlock()
-	if n := len(logs); n > 0 {
-		f.setApplied(logs[n-1].Index)
+	if n := len(entries); n > 0 {
+		f.setApplied(entries[n-1].Index)
 	}
 	return out
 }

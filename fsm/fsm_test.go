@@ -8,8 +8,6 @@ import (
 	"io"
 	"testing"
 	"time"
-
-	hraft "github.com/hashicorp/raft"
 )
 
 func testKey(id string) Key {
@@ -30,7 +28,7 @@ func applyAll(t *testing.T, f *FSM, cmds ...Command) []*Result {
 		if err != nil {
 			t.Fatalf("Encode(%s): %v", c.Op(), err)
 		}
-		r := f.Apply(&hraft.Log{Index: f.AppliedIndex() + 1, Type: hraft.LogCommand, Data: b}).(*Result)
+		r := f.Apply(Entry{Index: f.AppliedIndex() + 1, Data: b}).(*Result)
 		out = append(out, r)
 	}
 	return out
@@ -171,7 +169,7 @@ func TestWaitApplied(t *testing.T) {
 func TestMalformedCommandIsRejectedNotApplied(t *testing.T) {
 	t.Parallel()
 	f := New()
-	r := f.Apply(&hraft.Log{Index: 1, Type: hraft.LogCommand, Data: []byte("garbage")}).(*Result)
+	r := f.Apply(Entry{Index: 1, Data: []byte("garbage")}).(*Result)
 	if r.Err == nil || f.KeyCount() != 0 || f.AppliedIndex() != 1 {
 		t.Fatalf("got %+v", r)
 	}
@@ -196,18 +194,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		// Applying any decodable command must not panic.
 		g := New()
-		g.Apply(&hraft.Log{Index: 1, Type: hraft.LogCommand, Data: b})
+		g.Apply(Entry{Index: 1, Data: b})
 	})
 }
-
-type bufSink struct {
-	bytes.Buffer
-	cancelled bool
-}
-
-func (s *bufSink) ID() string    { return "test" }
-func (s *bufSink) Close() error  { return nil }
-func (s *bufSink) Cancel() error { s.cancelled = true; return nil }
 
 func snapshotBytes(t *testing.T, f *FSM) []byte {
 	t.Helper()
@@ -215,11 +204,11 @@ func snapshotBytes(t *testing.T, f *FSM) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sink bufSink
-	if err := s.Persist(&sink); err != nil {
+	var b bytes.Buffer
+	if err := s.Persist(&b); err != nil {
 		t.Fatal(err)
 	}
-	return sink.Bytes()
+	return b.Bytes()
 }
 
 // stripApplied drops the header record (which holds the applied index).

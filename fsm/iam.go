@@ -333,7 +333,7 @@ func (f *FSM) ListAccessKeys(owner string) []*AccessKey {
 
 // writeIAM writes the IAM records of a snapshot: users in (account, name)
 // order, then access keys in id order.
-func (s *snapshot) writeIAM(enc *json.Encoder) error {
+func (s *Snapshot) writeIAM(enc *json.Encoder) error {
 	if err := encodeTree(enc, s.iam.users, func(u *User) snapshotRecord { return snapshotRecord{User: u} }); err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-
-	hraft "github.com/hashicorp/raft"
 )
 
 // fakeLog answers every proposal with resp, or applies it to f.
@@ -23,7 +21,7 @@ func (l *fakeLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
 		return l.resp, 7, nil
 	}
 	idx := l.f.AppliedIndex() + 1
-	return l.f.Apply(&hraft.Log{Index: idx, Type: hraft.LogCommand, Data: cmd}), idx, nil
+	return l.f.Apply(Entry{Index: idx, Data: cmd}), idx, nil
 }
 
 func TestApply(t *testing.T) {

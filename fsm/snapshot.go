@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/google/btree"
-	hraft "github.com/hashicorp/raft"
 )
 
 // Snapshot format:
@@ -59,7 +58,9 @@ type snapshotRecord struct {
 	End        bool        `json:"end,omitempty"`
 }
 
-type snapshot struct {
+// Snapshot is the state at one applied index, captured by [FSM.Snapshot]
+// and written out by Persist while Apply goes on.
+type Snapshot struct {
 	applied uint64
 	keys    *btree.BTreeG[*Key]
 	grants  *grantIndex
@@ -71,22 +72,16 @@ type snapshot struct {
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
 // while Apply goes on.
-func (f *FSM) Snapshot() (hraft.FSMSnapshot, error) {
+func (f *FSM) Snapshot() (*Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone()}, nil
+	return &Snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone()}, nil
 }
 
-// Persist writes the snapshot to sink and closes it, or cancels it on error.
-func (s *snapshot) Persist(sink hraft.SnapshotSink) error {
-	if err := s.write(sink); err != nil {
-		_ = sink.Cancel()
-		return err
-	}
-	return sink.Close()
-}
-
-func (s *snapshot) write(w io.Writer) error {
+// Persist writes the snapshot to w in the format above, possibly while
+// Apply goes on. It neither closes nor discards w: keeping what it wrote,
+// or throwing it away on an error, is the caller's.
+func (s *Snapshot) Persist(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var hdr [12]byte
 	copy(hdr[:], snapshotMagic)
@@ -133,14 +128,13 @@ func encodeTree[T any](enc *json.Encoder, t *btree.BTreeG[T], record func(T) sna
 }
 
 // Release is a no-op: the clone is garbage collected.
-func (s *snapshot) Release() {}
+func (s *Snapshot) Release() {}
 
-// Restore replaces the whole state with the snapshot read from rc. The new
+// Restore replaces the whole state with the snapshot read from r. The new
 // state is built aside and swapped in only once it was read completely, so
 // a bad snapshot leaves the FSM as it was.
-func (f *FSM) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	st, err := readSnapshot(rc)
+func (f *FSM) Restore(r io.Reader) error {
+	st, err := readSnapshot(r)
 	if err != nil {
 		return err
 	}

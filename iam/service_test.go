@@ -393,7 +393,7 @@ func TestAccessKeySecretIsDerivedNotStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sink bufSink
+	var sink bytes.Buffer
 	if err := snap.Persist(&sink); err != nil {
 		t.Fatal(err)
 	}
@@ -684,9 +684,3 @@ func TestNewRequiresDependencies(t *testing.T) {
 		t.Fatal("New accepted an empty Config")
 	}
 }
-
-type bufSink struct{ bytes.Buffer }
-
-func (s *bufSink) ID() string    { return "test" }
-func (s *bufSink) Close() error  { return nil }
-func (s *bufSink) Cancel() error { return nil }

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	hraft "github.com/hashicorp/raft"
-
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm/soft"
@@ -30,13 +28,13 @@ type lagLog struct {
 func (l *lagLog) append(cmd []byte) (any, uint64) {
 	l.entries = append(l.entries, cmd)
 	idx := uint64(len(l.entries))
-	return l.leader.Apply(&hraft.Log{Index: idx, Type: hraft.LogCommand, Data: cmd}), idx
+	return l.leader.Apply(fsm.Entry{Index: idx, Data: cmd}), idx
 }
 
 func (l *lagLog) catchUp() {
 	for ; l.followerApplied < len(l.entries); l.followerApplied++ {
 		i := l.followerApplied
-		l.follower.Apply(&hraft.Log{Index: uint64(i + 1), Type: hraft.LogCommand, Data: l.entries[i]})
+		l.follower.Apply(fsm.Entry{Index: uint64(i + 1), Data: l.entries[i]})
 	}
 }
 
@@ -65,7 +63,7 @@ func (l *lagLog) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
 	l.catchUp()
 	_, idx := l.append(cmd)
 	l.followerApplied++
-	return l.follower.Apply(&hraft.Log{Index: idx, Type: hraft.LogCommand, Data: cmd}), idx, nil
+	return l.follower.Apply(fsm.Entry{Index: idx, Data: cmd}), idx, nil
 }
 
 func (l *lagLog) ReadIndex(context.Context) (uint64, error) {

@@ -233,18 +233,12 @@ func snapshot(t *testing.T, f *fsm.FSM) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sink snapSink
-	if err := s.Persist(&sink); err != nil {
+	var buf bytes.Buffer
+	if err := s.Persist(&buf); err != nil {
 		t.Fatal(err)
 	}
 	// Drop the header line with the applied index.
-	b := sink.Bytes()
+	b := buf.Bytes()
 	i := bytes.IndexByte(b[12:], '\n')
 	return b[12+i:]
 }
-
-type snapSink struct{ bytes.Buffer }
-
-func (*snapSink) ID() string    { return "test" }
-func (*snapSink) Close() error  { return nil }
-func (*snapSink) Cancel() error { return nil }

@@ -5,9 +5,13 @@
 // certificate stays valid, and hashicorp/raft would take AppendEntries
 // from it (see stream).
 //
-// It moves opaque command bytes; the state machine is the caller's (see
-// package fsm). [Node.Apply] returns the state machine's response and the
-// log index at which the command applied.
+// It moves opaque command bytes; the state machine is the caller's, a
+// [StateMachine] of this package's own terms (Trent's is package fsm's,
+// which the server joins to it; neither imports the other). Committed
+// commands and configuration changes reach it in batches as [Entry]
+// values, and a snapshot it takes is persisted to the snapshot store, or
+// discarded if Persist fails. [Node.Apply] returns the state machine's
+// response and the log index at which the command applied.
 //
 // # Errors
 //

@@ -54,7 +54,7 @@ type Config struct {
 	// which only tests use.
 	ServerTLS, ClientTLS *tls.Config
 	// FSM is the replicated state machine.
-	FSM hraft.BatchingFSM
+	FSM StateMachine
 	// Dial, if set, opens the transport's outgoing connections (TLS runs
 	// on top); tests inject faults through it. Nil means a plain dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -156,7 +156,7 @@ func Open(cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	r, err := hraft.NewRaft(rc, watchedFSM{cfg.FSM, stream}, logs, store, snaps, transport)
+	r, err := hraft.NewRaft(rc, machine{cfg.FSM, stream}, logs, store, snaps, transport)
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"testing"
@@ -13,10 +14,32 @@ import (
 	"github.com/trentkms/trent/fsm"
 )
 
+// fsmMachine is the FSM as a StateMachine, as server joins them (this
+// package does not import fsm, nor fsm this one).
+type fsmMachine struct{ f *fsm.FSM }
+
+func (m fsmMachine) ApplyBatch(entries []Entry) []any {
+	es := make([]fsm.Entry, len(entries))
+	for i, e := range entries {
+		es[i] = fsm.Entry{Index: e.Index, Data: e.Data, Membership: e.Configuration}
+	}
+	return m.f.ApplyBatch(es)
+}
+
+func (m fsmMachine) Snapshot() (Snapshot, error) {
+	s, err := m.f.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (m fsmMachine) Restore(r io.Reader) error { return m.f.Restore(r) }
+
 func openSingle(t *testing.T, dir string, f *fsm.FSM) *Node {
 	t.Helper()
 	n, err := Open(Config{
-		NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: f, Bootstrap: true,
+		NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: fsmMachine{f}, Bootstrap: true,
 		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
 		LeaderLeaseTimeout: 50 * time.Millisecond,
 	})
@@ -94,7 +117,7 @@ func TestSecondOpenOfSameDirFails(t *testing.T) {
 	dir := t.TempDir()
 	n := openSingle(t, dir, fsm.New())
 	defer n.Close()
-	_, err := Open(Config{NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: fsm.New()})
+	_, err := Open(Config{NodeID: "n1", Dir: dir, BindAddr: "127.0.0.1:0", FSM: fsmMachine{fsm.New()}})
 	if !errors.Is(err, ErrStoreLocked) {
 		t.Fatalf("got %v, want ErrStoreLocked", err)
 	}
@@ -119,7 +142,7 @@ func TestFailedOpenReleasesWhatItAcquired(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := Config{NodeID: "n1", Dir: dir, Listener: ln, FSM: fsm.New(), Bootstrap: true,
+			cfg := Config{NodeID: "n1", Dir: dir, Listener: ln, FSM: fsmMachine{fsm.New()}, Bootstrap: true,
 				HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
 				LeaderLeaseTimeout: 50 * time.Millisecond}
 			tt.mutate(&cfg)
@@ -142,7 +165,7 @@ func TestFailedOpenReleasesWhatItAcquired(t *testing.T) {
 }
 
 func TestUnspecifiedBindNeedsAdvertise(t *testing.T) {
-	_, err := Open(Config{NodeID: "n1", Dir: t.TempDir(), BindAddr: "0.0.0.0:0", FSM: fsm.New()})
+	_, err := Open(Config{NodeID: "n1", Dir: t.TempDir(), BindAddr: "0.0.0.0:0", FSM: fsmMachine{fsm.New()}})
 	if err == nil {
 		t.Fatal("want an error for 0.0.0.0 without an advertise address")
 	}
@@ -208,7 +231,7 @@ func TestReadIndexOfANewLeaderCoversAcknowledgedWrites(t *testing.T) {
 		LeaderLeaseTimeout: 75 * time.Millisecond, CommitTimeout: 50 * time.Millisecond}
 	open := func(id string, bootstrap bool) *Node {
 		cfg := timing
-		cfg.NodeID, cfg.Dir, cfg.BindAddr, cfg.FSM, cfg.Bootstrap = id, t.TempDir(), "127.0.0.1:0", fsm.New(), bootstrap
+		cfg.NodeID, cfg.Dir, cfg.BindAddr, cfg.FSM, cfg.Bootstrap = id, t.TempDir(), "127.0.0.1:0", fsmMachine{fsm.New()}, bootstrap
 		n, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -343,37 +342,4 @@ type peerConn struct {
 func (c *peerConn) Close() error {
 	c.s.untrack(c)
 	return c.Conn.Close()
-}
-
-// watchedFSM passes everything to the state machine and tells the stream
-// when the configuration may have changed: after a committed configuration
-// entry, and after a snapshot restore.
-type watchedFSM struct {
-	hraft.BatchingFSM
-	s *stream
-}
-
-func (w watchedFSM) Apply(l *hraft.Log) any {
-	out := w.BatchingFSM.Apply(l)
-	if l.Type == hraft.LogConfiguration {
-		w.s.configurationChanged()
-	}
-	return out
-}
-
-func (w watchedFSM) ApplyBatch(logs []*hraft.Log) []any {
-	out := w.BatchingFSM.ApplyBatch(logs)
-	for _, l := range logs {
-		if l.Type == hraft.LogConfiguration {
-			w.s.configurationChanged()
-			break
-		}
-	}
-	return out
-}
-
-func (w watchedFSM) Restore(rc io.ReadCloser) error {
-	err := w.BatchingFSM.Restore(rc)
-	w.s.configurationChanged()
-	return err
 }

@@ -47,7 +47,7 @@ func (c testCA) openTLS(t *testing.T, id string, bootstrap bool) *Node {
 	t.Helper()
 	server, client := identity.NodeTLSConfigs(c.ca.Pool(), c.nodeCert(t, id))
 	n, err := Open(Config{
-		NodeID: id, Dir: t.TempDir(), BindAddr: "127.0.0.1:0", FSM: fsm.New(), Bootstrap: bootstrap,
+		NodeID: id, Dir: t.TempDir(), BindAddr: "127.0.0.1:0", FSM: fsmMachine{fsm.New()}, Bootstrap: bootstrap,
 		ServerTLS: server, ClientTLS: client,
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond,

@@ -257,7 +257,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	}
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: s.fsm, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: stateMachine{s.fsm}, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,

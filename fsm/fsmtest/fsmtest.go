@@ -9,8 +9,6 @@ import (
 	"context"
 	"sync"
 
-	hraft "github.com/hashicorp/raft"
-
 	"github.com/trentkms/trent/fsm"
 )
 
@@ -32,7 +30,7 @@ func (l *Log) Apply(_ context.Context, cmd []byte) (any, uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.idx = max(l.idx, l.f.AppliedIndex()) + 1
-	return l.f.Apply(&hraft.Log{Index: l.idx, Type: hraft.LogCommand, Data: cmd}), l.idx, nil
+	return l.f.Apply(fsm.Entry{Index: l.idx, Data: cmd}), l.idx, nil
 }
 
 // ReadIndex returns the index everything committed has reached: with one

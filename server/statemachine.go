@@ -1,0 +1,32 @@
+package server
+
+import (
+	"io"
+
+	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/raft"
+)
+
+// stateMachine is the FSM as raft's StateMachine. Neither package knows
+// the other (fsm stays free of consensus, raft of Trent's state), so the
+// composition root joins them: entries and snapshots pass through as
+// they are.
+type stateMachine struct{ f *fsm.FSM }
+
+func (m stateMachine) ApplyBatch(entries []raft.Entry) []any {
+	es := make([]fsm.Entry, len(entries))
+	for i, e := range entries {
+		es[i] = fsm.Entry{Index: e.Index, Data: e.Data, Membership: e.Configuration}
+	}
+	return m.f.ApplyBatch(es)
+}
+
+func (m stateMachine) Snapshot() (raft.Snapshot, error) {
+	s, err := m.f.Snapshot()
+	if err != nil {
+		return nil, err // not a nil *fsm.Snapshot in the interface
+	}
+	return s, nil
+}
+
+func (m stateMachine) Restore(r io.Reader) error { return m.f.Restore(r) }
