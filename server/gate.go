@@ -251,8 +251,10 @@ func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Princip
 			msg: "A request without a client certificate must not be compressed."}
 	}
 	if p.ready != nil && !p.ready() {
-		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.ServiceUnavailable,
-			msg: "the node is starting; retry later"}
+		// DependencyTimeoutException: KMS's retryable refusal (HTTP 503,
+		// which AWS SDKs retry); Connect clients see unavailable.
+		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.DependencyTimeout,
+			msg: "the node is starting and cannot serve yet; retry later"}
 	}
 	if p.waitForming && g.forming != nil {
 		if forming, want := g.forming(); forming {

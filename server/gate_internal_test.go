@@ -173,7 +173,7 @@ func TestCatchAllRefusesUntilReady(t *testing.T) {
 		return w
 	}
 	for _, path := range []string{"/", "/trent.kms.v1.KeyManagementService/ListKeys"} {
-		if w := serve(path); w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Amzn-Errortype") != wire.ServiceUnavailable {
+		if w := serve(path); w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Amzn-Errortype") != wire.DependencyTimeout {
 			t.Fatalf("%s before ready: %d %s", path, w.Code, w.Body)
 		}
 	}
