@@ -125,7 +125,8 @@ func (p *Process) Wait(d time.Duration) bool {
 }
 
 // WaitServing waits until the process's log, since Start, says it serves.
-// It returns an error wrapping ErrExited if the process exits first,
+// It returns an error wrapping ErrExited, and the exit error if there is one
+// (an *exec.ExitError when the process ran and failed), if the process exits first,
 // ErrNotServing if d passes, or ctx's error.
 func (p *Process) WaitServing(ctx context.Context, d time.Duration) error {
 	deadline := time.NewTimer(d)
@@ -141,7 +142,10 @@ func (p *Process) WaitServing(ctx context.Context, d time.Duration) error {
 			if p.serving() {
 				return nil
 			}
-			return fmt.Errorf("%w (%v)", ErrExited, p.Err())
+			if err := p.Err(); err != nil {
+				return fmt.Errorf("%w (%w)", ErrExited, err)
+			}
+			return fmt.Errorf("%w (%v)", ErrExited, nil) // exit status 0; same text as always
 		case <-deadline.C:
 			return fmt.Errorf("%w after %v", ErrNotServing, d)
 		case <-ctx.Done():
