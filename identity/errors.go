@@ -25,6 +25,20 @@ var ErrNotNode = errors.New("certificate does not identify a cluster node")
 // client certificate. The API answers it with Unauthenticated.
 var ErrNoClientCert = errors.New("no client certificate")
 
+// A CertError says why a certificate does not identify a principal or a
+// node. It matches its Err, [ErrNotPrincipal] or [ErrNotNode]. Its Reason
+// describes only the certificate and is safe to return to its holder.
+type CertError struct {
+	Err    error  // ErrNotPrincipal or ErrNotNode
+	Reason string // what is wrong, e.g. "it is a CA certificate"
+}
+
+// Error returns Err's text and the reason: `<Err>: <reason>`.
+func (e *CertError) Error() string { return e.Err.Error() + ": " + e.Reason }
+
+// Unwrap returns Err.
+func (e *CertError) Unwrap() error { return e.Err }
+
 // An ARNError reports why an ARN was rejected. It matches [ErrInvalidARN].
 // Its message quotes the caller's own input and is safe to return to them.
 type ARNError struct {
