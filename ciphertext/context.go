@@ -30,6 +30,7 @@ type ContextError struct {
 	Rule string
 }
 
+// Error returns ErrInvalidContext's text and the rule.
 func (e *ContextError) Error() string { return ErrInvalidContext.Error() + ": " + e.Rule }
 
 // Unwrap returns [ErrInvalidContext].
