@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,8 +164,10 @@ func TestOpenCutsATornLastLine(t *testing.T) {
 	f, _ := os.OpenFile(files[len(files)-1], os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`{"eventVersion":"1.08","userIden`) // a crash mid-write
 	f.Close()
-	if _, err := audit.VerifyFiles(files); err == nil || !strings.Contains(err.Error(), "incomplete") {
-		t.Fatalf("verify of a torn file: %v", err)
+	_, err := audit.VerifyFiles(files)
+	var ce *audit.ChainError
+	if !errors.As(err, &ce) || ce.Reason != "the last line is incomplete (torn write or truncated file)" || ce.Pos.Line != 4 {
+		t.Fatalf("verify of a torn file: %v, want a ChainError at line 4 saying it is incomplete", err)
 	}
 
 	l = openLog(t, dir, 0)
@@ -227,8 +228,8 @@ func TestOpenRefusesACorruptLastRecord(t *testing.T) {
 	files, _ := audit.Files(dir)
 	b, _ := os.ReadFile(files[0])
 	os.WriteFile(files[0], bytes.Replace(b, []byte(`"Encrypt"`), []byte(`"Decrypt"`), 1), 0o600)
-	if _, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1"}); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("Open on a modified last record: %v", err)
+	if _, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1"}); !errors.Is(err, audit.ErrTampered) {
+		t.Fatalf("Open on a modified last record: %v, want ErrTampered", err)
 	}
 }
 

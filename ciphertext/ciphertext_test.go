@@ -282,7 +282,7 @@ func TestCanonicalContextRejects(t *testing.T) {
 			if !errors.Is(err, ciphertext.ErrInvalidContext) || got != nil {
 				t.Fatalf("CanonicalContext = %x, %v", got, err)
 			}
-			if !strings.Contains(err.Error(), tt.rule) {
+			if ce := (*ciphertext.ContextError)(nil); !errors.As(err, &ce) || ce.Rule != tt.rule {
 				t.Errorf("error %q does not name rule %q", err, tt.rule)
 			}
 			if strings.Contains(err.Error(), secret) {
@@ -344,7 +344,7 @@ func TestParseCanonicalContextRejects(t *testing.T) {
 			if !errors.Is(err, ciphertext.ErrInvalidContext) || m != nil {
 				t.Fatalf("ParseCanonicalContext = %v, %v", m, err)
 			}
-			if !strings.Contains(err.Error(), tt.rule) {
+			if ce := (*ciphertext.ContextError)(nil); !errors.As(err, &ce) || ce.Rule != tt.rule {
 				t.Errorf("error %q does not name rule %q", err, tt.rule)
 			}
 		})

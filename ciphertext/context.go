@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 	"unicode/utf8"
 )
@@ -19,12 +18,25 @@ const maxField = 0xFFFF
 
 // ErrInvalidContext is wrapped by every error of [CanonicalContext],
 // [ParseCanonicalContext] and [AAD] that concerns an encryption context.
-// The message names the rule that failed and never includes keys or values.
+// Those errors are a [*ContextError] naming the rule that failed; the
+// message never includes keys or values.
 var ErrInvalidContext = errors.New("ciphertext: invalid encryption context")
 
-func contextErr(rule string) error {
-	return fmt.Errorf("%w: %s", ErrInvalidContext, rule)
+// A ContextError says which rule an encryption context breaks. It wraps
+// [ErrInvalidContext].
+type ContextError struct {
+	// Rule names the broken rule, such as "empty key" or "trailing bytes".
+	// It never includes keys or values, so it may be shown to the caller.
+	Rule string
 }
+
+// Error returns ErrInvalidContext's text and the rule.
+func (e *ContextError) Error() string { return ErrInvalidContext.Error() + ": " + e.Rule }
+
+// Unwrap returns [ErrInvalidContext].
+func (e *ContextError) Unwrap() error { return ErrInvalidContext }
+
+func contextErr(rule string) error { return &ContextError{Rule: rule} }
 
 // contextSize checks ec against every rule and returns the length of its
 // canonical encoding.

@@ -62,6 +62,10 @@ func RequestJoin(ctx context.Context, target string, token string, p JoinParams)
 	return resp, nil
 }
 
+// ErrCAMismatch is the joiner's refusal of a server whose CA is not the
+// one the join token pins.
+var ErrCAMismatch = errors.New("cluster: server's CA does not match the join token")
+
 // verifyPinned checks that the presented chain ends in the pinned CA and
 // that the leaf is a node certificate issued by it.
 func verifyPinned(raw [][]byte, pin [32]byte) error {
@@ -70,7 +74,7 @@ func verifyPinned(raw [][]byte, pin [32]byte) error {
 	}
 	caDER := raw[len(raw)-1]
 	if sha256.Sum256(caDER) != pin {
-		return errors.New("cluster: server's CA does not match the join token")
+		return ErrCAMismatch
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {

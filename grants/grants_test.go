@@ -110,8 +110,10 @@ func TestParseSetAndValidForKey(t *testing.T) {
 	}
 	sign, _ := ParseSet([]string{"Sign"})
 	err = ValidForKey(sign, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
-	if err == nil || !strings.Contains(err.Error(), "Sign") {
-		t.Fatalf("got %v, want an error naming Sign", err)
+	var opErr *OperationError
+	const want = "Grant operation Sign is not valid for a SYMMETRIC_DEFAULT key with key usage ENCRYPT_DECRYPT"
+	if !errors.As(err, &opErr) || opErr.Op != Sign || err.Error() != want {
+		t.Fatalf("got %v, want an OperationError naming Sign: %q", err, want)
 	}
 	for i, n := range names {
 		if op, ok := Lookup(n); !ok || op != Operation(1<<i) || op.String() != n {

@@ -98,7 +98,8 @@ const symmetricOps = Set(Decrypt | Encrypt | GenerateDataKey | GenerateDataKeyWi
 	ReEncryptTo | CreateGrant | RetireGrant | DescribeKey | GenerateDataKeyPair | GenerateDataKeyPairWithoutPlaintext)
 
 // ValidForKey checks that every operation of s is supported by a key of
-// this spec and usage, and names the first that is not.
+// this spec and usage, and names the first that is not in an
+// [*OperationError].
 func ValidForKey(s Set, keySpec, keyUsage string) error {
 	var allowed Set
 	switch {
@@ -108,10 +109,20 @@ func ValidForKey(s Set, keySpec, keyUsage string) error {
 		return fmt.Errorf("grants on %s keys are not supported", keySpec)
 	}
 	if bad := s &^ allowed; bad != 0 {
-		return fmt.Errorf("Grant operation %s is not valid for a %s key with key usage %s",
-			Operation(1<<bits.TrailingZeros32(uint32(bad))), keySpec, keyUsage)
+		return &OperationError{Op: Operation(1 << bits.TrailingZeros32(uint32(bad))), KeySpec: keySpec, KeyUsage: keyUsage}
 	}
 	return nil
+}
+
+// OperationError is [ValidForKey]'s error for an operation the key cannot
+// grant. Its text is the message CreateGrant's caller receives.
+type OperationError struct {
+	Op                Operation // the first operation the key does not support
+	KeySpec, KeyUsage string
+}
+
+func (e *OperationError) Error() string {
+	return fmt.Sprintf("Grant operation %s is not valid for a %s key with key usage %s", e.Op, e.KeySpec, e.KeyUsage)
 }
 
 // contextOps are the operations that take an encryption context, the

@@ -112,8 +112,8 @@ func TestParseKMSARNRejectsMalformed(t *testing.T) {
 			if !errors.Is(err, identity.ErrInvalidARN) {
 				t.Errorf("error %v does not match ErrInvalidARN", err)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
+			if ae := (*identity.ARNError)(nil); !errors.As(err, &ae) || ae.ARN != tt.arn || !strings.Contains(ae.Reason, tt.want) {
+				t.Errorf("error %q is not an *ARNError for the input whose reason says %q", err, tt.want)
 			}
 			if !strings.HasPrefix(err.Error(), "invalid KMS ARN ") {
 				t.Errorf("error %q does not start with \"invalid KMS ARN\"", err)

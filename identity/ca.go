@@ -242,13 +242,15 @@ func (ca *CA) IssueClient(p Principal, pub crypto.PublicKey, now time.Time, ttl 
 // the public key of the PKCS #10 request csrDER, after checking the
 // request's self-signature. Everything else the request asks for
 // (subject, SANs, extensions) is ignored: the caller decides who p is.
+// A request that cannot be parsed or whose signature does not verify is
+// refused with an error matching [ErrMalformedCSR] or [ErrCSRSignature].
 func (ca *CA) SignCSR(csrDER []byte, p Principal, now time.Time, ttl time.Duration) ([]byte, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
-		return nil, fmt.Errorf("parsing certificate request: %w", err)
+		return nil, mark(ErrMalformedCSR, fmt.Errorf("parsing certificate request: %w", err))
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("certificate request signature is invalid: %w", err)
+		return nil, mark(ErrCSRSignature, fmt.Errorf("certificate request signature is invalid: %w", err))
 	}
 	return ca.IssueClient(p, csr.PublicKey, now, ttl)
 }

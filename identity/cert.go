@@ -58,14 +58,15 @@ func checkNodeID(s string) error {
 // certificate may carry the principal's unique id in one uid attribute
 // (see [Principal.ID]); it must then be an id of that kind of principal
 // ([ValidPrincipalID]), and a root certificate must carry none. Node
-// certificates are never principals. Errors match [ErrNotPrincipal].
+// certificates are never principals. Errors are a [*CertError] matching
+// [ErrNotPrincipal].
 //
 // PrincipalFromCert does not verify the certificate: pass it only
 // certificates that the TLS stack verified against the cluster CA, such as
 // VerifiedChains[0][0]. [PrincipalFromTLS] does that.
 func PrincipalFromCert(cert *x509.Certificate) (Principal, error) {
 	fail := func(format string, args ...any) (Principal, error) {
-		return Principal{}, fmt.Errorf("%w: %s", ErrNotPrincipal, fmt.Sprintf(format, args...))
+		return Principal{}, &CertError{Err: ErrNotPrincipal, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case cert == nil:
@@ -110,13 +111,13 @@ func PrincipalFromCert(cert *x509.Certificate) (Principal, error) {
 // certificate must have both the ServerAuth and ClientAuth extended key
 // usages, must not be a CA, and must carry exactly one URI SAN of the form
 // trent://node/<id> with a valid node ID (DNS and IP SANs may accompany
-// it). Client certificates are never node certificates. Errors match
-// [ErrNotNode].
+// it). Client certificates are never node certificates. Errors are a
+// [*CertError] matching [ErrNotNode].
 //
 // Like [PrincipalFromCert], it does not verify the certificate.
 func NodeIDFromCert(cert *x509.Certificate) (string, error) {
 	fail := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("%w: %s", ErrNotNode, fmt.Sprintf(format, args...))
+		return "", &CertError{Err: ErrNotNode, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case cert == nil:
@@ -152,7 +153,7 @@ func PrincipalFromTLS(cs *tls.ConnectionState) (Principal, error) {
 		return Principal{}, ErrNoClientCert
 	}
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return Principal{}, fmt.Errorf("%w: the client certificate was not verified", ErrNotPrincipal)
+		return Principal{}, &CertError{Err: ErrNotPrincipal, Reason: "the client certificate was not verified"}
 	}
 	return PrincipalFromCert(cs.VerifiedChains[0][0])
 }

@@ -88,8 +88,8 @@ func TestPrincipalFromCertRejects(t *testing.T) {
 			if !errors.Is(err, identity.ErrNotPrincipal) {
 				t.Fatalf("PrincipalFromCert = %+v, %v; want ErrNotPrincipal", p, err)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
+			if ce := (*identity.CertError)(nil); !errors.As(err, &ce) || !strings.Contains(ce.Reason, tt.want) {
+				t.Errorf("error %q is not a *CertError whose reason says %q", err, tt.want)
 			}
 		})
 	}
@@ -198,8 +198,8 @@ func TestNodeIDFromCertRejects(t *testing.T) {
 			if !errors.Is(err, identity.ErrNotNode) {
 				t.Fatalf("NodeIDFromCert = %q, %v; want ErrNotNode", id, err)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
+			if ce := (*identity.CertError)(nil); !errors.As(err, &ce) || !strings.Contains(ce.Reason, tt.want) {
+				t.Errorf("error %q is not a *CertError whose reason says %q", err, tt.want)
 			}
 		})
 	}

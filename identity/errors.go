@@ -25,6 +25,41 @@ var ErrNotNode = errors.New("certificate does not identify a cluster node")
 // client certificate. The API answers it with Unauthenticated.
 var ErrNoClientCert = errors.New("no client certificate")
 
+// Why [CA.SignCSR] refuses a certificate request. The errors that match
+// these (with errors.Is) keep their own text.
+var (
+	// ErrMalformedCSR: the request is not a PKCS #10 certificate request.
+	ErrMalformedCSR = errors.New("malformed certificate request")
+	// ErrCSRSignature: the request's self-signature does not verify, so it
+	// does not prove possession of the key it asks a certificate for.
+	ErrCSRSignature = errors.New("certificate request signature is invalid")
+)
+
+// markedError is err, which errors.Is also finds to be sentinel.
+type markedError struct {
+	sentinel, err error
+}
+
+func (e *markedError) Error() string   { return e.err.Error() }
+func (e *markedError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// mark returns err, matching sentinel too, with err's text unchanged.
+func mark(sentinel, err error) error { return &markedError{sentinel, err} }
+
+// A CertError says why a certificate does not identify a principal or a
+// node. It matches its Err, [ErrNotPrincipal] or [ErrNotNode]. Its Reason
+// describes only the certificate and is safe to return to its holder.
+type CertError struct {
+	Err    error  // ErrNotPrincipal or ErrNotNode
+	Reason string // what is wrong, e.g. "it is a CA certificate"
+}
+
+// Error returns Err's text and the reason: `<Err>: <reason>`.
+func (e *CertError) Error() string { return e.Err.Error() + ": " + e.Reason }
+
+// Unwrap returns Err.
+func (e *CertError) Unwrap() error { return e.Err }
+
 // An ARNError reports why an ARN was rejected. It matches [ErrInvalidARN].
 // Its message quotes the caller's own input and is safe to return to them.
 type ARNError struct {

@@ -116,8 +116,8 @@ func TestParsePrincipalRejectsMalformed(t *testing.T) {
 			if !errors.As(err, &ae) || ae.ARN != tt.arn {
 				t.Errorf("error %v is not an *ARNError for the input", err)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
+			if ae != nil && !strings.Contains(ae.Reason, tt.want) {
+				t.Errorf("error %q: reason does not say %q", err, tt.want)
 			}
 			if !strings.HasPrefix(err.Error(), "invalid principal ARN ") {
 				t.Errorf("error %q does not start with \"invalid principal ARN\"", err)

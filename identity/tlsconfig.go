@@ -3,7 +3,6 @@ package identity
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 )
 
 // apiCipherSuites are the TLS 1.2 suites the API listener offers: ECDHE
@@ -108,7 +107,7 @@ func NodeTLSConfigs(pool *x509.CertPool, cert tls.Certificate) (server, client *
 // whose verified leaf certificate is a node certificate.
 func requireNodePeer(cs tls.ConnectionState) error {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return fmt.Errorf("%w: peer certificate was not verified", ErrNotNode)
+		return &CertError{Err: ErrNotNode, Reason: "peer certificate was not verified"}
 	}
 	_, err := NodeIDFromCert(cs.VerifiedChains[0][0])
 	return err

@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/trentkms/trent/ciphertext"
 	"github.com/trentkms/trent/fsm"
@@ -39,7 +38,10 @@ func checkContext(ec map[string]string) error {
 }
 
 func contextError(err error) error {
-	rule := strings.TrimPrefix(err.Error(), ciphertext.ErrInvalidContext.Error()+": ")
+	rule := err.Error()
+	if ce := (*ciphertext.ContextError)(nil); errors.As(err, &ce) {
+		rule = ce.Rule
+	}
 	return validation("Value at 'encryptionContext' failed to satisfy constraint: %s", rule)
 }
 

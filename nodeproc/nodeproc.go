@@ -125,8 +125,9 @@ func (p *Process) Wait(d time.Duration) bool {
 }
 
 // WaitServing waits until the process's log, since Start, says it serves.
-// It returns an error wrapping ErrExited if the process exits first,
-// ErrNotServing if d passes, or ctx's error.
+// It returns an error wrapping ErrExited if the process exits first (and
+// wrapping its exit error, an *exec.ExitError for a non-zero status, if
+// there is one), ErrNotServing if d passes, or ctx's error.
 func (p *Process) WaitServing(ctx context.Context, d time.Duration) error {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -141,7 +142,11 @@ func (p *Process) WaitServing(ctx context.Context, d time.Duration) error {
 			if p.serving() {
 				return nil
 			}
-			return fmt.Errorf("%w (%v)", ErrExited, p.Err())
+			err := p.Err()
+			if err == nil { // it exited with status 0: no exit error to wrap
+				return fmt.Errorf("%w (%v)", ErrExited, err)
+			}
+			return fmt.Errorf("%w (%w)", ErrExited, err)
 		case <-deadline.C:
 			return fmt.Errorf("%w after %v", ErrNotServing, d)
 		case <-ctx.Done():

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +43,8 @@ func TestExitDuringStart(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "node.log")
 	p := sh(t, log, "echo 'bad flag'; exit 2")
 	err := p.WaitServing(t.Context(), 10*time.Second)
-	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "exit status 2") {
+	var exit *exec.ExitError
+	if !errors.Is(err, ErrExited) || !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("WaitServing: %v, want ErrExited with the exit status", err)
 	}
 	if tail := p.LogTail(15); tail != "=== start\nbad flag" {

@@ -159,13 +159,19 @@ func TestParseSizeLimits(t *testing.T) {
 	for i := range many {
 		many[i] = `{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}`
 	}
-	if _, err := policy.Parse(doc(many...), policy.KeyPolicy); !errors.Is(err, policy.ErrMalformed) || !strings.Contains(err.Error(), "at most 500") {
-		t.Errorf("Parse of %d statements: %v", len(many), err)
+	_, err = policy.Parse(doc(many...), policy.KeyPolicy)
+	var me *policy.MalformedError
+	want := policy.MalformedError{Statement: -1, Reason: "Statement has 501 statements; at most 500 are allowed"}
+	if !errors.As(err, &me) || *me != want {
+		t.Errorf("Parse of %d statements: %v, want %+v", len(many), err, want)
 	}
 	vals := `"` + strings.Repeat(`a","`, policy.MaxValues) + `a"`
 	text := doc(`{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:k":[` + vals + `]}}}`)
-	if _, err := policy.Parse(text, policy.KeyPolicy); !errors.Is(err, policy.ErrMalformed) || !strings.Contains(err.Error(), "at most 1000") {
-		t.Errorf("Parse of %d condition values: %v", policy.MaxValues+1, err)
+	_, err = policy.Parse(text, policy.KeyPolicy)
+	want = policy.MalformedError{Statement: 0, Element: "Condition.StringEquals",
+		Reason: `Condition operator "StringEquals": "kms:EncryptionContext:k" has 1001 values; at most 1000 are allowed`}
+	if !errors.As(err, &me) || *me != want {
+		t.Errorf("Parse of %d condition values: %v, want %+v", policy.MaxValues+1, err, want)
 	}
 }
 

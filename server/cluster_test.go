@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trentkms/trent/cluster"
 	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
@@ -159,23 +160,22 @@ func TestJoinTokensAreOneTimeAndChecked(t *testing.T) {
 	}
 	c.nodes = append(c.nodes, n4)
 	// Reused.
-	if _, err := server.Start(context.Background(), joinConfig(t.TempDir(), "n5", []string{n1.APIAddr()}, tok)); err == nil ||
-		!strings.Contains(err.Error(), "already used") {
+	if _, err := server.Start(context.Background(), joinConfig(t.TempDir(), "n5", []string{n1.APIAddr()}, tok)); connect.CodeOf(err) != connect.CodePermissionDenied ||
+		connectMessage(err) != "the join token was already used" {
 		t.Fatalf("reused token: %v", err)
 	}
 	// Forged secret, same id and pin.
 	fresh := joinToken(t, n1, c.adminDir)
 	parts := strings.Split(fresh, ".")
 	parts[2] = strings.Repeat("A", len(parts[2]))
-	if _, err := server.Start(context.Background(), joinConfig(t.TempDir(), "n6", []string{n1.APIAddr()}, strings.Join(parts, "."))); err == nil ||
-		!strings.Contains(err.Error(), "not valid") {
+	if _, err := server.Start(context.Background(), joinConfig(t.TempDir(), "n6", []string{n1.APIAddr()}, strings.Join(parts, "."))); connect.CodeOf(err) != connect.CodePermissionDenied ||
+		!strings.Contains(connectMessage(err), "not valid") {
 		t.Fatalf("forged token: %v", err)
 	}
 	// A pin for another CA: the joiner refuses to talk to this cluster.
 	parts = strings.Split(fresh, ".")
 	parts[3] = strings.Repeat("0", 64)
-	if _, err := server.Start(context.Background(), joinConfig(t.TempDir(), "n7", []string{n1.APIAddr()}, strings.Join(parts, "."))); err == nil ||
-		!strings.Contains(err.Error(), "does not match") {
+	if _, err := server.Start(context.Background(), joinConfig(t.TempDir(), "n7", []string{n1.APIAddr()}, strings.Join(parts, "."))); !errors.Is(err, cluster.ErrCAMismatch) {
 		t.Fatalf("wrong pin: %v", err)
 	}
 	// The unused fresh token still works after those failures.

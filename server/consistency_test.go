@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/server"
+	"github.com/trentkms/trent/wire"
 )
 
 // headerClient sends fixed request headers and records the response
@@ -128,7 +128,7 @@ func clientForPrincipal(tb testing.TB, s *server.Server, dir, arn string) *http.
 		_, err = iamc.CreateUser(ctx, &iamv1.CreateUserRequest{UserName: p.Name, Path: p.Path})
 		req.UserName = p.Name
 	}
-	if err != nil && !strings.Contains(err.Error(), "EntityAlreadyExists") && !strings.Contains(err.Error(), "already exists") {
+	if err != nil && errorType(err) != wire.EntityAlreadyExists {
 		tb.Fatal(err)
 	}
 	ic, err := iamc.IssueCertificate(ctx, req)

@@ -473,7 +473,7 @@ func TestOversizedKMSRequestsAreRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := auditRecords(t, filepath.Join(dir, "audit"))
 			err := tc.call()
-			if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), tc.want) {
+			if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(connectMessage(err), tc.want) {
 				t.Fatalf("got %v; want ResourceExhausted saying %q", err, tc.want)
 			}
 			if after := auditRecords(t, filepath.Join(dir, "audit"))[len(before):]; len(after) != 1 || after[0].ErrorCode == "" {

@@ -39,6 +39,27 @@ import (
 	"github.com/trentkms/trent/rpc"
 )
 
+// Why [Start] refuses a data dir. The errors that match these (with
+// errors.Is) keep their own text, which names the data dir.
+var (
+	// ErrDataDirInUse: another node has the data dir open.
+	ErrDataDirInUse = errors.New("data dir is in use by another Trent node")
+	// ErrDataDirOwner: the data dir records a node id other than the
+	// configured one.
+	ErrDataDirOwner = errors.New("data dir belongs to another node")
+)
+
+// markedError is err, which errors.Is also finds to be sentinel.
+type markedError struct {
+	sentinel, err error
+}
+
+func (e *markedError) Error() string   { return e.err.Error() }
+func (e *markedError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// mark returns err, matching sentinel too, with err's text unchanged.
+func mark(sentinel, err error) error { return &markedError{sentinel, err} }
+
 // Server is a running node. Close stops it.
 type Server struct {
 	cfg     Config
@@ -267,7 +288,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	})
 	if err != nil {
 		if errors.Is(err, raft.ErrStoreLocked) {
-			return nil, fmt.Errorf("data dir %s is in use by another Trent node", dir)
+			return nil, mark(ErrDataDirInUse, fmt.Errorf("data dir %s is in use by another Trent node", dir))
 		}
 		return nil, err
 	}
@@ -612,7 +633,7 @@ func resolveNodeID(dir, want string) (string, error) {
 	case err == nil:
 		have := strings.TrimSpace(string(b))
 		if want != "" && want != have {
-			return "", fmt.Errorf("data dir %s belongs to node %q, not %q", dir, have, want)
+			return "", mark(ErrDataDirOwner, fmt.Errorf("data dir %s belongs to node %q, not %q", dir, have, want))
 		}
 		return have, nil
 	case errors.Is(err, os.ErrNotExist):

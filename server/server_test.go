@@ -123,6 +123,26 @@ func assertAWSError(t *testing.T, err error, code connect.Code, awsType string) 
 	}
 }
 
+// connectMessage returns the message of the connect error in err's chain,
+// the text the client sees, or "" if there is none.
+func connectMessage(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	return ce.Message()
+}
+
+// errorType returns the AWS error name the connect error in err's chain
+// carries in its Trent-Error-Type header, or "".
+func errorType(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	return ce.Meta().Get(wire.ErrorTypeHeader)
+}
+
 func TestErrorsAndMetadata(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, dir)
@@ -135,7 +155,7 @@ func TestErrorsAndMetadata(t *testing.T) {
 
 	_, err = c.CreateAlias(ctx, &kmsv1.CreateAliasRequest{AliasName: "alias/x", TargetKeyId: "x"})
 	assertAWSError(t, err, connect.CodeUnimplemented, "UnsupportedOperationException")
-	if !strings.Contains(err.Error(), "CreateAlias") {
+	if !strings.Contains(connectMessage(err), "CreateAlias") {
 		t.Fatalf("unimplemented message does not name the operation: %v", err)
 	}
 
@@ -271,14 +291,14 @@ func TestBadStart(t *testing.T) {
 
 	// A second node on the same data dir refuses clearly.
 	_, err := server.Start(context.Background(), testConfig(dir))
-	if err == nil || !strings.Contains(err.Error(), "in use") {
+	if !errors.Is(err, server.ErrDataDirInUse) {
 		t.Fatalf("got %v, want an in-use error", err)
 	}
 	// The data dir belongs to node1.
 	cfg := testConfig(t.TempDir())
 	cfg.DataDir = dir
 	cfg.NodeID = "node2"
-	if _, err := server.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "belongs to node") {
+	if _, err := server.Start(context.Background(), cfg); !errors.Is(err, server.ErrDataDirOwner) {
 		t.Fatalf("got %v", err)
 	}
 	// A data dir that is a file.

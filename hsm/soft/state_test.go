@@ -79,18 +79,18 @@ func TestKeyFiles(t *testing.T) {
 		name    string
 		content []byte
 		mode    os.FileMode
-		wantErr string
+		wantErr error
 	}{
-		{"raw", key, 0o600, ""},
-		{"hex", []byte(hex.EncodeToString(key)), 0o600, ""},
-		{"hex_newline", []byte(hex.EncodeToString(key) + "\n"), 0o400, ""},
-		{"hex_upper_crlf", []byte(strings.ToUpper(hex.EncodeToString(key)) + "\r\n"), 0o600, ""},
-		{"short", key[:31], 0o600, "32 raw bytes or 64 hex digits"},
-		{"long", append(key, 0), 0o600, "32 raw bytes or 64 hex digits"},
-		{"bad_hex", []byte(strings.Repeat("zz", 32)), 0o600, "32 raw bytes or 64 hex digits"},
-		{"empty", nil, 0o600, "32 raw bytes or 64 hex digits"},
-		{"group_readable", key, 0o640, "chmod 600"},
-		{"world_readable", key, 0o604, "chmod 600"},
+		{"raw", key, 0o600, nil},
+		{"hex", []byte(hex.EncodeToString(key)), 0o600, nil},
+		{"hex_newline", []byte(hex.EncodeToString(key) + "\n"), 0o400, nil},
+		{"hex_upper_crlf", []byte(strings.ToUpper(hex.EncodeToString(key)) + "\r\n"), 0o600, nil},
+		{"short", key[:31], 0o600, ErrKeyFileFormat},
+		{"long", append(key, 0), 0o600, ErrKeyFileFormat},
+		{"bad_hex", []byte(strings.Repeat("zz", 32)), 0o600, ErrKeyFileFormat},
+		{"empty", nil, 0o600, ErrKeyFileFormat},
+		{"group_readable", key, 0o640, ErrFileMode},
+		{"world_readable", key, 0o604, ErrFileMode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,15 +102,15 @@ func TestKeyFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			h, err := Create(filepath.Join(dir, "state"), InsecureDevKeyFile(kp, true))
-			if tt.wantErr == "" {
+			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatal(err)
 				}
 				h.Close()
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 		})
 	}

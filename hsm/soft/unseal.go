@@ -33,7 +33,9 @@ type Unsealer interface {
 // safe as the key file, which dev mode keeps beside the state file.
 // The file must not be accessible by group or others, and must not be a
 // symbolic link (on systems with O_NOFOLLOW); the mode is checked on the
-// opened file.
+// opened file. A refused key file makes [Create] and [Open] fail with an
+// error matching [ErrKeyFileFormat], [ErrFileMode], [ErrSymlink] or
+// [ErrFileTooLong].
 //
 // With create set, [Create] and [CreateWithoutDomain] create a missing key
 // file with mode 0600 holding a fresh random key in hex ([Open] never
@@ -89,7 +91,7 @@ func (k keyFile) load(c *config, creating bool) ([]byte, error) {
 		}
 		clear(key)
 	}
-	return nil, fmt.Errorf("soft: key file %s must hold 32 raw bytes or 64 hex digits", k.path)
+	return nil, mark(ErrKeyFileFormat, fmt.Errorf("soft: key file %s must hold 32 raw bytes or 64 hex digits", k.path))
 }
 
 // generate creates the key file with a fresh key and returns the key.
@@ -157,12 +159,42 @@ func (p passphrase) kek(h *sealHeader, _ *config, creating bool) ([]byte, error)
 // maxSecretFile bounds a key or passphrase file, trailing newline included.
 const maxSecretFile = 1024
 
+// Why a key or passphrase file is refused. An error that matches one of
+// these (with errors.Is) keeps its own text, which names the file and, for
+// [ErrFileMode], the chmod that fixes it.
+var (
+	// ErrFileMode: the file is accessible by group or others.
+	ErrFileMode = errors.New("soft: secret file is accessible by group or others")
+	// ErrFileTooLong: the file is longer than 1 KiB.
+	ErrFileTooLong = errors.New("soft: secret file is too long")
+	// ErrSymlink: the key file is a symbolic link, which is not followed.
+	ErrSymlink = errors.New("soft: key file is a symbolic link")
+	// ErrEmptyPassphraseFile: the passphrase file holds nothing but line
+	// endings.
+	ErrEmptyPassphraseFile = errors.New("soft: passphrase file is empty")
+	// ErrKeyFileFormat: the key file holds neither 32 raw bytes nor 64 hex
+	// digits.
+	ErrKeyFileFormat = errors.New("soft: key file must hold 32 raw bytes or 64 hex digits")
+)
+
+// markedError is err, which errors.Is also finds to be sentinel.
+type markedError struct {
+	sentinel, err error
+}
+
+func (e *markedError) Error() string   { return e.err.Error() }
+func (e *markedError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// mark returns err, matching sentinel too, with err's text unchanged.
+func mark(sentinel, err error) error { return &markedError{sentinel, err} }
+
 // ReadPassphraseFile reads a passphrase for [Passphrase] from the file at
 // path, without its trailing CR and LF characters. The file must not be
 // accessible by group or others, must not be empty and may hold at most
 // 1 KiB. The mode is checked on the opened file, so a file swapped in
-// between the check and the read is never used. The caller clears the
-// result once it is done with it.
+// between the check and the read is never used. A refusal matches
+// [ErrFileMode], [ErrEmptyPassphraseFile] or [ErrFileTooLong]. The caller
+// clears the result once it is done with it.
 func ReadPassphraseFile(path string) ([]byte, error) {
 	b, err := readSecretFile(path, false, maxSecretFile)
 	if err != nil {
@@ -171,7 +203,7 @@ func ReadPassphraseFile(path string) ([]byte, error) {
 	p := bytes.TrimRight(b, "\r\n")
 	if len(p) == 0 {
 		clear(b)
-		return nil, fmt.Errorf("soft: passphrase file %s is empty", path)
+		return nil, mark(ErrEmptyPassphraseFile, fmt.Errorf("soft: passphrase file %s is empty", path))
 	}
 	return p, nil
 }
@@ -192,7 +224,7 @@ func readSecretFile(path string, noFollow bool, max int) ([]byte, error) {
 	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		if noFollow && isSymlinkRefusal(err) {
-			return nil, fmt.Errorf("%s is a symbolic link; refusing to follow it: %w", path, err)
+			return nil, mark(ErrSymlink, fmt.Errorf("%s is a symbolic link; refusing to follow it: %w", path, err))
 		}
 		return nil, err
 	}
@@ -205,15 +237,15 @@ func readSecretFile(path string, noFollow bool, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %v; it must not be accessible by group or others (chmod 600 %s)",
-			path, fi.Mode().Perm(), path)
+		return nil, mark(ErrFileMode, fmt.Errorf("%s has mode %v; it must not be accessible by group or others (chmod 600 %s)",
+			path, fi.Mode().Perm(), path))
 	}
 	buf := make([]byte, max+1)
 	n, err := io.ReadFull(f, buf)
 	switch {
 	case err == nil:
 		clear(buf)
-		return nil, fmt.Errorf("%s is longer than %d bytes", path, max)
+		return nil, mark(ErrFileTooLong, fmt.Errorf("%s is longer than %d bytes", path, max))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return buf[:n:n], nil
 	default:

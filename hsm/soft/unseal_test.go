@@ -3,6 +3,7 @@ package soft
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,21 +26,21 @@ func TestReadPassphraseFile(t *testing.T) {
 		name    string
 		content string
 		mode    os.FileMode
-		want    string // the passphrase, if wantErr is empty
-		wantErr string
+		want    string // the passphrase, if wantErr is nil
+		wantErr error
 	}{
-		{"plain", testPassphrase, 0o600, testPassphrase, ""},
-		{"owner_read_only", testPassphrase, 0o400, testPassphrase, ""},
-		{"newline", testPassphrase + "\n", 0o600, testPassphrase, ""},
-		{"crlf", testPassphrase + "\r\n", 0o600, testPassphrase, ""},
-		{"inner_and_trailing_space_kept", " a b " + testPassphrase + " \n", 0o600, " a b " + testPassphrase + " ", ""},
-		{"group_readable", testPassphrase, 0o640, "", "chmod 600"},
-		{"group_writable", testPassphrase, 0o620, "", "chmod 600"},
-		{"world_readable", testPassphrase, 0o604, "", "chmod 600"},
-		{"empty", "", 0o600, "", "is empty"},
-		{"only_newlines", "\n\r\n", 0o600, "", "is empty"},
-		{"max_length", strings.Repeat("x", maxSecretFile), 0o600, strings.Repeat("x", maxSecretFile), ""},
-		{"too_long", strings.Repeat("x", maxSecretFile+1), 0o600, "", "longer than 1024 bytes"},
+		{"plain", testPassphrase, 0o600, testPassphrase, nil},
+		{"owner_read_only", testPassphrase, 0o400, testPassphrase, nil},
+		{"newline", testPassphrase + "\n", 0o600, testPassphrase, nil},
+		{"crlf", testPassphrase + "\r\n", 0o600, testPassphrase, nil},
+		{"inner_and_trailing_space_kept", " a b " + testPassphrase + " \n", 0o600, " a b " + testPassphrase + " ", nil},
+		{"group_readable", testPassphrase, 0o640, "", ErrFileMode},
+		{"group_writable", testPassphrase, 0o620, "", ErrFileMode},
+		{"world_readable", testPassphrase, 0o604, "", ErrFileMode},
+		{"empty", "", 0o600, "", ErrEmptyPassphraseFile},
+		{"only_newlines", "\n\r\n", 0o600, "", ErrEmptyPassphraseFile},
+		{"max_length", strings.Repeat("x", maxSecretFile), 0o600, strings.Repeat("x", maxSecretFile), nil},
+		{"too_long", strings.Repeat("x", maxSecretFile+1), 0o600, "", ErrFileTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,9 +51,9 @@ func TestReadPassphraseFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := ReadPassphraseFile(path)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
 				}
 				return
 			}
@@ -85,8 +86,10 @@ func TestReadPassphraseFileChecksTheOpenedFile(t *testing.T) {
 	if err := os.Chmod(target, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadPassphraseFile(link); err == nil || !strings.Contains(err.Error(), "chmod 600") {
-		t.Fatalf("through a link to a 0644 file: %v", err)
+	// The mode error's text is what tells the operator how to fix it.
+	want := fmt.Sprintf("soft: passphrase file: %s has mode -rw-r--r--; it must not be accessible by group or others (chmod 600 %s)", link, link)
+	if _, err := ReadPassphraseFile(link); !errors.Is(err, ErrFileMode) || err.Error() != want {
+		t.Fatalf("through a link to a 0644 file: %v, want ErrFileMode: %s", err, want)
 	}
 }
 
@@ -103,7 +106,7 @@ func TestKeyFileRefusesSymlink(t *testing.T) {
 	}
 	for _, create := range []bool{false, true} {
 		_, err := Create(filepath.Join(dir, "state"), InsecureDevKeyFile(link, create))
-		if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		if !errors.Is(err, ErrSymlink) || !isSymlinkRefusal(err) {
 			t.Fatalf("InsecureDevKeyFile(link, %v): %v", create, err)
 		}
 	}
