@@ -45,7 +45,7 @@ func internalError() *apiError {
 }
 
 // serviceError converts an error returned by the service handler for
-// operation op. Only *kms.Error messages reach the caller; anything
+// operation op. Only *wire.Error messages reach the caller; anything
 // unexpected becomes an opaque KMSInternalException, and internal is true
 // so the caller logs it.
 func serviceError(err error, op string) (e *apiError, internal bool) {
