@@ -413,7 +413,8 @@ func TestCompressionBombsDoNotExhaustMemory(t *testing.T) {
 					t.Fatal("the bomb was accepted")
 				}
 			}
-			if got := heapAllocated() - allocated; got > limit {
+			got := heapAllocated() - allocated
+			if got > limit {
 				t.Fatalf("refusing the bomb allocated %d MiB", got>>20)
 			}
 			runtime.GC()
@@ -422,6 +423,7 @@ func TestCompressionBombsDoNotExhaustMemory(t *testing.T) {
 			if ms.HeapInuse > limit {
 				t.Fatalf("heap in use %d MiB", ms.HeapInuse>>20)
 			}
+			t.Logf("%d-byte bomb: the request allocated %d KiB; heap in use afterwards %d MiB", len(tc.body), got>>10, ms.HeapInuse>>20)
 			st, err := clusterv1connect.NewClusterServiceClient(adminHTTP(t, dir), url).Status(context.Background(), &clusterv1.StatusRequest{})
 			if err != nil || st.GetSelf().GetId() == "" {
 				t.Fatalf("the node does not answer after the bomb: %v", err)
