@@ -121,6 +121,33 @@ func TestGolden(t *testing.T) {
 			args: []string{"kms", "describe-key", "--key-id", fakeKeyID(999)},
 		},
 		{
+			name:  "create-alias",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "create-alias", "--alias-name", "alias/app", "--target-key-id", key1},
+		},
+		{
+			name: "list-aliases",
+			setup: [][]string{{"kms", "create-key"}, {"kms", "create-key"},
+				{"kms", "create-alias", "--alias-name", "alias/app", "--target-key-id", key1},
+				{"kms", "create-alias", "--alias-name", "alias/db", "--target-key-id", key2},
+				{"kms", "update-alias", "--alias-name", "alias/db", "--target-key-id", key1}},
+			args: []string{"kms", "list-aliases"},
+		},
+		{
+			name: "list-aliases-text-key-filter",
+			setup: [][]string{{"kms", "create-key"}, {"kms", "create-key"},
+				{"kms", "create-alias", "--alias-name", "alias/app", "--target-key-id", key1},
+				{"kms", "create-alias", "--alias-name", "alias/db", "--target-key-id", key2},
+				{"kms", "create-alias", "--alias-name", "alias/gone", "--target-key-id", key2},
+				{"kms", "delete-alias", "--alias-name", "alias/gone"}},
+			args: []string{"kms", "list-aliases", "--key-id", key2, "--output", "text"},
+		},
+		{
+			name:  "delete-alias-not-found",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "delete-alias", "--alias-name", "alias/nope"},
+		},
+		{
 			name: "unimplemented",
 			args: []string{"kms", "revoke-grant", "--key-id", key1, "--grant-id", "g"},
 		},

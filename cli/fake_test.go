@@ -45,7 +45,9 @@ type fakeKMS struct {
 	mu     sync.Mutex // guards the following fields
 	keys   []*kmsv1.KeyMetadata
 	grants []*kmsv1.GrantListEntry
-	calls  map[string]int
+	// aliases in creation order.
+	aliases []*kmsv1.AliasListEntry
+	calls   map[string]int
 }
 
 var _ kmsv1connect.KeyManagementServiceHandler = (*fakeKMS)(nil)
@@ -446,4 +448,74 @@ func runTrent(tb testing.TB, env map[string]string, args ...string) (code int, s
 	}
 	code = c.run(context.Background(), args)
 	return code, out.String(), errOut.String()
+}
+
+func (f *fakeKMS) alias(name string) (*kmsv1.AliasListEntry, error) {
+	for _, a := range f.aliases {
+		if a.AliasName == name {
+			return a, nil
+		}
+	}
+	err := connect.NewError(connect.CodeNotFound, fmt.Errorf("Alias arn:aws:kms:local:%s:%s is not found.", fakeAccount, name))
+	err.Meta().Set(wire.ErrorTypeHeader, "NotFoundException")
+	return nil, err
+}
+
+func (f *fakeKMS) CreateAlias(_ context.Context, req *kmsv1.CreateAliasRequest) (*kmsv1.CreateAliasResponse, error) {
+	f.count("CreateAlias")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.TargetKeyId)
+	if err != nil {
+		return nil, err
+	}
+	f.aliases = append(f.aliases, &kmsv1.AliasListEntry{AliasName: req.AliasName,
+		AliasArn: "arn:aws:kms:local:" + fakeAccount + ":" + req.AliasName, TargetKeyId: k.KeyId,
+		CreationDate: fakeDate, LastUpdatedDate: fakeDate})
+	return &kmsv1.CreateAliasResponse{}, nil
+}
+
+func (f *fakeKMS) UpdateAlias(_ context.Context, req *kmsv1.UpdateAliasRequest) (*kmsv1.UpdateAliasResponse, error) {
+	f.count("UpdateAlias")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.TargetKeyId)
+	if err != nil {
+		return nil, err
+	}
+	a, err := f.alias(req.AliasName)
+	if err != nil {
+		return nil, err
+	}
+	a.TargetKeyId, a.LastUpdatedDate = k.KeyId, fakeDate+1
+	return &kmsv1.UpdateAliasResponse{}, nil
+}
+
+func (f *fakeKMS) DeleteAlias(_ context.Context, req *kmsv1.DeleteAliasRequest) (*kmsv1.DeleteAliasResponse, error) {
+	f.count("DeleteAlias")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.alias(req.AliasName); err != nil {
+		return nil, err
+	}
+	for i, a := range f.aliases {
+		if a.AliasName == req.AliasName {
+			f.aliases = append(f.aliases[:i], f.aliases[i+1:]...)
+			break
+		}
+	}
+	return &kmsv1.DeleteAliasResponse{}, nil
+}
+
+func (f *fakeKMS) ListAliases(_ context.Context, req *kmsv1.ListAliasesRequest) (*kmsv1.ListAliasesResponse, error) {
+	f.count("ListAliases")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &kmsv1.ListAliasesResponse{}
+	for _, a := range f.aliases {
+		if req.KeyId == "" || a.TargetKeyId == req.KeyId {
+			resp.Aliases = append(resp.Aliases, a)
+		}
+	}
+	return resp, nil
 }

@@ -25,6 +25,9 @@ const (
 	OpCancelKeyDeletion    Op = "CancelKeyDeletion"
 	OpCreateGrant          Op = "CreateGrant"
 	OpDeleteGrant          Op = "DeleteGrant"
+	OpCreateAlias          Op = "CreateAlias"
+	OpUpdateAlias          Op = "UpdateAlias"
+	OpDeleteAlias          Op = "DeleteAlias"
 
 	OpInitCluster      Op = "InitCluster"
 	OpRegisterNode     Op = "RegisterNode"
@@ -87,6 +90,10 @@ var registry = map[Op]kind{
 	OpCancelKeyDeletion:    {"cancel_key_deletion", func() Command { return new(CancelKeyDeletion) }},
 	OpCreateGrant:          {"create_grant", func() Command { return new(CreateGrant) }},
 	OpDeleteGrant:          {"delete_grant", func() Command { return new(DeleteGrant) }},
+	// Aliases (aliases.go).
+	OpCreateAlias: {"create_alias", func() Command { return new(CreateAlias) }},
+	OpUpdateAlias: {"update_alias", func() Command { return new(UpdateAlias) }},
+	OpDeleteAlias: {"delete_alias", func() Command { return new(DeleteAlias) }},
 	// Cluster membership (cluster.go).
 	OpInitCluster:      {"init_cluster", func() Command { return new(InitCluster) }},
 	OpRegisterNode:     {"register_node", func() Command { return new(RegisterNode) }},

@@ -49,13 +49,16 @@ type Result struct {
 	Revoked *RevokedCert
 	// Cert is the issue record RecordCert added (or found, for a retry).
 	Cert *IssuedCert
+	// Alias is the alias CreateAlias or UpdateAlias made or DeleteAlias
+	// removed. (omitempty keeps the encoding of older results unchanged.)
+	Alias *Alias `json:",omitempty"`
 }
 
 // FSM is the replicated key store. It is safe for concurrent use: raft
 // applies from one goroutine while any number of readers call the read
 // methods.
 type FSM struct {
-	mu sync.RWMutex // guards keys, grants, cluster, iam and authz
+	mu sync.RWMutex // guards the state below
 	// keys holds *Key by id. Values are immutable once inserted.
 	keys    *btree.BTreeG[*Key]
 	grants  *grantIndex
@@ -63,6 +66,7 @@ type FSM struct {
 	iam     *iamState
 	authz   *authzState
 	certs   *certState
+	aliases *aliasState
 
 	applied atomic.Uint64 // index of the last entry applied
 
@@ -74,7 +78,7 @@ func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
 func New() *FSM {
-	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), notify: make(chan struct{})}
+	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), aliases: newAliasState(), notify: make(chan struct{})}
 }
 
 // Apply applies one log entry. See ApplyBatch.

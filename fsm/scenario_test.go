@@ -32,6 +32,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	key id=k                    the key's state
 //	grants key=k                the key's grants, in id order
 //	iam                         the account's users and all access keys
+//	aliases                     the account's aliases, in name order
 //
 // A command's output is "ok" and what it returned, or "error", the
 // rejection's type and message. A refused or retried command (Existing)
@@ -141,6 +142,13 @@ func runDirective(t *testing.T, f **FSM, d directive) string {
 			s = append(s, g.ID+" name="+g.Name+" grantee="+g.GranteePrincipal)
 		}
 		return "grants: " + strings.Join(s, ", ")
+	case "aliases":
+		as, _ := (*f).ListAliases(testAccount, "", "", 1000)
+		s := []string{"aliases:"}
+		for _, a := range as {
+			s = append(s, fmt.Sprintf("%s->%s(%d,%d)", a.Name, a.KeyID, a.CreationDate, a.LastUpdatedDate))
+		}
+		return strings.Join(s, " ")
 	case "iam":
 		users, _ := (*f).ListUsers(testAccount, "", 1000)
 		var s []string
@@ -288,6 +296,8 @@ func describeResult(r *Result) string {
 		s = append(s, "revoked="+r.Revoked.Serial)
 	case r.Cert != nil:
 		s = append(s, "cert="+r.Cert.Serial)
+	case r.Alias != nil:
+		s = append(s, "alias="+r.Alias.Name, "key="+r.Alias.KeyID)
 	}
 	return strings.Join(s, " ")
 }

@@ -21,8 +21,8 @@ import (
 // {"node": ...}, {"join_token": ...}) and the IAM records ({"user": ...},
 // {"access_key": ...}) in id order, the authorization records ({"role": ...},
 // {"principal_policy": ...}, {"revoked_cert": ...}), the records of
-// certificates issued through IAM ({"issued_cert": ...}, in serial order);
-// then {"end": true}. The end record
+// certificates issued through IAM ({"issued_cert": ...}, in serial order),
+// the aliases ({"alias": ...}, in (account, name) order); then {"end": true}. The end record
 // makes a truncated snapshot detectable. Record kinds were added within
 // version 1; a reader refuses a record it does not know.
 const (
@@ -55,7 +55,9 @@ type snapshotRecord struct {
 	RevokedCert     *RevokedCert     `json:"revoked_cert,omitempty"`
 	// IssuedCert records certificates issued through IAM (see writeCerts).
 	IssuedCert *IssuedCert `json:"issued_cert,omitempty"`
-	End        bool        `json:"end,omitempty"`
+	// Alias records the aliases; snapshots from before aliases have none.
+	Alias *Alias `json:"alias,omitempty"`
+	End   bool   `json:"end,omitempty"`
 }
 
 // Snapshot is the state at one applied index, captured by [FSM.Snapshot]
@@ -68,6 +70,7 @@ type Snapshot struct {
 	iam     *iamState
 	authz   *authzState
 	certs   *certState
+	aliases *btree.BTreeG[*Alias]
 }
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
@@ -75,7 +78,7 @@ type Snapshot struct {
 func (f *FSM) Snapshot() (*Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &Snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone()}, nil
+	return &Snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone(), aliases: f.aliases.byName.Clone()}, nil
 }
 
 // Persist writes the snapshot to w in the format above, possibly while
@@ -109,6 +112,9 @@ func (s *Snapshot) Persist(w io.Writer) error {
 		return err
 	}
 	if err := encodeTree(enc, s.certs.issued, func(c *IssuedCert) snapshotRecord { return snapshotRecord{IssuedCert: c} }); err != nil {
+		return err
+	}
+	if err := encodeTree(enc, s.aliases, func(a *Alias) snapshotRecord { return snapshotRecord{Alias: a} }); err != nil {
 		return err
 	}
 	if err := enc.Encode(snapshotRecord{End: true}); err != nil {
@@ -145,6 +151,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.iam = st.iam
 	f.authz = st.authz
 	f.certs = st.certs
+	f.aliases = st.aliases
 	f.mu.Unlock()
 	f.setApplied(st.applied)
 	return nil
@@ -159,6 +166,7 @@ type restored struct {
 	iam     *iamState
 	authz   *authzState
 	certs   *certState
+	aliases *aliasState
 }
 
 func readSnapshot(r io.Reader) (*restored, error) {
@@ -178,7 +186,7 @@ func readSnapshot(r io.Reader) (*restored, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
 	}
-	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState()}
+	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), aliases: newAliasState()}
 	for {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
@@ -212,6 +220,11 @@ func readSnapshot(r io.Reader) (*restored, error) {
 				return nil, fmt.Errorf("%w: duplicate issued certificate %s", ErrSnapshotFormat, rec.IssuedCert.Serial)
 			}
 			st.certs.insert(rec.IssuedCert)
+		case rec.Alias != nil && rec.Alias.Account != "" && rec.Alias.Name != "" && rec.Alias.KeyID != "":
+			if _, dup := st.aliases.get(rec.Alias.Account, rec.Alias.Name); dup {
+				return nil, fmt.Errorf("%w: duplicate alias %s", ErrSnapshotFormat, rec.Alias.ARN)
+			}
+			st.aliases.put(rec.Alias)
 		default:
 			return nil, fmt.Errorf("%w: empty record", ErrSnapshotFormat)
 		}

@@ -18,6 +18,10 @@ type AuthzRequest struct {
 	// Key is the key acted on, or nil for operations without one
 	// (CreateKey, ListKeys, GenerateRandom).
 	Key *fsm.Key
+	// Resource is the ARN of a resource that is not a key, for a request
+	// with no Key: the alias of CreateAlias, UpdateAlias and DeleteAlias.
+	// Empty means "*".
+	Resource string
 	// Account is the account that owns the resource: the key's, or the
 	// caller's for operations without a key.
 	Account string

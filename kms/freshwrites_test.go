@@ -127,6 +127,18 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 			_, err := svc.DisableKey(root, &kmsv1.DisableKeyRequest{KeyId: k})
 			return err
 		}},
+		{name: "CreateAlias for a key created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.CreateAlias(root, &kmsv1.CreateAliasRequest{AliasName: "alias/here", TargetKeyId: k})
+			return err
+		}},
+		{name: "UpdateAlias of an alias created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.UpdateAlias(root, &kmsv1.UpdateAliasRequest{AliasName: "alias/elsewhere", TargetKeyId: k})
+			return err
+		}},
+		{name: "DeleteAlias of an alias created elsewhere", write: func(svc *kms.Service, _, _ string) error {
+			_, err := svc.DeleteAlias(root, &kmsv1.DeleteAliasRequest{AliasName: "alias/elsewhere"})
+			return err
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -163,6 +175,9 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 					t.Fatal(err)
 				}
 				grantID = g.GrantId
+				if _, err := other.CreateAlias(root, &kmsv1.CreateAliasRequest{AliasName: "alias/elsewhere", TargetKeyId: keyID}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			follower := newSvc(t, h, l.follower, l)
 			if err := tc.write(follower, keyID, grantID); err != nil {

@@ -311,7 +311,7 @@ func TestCreateGrantValidation(t *testing.T) {
 		{"nine constraint pairs", base(func(r *kmsv1.CreateGrantRequest) { r.Constraints = nine }), wire.Validation},
 		{"long constraint value", base(func(r *kmsv1.CreateGrantRequest) { r.Constraints = subset("k", strings.Repeat("v", 385)) }), wire.Validation},
 		{"bad name", base(func(r *kmsv1.CreateGrantRequest) { r.Name = "no spaces" }), wire.Validation},
-		{"alias key id", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = "alias/x" }), wire.NotFound},
+		{"alias key id", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = "alias/x" }), wire.InvalidArn},
 		{"disabled key", base(func(r *kmsv1.CreateGrantRequest) { r.KeyId = disabled.KeyId }), wire.Disabled},
 		{"forged token", base(func(r *kmsv1.CreateGrantRequest) { r.GrantTokens = []string{"v1.xyz"} }), wire.InvalidGrantToken},
 		{"dry run", base(func(r *kmsv1.CreateGrantRequest) { r.DryRun = true }), wire.DryRunOperation},

@@ -213,7 +213,7 @@ func TestListKeyPoliciesErrors(t *testing.T) {
 		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(0)}, wire.Validation},
 		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(1001)}, wire.Validation},
 		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Marker: "x"}, wire.InvalidMarker},
-		{&kmsv1.ListKeyPoliciesRequest{KeyId: "alias/x"}, wire.NotFound},
+		{&kmsv1.ListKeyPoliciesRequest{KeyId: "alias/x"}, wire.InvalidArn},
 		{&kmsv1.ListKeyPoliciesRequest{KeyId: m.KeyId, Limit: i32(1)}, ""},
 	} {
 		_, err := e.svc.ListKeyPolicies(e.root, tc.req)

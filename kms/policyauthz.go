@@ -157,8 +157,11 @@ func (a *PolicyAuthorizer) parse(cacheKey, doc string, kind policy.Kind, name st
 // every condition key Trent can supply.
 func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy.Request {
 	resource := "*"
-	if r.Key != nil {
+	switch {
+	case r.Key != nil:
 		resource = r.Key.ARN
+	case r.Resource != "":
+		resource = r.Resource
 	}
 	req := policy.NewRequest(r.Principal, r.Action, resource, r.Account)
 	req.SetEncryptionContext(r.EncryptionContext)

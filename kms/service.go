@@ -41,6 +41,8 @@ type Store interface {
 	GrantsFor(keyID, principal string, fn func(*fsm.Grant) bool)
 	ListGrants(keyID, after, grantee string, limit int) ([]*fsm.Grant, bool)
 	ListRetirableGrants(principal, afterKey, afterID string, limit int) ([]*fsm.Grant, bool)
+	Alias(account, name string) (*fsm.Alias, bool)
+	ListAliases(account, after, keyID string, limit int) ([]*fsm.Alias, bool)
 	AppliedIndex() uint64
 	WaitApplied(ctx context.Context, idx uint64) error
 }
@@ -135,8 +137,12 @@ func (s *Service) keyARN(account, id string) string {
 	return identity.KeyARN(s.region, account, id)
 }
 
-// resolveKey finds the key that keyID names for the caller. allowAlias says
-// whether the operation accepts alias names and alias ARNs.
+// resolveKey finds the key that keyID names for the caller: a key id, a
+// key ARN, an alias name ("alias/x", in the caller's account) or an alias
+// ARN. It is the one place a KeyId member becomes a key. allowAlias says
+// whether the operation accepts aliases, as AWS's cryptographic
+// operations and DescribeKey do; the others refuse them with
+// InvalidArnException.
 func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool) (*fsm.Key, error) {
 	switch {
 	case keyID == "":
@@ -148,19 +154,22 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 	switch {
 	case strings.HasPrefix(keyID, "alias/"):
 		if !allowAlias {
-			return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
+			return nil, errAliasNotSupported()
 		}
-		return nil, newError(wire.NotFound, "Alias %s is not found.", identity.AliasARN(s.region, p.Account, keyID))
+		return s.aliasKey(p.Account, keyID, identity.AliasARN(s.region, p.Account, keyID))
 	case strings.HasPrefix(keyID, "arn:"):
 		arn, err := identity.ParseKMSARN(keyID)
 		if err != nil {
 			return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
 		}
-		if arn.Type == "alias" {
+		if arn.Type == identity.TypeAlias {
 			if !allowAlias {
-				return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
+				return nil, errAliasNotSupported()
 			}
-			return nil, newError(wire.NotFound, "Alias %s is not found.", keyID)
+			if arn.Region != s.region {
+				return nil, errAliasNotFound(keyID)
+			}
+			return s.aliasKey(arn.Account, arn.AliasName(), keyID)
 		}
 		if arn.Region != s.region {
 			return nil, newError(wire.NotFound, "Key '%s' does not exist", keyID)
@@ -170,11 +179,33 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 	if _, err := parseUUID(id); err != nil {
 		return nil, newError(wire.NotFound, "Invalid keyId %s", keyID)
 	}
-	k, ok := s.store.Key(strings.ToLower(id))
+	return s.keyOf(account, strings.ToLower(id))
+}
+
+// aliasKey returns the key the alias of account named name points at.
+func (s *Service) aliasKey(account, name, arn string) (*fsm.Key, error) {
+	a, ok := s.store.Alias(account, name)
+	if !ok {
+		return nil, errAliasNotFound(arn)
+	}
+	return s.keyOf(account, a.KeyID)
+}
+
+// keyOf returns the key with id in account.
+func (s *Service) keyOf(account, id string) (*fsm.Key, error) {
+	k, ok := s.store.Key(id)
 	if !ok || k.Account != account {
-		return nil, newError(wire.NotFound, "Key '%s' does not exist", s.keyARN(account, strings.ToLower(id)))
+		return nil, newError(wire.NotFound, "Key '%s' does not exist", s.keyARN(account, id))
 	}
 	return k, nil
+}
+
+func errAliasNotFound(arn string) error {
+	return newError(wire.NotFound, "Alias %s is not found.", arn)
+}
+
+func errAliasNotSupported() error {
+	return newError(wire.InvalidArn, "Key Aliases are not supported for this operation.")
 }
 
 // Reads by a write. A write is ordered by the leader, but it validates
@@ -245,6 +276,19 @@ func (s *Service) authorizeRequest(ctx context.Context, r *AuthzRequest) error {
 	return s.denied(ctx, err, r.Principal, r.Action, r.Key)
 }
 
+// authorizeAlias decides an alias operation on the alias itself (AWS:
+// CreateAlias, UpdateAlias and DeleteAlias need permission on the alias
+// and on the key). An alias has no resource policy: identity policies
+// decide, with the alias ARN as the resource; the account root is
+// allowed in its own account.
+func (s *Service) authorizeAlias(ctx context.Context, p identity.Principal, action, aliasARN string) error {
+	err := s.authz.Authorize(ctx, &AuthzRequest{Principal: p, Action: action, Account: p.Account, Resource: aliasARN})
+	if err == nil {
+		return nil
+	}
+	return s.deniedOn(ctx, err, p, action, aliasARN)
+}
+
 // crossAccountAction reports whether an action may be performed on a key
 // of another account (reference section 1.6).
 func crossAccountAction(action string) bool {
@@ -276,13 +320,18 @@ func (s *Service) policyAllowsRequest(ctx context.Context, r *AuthzRequest) erro
 // denied turns an authorizer's refusal into the error the caller sees,
 // and logs why (the caller's message names no policy or statement).
 func (s *Service) denied(ctx context.Context, err error, p identity.Principal, action string, k *fsm.Key) error {
-	var e *wire.Error
-	if errors.As(err, &e) {
-		return e
-	}
 	resource := "*"
 	if k != nil {
 		resource = k.ARN
+	}
+	return s.deniedOn(ctx, err, p, action, resource)
+}
+
+// deniedOn is denied for a resource named by its ARN.
+func (s *Service) deniedOn(ctx context.Context, err error, p identity.Principal, action, resource string) error {
+	var e *wire.Error
+	if errors.As(err, &e) {
+		return e
 	}
 	explain := err.Error()
 	var d *Denial
@@ -351,6 +400,7 @@ func (s *Service) propose(ctx context.Context, cmd fsm.Command) (*fsm.Result, er
 // meet, is an internal error rather than a name KMS clients do not know.
 var rejectionTypes = map[string]bool{
 	wire.NotFound:                true,
+	wire.AlreadyExists:           true,
 	wire.Disabled:                true,
 	wire.KMSInvalidState:         true,
 	wire.LimitExceeded:           true,

@@ -381,7 +381,7 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatalf("metadata %v", d.KeyMetadata)
 	}
 	_, err = e.svc.EnableKey(e.root, &kmsv1.EnableKeyRequest{KeyId: "alias/x"})
-	wantType(t, err, wire.NotFound)
+	wantType(t, err, wire.InvalidArn)
 	_, err = e.svc.EnableKey(e.bob, &kmsv1.EnableKeyRequest{KeyId: m.KeyId})
 	wantType(t, err, wire.AccessDenied)
 	_, err = e.svc.UpdateKeyDescription(e.root, &kmsv1.UpdateKeyDescriptionRequest{KeyId: m.KeyId, Description: strings.Repeat("x", 8193)})

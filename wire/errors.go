@@ -13,6 +13,7 @@ const (
 	Disabled                 = "DisabledException"
 	DryRunOperation          = "DryRunOperationException"
 	IncorrectKey             = "IncorrectKeyException"
+	InvalidAliasName         = "InvalidAliasNameException"
 	InvalidArn               = "InvalidArnException"
 	InvalidCiphertext        = "InvalidCiphertextException"
 	InvalidGrantToken        = "InvalidGrantTokenException"
