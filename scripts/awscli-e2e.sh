@@ -74,7 +74,6 @@ if kms decrypt --ciphertext-blob "fileb://$tmp/ct" --encryption-context purpose=
 fi
 grep -q InvalidCiphertextException "$tmp/err" || fail "wrong context: $(cat "$tmp/err")"
 
-step "list-keys"
 # Grants: create with EncryptionContextSubset, list (AWS shape), retire by
 # token, revoke.
 step "create-grant, list-grants, retire-grant, revoke-grant"
@@ -103,7 +102,26 @@ kms revoke-grant --key-id "$key_id" --grant-id "$grant2" || fail "revoke-grant"
 left=$(kms list-grants --key-id "$key_id" --query 'length(Grants)' --output text)
 [ "$left" = "0" ] || fail "grants left after retire and revoke: $left"
 
+step "list-keys"
 kms list-keys --query 'Keys[].KeyId' --output text | tr '\t' '\n' | grep -qx "$key_id" || fail "list-keys does not list $key_id"
+
+step "create-alias, encrypt and describe-key by alias, list-aliases, delete-alias"
+alias="alias/awscli-e2e-$$"
+kms create-alias --alias-name "$alias" --target-key-id "$key_id" || fail "create-alias"
+if kms create-alias --alias-name "$alias" --target-key-id "$key_id" >/dev/null 2>"$tmp/err"; then
+  fail "a second create-alias of $alias succeeded"
+fi
+grep -q AlreadyExistsException "$tmp/err" || fail "duplicate alias: $(cat "$tmp/err")"
+kms encrypt --key-id "$alias" --plaintext "fileb://$tmp/plain" --query CiphertextBlob --output text | b64d >"$tmp/ct-alias"
+out=$(kms decrypt --ciphertext-blob "fileb://$tmp/ct-alias" --query KeyId --output text)
+case "$out" in *":key/$key_id") ;; *) fail "a ciphertext made through $alias decrypts under $out" ;; esac
+[ "$(kms describe-key --key-id "$alias" --query KeyMetadata.KeyId --output text)" = "$key_id" ] || fail "describe-key by alias"
+[ "$(kms list-aliases --key-id "$key_id" --query 'Aliases[].AliasName' --output text)" = "$alias" ] || fail "list-aliases --key-id"
+kms delete-alias --alias-name "$alias" || fail "delete-alias"
+if kms describe-key --key-id "$alias" >/dev/null 2>"$tmp/err"; then
+  fail "describe-key by a deleted alias succeeded"
+fi
+grep -q NotFoundException "$tmp/err" || fail "deleted alias: $(cat "$tmp/err")"
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
