@@ -28,6 +28,8 @@ const (
 	OpCreateAlias          Op = "CreateAlias"
 	OpUpdateAlias          Op = "UpdateAlias"
 	OpDeleteAlias          Op = "DeleteAlias"
+	OpTagResource          Op = "TagResource"
+	OpUntagResource        Op = "UntagResource"
 
 	OpInitCluster      Op = "InitCluster"
 	OpRegisterNode     Op = "RegisterNode"
@@ -94,6 +96,9 @@ var registry = map[Op]kind{
 	OpCreateAlias: {"create_alias", func() Command { return new(CreateAlias) }},
 	OpUpdateAlias: {"update_alias", func() Command { return new(UpdateAlias) }},
 	OpDeleteAlias: {"delete_alias", func() Command { return new(DeleteAlias) }},
+	// Tags (tags.go).
+	OpTagResource:   {"tag_resource", func() Command { return new(TagResource) }},
+	OpUntagResource: {"untag_resource", func() Command { return new(UntagResource) }},
 	// Cluster membership (cluster.go).
 	OpInitCluster:      {"init_cluster", func() Command { return new(InitCluster) }},
 	OpRegisterNode:     {"register_node", func() Command { return new(RegisterNode) }},
