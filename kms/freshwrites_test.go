@@ -135,6 +135,14 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 			_, err := svc.UpdateAlias(root, &kmsv1.UpdateAliasRequest{AliasName: "alias/elsewhere", TargetKeyId: k})
 			return err
 		}},
+		{name: "TagResource of a key created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.TagResource(root, &kmsv1.TagResourceRequest{KeyId: k, Tags: []*kmsv1.Tag{{TagKey: "team", TagValue: "trent"}}})
+			return err
+		}},
+		{name: "UntagResource of a key created elsewhere", write: func(svc *kms.Service, k, _ string) error {
+			_, err := svc.UntagResource(root, &kmsv1.UntagResourceRequest{KeyId: k, TagKeys: []string{"team"}})
+			return err
+		}},
 		{name: "DeleteAlias of an alias created elsewhere", write: func(svc *kms.Service, _, _ string) error {
 			_, err := svc.DeleteAlias(root, &kmsv1.DeleteAliasRequest{AliasName: "alias/elsewhere"})
 			return err

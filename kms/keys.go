@@ -109,13 +109,14 @@ func validateTags(in []*kmsv1.Tag) ([]fsm.Tag, error) {
 	}
 	seen := make(map[string]bool, len(in))
 	out := make([]fsm.Tag, 0, len(in))
-	for _, t := range in {
+	for i, t := range in {
 		k, v := t.GetTagKey(), t.GetTagValue()
 		switch {
 		case len(k) < 1 || len(k) > 128:
-			return nil, newError(wire.Tag, "Tag keys must be 1 to 128 characters long.")
+			// AWS refuses these in request validation, not with TagException.
+			return nil, validation("Value '%s' at 'tags.%d.member.tagKey' failed to satisfy constraint: Member must have length between 1 and 128", k, i+1)
 		case len(v) > 256:
-			return nil, newError(wire.Tag, "Tag values must be at most 256 characters long.")
+			return nil, validation("Value '%s' at 'tags.%d.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256", v, i+1)
 		case strings.HasPrefix(strings.ToLower(k), "aws:"):
 			return nil, newError(wire.Tag, "Tag keys beginning with aws: are reserved.")
 		case seen[k]:

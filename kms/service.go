@@ -404,6 +404,7 @@ var rejectionTypes = map[string]bool{
 	wire.Disabled:                true,
 	wire.KMSInvalidState:         true,
 	wire.LimitExceeded:           true,
+	wire.Tag:                     true,
 	wire.MalformedPolicyDocument: true,
 	wire.KMSInternal:             true,
 }

@@ -138,7 +138,9 @@ func TestCreateKeyValidation(t *testing.T) {
 		{"conflicting specs", &kmsv1.CreateKeyRequest{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "RSA_2048"}, e.root, wire.Validation},
 		{"reserved tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "aws:x", TagValue: "v"}}}, e.root, wire.Tag},
 		{"duplicate tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a"}, {TagKey: "a"}}}, e.root, wire.Tag},
-		{"empty tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: ""}}}, e.root, wire.Tag},
+		// Tag key and value lengths fail request validation on AWS, not TagException.
+		{"empty tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: ""}}}, e.root, wire.Validation},
+		{"long tag value", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a", TagValue: strings.Repeat("v", 257)}}}, e.root, wire.Validation},
 		{"not root", &kmsv1.CreateKeyRequest{}, e.bob, wire.AccessDenied},
 		{"no principal", &kmsv1.CreateKeyRequest{}, context.Background(), wire.UnrecognizedClient},
 	}
