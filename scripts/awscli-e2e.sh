@@ -123,6 +123,11 @@ if kms describe-key --key-id "$alias" >/dev/null 2>"$tmp/err"; then
 fi
 grep -q NotFoundException "$tmp/err" || fail "deleted alias: $(cat "$tmp/err")"
 
+step "tag-resource, list-resource-tags, untag-resource"
+kms tag-resource --key-id "$key_id" --tags TagKey=team,TagValue=trent || fail "tag-resource"
+[ "$(kms list-resource-tags --key-id "$key_id" --query 'Tags[0].TagValue' --output text)" = "trent" ] || fail "list-resource-tags"
+kms untag-resource --key-id "$key_id" --tag-keys team || fail "untag-resource"
+
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
   fail "list-keys with a wrong secret succeeded"
