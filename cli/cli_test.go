@@ -148,6 +148,14 @@ func TestGolden(t *testing.T) {
 			args:  []string{"kms", "delete-alias", "--alias-name", "alias/nope"},
 		},
 		{
+			name: "list-resource-tags",
+			setup: [][]string{{"kms", "create-key"},
+				{"kms", "tag-resource", "--key-id", key1, "--tags", "TagKey=team,TagValue=trent", "TagKey=env,TagValue=test", "TagKey=gone,TagValue="},
+				{"kms", "tag-resource", "--key-id", key1, "--tags", "TagKey=env,TagValue=prod"},
+				{"kms", "untag-resource", "--key-id", key1, "--tag-keys", "gone", "absent"}},
+			args: []string{"kms", "list-resource-tags", "--key-id", key1},
+		},
+		{
 			name: "unimplemented",
 			args: []string{"kms", "revoke-grant", "--key-id", key1, "--grant-id", "g"},
 		},

@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,12 +48,16 @@ type fakeKMS struct {
 	grants []*kmsv1.GrantListEntry
 	// aliases in creation order.
 	aliases []*kmsv1.AliasListEntry
-	calls   map[string]int
+	// tags by key id, in the order set.
+	tags  map[string][]*kmsv1.Tag
+	calls map[string]int
 }
 
 var _ kmsv1connect.KeyManagementServiceHandler = (*fakeKMS)(nil)
 
-func newFakeKMS() *fakeKMS { return &fakeKMS{calls: make(map[string]int)} }
+func newFakeKMS() *fakeKMS {
+	return &fakeKMS{calls: make(map[string]int), tags: make(map[string][]*kmsv1.Tag)}
+}
 
 func fakeKeyID(n int) string { return fmt.Sprintf("1234abcd-12ab-34cd-56ef-%012d", n) }
 
@@ -518,4 +523,48 @@ func (f *fakeKMS) ListAliases(_ context.Context, req *kmsv1.ListAliasesRequest) 
 		}
 	}
 	return resp, nil
+}
+
+func (f *fakeKMS) TagResource(_ context.Context, req *kmsv1.TagResourceRequest) (*kmsv1.TagResourceResponse, error) {
+	f.count("TagResource")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.KeyId)
+	if err != nil {
+		return nil, err
+	}
+next:
+	for _, t := range req.Tags {
+		for _, old := range f.tags[k.KeyId] {
+			if old.TagKey == t.TagKey {
+				old.TagValue = t.TagValue
+				continue next
+			}
+		}
+		f.tags[k.KeyId] = append(f.tags[k.KeyId], &kmsv1.Tag{TagKey: t.TagKey, TagValue: t.TagValue})
+	}
+	return &kmsv1.TagResourceResponse{}, nil
+}
+
+func (f *fakeKMS) UntagResource(_ context.Context, req *kmsv1.UntagResourceRequest) (*kmsv1.UntagResourceResponse, error) {
+	f.count("UntagResource")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	f.tags[k.KeyId] = slices.DeleteFunc(f.tags[k.KeyId], func(t *kmsv1.Tag) bool { return slices.Contains(req.TagKeys, t.TagKey) })
+	return &kmsv1.UntagResourceResponse{}, nil
+}
+
+func (f *fakeKMS) ListResourceTags(_ context.Context, req *kmsv1.ListResourceTagsRequest) (*kmsv1.ListResourceTagsResponse, error) {
+	f.count("ListResourceTags")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.ListResourceTagsResponse{Tags: slices.Clone(f.tags[k.KeyId])}, nil
 }
