@@ -27,9 +27,10 @@
 // ids, timestamps and wrapped key material (exported key tokens) are chosen
 // by the proposer and carried in the command. Every node therefore reaches
 // the same state at the same log index. Rules that must not race, such as
-// "a key pending deletion cannot be enabled" or "an alias name is taken
-// once per account", are decided here, at apply time, and a refused command yields a [*Rejection] carrying the AWS error
-// name, never a partial change.
+// "a key pending deletion cannot be enabled", "an alias name is taken
+// once per account" or "a key has at most 50 tags", are decided here, at
+// apply time, and a refused command yields a [*Rejection] carrying the AWS
+// error name, never a partial change.
 //
 // # The log
 //

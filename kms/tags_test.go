@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/trentkms/trent/fsm"
@@ -214,5 +215,37 @@ func TestTagOperationsAreAuthorized(t *testing.T) {
 	wantType(t, err, wire.AccessDenied)
 	if after := snapshot(t, e.fsm); string(after) != string(before) {
 		t.Fatal("a denied tag request changed the state")
+	}
+}
+
+// Two TagResource calls that fit alone but not together: the state
+// machine decides against the tags applied before each, so exactly one
+// succeeds and the key never has more than 50 tags.
+func TestConcurrentTaggingStaysWithinTheLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range errs {
+		var kv []string
+		for j := range 30 {
+			kv = append(kv, fmt.Sprintf("w%d-%02d", i, j), "")
+		}
+		wg.Go(func() {
+			_, errs[i] = e.svc.TagResource(e.root, &kmsv1.TagResourceRequest{KeyId: m.KeyId, Tags: tags(kv...)})
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		wantType(t, err, wire.Tag)
+	}
+	if got, _ := e.listTags(t, m.KeyId, nil); ok != 1 || len(got) != 30 {
+		t.Fatalf("%d succeeded, key has %d tags", ok, len(got))
 	}
 }
