@@ -127,6 +127,7 @@ step "tag-resource, list-resource-tags, untag-resource"
 kms tag-resource --key-id "$key_id" --tags TagKey=team,TagValue=trent || fail "tag-resource"
 [ "$(kms list-resource-tags --key-id "$key_id" --query 'Tags[0].TagValue' --output text)" = "trent" ] || fail "list-resource-tags"
 kms untag-resource --key-id "$key_id" --tag-keys team || fail "untag-resource"
+[ "$(kms list-resource-tags --key-id "$key_id" --query 'length(Tags)' --output text)" = "0" ] || fail "tags left after untag-resource"
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
