@@ -285,8 +285,11 @@ func (g *Gossip) Close() error {
 	m.Leaving = true
 	g.meta, _ = json.Marshal(m)
 	g.mu.Unlock()
-	err := g.ml.UpdateNode(time.Second)
-	err = errors.Join(err, g.ml.Leave(time.Second))
+	// Each waits for one gossip round to carry the message, and returns
+	// at once when no other member is alive; a loaded machine may need
+	// more than one second for that round.
+	err := g.ml.UpdateNode(3 * time.Second)
+	err = errors.Join(err, g.ml.Leave(3*time.Second))
 	return errors.Join(err, g.ml.Shutdown())
 }
 
@@ -299,8 +302,11 @@ func (g *Gossip) observe(n *memberlist.Node, leave bool) {
 	g.mu.Lock()
 	old, ok := g.members[n.Name]
 	if leave {
+		// Memberlist marks a member left when the member itself said so;
+		// the Leaving metadata covers a leave that only reached us
+		// through a third member's view of it.
 		h = Dead
-		if ok && old.Meta.Leaving || m.Meta.Leaving {
+		if n.State == memberlist.StateLeft || ok && old.Meta.Leaving || m.Meta.Leaving {
 			h = Left
 		}
 		m.Health = h

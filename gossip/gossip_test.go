@@ -240,3 +240,28 @@ func TestANewKeyCutsOffTheHoldersOfTheOldOne(t *testing.T) {
 		t.Fatal("a node with the old key joined again")
 	}
 }
+
+// A member's own leave message makes it left even when its last metadata
+// update (Leaving) never arrived, as under load it may not.
+func TestHealthOfALeaveFollowsWhoSentIt(t *testing.T) {
+	meta, _ := json.Marshal(Meta{V: metaVersion, ID: "b"})
+	for _, tc := range []struct {
+		name  string
+		state memberlist.NodeStateType
+		want  Health
+	}{
+		{"the member said it leaves", memberlist.StateLeft, Left},
+		{"others declared it dead", memberlist.StateDead, Dead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &Gossip{cfg: Config{Name: "a", Now: time.Now}, members: map[string]*Member{}}
+			n := &memberlist.Node{Name: "b", Meta: meta}
+			g.observe(n, false)
+			n.State = tc.state
+			g.observe(n, true)
+			if got := g.members["b"].Health; got != tc.want {
+				t.Fatalf("health %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
