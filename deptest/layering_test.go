@@ -24,7 +24,7 @@ var (
 var rules = []rule{
 	{
 		why:  "the service and its rules are transport- and consensus-agnostic",
-		from: []string{"trent/kms", "trent/grants", "trent/policy", "trent/fsm", "trent/ciphertext"},
+		from: []string{"trent/kms", "trent/grants", "trent/policy", "trent/fsm", "trent/ciphertext", "trent/lifecycle"},
 		deny: append(append([]string(nil), transports...), consensus...),
 	},
 	{

@@ -168,6 +168,25 @@ func (f *FSM) ListKeys(account, after string, limit int) (keys []*Key, more bool
 	return keys, more
 }
 
+// ScanKeys returns up to limit keys of every account with ids greater
+// than after, in id order, and whether more follow.
+func (f *FSM) ScanKeys(after string, limit int) (keys []*Key, more bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	f.keys.AscendGreaterOrEqual(&Key{ID: after}, func(k *Key) bool {
+		if k.ID == after {
+			return true
+		}
+		if len(keys) == limit {
+			more = true
+			return false
+		}
+		keys = append(keys, k)
+		return true
+	})
+	return keys, more
+}
+
 // KeyCount returns the number of keys in all accounts.
 func (f *FSM) KeyCount() int {
 	f.mu.RLock()

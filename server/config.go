@@ -115,6 +115,13 @@ type TestingKnobs struct {
 	// MembershipInterval is how often the leader reconciles membership
 	// without a gossip event; zero means 5s.
 	MembershipInterval time.Duration
+	// Now is the clock of the KMS service and of the leader's key
+	// lifecycle passes (deletions and rotations that are due); nil means
+	// time.Now. Tests move it days ahead.
+	Now func() time.Time
+	// LifecycleInterval is the time between the leader's lifecycle
+	// passes; zero means one minute.
+	LifecycleInterval time.Duration
 	// Stderr receives logs and the start-up banner; nil means os.Stderr.
 	Stderr io.Writer
 	// Logger overrides the logger built from LogLevel and Stderr.

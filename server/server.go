@@ -35,6 +35,7 @@ import (
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/lifecycle"
 	"github.com/trentkms/trent/raft"
 	"github.com/trentkms/trent/rpc"
 )
@@ -364,8 +365,13 @@ func (s *Server) stopReads() {
 // serveServices mounts the KMS, IAM, AWS, health and reflection services.
 func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
 	g, nodeID := s.gate, s.nodeID
-	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log})
+	knobs := s.cfg.knobs()
+	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
+		Now: knobs.Now})
 	if err != nil {
+		return err
+	}
+	if err := s.startLifecycle(svc, knobs); err != nil {
 		return err
 	}
 	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
@@ -403,6 +409,22 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return grpcreflect.NewHandlerV1Alpha(reflector, limits...)
 	})
+	return nil
+}
+
+// startLifecycle runs the leader's key lifecycle passes (package
+// lifecycle) until Close: the tasks are the service's rules for what is
+// due.
+func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
+	r, err := lifecycle.New(lifecycle.Config{Keys: s.fsm, Log: s.cluster, Leader: s.raft, Now: knobs.Now,
+		Interval: knobs.LifecycleInterval, Logger: s.log, Tasks: []lifecycle.Task{}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	s.onClose(func() error { cancel(); <-done; return nil })
 	return nil
 }
 

@@ -1,0 +1,123 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/trentkms/trent/fsm"
+)
+
+// Task returns the command that acts on k at now, or nil when k is not
+// due. It must not change state itself: the runner proposes the command.
+type Task func(ctx context.Context, k *fsm.Key, now time.Time) (fsm.Command, error)
+
+// Keys is the read side the runner walks.
+type Keys interface {
+	// ScanKeys returns up to limit keys of every account with ids
+	// greater than after, in id order, and whether more follow.
+	ScanKeys(after string, limit int) ([]*fsm.Key, bool)
+}
+
+// Leader reports whether this node leads; only the leader runs passes.
+type Leader interface {
+	IsLeader() bool
+}
+
+// Config configures a Runner.
+type Config struct {
+	Keys   Keys
+	Log    fsm.Log
+	Leader Leader
+	// Tasks run on every key, in order, each pass.
+	Tasks []Task
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Interval is the time between passes; zero means one minute.
+	Interval time.Duration
+	// Logger receives failed proposals; nil discards them.
+	Logger *slog.Logger
+}
+
+// Runner runs passes on the leader.
+type Runner struct {
+	cfg Config
+}
+
+// New returns a Runner.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Keys == nil || cfg.Log == nil || cfg.Leader == nil {
+		return nil, errors.New("lifecycle: Keys, Log and Leader are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{cfg: cfg}, nil
+}
+
+// Run runs a pass every interval, while this node leads, until ctx ends.
+func (r *Runner) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.cfg.Leader.IsLeader() {
+			continue
+		}
+		if _, err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Warn("lifecycle pass", "err", err)
+		}
+	}
+}
+
+// pageSize bounds the keys a pass holds at once.
+const pageSize = 512
+
+// Pass walks every key once at one reading of the clock and proposes
+// what is due. It returns how many commands the state machine accepted.
+// Refusals (the key changed since the walk read it) are expected and
+// skipped; the first other error ends the pass, to be retried on the
+// next one.
+func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
+	now := r.cfg.Now()
+	after := ""
+	for {
+		keys, more := r.cfg.Keys.ScanKeys(after, pageSize)
+		for _, k := range keys {
+			for _, task := range r.cfg.Tasks {
+				cmd, err := task(ctx, k, now)
+				if err != nil {
+					return applied, err
+				}
+				if cmd == nil {
+					continue
+				}
+				_, _, err = fsm.Apply(ctx, r.cfg.Log, cmd)
+				var rej *fsm.Rejection
+				switch {
+				case errors.As(err, &rej):
+					r.cfg.Logger.Debug("lifecycle: refused at apply", "op", cmd.Op(), "key", k.ID, "reason", rej.Type)
+				case err != nil:
+					return applied, err
+				default:
+					applied++
+				}
+			}
+		}
+		if !more || len(keys) == 0 {
+			return applied, nil
+		}
+		after = keys[len(keys)-1].ID
+	}
+}

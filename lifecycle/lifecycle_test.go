@@ -1,0 +1,117 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/fsm/fsmtest"
+	"github.com/trentkms/trent/lifecycle"
+)
+
+type leader bool
+
+func (l leader) IsLeader() bool { return bool(l) }
+
+func newFSM(t *testing.T, n int) (*fsm.FSM, *fsmtest.Log) {
+	t.Helper()
+	f := fsm.New()
+	log := fsmtest.NewLog(f)
+	for i := range n {
+		id := fmt.Sprintf("%08d-0000-0000-0000-000000000000", i)
+		if _, _, err := fsm.Apply(context.Background(), log, &fsm.CreateKey{Key: fsm.Key{ID: id, Account: "111122223333",
+			ARN: "arn:aws:kms:us-east-1:111122223333:key/" + id, State: fsm.Enabled}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f, log
+}
+
+// disableEvery disables the keys whose id ends in an even digit before
+// the deadline passes, and is due for nothing else.
+func disableEvery(deadline time.Time) lifecycle.Task {
+	return func(_ context.Context, k *fsm.Key, now time.Time) (fsm.Command, error) {
+		if now.Before(deadline) || k.State != fsm.Enabled {
+			return nil, nil
+		}
+		return &fsm.SetKeyEnabled{KeyID: k.ID}, nil
+	}
+}
+
+func TestPassProposesWhatIsDueOnEveryPage(t *testing.T) {
+	const n = 1300 // more than two pages
+	f, log := newFSM(t, n)
+	deadline := time.Unix(1e9, 0)
+	now := deadline.Add(-time.Second)
+	r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: log, Leader: leader(true), Now: func() time.Time { return now },
+		Tasks: []lifecycle.Task{disableEvery(deadline)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want int
+	}{
+		{"before the deadline nothing is due", deadline.Add(-time.Second), 0},
+		{"at the deadline every key is", deadline, n},
+		{"a second pass finds nothing left", deadline.Add(time.Hour), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now = tc.now
+			got, err := r.Pass(context.Background())
+			if err != nil || got != tc.want {
+				t.Fatalf("Pass = %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+	keys, _ := f.ScanKeys("", n+1)
+	for _, k := range keys {
+		if k.State != fsm.Disabled {
+			t.Fatalf("key %s is %s", k.ID, k.State)
+		}
+	}
+}
+
+func TestRefusalsAreSkippedAndOtherErrorsEndThePass(t *testing.T) {
+	f, log := newFSM(t, 3)
+	boom := errors.New("hsm down")
+	calls := 0
+	for _, tc := range []struct {
+		name    string
+		task    lifecycle.Task
+		want    int
+		wantErr error
+	}{
+		{"a refused command is skipped", func(_ context.Context, k *fsm.Key, _ time.Time) (fsm.Command, error) {
+			return &fsm.CancelKeyDeletion{KeyID: k.ID}, nil // not pending deletion: refused
+		}, 0, nil},
+		{"a task's error ends the pass", func(context.Context, *fsm.Key, time.Time) (fsm.Command, error) {
+			calls++
+			return nil, boom
+		}, 0, boom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: log, Leader: leader(true), Tasks: []lifecycle.Task{tc.task}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Pass(context.Background())
+			if got != tc.want || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Pass = %d, %v; want %d, %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	if calls != 1 {
+		t.Fatalf("the failing task ran %d times, want once", calls)
+	}
+}
+
+func TestNewRequiresItsParts(t *testing.T) {
+	if _, err := lifecycle.New(lifecycle.Config{}); err == nil {
+		t.Fatal("New accepted an empty config")
+	}
+}
