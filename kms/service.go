@@ -77,6 +77,10 @@ type Config struct {
 	MaxGrantsPerKey int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Day is how long a day of deletion waiting periods and rotation
+	// periods lasts; zero means 24h. Only test harnesses shorten it
+	// (server's --unsafe-lifecycle-day).
+	Day time.Duration
 	// Rand is the source of ids and nonces; nil means crypto/rand.
 	Rand io.Reader
 	// Logger receives internal errors; nil discards them.
@@ -93,6 +97,7 @@ type Service struct {
 	reads     ReadIndexer
 	maxGrants int
 	now       func() time.Time
+	day       time.Duration
 	rand      io.Reader
 	logger    *slog.Logger
 }
@@ -109,6 +114,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.day = cfg.Day
+	if s.day <= 0 {
+		s.day = 24 * time.Hour
 	}
 	s.logger = cfg.Logger
 	if s.logger == nil {

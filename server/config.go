@@ -80,6 +80,12 @@ type Config struct {
 	// It breaks the consistency promise on purpose, so that the Jepsen
 	// canary can show the checkers catch it; never use it otherwise.
 	UnsafeSkipFreshness bool `json:"-"`
+	// UnsafeLifecycleDay is how long a "day" of deletion waiting periods
+	// and rotation periods lasts; zero means 24h. A shorter day lets a
+	// test harness (jepsen/) or an application's test suite see a
+	// seven-day deletion window end in seconds; a node logs a warning
+	// when it is set. Never set it in production.
+	UnsafeLifecycleDay Duration `json:"-"`
 	// AuditDir holds the audit log; empty means DataDir/audit.
 	AuditDir string `json:"audit_dir"`
 	// AuditSyncInterval, when positive, answers calls once their audit
@@ -334,6 +340,19 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.Uint64Var(&cfg.TrailingLogs, "trailing-logs", cfg.TrailingLogs, "log entries kept after a snapshot for lagging followers (default 10240)")
 	// Hidden: it exists for the Jepsen canary only (see jepsen/).
 	fs.BoolVar(&cfg.UnsafeSkipFreshness, "unsafe-skip-freshness", false, "")
+	// Hidden: test harnesses shorten deletion windows and rotation
+	// periods with it.
+	fs.Func("unsafe-lifecycle-day", "", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < time.Millisecond || d > 24*time.Hour {
+			return fmt.Errorf("--unsafe-lifecycle-day %s must be between 1ms and 24h", v)
+		}
+		cfg.UnsafeLifecycleDay = Duration(d)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
 		printFlags(fs)

@@ -367,9 +367,13 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	g, nodeID := s.gate, s.nodeID
 	knobs := s.cfg.knobs()
 	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
-		Now: knobs.Now})
+		Now: knobs.Now, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
 	if err != nil {
 		return err
+	}
+	if s.cfg.UnsafeLifecycleDay != 0 {
+		s.log.Warn("UNSAFE: a day of deletion windows and rotation periods lasts " + time.Duration(s.cfg.UnsafeLifecycleDay).String() +
+			" (--unsafe-lifecycle-day); for test harnesses only")
 	}
 	if err := s.startLifecycle(svc, knobs); err != nil {
 		return err

@@ -354,6 +354,11 @@ func TestParseArgs(t *testing.T) {
 		{"max staleness not a duration", []string{"--max-staleness", "soon"}, "max-staleness", nil},
 		{"snapshot interval too small", []string{"--snapshot-interval", "1ms"}, "--snapshot-interval 1ms must be at least 10ms", nil},
 		{"hidden unsafe flag", []string{"--unsafe-skip-freshness"}, "", func(c server.Config) bool { return c.UnsafeSkipFreshness }},
+		{"a day is 24h by default", nil, "", func(c server.Config) bool { return c.UnsafeLifecycleDay == 0 }},
+		{"hidden lifecycle day", []string{"--unsafe-lifecycle-day", "2s"}, "", func(c server.Config) bool {
+			return time.Duration(c.UnsafeLifecycleDay) == 2*time.Second
+		}},
+		{"lifecycle day out of range", []string{"--unsafe-lifecycle-day", "48h"}, "--unsafe-lifecycle-day 48h must be between 1ms and 24h", nil},
 		{"soft HSM by default", nil, "", func(c server.Config) bool { return c.HSM == "soft" && c.Testing == nil }},
 		{"soft HSM", []string{"--hsm", "soft"}, "", func(c server.Config) bool { return c.HSM == "soft" }},
 		{"unknown HSM", []string{"--hsm", "pkcs11"}, `--hsm "pkcs11" is not a backend: the only one is "soft"`, nil},
