@@ -216,7 +216,7 @@ func Convergence(ops []history.Op) Result {
 	type slot struct{ f, key string }
 	results := map[slot]map[string]string{} // -> node -> result
 	for _, op := range ops {
-		if op.Mode != history.ModeFinal || op.F == FFinalDecrypt {
+		if op.Mode != history.ModeFinal || op.F == FFinalDecrypt || op.F == FFinalDecryptDoomed {
 			continue
 		}
 		if op.Type != history.Ok {

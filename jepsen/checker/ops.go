@@ -15,6 +15,18 @@ const (
 	FDisable  = "disable"
 	FDescribe = "describe"        // Result: DescribeResult
 	FSetDesc  = "set-description" // UpdateKeyDescription; Value: the new, unique description
+	// Lifecycle workload. Kept keys rotate; doomed keys are deleted.
+	FEnableRotation      = "enable-rotation"       // EnableKeyRotation of a kept key
+	FRotate              = "rotate"                // RotateKeyOnDemand of a kept key
+	FDecryptKept         = "decrypt-kept"          // Value: the plaintext tag; Result: the plaintext
+	FCreateDoomed        = "create-doomed"         // Result: the key id
+	FEncryptDoomed       = "encrypt-doomed"        // Value: the plaintext tag; Result: base64 ciphertext
+	FScheduleDeletion    = "schedule-deletion"     // ScheduleKeyDeletion, seven days
+	FCancelDeletion      = "cancel-deletion"       // CancelKeyDeletion
+	FDescribeDoomed      = "describe-doomed"       // Result: the KeyState, or ResultGone
+	FDecryptDoomed       = "decrypt-doomed"        // Value: the plaintext tag; Result: the plaintext
+	FFinalDescribeDoomed = "final-describe-doomed" // as FDescribeDoomed, on every node at the end
+	FFinalDecryptDoomed  = "final-decrypt-doomed"  // as FDecryptDoomed, on every node at the end
 	// Durability, in every workload.
 	FCreateKey = "create-key" // Result: the key id
 	FEncrypt   = "encrypt"    // Value: the plaintext tag; Result: base64 ciphertext
@@ -32,6 +44,8 @@ const (
 	ResultNotFound = "notfound"
 	ResultEnabled  = "enabled"
 	ResultDisabled = "disabled"
+	// ResultGone is a DescribeKey answered NotFoundException.
+	ResultGone = "gone"
 )
 
 // InitialDescription is the description of every key the workloads create.
@@ -56,7 +70,8 @@ func parseDescribe(res string) (disabled bool, desc string, hasDesc bool) {
 // isWrite says whether f changes state.
 func isWrite(f string) bool {
 	switch f {
-	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FSetDesc, FCreateKey, FEncrypt:
+	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FSetDesc, FCreateKey, FEncrypt,
+		FEnableRotation, FRotate, FCreateDoomed, FScheduleDeletion, FCancelDeletion:
 		return true
 	}
 	return false

@@ -214,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		checker.StaleValues(ops, cfg.MaxStaleness),
 		checker.StaleGrants(ops, cfg.MaxStaleness),
 		checker.Durability(ops),
+		checker.Lifecycle(ops, cfg.MaxStaleness),
 		checker.Idempotency(ops),
 		convergence,
 		checker.Logs(cl.LogPaths()),
@@ -279,6 +280,11 @@ func nodeFlags(cfg Config) ([]string, error) {
 			return nil, errors.New("the node binary predates the consistency contract (no --max-staleness): it has no --unsafe-skip-freshness for the canary")
 		}
 		args = append(args, "--unsafe-skip-freshness")
+	}
+	if cfg.Workload == "lifecycle" {
+		// Hidden too: deletion windows and rotation periods must end
+		// within the test.
+		args = append(args, "--unsafe-lifecycle-day", workload.DayForLifecycle.String())
 	}
 	return args, nil
 }

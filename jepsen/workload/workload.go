@@ -1,8 +1,9 @@
 // Package workload generates the operations of a test and records them:
 // the grants workload (create, revoke, use as the grantee with and without
-// a grant token, list), the key-state workload (enable, disable, describe)
-// and, in both, the durability operations (CreateKey, Encrypt) and the
-// final phase that reads everything back from every node.
+// a grant token, list), the key-state workload (enable, disable, describe),
+// the lifecycle workload (rotation, deletion) and, in each, the
+// durability operations (CreateKey, Encrypt) and the final phase that
+// reads everything back from every node.
 package workload
 
 import (
@@ -94,12 +95,14 @@ func New(name string) (Workload, error) {
 		return &Grants{}, nil
 	case "keystate":
 		return &KeyState{}, nil
+	case "lifecycle":
+		return &Lifecycle{}, nil
 	}
-	return nil, fmt.Errorf("unknown workload %q (want grants or keystate)", name)
+	return nil, fmt.Errorf("unknown workload %q (want grants, keystate or lifecycle)", name)
 }
 
 // Names lists the workloads.
-func Names() []string { return []string{"grants", "keystate"} }
+func Names() []string { return []string{"grants", "keystate", "lifecycle"} }
 
 // Keys returns the keys under test.
 func (e *Env) Keys() []string {
@@ -146,17 +149,23 @@ func (e *Env) do(ctx context.Context, w *Worker, node int, f, key, value, mode s
 
 // createKey creates a key and remembers it if asked.
 func (e *Env) createKey(ctx context.Context, w *Worker, node int) history.Op {
-	op := e.do(ctx, w, node, checker.FCreateKey, "", "", history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
-		r, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].CreateKey, &kmsv1.CreateKeyRequest{Description: checker.InitialDescription})
+	return e.create(ctx, w, node, checker.FCreateKey, checker.InitialDescription, &e.mu, &e.created)
+}
+
+// create records a CreateKey as f and appends an acknowledged key's id to
+// *into, under mu.
+func (e *Env) create(ctx context.Context, w *Worker, node int, f, desc string, mu *sync.Mutex, into *[]string) history.Op {
+	op := e.do(ctx, w, node, f, "", "", history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
+		r, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].CreateKey, &kmsv1.CreateKeyRequest{Description: desc})
 		if err != nil {
 			return "", m, err
 		}
 		return r.GetKeyMetadata().GetKeyId(), m, nil
 	})
 	if op.Type == history.Ok {
-		e.mu.Lock()
-		e.created = append(e.created, op.Result)
-		e.mu.Unlock()
+		mu.Lock()
+		*into = append(*into, op.Result)
+		mu.Unlock()
 	}
 	return op
 }
@@ -185,19 +194,25 @@ func (e *Env) setupKeys(ctx context.Context, n int) error {
 // encrypt is the durability operation: an Encrypt of a unique plaintext
 // whose ciphertext must decrypt at the end if it was acknowledged.
 func (e *Env) encrypt(ctx context.Context, w *Worker, node int, key string) {
+	if s, ok := e.seal(ctx, w, node, key, checker.FEncrypt, history.ModeWrite, true); ok {
+		e.mu.Lock()
+		e.cts = append(e.cts, s)
+		e.mu.Unlock()
+	}
+}
+
+// seal records an Encrypt of a unique plaintext as f and returns its
+// ciphertext if it was acknowledged.
+func (e *Env) seal(ctx context.Context, w *Worker, node int, key, f, mode string, write bool) (sealed, bool) {
 	tag := fmt.Sprintf("w%d-%d", w.ID, w.next())
-	op := e.do(ctx, w, node, checker.FEncrypt, key, tag, history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
-		r, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].Encrypt, &kmsv1.EncryptRequest{KeyId: key, Plaintext: []byte(tag)})
+	op := e.do(ctx, w, node, f, key, tag, mode, write, func(ctx context.Context) (string, client.Meta, error) {
+		r, m, err := client.Call(ctx, mode, e.Admin[node].Encrypt, &kmsv1.EncryptRequest{KeyId: key, Plaintext: []byte(tag)})
 		if err != nil {
 			return "", m, err
 		}
 		return base64.StdEncoding.EncodeToString(r.GetCiphertextBlob()), m, nil
 	})
-	if op.Type == history.Ok {
-		e.mu.Lock()
-		e.cts = append(e.cts, sealed{key, tag, op.Result})
-		e.mu.Unlock()
-	}
+	return sealed{key, tag, op.Result}, op.Type == history.Ok
 }
 
 // retry runs op on node after node until it is ok or d passes.

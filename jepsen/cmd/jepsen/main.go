@@ -138,12 +138,17 @@ func plan(o options) ([]cellSpec, error) {
 		}
 		return []cellSpec{{o.workload, o.nemesis, o.nodes, o.timeLimit}}, nil
 	case "smoke":
-		// Four cells of 20s on 3 nodes: under 5 minutes on 2 cores. The
+		// Five cells of 20s on 3 nodes: about 5 minutes on 2 cores. The
 		// process faults include wipe: no extra cell, a heal as quick as a
-		// restart.
+		// restart. The lifecycle workload runs once, under every fault:
+		// deletions and rotations proposed by leaders that die.
 		var cells []cellSpec
 		for _, w := range workload.Names() {
-			for _, n := range []string{"partition", "kill,pause,wipe"} {
+			nemeses := []string{"partition", "kill,pause,wipe"}
+			if w == "lifecycle" {
+				nemeses = []string{"partition,kill,pause,wipe"}
+			}
+			for _, n := range nemeses {
 				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
 			}
 		}
