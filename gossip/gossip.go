@@ -287,10 +287,13 @@ func (g *Gossip) Close() error {
 	g.mu.Unlock()
 	// Each waits for one gossip round to carry the message, and returns
 	// at once when no other member is alive; a loaded machine may need
-	// more than one second for that round.
-	err := g.ml.UpdateNode(3 * time.Second)
-	err = errors.Join(err, g.ml.Leave(3*time.Second))
-	return errors.Join(err, g.ml.Shutdown())
+	// more than one second for that round. Both are best effort: members
+	// that miss them see this node fail instead, and the node stops all
+	// the same, so a timeout is logged, not returned.
+	if err := errors.Join(g.ml.UpdateNode(3*time.Second), g.ml.Leave(3*time.Second)); err != nil {
+		g.cfg.Logger.Warn("gossip: members may see this node fail rather than leave", "err", err)
+	}
+	return g.ml.Shutdown()
 }
 
 // observe records a member's new state. Memberlist calls the event
