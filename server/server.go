@@ -421,7 +421,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 // due.
 func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 	r, err := lifecycle.New(lifecycle.Config{Keys: s.fsm, Log: s.cluster, Leader: s.raft, Now: knobs.Now,
-		Interval: knobs.LifecycleInterval, Logger: s.log, Tasks: []lifecycle.Task{}})
+		Interval: knobs.LifecycleInterval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation}})
 	if err != nil {
 		return err
 	}
