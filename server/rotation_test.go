@@ -143,7 +143,8 @@ func TestRotatedVersionsDecryptEverywhere(t *testing.T) {
 	// within a few of them.
 	time.Sleep(20 * lifecycleInterval)
 	waitApplied(t, 10*time.Second, c.nodes[1].AppliedIndex(), c.nodes[1], c.nodes[2])
-	if got, err := rotationsOn(t, c.nodes[1], admin, id); err != nil || len(got) != 3 || got[2].RotationType != "AUTOMATIC" {
+	if got, err := rotationsOn(t, c.nodes[1], admin, id); err != nil || len(got) != 3 || got[2].RotationType != "AUTOMATIC" ||
+		got[2].KeyMaterialId != rs[2].KeyMaterialId {
 		t.Fatalf("after the leader change: rotations %v, %v", got, err)
 	}
 	for {
