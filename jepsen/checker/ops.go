@@ -15,6 +15,7 @@ const (
 	FDisable  = "disable"
 	FDescribe = "describe"        // Result: DescribeResult
 	FSetDesc  = "set-description" // UpdateKeyDescription; Value: the new, unique description
+	FRotate   = "rotate"          // RotateKeyOnDemand: new key material; older ciphertexts must still decrypt
 	// Durability, in every workload.
 	FCreateKey = "create-key" // Result: the key id
 	FEncrypt   = "encrypt"    // Value: the plaintext tag; Result: base64 ciphertext
@@ -56,7 +57,7 @@ func parseDescribe(res string) (disabled bool, desc string, hasDesc bool) {
 // isWrite says whether f changes state.
 func isWrite(f string) bool {
 	switch f {
-	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FSetDesc, FCreateKey, FEncrypt:
+	case FCreateGrant, FRevokeGrant, FEnable, FDisable, FSetDesc, FRotate, FCreateKey, FEncrypt:
 		return true
 	}
 	return false
