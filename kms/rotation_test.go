@@ -441,3 +441,48 @@ func TestListKeyRotationsPagination(t *testing.T) {
 		wantType(t, err, tc.want)
 	}
 }
+
+// Decrypt of a ciphertext under the first of 26 versions (25 on-demand
+// rotations, AWS's limit) against one under the only version, and the
+// cost of a rotation (material generated in the soft HSM, proposed and
+// applied).
+func BenchmarkDecryptAfterRotations(b *testing.B) {
+	for _, rotations := range []int{0, fsm.MaxOnDemandRotations} {
+		b.Run(fmt.Sprint("rotations=", rotations), func(b *testing.B) {
+			e := newEnv(b)
+			m := e.createKey(b)
+			r, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: m.KeyId, Plaintext: make([]byte, 32)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range rotations {
+				if _, err := e.svc.RotateKeyOnDemand(e.root, &kmsv1.RotateKeyOnDemandRequest{KeyId: m.KeyId}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			req := &kmsv1.DecryptRequest{CiphertextBlob: r.CiphertextBlob}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.svc.Decrypt(e.root, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRotateKeyOnDemand(b *testing.B) {
+	e := newEnv(b)
+	var key string
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%fsm.MaxOnDemandRotations == 0 {
+			b.StopTimer()
+			key = e.createKey(b).KeyId
+			b.StartTimer()
+		}
+		if _, err := e.svc.RotateKeyOnDemand(e.root, &kmsv1.RotateKeyOnDemandRequest{KeyId: key}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
