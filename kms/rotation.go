@@ -209,8 +209,10 @@ func (s *Service) DueRotation(ctx context.Context, k *fsm.Key, now time.Time) (f
 // ListKeyRotations lists a key's completed rotations, oldest first, Limit
 // (1-1000, default 100) at a time; IncludeKeyMaterial ALL_KEY_MATERIAL
 // lists the key's first material too. A disabled key lists (AWS models
-// no DisabledException for it); a key pending deletion or import is
-// KMSInvalidStateException.
+// no DisabledException for it); a key pending deletion is
+// KMSInvalidStateException, and one whose material is imported (origin
+// EXTERNAL, as every key pending import) UnsupportedOperationException,
+// as for every rotation operation.
 func (s *Service) ListKeyRotations(ctx context.Context, req *kmsv1.ListKeyRotationsRequest) (*kmsv1.ListKeyRotationsResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
