@@ -1,7 +1,10 @@
 package fsm
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"reflect"
 	"testing"
 
 	"github.com/trentkms/trent/wire"
@@ -130,5 +133,22 @@ func TestRotationKeyStates(t *testing.T) {
 				t.Errorf("refused commands changed the key: %+v", k.Rotation)
 			}
 		})
+	}
+}
+
+// A snapshot carries the rotation settings and every version: a node
+// restored from it rotates on the same schedule and has every version.
+func TestSnapshotKeepsRotation(t *testing.T) {
+	t.Parallel()
+	f := New()
+	applyAll(t, f, create("k"), enableRotation("k", 90, 0), rotate("k", "v2", RotationOnDemand, 5, 0),
+		rotate("k", "v3", RotationAutomatic, 90*testDay, 90*testDay))
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	want, got := mustKey(t, f, "k"), mustKey(t, g, "k")
+	if !reflect.DeepEqual(got, want) || len(got.Versions) != 3 || got.Rotation.OnDemand != 1 || got.Versions[2].RotationType != RotationAutomatic {
+		t.Fatalf("restored %+v, want %+v", got, want)
 	}
 }
