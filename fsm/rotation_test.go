@@ -51,14 +51,25 @@ func TestAutomaticRotationOncePerPeriod(t *testing.T) {
 	if len(k.Versions) != 2 || k.Versions[1].ID != "v2" || k.Rotation.NextRotationDate != due+5+90*testDay {
 		t.Fatalf("versions %v, next %d", k.Versions, k.Rotation.NextRotationDate)
 	}
+	// A proposal made for the applied period, however late it arrives,
+	// is refused: the next period's rotation is proposed for its own due
+	// date.
+	late := k.Rotation.NextRotationDate + 1
+	if r := applyAll(t, f, rotate("k", "late", RotationAutomatic, late, due))[0]; r.Err == nil {
+		t.Fatal("a late proposal for an applied period rotated the key")
+	}
+	if r := applyAll(t, f, rotate("k", "v3", RotationAutomatic, late, k.Rotation.NextRotationDate))[0]; r.Err != nil {
+		t.Fatalf("the next period's rotation: %v", r.Err)
+	}
+	k = mustKey(t, f, "k")
 	// The retried proposal of the applied rotation is not an error.
-	if r := applyAll(t, f, rotate("k", "v2", RotationAutomatic, due+5, due))[0]; r.Err != nil || len(r.Key.Versions) != 2 {
+	if r := applyAll(t, f, rotate("k", "v2", RotationAutomatic, due+5, due))[0]; r.Err != nil || len(r.Key.Versions) != 3 {
 		t.Fatalf("retry: %v", r.Err)
 	}
 	// Disabled rotation: no automatic rotation applies.
 	next := k.Rotation.NextRotationDate
 	applyAll(t, f, &SetKeyRotation{KeyID: "k"})
-	if r := applyAll(t, f, rotate("k", "v3", RotationAutomatic, next, next))[0]; r.Err == nil {
+	if r := applyAll(t, f, rotate("k", "v4", RotationAutomatic, next, next))[0]; r.Err == nil {
 		t.Fatal("automatic rotation applied with rotation disabled")
 	}
 }
