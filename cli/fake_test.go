@@ -51,6 +51,8 @@ type fakeKMS struct {
 	// tags by key id, in the order set.
 	tags  map[string][]*kmsv1.Tag
 	calls map[string]int
+	// rotation by key id, made on first use (rotation_test.go).
+	rotation map[string]*fakeRotation
 }
 
 var _ kmsv1connect.KeyManagementServiceHandler = (*fakeKMS)(nil)

@@ -30,6 +30,8 @@ const (
 	OpDeleteAlias          Op = "DeleteAlias"
 	OpTagResource          Op = "TagResource"
 	OpUntagResource        Op = "UntagResource"
+	OpSetKeyRotation       Op = "SetKeyRotation"
+	OpRotateKey            Op = "RotateKey"
 
 	OpInitCluster      Op = "InitCluster"
 	OpRegisterNode     Op = "RegisterNode"
@@ -99,6 +101,9 @@ var registry = map[Op]kind{
 	// Tags (tags.go).
 	OpTagResource:   {"tag_resource", func() Command { return new(TagResource) }},
 	OpUntagResource: {"untag_resource", func() Command { return new(UntagResource) }},
+	// Rotation (rotation.go).
+	OpSetKeyRotation: {"set_key_rotation", func() Command { return new(SetKeyRotation) }},
+	OpRotateKey:      {"rotate_key", func() Command { return new(RotateKey) }},
 	// Cluster membership (cluster.go).
 	OpInitCluster:      {"init_cluster", func() Command { return new(InitCluster) }},
 	OpRegisterNode:     {"register_node", func() Command { return new(RegisterNode) }},

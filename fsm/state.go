@@ -33,7 +33,11 @@ type Key struct {
 	Tags                []Tag  `json:"tags,omitempty"`
 	// Versions holds every version of the key material, oldest first; the
 	// last one encrypts. Old versions stay for decryption until deletion.
+	// Every version after the first is a rotation (its RotationType).
 	Versions []KeyVersion `json:"versions"`
+	// Rotation holds the automatic rotation settings and the count of
+	// on-demand rotations (rotation.go).
+	Rotation Rotation `json:"rotation,omitzero"`
 }
 
 // Tag is a key tag.
@@ -50,6 +54,10 @@ type KeyVersion struct {
 	// EKT is the exported key token. It is not key material in plaintext.
 	EKT     []byte `json:"ekt"`
 	Created int64  `json:"created"` // Unix milliseconds
+	// RotationType is how the version came: "" for the key's first
+	// material, RotationAutomatic or RotationOnDemand for a rotation
+	// (whose RotationDate is Created).
+	RotationType string `json:"rotation_type,omitempty"`
 }
 
 // Current returns the version that encrypts. ok is false if the key has no

@@ -211,7 +211,7 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 		}
 		return nil, s.internal(ctx, "Decrypt", err)
 	}
-	return &kmsv1.DecryptResponse{KeyId: k.ARN, Plaintext: pt, EncryptionAlgorithm: symmetricDefault}, nil
+	return &kmsv1.DecryptResponse{KeyId: k.ARN, Plaintext: pt, EncryptionAlgorithm: symmetricDefault, KeyMaterialId: keyMaterialID(k, v)}, nil
 }
 
 // dataKeySize validates KeySpec / NumberOfBytes: exactly one must be set.
@@ -276,7 +276,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, req *kmsv1.GenerateDataKe
 	if err != nil {
 		return nil, err
 	}
-	return &kmsv1.GenerateDataKeyResponse{CiphertextBlob: blob, Plaintext: pt, KeyId: k.ARN}, nil
+	return &kmsv1.GenerateDataKeyResponse{CiphertextBlob: blob, Plaintext: pt, KeyId: k.ARN, KeyMaterialId: currentKeyMaterialID(k)}, nil
 }
 
 // GenerateDataKeyWithoutPlaintext returns a random data key, encrypted only.
@@ -287,7 +287,7 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, req *kmsv
 		return nil, err
 	}
 	clear(pt)
-	return &kmsv1.GenerateDataKeyWithoutPlaintextResponse{CiphertextBlob: blob, KeyId: k.ARN}, nil
+	return &kmsv1.GenerateDataKeyWithoutPlaintextResponse{CiphertextBlob: blob, KeyId: k.ARN, KeyMaterialId: currentKeyMaterialID(k)}, nil
 }
 
 // GenerateRandom returns 1 to 1024 random bytes from the HSM.

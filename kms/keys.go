@@ -80,21 +80,17 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	if err != nil {
 		return nil, s.internal(ctx, "CreateKey", err)
 	}
-	var version [16]byte
-	if _, err := s.rand.Read(version[:]); err != nil {
-		return nil, s.internal(ctx, "CreateKey", err)
-	}
-	ekt, err := s.hsm.GenerateKey(ctx, hsm.SymmetricDefault, idBytes, version)
-	if err != nil {
-		return nil, s.internal(ctx, "CreateKey", err)
-	}
 	now := millis(s.now())
+	v, err := s.generateVersion(ctx, "CreateKey", idBytes, now)
+	if err != nil {
+		return nil, err
+	}
 	k := fsm.Key{
 		ID: id, ARN: s.keyARN(p.Account, id), Account: p.Account, CreationDate: now,
 		Description: req.GetDescription(), KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS",
 		State: fsm.Enabled, Tags: tags, Policy: req.GetPolicy(), // "" gets the default policy
 
-		Versions: []fsm.KeyVersion{{ID: versionHex(version), EKT: ekt, Created: now}},
+		Versions: []fsm.KeyVersion{v},
 	}
 	r, err := s.propose(ctx, &fsm.CreateKey{Key: k})
 	if err != nil {
@@ -128,6 +124,20 @@ func validateTags(in []*kmsv1.Tag) ([]fsm.Tag, error) {
 	return out, nil
 }
 
+// generateVersion generates a version of a symmetric key's material in
+// the HSM: a random version id and the exported key token.
+func (s *Service) generateVersion(ctx context.Context, op string, keyID [16]byte, created int64) (fsm.KeyVersion, error) {
+	var version [16]byte
+	if _, err := s.rand.Read(version[:]); err != nil {
+		return fsm.KeyVersion{}, s.internal(ctx, op, err)
+	}
+	ekt, err := s.hsm.GenerateKey(ctx, hsm.SymmetricDefault, keyID, version)
+	if err != nil {
+		return fsm.KeyVersion{}, s.internal(ctx, op, err)
+	}
+	return fsm.KeyVersion{ID: versionHex(version), EKT: ekt, Created: created}, nil
+}
+
 // metadata renders a key as AWS's KeyMetadata.
 func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
 	m := &kmsv1.KeyMetadata{
@@ -144,6 +154,7 @@ func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
 		CustomerMasterKeySpec: k.KeySpec,
 		KeySpec:               k.KeySpec,
 		EncryptionAlgorithms:  []string{"SYMMETRIC_DEFAULT"},
+		CurrentKeyMaterialId:  currentKeyMaterialID(k),
 	}
 	if k.State == fsm.PendingDeletion {
 		d := seconds(k.DeletionDate)

@@ -413,6 +413,7 @@ var rejectionTypes = map[string]bool{
 	wire.Disabled:                true,
 	wire.KMSInvalidState:         true,
 	wire.LimitExceeded:           true,
+	wire.Conflict:                true,
 	wire.Tag:                     true,
 	wire.MalformedPolicyDocument: true,
 	wire.KMSInternal:             true,

@@ -109,6 +109,7 @@ func TestCreateKeyDefaultsMatchAWS(t *testing.T) {
 		CreationDate: m.CreationDate, Enabled: true, Description: "test", KeyUsage: "ENCRYPT_DECRYPT",
 		KeyState: "Enabled", Origin: "AWS_KMS", KeyManager: "CUSTOMER", CustomerMasterKeySpec: "SYMMETRIC_DEFAULT",
 		KeySpec: "SYMMETRIC_DEFAULT", EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
+		CurrentKeyMaterialId: m.CurrentKeyMaterialId,
 	}
 	if !proto.Equal(m, want) {
 		t.Fatalf("got %v\nwant %v", m, want)

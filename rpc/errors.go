@@ -16,6 +16,7 @@ import (
 var codes = map[string]connect.Code{
 	wire.AccessDenied:             connect.CodePermissionDenied,
 	wire.AlreadyExists:            connect.CodeAlreadyExists,
+	wire.Conflict:                 connect.CodeAborted,
 	wire.DependencyTimeout:        connect.CodeUnavailable,
 	wire.Disabled:                 connect.CodeFailedPrecondition,
 	wire.DryRunOperation:          connect.CodeFailedPrecondition,

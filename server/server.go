@@ -426,7 +426,7 @@ func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 		interval = max(day/1440, 20*time.Millisecond)
 	}
 	r, err := lifecycle.New(lifecycle.Config{Keys: s.fsm, Log: s.cluster, Leader: s.raft, Now: knobs.Now,
-		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{}})
+		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation}})
 	if err != nil {
 		return err
 	}

@@ -153,9 +153,9 @@ func TestErrorsAndMetadata(t *testing.T) {
 	_, err := c.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: "11111111-2222-3333-4444-555555555555"})
 	assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
 
-	_, err = c.EnableKeyRotation(ctx, &kmsv1.EnableKeyRotationRequest{KeyId: "x"})
+	_, err = c.GetPublicKey(ctx, &kmsv1.GetPublicKeyRequest{KeyId: "x"})
 	assertAWSError(t, err, connect.CodeUnimplemented, "UnsupportedOperationException")
-	if !strings.Contains(connectMessage(err), "EnableKeyRotation") {
+	if !strings.Contains(connectMessage(err), "GetPublicKey") {
 		t.Fatalf("unimplemented message does not name the operation: %v", err)
 	}
 

@@ -9,6 +9,7 @@ import (
 const (
 	AccessDenied             = "AccessDeniedException"
 	AlreadyExists            = "AlreadyExistsException"
+	Conflict                 = "ConflictException"
 	DependencyTimeout        = "DependencyTimeoutException"
 	Disabled                 = "DisabledException"
 	DryRunOperation          = "DryRunOperationException"

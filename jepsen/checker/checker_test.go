@@ -196,6 +196,19 @@ func TestDurability(t *testing.T) {
 			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
 			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
 		}, Invalid, "lost-encrypt"},
+		{"a rotation after the Encrypt lost its ciphertext", []history.Op{
+			op(0, FRotate, "k1", "", "", ok, w, 11, 20, 7),
+			op(9, FFinalDecrypt, "k1", "p1", "", history.Fail, f, 100, 110, 9),
+			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
+		}, Invalid, "rotation-lost-ciphertext"},
+		{"rotations before the end, all decrypt", []history.Op{
+			op(0, FRotate, "k1", "", "", ok, w, 11, 20, 7),
+			op(0, FRotate, "k1", "", "", info, w, 21, 30, 0),
+			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
+			op(9, FFinalDescribe, "k2", "", ResultEnabled, ok, f, 100, 110, 9),
+			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),
+		}, Valid, ""},
 		{"lost key", []history.Op{
 			op(9, FFinalDecrypt, "k1", "p1", "p1", ok, f, 100, 110, 9),
 			op(9, FFinalListGrants, "k1", "", "g1", ok, f, 100, 110, 9),

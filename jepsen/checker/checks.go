@@ -115,7 +115,9 @@ func finals(ops []history.Op, f string) []history.Op {
 // Durability checks that every acknowledged Encrypt decrypted in the final
 // phase to its plaintext, every acknowledged CreateKey is described there,
 // and every acknowledged CreateGrant whose grant was never revoked is
-// listed there.
+// listed there. A lost Encrypt whose key may have rotated after it
+// (a RotateKeyOnDemand ok or indeterminate, called after the Encrypt
+// returned) is a rotation that lost a ciphertext.
 func Durability(ops []history.Op) Result {
 	r := newResult("durability")
 	decrypted := map[string]bool{}
@@ -150,6 +152,24 @@ func Durability(ops []history.Op) Result {
 			revoked[op.Key+"/"+op.Value] = true
 		}
 	}
+	rotatedAt := map[string][]int64{} // key -> call times of rotations that may have happened
+	rotations := 0
+	for _, op := range ops {
+		if op.F == FRotate && (op.Type == history.Ok || op.Type == history.Info) {
+			rotatedAt[op.Key] = append(rotatedAt[op.Key], op.Call)
+			if op.Type == history.Ok {
+				rotations++
+			}
+		}
+	}
+	rotatedAfter := func(key string, t int64) bool {
+		for _, c := range rotatedAt[key] {
+			if c > t {
+				return true
+			}
+		}
+		return false
+	}
 	var enc, keys, grants int
 	for _, op := range ops {
 		if op.Type != history.Ok {
@@ -158,7 +178,9 @@ func Durability(ops []history.Op) Result {
 		switch op.F {
 		case FEncrypt:
 			enc++
-			if !decrypted[op.Value] {
+			if !decrypted[op.Value] && rotatedAfter(op.Key, op.Return) {
+				r.anomaly("rotation-lost-ciphertext", "op %d: the ciphertext of acknowledged Encrypt %q did not decrypt at the end after its key rotated", op.ID, op.Value)
+			} else if !decrypted[op.Value] {
 				r.anomaly("lost-encrypt", "op %d: the ciphertext of acknowledged Encrypt %q did not decrypt at the end", op.ID, op.Value)
 			}
 		case FCreateKey:
@@ -180,7 +202,7 @@ func Durability(ops []history.Op) Result {
 			}
 		}
 	}
-	r.note("%d acknowledged Encrypts, %d CreateKeys, %d CreateGrants", enc, keys, grants)
+	r.note("%d acknowledged Encrypts, %d CreateKeys, %d CreateGrants, %d rotations", enc, keys, grants, rotations)
 	if enc+keys+grants == 0 {
 		r.unknown("nothing was acknowledged")
 	}

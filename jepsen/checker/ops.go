@@ -15,9 +15,9 @@ const (
 	FDisable  = "disable"
 	FDescribe = "describe"        // Result: DescribeResult
 	FSetDesc  = "set-description" // UpdateKeyDescription; Value: the new, unique description
+	FRotate   = "rotate"          // RotateKeyOnDemand: new key material; older ciphertexts must still decrypt
 	// Lifecycle workload. Kept keys rotate; doomed keys are deleted.
 	FEnableRotation      = "enable-rotation"       // EnableKeyRotation of a kept key
-	FRotate              = "rotate"                // RotateKeyOnDemand of a kept key
 	FDecryptKept         = "decrypt-kept"          // Value: the plaintext tag; Result: the plaintext
 	FCreateDoomed        = "create-doomed"         // Result: the key id
 	FEncryptDoomed       = "encrypt-doomed"        // Value: the plaintext tag; Result: base64 ciphertext

@@ -13,8 +13,9 @@ import (
 
 // KeyState enables and disables keys, sets their descriptions to unique
 // values (a register whose stale reads are easy to see), and describes
-// them, linearizably and as bounded reads; it also creates keys and
-// encrypts for durability.
+// them, linearizably and as bounded reads; it also creates keys, encrypts
+// for durability, and rotates keys on demand between the encrypts, so the
+// final decrypts check that no rotation loses a ciphertext.
 type KeyState struct{}
 
 // Name implements Workload.
@@ -46,8 +47,10 @@ func (k *KeyState) Step(ctx context.Context, e *Env, w *Worker) {
 		k.describe(ctx, e, w, node, key, history.ModeLinearizable)
 	case x < 90:
 		k.describe(ctx, e, w, node, key, history.ModeBounded)
-	case x < 98:
+	case x < 96:
 		e.encrypt(ctx, w, node, key)
+	case x < 98:
+		k.rotate(ctx, e, w, node, key)
 	default:
 		e.createKey(ctx, w, node)
 	}
@@ -76,6 +79,15 @@ func (k *KeyState) set(ctx context.Context, e *Env, w *Worker, node int, key str
 		} else {
 			_, m, err = client.Call(ctx, history.ModeWrite, call, &kmsv1.DisableKeyRequest{KeyId: key})
 		}
+		return "", m, err
+	})
+}
+
+// rotate adds key material; a disabled key, or one past AWS's 25
+// on-demand rotations, refuses (a definite failure).
+func (k *KeyState) rotate(ctx context.Context, e *Env, w *Worker, node int, key string) {
+	e.do(ctx, w, node, checker.FRotate, key, "", history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
+		_, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].RotateKeyOnDemand, &kmsv1.RotateKeyOnDemandRequest{KeyId: key})
 		return "", m, err
 	})
 }
