@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/google/btree"
@@ -35,14 +36,15 @@ func aliasLess(a, b *Alias) bool {
 	return a.Name < b.Name
 }
 
-// aliasState holds the aliases by (account, name) and how many each key has.
+// aliasState holds the aliases by (account, name) and, per key, the names
+// of its aliases in order (kms:ResourceAliases, the per-key quota).
 type aliasState struct {
 	byName *btree.BTreeG[*Alias]
-	perKey map[string]int
+	perKey map[string][]string
 }
 
 func newAliasState() *aliasState {
-	return &aliasState{byName: btree.NewG(32, aliasLess), perKey: map[string]int{}}
+	return &aliasState{byName: btree.NewG(32, aliasLess), perKey: map[string][]string{}}
 }
 
 func (s *aliasState) get(account, name string) (*Alias, bool) {
@@ -51,21 +53,27 @@ func (s *aliasState) get(account, name string) (*Alias, bool) {
 
 func (s *aliasState) put(a *Alias) {
 	if old, ok := s.byName.ReplaceOrInsert(a); ok {
-		s.perKey[old.KeyID]--
-		if s.perKey[old.KeyID] == 0 {
-			delete(s.perKey, old.KeyID)
-		}
+		s.unindex(old)
 	}
-	s.perKey[a.KeyID]++
+	names := s.perKey[a.KeyID]
+	i, _ := slices.BinarySearch(names, a.Name)
+	// A new slice: a published one (KeyAliases) is never modified.
+	s.perKey[a.KeyID] = slices.Insert(slices.Clip(names), i, a.Name)
 }
 
 func (s *aliasState) remove(a *Alias) {
 	if old, ok := s.byName.Delete(a); ok {
-		s.perKey[old.KeyID]--
-		if s.perKey[old.KeyID] == 0 {
-			delete(s.perKey, old.KeyID)
-		}
+		s.unindex(old)
 	}
+}
+
+func (s *aliasState) unindex(a *Alias) {
+	names := slices.DeleteFunc(slices.Clone(s.perKey[a.KeyID]), func(n string) bool { return n == a.Name })
+	if len(names) == 0 {
+		delete(s.perKey, a.KeyID)
+		return
+	}
+	s.perKey[a.KeyID] = names
 }
 
 // CreateAlias adds an alias. The name must be free in the account: the
@@ -188,7 +196,7 @@ func (f *FSM) aliasTarget(account, id string, max int) *Rejection {
 	if r := notPendingDeletion(k); r != nil {
 		return r
 	}
-	if max > 0 && f.aliases.perKey[id] >= max {
+	if max > 0 && len(f.aliases.perKey[id]) >= max {
 		return reject(wire.LimitExceeded, "The request was rejected because the key "+k.ARN+" already has "+strconv.Itoa(max)+" aliases, the most allowed.")
 	}
 	return nil
@@ -226,6 +234,14 @@ func (f *FSM) ListAliases(account, after, keyID string, limit int) (out []*Alias
 
 // AliasCount returns the number of aliases pointing at a key.
 func (f *FSM) AliasCount(keyID string) int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.aliases.perKey[keyID])
+}
+
+// KeyAliases returns the names of the aliases pointing at a key, in order.
+// The slice is shared: never modify it.
+func (f *FSM) KeyAliases(keyID string) []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.aliases.perKey[keyID]
