@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/btree"
 
@@ -115,7 +116,11 @@ func (c *CreateAlias) apply(f *FSM, _ uint64) *Result {
 
 // UpdateAlias points an existing alias at another key of its account. The
 // key it pointed at may be in any state; the new one may not be pending
-// deletion (AWS key-state table, note 10).
+// deletion (AWS key-state table, note 10) and must be of the same kind
+// (symmetric, asymmetric or HMAC) and key usage as the one the alias
+// points at when the command applies, so code that uses the alias keeps
+// working. All of it is decided here, against the alias's target of the
+// moment: a check before proposing could race with another UpdateAlias.
 type UpdateAlias struct {
 	Account string `json:"account"`
 	Name    string `json:"name"`
@@ -139,6 +144,9 @@ func (c *UpdateAlias) apply(f *FSM, _ uint64) *Result {
 	}
 	if old.KeyID != c.KeyID {
 		if r := f.aliasTarget(c.Account, c.KeyID, c.MaxAliasesPerKey); r != nil {
+			return &Result{Err: r}
+		}
+		if r := f.sameKind(old, c.KeyID); r != nil {
 			return &Result{Err: r}
 		}
 	} else if r := f.aliasTarget(c.Account, c.KeyID, 0); r != nil {
@@ -200,6 +208,32 @@ func (f *FSM) aliasTarget(account, id string, max int) *Rejection {
 		return reject(wire.LimitExceeded, "The request was rejected because the key "+k.ARN+" already has "+strconv.Itoa(max)+" aliases, the most allowed.")
 	}
 	return nil
+}
+
+// sameKind refuses a new target of another kind or key usage than the key
+// alias a points at (AWS: ValidationException, as emulators answer; AWS
+// documents the rule, not the error). A current target that no longer
+// exists constrains nothing.
+func (f *FSM) sameKind(a *Alias, newKeyID string) *Rejection {
+	cur, ok := f.keys.Get(&Key{ID: a.KeyID})
+	nk, ok2 := f.keys.Get(&Key{ID: newKeyID})
+	if !ok || !ok2 || keyKind(cur.KeySpec) == keyKind(nk.KeySpec) && cur.KeyUsage == nk.KeyUsage {
+		return nil
+	}
+	return reject(wire.Validation, "The alias "+a.Name+" points at a "+keyKind(cur.KeySpec)+" "+cur.KeyUsage+" key; "+
+		nk.ARN+" is a "+keyKind(nk.KeySpec)+" "+nk.KeyUsage+" key. An alias can only be pointed at a key of the same type and key usage.")
+}
+
+// keyKind is the type of key a key spec makes: symmetric, HMAC or
+// asymmetric (RSA, elliptic curve, SM2, ML-DSA).
+func keyKind(spec string) string {
+	switch {
+	case spec == "SYMMETRIC_DEFAULT":
+		return "symmetric"
+	case strings.HasPrefix(spec, "HMAC_"):
+		return "HMAC"
+	}
+	return "asymmetric"
 }
 
 // Alias returns the alias of account with the given name ("alias/<name>").

@@ -387,3 +387,21 @@ func TestAliasAuthorization(t *testing.T) {
 	_, err = e.svc.CreateAlias(as(t, "arn:aws:iam::444455556666:root"), &kmsv1.CreateAliasRequest{AliasName: "alias/x", TargetKeyId: e2.Arn})
 	wantType(t, err, wire.AccessDenied)
 }
+
+// UpdateAlias refuses a key of another type or key usage than the one the
+// alias points at (reference 5.3), and changes nothing.
+func TestUpdateAliasRefusesAnotherKindOfKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	e.createAlias(t, "alias/app", m.KeyId)
+	// Trent cannot create HMAC keys yet; the state machine can hold one.
+	hmacID := "0000abcd-12ab-44cd-86ef-1234567890ab"
+	e.apply(t, &fsm.CreateKey{Key: fsm.Key{ID: hmacID, ARN: "arn:aws:kms:us-east-1:111122223333:key/" + hmacID,
+		Account: "111122223333", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC", Origin: "AWS_KMS", State: fsm.Enabled}})
+	_, err := e.svc.UpdateAlias(e.root, &kmsv1.UpdateAliasRequest{AliasName: "alias/app", TargetKeyId: hmacID})
+	wantType(t, err, wire.Validation)
+	if a, _ := e.fsm.Alias("111122223333", "alias/app"); a.KeyID != m.KeyId {
+		t.Fatalf("alias moved to %s", a.KeyID)
+	}
+}

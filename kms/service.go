@@ -438,6 +438,7 @@ var rejectionTypes = map[string]bool{
 	wire.Tag:                     true,
 	wire.MalformedPolicyDocument: true,
 	wire.KMSInternal:             true,
+	wire.Validation:              true, // UpdateAlias to a key of another kind
 }
 
 // rejection translates a command refused at apply time.
