@@ -129,6 +129,9 @@ type UpdateAlias struct {
 	// Date is the new last-updated date, Unix milliseconds.
 	Date             int64 `json:"date"`
 	MaxAliasesPerKey int   `json:"max_aliases_per_key"`
+	// ExpectKeyID, if set, is the key the alias pointed at when the
+	// proposer authorized the call on it; see AliasMoved.
+	ExpectKeyID string `json:"expect_key_id,omitempty"`
 }
 
 func (*UpdateAlias) Op() Op { return OpUpdateAlias }
@@ -141,6 +144,9 @@ func (c *UpdateAlias) apply(f *FSM, _ uint64) *Result {
 	old, ok := f.aliases.get(c.Account, c.Name)
 	if !ok {
 		return &Result{Err: aliasNotFound(c.ARN)}
+	}
+	if r := moved(old, c.ExpectKeyID); r != nil {
+		return &Result{Err: r}
 	}
 	if old.KeyID != c.KeyID {
 		if r := f.aliasTarget(c.Account, c.KeyID, c.MaxAliasesPerKey); r != nil {
@@ -163,6 +169,9 @@ type DeleteAlias struct {
 	Account string `json:"account"`
 	Name    string `json:"name"`
 	ARN     string `json:"arn"`
+	// ExpectKeyID, if set, is the key the alias pointed at when the
+	// proposer authorized the call on it; see AliasMoved.
+	ExpectKeyID string `json:"expect_key_id,omitempty"`
 }
 
 func (*DeleteAlias) Op() Op { return OpDeleteAlias }
@@ -176,8 +185,25 @@ func (c *DeleteAlias) apply(f *FSM, _ uint64) *Result {
 	if !ok {
 		return &Result{Err: aliasNotFound(c.ARN)}
 	}
+	if r := moved(old, c.ExpectKeyID); r != nil {
+		return &Result{Err: r}
+	}
 	f.aliases.remove(old)
 	return &Result{Alias: old}
+}
+
+// AliasMoved is the type of the rejection of an UpdateAlias or DeleteAlias
+// whose alias no longer points at ExpectKeyID: another UpdateAlias applied
+// between the proposer's authorization (on the key it saw) and this
+// command. It is not an AWS error: the proposer looks again and decides
+// on the key the alias points at now.
+const AliasMoved = "TrentAliasMoved"
+
+func moved(a *Alias, expect string) *Rejection {
+	if expect == "" || a.KeyID == expect {
+		return nil
+	}
+	return reject(AliasMoved, "The alias "+a.ARN+" was pointed at another key while the request was decided.")
 }
 
 func validateAliasFields(account, name, arn, keyID string, needKey bool) error {

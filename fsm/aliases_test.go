@@ -137,3 +137,27 @@ func TestKeyAliasesIndex(t *testing.T) {
 		t.Fatalf("k2's aliases after restore %v", got)
 	}
 }
+
+// An UpdateAlias or DeleteAlias expecting the alias on one key is refused,
+// changing nothing, when it points at another by the time it applies.
+func TestAliasChangesExpectTheirKey(t *testing.T) {
+	t.Parallel()
+	arn := "arn:aws:kms:us-east-1:" + testAccount + ":alias/x"
+	for _, c := range []Command{
+		&UpdateAlias{Account: testAccount, Name: "alias/x", ARN: arn, KeyID: "k3", Date: 5, ExpectKeyID: "k"},
+		&DeleteAlias{Account: testAccount, Name: "alias/x", ARN: arn, ExpectKeyID: "k"},
+	} {
+		t.Run(string(c.Op()), func(t *testing.T) {
+			f := New()
+			applyAll(t, f, create("k"), create("k2"), create("k3"), createAlias("alias/x", "k", 1),
+				&UpdateAlias{Account: testAccount, Name: "alias/x", ARN: arn, KeyID: "k2", Date: 2, ExpectKeyID: "k"})
+			r := applyAll(t, f, c)[0]
+			if r.Err == nil || r.Err.Type != AliasMoved {
+				t.Fatalf("got %+v, want %s", r, AliasMoved)
+			}
+			if a, ok := f.Alias(testAccount, "alias/x"); !ok || a.KeyID != "k2" || a.LastUpdatedDate != 2 {
+				t.Fatalf("alias changed: %+v", a)
+			}
+		})
+	}
+}

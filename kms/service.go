@@ -439,6 +439,7 @@ var rejectionTypes = map[string]bool{
 	wire.MalformedPolicyDocument: true,
 	wire.KMSInternal:             true,
 	wire.Validation:              true, // UpdateAlias to a key of another kind
+	fsm.AliasMoved:               true, // kms.onAlias decides again
 }
 
 // rejection translates a command refused at apply time.
