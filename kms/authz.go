@@ -46,6 +46,9 @@ type AuthzRequest struct {
 	RequestTags []fsm.Tag
 	// TagKeys are the tag keys UntagResource removes, for aws:TagKeys.
 	TagKeys []string
+	// ReEncryptOnSameKey says whether a ReEncrypt's destination is its
+	// source key, for kms:ReEncryptOnSameKey; nil for other operations.
+	ReEncryptOnSameKey *bool
 	// KeyAliases are the names of Key's aliases, for kms:ResourceAliases;
 	// the Service fills them in.
 	KeyAliases []string

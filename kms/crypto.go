@@ -56,19 +56,25 @@ func contextErrorAt(member string, err error) error {
 // cryptoKey resolves and authorizes a key for a symmetric cryptographic
 // operation and checks that it can encrypt now.
 func (s *Service) cryptoKey(ctx context.Context, p identity.Principal, keyID, action string, ec map[string]string) (*fsm.Key, error) {
-	k, err := s.resolveKey(p, keyID, true)
+	return s.usableKey(ctx, keyID, &AuthzRequest{Principal: p, Action: action, EncryptionContext: ec})
+}
+
+// usableKey is cryptoKey for an authorization request r with more
+// condition keys; it fills in r's Key and RequestAlias.
+func (s *Service) usableKey(ctx context.Context, keyID string, r *AuthzRequest) (*fsm.Key, error) {
+	k, err := s.resolveKey(r.Principal, keyID, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec,
-		RequestAlias: requestAlias(keyID)}); err != nil {
+	r.Key, r.RequestAlias = k, requestAlias(keyID)
+	if err := s.authorizeRequest(ctx, r); err != nil {
 		return nil, err
 	}
 	if err := usable(k); err != nil {
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
-		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, action)
+		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, r.Action)
 	}
 	return k, nil
 }
@@ -170,7 +176,8 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
-	src, err := s.ciphertextKey(ctx, p, req.GetCiphertextBlob(), req.GetKeyId(), "kms:Decrypt", req.GetEncryptionContext())
+	src, err := s.ciphertextKey(ctx, req.GetCiphertextBlob(), req.GetKeyId(),
+		&AuthzRequest{Principal: p, Action: "kms:Decrypt", EncryptionContext: req.GetEncryptionContext()})
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +214,11 @@ type sealed struct {
 // another key than the blob, the answer is IncorrectKeyException. Without
 // it, a key the caller may not use is indistinguishable from one that
 // does not exist, as in AWS.
-func (s *Service) ciphertextKey(ctx context.Context, p identity.Principal, raw []byte, keyID, action string, ec map[string]string) (*sealed, error) {
+//
+// r holds the principal, action, context and any other condition keys; it
+// gets the key filled in.
+func (s *Service) ciphertextKey(ctx context.Context, raw []byte, keyID string, r *AuthzRequest) (*sealed, error) {
+	p := r.Principal
 	blob, err := ciphertext.Parse(raw)
 	if err != nil {
 		return nil, errInvalidCiphertext()
@@ -224,8 +235,8 @@ func (s *Service) ciphertextKey(ctx context.Context, p identity.Principal, raw [
 	} else if !ok {
 		return nil, errUnknownCiphertextKey()
 	}
-	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: action, Key: k, EncryptionContext: ec,
-		RequestAlias: requestAlias(keyID)}); err != nil {
+	r.Key, r.RequestAlias = k, requestAlias(keyID)
+	if err := s.authorizeRequest(ctx, r); err != nil {
 		if keyID == "" {
 			return nil, errUnknownCiphertextKey()
 		}
@@ -235,7 +246,7 @@ func (s *Service) ciphertextKey(ctx context.Context, p identity.Principal, raw [
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
-		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, action)
+		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, r.Action)
 	}
 	v, ok := k.Version(versionHex(blob.VersionID))
 	if !ok {

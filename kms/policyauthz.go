@@ -190,6 +190,9 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	case r.Action == "kms:ListGrants" || r.Action == "kms:RevokeGrant":
 		req.SetGrant(policy.GrantRequest{})
 	}
+	if r.ReEncryptOnSameKey != nil {
+		req.Set(policy.CondReEncryptOnSameKey, strconv.FormatBool(*r.ReEncryptOnSameKey))
+	}
 	if r.BypassLockoutCheck != nil {
 		req.Set(policy.CondBypassLockoutCheck, strconv.FormatBool(*r.BypassLockoutCheck))
 	}

@@ -3,7 +3,9 @@ package kms
 import (
 	"context"
 
+	"github.com/trentkms/trent/ciphertext"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/identity"
 )
 
 // ReEncrypt decrypts a ciphertext blob and encrypts the plaintext under a
@@ -51,11 +53,14 @@ func (s *Service) ReEncrypt(ctx context.Context, req *kmsv1.ReEncryptRequest) (*
 	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
-	src, err := s.ciphertextKey(ctx, p, req.GetCiphertextBlob(), req.GetSourceKeyId(), "kms:ReEncryptFrom", srcEC)
+	same := s.sameKey(p, req.GetCiphertextBlob(), req.GetDestinationKeyId())
+	src, err := s.ciphertextKey(ctx, req.GetCiphertextBlob(), req.GetSourceKeyId(),
+		&AuthzRequest{Principal: p, Action: "kms:ReEncryptFrom", EncryptionContext: srcEC, ReEncryptOnSameKey: &same})
 	if err != nil {
 		return nil, err
 	}
-	dst, err := s.cryptoKey(ctx, p, req.GetDestinationKeyId(), "kms:ReEncryptTo", dstEC)
+	dst, err := s.usableKey(ctx, req.GetDestinationKeyId(),
+		&AuthzRequest{Principal: p, Action: "kms:ReEncryptTo", EncryptionContext: dstEC, ReEncryptOnSameKey: &same})
 	if err != nil {
 		return nil, err
 	}
@@ -78,4 +83,16 @@ func (s *Service) ReEncrypt(ctx context.Context, req *kmsv1.ReEncryptRequest) (*
 		SourceEncryptionAlgorithm:      symmetricDefault,
 		DestinationEncryptionAlgorithm: symmetricDefault,
 	}, nil
+}
+
+// sameKey reports whether the destination names the key the blob was
+// encrypted under, for kms:ReEncryptOnSameKey. Errors are left to the
+// checks that report them.
+func (s *Service) sameKey(p identity.Principal, raw []byte, destination string) bool {
+	b, err := ciphertext.Parse(raw)
+	if err != nil {
+		return false
+	}
+	k, err := s.resolveKey(p, destination, true)
+	return err == nil && k.ID == formatUUID(b.KeyID)
 }

@@ -162,3 +162,32 @@ func TestReEncryptAuthorization(t *testing.T) {
 	_, err = e.svc.ReEncrypt(bob, &kmsv1.ReEncryptRequest{CiphertextBlob: encC.CiphertextBlob, DestinationKeyId: c.KeyId})
 	wantError(t, err, wire.AccessDenied, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.")
 }
+
+// kms:ReEncryptOnSameKey is true when the destination is the source key,
+// on both sides of the authorization (AWS's example policy refuses
+// re-encryption under the same key).
+func TestReEncryptOnSameKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.createKey(t), e.createKey(t)
+	e.createAlias(t, "alias/a", a.KeyId)
+	noSameKey := kp(rootAll, stmt("Allow", aws(bobARN), `"kms:ReEncrypt*"`, ""),
+		stmt("Deny", `"*"`, `"kms:ReEncrypt*"`, `{"Bool":{"kms:ReEncryptOnSameKey":"true"}}`))
+	e.apply(t, keyPolicyCmd(a.KeyId, noSameKey), keyPolicyCmd(b.KeyId, noSameKey))
+	enc, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: a.KeyId, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		dest string
+		want string
+	}{
+		{b.KeyId, ""},
+		{a.KeyId, wire.AccessDenied},
+		{"alias/a", wire.AccessDenied},
+		{a.Arn, wire.AccessDenied},
+	} {
+		_, err := e.svc.ReEncrypt(as(t, bobARN), &kmsv1.ReEncryptRequest{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: tt.dest})
+		wantType(t, err, tt.want)
+	}
+}
