@@ -191,3 +191,21 @@ func TestReEncryptOnSameKey(t *testing.T) {
 		wantType(t, err, tt.want)
 	}
 }
+
+// BenchmarkReEncrypt measures one ReEncrypt of a short ciphertext to
+// another key (account root, default policies): an HSM Open and Seal.
+func BenchmarkReEncrypt(b *testing.B) {
+	e := newEnv(b)
+	src, dst := e.createKey(b), e.createKey(b)
+	enc, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: src.KeyId, Plaintext: make([]byte, 32)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := &kmsv1.ReEncryptRequest{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: dst.KeyId}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.svc.ReEncrypt(e.root, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -200,6 +200,9 @@ func requestAlias(keyID string) string {
 	if strings.HasPrefix(keyID, "alias/") {
 		return keyID
 	}
+	if !strings.HasPrefix(keyID, "arn:") || !strings.Contains(keyID, ":alias/") {
+		return "" // most requests: no parse, no allocation
+	}
 	if arn, err := identity.ParseKMSARN(keyID); err == nil {
 		return arn.AliasName()
 	}
