@@ -208,15 +208,13 @@ type sealed struct {
 	version fsm.KeyVersion
 }
 
-// ciphertextKey finds the key a ciphertext blob names and authorizes
-// action on it with encryption context ec (Decrypt, ReEncrypt's source).
-// keyID is the request's optional KeyId or SourceKeyId: if it names
-// another key than the blob, the answer is IncorrectKeyException. Without
-// it, a key the caller may not use is indistinguishable from one that
-// does not exist, as in AWS.
-//
-// r holds the principal, action, context and any other condition keys; it
-// gets the key filled in.
+// ciphertextKey finds the key a ciphertext blob names, authorizes r (the
+// principal, action, encryption context and any other condition keys; it
+// gets the key filled in) and checks the key can decrypt now: Decrypt, and
+// ReEncrypt's source. keyID is the request's optional KeyId or
+// SourceKeyId: if it names another key than the blob, the answer is
+// IncorrectKeyException. Without it, a key the caller may not use is
+// indistinguishable from one that does not exist, as in AWS.
 func (s *Service) ciphertextKey(ctx context.Context, raw []byte, keyID string, r *AuthzRequest) (*sealed, error) {
 	p := r.Principal
 	blob, err := ciphertext.Parse(raw)
