@@ -139,9 +139,15 @@ func TestReEncryptAuthorization(t *testing.T) {
 	e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: b.KeyId, GranteePrincipal: bobARN,
 		Operations: []string{"ReEncryptTo"}, Constraints: subset("tenant", "t1")})
 	wantType(t, reencrypt(), wire.AccessDenied)
-	e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: b.KeyId, GranteePrincipal: bobARN,
+	g := e.grant(t, e.root, &kmsv1.CreateGrantRequest{KeyId: b.KeyId, GranteePrincipal: bobARN,
 		Operations: []string{"ReEncryptTo"}, Constraints: subset("tenant", "t2")})
 	wantType(t, reencrypt(), "")
+	// With the grant's token, and with a token that is not one.
+	for token, want := range map[string]string{g.GrantToken: "", "v1.forged": wire.InvalidGrantToken} {
+		_, err := e.svc.ReEncrypt(bob, &kmsv1.ReEncryptRequest{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC,
+			DestinationKeyId: b.KeyId, DestinationEncryptionContext: dstEC, GrantTokens: []string{token}})
+		wantType(t, err, want)
+	}
 	// Neither grant is a Decrypt or Encrypt grant.
 	_, err = e.svc.Decrypt(bob, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: srcEC})
 	wantType(t, err, wire.AccessDenied)
