@@ -91,6 +91,12 @@ func TestGolden(t *testing.T) {
 			args:  []string{"--output", "text", "kms", "decrypt", "--query", "Plaintext", "--ciphertext-blob", helloBlob},
 		},
 		{
+			name:  "re-encrypt",
+			setup: [][]string{{"kms", "create-key"}, {"kms", "create-key"}},
+			args: []string{"kms", "re-encrypt", "--ciphertext-blob", helloBlob, "--source-encryption-context", "purpose=test",
+				"--destination-key-id", key2, "--destination-encryption-context", "purpose=moved"},
+		},
+		{
 			name:  "generate-data-key",
 			setup: [][]string{{"kms", "create-key"}},
 			args:  []string{"kms", "generate-data-key", "--key-id", key1, "--key-spec", "AES_256"},

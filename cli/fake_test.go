@@ -202,19 +202,25 @@ func (f *fakeKMS) Encrypt(_ context.Context, req *kmsv1.EncryptRequest) (*kmsv1.
 
 func (f *fakeKMS) Decrypt(_ context.Context, req *kmsv1.DecryptRequest) (*kmsv1.DecryptResponse, error) {
 	f.count("Decrypt")
-	keyID, plaintext, ok := fakeOpen(req.CiphertextBlob)
-	if !ok {
-		err := connect.NewError(connect.CodeInvalidArgument, errors.New("The ciphertext is invalid."))
-		err.Meta().Set(wire.ErrorTypeHeader, "InvalidCiphertextException")
-		return nil, err
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k, err := f.key(keyID)
+	k, plaintext, err := f.open(req.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
 	return &kmsv1.DecryptResponse{KeyId: k.Arn, Plaintext: plaintext, EncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
+}
+
+// open returns the key and plaintext of a fake blob; f.mu is held.
+func (f *fakeKMS) open(blob []byte) (*kmsv1.KeyMetadata, []byte, error) {
+	keyID, plaintext, ok := fakeOpen(blob)
+	if !ok {
+		err := connect.NewError(connect.CodeInvalidArgument, errors.New("The ciphertext is invalid."))
+		err.Meta().Set(wire.ErrorTypeHeader, "InvalidCiphertextException")
+		return nil, nil, err
+	}
+	k, err := f.key(keyID)
+	return k, plaintext, err
 }
 
 func (f *fakeKMS) GenerateDataKey(_ context.Context, req *kmsv1.GenerateDataKeyRequest) (*kmsv1.GenerateDataKeyResponse, error) {
@@ -569,4 +575,20 @@ func (f *fakeKMS) ListResourceTags(_ context.Context, req *kmsv1.ListResourceTag
 		return nil, err
 	}
 	return &kmsv1.ListResourceTagsResponse{Tags: slices.Clone(f.tags[k.KeyId])}, nil
+}
+
+func (f *fakeKMS) ReEncrypt(_ context.Context, req *kmsv1.ReEncryptRequest) (*kmsv1.ReEncryptResponse, error) {
+	f.count("ReEncrypt")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	src, plaintext, err := f.open(req.CiphertextBlob)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := f.key(req.DestinationKeyId)
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.ReEncryptResponse{CiphertextBlob: fakeSeal(dst.KeyId, plaintext), SourceKeyId: src.Arn, KeyId: dst.Arn,
+		SourceEncryptionAlgorithm: "SYMMETRIC_DEFAULT", DestinationEncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
 }

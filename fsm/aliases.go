@@ -2,7 +2,9 @@ package fsm
 
 import (
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/btree"
 
@@ -35,14 +37,15 @@ func aliasLess(a, b *Alias) bool {
 	return a.Name < b.Name
 }
 
-// aliasState holds the aliases by (account, name) and how many each key has.
+// aliasState holds the aliases by (account, name) and, per key, the names
+// of its aliases in order (kms:ResourceAliases, the per-key quota).
 type aliasState struct {
 	byName *btree.BTreeG[*Alias]
-	perKey map[string]int
+	perKey map[string][]string
 }
 
 func newAliasState() *aliasState {
-	return &aliasState{byName: btree.NewG(32, aliasLess), perKey: map[string]int{}}
+	return &aliasState{byName: btree.NewG(32, aliasLess), perKey: map[string][]string{}}
 }
 
 func (s *aliasState) get(account, name string) (*Alias, bool) {
@@ -51,21 +54,27 @@ func (s *aliasState) get(account, name string) (*Alias, bool) {
 
 func (s *aliasState) put(a *Alias) {
 	if old, ok := s.byName.ReplaceOrInsert(a); ok {
-		s.perKey[old.KeyID]--
-		if s.perKey[old.KeyID] == 0 {
-			delete(s.perKey, old.KeyID)
-		}
+		s.unindex(old)
 	}
-	s.perKey[a.KeyID]++
+	names := s.perKey[a.KeyID]
+	i, _ := slices.BinarySearch(names, a.Name)
+	// A new slice: a published one (KeyAliases) is never modified.
+	s.perKey[a.KeyID] = slices.Insert(slices.Clip(names), i, a.Name)
 }
 
 func (s *aliasState) remove(a *Alias) {
 	if old, ok := s.byName.Delete(a); ok {
-		s.perKey[old.KeyID]--
-		if s.perKey[old.KeyID] == 0 {
-			delete(s.perKey, old.KeyID)
-		}
+		s.unindex(old)
 	}
+}
+
+func (s *aliasState) unindex(a *Alias) {
+	names := slices.DeleteFunc(slices.Clone(s.perKey[a.KeyID]), func(n string) bool { return n == a.Name })
+	if len(names) == 0 {
+		delete(s.perKey, a.KeyID)
+		return
+	}
+	s.perKey[a.KeyID] = names
 }
 
 // CreateAlias adds an alias. The name must be free in the account: the
@@ -107,7 +116,11 @@ func (c *CreateAlias) apply(f *FSM, _ uint64) *Result {
 
 // UpdateAlias points an existing alias at another key of its account. The
 // key it pointed at may be in any state; the new one may not be pending
-// deletion (AWS key-state table, note 10).
+// deletion (AWS key-state table, note 10) and must be of the same kind
+// (symmetric, asymmetric or HMAC) and key usage as the one the alias
+// points at when the command applies, so code that uses the alias keeps
+// working. All of it is decided here, against the alias's target of the
+// moment: a check before proposing could race with another UpdateAlias.
 type UpdateAlias struct {
 	Account string `json:"account"`
 	Name    string `json:"name"`
@@ -116,6 +129,9 @@ type UpdateAlias struct {
 	// Date is the new last-updated date, Unix milliseconds.
 	Date             int64 `json:"date"`
 	MaxAliasesPerKey int   `json:"max_aliases_per_key"`
+	// ExpectKeyID, if set, is the key the alias pointed at when the
+	// proposer authorized the call on it; see AliasMoved.
+	ExpectKeyID string `json:"expect_key_id,omitempty"`
 }
 
 func (*UpdateAlias) Op() Op { return OpUpdateAlias }
@@ -129,8 +145,14 @@ func (c *UpdateAlias) apply(f *FSM, _ uint64) *Result {
 	if !ok {
 		return &Result{Err: aliasNotFound(c.ARN)}
 	}
+	if r := moved(old, c.ExpectKeyID); r != nil {
+		return &Result{Err: r}
+	}
 	if old.KeyID != c.KeyID {
 		if r := f.aliasTarget(c.Account, c.KeyID, c.MaxAliasesPerKey); r != nil {
+			return &Result{Err: r}
+		}
+		if r := f.sameKind(old, c.KeyID); r != nil {
 			return &Result{Err: r}
 		}
 	} else if r := f.aliasTarget(c.Account, c.KeyID, 0); r != nil {
@@ -147,6 +169,9 @@ type DeleteAlias struct {
 	Account string `json:"account"`
 	Name    string `json:"name"`
 	ARN     string `json:"arn"`
+	// ExpectKeyID, if set, is the key the alias pointed at when the
+	// proposer authorized the call on it; see AliasMoved.
+	ExpectKeyID string `json:"expect_key_id,omitempty"`
 }
 
 func (*DeleteAlias) Op() Op { return OpDeleteAlias }
@@ -160,8 +185,25 @@ func (c *DeleteAlias) apply(f *FSM, _ uint64) *Result {
 	if !ok {
 		return &Result{Err: aliasNotFound(c.ARN)}
 	}
+	if r := moved(old, c.ExpectKeyID); r != nil {
+		return &Result{Err: r}
+	}
 	f.aliases.remove(old)
 	return &Result{Alias: old}
+}
+
+// AliasMoved is the type of the rejection of an UpdateAlias or DeleteAlias
+// whose alias no longer points at ExpectKeyID: another UpdateAlias applied
+// between the proposer's authorization (on the key it saw) and this
+// command. It is not an AWS error: the proposer looks again and decides
+// on the key the alias points at now.
+const AliasMoved = "TrentAliasMoved"
+
+func moved(a *Alias, expect string) *Rejection {
+	if expect == "" || a.KeyID == expect {
+		return nil
+	}
+	return reject(AliasMoved, "The alias "+a.ARN+" was pointed at another key while the request was decided.")
 }
 
 func validateAliasFields(account, name, arn, keyID string, needKey bool) error {
@@ -188,10 +230,36 @@ func (f *FSM) aliasTarget(account, id string, max int) *Rejection {
 	if r := notPendingDeletion(k); r != nil {
 		return r
 	}
-	if max > 0 && f.aliases.perKey[id] >= max {
+	if max > 0 && len(f.aliases.perKey[id]) >= max {
 		return reject(wire.LimitExceeded, "The request was rejected because the key "+k.ARN+" already has "+strconv.Itoa(max)+" aliases, the most allowed.")
 	}
 	return nil
+}
+
+// sameKind refuses a new target of another kind or key usage than the key
+// alias a points at (AWS: ValidationException, as emulators answer; AWS
+// documents the rule, not the error). A current target that no longer
+// exists constrains nothing.
+func (f *FSM) sameKind(a *Alias, newKeyID string) *Rejection {
+	cur, ok := f.keys.Get(&Key{ID: a.KeyID})
+	nk, ok2 := f.keys.Get(&Key{ID: newKeyID})
+	if !ok || !ok2 || keyKind(cur.KeySpec) == keyKind(nk.KeySpec) && cur.KeyUsage == nk.KeyUsage {
+		return nil
+	}
+	return reject(wire.Validation, "The alias "+a.Name+" points at a "+keyKind(cur.KeySpec)+" "+cur.KeyUsage+" key; "+
+		nk.ARN+" is a "+keyKind(nk.KeySpec)+" "+nk.KeyUsage+" key. An alias can only be pointed at a key of the same type and key usage.")
+}
+
+// keyKind is the type of key a key spec makes: symmetric, HMAC or
+// asymmetric (RSA, elliptic curve, SM2, ML-DSA).
+func keyKind(spec string) string {
+	switch {
+	case spec == "SYMMETRIC_DEFAULT":
+		return "symmetric"
+	case strings.HasPrefix(spec, "HMAC_"):
+		return "HMAC"
+	}
+	return "asymmetric"
 }
 
 // Alias returns the alias of account with the given name ("alias/<name>").
@@ -226,6 +294,14 @@ func (f *FSM) ListAliases(account, after, keyID string, limit int) (out []*Alias
 
 // AliasCount returns the number of aliases pointing at a key.
 func (f *FSM) AliasCount(keyID string) int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.aliases.perKey[keyID])
+}
+
+// KeyAliases returns the names of the aliases pointing at a key, in order.
+// The slice is shared: never modify it.
+func (f *FSM) KeyAliases(keyID string) []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.aliases.perKey[keyID]

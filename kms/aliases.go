@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/trentkms/trent/fsm"
@@ -129,25 +130,14 @@ func (s *Service) UpdateAlias(ctx context.Context, req *kmsv1.UpdateAliasRequest
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.aliasForWrite(ctx, p, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAlias(ctx, p, "kms:UpdateAlias", a.ARN); err != nil {
-		return nil, err
-	}
-	old, err := s.keyOf(a.Account, a.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, p, "kms:UpdateAlias", old, nil); err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, p, "kms:UpdateAlias", k, nil); err != nil {
-		return nil, err
-	}
-	_, err = s.propose(ctx, &fsm.UpdateAlias{Account: p.Account, Name: name, ARN: a.ARN, KeyID: k.ID,
-		Date: millis(s.now()), MaxAliasesPerKey: maxAliasesPerKey})
+	err = s.onAlias(ctx, p, name, "kms:UpdateAlias", func(a *fsm.Alias) error {
+		if err := s.authorize(ctx, p, "kms:UpdateAlias", k, nil); err != nil {
+			return err
+		}
+		_, err := s.propose(ctx, &fsm.UpdateAlias{Account: p.Account, Name: name, ARN: a.ARN, KeyID: k.ID,
+			Date: millis(s.now()), MaxAliasesPerKey: maxAliasesPerKey, ExpectKeyID: a.KeyID})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -165,24 +155,55 @@ func (s *Service) DeleteAlias(ctx context.Context, req *kmsv1.DeleteAliasRequest
 	if err := checkAliasName(name, false); err != nil {
 		return nil, err
 	}
-	a, err := s.aliasForWrite(ctx, p, name)
+	err = s.onAlias(ctx, p, name, "kms:DeleteAlias", func(a *fsm.Alias) error {
+		_, err := s.propose(ctx, &fsm.DeleteAlias{Account: p.Account, Name: name, ARN: a.ARN, ExpectKeyID: a.KeyID})
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAlias(ctx, p, "kms:DeleteAlias", a.ARN); err != nil {
-		return nil, err
-	}
-	k, err := s.keyOf(a.Account, a.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, p, "kms:DeleteAlias", k, nil); err != nil {
-		return nil, err
-	}
-	if _, err := s.propose(ctx, &fsm.DeleteAlias{Account: p.Account, Name: name, ARN: a.ARN}); err != nil {
 		return nil, err
 	}
 	return &kmsv1.DeleteAliasResponse{}, nil
+}
+
+// aliasAttempts bounds how often onAlias decides again when the alias
+// moves under it.
+const aliasAttempts = 3
+
+// onAlias runs an UpdateAlias or DeleteAlias (action) on the caller's
+// alias name: it authorizes action on the alias and on the key the alias
+// points at, then calls change, whose command carries that key as its
+// ExpectKeyID. If another UpdateAlias moved the alias in between, the
+// command is refused at apply time (fsm.AliasMoved) and all of it is
+// decided again on fresh state, so the call never changes an alias on the
+// strength of a permission on a key the alias no longer points at.
+func (s *Service) onAlias(ctx context.Context, p identity.Principal, name, action string, change func(*fsm.Alias) error) error {
+	for attempt := 1; ; attempt++ {
+		a, err := s.aliasForWrite(ctx, p, name)
+		if err != nil {
+			return err
+		}
+		if err := s.authorizeAlias(ctx, p, action, a.ARN); err != nil {
+			return err
+		}
+		cur, err := s.keyOf(a.Account, a.KeyID)
+		if err != nil {
+			return err
+		}
+		if err := s.authorize(ctx, p, action, cur, nil); err != nil {
+			return err
+		}
+		err = change(a)
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Type != fsm.AliasMoved {
+			return err
+		}
+		if attempt == aliasAttempts {
+			return newError(wire.DependencyTimeout, "The alias %s kept changing while the request was decided; retry the request.", a.ARN)
+		}
+		if err := s.linearize(ctx, 0); err != nil {
+			return err
+		}
+	}
 }
 
 // ListAliases lists the aliases of the caller's account in name order,

@@ -1,13 +1,16 @@
 package kms_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/fsm/fsmtest"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -386,4 +389,82 @@ func TestAliasAuthorization(t *testing.T) {
 	e2 := e.createKey(t)
 	_, err = e.svc.CreateAlias(as(t, "arn:aws:iam::444455556666:root"), &kmsv1.CreateAliasRequest{AliasName: "alias/x", TargetKeyId: e2.Arn})
 	wantType(t, err, wire.AccessDenied)
+}
+
+// UpdateAlias refuses a key of another type or key usage than the one the
+// alias points at (reference 5.3), and changes nothing.
+func TestUpdateAliasRefusesAnotherKindOfKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.createKey(t)
+	e.createAlias(t, "alias/app", m.KeyId)
+	// Trent cannot create HMAC keys yet; the state machine can hold one.
+	hmacID := "0000abcd-12ab-44cd-86ef-1234567890ab"
+	e.apply(t, &fsm.CreateKey{Key: fsm.Key{ID: hmacID, ARN: "arn:aws:kms:us-east-1:111122223333:key/" + hmacID,
+		Account: "111122223333", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC", Origin: "AWS_KMS", State: fsm.Enabled}})
+	_, err := e.svc.UpdateAlias(e.root, &kmsv1.UpdateAliasRequest{AliasName: "alias/app", TargetKeyId: hmacID})
+	wantType(t, err, wire.Validation)
+	if a, _ := e.fsm.Alias("111122223333", "alias/app"); a.KeyID != m.KeyId {
+		t.Fatalf("alias moved to %s", a.KeyID)
+	}
+}
+
+// racingLog is the log with one concurrent write: just before the first
+// command of op it is asked to replicate, it applies first.
+type racingLog struct {
+	*fsmtest.Log
+	op    fsm.Op
+	first fsm.Command
+	done  bool
+}
+
+func (l *racingLog) Apply(ctx context.Context, cmd []byte) (any, uint64, error) {
+	if c, err := fsm.Decode(cmd); err == nil && c.Op() == l.op && !l.done {
+		l.done = true
+		if _, _, err := fsm.Apply(ctx, l.Log, l.first); err != nil {
+			return nil, 0, err
+		}
+	}
+	return l.Log.Apply(ctx, cmd)
+}
+
+// An alias moved by someone else between the authorization of an
+// UpdateAlias or DeleteAlias (on the key it pointed at) and the apply of
+// its command is not changed on the strength of that key: the command is
+// refused at apply time and the call decided again, on the key the alias
+// points at now.
+func TestAliasChangesAreDecidedOnTheCurrentTarget(t *testing.T) {
+	t.Parallel()
+	for _, op := range []fsm.Op{fsm.OpDeleteAlias, fsm.OpUpdateAlias} {
+		t.Run(string(op), func(t *testing.T) {
+			t.Parallel()
+			var rl *racingLog
+			e := newEnvMax(t, nil, 20, func(c *kms.Config) {
+				rl = &racingLog{Log: c.Log.(*fsmtest.Log), op: op}
+				c.Log = rl
+			})
+			mine, theirs, third := e.createKey(t), e.createKey(t), e.createKey(t)
+			e.createAlias(t, "alias/shared", mine.KeyId)
+			// Bob may change aliases of his key (and the third), not of theirs.
+			bobMay := kp(rootAll, stmt("Allow", aws(bobARN), `["kms:UpdateAlias","kms:DeleteAlias"]`, ""))
+			e.apply(t, userCmd(acct, "bob"), keyPolicyCmd(mine.KeyId, bobMay), keyPolicyCmd(third.KeyId, bobMay),
+				identityPolicyCmd(acct, "user", "bob", "p", ident("Allow", `["kms:UpdateAlias","kms:DeleteAlias"]`,
+					`["`+aliasARNPrefix+`alias/shared","`+mine.Arn+`","`+third.Arn+`"]`, "")))
+			rl.first = &fsm.UpdateAlias{Account: acct, Name: "alias/shared", ARN: aliasARNPrefix + "alias/shared",
+				KeyID: theirs.KeyId, Date: 2, MaxAliasesPerKey: 50}
+			var err error
+			if op == fsm.OpDeleteAlias {
+				_, err = e.svc.DeleteAlias(e.bob, &kmsv1.DeleteAliasRequest{AliasName: "alias/shared"})
+			} else {
+				_, err = e.svc.UpdateAlias(e.bob, &kmsv1.UpdateAliasRequest{AliasName: "alias/shared", TargetKeyId: third.KeyId})
+			}
+			wantType(t, err, wire.AccessDenied)
+			if !strings.Contains(message(t, err), theirs.Arn) {
+				t.Fatalf("denied on the wrong key: %v", err)
+			}
+			if a, ok := e.fsm.Alias(acct, "alias/shared"); !ok || a.KeyID != theirs.KeyId {
+				t.Fatalf("alias after the race: %+v", a)
+			}
+		})
+	}
 }

@@ -38,6 +38,20 @@ type AuthzRequest struct {
 	// BypassLockoutCheck is the BypassPolicyLockoutSafetyCheck member of
 	// CreateKey and PutKeyPolicy; nil for other operations.
 	BypassLockoutCheck *bool
+	// RequestAlias is the alias name ("alias/<name>") the request named
+	// Key by, for kms:RequestAlias; "" when it used a key id or ARN.
+	RequestAlias string
+	// RequestTags are the tags the request sets (CreateKey's Tags,
+	// TagResource), for aws:RequestTag/<key> and aws:TagKeys.
+	RequestTags []fsm.Tag
+	// TagKeys are the tag keys UntagResource removes, for aws:TagKeys.
+	TagKeys []string
+	// ReEncryptOnSameKey says whether a ReEncrypt's destination is its
+	// source key, for kms:ReEncryptOnSameKey; nil for other operations.
+	ReEncryptOnSameKey *bool
+	// KeyAliases are the names of Key's aliases, for kms:ResourceAliases;
+	// the Service fills them in.
+	KeyAliases []string
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -17,49 +17,64 @@ const symmetricDefault = "SYMMETRIC_DEFAULT"
 const encryptionAlgorithms = "[SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]"
 
 // checkAlgorithm validates an EncryptionAlgorithm member for a symmetric key.
-func checkAlgorithm(alg string) error {
+func checkAlgorithm(alg string) error { return checkAlgorithmAt("encryptionAlgorithm", alg) }
+
+// checkAlgorithmAt validates the encryption algorithm member named member.
+func checkAlgorithmAt(member, alg string) error {
 	switch {
 	case alg == "" || alg == symmetricDefault:
 		return nil
 	case enumContains(encryptionAlgorithms, alg):
 		return newError(wire.InvalidKeyUsage, "The encryption algorithm %s is not supported by a symmetric encryption key.", alg)
 	default:
-		return validation("Value '%s' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: %s", alg, encryptionAlgorithms)
+		return validation("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: %s", alg, member, encryptionAlgorithms)
 	}
 }
 
 // checkContext validates an encryption context; a bad one is a
 // ValidationException naming the rule it breaks (never its values).
-func checkContext(ec map[string]string) error {
+func checkContext(ec map[string]string) error { return checkContextAt("encryptionContext", ec) }
+
+// checkContextAt validates the encryption context member named member.
+func checkContextAt(member string, ec map[string]string) error {
 	if _, err := ciphertext.CanonicalContext(ec); err != nil {
-		return contextError(err)
+		return contextErrorAt(member, err)
 	}
 	return nil
 }
 
-func contextError(err error) error {
+func contextError(err error) error { return contextErrorAt("encryptionContext", err) }
+
+func contextErrorAt(member string, err error) error {
 	rule := err.Error()
 	if ce := (*ciphertext.ContextError)(nil); errors.As(err, &ce) {
 		rule = ce.Rule
 	}
-	return validation("Value at 'encryptionContext' failed to satisfy constraint: %s", rule)
+	return validation("Value at '%s' failed to satisfy constraint: %s", member, rule)
 }
 
 // cryptoKey resolves and authorizes a key for a symmetric cryptographic
 // operation and checks that it can encrypt now.
 func (s *Service) cryptoKey(ctx context.Context, p identity.Principal, keyID, action string, ec map[string]string) (*fsm.Key, error) {
-	k, err := s.resolveKey(p, keyID, true)
+	return s.usableKey(ctx, keyID, &AuthzRequest{Principal: p, Action: action, EncryptionContext: ec})
+}
+
+// usableKey is cryptoKey for an authorization request r with more
+// condition keys; it fills in r's Key and RequestAlias.
+func (s *Service) usableKey(ctx context.Context, keyID string, r *AuthzRequest) (*fsm.Key, error) {
+	k, err := s.resolveKey(r.Principal, keyID, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, action, k, ec); err != nil {
+	r.Key, r.RequestAlias = k, requestAlias(keyID)
+	if err := s.authorizeRequest(ctx, r); err != nil {
 		return nil, err
 	}
 	if err := usable(k); err != nil {
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
-		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, action)
+		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, r.Action)
 	}
 	return k, nil
 }
@@ -149,11 +164,8 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	if err != nil {
 		return nil, err
 	}
-	switch n := len(req.GetCiphertextBlob()); {
-	case n == 0:
-		return nil, validation("Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length greater than or equal to 1")
-	case n > 6144:
-		return nil, validation("Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length less than or equal to 6144")
+	if err := checkCiphertextBlob(req.GetCiphertextBlob()); err != nil {
+		return nil, err
 	}
 	if err := checkAlgorithm(req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err
@@ -164,13 +176,55 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	if err := s.useGrantTokens(ctx, req.GetGrantTokens()); err != nil {
 		return nil, err
 	}
-	blob, err := ciphertext.Parse(req.GetCiphertextBlob())
+	src, err := s.ciphertextKey(ctx, req.GetCiphertextBlob(), req.GetKeyId(),
+		&AuthzRequest{Principal: p, Action: "kms:Decrypt", EncryptionContext: req.GetEncryptionContext()})
+	if err != nil {
+		return nil, err
+	}
+	if req.GetDryRun() {
+		return nil, dryRun()
+	}
+	pt, err := s.open(ctx, src, req.GetEncryptionContext(), "Decrypt")
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.DecryptResponse{KeyId: src.key.ARN, Plaintext: pt, EncryptionAlgorithm: symmetricDefault,
+		KeyMaterialId: keyMaterialID(src.key, src.version)}, nil
+}
+
+func checkCiphertextBlob(b []byte) error {
+	switch n := len(b); {
+	case n == 0:
+		return validation("Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	case n > 6144:
+		return validation("Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length less than or equal to 6144")
+	}
+	return nil
+}
+
+// sealed is a parsed ciphertext blob with the key and version it names.
+type sealed struct {
+	blob    *ciphertext.Blob
+	key     *fsm.Key
+	version fsm.KeyVersion
+}
+
+// ciphertextKey finds the key a ciphertext blob names, authorizes r (the
+// principal, action, encryption context and any other condition keys; it
+// gets the key filled in) and checks the key can decrypt now: Decrypt, and
+// ReEncrypt's source. keyID is the request's optional KeyId or
+// SourceKeyId: if it names another key than the blob, the answer is
+// IncorrectKeyException. Without it, a key the caller may not use is
+// indistinguishable from one that does not exist, as in AWS.
+func (s *Service) ciphertextKey(ctx context.Context, raw []byte, keyID string, r *AuthzRequest) (*sealed, error) {
+	p := r.Principal
+	blob, err := ciphertext.Parse(raw)
 	if err != nil {
 		return nil, errInvalidCiphertext()
 	}
 	k, ok := s.store.Key(formatUUID(blob.KeyID))
-	if req.GetKeyId() != "" {
-		named, err := s.resolveKey(p, req.GetKeyId(), true)
+	if keyID != "" {
+		named, err := s.resolveKey(p, keyID, true)
 		if err != nil {
 			return nil, err
 		}
@@ -180,8 +234,9 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	} else if !ok {
 		return nil, errUnknownCiphertextKey()
 	}
-	if err := s.authorize(ctx, p, "kms:Decrypt", k, req.GetEncryptionContext()); err != nil {
-		if req.GetKeyId() == "" {
+	r.Key, r.RequestAlias = k, requestAlias(keyID)
+	if err := s.authorizeRequest(ctx, r); err != nil {
+		if keyID == "" {
 			return nil, errUnknownCiphertextKey()
 		}
 		return nil, err
@@ -190,28 +245,30 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
-		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for kms:Decrypt.", k.ARN, k.KeyUsage)
+		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, r.Action)
 	}
 	v, ok := k.Version(versionHex(blob.VersionID))
 	if !ok {
 		return nil, errInvalidCiphertext()
 	}
-	if req.GetDryRun() {
-		return nil, dryRun()
-	}
-	aad, err := ciphertext.AAD(blob.Header(), req.GetEncryptionContext())
+	return &sealed{blob: blob, key: k, version: v}, nil
+}
+
+// open decrypts c with encryption context ec inside the HSM.
+func (s *Service) open(ctx context.Context, c *sealed, ec map[string]string, op string) ([]byte, error) {
+	aad, err := ciphertext.AAD(c.blob.Header(), ec)
 	if err != nil {
 		return nil, errInvalidCiphertext()
 	}
-	ref := hsm.KeyRef{KeyID: blob.KeyID, VersionID: blob.VersionID, Spec: hsm.SymmetricDefault, EKT: v.EKT}
-	pt, err := s.hsm.Open(ctx, ref, blob.Nonce, aad, blob.Body)
+	ref := hsm.KeyRef{KeyID: c.blob.KeyID, VersionID: c.blob.VersionID, Spec: hsm.SymmetricDefault, EKT: c.version.EKT}
+	pt, err := s.hsm.Open(ctx, ref, c.blob.Nonce, aad, c.blob.Body)
 	if err != nil {
 		if errors.Is(err, hsm.ErrAuthentication) {
 			return nil, errInvalidCiphertext()
 		}
-		return nil, s.internal(ctx, "Decrypt", err)
+		return nil, s.internal(ctx, op, err)
 	}
-	return &kmsv1.DecryptResponse{KeyId: k.ARN, Plaintext: pt, EncryptionAlgorithm: symmetricDefault, KeyMaterialId: keyMaterialID(k, v)}, nil
+	return pt, nil
 }
 
 // dataKeySize validates KeySpec / NumberOfBytes: exactly one must be set.

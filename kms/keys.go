@@ -62,7 +62,7 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	}
 	bypass := req.GetBypassPolicyLockoutSafetyCheck()
 	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:CreateKey", BypassLockoutCheck: &bypass,
-		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS"}}); err != nil {
+		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS"}, RequestTags: tags}); err != nil {
 		return nil, err
 	}
 	if req.GetPolicy() != "" {
@@ -71,7 +71,7 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 		}
 	}
 	if len(tags) > 0 {
-		if err := s.authorize(ctx, p, "kms:TagResource", nil, nil); err != nil {
+		if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:TagResource", RequestTags: tags}); err != nil {
 			return nil, err
 		}
 	}
@@ -176,7 +176,8 @@ func (s *Service) DescribeKey(ctx context.Context, req *kmsv1.DescribeKeyRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, "kms:DescribeKey", k, nil); err != nil {
+	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:DescribeKey", Key: k,
+		RequestAlias: requestAlias(req.GetKeyId())}); err != nil {
 		return nil, err
 	}
 	return &kmsv1.DescribeKeyResponse{KeyMetadata: s.metadata(k)}, nil

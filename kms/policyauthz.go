@@ -167,9 +167,17 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	req.SetEncryptionContext(r.EncryptionContext)
 	switch {
 	case r.Key != nil:
-		req.SetKey(policy.KeyAttributes{KeySpec: r.Key.KeySpec, KeyUsage: r.Key.KeyUsage, Origin: r.Key.Origin})
+		req.SetKey(policy.KeyAttributes{KeySpec: r.Key.KeySpec, KeyUsage: r.Key.KeyUsage, Origin: r.Key.Origin,
+			Aliases: r.KeyAliases})
+		req.SetResourceTags(tagMap(r.Key.Tags))
 	case r.NewKey != nil:
 		req.SetKey(*r.NewKey)
+	}
+	req.SetRequestAlias(r.RequestAlias)
+	if len(r.RequestTags) > 0 {
+		req.SetRequestTags(tagMap(r.RequestTags))
+	} else if len(r.TagKeys) > 0 {
+		req.Set(policy.CondTagKeys, r.TagKeys...)
 	}
 	if usesEncryptionAlgorithm(r.Action) {
 		// Trent's keys are symmetric: the algorithm is always the default,
@@ -182,6 +190,9 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	case r.Action == "kms:ListGrants" || r.Action == "kms:RevokeGrant":
 		req.SetGrant(policy.GrantRequest{})
 	}
+	if r.ReEncryptOnSameKey != nil {
+		req.Set(policy.CondReEncryptOnSameKey, strconv.FormatBool(*r.ReEncryptOnSameKey))
+	}
 	if r.BypassLockoutCheck != nil {
 		req.Set(policy.CondBypassLockoutCheck, strconv.FormatBool(*r.BypassLockoutCheck))
 	}
@@ -191,6 +202,17 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	}
 	req.SetTime(a.now())
 	return req
+}
+
+func tagMap(tags []fsm.Tag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
 }
 
 // usesEncryptionAlgorithm reports whether kms:EncryptionAlgorithm applies
@@ -219,7 +241,7 @@ func (s *Service) ExplainAuthorization(ctx context.Context, principal identity.P
 	if !strings.HasPrefix(action, "kms:") || len(action) < 5 {
 		return nil, validation("Value '%s' at 'action' failed to satisfy constraint: Member must be kms:<Operation>", action)
 	}
-	r := &AuthzRequest{Principal: principal, Action: action, EncryptionContext: ec}
+	r := &AuthzRequest{Principal: principal, Action: action, EncryptionContext: ec, RequestAlias: requestAlias(keyID)}
 	out := &policy.Explanation{Resource: "*"}
 	if keyID != "" {
 		k, err := s.resolveKey(principal, keyID, true)
@@ -232,11 +254,7 @@ func (s *Service) ExplainAuthorization(ctx context.Context, principal identity.P
 		out.Text = "denied: " + action + " cannot be performed on a key of another account"
 		return out, nil
 	}
-	if r.Key == nil {
-		r.Account = principal.Account
-	} else {
-		r.Account = r.Key.Account
-	}
+	s.completeRequest(r)
 	if d, ok := s.authz.(Decider); ok {
 		out.Decision = d.Decide(ctx, r)
 	} else if err := s.authz.Authorize(ctx, r); err == nil {

@@ -43,6 +43,8 @@ type Store interface {
 	ListRetirableGrants(principal, afterKey, afterID string, limit int) ([]*fsm.Grant, bool)
 	Alias(account, name string) (*fsm.Alias, bool)
 	ListAliases(account, after, keyID string, limit int) ([]*fsm.Alias, bool)
+	// KeyAliases returns the names of a key's aliases (shared; read only).
+	KeyAliases(keyID string) []string
 	AppliedIndex() uint64
 	WaitApplied(ctx context.Context, idx uint64) error
 }
@@ -191,6 +193,22 @@ func (s *Service) resolveKey(p identity.Principal, keyID string, allowAlias bool
 	return s.keyOf(account, strings.ToLower(id))
 }
 
+// requestAlias returns the alias name a KeyId member names its key by
+// ("alias/<name>", also for an alias ARN), for kms:RequestAlias; "" when
+// it is a key id or key ARN.
+func requestAlias(keyID string) string {
+	if strings.HasPrefix(keyID, "alias/") {
+		return keyID
+	}
+	if !strings.HasPrefix(keyID, "arn:") || !strings.Contains(keyID, ":alias/") {
+		return "" // most requests: no parse, no allocation
+	}
+	if arn, err := identity.ParseKMSARN(keyID); err == nil {
+		return arn.AliasName()
+	}
+	return ""
+}
+
 // aliasKey returns the key the alias of account named name points at.
 func (s *Service) aliasKey(account, name, arn string) (*fsm.Key, error) {
 	a, ok := s.store.Alias(account, name)
@@ -318,12 +336,19 @@ func (s *Service) policyAllows(ctx context.Context, p identity.Principal, action
 }
 
 func (s *Service) policyAllowsRequest(ctx context.Context, r *AuthzRequest) error {
+	s.completeRequest(r)
+	return s.authz.Authorize(ctx, r)
+}
+
+// completeRequest fills in what an authorization request derives from the
+// state: the resource's account and the key's aliases.
+func (s *Service) completeRequest(r *AuthzRequest) {
 	if r.Key == nil {
 		r.Account = r.Principal.Account
-	} else {
-		r.Account = r.Key.Account
+		return
 	}
-	return s.authz.Authorize(ctx, r)
+	r.Account = r.Key.Account
+	r.KeyAliases = s.store.KeyAliases(r.Key.ID)
 }
 
 // denied turns an authorizer's refusal into the error the caller sees,
@@ -417,6 +442,8 @@ var rejectionTypes = map[string]bool{
 	wire.Tag:                     true,
 	wire.MalformedPolicyDocument: true,
 	wire.KMSInternal:             true,
+	wire.Validation:              true, // UpdateAlias to a key of another kind
+	fsm.AliasMoved:               true, // kms.onAlias decides again
 }
 
 // rejection translates a command refused at apply time.

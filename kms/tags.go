@@ -27,7 +27,7 @@ func (s *Service) TagResource(ctx context.Context, req *kmsv1.TagResourceRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, "kms:TagResource", k, nil); err != nil {
+	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:TagResource", Key: k, RequestTags: tags}); err != nil {
 		return nil, err
 	}
 	if _, err := s.propose(ctx, &fsm.TagResource{KeyID: k.ID, Tags: tags}); err != nil {
@@ -56,7 +56,7 @@ func (s *Service) UntagResource(ctx context.Context, req *kmsv1.UntagResourceReq
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, "kms:UntagResource", k, nil); err != nil {
+	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:UntagResource", Key: k, TagKeys: keys}); err != nil {
 		return nil, err
 	}
 	if _, err := s.propose(ctx, &fsm.UntagResource{KeyID: k.ID, TagKeys: slices.Clone(keys)}); err != nil {

@@ -32,6 +32,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testda
 //	identity-policy          an identity policy of the caller (repeatable)
 //	  {...}
 //	context K=V K=V          the encryption context
+//	resource-tags K=V K=V    the key's tags (aws:ResourceTag/K)
+//	request-tags K=V K=V     the tags the request sets (aws:RequestTag/K, aws:TagKeys)
 //	set KEY V V              any condition key
 //	grant operations=A,B grantee=ARN retiring=ARN constraints=T,T for-aws-resource=true
 //	key-attributes spec=S usage=U origin=O aliases=A,B
@@ -196,16 +198,18 @@ func evalScenario(t *testing.T, file string, first int, input []string) policy.D
 			key = mustParse(t, text, policy.KeyPolicy)
 		case "identity-policy":
 			idents = append(idents, mustParse(t, strings.TrimSpace(d.args), policy.IdentityPolicy))
-		case "context":
-			ec := map[string]string{}
+		case "context", "resource-tags", "request-tags":
+			m := map[string]string{}
 			for _, f := range fields {
 				k, v, ok := strings.Cut(f, "=")
 				if !ok {
 					fail("%q is not KEY=VALUE", f)
 				}
-				ec[k] = v
+				m[k] = v
 			}
-			setups = append(setups, func(r *policy.Request) { r.SetEncryptionContext(ec) })
+			set := map[string]func(*policy.Request, map[string]string){"context": (*policy.Request).SetEncryptionContext,
+				"resource-tags": (*policy.Request).SetResourceTags, "request-tags": (*policy.Request).SetRequestTags}[d.verb]
+			setups = append(setups, func(r *policy.Request) { set(r, m) })
 		case "set":
 			if len(fields) == 0 {
 				fail("no condition key")

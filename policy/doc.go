@@ -105,8 +105,9 @@
 // kms:GranteePrincipal, kms:RetiringPrincipal, kms:GrantConstraintType,
 // kms:GrantIsForAWSResource, kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
 // kms:EncryptionAlgorithm, kms:SigningAlgorithm, kms:MacAlgorithm,
-// kms:RequestAlias, kms:ResourceAliases,
-// kms:BypassPolicyLockoutSafetyCheck, aws:PrincipalArn,
+// kms:RequestAlias, kms:ResourceAliases, kms:ReEncryptOnSameKey,
+// kms:BypassPolicyLockoutSafetyCheck, aws:ResourceTag/<key>,
+// aws:RequestTag/<key>, aws:TagKeys, aws:PrincipalArn,
 // aws:PrincipalAccount, aws:PrincipalType, aws:username, aws:SourceIp,
 // aws:CurrentTime, aws:EpochTime and aws:SecureTransport; any other key
 // set with [Request.Set] works too. Keys a request lacks are absent.
@@ -168,7 +169,6 @@
 //
 // SCPs, RCPs, permission boundaries, session policies, VPC endpoint
 // policies, STS sessions, federated and service callers, aws:SourceVpce,
-// aws:PrincipalOrgID, tag keys unless the KMS layer sets them, and
-// NotPrincipal with session ARNs. [LockoutCheck] does not judge
-// conditions; see its documentation.
+// aws:PrincipalOrgID, and NotPrincipal with session ARNs. [LockoutCheck]
+// does not judge conditions; see its documentation.
 package policy

@@ -41,6 +41,7 @@ const (
 	CondRequestAlias          = "kms:requestalias"
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
+	CondReEncryptOnSameKey    = "kms:reencryptonsamekey"
 	CondViaService            = "kms:viaservice"       // never present in Trent
 	CondPrincipalArn          = "aws:principalarn"     // derived from Request.Principal
 	CondPrincipalAccount      = "aws:principalaccount" // derived from Request.Principal
@@ -50,6 +51,15 @@ const (
 	CondCurrentTime           = "aws:currenttime"
 	CondEpochTime             = "aws:epochtime"
 	CondSecureTransport       = "aws:securetransport"
+	// CondResourceTagPrefix prefixes one key per tag of the key acted on:
+	// aws:resourcetag/<tag key folded by ciphertext.FoldKey>.
+	CondResourceTagPrefix = "aws:resourcetag/"
+	// CondRequestTagPrefix prefixes one key per tag a request sets
+	// (CreateKey's Tags, TagResource).
+	CondRequestTagPrefix = "aws:requesttag/"
+	// CondTagKeys is multi-valued: the tag keys a request sets or removes
+	// (UntagResource), case preserved.
+	CondTagKeys = "aws:tagkeys"
 )
 
 // A Request is one authorization question: may Principal perform Action
@@ -186,6 +196,43 @@ func (r *Request) SetGrant(g GrantRequest) {
 	r.setOne(CondRetiringPrincipal, g.RetiringPrincipal)
 	r.Set(CondGrantConstraintType, g.ConstraintTypes...)
 	r.Set(CondGrantIsForAWSResource, strconv.FormatBool(g.IsForAWSResource))
+}
+
+// SetResourceTags sets aws:ResourceTag/<key> for each tag of the key the
+// request acts on, replacing any earlier ones. Tag keys are case-sensitive
+// on the key but condition key names are not: tags whose keys fold
+// together (ciphertext.FoldKey) make one condition key with both values,
+// in tag-key order, so a plain operator holds when either matches.
+func (r *Request) SetResourceTags(tags map[string]string) {
+	r.setTags(CondResourceTagPrefix, tags)
+}
+
+// SetRequestTags sets aws:RequestTag/<key> for each tag the request sets
+// (folded as in [Request.SetResourceTags]) and aws:TagKeys to their keys,
+// replacing any earlier ones.
+func (r *Request) SetRequestTags(tags map[string]string) {
+	keys := r.setTags(CondRequestTagPrefix, tags)
+	r.Set(CondTagKeys, keys...)
+}
+
+// setTags sets prefix+<folded key> for each tag and returns the tag keys
+// in order.
+func (r *Request) setTags(prefix string, tags map[string]string) []string {
+	for k := range r.Context {
+		if strings.HasPrefix(k, prefix) {
+			delete(r.Context, k)
+		}
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ck := foldConditionKey(prefix + k)
+		r.Set(ck, append(r.Context[ck], tags[k])...)
+	}
+	return keys
 }
 
 // SetRequestAlias sets kms:RequestAlias to the alias name the request used

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
-# encrypt and decrypt with an encryption context, list-keys, grants,
-# aliases, tags, rotation, and calls that must fail (wrong context, wrong
-# secret). Exits non-zero on the first
+# encrypt and decrypt with an encryption context, re-encrypt, list-keys,
+# grants, aliases, tags, rotation, and calls that must fail (wrong
+# context, wrong secret). Exits non-zero on the first
 # surprise.
 #
 # Environment:
@@ -74,6 +74,31 @@ if kms decrypt --ciphertext-blob "fileb://$tmp/ct" --encryption-context purpose=
   fail "decrypt with the wrong encryption context succeeded"
 fi
 grep -q InvalidCiphertextException "$tmp/err" || fail "wrong context: $(cat "$tmp/err")"
+
+step "re-encrypt under a second key named by alias, with a new encryption context"
+key2=$(kms create-key --description "awscli-e2e re-encrypt" --query KeyMetadata.KeyId --output text)
+kms create-alias --alias-name "alias/awscli-e2e-re-$$" --target-key-id "$key2" || fail "create-alias for re-encrypt"
+kms re-encrypt --ciphertext-blob "fileb://$tmp/ct" --source-encryption-context purpose=e2e,team=trent \
+  --destination-key-id "alias/awscli-e2e-re-$$" --destination-encryption-context purpose=moved >"$tmp/re.json" ||
+  fail "re-encrypt"
+python3 - "$tmp/re.json" "$key_id" "$key2" <<'PY' || fail "re-encrypt output: $(cat "$tmp/re.json")"
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert out["SourceKeyId"].endswith(":key/" + sys.argv[2]) and out["KeyId"].endswith(":key/" + sys.argv[3]), out
+assert out["SourceEncryptionAlgorithm"] == out["DestinationEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT", out
+PY
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["CiphertextBlob"])' "$tmp/re.json" | b64d >"$tmp/ct-re"
+out=$(kms decrypt --ciphertext-blob "fileb://$tmp/ct-re" --encryption-context purpose=moved --query '[KeyId, Plaintext]' --output text)
+read -r dec_key dec_b64 <<<"$out"
+printf '%s' "$dec_b64" | b64d >"$tmp/dec-re"
+cmp -s "$tmp/plain" "$tmp/dec-re" || fail "the re-encrypted ciphertext decrypts to different plaintext"
+case "$dec_key" in *":key/$key2") ;; *) fail "the re-encrypted ciphertext decrypts under $dec_key" ;; esac
+if kms re-encrypt --ciphertext-blob "fileb://$tmp/ct" --source-encryption-context purpose=e2e,team=trent \
+  --source-key-id "$key2" --destination-key-id "$key2" >/dev/null 2>"$tmp/err"; then
+  fail "re-encrypt with the wrong --source-key-id succeeded"
+fi
+grep -q IncorrectKeyException "$tmp/err" || fail "wrong source key: $(cat "$tmp/err")"
+kms delete-alias --alias-name "alias/awscli-e2e-re-$$" || fail "delete-alias after re-encrypt"
 
 # Grants: create with EncryptionContextSubset, list (AWS shape), retire by
 # token, revoke.

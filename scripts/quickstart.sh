@@ -22,6 +22,10 @@ data="$tmp/trent-data"
 trent() { "$tmp/trent" --data-dir "$data" "$@"; }
 
 start_node() {
+  # Truncate here, not only in the redirection below: that one runs in the
+  # background child, and the wait loop could first read the previous
+  # run's "is serving on" line and call a node that is not up yet.
+  : >"$tmp/node.log"
   "$tmp/node" --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" --gossip-addr "127.0.0.1:$((port + 2))" >"$tmp/node.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 1 300); do
