@@ -85,10 +85,11 @@ func reflectionPolicy() policy {
 // admin calls CreateJoinToken, RemoveNode and Status, which a follower
 // also forwards with its node certificate) and the procedures with other
 // callers or limits. The handler still checks who may do what (the admin
-// account's root, membership).
+// account's root, membership). They serve in every phase of the node:
+// peers forward writes and joins to it while it catches up or leaves.
 func clusterPolicies() map[string]policy {
 	admin := policy{source: audit.SourceCluster, callers: principals | nodes, maxBytes: smallMaxBytes, timeout: callTimeout,
-		audit: auditConnect}
+		audit: auditConnect, always: true}
 	// Join is open to nodes without a certificate; the join token is the
 	// credential.
 	join := admin
