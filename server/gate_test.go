@@ -90,7 +90,20 @@ func revoke(t *testing.T, s *server.Server, dir string, cert *x509.Certificate) 
 // error type the answer names.
 func probe(t *testing.T, s *server.Server, hc *http.Client, path string) (int, string) {
 	t.Helper()
-	r, _ := http.NewRequest(http.MethodPost, "https://"+s.APIAddr()+path, strings.NewReader("{}"))
+	resp, _ := post(t, hc, "https://"+s.APIAddr(), path)
+	typ := resp.Header.Get("Trent-Error-Type")
+	if typ == "" {
+		typ = resp.Header.Get("X-Amzn-Errortype")
+	}
+	return resp.StatusCode, typ
+}
+
+// post posts a small request to path at url: an AWS JSON ListKeys call to
+// "/", a Connect JSON message elsewhere. It returns the answer and its
+// body.
+func post(t *testing.T, hc *http.Client, url, path string) (*http.Response, []byte) {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader("{}"))
 	r.Header.Set("Content-Type", "application/json")
 	if path == "/" {
 		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
@@ -100,13 +113,9 @@ func probe(t *testing.T, s *server.Server, hc *http.Client, path string) (int, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	typ := resp.Header.Get("Trent-Error-Type")
-	if typ == "" {
-		typ = resp.Header.Get("X-Amzn-Errortype")
-	}
-	return resp.StatusCode, typ
+	return resp, body
 }
 
 // probePath is a request path that a route's pattern serves.
