@@ -32,10 +32,11 @@ import (
 //     route, including routes open to anonymous callers;
 //  4. authorization: the caller's kind must be one the route admits;
 //  5. compression: anonymous callers may not send compressed bodies;
-//  6. readiness: only the cluster routes serve while the node is not
-//     serving (waiting for a leader, catching up, shutting down, its HSM
-//     sealed); every other route, and the catch-all that answers paths not
-//     mounted yet, refuses as retryable (see [gate.notServing]);
+//  6. readiness: while the node is not serving (waiting for a leader,
+//     catching up, shutting down, its HSM sealed) only the cluster routes
+//     serve, and only to peers (policy.peers); every other call, including
+//     the catch-all's for paths not mounted yet, is refused as retryable
+//     (see [gate.notServing]);
 //  7. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;
 //
 // all before a byte of the body is read. The handler then gets a body
@@ -122,9 +123,12 @@ type policy struct {
 	audit   auditMode
 	// waitForming: refuse while the cluster is forming (bootstrap-expect).
 	waitForming bool
-	// always: serve whether or not the node serves (the cluster routes,
-	// which peers need while this node starts, and while it leaves).
-	always bool
+	// peers are the caller kinds the route serves while the node does
+	// not serve (starting, closing, HSM sealed): the cluster routes serve
+	// nodes forwarding calls and nodes joining through it. Other callers
+	// are refused as retryable: the state that checks them (revocations,
+	// policies) may be behind.
+	peers callers
 	// aws: refusals are written as AWS JSON 1.1 errors, not Connect ones.
 	aws bool
 	// unrecorded, for auditConnect, leaves calls out of the trail (see
@@ -333,7 +337,7 @@ func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Princip
 		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: wire.Validation,
 			msg: "A request without a client certificate must not be compressed."}
 	}
-	if !p.always {
+	if kind&p.peers == 0 {
 		if ref := g.notServing(); ref != nil {
 			return caller, kind, ref
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -117,6 +118,39 @@ func TestGateCheck(t *testing.T) {
 				t.Fatalf("got %+v; want %v %q", ref, tc.wantCode, tc.wantMsg)
 			}
 		})
+	}
+
+	// While the node does not serve, the cluster routes serve its peers
+	// (nodes, joiners) and nobody else: an admin's certificate is checked
+	// against revocations the node may not have applied yet.
+	forming = false
+	for _, ph := range []phase{phaseWaitingLeader, phaseCatchingUp, phaseClosing} {
+		g.setPhase(ph)
+		for _, tc := range []struct {
+			name   string
+			policy policy
+			tls    *tls.ConnectionState
+			serves bool
+		}{
+			{"cluster admin: admin", cluster[""], verified(admin), false},
+			{"cluster admin: node", cluster[""], verified(node), true},
+			{"cluster status: admin", cluster["Status"], verified(admin), true},
+			{"join: anonymous", cluster["Join"], nil, true},
+			{"join: admin", cluster["Join"], verified(admin), false},
+			{"apply: node", cluster["Apply"], verified(node), true},
+			{"kms: admin", kmsPolicy(), verified(admin), false},
+			{"aws: anonymous", awsPolicy(), nil, false},
+			{"health: anonymous", healthPolicy(), nil, false},
+		} {
+			t.Run(fmt.Sprintf("phase %d, %s", ph, tc.name), func(t *testing.T) {
+				r, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1/x", http.NoBody)
+				r.TLS = tc.tls
+				_, _, ref := g.check(r, tc.policy, wireBytes(tc.policy.maxBytes))
+				if tc.serves != (ref == nil) || ref != nil && ref.code != connect.CodeUnavailable {
+					t.Fatalf("refusal %+v; want served %v", ref, tc.serves)
+				}
+			})
+		}
 	}
 }
 

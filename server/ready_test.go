@@ -17,6 +17,8 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	awstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
@@ -133,7 +135,7 @@ func (n notServing) check(t *testing.T) {
 
 	paths := []string{"/", "/trent.kms.v1.KeyManagementService/Encrypt", "/trent.iam.v1.IdentityService/CreateUser"}
 	if n.all {
-		paths = append(paths, "/grpc.health.v1.Health/Check", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+		paths = append(paths, "/grpc.health.v1.Health/Check", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "/trent.cluster.v1.ClusterService/RemoveNode",
 			"/trent.kms.v1.KeyManagementService/NoSuchMethod", "/no/such/path")
 	}
 	for _, path := range paths {
@@ -183,6 +185,10 @@ func TestNodeRefusesAsRetryableUntilItServes(t *testing.T) {
 			t.Fatalf("held at %s; want %s", h.state, tc.state)
 		}
 		t.Run(tc.state, notServing{addr: h.addr, dir: dir, msg: tc.msg, all: true}.check)
+		// The admin can still ask why.
+		if _, err := clusterv1connect.NewClusterServiceClient(adminHTTP(t, dir), "https://"+h.addr).Status(ctx, &clusterv1.StatusRequest{}); err != nil {
+			t.Errorf("%s: cluster status: %v", tc.state, err)
+		}
 		release <- struct{}{}
 	}
 	if err := <-started; err != nil {
