@@ -50,7 +50,7 @@ import (
 // AWS endpoint; the catch-all route, which stands in for routes not
 // mounted yet, picks by the request. Every refusal names the node
 // (Trent-Served-By), and a retryable one the leader's API address when the
-// node knows it (Trent-Leader).
+// node knows it and it is another node (Trent-Leader).
 
 // lateHandler is a handler set once, after it is mounted: the catch-all
 // route is mounted (and refuses while the node is not serving) from the
@@ -167,8 +167,8 @@ type gateConfig struct {
 	// sealed reports whether the node's HSM is sealed (no domain key, or
 	// closed): the node cannot serve KMS calls. Nil means never.
 	sealed func() bool
-	// leaderHint returns the leader's API address, or "" if unknown; nil
-	// means unknown.
+	// leaderHint returns the leader's API address, or "" if unknown or
+	// this node; nil means unknown.
 	leaderHint func() string
 	audit      *audit.Log // nil when auditing is off
 	log        *slog.Logger

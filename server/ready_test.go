@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -48,9 +49,11 @@ func holdAt(states ...string) (knob func(state, addr string), stops <-chan held,
 // notServing is what a node that does not serve must answer: a retryable
 // refusal naming the node, and the leader when it is known.
 type notServing struct {
-	addr, dir string
-	msg       string // in the refusal's message
-	leader    string // the Trent-Leader hint, "" if it may be unknown
+	id, addr, dir string
+	msg           string // in the refusal's message
+	// leader is the Trent-Leader hint, "" if it may be unknown; self is
+	// this node's address, which a hint must not name.
+	leader, self string
 	// all: every route refuses; otherwise only KMS, IAM and the AWS
 	// endpoint (a forming cluster serves health and reflection).
 	all bool
@@ -66,11 +69,11 @@ func (n notServing) check(t *testing.T) {
 	hc := adminHTTP(t, n.dir)
 	meta := func(t *testing.T, h http.Header) {
 		t.Helper()
-		if h.Get(wire.ServedByHeader) != "node1" {
-			t.Errorf("%s is %q; want node1", wire.ServedByHeader, h.Get(wire.ServedByHeader))
+		if h.Get(wire.ServedByHeader) != n.id {
+			t.Errorf("%s is %q; want %s", wire.ServedByHeader, h.Get(wire.ServedByHeader), n.id)
 		}
-		if l := h.Get(wire.LeaderHeader); n.leader != "" && l != n.leader {
-			t.Errorf("%s is %q; want %s", wire.LeaderHeader, l, n.leader)
+		if l := h.Get(wire.LeaderHeader); n.leader != "" && l != n.leader || l != "" && l == n.self {
+			t.Errorf("%s is %q; want %q, never this node", wire.LeaderHeader, l, n.leader)
 		}
 	}
 	connectRefusal := func(t *testing.T, err error) {
@@ -184,7 +187,7 @@ func TestNodeRefusesAsRetryableUntilItServes(t *testing.T) {
 		if h.state != tc.state {
 			t.Fatalf("held at %s; want %s", h.state, tc.state)
 		}
-		t.Run(tc.state, notServing{addr: h.addr, dir: dir, msg: tc.msg, all: true}.check)
+		t.Run(tc.state, notServing{id: "node1", addr: h.addr, dir: dir, msg: tc.msg, self: h.addr, all: true}.check)
 		// The admin can still ask why.
 		if _, err := clusterv1connect.NewClusterServiceClient(adminHTTP(t, dir), "https://"+h.addr).Status(ctx, &clusterv1.StatusRequest{}); err != nil {
 			t.Errorf("%s: cluster status: %v", tc.state, err)
@@ -199,31 +202,32 @@ func TestNodeRefusesAsRetryableUntilItServes(t *testing.T) {
 	}
 
 	server.SealHSM(s)
-	t.Run("sealed", notServing{addr: s.APIAddr(), dir: dir, msg: "Node node1 cannot serve: its HSM is sealed", leader: s.APIAddr(), all: true}.check)
+	t.Run("sealed", notServing{id: "node1", addr: s.APIAddr(), dir: dir, msg: "Node node1 cannot serve: its HSM is sealed", self: s.APIAddr(), all: true}.check)
 
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	if h := <-stops; h.state != "closing" {
 		t.Fatalf("held at %s; want closing", h.state)
 	}
-	t.Run("closing", notServing{addr: s.APIAddr(), dir: dir, msg: "Node node1 is shutting down", leader: s.APIAddr(), all: true}.check)
+	t.Run("closing", notServing{id: "node1", addr: s.APIAddr(), dir: dir, msg: "Node node1 is shutting down", self: s.APIAddr(), all: true}.check)
 	release <- struct{}{}
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 }
 
-// TestFormingClusterRefusesAsRetryable: a node waiting for its
-// --bootstrap-expect voters refuses KMS, IAM and AWS calls as retryable
-// over every protocol.
+// TestFormingClusterRefusesAsRetryable: the nodes of a cluster waiting
+// for its --bootstrap-expect voters refuse KMS, IAM and AWS calls as
+// retryable over every protocol; a follower names the leader.
 func TestFormingClusterRefusesAsRetryable(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(dir)
-	cfg.BootstrapExpect = 3
-	s, err := server.Start(context.Background(), cfg)
+	c := startForming(t)
+	n1, first := c.nodes[0], c.adminDir
+	n2, err := server.Start(context.Background(), c.config(t.TempDir(), "n2", []string{n1.APIAddr()}, joinToken(t, n1, first)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	notServing{addr: s.APIAddr(), dir: dir, msg: "The cluster is forming: node node1 waits for 3 voters", leader: s.APIAddr()}.check(t)
+	c.nodes = append(c.nodes, n2)
+	msg := "The cluster is forming: node %s waits for 3 voters"
+	t.Run("leader", notServing{id: "n1", addr: n1.APIAddr(), dir: first, msg: fmt.Sprintf(msg, "n1"), self: n1.APIAddr()}.check)
+	t.Run("follower", notServing{id: "n2", addr: n2.APIAddr(), dir: first, msg: fmt.Sprintf(msg, "n2"), leader: n1.APIAddr(), self: n2.APIAddr()}.check)
 }

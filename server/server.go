@@ -314,7 +314,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	h := s.hsm
 	g := newGate(gateConfig{nodeID: s.nodeID, revoked: s.fsm.CheckCertOf, forming: s.cluster.Forming,
 		sealed:     func() bool { return h.DomainKeyID() == [16]byte{} },
-		leaderHint: s.cluster.LeaderHint, audit: s.audit, log: s.log})
+		leaderHint: s.otherLeader, audit: s.audit, log: s.log})
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
 	aws := awsPolicy()
@@ -364,6 +364,15 @@ func (s *Server) stopReads() {
 		<-s.bgDone
 		s.stopBG = nil
 	}
+}
+
+// otherLeader is the leader's API address when the leader is another
+// node: a refusal that says retry elsewhere does not send the client back.
+func (s *Server) otherLeader() string {
+	if l := s.cluster.LeaderHint(); l != s.APIAddr() {
+		return l
+	}
+	return ""
 }
 
 // hold calls the Hold testing knob, if set, as the node enters state.
