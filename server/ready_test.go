@@ -194,8 +194,14 @@ func TestNodeRefusesAsRetryableUntilItServes(t *testing.T) {
 		}
 		release <- struct{}{}
 	}
-	if err := <-started; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case h := <-stops: // a failed start closes the node
+		close(release)
+		t.Fatalf("held at %s while starting: %v", h.state, <-started)
 	}
 	if _, err := client(t, s, adminHTTP(t, dir)).DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId}); err != nil {
 		t.Fatalf("serving: %v", err)
