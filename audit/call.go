@@ -104,7 +104,7 @@ func (l *Log) build(c *Call) (*Record, error) {
 		ResponseElements:  params(c.Output, ResponseFields),
 		RequestID:         reqID,
 		EventID:           eventID,
-		ReadOnly:          readOnly(c.Operation),
+		ReadOnly:          wire.ReadOnly(c.Operation),
 		EventType:         "AwsApiCall",
 		ManagementEvent:   true,
 		EventCategory:     "Management",
@@ -164,22 +164,6 @@ func sourceIP(addr string) string {
 		return host
 	}
 	return addr
-}
-
-// readOnly reports whether op changes no state, as CloudTrail marks it.
-func readOnly(op string) bool {
-	for _, p := range []string{"Describe", "List", "Get"} {
-		if strings.HasPrefix(op, p) {
-			return true
-		}
-	}
-	switch op {
-	case "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "Sign", "Verify",
-		"GenerateMac", "VerifyMac", "DeriveSharedSecret", "Explain":
-		return true
-	}
-	return false
 }
 
 // keyFields are the members that name a KMS key, response first: the

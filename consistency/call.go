@@ -3,9 +3,12 @@ package consistency
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/trentkms/trent/wire"
 )
 
 // Admitter decides whether this node may serve a call now. *Tracker is
@@ -27,7 +30,15 @@ func Admit(ctx context.Context, a Admitter, h http.Header, msg proto.Message) (S
 	if msg != nil && carriesGrantToken(msg) {
 		return Served{Mode: Linearizable}, nil
 	}
+	r.Write = msg != nil && isWrite(msg)
 	return a.Admit(ctx, r)
+}
+
+// isWrite reports whether m is the request of an operation that changes
+// state: its message is named for the operation (UpdateKeyDescriptionRequest).
+func isWrite(m proto.Message) bool {
+	op := strings.TrimSuffix(string(m.ProtoReflect().Descriptor().Name()), "Request")
+	return !wire.ReadOnly(op)
 }
 
 // Report writes how a successful call was served into response headers.

@@ -32,6 +32,18 @@ type Request struct {
 	// MinIndex, when nonzero, is the raft index the local state must have
 	// applied before the read is served.
 	MinIndex uint64
+	// Write: the call is a write, which reads the local state to decide
+	// (does the key exist, is it enabled) and is admitted like a read;
+	// its refusals say write.
+	Write bool
+}
+
+// what names the call in a refusal.
+func (r Request) what() string {
+	if r.Write {
+		return "write"
+	}
+	return "read"
 }
 
 // ParseRequest reads a Request from request headers. A malformed value is

@@ -204,7 +204,7 @@ func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 		err := t.refresh(wctx, start)
 		cancel()
 		if err != nil {
-			return Served{}, unavailable("Node %s could not confirm its state with the leader in time for a linearizable read; retry the request.", t.cfg.NodeID)
+			return Served{}, unavailable("Node %s could not confirm its state with the leader in time for a linearizable %s; retry the request.", t.cfg.NodeID, r.what())
 		}
 		return Served{Mode: Linearizable, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
 	}
@@ -230,20 +230,20 @@ func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 		err := t.refresh(wctx, start-int64(limit))
 		cancel()
 		if err != nil {
-			return Served{}, t.stale(limit, age, ok)
+			return Served{}, t.stale(r, limit, age, ok)
 		}
 		age, _ = t.age(start)
 	}
 	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
 }
 
-func (t *Tracker) stale(limit, age time.Duration, ever bool) error {
+func (t *Tracker) stale(r Request, limit, age time.Duration, ever bool) error {
 	if !ever {
-		return unavailable("Node %s cannot serve this read within the staleness bound of %s: it has not confirmed its state with the leader since it started. Retry the request, here or on another node.",
-			t.cfg.NodeID, limit)
+		return unavailable("Node %s cannot serve this %s within the staleness bound of %s: it has not confirmed its state with the leader since it started. Retry the request, here or on another node.",
+			t.cfg.NodeID, r.what(), limit)
 	}
-	return unavailable("Node %s cannot serve this read within the staleness bound of %s: its state was last confirmed fresh %s ago. Retry the request, here or on another node.",
-		t.cfg.NodeID, limit, FormatBound(age))
+	return unavailable("Node %s cannot serve this %s within the staleness bound of %s: its state was last confirmed fresh %s ago. Retry the request, here or on another node.",
+		t.cfg.NodeID, r.what(), limit, FormatBound(age))
 }
 
 func (t *Tracker) waitIndex(ctx context.Context, idx uint64) error {

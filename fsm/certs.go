@@ -241,6 +241,20 @@ func (c *RevokeCert) apply(f *FSM, _ uint64) *Result {
 // CheckCert only ever refuses: pass it the leaf the client presented,
 // verified or not.
 func (f *FSM) CheckCert(cert *x509.Certificate) error {
+	if cert == nil {
+		return nil
+	}
+	p, err := identity.PrincipalFromCert(cert)
+	if err != nil {
+		return f.CheckCertOf(cert, nil)
+	}
+	return f.CheckCertOf(cert, &p)
+}
+
+// CheckCertOf is CheckCert for a caller that has parsed the certificate
+// already: p must be what identity.PrincipalFromCert(cert) returned, nil
+// if it returned an error (the certificate names no principal).
+func (f *FSM) CheckCertOf(cert *x509.Certificate, p *identity.Principal) error {
 	if cert == nil || cert.SerialNumber == nil {
 		return nil
 	}
@@ -249,11 +263,10 @@ func (f *FSM) CheckCert(cert *x509.Certificate) error {
 	if _, ok := f.authz.revoked.Get(&RevokedCert{Serial: cert.SerialNumber.Text(16)}); ok {
 		return ErrCertRevoked
 	}
-	p, err := identity.PrincipalFromCert(cert)
-	if err != nil || (p.Kind != identity.KindUser && p.Kind != identity.KindRole) {
+	if p == nil || (p.Kind != identity.KindUser && p.Kind != identity.KindRole) {
 		return nil
 	}
-	id, ok := f.principalID(p)
+	id, ok := f.principalID(*p)
 	switch {
 	case !ok:
 		return ErrCertPrincipalGone

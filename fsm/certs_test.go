@@ -103,6 +103,14 @@ func TestCheckCert(t *testing.T) {
 			if err := f.CheckCert(tt.cert); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("CheckCert = %v, want %v", err, tt.want)
 			}
+			// The gate's form, with the principal it parsed.
+			var named *identity.Principal
+			if p, err := identity.PrincipalFromCert(tt.cert); err == nil {
+				named = &p
+			}
+			if err := f.CheckCertOf(tt.cert, named); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("CheckCertOf = %v, want %v", err, tt.want)
+			}
 		})
 	}
 }

@@ -132,6 +132,13 @@ type TestingKnobs struct {
 	Stderr io.Writer
 	// Logger overrides the logger built from LogLevel and Stderr.
 	Logger *slog.Logger
+	// Hold, if set, is called as the node enters a state, which it does
+	// not leave until Hold returns: "waiting-for-leader" (the API
+	// listener serves the cluster routes; no leader is known yet),
+	// "catching-up" (a leader is known; the start-up barrier is not yet
+	// applied) and "closing" (Close has begun). apiAddr is the API
+	// listener's address. Tests hold a node there to probe it.
+	Hold func(state, apiAddr string)
 	// AuditOff serves without an audit trail. Only benchmarks set it, to
 	// measure the trail's cost; a node started from flags always audits.
 	AuditOff bool

@@ -26,3 +26,7 @@ func ServedPattern(s *Server, r *http.Request) (string, bool) {
 	_, pattern := s.gate.mux.Handler(r)
 	return pattern, s.http.Handler == s.gate.mux
 }
+
+// SealHSM closes s's HSM, which seals it: the node stays up but cannot
+// serve KMS calls.
+func SealHSM(s *Server) { s.hsm.Close() }

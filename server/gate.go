@@ -32,8 +32,11 @@ import (
 //     route, including routes open to anonymous callers;
 //  4. authorization: the caller's kind must be one the route admits;
 //  5. compression: anonymous callers may not send compressed bodies;
-//  6. readiness: until the node has caught up, only the cluster routes
-//     serve; other paths meet the catch-all route, which refuses them;
+//  6. readiness: while the node is not serving (waiting for a leader,
+//     catching up, shutting down, its HSM sealed) only the cluster routes
+//     serve, and only to peers (policy.peers); every other call, including
+//     the catch-all's for paths not mounted yet, is refused as retryable
+//     (see [gate.notServing]);
 //  7. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;
 //
 // all before a byte of the body is read. The handler then gets a body
@@ -42,14 +45,19 @@ import (
 // and one audit record per call: the gate writes the records of the calls
 // it refuses, the route's own auditing (mode) the rest.
 
+// A refusal answers in the shape of the request's protocol: a Connect,
+// gRPC or gRPC-Web error for those protocols, an AWS JSON 1.1 error for the
+// AWS endpoint; the catch-all route, which stands in for routes not
+// mounted yet, picks by the request. Every refusal names the node
+// (Trent-Served-By), and a retryable one the leader's API address when the
+// node knows it and it is another node (Trent-Leader).
+
 // lateHandler is a handler set once, after it is mounted: the catch-all
-// route is mounted (and refuses, see policy.ready) from the first request,
-// its handler only once the node has caught up.
+// route is mounted (and refuses while the node is not serving) from the
+// first request, its handler only once the node has caught up.
 type lateHandler struct{ h atomic.Pointer[http.Handler] }
 
 func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
-
-func (l *lateHandler) ready() bool { return l.h.Load() != nil }
 
 func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*l.h.Load()).ServeHTTP(w, r)
@@ -115,9 +123,12 @@ type policy struct {
 	audit   auditMode
 	// waitForming: refuse while the cluster is forming (bootstrap-expect).
 	waitForming bool
-	// ready, if set, reports whether the handler is ready; until it is,
-	// calls are refused as retryable (the node is starting).
-	ready func() bool
+	// peers are the caller kinds the route serves while the node does
+	// not serve (starting, closing, HSM sealed): the cluster routes serve
+	// nodes forwarding calls and nodes joining through it. Other callers
+	// are refused as retryable: the state that checks them (revocations,
+	// policies) may be behind.
+	peers callers
 	// aws: refusals are written as AWS JSON 1.1 errors, not Connect ones.
 	aws bool
 	// unrecorded, for auditConnect, leaves calls out of the trail (see
@@ -125,21 +136,94 @@ type policy struct {
 	unrecorded func(procedure string, err error) bool
 }
 
-// gate mounts routes on a mux, each behind the gate.
-type gate struct {
-	mux *http.ServeMux
+// phase is where a node is between its start and its end, as the gate
+// sees it: only a serving node serves more than the cluster routes.
+type phase int32
+
+const (
+	// phaseWaitingLeader: the node has no raft leader yet (a new cluster
+	// electing, a restarted node that hears no leader).
+	phaseWaitingLeader phase = iota
+	// phaseCatchingUp: the node applies the log up to its start-up
+	// barrier, registers itself, and mounts its services.
+	phaseCatchingUp
+	// phaseServing: the node serves every route.
+	phaseServing
+	// phaseClosing: Close has begun; the node serves only its peers.
+	phaseClosing
+)
+
+// gateConfig is what the gate asks of its node.
+type gateConfig struct {
+	// nodeID names the node in refusals (Trent-Served-By).
+	nodeID string
 	// revoked reports why a presented certificate may not be used, or
-	// nil. It is the single revocation hook of the listener.
-	revoked func(*x509.Certificate) error
+	// nil. It is the single revocation hook of the listener. p is the
+	// principal the certificate names (identity.PrincipalFromCert), nil if
+	// it names none: the gate parses the certificate once per request.
+	revoked func(cert *x509.Certificate, p *identity.Principal) error
 	// forming reports whether the cluster waits for voters, and how many.
 	forming func() (bool, int)
-	audit   *audit.Log // nil when auditing is off
-	log     *slog.Logger
-	routes  map[string]policy
+	// sealed reports whether the node's HSM is sealed (no domain key, or
+	// closed): the node cannot serve KMS calls. Nil means never.
+	sealed func() bool
+	// leaderHint returns the leader's API address, or "" if unknown or
+	// this node; nil means unknown.
+	leaderHint func() string
+	audit      *audit.Log // nil when auditing is off
+	log        *slog.Logger
 }
 
-func newGate(revoked func(*x509.Certificate) error, forming func() (bool, int), log *audit.Log, logger *slog.Logger) *gate {
-	return &gate{mux: http.NewServeMux(), revoked: revoked, forming: forming, audit: log, log: logger, routes: map[string]policy{}}
+// gate mounts routes on a mux, each behind the gate.
+type gate struct {
+	gateConfig
+	mux    *http.ServeMux
+	phase  atomic.Int32 // a phase
+	routes map[string]policy
+}
+
+func newGate(cfg gateConfig) *gate {
+	if cfg.forming == nil {
+		cfg.forming = func() (bool, int) { return false, 0 }
+	}
+	if cfg.sealed == nil {
+		cfg.sealed = func() bool { return false }
+	}
+	if cfg.leaderHint == nil {
+		cfg.leaderHint = func() string { return "" }
+	}
+	return &gate{gateConfig: cfg, mux: http.NewServeMux(), routes: map[string]policy{}}
+}
+
+// setPhase moves the node to ph.
+func (g *gate) setPhase(ph phase) { g.phase.Store(int32(ph)) }
+
+// notServing returns the refusal of a call to a route that serves only
+// while the node serves, or nil when the node serves. Each is
+// DependencyTimeoutException (KMS's retryable refusal, HTTP 503, which AWS
+// SDKs retry), Connect unavailable.
+func (g *gate) notServing() *refusal {
+	var why string
+	switch phase(g.phase.Load()) {
+	case phaseWaitingLeader:
+		why = "is starting: it knows no raft leader yet, so it cannot serve. Retry the request, here or on another node"
+	case phaseCatchingUp:
+		why = "is starting: it is catching up with the cluster's log, so it cannot serve yet. Retry the request, here or on another node"
+	case phaseClosing:
+		why = "is shutting down. Retry the request on another node"
+	default:
+		if !g.sealed() {
+			return nil
+		}
+		why = "cannot serve: its HSM is sealed. Retry the request on another node"
+	}
+	return unavailable(fmt.Sprintf("Node %s %s.", g.nodeID, why))
+}
+
+// unavailable is a retryable refusal: DependencyTimeoutException, HTTP 503,
+// Connect unavailable.
+func unavailable(msg string) *refusal {
+	return &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.DependencyTimeout, msg: msg}
 }
 
 // connectBuilder builds a Connect handler with the given interceptors (to
@@ -190,8 +274,11 @@ type refusal struct {
 	msg     string
 }
 
+// errorWriter writes Connect, gRPC and gRPC-Web errors.
+var errorWriter = connect.NewErrorWriter()
+
 func (g *gate) wrap(p policy, next http.Handler) http.Handler {
-	ew := connect.NewErrorWriter()
+	ew := errorWriter
 	wireCap := wireBytes(p.maxBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, kind, ref := g.check(r, p, wireCap)
@@ -250,23 +337,23 @@ func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Princip
 		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: wire.Validation,
 			msg: "A request without a client certificate must not be compressed."}
 	}
-	if p.ready != nil && !p.ready() {
-		// DependencyTimeoutException: KMS's retryable refusal (HTTP 503,
-		// which AWS SDKs retry); Connect clients see unavailable.
-		return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.DependencyTimeout,
-			msg: "the node is starting and cannot serve yet; retry later"}
+	if kind&p.peers == 0 {
+		if ref := g.notServing(); ref != nil {
+			return caller, kind, ref
+		}
 	}
-	if p.waitForming && g.forming != nil {
+	if p.waitForming {
 		if forming, want := g.forming(); forming {
-			return caller, kind, &refusal{status: http.StatusServiceUnavailable, code: connect.CodeUnavailable, awsType: wire.DependencyTimeout,
-				msg: fmt.Sprintf("the cluster is forming: waiting for %d voters (--bootstrap-expect); retry later", want)}
+			return caller, kind, unavailable(fmt.Sprintf("The cluster is forming: node %s waits for %d voters (--bootstrap-expect). Retry the request later.",
+				g.nodeID, want))
 		}
 	}
 	return caller, kind, nil
 }
 
 // authenticate classifies the caller by its certificate and checks the
-// certificate against the revocation hook.
+// certificate against the revocation hook. The certificate is parsed for
+// a principal once, for both.
 func (g *gate) authenticate(r *http.Request) (identity.Principal, callers, *refusal) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return identity.Principal{}, anonymous, nil
@@ -274,14 +361,21 @@ func (g *gate) authenticate(r *http.Request) (identity.Principal, callers, *refu
 	unauthenticated := func(msg string) *refusal {
 		return &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: wire.UnrecognizedClient, msg: msg}
 	}
-	if err := g.revoked(r.TLS.PeerCertificates[0]); err != nil {
+	leaf := r.TLS.PeerCertificates[0]
+	p, err := identity.PrincipalFromCert(leaf)
+	named := &p
+	if err != nil {
+		named = nil
+	}
+	if err := g.revoked(leaf, named); err != nil {
 		return identity.Principal{}, 0, unauthenticated(sentence(err))
 	}
-	if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+	// crypto/tls verifies the presented leaf: a verified chain starts with
+	// it. Anything else is not a certificate this gate checked.
+	if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 || r.TLS.VerifiedChains[0][0] != leaf {
 		return identity.Principal{}, 0, unauthenticated("A client certificate issued by the cluster CA is required.")
 	}
-	leaf := r.TLS.VerifiedChains[0][0]
-	if p, err := identity.PrincipalFromCert(leaf); err == nil {
+	if named != nil {
 		return p, principals, nil
 	}
 	if id, err := identity.NodeIDFromCert(leaf); err == nil {
@@ -310,7 +404,14 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 	if !g.record(r, c) {
 		ref = &refusal{status: http.StatusInternalServerError, code: connect.CodeInternal, awsType: wire.KMSInternal, msg: "internal error"}
 	}
-	if !p.aws && ew.IsSupported(r) {
+	h := w.Header()
+	h.Set(wire.ServedByHeader, g.nodeID)
+	if ref.code == connect.CodeUnavailable {
+		if l := g.leaderHint(); l != "" {
+			h.Set(wire.LeaderHeader, l)
+		}
+	}
+	if connectShaped(ew, r, p) {
 		ce := connect.NewError(ref.code, errors.New(ref.msg))
 		ce.Meta().Set(wire.ErrorTypeHeader, ref.awsType)
 		if d, err := connect.NewErrorDetail(&kmsv1.ErrorInfo{Type: ref.awsType}); err == nil {
@@ -320,17 +421,26 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 		return
 	}
 	body, _ := json.Marshal(map[string]string{"__type": ref.awsType, "message": ref.msg})
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-Errortype", ref.awsType)
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("X-Amzn-Errortype", ref.awsType)
 	w.WriteHeader(ref.status)
 	_, _ = w.Write(body)
+}
+
+// connectShaped reports whether a refusal at route p is answered as a
+// Connect, gRPC or gRPC-Web error: on a Connect route when the request
+// speaks one of them, and on the AWS endpoint (the catch-all) when it
+// does and is no AWS call (AWS calls name their operation in
+// X-Amz-Target): a Connect call to a service not mounted yet.
+func connectShaped(ew *connect.ErrorWriter, r *http.Request, p policy) bool {
+	return ew.IsSupported(r) && (!p.aws || r.Header.Get("X-Amz-Target") == "")
 }
 
 // call describes a request for the trail.
 func (g *gate) call(r *http.Request, p policy, caller identity.Principal) *audit.Call {
 	c := &audit.Call{Source: p.source, Principal: caller, SourceIP: r.RemoteAddr, UserAgent: r.Header.Get("User-Agent")}
 	switch {
-	case p.aws:
+	case p.aws && !connectShaped(errorWriter, r, p):
 		c.Protocol = audit.ProtocolAWSJSON
 		c.Operation = r.Header.Get("X-Amz-Target")
 		c.Operation = c.Operation[strings.LastIndexByte(c.Operation, '.')+1:]

@@ -22,7 +22,8 @@ func FuzzGateCheck(f *testing.F) {
 	f.Add("/", int64(-1), "", "identity", "application/x-amz-json-1.1", "TrentService.Encrypt")
 	f.Add("/trent.kms.v1.KeyManagementService/Encrypt", int64(1<<30), "", "", "application/grpc", "")
 	f.Add(strings.Repeat("/x", 200), int64(0), "IDENTITY ", " br", "application/grpc-web", strings.Repeat(".", 300))
-	g := newGate(func(*x509.Certificate) error { return nil }, func() (bool, int) { return false, 0 }, nil, slog.New(slog.DiscardHandler))
+	g := newGate(gateConfig{revoked: func(*x509.Certificate, *identity.Principal) error { return nil }, log: slog.New(slog.DiscardHandler)})
+	g.setPhase(phaseServing)
 	routes := []policy{kmsPolicy(), awsPolicy(), healthPolicy(), reflectionPolicy()}
 	for _, p := range clusterPolicies() {
 		routes = append(routes, p)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -50,12 +51,13 @@ func TestGateCheck(t *testing.T) {
 		return &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}, VerifiedChains: [][]*x509.Certificate{{c, ca.Certificate()}}}
 	}
 	forming := false
-	g := newGate(func(c *x509.Certificate) error {
+	g := newGate(gateConfig{nodeID: "n1", revoked: func(c *x509.Certificate, _ *identity.Principal) error {
 		if c.SerialNumber.Cmp(revokedAdmin.SerialNumber) == 0 {
 			return fsm.ErrCertRevoked
 		}
 		return nil
-	}, func() (bool, int) { return forming, 3 }, nil, slog.New(slog.DiscardHandler))
+	}, forming: func() (bool, int) { return forming, 3 }, log: slog.New(slog.DiscardHandler)})
+	g.setPhase(phaseServing)
 	cluster := clusterPolicies()
 
 	for _, tc := range []struct {
@@ -117,6 +119,39 @@ func TestGateCheck(t *testing.T) {
 			}
 		})
 	}
+
+	// While the node does not serve, the cluster routes serve its peers
+	// (nodes, joiners) and nobody else: an admin's certificate is checked
+	// against revocations the node may not have applied yet.
+	forming = false
+	for _, ph := range []phase{phaseWaitingLeader, phaseCatchingUp, phaseClosing} {
+		g.setPhase(ph)
+		for _, tc := range []struct {
+			name   string
+			policy policy
+			tls    *tls.ConnectionState
+			serves bool
+		}{
+			{"cluster admin: admin", cluster[""], verified(admin), false},
+			{"cluster admin: node", cluster[""], verified(node), true},
+			{"cluster status: admin", cluster["Status"], verified(admin), true},
+			{"join: anonymous", cluster["Join"], nil, true},
+			{"join: admin", cluster["Join"], verified(admin), false},
+			{"apply: node", cluster["Apply"], verified(node), true},
+			{"kms: admin", kmsPolicy(), verified(admin), false},
+			{"aws: anonymous", awsPolicy(), nil, false},
+			{"health: anonymous", healthPolicy(), nil, false},
+		} {
+			t.Run(fmt.Sprintf("phase %d, %s", ph, tc.name), func(t *testing.T) {
+				r, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1/x", http.NoBody)
+				r.TLS = tc.tls
+				_, _, ref := g.check(r, tc.policy, wireBytes(tc.policy.maxBytes))
+				if tc.serves != (ref == nil) || ref != nil && ref.code != connect.CodeUnavailable {
+					t.Fatalf("refusal %+v; want served %v", ref, tc.serves)
+				}
+			})
+		}
+	}
 }
 
 // TestGateRefusesUnsafeRoutes: a route cannot be mounted without limits,
@@ -130,7 +165,7 @@ func TestGateRefusesUnsafeRoutes(t *testing.T) {
 		"no source":  {callers: principals, maxBytes: 1, timeout: time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
-			g := newGate(func(*x509.Certificate) error { return nil }, nil, nil, slog.New(slog.DiscardHandler))
+			g := newGate(gateConfig{revoked: func(*x509.Certificate, *identity.Principal) error { return nil }, log: slog.New(slog.DiscardHandler)})
 			defer func() {
 				if recover() == nil {
 					t.Fatal("mounted")
@@ -140,7 +175,7 @@ func TestGateRefusesUnsafeRoutes(t *testing.T) {
 		})
 	}
 	t.Run("twice", func(t *testing.T) {
-		g := newGate(func(*x509.Certificate) error { return errors.New("x") }, nil, nil, slog.New(slog.DiscardHandler))
+		g := newGate(gateConfig{revoked: func(*x509.Certificate, *identity.Principal) error { return errors.New("x") }, log: slog.New(slog.DiscardHandler)})
 		g.handle("/x", kmsPolicy(), ok)
 		defer func() {
 			if recover() == nil {
@@ -151,37 +186,142 @@ func TestGateRefusesUnsafeRoutes(t *testing.T) {
 	})
 }
 
-// TestCatchAllRefusesUntilReady: from the first request every path meets a
-// gate route; before the node has caught up the catch-all refuses (as a
-// retryable error, with a record) and afterwards serves.
-func TestCatchAllRefusesUntilReady(t *testing.T) {
+// TestRefusalsUntilServing: from the first request every path meets a gate
+// route. While the node is not serving (every phase but serving, and a
+// sealed HSM), the catch-all and every route but the cluster's refuse as
+// retryable, in the shape of the request's protocol, naming the node and
+// the leader, with a record; serving, they serve.
+func TestRefusalsUntilServing(t *testing.T) {
 	log, err := audit.Open(audit.Options{Dir: t.TempDir(), NodeID: "n1", Region: "us-east-1", NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	g := newGate(func(*x509.Certificate) error { return nil }, nil, log, slog.New(slog.DiscardHandler))
+	sealed := false
+	g := newGate(gateConfig{nodeID: "n1", revoked: func(*x509.Certificate, *identity.Principal) error { return nil },
+		sealed: func() bool { return sealed }, leaderHint: func() string { return "10.0.0.1:7700" }, audit: log,
+		log: slog.New(slog.DiscardHandler)})
 	late := &lateHandler{}
-	p := awsPolicy()
-	p.ready = late.ready
-	g.handle("/", p, late)
-	serve := func(path string) *httptest.ResponseRecorder {
+	teapot := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	g.handle("/", awsPolicy(), late)
+	health := healthPolicy()
+	g.handle("/grpc.health.v1.Health/", health, teapot)
+	cluster := clusterPolicies()["Join"]
+	g.handle("/trent.cluster.v1.ClusterService/Join", cluster, teapot)
+
+	serve := func(path, contentType, target string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader("{}"))
-		r.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+		r.Header.Set("Content-Type", contentType)
+		if target != "" {
+			r.Header.Set("X-Amz-Target", target)
+		}
 		g.mux.ServeHTTP(w, r)
 		return w
 	}
-	for _, path := range []string{"/", "/trent.kms.v1.KeyManagementService/ListKeys"} {
-		if w := serve(path); w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Amzn-Errortype") != wire.DependencyTimeout {
-			t.Fatalf("%s before ready: %d %s", path, w.Code, w.Body)
+	// Each request names a route, its protocol and the answer's shape.
+	requests := []struct {
+		name, path, contentType, target string
+		connect                         bool // a Connect-family answer
+	}{
+		{"aws", "/", "application/x-amz-json-1.1", "TrentService.ListKeys", false},
+		{"aws with a JSON content type", "/", "application/json", "TrentService.ListKeys", false},
+		{"connect, kms not mounted", "/trent.kms.v1.KeyManagementService/ListKeys", "application/json", "", true},
+		{"grpc, kms not mounted", "/trent.kms.v1.KeyManagementService/ListKeys", "application/grpc", "", true},
+		{"grpc-web, kms not mounted", "/trent.kms.v1.KeyManagementService/ListKeys", "application/grpc-web+proto", "", true},
+		{"connect, health", "/grpc.health.v1.Health/Check", "application/proto", "", true},
+	}
+	for _, state := range []struct {
+		name   string
+		phase  phase
+		sealed bool
+		msg    string
+	}{
+		{"waiting for a leader", phaseWaitingLeader, false, "Node n1 is starting: it knows no raft leader yet"},
+		{"catching up", phaseCatchingUp, false, "Node n1 is starting: it is catching up"},
+		{"sealed", phaseServing, true, "Node n1 cannot serve: its HSM is sealed"},
+		{"closing", phaseClosing, false, "Node n1 is shutting down"},
+	} {
+		g.setPhase(state.phase)
+		sealed = state.sealed
+		for _, rq := range requests {
+			t.Run(state.name+"/"+rq.name, func(t *testing.T) {
+				records := log.Stats().Records
+				w := serve(rq.path, rq.contentType, rq.target)
+				h := w.Header()
+				if h.Get(wire.ServedByHeader) != "n1" || h.Get(wire.LeaderHeader) != "10.0.0.1:7700" {
+					t.Fatalf("served by %q, leader %q", h.Get(wire.ServedByHeader), h.Get(wire.LeaderHeader))
+				}
+				body := w.Body.String()
+				switch {
+				case !rq.connect:
+					if w.Code != http.StatusServiceUnavailable || h.Get("X-Amzn-Errortype") != wire.DependencyTimeout ||
+						h.Get("Content-Type") != "application/x-amz-json-1.1" ||
+						!strings.Contains(body, `"__type":"DependencyTimeoutException"`) || !strings.Contains(body, state.msg) {
+						t.Fatalf("%d %v %s", w.Code, h, body)
+					}
+				case strings.HasPrefix(rq.contentType, "application/grpc"):
+					// gRPC and gRPC-Web: HTTP 200, the status in trailers
+					// (recorded as headers by the recorder).
+					if st := h.Get("Grpc-Status"); st != "14" || !strings.Contains(h.Get("Grpc-Message"), "n1") {
+						t.Fatalf("grpc status %q message %q (%v)", st, h.Get("Grpc-Message"), h)
+					}
+				default:
+					if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) ||
+						!strings.Contains(body, state.msg) || h.Get(wire.ErrorTypeHeader) != wire.DependencyTimeout {
+						t.Fatalf("%d %v %s", w.Code, h, body)
+					}
+				}
+				if got := log.Stats().Records; got != records+1 {
+					t.Fatalf("%d records of the refusal; want 1", got-records)
+				}
+			})
+		}
+		t.Run(state.name+"/cluster route serves", func(t *testing.T) {
+			if w := serve("/trent.cluster.v1.ClusterService/Join", "application/json", ""); w.Code != http.StatusTeapot {
+				t.Fatalf("join: %d %s", w.Code, w.Body)
+			}
+		})
+	}
+	g.setPhase(phaseServing)
+	sealed = false
+	late.set(teapot)
+	for _, rq := range requests {
+		if w := serve(rq.path, rq.contentType, rq.target); w.Code != http.StatusTeapot {
+			t.Fatalf("%s serving: %d %s", rq.name, w.Code, w.Body)
 		}
 	}
-	if got := log.Stats().Records; got != 2 {
-		t.Fatalf("%d records of the refusals; want 2", got)
+}
+
+// BenchmarkGateCheck measures the gate's steps for a KMS call by a
+// principal with a verified client certificate, checked against a real
+// state machine: what every KMS request pays before its handler runs.
+func BenchmarkGateCheck(b *testing.B) {
+	now := time.Now()
+	ca, err := identity.NewCA("test", nil, now)
+	if err != nil {
+		b.Fatal(err)
 	}
-	late.set(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
-	if w := serve("/"); w.Code != http.StatusTeapot {
-		t.Fatalf("after ready: %d", w.Code)
+	key, _ := identity.NewKeyPair()
+	der, err := ca.IssueClient(identity.RootPrincipal("111122223333"), key.Public(), now, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := newGate(gateConfig{revoked: fsm.New().CheckCertOf, log: slog.New(slog.DiscardHandler)})
+	g.setPhase(phaseServing)
+	p := kmsPolicy()
+	r, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1/trent.kms.v1.KeyManagementService/Encrypt", http.NoBody)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}, VerifiedChains: [][]*x509.Certificate{{cert, ca.Certificate()}}}
+	r.ContentLength = 100
+	wireCap := wireBytes(p.maxBytes)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ref := g.check(r, p, wireCap); ref != nil {
+			b.Fatal(ref.msg)
+		}
 	}
 }

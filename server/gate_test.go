@@ -40,10 +40,16 @@ const testAccount = "111122223333"
 // issueRoot issues another certificate for the account root from the
 // node's CA: a second admin credential that a test may revoke.
 func issueRoot(t *testing.T, dir string) (*http.Client, *x509.Certificate) {
+	return issueCert(t, dir, identity.RootPrincipal(testAccount))
+}
+
+// issueCert issues a client certificate for p from the node's CA,
+// recording it nowhere.
+func issueCert(t *testing.T, dir string, p identity.Principal) (*http.Client, *x509.Certificate) {
 	t.Helper()
 	ca := dataDirCA(t, dir)
 	key, _ := identity.NewKeyPair()
-	der, err := ca.IssueClient(identity.RootPrincipal(testAccount), key.Public(), time.Now(), time.Hour)
+	der, err := ca.IssueClient(p, key.Public(), time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +96,20 @@ func revoke(t *testing.T, s *server.Server, dir string, cert *x509.Certificate) 
 // error type the answer names.
 func probe(t *testing.T, s *server.Server, hc *http.Client, path string) (int, string) {
 	t.Helper()
-	r, _ := http.NewRequest(http.MethodPost, "https://"+s.APIAddr()+path, strings.NewReader("{}"))
+	resp, _ := post(t, hc, "https://"+s.APIAddr(), path)
+	typ := resp.Header.Get("Trent-Error-Type")
+	if typ == "" {
+		typ = resp.Header.Get("X-Amzn-Errortype")
+	}
+	return resp.StatusCode, typ
+}
+
+// post posts a small request to path at url: an AWS JSON ListKeys call to
+// "/", a Connect JSON message elsewhere. It returns the answer and its
+// body.
+func post(t *testing.T, hc *http.Client, url, path string) (*http.Response, []byte) {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader("{}"))
 	r.Header.Set("Content-Type", "application/json")
 	if path == "/" {
 		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
@@ -100,13 +119,9 @@ func probe(t *testing.T, s *server.Server, hc *http.Client, path string) (int, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	typ := resp.Header.Get("Trent-Error-Type")
-	if typ == "" {
-		typ = resp.Header.Get("X-Amzn-Errortype")
-	}
-	return resp.StatusCode, typ
+	return resp, body
 }
 
 // probePath is a request path that a route's pattern serves.
@@ -123,8 +138,8 @@ func probePath(pattern string) string {
 // TestEveryRouteGoesThroughTheGate enumerates the routes of a running
 // node: every path any service answers is served by a route of the gate,
 // the listener serves nothing else, and each route refuses a revoked
-// certificate (and, unless it is open to anonymous callers, a missing one)
-// with exactly one audit record.
+// certificate, one naming a user that does not exist, and (unless it is
+// open to anonymous callers) a missing one, with exactly one audit record.
 func TestEveryRouteGoesThroughTheGate(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, dir)
@@ -161,13 +176,22 @@ func TestEveryRouteGoesThroughTheGate(t *testing.T) {
 
 	revokedHTTP, cert := issueRoot(t, dir)
 	revoke(t, s, dir, cert)
+	// A certificate of the cluster CA for a user that does not exist: the
+	// check must see the principal the gate parsed.
+	ghost, err := identity.ParsePrincipal("arn:aws:iam::" + testAccount + ":user/ghost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost.ID = identity.UserIDPrefix + "GHOST00000000000"
+	unknownHTTP, _ := issueCert(t, dir, ghost)
 	for _, tc := range []struct {
-		name string
-		hc   *http.Client
-	}{{"revoked certificate", revokedHTTP}, {"no certificate", noCertHTTP(t, dir)}} {
+		name    string
+		hc      *http.Client
+		refused bool // on every route, the anonymous ones too
+	}{{"revoked certificate", revokedHTTP, true}, {"unknown principal", unknownHTTP, true}, {"no certificate", noCertHTTP(t, dir), false}} {
 		for pattern, route := range routes {
 			t.Run(tc.name+" "+pattern, func(t *testing.T) {
-				refused := tc.name == "revoked certificate" || !route.Anonymous
+				refused := tc.refused || !route.Anonymous
 				before := auditRecords(t, filepath.Join(dir, "audit"))
 				status, typ := probe(t, s, tc.hc, probePath(pattern))
 				after := auditRecords(t, filepath.Join(dir, "audit"))[len(before):]

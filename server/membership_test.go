@@ -272,7 +272,10 @@ func TestRaftPortRefusesAClientCertificate(t *testing.T) {
 	}
 }
 
-func TestBootstrapExpectWaitsForTheVoters(t *testing.T) {
+// startForming starts n1 of a cluster that waits for three voters
+// (--bootstrap-expect 3); nodes the test adds to c close with it.
+func startForming(t *testing.T) *testCluster {
+	t.Helper()
 	first := t.TempDir()
 	c := &testCluster{adminDir: first, opts: []func(*server.Config){func(cfg *server.Config) {
 		if cfg.NodeID == "n1" {
@@ -289,6 +292,12 @@ func TestBootstrapExpectWaitsForTheVoters(t *testing.T) {
 			n.Close()
 		}
 	})
+	return c
+}
+
+func TestBootstrapExpectWaitsForTheVoters(t *testing.T) {
+	c := startForming(t)
+	n1, first := c.nodes[0], c.adminDir
 	ctx := context.Background()
 	for i, id := range []string{"n2", "n3"} {
 		_, err := c.kms(t, 0).CreateKey(ctx, &kmsv1.CreateKeyRequest{})

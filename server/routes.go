@@ -85,10 +85,13 @@ func reflectionPolicy() policy {
 // admin calls CreateJoinToken, RemoveNode and Status, which a follower
 // also forwards with its node certificate) and the procedures with other
 // callers or limits. The handler still checks who may do what (the admin
-// account's root, membership).
+// account's root, membership). They serve peers in every phase of the
+// node: nodes forward writes, read indexes and joins to it, and join
+// through it, while it catches up or leaves. An admin's calls but Status
+// wait until it serves.
 func clusterPolicies() map[string]policy {
 	admin := policy{source: audit.SourceCluster, callers: principals | nodes, maxBytes: smallMaxBytes, timeout: callTimeout,
-		audit: auditConnect}
+		audit: auditConnect, peers: anonymous | nodes}
 	// Join is open to nodes without a certificate; the join token is the
 	// credential.
 	join := admin
@@ -104,7 +107,11 @@ func clusterPolicies() map[string]policy {
 	}
 	apply := forwarded
 	apply.maxBytes = applyMaxBytes
-	return map[string]policy{"": admin, "Join": join, "Promote": node, "Apply": apply, "ReadIndex": forwarded}
+	// Status changes nothing, and tells an operator why a node does not
+	// serve: it answers the admin then too.
+	status := admin
+	status.peers |= principals
+	return map[string]policy{"": admin, "Join": join, "Promote": node, "Apply": apply, "ReadIndex": forwarded, "Status": status}
 }
 
 func (s *Server) mountCluster(g *gate, adminAccount string) {

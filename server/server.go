@@ -176,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// registered now; stopGossip does nothing while it is not running.
 	s.onClose(s.stopGossip)
 	s.startGossipEarly(ctx)
+	s.hold("waiting-for-leader")
 
 	// The start-up barrier, registration and membership share one deadline.
 	wctx, cancel := context.WithTimeout(ctx, startupWait)
@@ -199,6 +200,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
+	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
 	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
 		nodeID, apiAddr, cfg.DataDir)
@@ -309,12 +311,14 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 // path no other route serves: mounted now, it refuses calls until
 // serveServices sets the endpoint it returns.
 func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int64) {
-	g := newGate(s.fsm.CheckCert, s.cluster.Forming, s.audit, s.log)
+	h := s.hsm
+	g := newGate(gateConfig{nodeID: s.nodeID, revoked: s.fsm.CheckCertOf, forming: s.cluster.Forming,
+		sealed:     func() bool { return h.DomainKeyID() == [16]byte{} },
+		leaderHint: s.otherLeader, audit: s.audit, log: s.log})
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
-	aws.ready = awsEndpoint.ready
 	g.handle("/", aws, awsEndpoint)
 	serving := p.servingCert()
 	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
@@ -359,6 +363,22 @@ func (s *Server) stopReads() {
 		s.stopBG()
 		<-s.bgDone
 		s.stopBG = nil
+	}
+}
+
+// otherLeader is the leader's API address when the leader is another
+// node: a refusal that says retry elsewhere does not send the client back.
+func (s *Server) otherLeader() string {
+	if l := s.cluster.LeaderHint(); l != s.APIAddr() {
+		return l
+	}
+	return ""
+}
+
+// hold calls the Hold testing knob, if set, as the node enters state.
+func (s *Server) hold(state string) {
+	if h := s.cfg.knobs().Hold; h != nil {
+		h(state, s.ln.Addr().String())
 	}
 }
 
@@ -457,6 +477,10 @@ func (s *Server) catchUp(ctx context.Context) error {
 	for {
 		if err := s.raft.WaitLeader(ctx); err != nil {
 			return fmt.Errorf("no raft leader within %s: %w", startupWait, err)
+		}
+		if phase(s.gate.phase.Load()) == phaseWaitingLeader {
+			s.gate.setPhase(phaseCatchingUp)
+			s.hold("catching-up")
 		}
 		_, idx, err := fsm.Apply(ctx, s.cluster, &fsm.Noop{})
 		if err == nil {
@@ -626,10 +650,15 @@ func (s *Server) RaftFirstIndex() (uint64, error) { return s.raft.FirstIndex() }
 func (s *Server) DataDir() string { return s.dataDir }
 
 // Close stops serving and releases everything Start acquired, in reverse
-// start order: gossip first (peers see "left"), then the HTTP server and
+// start order. From its first step on, the API answers only the cluster
+// routes (peers); every other call is refused as retryable. Then gossip (peers see "left"), then the HTTP server and
 // read tracker, the audit log, raft, the HSM and the listeners. It is
 // idempotent.
 func (s *Server) Close() error {
+	if s.gate != nil && phase(s.gate.phase.Load()) != phaseClosing {
+		s.gate.setPhase(phaseClosing)
+		s.hold("closing")
+	}
 	closers := s.closers
 	s.closers = nil
 	var errs []error
