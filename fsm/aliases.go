@@ -14,9 +14,7 @@ import (
 // immutable.
 //
 // Aliases of a key go with it when it is deleted (AWS deletes them with
-// the key); Trent does not delete keys yet, only schedules their
-// deletion, so nothing removes them but DeleteAlias today. The command
-// that deletes a key must also delete its aliases (see aliasState.forKey).
+// the key): DeleteKey removes them (aliasState.removeKey).
 type Alias struct {
 	Account string `json:"account"`
 	// Name is the alias name as the API spells it, "alias/<name>".
@@ -65,6 +63,26 @@ func (s *aliasState) remove(a *Alias) {
 		if s.perKey[old.KeyID] == 0 {
 			delete(s.perKey, old.KeyID)
 		}
+	}
+}
+
+// removeKey removes the aliases of account that point at key id.
+func (s *aliasState) removeKey(account, id string) {
+	if s.perKey[id] == 0 {
+		return
+	}
+	var as []*Alias
+	s.byName.AscendGreaterOrEqual(&Alias{Account: account}, func(a *Alias) bool {
+		if a.Account != account {
+			return false
+		}
+		if a.KeyID == id {
+			as = append(as, a)
+		}
+		return true
+	})
+	for _, a := range as {
+		s.remove(a)
 	}
 }
 

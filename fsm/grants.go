@@ -199,6 +199,21 @@ func (x *grantIndex) remove(g *Grant) {
 	}
 }
 
+// removeKey removes every grant on a key.
+func (x *grantIndex) removeKey(keyID string) {
+	var gs []*Grant
+	x.byKey.AscendGreaterOrEqual(&Grant{KeyID: keyID}, func(g *Grant) bool {
+		if g.KeyID != keyID {
+			return false
+		}
+		gs = append(gs, g)
+		return true
+	})
+	for _, g := range gs {
+		x.remove(g)
+	}
+}
+
 func (x *grantIndex) get(keyID, id string) (*Grant, bool) {
 	return x.byKey.Get(&Grant{KeyID: keyID, ID: id})
 }
