@@ -146,8 +146,8 @@ func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
 		EncryptionAlgorithms:  []string{"SYMMETRIC_DEFAULT"},
 	}
 	if k.State == fsm.PendingDeletion {
-		d := seconds(k.DeletionDate)
-		m.DeletionDate = &d
+		d, w := seconds(k.DeletionDate), k.PendingWindowInDays
+		m.DeletionDate, m.PendingDeletionWindowInDays = &d, &w
 	}
 	return m
 }
