@@ -26,3 +26,6 @@ func ServedPattern(s *Server, r *http.Request) (string, bool) {
 	_, pattern := s.gate.mux.Handler(r)
 	return pattern, s.http.Handler == s.gate.mux
 }
+
+// KeysForgotten returns how many deleted keys s told its HSM to forget.
+func KeysForgotten(s *Server) uint64 { return s.forgotten.Load() }
