@@ -38,6 +38,10 @@ type AuthzRequest struct {
 	// BypassLockoutCheck is the BypassPolicyLockoutSafetyCheck member of
 	// CreateKey and PutKeyPolicy; nil for other operations.
 	BypassLockoutCheck *bool
+	// PendingWindowInDays is ScheduleKeyDeletion's waiting period (30
+	// when the request omits it), for
+	// kms:ScheduleKeyDeletionPendingWindowInDays; nil for other operations.
+	PendingWindowInDays *int32
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -44,7 +44,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, req *kmsv1.ScheduleKe
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, "kms:ScheduleKeyDeletion", k, nil); err != nil {
+	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:ScheduleKeyDeletion", Key: k, PendingWindowInDays: &days}); err != nil {
 		return nil, err
 	}
 	date := millis(s.now().Add(time.Duration(days) * s.day))

@@ -233,3 +233,30 @@ func mustKey(t *testing.T, e *env, id string) *fsm.Key {
 	}
 	return k
 }
+
+// kms:ScheduleKeyDeletionPendingWindowInDays is the requested window, 30
+// when the request omits it: a key policy can demand a long one.
+func TestScheduleKeyDeletionWindowCondition(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(t, userCmd(acct, "bob"))
+	bobMay := stmt("Allow", aws(bobARN), `"kms:ScheduleKeyDeletion"`, `{"NumericGreaterThanEquals":{"kms:ScheduleKeyDeletionPendingWindowInDays":"14"}}`)
+	for _, tt := range []struct {
+		name   string
+		window *int32
+		want   string
+	}{
+		{"too short", i32(7), wire.AccessDenied},
+		{"long enough", i32(14), ""},
+		{"default", nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := e.createKey(t)
+			if _, err := e.svc.PutKeyPolicy(e.root, &kmsv1.PutKeyPolicyRequest{KeyId: m.KeyId, Policy: kp(rootAll, bobMay)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.svc.ScheduleKeyDeletion(e.bob, &kmsv1.ScheduleKeyDeletionRequest{KeyId: m.KeyId, PendingWindowInDays: tt.window})
+			wantType(t, err, tt.want)
+		})
+	}
+}

@@ -41,6 +41,7 @@ const (
 	CondRequestAlias          = "kms:requestalias"
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
+	CondPendingWindowInDays   = "kms:schedulekeydeletionpendingwindowindays"
 	CondViaService            = "kms:viaservice"       // never present in Trent
 	CondPrincipalArn          = "aws:principalarn"     // derived from Request.Principal
 	CondPrincipalAccount      = "aws:principalaccount" // derived from Request.Principal
