@@ -2,12 +2,14 @@ package kms_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/lifecycle"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -258,5 +260,65 @@ func TestScheduleKeyDeletionWindowCondition(t *testing.T) {
 			_, err := e.svc.ScheduleKeyDeletion(e.bob, &kmsv1.ScheduleKeyDeletionRequest{KeyId: m.KeyId, PendingWindowInDays: tt.window})
 			wantType(t, err, tt.want)
 		})
+	}
+}
+
+type alwaysLeader struct{}
+
+func (alwaysLeader) IsLeader() bool { return true }
+
+// Passes of several runners at once (an old and a new leader, each with
+// its clock past the deadline) delete each due key exactly once, and
+// leave the key whose window has not ended and the cancelled one.
+func TestConcurrentPassesDeleteOnce(t *testing.T) {
+	t.Parallel()
+	now := time.UnixMilli(1_700_000_000_000)
+	e := clockEnv(t, &now, time.Hour)
+	due, notYet, cancelled := e.createKey(t), e.createKey(t), e.createKey(t)
+	for _, m := range []*kmsv1.KeyMetadata{due, cancelled} {
+		if _, err := e.svc.ScheduleKeyDeletion(e.root, &kmsv1.ScheduleKeyDeletionRequest{KeyId: m.KeyId, PendingWindowInDays: i32(7)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.svc.ScheduleKeyDeletion(e.root, &kmsv1.ScheduleKeyDeletionRequest{KeyId: notYet.KeyId, PendingWindowInDays: i32(30)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CancelKeyDeletion(e.root, &kmsv1.CancelKeyDeletionRequest{KeyId: cancelled.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int
+	)
+	for i := range 4 {
+		at := now.Add(7*time.Hour + time.Duration(i)*time.Minute)
+		r, err := lifecycle.New(lifecycle.Config{Keys: e.fsm, Log: e.log, Leader: alwaysLeader{},
+			Now: func() time.Time { return at }, Tasks: []lifecycle.Task{e.svc.DueDeletion}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			n, err := r.Pass(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if total != 1 {
+		t.Fatalf("%d deletions applied, want 1", total)
+	}
+	if _, ok := e.fsm.Key(due.KeyId); ok {
+		t.Fatal("the due key is still there")
+	}
+	if d := e.describe(t, notYet.KeyId); d.KeyState != "PendingDeletion" {
+		t.Fatalf("the key whose window has not ended is %s", d.KeyState)
+	}
+	if d := e.describe(t, cancelled.KeyId); d.KeyState != "Disabled" {
+		t.Fatalf("the cancelled key is %s", d.KeyState)
 	}
 }
