@@ -40,6 +40,9 @@ func TestRawProtocolErrors(t *testing.T) {
 			400, "SerializationException", "Encrypt request body"},
 		{"wrong_member_type", func() *http.Request { return signed("TrentService.Encrypt", `{"KeyId":5}`) },
 			400, "SerializationException", "KeyId"},
+		{"window_not_a_number", func() *http.Request {
+			return signed("TrentService.ScheduleKeyDeletion", `{"KeyId":"k","PendingWindowInDays":"seven"}`)
+		}, 400, "SerializationException", "PendingWindowInDays"},
 		{"bad_base64", func() *http.Request { return signed("TrentService.Encrypt", `{"Plaintext":"!!"}`) },
 			400, "SerializationException", "Plaintext"},
 		{"json_array", func() *http.Request { return signed("TrentService.ListKeys", `[]`) },

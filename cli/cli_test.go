@@ -177,6 +177,41 @@ func TestGolden(t *testing.T) {
 		{name: "list-key-rotations-text", setup: [][]string{{"kms", "create-key"}, {"kms", "rotate-key-on-demand", "--key-id", key1}},
 			args: []string{"kms", "list-key-rotations", "--key-id", key1, "--output", "text"}},
 		{
+			name:  "schedule-key-deletion",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "schedule-key-deletion", "--key-id", key1, "--pending-window-in-days", "7"},
+		},
+		{
+			name:  "schedule-key-deletion-default-window-text",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "schedule-key-deletion", "--key-id", key1, "--output", "text"},
+		},
+		{
+			name:  "schedule-key-deletion-window-6",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "schedule-key-deletion", "--key-id", key1, "--pending-window-in-days", "6"},
+		},
+		{
+			name:  "schedule-key-deletion-window-not-a-number",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "schedule-key-deletion", "--key-id", key1, "--pending-window-in-days", "seven"},
+		},
+		{
+			name:  "describe-key-pending-deletion",
+			setup: [][]string{{"kms", "create-key"}, {"kms", "schedule-key-deletion", "--key-id", key1, "--pending-window-in-days", "10"}},
+			args:  []string{"kms", "describe-key", "--key-id", key1},
+		},
+		{
+			name:  "cancel-key-deletion",
+			setup: [][]string{{"kms", "create-key"}, {"kms", "schedule-key-deletion", "--key-id", key1}},
+			args:  []string{"kms", "cancel-key-deletion", "--key-id", key1},
+		},
+		{
+			name:  "cancel-key-deletion-not-pending",
+			setup: [][]string{{"kms", "create-key"}},
+			args:  []string{"kms", "cancel-key-deletion", "--key-id", key1},
+		},
+		{
 			name: "unimplemented",
 			args: []string{"kms", "revoke-grant", "--key-id", key1, "--grant-id", "g"},
 		},

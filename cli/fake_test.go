@@ -592,3 +592,42 @@ func (f *fakeKMS) ReEncrypt(_ context.Context, req *kmsv1.ReEncryptRequest) (*km
 	return &kmsv1.ReEncryptResponse{CiphertextBlob: fakeSeal(dst.KeyId, plaintext), SourceKeyId: src.Arn, KeyId: dst.Arn,
 		SourceEncryptionAlgorithm: "SYMMETRIC_DEFAULT", DestinationEncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
 }
+
+func (f *fakeKMS) ScheduleKeyDeletion(_ context.Context, req *kmsv1.ScheduleKeyDeletionRequest) (*kmsv1.ScheduleKeyDeletionResponse, error) {
+	f.count("ScheduleKeyDeletion")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	days := int32(30)
+	if req.PendingWindowInDays != nil {
+		days = *req.PendingWindowInDays
+	}
+	if days < 7 || days > 30 {
+		ce := connect.NewError(connect.CodeInvalidArgument, errors.New("PendingWindowInDays must be between 7 and 30"))
+		ce.Meta().Set(wire.ErrorTypeHeader, "ValidationException")
+		return nil, ce
+	}
+	date := fakeDate + float64(days)*86400
+	k.KeyState, k.Enabled, k.DeletionDate, k.PendingDeletionWindowInDays = "PendingDeletion", false, &date, &days
+	return &kmsv1.ScheduleKeyDeletionResponse{KeyId: k.Arn, DeletionDate: date, KeyState: k.KeyState, PendingWindowInDays: days}, nil
+}
+
+func (f *fakeKMS) CancelKeyDeletion(_ context.Context, req *kmsv1.CancelKeyDeletionRequest) (*kmsv1.CancelKeyDeletionResponse, error) {
+	f.count("CancelKeyDeletion")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, err := f.key(req.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	if k.KeyState != "PendingDeletion" {
+		ce := connect.NewError(connect.CodeFailedPrecondition, errors.New(k.Arn+" is not pending deletion."))
+		ce.Meta().Set(wire.ErrorTypeHeader, "KMSInvalidStateException")
+		return nil, ce
+	}
+	k.KeyState, k.DeletionDate, k.PendingDeletionWindowInDays = "Disabled", nil, nil
+	return &kmsv1.CancelKeyDeletionResponse{KeyId: k.Arn}, nil
+}

@@ -16,9 +16,7 @@ import (
 // immutable.
 //
 // Aliases of a key go with it when it is deleted (AWS deletes them with
-// the key); Trent does not delete keys yet, only schedules their
-// deletion, so nothing removes them but DeleteAlias today. The command
-// that deletes a key must also delete its aliases (see aliasState.forKey).
+// the key): DeleteKey removes them (aliasState.removeKey).
 type Alias struct {
 	Account string `json:"account"`
 	// Name is the alias name as the API spells it, "alias/<name>".
@@ -75,6 +73,15 @@ func (s *aliasState) unindex(a *Alias) {
 		return
 	}
 	s.perKey[a.KeyID] = names
+}
+
+// removeKey removes the aliases of account that point at key id.
+func (s *aliasState) removeKey(account, id string) {
+	for _, name := range s.perKey[id] { // remove publishes a new slice
+		if a, ok := s.get(account, name); ok && a.KeyID == id {
+			s.remove(a)
+		}
+	}
 }
 
 // CreateAlias adds an alias. The name must be free in the account: the

@@ -23,6 +23,7 @@ const (
 	OpUpdateKeyDescription Op = "UpdateKeyDescription"
 	OpScheduleKeyDeletion  Op = "ScheduleKeyDeletion"
 	OpCancelKeyDeletion    Op = "CancelKeyDeletion"
+	OpDeleteKey            Op = "DeleteKey"
 	OpCreateGrant          Op = "CreateGrant"
 	OpDeleteGrant          Op = "DeleteGrant"
 	OpCreateAlias          Op = "CreateAlias"
@@ -92,6 +93,7 @@ var registry = map[Op]kind{
 	OpUpdateKeyDescription: {"update_key_description", func() Command { return new(UpdateKeyDescription) }},
 	OpScheduleKeyDeletion:  {"schedule_key_deletion", func() Command { return new(ScheduleKeyDeletion) }},
 	OpCancelKeyDeletion:    {"cancel_key_deletion", func() Command { return new(CancelKeyDeletion) }},
+	OpDeleteKey:            {"delete_key", func() Command { return new(DeleteKey) }},
 	OpCreateGrant:          {"create_grant", func() Command { return new(CreateGrant) }},
 	OpDeleteGrant:          {"delete_grant", func() Command { return new(DeleteGrant) }},
 	// Aliases (aliases.go).

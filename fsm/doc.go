@@ -28,9 +28,12 @@
 // by the proposer and carried in the command. Every node therefore reaches
 // the same state at the same log index. Rules that must not race, such as
 // "a key pending deletion cannot be enabled", "an alias name is taken
-// once per account" or "a key has at most 50 tags", are decided here, at
-// apply time, and a refused command yields a [*Rejection] carrying the AWS
-// error name, never a partial change.
+// once per account", "a key has at most 50 tags" or "a key is deleted
+// once, and only once its waiting period ended" (DeleteKey carries the
+// proposing leader's time), are decided here, at apply time, and a
+// refused command yields a [*Rejection] carrying the AWS error name,
+// never a partial change. Apply touches no HSM; the server hears of
+// deleted keys through [FSM.OnKeysDeleted] to drop what its HSM cached.
 //
 // # The log
 //

@@ -67,6 +67,12 @@ type FSM struct {
 	authz   *authzState
 	certs   *certState
 	aliases *aliasState
+	// deleted collects the ids of the keys DeleteKey removed in the batch
+	// being applied, for keysDeleted.
+	deleted []string
+
+	// keysDeleted, if set, is told of every key that leaves the state.
+	keysDeleted func(ids []string)
 
 	applied atomic.Uint64 // index of the last entry applied
 
@@ -105,11 +111,32 @@ func (f *FSM) ApplyBatch(entries []Entry) []any {
 		r.Index = e.Index
 		out[i] = r
 	}
+	deleted := f.deleted
+	f.deleted = nil
 	f.mu.Unlock()
+	f.tellDeleted(deleted)
 	if n := len(entries); n > 0 {
 		f.setApplied(entries[n-1].Index)
 	}
 	return out
+}
+
+// OnKeysDeleted makes the FSM call fn with the ids of the keys that left
+// its state: those a DeleteKey removed, and those a Restore's state no
+// longer has (a node that missed the deletion's log entry). The server
+// uses it to make the HSM forget what it cached of them. fn is called on
+// the applying goroutine, after the state changed and before the applied
+// index moves (so whoever waits for the index finds it done), without
+// the FSM's lock held; it must be quick and must not block on the FSM.
+// Call OnKeysDeleted before the FSM applies anything.
+func (f *FSM) OnKeysDeleted(fn func(ids []string)) {
+	f.keysDeleted = fn
+}
+
+func (f *FSM) tellDeleted(ids []string) {
+	if len(ids) > 0 && f.keysDeleted != nil {
+		f.keysDeleted(ids)
+	}
 }
 
 // setApplied records the applied index and wakes waiters.

@@ -199,6 +199,27 @@ func (x *grantIndex) remove(g *Grant) {
 	}
 }
 
+// removeKey removes every grant on a key. The grantee lists are the
+// key's alone (granteeKey names the key), so they go whole.
+func (x *grantIndex) removeKey(keyID string) {
+	var gs []*Grant
+	x.byKey.AscendGreaterOrEqual(&Grant{KeyID: keyID}, func(g *Grant) bool {
+		if g.KeyID != keyID {
+			return false
+		}
+		gs = append(gs, g)
+		return true
+	})
+	for _, g := range gs {
+		x.byKey.Delete(g)
+		if g.RetiringPrincipal != "" {
+			x.byRetiring.Delete(g)
+		}
+		delete(x.byGrantee, granteeKey{keyID, g.GranteePrincipal})
+	}
+	delete(x.perKey, keyID)
+}
+
 func (x *grantIndex) get(keyID, id string) (*Grant, bool) {
 	return x.byKey.Get(&Grant{KeyID: keyID, ID: id})
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"time"
 
 	"github.com/trentkms/trent/wire"
 )
@@ -126,6 +127,50 @@ func (c *CancelKeyDeletion) apply(f *FSM, _ uint64) *Result {
 		k.PendingWindowInDays = 0
 		return nil
 	})
+}
+
+// DeleteKey deletes a key whose deletion waiting period has ended, and
+// with it everything that is only the key's: its material (the EKT of
+// every version), its tags, its grants and its aliases. The leader
+// proposes it (package lifecycle, kms.Service.DueDeletion) with its own
+// time; apply decides again whether the key is due, so a stale or
+// duplicate proposal, or one that lost the race to a CancelKeyDeletion,
+// is refused and the key is deleted exactly once. A deleted key's id then
+// names nothing: the snapshot does not carry it and every read answers as
+// for a key that never existed.
+type DeleteKey struct {
+	KeyID string `json:"key_id"`
+	// Now is the proposing leader's time, Unix milliseconds. The key is
+	// deleted only if it is pending deletion and Now is at or after its
+	// DeletionDate.
+	Now int64 `json:"now"`
+}
+
+func (*DeleteKey) Op() Op { return OpDeleteKey }
+
+func (c *DeleteKey) validate() error {
+	if c.KeyID == "" {
+		return errors.New("no key id")
+	}
+	return nil
+}
+
+func (c *DeleteKey) apply(f *FSM, _ uint64) *Result {
+	k, ok := f.keys.Get(&Key{ID: c.KeyID})
+	switch {
+	case !ok:
+		return &Result{Err: reject(wire.NotFound, "Key '"+c.KeyID+"' does not exist")}
+	case k.State != PendingDeletion:
+		return &Result{Err: reject(wire.KMSInvalidState, k.ARN+" is not pending deletion.")}
+	case c.Now < k.DeletionDate:
+		return &Result{Err: reject(wire.KMSInvalidState, k.ARN+" is pending deletion until "+
+			time.UnixMilli(k.DeletionDate).UTC().Format(time.RFC3339)+".")}
+	}
+	f.keys.Delete(k)
+	f.grants.removeKey(k.ID)
+	f.aliases.removeKey(k.Account, k.ID)
+	f.deleted = append(f.deleted, k.ID)
+	return &Result{Key: k}
 }
 
 func notPendingDeletion(k *Key) *Rejection {

@@ -145,6 +145,13 @@ func (f *FSM) Restore(r io.Reader) error {
 		return err
 	}
 	f.mu.Lock()
+	var gone []string
+	f.keys.Ascend(func(k *Key) bool {
+		if _, ok := st.keys.Get(k); !ok {
+			gone = append(gone, k.ID)
+		}
+		return true
+	})
 	f.keys = st.keys
 	f.grants = st.grants
 	f.cluster = st.cluster
@@ -153,6 +160,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.certs = st.certs
 	f.aliases = st.aliases
 	f.mu.Unlock()
+	f.tellDeleted(gone)
 	f.setApplied(st.applied)
 	return nil
 }

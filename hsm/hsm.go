@@ -68,6 +68,14 @@ type Backend interface {
 	MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 	// Random returns n bytes from the backend's generator, 0 <= n <= 1 MiB.
 	Random(ctx context.Context, n int) ([]byte, error)
+	// Forget drops whatever the backend keeps of keyID's material besides
+	// its EKTs (unwrapped material it caches), for every version; the node
+	// calls it when the key is deleted. The EKTs are the material:
+	// destroying a key is destroying them, which the state machine does,
+	// so a ref that still carries one keeps working. An operation in
+	// flight when Forget is called leaves nothing of the key behind.
+	// Forgetting a key the backend never saw does nothing.
+	Forget(ctx context.Context, keyID [16]byte) error
 
 	// IdentityPublicKey returns the backend's public identity key, to
 	// which another backend exports the domain key; nil after Close.

@@ -52,6 +52,10 @@ type AuthzRequest struct {
 	// KeyAliases are the names of Key's aliases, for kms:ResourceAliases;
 	// the Service fills them in.
 	KeyAliases []string
+	// PendingWindowInDays is ScheduleKeyDeletion's waiting period (30
+	// when the request omits it), for
+	// kms:ScheduleKeyDeletionPendingWindowInDays; nil for other operations.
+	PendingWindowInDays *int32
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -157,8 +157,8 @@ func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
 		CurrentKeyMaterialId:  currentKeyMaterialID(k),
 	}
 	if k.State == fsm.PendingDeletion {
-		d := seconds(k.DeletionDate)
-		m.DeletionDate = &d
+		d, w := seconds(k.DeletionDate), k.PendingWindowInDays
+		m.DeletionDate, m.PendingDeletionWindowInDays = &d, &w
 	}
 	return m
 }

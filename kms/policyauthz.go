@@ -196,6 +196,9 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	if r.BypassLockoutCheck != nil {
 		req.Set(policy.CondBypassLockoutCheck, strconv.FormatBool(*r.BypassLockoutCheck))
 	}
+	if r.PendingWindowInDays != nil {
+		req.Set(policy.CondPendingWindowInDays, strconv.Itoa(int(*r.PendingWindowInDays)))
+	}
 	if info, ok := RequestInfoFrom(ctx); ok {
 		req.SetSourceIP(info.SourceIP)
 		req.SetSecureTransport(info.SecureTransport)

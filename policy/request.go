@@ -42,6 +42,7 @@ const (
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
 	CondReEncryptOnSameKey    = "kms:reencryptonsamekey"
+	CondPendingWindowInDays   = "kms:schedulekeydeletionpendingwindowindays"
 	CondViaService            = "kms:viaservice"       // never present in Trent
 	CondPrincipalArn          = "aws:principalarn"     // derived from Request.Principal
 	CondPrincipalAccount      = "aws:principalaccount" // derived from Request.Principal

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
-# grants, aliases, tags, rotation, and calls that must fail (wrong
-# context, wrong secret). Exits non-zero on the first
+# grants, aliases, tags, rotation, scheduling and cancelling a key
+# deletion, and calls that must fail (wrong context, bad deletion windows,
+# wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
 # Environment:
@@ -185,6 +186,36 @@ cmp -s "$tmp/plain" "$tmp/dec-old" || fail "a ciphertext made before the rotatio
 [ "$dec_material" = "$first" ] || fail "the old ciphertext decrypted under material $dec_material, want $first"
 kms disable-key-rotation --key-id "$key_id" || fail "disable-key-rotation"
 [ "$(kms get-key-rotation-status --key-id "$key_id" --query KeyRotationEnabled --output text)" = "False" ] || fail "rotation still enabled"
+
+step "schedule-key-deletion (bad windows fail), describe-key, cancel-key-deletion"
+doomed=$(kms create-key --description awscli-e2e-doomed --query KeyMetadata.KeyId --output text) || fail "create-key for deletion"
+for days in 6 31; do
+  if kms schedule-key-deletion --key-id "$doomed" --pending-window-in-days "$days" >/dev/null 2>"$tmp/err"; then
+    fail "schedule-key-deletion with a window of $days days succeeded"
+  fi
+  grep -q ValidationException "$tmp/err" || fail "window $days: $(cat "$tmp/err")"
+done
+if kms schedule-key-deletion --key-id "$doomed" --pending-window-in-days seven >/dev/null 2>&1; then
+  fail "schedule-key-deletion with a window that is not a number succeeded"
+fi
+[ "$(kms describe-key --key-id "$doomed" --query KeyMetadata.KeyState --output text)" = "Enabled" ] || fail "a refused schedule-key-deletion changed the key"
+out=$(kms schedule-key-deletion --key-id "$doomed" --pending-window-in-days 7 --query '[KeyState,PendingWindowInDays]' --output text)
+[ "$out" = "$(printf 'PendingDeletion\t7')" ] || fail "schedule-key-deletion answered $out"
+out=$(kms describe-key --key-id "$doomed" --query '[KeyMetadata.KeyState,KeyMetadata.PendingDeletionWindowInDays]' --output text)
+[ "$out" = "$(printf 'PendingDeletion\t7')" ] || fail "describe-key of a key pending deletion: $out"
+[ "$(kms describe-key --key-id "$doomed" --query 'KeyMetadata.DeletionDate' --output text)" != "None" ] || fail "describe-key shows no DeletionDate"
+if kms encrypt --key-id "$doomed" --plaintext "fileb://$tmp/plain" >/dev/null 2>"$tmp/err"; then
+  fail "encrypt under a key pending deletion succeeded"
+fi
+grep -q KMSInvalidStateException "$tmp/err" || fail "encrypt pending deletion: $(cat "$tmp/err")"
+case "$(kms cancel-key-deletion --key-id "$doomed" --query KeyId --output text)" in
+  *":key/$doomed") ;; *) fail "cancel-key-deletion" ;;
+esac
+[ "$(kms describe-key --key-id "$doomed" --query KeyMetadata.KeyState --output text)" = "Disabled" ] || fail "a cancelled deletion leaves the key Disabled"
+if kms cancel-key-deletion --key-id "$doomed" >/dev/null 2>"$tmp/err"; then
+  fail "a second cancel-key-deletion succeeded"
+fi
+grep -q KMSInvalidStateException "$tmp/err" || fail "second cancel: $(cat "$tmp/err")"
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then

@@ -30,3 +30,6 @@ func ServedPattern(s *Server, r *http.Request) (string, bool) {
 // SealHSM closes s's HSM, which seals it: the node stays up but cannot
 // serve KMS calls.
 func SealHSM(s *Server) { s.hsm.Close() }
+
+// KeysForgotten returns how many deleted keys s told its HSM to forget.
+func KeysForgotten(s *Server) uint64 { return s.forgotten.Load() }

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/soft"
+	"github.com/trentkms/trent/uuid"
 )
 
 // openBackend opens the HSM backend cfg.HSM names, creating its state on
@@ -41,4 +44,21 @@ func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Ba
 		return nil, err // not a nil *soft.HSM in a non-nil hsm.Backend
 	}
 	return h, nil
+}
+
+// forgetKeys makes the node's HSM drop what it cached of keys that left
+// the state machine (fsm.FSM.OnKeysDeleted): every node, leader or not,
+// does it when it applies the deletion or restores a snapshot without the
+// key. The state machine has already dropped the keys' EKTs.
+func (s *Server) forgetKeys(ids []string) {
+	for _, id := range ids {
+		keyID, err := uuid.Parse(id)
+		if err == nil {
+			err = s.hsm.Forget(context.Background(), keyID)
+			s.forgotten.Add(1)
+		}
+		if err != nil && !errors.Is(err, hsm.ErrClosed) {
+			s.log.Warn("HSM could not forget a deleted key", "key", id, "err", err)
+		}
+	}
 }

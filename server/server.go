@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/grpchealth"
@@ -80,6 +81,10 @@ type Server struct {
 	bgDone  chan struct{}
 
 	gossip *gossipState // see gossip.go
+
+	// forgotten counts the deleted keys this node's HSM was told to
+	// forget (forgetKeys).
+	forgotten atomic.Uint64
 
 	// closers release what Start acquired; see Start and Close.
 	closers []func() error
@@ -274,6 +279,7 @@ func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
 // TLS configuration for dialing peers.
 func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Writer) (clientTLS *tls.Config, err error) {
 	s.fsm = fsm.New()
+	s.fsm.OnKeysDeleted(s.forgetKeys)
 	serverTLS, clientTLS := identity.NodeTLSConfigs(p.pool, p.node)
 	timeout := s.cfg.knobs().RaftTimeout
 	if timeout == 0 {
@@ -446,7 +452,7 @@ func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 		interval = max(day/1440, 20*time.Millisecond)
 	}
 	r, err := lifecycle.New(lifecycle.Config{Keys: s.fsm, Log: s.cluster, Leader: s.raft, Now: knobs.Now,
-		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation}})
+		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation, svc.DueDeletion}})
 	if err != nil {
 		return err
 	}

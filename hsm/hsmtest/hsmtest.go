@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"NoDomainKey", testNoDomainKey},
 		{"DomainTransfer", testDomainTransfer},
 		{"ImportDomainRefusals", testImportDomainRefusals},
+		{"Forget", testForget},
 		{"Canceled", testCanceled},
 		{"Close", testClose},
 		{"Concurrent", testConcurrent},
@@ -385,6 +386,30 @@ func testImportDomainRefusals(t *testing.T, open Open) {
 	transfer(t, a, b, "info")
 }
 
+// testForget: Forget succeeds for a key the backend used and for one it
+// never saw, is repeatable, leaves other keys working, and does not
+// revoke an EKT (the state machine deletes those): a ref that still
+// carries one seals and opens as before.
+func testForget(t *testing.T, open Open) {
+	a := open(t, true)
+	gone, kept := newKey(t, a, id(1), id(2)), newKey(t, a, id(4), id(2))
+	older := newKey(t, a, id(1), id(3))
+	pt := []byte("forgotten")
+	body := seal(t, a, gone, id(3), nil, pt)
+	keptBody := seal(t, a, kept, id(3), nil, pt)
+	for range 2 {
+		if err := a.Forget(ctx, gone.KeyID); err != nil {
+			t.Fatalf("Forget: %v", err)
+		}
+	}
+	if err := a.Forget(ctx, id(7)); err != nil {
+		t.Fatalf("Forget of an unknown key: %v", err)
+	}
+	wantOpen(t, a, kept, id(3), nil, keptBody, pt)
+	wantOpen(t, a, gone, id(3), nil, body, pt)
+	wantOpen(t, a, older, id(5), nil, seal(t, a, older, id(5), nil, pt), pt)
+}
+
 // testCanceled: every method with a context returns its error.
 func testCanceled(t *testing.T, open Open) {
 	a, b := open(t, true), open(t, false)
@@ -418,6 +443,7 @@ func calls(b hsm.Backend, pub []byte, ref hsm.KeyRef, body, token []byte) map[st
 			return err
 		},
 		"ExportDomain": func(ctx context.Context) error { _, err := b.ExportDomain(ctx, pub, nil); return err },
+		"Forget":       func(ctx context.Context) error { return b.Forget(ctx, ref.KeyID) },
 		"ImportDomain": func(ctx context.Context) error { return b.ImportDomain(ctx, token, nil) },
 	}
 }
@@ -480,6 +506,10 @@ func testConcurrent(t *testing.T, open Open) {
 					return
 				}
 				if _, err := a.MAC(ctx, "test/v1", pt); err != nil {
+					errs <- err
+					return
+				}
+				if err := a.Forget(ctx, id(byte(g))); err != nil {
 					errs <- err
 					return
 				}

@@ -33,6 +33,9 @@ type materialCache struct {
 	mu      sync.Mutex // guards the following fields
 	entries map[cacheKey]*list.Element
 	lru     list.List // of *cacheEntry, most recently used first
+	// forgets counts forget calls: material unwrapped before a forget
+	// (read with generation) is not cached after it (putAt).
+	forgets uint64
 }
 
 func newMaterialCache(max int) *materialCache {
@@ -59,8 +62,17 @@ func (c *materialCache) get(ref *hsm.KeyRef, dst []byte) bool {
 	return true
 }
 
-// put stores a copy of material, unwrapped from ref.EKT.
-func (c *materialCache) put(ref *hsm.KeyRef, material []byte) {
+// generation returns the number of forget calls so far, to pass to putAt.
+func (c *materialCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forgets
+}
+
+// putAt stores a copy of material, unwrapped from ref.EKT after
+// generation was read, unless a forget came in between: that forget may
+// have been of ref's key, whose material must not come back.
+func (c *materialCache) putAt(ref *hsm.KeyRef, material []byte, generation uint64) {
 	if c.max <= 0 {
 		return
 	}
@@ -73,6 +85,10 @@ func (c *materialCache) put(ref *hsm.KeyRef, material []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.forgets != generation {
+		clear(e.material)
+		return
+	}
 	if old, ok := c.entries[k]; ok {
 		c.remove(old)
 	}
@@ -87,6 +103,20 @@ func (c *materialCache) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.entries, e.key)
 	clear(e.material)
+}
+
+// forget drops and wipes the entries of every version of keyID.
+func (c *materialCache) forget(keyID [16]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgets++
+	for el := c.lru.Front(); el != nil; {
+		next := el.Next()
+		if el.Value.(*cacheEntry).key.keyID == keyID {
+			c.remove(el)
+		}
+		el = next
+	}
 }
 
 // purge drops and wipes every entry.

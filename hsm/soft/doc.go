@@ -43,7 +43,9 @@
 //
 // Unwrapped material is kept in a bounded LRU cache (see [WithCacheSize])
 // keyed by key id and version id; an entry is used only for the identical
-// EKT bytes and spec it was unwrapped from.
+// EKT bytes and spec it was unwrapped from. [HSM.Forget] drops and wipes
+// the entries of a deleted key; material an operation in flight unwrapped
+// before it is not cached after it.
 //
 // # EKT format v1
 //

@@ -303,6 +303,7 @@ func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionI
 	if err := h.usable(); err != nil {
 		return nil, err
 	}
+	gen := h.cache.generation()
 	material := make([]byte, n)
 	defer clear(material)
 	if err := h.readRand(material); err != nil {
@@ -312,7 +313,7 @@ func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionI
 	if err != nil {
 		return nil, err
 	}
-	h.cache.put(&hsm.KeyRef{KeyID: keyID, VersionID: versionID, Spec: spec, EKT: ekt}, material)
+	h.cache.putAt(&hsm.KeyRef{KeyID: keyID, VersionID: versionID, Spec: spec, EKT: ekt}, material, gen)
 	return ekt, nil
 }
 
@@ -331,12 +332,28 @@ func (h *HSM) material(ref *hsm.KeyRef) ([]byte, error) {
 			return m, nil
 		}
 	}
+	gen := h.cache.generation()
 	m, err := unwrapEKT(h.ektKey, h.dkid, ref)
 	if err != nil {
 		return nil, err
 	}
-	h.cache.put(ref, m)
+	h.cache.putAt(ref, m, gen)
 	return m, nil
+}
+
+// Forget drops the cached material of every version of keyID (see
+// [hsm.Backend]).
+func (h *HSM) Forget(ctx context.Context, keyID [16]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return ErrClosed
+	}
+	h.cache.forget(keyID)
+	return nil
 }
 
 // Seal encrypts plaintext under the key version ref with the per-message

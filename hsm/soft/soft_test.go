@@ -295,6 +295,48 @@ func TestCacheWipesOnEvictAndClose(t *testing.T) {
 	}
 }
 
+// Forget drops and wipes the cached material of every version of one key,
+// and only that key's; material unwrapped by an operation in flight
+// across a Forget is not cached after it.
+func TestForgetDropsAKeysCachedMaterial(t *testing.T) {
+	t.Parallel()
+	h := newTestHSM(t)
+	ctx := context.Background()
+	gone1, gone2, kept := newKey(t, h.HSM, id(1), id(1)), newKey(t, h.HSM, id(1), id(2)), newKey(t, h.HSM, id(2), id(1))
+	var wiped [][]byte
+	for el := h.cache.lru.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*cacheEntry); e.key.keyID == id(1) {
+			wiped = append(wiped, e.material)
+		}
+	}
+	if err := h.Forget(ctx, id(1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.cache.len(); n != 1 {
+		t.Fatalf("cache holds %d entries after Forget, want 1", n)
+	}
+	for _, m := range wiped {
+		if !bytes.Equal(m, make([]byte, keySize)) {
+			t.Fatal("forgotten material not wiped")
+		}
+	}
+	if !h.cache.get(&kept, make([]byte, keySize)) {
+		t.Fatal("another key's entry was dropped")
+	}
+	// The EKTs still work (deleting them is the state machine's part) ...
+	mustSeal(t, h.HSM, gone1, id(1), nil, []byte("x"))
+	mustSeal(t, h.HSM, gone2, id(1), nil, []byte("x"))
+	h.cache.forget(id(1))
+	// ... and one unwrapped before a Forget is not cached after it.
+	gen := h.cache.generation()
+	m := make([]byte, keySize)
+	h.cache.forget(id(1))
+	h.cache.putAt(&gone1, m, gen)
+	if n := h.cache.len(); n != 1 {
+		t.Fatalf("material unwrapped before a Forget was cached after it (%d entries)", n)
+	}
+}
+
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	h := newTestHSM(t, WithCacheSize(4), WithRand(seeded(7)))
