@@ -25,8 +25,9 @@ import (
 // under it (checker.Lifecycle).
 type Lifecycle struct {
 	mu     sync.Mutex
-	doomed []string // doomed keys whose creation was acknowledged
-	cts    []sealed // acknowledged Encrypts under doomed keys
+	doomed []string        // doomed keys whose creation was acknowledged
+	gone   map[string]bool // doomed keys a describe saw deleted
+	cts    []sealed        // acknowledged Encrypts under doomed keys
 }
 
 // DayForLifecycle is the node flag value the workload needs: a day of
@@ -34,8 +35,12 @@ type Lifecycle struct {
 // window ends in 350ms and a 90-day rotation period in 4.5s.
 const DayForLifecycle = 50 * time.Millisecond
 
-// doomedLimit caps the doomed keys alive at once.
-const doomedLimit = 8
+// doomedLimit caps the doomed keys alive at once, and doomedTotal all
+// the doomed keys of a test (deleted ones stay under test).
+const (
+	doomedLimit = 8
+	doomedTotal = 48
+)
 
 // Name implements Workload.
 func (l *Lifecycle) Name() string { return "lifecycle" }
@@ -99,7 +104,7 @@ func (l *Lifecycle) Step(ctx context.Context, e *Env, w *Worker) {
 	case x < 56:
 		l.cancel(ctx, e, w, node, l.randomDoomed(w))
 	case x < 62:
-		if l.live() < doomedLimit {
+		if l.live() < doomedLimit && l.total() < doomedTotal {
 			l.create(ctx, e, w, node)
 		}
 	case x < 70:
@@ -147,7 +152,14 @@ func (l *Lifecycle) Final(ctx context.Context, e *Env, w *Worker) {
 	}
 }
 
+// live counts the doomed keys not seen deleted yet.
 func (l *Lifecycle) live() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.doomed) - len(l.gone)
+}
+
+func (l *Lifecycle) total() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.doomed)
@@ -242,6 +254,12 @@ func (l *Lifecycle) describe(ctx context.Context, e *Env, w *Worker, node int, k
 func (l *Lifecycle) state(ctx context.Context, e *Env, node int, key, mode string) (string, client.Meta, error) {
 	r, m, err := client.Call(ctx, mode, e.Admin[node].DescribeKey, &kmsv1.DescribeKeyRequest{KeyId: key})
 	if client.ErrorType(err) == wire.NotFound {
+		l.mu.Lock()
+		if l.gone == nil {
+			l.gone = map[string]bool{}
+		}
+		l.gone[key] = true
+		l.mu.Unlock()
 		return checker.ResultGone, m, nil
 	}
 	if err != nil {
