@@ -56,6 +56,10 @@ type AuthzRequest struct {
 	// when the request omits it), for
 	// kms:ScheduleKeyDeletionPendingWindowInDays; nil for other operations.
 	PendingWindowInDays *int32
+	// RotationPeriodInDays is EnableKeyRotation's period (365 when the
+	// request omits it), for kms:RotationPeriodInDays; nil for other
+	// operations.
+	RotationPeriodInDays *int32
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

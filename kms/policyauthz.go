@@ -199,6 +199,9 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	if r.PendingWindowInDays != nil {
 		req.Set(policy.CondPendingWindowInDays, strconv.Itoa(int(*r.PendingWindowInDays)))
 	}
+	if r.RotationPeriodInDays != nil {
+		req.Set(policy.CondRotationPeriodInDays, strconv.Itoa(int(*r.RotationPeriodInDays)))
+	}
 	if info, ok := RequestInfoFrom(ctx); ok {
 		req.SetSourceIP(info.SourceIP)
 		req.SetSecureTransport(info.SecureTransport)

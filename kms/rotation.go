@@ -51,6 +51,13 @@ func currentKeyMaterialID(k *fsm.Key) string {
 // every key pending import) are UnsupportedOperationException, the
 // key-state table's note [6].
 func (s *Service) rotationKey(ctx context.Context, p identity.Principal, keyID, action string, write bool) (*fsm.Key, error) {
+	return s.rotationKeyFor(ctx, &AuthzRequest{Principal: p, Action: action}, keyID, write)
+}
+
+// rotationKeyFor is rotationKey for a request with more condition keys
+// (EnableKeyRotation's kms:RotationPeriodInDays); r gets the key filled in.
+func (s *Service) rotationKeyFor(ctx context.Context, r *AuthzRequest, keyID string, write bool) (*fsm.Key, error) {
+	p, action := r.Principal, r.Action
 	var k *fsm.Key
 	var err error
 	if write {
@@ -61,7 +68,8 @@ func (s *Service) rotationKey(ctx context.Context, p identity.Principal, keyID, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, p, action, k, nil); err != nil {
+	r.Key = k
+	if err := s.authorizeRequest(ctx, r); err != nil {
 		return nil, err
 	}
 	switch {
@@ -91,7 +99,8 @@ func (s *Service) EnableKeyRotation(ctx context.Context, req *kmsv1.EnableKeyRot
 			return nil, validation("Value '%d' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to %d", period, maxRotationPeriod)
 		}
 	}
-	k, err := s.rotationKey(ctx, p, req.GetKeyId(), "kms:EnableKeyRotation", true)
+	k, err := s.rotationKeyFor(ctx, &AuthzRequest{Principal: p, Action: "kms:EnableKeyRotation", RotationPeriodInDays: &period},
+		req.GetKeyId(), true)
 	if err != nil {
 		return nil, err
 	}

@@ -486,3 +486,30 @@ func BenchmarkRotateKeyOnDemand(b *testing.B) {
 		}
 	}
 }
+
+// kms:RotationPeriodInDays is EnableKeyRotation's period, 365 when the
+// request omits it: a key policy can bound it.
+func TestEnableKeyRotationPeriodCondition(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(t, userCmd(acct, "bob"))
+	bobMay := stmt("Allow", aws(bobARN), `"kms:EnableKeyRotation"`, `{"NumericLessThanEquals":{"kms:RotationPeriodInDays":"180"}}`)
+	for _, tt := range []struct {
+		name   string
+		period *int32
+		want   string
+	}{
+		{"short enough", i32(90), ""},
+		{"too long", i32(181), wire.AccessDenied},
+		{"the default is 365", nil, wire.AccessDenied},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := e.createKey(t)
+			if _, err := e.svc.PutKeyPolicy(e.root, &kmsv1.PutKeyPolicyRequest{KeyId: m.KeyId, Policy: kp(rootAll, bobMay)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.svc.EnableKeyRotation(e.bob, &kmsv1.EnableKeyRotationRequest{KeyId: m.KeyId, RotationPeriodInDays: tt.period})
+			wantType(t, err, tt.want)
+		})
+	}
+}

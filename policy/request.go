@@ -43,6 +43,7 @@ const (
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
 	CondReEncryptOnSameKey    = "kms:reencryptonsamekey"
 	CondPendingWindowInDays   = "kms:schedulekeydeletionpendingwindowindays"
+	CondRotationPeriodInDays  = "kms:rotationperiodindays"
 	CondViaService            = "kms:viaservice"       // never present in Trent
 	CondPrincipalArn          = "aws:principalarn"     // derived from Request.Principal
 	CondPrincipalAccount      = "aws:principalaccount" // derived from Request.Principal
