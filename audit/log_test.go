@@ -344,3 +344,35 @@ func TestDefaultFsyncsEveryGroup(t *testing.T) {
 	}
 	l.Close()
 }
+
+// The service's own actions are AwsServiceEvent records invoked by
+// kms.amazonaws.com, in the same chain as the calls.
+func TestServiceEventShape(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	ctx := context.Background()
+	arn := "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, e := range []audit.ServiceEvent{
+		{Operation: "RotateKey", KeyARN: arn, Account: "111122223333", AppliedIndex: 7},
+		{Operation: "DeleteKey", KeyARN: arn, Account: "111122223333", AppliedIndex: 9},
+	} {
+		if err := l.RecordServiceEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Record(ctx, encryptCall(1)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	_, recs := readAll(t, dir)
+	files, _ := audit.Files(dir)
+	got, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "service-events.jsonl", got)
+	if len(recs) != 3 || recs[0].EventType != "AwsServiceEvent" || recs[1].EventName != "DeleteKey" ||
+		recs[1].UserIdentity.InvokedBy != "kms.amazonaws.com" || recs[2].EventType != "AwsApiCall" {
+		t.Fatalf("records %+v", recs)
+	}
+}

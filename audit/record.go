@@ -51,7 +51,8 @@ type Record struct {
 
 // UserIdentity is the caller, as CloudTrail describes it.
 type UserIdentity struct {
-	// Type is Root, IAMUser, Role, TrentNode, or Unknown for a caller that
+	// Type is Root, IAMUser, Role, TrentNode, AWSService for the
+	// service's own actions (ServiceEvent), or Unknown for a caller that
 	// did not authenticate.
 	Type        string `json:"type"`
 	PrincipalID string `json:"principalId,omitempty"`
@@ -61,6 +62,9 @@ type UserIdentity struct {
 	// when its signature did not verify.
 	AccessKeyID string `json:"accessKeyId,omitempty"`
 	UserName    string `json:"userName,omitempty"`
+	// InvokedBy names the service that acted, for a service event
+	// (Type AWSService): kms.amazonaws.com.
+	InvokedBy string `json:"invokedBy,omitempty"`
 }
 
 // Resource is a KMS key the call used.

@@ -38,6 +38,10 @@ type Config struct {
 	Interval time.Duration
 	// Logger receives failed proposals; nil discards them.
 	Logger *slog.Logger
+	// Applied, if set, is told of each command the state machine
+	// accepted, with its result and index: the server records them in
+	// the audit trail as service events.
+	Applied func(ctx context.Context, cmd fsm.Command, r *fsm.Result, index uint64)
 }
 
 // Runner runs passes on the leader.
@@ -103,7 +107,7 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 				if cmd == nil {
 					continue
 				}
-				_, _, err = fsm.Apply(ctx, r.cfg.Log, cmd)
+				res, idx, err := fsm.Apply(ctx, r.cfg.Log, cmd)
 				var rej *fsm.Rejection
 				switch {
 				case errors.As(err, &rej):
@@ -112,6 +116,9 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 					return applied, err
 				default:
 					applied++
+					if r.cfg.Applied != nil {
+						r.cfg.Applied(ctx, cmd, res, idx)
+					}
 				}
 			}
 		}

@@ -46,8 +46,15 @@ func TestPassProposesWhatIsDueOnEveryPage(t *testing.T) {
 	f, log := newFSM(t, n)
 	deadline := time.Unix(1e9, 0)
 	now := deadline.Add(-time.Second)
+	var told []uint64
 	r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: log, Leader: leader(true), Now: func() time.Time { return now },
-		Tasks: []lifecycle.Task{disableEvery(deadline)}})
+		Tasks: []lifecycle.Task{disableEvery(deadline)},
+		Applied: func(_ context.Context, cmd fsm.Command, res *fsm.Result, idx uint64) {
+			if cmd.Op() != fsm.OpSetKeyEnabled || res.Key == nil || res.Key.State != fsm.Disabled {
+				t.Errorf("told of %s with %+v", cmd.Op(), res)
+			}
+			told = append(told, idx)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +74,9 @@ func TestPassProposesWhatIsDueOnEveryPage(t *testing.T) {
 				t.Fatalf("Pass = %d, %v; want %d", got, err, tc.want)
 			}
 		})
+	}
+	if len(told) != n || told[0] != n+1 || told[n-1] != 2*n {
+		t.Fatalf("Applied was told of %d commands (first index %v), want %d from index %d", len(told), told[:min(1, len(told))], n, n+1)
 	}
 	keys, _ := f.ScanKeys("", n+1)
 	for _, k := range keys {

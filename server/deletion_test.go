@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -141,6 +142,24 @@ func TestDeletionSurvivesALeaderKillAndHappensOnce(t *testing.T) {
 
 	for i, n := range c.nodes {
 		assertDeleted(t, i, kmsVia(n, withHeaders(admin, "Trent-Min-Index", strconv.FormatUint(last, 10))), m, enc.CiphertextBlob, "alias/doomed")
+	}
+
+	// The deletion is in the audit trail once, as CloudTrail has it: a
+	// service event on the trail of the leader that made it.
+	events := 0
+	for _, n := range c.nodes {
+		dir := filepath.Join(n.DataDir(), "audit")
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range auditRecords(t, dir) {
+			if r.EventType == "AwsServiceEvent" && r.EventName == "DeleteKey" && len(r.Resources) == 1 && r.Resources[0].ARN == m.Arn {
+				events++
+			}
+		}
+	}
+	if events != 1 {
+		t.Fatalf("%d DeleteKey service events in the audit trails, want 1", events)
 	}
 }
 

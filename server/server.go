@@ -452,7 +452,7 @@ func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 		interval = max(day/1440, 20*time.Millisecond)
 	}
 	r, err := lifecycle.New(lifecycle.Config{Keys: s.fsm, Log: s.cluster, Leader: s.raft, Now: knobs.Now,
-		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation, svc.DueDeletion}})
+		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation, svc.DueDeletion}, Applied: s.serviceEvent})
 	if err != nil {
 		return err
 	}
@@ -461,6 +461,21 @@ func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 	go func() { defer close(done); r.Run(ctx) }()
 	s.onClose(func() error { cancel(); <-done; return nil })
 	return nil
+}
+
+// serviceEvent records an automatic rotation or a deletion the leader's
+// lifecycle pass made in this node's audit trail, as CloudTrail records
+// them: an AwsServiceEvent named for the command (RotateKey, DeleteKey).
+// The command has applied; a trail that cannot take the record is logged
+// (its failures are sticky and reported by every call that follows).
+func (s *Server) serviceEvent(ctx context.Context, cmd fsm.Command, r *fsm.Result, index uint64) {
+	if s.audit == nil || r == nil || r.Key == nil {
+		return
+	}
+	e := audit.ServiceEvent{Operation: string(cmd.Op()), KeyARN: r.Key.ARN, Account: r.Key.Account, AppliedIndex: index}
+	if err := s.audit.RecordServiceEvent(ctx, e); err != nil {
+		s.log.Error("audit: cannot record a service event", "event", e.Operation, "key", e.KeyARN, "err", err)
+	}
 }
 
 // awsCredentials adapts IAM's access keys to the AWS endpoint.
