@@ -115,7 +115,17 @@ func TestRotatedVersionsDecryptEverywhere(t *testing.T) {
 		hc := withHeaders(admin, "Trent-Min-Index", strconv.FormatUint(minIndex, 10))
 		seen := map[string]bool{}
 		for i, b := range blobs {
-			r, err := kmsVia(s, hc).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: b})
+			// A node that just started refuses reads (retryably) until it
+			// has confirmed its state with the leader: retry as a client.
+			var r *kmsv1.DecryptResponse
+			var err error
+			waitFor(t, what+": a decrypt not refused as unavailable", 30*time.Second, func() error {
+				r, err = kmsVia(s, hc).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: b})
+				if connect.CodeOf(err) == connect.CodeUnavailable {
+					return err
+				}
+				return nil
+			}, s)
 			if err != nil {
 				t.Fatalf("%s: ciphertext %d: %v", what, i, err)
 			}
