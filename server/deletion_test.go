@@ -236,6 +236,12 @@ func TestFollowerDownAtTheDeadlineDoesNotBringTheKeyBack(t *testing.T) {
 func assertDeleted(t *testing.T, node int, kn kmsv1connect.KeyManagementServiceClient, m *kmsv1.KeyMetadata, blob []byte, alias string) {
 	t.Helper()
 	ctx := context.Background()
+	// A node that just restarted refuses reads (retryably) until it has
+	// confirmed its state with the leader: wait for that as a client would.
+	waitFor(t, fmt.Sprintf("node %d serves reads", node), 30*time.Second, func() error {
+		_, err := kn.ListKeys(ctx, &kmsv1.ListKeysRequest{})
+		return err
+	})
 	notFound := "Key '" + m.Arn + "' does not exist"
 	_, err := kn.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: m.KeyId})
 	wantAWSMessage(t, node, err, "NotFoundException", notFound)
