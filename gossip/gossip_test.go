@@ -15,8 +15,15 @@ func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 func start(t *testing.T, name string, k []byte, label, peersFile string) *Gossip {
 	t.Helper()
+	return startProbing(t, name, k, label, peersFile, 100*time.Millisecond)
+}
+
+// startProbing is start with another probe interval: a slower failure
+// detector lets a loaded machine answer probes in time.
+func startProbing(t *testing.T, name string, k []byte, label, peersFile string, probe time.Duration) *Gossip {
+	t.Helper()
 	g, err := Start(Config{Name: name, BindAddr: "127.0.0.1:0", Key: k, Label: label, PeersFile: peersFile,
-		Meta: Meta{RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}, ProbeInterval: 100 * time.Millisecond})
+		Meta: Meta{RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}, ProbeInterval: probe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +53,13 @@ func health(g *Gossip) map[string]Health {
 
 func TestMembersSeeEachOtherAndFailures(t *testing.T) {
 	dir := t.TempDir()
-	a := start(t, "a", key(1), "c1", "")
-	b := start(t, "b", key(1), "c1", filepath.Join(dir, "b-peers.json"))
-	c := start(t, "c", key(1), "c1", "")
+	// Left and dead are told apart only if c answers probes until its
+	// leave arrives: under load (CI runs every package at once with the
+	// race detector) a 100ms detector declared it dead first.
+	const probe = 500 * time.Millisecond
+	a := startProbing(t, "a", key(1), "c1", "", probe)
+	b := startProbing(t, "b", key(1), "c1", filepath.Join(dir, "b-peers.json"), probe)
+	c := startProbing(t, "c", key(1), "c1", "", probe)
 	for _, g := range []*Gossip{b, c} {
 		if _, err := g.Join([]string{a.Addr()}); err != nil {
 			t.Fatal(err)
