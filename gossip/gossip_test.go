@@ -119,8 +119,9 @@ func TestOtherClustersNeverMerge(t *testing.T) {
 }
 
 func TestRestartedMemberComesBackOnANewAddress(t *testing.T) {
-	a := start(t, "a", key(1), "c1", "")
-	b := start(t, "b", key(1), "c1", "")
+	const probe = 500 * time.Millisecond // see TestMembersSeeEachOtherAndFailures
+	a := startProbing(t, "a", key(1), "c1", "", probe)
+	b := startProbing(t, "b", key(1), "c1", "", probe)
 	if _, err := b.Join([]string{a.Addr()}); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestRestartedMemberComesBackOnANewAddress(t *testing.T) {
 	old := b.Addr()
 	b.Close()
 	waitFor(t, "b left", func() bool { return health(a)["b"] == Left })
-	b2 := start(t, "b", key(1), "c1", "")
+	b2 := startProbing(t, "b", key(1), "c1", "", probe)
 	if _, err := b2.Join([]string{a.Addr()}); err != nil {
 		t.Fatal(err)
 	}
