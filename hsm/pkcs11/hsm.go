@@ -132,8 +132,13 @@ func OpenHSM(cfg Config) (*HSM, error) {
 		p:      p,
 		cache:  newHandleCache(cacheSize),
 	}
+	if err := claimToken(cfg.Module, cfg.TokenLabel); err != nil {
+		releaseModule(cfg.Module)
+		return nil, err
+	}
 	slot, ti, err := findSlot(p, cfg.TokenLabel)
 	if err != nil {
+		unclaimToken(cfg.Module, cfg.TokenLabel)
 		releaseModule(cfg.Module)
 		return nil, err
 	}
@@ -144,6 +149,7 @@ func OpenHSM(cfg Config) (*HSM, error) {
 	}
 	st, err := h.connect(1)
 	if err != nil {
+		unclaimToken(cfg.Module, cfg.TokenLabel)
 		releaseModule(cfg.Module)
 		return nil, err
 	}
@@ -171,12 +177,12 @@ func poolSize(want int, ti pkcs11.TokenInfo) int {
 
 // connect finds the token, opens the persistent session and the pool,
 // logs in and finds the backend's token objects.
-func (h *HSM) connect(gen uint64) (st *tokenState, err error) {
+func (h *HSM) connect(gen uint64) (_ *tokenState, err error) {
 	slot, _, err := findSlot(h.p, h.label)
 	if err != nil {
 		return nil, err
 	}
-	st = &tokenState{gen: gen, slot: slot, pool: make(chan pkcs11.SessionHandle, h.sessions)}
+	st := &tokenState{gen: gen, slot: slot, pool: make(chan pkcs11.SessionHandle, h.sessions)}
 	defer func() {
 		if err != nil {
 			st.close(h.p)
@@ -608,6 +614,7 @@ func (h *HSM) Close() error {
 	h.closed = true
 	h.cache.purge()
 	h.st.close(h.p)
+	unclaimToken(h.module, h.label)
 	releaseModule(h.module)
 	h.identityPub, h.pin = nil, ""
 	return nil

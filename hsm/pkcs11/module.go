@@ -22,8 +22,44 @@ var modules = struct {
 }{m: make(map[string]*module)}
 
 type module struct {
-	ctx  *pkcs11.Ctx
-	refs int
+	ctx    *pkcs11.Ctx
+	refs   int
+	tokens map[string]bool // labels of the tokens a backend has open
+}
+
+// InUse reports whether the library at path is loaded and initialized in
+// this process: a backend (or InitToken) still has it. SoftHSMv2 reads its
+// configuration only when initialized, so tests check this before they
+// point SOFTHSM2_CONF elsewhere.
+func InUse(path string) bool {
+	modules.Lock()
+	defer modules.Unlock()
+	_, ok := modules.m[path]
+	return ok
+}
+
+// claimToken records that a backend has token label of the module at
+// path open, and fails if one already has: the login is shared by the
+// whole process (a second login is CKR_USER_ALREADY_LOGGED_IN, PIN
+// unchecked), and two backends would share and destroy each other's
+// objects.
+func claimToken(path, label string) error {
+	modules.Lock()
+	defer modules.Unlock()
+	m := modules.m[path]
+	if m.tokens[label] {
+		return fmt.Errorf("pkcs11: token %q is already open in this process", label)
+	}
+	m.tokens[label] = true
+	return nil
+}
+
+func unclaimToken(path, label string) {
+	modules.Lock()
+	defer modules.Unlock()
+	if m, ok := modules.m[path]; ok {
+		delete(m.tokens, label)
+	}
 }
 
 func acquireModule(path string) (*pkcs11.Ctx, error) {
@@ -41,7 +77,7 @@ func acquireModule(path string) (*pkcs11.Ctx, error) {
 		ctx.Destroy()
 		return nil, fmt.Errorf("pkcs11: initializing %s: %w", path, err)
 	}
-	modules.m[path] = &module{ctx: ctx, refs: 1}
+	modules.m[path] = &module{ctx: ctx, refs: 1, tokens: make(map[string]bool)}
 	return ctx, nil
 }
 

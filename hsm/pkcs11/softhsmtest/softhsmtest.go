@@ -64,6 +64,9 @@ func New(t testing.TB) *SoftHSM {
 		}
 		t.Skip(msg)
 	}
+	if pkcs11.InUse(module) {
+		t.Fatal("SoftHSM is still initialized by a backend an earlier test left open: it would ignore this test's SOFTHSM2_CONF")
+	}
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.Mkdir(tokens, 0o700); err != nil {
