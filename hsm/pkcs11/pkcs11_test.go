@@ -110,11 +110,6 @@ func TestMixedDomain(t *testing.T) {
 	}
 }
 
-// symVector is the part of hsm/soft/testdata/sym_v1.json this test uses.
-type symVector struct {
-	Name, Material, KeyID, VersionID, Nonce, Plaintext, MessageKey, AAD, Body string
-}
-
 func unhex(t *testing.T, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
