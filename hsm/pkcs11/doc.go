@@ -103,10 +103,17 @@
 //   - No AES-GCM key wrap, no KWP (0x210B), no HKDF derive: see above.
 //   - CKM_AES_KEY_WRAP_PAD (0x210A) is RFC 5649 with a nonstandard length
 //     field for lengths not a multiple of 8: not used at all.
-//   - Session objects die with their session and at logout; the module is
-//     initialized once per process (a second C_Initialize gives
+//   - SoftHSMv2 decrypts a private object's value on every use: the
+//     cached material objects are session objects with CKA_PRIVATE false
+//     (visible to this process only, as every session object is; still
+//     sensitive and not extractable), 2.5 times faster per derivation.
+//   - Session objects die with their session (private ones also at
+//     logout): one persistent session owns them. The module is initialized
+//     once per process (a second C_Initialize gives
 //     CKR_CRYPTOKI_ALREADY_INITIALIZED) and shared, reference-counted, by
-//     every backend on it; a second login gives CKR_USER_ALREADY_LOGGED_IN.
+//     every backend on it. Login is per process: a second one gives
+//     CKR_USER_ALREADY_LOGGED_IN without checking the PIN, so a process
+//     opens a token only once.
 //   - Slot ids change when a token is initialized: tokens are found by label.
 //   - Throughput does not grow with more sessions: the default pool is small.
 package pkcs11
