@@ -107,6 +107,10 @@
 //     cached material objects are session objects with CKA_PRIVATE false
 //     (visible to this process only, as every session object is; still
 //     sensitive and not extractable), 2.5 times faster per derivation.
+//   - The file object store re-reads and decrypts a token object on every
+//     use: the hot paths use session copies of trent/domain and trent/ekt
+//     (C_CopyObject with CKA_TOKEN false; still sensitive, never
+//     extractable), two to three times faster on an EKT unwrap.
 //   - Session objects die with their session (private ones also at
 //     logout): one persistent session owns them. The module is initialized
 //     once per process (a second C_Initialize gives

@@ -47,3 +47,10 @@ func (h *HSM) MessageKey(ctx context.Context, ref hsm.KeyRef, nonce [16]byte) ([
 }
 
 var AuthError = authError
+
+// WorkingCopies returns the session copies of trent/domain and trent/ekt.
+func (h *HSM) WorkingCopies() (domain, ekt pkcs11.ObjectHandle) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.st.domainWork, h.st.ektWork
+}

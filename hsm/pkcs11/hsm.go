@@ -91,6 +91,10 @@ type tokenState struct {
 
 	identity, domain, ekt, escrowKey, escrow pkcs11.ObjectHandle
 	dkid                                     [16]byte
+	// Working copies of trent/domain and trent/ekt as session objects,
+	// for the hot paths (see workingCopies); the token objects themselves
+	// where the token refuses to copy them.
+	domainWork, ektWork pkcs11.ObjectHandle
 }
 
 // The PKCS#11 HSM is a Backend.
@@ -229,8 +233,36 @@ func (h *HSM) connect(gen uint64) (_ *tokenState, err error) {
 			return nil, fmt.Errorf("pkcs11: domain key id: %w", err)
 		}
 		st.dkid = [16]byte(id[:16])
+		h.workingCopies(st)
 	}
 	return st, nil
+}
+
+// workingCopies makes session copies of trent/domain and trent/ekt
+// (C_CopyObject: still sensitive and never extractable, gone with the
+// session), which MAC, GenerateKey and EKT unwrapping use: SoftHSMv2's
+// file store re-reads a token object from disk and decrypts it on every
+// use, which made an EKT unwrap about five times slower. A token that
+// refuses the copy is used through its token objects.
+func (h *HSM) workingCopies(st *tokenState) {
+	for _, c := range []struct {
+		from pkcs11.ObjectHandle
+		to   *pkcs11.ObjectHandle
+	}{{st.domain, &st.domainWork}, {st.ekt, &st.ektWork}} {
+		// SoftHSMv2 refuses to make the copy non-private
+		// (CKR_TEMPLATE_INCONSISTENT); other tokens may allow it.
+		o, err := h.p.CopyObject(st.main, c.from, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+		})
+		if err != nil {
+			o, err = h.p.CopyObject(st.main, c.from, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false)})
+		}
+		if err != nil {
+			o = c.from
+		}
+		*c.to = o
+	}
 }
 
 func (st *tokenState) close(p *pkcs11.Ctx) {
@@ -372,6 +404,7 @@ func (h *HSM) install(st *tokenState, dk []byte) (err error) {
 		return err
 	}
 	st.ekt, st.escrowKey, st.escrow, st.domain, st.dkid = ekt, escrowKey, escrow, domain, [16]byte(dkid)
+	h.workingCopies(st)
 	return nil
 }
 
@@ -667,7 +700,7 @@ func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionI
 		defer clear(m)
 		header := []byte{ektVersion, byte(spec)}
 		header = append(header, st.dkid[:]...)
-		body, err := h.encryptGCM(s, st.ekt, ektAAD(header, keyID, versionID), m)
+		body, err := h.encryptGCM(s, st.ektWork, ektAAD(header, keyID, versionID), m)
 		if err != nil {
 			return err
 		}
@@ -733,13 +766,13 @@ func (h *HSM) material(st *tokenState, ref *hsm.KeyRef) (*material, error) {
 	if h.gcmUnwrap {
 		gp := pkcs11.NewGCMParams(e[ektHeaderSize:ektHeaderSize+ivSize], aad, tagSize*8)
 		var err error
-		o, err = h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_GCM, gp), st.ekt, e[ektHeaderSize+ivSize:], materialTemplate(nil))
+		o, err = h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_GCM, gp), st.ektWork, e[ektHeaderSize+ivSize:], materialTemplate(nil))
 		gp.Free()
 		if err != nil {
 			return nil, authError(err)
 		}
 	} else {
-		m, err := h.decryptGCM(st.main, st.ekt, aad, e[ektHeaderSize:])
+		m, err := h.decryptGCM(st.main, st.ektWork, aad, e[ektHeaderSize:])
 		if err != nil {
 			return nil, err
 		}
@@ -844,7 +877,7 @@ func (h *HSM) MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 			return ErrNoDomainKey
 		}
 		var err error
-		k, err = h.sign(s, st.domain, []byte(macLabel+"\x00"+label+"\x01"))
+		k, err = h.sign(s, st.domainWork, []byte(macLabel+"\x00"+label+"\x01"))
 		return err
 	})
 	if err != nil {
