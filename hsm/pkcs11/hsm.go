@@ -520,7 +520,8 @@ func needsReconnect(err error) bool {
 		pkcs11.CKR_USER_NOT_LOGGED_IN, pkcs11.CKR_OBJECT_HANDLE_INVALID,
 		pkcs11.CKR_KEY_HANDLE_INVALID, pkcs11.CKR_TOKEN_NOT_PRESENT,
 		pkcs11.CKR_TOKEN_NOT_RECOGNIZED, pkcs11.CKR_DEVICE_REMOVED,
-		pkcs11.CKR_DEVICE_ERROR, pkcs11.CKR_SESSION_COUNT:
+		pkcs11.CKR_DEVICE_ERROR, pkcs11.CKR_SESSION_COUNT,
+		pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
 		return true
 	}
 	return false
@@ -602,6 +603,11 @@ func (h *HSM) reconnectLocked() error {
 	h.st.close(h.p)
 	h.cache.purge()
 	h.reconnects++
+	// After a library reset (C_Finalize by someone else) the module
+	// needs initializing again; otherwise this is a no-op.
+	if err := h.p.Initialize(); err != nil && !isRV(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		return fmt.Errorf("pkcs11: reinitializing %s: %w", h.module, err)
+	}
 	st, err := h.connect(h.st.gen + 1)
 	if err != nil {
 		return err

@@ -295,6 +295,11 @@ func TestRecover(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"library reset (CKR_CRYPTOKI_NOT_INITIALIZED)", func() {
+			if err := h.Ctx().Finalize(); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.break_()
