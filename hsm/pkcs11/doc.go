@@ -93,7 +93,9 @@
 // a removed or reset token, the backend reopens its sessions, logs in
 // again, finds its token objects anew (by label, on whatever slot the token
 // is now), empties the cache (the session objects died with the sessions)
-// and retries the operation once. A wrong or locked PIN is never retried.
+// and retries the operation once. A wrong or locked PIN is never retried:
+// once a reconnect's login fails for the PIN, every call fails with that
+// error and no further login is tried, so the token does not lock.
 //
 // # SoftHSMv2 quirks handled
 //

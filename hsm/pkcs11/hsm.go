@@ -78,6 +78,9 @@ type HSM struct {
 	objMu sync.Mutex
 
 	reconnects int // guarded by mu (write); for tests
+	// pinErr is set when a reconnect's login failed for the PIN: no
+	// further login is tried, so as not to lock the token. Guarded by mu.
+	pinErr error
 }
 
 // tokenState is what one login gives: the sessions and the object handles.
@@ -520,8 +523,7 @@ func needsReconnect(err error) bool {
 		pkcs11.CKR_USER_NOT_LOGGED_IN, pkcs11.CKR_OBJECT_HANDLE_INVALID,
 		pkcs11.CKR_KEY_HANDLE_INVALID, pkcs11.CKR_TOKEN_NOT_PRESENT,
 		pkcs11.CKR_TOKEN_NOT_RECOGNIZED, pkcs11.CKR_DEVICE_REMOVED,
-		pkcs11.CKR_DEVICE_ERROR, pkcs11.CKR_SESSION_COUNT,
-		pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
+		pkcs11.CKR_DEVICE_ERROR, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
 		return true
 	}
 	return false
@@ -536,9 +538,13 @@ func (h *HSM) op(ctx context.Context, fn func(st *tokenState, s pkcs11.SessionHa
 			return err
 		}
 		h.mu.RLock()
-		if h.closed {
+		if h.closed || h.pinErr != nil {
+			err := h.pinErr
 			h.mu.RUnlock()
-			return ErrClosed
+			if err == nil {
+				err = ErrClosed
+			}
+			return err
 		}
 		st := h.st
 		var s pkcs11.SessionHandle
@@ -569,8 +575,11 @@ func (h *HSM) exclusive(ctx context.Context, fn func(st *tokenState) error) erro
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		if h.closed {
+		switch {
+		case h.closed:
 			return ErrClosed
+		case h.pinErr != nil:
+			return h.pinErr
 		}
 		err := fn(h.st)
 		if attempt > 0 || !needsReconnect(err) {
@@ -590,6 +599,8 @@ func (h *HSM) reconnect(gen uint64) error {
 	switch {
 	case h.closed:
 		return ErrClosed
+	case h.pinErr != nil:
+		return h.pinErr
 	case h.st.gen != gen:
 		return nil
 	}
@@ -609,6 +620,10 @@ func (h *HSM) reconnectLocked() error {
 		return fmt.Errorf("pkcs11: reinitializing %s: %w", h.module, err)
 	}
 	st, err := h.connect(h.st.gen + 1)
+	switch rvOf(err) {
+	case pkcs11.CKR_PIN_INCORRECT, pkcs11.CKR_PIN_LOCKED, pkcs11.CKR_PIN_EXPIRED, pkcs11.CKR_PIN_INVALID:
+		h.pinErr = err
+	}
 	if err != nil {
 		return err
 	}

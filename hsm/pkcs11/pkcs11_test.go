@@ -454,3 +454,28 @@ func sessionObjects(t *testing.T, h *pkcs11.HSM) int {
 	}
 	return n
 }
+
+// TestWrongPINIsNotRetried: when a reconnect's login fails for the PIN
+// (here: it was changed under the node), the backend stops trying, so as
+// not to lock the token, and every call says why.
+func TestWrongPINIsNotRetried(t *testing.T) {
+	s := softhsmtest.New(t)
+	h := newHSM(t, s, true)
+	main, slot, _, _ := h.State()
+	if err := h.Ctx().SetPIN(main, softhsmtest.UserPIN, "9999"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Ctx().CloseAllSessions(slot); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, err := h.MAC(ctx, "l", nil)
+		var rv p11.Error
+		if !errors.As(err, &rv) || rv != p11.CKR_PIN_INCORRECT {
+			t.Fatalf("MAC after the PIN changed: %v, want CKR_PIN_INCORRECT", err)
+		}
+	}
+	if n := h.Reconnects(); n != 1 {
+		t.Fatalf("%d reconnects (logins), want 1", n)
+	}
+}
