@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -68,14 +69,22 @@ func newKey(t testing.TB, b hsm.Backend, keyID, versionID [16]byte) hsm.KeyRef {
 
 func roundTrip(t testing.TB, from, to hsm.Backend, ref hsm.KeyRef, pt []byte) {
 	t.Helper()
+	if err := tryRoundTrip(from, to, ref, pt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryRoundTrip is roundTrip for goroutines other than the test's.
+func tryRoundTrip(from, to hsm.Backend, ref hsm.KeyRef, pt []byte) error {
 	body, err := from.Seal(ctx, ref, id(3), []byte("aad"), pt)
 	if err != nil {
-		t.Fatalf("Seal: %v", err)
+		return fmt.Errorf("Seal: %w", err)
 	}
 	got, err := to.Open(ctx, ref, id(3), []byte("aad"), body)
 	if err != nil || !bytes.Equal(got, pt) {
-		t.Fatalf("Open = %q, %v; want %q", got, err, pt)
+		return fmt.Errorf("Open = %q, %v; want %q", got, err, pt)
 	}
+	return nil
 }
 
 // TestMixedDomain: soft and pkcs11 backends pass the domain key to each
@@ -417,7 +426,10 @@ func TestCacheBounded(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for range 20 {
-				roundTrip(t, h, h, refs[g%len(refs)], []byte("y"))
+				if err := tryRoundTrip(h, h, refs[g%len(refs)], []byte("y")); err != nil {
+					t.Error(err)
+					return
+				}
 				h.Forget(ctx, refs[(g+1)%len(refs)].KeyID)
 			}
 		})
@@ -477,5 +489,35 @@ func TestWrongPINIsNotRetried(t *testing.T) {
 	}
 	if n := h.Reconnects(); n != 1 {
 		t.Fatalf("%d reconnects (logins), want 1", n)
+	}
+}
+
+// TestConcurrentReconnect: calls in flight when the sessions die all
+// reconnect through one new login and succeed.
+func TestConcurrentReconnect(t *testing.T) {
+	s := softhsmtest.New(t)
+	h := newHSM(t, s, true)
+	refs := []hsm.KeyRef{newKey(t, h, id(1), id(2)), newKey(t, h, id(2), id(2))}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			<-start
+			for range 10 {
+				if err := tryRoundTrip(h, h, refs[g%2], []byte("through a reconnect")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	_, slot, _, _ := h.State()
+	if err := h.Ctx().CloseAllSessions(slot); err != nil {
+		t.Fatal(err)
+	}
+	close(start)
+	wg.Wait()
+	if n := h.Reconnects(); n != 1 {
+		t.Fatalf("%d reconnects, want 1", n)
 	}
 }
