@@ -12,10 +12,12 @@
 //
 // A cluster may mix backends: every node opens EKTs, ciphertext bodies and
 // domain tokens any other node made. So this backend writes exactly the
-// formats of [github.com/trentkms/trent/hsm/soft] (EKT format v1, domain
-// token format v1, the per-message key and the MAC subkeys, all derived
-// from the same 32-byte domain key DK); docs/hsm.md and the soft package
-// documentation describe them, and the cross-backend tests pin them.
+// formats of [github.com/trentkms/trent/hsm/soft] (domain token format v1,
+// the per-message key and the MAC subkeys, all derived from the same
+// 32-byte domain key DK) and reads its EKTs (format v1, AES-GCM). The EKTs
+// it writes are format v2, key wrap plus a MAC tag, which soft reads too
+// (see soft's ektwrap.go). docs/hsm.md describes them, and the
+// cross-backend tests pin them.
 //
 // # Objects on the token
 //
@@ -32,8 +34,12 @@
 //	                  the MAC subkeys.
 //	trent/ekt         AES-256 = HKDF-Expand(DK, "trent/ekt/v1"); sensitive,
 //	                  never extractable, CKA_ENCRYPT/DECRYPT (and UNWRAP
-//	                  where the token can unwrap with AES-GCM). It wraps
-//	                  and unwraps EKTs.
+//	                  where the token can unwrap with AES-GCM). It opens
+//	                  EKTs v1 (soft's).
+//	trent/ekt-wrap    AES-256 = HKDF-Expand(DK, "trent/ekt-wrap/v2");
+//	                  CKA_WRAP/UNWRAP: RFC 3394 key wrap of EKTs v2.
+//	trent/ekt-mac     generic secret = HKDF-Expand(DK, "trent/ekt-mac/v2");
+//	                  CKA_SIGN: the HMAC tag of EKTs v2.
 //	trent/escrow-key  AES-256, generated in the token; sensitive, never
 //	                  extractable. It encrypts:
 //	trent/escrow      a data object: IV || AES-GCM(escrow-key, DK) || tag,
@@ -53,14 +59,18 @@
 //     so the material stays in the token; K itself leaves it, and AES-GCM
 //     of the message runs in Go (the host sees that message's plaintext
 //     anyway). SoftHSMv2 has no CKM_HKDF_DERIVE or SP 800-108 derive.
-//   - Unwrapping an EKT: where the token can unwrap with CKM_AES_GCM
-//     (probed with C_GetMechanismInfo, e.g. CloudHSM), C_UnwrapKey makes
-//     the material a key object directly. SoftHSMv2 cannot (GCM is
-//     encrypt/decrypt only there): the backend decrypts the EKT inside the
-//     token (C_Decrypt) and imports the 32 bytes as a session key object
-//     (C_CreateObject), wiping its copy at once. On such tokens key
-//     material is in host memory for the microseconds of a cache miss or
-//     a GenerateKey, which [hsm.Capabilities.NonExtractable] reports.
+//   - Key material is generated in the token (C_GenerateKey), wrapped
+//     there under trent/ekt-wrap (CKM_AES_KEY_WRAP, RFC 3394) and tagged
+//     with trent/ekt-mac: EKT format v2. Opening one checks the tag in the
+//     token (C_Sign) and unwraps it into a non-extractable session key
+//     (C_UnwrapKey): that material never leaves the token.
+//   - EKTs v1, made by soft nodes: where the token can unwrap with
+//     CKM_AES_GCM (probed with C_GetMechanismInfo, e.g. CloudHSM),
+//     C_UnwrapKey makes the material a key object directly. SoftHSMv2
+//     cannot (GCM is encrypt/decrypt only there): the backend decrypts the
+//     EKT inside the token (C_Decrypt) and imports the 32 bytes as a
+//     session key object (C_CreateObject), wiping its copy at once. A soft
+//     node's material was in host memory anyway.
 //   - Domain transfer uses HPKE with DHKEM(X25519), the soft format, so
 //     soft and pkcs11 nodes exchange domain keys. Tokens without X25519
 //     (SoftHSMv2 2.6) cannot open or seal HPKE, so the HPKE steps run in
@@ -102,7 +112,9 @@
 //   - A GCM tag mismatch in C_Decrypt gives CKR_GENERAL_ERROR, not
 //     CKR_ENCRYPTED_DATA_INVALID: on the EKT path it is an authentication
 //     failure, not a reason to reset sessions.
-//   - No AES-GCM key wrap, no KWP (0x210B), no HKDF derive: see above.
+//   - No AES-GCM key wrap, no KWP (0x210B), no HKDF derive: see above;
+//     CKM_AES_KEY_WRAP (RFC 3394, 0x2109) is used only on 32-byte keys,
+//     where SoftHSMv2's zero padding of other lengths does not arise.
 //   - CKM_AES_KEY_WRAP_PAD (0x210A) is RFC 5649 with a nonstandard length
 //     field for lengths not a multiple of 8: not used at all.
 //   - SoftHSMv2 decrypts a private object's value on every use: the

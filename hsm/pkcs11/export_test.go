@@ -48,9 +48,12 @@ func (h *HSM) MessageKey(ctx context.Context, ref hsm.KeyRef, nonce [16]byte) ([
 
 var AuthError = authError
 
-// WorkingCopies returns the session copies of trent/domain and trent/ekt.
-func (h *HSM) WorkingCopies() (domain, ekt pkcs11.ObjectHandle) {
+// WorkingCopies returns the session copies of trent/domain, trent/ekt,
+// trent/ekt-wrap and trent/ekt-mac, and those token objects.
+func (h *HSM) WorkingCopies() (copies, originals []pkcs11.ObjectHandle) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.st.domainWork, h.st.ektWork
+	st := h.st
+	return []pkcs11.ObjectHandle{st.domainWork, st.ektWork, st.wrapWork, st.macWork},
+		[]pkcs11.ObjectHandle{st.domain, st.ekt, st.ektWrap, st.ektMAC}
 }

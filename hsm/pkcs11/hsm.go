@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/sha256"
 	"errors"
@@ -29,6 +30,8 @@ const (
 	labelEKT       = "trent/ekt"
 	labelEscrowKey = "trent/escrow-key"
 	labelEscrow    = "trent/escrow"
+	labelEKTWrap   = "trent/ekt-wrap"
+	labelEKTMAC    = "trent/ekt-mac"
 )
 
 // Formats shared with package soft (EKT v1, key derivations).
@@ -40,6 +43,11 @@ const (
 	ektHeaderSize = 2 + 16
 	ektSize       = ektHeaderSize + ivSize + keySize + tagSize
 	ektLabel      = "trent/ekt/v1"
+	ektWrapVer    = 0x02
+	ektWrapped    = keySize + 8 // RFC 3394 adds 8 bytes
+	ektWrapSize   = ektHeaderSize + ektWrapped + sha256.Size
+	ektWrapLabel  = "trent/ekt-wrap/v2"
+	ektMACLabel   = "trent/ekt-mac/v2"
 	dkidLabel     = "trent/dkid/v1"
 	macLabel      = "trent/mac/v1"
 	symLabel      = "trent/sym/v1"
@@ -92,12 +100,13 @@ type tokenState struct {
 	pool chan pkcs11.SessionHandle
 	all  []pkcs11.SessionHandle // main and pool, to close
 
-	identity, domain, ekt, escrowKey, escrow pkcs11.ObjectHandle
-	dkid                                     [16]byte
-	// Working copies of trent/domain and trent/ekt as session objects,
-	// for the hot paths (see workingCopies); the token objects themselves
-	// where the token refuses to copy them.
-	domainWork, ektWork pkcs11.ObjectHandle
+	identity, domain, ekt, escrowKey, escrow, ektWrap, ektMAC pkcs11.ObjectHandle
+	dkid                                                      [16]byte
+	// Working copies of trent/domain, trent/ekt, trent/ekt-wrap and
+	// trent/ekt-mac as session objects, for the hot paths (see
+	// workingCopies); the token objects themselves where the token
+	// refuses to copy them.
+	domainWork, ektWork, wrapWork, macWork pkcs11.ObjectHandle
 }
 
 // The PKCS#11 HSM is a Backend.
@@ -222,14 +231,17 @@ func (h *HSM) connect(gen uint64) (_ *tokenState, err error) {
 		{&st.ekt, pkcs11.CKO_SECRET_KEY, labelEKT},
 		{&st.escrowKey, pkcs11.CKO_SECRET_KEY, labelEscrowKey},
 		{&st.escrow, pkcs11.CKO_DATA, labelEscrow},
+		{&st.ektWrap, pkcs11.CKO_SECRET_KEY, labelEKTWrap},
+		{&st.ektMAC, pkcs11.CKO_SECRET_KEY, labelEKTMAC},
 	} {
 		if *o.h, err = h.find(st.main, o.class, o.label); err != nil {
 			return nil, err
 		}
 	}
 	if st.domain != 0 {
-		if st.ekt == 0 || st.escrowKey == 0 || st.escrow == 0 {
-			return nil, fmt.Errorf("pkcs11: token %q has %s but not all of %s, %s, %s", h.label, labelDomain, labelEKT, labelEscrowKey, labelEscrow)
+		if st.ekt == 0 || st.escrowKey == 0 || st.escrow == 0 || st.ektWrap == 0 || st.ektMAC == 0 {
+			return nil, fmt.Errorf("pkcs11: token %q has %s but not all of %s, %s, %s, %s, %s",
+				h.label, labelDomain, labelEKT, labelEscrowKey, labelEscrow, labelEKTWrap, labelEKTMAC)
 		}
 		id, err := h.sign(st.main, st.domain, []byte(dkidLabel+"\x01"))
 		if err != nil {
@@ -251,7 +263,7 @@ func (h *HSM) workingCopies(st *tokenState) {
 	for _, c := range []struct {
 		from pkcs11.ObjectHandle
 		to   *pkcs11.ObjectHandle
-	}{{st.domain, &st.domainWork}, {st.ekt, &st.ektWork}} {
+	}{{st.domain, &st.domainWork}, {st.ekt, &st.ektWork}, {st.ektWrap, &st.wrapWork}, {st.ektMAC, &st.macWork}} {
 		// SoftHSMv2 refuses to make the copy non-private
 		// (CKR_TEMPLATE_INCONSISTENT); other tokens may allow it.
 		o, err := h.p.CopyObject(st.main, c.from, []*pkcs11.Attribute{
@@ -313,7 +325,7 @@ func (h *HSM) setup(st *tokenState, withDomain bool) error {
 		st.identity = id
 	}
 	if st.domain == 0 {
-		for _, o := range []*pkcs11.ObjectHandle{&st.ekt, &st.escrowKey, &st.escrow} {
+		for _, o := range []*pkcs11.ObjectHandle{&st.ekt, &st.escrowKey, &st.escrow, &st.ektWrap, &st.ektMAC} {
 			if *o != 0 {
 				p.DestroyObject(st.main, *o)
 				*o = 0
@@ -362,6 +374,16 @@ func (h *HSM) install(st *tokenState, dk []byte) (err error) {
 	if err != nil {
 		return err
 	}
+	wrapKey, err := hkdf.Expand(sha256.New, dk, ektWrapLabel, keySize)
+	if err != nil {
+		return err
+	}
+	defer clear(wrapKey)
+	macKey, err := hkdf.Expand(sha256.New, dk, ektMACLabel, keySize)
+	if err != nil {
+		return err
+	}
+	defer clear(macKey)
 	var created []pkcs11.ObjectHandle
 	defer func() {
 		if err != nil {
@@ -386,6 +408,15 @@ func (h *HSM) install(st *tokenState, dk []byte) (err error) {
 	if err != nil {
 		return err
 	}
+	ektWrap, err := create(labelEKTWrap, secretTemplate(labelEKTWrap, pkcs11.CKK_AES, true, wrapKey,
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true)))
+	if err != nil {
+		return err
+	}
+	ektMAC, err := create(labelEKTMAC, secretTemplate(labelEKTMAC, pkcs11.CKK_GENERIC_SECRET, true, macKey, pkcs11.NewAttribute(pkcs11.CKA_SIGN, true)))
+	if err != nil {
+		return err
+	}
 	escrowKey, err := p.GenerateKey(s, mech(pkcs11.CKM_AES_KEY_GEN, nil), secretTemplate(labelEscrowKey, pkcs11.CKK_AES, true, nil,
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, keySize), pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true)))
 	if err != nil {
@@ -407,6 +438,7 @@ func (h *HSM) install(st *tokenState, dk []byte) (err error) {
 		return err
 	}
 	st.ekt, st.escrowKey, st.escrow, st.domain, st.dkid = ekt, escrowKey, escrow, domain, [16]byte(dkid)
+	st.ektWrap, st.ektMAC = ektWrap, ektMAC
 	h.workingCopies(st)
 	return nil
 }
@@ -698,9 +730,11 @@ func (h *HSM) Random(ctx context.Context, n int) ([]byte, error) {
 	return out, nil
 }
 
-// GenerateKey draws 32 bytes of material from the token's generator,
-// encrypts them inside the token under trent/ekt as an EKT v1 and caches
-// the material as a session key object.
+// GenerateKey generates 32 bytes of material in the token as an
+// extractable session key, wraps it there (CKM_AES_KEY_WRAP, RFC 3394)
+// under trent/ekt-wrap, tags it with trent/ekt-mac as an EKT v2 (see
+// package soft) and destroys it: the material never leaves the token in
+// plaintext. The first Seal or Open unwraps it, non-extractable.
 func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -713,31 +747,34 @@ func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionI
 		if st.domain == 0 {
 			return ErrNoDomainKey
 		}
-		gen := h.cache.generation()
-		m, err := h.p.GenerateRandom(s, keySize)
-		if err != nil {
-			return err
-		}
-		defer clear(m)
-		header := []byte{ektVersion, byte(spec)}
-		header = append(header, st.dkid[:]...)
-		body, err := h.encryptGCM(s, st.ektWork, ektAAD(header, keyID, versionID), m)
-		if err != nil {
-			return err
-		}
-		e := append(header, body...)
 		h.objMu.Lock()
 		defer h.objMu.Unlock()
-		o, err := h.p.CreateObject(st.main, materialTemplate(m))
+		t := append(objectTemplate(pkcs11.CKO_SECRET_KEY, "", false, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+			pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, keySize),
+			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true), // to be wrapped, once
+			pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+		)
+		o, err := h.p.GenerateKey(st.main, mech(pkcs11.CKM_GENERIC_SECRET_KEY_GEN, nil), t)
 		if err != nil {
 			return err
 		}
-		mat := &material{key: cacheKey{keyID, versionID}, spec: spec, ekt: bytes.Clone(e), handle: o, gen: st.gen}
-		h.destroyLocked(st, h.cache.put(mat, gen)...)
-		if h.cache.release(mat) {
-			h.destroyLocked(st, mat)
+		defer h.p.DestroyObject(st.main, o)
+		wrapped, err := h.p.WrapKey(st.main, mech(pkcs11.CKM_AES_KEY_WRAP, nil), st.wrapWork, o)
+		if err != nil {
+			return err
 		}
-		ekt = e
+		if len(wrapped) != ektWrapped {
+			return fmt.Errorf("pkcs11: C_WrapKey gave %d bytes, want %d", len(wrapped), ektWrapped)
+		}
+		e := append([]byte{ektWrapVer, byte(spec)}, st.dkid[:]...)
+		e = append(e, wrapped...)
+		tag, err := h.sign(st.main, st.macWork, ektAAD(e, keyID, versionID))
+		if err != nil {
+			return err
+		}
+		ekt = append(e, tag...)
 		return nil
 	})
 	if err != nil {
@@ -775,16 +812,33 @@ func (h *HSM) material(st *tokenState, ref *hsm.KeyRef) (*material, error) {
 		return m, nil
 	}
 	e := ref.EKT
-	if ref.Spec != hsm.SymmetricDefault || len(e) != ektSize || e[0] != ektVersion ||
+	if ref.Spec != hsm.SymmetricDefault || len(e) < ektHeaderSize ||
 		e[1] != byte(ref.Spec) || !bytes.Equal(e[2:ektHeaderSize], st.dkid[:]) {
 		return nil, hsm.ErrAuthentication
 	}
 	gen := h.cache.generation()
-	aad := ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID)
 	h.objMu.Lock()
 	defer h.objMu.Unlock()
 	var o pkcs11.ObjectHandle
-	if h.gcmUnwrap {
+	switch {
+	case e[0] == ektWrapVer && len(e) == ektWrapSize:
+		// Check the tag, then unwrap in the token.
+		body := e[:ektHeaderSize+ektWrapped]
+		tag, err := h.sign(st.main, st.macWork, ektAAD(body, ref.KeyID, ref.VersionID))
+		if err != nil {
+			return nil, err
+		}
+		if !hmac.Equal(tag, e[len(body):]) {
+			return nil, hsm.ErrAuthentication
+		}
+		o, err = h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_KEY_WRAP, nil), st.wrapWork, e[ektHeaderSize:len(body)], materialTemplate(nil))
+		if err != nil {
+			return nil, authError(err)
+		}
+	case e[0] != ektVersion || len(e) != ektSize:
+		return nil, hsm.ErrAuthentication
+	case h.gcmUnwrap:
+		aad := ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID)
 		gp := pkcs11.NewGCMParams(e[ektHeaderSize:ektHeaderSize+ivSize], aad, tagSize*8)
 		var err error
 		o, err = h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_GCM, gp), st.ektWork, e[ektHeaderSize+ivSize:], materialTemplate(nil))
@@ -792,7 +846,8 @@ func (h *HSM) material(st *tokenState, ref *hsm.KeyRef) (*material, error) {
 		if err != nil {
 			return nil, authError(err)
 		}
-	} else {
+	default:
+		aad := ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID)
 		m, err := h.decryptGCM(st.main, st.ektWork, aad, e[ektHeaderSize:])
 		if err != nil {
 			return nil, err

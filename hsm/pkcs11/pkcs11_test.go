@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -203,7 +204,7 @@ func TestSoftHSMQuirks(t *testing.T) {
 	s := softhsmtest.New(t)
 	h := newHSM(t, s, true)
 	p := h.Ctx()
-	main, slot, domain, ekt := h.State()
+	main, slot, _, ekt := h.State()
 
 	t.Run("no AES-GCM unwrap", func(t *testing.T) {
 		mi, err := p.GetMechanismInfo(slot, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, nil)})
@@ -215,13 +216,12 @@ func TestSoftHSMQuirks(t *testing.T) {
 		}
 	})
 	t.Run("wrong GCM tag is CKR_GENERAL_ERROR", func(t *testing.T) {
-		ref := newKey(t, h, id(1), id(2))
-		gp := p11.NewGCMParams(ref.EKT[18:30], []byte("wrong aad"), 128)
+		gp := p11.NewGCMParams(make([]byte, 12), []byte("aad"), 128)
 		defer gp.Free()
 		if err := p.DecryptInit(main, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, gp)}, ekt); err != nil {
 			t.Fatal(err)
 		}
-		_, err := p.Decrypt(main, ref.EKT[30:])
+		_, err := p.Decrypt(main, make([]byte, 48))
 		var rv p11.Error
 		if !errors.As(err, &rv) || rv != p11.CKR_GENERAL_ERROR {
 			t.Fatalf("C_Decrypt with a wrong tag: %v, want CKR_GENERAL_ERROR", err)
@@ -229,8 +229,12 @@ func TestSoftHSMQuirks(t *testing.T) {
 		if !errors.Is(pkcs11.AuthError(err), hsm.ErrAuthentication) {
 			t.Fatal("CKR_GENERAL_ERROR is not mapped to ErrAuthentication")
 		}
-		// The backend answers a bad EKT with ErrAuthentication and keeps
-		// its sessions: no reconnect.
+		// The backend answers an EKT v1 (a soft node's, decrypted in the
+		// token) with a bad tag with ErrAuthentication and keeps its
+		// sessions: no reconnect.
+		sh := newSoft(t, false)
+		hsmtest.Transfer(t, h, sh, "quirk")
+		ref := newKey(t, sh, id(1), id(2))
 		bad := ref
 		bad.EKT = bytes.Clone(ref.EKT)
 		bad.EKT[len(bad.EKT)-1] ^= 1
@@ -240,18 +244,30 @@ func TestSoftHSMQuirks(t *testing.T) {
 		if n := h.Reconnects(); n != 0 {
 			t.Fatalf("a bad tag made the backend reconnect %d times", n)
 		}
-		roundTrip(t, h, h, ref, []byte("still fine"))
+		roundTrip(t, h, sh, ref, []byte("still fine"))
+	})
+	t.Run("EKTs are key wrap plus MAC", func(t *testing.T) {
+		// GenerateKey wraps in the token: format v2, which soft reads.
+		ref := newKey(t, h, id(6), id(2))
+		if ref.EKT[0] != 2 || len(ref.EKT) != 90 {
+			t.Fatalf("EKT = %x, want format v2 (90 bytes)", ref.EKT)
+		}
+		sh := newSoft(t, false)
+		hsmtest.Transfer(t, h, sh, "v2")
+		roundTrip(t, h, sh, ref, []byte("v2"))
 	})
 	t.Run("keys are sensitive and not extractable", func(t *testing.T) {
 		ref := newKey(t, h, id(4), id(2))
-		domainWork, ektWork := h.WorkingCopies()
-		if domainWork == domain || ektWork == ekt {
-			t.Fatal("no session working copies of trent/domain and trent/ekt")
+		roundTrip(t, h, h, ref, []byte("cache it"))
+		objects := map[string]p11.ObjectHandle{"material": h.CachedHandle(ref)}
+		copies, originals := h.WorkingCopies()
+		for i, name := range []string{"domain", "ekt", "ekt-wrap", "ekt-mac"} {
+			if copies[i] == originals[i] {
+				t.Fatalf("no session working copy of trent/%s", name)
+			}
+			objects[name], objects[name+" working copy"] = originals[i], copies[i]
 		}
-		for name, o := range map[string]p11.ObjectHandle{
-			"domain": domain, "ekt": ekt, "material": h.CachedHandle(ref),
-			"domain working copy": domainWork, "ekt working copy": ektWork,
-		} {
+		for name, o := range objects {
 			if o == 0 {
 				t.Fatalf("%s: no object", name)
 			}
@@ -456,11 +472,11 @@ func sessionObjects(t *testing.T, h *pkcs11.HSM) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Not counting the working copies of trent/domain and trent/ekt.
-	domainWork, ektWork := h.WorkingCopies()
+	// Not counting the working copies.
+	copies, _ := h.WorkingCopies()
 	n := 0
 	for _, o := range found {
-		if o != domainWork && o != ektWork {
+		if !slices.Contains(copies, o) {
 			n++
 		}
 	}
