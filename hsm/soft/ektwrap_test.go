@@ -16,7 +16,7 @@ import (
 
 // aesKeyWrap is RFC 3394 section 2.2.1, for building test EKTs (the
 // pkcs11 backend wraps in its token).
-func aesKeyWrap(t *testing.T, kek, p []byte) []byte {
+func aesKeyWrap(t testing.TB, kek, p []byte) []byte {
 	t.Helper()
 	block, err := aes.NewCipher(kek)
 	if err != nil {
@@ -67,9 +67,9 @@ func TestAESKeyWrapRFC3394(t *testing.T) {
 	}
 }
 
-// wrappedEKT builds an EKT v2 for material under h's domain key, from the
-// format's definition.
-func wrappedEKT(t *testing.T, h *HSM, material []byte, keyID, versionID [16]byte) []byte {
+// wrappedEKTFor builds an EKT v2 for material under h's domain key, from
+// the format's definition.
+func wrappedEKTFor(t testing.TB, h *HSM, material []byte, keyID, versionID [16]byte) []byte {
 	t.Helper()
 	wrapKey, _ := hkdf.Expand(sha256.New, h.dk, ektWrapLabel, keySize)
 	macKey, _ := hkdf.Expand(sha256.New, h.dk, ektMACLabel, keySize)
@@ -85,7 +85,7 @@ func TestWrappedEKT(t *testing.T) {
 	h := newTestHSM(t)
 	material := bytes.Repeat([]byte{7}, 32)
 	ref := hsm.KeyRef{KeyID: id(1), VersionID: id(2), Spec: hsm.SymmetricDefault}
-	ref.EKT = wrappedEKT(t, h.HSM, material, ref.KeyID, ref.VersionID)
+	ref.EKT = wrappedEKTFor(t, h.HSM, material, ref.KeyID, ref.VersionID)
 	if len(ref.EKT) != ektWrapSize {
 		t.Fatalf("EKT v2 is %d bytes, want %d", len(ref.EKT), ektWrapSize)
 	}
@@ -117,4 +117,33 @@ func TestWrappedEKT(t *testing.T) {
 			t.Fatalf("another %s: %v", name, err)
 		}
 	}
+}
+
+// FuzzOpenWrappedEKT: an EKT v2 opens only as made: for its ids and spec,
+// byte for byte; anything else is ErrAuthentication, and nothing panics.
+func FuzzOpenWrappedEKT(f *testing.F) {
+	h := newTestHSM(f, WithRand(seeded(11)), WithCacheSize(0))
+	material := bytes.Repeat([]byte{3}, 32)
+	good := hsm.KeyRef{KeyID: id(1), VersionID: id(2), Spec: hsm.SymmetricDefault}
+	good.EKT = wrappedEKTFor(f, h.HSM, material, good.KeyID, good.VersionID)
+	body, err := sealMessage(material, good.KeyID, good.VersionID, id(3), nil, nil, []byte("pt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.EKT, good.KeyID[:], byte(good.Spec))
+	f.Add(flipBit(good.EKT, 30*8), good.KeyID[:], byte(good.Spec))
+	f.Add(good.EKT[:58], good.KeyID[:], byte(good.Spec))
+	f.Add([]byte{2}, []byte{}, byte(1))
+	f.Fuzz(func(t *testing.T, ekt, keyID []byte, spec byte) {
+		ref := hsm.KeyRef{VersionID: good.VersionID, Spec: hsm.KeySpec(spec), EKT: ekt}
+		copy(ref.KeyID[:], keyID)
+		genuine := ref.KeyID == good.KeyID && ref.Spec == good.Spec && bytes.Equal(ekt, good.EKT)
+		got, err := h.Open(context.Background(), ref, id(3), nil, body)
+		switch {
+		case genuine && (err != nil || string(got) != "pt"):
+			t.Fatalf("genuine EKT v2 failed: %v", err)
+		case !genuine && err != hsm.ErrAuthentication:
+			t.Fatalf("forged EKT: Open = %x, %v", got, err)
+		}
+	})
 }
