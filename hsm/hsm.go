@@ -22,7 +22,10 @@
 // conformance suite [github.com/trentkms/trent/hsm/hsmtest] holds a
 // backend to the contract; a new backend is done when it passes it.
 //
-// Backends: [github.com/trentkms/trent/hsm/soft] (pure Go, the default).
+// Backends: [github.com/trentkms/trent/hsm/soft] (pure Go, the default)
+// and [github.com/trentkms/trent/hsm/pkcs11] (a PKCS#11 token; build tag
+// pkcs11). They read each other's EKTs and domain tokens, so a cluster may
+// mix them; docs/hsm.md describes both.
 package hsm
 
 import (

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
 )
@@ -34,9 +35,18 @@ type Config struct {
 	// AccountID is the account of the admin principal created on first
 	// start (arn:aws:iam::<AccountID>:root).
 	AccountID string `json:"account_id"`
-	// HSM names the HSM backend (see openBackend); "soft", the default, is
-	// the only one so far. Empty means "soft".
+	// HSM names the HSM backend (see openBackend): "soft" (the default,
+	// pure Go) or "pkcs11" (a PKCS#11 token; only in binaries built with
+	// cgo and -tags pkcs11). Empty means "soft".
 	HSM string `json:"hsm"`
+	// PKCS11Module is the PKCS#11 library of --hsm pkcs11.
+	PKCS11Module string `json:"pkcs11_module"`
+	// PKCS11TokenLabel selects the token of --hsm pkcs11 by label.
+	PKCS11TokenLabel string `json:"pkcs11_token_label"`
+	// PKCS11PINFile holds the token's user PIN (mode 0600 or stricter).
+	// Empty means the environment variable TRENT_PKCS11_PIN. The PIN is
+	// never a flag value: flags show in ps.
+	PKCS11PINFile string `json:"pkcs11_pin_file"`
 	// HSMPassphraseFile, if set, holds the passphrase that unseals the soft
 	// HSM (Argon2id): mode 0600 or stricter, at least 16 bytes without the
 	// trailing newline. Empty means dev mode: a key file in the data dir.
@@ -221,8 +231,17 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.HSM != "" && c.HSM != soft.Kind {
-		errs = append(errs, fmt.Errorf("--hsm %q is not a backend: the only one is %q", c.HSM, soft.Kind))
+	switch c.HSM {
+	case "", soft.Kind:
+	case pkcs11.Kind:
+		if !pkcs11.Compiled {
+			errs = append(errs, errors.New("--hsm pkcs11: "+pkcs11.ErrNotCompiled.Error()))
+		}
+		if c.PKCS11Module == "" || c.PKCS11TokenLabel == "" {
+			errs = append(errs, errors.New("--hsm pkcs11 needs --pkcs11-module and --pkcs11-token-label"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--hsm %q is not a backend: use %q or %q", c.HSM, soft.Kind, pkcs11.Kind))
 	}
 	if len(c.Join) > 0 && c.JoinToken == "" {
 		errs = append(errs, errors.New("--join needs --join-token"))
@@ -290,7 +309,10 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.CleanupMinVoters, "cleanup-min-voters", cfg.CleanupMinVoters, "dead-server cleanup never leaves fewer voters than this (default 3)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "AWS region name used in key ARNs")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account id of the admin principal")
-	fs.StringVar(&cfg.HSM, "hsm", cfg.HSM, `HSM backend; "soft" (the default, pure Go) is the only one`)
+	fs.StringVar(&cfg.HSM, "hsm", cfg.HSM, `HSM backend: "soft" (the default, pure Go) or "pkcs11" (a PKCS#11 token; binaries built with -tags pkcs11)`)
+	fs.StringVar(&cfg.PKCS11Module, "pkcs11-module", cfg.PKCS11Module, "--hsm pkcs11: path of the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so")
+	fs.StringVar(&cfg.PKCS11TokenLabel, "pkcs11-token-label", cfg.PKCS11TokenLabel, "--hsm pkcs11: label of the token this node uses (one token per node)")
+	fs.StringVar(&cfg.PKCS11PINFile, "pkcs11-pin-file", cfg.PKCS11PINFile, "--hsm pkcs11: file holding the token's user PIN, mode 0600 (default: the environment variable TRENT_PKCS11_PIN)")
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")

@@ -33,3 +33,6 @@ func SealHSM(s *Server) { s.hsm.Close() }
 
 // KeysForgotten returns how many deleted keys s told its HSM to forget.
 func KeysForgotten(s *Server) uint64 { return s.forgotten.Load() }
+
+// HSMKind returns the name of s's HSM backend ("soft", "pkcs11").
+func HSMKind(s *Server) string { return s.hsm.Capabilities().Name }

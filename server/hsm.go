@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/uuid"
 )
@@ -21,9 +22,35 @@ func openBackend(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm
 	switch cfg.HSM {
 	case "", soft.Kind:
 		return openSoft(cfg, dir, stderr, withDomain)
+	case pkcs11.Kind:
+		return openPKCS11(cfg, withDomain)
 	default: // Validate refuses it first
-		return nil, fmt.Errorf("--hsm %q is not a backend: the only one is %q", cfg.HSM, soft.Kind)
+		return nil, fmt.Errorf("--hsm %q is not a backend: use %q or %q", cfg.HSM, soft.Kind, pkcs11.Kind)
 	}
+}
+
+// openPKCS11 opens the PKCS#11 token the flags name, with the PIN from
+// --pkcs11-pin-file or TRENT_PKCS11_PIN. In a binary built without the
+// backend it fails with pkcs11.ErrNotCompiled.
+func openPKCS11(cfg Config, withDomain bool) (hsm.Backend, error) {
+	if !pkcs11.Compiled {
+		return nil, fmt.Errorf("--hsm pkcs11: %w", pkcs11.ErrNotCompiled)
+	}
+	pin, err := pkcs11.ReadPIN(cfg.PKCS11PINFile)
+	if err != nil {
+		return nil, fmt.Errorf("--hsm pkcs11: %w", err)
+	}
+	defer clear(pin)
+	h, err := pkcs11.Open(pkcs11.Config{
+		Module:     cfg.PKCS11Module,
+		TokenLabel: cfg.PKCS11TokenLabel,
+		PIN:        pin,
+		WithDomain: withDomain,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--hsm pkcs11: %w", err)
+	}
+	return h, nil
 }
 
 // openSoft opens the soft HSM. Without a passphrase file it runs in dev

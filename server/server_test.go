@@ -17,6 +17,7 @@ import (
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/server"
 	"github.com/trentkms/trent/wire"
@@ -320,6 +321,11 @@ func TestParseArgs(t *testing.T) {
 	os.WriteFile(badFile, []byte(`{"nope":1}`), 0o600)
 	knobFile := filepath.Join(t.TempDir(), "knobs.json")
 	os.WriteFile(knobFile, []byte(`{"testing":{"AuditOff":true}}`), 0o600)
+	// A binary without the PKCS#11 backend refuses --hsm pkcs11 up front.
+	pkcs11Missing := ""
+	if !pkcs11.Compiled {
+		pkcs11Missing = "--hsm pkcs11: the pkcs11 HSM backend is not compiled into this binary"
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -361,7 +367,12 @@ func TestParseArgs(t *testing.T) {
 		{"lifecycle day out of range", []string{"--unsafe-lifecycle-day", "48h"}, "--unsafe-lifecycle-day 48h must be between 1ms and 24h", nil},
 		{"soft HSM by default", nil, "", func(c server.Config) bool { return c.HSM == "soft" && c.Testing == nil }},
 		{"soft HSM", []string{"--hsm", "soft"}, "", func(c server.Config) bool { return c.HSM == "soft" }},
-		{"unknown HSM", []string{"--hsm", "pkcs11"}, `--hsm "pkcs11" is not a backend: the only one is "soft"`, nil},
+		{"unknown HSM", []string{"--hsm", "hsm9"}, `--hsm "hsm9" is not a backend: use "soft" or "pkcs11"`, nil},
+		{"pkcs11 needs a module and a token", []string{"--hsm", "pkcs11"}, "--hsm pkcs11 needs --pkcs11-module and --pkcs11-token-label", nil},
+		{"pkcs11 HSM", []string{"--hsm", "pkcs11", "--pkcs11-module", "/m.so", "--pkcs11-token-label", "n1", "--pkcs11-pin-file", "/pin"}, pkcs11Missing,
+			func(c server.Config) bool {
+				return c.PKCS11Module == "/m.so" && c.PKCS11TokenLabel == "n1" && c.PKCS11PINFile == "/pin"
+			}},
 		{"no testing knobs from a file", []string{"--config", knobFile}, "unknown field", nil},
 		{"no testing knobs from flags", []string{"--audit-off"}, "not defined", nil},
 	}

@@ -114,6 +114,14 @@ func transfer(t *testing.T, from, to hsm.Backend, info string) {
 	}
 }
 
+// Transfer gives to the domain key of from (ExportDomain, then
+// ImportDomain with the same info), as a joining node gets it; for tests
+// across backends.
+func Transfer(t *testing.T, from, to hsm.Backend, info string) {
+	t.Helper()
+	transfer(t, from, to, info)
+}
+
 func testCapabilities(t *testing.T, open Open) {
 	b := open(t, true)
 	c := b.Capabilities()

@@ -63,6 +63,10 @@
 // it was made for; anything else is [hsm.ErrAuthentication]. The key and
 // version ids are not stored in the EKT: the KeyRef carries them.
 //
+// The pkcs11 backend writes EKTs in format v2 (version byte 0x02, AES key
+// wrap plus an HMAC tag, see ektwrap.go) so that key material never leaves
+// its token; this backend opens them too, and keeps writing v1.
+//
 // # State file format v1
 //
 //	off  len  field

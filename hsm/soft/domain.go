@@ -3,7 +3,6 @@ package soft
 import (
 	"context"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -82,17 +81,64 @@ func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte
 	if err := h.usable(); err != nil {
 		return nil, err
 	}
+	return sealToken(pk, h.dkid, h.dk, info)
+}
+
+// SealDomainToken seals the domain key dk to recipientPub in domain token
+// format v1, as [HSM.ExportDomain] does, for other backends (pkcs11) whose
+// tokens must open on a soft HSM and the other way round. The caller
+// wipes dk.
+func SealDomainToken(recipientPub, dk, info []byte) ([]byte, error) {
+	pk, err := hpke.DHKEM(x25519()).NewPublicKey(recipientPub)
+	if err != nil {
+		return nil, errors.New("soft: invalid recipient public key")
+	}
+	if len(dk) != keySize {
+		return nil, errors.New("soft: domain key must be 32 bytes")
+	}
+	dkid, err := domainKeyID(dk)
+	if err != nil {
+		return nil, err
+	}
+	return sealToken(pk, dkid, dk, info)
+}
+
+// OpenDomainToken opens a domain token v1 made for identity with info, as
+// [HSM.ImportDomain] does, and returns the domain key and its id; the
+// caller wipes the key. Every failure wraps [hsm.ErrAuthentication].
+func OpenDomainToken(identity hpke.PrivateKey, token, info []byte) ([]byte, [16]byte, error) {
+	dk, err := openToken(identity, token, info)
+	if err != nil {
+		return nil, [16]byte{}, err
+	}
+	dkid, err := domainKeyID(dk)
+	if err != nil || subtle.ConstantTimeCompare(dkid[:], token[7:23]) != 1 {
+		clear(dk)
+		return nil, [16]byte{}, fmt.Errorf("soft: import domain: %w", hsm.ErrAuthentication)
+	}
+	return dk, dkid, nil
+}
+
+// IdentityFromSeed derives an HPKE identity key (DHKEM(X25519,
+// HKDF-SHA256)) from a secret seed of at least 32 bytes, as [Create] does
+// from 32 random bytes.
+func IdentityFromSeed(seed []byte) (hpke.PrivateKey, error) {
+	return hpke.DHKEM(x25519()).DeriveKeyPair(seed)
+}
+
+// sealToken seals dk (whose id is dkid) to pk in domain token format v1.
+func sealToken(pk hpke.PublicKey, dkid [16]byte, dk, info []byte) ([]byte, error) {
 	header := make([]byte, tokenHeaderSize, tokenSize)
 	header[0] = tokenVersion
 	binary.BigEndian.PutUint16(header[1:], kemX25519)
 	binary.BigEndian.PutUint16(header[3:], hpkeKDFSHA256)
 	binary.BigEndian.PutUint16(header[5:], hpkeAEADAES256)
-	copy(header[7:], h.dkid[:])
+	copy(header[7:], dkid[:])
 	enc, sender, err := hpke.NewSender(pk, hpke.HKDFSHA256(), hpke.AES256GCM(), tokenInfo(info))
 	if err != nil {
 		return nil, fmt.Errorf("soft: export domain: %v", err)
 	}
-	ct, err := sender.Seal(header, h.dk)
+	ct, err := sender.Seal(header, dk)
 	if err != nil {
 		return nil, fmt.Errorf("soft: export domain: %v", err)
 	}
@@ -114,18 +160,11 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 	if h.closed {
 		return ErrClosed
 	}
-	dk, err := h.openToken(token, info)
+	dk, dkid, err := OpenDomainToken(h.identity, token, info)
 	if err != nil {
 		return err
 	}
 	defer clear(dk)
-	dkid, err := domainKeyID(dk)
-	if err != nil {
-		return err
-	}
-	if subtle.ConstantTimeCompare(dkid[:], token[7:23]) != 1 {
-		return fmt.Errorf("soft: import domain: %w", hsm.ErrAuthentication)
-	}
 	if h.dk != nil {
 		if subtle.ConstantTimeCompare(h.dk, dk) == 1 {
 			return nil
@@ -146,7 +185,7 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 }
 
 // openToken checks a token's format and decrypts the domain key.
-func (h *HSM) openToken(token, info []byte) ([]byte, error) {
+func openToken(identity hpke.PrivateKey, token, info []byte) ([]byte, error) {
 	authErr := fmt.Errorf("soft: import domain: %w", hsm.ErrAuthentication)
 	if len(token) != tokenSize || token[0] != tokenVersion ||
 		binary.BigEndian.Uint16(token[1:]) != kemX25519 ||
@@ -155,7 +194,7 @@ func (h *HSM) openToken(token, info []byte) ([]byte, error) {
 		return nil, authErr
 	}
 	enc := token[tokenHeaderSize : tokenHeaderSize+tokenEncSize]
-	r, err := hpke.NewRecipient(enc, h.identity, hpke.HKDFSHA256(), hpke.AES256GCM(), tokenInfo(info))
+	r, err := hpke.NewRecipient(enc, identity, hpke.HKDFSHA256(), hpke.AES256GCM(), tokenInfo(info))
 	if err != nil {
 		return nil, authErr
 	}
@@ -192,7 +231,5 @@ func (h *HSM) MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 		return nil, err
 	}
 	defer clear(k)
-	m := hmac.New(sha256.New, k)
-	m.Write(msg)
-	return m.Sum(nil), nil
+	return MACWithKey(k, msg), nil
 }

@@ -151,7 +151,7 @@ func FuzzImportDomain(f *testing.F) {
 	f.Add(token[:50], []byte{})
 	f.Fuzz(func(t *testing.T, tok, info []byte) {
 		b.mu.Lock()
-		dk, err := b.openToken(tok, info)
+		dk, err := openToken(b.identity, tok, info)
 		b.mu.Unlock()
 		if err == nil {
 			if !bytes.Equal(info, []byte("info")) || !bytes.Equal(dk, a.dk) {

@@ -333,7 +333,13 @@ func (h *HSM) material(ref *hsm.KeyRef) ([]byte, error) {
 		}
 	}
 	gen := h.cache.generation()
-	m, err := unwrapEKT(h.ektKey, h.dkid, ref)
+	var m []byte
+	var err error
+	if isWrappedEKT(ref.EKT) { // format v2, from a pkcs11 node
+		m, err = unwrapWrappedEKT(h.dk, h.dkid, ref)
+	} else {
+		m, err = unwrapEKT(h.ektKey, h.dkid, ref)
+	}
 	if err != nil {
 		return nil, err
 	}

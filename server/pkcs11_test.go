@@ -1,0 +1,64 @@
+//go:build pkcs11 && cgo
+
+package server_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm/pkcs11"
+	"github.com/trentkms/trent/hsm/pkcs11/softhsmtest"
+	"github.com/trentkms/trent/server"
+)
+
+// TestPKCS11MixedCluster: node 1 runs the soft HSM, nodes 2 and 3 each a
+// SoftHSMv2 token of their own; they join (the domain key goes soft ->
+// pkcs11 -> pkcs11 as HPKE tokens), and a key created through any node
+// (its EKT made by that node's backend) encrypts there and decrypts on
+// every node.
+func TestPKCS11MixedCluster(t *testing.T) {
+	s := softhsmtest.New(t)
+	tokens := map[string]pkcs11.Config{"n2": s.Token(t, "n2"), "n3": s.Token(t, "n3")}
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsmtest.UserPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, func(cfg *server.Config) {
+		tok, ok := tokens[cfg.NodeID]
+		if !ok {
+			return
+		}
+		cfg.HSM = pkcs11.Kind
+		cfg.PKCS11Module = tok.Module
+		cfg.PKCS11TokenLabel = tok.TokenLabel
+		cfg.PKCS11PINFile = pinFile
+	})
+	for i, want := range []string{"soft", "pkcs11", "pkcs11"} {
+		if got := server.HSMKind(c.nodes[i]); got != want {
+			t.Fatalf("node %d runs %q, want %q", i+1, got, want)
+		}
+	}
+	ctx := context.Background()
+	for i := range c.nodes {
+		k := c.kms(t, i)
+		ck, err := k.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "mixed"})
+		if err != nil {
+			t.Fatalf("CreateKey via node %d: %v", i+1, err)
+		}
+		enc, err := k.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("mixed backends")})
+		if err != nil {
+			t.Fatalf("Encrypt on node %d: %v", i+1, err)
+		}
+		waitApplied(t, 10*time.Second, c.nodes[i].AppliedIndex(), c.nodes...)
+		for j := range c.nodes {
+			dec, err := c.kms(t, j).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
+			if err != nil || string(dec.Plaintext) != "mixed backends" {
+				t.Fatalf("key made on node %d: Decrypt on node %d: %v", i+1, j+1, err)
+			}
+		}
+	}
+}
