@@ -268,8 +268,14 @@ var ErrHelp = flag.ErrHelp
 // ParseArgs builds a Config from command-line arguments: defaults, then a
 // JSON config file (--config), then flags, each overriding the last.
 func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+	return parseArgs("node", args, stderr)
+}
+
+// parseArgs is ParseArgs for the command called name in its usage ("node",
+// "trent server").
+func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	cfg := DefaultConfig()
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "JSON config file; flags override its values")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for all node state")
@@ -361,7 +367,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n", name)
 		printFlags(fs)
 	}
 	// A first pass finds --config so that flags can override the file.
