@@ -34,7 +34,8 @@ import (
 //  5. compression: anonymous callers may not send compressed bodies;
 //  6. readiness: while the node is not serving (waiting for a leader,
 //     catching up, shutting down, its HSM sealed) only the cluster routes
-//     serve, and only to peers (policy.peers); every other call, including
+//     serve, and only to peers (policy.peers), and health, which says why
+//     the node is not ready (health.go); every other call, including
 //     the catch-all's for paths not mounted yet, is refused as retryable
 //     (see [gate.notServing]);
 //  7. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;

@@ -122,7 +122,8 @@ func TestGateCheck(t *testing.T) {
 
 	// While the node does not serve, the cluster routes serve its peers
 	// (nodes, joiners) and nobody else: an admin's certificate is checked
-	// against revocations the node may not have applied yet.
+	// against revocations the node may not have applied yet. Health serves
+	// everyone: it says why the node is not ready.
 	forming = false
 	for _, ph := range []phase{phaseWaitingLeader, phaseCatchingUp, phaseClosing} {
 		g.setPhase(ph)
@@ -140,7 +141,8 @@ func TestGateCheck(t *testing.T) {
 			{"apply: node", cluster["Apply"], verified(node), true},
 			{"kms: admin", kmsPolicy(), verified(admin), false},
 			{"aws: anonymous", awsPolicy(), nil, false},
-			{"health: anonymous", healthPolicy(), nil, false},
+			{"health: anonymous", healthPolicy(), nil, true},
+			{"health: admin", healthPolicy(), verified(admin), true},
 		} {
 			t.Run(fmt.Sprintf("phase %d, %s", ph, tc.name), func(t *testing.T) {
 				r, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1/x", http.NoBody)

@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/hashicorp/go-hclog"
 
@@ -79,6 +78,9 @@ type Server struct {
 	dataDir string
 	stopBG  context.CancelFunc // background work (the freshness tracker)
 	bgDone  chan struct{}
+	// reads is the read tracker once the node has caught up (startReads);
+	// readiness asks it how fresh the node is.
+	reads atomic.Pointer[consistency.Tracker]
 
 	gossip *gossipState // see gossip.go
 
@@ -323,6 +325,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 		leaderHint: s.otherLeader, audit: s.audit, log: s.log})
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
+	s.mountHealth(g)
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
@@ -356,6 +359,7 @@ func (s *Server) startReads() (*consistency.Tracker, error) {
 	if s.cfg.UnsafeSkipFreshness {
 		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")
 	}
+	s.reads.Store(reads)
 	var bg context.Context
 	bg, s.stopBG = context.WithCancel(context.Background())
 	s.bgDone = make(chan struct{})
@@ -388,7 +392,8 @@ func (s *Server) hold(state string) {
 	}
 }
 
-// serveServices mounts the KMS, IAM, AWS, health and reflection services.
+// serveServices mounts the KMS, IAM, AWS and reflection services (health
+// serves from the start: serveCluster).
 func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
 	g, nodeID := s.gate, s.nodeID
 	knobs := s.cfg.knobs()
@@ -428,10 +433,6 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 		awsapi.Options{Region: s.cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
 			Audit: s.awsAuditor(), MaxBodyBytes: awsMaxBytes}))
 
-	g.connect("", healthPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
-		return grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName),
-			limits...)
-	})
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
 	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return grpcreflect.NewHandlerV1(reflector, limits...)
