@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,28 +85,18 @@ type Server struct {
 
 	gossip *gossipState // see gossip.go
 
+	// level is the log level in force, raftLog raft's logger: Reload
+	// changes both. reloadMu serializes reloads.
+	level    *slog.LevelVar
+	raftLog  hclog.Logger
+	reloadMu sync.Mutex
+
 	// forgotten counts the deleted keys this node's HSM was told to
 	// forget (forgetKeys).
 	forgotten atomic.Uint64
 
 	// closers release what Start acquired; see Start and Close.
 	closers []func() error
-}
-
-// Run starts a node and serves until ctx ends, then shuts down cleanly.
-func Run(ctx context.Context, cfg Config) error {
-	s, err := Start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		s.log.Info("shutting down")
-		return s.Close()
-	case err := <-s.served:
-		s.Close()
-		return fmt.Errorf("API server stopped: %w", err)
-	}
 }
 
 // Start brings a node up and returns once it serves requests. It runs in
@@ -122,10 +113,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
+	level := new(slog.LevelVar) // SIGHUP changes it (Reload)
+	lvl, _ := parseLevel(cfg.LogLevel)
+	level.Set(lvl)
 	logger := knobs.Logger
 	if logger == nil {
-		lvl, _ := parseLevel(cfg.LogLevel)
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -138,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger.With("node", nodeID), nodeID: nodeID, dataDir: dir, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: logger.With("node", nodeID), level: level, nodeID: nodeID, dataDir: dir, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -287,6 +280,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	if timeout == 0 {
 		timeout = time.Second
 	}
+	s.raftLog = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(s.cfg.LogLevel), Output: stderr})
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
 		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: stateMachine{s.fsm}, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
@@ -295,7 +289,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 		Bootstrap:        p.ca != nil,
 		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
 		SnapshotInterval: time.Duration(s.cfg.SnapshotInterval), SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(s.cfg.LogLevel), Output: stderr}),
+		Logger: s.raftLog,
 	})
 	if err != nil {
 		if errors.Is(err, raft.ErrStoreLocked) {
