@@ -54,6 +54,9 @@ type Config struct {
 	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// LogFormat is text (the default) or json: one JSON object a line,
+	// raft's lines too.
+	LogFormat string `json:"log_format"`
 	// BootstrapExpect, on the node that creates the cluster, is the number
 	// of voters the cluster is being formed with: no node serves KMS or
 	// IAM calls until that many have joined (the others join with tokens).
@@ -163,6 +166,7 @@ func DefaultConfig() Config {
 		HSM:        soft.Kind,
 		AccountID:  "111122223333",
 		LogLevel:   "info",
+		LogFormat:  logText,
 
 		MaxStaleness: Duration(time.Second),
 	}
@@ -242,6 +246,9 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if err := validLogFormat(c.LogFormat); err != nil {
+		errs = append(errs, err)
+	}
 	if d := time.Duration(c.SnapshotInterval); d < 0 || (d > 0 && d < 10*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("--snapshot-interval %s must be at least 10ms", d))
 	}
@@ -299,6 +306,7 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.HSM, "hsm", cfg.HSM, `HSM backend; "soft" (the default, pure Go) is the only one`)
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (one JSON object a line)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
 		d, err := time.ParseDuration(v)

@@ -118,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	level.Set(lvl)
 	logger := knobs.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+		logger = newLogger(cfg.LogFormat, stderr, level)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	apiAddr, raftAddr := s.ln.Addr().String(), raftLn.Addr().String()
-	p, err := s.openIdentity(ctx, dir, apiAddr, raftAddr, stderr)
+	p, err := s.openIdentity(ctx, dir, apiAddr, raftAddr, s.forPeople(stderr, slog.LevelWarn))
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
-	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
+	fmt.Fprintf(s.forPeople(stderr, slog.LevelInfo), "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
 		nodeID, apiAddr, cfg.DataDir)
 	return s, nil
 }
@@ -280,7 +280,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	if timeout == 0 {
 		timeout = time.Second
 	}
-	s.raftLog = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(s.cfg.LogLevel), Output: stderr})
+	s.raftLog = newRaftLogger(s.cfg.LogFormat, s.cfg.LogLevel, stderr)
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
 		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: stateMachine{s.fsm}, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
