@@ -125,7 +125,18 @@ func TestHealthFollowsTheNodesState(t *testing.T) {
 	waitReady(s.APIAddr())
 	t.Run("serving", func(t *testing.T) { wantHealth(t, hc, s.APIAddr(), "node1", "serving", "") })
 
+	// A gRPC health Watch sees the change.
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	events := grpchealth.NewClient(hc, "https://"+s.APIAddr(), connect.WithGRPC()).Watch(wctx, &grpchealth.CheckRequest{})
+	if ev := <-events; ev.Err != nil || ev.Response.Status != grpchealth.StatusServing {
+		t.Fatalf("first watch event %+v; want serving", ev)
+	}
 	server.SealHSM(s)
+	if ev := <-events; ev.Err != nil || ev.Response.Status != grpchealth.StatusNotServing {
+		t.Fatalf("watch event after sealing %+v; want not serving", ev)
+	}
+	stopWatch()
 	t.Run("sealed", func(t *testing.T) { wantHealth(t, hc, s.APIAddr(), "node1", "serving", "the HSM is sealed") })
 
 	closed := make(chan error, 1)
