@@ -47,7 +47,8 @@ type Call struct {
 	// SourceIP is the caller's address (host, or host:port).
 	SourceIP  string
 	UserAgent string
-	// RequestID is the transport's request id; empty means a fresh one.
+	// RequestID is the transport's request id; empty means the one the
+	// context of Record carries (WithRequestID), else a fresh one.
 	RequestID string
 	// Input and Output are the decoded request and the response; either
 	// may be nil. Only allowlisted members are recorded.
@@ -66,6 +67,9 @@ type Call struct {
 // Record builds the record of c and appends it; it returns once the record
 // is durable. The transport must not answer the call if it fails.
 func (l *Log) Record(ctx context.Context, c *Call) error {
+	if c.RequestID == "" {
+		c.RequestID = RequestID(ctx)
+	}
 	r, err := l.build(c)
 	if err != nil {
 		return err

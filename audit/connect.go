@@ -57,7 +57,9 @@ func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Inte
 				SourceIP:  req.Peer().Addr,
 				UserAgent: req.Header().Get("User-Agent"),
 			}
-			c.RequestID, _ = newUUID(l.opts.Rand)
+			if c.RequestID = RequestID(ctx); c.RequestID == "" {
+				c.RequestID, _ = newUUID(l.opts.Rand)
+			}
 			if in, ok := req.Any().(proto.Message); ok {
 				c.Input = in
 			}

@@ -60,6 +60,7 @@ type Options struct {
 type Log struct {
 	opts    Options
 	queue   chan *pending
+	resync  chan resync // SetSyncInterval to the writer
 	closing chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -71,10 +72,11 @@ type Log struct {
 	closed   bool
 
 	// Owned by the writer goroutine.
-	f     *os.File
-	size  int64
-	buf   []byte
-	dirty bool // written but not fsynced (SyncInterval > 0)
+	syncEvery time.Duration // the sync interval in force (Options.SyncInterval)
+	f         *os.File
+	size      int64
+	buf       []byte
+	dirty     bool // written but not fsynced (syncEvery > 0)
 
 	stats Stats // guarded by mu
 }
@@ -124,8 +126,8 @@ func Open(opts Options) (*Log, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit dir: %w", err)
 	}
-	l := &Log{opts: opts, queue: make(chan *pending, maxBatch), closing: make(chan struct{}), done: make(chan struct{}),
-		headHash: GenesisHash}
+	l := &Log{opts: opts, queue: make(chan *pending, maxBatch), resync: make(chan resync), closing: make(chan struct{}),
+		done: make(chan struct{}), headHash: GenesisHash, syncEvery: max(opts.SyncInterval, 0)}
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
@@ -299,17 +301,49 @@ func (l *Log) Close() error {
 	return nil
 }
 
+// SetSyncInterval changes Options.SyncInterval while the log runs (a
+// configuration reload). Going to zero fsyncs the records written since
+// the last fsync before it returns; from then on every group is fsynced
+// before its callers are answered.
+func (l *Log) SetSyncInterval(d time.Duration) {
+	r := resync{every: max(d, 0), done: make(chan struct{})}
+	select {
+	case l.resync <- r:
+		<-r.done
+	case <-l.done:
+	}
+}
+
+// resync is a new sync interval for the writer, which closes done once it
+// is in force.
+type resync struct {
+	every time.Duration
+	done  chan struct{}
+}
+
 // run is the writer: it takes every record waiting, writes them with one
 // write and one fsync, then answers their callers.
 func (l *Log) run() {
 	defer close(l.done)
+	var ticker *time.Ticker
 	var tick <-chan time.Time
-	if l.opts.SyncInterval > 0 {
-		t := time.NewTicker(l.opts.SyncInterval)
-		defer t.Stop()
-		tick = t.C
-		defer l.syncDirty()
+	pace := func() {
+		if ticker != nil {
+			ticker.Stop()
+			ticker, tick = nil, nil
+		}
+		if l.syncEvery > 0 {
+			ticker = time.NewTicker(l.syncEvery)
+			tick = ticker.C
+		}
 	}
+	pace()
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+		l.syncDirty()
+	}()
 	batch := make([]*pending, 0, maxBatch)
 	for {
 		batch = batch[:0]
@@ -318,6 +352,14 @@ func (l *Log) run() {
 			batch = append(batch, p)
 		case <-tick:
 			l.syncDirty()
+			continue
+		case r := <-l.resync:
+			l.syncEvery = r.every
+			if r.every == 0 {
+				l.syncDirty()
+			}
+			pace()
+			close(r.done)
 			continue
 		case <-l.closing:
 			// Drain what was queued before Close.
@@ -414,7 +456,7 @@ func (l *Log) write(first uint64, b []byte) error {
 	if err != nil || l.opts.NoSync {
 		return err
 	}
-	if l.opts.SyncInterval > 0 {
+	if l.syncEvery > 0 {
 		l.dirty = true
 		return nil
 	}

@@ -332,6 +332,40 @@ func TestSyncIntervalAcknowledgesBeforeFsync(t *testing.T) {
 	}
 }
 
+// SetSyncInterval changes the sync interval of a running log: from an hour
+// to zero fsyncs what was deferred at once and then every group; back to
+// an hour defers again.
+func TestSetSyncIntervalWhileRunning(t *testing.T) {
+	l := openLog(t, t.TempDir(), 0)
+	defer l.Close()
+	l.SetSyncInterval(time.Hour)
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := l.Stats(); st.Records != 3 || st.Syncs != 0 {
+		t.Fatalf("stats %+v under an hour's interval, want 3 records and no fsync", st)
+	}
+	l.SetSyncInterval(0)
+	if st := l.Stats(); st.Syncs != 1 {
+		t.Fatalf("stats %+v: going to zero must fsync what was deferred", st)
+	}
+	if err := l.Record(context.Background(), encryptCall(3)); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Syncs != 2 {
+		t.Fatalf("stats %+v: under zero every group is fsynced", st)
+	}
+	l.SetSyncInterval(time.Hour)
+	if err := l.Record(context.Background(), encryptCall(4)); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Syncs != 2 {
+		t.Fatalf("stats %+v: an hour's interval defers again", st)
+	}
+}
+
 func TestDefaultFsyncsEveryGroup(t *testing.T) {
 	l := openLog(t, t.TempDir(), 0)
 	for i := range 3 {

@@ -125,7 +125,10 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	reqID := newRequestID()
+	reqID := audit.RequestID(r.Context()) // the gate's, as in the node's logs
+	if reqID == "" {
+		reqID = newRequestID()
+	}
 	hdr[RequestIDHeader] = []string{reqID}
 	hdr.Set("Content-Type", contentType)
 	// SDKs correct their clock from Date when a signature is out of the

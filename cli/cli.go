@@ -123,16 +123,21 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.dev(ctx, g, rest[1:])
 	case "audit":
 		return c.audit(ctx, g, rest[1:])
+	case "server":
+		// cmd/trent runs `trent server [flags]` before the client's
+		// command line is parsed: here it came after global options.
+		return &usageError{msg: "server takes no global options: run trent server [flags] (trent server --help lists them)"}
 	case "help":
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: kms, iam, authz, grants, bench, cluster, dev, audit, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: server, kms, iam, authz, grants, bench, cluster, dev, audit, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
 
 Commands:
+  server [flags]         run a node (trent server --help lists its flags)
   kms <verb> [options]   call a KMS operation, AWS CLI style (trent kms help)
   iam <verb> [options]   manage users, roles, policies, access keys and certificates (trent iam help)
   authz explain [...]    explain an authorization decision (trent authz help)
@@ -383,7 +388,7 @@ func parseEndpoint(s string) (baseURL, serverName string, err error) {
 func (t *target) tlsConfig() (*tls.Config, error) {
 	for _, p := range []string{t.ca, t.cert, t.key} {
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("credential file %s does not exist; start a node with `go run ./cmd/node` "+
+			return nil, fmt.Errorf("credential file %s does not exist; start a node with `trent server` "+
 				"or point --data-dir at a node's data directory (or pass --ca, --cert and --key)", p)
 		}
 	}

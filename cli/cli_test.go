@@ -383,7 +383,7 @@ func TestConnectionErrors(t *testing.T) {
 		{"refused", []string{"--endpoint", closed, "--data-dir", fx.creds.dir}, "connection refused"},
 		{"unknown-ca", []string{"--endpoint", fx.url, "--data-dir", fx.creds.dir, "--ca", other.caFile}, "not signed by the CA in --ca"},
 		{"rejected-client", []string{"--endpoint", fx.url, "--data-dir", fx.creds.dir, "--cert", other.certFile, "--key", other.keyFile}, "check --cert and --key"},
-		{"missing-creds", []string{"--endpoint", fx.url, "--data-dir", t.TempDir()}, "go run ./cmd/node"},
+		{"missing-creds", []string{"--endpoint", fx.url, "--data-dir", t.TempDir()}, "trent server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

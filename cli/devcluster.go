@@ -25,8 +25,10 @@ data dirs (DIR/n1 ...).
 Node n1 creates the cluster; the others join it with one-time tokens. It
 waits until every node is a voter, prints each node's id, PID and API
 address and the command that restarts it, and writes DIR/cluster.json.
-Ctrl-C stops them all. Without --node-bin it builds ./cmd/node first (run
-it from the repository root).
+Ctrl-C stops them all. The nodes run this trent executable's server
+command (trent server), so it works wherever trent is installed; --node-bin
+runs another node binary instead (a build of ./cmd/node, or anything that
+takes the flags of trent server).
 `
 
 type devNode struct {
@@ -61,7 +63,7 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 	n := fs.Int("nodes", 3, "number of nodes (1-9)")
 	dir := fs.String("dir", "./trent-cluster", "directory for the nodes' data dirs and cluster.json")
 	base := fs.Int("base-port", 7710, "first API port")
-	bin := fs.String("node-bin", "", "node binary (default: build ./cmd/node)")
+	bin := fs.String("node-bin", "", "node binary taking trent server's flags (default: this executable's server command)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return &usageError{msg: err.Error(), help: devUsage}
 	}
@@ -75,14 +77,15 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return err
 	}
+	// node is the node command: the binary and the arguments before the
+	// flags.
+	node := []string{*bin}
 	if *bin == "" {
-		*bin = filepath.Join(abs, "bin", "trent-node")
-		fmt.Fprintf(c.stderr, "building ./cmd/node into %s ...\n", *bin)
-		build := exec.CommandContext(ctx, "go", "build", "-tags", "hashicorpmetrics", "-o", *bin, "./cmd/node")
-		build.Stdout, build.Stderr = c.stderr, c.stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building the node binary (run from the repository root, or pass --node-bin): %w", err)
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("cannot find this executable to run its server command (pass --node-bin): %w", err)
 		}
+		node = []string{exe, "server"}
 	}
 
 	var nodes []*devNode
@@ -112,7 +115,7 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 				startArgs = append(append([]string(nil), nd.args...), "--join", nodes[0].APIAddr, "--join-token", tok)
 			}
 		}
-		err := startDevNode(ctx, *bin, nd, startArgs)
+		err := startDevNode(ctx, node, nd, startArgs)
 		if nd.proc != nil {
 			nodes = append(nodes, nd) // stopped on return either way
 		}
@@ -131,7 +134,7 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "%-4s %-8s %-18s %s\n", "ID", "PID", "API", "RESTART WITH")
 	for _, nd := range nodes {
-		fmt.Fprintf(c.stdout, "%-4s %-8d %-18s %s %s\n", nd.ID, nd.PID, nd.APIAddr, *bin, strings.Join(nd.args, " "))
+		fmt.Fprintf(c.stdout, "%-4s %-8d %-18s %s %s\n", nd.ID, nd.PID, nd.APIAddr, strings.Join(node, " "), strings.Join(nd.args, " "))
 	}
 	fmt.Fprintf(c.stdout, "cluster ready: %s/cluster.json; use --data-dir %s with trent. Ctrl-C stops the cluster.\n", abs, first)
 	<-ctx.Done()
@@ -139,13 +142,14 @@ func (c *command) dev(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-// startDevNode starts one node process and waits until it serves.
-func startDevNode(ctx context.Context, bin string, nd *devNode, args []string) error {
+// startDevNode starts one node process, node (a binary and its first
+// arguments) followed by args, and waits until it serves.
+func startDevNode(ctx context.Context, node []string, nd *devNode, args []string) error {
 	if err := os.MkdirAll(nd.DataDir, 0o700); err != nil {
 		return err
 	}
 	logPath := filepath.Join(nd.DataDir, "node.log")
-	p, err := nodeproc.Start(exec.Command(bin, args...), logPath, "")
+	p, err := nodeproc.Start(exec.Command(node[0], append(node[1:len(node):len(node)], args...)...), logPath, "")
 	if err != nil {
 		return fmt.Errorf("start %s: %w", nd.ID, err)
 	}

@@ -2,7 +2,8 @@
 // Trent's native Connect API (trent.kms.v1.KeyManagementService), the admin
 // commands for IAM, authorization, the cluster and the audit trail, a load
 // generator and a local development cluster. cmd/trent is a thin wrapper
-// around [Main].
+// around [Main], and around server.Main for `trent server`, which runs a
+// node.
 //
 // # Commands
 //
@@ -14,6 +15,7 @@
 //	trent [global options] audit verify|tail ...             check and read the audit trail
 //	trent [global options] bench --op encrypt --concurrency N --duration D
 //	trent dev cluster --nodes N                              a local cluster of processes
+//	trent server [flags]                                     run a node (cmd/trent, not this package)
 //
 // trent help and trent <command> help list each command's verbs.
 //

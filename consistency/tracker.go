@@ -57,6 +57,11 @@ type Tracker struct {
 	// fresh is t0 as nanoseconds since epoch; negative until the first
 	// successful refresh.
 	fresh atomic.Int64
+	// bound is the node's staleness bound (cfg.MaxStaleness until
+	// SetMaxStaleness changes it), and rebound wakes Run to pace its
+	// refreshes to a new one.
+	bound   atomic.Int64
+	rebound chan struct{}
 
 	mu     sync.Mutex
 	flight *flight
@@ -91,9 +96,27 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Tracker{cfg: cfg, epoch: cfg.Now()}
+	t := &Tracker{cfg: cfg, epoch: cfg.Now(), rebound: make(chan struct{}, 1)}
 	t.fresh.Store(-1)
+	t.bound.Store(int64(cfg.MaxStaleness))
 	return t, nil
+}
+
+// MaxStaleness returns the node's staleness bound for bounded reads.
+func (t *Tracker) MaxStaleness() time.Duration { return time.Duration(t.bound.Load()) }
+
+// SetMaxStaleness changes the node's staleness bound (a configuration
+// reload): reads admitted from now on are held to d, and Run paces its
+// refreshes to it at once. d must be positive.
+func (t *Tracker) SetMaxStaleness(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t.bound.Store(int64(d))
+	select {
+	case t.rebound <- struct{}{}:
+	default:
+	}
 }
 
 func (t *Tracker) since() int64 { return int64(t.cfg.Now().Sub(t.epoch)) }
@@ -115,7 +138,7 @@ func (t *Tracker) Age() (time.Duration, bool) { return t.age(t.since()) }
 // Run refreshes every MaxStaleness/2 until ctx ends, so that bounded reads
 // rarely wait.
 func (t *Tracker) Run(ctx context.Context) {
-	tick := time.NewTicker(t.cfg.MaxStaleness / 2)
+	tick := time.NewTicker(t.MaxStaleness() / 2)
 	defer tick.Stop()
 	for {
 		err := t.refresh(ctx, t.since())
@@ -124,6 +147,8 @@ func (t *Tracker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-t.rebound:
+			tick.Reset(t.MaxStaleness() / 2)
 		}
 	}
 }
@@ -137,7 +162,7 @@ func (t *Tracker) noteRefresh(err error) {
 	switch {
 	case err != nil && !was:
 		t.cfg.Logger.Warn("cannot confirm freshness with the leader; bounded reads will be refused once the bound lapses",
-			"max_staleness", t.cfg.MaxStaleness, "err", err)
+			"max_staleness", t.MaxStaleness(), "err", err)
 	case err == nil && was:
 		t.cfg.Logger.Info("freshness confirmed again")
 	}
@@ -213,7 +238,7 @@ func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 			return Served{}, err
 		}
 	}
-	limit := t.cfg.MaxStaleness
+	limit := t.MaxStaleness()
 	if r.MaxStaleness > 0 && r.MaxStaleness < limit {
 		limit = r.MaxStaleness
 	}

@@ -444,3 +444,32 @@ func TestServedHeaders(t *testing.T) {
 		t.Fatalf("headers %v", h)
 	}
 }
+
+// A reload changes the bound: a read the old bound served is refused under
+// a tighter one (it waits for a refresh, which fails here), and served
+// again once the bound is widened.
+func TestSetMaxStalenessChangesTheBound(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.tr.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.reads.set(0, errors.New("partitioned"))
+	f.clock.Advance(400 * time.Millisecond)
+	if _, err := f.tr.Admit(t.Context(), Request{Mode: Bounded}); err != nil {
+		t.Fatalf("under 1s: %v", err)
+	}
+	f.tr.SetMaxStaleness(100 * time.Millisecond)
+	if got := f.tr.MaxStaleness(); got != 100*time.Millisecond {
+		t.Fatalf("MaxStaleness() = %s", got)
+	}
+	_, err := f.tr.Admit(t.Context(), Request{Mode: Bounded})
+	refusal(t, err, "staleness bound of 100ms: its state was last confirmed fresh 400ms ago")
+	f.tr.SetMaxStaleness(time.Minute)
+	if s, err := f.tr.Admit(t.Context(), Request{Mode: Bounded}); err != nil || s.StalenessBound != 400*time.Millisecond {
+		t.Fatalf("under 1m: %+v, %v", s, err)
+	}
+	f.tr.SetMaxStaleness(0) // ignored
+	if got := f.tr.MaxStaleness(); got != time.Minute {
+		t.Fatalf("MaxStaleness() = %s after SetMaxStaleness(0)", got)
+	}
+}

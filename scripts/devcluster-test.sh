@@ -15,9 +15,10 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "devcluster-test: $*" >&2; for l in "$tmp"/c/n*/node.log; do echo "== $l" >&2; tail -5 "$l" >&2; done; exit 1; }
 
-go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
-go build -o "$tmp/trent" ./cmd/trent
-"$tmp/trent" dev cluster --nodes 3 --dir "$tmp/c" --base-port "${TRENT_DEVCLUSTER_PORT:-17810}" --node-bin "$tmp/node" >"$tmp/dev.out" 2>"$tmp/dev.err" &
+# No --node-bin: the nodes are this trent binary's `trent server`, as for a
+# user who installed only trent.
+go build -tags hashicorpmetrics -o "$tmp/trent" ./cmd/trent
+"$tmp/trent" dev cluster --nodes 3 --dir "$tmp/c" --base-port "${TRENT_DEVCLUSTER_PORT:-17810}" >"$tmp/dev.out" 2>"$tmp/dev.err" &
 dev_pid=$!
 for _ in $(seq 1 600); do
   [ -f "$tmp/c/cluster.json" ] && break

@@ -15,8 +15,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "quickstart: $*" >&2; [ -f "$tmp/node.log" ] && tail -20 "$tmp/node.log" >&2; exit 1; }
 
-go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
-go build -o "$tmp/trent" ./cmd/trent
+go build -tags hashicorpmetrics -o "$tmp/trent" ./cmd/trent
 export TRENT_ENDPOINT="127.0.0.1:$port"
 data="$tmp/trent-data"
 trent() { "$tmp/trent" --data-dir "$data" "$@"; }
@@ -26,7 +25,7 @@ start_node() {
   # background child, and the wait loop could first read the previous
   # run's "is serving on" line and call a node that is not up yet.
   : >"$tmp/node.log"
-  "$tmp/node" --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" --gossip-addr "127.0.0.1:$((port + 2))" >"$tmp/node.log" 2>&1 &
+  "$tmp/trent" server --data-dir "$data" --api-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$((port + 1))" --gossip-addr "127.0.0.1:$((port + 2))" >"$tmp/node.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 1 300); do
     grep -q "is serving on" "$tmp/node.log" && return 0

@@ -64,6 +64,9 @@ type Config struct {
 	JoinToken string `json:"join_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// LogFormat is text (the default) or json: one JSON object a line,
+	// raft's lines too.
+	LogFormat string `json:"log_format"`
 	// BootstrapExpect, on the node that creates the cluster, is the number
 	// of voters the cluster is being formed with: no node serves KMS or
 	// IAM calls until that many have joined (the others join with tokens).
@@ -173,6 +176,7 @@ func DefaultConfig() Config {
 		HSM:        soft.Kind,
 		AccountID:  "111122223333",
 		LogLevel:   "info",
+		LogFormat:  logText,
 
 		MaxStaleness: Duration(time.Second),
 	}
@@ -261,6 +265,9 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if err := validLogFormat(c.LogFormat); err != nil {
+		errs = append(errs, err)
+	}
 	if d := time.Duration(c.SnapshotInterval); d < 0 || (d > 0 && d < 10*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("--snapshot-interval %s must be at least 10ms", d))
 	}
@@ -287,8 +294,14 @@ var ErrHelp = flag.ErrHelp
 // ParseArgs builds a Config from command-line arguments: defaults, then a
 // JSON config file (--config), then flags, each overriding the last.
 func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+	return parseArgs("node", args, stderr)
+}
+
+// parseArgs is ParseArgs for the command called name in its usage ("node",
+// "trent server").
+func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	cfg := DefaultConfig()
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "JSON config file; flags override its values")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for all node state")
@@ -315,6 +328,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.PKCS11PINFile, "pkcs11-pin-file", cfg.PKCS11PINFile, "--hsm pkcs11: file holding the token's user PIN, mode 0600 (default: the environment variable TRENT_PKCS11_PIN)")
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (one JSON object a line)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
 		d, err := time.ParseDuration(v)
@@ -383,7 +397,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: node [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n", name)
 		printFlags(fs)
 	}
 	// A first pass finds --config so that flags can override the file.

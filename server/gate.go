@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -16,9 +17,11 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trentkms/trent/audit"
+	"github.com/trentkms/trent/awsapi"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/rpc"
+	"github.com/trentkms/trent/uuid"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -34,7 +37,8 @@ import (
 //  5. compression: anonymous callers may not send compressed bodies;
 //  6. readiness: while the node is not serving (waiting for a leader,
 //     catching up, shutting down, its HSM sealed) only the cluster routes
-//     serve, and only to peers (policy.peers); every other call, including
+//     serve, and only to peers (policy.peers), and health, which says why
+//     the node is not ready (health.go); every other call, including
 //     the catch-all's for paths not mounted yet, is refused as retryable
 //     (see [gate.notServing]);
 //  7. forming: KMS, IAM and AWS calls wait for --bootstrap-expect voters;
@@ -281,6 +285,11 @@ func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 	ew := errorWriter
 	wireCap := wireBytes(p.maxBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The request's id: its audit record's, its response header's and
+		// that of every log line about it (logging.go).
+		if id, _, err := uuid.New(rand.Reader); err == nil {
+			r = r.WithContext(audit.WithRequestID(r.Context(), id))
+		}
 		caller, kind, ref := g.check(r, p, wireCap)
 		if ref != nil {
 			g.refuse(ew, w, r, p, caller, ref)
@@ -406,6 +415,9 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 	}
 	h := w.Header()
 	h.Set(wire.ServedByHeader, g.nodeID)
+	if id := audit.RequestID(r.Context()); id != "" {
+		h.Set(wire.RequestIDHeader, id)
+	}
 	if ref.code == connect.CodeUnavailable {
 		if l := g.leaderHint(); l != "" {
 			h.Set(wire.LeaderHeader, l)
@@ -421,6 +433,9 @@ func (g *gate) refuse(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Re
 		return
 	}
 	body, _ := json.Marshal(map[string]string{"__type": ref.awsType, "message": ref.msg})
+	if id := h.Get(wire.RequestIDHeader); id != "" {
+		h.Set(awsapi.RequestIDHeader, id)
+	}
 	h.Set("Content-Type", "application/x-amz-json-1.1")
 	h.Set("X-Amzn-Errortype", ref.awsType)
 	w.WriteHeader(ref.status)

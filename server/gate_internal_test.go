@@ -122,7 +122,8 @@ func TestGateCheck(t *testing.T) {
 
 	// While the node does not serve, the cluster routes serve its peers
 	// (nodes, joiners) and nobody else: an admin's certificate is checked
-	// against revocations the node may not have applied yet.
+	// against revocations the node may not have applied yet. Health serves
+	// everyone: it says why the node is not ready.
 	forming = false
 	for _, ph := range []phase{phaseWaitingLeader, phaseCatchingUp, phaseClosing} {
 		g.setPhase(ph)
@@ -140,7 +141,8 @@ func TestGateCheck(t *testing.T) {
 			{"apply: node", cluster["Apply"], verified(node), true},
 			{"kms: admin", kmsPolicy(), verified(admin), false},
 			{"aws: anonymous", awsPolicy(), nil, false},
-			{"health: anonymous", healthPolicy(), nil, false},
+			{"health: anonymous", healthPolicy(), nil, true},
+			{"health: admin", healthPolicy(), verified(admin), true},
 		} {
 			t.Run(fmt.Sprintf("phase %d, %s", ph, tc.name), func(t *testing.T) {
 				r, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1/x", http.NoBody)
@@ -188,7 +190,7 @@ func TestGateRefusesUnsafeRoutes(t *testing.T) {
 
 // TestRefusalsUntilServing: from the first request every path meets a gate
 // route. While the node is not serving (every phase but serving, and a
-// sealed HSM), the catch-all and every route but the cluster's refuse as
+// sealed HSM), the catch-all and every route but the cluster's and health refuse as
 // retryable, in the shape of the request's protocol, naming the node and
 // the leader, with a record; serving, they serve.
 func TestRefusalsUntilServing(t *testing.T) {
@@ -204,8 +206,12 @@ func TestRefusalsUntilServing(t *testing.T) {
 	late := &lateHandler{}
 	teapot := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	g.handle("/", awsPolicy(), late)
-	health := healthPolicy()
-	g.handle("/grpc.health.v1.Health/", health, teapot)
+	g.handle("/grpc.health.v1.Health/", healthPolicy(), teapot)
+	// An anonymous Connect route that, unlike health, serves only while
+	// the node serves.
+	servingOnly := healthPolicy()
+	servingOnly.peers = 0
+	g.handle("/test.v1.Anonymous/", servingOnly, teapot)
 	cluster := clusterPolicies()["Join"]
 	g.handle("/trent.cluster.v1.ClusterService/Join", cluster, teapot)
 
@@ -229,7 +235,7 @@ func TestRefusalsUntilServing(t *testing.T) {
 		{"connect, kms not mounted", "/trent.kms.v1.KeyManagementService/ListKeys", "application/json", "", true},
 		{"grpc, kms not mounted", "/trent.kms.v1.KeyManagementService/ListKeys", "application/grpc", "", true},
 		{"grpc-web, kms not mounted", "/trent.kms.v1.KeyManagementService/ListKeys", "application/grpc-web+proto", "", true},
-		{"connect, health", "/grpc.health.v1.Health/Check", "application/proto", "", true},
+		{"connect, anonymous route", "/test.v1.Anonymous/Call", "application/proto", "", true},
 	}
 	for _, state := range []struct {
 		name   string
@@ -280,6 +286,11 @@ func TestRefusalsUntilServing(t *testing.T) {
 		t.Run(state.name+"/cluster route serves", func(t *testing.T) {
 			if w := serve("/trent.cluster.v1.ClusterService/Join", "application/json", ""); w.Code != http.StatusTeapot {
 				t.Fatalf("join: %d %s", w.Code, w.Body)
+			}
+		})
+		t.Run(state.name+"/health serves", func(t *testing.T) {
+			if w := serve("/grpc.health.v1.Health/Check", "application/proto", ""); w.Code != http.StatusTeapot {
+				t.Fatalf("health: %d %s", w.Code, w.Body)
 			}
 		})
 	}

@@ -148,7 +148,7 @@ func TestEveryRouteGoesThroughTheGate(t *testing.T) {
 
 	t.Run("every service path is a gate route", func(t *testing.T) {
 		// Health and reflection register no descriptors here.
-		paths := []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+		paths := []string{"/v1/health/live", "/v1/health/ready", "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
 			"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}
 		for _, name := range []protoreflect.FullName{"trent.kms.v1.KeyManagementService", "trent.iam.v1.IdentityService",
 			"trent.cluster.v1.ClusterService"} {

@@ -46,6 +46,22 @@ func holdAt(states ...string) (knob func(state, addr string), stops <-chan held,
 	}, ch, rel
 }
 
+// startHeld starts a node on dir in the background, held by the Hold knob
+// in each of states (see holdAt); started receives Start's error, after
+// *s is set.
+func startHeld(dir string, s **server.Server, states ...string) (stops <-chan held, release chan<- struct{}, started <-chan error) {
+	cfg := testConfig(dir)
+	knob, stops, release := holdAt(states...)
+	cfg.Testing.Hold = knob
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		*s, err = server.Start(context.Background(), cfg)
+		done <- err
+	}()
+	return stops, release, done
+}
+
 // notServing is what a node that does not serve must answer: a retryable
 // refusal naming the node, and the leader when it is known.
 type notServing struct {
@@ -138,7 +154,8 @@ func (n notServing) check(t *testing.T) {
 
 	paths := []string{"/", "/trent.kms.v1.KeyManagementService/Encrypt", "/trent.iam.v1.IdentityService/CreateUser"}
 	if n.all {
-		paths = append(paths, "/grpc.health.v1.Health/Check", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "/trent.cluster.v1.ClusterService/RemoveNode",
+		// Health answers in every state (health_test.go): it says why.
+		paths = append(paths, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "/trent.cluster.v1.ClusterService/RemoveNode",
 			"/trent.kms.v1.KeyManagementService/NoSuchMethod", "/no/such/path")
 	}
 	for _, path := range paths {
@@ -170,15 +187,7 @@ func TestNodeRefusesAsRetryableUntilItServes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := testConfig(dir)
-	knob, stops, release := holdAt("waiting-for-leader", "catching-up", "closing")
-	cfg.Testing.Hold = knob
-	started := make(chan error, 1)
-	go func() {
-		var err error
-		s, err = server.Start(ctx, cfg)
-		started <- err
-	}()
+	stops, release, started := startHeld(dir, &s, "waiting-for-leader", "catching-up", "closing")
 	for _, tc := range []struct{ state, msg string }{
 		{"waiting-for-leader", "Node node1 is starting: it knows no raft leader yet"},
 		{"catching-up", "Node node1 is starting: it is catching up with the cluster's log"},

@@ -70,10 +70,13 @@ func awsPolicy() policy {
 		audit: auditHandler, waitForming: true, aws: true}
 }
 
-// healthPolicy: load balancers probe health without certificates.
+// healthPolicy: load balancers probe health without certificates, in
+// every phase of the node: a node that does not serve says so, and why,
+// rather than being refused (health.go).
 func healthPolicy() policy {
-	return policy{source: audit.SourceAPI, callers: anonymous | principals | nodes, maxBytes: smallMaxBytes, timeout: healthTimeout,
-		audit: auditRefusals}
+	all := anonymous | principals | nodes
+	return policy{source: audit.SourceAPI, callers: all, maxBytes: smallMaxBytes, timeout: healthTimeout,
+		audit: auditRefusals, peers: all}
 }
 
 func reflectionPolicy() policy {

@@ -15,10 +15,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/hashicorp/go-hclog"
 
@@ -79,8 +79,17 @@ type Server struct {
 	dataDir string
 	stopBG  context.CancelFunc // background work (the freshness tracker)
 	bgDone  chan struct{}
+	// reads is the read tracker once the node has caught up (startReads);
+	// readiness asks it how fresh the node is.
+	reads atomic.Pointer[consistency.Tracker]
 
 	gossip *gossipState // see gossip.go
+
+	// level is the log level in force, raftLog raft's logger: Reload
+	// changes both. reloadMu serializes reloads.
+	level    *slog.LevelVar
+	raftLog  hclog.Logger
+	reloadMu sync.Mutex
 
 	// forgotten counts the deleted keys this node's HSM was told to
 	// forget (forgetKeys).
@@ -88,22 +97,6 @@ type Server struct {
 
 	// closers release what Start acquired; see Start and Close.
 	closers []func() error
-}
-
-// Run starts a node and serves until ctx ends, then shuts down cleanly.
-func Run(ctx context.Context, cfg Config) error {
-	s, err := Start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		s.log.Info("shutting down")
-		return s.Close()
-	case err := <-s.served:
-		s.Close()
-		return fmt.Errorf("API server stopped: %w", err)
-	}
 }
 
 // Start brings a node up and returns once it serves requests. It runs in
@@ -120,10 +113,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
+	level := new(slog.LevelVar) // SIGHUP changes it (Reload)
+	lvl, _ := parseLevel(cfg.LogLevel)
+	level.Set(lvl)
 	logger := knobs.Logger
 	if logger == nil {
-		lvl, _ := parseLevel(cfg.LogLevel)
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+		logger = newLogger(cfg.LogFormat, stderr, level)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -136,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger.With("node", nodeID), nodeID: nodeID, dataDir: dir, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: logger.With("node", nodeID), level: level, nodeID: nodeID, dataDir: dir, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -148,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	apiAddr, raftAddr := s.ln.Addr().String(), raftLn.Addr().String()
-	p, err := s.openIdentity(ctx, dir, apiAddr, raftAddr, stderr)
+	p, err := s.openIdentity(ctx, dir, apiAddr, raftAddr, s.forPeople(stderr, slog.LevelWarn))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +202,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
-	fmt.Fprintf(stderr, "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
+	fmt.Fprintf(s.forPeople(stderr, slog.LevelInfo), "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
 		nodeID, apiAddr, cfg.DataDir)
 	return s, nil
 }
@@ -285,6 +280,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	if timeout == 0 {
 		timeout = time.Second
 	}
+	s.raftLog = newRaftLogger(s.cfg.LogFormat, s.cfg.LogLevel, stderr)
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
 		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: stateMachine{s.fsm}, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
@@ -293,7 +289,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 		Bootstrap:        p.ca != nil,
 		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
 		SnapshotInterval: time.Duration(s.cfg.SnapshotInterval), SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLogLevel(s.cfg.LogLevel), Output: stderr}),
+		Logger: s.raftLog,
 	})
 	if err != nil {
 		if errors.Is(err, raft.ErrStoreLocked) {
@@ -323,6 +319,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 		leaderHint: s.otherLeader, audit: s.audit, log: s.log})
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
+	s.mountHealth(g)
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
@@ -356,6 +353,7 @@ func (s *Server) startReads() (*consistency.Tracker, error) {
 	if s.cfg.UnsafeSkipFreshness {
 		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")
 	}
+	s.reads.Store(reads)
 	var bg context.Context
 	bg, s.stopBG = context.WithCancel(context.Background())
 	s.bgDone = make(chan struct{})
@@ -388,7 +386,8 @@ func (s *Server) hold(state string) {
 	}
 }
 
-// serveServices mounts the KMS, IAM, AWS, health and reflection services.
+// serveServices mounts the KMS, IAM, AWS and reflection services (health
+// serves from the start: serveCluster).
 func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
 	g, nodeID := s.gate, s.nodeID
 	knobs := s.cfg.knobs()
@@ -428,10 +427,6 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 		awsapi.Options{Region: s.cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
 			Audit: s.awsAuditor(), MaxBodyBytes: awsMaxBytes}))
 
-	g.connect("", healthPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
-		return grpchealth.NewHandler(grpchealth.NewStaticChecker(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName),
-			limits...)
-	})
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
 	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return grpcreflect.NewHandlerV1(reflector, limits...)

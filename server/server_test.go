@@ -375,6 +375,9 @@ func TestParseArgs(t *testing.T) {
 			}},
 		{"no testing knobs from a file", []string{"--config", knobFile}, "unknown field", nil},
 		{"no testing knobs from flags", []string{"--audit-off"}, "not defined", nil},
+		{"text logs by default", nil, "", func(c server.Config) bool { return c.LogFormat == "text" }},
+		{"json logs", []string{"--log-format", "json"}, "", func(c server.Config) bool { return c.LogFormat == "json" }},
+		{"unknown log format", []string{"--log-format", "xml"}, `--log-format "xml" must be text or json`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {

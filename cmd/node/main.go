@@ -1,11 +1,10 @@
-// Command node runs a Trent node. With no flags it starts an embedded
-// single-node cluster in ./trent-data serving https://127.0.0.1:7700.
+// Command node runs a Trent node, as `trent server` does (the same flags;
+// see server.Main). With no flags it starts an embedded single-node
+// cluster in ./trent-data serving https://127.0.0.1:7700.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,18 +13,8 @@ import (
 )
 
 func main() {
-	cfg, err := server.ParseArgs(os.Args[1:], os.Stderr)
-	if errors.Is(err, server.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "node:", err)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := server.Run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "node:", err)
-		os.Exit(1)
-	}
+	code := server.Main(ctx, "node", os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -1,5 +1,7 @@
-// Command trent is the client of a Trent cluster: AWS-CLI-style KMS
-// operations (trent kms <verb>) and a load generator (trent bench).
+// Command trent is Trent in one binary: `trent server` runs a node (the
+// flags of server.Main), and every other command is the client of a
+// cluster (package cli): AWS-CLI-style KMS operations (trent kms <verb>),
+// administration, a load generator and a local development cluster.
 package main
 
 import (
@@ -9,11 +11,17 @@ import (
 	"syscall"
 
 	"github.com/trentkms/trent/cli"
+	"github.com/trentkms/trent/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == "server" {
+		code = server.Main(ctx, "trent server", os.Args[2:], os.Stderr)
+	} else {
+		code = cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }
