@@ -60,6 +60,11 @@ type AuthzRequest struct {
 	// request omits it), for kms:RotationPeriodInDays; nil for other
 	// operations.
 	RotationPeriodInDays *int32
+	// SigningAlgorithm and MessageType are Sign's and Verify's members
+	// (MessageType RAW when omitted), for kms:SigningAlgorithm and
+	// kms:MessageType; MacAlgorithm is GenerateMac's and VerifyMac's, for
+	// kms:MacAlgorithm. Empty for other operations.
+	SigningAlgorithm, MessageType, MacAlgorithm string
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

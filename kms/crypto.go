@@ -62,15 +62,8 @@ func (s *Service) cryptoKey(ctx context.Context, p identity.Principal, keyID, ac
 // usableKey is cryptoKey for an authorization request r with more
 // condition keys; it fills in r's Key and RequestAlias.
 func (s *Service) usableKey(ctx context.Context, keyID string, r *AuthzRequest) (*fsm.Key, error) {
-	k, err := s.resolveKey(r.Principal, keyID, true)
+	k, err := s.authorizedKey(ctx, keyID, r)
 	if err != nil {
-		return nil, err
-	}
-	r.Key, r.RequestAlias = k, requestAlias(keyID)
-	if err := s.authorizeRequest(ctx, r); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
 		return nil, err
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {

@@ -202,6 +202,12 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	if r.RotationPeriodInDays != nil {
 		req.Set(policy.CondRotationPeriodInDays, strconv.Itoa(int(*r.RotationPeriodInDays)))
 	}
+	for key, v := range map[string]string{policy.CondSigningAlgorithm: r.SigningAlgorithm,
+		policy.CondMessageType: r.MessageType, policy.CondMacAlgorithm: r.MacAlgorithm} {
+		if v != "" {
+			req.Set(key, v)
+		}
+	}
 	if info, ok := RequestInfoFrom(ctx); ok {
 		req.SetSourceIP(info.SourceIP)
 		req.SetSecureTransport(info.SecureTransport)

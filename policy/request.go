@@ -38,6 +38,7 @@ const (
 	CondEncryptionAlgorithm   = "kms:encryptionalgorithm"
 	CondSigningAlgorithm      = "kms:signingalgorithm"
 	CondMacAlgorithm          = "kms:macalgorithm"
+	CondMessageType           = "kms:messagetype"
 	CondRequestAlias          = "kms:requestalias"
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"

@@ -1,0 +1,470 @@
+package kms_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trentkms/trent/fsm"
+	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/wire"
+)
+
+func (e *env) createSpecKey(t testing.TB, spec, usage string) *kmsv1.KeyMetadata {
+	t.Helper()
+	r, err := e.svc.CreateKey(e.root, &kmsv1.CreateKeyRequest{KeySpec: spec, KeyUsage: usage})
+	if err != nil {
+		t.Fatalf("CreateKey %s %s: %v", spec, usage, err)
+	}
+	return r.KeyMetadata
+}
+
+// signingCases are the key specs Trent signs with and their algorithms
+// (reference section 4.4).
+var signingCases = []struct {
+	spec string
+	algs []string
+}{
+	{"ECC_NIST_P256", []string{"ECDSA_SHA_256"}},
+	{"ECC_NIST_P384", []string{"ECDSA_SHA_384"}},
+	{"ECC_NIST_P521", []string{"ECDSA_SHA_512"}},
+	{"ECC_NIST_EDWARDS25519", []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
+	{"RSA_2048", rsaAlgs},
+	{"RSA_3072", rsaAlgs},
+	{"RSA_4096", rsaAlgs},
+}
+
+var rsaAlgs = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+	"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
+
+func hashOf(alg string) crypto.Hash {
+	switch {
+	case strings.HasSuffix(alg, "_256"):
+		return crypto.SHA256
+	case strings.HasSuffix(alg, "_384"):
+		return crypto.SHA384
+	}
+	return crypto.SHA512
+}
+
+func digest(alg string, msg []byte) []byte {
+	h := hashOf(alg).New()
+	h.Write(msg)
+	return h.Sum(nil)
+}
+
+// stdVerify verifies sig over msg as a client with Go's standard library
+// and the public key alone would.
+func stdVerify(pub crypto.PublicKey, alg string, msg, sig []byte) error {
+	d := digest(alg, msg)
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, d, sig) {
+			return fmt.Errorf("ECDSA signature does not verify")
+		}
+		return nil
+	case *rsa.PublicKey:
+		if strings.Contains(alg, "PSS") {
+			return rsa.VerifyPSS(k, hashOf(alg), d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		}
+		return rsa.VerifyPKCS1v15(k, hashOf(alg), d, sig)
+	case ed25519.PublicKey:
+		if alg == "ED25519_SHA_512" {
+			return ed25519.VerifyWithOptions(k, msg, sig, &ed25519.Options{})
+		}
+		return ed25519.VerifyWithOptions(k, d, sig, &ed25519.Options{Hash: crypto.SHA512})
+	}
+	return fmt.Errorf("public key of type %T", pub)
+}
+
+// messageTypes returns the message types alg signs, with the message to
+// send for msg.
+func messageTypes(alg string, msg []byte) map[string][]byte {
+	switch alg {
+	case "ED25519_SHA_512":
+		return map[string][]byte{"RAW": msg}
+	case "ED25519_PH_SHA_512":
+		return map[string][]byte{"DIGEST": digest(alg, msg)}
+	}
+	return map[string][]byte{"": msg, "RAW": msg, "DIGEST": digest(alg, msg)}
+}
+
+// Known answers: Trent's signatures verify with Go's standard library
+// from GetPublicKey's output, for every spec, algorithm and message type,
+// and Trent's Verify accepts them; a changed message or signature is
+// KMSInvalidSignatureException.
+func TestSignVerifyKnownAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	msg := []byte("the message Trent signs")
+	for _, c := range signingCases {
+		if testing.Short() && (c.spec == "RSA_3072" || c.spec == "RSA_4096") {
+			continue
+		}
+		t.Run(c.spec, func(t *testing.T) {
+			m := e.createSpecKey(t, c.spec, "SIGN_VERIFY")
+			if m.KeyUsage != "SIGN_VERIFY" || m.KeySpec != c.spec || !slices.Equal(m.SigningAlgorithms, c.algs) || len(m.EncryptionAlgorithms) != 0 {
+				t.Fatalf("metadata = %v", m)
+			}
+			pk, err := e.svc.GetPublicKey(e.root, &kmsv1.GetPublicKeyRequest{KeyId: m.KeyId})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pk.KeyId != m.Arn || pk.KeySpec != c.spec || pk.KeyUsage != "SIGN_VERIFY" || !slices.Equal(pk.SigningAlgorithms, c.algs) {
+				t.Fatalf("GetPublicKey = %v", pk)
+			}
+			pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+			if err != nil {
+				t.Fatalf("PublicKey is not a DER SubjectPublicKeyInfo: %v", err)
+			}
+			for _, alg := range c.algs {
+				for mt, in := range messageTypes(alg, msg) {
+					r, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: m.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg})
+					if err != nil {
+						t.Fatalf("Sign %s %s: %v", alg, mt, err)
+					}
+					if r.KeyId != m.Arn || r.SigningAlgorithm != alg {
+						t.Fatalf("Sign = %v", r)
+					}
+					if err := stdVerify(pub, alg, msg, r.Signature); err != nil {
+						t.Fatalf("%s %s: standard library: %v", alg, mt, err)
+					}
+					v, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: m.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg, Signature: r.Signature})
+					if err != nil || !v.SignatureValid || v.KeyId != m.Arn {
+						t.Fatalf("Verify %s %s = %v, %v", alg, mt, v, err)
+					}
+					bad := bytes.Clone(in)
+					bad[0] ^= 1
+					_, err = e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: m.KeyId, Message: bad, MessageType: mt, SigningAlgorithm: alg, Signature: r.Signature})
+					wantType(t, err, wire.KMSInvalidSignature)
+					sig := bytes.Clone(r.Signature)
+					sig[len(sig)/2] ^= 1
+					_, err = e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: m.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg, Signature: sig})
+					wantType(t, err, wire.KMSInvalidSignature)
+				}
+			}
+		})
+	}
+}
+
+// Verify accepts signatures the standard library made with the private
+// key of the public key in the state: verification needs nothing of the
+// HSM, so a key whose EKT is garbage still verifies.
+func TestVerifyAcceptsStandardLibrarySignatures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	msg := []byte("signed outside Trent")
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	for i, c := range []struct {
+		spec string
+		key  crypto.Signer
+		alg  string
+		sign func() []byte
+	}{
+		{"ECC_NIST_P384", ecKey, "ECDSA_SHA_384", func() []byte { s, _ := ecdsa.SignASN1(rand.Reader, ecKey, digest("ECDSA_SHA_384", msg)); return s }},
+		{"RSA_2048", rsaKey, "RSASSA_PSS_SHA_512", func() []byte {
+			s, _ := rsa.SignPSS(rand.Reader, rsaKey, crypto.SHA512, digest("RSASSA_PSS_SHA_512", msg), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			return s
+		}},
+		{"RSA_2048", rsaKey, "RSASSA_PKCS1_V1_5_SHA_256", func() []byte {
+			s, _ := rsa.SignPKCS1v15(nil, rsaKey, crypto.SHA256, digest("RSASSA_PKCS1_V1_5_SHA_256", msg))
+			return s
+		}},
+		{"ECC_NIST_EDWARDS25519", edKey, "ED25519_SHA_512", func() []byte { return ed25519.Sign(edKey, msg) }},
+	} {
+		der, err := x509.MarshalPKIXPublicKey(c.key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
+		e.apply(t, &fsm.CreateKey{Key: fsm.Key{ID: id, ARN: "arn:aws:kms:us-east-1:" + acct + ":key/" + id, Account: acct,
+			KeySpec: c.spec, KeyUsage: "SIGN_VERIFY", Origin: "AWS_KMS", State: fsm.Enabled,
+			Versions: []fsm.KeyVersion{{ID: strings.Repeat("ab", 16), EKT: []byte("not an EKT"), PublicKey: der}}}})
+		v, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: id, Message: msg, SigningAlgorithm: c.alg, Signature: c.sign()})
+		if err != nil || !v.SignatureValid {
+			t.Fatalf("%s %s: Verify = %v, %v", c.spec, c.alg, v, err)
+		}
+	}
+}
+
+// HMAC keys: GenerateMac's tag has the algorithm's length, VerifyMac
+// accepts it and refuses another tag or message with
+// KMSInvalidMacException.
+func TestGenerateVerifyMac(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct {
+		spec, alg string
+		size      int
+	}{{"HMAC_224", "HMAC_SHA_224", 28}, {"HMAC_256", "HMAC_SHA_256", 32}, {"HMAC_384", "HMAC_SHA_384", 48}, {"HMAC_512", "HMAC_SHA_512", 64}} {
+		m := e.createSpecKey(t, c.spec, "GENERATE_VERIFY_MAC")
+		if !slices.Equal(m.MacAlgorithms, []string{c.alg}) || len(m.EncryptionAlgorithms) != 0 {
+			t.Fatalf("metadata = %v", m)
+		}
+		msg := []byte("message")
+		g, err := e.svc.GenerateMac(e.root, &kmsv1.GenerateMacRequest{KeyId: m.KeyId, Message: msg, MacAlgorithm: c.alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Mac) != c.size || g.MacAlgorithm != c.alg || g.KeyId != m.Arn {
+			t.Fatalf("GenerateMac = %v", g)
+		}
+		g2, _ := e.svc.GenerateMac(e.root, &kmsv1.GenerateMacRequest{KeyId: m.KeyId, Message: msg, MacAlgorithm: c.alg})
+		if !bytes.Equal(g.Mac, g2.Mac) {
+			t.Fatal("GenerateMac is not deterministic")
+		}
+		v, err := e.svc.VerifyMac(e.root, &kmsv1.VerifyMacRequest{KeyId: m.KeyId, Message: msg, MacAlgorithm: c.alg, Mac: g.Mac})
+		if err != nil || !v.MacValid || v.KeyId != m.Arn || v.MacAlgorithm != c.alg {
+			t.Fatalf("VerifyMac = %v, %v", v, err)
+		}
+		bad := bytes.Clone(g.Mac)
+		bad[0] ^= 1
+		_, err = e.svc.VerifyMac(e.root, &kmsv1.VerifyMacRequest{KeyId: m.KeyId, Message: msg, MacAlgorithm: c.alg, Mac: bad})
+		wantType(t, err, wire.KMSInvalidMac)
+		_, err = e.svc.VerifyMac(e.root, &kmsv1.VerifyMacRequest{KeyId: m.KeyId, Message: []byte("other"), MacAlgorithm: c.alg, Mac: g.Mac})
+		wantType(t, err, wire.KMSInvalidMac)
+		_, err = e.svc.VerifyMac(e.root, &kmsv1.VerifyMacRequest{KeyId: m.KeyId, Message: msg, MacAlgorithm: c.alg, Mac: g.Mac[:c.size-1]})
+		wantType(t, err, wire.KMSInvalidMac)
+	}
+}
+
+// Every key spec against every operation: each combination AWS refuses
+// answers AWS's error (reference sections 1.5, 2.2, 4.4, 5.1), and the
+// valid ones succeed.
+func TestKeySpecOperationTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	keys := map[string]*kmsv1.KeyMetadata{
+		"sym":  e.createKey(t),
+		"p256": e.createSpecKey(t, "ECC_NIST_P256", "SIGN_VERIFY"),
+		"rsa":  e.createSpecKey(t, "RSA_2048", "SIGN_VERIFY"),
+		"ed":   e.createSpecKey(t, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY"),
+		"hmac": e.createSpecKey(t, "HMAC_256", "GENERATE_VERIFY_MAC"),
+	}
+	blob := e.encrypt(t, keys["sym"].KeyId, "x")
+	d256, d384 := digest("ECDSA_SHA_256", []byte("m")), digest("ECDSA_SHA_384", []byte("m"))
+	sign := func(key, alg, mt string, msg []byte) func() error {
+		return func() error {
+			_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: keys[key].KeyId, Message: msg, MessageType: mt, SigningAlgorithm: alg})
+			return err
+		}
+	}
+	verify := func(key, alg string, sig []byte) func() error {
+		return func() error {
+			_, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: keys[key].KeyId, Message: []byte("m"), SigningAlgorithm: alg, Signature: sig})
+			return err
+		}
+	}
+	mac := func(key, alg string) func() error {
+		return func() error {
+			_, err := e.svc.GenerateMac(e.root, &kmsv1.GenerateMacRequest{KeyId: keys[key].KeyId, Message: []byte("m"), MacAlgorithm: alg})
+			return err
+		}
+	}
+	verifyMac := func(key, alg string) func() error {
+		return func() error {
+			_, err := e.svc.VerifyMac(e.root, &kmsv1.VerifyMacRequest{KeyId: keys[key].KeyId, Message: []byte("m"), MacAlgorithm: alg, Mac: make([]byte, 32)})
+			return err
+		}
+	}
+	publicKey := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.GetPublicKey(e.root, &kmsv1.GetPublicKeyRequest{KeyId: keys[key].KeyId})
+			return err
+		}
+	}
+	encrypt := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: keys[key].KeyId, Plaintext: []byte("x")})
+			return err
+		}
+	}
+	dataKey := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.GenerateDataKey(e.root, &kmsv1.GenerateDataKeyRequest{KeyId: keys[key].KeyId, KeySpec: "AES_256"})
+			return err
+		}
+	}
+	decrypt := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: keys[key].KeyId, CiphertextBlob: blob})
+			return err
+		}
+	}
+	reEncryptTo := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.ReEncrypt(e.root, &kmsv1.ReEncryptRequest{CiphertextBlob: blob, DestinationKeyId: keys[key].KeyId})
+			return err
+		}
+	}
+	grant := func(key string, ops ...string) func() error {
+		return func() error {
+			_, err := e.svc.CreateGrant(e.root, &kmsv1.CreateGrantRequest{KeyId: keys[key].KeyId, GranteePrincipal: carolARN, Operations: ops})
+			return err
+		}
+	}
+	rotate := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.RotateKeyOnDemand(e.root, &kmsv1.RotateKeyOnDemandRequest{KeyId: keys[key].KeyId})
+			return err
+		}
+	}
+	enableRotation := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.EnableKeyRotation(e.root, &kmsv1.EnableKeyRotationRequest{KeyId: keys[key].KeyId})
+			return err
+		}
+	}
+	rotationStatus := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.GetKeyRotationStatus(e.root, &kmsv1.GetKeyRotationStatusRequest{KeyId: keys[key].KeyId})
+			return err
+		}
+	}
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		// Symmetric operations on signing and HMAC keys.
+		{"Encrypt sym", encrypt("sym"), ""},
+		{"Encrypt p256", encrypt("p256"), wire.InvalidKeyUsage},
+		{"Encrypt rsa", encrypt("rsa"), wire.InvalidKeyUsage},
+		{"Encrypt hmac", encrypt("hmac"), wire.InvalidKeyUsage},
+		{"GenerateDataKey ed", dataKey("ed"), wire.InvalidKeyUsage},
+		{"GenerateDataKey hmac", dataKey("hmac"), wire.InvalidKeyUsage},
+		{"Decrypt naming p256", decrypt("p256"), wire.IncorrectKey},
+		{"Decrypt naming hmac", decrypt("hmac"), wire.IncorrectKey},
+		{"ReEncrypt to rsa", reEncryptTo("rsa"), wire.InvalidKeyUsage},
+		{"ReEncrypt to hmac", reEncryptTo("hmac"), wire.InvalidKeyUsage},
+		// Sign.
+		{"Sign p256", sign("p256", "ECDSA_SHA_256", "", []byte("m")), ""},
+		{"Sign p256 digest", sign("p256", "ECDSA_SHA_256", "DIGEST", d256), ""},
+		{"Sign p256 short digest", sign("p256", "ECDSA_SHA_256", "DIGEST", d256[:31]), wire.Validation},
+		{"Sign p256 SHA-384", sign("p256", "ECDSA_SHA_384", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign p256 RSA algorithm", sign("p256", "RSASSA_PSS_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign p256 ML-DSA algorithm", sign("p256", "ML_DSA_SHAKE_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign p256 EXTERNAL_MU", sign("p256", "ECDSA_SHA_256", "EXTERNAL_MU", d256), wire.InvalidKeyUsage},
+		{"Sign p256 unknown algorithm", sign("p256", "ECDSA", "", []byte("m")), wire.Validation},
+		{"Sign p256 no algorithm", sign("p256", "", "", []byte("m")), wire.Validation},
+		{"Sign p256 unknown message type", sign("p256", "ECDSA_SHA_256", "HASH", []byte("m")), wire.Validation},
+		{"Sign p256 empty message", sign("p256", "ECDSA_SHA_256", "", nil), wire.Validation},
+		{"Sign p256 4096 bytes", sign("p256", "ECDSA_SHA_256", "", make([]byte, 4096)), ""},
+		{"Sign p256 4097 bytes", sign("p256", "ECDSA_SHA_256", "", make([]byte, 4097)), wire.Validation},
+		{"Sign rsa PSS-384 digest", sign("rsa", "RSASSA_PSS_SHA_384", "DIGEST", d384), ""},
+		{"Sign rsa PKCS1-384 SHA-256 digest", sign("rsa", "RSASSA_PKCS1_V1_5_SHA_384", "DIGEST", d256), wire.Validation},
+		{"Sign rsa ECDSA", sign("rsa", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign ed pure RAW", sign("ed", "ED25519_SHA_512", "RAW", []byte("m")), ""},
+		{"Sign ed pure DIGEST", sign("ed", "ED25519_SHA_512", "DIGEST", make([]byte, 64)), wire.Validation},
+		{"Sign ed prehash RAW", sign("ed", "ED25519_PH_SHA_512", "RAW", []byte("m")), wire.Validation},
+		{"Sign ed prehash short digest", sign("ed", "ED25519_PH_SHA_512", "DIGEST", d256), wire.Validation},
+		{"Sign ed ECDSA", sign("ed", "ECDSA_SHA_512", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign sym", sign("sym", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign hmac", sign("hmac", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		// Verify.
+		{"Verify p256 garbage", verify("p256", "ECDSA_SHA_256", []byte("sig")), wire.KMSInvalidSignature},
+		{"Verify p256 empty signature", verify("p256", "ECDSA_SHA_256", nil), wire.Validation},
+		{"Verify p256 huge signature", verify("p256", "ECDSA_SHA_256", make([]byte, 6145)), wire.Validation},
+		{"Verify rsa garbage", verify("rsa", "RSASSA_PSS_SHA_256", []byte("sig")), wire.KMSInvalidSignature},
+		{"Verify ed garbage", verify("ed", "ED25519_SHA_512", make([]byte, 64)), wire.KMSInvalidSignature},
+		{"Verify sym", verify("sym", "ECDSA_SHA_256", []byte("sig")), wire.InvalidKeyUsage},
+		{"Verify hmac", verify("hmac", "ECDSA_SHA_256", []byte("sig")), wire.InvalidKeyUsage},
+		{"Verify p256 wrong algorithm", verify("p256", "ECDSA_SHA_512", []byte("sig")), wire.InvalidKeyUsage},
+		// GetPublicKey.
+		{"GetPublicKey p256", publicKey("p256"), ""},
+		{"GetPublicKey sym", publicKey("sym"), wire.UnsupportedOperation},
+		{"GetPublicKey hmac", publicKey("hmac"), wire.UnsupportedOperation},
+		// MACs.
+		{"GenerateMac hmac", mac("hmac", "HMAC_SHA_256"), ""},
+		{"GenerateMac hmac other algorithm", mac("hmac", "HMAC_SHA_384"), wire.InvalidKeyUsage},
+		{"GenerateMac hmac unknown algorithm", mac("hmac", "HMAC_SHA_1"), wire.Validation},
+		{"GenerateMac hmac no algorithm", mac("hmac", ""), wire.Validation},
+		{"GenerateMac sym", mac("sym", "HMAC_SHA_256"), wire.InvalidKeyUsage},
+		{"GenerateMac p256", mac("p256", "HMAC_SHA_256"), wire.InvalidKeyUsage},
+		{"VerifyMac hmac wrong tag", verifyMac("hmac", "HMAC_SHA_256"), wire.KMSInvalidMac},
+		{"VerifyMac hmac other algorithm", verifyMac("hmac", "HMAC_SHA_512"), wire.InvalidKeyUsage},
+		{"VerifyMac rsa", verifyMac("rsa", "HMAC_SHA_256"), wire.InvalidKeyUsage},
+		// Grants: operations the key's usage supports (reference 2.2).
+		{"CreateGrant p256 Sign Verify GetPublicKey", grant("p256", "Sign", "Verify", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"), ""},
+		{"CreateGrant p256 Encrypt", grant("p256", "Sign", "Encrypt"), wire.Validation},
+		{"CreateGrant p256 GenerateDataKeyPair", grant("p256", "GenerateDataKeyPair"), wire.Validation},
+		{"CreateGrant p256 GenerateMac", grant("p256", "GenerateMac"), wire.Validation},
+		{"CreateGrant hmac GenerateMac VerifyMac", grant("hmac", "GenerateMac", "VerifyMac", "DescribeKey"), ""},
+		{"CreateGrant hmac Sign", grant("hmac", "Sign"), wire.Validation},
+		{"CreateGrant hmac Decrypt", grant("hmac", "Decrypt"), wire.Validation},
+		{"CreateGrant sym Sign", grant("sym", "Sign"), wire.Validation},
+		{"CreateGrant sym GenerateMac", grant("sym", "GenerateMac"), wire.Validation},
+		// Rotation: symmetric keys only (reference 5.1).
+		{"RotateKeyOnDemand p256", rotate("p256"), wire.UnsupportedOperation},
+		{"RotateKeyOnDemand hmac", rotate("hmac"), wire.UnsupportedOperation},
+		{"EnableKeyRotation rsa", enableRotation("rsa"), wire.UnsupportedOperation},
+		{"EnableKeyRotation hmac", enableRotation("hmac"), wire.UnsupportedOperation},
+		{"GetKeyRotationStatus ed", rotationStatus("ed"), wire.UnsupportedOperation},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			wantType(t, tt.call(), tt.want)
+		})
+	}
+}
+
+// The key-state table's rows for Sign, Verify, GetPublicKey, GenerateMac
+// and VerifyMac (reference 4.3, like Encrypt): DisabledException on a
+// disabled key, KMSInvalidStateException on one pending deletion.
+func TestAsymmetricKeyStates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ops := func(sign, hmac string) map[string]func() error {
+		return map[string]func() error{
+			"Sign": func() error {
+				_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: sign, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"})
+				return err
+			},
+			"Verify": func() error {
+				_, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: sign, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256", Signature: []byte("s")})
+				return err
+			},
+			"GetPublicKey": func() error {
+				_, err := e.svc.GetPublicKey(e.root, &kmsv1.GetPublicKeyRequest{KeyId: sign})
+				return err
+			},
+			"GenerateMac": func() error {
+				_, err := e.svc.GenerateMac(e.root, &kmsv1.GenerateMacRequest{KeyId: hmac, Message: []byte("m"), MacAlgorithm: "HMAC_SHA_256"})
+				return err
+			},
+			"VerifyMac": func() error {
+				_, err := e.svc.VerifyMac(e.root, &kmsv1.VerifyMacRequest{KeyId: hmac, Message: []byte("m"), MacAlgorithm: "HMAC_SHA_256", Mac: []byte("t")})
+				return err
+			},
+		}
+	}
+	disabledSign, disabledMac := e.createSpecKey(t, "ECC_NIST_P256", "SIGN_VERIFY"), e.createSpecKey(t, "HMAC_256", "GENERATE_VERIFY_MAC")
+	pendingSign, pendingMac := e.createSpecKey(t, "ECC_NIST_P256", "SIGN_VERIFY"), e.createSpecKey(t, "HMAC_256", "GENERATE_VERIFY_MAC")
+	for _, id := range []string{disabledSign.KeyId, disabledMac.KeyId} {
+		if _, err := e.svc.DisableKey(e.root, &kmsv1.DisableKeyRequest{KeyId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{pendingSign.KeyId, pendingMac.KeyId} {
+		if _, err := e.svc.ScheduleKeyDeletion(e.root, &kmsv1.ScheduleKeyDeletionRequest{KeyId: id, PendingWindowInDays: i32(7)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, call := range ops(disabledSign.KeyId, disabledMac.KeyId) {
+		t.Run("Disabled_"+name, func(t *testing.T) { wantType(t, call(), wire.Disabled) })
+	}
+	for name, call := range ops(pendingSign.KeyId, pendingMac.KeyId) {
+		t.Run("PendingDeletion_"+name, func(t *testing.T) { wantType(t, call(), wire.KMSInvalidState) })
+	}
+}
