@@ -1,0 +1,107 @@
+package awsapi_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"testing"
+
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+)
+
+// The AWS SDK creates signing and HMAC keys, signs, fetches the public key
+// and verifies the signature with Go's standard library, verifies through
+// Trent, makes and verifies MACs, and decodes AWS's errors for a bad
+// signature, a bad MAC and the wrong key usage.
+func TestSDKSignAndMac(t *testing.T) {
+	t.Parallel()
+	e := newSDKEnv(t)
+	ctx := context.Background()
+	msg := []byte("a release to sign")
+	digest := sha256.Sum256(msg)
+	for _, c := range []struct {
+		spec types.KeySpec
+		alg  types.SigningAlgorithmSpec
+	}{
+		{types.KeySpecEccNistP256, types.SigningAlgorithmSpecEcdsaSha256},
+		{types.KeySpecRsa2048, types.SigningAlgorithmSpecRsassaPssSha256},
+	} {
+		k, err := e.root.CreateKey(ctx, &awskms.CreateKeyInput{KeySpec: c.spec, KeyUsage: types.KeyUsageTypeSignVerify})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := k.KeyMetadata
+		if m.KeyUsage != types.KeyUsageTypeSignVerify || m.KeySpec != c.spec || len(m.SigningAlgorithms) == 0 {
+			t.Fatalf("CreateKey %s answered %+v", c.spec, m)
+		}
+		pk, err := e.root.GetPublicKey(ctx, &awskms.GetPublicKeyInput{KeyId: m.KeyId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+		if err != nil || pk.KeySpec != c.spec || pk.KeyUsage != types.KeyUsageTypeSignVerify {
+			t.Fatalf("GetPublicKey answered %+v, %v", pk, err)
+		}
+		s, err := e.root.Sign(ctx, &awskms.SignInput{KeyId: m.KeyId, Message: digest[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: c.alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok bool
+		switch p := pub.(type) {
+		case *ecdsa.PublicKey:
+			ok = ecdsa.VerifyASN1(p, digest[:], s.Signature)
+		case *rsa.PublicKey:
+			ok = rsa.VerifyPSS(p, crypto.SHA256, digest[:], s.Signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		}
+		if !ok {
+			t.Fatalf("%s: the standard library does not verify Trent's signature", c.spec)
+		}
+		v, err := e.root.Verify(ctx, &awskms.VerifyInput{KeyId: m.KeyId, Message: msg, SigningAlgorithm: c.alg, Signature: s.Signature})
+		if err != nil || !v.SignatureValid {
+			t.Fatalf("Verify answered %+v, %v", v, err)
+		}
+		before := e.srv.requests.Load()
+		_, err = e.root.Verify(ctx, &awskms.VerifyInput{KeyId: m.KeyId, Message: []byte("forged"), SigningAlgorithm: c.alg, Signature: s.Signature})
+		e.wantAPIError(t, err, "KMSInvalidSignatureException", before)
+		var bad *types.KMSInvalidSignatureException
+		if !errors.As(err, &bad) {
+			t.Fatalf("the SDK did not decode KMSInvalidSignatureException: %T", err)
+		}
+		before = e.srv.requests.Load()
+		_, err = e.root.Encrypt(ctx, &awskms.EncryptInput{KeyId: m.KeyId, Plaintext: []byte("x")})
+		e.wantAPIError(t, err, "InvalidKeyUsageException", before)
+	}
+
+	k, err := e.root.CreateKey(ctx, &awskms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.root.GenerateMac(ctx, &awskms.GenerateMacInput{KeyId: k.KeyMetadata.KeyId, Message: msg, MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+	if err != nil || len(g.Mac) != 32 {
+		t.Fatalf("GenerateMac answered %+v, %v", g, err)
+	}
+	v, err := e.root.VerifyMac(ctx, &awskms.VerifyMacInput{KeyId: k.KeyMetadata.KeyId, Message: msg, MacAlgorithm: types.MacAlgorithmSpecHmacSha256, Mac: g.Mac})
+	if err != nil || !v.MacValid {
+		t.Fatalf("VerifyMac answered %+v, %v", v, err)
+	}
+	before := e.srv.requests.Load()
+	_, err = e.root.VerifyMac(ctx, &awskms.VerifyMacInput{KeyId: k.KeyMetadata.KeyId, Message: msg, MacAlgorithm: types.MacAlgorithmSpecHmacSha256,
+		Mac: hmac.New(sha256.New, []byte("guess")).Sum(nil)})
+	e.wantAPIError(t, err, "KMSInvalidMacException", before)
+	var badMac *types.KMSInvalidMacException
+	if !errors.As(err, &badMac) {
+		t.Fatalf("the SDK did not decode KMSInvalidMacException: %T", err)
+	}
+	before = e.srv.requests.Load()
+	_, err = e.root.GenerateMac(ctx, &awskms.GenerateMacInput{KeyId: k.KeyMetadata.KeyId, Message: msg, MacAlgorithm: types.MacAlgorithmSpecHmacSha512})
+	e.wantAPIError(t, err, "InvalidKeyUsageException", before)
+	before = e.srv.requests.Load()
+	_, err = e.root.GetPublicKey(ctx, &awskms.GetPublicKeyInput{KeyId: k.KeyMetadata.KeyId})
+	e.wantAPIError(t, err, "UnsupportedOperationException", before)
+}
