@@ -2,7 +2,7 @@
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
-# deletion, and calls that must fail (wrong context, bad deletion windows,
+# deletion, signing (checked with openssl) and verifying, MACs, and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
@@ -216,6 +216,54 @@ if kms cancel-key-deletion --key-id "$doomed" >/dev/null 2>"$tmp/err"; then
   fail "a second cancel-key-deletion succeeded"
 fi
 grep -q KMSInvalidStateException "$tmp/err" || fail "second cancel: $(cat "$tmp/err")"
+
+step "sign with an ECC_NIST_P256 key, get-public-key, verify with openssl and with verify"
+signer=$(kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text) || fail "create-key ECC_NIST_P256"
+printf 'release v1.2.3' >"$tmp/msg"
+kms sign --key-id "$signer" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --query Signature --output text | b64d >"$tmp/sig"
+[ -s "$tmp/sig" ] || fail "sign returned no signature"
+out=$(kms get-public-key --key-id "$signer" --query '[KeySpec, KeyUsage, SigningAlgorithms[0]]' --output text)
+[ "$out" = "$(printf 'ECC_NIST_P256\tSIGN_VERIFY\tECDSA_SHA_256')" ] || fail "get-public-key answered $out"
+kms get-public-key --key-id "$signer" --query PublicKey --output text | b64d >"$tmp/pub.der"
+if command -v openssl >/dev/null 2>&1; then
+  openssl pkey -pubin -inform DER -in "$tmp/pub.der" -out "$tmp/pub.pem" || fail "openssl cannot read the public key"
+  openssl dgst -sha256 -verify "$tmp/pub.pem" -signature "$tmp/sig" "$tmp/msg" >/dev/null || fail "openssl does not verify Trent's signature"
+  printf 'release v1.2.4' >"$tmp/msg2"
+  if openssl dgst -sha256 -verify "$tmp/pub.pem" -signature "$tmp/sig" "$tmp/msg2" >/dev/null 2>&1; then
+    fail "openssl verifies the signature for another message"
+  fi
+else
+  step "openssl missing: the signature is checked by verify only"
+fi
+[ "$(kms verify --key-id "$signer" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/sig" --query SignatureValid --output text)" = "True" ] || fail "verify of Trent's signature"
+python3 -c 'import hashlib, sys; sys.stdout.buffer.write(hashlib.sha256(open(sys.argv[1], "rb").read()).digest())' "$tmp/msg" >"$tmp/digest"
+[ "$(kms verify --key-id "$signer" --message "fileb://$tmp/digest" --message-type DIGEST --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/sig" --query SignatureValid --output text)" = "True" ] || fail "verify of the digest"
+printf 'release v1.2.4' >"$tmp/msg2"
+if kms verify --key-id "$signer" --message "fileb://$tmp/msg2" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/sig" >/dev/null 2>"$tmp/err"; then
+  fail "verify of another message succeeded"
+fi
+grep -q KMSInvalidSignatureException "$tmp/err" || fail "verify of another message: $(cat "$tmp/err")"
+if kms encrypt --key-id "$signer" --plaintext "fileb://$tmp/plain" >/dev/null 2>"$tmp/err"; then
+  fail "encrypt with a SIGN_VERIFY key succeeded"
+fi
+grep -q InvalidKeyUsageException "$tmp/err" || fail "encrypt with a signing key: $(cat "$tmp/err")"
+
+step "generate-mac and verify-mac with an HMAC_256 key"
+mac_key=$(kms create-key --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC --query KeyMetadata.KeyId --output text) || fail "create-key HMAC_256"
+kms generate-mac --key-id "$mac_key" --message "fileb://$tmp/msg" --mac-algorithm HMAC_SHA_256 \
+  --query Mac --output text | b64d >"$tmp/mac"
+[ "$(wc -c <"$tmp/mac" | tr -d ' ')" = 32 ] || fail "generate-mac returned $(wc -c <"$tmp/mac") bytes, want 32"
+[ "$(kms verify-mac --key-id "$mac_key" --message "fileb://$tmp/msg" --mac-algorithm HMAC_SHA_256 \
+  --mac "fileb://$tmp/mac" --query MacValid --output text)" = "True" ] || fail "verify-mac"
+if kms verify-mac --key-id "$mac_key" --message "fileb://$tmp/msg2" --mac-algorithm HMAC_SHA_256 \
+  --mac "fileb://$tmp/mac" >/dev/null 2>"$tmp/err"; then
+  fail "verify-mac of another message succeeded"
+fi
+grep -q KMSInvalidMacException "$tmp/err" || fail "verify-mac of another message: $(cat "$tmp/err")"
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
