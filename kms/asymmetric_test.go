@@ -468,3 +468,52 @@ func TestAsymmetricKeyStates(t *testing.T) {
 		t.Run("PendingDeletion_"+name, func(t *testing.T) { wantType(t, call(), wire.KMSInvalidState) })
 	}
 }
+
+// BenchmarkSignService measures Sign, Verify and GenerateMac through the
+// service in-process (authorization, state, HSM; no transport) at
+// concurrency 32; compare with awsapi's BenchmarkSDKSignVerifyMac raw rates.
+func BenchmarkSignService(b *testing.B) {
+	e := newEnv(b)
+	p256, rsa2048 := e.createSpecKey(b, "ECC_NIST_P256", "SIGN_VERIFY"), e.createSpecKey(b, "RSA_2048", "SIGN_VERIFY")
+	mac := e.createSpecKey(b, "HMAC_256", "GENERATE_VERIFY_MAC")
+	msg := make([]byte, 32)
+	sig, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: p256.KeyId, Message: msg, SigningAlgorithm: "ECDSA_SHA_256"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		op   func() error
+	}{
+		{"Sign_ECC_NIST_P256", func() error {
+			_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: p256.KeyId, Message: msg, SigningAlgorithm: "ECDSA_SHA_256"})
+			return err
+		}},
+		{"Sign_RSA_2048", func() error {
+			_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: rsa2048.KeyId, Message: msg, SigningAlgorithm: "RSASSA_PSS_SHA_256"})
+			return err
+		}},
+		{"Verify_ECC_NIST_P256", func() error {
+			_, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: p256.KeyId, Message: msg, SigningAlgorithm: "ECDSA_SHA_256", Signature: sig.Signature})
+			return err
+		}},
+		{"GenerateMac_HMAC_256", func() error {
+			_, err := e.svc.GenerateMac(e.root, &kmsv1.GenerateMacRequest{KeyId: mac.KeyId, Message: msg, MacAlgorithm: "HMAC_SHA_256"})
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetParallelism(16)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := c.op(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		})
+	}
+}
