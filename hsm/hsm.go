@@ -16,6 +16,11 @@
 // canonical encryption context); the backend returns IV || ciphertext || tag.
 // docs/ciphertext.md describes the blob built around it.
 //
+// Asymmetric and HMAC keys are EKTs too. A backend whose capabilities
+// list such specs also implements [Signer] (the public key of a pair, and
+// signing) or [KeyMACer] (HMAC with a key); one that lists none need not,
+// and the service answers UnsupportedOperationException for those specs.
+//
 // [Backend] is the whole contract: what a node needs of any backend.
 // Consumers (kms, cluster, iam, grants) declare the few methods they use
 // as their own small interfaces, each satisfied by every Backend. The
