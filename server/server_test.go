@@ -153,9 +153,9 @@ func TestErrorsAndMetadata(t *testing.T) {
 	_, err := c.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: "11111111-2222-3333-4444-555555555555"})
 	assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
 
-	_, err = c.GetPublicKey(ctx, &kmsv1.GetPublicKeyRequest{KeyId: "x"})
+	_, err = c.GenerateDataKeyPair(ctx, &kmsv1.GenerateDataKeyPairRequest{KeyId: "x", KeyPairSpec: "RSA_2048"})
 	assertAWSError(t, err, connect.CodeUnimplemented, "UnsupportedOperationException")
-	if !strings.Contains(connectMessage(err), "GetPublicKey") {
+	if !strings.Contains(connectMessage(err), "GenerateDataKeyPair") {
 		t.Fatalf("unimplemented message does not name the operation: %v", err)
 	}
 
