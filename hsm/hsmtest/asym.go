@@ -212,3 +212,72 @@ func testKeyMAC(t *testing.T, open Open) {
 		wantIs(t, "MACKey with another version id", err, hsm.ErrAuthentication)
 	}
 }
+
+// testSignConcurrentAndClose signs, MACs and forgets from several
+// goroutines at once (run with -race), then checks that after Close
+// PublicKey, Sign and MACKey fail with ErrClosed.
+func testSignConcurrentAndClose(t *testing.T, open Open) {
+	a := open(t, true)
+	s, ok := signer(t, a, hsm.EccNistP256)
+	if !ok {
+		t.Skip("the backend has no ECC_NIST_P256 keys")
+	}
+	m, macs := a.(hsm.KeyMACer)
+	ekt, err := a.GenerateKey(ctx, hsm.EccNistP256, id(1), id(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := hsm.KeyRef{KeyID: id(1), VersionID: id(2), Spec: hsm.EccNistP256, EKT: ekt}
+	macRef := hsm.KeyRef{KeyID: id(3), VersionID: id(4), Spec: hsm.Hmac256}
+	if macs && a.Capabilities().Supports(hsm.Hmac256) {
+		if macRef.EKT, err = a.GenerateKey(ctx, hsm.Hmac256, id(3), id(4)); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		macs = false
+	}
+	digest := signInput(hsm.EcdsaSHA256, []byte("m"))
+	errs := make(chan error, 16)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 20 {
+				if _, err := s.Sign(ctx, ref, hsm.EcdsaSHA256, digest); err != nil {
+					errs <- err
+					return
+				}
+				if macs {
+					if _, err := m.MACKey(ctx, macRef, digest); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if g%2 == 0 {
+					if err := a.Forget(ctx, id(1)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Sign(ctx, ref, hsm.EcdsaSHA256, digest)
+	wantIs(t, "Sign after Close", err, hsm.ErrClosed)
+	_, err = s.PublicKey(ctx, ref)
+	wantIs(t, "PublicKey after Close", err, hsm.ErrClosed)
+	if macs {
+		_, err = m.MACKey(ctx, macRef, digest)
+		wantIs(t, "MACKey after Close", err, hsm.ErrClosed)
+	}
+}

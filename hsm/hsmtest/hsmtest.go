@@ -48,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		{"Sign", testSign},
 		{"SignRefusals", testSignRefusals},
 		{"KeyMAC", testKeyMAC},
+		{"SignConcurrentAndClose", testSignConcurrentAndClose},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
