@@ -372,6 +372,19 @@ func TestKeySpecOperationTable(t *testing.T) {
 		{"Sign ed ECDSA", sign("ed", "ECDSA_SHA_512", "", []byte("m")), wire.InvalidKeyUsage},
 		{"Sign sym", sign("sym", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
 		{"Sign hmac", sign("hmac", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign p256 dry run", func() error {
+			_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: keys["p256"].KeyId, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256", DryRun: true})
+			return err
+		}, wire.DryRunOperation},
+		{"GenerateMac hmac dry run", func() error {
+			_, err := e.svc.GenerateMac(e.root, &kmsv1.GenerateMacRequest{KeyId: keys["hmac"].KeyId, Message: []byte("m"), MacAlgorithm: "HMAC_SHA_256", DryRun: true})
+			return err
+		}, wire.DryRunOperation},
+		{"Sign by alias", func() error {
+			e.createAlias(t, "alias/signer", keys["p256"].KeyId)
+			_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: "alias/signer", Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"})
+			return err
+		}, ""},
 		// Verify.
 		{"Verify p256 garbage", verify("p256", "ECDSA_SHA_256", []byte("sig")), wire.KMSInvalidSignature},
 		{"Verify p256 empty signature", verify("p256", "ECDSA_SHA_256", nil), wire.Validation},
