@@ -16,6 +16,8 @@ import (
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -529,4 +531,34 @@ func BenchmarkSignService(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
 	}
+}
+
+// symmetricOnly is a backend with the symmetric methods only, as a
+// backend without asymmetric or HMAC keys (a PKCS#11 token without them).
+type symmetricOnly struct {
+	kms.HSM
+	name string
+}
+
+func (b symmetricOnly) Capabilities() hsm.Capabilities {
+	return hsm.Capabilities{Name: b.name, Specs: []hsm.KeySpec{hsm.SymmetricDefault}}
+}
+
+// A backend that lacks asymmetric or HMAC keys says so: CreateKey of such
+// a spec answers UnsupportedOperationException naming the backend, and
+// creates nothing; symmetric keys still work.
+func TestBackendWithoutAsymmetricKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnvMax(t, nil, 20, func(c *kms.Config) { c.HSM = symmetricOnly{HSM: c.HSM, name: "pkcs11"} })
+	for _, spec := range [][2]string{{"ECC_NIST_P256", "SIGN_VERIFY"}, {"RSA_2048", "SIGN_VERIFY"}, {"HMAC_256", "GENERATE_VERIFY_MAC"}} {
+		_, err := e.svc.CreateKey(e.root, &kmsv1.CreateKeyRequest{KeySpec: spec[0], KeyUsage: spec[1]})
+		wantType(t, err, wire.UnsupportedOperation)
+		if !strings.Contains(message(t, err), "pkcs11") {
+			t.Fatalf("%s: message %q does not name the backend", spec[0], message(t, err))
+		}
+	}
+	if n := e.fsm.KeyCount(); n != 0 {
+		t.Fatalf("refused CreateKey calls created %d keys", n)
+	}
+	e.createKey(t)
 }
