@@ -113,7 +113,7 @@ func setAlgorithms(m *kmsv1.KeyMetadata, k *fsm.Key) {
 	case encryptDecrypt:
 		m.EncryptionAlgorithms = []string{symmetricDefault}
 	case signVerify:
-		m.EncryptionAlgorithms, m.SigningAlgorithms = nil, info.signing
+		m.EncryptionAlgorithms, m.SigningAlgorithms = nil, slices.Clone(info.signing)
 	case generateVerifyMac:
 		m.EncryptionAlgorithms, m.MacAlgorithms = nil, []string{info.mac}
 	}
@@ -397,7 +397,7 @@ func (s *Service) GetPublicKey(ctx context.Context, req *kmsv1.GetPublicKeyReque
 	resp := &kmsv1.GetPublicKeyResponse{KeyId: k.ARN, PublicKey: v.PublicKey, CustomerMasterKeySpec: k.KeySpec,
 		KeySpec: k.KeySpec, KeyUsage: k.KeyUsage}
 	if k.KeyUsage == signVerify {
-		resp.SigningAlgorithms = keySpecInfos[k.KeySpec].signing
+		resp.SigningAlgorithms = slices.Clone(keySpecInfos[k.KeySpec].signing)
 	}
 	return resp, nil
 }
