@@ -28,6 +28,17 @@ type Signer interface {
 	Sign(ctx context.Context, ref KeyRef, alg SigningAlgorithm, input []byte) ([]byte, error)
 }
 
+// Decrypter is the part of a backend that decrypts with RSA keys of
+// usage ENCRYPT_DECRYPT. A backend implements it, or not, for all its RSA
+// specs; one that does not still signs with them if it is a [Signer].
+type Decrypter interface {
+	// DecryptOAEP decrypts an RSAES-OAEP ciphertext made with ref's public
+	// key, hash (SHA-1 or SHA-256) for both OAEP and MGF1, and an empty
+	// label. Every failure to decrypt, and an EKT that does not
+	// authenticate for ref, is [ErrAuthentication].
+	DecryptOAEP(ctx context.Context, ref KeyRef, hash crypto.Hash, ciphertext []byte) ([]byte, error)
+}
+
 // KeyMACer is the part of a backend that holds HMAC keys: a backend whose
 // [Capabilities] list an HMAC spec (see [KeySpec.HMAC]) implements it.
 type KeyMACer interface {

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -279,5 +280,55 @@ func testSignConcurrentAndClose(t *testing.T, open Open) {
 	if macs {
 		_, err = m.MACKey(ctx, macRef, digest)
 		wantIs(t, "MACKey after Close", err, hsm.ErrClosed)
+	}
+}
+
+// testDecryptOAEP: a backend that is an hsm.Decrypter decrypts what the
+// standard library encrypts to an RSA key's public key, with SHA-1 and
+// SHA-256; a changed ciphertext, another hash or another key's EKT is
+// ErrAuthentication.
+func testDecryptOAEP(t *testing.T, open Open) {
+	a := open(t, true)
+	d, ok := a.(hsm.Decrypter)
+	if !ok || !a.Capabilities().Supports(hsm.Rsa2048) {
+		t.Skip("the backend does not decrypt with RSA keys")
+	}
+	s, _ := signer(t, a, hsm.Rsa2048)
+	ekt, err := a.GenerateKey(ctx, hsm.Rsa2048, id(1), id(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := hsm.KeyRef{KeyID: id(1), VersionID: id(2), Spec: hsm.Rsa2048, EKT: ekt}
+	der, err := s.PublicKey(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		ct, err := rsa.EncryptOAEP(h.New(), rand.Reader, pub.(*rsa.PublicKey), []byte("secret"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := d.DecryptOAEP(ctx, ref, h, ct)
+		if err != nil || string(pt) != "secret" {
+			t.Fatalf("DecryptOAEP %v = %q, %v", h, pt, err)
+		}
+		other := crypto.SHA256
+		if h == crypto.SHA256 {
+			other = crypto.SHA1
+		}
+		_, err = d.DecryptOAEP(ctx, ref, other, ct)
+		wantIs(t, "DecryptOAEP with the other hash", err, hsm.ErrAuthentication)
+		bad := bytes.Clone(ct)
+		bad[10] ^= 1
+		_, err = d.DecryptOAEP(ctx, ref, h, bad)
+		wantIs(t, "DecryptOAEP of a changed ciphertext", err, hsm.ErrAuthentication)
+		wrong := ref
+		wrong.VersionID = id(9)
+		_, err = d.DecryptOAEP(ctx, wrong, h, ct)
+		wantIs(t, "DecryptOAEP with another version id", err, hsm.ErrAuthentication)
 	}
 }

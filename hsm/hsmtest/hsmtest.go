@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"SignRefusals", testSignRefusals},
 		{"KeyMAC", testKeyMAC},
 		{"SignConcurrentAndClose", testSignConcurrentAndClose},
+		{"DecryptOAEP", testDecryptOAEP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

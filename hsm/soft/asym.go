@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rsa"
+	_ "crypto/sha1" // OAEP with SHA-1 (RSAES_OAEP_SHA_1)
 	"crypto/x509"
 	"fmt"
 
@@ -205,4 +206,30 @@ func (h *HSM) MACKey(ctx context.Context, ref hsm.KeyRef, msg []byte) ([]byte, e
 	mac := hmac.New(ref.Spec.MACHash().New, m)
 	mac.Write(msg)
 	return mac.Sum(nil), nil
+}
+
+// The soft HSM decrypts with RSA keys.
+var _ hsm.Decrypter = (*HSM)(nil)
+
+// DecryptOAEP decrypts an RSAES-OAEP ciphertext with ref's RSA private key
+// (see [hsm.Decrypter]).
+func (h *HSM) DecryptOAEP(ctx context.Context, ref hsm.KeyRef, hash crypto.Hash, ciphertext []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case ref.Spec != hsm.Rsa2048 && ref.Spec != hsm.Rsa3072 && ref.Spec != hsm.Rsa4096:
+		return nil, fmt.Errorf("soft: DecryptOAEP with a %v key: %w", ref.Spec, hsm.ErrUnsupported)
+	case hash != crypto.SHA1 && hash != crypto.SHA256:
+		return nil, fmt.Errorf("soft: DecryptOAEP with hash %v: %w", hash, hsm.ErrUnsupported)
+	}
+	k, err := h.privateKey(&ref)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := rsa.DecryptOAEP(hash.New(), nil, k.(*rsa.PrivateKey), ciphertext, nil)
+	if err != nil {
+		return nil, hsm.ErrAuthentication
+	}
+	return pt, nil
 }
