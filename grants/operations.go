@@ -100,6 +100,9 @@ const symmetricOps = Set(Decrypt | Encrypt | GenerateDataKey | GenerateDataKeyWi
 // signingOps are the operations an asymmetric SIGN_VERIFY key supports.
 const signingOps = Set(Sign | Verify | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
 
+// rsaEncryptionOps are the operations an RSA ENCRYPT_DECRYPT key supports.
+const rsaEncryptionOps = Set(Encrypt | Decrypt | ReEncryptFrom | ReEncryptTo | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
+
 // macOps are the operations an HMAC key supports.
 const macOps = Set(GenerateMac | VerifyMac | CreateGrant | RetireGrant | DescribeKey)
 
@@ -111,6 +114,8 @@ func ValidForKey(s Set, keySpec, keyUsage string) error {
 	switch {
 	case keySpec == "SYMMETRIC_DEFAULT" && keyUsage == "ENCRYPT_DECRYPT":
 		allowed = symmetricOps
+	case keyUsage == "ENCRYPT_DECRYPT" && strings.HasPrefix(keySpec, "RSA_"):
+		allowed = rsaEncryptionOps
 	case keyUsage == "SIGN_VERIFY":
 		allowed = signingOps
 	case keyUsage == "GENERATE_VERIFY_MAC":

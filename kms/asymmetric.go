@@ -32,14 +32,18 @@ type keySpecInfo struct {
 	usages  []string // every usage AWS allows
 	served  []string // the usages Trent serves
 	signing []string // SigningAlgorithms, for SIGN_VERIFY
-	mac     string   // the MacAlgorithm, for GENERATE_VERIFY_MAC
-	why     string   // why a usage AWS allows is not served
+	// encryption are the EncryptionAlgorithms of an asymmetric
+	// ENCRYPT_DECRYPT key.
+	encryption []string
+	mac        string // the MacAlgorithm, for GENERATE_VERIFY_MAC
+	why        string // why a usage AWS allows is not served
 }
 
 var (
-	rsaSigning   = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
-	notYet       = "is not supported by this Trent version yet"
-	rsaInfo      = keySpecInfo{usages: []string{encryptDecrypt, signVerify}, served: []string{signVerify}, signing: rsaSigning, why: notYet}
+	rsaSigning = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
+	notYet     = "is not supported by this Trent version yet"
+	rsaInfo    = keySpecInfo{usages: []string{encryptDecrypt, signVerify}, served: []string{encryptDecrypt, signVerify}, signing: rsaSigning,
+		encryption: []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}}
 	keySpecInfos = map[string]keySpecInfo{
 		symmetricDefault:        {usages: []string{encryptDecrypt}, served: []string{encryptDecrypt}},
 		"RSA_2048":              rsaInfo,
@@ -112,6 +116,9 @@ func setAlgorithms(m *kmsv1.KeyMetadata, k *fsm.Key) {
 	switch k.KeyUsage {
 	case encryptDecrypt:
 		m.EncryptionAlgorithms = []string{symmetricDefault}
+		if k.KeySpec != symmetricDefault {
+			m.EncryptionAlgorithms = slices.Clone(info.encryption)
+		}
 	case signVerify:
 		m.EncryptionAlgorithms, m.SigningAlgorithms = nil, slices.Clone(info.signing)
 	case generateVerifyMac:
@@ -396,8 +403,11 @@ func (s *Service) GetPublicKey(ctx context.Context, req *kmsv1.GetPublicKeyReque
 	}
 	resp := &kmsv1.GetPublicKeyResponse{KeyId: k.ARN, PublicKey: v.PublicKey, CustomerMasterKeySpec: k.KeySpec,
 		KeySpec: k.KeySpec, KeyUsage: k.KeyUsage}
-	if k.KeyUsage == signVerify {
+	switch k.KeyUsage {
+	case signVerify:
 		resp.SigningAlgorithms = slices.Clone(keySpecInfos[k.KeySpec].signing)
+	case encryptDecrypt:
+		resp.EncryptionAlgorithms = slices.Clone(keySpecInfos[k.KeySpec].encryption)
 	}
 	return resp, nil
 }

@@ -168,3 +168,23 @@ func isType(err error, typ string) bool {
 	var ke *wire.Error
 	return errors.As(err, &ke) && ke.Type == typ
 }
+
+// kms:EncryptionAlgorithm is the request's RSA algorithm for Encrypt and
+// Decrypt with an RSA key.
+func TestRSAEncryptionAlgorithmConditionKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	k := e.createSpecKey(t, "RSA_2048", "ENCRYPT_DECRYPT")
+	e.apply(t, userCmd(acct, "bob"), identityPolicyCmd(acct, "user", "bob", "p",
+		ident("Allow", `["kms:Encrypt","kms:Decrypt"]`, `"*"`, `{"StringEquals":{"kms:EncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}`)))
+	bob := as(t, bobARN)
+	enc, err := e.svc.Encrypt(bob, &kmsv1.EncryptRequest{KeyId: k.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Decrypt(bob, &kmsv1.DecryptRequest{KeyId: k.KeyId, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Encrypt(bob, &kmsv1.EncryptRequest{KeyId: k.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_1"})
+	wantType(t, err, wire.AccessDenied)
+}

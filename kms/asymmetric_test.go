@@ -587,3 +587,112 @@ func TestBackendWithoutAsymmetricKeys(t *testing.T) {
 	}
 	e.createKey(t)
 }
+
+// RSA encryption keys: ciphertexts the standard library makes from
+// GetPublicKey's output decrypt in Trent, Trent's decrypt too, with
+// RSAES_OAEP_SHA_1 and _SHA_256; AWS's plaintext limits hold; every
+// mismatch answers AWS's error.
+func TestRSAEncryptDecrypt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	k := e.createSpecKey(t, "RSA_2048", "ENCRYPT_DECRYPT")
+	if !slices.Equal(k.EncryptionAlgorithms, []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}) || len(k.SigningAlgorithms) != 0 {
+		t.Fatalf("metadata = %v", k)
+	}
+	pk, err := e.svc.GetPublicKey(e.root, &kmsv1.GetPublicKeyRequest{KeyId: k.KeyId})
+	if err != nil || !slices.Equal(pk.EncryptionAlgorithms, k.EncryptionAlgorithms) || pk.KeyUsage != "ENCRYPT_DECRYPT" {
+		t.Fatalf("GetPublicKey = %v, %v", pk, err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for alg, h := range map[string]crypto.Hash{"RSAES_OAEP_SHA_1": crypto.SHA1, "RSAES_OAEP_SHA_256": crypto.SHA256} {
+		std, err := rsa.EncryptOAEP(h.New(), rand.Reader, pub.(*rsa.PublicKey), []byte("from outside"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: k.KeyId, CiphertextBlob: std, EncryptionAlgorithm: alg})
+		if err != nil || string(d.Plaintext) != "from outside" || d.KeyId != k.Arn || d.EncryptionAlgorithm != alg {
+			t.Fatalf("%s: Decrypt of a standard-library ciphertext = %v, %v", alg, d, err)
+		}
+		enc, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: k.KeyId, Plaintext: []byte("inside"), EncryptionAlgorithm: alg})
+		if err != nil || enc.EncryptionAlgorithm != alg {
+			t.Fatalf("%s: Encrypt = %v, %v", alg, enc, err)
+		}
+		d, err = e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: k.KeyId, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: alg})
+		if err != nil || string(d.Plaintext) != "inside" {
+			t.Fatalf("%s: round trip = %v, %v", alg, d, err)
+		}
+	}
+	sym, signer := e.createKey(t), e.createSpecKey(t, "RSA_2048", "SIGN_VERIFY")
+	enc, _ := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: k.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	encrypt := func(key string, n int, alg string, ec map[string]string) func() error {
+		return func() error {
+			_, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: key, Plaintext: make([]byte, n), EncryptionAlgorithm: alg, EncryptionContext: ec})
+			return err
+		}
+	}
+	decrypt := func(key string, blob []byte, alg string) func() error {
+		return func() error {
+			_, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: key, CiphertextBlob: blob, EncryptionAlgorithm: alg})
+			return err
+		}
+	}
+	flipped := bytes.Clone(enc.CiphertextBlob)
+	flipped[5] ^= 1
+	for _, tt := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"SHA-1 at the limit", encrypt(k.KeyId, 214, "RSAES_OAEP_SHA_1", nil), ""},
+		{"SHA-1 over the limit", encrypt(k.KeyId, 215, "RSAES_OAEP_SHA_1", nil), wire.Validation},
+		{"SHA-256 at the limit", encrypt(k.KeyId, 190, "RSAES_OAEP_SHA_256", nil), ""},
+		{"SHA-256 over the limit", encrypt(k.KeyId, 191, "RSAES_OAEP_SHA_256", nil), wire.Validation},
+		{"no algorithm", encrypt(k.KeyId, 1, "", nil), wire.InvalidKeyUsage},
+		{"SYMMETRIC_DEFAULT", encrypt(k.KeyId, 1, "SYMMETRIC_DEFAULT", nil), wire.InvalidKeyUsage},
+		{"encryption context", encrypt(k.KeyId, 1, "RSAES_OAEP_SHA_256", map[string]string{"a": "b"}), wire.Validation},
+		{"RSA algorithm with a symmetric key", encrypt(sym.KeyId, 1, "RSAES_OAEP_SHA_256", nil), wire.InvalidKeyUsage},
+		{"RSA algorithm with a signing key", encrypt(signer.KeyId, 1, "RSAES_OAEP_SHA_256", nil), wire.InvalidKeyUsage},
+		{"GenerateDataKey", func() error {
+			_, err := e.svc.GenerateDataKey(e.root, &kmsv1.GenerateDataKeyRequest{KeyId: k.KeyId, KeySpec: "AES_256"})
+			return err
+		}, wire.InvalidKeyUsage},
+		{"Decrypt without KeyId", decrypt("", enc.CiphertextBlob, "RSAES_OAEP_SHA_256"), wire.Validation},
+		{"Decrypt with the other algorithm", decrypt(k.KeyId, enc.CiphertextBlob, "RSAES_OAEP_SHA_1"), wire.InvalidCiphertext},
+		{"Decrypt a changed ciphertext", decrypt(k.KeyId, flipped, "RSAES_OAEP_SHA_256"), wire.InvalidCiphertext},
+		{"Decrypt with a symmetric key", decrypt(sym.KeyId, enc.CiphertextBlob, "RSAES_OAEP_SHA_256"), wire.InvalidKeyUsage},
+		{"Decrypt dry run", func() error {
+			_, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: k.KeyId, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: "RSAES_OAEP_SHA_256", DryRun: true})
+			return err
+		}, wire.DryRunOperation},
+		{"Sign", func() error {
+			_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: k.KeyId, Message: []byte("m"), SigningAlgorithm: "RSASSA_PSS_SHA_256"})
+			return err
+		}, wire.InvalidKeyUsage},
+		{"grant Encrypt Decrypt GetPublicKey", func() error {
+			_, err := e.svc.CreateGrant(e.root, &kmsv1.CreateGrantRequest{KeyId: k.KeyId, GranteePrincipal: carolARN, Operations: []string{"Encrypt", "Decrypt", "GetPublicKey"}})
+			return err
+		}, ""},
+		{"grant GenerateDataKey", func() error {
+			_, err := e.svc.CreateGrant(e.root, &kmsv1.CreateGrantRequest{KeyId: k.KeyId, GranteePrincipal: carolARN, Operations: []string{"GenerateDataKey"}})
+			return err
+		}, wire.Validation},
+		{"grant Sign", func() error {
+			_, err := e.svc.CreateGrant(e.root, &kmsv1.CreateGrantRequest{KeyId: k.KeyId, GranteePrincipal: carolARN, Operations: []string{"Sign"}})
+			return err
+		}, wire.Validation},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) { wantType(t, tt.call(), tt.want) })
+	}
+	// The grant made above lets carol encrypt and decrypt.
+	carol := as(t, carolARN)
+	c, err := e.svc.Encrypt(carol, &kmsv1.EncryptRequest{KeyId: k.Arn, Plaintext: []byte("c"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Decrypt(carol, &kmsv1.DecryptRequest{KeyId: k.Arn, CiphertextBlob: c.CiphertextBlob, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -65,6 +65,9 @@ type AuthzRequest struct {
 	// kms:MessageType; MacAlgorithm is GenerateMac's and VerifyMac's, for
 	// kms:MacAlgorithm. Empty for other operations.
 	SigningAlgorithm, MessageType, MacAlgorithm string
+	// EncryptionAlgorithm is an RSA Encrypt's or Decrypt's algorithm, for
+	// kms:EncryptionAlgorithm; empty means SYMMETRIC_DEFAULT.
+	EncryptionAlgorithm string
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -66,6 +66,9 @@ func (s *Service) usableKey(ctx context.Context, keyID string, r *AuthzRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if k.KeyUsage == encryptDecrypt && k.KeySpec != symmetricDefault {
+		return nil, errAlgorithmForSpec(symmetricDefault, k)
+	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
 		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, r.Action)
 	}
@@ -116,6 +119,9 @@ func (s *Service) Encrypt(ctx context.Context, req *kmsv1.EncryptRequest) (*kmsv
 	case n > ciphertext.MaxPlaintext:
 		return nil, validation("Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096")
 	}
+	if _, ok := rsaAlgorithm(req.GetEncryptionAlgorithm()); ok {
+		return s.encryptRSA(ctx, p, req)
+	}
 	if err := checkAlgorithm(req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err
 	}
@@ -159,6 +165,9 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	}
 	if err := checkCiphertextBlob(req.GetCiphertextBlob()); err != nil {
 		return nil, err
+	}
+	if _, ok := rsaAlgorithm(req.GetEncryptionAlgorithm()); ok {
+		return s.decryptRSA(ctx, p, req)
 	}
 	if err := checkAlgorithm(req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err

@@ -62,6 +62,9 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := s.hsm.(hsm.Decrypter); usage == encryptDecrypt && hspec.Asymmetric() && !ok {
+		return nil, newError(wire.UnsupportedOperation, "KeySpec %s with KeyUsage ENCRYPT_DECRYPT is not supported by this cluster's HSM backend.", spec)
+	}
 	tags, err := validateTags(req.GetTags())
 	if err != nil {
 		return nil, err

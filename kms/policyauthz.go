@@ -180,9 +180,12 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 		req.Set(policy.CondTagKeys, r.TagKeys...)
 	}
 	if usesEncryptionAlgorithm(r.Action) {
-		// Trent's keys are symmetric: the algorithm is always the default,
-		// which the condition key reports even when the request omits it.
-		req.Set(policy.CondEncryptionAlgorithm, symmetricDefault)
+		// The default algorithm is reported even when the request omits it.
+		alg := r.EncryptionAlgorithm
+		if alg == "" {
+			alg = symmetricDefault
+		}
+		req.Set(policy.CondEncryptionAlgorithm, alg)
 	}
 	switch {
 	case r.Grant != nil:

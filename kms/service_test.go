@@ -131,7 +131,6 @@ func TestCreateKeyValidation(t *testing.T) {
 	}{
 		{"description too long", &kmsv1.CreateKeyRequest{Description: long}, e.root, wire.Validation},
 		{"unknown key spec", &kmsv1.CreateKeyRequest{KeySpec: "AES"}, e.root, wire.Validation},
-		{"RSA encryption not yet", &kmsv1.CreateKeyRequest{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"}, e.root, wire.UnsupportedOperation},
 		{"ML-DSA not yet", &kmsv1.CreateKeyRequest{KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
 		{"secp256k1", &kmsv1.CreateKeyRequest{KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
 		{"SM2", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
