@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -104,4 +105,48 @@ func TestSDKSignAndMac(t *testing.T) {
 	before = e.srv.requests.Load()
 	_, err = e.root.GetPublicKey(ctx, &awskms.GetPublicKeyInput{KeyId: k.KeyMetadata.KeyId})
 	e.wantAPIError(t, err, "UnsupportedOperationException", before)
+}
+
+// The AWS SDK encrypts to an RSA key's public key offline, as AWS's
+// documentation shows, and decrypts through Trent; Trent's Encrypt round
+// trips.
+func TestSDKRSAEncryption(t *testing.T) {
+	t.Parallel()
+	e := newSDKEnv(t)
+	ctx := context.Background()
+	k, err := e.root.CreateKey(ctx, &awskms.CreateKeyInput{KeySpec: types.KeySpecRsa3072, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := e.root.GetPublicKey(ctx, &awskms.GetPublicKeyInput{KeyId: k.KeyMetadata.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), []byte("offline"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.root.Decrypt(ctx, &awskms.DecryptInput{KeyId: k.KeyMetadata.KeyId, CiphertextBlob: ct,
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
+	if err != nil || string(d.Plaintext) != "offline" || d.EncryptionAlgorithm != types.EncryptionAlgorithmSpecRsaesOaepSha256 {
+		t.Fatalf("Decrypt answered %+v, %v", d, err)
+	}
+	enc, err := e.root.Encrypt(ctx, &awskms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("online"),
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = e.root.Decrypt(ctx, &awskms.DecryptInput{KeyId: k.KeyMetadata.KeyId, CiphertextBlob: enc.CiphertextBlob,
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha1})
+	if err != nil || string(d.Plaintext) != "online" {
+		t.Fatalf("Decrypt of Trent's ciphertext answered %+v, %v", d, err)
+	}
+	before := e.srv.requests.Load()
+	_, err = e.root.Decrypt(ctx, &awskms.DecryptInput{KeyId: k.KeyMetadata.KeyId, CiphertextBlob: enc.CiphertextBlob,
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
+	e.wantAPIError(t, err, "InvalidCiphertextException", before)
 }

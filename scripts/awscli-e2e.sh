@@ -2,7 +2,8 @@
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
-# deletion, signing (checked with openssl) and verifying, MACs, and calls that must fail (wrong context, bad deletion windows,
+# deletion, signing (checked with openssl) and verifying, MACs, RSA
+# encryption (to the public key with openssl), and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
@@ -264,6 +265,27 @@ if kms verify-mac --key-id "$mac_key" --message "fileb://$tmp/msg2" --mac-algori
   fail "verify-mac of another message succeeded"
 fi
 grep -q KMSInvalidMacException "$tmp/err" || fail "verify-mac of another message: $(cat "$tmp/err")"
+
+step "RSA_2048 ENCRYPT_DECRYPT: encrypt offline with openssl, decrypt with decrypt; encrypt and decrypt"
+rsa_key=$(kms create-key --key-spec RSA_2048 --key-usage ENCRYPT_DECRYPT --query KeyMetadata.KeyId --output text) || fail "create-key RSA_2048"
+printf 'wrapped secret' >"$tmp/rsa-plain"
+if command -v openssl >/dev/null 2>&1; then
+  kms get-public-key --key-id "$rsa_key" --query PublicKey --output text | b64d >"$tmp/rsa-pub.der"
+  openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$tmp/rsa-pub.der" -in "$tmp/rsa-plain" -out "$tmp/rsa-ct" \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 || fail "openssl cannot encrypt to the public key"
+  kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct" --encryption-algorithm RSAES_OAEP_SHA_256 \
+    --query Plaintext --output text | b64d >"$tmp/rsa-dec"
+  cmp -s "$tmp/rsa-plain" "$tmp/rsa-dec" || fail "decrypt of an openssl ciphertext returned different plaintext"
+fi
+kms encrypt --key-id "$rsa_key" --plaintext "fileb://$tmp/rsa-plain" --encryption-algorithm RSAES_OAEP_SHA_1 \
+  --query CiphertextBlob --output text | b64d >"$tmp/rsa-ct1"
+kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct1" --encryption-algorithm RSAES_OAEP_SHA_1 \
+  --query Plaintext --output text | b64d >"$tmp/rsa-dec1"
+cmp -s "$tmp/rsa-plain" "$tmp/rsa-dec1" || fail "RSA encrypt/decrypt round trip"
+if kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct1" --encryption-algorithm RSAES_OAEP_SHA_256 >/dev/null 2>"$tmp/err"; then
+  fail "decrypt with the other OAEP hash succeeded"
+fi
+grep -q InvalidCiphertextException "$tmp/err" || fail "decrypt with the other hash: $(cat "$tmp/err")"
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
