@@ -663,6 +663,11 @@ func TestRSAEncryptDecrypt(t *testing.T) {
 		{"Decrypt with the other algorithm", decrypt(k.KeyId, enc.CiphertextBlob, "RSAES_OAEP_SHA_1"), wire.InvalidCiphertext},
 		{"Decrypt a changed ciphertext", decrypt(k.KeyId, flipped, "RSAES_OAEP_SHA_256"), wire.InvalidCiphertext},
 		{"Decrypt with a symmetric key", decrypt(sym.KeyId, enc.CiphertextBlob, "RSAES_OAEP_SHA_256"), wire.InvalidKeyUsage},
+		{"ReEncrypt to the RSA key without its algorithm", func() error {
+			blob := e.encrypt(t, sym.KeyId, "x")
+			_, err := e.svc.ReEncrypt(e.root, &kmsv1.ReEncryptRequest{CiphertextBlob: blob, DestinationKeyId: k.KeyId})
+			return err
+		}, wire.InvalidKeyUsage},
 		{"Decrypt dry run", func() error {
 			_, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: k.KeyId, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: "RSAES_OAEP_SHA_256", DryRun: true})
 			return err
