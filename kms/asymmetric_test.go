@@ -701,3 +701,84 @@ func TestRSAEncryptDecrypt(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// ReEncrypt between symmetric and RSA keys, both ways and RSA to RSA; the
+// RSA side needs its algorithm (and, as the source, SourceKeyId) and takes
+// no encryption context; the destination's plaintext limit holds.
+func TestReEncryptRSA(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	sym, r1, r2 := e.createKey(t), e.createSpecKey(t, "RSA_2048", "ENCRYPT_DECRYPT"), e.createSpecKey(t, "RSA_3072", "ENCRYPT_DECRYPT")
+	ec := map[string]string{"purpose": "wrap"}
+	enc, err := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: sym.KeyId, Plaintext: []byte("secret"), EncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decrypt := func(key string, blob []byte, alg string, ec map[string]string) string {
+		t.Helper()
+		d, err := e.svc.Decrypt(e.root, &kmsv1.DecryptRequest{KeyId: key, CiphertextBlob: blob, EncryptionAlgorithm: alg, EncryptionContext: ec})
+		if err != nil {
+			t.Fatalf("Decrypt: %v", err)
+		}
+		return string(d.Plaintext)
+	}
+	// Symmetric to RSA.
+	toRSA, err := e.svc.ReEncrypt(e.root, &kmsv1.ReEncryptRequest{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: ec,
+		DestinationKeyId: r1.KeyId, DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toRSA.KeyId != r1.Arn || toRSA.SourceKeyId != sym.Arn || toRSA.DestinationEncryptionAlgorithm != "RSAES_OAEP_SHA_256" ||
+		toRSA.SourceEncryptionAlgorithm != "SYMMETRIC_DEFAULT" || toRSA.DestinationKeyMaterialId != "" || toRSA.SourceKeyMaterialId == "" {
+		t.Fatalf("ReEncrypt to RSA = %v", toRSA)
+	}
+	if got := decrypt(r1.KeyId, toRSA.CiphertextBlob, "RSAES_OAEP_SHA_256", nil); got != "secret" {
+		t.Fatalf("decrypted %q", got)
+	}
+	// RSA to RSA, and RSA back to symmetric.
+	rr, err := e.svc.ReEncrypt(e.root, &kmsv1.ReEncryptRequest{CiphertextBlob: toRSA.CiphertextBlob, SourceKeyId: r1.KeyId,
+		SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_256", DestinationKeyId: r2.Arn, DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decrypt(r2.KeyId, rr.CiphertextBlob, "RSAES_OAEP_SHA_1", nil); got != "secret" {
+		t.Fatalf("decrypted %q", got)
+	}
+	back, err := e.svc.ReEncrypt(e.root, &kmsv1.ReEncryptRequest{CiphertextBlob: rr.CiphertextBlob, SourceKeyId: r2.KeyId,
+		SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_1", DestinationKeyId: sym.KeyId, DestinationEncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.SourceKeyId != r2.Arn || back.DestinationKeyMaterialId == "" || back.SourceKeyMaterialId != "" {
+		t.Fatalf("ReEncrypt from RSA = %v", back)
+	}
+	if got := decrypt("", back.CiphertextBlob, "", ec); got != "secret" {
+		t.Fatalf("decrypted %q", got)
+	}
+	long, _ := e.svc.Encrypt(e.root, &kmsv1.EncryptRequest{KeyId: sym.KeyId, Plaintext: make([]byte, 191)})
+	for _, tt := range []struct {
+		name string
+		req  *kmsv1.ReEncryptRequest
+		want string
+	}{
+		{"RSA source without SourceKeyId", &kmsv1.ReEncryptRequest{CiphertextBlob: toRSA.CiphertextBlob,
+			SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_256", DestinationKeyId: sym.KeyId}, wire.Validation},
+		{"RSA source with a context", &kmsv1.ReEncryptRequest{CiphertextBlob: toRSA.CiphertextBlob, SourceKeyId: r1.KeyId,
+			SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_256", SourceEncryptionContext: ec, DestinationKeyId: sym.KeyId}, wire.Validation},
+		{"RSA destination with a context", &kmsv1.ReEncryptRequest{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: ec,
+			DestinationKeyId: r1.KeyId, DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_256", DestinationEncryptionContext: ec}, wire.Validation},
+		{"RSA source with the wrong algorithm", &kmsv1.ReEncryptRequest{CiphertextBlob: toRSA.CiphertextBlob, SourceKeyId: r1.KeyId,
+			SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_1", DestinationKeyId: sym.KeyId}, wire.InvalidCiphertext},
+		{"RSA source named by the wrong key", &kmsv1.ReEncryptRequest{CiphertextBlob: toRSA.CiphertextBlob, SourceKeyId: r2.KeyId,
+			SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_256", DestinationKeyId: sym.KeyId}, wire.InvalidCiphertext},
+		{"plaintext too long for the RSA destination", &kmsv1.ReEncryptRequest{CiphertextBlob: long.CiphertextBlob,
+			DestinationKeyId: r1.KeyId, DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_256"}, wire.Validation},
+		{"RSA algorithm for a symmetric source", &kmsv1.ReEncryptRequest{CiphertextBlob: enc.CiphertextBlob, SourceKeyId: sym.KeyId,
+			SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_256", DestinationKeyId: sym.KeyId}, wire.InvalidKeyUsage},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			_, err := e.svc.ReEncrypt(e.root, tt.req)
+			wantType(t, err, tt.want)
+		})
+	}
+}
