@@ -68,6 +68,9 @@ type AuthzRequest struct {
 	// EncryptionAlgorithm is an RSA Encrypt's or Decrypt's algorithm, for
 	// kms:EncryptionAlgorithm; empty means SYMMETRIC_DEFAULT.
 	EncryptionAlgorithm string
+	// DataKeyPairSpec is GenerateDataKeyPair*'s KeyPairSpec, for
+	// kms:DataKeyPairSpec; empty for other operations.
+	DataKeyPairSpec string
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -39,6 +39,7 @@ const (
 	CondSigningAlgorithm      = "kms:signingalgorithm"
 	CondMacAlgorithm          = "kms:macalgorithm"
 	CondMessageType           = "kms:messagetype"
+	CondDataKeyPairSpec       = "kms:datakeypairspec"
 	CondRequestAlias          = "kms:requestalias"
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
