@@ -150,3 +150,37 @@ func TestSDKRSAEncryption(t *testing.T) {
 		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
 	e.wantAPIError(t, err, "InvalidCiphertextException", before)
 }
+
+// The AWS SDK gets a data key pair: a public key that is the private
+// key's, and the private key encrypted as a normal ciphertext.
+func TestSDKGenerateDataKeyPair(t *testing.T) {
+	t.Parallel()
+	e := newSDKEnv(t)
+	ctx := context.Background()
+	k := e.createKey(t, "pairs")
+	ec := map[string]string{"use": "tls"}
+	r, err := e.root.GenerateDataKeyPair(ctx, &awskms.GenerateDataKeyPairInput{KeyId: k.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP384, EncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(r.PrivateKeyPlaintext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(priv.(crypto.Signer).Public())
+	if string(der) != string(r.PublicKey) || r.KeyPairSpec != types.DataKeyPairSpecEccNistP384 {
+		t.Fatalf("GenerateDataKeyPair answered %+v", r)
+	}
+	d, err := e.root.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: r.PrivateKeyCiphertextBlob, EncryptionContext: ec})
+	if err != nil || string(d.Plaintext) != string(r.PrivateKeyPlaintext) {
+		t.Fatalf("Decrypt of the private key blob: %v", err)
+	}
+	w, err := e.root.GenerateDataKeyPairWithoutPlaintext(ctx, &awskms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: k.KeyId,
+		KeyPairSpec: types.DataKeyPairSpecRsa2048})
+	if err != nil || len(w.PublicKey) == 0 || len(w.PrivateKeyCiphertextBlob) == 0 {
+		t.Fatalf("GenerateDataKeyPairWithoutPlaintext answered %+v, %v", w, err)
+	}
+	before := e.srv.requests.Load()
+	_, err = e.root.GenerateDataKeyPair(ctx, &awskms.GenerateDataKeyPairInput{KeyId: k.KeyId, KeyPairSpec: types.DataKeyPairSpecSm2})
+	e.wantAPIError(t, err, "UnsupportedOperationException", before)
+}

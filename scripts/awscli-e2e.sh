@@ -3,7 +3,7 @@
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
 # deletion, signing (checked with openssl) and verifying, MACs, RSA
-# encryption (to the public key with openssl), and calls that must fail (wrong context, bad deletion windows,
+# encryption (to the public key with openssl), data key pairs, and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
@@ -286,6 +286,20 @@ if kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct1" --en
   fail "decrypt with the other OAEP hash succeeded"
 fi
 grep -q InvalidCiphertextException "$tmp/err" || fail "decrypt with the other hash: $(cat "$tmp/err")"
+
+step "generate-data-key-pair: the public key is the private key's (openssl), the private key blob decrypts"
+out=$(kms generate-data-key-pair --key-id "$key_id" --key-pair-spec ECC_NIST_P256 --encryption-context use=e2e \
+  --query '[PrivateKeyCiphertextBlob, PrivateKeyPlaintext, PublicKey]' --output text) || fail "generate-data-key-pair"
+read -r pair_blob pair_priv pair_pub <<<"$out"
+printf '%s' "$pair_blob" | b64d >"$tmp/pair-blob"
+printf '%s' "$pair_priv" | b64d >"$tmp/pair-priv"
+printf '%s' "$pair_pub" | b64d >"$tmp/pair-pub"
+kms decrypt --ciphertext-blob "fileb://$tmp/pair-blob" --encryption-context use=e2e --query Plaintext --output text | b64d >"$tmp/pair-dec"
+cmp -s "$tmp/pair-priv" "$tmp/pair-dec" || fail "the private key blob decrypts to another key"
+if command -v openssl >/dev/null 2>&1; then
+  openssl pkey -inform DER -in "$tmp/pair-priv" -pubout -outform DER -out "$tmp/pair-pub2" || fail "openssl cannot read the private key"
+  cmp -s "$tmp/pair-pub" "$tmp/pair-pub2" || fail "the public key is not the private key's"
+fi
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then
