@@ -3,6 +3,7 @@ package awsapi_test
 import (
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
@@ -183,4 +184,33 @@ func TestSDKGenerateDataKeyPair(t *testing.T) {
 	before := e.srv.requests.Load()
 	_, err = e.root.GenerateDataKeyPair(ctx, &awskms.GenerateDataKeyPairInput{KeyId: k.KeyId, KeyPairSpec: types.DataKeyPairSpecSm2})
 	e.wantAPIError(t, err, "UnsupportedOperationException", before)
+}
+
+// The AWS SDK derives an ECDH shared secret equal to the one crypto/ecdh
+// derives on the peer's side.
+func TestSDKDeriveSharedSecret(t *testing.T) {
+	t.Parallel()
+	e := newSDKEnv(t)
+	ctx := context.Background()
+	k, err := e.root.CreateKey(ctx, &awskms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := e.root.GetPublicKey(ctx, &awskms.GetPublicKeyInput{KeyId: k.KeyMetadata.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, _ := pub.(*ecdsa.PublicKey).ECDH()
+	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+	peerDER, _ := x509.MarshalPKIXPublicKey(peer.PublicKey())
+	want, _ := peer.ECDH(theirs)
+	r, err := e.root.DeriveSharedSecret(ctx, &awskms.DeriveSharedSecretInput{KeyId: k.KeyMetadata.KeyId,
+		KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: peerDER})
+	if err != nil || string(r.SharedSecret) != string(want) || r.KeyOrigin != types.OriginTypeAwsKms {
+		t.Fatalf("DeriveSharedSecret answered %+v, %v", r, err)
+	}
 }

@@ -103,6 +103,9 @@ const signingOps = Set(Sign | Verify | GetPublicKey | CreateGrant | RetireGrant 
 // rsaEncryptionOps are the operations an RSA ENCRYPT_DECRYPT key supports.
 const rsaEncryptionOps = Set(Encrypt | Decrypt | ReEncryptFrom | ReEncryptTo | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
 
+// agreementOps are the operations a KEY_AGREEMENT key supports.
+const agreementOps = Set(DeriveSharedSecret | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
+
 // macOps are the operations an HMAC key supports.
 const macOps = Set(GenerateMac | VerifyMac | CreateGrant | RetireGrant | DescribeKey)
 
@@ -116,6 +119,8 @@ func ValidForKey(s Set, keySpec, keyUsage string) error {
 		allowed = symmetricOps
 	case keyUsage == "ENCRYPT_DECRYPT" && strings.HasPrefix(keySpec, "RSA_"):
 		allowed = rsaEncryptionOps
+	case keyUsage == "KEY_AGREEMENT":
+		allowed = agreementOps
 	case keyUsage == "SIGN_VERIFY":
 		allowed = signingOps
 	case keyUsage == "GENERATE_VERIFY_MAC":

@@ -39,6 +39,17 @@ type Decrypter interface {
 	DecryptOAEP(ctx context.Context, ref KeyRef, hash crypto.Hash, ciphertext []byte) ([]byte, error)
 }
 
+// KeyAgreer is the part of a backend that derives ECDH shared secrets
+// with NIST ECC keys of usage KEY_AGREEMENT.
+type KeyAgreer interface {
+	// ECDH returns the raw ECDH shared secret (the x-coordinate, as
+	// crypto/ecdh and PKCS#11's CKM_ECDH1_DERIVE without a KDF give it) of
+	// ref's private key and peer, an uncompressed point (SEC 1) on the
+	// curve of ref.Spec. A point not on that curve is an error; an EKT that
+	// does not authenticate gives [ErrAuthentication].
+	ECDH(ctx context.Context, ref KeyRef, peer []byte) ([]byte, error)
+}
+
 // KeyMACer is the part of a backend that holds HMAC keys: a backend whose
 // [Capabilities] list an HMAC spec (see [KeySpec.HMAC]) implements it.
 type KeyMACer interface {

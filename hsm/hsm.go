@@ -18,8 +18,9 @@
 //
 // Asymmetric and HMAC keys are EKTs too. A backend whose capabilities
 // list such specs also implements [Signer] (the public key of a pair, and
-// signing) or [KeyMACer] (HMAC with a key); one that lists none need not,
-// and the service answers UnsupportedOperationException for those specs.
+// signing), [Decrypter] (RSA-OAEP), [KeyAgreer] (ECDH) or [KeyMACer]
+// (HMAC with a key); one that lists none need not, and the service
+// answers UnsupportedOperationException for those specs and usages.
 //
 // [Backend] is the whole contract: what a node needs of any backend.
 // Consumers (kms, cluster, iam, grants) declare the few methods they use

@@ -49,9 +49,9 @@ var (
 		"RSA_2048":              rsaInfo,
 		"RSA_3072":              rsaInfo,
 		"RSA_4096":              rsaInfo,
-		"ECC_NIST_P256":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify}, signing: []string{"ECDSA_SHA_256"}, why: notYet},
-		"ECC_NIST_P384":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify}, signing: []string{"ECDSA_SHA_384"}, why: notYet},
-		"ECC_NIST_P521":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify}, signing: []string{"ECDSA_SHA_512"}, why: notYet},
+		"ECC_NIST_P256":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify, keyAgreement}, signing: []string{"ECDSA_SHA_256"}},
+		"ECC_NIST_P384":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify, keyAgreement}, signing: []string{"ECDSA_SHA_384"}},
+		"ECC_NIST_P521":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify, keyAgreement}, signing: []string{"ECDSA_SHA_512"}},
 		"ECC_SECG_P256K1":       {usages: []string{signVerify}, why: "is not supported by Trent: Go's standard library has no secp256k1"},
 		"ECC_NIST_EDWARDS25519": {usages: []string{signVerify}, served: []string{signVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
 		"ML_DSA_44":             {usages: []string{signVerify}, why: notYet},
@@ -123,6 +123,8 @@ func setAlgorithms(m *kmsv1.KeyMetadata, k *fsm.Key) {
 		m.EncryptionAlgorithms, m.SigningAlgorithms = nil, slices.Clone(info.signing)
 	case generateVerifyMac:
 		m.EncryptionAlgorithms, m.MacAlgorithms = nil, []string{info.mac}
+	case keyAgreement:
+		m.KeyAgreementAlgorithms = []string{"ECDH"}
 	}
 }
 
@@ -408,6 +410,8 @@ func (s *Service) GetPublicKey(ctx context.Context, req *kmsv1.GetPublicKeyReque
 		resp.SigningAlgorithms = slices.Clone(keySpecInfos[k.KeySpec].signing)
 	case encryptDecrypt:
 		resp.EncryptionAlgorithms = slices.Clone(keySpecInfos[k.KeySpec].encryption)
+	case keyAgreement:
+		resp.KeyAgreementAlgorithms = []string{"ECDH"}
 	}
 	return resp, nil
 }

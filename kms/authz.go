@@ -71,6 +71,9 @@ type AuthzRequest struct {
 	// DataKeyPairSpec is GenerateDataKeyPair*'s KeyPairSpec, for
 	// kms:DataKeyPairSpec; empty for other operations.
 	DataKeyPairSpec string
+	// KeyAgreementAlgorithm is DeriveSharedSecret's, for
+	// kms:KeyAgreementAlgorithm; empty for other operations.
+	KeyAgreementAlgorithm string
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -62,8 +62,10 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := s.hsm.(hsm.Decrypter); usage == encryptDecrypt && hspec.Asymmetric() && !ok {
-		return nil, newError(wire.UnsupportedOperation, "KeySpec %s with KeyUsage ENCRYPT_DECRYPT is not supported by this cluster's HSM backend.", spec)
+	_, decrypts := s.hsm.(hsm.Decrypter)
+	_, agrees := s.hsm.(hsm.KeyAgreer)
+	if usage == encryptDecrypt && hspec.Asymmetric() && !decrypts || usage == keyAgreement && !agrees {
+		return nil, newError(wire.UnsupportedOperation, "KeySpec %s with KeyUsage %s is not supported by this cluster's HSM backend.", spec, usage)
 	}
 	tags, err := validateTags(req.GetTags())
 	if err != nil {

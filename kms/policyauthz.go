@@ -206,7 +206,8 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 		req.Set(policy.CondRotationPeriodInDays, strconv.Itoa(int(*r.RotationPeriodInDays)))
 	}
 	for key, v := range map[string]string{policy.CondSigningAlgorithm: r.SigningAlgorithm,
-		policy.CondMessageType: r.MessageType, policy.CondMacAlgorithm: r.MacAlgorithm, policy.CondDataKeyPairSpec: r.DataKeyPairSpec} {
+		policy.CondMessageType: r.MessageType, policy.CondMacAlgorithm: r.MacAlgorithm, policy.CondDataKeyPairSpec: r.DataKeyPairSpec,
+		policy.CondKeyAgreementAlgorithm: r.KeyAgreementAlgorithm} {
 		if v != "" {
 			req.Set(key, v)
 		}

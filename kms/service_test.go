@@ -134,7 +134,6 @@ func TestCreateKeyValidation(t *testing.T) {
 		{"ML-DSA not yet", &kmsv1.CreateKeyRequest{KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
 		{"secp256k1", &kmsv1.CreateKeyRequest{KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
 		{"SM2", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
-		{"key agreement not yet", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256", KeyUsage: "KEY_AGREEMENT"}, e.root, wire.UnsupportedOperation},
 		{"asymmetric without usage", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256"}, e.root, wire.Validation},
 		{"ECC encryption", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256", KeyUsage: "ENCRYPT_DECRYPT"}, e.root, wire.Validation},
 		{"HMAC signing", &kmsv1.CreateKeyRequest{KeySpec: "HMAC_256", KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},

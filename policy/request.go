@@ -40,6 +40,7 @@ const (
 	CondMacAlgorithm          = "kms:macalgorithm"
 	CondMessageType           = "kms:messagetype"
 	CondDataKeyPairSpec       = "kms:datakeypairspec"
+	CondKeyAgreementAlgorithm = "kms:keyagreementalgorithm"
 	CondRequestAlias          = "kms:requestalias"
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"

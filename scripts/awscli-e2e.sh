@@ -3,7 +3,7 @@
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
 # deletion, signing (checked with openssl) and verifying, MACs, RSA
-# encryption (to the public key with openssl), data key pairs, and calls that must fail (wrong context, bad deletion windows,
+# encryption (to the public key with openssl), data key pairs, ECDH, and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
@@ -299,6 +299,19 @@ cmp -s "$tmp/pair-priv" "$tmp/pair-dec" || fail "the private key blob decrypts t
 if command -v openssl >/dev/null 2>&1; then
   openssl pkey -inform DER -in "$tmp/pair-priv" -pubout -outform DER -out "$tmp/pair-pub2" || fail "openssl cannot read the private key"
   cmp -s "$tmp/pair-pub" "$tmp/pair-pub2" || fail "the public key is not the private key's"
+fi
+
+step "derive-shared-secret with an ECC_NIST_P256 KEY_AGREEMENT key equals openssl's ECDH on the peer's side"
+if command -v openssl >/dev/null 2>&1; then
+  agree=$(kms create-key --key-spec ECC_NIST_P256 --key-usage KEY_AGREEMENT --query KeyMetadata.KeyId --output text) || fail "create-key KEY_AGREEMENT"
+  kms get-public-key --key-id "$agree" --query PublicKey --output text | b64d >"$tmp/agree-pub.der"
+  openssl pkey -pubin -inform DER -in "$tmp/agree-pub.der" -out "$tmp/agree-pub.pem" || fail "openssl cannot read the key agreement public key"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/peer.pem" 2>/dev/null || fail "openssl genpkey"
+  openssl pkey -in "$tmp/peer.pem" -pubout -outform DER -out "$tmp/peer-pub.der" || fail "openssl peer public key"
+  openssl pkeyutl -derive -inkey "$tmp/peer.pem" -peerkey "$tmp/agree-pub.pem" -out "$tmp/secret-openssl" || fail "openssl derive"
+  kms derive-shared-secret --key-id "$agree" --key-agreement-algorithm ECDH --public-key "fileb://$tmp/peer-pub.der" \
+    --query SharedSecret --output text | b64d >"$tmp/secret-trent"
+  cmp -s "$tmp/secret-openssl" "$tmp/secret-trent" || fail "derive-shared-secret differs from openssl's ECDH"
 fi
 
 step "a wrong secret must fail"

@@ -3,6 +3,7 @@ package hsmtest
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -330,5 +331,61 @@ func testDecryptOAEP(t *testing.T, open Open) {
 		wrong.VersionID = id(9)
 		_, err = d.DecryptOAEP(ctx, wrong, h, ct)
 		wantIs(t, "DecryptOAEP with another version id", err, hsm.ErrAuthentication)
+	}
+}
+
+// testECDH: a backend that is an hsm.KeyAgreer derives the same secret
+// from its key and a peer's public key as crypto/ecdh derives from the
+// peer's private key and the backend key's public key; a point off the
+// curve is refused, another key's EKT is ErrAuthentication.
+func testECDH(t *testing.T, open Open) {
+	a := open(t, true)
+	ka, ok := a.(hsm.KeyAgreer)
+	if !ok {
+		t.Skip("the backend has no key agreement")
+	}
+	for spec, curve := range map[hsm.KeySpec]ecdh.Curve{hsm.EccNistP256: ecdh.P256(), hsm.EccNistP384: ecdh.P384(), hsm.EccNistP521: ecdh.P521()} {
+		s, ok := signer(t, a, spec)
+		if !ok {
+			continue
+		}
+		ekt, err := a.GenerateKey(ctx, spec, id(1), id(byte(spec)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := hsm.KeyRef{KeyID: id(1), VersionID: id(byte(spec)), Spec: spec, EKT: ekt}
+		der, err := s.PublicKey(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, err := pub.(*ecdsa.PublicKey).ECDH()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := curve.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := peer.ECDH(ours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ka.ECDH(ctx, ref, peer.PublicKey().Bytes())
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%v: ECDH = %x, %v; want %x", spec, got, err, want)
+		}
+		off := bytes.Clone(peer.PublicKey().Bytes())
+		off[len(off)-1] ^= 1
+		if _, err := ka.ECDH(ctx, ref, off); err == nil {
+			t.Fatalf("%v: ECDH with a point off the curve succeeded", spec)
+		}
+		wrong := ref
+		wrong.VersionID = id(99)
+		_, err = ka.ECDH(ctx, wrong, peer.PublicKey().Bytes())
+		wantIs(t, "ECDH with another version id", err, hsm.ErrAuthentication)
 	}
 }

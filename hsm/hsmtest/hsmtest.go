@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		{"KeyMAC", testKeyMAC},
 		{"SignConcurrentAndClose", testSignConcurrentAndClose},
 		{"DecryptOAEP", testDecryptOAEP},
+		{"ECDH", testECDH},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

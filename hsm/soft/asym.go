@@ -3,6 +3,7 @@ package soft
 import (
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -232,4 +233,39 @@ func (h *HSM) DecryptOAEP(ctx context.Context, ref hsm.KeyRef, hash crypto.Hash,
 		return nil, hsm.ErrAuthentication
 	}
 	return pt, nil
+}
+
+// The soft HSM derives ECDH shared secrets.
+var _ hsm.KeyAgreer = (*HSM)(nil)
+
+// ECDH derives the shared secret of ref's NIST ECC private key and peer
+// (see [hsm.KeyAgreer]).
+func (h *HSM) ECDH(ctx context.Context, ref hsm.KeyRef, peer []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var curve ecdh.Curve
+	switch ref.Spec {
+	case hsm.EccNistP256:
+		curve = ecdh.P256()
+	case hsm.EccNistP384:
+		curve = ecdh.P384()
+	case hsm.EccNistP521:
+		curve = ecdh.P521()
+	default:
+		return nil, fmt.Errorf("soft: ECDH with a %v key: %w", ref.Spec, hsm.ErrUnsupported)
+	}
+	pub, err := curve.NewPublicKey(peer)
+	if err != nil {
+		return nil, fmt.Errorf("soft: ECDH peer: %v", err)
+	}
+	k, err := h.privateKey(&ref)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := k.(*ecdsa.PrivateKey).ECDH()
+	if err != nil {
+		return nil, fmt.Errorf("soft: ECDH key: %v", err)
+	}
+	return priv.ECDH(pub)
 }
