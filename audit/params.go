@@ -28,6 +28,7 @@ var RequestFields = fieldSet(
 	"MacAlgorithm", "SigningAlgorithm", "MessageType", "GranteePrincipal", "RetiringPrincipal",
 	"Operations", "Constraints", "EncryptionContextSubset", "EncryptionContextEquals", "Name", "GrantId",
 	"AliasName", "TargetKeyId", "RotationPeriodInDays", "DryRun", "IncludeKeyMaterial", "CustomKeyStoreId",
+	"KeyAgreementAlgorithm",
 	// IAM (CloudTrail logs policy documents as it does key policies)
 	"UserName", "Path", "PathPrefix", "MaxItems", "AccessKeyId", "ValiditySeconds", "RoleName",
 	"AssumeRolePolicyDocument", "PolicyDocument", "SerialNumber", "Principal", "Action",
@@ -47,7 +48,7 @@ var ResponseFields = fieldSet(
 	"KeySpec", "EncryptionAlgorithms", "SigningAlgorithms", "MacAlgorithms", "KeyAgreementAlgorithms",
 	"MultiRegion", "PendingDeletionWindowInDays", "CurrentKeyMaterialId", "PendingWindowInDays",
 	"EncryptionAlgorithm", "SourceKeyId", "KeyMaterialId", "SourceKeyMaterialId", "DestinationKeyMaterialId",
-	"KeyPairSpec", "SigningAlgorithm", "MacAlgorithm", "SignatureValid", "MacValid",
+	"KeyPairSpec", "SigningAlgorithm", "MacAlgorithm", "SignatureValid", "MacValid", "KeyAgreementAlgorithm", "KeyOrigin",
 	// IAM
 	"User", "UserName", "UserId", "Path", "CreateDate", "AccessKey", "AccessKeyId", "Status", "Principal",
 	"Role", "RoleName", "RoleId", "SerialNumber", "RevokeDate", "Decision", "Resource",

@@ -49,6 +49,7 @@ var kmsVerbs = newVerbTable("kms", kmsUsageHead, 38,
 	rpc(kmsClient.Sign, "Signs a message with an asymmetric key.", "key-id", "message", "signing-algorithm"),
 	rpc(kmsClient.Verify, "Verifies a signature.", "key-id", "message", "signature", "signing-algorithm"),
 	rpc(kmsClient.GetPublicKey, "Returns the public half of an asymmetric key.", "key-id"),
+	rpc(kmsClient.DeriveSharedSecret, "Derives an ECDH shared secret with a key agreement key.", "key-id", "key-agreement-algorithm", "public-key"),
 
 	// Grants.
 	rpc(kmsClient.CreateGrant, "Creates a grant on a key for a grantee.", "key-id", "grantee-principal", "operations"),

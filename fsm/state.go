@@ -52,8 +52,13 @@ type KeyVersion struct {
 	// ID is the 16-byte version id, as 32 lowercase hex characters.
 	ID string `json:"id"`
 	// EKT is the exported key token. It is not key material in plaintext.
-	EKT     []byte `json:"ekt"`
-	Created int64  `json:"created"` // Unix milliseconds
+	EKT []byte `json:"ekt"`
+	// PublicKey is the DER SubjectPublicKeyInfo of an asymmetric key's
+	// pair, taken from the HSM when the key is created, so that
+	// GetPublicKey and Verify need no HSM and answer alike on every node;
+	// nil for symmetric and HMAC keys.
+	PublicKey []byte `json:"public_key,omitempty"`
+	Created   int64  `json:"created"` // Unix milliseconds
 	// RotationType is how the version came: "" for the key's first
 	// material, RotationAutomatic or RotationOnDemand for a rotation
 	// (whose RotationDate is Created).

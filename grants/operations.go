@@ -97,6 +97,18 @@ func ParseSet(ops []string) (Set, error) {
 const symmetricOps = Set(Decrypt | Encrypt | GenerateDataKey | GenerateDataKeyWithoutPlaintext | ReEncryptFrom |
 	ReEncryptTo | CreateGrant | RetireGrant | DescribeKey | GenerateDataKeyPair | GenerateDataKeyPairWithoutPlaintext)
 
+// signingOps are the operations an asymmetric SIGN_VERIFY key supports.
+const signingOps = Set(Sign | Verify | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
+
+// rsaEncryptionOps are the operations an RSA ENCRYPT_DECRYPT key supports.
+const rsaEncryptionOps = Set(Encrypt | Decrypt | ReEncryptFrom | ReEncryptTo | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
+
+// agreementOps are the operations a KEY_AGREEMENT key supports.
+const agreementOps = Set(DeriveSharedSecret | GetPublicKey | CreateGrant | RetireGrant | DescribeKey)
+
+// macOps are the operations an HMAC key supports.
+const macOps = Set(GenerateMac | VerifyMac | CreateGrant | RetireGrant | DescribeKey)
+
 // ValidForKey checks that every operation of s is supported by a key of
 // this spec and usage, and names the first that is not in an
 // [*OperationError].
@@ -105,6 +117,14 @@ func ValidForKey(s Set, keySpec, keyUsage string) error {
 	switch {
 	case keySpec == "SYMMETRIC_DEFAULT" && keyUsage == "ENCRYPT_DECRYPT":
 		allowed = symmetricOps
+	case keyUsage == "ENCRYPT_DECRYPT" && strings.HasPrefix(keySpec, "RSA_"):
+		allowed = rsaEncryptionOps
+	case keyUsage == "KEY_AGREEMENT":
+		allowed = agreementOps
+	case keyUsage == "SIGN_VERIFY":
+		allowed = signingOps
+	case keyUsage == "GENERATE_VERIFY_MAC":
+		allowed = macOps
 	default:
 		return fmt.Errorf("grants on %s keys are not supported", keySpec)
 	}

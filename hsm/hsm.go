@@ -16,6 +16,12 @@
 // canonical encryption context); the backend returns IV || ciphertext || tag.
 // docs/ciphertext.md describes the blob built around it.
 //
+// Asymmetric and HMAC keys are EKTs too. A backend whose capabilities
+// list such specs also implements [Signer] (the public key of a pair, and
+// signing), [Decrypter] (RSA-OAEP), [KeyAgreer] (ECDH) or [KeyMACer]
+// (HMAC with a key); one that lists none need not, and the service
+// answers UnsupportedOperationException for those specs and usages.
+//
 // [Backend] is the whole contract: what a node needs of any backend.
 // Consumers (kms, cluster, iam, grants) declare the few methods they use
 // as their own small interfaces, each satisfied by every Backend. The
@@ -122,22 +128,72 @@ func (c Capabilities) Supports(spec KeySpec) bool {
 // KeySpec names the kind of material a key version holds.
 type KeySpec uint8
 
-// Key specs. Only SymmetricDefault exists today; the numbering is stable
-// because it is bound into every EKT.
+// Key specs. The numbering is stable because it is bound into every EKT.
 const (
 	// SymmetricDefault is 256 bits of AES-GCM key material (AWS SYMMETRIC_DEFAULT).
 	SymmetricDefault KeySpec = 1
+
+	// EccNistP256, EccNistP384 and EccNistP521 are ECDSA key pairs on the
+	// NIST curves (AWS ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521).
+	EccNistP256 KeySpec = 2
+	EccNistP384 KeySpec = 3
+	EccNistP521 KeySpec = 4
+	// EccSecgP256k1 is an ECDSA key pair on secp256k1 (AWS ECC_SECG_P256K1).
+	EccSecgP256k1 KeySpec = 5
+	// EccNistEdwards25519 is an Ed25519 key pair (AWS ECC_NIST_EDWARDS25519).
+	EccNistEdwards25519 KeySpec = 6
+	// Rsa2048, Rsa3072 and Rsa4096 are RSA key pairs (AWS RSA_2048, ...).
+	Rsa2048 KeySpec = 7
+	Rsa3072 KeySpec = 8
+	Rsa4096 KeySpec = 9
+	// Hmac224 ... Hmac512 are HMAC keys as long as the digest of their
+	// hash, SHA-224 to SHA-512 (AWS HMAC_224, ...).
+	Hmac224 KeySpec = 10
+	Hmac256 KeySpec = 11
+	Hmac384 KeySpec = 12
+	Hmac512 KeySpec = 13
 )
+
+var specNames = map[KeySpec]string{
+	SymmetricDefault:    "SYMMETRIC_DEFAULT",
+	EccNistP256:         "ECC_NIST_P256",
+	EccNistP384:         "ECC_NIST_P384",
+	EccNistP521:         "ECC_NIST_P521",
+	EccSecgP256k1:       "ECC_SECG_P256K1",
+	EccNistEdwards25519: "ECC_NIST_EDWARDS25519",
+	Rsa2048:             "RSA_2048",
+	Rsa3072:             "RSA_3072",
+	Rsa4096:             "RSA_4096",
+	Hmac224:             "HMAC_224",
+	Hmac256:             "HMAC_256",
+	Hmac384:             "HMAC_384",
+	Hmac512:             "HMAC_512",
+}
 
 // String returns the AWS name of the spec.
 func (s KeySpec) String() string {
-	switch s {
-	case SymmetricDefault:
-		return "SYMMETRIC_DEFAULT"
-	default:
-		return "UNKNOWN"
+	if n, ok := specNames[s]; ok {
+		return n
 	}
+	return "UNKNOWN"
 }
+
+// ParseKeySpec returns the spec with AWS name name.
+func ParseKeySpec(name string) (KeySpec, bool) {
+	for s, n := range specNames {
+		if n == name {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// Asymmetric reports whether the spec is a key pair: a private key that
+// signs inside the backend and a public key that may leave it.
+func (s KeySpec) Asymmetric() bool { return s >= EccNistP256 && s <= Rsa4096 }
+
+// HMAC reports whether the spec is an HMAC key.
+func (s KeySpec) HMAC() bool { return s >= Hmac224 && s <= Hmac512 }
 
 // KeyRef names one version of a KMS key's material and carries its EKT.
 // All of its fields are public information.

@@ -60,6 +60,20 @@ type AuthzRequest struct {
 	// request omits it), for kms:RotationPeriodInDays; nil for other
 	// operations.
 	RotationPeriodInDays *int32
+	// SigningAlgorithm and MessageType are Sign's and Verify's members
+	// (MessageType RAW when omitted), for kms:SigningAlgorithm and
+	// kms:MessageType; MacAlgorithm is GenerateMac's and VerifyMac's, for
+	// kms:MacAlgorithm. Empty for other operations.
+	SigningAlgorithm, MessageType, MacAlgorithm string
+	// EncryptionAlgorithm is an RSA Encrypt's or Decrypt's algorithm, for
+	// kms:EncryptionAlgorithm; empty means SYMMETRIC_DEFAULT.
+	EncryptionAlgorithm string
+	// DataKeyPairSpec is GenerateDataKeyPair*'s KeyPairSpec, for
+	// kms:DataKeyPairSpec; empty for other operations.
+	DataKeyPairSpec string
+	// KeyAgreementAlgorithm is DeriveSharedSecret's, for
+	// kms:KeyAgreementAlgorithm; empty for other operations.
+	KeyAgreementAlgorithm string
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -62,16 +62,12 @@ func (s *Service) cryptoKey(ctx context.Context, p identity.Principal, keyID, ac
 // usableKey is cryptoKey for an authorization request r with more
 // condition keys; it fills in r's Key and RequestAlias.
 func (s *Service) usableKey(ctx context.Context, keyID string, r *AuthzRequest) (*fsm.Key, error) {
-	k, err := s.resolveKey(r.Principal, keyID, true)
+	k, err := s.authorizedKey(ctx, keyID, r)
 	if err != nil {
 		return nil, err
 	}
-	r.Key, r.RequestAlias = k, requestAlias(keyID)
-	if err := s.authorizeRequest(ctx, r); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
-		return nil, err
+	if k.KeyUsage == encryptDecrypt && k.KeySpec != symmetricDefault {
+		return nil, errAlgorithmForSpec(symmetricDefault, k)
 	}
 	if k.KeyUsage != "ENCRYPT_DECRYPT" || k.KeySpec != symmetricDefault {
 		return nil, newError(wire.InvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.ARN, k.KeyUsage, r.Action)
@@ -123,6 +119,9 @@ func (s *Service) Encrypt(ctx context.Context, req *kmsv1.EncryptRequest) (*kmsv
 	case n > ciphertext.MaxPlaintext:
 		return nil, validation("Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096")
 	}
+	if _, ok := rsaAlgorithm(req.GetEncryptionAlgorithm()); ok {
+		return s.encryptRSA(ctx, p, req)
+	}
 	if err := checkAlgorithm(req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err
 	}
@@ -166,6 +165,9 @@ func (s *Service) Decrypt(ctx context.Context, req *kmsv1.DecryptRequest) (*kmsv
 	}
 	if err := checkCiphertextBlob(req.GetCiphertextBlob()); err != nil {
 		return nil, err
+	}
+	if _, ok := rsaAlgorithm(req.GetEncryptionAlgorithm()); ok {
+		return s.decryptRSA(ctx, p, req)
 	}
 	if err := checkAlgorithm(req.GetEncryptionAlgorithm()); err != nil {
 		return nil, err

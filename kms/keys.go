@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 
 	"github.com/trentkms/trent/fsm"
@@ -20,8 +21,9 @@ func enumContains(set, v string) bool {
 	return strings.Contains(set, "["+v+",") || strings.Contains(set, " "+v+",") || strings.Contains(set, " "+v+"]")
 }
 
-// CreateKey creates a symmetric encryption key. Its material is generated
-// inside the HSM; only the exported key token is replicated.
+// CreateKey creates a symmetric encryption, asymmetric signing or HMAC
+// key. Its material is generated inside the HSM; only the exported key
+// token (and a key pair's public key) is replicated.
 func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*kmsv1.CreateKeyResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -47,14 +49,23 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 		return nil, validation("Value '%s' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: %s", usage, keyUsages)
 	case origin != "" && !enumContains("[AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin):
 		return nil, validation("Value '%s' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin)
-	case spec != "SYMMETRIC_DEFAULT":
-		return nil, newError(wire.UnsupportedOperation, "KeySpec %s is not supported by this Trent version; only SYMMETRIC_DEFAULT is.", spec)
-	case usage != "" && usage != "ENCRYPT_DECRYPT":
-		return nil, validation("KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT.", usage)
 	case origin != "" && origin != "AWS_KMS":
 		return nil, newError(wire.UnsupportedOperation, "Origin %s is not supported by this Trent version; only AWS_KMS is.", origin)
 	case req.GetMultiRegion():
 		return nil, newError(wire.UnsupportedOperation, "Multi-Region keys are not supported by Trent.")
+	}
+	usage, err = keyUsageFor(spec, usage)
+	if err != nil {
+		return nil, err
+	}
+	hspec, err := s.backendSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	_, decrypts := s.hsm.(hsm.Decrypter)
+	_, agrees := s.hsm.(hsm.KeyAgreer)
+	if usage == encryptDecrypt && hspec.Asymmetric() && !decrypts || usage == keyAgreement && !agrees {
+		return nil, newError(wire.UnsupportedOperation, "KeySpec %s with KeyUsage %s is not supported by this cluster's HSM backend.", spec, usage)
 	}
 	tags, err := validateTags(req.GetTags())
 	if err != nil {
@@ -62,7 +73,7 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	}
 	bypass := req.GetBypassPolicyLockoutSafetyCheck()
 	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:CreateKey", BypassLockoutCheck: &bypass,
-		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS"}, RequestTags: tags}); err != nil {
+		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS"}, RequestTags: tags}); err != nil {
 		return nil, err
 	}
 	if req.GetPolicy() != "" {
@@ -81,13 +92,13 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 		return nil, s.internal(ctx, "CreateKey", err)
 	}
 	now := millis(s.now())
-	v, err := s.generateVersion(ctx, "CreateKey", idBytes, now)
+	v, err := s.generateVersion(ctx, "CreateKey", hspec, idBytes, now)
 	if err != nil {
 		return nil, err
 	}
 	k := fsm.Key{
 		ID: id, ARN: s.keyARN(p.Account, id), Account: p.Account, CreationDate: now,
-		Description: req.GetDescription(), KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS",
+		Description: req.GetDescription(), KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS",
 		State: fsm.Enabled, Tags: tags, Policy: req.GetPolicy(), // "" gets the default policy
 
 		Versions: []fsm.KeyVersion{v},
@@ -124,18 +135,30 @@ func validateTags(in []*kmsv1.Tag) ([]fsm.Tag, error) {
 	return out, nil
 }
 
-// generateVersion generates a version of a symmetric key's material in
-// the HSM: a random version id and the exported key token.
-func (s *Service) generateVersion(ctx context.Context, op string, keyID [16]byte, created int64) (fsm.KeyVersion, error) {
+// generateVersion generates a version of a key's material of spec in the
+// HSM: a random version id, the exported key token and, for a key pair,
+// the public key.
+func (s *Service) generateVersion(ctx context.Context, op string, spec hsm.KeySpec, keyID [16]byte, created int64) (fsm.KeyVersion, error) {
 	var version [16]byte
 	if _, err := s.rand.Read(version[:]); err != nil {
 		return fsm.KeyVersion{}, s.internal(ctx, op, err)
 	}
-	ekt, err := s.hsm.GenerateKey(ctx, hsm.SymmetricDefault, keyID, version)
+	ekt, err := s.hsm.GenerateKey(ctx, spec, keyID, version)
 	if err != nil {
 		return fsm.KeyVersion{}, s.internal(ctx, op, err)
 	}
-	return fsm.KeyVersion{ID: versionHex(version), EKT: ekt, Created: created}, nil
+	v := fsm.KeyVersion{ID: versionHex(version), EKT: ekt, Created: created}
+	if spec.Asymmetric() {
+		signer, ok := s.hsm.(hsm.Signer)
+		if !ok {
+			return fsm.KeyVersion{}, s.internal(ctx, op, errors.New("the HSM generated a key pair but is not an hsm.Signer"))
+		}
+		ref := hsm.KeyRef{KeyID: keyID, VersionID: version, Spec: spec, EKT: ekt}
+		if v.PublicKey, err = signer.PublicKey(ctx, ref); err != nil {
+			return fsm.KeyVersion{}, s.internal(ctx, op, err)
+		}
+	}
+	return v, nil
 }
 
 // metadata renders a key as AWS's KeyMetadata.
@@ -153,9 +176,9 @@ func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
 		KeyManager:            "CUSTOMER",
 		CustomerMasterKeySpec: k.KeySpec,
 		KeySpec:               k.KeySpec,
-		EncryptionAlgorithms:  []string{"SYMMETRIC_DEFAULT"},
 		CurrentKeyMaterialId:  currentKeyMaterialID(k),
 	}
+	setAlgorithms(m, k)
 	if k.State == fsm.PendingDeletion {
 		d, w := seconds(k.DeletionDate), k.PendingWindowInDays
 		m.DeletionDate, m.PendingDeletionWindowInDays = &d, &w

@@ -180,9 +180,12 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 		req.Set(policy.CondTagKeys, r.TagKeys...)
 	}
 	if usesEncryptionAlgorithm(r.Action) {
-		// Trent's keys are symmetric: the algorithm is always the default,
-		// which the condition key reports even when the request omits it.
-		req.Set(policy.CondEncryptionAlgorithm, symmetricDefault)
+		// The default algorithm is reported even when the request omits it.
+		alg := r.EncryptionAlgorithm
+		if alg == "" {
+			alg = symmetricDefault
+		}
+		req.Set(policy.CondEncryptionAlgorithm, alg)
 	}
 	switch {
 	case r.Grant != nil:
@@ -201,6 +204,13 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	}
 	if r.RotationPeriodInDays != nil {
 		req.Set(policy.CondRotationPeriodInDays, strconv.Itoa(int(*r.RotationPeriodInDays)))
+	}
+	for key, v := range map[string]string{policy.CondSigningAlgorithm: r.SigningAlgorithm,
+		policy.CondMessageType: r.MessageType, policy.CondMacAlgorithm: r.MacAlgorithm, policy.CondDataKeyPairSpec: r.DataKeyPairSpec,
+		policy.CondKeyAgreementAlgorithm: r.KeyAgreementAlgorithm} {
+		if v != "" {
+			req.Set(key, v)
+		}
 	}
 	if info, ok := RequestInfoFrom(ctx); ok {
 		req.SetSourceIP(info.SourceIP)

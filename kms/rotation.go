@@ -8,6 +8,7 @@ import (
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/wire"
 )
@@ -188,7 +189,7 @@ func (s *Service) newVersion(ctx context.Context, k *fsm.Key, now time.Time, typ
 	if err != nil {
 		return nil, s.internal(ctx, "RotateKey", err)
 	}
-	v, err := s.generateVersion(ctx, "RotateKey", keyID, millis(now))
+	v, err := s.generateVersion(ctx, "RotateKey", hsm.SymmetricDefault, keyID, millis(now))
 	if err != nil {
 		return nil, err
 	}

@@ -131,7 +131,12 @@ func TestCreateKeyValidation(t *testing.T) {
 	}{
 		{"description too long", &kmsv1.CreateKeyRequest{Description: long}, e.root, wire.Validation},
 		{"unknown key spec", &kmsv1.CreateKeyRequest{KeySpec: "AES"}, e.root, wire.Validation},
-		{"asymmetric not yet", &kmsv1.CreateKeyRequest{KeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
+		{"ML-DSA not yet", &kmsv1.CreateKeyRequest{KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
+		{"secp256k1", &kmsv1.CreateKeyRequest{KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
+		{"SM2", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
+		{"asymmetric without usage", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256"}, e.root, wire.Validation},
+		{"ECC encryption", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256", KeyUsage: "ENCRYPT_DECRYPT"}, e.root, wire.Validation},
+		{"HMAC signing", &kmsv1.CreateKeyRequest{KeySpec: "HMAC_256", KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},
 		{"wrong usage", &kmsv1.CreateKeyRequest{KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},
 		{"bad usage", &kmsv1.CreateKeyRequest{KeyUsage: "ENCRYPT"}, e.root, wire.Validation},
 		{"external origin", &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"}, e.root, wire.UnsupportedOperation},

@@ -38,6 +38,9 @@ const (
 	CondEncryptionAlgorithm   = "kms:encryptionalgorithm"
 	CondSigningAlgorithm      = "kms:signingalgorithm"
 	CondMacAlgorithm          = "kms:macalgorithm"
+	CondMessageType           = "kms:messagetype"
+	CondDataKeyPairSpec       = "kms:datakeypairspec"
+	CondKeyAgreementAlgorithm = "kms:keyagreementalgorithm"
 	CondRequestAlias          = "kms:requestalias"
 	CondResourceAliases       = "kms:resourcealiases" // multi-valued
 	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"

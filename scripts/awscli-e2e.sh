@@ -2,7 +2,8 @@
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
-# deletion, and calls that must fail (wrong context, bad deletion windows,
+# deletion, signing (checked with openssl) and verifying, MACs, RSA
+# encryption (to the public key with openssl), data key pairs, ECDH, and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
@@ -216,6 +217,102 @@ if kms cancel-key-deletion --key-id "$doomed" >/dev/null 2>"$tmp/err"; then
   fail "a second cancel-key-deletion succeeded"
 fi
 grep -q KMSInvalidStateException "$tmp/err" || fail "second cancel: $(cat "$tmp/err")"
+
+step "sign with an ECC_NIST_P256 key, get-public-key, verify with openssl and with verify"
+signer=$(kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text) || fail "create-key ECC_NIST_P256"
+printf 'release v1.2.3' >"$tmp/msg"
+kms sign --key-id "$signer" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --query Signature --output text | b64d >"$tmp/sig"
+[ -s "$tmp/sig" ] || fail "sign returned no signature"
+out=$(kms get-public-key --key-id "$signer" --query '[KeySpec, KeyUsage, SigningAlgorithms[0]]' --output text)
+[ "$out" = "$(printf 'ECC_NIST_P256\tSIGN_VERIFY\tECDSA_SHA_256')" ] || fail "get-public-key answered $out"
+kms get-public-key --key-id "$signer" --query PublicKey --output text | b64d >"$tmp/pub.der"
+if command -v openssl >/dev/null 2>&1; then
+  openssl pkey -pubin -inform DER -in "$tmp/pub.der" -out "$tmp/pub.pem" || fail "openssl cannot read the public key"
+  openssl dgst -sha256 -verify "$tmp/pub.pem" -signature "$tmp/sig" "$tmp/msg" >/dev/null || fail "openssl does not verify Trent's signature"
+  printf 'release v1.2.4' >"$tmp/msg2"
+  if openssl dgst -sha256 -verify "$tmp/pub.pem" -signature "$tmp/sig" "$tmp/msg2" >/dev/null 2>&1; then
+    fail "openssl verifies the signature for another message"
+  fi
+else
+  step "openssl missing: the signature is checked by verify only"
+fi
+[ "$(kms verify --key-id "$signer" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/sig" --query SignatureValid --output text)" = "True" ] || fail "verify of Trent's signature"
+python3 -c 'import hashlib, sys; sys.stdout.buffer.write(hashlib.sha256(open(sys.argv[1], "rb").read()).digest())' "$tmp/msg" >"$tmp/digest"
+[ "$(kms verify --key-id "$signer" --message "fileb://$tmp/digest" --message-type DIGEST --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/sig" --query SignatureValid --output text)" = "True" ] || fail "verify of the digest"
+printf 'release v1.2.4' >"$tmp/msg2"
+if kms verify --key-id "$signer" --message "fileb://$tmp/msg2" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/sig" >/dev/null 2>"$tmp/err"; then
+  fail "verify of another message succeeded"
+fi
+grep -q KMSInvalidSignatureException "$tmp/err" || fail "verify of another message: $(cat "$tmp/err")"
+if kms encrypt --key-id "$signer" --plaintext "fileb://$tmp/plain" >/dev/null 2>"$tmp/err"; then
+  fail "encrypt with a SIGN_VERIFY key succeeded"
+fi
+grep -q InvalidKeyUsageException "$tmp/err" || fail "encrypt with a signing key: $(cat "$tmp/err")"
+
+step "generate-mac and verify-mac with an HMAC_256 key"
+mac_key=$(kms create-key --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC --query KeyMetadata.KeyId --output text) || fail "create-key HMAC_256"
+kms generate-mac --key-id "$mac_key" --message "fileb://$tmp/msg" --mac-algorithm HMAC_SHA_256 \
+  --query Mac --output text | b64d >"$tmp/mac"
+[ "$(wc -c <"$tmp/mac" | tr -d ' ')" = 32 ] || fail "generate-mac returned $(wc -c <"$tmp/mac") bytes, want 32"
+[ "$(kms verify-mac --key-id "$mac_key" --message "fileb://$tmp/msg" --mac-algorithm HMAC_SHA_256 \
+  --mac "fileb://$tmp/mac" --query MacValid --output text)" = "True" ] || fail "verify-mac"
+if kms verify-mac --key-id "$mac_key" --message "fileb://$tmp/msg2" --mac-algorithm HMAC_SHA_256 \
+  --mac "fileb://$tmp/mac" >/dev/null 2>"$tmp/err"; then
+  fail "verify-mac of another message succeeded"
+fi
+grep -q KMSInvalidMacException "$tmp/err" || fail "verify-mac of another message: $(cat "$tmp/err")"
+
+step "RSA_2048 ENCRYPT_DECRYPT: encrypt offline with openssl, decrypt with decrypt; encrypt and decrypt"
+rsa_key=$(kms create-key --key-spec RSA_2048 --key-usage ENCRYPT_DECRYPT --query KeyMetadata.KeyId --output text) || fail "create-key RSA_2048"
+printf 'wrapped secret' >"$tmp/rsa-plain"
+if command -v openssl >/dev/null 2>&1; then
+  kms get-public-key --key-id "$rsa_key" --query PublicKey --output text | b64d >"$tmp/rsa-pub.der"
+  openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$tmp/rsa-pub.der" -in "$tmp/rsa-plain" -out "$tmp/rsa-ct" \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 || fail "openssl cannot encrypt to the public key"
+  kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct" --encryption-algorithm RSAES_OAEP_SHA_256 \
+    --query Plaintext --output text | b64d >"$tmp/rsa-dec"
+  cmp -s "$tmp/rsa-plain" "$tmp/rsa-dec" || fail "decrypt of an openssl ciphertext returned different plaintext"
+fi
+kms encrypt --key-id "$rsa_key" --plaintext "fileb://$tmp/rsa-plain" --encryption-algorithm RSAES_OAEP_SHA_1 \
+  --query CiphertextBlob --output text | b64d >"$tmp/rsa-ct1"
+kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct1" --encryption-algorithm RSAES_OAEP_SHA_1 \
+  --query Plaintext --output text | b64d >"$tmp/rsa-dec1"
+cmp -s "$tmp/rsa-plain" "$tmp/rsa-dec1" || fail "RSA encrypt/decrypt round trip"
+if kms decrypt --key-id "$rsa_key" --ciphertext-blob "fileb://$tmp/rsa-ct1" --encryption-algorithm RSAES_OAEP_SHA_256 >/dev/null 2>"$tmp/err"; then
+  fail "decrypt with the other OAEP hash succeeded"
+fi
+grep -q InvalidCiphertextException "$tmp/err" || fail "decrypt with the other hash: $(cat "$tmp/err")"
+
+step "generate-data-key-pair: the public key is the private key's (openssl), the private key blob decrypts"
+out=$(kms generate-data-key-pair --key-id "$key_id" --key-pair-spec ECC_NIST_P256 --encryption-context use=e2e \
+  --query '[PrivateKeyCiphertextBlob, PrivateKeyPlaintext, PublicKey]' --output text) || fail "generate-data-key-pair"
+read -r pair_blob pair_priv pair_pub <<<"$out"
+printf '%s' "$pair_blob" | b64d >"$tmp/pair-blob"
+printf '%s' "$pair_priv" | b64d >"$tmp/pair-priv"
+printf '%s' "$pair_pub" | b64d >"$tmp/pair-pub"
+kms decrypt --ciphertext-blob "fileb://$tmp/pair-blob" --encryption-context use=e2e --query Plaintext --output text | b64d >"$tmp/pair-dec"
+cmp -s "$tmp/pair-priv" "$tmp/pair-dec" || fail "the private key blob decrypts to another key"
+if command -v openssl >/dev/null 2>&1; then
+  openssl pkey -inform DER -in "$tmp/pair-priv" -pubout -outform DER -out "$tmp/pair-pub2" || fail "openssl cannot read the private key"
+  cmp -s "$tmp/pair-pub" "$tmp/pair-pub2" || fail "the public key is not the private key's"
+fi
+
+step "derive-shared-secret with an ECC_NIST_P256 KEY_AGREEMENT key equals openssl's ECDH on the peer's side"
+if command -v openssl >/dev/null 2>&1; then
+  agree=$(kms create-key --key-spec ECC_NIST_P256 --key-usage KEY_AGREEMENT --query KeyMetadata.KeyId --output text) || fail "create-key KEY_AGREEMENT"
+  kms get-public-key --key-id "$agree" --query PublicKey --output text | b64d >"$tmp/agree-pub.der"
+  openssl pkey -pubin -inform DER -in "$tmp/agree-pub.der" -out "$tmp/agree-pub.pem" || fail "openssl cannot read the key agreement public key"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/peer.pem" 2>/dev/null || fail "openssl genpkey"
+  openssl pkey -in "$tmp/peer.pem" -pubout -outform DER -out "$tmp/peer-pub.der" || fail "openssl peer public key"
+  openssl pkeyutl -derive -inkey "$tmp/peer.pem" -peerkey "$tmp/agree-pub.pem" -out "$tmp/secret-openssl" || fail "openssl derive"
+  kms derive-shared-secret --key-id "$agree" --key-agreement-algorithm ECDH --public-key "fileb://$tmp/peer-pub.der" \
+    --query SharedSecret --output text | b64d >"$tmp/secret-trent"
+  cmp -s "$tmp/secret-openssl" "$tmp/secret-trent" || fail "derive-shared-secret differs from openssl's ECDH"
+fi
 
 step "a wrong secret must fail"
 if AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" kms list-keys >/dev/null 2>"$tmp/err"; then

@@ -154,10 +154,10 @@ func TestErrorsAndMetadata(t *testing.T) {
 	_, err := c.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: "11111111-2222-3333-4444-555555555555"})
 	assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
 
-	_, err = c.GetPublicKey(ctx, &kmsv1.GetPublicKeyRequest{KeyId: "x"})
+	_, err = c.CreateKey(ctx, &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"})
 	assertAWSError(t, err, connect.CodeUnimplemented, "UnsupportedOperationException")
-	if !strings.Contains(connectMessage(err), "GetPublicKey") {
-		t.Fatalf("unimplemented message does not name the operation: %v", err)
+	if !strings.Contains(connectMessage(err), "SM2") {
+		t.Fatalf("unsupported message does not name the key spec: %v", err)
 	}
 
 	// Headers: call through the generic client to see them.

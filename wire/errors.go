@@ -23,6 +23,8 @@ const (
 	InvalidMarker            = "InvalidMarkerException"
 	KMSInternal              = "KMSInternalException"
 	KMSInvalidState          = "KMSInvalidStateException"
+	KMSInvalidSignature      = "KMSInvalidSignatureException"
+	KMSInvalidMac            = "KMSInvalidMacException"
 	LimitExceeded            = "LimitExceededException"
 	MalformedPolicyDocument  = "MalformedPolicyDocumentException"
 	NotFound                 = "NotFoundException"

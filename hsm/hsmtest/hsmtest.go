@@ -45,6 +45,12 @@ func Run(t *testing.T, open Open) {
 		{"Canceled", testCanceled},
 		{"Close", testClose},
 		{"Concurrent", testConcurrent},
+		{"Sign", testSign},
+		{"SignRefusals", testSignRefusals},
+		{"KeyMAC", testKeyMAC},
+		{"SignConcurrentAndClose", testSignConcurrentAndClose},
+		{"DecryptOAEP", testDecryptOAEP},
+		{"ECDH", testECDH},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

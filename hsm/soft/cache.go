@@ -20,6 +20,10 @@ type cacheEntry struct {
 	spec     hsm.KeySpec
 	ekt      []byte // the exact EKT the material came from
 	material []byte
+	// private is the parsed private key of an asymmetric spec (material
+	// is then nil): parsing costs more than signing with a P-256 key.
+	// Go cannot wipe it; eviction drops the reference.
+	private any
 }
 
 // materialCache is a bounded LRU of unwrapped key material keyed by
@@ -62,6 +66,25 @@ func (c *materialCache) get(ref *hsm.KeyRef, dst []byte) bool {
 	return true
 }
 
+// getPrivate returns the parsed private key cached for ref, if any.
+func (c *materialCache) getPrivate(ref *hsm.KeyRef) (any, bool) {
+	if c.max <= 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[cacheKey{ref.KeyID, ref.VersionID}]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*cacheEntry)
+	if e.spec != ref.Spec || !bytes.Equal(e.ekt, ref.EKT) || e.private == nil {
+		return nil, false
+	}
+	c.lru.MoveToFront(el)
+	return e.private, true
+}
+
 // generation returns the number of forget calls so far, to pass to putAt.
 func (c *materialCache) generation() uint64 {
 	c.mu.Lock()
@@ -73,16 +96,20 @@ func (c *materialCache) generation() uint64 {
 // generation was read, unless a forget came in between: that forget may
 // have been of ref's key, whose material must not come back.
 func (c *materialCache) putAt(ref *hsm.KeyRef, material []byte, generation uint64) {
+	c.put(ref, &cacheEntry{material: bytes.Clone(material)}, generation)
+}
+
+// putPrivateAt is putAt for the parsed private key of an asymmetric spec.
+func (c *materialCache) putPrivateAt(ref *hsm.KeyRef, private any, generation uint64) {
+	c.put(ref, &cacheEntry{private: private}, generation)
+}
+
+func (c *materialCache) put(ref *hsm.KeyRef, e *cacheEntry, generation uint64) {
 	if c.max <= 0 {
 		return
 	}
 	k := cacheKey{ref.KeyID, ref.VersionID}
-	e := &cacheEntry{
-		key:      k,
-		spec:     ref.Spec,
-		ekt:      bytes.Clone(ref.EKT),
-		material: bytes.Clone(material),
-	}
+	e.key, e.spec, e.ekt = k, ref.Spec, bytes.Clone(ref.EKT)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.forgets != generation {
@@ -103,6 +130,7 @@ func (c *materialCache) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.entries, e.key)
 	clear(e.material)
+	e.private = nil
 }
 
 // forget drops and wipes the entries of every version of keyID.

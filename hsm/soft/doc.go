@@ -35,8 +35,11 @@
 //	domain key id  HKDF-Expand(DK, "trent/dkid/v1", 16)   (public)
 //	MAC subkey     HKDF-Expand(DK, "trent/mac/v1" || 0x00 || label, 32)
 //
-// Each KMS key version has 32 bytes of random material, stored only as an
-// EKT. Messages use K = HKDF-Expand-SHA256(material, "trent/sym/v1" || 0x00
+// Each symmetric KMS key version has 32 bytes of random material, an HMAC
+// key version as many as its hash's digest, and an asymmetric one its
+// private key in PKCS#8 DER (Go's crypto/ecdsa, ed25519 and rsa make
+// them); all are stored only as EKTs. Asymmetric keys are cached parsed,
+// since parsing costs more than a P-256 signature. Messages use K = HKDF-Expand-SHA256(material, "trent/sym/v1" || 0x00
 // || keyID || versionID || nonce, 32) and AES-256-GCM with a random 12-byte
 // IV; [HSM.Seal] returns IV || ciphertext || tag. docs/ciphertext.md has
 // test vectors.
@@ -51,11 +54,12 @@
 //
 //	off  len  field
 //	0    1    version = 0x01
-//	1    1    key spec (hsm.KeySpec; 0x01 SYMMETRIC_DEFAULT)
+//	1    1    key spec (hsm.KeySpec; 0x01 SYMMETRIC_DEFAULT, ...)
 //	2    16   domain key id of the DK that wrapped it
 //	18   12   IV
-//	30   32   AES-256-GCM ciphertext of the material
-//	62   16   GCM tag
+//	30   n    AES-256-GCM ciphertext of the material (n = 32 for
+//	          SYMMETRIC_DEFAULT; 28-64 for HMAC; <= 4096 for a key pair)
+//	30+n 16   GCM tag
 //
 // The GCM key is the EKT key above; the additional data is bytes [0,18)
 // followed by the key id (16) and version id (16) of the [hsm.KeyRef]. An

@@ -16,7 +16,9 @@ import (
 //	1   1   spec (hsm.KeySpec)
 //	2   16  domain key id
 //	18  12  IV
-//	30  n   AES-256-GCM ciphertext of the material (n = 32 for SymmetricDefault)
+//	30  n   AES-256-GCM ciphertext of the material (n = 32 for SymmetricDefault,
+//	        the digest size for HMAC specs, a PKCS#8 private key of at most
+//	        4096 bytes for asymmetric specs)
 //	30+n 16 tag
 //
 // The GCM key is HKDF-Expand-SHA256(DK, "trent/ekt/v1", 32) and the
@@ -30,12 +32,23 @@ const (
 // materialSize returns the length of a spec's key material, or 0 if the
 // backend does not support the spec.
 func materialSize(spec hsm.KeySpec) int {
-	switch spec {
-	case hsm.SymmetricDefault:
+	switch {
+	case spec == hsm.SymmetricDefault:
 		return keySize
+	case spec.HMAC():
+		return spec.MACHash().Size()
 	default:
 		return 0
 	}
+}
+
+// maxPrivateKey bounds the material of an asymmetric spec: a PKCS#8
+// private key, whose length varies (an RSA-4096 key is about 2.4 KB).
+const maxPrivateKey = 4096
+
+// supported reports whether the soft HSM generates keys of spec.
+func supported(spec hsm.KeySpec) bool {
+	return materialSize(spec) > 0 || pairSpec(spec)
 }
 
 // ektKeyFrom derives the EKT wrapping key from a domain key.
@@ -71,15 +84,18 @@ func wrapEKT(ektKey []byte, rand io.Reader, dkid [16]byte, spec hsm.KeySpec, key
 func unwrapEKT(ektKey []byte, dkid [16]byte, ref *hsm.KeyRef) ([]byte, error) {
 	n := materialSize(ref.Spec)
 	e := ref.EKT
-	if n == 0 || len(e) != ektHeaderSize+ivSize+n+tagSize ||
-		e[0] != ektVersion || e[1] != byte(ref.Spec) || !bytes.Equal(e[2:18], dkid[:]) {
+	bodyOK := len(e) == ektHeaderSize+ivSize+n+tagSize
+	if n == 0 {
+		bodyOK = pairSpec(ref.Spec) && len(e) > ektHeaderSize+ivSize+tagSize && len(e) <= ektHeaderSize+ivSize+maxPrivateKey+tagSize
+	}
+	if !bodyOK || e[0] != ektVersion || e[1] != byte(ref.Spec) || !bytes.Equal(e[2:18], dkid[:]) {
 		return nil, hsm.ErrAuthentication
 	}
 	m, err := openGCM(ektKey, ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID), e[ektHeaderSize:])
 	if err != nil {
 		return nil, hsm.ErrAuthentication
 	}
-	if len(m) != n {
+	if n > 0 && len(m) != n {
 		clear(m)
 		return nil, hsm.ErrAuthentication
 	}

@@ -32,10 +32,13 @@ var (
 // The soft HSM is a Backend.
 var _ hsm.Backend = (*HSM)(nil)
 
-// Capabilities reports the soft HSM's: AES-256-GCM symmetric keys, with
-// all secrets in this process's memory.
+// Capabilities reports the soft HSM's: AES-256-GCM symmetric keys, HMAC
+// keys and the asymmetric key pairs Go's standard library provides (not
+// ECC_SECG_P256K1), with all secrets in this process's memory.
 func (h *HSM) Capabilities() hsm.Capabilities {
-	return hsm.Capabilities{Name: Kind, Specs: []hsm.KeySpec{hsm.SymmetricDefault}}
+	return hsm.Capabilities{Name: Kind, Specs: []hsm.KeySpec{hsm.SymmetricDefault,
+		hsm.EccNistP256, hsm.EccNistP384, hsm.EccNistP521, hsm.EccNistEdwards25519,
+		hsm.Rsa2048, hsm.Rsa3072, hsm.Rsa4096, hsm.Hmac224, hsm.Hmac256, hsm.Hmac384, hsm.Hmac512}}
 }
 
 // Kind is the soft backend's name in [hsm.Capabilities] and in the
@@ -288,14 +291,13 @@ func (h *HSM) usable() error {
 }
 
 // GenerateKey generates fresh key material of the given spec for
-// (keyID, versionID) and returns it wrapped as an EKT. Only
-// [hsm.SymmetricDefault] is supported; other specs give [hsm.ErrUnsupported].
+// (keyID, versionID) and returns it wrapped as an EKT. The specs of
+// [HSM.Capabilities] are supported; others give [hsm.ErrUnsupported].
 func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n := materialSize(spec)
-	if n == 0 {
+	if !supported(spec) {
 		return nil, fmt.Errorf("soft: key spec %d: %w", spec, hsm.ErrUnsupported)
 	}
 	h.mu.RLock()
@@ -304,16 +306,21 @@ func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionI
 		return nil, err
 	}
 	gen := h.cache.generation()
-	material := make([]byte, n)
-	defer clear(material)
-	if err := h.readRand(material); err != nil {
+	material, private, err := h.newMaterial(spec)
+	if err != nil {
 		return nil, err
 	}
+	defer clear(material)
 	ekt, err := wrapEKT(h.ektKey, h.rand, h.dkid, spec, keyID, versionID, material)
 	if err != nil {
 		return nil, err
 	}
-	h.cache.putAt(&hsm.KeyRef{KeyID: keyID, VersionID: versionID, Spec: spec, EKT: ekt}, material, gen)
+	ref := &hsm.KeyRef{KeyID: keyID, VersionID: versionID, Spec: spec, EKT: ekt}
+	if private != nil {
+		h.cache.putPrivateAt(ref, private, gen)
+	} else {
+		h.cache.putAt(ref, material, gen)
+	}
 	return ekt, nil
 }
 
@@ -370,6 +377,9 @@ func (h *HSM) Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, pla
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ref.Spec != hsm.SymmetricDefault {
+		return nil, fmt.Errorf("soft: Seal with a %v key: %w", ref.Spec, hsm.ErrUnsupported)
+	}
 	m, err := h.material(&ref)
 	if err != nil {
 		return nil, err
@@ -386,6 +396,9 @@ func (h *HSM) Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, pla
 func (h *HSM) Open(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, body []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if ref.Spec != hsm.SymmetricDefault {
+		return nil, hsm.ErrAuthentication
 	}
 	m, err := h.material(&ref)
 	if err != nil {

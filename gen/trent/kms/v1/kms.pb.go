@@ -2776,6 +2776,150 @@ func (x *GetPublicKeyResponse) GetKeyAgreementAlgorithms() []string {
 	return nil
 }
 
+type DeriveSharedSecretRequest struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	KeyId                 string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyAgreementAlgorithm string                 `protobuf:"bytes,2,opt,name=key_agreement_algorithm,json=KeyAgreementAlgorithm,proto3" json:"key_agreement_algorithm,omitempty"`
+	PublicKey             []byte                 `protobuf:"bytes,3,opt,name=public_key,json=PublicKey,proto3" json:"public_key,omitempty"`
+	GrantTokens           []string               `protobuf:"bytes,4,rep,name=grant_tokens,json=GrantTokens,proto3" json:"grant_tokens,omitempty"`
+	DryRun                bool                   `protobuf:"varint,5,opt,name=dry_run,json=DryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *DeriveSharedSecretRequest) Reset() {
+	*x = DeriveSharedSecretRequest{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeriveSharedSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeriveSharedSecretRequest) ProtoMessage() {}
+
+func (x *DeriveSharedSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeriveSharedSecretRequest.ProtoReflect.Descriptor instead.
+func (*DeriveSharedSecretRequest) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DeriveSharedSecretRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DeriveSharedSecretRequest) GetKeyAgreementAlgorithm() string {
+	if x != nil {
+		return x.KeyAgreementAlgorithm
+	}
+	return ""
+}
+
+func (x *DeriveSharedSecretRequest) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *DeriveSharedSecretRequest) GetGrantTokens() []string {
+	if x != nil {
+		return x.GrantTokens
+	}
+	return nil
+}
+
+func (x *DeriveSharedSecretRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type DeriveSharedSecretResponse struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	KeyId                 string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	SharedSecret          []byte                 `protobuf:"bytes,2,opt,name=shared_secret,json=SharedSecret,proto3" json:"shared_secret,omitempty"`
+	KeyAgreementAlgorithm string                 `protobuf:"bytes,3,opt,name=key_agreement_algorithm,json=KeyAgreementAlgorithm,proto3" json:"key_agreement_algorithm,omitempty"`
+	KeyOrigin             string                 `protobuf:"bytes,4,opt,name=key_origin,json=KeyOrigin,proto3" json:"key_origin,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *DeriveSharedSecretResponse) Reset() {
+	*x = DeriveSharedSecretResponse{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeriveSharedSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeriveSharedSecretResponse) ProtoMessage() {}
+
+func (x *DeriveSharedSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeriveSharedSecretResponse.ProtoReflect.Descriptor instead.
+func (*DeriveSharedSecretResponse) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DeriveSharedSecretResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DeriveSharedSecretResponse) GetSharedSecret() []byte {
+	if x != nil {
+		return x.SharedSecret
+	}
+	return nil
+}
+
+func (x *DeriveSharedSecretResponse) GetKeyAgreementAlgorithm() string {
+	if x != nil {
+		return x.KeyAgreementAlgorithm
+	}
+	return ""
+}
+
+func (x *DeriveSharedSecretResponse) GetKeyOrigin() string {
+	if x != nil {
+		return x.KeyOrigin
+	}
+	return ""
+}
+
 type CreateGrantRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	KeyId             string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
@@ -2792,7 +2936,7 @@ type CreateGrantRequest struct {
 
 func (x *CreateGrantRequest) Reset() {
 	*x = CreateGrantRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[42]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2948,7 @@ func (x *CreateGrantRequest) String() string {
 func (*CreateGrantRequest) ProtoMessage() {}
 
 func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[42]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2961,7 @@ func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantRequest.ProtoReflect.Descriptor instead.
 func (*CreateGrantRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{42}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateGrantRequest) GetKeyId() string {
@@ -2886,7 +3030,7 @@ type CreateGrantResponse struct {
 
 func (x *CreateGrantResponse) Reset() {
 	*x = CreateGrantResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[43]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3042,7 @@ func (x *CreateGrantResponse) String() string {
 func (*CreateGrantResponse) ProtoMessage() {}
 
 func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[43]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3055,7 @@ func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantResponse.ProtoReflect.Descriptor instead.
 func (*CreateGrantResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{43}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateGrantResponse) GetGrantToken() string {
@@ -2941,7 +3085,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[44]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3097,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[44]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3110,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{44}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListGrantsRequest) GetLimit() int32 {
@@ -3015,7 +3159,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[45]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3171,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[45]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3184,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{45}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*GrantListEntry {
@@ -3075,7 +3219,7 @@ type ListRetirableGrantsRequest struct {
 
 func (x *ListRetirableGrantsRequest) Reset() {
 	*x = ListRetirableGrantsRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[46]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3231,7 @@ func (x *ListRetirableGrantsRequest) String() string {
 func (*ListRetirableGrantsRequest) ProtoMessage() {}
 
 func (x *ListRetirableGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[46]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3244,7 @@ func (x *ListRetirableGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRetirableGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListRetirableGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{46}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListRetirableGrantsRequest) GetLimit() int32 {
@@ -3135,7 +3279,7 @@ type ListRetirableGrantsResponse struct {
 
 func (x *ListRetirableGrantsResponse) Reset() {
 	*x = ListRetirableGrantsResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[47]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3291,7 @@ func (x *ListRetirableGrantsResponse) String() string {
 func (*ListRetirableGrantsResponse) ProtoMessage() {}
 
 func (x *ListRetirableGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[47]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3304,7 @@ func (x *ListRetirableGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRetirableGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListRetirableGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{47}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListRetirableGrantsResponse) GetGrants() []*GrantListEntry {
@@ -3196,7 +3340,7 @@ type RetireGrantRequest struct {
 
 func (x *RetireGrantRequest) Reset() {
 	*x = RetireGrantRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[48]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3352,7 @@ func (x *RetireGrantRequest) String() string {
 func (*RetireGrantRequest) ProtoMessage() {}
 
 func (x *RetireGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[48]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3365,7 @@ func (x *RetireGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireGrantRequest.ProtoReflect.Descriptor instead.
 func (*RetireGrantRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{48}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RetireGrantRequest) GetGrantToken() string {
@@ -3260,7 +3404,7 @@ type RetireGrantResponse struct {
 
 func (x *RetireGrantResponse) Reset() {
 	*x = RetireGrantResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[49]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3272,7 +3416,7 @@ func (x *RetireGrantResponse) String() string {
 func (*RetireGrantResponse) ProtoMessage() {}
 
 func (x *RetireGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[49]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3285,7 +3429,7 @@ func (x *RetireGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireGrantResponse.ProtoReflect.Descriptor instead.
 func (*RetireGrantResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{49}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{51}
 }
 
 type RevokeGrantRequest struct {
@@ -3299,7 +3443,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[50]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3455,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[50]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3468,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{50}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevokeGrantRequest) GetKeyId() string {
@@ -3356,7 +3500,7 @@ type RevokeGrantResponse struct {
 
 func (x *RevokeGrantResponse) Reset() {
 	*x = RevokeGrantResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[51]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3368,7 +3512,7 @@ func (x *RevokeGrantResponse) String() string {
 func (*RevokeGrantResponse) ProtoMessage() {}
 
 func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[51]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3381,7 +3525,7 @@ func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
 func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{51}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{53}
 }
 
 type GetKeyPolicyRequest struct {
@@ -3394,7 +3538,7 @@ type GetKeyPolicyRequest struct {
 
 func (x *GetKeyPolicyRequest) Reset() {
 	*x = GetKeyPolicyRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[52]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3550,7 @@ func (x *GetKeyPolicyRequest) String() string {
 func (*GetKeyPolicyRequest) ProtoMessage() {}
 
 func (x *GetKeyPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[52]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3563,7 @@ func (x *GetKeyPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{52}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetKeyPolicyRequest) GetKeyId() string {
@@ -3446,7 +3590,7 @@ type GetKeyPolicyResponse struct {
 
 func (x *GetKeyPolicyResponse) Reset() {
 	*x = GetKeyPolicyResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[53]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +3602,7 @@ func (x *GetKeyPolicyResponse) String() string {
 func (*GetKeyPolicyResponse) ProtoMessage() {}
 
 func (x *GetKeyPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[53]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +3615,7 @@ func (x *GetKeyPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{53}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetKeyPolicyResponse) GetPolicy() string {
@@ -3500,7 +3644,7 @@ type PutKeyPolicyRequest struct {
 
 func (x *PutKeyPolicyRequest) Reset() {
 	*x = PutKeyPolicyRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[54]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +3656,7 @@ func (x *PutKeyPolicyRequest) String() string {
 func (*PutKeyPolicyRequest) ProtoMessage() {}
 
 func (x *PutKeyPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[54]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +3669,7 @@ func (x *PutKeyPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKeyPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutKeyPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{54}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PutKeyPolicyRequest) GetKeyId() string {
@@ -3564,7 +3708,7 @@ type PutKeyPolicyResponse struct {
 
 func (x *PutKeyPolicyResponse) Reset() {
 	*x = PutKeyPolicyResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[55]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3720,7 @@ func (x *PutKeyPolicyResponse) String() string {
 func (*PutKeyPolicyResponse) ProtoMessage() {}
 
 func (x *PutKeyPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[55]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3733,7 @@ func (x *PutKeyPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKeyPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutKeyPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{55}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{57}
 }
 
 type ListKeyPoliciesRequest struct {
@@ -3603,7 +3747,7 @@ type ListKeyPoliciesRequest struct {
 
 func (x *ListKeyPoliciesRequest) Reset() {
 	*x = ListKeyPoliciesRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[56]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +3759,7 @@ func (x *ListKeyPoliciesRequest) String() string {
 func (*ListKeyPoliciesRequest) ProtoMessage() {}
 
 func (x *ListKeyPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[56]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,7 +3772,7 @@ func (x *ListKeyPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListKeyPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{56}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListKeyPoliciesRequest) GetKeyId() string {
@@ -3663,7 +3807,7 @@ type ListKeyPoliciesResponse struct {
 
 func (x *ListKeyPoliciesResponse) Reset() {
 	*x = ListKeyPoliciesResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[57]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3675,7 +3819,7 @@ func (x *ListKeyPoliciesResponse) String() string {
 func (*ListKeyPoliciesResponse) ProtoMessage() {}
 
 func (x *ListKeyPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[57]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3688,7 +3832,7 @@ func (x *ListKeyPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListKeyPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{57}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListKeyPoliciesResponse) GetPolicyNames() []string {
@@ -3722,7 +3866,7 @@ type CreateAliasRequest struct {
 
 func (x *CreateAliasRequest) Reset() {
 	*x = CreateAliasRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[58]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3734,7 +3878,7 @@ func (x *CreateAliasRequest) String() string {
 func (*CreateAliasRequest) ProtoMessage() {}
 
 func (x *CreateAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[58]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3747,7 +3891,7 @@ func (x *CreateAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAliasRequest.ProtoReflect.Descriptor instead.
 func (*CreateAliasRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{58}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateAliasRequest) GetAliasName() string {
@@ -3772,7 +3916,7 @@ type CreateAliasResponse struct {
 
 func (x *CreateAliasResponse) Reset() {
 	*x = CreateAliasResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[59]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3784,7 +3928,7 @@ func (x *CreateAliasResponse) String() string {
 func (*CreateAliasResponse) ProtoMessage() {}
 
 func (x *CreateAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[59]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3797,7 +3941,7 @@ func (x *CreateAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAliasResponse.ProtoReflect.Descriptor instead.
 func (*CreateAliasResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{59}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{61}
 }
 
 type UpdateAliasRequest struct {
@@ -3810,7 +3954,7 @@ type UpdateAliasRequest struct {
 
 func (x *UpdateAliasRequest) Reset() {
 	*x = UpdateAliasRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[60]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +3966,7 @@ func (x *UpdateAliasRequest) String() string {
 func (*UpdateAliasRequest) ProtoMessage() {}
 
 func (x *UpdateAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[60]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +3979,7 @@ func (x *UpdateAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAliasRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAliasRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{60}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *UpdateAliasRequest) GetAliasName() string {
@@ -3860,7 +4004,7 @@ type UpdateAliasResponse struct {
 
 func (x *UpdateAliasResponse) Reset() {
 	*x = UpdateAliasResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[61]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3872,7 +4016,7 @@ func (x *UpdateAliasResponse) String() string {
 func (*UpdateAliasResponse) ProtoMessage() {}
 
 func (x *UpdateAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[61]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3885,7 +4029,7 @@ func (x *UpdateAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAliasResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAliasResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{61}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{63}
 }
 
 type DeleteAliasRequest struct {
@@ -3897,7 +4041,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[62]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3909,7 +4053,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[62]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3922,7 +4066,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{62}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DeleteAliasRequest) GetAliasName() string {
@@ -3940,7 +4084,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[63]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4096,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[63]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4109,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{63}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{65}
 }
 
 type ListAliasesRequest struct {
@@ -3979,7 +4123,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[64]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3991,7 +4135,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[64]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4004,7 +4148,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{64}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListAliasesRequest) GetKeyId() string {
@@ -4039,7 +4183,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[65]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4051,7 +4195,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[65]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4064,7 +4208,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{65}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*AliasListEntry {
@@ -4098,7 +4242,7 @@ type TagResourceRequest struct {
 
 func (x *TagResourceRequest) Reset() {
 	*x = TagResourceRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[66]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4110,7 +4254,7 @@ func (x *TagResourceRequest) String() string {
 func (*TagResourceRequest) ProtoMessage() {}
 
 func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[66]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4123,7 +4267,7 @@ func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceRequest.ProtoReflect.Descriptor instead.
 func (*TagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{66}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TagResourceRequest) GetKeyId() string {
@@ -4148,7 +4292,7 @@ type TagResourceResponse struct {
 
 func (x *TagResourceResponse) Reset() {
 	*x = TagResourceResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[67]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4160,7 +4304,7 @@ func (x *TagResourceResponse) String() string {
 func (*TagResourceResponse) ProtoMessage() {}
 
 func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[67]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4173,7 +4317,7 @@ func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceResponse.ProtoReflect.Descriptor instead.
 func (*TagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{67}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{69}
 }
 
 type UntagResourceRequest struct {
@@ -4186,7 +4330,7 @@ type UntagResourceRequest struct {
 
 func (x *UntagResourceRequest) Reset() {
 	*x = UntagResourceRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[68]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4198,7 +4342,7 @@ func (x *UntagResourceRequest) String() string {
 func (*UntagResourceRequest) ProtoMessage() {}
 
 func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[68]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4211,7 +4355,7 @@ func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceRequest.ProtoReflect.Descriptor instead.
 func (*UntagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{68}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *UntagResourceRequest) GetKeyId() string {
@@ -4236,7 +4380,7 @@ type UntagResourceResponse struct {
 
 func (x *UntagResourceResponse) Reset() {
 	*x = UntagResourceResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[69]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4392,7 @@ func (x *UntagResourceResponse) String() string {
 func (*UntagResourceResponse) ProtoMessage() {}
 
 func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[69]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4405,7 @@ func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceResponse.ProtoReflect.Descriptor instead.
 func (*UntagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{69}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{71}
 }
 
 type ListResourceTagsRequest struct {
@@ -4275,7 +4419,7 @@ type ListResourceTagsRequest struct {
 
 func (x *ListResourceTagsRequest) Reset() {
 	*x = ListResourceTagsRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[70]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4287,7 +4431,7 @@ func (x *ListResourceTagsRequest) String() string {
 func (*ListResourceTagsRequest) ProtoMessage() {}
 
 func (x *ListResourceTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[70]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4300,7 +4444,7 @@ func (x *ListResourceTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResourceTagsRequest.ProtoReflect.Descriptor instead.
 func (*ListResourceTagsRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{70}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListResourceTagsRequest) GetKeyId() string {
@@ -4335,7 +4479,7 @@ type ListResourceTagsResponse struct {
 
 func (x *ListResourceTagsResponse) Reset() {
 	*x = ListResourceTagsResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[71]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4347,7 +4491,7 @@ func (x *ListResourceTagsResponse) String() string {
 func (*ListResourceTagsResponse) ProtoMessage() {}
 
 func (x *ListResourceTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[71]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4360,7 +4504,7 @@ func (x *ListResourceTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResourceTagsResponse.ProtoReflect.Descriptor instead.
 func (*ListResourceTagsResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{71}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListResourceTagsResponse) GetTags() []*Tag {
@@ -4394,7 +4538,7 @@ type EnableKeyRotationRequest struct {
 
 func (x *EnableKeyRotationRequest) Reset() {
 	*x = EnableKeyRotationRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[72]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4406,7 +4550,7 @@ func (x *EnableKeyRotationRequest) String() string {
 func (*EnableKeyRotationRequest) ProtoMessage() {}
 
 func (x *EnableKeyRotationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[72]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4419,7 +4563,7 @@ func (x *EnableKeyRotationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyRotationRequest.ProtoReflect.Descriptor instead.
 func (*EnableKeyRotationRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{72}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *EnableKeyRotationRequest) GetKeyId() string {
@@ -4444,7 +4588,7 @@ type EnableKeyRotationResponse struct {
 
 func (x *EnableKeyRotationResponse) Reset() {
 	*x = EnableKeyRotationResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[73]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4456,7 +4600,7 @@ func (x *EnableKeyRotationResponse) String() string {
 func (*EnableKeyRotationResponse) ProtoMessage() {}
 
 func (x *EnableKeyRotationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[73]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4469,7 +4613,7 @@ func (x *EnableKeyRotationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyRotationResponse.ProtoReflect.Descriptor instead.
 func (*EnableKeyRotationResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{73}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{75}
 }
 
 type DisableKeyRotationRequest struct {
@@ -4481,7 +4625,7 @@ type DisableKeyRotationRequest struct {
 
 func (x *DisableKeyRotationRequest) Reset() {
 	*x = DisableKeyRotationRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[74]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4637,7 @@ func (x *DisableKeyRotationRequest) String() string {
 func (*DisableKeyRotationRequest) ProtoMessage() {}
 
 func (x *DisableKeyRotationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[74]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4650,7 @@ func (x *DisableKeyRotationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyRotationRequest.ProtoReflect.Descriptor instead.
 func (*DisableKeyRotationRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{74}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *DisableKeyRotationRequest) GetKeyId() string {
@@ -4524,7 +4668,7 @@ type DisableKeyRotationResponse struct {
 
 func (x *DisableKeyRotationResponse) Reset() {
 	*x = DisableKeyRotationResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[75]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4536,7 +4680,7 @@ func (x *DisableKeyRotationResponse) String() string {
 func (*DisableKeyRotationResponse) ProtoMessage() {}
 
 func (x *DisableKeyRotationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[75]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4549,7 +4693,7 @@ func (x *DisableKeyRotationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyRotationResponse.ProtoReflect.Descriptor instead.
 func (*DisableKeyRotationResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{75}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{77}
 }
 
 type GetKeyRotationStatusRequest struct {
@@ -4561,7 +4705,7 @@ type GetKeyRotationStatusRequest struct {
 
 func (x *GetKeyRotationStatusRequest) Reset() {
 	*x = GetKeyRotationStatusRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[76]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4573,7 +4717,7 @@ func (x *GetKeyRotationStatusRequest) String() string {
 func (*GetKeyRotationStatusRequest) ProtoMessage() {}
 
 func (x *GetKeyRotationStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[76]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4586,7 +4730,7 @@ func (x *GetKeyRotationStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRotationStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRotationStatusRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{76}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetKeyRotationStatusRequest) GetKeyId() string {
@@ -4609,7 +4753,7 @@ type GetKeyRotationStatusResponse struct {
 
 func (x *GetKeyRotationStatusResponse) Reset() {
 	*x = GetKeyRotationStatusResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[77]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4621,7 +4765,7 @@ func (x *GetKeyRotationStatusResponse) String() string {
 func (*GetKeyRotationStatusResponse) ProtoMessage() {}
 
 func (x *GetKeyRotationStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[77]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4634,7 +4778,7 @@ func (x *GetKeyRotationStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRotationStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyRotationStatusResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{77}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetKeyRotationStatusResponse) GetKeyRotationEnabled() bool {
@@ -4681,7 +4825,7 @@ type RotateKeyOnDemandRequest struct {
 
 func (x *RotateKeyOnDemandRequest) Reset() {
 	*x = RotateKeyOnDemandRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[78]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4693,7 +4837,7 @@ func (x *RotateKeyOnDemandRequest) String() string {
 func (*RotateKeyOnDemandRequest) ProtoMessage() {}
 
 func (x *RotateKeyOnDemandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[78]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4706,7 +4850,7 @@ func (x *RotateKeyOnDemandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyOnDemandRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeyOnDemandRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{78}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RotateKeyOnDemandRequest) GetKeyId() string {
@@ -4725,7 +4869,7 @@ type RotateKeyOnDemandResponse struct {
 
 func (x *RotateKeyOnDemandResponse) Reset() {
 	*x = RotateKeyOnDemandResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[79]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4737,7 +4881,7 @@ func (x *RotateKeyOnDemandResponse) String() string {
 func (*RotateKeyOnDemandResponse) ProtoMessage() {}
 
 func (x *RotateKeyOnDemandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[79]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4750,7 +4894,7 @@ func (x *RotateKeyOnDemandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyOnDemandResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeyOnDemandResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{79}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RotateKeyOnDemandResponse) GetKeyId() string {
@@ -4772,7 +4916,7 @@ type ListKeyRotationsRequest struct {
 
 func (x *ListKeyRotationsRequest) Reset() {
 	*x = ListKeyRotationsRequest{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[80]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4784,7 +4928,7 @@ func (x *ListKeyRotationsRequest) String() string {
 func (*ListKeyRotationsRequest) ProtoMessage() {}
 
 func (x *ListKeyRotationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[80]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4797,7 +4941,7 @@ func (x *ListKeyRotationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyRotationsRequest.ProtoReflect.Descriptor instead.
 func (*ListKeyRotationsRequest) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{80}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListKeyRotationsRequest) GetKeyId() string {
@@ -4839,7 +4983,7 @@ type ListKeyRotationsResponse struct {
 
 func (x *ListKeyRotationsResponse) Reset() {
 	*x = ListKeyRotationsResponse{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[81]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4851,7 +4995,7 @@ func (x *ListKeyRotationsResponse) String() string {
 func (*ListKeyRotationsResponse) ProtoMessage() {}
 
 func (x *ListKeyRotationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[81]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4864,7 +5008,7 @@ func (x *ListKeyRotationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeyRotationsResponse.ProtoReflect.Descriptor instead.
 func (*ListKeyRotationsResponse) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{81}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListKeyRotationsResponse) GetRotations() []*RotationsListEntry {
@@ -4918,7 +5062,7 @@ type KeyMetadata struct {
 
 func (x *KeyMetadata) Reset() {
 	*x = KeyMetadata{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[82]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4930,7 +5074,7 @@ func (x *KeyMetadata) String() string {
 func (*KeyMetadata) ProtoMessage() {}
 
 func (x *KeyMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[82]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4943,7 +5087,7 @@ func (x *KeyMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyMetadata.ProtoReflect.Descriptor instead.
 func (*KeyMetadata) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{82}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *KeyMetadata) GetAwsAccountId() string {
@@ -5104,7 +5248,7 @@ type KeyListEntry struct {
 
 func (x *KeyListEntry) Reset() {
 	*x = KeyListEntry{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[83]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5116,7 +5260,7 @@ func (x *KeyListEntry) String() string {
 func (*KeyListEntry) ProtoMessage() {}
 
 func (x *KeyListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[83]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5129,7 +5273,7 @@ func (x *KeyListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyListEntry.ProtoReflect.Descriptor instead.
 func (*KeyListEntry) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{83}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *KeyListEntry) GetKeyId() string {
@@ -5157,7 +5301,7 @@ type Tag struct {
 
 func (x *Tag) Reset() {
 	*x = Tag{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[84]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5169,7 +5313,7 @@ func (x *Tag) String() string {
 func (*Tag) ProtoMessage() {}
 
 func (x *Tag) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[84]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5182,7 +5326,7 @@ func (x *Tag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tag.ProtoReflect.Descriptor instead.
 func (*Tag) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{84}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *Tag) GetTagKey() string {
@@ -5210,7 +5354,7 @@ type GrantConstraints struct {
 
 func (x *GrantConstraints) Reset() {
 	*x = GrantConstraints{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[85]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5222,7 +5366,7 @@ func (x *GrantConstraints) String() string {
 func (*GrantConstraints) ProtoMessage() {}
 
 func (x *GrantConstraints) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[85]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5235,7 +5379,7 @@ func (x *GrantConstraints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantConstraints.ProtoReflect.Descriptor instead.
 func (*GrantConstraints) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{85}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *GrantConstraints) GetEncryptionContextSubset() map[string]string {
@@ -5270,7 +5414,7 @@ type GrantListEntry struct {
 
 func (x *GrantListEntry) Reset() {
 	*x = GrantListEntry{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[86]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5282,7 +5426,7 @@ func (x *GrantListEntry) String() string {
 func (*GrantListEntry) ProtoMessage() {}
 
 func (x *GrantListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[86]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5295,7 +5439,7 @@ func (x *GrantListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantListEntry.ProtoReflect.Descriptor instead.
 func (*GrantListEntry) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{86}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *GrantListEntry) GetKeyId() string {
@@ -5375,7 +5519,7 @@ type AliasListEntry struct {
 
 func (x *AliasListEntry) Reset() {
 	*x = AliasListEntry{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[87]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5387,7 +5531,7 @@ func (x *AliasListEntry) String() string {
 func (*AliasListEntry) ProtoMessage() {}
 
 func (x *AliasListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[87]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5400,7 +5544,7 @@ func (x *AliasListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliasListEntry.ProtoReflect.Descriptor instead.
 func (*AliasListEntry) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{87}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *AliasListEntry) GetAliasName() string {
@@ -5452,7 +5596,7 @@ type RotationsListEntry struct {
 
 func (x *RotationsListEntry) Reset() {
 	*x = RotationsListEntry{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[88]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5464,7 +5608,7 @@ func (x *RotationsListEntry) String() string {
 func (*RotationsListEntry) ProtoMessage() {}
 
 func (x *RotationsListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[88]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5477,7 +5621,7 @@ func (x *RotationsListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotationsListEntry.ProtoReflect.Descriptor instead.
 func (*RotationsListEntry) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{88}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RotationsListEntry) GetKeyId() string {
@@ -5525,7 +5669,7 @@ type ErrorInfo struct {
 
 func (x *ErrorInfo) Reset() {
 	*x = ErrorInfo{}
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[89]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5537,7 +5681,7 @@ func (x *ErrorInfo) String() string {
 func (*ErrorInfo) ProtoMessage() {}
 
 func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_kms_v1_kms_proto_msgTypes[89]
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5550,7 +5694,7 @@ func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorInfo.ProtoReflect.Descriptor instead.
 func (*ErrorInfo) Descriptor() ([]byte, []int) {
-	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{89}
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ErrorInfo) GetType() string {
@@ -5793,7 +5937,20 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\tkey_usage\x18\x05 \x01(\tR\bKeyUsage\x123\n" +
 	"\x15encryption_algorithms\x18\x06 \x03(\tR\x14EncryptionAlgorithms\x12-\n" +
 	"\x12signing_algorithms\x18\a \x03(\tR\x11SigningAlgorithms\x128\n" +
-	"\x18key_agreement_algorithms\x18\b \x03(\tR\x16KeyAgreementAlgorithms\"\xb9\x02\n" +
+	"\x18key_agreement_algorithms\x18\b \x03(\tR\x16KeyAgreementAlgorithms\"\xc5\x01\n" +
+	"\x19DeriveSharedSecretRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x126\n" +
+	"\x17key_agreement_algorithm\x18\x02 \x01(\tR\x15KeyAgreementAlgorithm\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tPublicKey\x12!\n" +
+	"\fgrant_tokens\x18\x04 \x03(\tR\vGrantTokens\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06DryRun\"\xaf\x01\n" +
+	"\x1aDeriveSharedSecretResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12#\n" +
+	"\rshared_secret\x18\x02 \x01(\fR\fSharedSecret\x126\n" +
+	"\x17key_agreement_algorithm\x18\x03 \x01(\tR\x15KeyAgreementAlgorithm\x12\x1d\n" +
+	"\n" +
+	"key_origin\x18\x04 \x01(\tR\tKeyOrigin\"\xb9\x02\n" +
 	"\x12CreateGrantRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12+\n" +
 	"\x11grantee_principal\x18\x02 \x01(\tR\x10GranteePrincipal\x12-\n" +
@@ -6012,7 +6169,7 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\rrotation_type\x18\x04 \x01(\tR\fRotationType\x12,\n" +
 	"\x12key_material_state\x18\x05 \x01(\tR\x10KeyMaterialState\"\x1f\n" +
 	"\tErrorInfo\x12\x12\n" +
-	"\x04type\x18\x01 \x01(\tR\x04Type2\xfb\x1d\n" +
+	"\x04type\x18\x01 \x01(\tR\x04Type2\xe4\x1e\n" +
 	"\x14KeyManagementService\x12L\n" +
 	"\tCreateKey\x12\x1e.trent.kms.v1.CreateKeyRequest\x1a\x1f.trent.kms.v1.CreateKeyResponse\x12W\n" +
 	"\vDescribeKey\x12 .trent.kms.v1.DescribeKeyRequest\x1a!.trent.kms.v1.DescribeKeyResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -6034,7 +6191,8 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\vGenerateMac\x12 .trent.kms.v1.GenerateMacRequest\x1a!.trent.kms.v1.GenerateMacResponse\x12L\n" +
 	"\tVerifyMac\x12\x1e.trent.kms.v1.VerifyMacRequest\x1a\x1f.trent.kms.v1.VerifyMacResponse\x12=\n" +
 	"\x04Sign\x12\x19.trent.kms.v1.SignRequest\x1a\x1a.trent.kms.v1.SignResponse\x12C\n" +
-	"\x06Verify\x12\x1b.trent.kms.v1.VerifyRequest\x1a\x1c.trent.kms.v1.VerifyResponse\x12Z\n" +
+	"\x06Verify\x12\x1b.trent.kms.v1.VerifyRequest\x1a\x1c.trent.kms.v1.VerifyResponse\x12g\n" +
+	"\x12DeriveSharedSecret\x12'.trent.kms.v1.DeriveSharedSecretRequest\x1a(.trent.kms.v1.DeriveSharedSecretResponse\x12Z\n" +
 	"\fGetPublicKey\x12!.trent.kms.v1.GetPublicKeyRequest\x1a\".trent.kms.v1.GetPublicKeyResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\vCreateGrant\x12 .trent.kms.v1.CreateGrantRequest\x1a!.trent.kms.v1.CreateGrantResponse\x12T\n" +
 	"\n" +
@@ -6071,7 +6229,7 @@ func file_trent_kms_v1_kms_proto_rawDescGZIP() []byte {
 	return file_trent_kms_v1_kms_proto_rawDescData
 }
 
-var file_trent_kms_v1_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
+var file_trent_kms_v1_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_trent_kms_v1_kms_proto_goTypes = []any{
 	(*CreateKeyRequest)(nil),                            // 0: trent.kms.v1.CreateKeyRequest
 	(*CreateKeyResponse)(nil),                           // 1: trent.kms.v1.CreateKeyResponse
@@ -6115,175 +6273,179 @@ var file_trent_kms_v1_kms_proto_goTypes = []any{
 	(*VerifyResponse)(nil),                              // 39: trent.kms.v1.VerifyResponse
 	(*GetPublicKeyRequest)(nil),                         // 40: trent.kms.v1.GetPublicKeyRequest
 	(*GetPublicKeyResponse)(nil),                        // 41: trent.kms.v1.GetPublicKeyResponse
-	(*CreateGrantRequest)(nil),                          // 42: trent.kms.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),                         // 43: trent.kms.v1.CreateGrantResponse
-	(*ListGrantsRequest)(nil),                           // 44: trent.kms.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),                          // 45: trent.kms.v1.ListGrantsResponse
-	(*ListRetirableGrantsRequest)(nil),                  // 46: trent.kms.v1.ListRetirableGrantsRequest
-	(*ListRetirableGrantsResponse)(nil),                 // 47: trent.kms.v1.ListRetirableGrantsResponse
-	(*RetireGrantRequest)(nil),                          // 48: trent.kms.v1.RetireGrantRequest
-	(*RetireGrantResponse)(nil),                         // 49: trent.kms.v1.RetireGrantResponse
-	(*RevokeGrantRequest)(nil),                          // 50: trent.kms.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),                         // 51: trent.kms.v1.RevokeGrantResponse
-	(*GetKeyPolicyRequest)(nil),                         // 52: trent.kms.v1.GetKeyPolicyRequest
-	(*GetKeyPolicyResponse)(nil),                        // 53: trent.kms.v1.GetKeyPolicyResponse
-	(*PutKeyPolicyRequest)(nil),                         // 54: trent.kms.v1.PutKeyPolicyRequest
-	(*PutKeyPolicyResponse)(nil),                        // 55: trent.kms.v1.PutKeyPolicyResponse
-	(*ListKeyPoliciesRequest)(nil),                      // 56: trent.kms.v1.ListKeyPoliciesRequest
-	(*ListKeyPoliciesResponse)(nil),                     // 57: trent.kms.v1.ListKeyPoliciesResponse
-	(*CreateAliasRequest)(nil),                          // 58: trent.kms.v1.CreateAliasRequest
-	(*CreateAliasResponse)(nil),                         // 59: trent.kms.v1.CreateAliasResponse
-	(*UpdateAliasRequest)(nil),                          // 60: trent.kms.v1.UpdateAliasRequest
-	(*UpdateAliasResponse)(nil),                         // 61: trent.kms.v1.UpdateAliasResponse
-	(*DeleteAliasRequest)(nil),                          // 62: trent.kms.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),                         // 63: trent.kms.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),                          // 64: trent.kms.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),                         // 65: trent.kms.v1.ListAliasesResponse
-	(*TagResourceRequest)(nil),                          // 66: trent.kms.v1.TagResourceRequest
-	(*TagResourceResponse)(nil),                         // 67: trent.kms.v1.TagResourceResponse
-	(*UntagResourceRequest)(nil),                        // 68: trent.kms.v1.UntagResourceRequest
-	(*UntagResourceResponse)(nil),                       // 69: trent.kms.v1.UntagResourceResponse
-	(*ListResourceTagsRequest)(nil),                     // 70: trent.kms.v1.ListResourceTagsRequest
-	(*ListResourceTagsResponse)(nil),                    // 71: trent.kms.v1.ListResourceTagsResponse
-	(*EnableKeyRotationRequest)(nil),                    // 72: trent.kms.v1.EnableKeyRotationRequest
-	(*EnableKeyRotationResponse)(nil),                   // 73: trent.kms.v1.EnableKeyRotationResponse
-	(*DisableKeyRotationRequest)(nil),                   // 74: trent.kms.v1.DisableKeyRotationRequest
-	(*DisableKeyRotationResponse)(nil),                  // 75: trent.kms.v1.DisableKeyRotationResponse
-	(*GetKeyRotationStatusRequest)(nil),                 // 76: trent.kms.v1.GetKeyRotationStatusRequest
-	(*GetKeyRotationStatusResponse)(nil),                // 77: trent.kms.v1.GetKeyRotationStatusResponse
-	(*RotateKeyOnDemandRequest)(nil),                    // 78: trent.kms.v1.RotateKeyOnDemandRequest
-	(*RotateKeyOnDemandResponse)(nil),                   // 79: trent.kms.v1.RotateKeyOnDemandResponse
-	(*ListKeyRotationsRequest)(nil),                     // 80: trent.kms.v1.ListKeyRotationsRequest
-	(*ListKeyRotationsResponse)(nil),                    // 81: trent.kms.v1.ListKeyRotationsResponse
-	(*KeyMetadata)(nil),                                 // 82: trent.kms.v1.KeyMetadata
-	(*KeyListEntry)(nil),                                // 83: trent.kms.v1.KeyListEntry
-	(*Tag)(nil),                                         // 84: trent.kms.v1.Tag
-	(*GrantConstraints)(nil),                            // 85: trent.kms.v1.GrantConstraints
-	(*GrantListEntry)(nil),                              // 86: trent.kms.v1.GrantListEntry
-	(*AliasListEntry)(nil),                              // 87: trent.kms.v1.AliasListEntry
-	(*RotationsListEntry)(nil),                          // 88: trent.kms.v1.RotationsListEntry
-	(*ErrorInfo)(nil),                                   // 89: trent.kms.v1.ErrorInfo
-	nil,                                                 // 90: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                                 // 91: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                                 // 92: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                                 // 93: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                                 // 94: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                                 // 95: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                                 // 96: trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
-	nil,                                                 // 97: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                                 // 98: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	nil,                                                 // 99: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	(*DeriveSharedSecretRequest)(nil),                   // 42: trent.kms.v1.DeriveSharedSecretRequest
+	(*DeriveSharedSecretResponse)(nil),                  // 43: trent.kms.v1.DeriveSharedSecretResponse
+	(*CreateGrantRequest)(nil),                          // 44: trent.kms.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),                         // 45: trent.kms.v1.CreateGrantResponse
+	(*ListGrantsRequest)(nil),                           // 46: trent.kms.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),                          // 47: trent.kms.v1.ListGrantsResponse
+	(*ListRetirableGrantsRequest)(nil),                  // 48: trent.kms.v1.ListRetirableGrantsRequest
+	(*ListRetirableGrantsResponse)(nil),                 // 49: trent.kms.v1.ListRetirableGrantsResponse
+	(*RetireGrantRequest)(nil),                          // 50: trent.kms.v1.RetireGrantRequest
+	(*RetireGrantResponse)(nil),                         // 51: trent.kms.v1.RetireGrantResponse
+	(*RevokeGrantRequest)(nil),                          // 52: trent.kms.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),                         // 53: trent.kms.v1.RevokeGrantResponse
+	(*GetKeyPolicyRequest)(nil),                         // 54: trent.kms.v1.GetKeyPolicyRequest
+	(*GetKeyPolicyResponse)(nil),                        // 55: trent.kms.v1.GetKeyPolicyResponse
+	(*PutKeyPolicyRequest)(nil),                         // 56: trent.kms.v1.PutKeyPolicyRequest
+	(*PutKeyPolicyResponse)(nil),                        // 57: trent.kms.v1.PutKeyPolicyResponse
+	(*ListKeyPoliciesRequest)(nil),                      // 58: trent.kms.v1.ListKeyPoliciesRequest
+	(*ListKeyPoliciesResponse)(nil),                     // 59: trent.kms.v1.ListKeyPoliciesResponse
+	(*CreateAliasRequest)(nil),                          // 60: trent.kms.v1.CreateAliasRequest
+	(*CreateAliasResponse)(nil),                         // 61: trent.kms.v1.CreateAliasResponse
+	(*UpdateAliasRequest)(nil),                          // 62: trent.kms.v1.UpdateAliasRequest
+	(*UpdateAliasResponse)(nil),                         // 63: trent.kms.v1.UpdateAliasResponse
+	(*DeleteAliasRequest)(nil),                          // 64: trent.kms.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),                         // 65: trent.kms.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),                          // 66: trent.kms.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),                         // 67: trent.kms.v1.ListAliasesResponse
+	(*TagResourceRequest)(nil),                          // 68: trent.kms.v1.TagResourceRequest
+	(*TagResourceResponse)(nil),                         // 69: trent.kms.v1.TagResourceResponse
+	(*UntagResourceRequest)(nil),                        // 70: trent.kms.v1.UntagResourceRequest
+	(*UntagResourceResponse)(nil),                       // 71: trent.kms.v1.UntagResourceResponse
+	(*ListResourceTagsRequest)(nil),                     // 72: trent.kms.v1.ListResourceTagsRequest
+	(*ListResourceTagsResponse)(nil),                    // 73: trent.kms.v1.ListResourceTagsResponse
+	(*EnableKeyRotationRequest)(nil),                    // 74: trent.kms.v1.EnableKeyRotationRequest
+	(*EnableKeyRotationResponse)(nil),                   // 75: trent.kms.v1.EnableKeyRotationResponse
+	(*DisableKeyRotationRequest)(nil),                   // 76: trent.kms.v1.DisableKeyRotationRequest
+	(*DisableKeyRotationResponse)(nil),                  // 77: trent.kms.v1.DisableKeyRotationResponse
+	(*GetKeyRotationStatusRequest)(nil),                 // 78: trent.kms.v1.GetKeyRotationStatusRequest
+	(*GetKeyRotationStatusResponse)(nil),                // 79: trent.kms.v1.GetKeyRotationStatusResponse
+	(*RotateKeyOnDemandRequest)(nil),                    // 80: trent.kms.v1.RotateKeyOnDemandRequest
+	(*RotateKeyOnDemandResponse)(nil),                   // 81: trent.kms.v1.RotateKeyOnDemandResponse
+	(*ListKeyRotationsRequest)(nil),                     // 82: trent.kms.v1.ListKeyRotationsRequest
+	(*ListKeyRotationsResponse)(nil),                    // 83: trent.kms.v1.ListKeyRotationsResponse
+	(*KeyMetadata)(nil),                                 // 84: trent.kms.v1.KeyMetadata
+	(*KeyListEntry)(nil),                                // 85: trent.kms.v1.KeyListEntry
+	(*Tag)(nil),                                         // 86: trent.kms.v1.Tag
+	(*GrantConstraints)(nil),                            // 87: trent.kms.v1.GrantConstraints
+	(*GrantListEntry)(nil),                              // 88: trent.kms.v1.GrantListEntry
+	(*AliasListEntry)(nil),                              // 89: trent.kms.v1.AliasListEntry
+	(*RotationsListEntry)(nil),                          // 90: trent.kms.v1.RotationsListEntry
+	(*ErrorInfo)(nil),                                   // 91: trent.kms.v1.ErrorInfo
+	nil,                                                 // 92: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                                 // 93: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                                 // 94: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                                 // 95: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                                 // 96: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                                 // 97: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	nil,                                                 // 98: trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
+	nil,                                                 // 99: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
+	nil,                                                 // 100: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	nil,                                                 // 101: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 }
 var file_trent_kms_v1_kms_proto_depIdxs = []int32{
-	84, // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
-	82, // 1: trent.kms.v1.CreateKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
-	82, // 2: trent.kms.v1.DescribeKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
-	83, // 3: trent.kms.v1.ListKeysResponse.keys:type_name -> trent.kms.v1.KeyListEntry
-	90, // 4: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	91, // 5: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	92, // 6: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	93, // 7: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	94, // 8: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	95, // 9: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	96, // 10: trent.kms.v1.GenerateDataKeyPairRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
-	97, // 11: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
-	85, // 12: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
-	86, // 13: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
-	86, // 14: trent.kms.v1.ListRetirableGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
-	87, // 15: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
-	84, // 16: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
-	84, // 17: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
-	88, // 18: trent.kms.v1.ListKeyRotationsResponse.rotations:type_name -> trent.kms.v1.RotationsListEntry
-	98, // 19: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	99, // 20: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
-	85, // 21: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
-	0,  // 22: trent.kms.v1.KeyManagementService.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
-	2,  // 23: trent.kms.v1.KeyManagementService.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
-	4,  // 24: trent.kms.v1.KeyManagementService.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
-	6,  // 25: trent.kms.v1.KeyManagementService.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
-	8,  // 26: trent.kms.v1.KeyManagementService.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
-	10, // 27: trent.kms.v1.KeyManagementService.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
-	12, // 28: trent.kms.v1.KeyManagementService.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
-	14, // 29: trent.kms.v1.KeyManagementService.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
-	16, // 30: trent.kms.v1.KeyManagementService.Encrypt:input_type -> trent.kms.v1.EncryptRequest
-	18, // 31: trent.kms.v1.KeyManagementService.Decrypt:input_type -> trent.kms.v1.DecryptRequest
-	20, // 32: trent.kms.v1.KeyManagementService.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
-	22, // 33: trent.kms.v1.KeyManagementService.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
-	24, // 34: trent.kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	26, // 35: trent.kms.v1.KeyManagementService.GenerateDataKeyPair:input_type -> trent.kms.v1.GenerateDataKeyPairRequest
-	28, // 36: trent.kms.v1.KeyManagementService.GenerateDataKeyPairWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest
-	30, // 37: trent.kms.v1.KeyManagementService.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
-	32, // 38: trent.kms.v1.KeyManagementService.GenerateMac:input_type -> trent.kms.v1.GenerateMacRequest
-	34, // 39: trent.kms.v1.KeyManagementService.VerifyMac:input_type -> trent.kms.v1.VerifyMacRequest
-	36, // 40: trent.kms.v1.KeyManagementService.Sign:input_type -> trent.kms.v1.SignRequest
-	38, // 41: trent.kms.v1.KeyManagementService.Verify:input_type -> trent.kms.v1.VerifyRequest
-	40, // 42: trent.kms.v1.KeyManagementService.GetPublicKey:input_type -> trent.kms.v1.GetPublicKeyRequest
-	42, // 43: trent.kms.v1.KeyManagementService.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
-	44, // 44: trent.kms.v1.KeyManagementService.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
-	46, // 45: trent.kms.v1.KeyManagementService.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
-	48, // 46: trent.kms.v1.KeyManagementService.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
-	50, // 47: trent.kms.v1.KeyManagementService.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
-	52, // 48: trent.kms.v1.KeyManagementService.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
-	54, // 49: trent.kms.v1.KeyManagementService.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
-	56, // 50: trent.kms.v1.KeyManagementService.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
-	58, // 51: trent.kms.v1.KeyManagementService.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
-	60, // 52: trent.kms.v1.KeyManagementService.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
-	62, // 53: trent.kms.v1.KeyManagementService.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
-	64, // 54: trent.kms.v1.KeyManagementService.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
-	66, // 55: trent.kms.v1.KeyManagementService.TagResource:input_type -> trent.kms.v1.TagResourceRequest
-	68, // 56: trent.kms.v1.KeyManagementService.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
-	70, // 57: trent.kms.v1.KeyManagementService.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
-	72, // 58: trent.kms.v1.KeyManagementService.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
-	74, // 59: trent.kms.v1.KeyManagementService.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
-	76, // 60: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
-	78, // 61: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
-	80, // 62: trent.kms.v1.KeyManagementService.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	1,  // 63: trent.kms.v1.KeyManagementService.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	3,  // 64: trent.kms.v1.KeyManagementService.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	5,  // 65: trent.kms.v1.KeyManagementService.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	7,  // 66: trent.kms.v1.KeyManagementService.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	9,  // 67: trent.kms.v1.KeyManagementService.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	11, // 68: trent.kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	13, // 69: trent.kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	15, // 70: trent.kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	17, // 71: trent.kms.v1.KeyManagementService.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	19, // 72: trent.kms.v1.KeyManagementService.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	21, // 73: trent.kms.v1.KeyManagementService.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	23, // 74: trent.kms.v1.KeyManagementService.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	25, // 75: trent.kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	27, // 76: trent.kms.v1.KeyManagementService.GenerateDataKeyPair:output_type -> trent.kms.v1.GenerateDataKeyPairResponse
-	29, // 77: trent.kms.v1.KeyManagementService.GenerateDataKeyPairWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextResponse
-	31, // 78: trent.kms.v1.KeyManagementService.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	33, // 79: trent.kms.v1.KeyManagementService.GenerateMac:output_type -> trent.kms.v1.GenerateMacResponse
-	35, // 80: trent.kms.v1.KeyManagementService.VerifyMac:output_type -> trent.kms.v1.VerifyMacResponse
-	37, // 81: trent.kms.v1.KeyManagementService.Sign:output_type -> trent.kms.v1.SignResponse
-	39, // 82: trent.kms.v1.KeyManagementService.Verify:output_type -> trent.kms.v1.VerifyResponse
-	41, // 83: trent.kms.v1.KeyManagementService.GetPublicKey:output_type -> trent.kms.v1.GetPublicKeyResponse
-	43, // 84: trent.kms.v1.KeyManagementService.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
-	45, // 85: trent.kms.v1.KeyManagementService.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	47, // 86: trent.kms.v1.KeyManagementService.ListRetirableGrants:output_type -> trent.kms.v1.ListRetirableGrantsResponse
-	49, // 87: trent.kms.v1.KeyManagementService.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
-	51, // 88: trent.kms.v1.KeyManagementService.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
-	53, // 89: trent.kms.v1.KeyManagementService.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
-	55, // 90: trent.kms.v1.KeyManagementService.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
-	57, // 91: trent.kms.v1.KeyManagementService.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
-	59, // 92: trent.kms.v1.KeyManagementService.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	61, // 93: trent.kms.v1.KeyManagementService.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	63, // 94: trent.kms.v1.KeyManagementService.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	65, // 95: trent.kms.v1.KeyManagementService.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	67, // 96: trent.kms.v1.KeyManagementService.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	69, // 97: trent.kms.v1.KeyManagementService.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	71, // 98: trent.kms.v1.KeyManagementService.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	73, // 99: trent.kms.v1.KeyManagementService.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	75, // 100: trent.kms.v1.KeyManagementService.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	77, // 101: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	79, // 102: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	81, // 103: trent.kms.v1.KeyManagementService.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	63, // [63:104] is the sub-list for method output_type
-	22, // [22:63] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	86,  // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
+	84,  // 1: trent.kms.v1.CreateKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
+	84,  // 2: trent.kms.v1.DescribeKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
+	85,  // 3: trent.kms.v1.ListKeysResponse.keys:type_name -> trent.kms.v1.KeyListEntry
+	92,  // 4: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	93,  // 5: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	94,  // 6: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	95,  // 7: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	96,  // 8: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	97,  // 9: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	98,  // 10: trent.kms.v1.GenerateDataKeyPairRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
+	99,  // 11: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
+	87,  // 12: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
+	88,  // 13: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
+	88,  // 14: trent.kms.v1.ListRetirableGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
+	89,  // 15: trent.kms.v1.ListAliasesResponse.aliases:type_name -> trent.kms.v1.AliasListEntry
+	86,  // 16: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
+	86,  // 17: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
+	90,  // 18: trent.kms.v1.ListKeyRotationsResponse.rotations:type_name -> trent.kms.v1.RotationsListEntry
+	100, // 19: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	101, // 20: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	87,  // 21: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
+	0,   // 22: trent.kms.v1.KeyManagementService.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
+	2,   // 23: trent.kms.v1.KeyManagementService.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
+	4,   // 24: trent.kms.v1.KeyManagementService.ListKeys:input_type -> trent.kms.v1.ListKeysRequest
+	6,   // 25: trent.kms.v1.KeyManagementService.EnableKey:input_type -> trent.kms.v1.EnableKeyRequest
+	8,   // 26: trent.kms.v1.KeyManagementService.DisableKey:input_type -> trent.kms.v1.DisableKeyRequest
+	10,  // 27: trent.kms.v1.KeyManagementService.UpdateKeyDescription:input_type -> trent.kms.v1.UpdateKeyDescriptionRequest
+	12,  // 28: trent.kms.v1.KeyManagementService.ScheduleKeyDeletion:input_type -> trent.kms.v1.ScheduleKeyDeletionRequest
+	14,  // 29: trent.kms.v1.KeyManagementService.CancelKeyDeletion:input_type -> trent.kms.v1.CancelKeyDeletionRequest
+	16,  // 30: trent.kms.v1.KeyManagementService.Encrypt:input_type -> trent.kms.v1.EncryptRequest
+	18,  // 31: trent.kms.v1.KeyManagementService.Decrypt:input_type -> trent.kms.v1.DecryptRequest
+	20,  // 32: trent.kms.v1.KeyManagementService.ReEncrypt:input_type -> trent.kms.v1.ReEncryptRequest
+	22,  // 33: trent.kms.v1.KeyManagementService.GenerateDataKey:input_type -> trent.kms.v1.GenerateDataKeyRequest
+	24,  // 34: trent.kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	26,  // 35: trent.kms.v1.KeyManagementService.GenerateDataKeyPair:input_type -> trent.kms.v1.GenerateDataKeyPairRequest
+	28,  // 36: trent.kms.v1.KeyManagementService.GenerateDataKeyPairWithoutPlaintext:input_type -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest
+	30,  // 37: trent.kms.v1.KeyManagementService.GenerateRandom:input_type -> trent.kms.v1.GenerateRandomRequest
+	32,  // 38: trent.kms.v1.KeyManagementService.GenerateMac:input_type -> trent.kms.v1.GenerateMacRequest
+	34,  // 39: trent.kms.v1.KeyManagementService.VerifyMac:input_type -> trent.kms.v1.VerifyMacRequest
+	36,  // 40: trent.kms.v1.KeyManagementService.Sign:input_type -> trent.kms.v1.SignRequest
+	38,  // 41: trent.kms.v1.KeyManagementService.Verify:input_type -> trent.kms.v1.VerifyRequest
+	42,  // 42: trent.kms.v1.KeyManagementService.DeriveSharedSecret:input_type -> trent.kms.v1.DeriveSharedSecretRequest
+	40,  // 43: trent.kms.v1.KeyManagementService.GetPublicKey:input_type -> trent.kms.v1.GetPublicKeyRequest
+	44,  // 44: trent.kms.v1.KeyManagementService.CreateGrant:input_type -> trent.kms.v1.CreateGrantRequest
+	46,  // 45: trent.kms.v1.KeyManagementService.ListGrants:input_type -> trent.kms.v1.ListGrantsRequest
+	48,  // 46: trent.kms.v1.KeyManagementService.ListRetirableGrants:input_type -> trent.kms.v1.ListRetirableGrantsRequest
+	50,  // 47: trent.kms.v1.KeyManagementService.RetireGrant:input_type -> trent.kms.v1.RetireGrantRequest
+	52,  // 48: trent.kms.v1.KeyManagementService.RevokeGrant:input_type -> trent.kms.v1.RevokeGrantRequest
+	54,  // 49: trent.kms.v1.KeyManagementService.GetKeyPolicy:input_type -> trent.kms.v1.GetKeyPolicyRequest
+	56,  // 50: trent.kms.v1.KeyManagementService.PutKeyPolicy:input_type -> trent.kms.v1.PutKeyPolicyRequest
+	58,  // 51: trent.kms.v1.KeyManagementService.ListKeyPolicies:input_type -> trent.kms.v1.ListKeyPoliciesRequest
+	60,  // 52: trent.kms.v1.KeyManagementService.CreateAlias:input_type -> trent.kms.v1.CreateAliasRequest
+	62,  // 53: trent.kms.v1.KeyManagementService.UpdateAlias:input_type -> trent.kms.v1.UpdateAliasRequest
+	64,  // 54: trent.kms.v1.KeyManagementService.DeleteAlias:input_type -> trent.kms.v1.DeleteAliasRequest
+	66,  // 55: trent.kms.v1.KeyManagementService.ListAliases:input_type -> trent.kms.v1.ListAliasesRequest
+	68,  // 56: trent.kms.v1.KeyManagementService.TagResource:input_type -> trent.kms.v1.TagResourceRequest
+	70,  // 57: trent.kms.v1.KeyManagementService.UntagResource:input_type -> trent.kms.v1.UntagResourceRequest
+	72,  // 58: trent.kms.v1.KeyManagementService.ListResourceTags:input_type -> trent.kms.v1.ListResourceTagsRequest
+	74,  // 59: trent.kms.v1.KeyManagementService.EnableKeyRotation:input_type -> trent.kms.v1.EnableKeyRotationRequest
+	76,  // 60: trent.kms.v1.KeyManagementService.DisableKeyRotation:input_type -> trent.kms.v1.DisableKeyRotationRequest
+	78,  // 61: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
+	80,  // 62: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
+	82,  // 63: trent.kms.v1.KeyManagementService.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
+	1,   // 64: trent.kms.v1.KeyManagementService.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	3,   // 65: trent.kms.v1.KeyManagementService.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	5,   // 66: trent.kms.v1.KeyManagementService.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	7,   // 67: trent.kms.v1.KeyManagementService.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	9,   // 68: trent.kms.v1.KeyManagementService.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	11,  // 69: trent.kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	13,  // 70: trent.kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	15,  // 71: trent.kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	17,  // 72: trent.kms.v1.KeyManagementService.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	19,  // 73: trent.kms.v1.KeyManagementService.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	21,  // 74: trent.kms.v1.KeyManagementService.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	23,  // 75: trent.kms.v1.KeyManagementService.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	25,  // 76: trent.kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	27,  // 77: trent.kms.v1.KeyManagementService.GenerateDataKeyPair:output_type -> trent.kms.v1.GenerateDataKeyPairResponse
+	29,  // 78: trent.kms.v1.KeyManagementService.GenerateDataKeyPairWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextResponse
+	31,  // 79: trent.kms.v1.KeyManagementService.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	33,  // 80: trent.kms.v1.KeyManagementService.GenerateMac:output_type -> trent.kms.v1.GenerateMacResponse
+	35,  // 81: trent.kms.v1.KeyManagementService.VerifyMac:output_type -> trent.kms.v1.VerifyMacResponse
+	37,  // 82: trent.kms.v1.KeyManagementService.Sign:output_type -> trent.kms.v1.SignResponse
+	39,  // 83: trent.kms.v1.KeyManagementService.Verify:output_type -> trent.kms.v1.VerifyResponse
+	43,  // 84: trent.kms.v1.KeyManagementService.DeriveSharedSecret:output_type -> trent.kms.v1.DeriveSharedSecretResponse
+	41,  // 85: trent.kms.v1.KeyManagementService.GetPublicKey:output_type -> trent.kms.v1.GetPublicKeyResponse
+	45,  // 86: trent.kms.v1.KeyManagementService.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
+	47,  // 87: trent.kms.v1.KeyManagementService.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	49,  // 88: trent.kms.v1.KeyManagementService.ListRetirableGrants:output_type -> trent.kms.v1.ListRetirableGrantsResponse
+	51,  // 89: trent.kms.v1.KeyManagementService.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
+	53,  // 90: trent.kms.v1.KeyManagementService.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
+	55,  // 91: trent.kms.v1.KeyManagementService.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
+	57,  // 92: trent.kms.v1.KeyManagementService.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
+	59,  // 93: trent.kms.v1.KeyManagementService.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
+	61,  // 94: trent.kms.v1.KeyManagementService.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	63,  // 95: trent.kms.v1.KeyManagementService.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	65,  // 96: trent.kms.v1.KeyManagementService.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	67,  // 97: trent.kms.v1.KeyManagementService.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	69,  // 98: trent.kms.v1.KeyManagementService.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	71,  // 99: trent.kms.v1.KeyManagementService.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	73,  // 100: trent.kms.v1.KeyManagementService.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	75,  // 101: trent.kms.v1.KeyManagementService.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	77,  // 102: trent.kms.v1.KeyManagementService.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	79,  // 103: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	81,  // 104: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	83,  // 105: trent.kms.v1.KeyManagementService.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	64,  // [64:106] is the sub-list for method output_type
+	22,  // [22:64] is the sub-list for method input_type
+	22,  // [22:22] is the sub-list for extension type_name
+	22,  // [22:22] is the sub-list for extension extendee
+	0,   // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_trent_kms_v1_kms_proto_init() }
@@ -6296,22 +6458,22 @@ func file_trent_kms_v1_kms_proto_init() {
 	file_trent_kms_v1_kms_proto_msgTypes[22].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[24].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[30].OneofWrappers = []any{}
-	file_trent_kms_v1_kms_proto_msgTypes[44].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[46].OneofWrappers = []any{}
-	file_trent_kms_v1_kms_proto_msgTypes[56].OneofWrappers = []any{}
-	file_trent_kms_v1_kms_proto_msgTypes[64].OneofWrappers = []any{}
-	file_trent_kms_v1_kms_proto_msgTypes[70].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[48].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[58].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[66].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[72].OneofWrappers = []any{}
-	file_trent_kms_v1_kms_proto_msgTypes[77].OneofWrappers = []any{}
-	file_trent_kms_v1_kms_proto_msgTypes[80].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[74].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[79].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[82].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[84].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_kms_v1_kms_proto_rawDesc), len(file_trent_kms_v1_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   100,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -104,6 +104,9 @@ const (
 	// KeyManagementServiceVerifyProcedure is the fully-qualified name of the KeyManagementService's
 	// Verify RPC.
 	KeyManagementServiceVerifyProcedure = "/trent.kms.v1.KeyManagementService/Verify"
+	// KeyManagementServiceDeriveSharedSecretProcedure is the fully-qualified name of the
+	// KeyManagementService's DeriveSharedSecret RPC.
+	KeyManagementServiceDeriveSharedSecretProcedure = "/trent.kms.v1.KeyManagementService/DeriveSharedSecret"
 	// KeyManagementServiceGetPublicKeyProcedure is the fully-qualified name of the
 	// KeyManagementService's GetPublicKey RPC.
 	KeyManagementServiceGetPublicKeyProcedure = "/trent.kms.v1.KeyManagementService/GetPublicKey"
@@ -211,6 +214,8 @@ type KeyManagementServiceClient interface {
 	Sign(context.Context, *v1.SignRequest) (*v1.SignResponse, error)
 	// Verifies a signature (AWS Verify).
 	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
+	// Derives an ECDH shared secret from a KEY_AGREEMENT key and a peer's public key (AWS DeriveSharedSecret).
+	DeriveSharedSecret(context.Context, *v1.DeriveSharedSecretRequest) (*v1.DeriveSharedSecretResponse, error)
 	// Returns the public half of an asymmetric key (AWS GetPublicKey).
 	GetPublicKey(context.Context, *v1.GetPublicKeyRequest) (*v1.GetPublicKeyResponse, error)
 	// Creates a grant on one key for one grantee (AWS CreateGrant).
@@ -388,6 +393,12 @@ func NewKeyManagementServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(keyManagementServiceMethods.ByName("Verify")),
 			connect.WithClientOptions(opts...),
 		),
+		deriveSharedSecret: connect.NewClient[v1.DeriveSharedSecretRequest, v1.DeriveSharedSecretResponse](
+			httpClient,
+			baseURL+KeyManagementServiceDeriveSharedSecretProcedure,
+			connect.WithSchema(keyManagementServiceMethods.ByName("DeriveSharedSecret")),
+			connect.WithClientOptions(opts...),
+		),
 		getPublicKey: connect.NewClient[v1.GetPublicKeyRequest, v1.GetPublicKeyResponse](
 			httpClient,
 			baseURL+KeyManagementServiceGetPublicKeyProcedure,
@@ -548,6 +559,7 @@ type keyManagementServiceClient struct {
 	verifyMac                           *connect.Client[v1.VerifyMacRequest, v1.VerifyMacResponse]
 	sign                                *connect.Client[v1.SignRequest, v1.SignResponse]
 	verify                              *connect.Client[v1.VerifyRequest, v1.VerifyResponse]
+	deriveSharedSecret                  *connect.Client[v1.DeriveSharedSecretRequest, v1.DeriveSharedSecretResponse]
 	getPublicKey                        *connect.Client[v1.GetPublicKeyRequest, v1.GetPublicKeyResponse]
 	createGrant                         *connect.Client[v1.CreateGrantRequest, v1.CreateGrantResponse]
 	listGrants                          *connect.Client[v1.ListGrantsRequest, v1.ListGrantsResponse]
@@ -747,6 +759,15 @@ func (c *keyManagementServiceClient) Sign(ctx context.Context, req *v1.SignReque
 // Verify calls trent.kms.v1.KeyManagementService.Verify.
 func (c *keyManagementServiceClient) Verify(ctx context.Context, req *v1.VerifyRequest) (*v1.VerifyResponse, error) {
 	response, err := c.verify.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeriveSharedSecret calls trent.kms.v1.KeyManagementService.DeriveSharedSecret.
+func (c *keyManagementServiceClient) DeriveSharedSecret(ctx context.Context, req *v1.DeriveSharedSecretRequest) (*v1.DeriveSharedSecretResponse, error) {
+	response, err := c.deriveSharedSecret.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -985,6 +1006,8 @@ type KeyManagementServiceHandler interface {
 	Sign(context.Context, *v1.SignRequest) (*v1.SignResponse, error)
 	// Verifies a signature (AWS Verify).
 	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
+	// Derives an ECDH shared secret from a KEY_AGREEMENT key and a peer's public key (AWS DeriveSharedSecret).
+	DeriveSharedSecret(context.Context, *v1.DeriveSharedSecretRequest) (*v1.DeriveSharedSecretResponse, error)
 	// Returns the public half of an asymmetric key (AWS GetPublicKey).
 	GetPublicKey(context.Context, *v1.GetPublicKeyRequest) (*v1.GetPublicKeyResponse, error)
 	// Creates a grant on one key for one grantee (AWS CreateGrant).
@@ -1156,6 +1179,12 @@ func NewKeyManagementServiceHandler(svc KeyManagementServiceHandler, opts ...con
 		KeyManagementServiceVerifyProcedure,
 		svc.Verify,
 		connect.WithSchema(keyManagementServiceMethods.ByName("Verify")),
+		connect.WithHandlerOptions(opts...),
+	)
+	keyManagementServiceDeriveSharedSecretHandler := connect.NewUnaryHandlerSimple(
+		KeyManagementServiceDeriveSharedSecretProcedure,
+		svc.DeriveSharedSecret,
+		connect.WithSchema(keyManagementServiceMethods.ByName("DeriveSharedSecret")),
 		connect.WithHandlerOptions(opts...),
 	)
 	keyManagementServiceGetPublicKeyHandler := connect.NewUnaryHandlerSimple(
@@ -1335,6 +1364,8 @@ func NewKeyManagementServiceHandler(svc KeyManagementServiceHandler, opts ...con
 			keyManagementServiceSignHandler.ServeHTTP(w, r)
 		case KeyManagementServiceVerifyProcedure:
 			keyManagementServiceVerifyHandler.ServeHTTP(w, r)
+		case KeyManagementServiceDeriveSharedSecretProcedure:
+			keyManagementServiceDeriveSharedSecretHandler.ServeHTTP(w, r)
 		case KeyManagementServiceGetPublicKeyProcedure:
 			keyManagementServiceGetPublicKeyHandler.ServeHTTP(w, r)
 		case KeyManagementServiceCreateGrantProcedure:
@@ -1464,6 +1495,10 @@ func (UnimplementedKeyManagementServiceHandler) Sign(context.Context, *v1.SignRe
 
 func (UnimplementedKeyManagementServiceHandler) Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.kms.v1.KeyManagementService.Verify is not implemented"))
+}
+
+func (UnimplementedKeyManagementServiceHandler) DeriveSharedSecret(context.Context, *v1.DeriveSharedSecretRequest) (*v1.DeriveSharedSecretResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.kms.v1.KeyManagementService.DeriveSharedSecret is not implemented"))
 }
 
 func (UnimplementedKeyManagementServiceHandler) GetPublicKey(context.Context, *v1.GetPublicKeyRequest) (*v1.GetPublicKeyResponse, error) {
