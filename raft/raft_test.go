@@ -253,10 +253,34 @@ func TestReadIndexOfANewLeaderCoversAcknowledgedWrites(t *testing.T) {
 	// Each round: write on the leader, stop it right after an
 	// acknowledgement, and ask whoever leads next, as soon as it does.
 	leader := nodes[0]
+	// leading returns a node that leads now, waiting for one.
+	leading := func() *Node {
+		for ctx.Err() == nil {
+			for _, n := range nodes {
+				if n.IsLeader() {
+					return n
+				}
+			}
+		}
+		t.Fatal("no leader")
+		return nil
+	}
 	for round := range 3 {
 		var last uint64
-		for i := range 20 {
-			_, last = apply(t, leader, createCmd(t, fmt.Sprintf("r%d-k%d", round, i)))
+		for i := 0; i < 20; {
+			// A loaded machine can cost the leader its lease with these
+			// short timeouts: a write whose outcome is unknown is not
+			// acknowledged; write again through whoever leads.
+			_, idx, err := leader.Apply(ctx, createCmd(t, fmt.Sprintf("r%d-k%d", round, i)))
+			if errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNotLeader) {
+				leader = leading()
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = idx
+			i++
 		}
 		if err := leader.Close(); err != nil {
 			t.Fatal(err)
