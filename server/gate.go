@@ -30,7 +30,8 @@ import (
 //     certificate as anonymous, an IAM principal, or a cluster node;
 //  3. revocation: every presented certificate is checked, whatever the
 //     route, including routes open to anonymous callers;
-//  4. authorization: the caller's kind must be one the route admits;
+//  4. authorization: the caller's kind must be one the route admits (and
+//     on an admin route, the caller must be the admin account's root);
 //  5. compression: anonymous callers may not send compressed bodies;
 //  6. readiness: while the node is not serving (waiting for a leader,
 //     catching up, shutting down, its HSM sealed) only the cluster routes
@@ -134,6 +135,9 @@ type policy struct {
 	// unrecorded, for auditConnect, leaves calls out of the trail (see
 	// audit.Unrecorded).
 	unrecorded func(procedure string, err error) bool
+	// admin: only the admin account's root principal may call (the
+	// principals of callers, narrowed).
+	admin bool
 }
 
 // phase is where a node is between its start and its end, as the gate
@@ -170,8 +174,21 @@ type gateConfig struct {
 	// leaderHint returns the leader's API address, or "" if unknown or
 	// this node; nil means unknown.
 	leaderHint func() string
-	audit      *audit.Log // nil when auditing is off
-	log        *slog.Logger
+	// adminAccount is the account whose root may call admin routes.
+	adminAccount string
+	audit        *audit.Log // nil when auditing is off
+	// requests, if set, is told of every call the gate's routes answer,
+	// refused or served (metrics).
+	requests requestObserver
+	log      *slog.Logger
+}
+
+// requestObserver is told of each answered call: its operation (the
+// procedure, or the AWS target's operation: caller text, which the
+// observer must bound), protocol (connect, grpc, grpcweb, aws), result
+// ("ok" or the AWS error name) and time from arrival to answer.
+type requestObserver interface {
+	RequestDone(op, protocol, result string, d time.Duration)
 }
 
 // gate mounts routes on a mux, each behind the gate.
@@ -259,7 +276,56 @@ func (g *gate) handle(pattern string, p policy, h http.Handler) {
 	if g.audit != nil && p.audit == auditConnect {
 		h = g.audit.Middleware(p.source, h)
 	}
-	g.mux.Handle(pattern, rpc.WithRequestInfo(g.wrap(p, h)))
+	h = rpc.WithRequestInfo(g.wrap(p, h))
+	if g.requests != nil {
+		h = g.observe(p, h)
+	}
+	g.mux.Handle(pattern, h)
+}
+
+// observe tells the request observer of every call next answers.
+func (g *gate) observe(p policy, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &audit.StatusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		op, protocol := operationOf(r, p)
+		if protocol == audit.ProtocolAWSJSON {
+			protocol = "aws"
+		}
+		g.requests.RequestDone(op, protocol, resultOf(sw), time.Since(start))
+	})
+}
+
+// resultOf is the result of an answered call: the AWS error name its
+// answer carries (Trent-Error-Type in a Connect error's headers or a gRPC
+// error's trailers, X-Amzn-Errortype on the AWS endpoint), or for an error
+// without one (a Connect protocol error before the service ran) the gRPC
+// code or HTTP status; "ok" if it succeeded.
+func resultOf(sw *audit.StatusWriter) string {
+	h := sw.Header()
+	if t := headerOrTrailer(h, wire.ErrorTypeHeader); t != "" {
+		return t
+	}
+	if t := h.Get("X-Amzn-Errortype"); t != "" {
+		return t
+	}
+	if s := headerOrTrailer(h, "Grpc-Status"); s != "" && s != "0" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return connect.Code(n).String()
+		}
+	}
+	if sw.Status() >= 400 {
+		return "http_" + strconv.Itoa(sw.Status())
+	}
+	return "ok"
+}
+
+func headerOrTrailer(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	return h.Get(http.TrailerPrefix + name)
 }
 
 // wireBytes is the body cap on the wire for a message cap: room for
@@ -332,6 +398,10 @@ func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Princip
 			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: wire.AccessDenied,
 				msg: "This caller may not call this."}
 		}
+	}
+	if p.admin && (!caller.IsRoot() || caller.Account != g.adminAccount) {
+		return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: wire.AccessDenied,
+			msg: "Only the admin account's root may call this."}
 	}
 	if kind == anonymous && compressed(r.Header) {
 		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: wire.Validation,
@@ -439,19 +509,26 @@ func connectShaped(ew *connect.ErrorWriter, r *http.Request, p policy) bool {
 // call describes a request for the trail.
 func (g *gate) call(r *http.Request, p policy, caller identity.Principal) *audit.Call {
 	c := &audit.Call{Source: p.source, Principal: caller, SourceIP: r.RemoteAddr, UserAgent: r.Header.Get("User-Agent")}
+	c.Operation, c.Protocol = operationOf(r, p)
+	return c
+}
+
+// operationOf returns a request's operation (at most 128 bytes of the
+// caller's text) and protocol (audit.ProtocolAWSJSON on the AWS endpoint).
+func operationOf(r *http.Request, p policy) (op, protocol string) {
 	switch {
 	case p.aws && !connectShaped(errorWriter, r, p):
-		c.Protocol = audit.ProtocolAWSJSON
-		c.Operation = r.Header.Get("X-Amz-Target")
-		c.Operation = c.Operation[strings.LastIndexByte(c.Operation, '.')+1:]
+		protocol = audit.ProtocolAWSJSON
+		op = r.Header.Get("X-Amz-Target")
+		op = op[strings.LastIndexByte(op, '.')+1:]
 	default:
-		c.Protocol = protocolOf(r)
-		c.Operation = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		protocol = protocolOf(r)
+		op = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	}
-	if len(c.Operation) > 128 { // the caller's text
-		c.Operation = c.Operation[:128]
+	if len(op) > 128 { // the caller's text
+		op = op[:128]
 	}
-	return c
+	return op, protocol
 }
 
 // record writes c, reporting whether it was written.

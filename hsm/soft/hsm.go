@@ -341,6 +341,12 @@ func (h *HSM) material(ref *hsm.KeyRef) ([]byte, error) {
 	return m, nil
 }
 
+// CacheStats returns how many lookups of key material the cache of
+// unwrapped material answered (hits) and how many unwrapped an EKT
+// (misses), since the HSM opened. With the cache off (WithCacheSize(0))
+// both stay zero.
+func (h *HSM) CacheStats() (hits, misses uint64) { return h.cache.stats() }
+
 // Forget drops the cached material of every version of keyID (see
 // [hsm.Backend]).
 func (h *HSM) Forget(ctx context.Context, keyID [16]byte) error {
