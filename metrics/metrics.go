@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"maps"
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,9 +37,12 @@ type Metrics struct {
 
 	requests     *prometheus.CounterVec
 	requestTimes *prometheus.HistogramVec
-	// calls caches the series of each (operation, protocol, result), so
-	// that a call costs two atomic adds, not a label hash and lookup.
-	calls sync.Map // callKey -> *callSeries
+	// calls, readSeries and hsmSeries cache the series of the metrics
+	// every call reports to, by label values: a call then costs a map
+	// lookup and atomic adds, not a label hash and a locked lookup each.
+	calls      seriesMap[callKey, *callSeries]
+	readSeries seriesMap[readKey, prometheus.Counter]
+	hsmSeries  seriesMap[hsmKey, prometheus.Observer]
 
 	raftApply   *prometheus.HistogramVec
 	snapshots   prometheus.Counter
@@ -50,7 +55,44 @@ type Metrics struct {
 	auditFails  prometheus.Counter
 }
 
-type callKey struct{ op, protocol, result string }
+type (
+	callKey struct{ op, protocol, result string }
+	readKey struct{ call, mode, outcome string }
+	hsmKey  struct{ op, result string }
+)
+
+// seriesMap caches series by label values. It is read without locks or
+// allocation (a copy-on-write map: series are added a handful of times in
+// a node's life, and read on every call).
+type seriesMap[K comparable, V any] struct {
+	mu sync.Mutex // serializes additions
+	m  atomic.Pointer[map[K]V]
+}
+
+// get returns the series cached under k, adding add's the first time.
+func (s *seriesMap[K, V]) get(k K, add func() V) V {
+	if m := s.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	m := make(map[K]V)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	v := add()
+	m[k] = v
+	s.m.Store(&m)
+	return v
+}
 
 type callSeries struct {
 	count prometheus.Counter
@@ -153,15 +195,12 @@ func (m *Metrics) RequestDone(op, protocol, result string, d time.Duration) {
 	if !m.ops[op] {
 		op = Other
 	}
-	k := callKey{op, protocol, result}
-	v, ok := m.calls.Load(k)
-	if !ok {
-		v, _ = m.calls.LoadOrStore(k, &callSeries{
+	s := m.calls.get(callKey{op, protocol, result}, func() *callSeries {
+		return &callSeries{
 			count: m.requests.WithLabelValues(op, protocol, result),
 			time:  m.requestTimes.WithLabelValues(op, protocol, result),
-		})
-	}
-	s := v.(*callSeries)
+		}
+	})
 	s.count.Inc()
 	s.time.Observe(d.Seconds())
 }
@@ -178,7 +217,9 @@ func (m *Metrics) SnapshotRestored() { m.restores.Inc() }
 // ReadAdmitted counts the read tracker's decision on a call
 // (consistency.Observer).
 func (m *Metrics) ReadAdmitted(call, mode, outcome string) {
-	m.reads.WithLabelValues(call, mode, outcome).Inc()
+	m.readSeries.get(readKey{call, mode, outcome}, func() prometheus.Counter {
+		return m.reads.WithLabelValues(call, mode, outcome)
+	}).Inc()
 }
 
 // Forwarded records a call this node forwarded to the leader
@@ -189,7 +230,10 @@ func (m *Metrics) Forwarded(kind, result string, d time.Duration) {
 
 // HSMDone records one HSM operation.
 func (m *Metrics) HSMDone(op string, d time.Duration, err error) {
-	m.hsmTimes.WithLabelValues(op, result(err)).Observe(d.Seconds())
+	r := result(err)
+	m.hsmSeries.get(hsmKey{op, r}, func() prometheus.Observer {
+		return m.hsmTimes.WithLabelValues(op, r)
+	}).Observe(d.Seconds())
 }
 
 // AuditCommitted, AuditSynced and AuditFailed are the audit writer's
