@@ -8,10 +8,14 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
+	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/server"
 	"github.com/trentkms/trent/wire"
@@ -98,6 +102,12 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyID := ck.KeyMetadata.KeyId
+	ak, err := iamv1connect.NewIdentityServiceClient(adminHTTP(t, dir), "https://"+s.APIAddr()).
+		CreateAccessKey(ctx, &iamv1.CreateAccessKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk := awsClient(t, s, dir, ak.AccessKey.AccessKeyId, ak.AccessKey.SecretAccessKey)
 
 	before := scrape(t, plain, url)
 	const n = 7
@@ -110,6 +120,14 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 	for range 2 {
 		_, err := grpc.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: "alias/missing", Plaintext: []byte("x")})
 		assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
+	}
+	for range 3 {
+		if _, err := sdk.Encrypt(ctx, &awskms.EncryptInput{KeyId: &keyID, Plaintext: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sdk.Encrypt(ctx, &awskms.EncryptInput{KeyId: aws.String("alias/missing"), Plaintext: []byte("x")}); err == nil {
+		t.Fatal("Encrypt under a missing alias succeeded")
 	}
 	after := scrape(t, plain, url)
 
@@ -127,9 +145,11 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		{what: "Encrypt latencies observed", got: delta("trent_request_duration_seconds", okEncrypt...), want: n},
 		{what: "refused Encrypts counted under their error name", got: delta("trent_requests_total", refused...), want: 2},
 		{what: "refused Encrypts' latencies observed", got: delta("trent_request_duration_seconds", refused...), want: 2},
-		{what: "bounded reads admitted", got: delta("trent_read_admissions_total", "call", "read", "mode", "bounded", "outcome", "served"), want: n + 2},
-		{what: "HSM seals timed", got: delta("trent_hsm_operation_duration_seconds", "operation", "Seal", "result", "ok"), want: n},
-		{what: "unwrap cache hits", got: delta("trent_hsm_unwrap_cache_hits_total"), want: n},
+		{what: "AWS endpoint Encrypts counted", got: delta("trent_requests_total", "operation", "Encrypt", "protocol", "aws", "result", "ok"), want: 3},
+		{what: "refused AWS endpoint Encrypt counted", got: delta("trent_requests_total", "operation", "Encrypt", "protocol", "aws", "result", "NotFoundException"), want: 1},
+		{what: "bounded reads admitted", got: delta("trent_read_admissions_total", "call", "read", "mode", "bounded", "outcome", "served"), want: n + 2 + 4},
+		{what: "HSM seals timed", got: delta("trent_hsm_operation_duration_seconds", "operation", "Seal", "result", "ok"), want: n + 3},
+		{what: "unwrap cache hits", got: delta("trent_hsm_unwrap_cache_hits_total"), want: n + 3},
 		{what: "unwrap cache misses", got: delta("trent_hsm_unwrap_cache_misses_total"), want: 0},
 		{what: "no CreateKey in the window", got: delta("trent_requests_total", "operation", "CreateKey"), want: 0},
 	} {
