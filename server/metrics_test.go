@@ -247,3 +247,40 @@ func TestMetricsOnTheAPIPortAreForTheAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsOfAFollower: a write sent to a follower is forwarded to the
+// leader, once, and each node reports its own raft role.
+func TestMetricsOfAFollower(t *testing.T) {
+	c := startCluster(t)
+	leader := c.leaderIndex(t)
+	follower := (leader + 1) % len(c.nodes)
+	admin := adminHTTP(t, c.adminDir)
+	at := func(i int) map[string]*dto.MetricFamily {
+		return scrape(t, admin, "https://"+c.nodes[i].APIAddr()+"/metrics")
+	}
+	written := []string{"kind", "write", "result", "ok"}
+	before := at(follower)
+	if _, err := c.kms(t, follower).CreateKey(context.Background(), &kmsv1.CreateKeyRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	after := at(follower)
+	if d := value(after, "trent_forwarded_duration_seconds", written...) - value(before, "trent_forwarded_duration_seconds", written...); d != 1 {
+		t.Errorf("writes forwarded by the follower: moved by %v, want 1", d)
+	}
+	if v := value(after, "trent_raft_state", "state", "Follower"); v != 1 {
+		t.Errorf("the follower's trent_raft_state{state=Follower} = %v", v)
+	}
+	if v := value(after, "trent_raft_last_contact_seconds"); v <= 0 || v > 5 {
+		t.Errorf("the follower last heard from the leader %vs ago", v)
+	}
+	lead := at(leader)
+	if v := value(lead, "trent_raft_state", "state", "Leader"); v != 1 {
+		t.Errorf("the leader's trent_raft_state{state=Leader} = %v", v)
+	}
+	if v := value(lead, "trent_requests_total", "operation", "Apply", "protocol", "connect", "result", "ok"); v < 1 {
+		t.Errorf("forwarded writes the leader answered: %v, want at least 1", v)
+	}
+	if v := value(lead, "trent_keys"); v != 1 {
+		t.Errorf("the leader counts %v keys, want 1", v)
+	}
+}
