@@ -17,18 +17,18 @@ import (
 // without one on a joining node). Everything backend-specific (for soft:
 // the passphrase file, the dev-mode key file) stays in its case here; the
 // rest of the server sees an hsm.Backend.
-func openBackend(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Backend, error) {
+func openBackend(cfg Config, dir string, stderr io.Writer, withDomain bool, obs soft.Observer) (hsm.Backend, error) {
 	switch cfg.HSM {
 	case "", soft.Kind:
-		return openSoft(cfg, dir, stderr, withDomain)
+		return openSoft(cfg, dir, stderr, withDomain, obs)
 	default: // Validate refuses it first
 		return nil, fmt.Errorf("--hsm %q is not a backend: the only one is %q", cfg.HSM, soft.Kind)
 	}
 }
 
-// openSoft opens the soft HSM. Without a passphrase file it runs in dev
-// mode and says so loudly.
-func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Backend, error) {
+// openSoft opens the soft HSM, reporting its operations to obs if set.
+// Without a passphrase file it runs in dev mode and says so loudly.
+func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool, obs soft.Observer) (hsm.Backend, error) {
 	nc := soft.NodeConfig{Dir: filepath.Join(dir, "hsm"), PassphraseFile: cfg.HSMPassphraseFile, WithDomain: withDomain, Warnings: stderr}
 	if nc.PassphraseFile == "" {
 		fmt.Fprintf(stderr, "\n"+
@@ -39,7 +39,11 @@ func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Ba
 			"  * For real use, start with --hsm-passphrase-file.\n"+
 			"  ************************************************************************\n\n", nc.DevKeyPath())
 	}
-	h, err := soft.OpenNode(nc)
+	var opts []soft.Option
+	if obs != nil {
+		opts = append(opts, soft.WithObserver(obs))
+	}
+	h, err := soft.OpenNode(nc, opts...)
 	if err != nil {
 		return nil, err // not a nil *soft.HSM in a non-nil hsm.Backend
 	}

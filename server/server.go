@@ -33,6 +33,7 @@ import (
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
@@ -282,11 +283,16 @@ func (s *Server) openIdentity(ctx context.Context, dir, apiAddr, raftAddr string
 
 // openHSM opens the node's HSM backend (see openBackend).
 func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
-	h, err := openBackend(s.cfg, dir, stderr, withDomain)
+	var obs soft.Observer
+	if s.metrics != nil {
+		obs = s.metrics
+	}
+	h, err := openBackend(s.cfg, dir, stderr, withDomain, obs)
 	if err != nil {
 		return err
 	}
-	s.hsm = s.measureHSM(h)
+	s.watchHSM(h)
+	s.hsm = h
 	s.onClose(h.Close)
 	return nil
 }

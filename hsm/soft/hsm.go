@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/trentkms/trent/hsm"
 )
@@ -290,10 +291,11 @@ func (h *HSM) usable() error {
 // GenerateKey generates fresh key material of the given spec for
 // (keyID, versionID) and returns it wrapped as an EKT. Only
 // [hsm.SymmetricDefault] is supported; other specs give [hsm.ErrUnsupported].
-func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) ([]byte, error) {
+func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) (_ []byte, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer func(start time.Time) { h.conf.done("GenerateKey", start, err) }(h.conf.start())
 	n := materialSize(spec)
 	if n == 0 {
 		return nil, fmt.Errorf("soft: key spec %d: %w", spec, hsm.ErrUnsupported)
@@ -370,12 +372,16 @@ func (h *HSM) Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, pla
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := h.conf.start()
 	m, err := h.material(&ref)
 	if err != nil {
+		h.conf.done("Seal", start, err)
 		return nil, err
 	}
 	defer clear(m)
-	return sealMessage(m, ref.KeyID, ref.VersionID, nonce, h.rand, aad, plaintext)
+	out, err := sealMessage(m, ref.KeyID, ref.VersionID, nonce, h.rand, aad, plaintext)
+	h.conf.done("Seal", start, err)
+	return out, err
 }
 
 // Open decrypts body (IV || ciphertext || tag) sealed by Seal under ref,
@@ -387,10 +393,14 @@ func (h *HSM) Open(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, bod
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := h.conf.start()
 	m, err := h.material(&ref)
 	if err != nil {
+		h.conf.done("Open", start, err)
 		return nil, err
 	}
 	defer clear(m)
-	return openWith(m, ref.KeyID, ref.VersionID, nonce, aad, body)
+	out, err := openWith(m, ref.KeyID, ref.VersionID, nonce, aad, body)
+	h.conf.done("Open", start, err)
+	return out, err
 }
