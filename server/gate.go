@@ -340,9 +340,9 @@ func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 	wireCap := wireBytes(p.maxBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The call is observed here, not by a handler of its own: each
-		// call runs on a fresh goroutine, whose stack a deeper chain of
-		// frames makes grow (and be copied) more often, which cost more
-		// than the counting (BenchmarkEncryptMetrics).
+		// call runs on a fresh goroutine, whose stack grows (and is
+		// copied) more often the deeper its chain of frames (see
+		// soft.WithObserver).
 		if g.requests != nil {
 			sw := &audit.StatusWriter{ResponseWriter: w}
 			defer g.requestDone(r, p, sw, time.Now())

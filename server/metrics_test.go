@@ -121,6 +121,8 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		_, err := grpc.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: "alias/missing", Plaintext: []byte("x")})
 		assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
 	}
+	_, err = client(t, s, adminHTTP(t, dir), connect.WithGRPCWeb()).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: "alias/missing", Plaintext: []byte("x")})
+	assertAWSError(t, err, connect.CodeNotFound, "NotFoundException")
 	for range 3 {
 		if _, err := sdk.Encrypt(ctx, &awskms.EncryptInput{KeyId: &keyID, Plaintext: []byte("x")}); err != nil {
 			t.Fatal(err)
@@ -145,9 +147,10 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		{what: "Encrypt latencies observed", got: delta("trent_request_duration_seconds", okEncrypt...), want: n},
 		{what: "refused Encrypts counted under their error name", got: delta("trent_requests_total", refused...), want: 2},
 		{what: "refused Encrypts' latencies observed", got: delta("trent_request_duration_seconds", refused...), want: 2},
+		{what: "refused gRPC-Web Encrypt counted", got: delta("trent_requests_total", "operation", "Encrypt", "protocol", "grpcweb", "result", "NotFoundException"), want: 1},
 		{what: "AWS endpoint Encrypts counted", got: delta("trent_requests_total", "operation", "Encrypt", "protocol", "aws", "result", "ok"), want: 3},
 		{what: "refused AWS endpoint Encrypt counted", got: delta("trent_requests_total", "operation", "Encrypt", "protocol", "aws", "result", "NotFoundException"), want: 1},
-		{what: "bounded reads admitted", got: delta("trent_read_admissions_total", "call", "read", "mode", "bounded", "outcome", "served"), want: n + 2 + 4},
+		{what: "bounded reads admitted", got: delta("trent_read_admissions_total", "call", "read", "mode", "bounded", "outcome", "served"), want: n + 2 + 1 + 4},
 		{what: "HSM seals timed", got: delta("trent_hsm_operation_duration_seconds", "operation", "Seal", "result", "ok"), want: n + 3},
 		{what: "unwrap cache hits", got: delta("trent_hsm_unwrap_cache_hits_total"), want: n + 3},
 		{what: "unwrap cache misses", got: delta("trent_hsm_unwrap_cache_misses_total"), want: 0},
