@@ -52,6 +52,17 @@ type Options struct {
 	NoSync bool
 	// Logger receives write failures; nil discards them.
 	Logger *slog.Logger
+	// Observer, if set, is told of the writer's work (metrics). The
+	// writer goroutine calls it: it must not block.
+	Observer Observer
+}
+
+// Observer is told of the audit writer's work: the records of each group
+// commit, each fsync's duration, and each write or fsync failure.
+type Observer interface {
+	AuditCommitted(records int)
+	AuditSynced(d time.Duration)
+	AuditFailed()
 }
 
 // Log is a node's audit log: a directory of files named
@@ -90,6 +101,9 @@ type Stats struct {
 	Syncs    uint64
 	SyncTime time.Duration
 }
+
+// QueueDepth returns how many records wait for the writer.
+func (l *Log) QueueDepth() int { return len(l.queue) }
 
 // Stats returns the writer's counters.
 func (l *Log) Stats() Stats {
@@ -398,6 +412,7 @@ func (l *Log) commit(batch []*pending) {
 	l.mu.Lock()
 	seq, prev, err := l.headSeq, l.headHash, l.err
 	l.mu.Unlock()
+	stuck := err != nil // an earlier failure, already reported
 	// A record that cannot be encoded fails alone and takes no seq.
 	encErr := make([]error, len(batch))
 	var first uint64
@@ -420,6 +435,14 @@ func (l *Log) commit(batch []*pending) {
 	}
 	if err == nil && first != 0 {
 		err = l.write(first, l.buf)
+	}
+	if o := l.opts.Observer; o != nil {
+		switch {
+		case err == nil && first != 0:
+			o.AuditCommitted(int(seq - first + 1))
+		case err != nil && !stuck:
+			o.AuditFailed()
+		}
 	}
 	l.mu.Lock()
 	if err == nil && first != 0 {
@@ -467,9 +490,13 @@ func (l *Log) write(first uint64, b []byte) error {
 func (l *Log) sync() error {
 	start := time.Now()
 	err := l.f.Sync()
+	d := time.Since(start)
+	if o := l.opts.Observer; o != nil && err == nil {
+		o.AuditSynced(d)
+	}
 	l.mu.Lock()
 	l.stats.Syncs++
-	l.stats.SyncTime += time.Since(start)
+	l.stats.SyncTime += d
 	l.mu.Unlock()
 	l.dirty = false
 	return err
@@ -487,6 +514,9 @@ func (l *Log) syncDirty() {
 		if l.err == nil {
 			l.err = fmt.Errorf("audit log fsync failed: %w", err)
 			l.opts.Logger.Error("audit log fsync failed; acknowledged records may be lost and calls will be refused", "err", err)
+			if o := l.opts.Observer; o != nil {
+				o.AuditFailed()
+			}
 		}
 		l.mu.Unlock()
 	}

@@ -55,6 +55,35 @@ type Config struct {
 	Now         func() time.Time
 	Rand        io.Reader
 	Logger      *slog.Logger
+	// Observer, if set, is told of every call forwarded to the leader
+	// (metrics).
+	Observer Observer
+}
+
+// Observer is told of each write ("write") and read index ("read_index")
+// this node forwarded to the leader: result is "ok", "not_leader" (the
+// callee was no longer the leader; the call is retried),
+// "unknown_outcome" or "error", and d the call's time.
+type Observer interface {
+	Forwarded(kind, result string, d time.Duration)
+}
+
+// forwarded tells the observer of a forwarded call that started at start.
+func (c *Cluster) forwarded(kind string, start time.Time, err error) {
+	if c.cfg.Observer == nil {
+		return
+	}
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, raft.ErrNotLeader):
+		result = "not_leader"
+	case errors.Is(err, raft.ErrUnknownOutcome):
+		result = "unknown_outcome"
+	default:
+		result = "error"
+	}
+	c.cfg.Observer.Forwarded(kind, result, time.Since(start))
 }
 
 // Cluster is this node's membership in the cluster. It is safe for
@@ -165,10 +194,14 @@ func (c *Cluster) forwardApply(ctx context.Context, cmd []byte) (any, uint64, er
 	if err != nil {
 		return nil, 0, err
 	}
+	start := time.Now()
 	resp, err := cl.Apply(ctx, &clusterv1.ApplyRequest{Command: cmd, Hops: 1})
 	if err != nil {
-		return nil, 0, forwardErr(err)
+		err = forwardErr(err)
+		c.forwarded("write", start, err)
+		return nil, 0, err
 	}
+	c.forwarded("write", start, nil)
 	var r fsm.Result
 	if err := json.Unmarshal(resp.Result, &r); err != nil {
 		return nil, 0, fmt.Errorf("cluster: forwarded result: %w", err)
@@ -227,11 +260,15 @@ func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
 		}
 		cl, _, err := c.leaderClient()
 		if err == nil {
+			start := time.Now()
 			resp, err := cl.ReadIndex(ctx, &clusterv1.ReadIndexRequest{})
 			if err == nil {
+				c.forwarded("read_index", start, nil)
 				return resp.Index, nil
 			}
-			if err := remoteErr(err); !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+			err = remoteErr(err)
+			c.forwarded("read_index", start, err)
+			if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
 				return 0, err
 			}
 		}

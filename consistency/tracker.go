@@ -47,7 +47,32 @@ type Config struct {
 	// can prove that the checkers catch a node that breaks the promise.
 	UnsafeSkipFreshness bool
 	Logger              *slog.Logger
+	// Observer, if set, is told how each call was admitted (metrics).
+	Observer Observer
 }
+
+// Observer is told of the Tracker's decision on each call: call is "read"
+// or "write" (a write reads the local state to decide, and is admitted
+// like a read), mode is the requested Mode, outcome one of the Outcome
+// values.
+type Observer interface {
+	ReadAdmitted(call, mode, outcome string)
+}
+
+// The outcomes an Observer is told of.
+const (
+	// OutcomeServed: the call was admitted.
+	OutcomeServed = "served"
+	// OutcomeStale: refused, freshness could not be confirmed within the
+	// staleness bound.
+	OutcomeStale = "stale"
+	// OutcomeMinIndex: refused, the requested minimum index was not
+	// applied in time.
+	OutcomeMinIndex = "min_index"
+	// OutcomeUnconfirmed: a linearizable call refused, the read barrier
+	// with the leader did not complete in time.
+	OutcomeUnconfirmed = "unconfirmed"
+)
 
 // Tracker keeps this node's "fresh as of" instant and admits reads. It is
 // safe for concurrent use.
@@ -223,19 +248,31 @@ func (t *Tracker) fly(f *flight) {
 // Admit decides whether a call may be served under r, waiting briefly for
 // a refresh or for r.MinIndex when needed. A refusal is a *wire.Error.
 func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
+	s, outcome, err := t.admit(ctx, r)
+	if o := t.cfg.Observer; o != nil {
+		mode := r.Mode
+		if mode == "" {
+			mode = Bounded
+		}
+		o.ReadAdmitted(r.what(), string(mode), outcome)
+	}
+	return s, err
+}
+
+func (t *Tracker) admit(ctx context.Context, r Request) (Served, string, error) {
 	start := t.since()
 	if r.Mode == Linearizable {
 		wctx, cancel := context.WithTimeout(ctx, t.cfg.RefreshTimeout)
 		err := t.refresh(wctx, start)
 		cancel()
 		if err != nil {
-			return Served{}, unavailable("Node %s could not confirm its state with the leader in time for a linearizable %s; retry the request.", t.cfg.NodeID, r.what())
+			return Served{}, OutcomeUnconfirmed, unavailable("Node %s could not confirm its state with the leader in time for a linearizable %s; retry the request.", t.cfg.NodeID, r.what())
 		}
-		return Served{Mode: Linearizable, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
+		return Served{Mode: Linearizable, AppliedIndex: t.cfg.Store.AppliedIndex()}, OutcomeServed, nil
 	}
 	if r.MinIndex > 0 {
 		if err := t.waitIndex(ctx, r.MinIndex); err != nil {
-			return Served{}, err
+			return Served{}, OutcomeMinIndex, err
 		}
 	}
 	limit := t.MaxStaleness()
@@ -243,7 +280,7 @@ func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 		limit = r.MaxStaleness
 	}
 	if t.cfg.UnsafeSkipFreshness {
-		return Served{Mode: r.Mode, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
+		return Served{Mode: r.Mode, AppliedIndex: t.cfg.Store.AppliedIndex()}, OutcomeServed, nil
 	}
 	// The bound is measured from the call's start: the state must reflect
 	// every write acknowledged before start - limit.
@@ -255,11 +292,11 @@ func (t *Tracker) Admit(ctx context.Context, r Request) (Served, error) {
 		err := t.refresh(wctx, start-int64(limit))
 		cancel()
 		if err != nil {
-			return Served{}, t.stale(r, limit, age, ok)
+			return Served{}, OutcomeStale, t.stale(r, limit, age, ok)
 		}
 		age, _ = t.age(start)
 	}
-	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, nil
+	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, OutcomeServed, nil
 }
 
 func (t *Tracker) stale(r Request, limit, age time.Duration, ever bool) error {

@@ -221,6 +221,13 @@ func (f *FSM) KeyCount() int {
 	return f.keys.Len()
 }
 
+// TotalGrants returns the number of grants on all keys.
+func (f *FSM) TotalGrants() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.grants.byKey.Len()
+}
+
 // Grant returns the grant with the given id on the given key.
 func (f *FSM) Grant(keyID, id string) (*Grant, bool) {
 	f.mu.RLock()

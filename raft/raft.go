@@ -62,6 +62,8 @@ type Config struct {
 	Bootstrap bool
 	// Logger receives raft's logs. Nil discards them.
 	Logger hclog.Logger
+	// Observer, if set, is told how long each proposal took (metrics).
+	Observer Observer
 
 	// Timing; zero values take the defaults of DefaultTimings.
 	HeartbeatTimeout   time.Duration
@@ -104,6 +106,14 @@ func (c *Config) defaults() {
 	}
 }
 
+// Observer is told of each proposal this node made as leader: the time
+// from Apply to the state machine's response here, and its error (nil if
+// it applied). Proposals refused because this node is not the leader are
+// not reported.
+type Observer interface {
+	RaftApplied(d time.Duration, err error)
+}
+
 // Node is a running raft member. It is safe for concurrent use.
 type Node struct {
 	// readyTerm is the latest term in which this node, as leader, has
@@ -115,6 +125,7 @@ type Node struct {
 	stream    *stream
 	id        string
 	addr      string
+	observer  Observer
 }
 
 // Open starts a raft node on the data in cfg.Dir, creating it if needed.
@@ -161,7 +172,8 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
-	return &Node{raft: r, store: store, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr())}, nil
+	return &Node{raft: r, store: store, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
+		observer: cfg.Observer}, nil
 }
 
 // undoStack is a start-up's cleanup: each step that acquires something
@@ -274,8 +286,13 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (resp any, index uint64, e
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
+	start := time.Now()
 	f := n.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
+	err = f.Error()
+	if n.observer != nil && !errors.Is(err, hraft.ErrNotLeader) {
+		n.observer.RaftApplied(time.Since(start), err)
+	}
+	if err != nil {
 		return nil, 0, mapErr(err)
 	}
 	return f.Response(), f.Index(), nil

@@ -7,11 +7,12 @@ import (
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/awsapi"
+	"github.com/trentkms/trent/metrics"
 )
 
 // openAudit opens the node's audit log: cfg.AuditDir, or dataDir/audit.
 // It returns nil when the testing knob AuditOff is set.
-func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger) (*audit.Log, error) {
+func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger, m *metrics.Metrics) (*audit.Log, error) {
 	if cfg.knobs().AuditOff {
 		return nil, nil
 	}
@@ -19,8 +20,12 @@ func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger) (*audit.Log
 	if dir == "" {
 		dir = filepath.Join(dataDir, "audit")
 	}
-	return audit.Open(audit.Options{Dir: dir, NodeID: nodeID, Region: cfg.Region, Logger: log,
-		SyncInterval: time.Duration(cfg.AuditSyncInterval)})
+	opts := audit.Options{Dir: dir, NodeID: nodeID, Region: cfg.Region, Logger: log,
+		SyncInterval: time.Duration(cfg.AuditSyncInterval)}
+	if m != nil {
+		opts.Observer = m
+	}
+	return audit.Open(opts)
 }
 
 // awsAuditor is the AWS endpoint's auditor, nil when auditing is off.

@@ -99,6 +99,12 @@ type Config struct {
 	// seven-day deletion window end in seconds; a node logs a warning
 	// when it is set. Never set it in production.
 	UnsafeLifecycleDay Duration `json:"-"`
+	// MetricsAddr, if set, serves the Prometheus metrics over plain HTTP
+	// at /metrics on this address (and nothing else), for a scraper that
+	// holds no client certificate; bind it to loopback or a management
+	// network. Empty means no such listener: the API listener serves
+	// /metrics to the admin either way.
+	MetricsAddr string `json:"metrics_addr"`
 	// AuditDir holds the audit log; empty means DataDir/audit.
 	AuditDir string `json:"audit_dir"`
 	// AuditSyncInterval, when positive, answers calls once their audit
@@ -155,6 +161,10 @@ type TestingKnobs struct {
 	// AuditOff serves without an audit trail. Only benchmarks set it, to
 	// measure the trail's cost; a node started from flags always audits.
 	AuditOff bool
+	// MetricsOff serves without metrics: no collectors, no observers, no
+	// /metrics route. Only benchmarks set it, to measure the metrics'
+	// cost; a node started from flags always keeps metrics.
+	MetricsOff bool
 }
 
 // knobs returns c's testing knobs, the zero value when there are none.
@@ -215,6 +225,11 @@ func (c *Config) Validate() error {
 	for name, addr := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr, "--gossip-addr": c.GossipAddr} {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q is not host:port", c.MetricsAddr))
 		}
 	}
 	if !identity.ValidRegion(c.Region) {
@@ -329,6 +344,8 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (one JSON object a line)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr,
+		"serve Prometheus metrics over plain HTTP at http://ADDR/metrics, e.g. 127.0.0.1:7709 (default off; the API port serves /metrics to the admin)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
 		d, err := time.ParseDuration(v)

@@ -33,7 +33,8 @@ import (
 //     certificate as anonymous, an IAM principal, or a cluster node;
 //  3. revocation: every presented certificate is checked, whatever the
 //     route, including routes open to anonymous callers;
-//  4. authorization: the caller's kind must be one the route admits;
+//  4. authorization: the caller's kind must be one the route admits (and
+//     on an admin route, the caller must be the admin account's root);
 //  5. compression: anonymous callers may not send compressed bodies;
 //  6. readiness: while the node is not serving (waiting for a leader,
 //     catching up, shutting down, its HSM sealed) only the cluster routes
@@ -138,6 +139,9 @@ type policy struct {
 	// unrecorded, for auditConnect, leaves calls out of the trail (see
 	// audit.Unrecorded).
 	unrecorded func(procedure string, err error) bool
+	// admin: only the admin account's root principal may call (the
+	// principals of callers, narrowed).
+	admin bool
 }
 
 // phase is where a node is between its start and its end, as the gate
@@ -174,8 +178,21 @@ type gateConfig struct {
 	// leaderHint returns the leader's API address, or "" if unknown or
 	// this node; nil means unknown.
 	leaderHint func() string
-	audit      *audit.Log // nil when auditing is off
-	log        *slog.Logger
+	// adminAccount is the account whose root may call admin routes.
+	adminAccount string
+	audit        *audit.Log // nil when auditing is off
+	// requests, if set, is told of every call the gate's routes answer,
+	// refused or served (metrics).
+	requests requestObserver
+	log      *slog.Logger
+}
+
+// requestObserver is told of each answered call: its operation (the
+// procedure, or the AWS target's operation: caller text, which the
+// observer must bound), protocol (connect, grpc, grpcweb, aws), result
+// ("ok" or the AWS error name) and time from arrival to answer.
+type requestObserver interface {
+	RequestDone(op, protocol, result string, d time.Duration)
 }
 
 // gate mounts routes on a mux, each behind the gate.
@@ -266,6 +283,47 @@ func (g *gate) handle(pattern string, p policy, h http.Handler) {
 	g.mux.Handle(pattern, rpc.WithRequestInfo(g.wrap(p, h)))
 }
 
+// requestDone tells the request observer of a call answered through sw
+// that arrived at start.
+func (g *gate) requestDone(r *http.Request, p policy, sw *audit.StatusWriter, start time.Time) {
+	op, protocol := operationOf(r, p)
+	if protocol == audit.ProtocolAWSJSON {
+		protocol = "aws"
+	}
+	g.requests.RequestDone(op, protocol, resultOf(sw), time.Since(start))
+}
+
+// resultOf is the result of an answered call: the AWS error name its
+// answer carries (Trent-Error-Type in a Connect error's headers or a gRPC
+// error's trailers, X-Amzn-Errortype on the AWS endpoint), or for an error
+// without one (a Connect protocol error before the service ran) the gRPC
+// code or HTTP status; "ok" if it succeeded.
+func resultOf(sw *audit.StatusWriter) string {
+	h := sw.Header()
+	if t := headerOrTrailer(h, wire.ErrorTypeHeader); t != "" {
+		return t
+	}
+	if t := h.Get("X-Amzn-Errortype"); t != "" {
+		return t
+	}
+	if s := headerOrTrailer(h, "Grpc-Status"); s != "" && s != "0" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return connect.Code(n).String()
+		}
+	}
+	if sw.Status() >= 400 {
+		return "http_" + strconv.Itoa(sw.Status())
+	}
+	return "ok"
+}
+
+func headerOrTrailer(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	return h.Get(http.TrailerPrefix + name)
+}
+
 // wireBytes is the body cap on the wire for a message cap: room for
 // framing, and for compression that grows incompressible input a little.
 func wireBytes(maxBytes int64) int64 { return maxBytes + maxBytes/16 + 4096 }
@@ -289,6 +347,15 @@ func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 		// that of every log line about it (logging.go).
 		if id, _, err := uuid.New(rand.Reader); err == nil {
 			r = r.WithContext(audit.WithRequestID(r.Context(), id))
+		}
+		// The call is observed here, not by a handler of its own: each
+		// call runs on a fresh goroutine, whose stack grows (and is
+		// copied) more often the deeper its chain of frames (see
+		// soft.WithObserver).
+		if g.requests != nil {
+			sw := &audit.StatusWriter{ResponseWriter: w}
+			defer g.requestDone(r, p, sw, time.Now())
+			w = sw
 		}
 		caller, kind, ref := g.check(r, p, wireCap)
 		if ref != nil {
@@ -341,6 +408,10 @@ func (g *gate) check(r *http.Request, p policy, wireCap int64) (identity.Princip
 			return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: wire.AccessDenied,
 				msg: "This caller may not call this."}
 		}
+	}
+	if p.admin && (!caller.IsRoot() || caller.Account != g.adminAccount) {
+		return caller, kind, &refusal{status: http.StatusForbidden, code: connect.CodePermissionDenied, awsType: wire.AccessDenied,
+			msg: "Only the admin account's root may call this."}
 	}
 	if kind == anonymous && compressed(r.Header) {
 		return caller, kind, &refusal{status: http.StatusBadRequest, code: connect.CodeInvalidArgument, awsType: wire.Validation,
@@ -454,19 +525,26 @@ func connectShaped(ew *connect.ErrorWriter, r *http.Request, p policy) bool {
 // call describes a request for the trail.
 func (g *gate) call(r *http.Request, p policy, caller identity.Principal) *audit.Call {
 	c := &audit.Call{Source: p.source, Principal: caller, SourceIP: r.RemoteAddr, UserAgent: r.Header.Get("User-Agent")}
+	c.Operation, c.Protocol = operationOf(r, p)
+	return c
+}
+
+// operationOf returns a request's operation (at most 128 bytes of the
+// caller's text) and protocol (audit.ProtocolAWSJSON on the AWS endpoint).
+func operationOf(r *http.Request, p policy) (op, protocol string) {
 	switch {
 	case p.aws && !connectShaped(errorWriter, r, p):
-		c.Protocol = audit.ProtocolAWSJSON
-		c.Operation = r.Header.Get("X-Amz-Target")
-		c.Operation = c.Operation[strings.LastIndexByte(c.Operation, '.')+1:]
+		protocol = audit.ProtocolAWSJSON
+		op = r.Header.Get("X-Amz-Target")
+		op = op[strings.LastIndexByte(op, '.')+1:]
 	default:
-		c.Protocol = protocolOf(r)
-		c.Operation = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		protocol = protocolOf(r)
+		op = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	}
-	if len(c.Operation) > 128 { // the caller's text
-		c.Operation = c.Operation[:128]
+	if len(op) > 128 { // the caller's text
+		op = op[:128]
 	}
-	return c
+	return op, protocol
 }
 
 // record writes c, reporting whether it was written.

@@ -161,7 +161,7 @@ func TestEveryRouteGoesThroughTheGate(t *testing.T) {
 				paths = append(paths, "/"+string(name)+"/"+string(methods.Get(i).Name()))
 			}
 		}
-		paths = append(paths, "/", "/unknown", "/trent.cluster.v1.ClusterService/Unknown", "/.well-known/x")
+		paths = append(paths, "/", "/metrics", "/unknown", "/trent.cluster.v1.ClusterService/Unknown", "/.well-known/x")
 		for _, p := range paths {
 			r, _ := http.NewRequest(http.MethodPost, "https://"+s.APIAddr()+p, nil)
 			pattern, muxServes := server.ServedPattern(s, r)

@@ -18,10 +18,10 @@ import (
 // without one on a joining node). Everything backend-specific (for soft:
 // the passphrase file, the dev-mode key file) stays in its case here; the
 // rest of the server sees an hsm.Backend.
-func openBackend(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Backend, error) {
+func openBackend(cfg Config, dir string, stderr io.Writer, withDomain bool, obs soft.Observer) (hsm.Backend, error) {
 	switch cfg.HSM {
 	case "", soft.Kind:
-		return openSoft(cfg, dir, stderr, withDomain)
+		return openSoft(cfg, dir, stderr, withDomain, obs)
 	case pkcs11.Kind:
 		return openPKCS11(cfg, withDomain)
 	default: // Validate refuses it first
@@ -53,9 +53,9 @@ func openPKCS11(cfg Config, withDomain bool) (hsm.Backend, error) {
 	return h, nil
 }
 
-// openSoft opens the soft HSM. Without a passphrase file it runs in dev
-// mode and says so loudly.
-func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Backend, error) {
+// openSoft opens the soft HSM, reporting its operations to obs if set.
+// Without a passphrase file it runs in dev mode and says so loudly.
+func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool, obs soft.Observer) (hsm.Backend, error) {
 	nc := soft.NodeConfig{Dir: filepath.Join(dir, "hsm"), PassphraseFile: cfg.HSMPassphraseFile, WithDomain: withDomain, Warnings: stderr}
 	if nc.PassphraseFile == "" {
 		fmt.Fprintf(stderr, "\n"+
@@ -66,7 +66,11 @@ func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool) (hsm.Ba
 			"  * For real use, start with --hsm-passphrase-file.\n"+
 			"  ************************************************************************\n\n", nc.DevKeyPath())
 	}
-	h, err := soft.OpenNode(nc)
+	var opts []soft.Option
+	if obs != nil {
+		opts = append(opts, soft.WithObserver(obs))
+	}
+	h, err := soft.OpenNode(nc, opts...)
 	if err != nil {
 		return nil, err // not a nil *soft.HSM in a non-nil hsm.Backend
 	}

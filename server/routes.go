@@ -79,6 +79,16 @@ func healthPolicy() policy {
 		audit: auditRefusals, peers: all}
 }
 
+// metricsPolicy: the admin scrapes /metrics with a GET; it changes
+// nothing and a scraper calls it every few seconds, so only refusals are
+// recorded, as for health. It serves while the node does not (a node with
+// no leader is when its metrics matter most): the admin check needs only
+// the certificate.
+func metricsPolicy() policy {
+	return policy{source: audit.SourceAPI, callers: principals, admin: true, maxBytes: smallMaxBytes, timeout: healthTimeout,
+		audit: auditRefusals, peers: principals}
+}
+
 func reflectionPolicy() policy {
 	return policy{source: audit.SourceAPI, callers: principals | nodes, maxBytes: reflectionMaxBytes, timeout: callTimeout,
 		audit: auditServed}

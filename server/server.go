@@ -33,10 +33,12 @@ import (
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/iam"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/lifecycle"
+	"github.com/trentkms/trent/metrics"
 	"github.com/trentkms/trent/raft"
 	"github.com/trentkms/trent/rpc"
 )
@@ -90,6 +92,10 @@ type Server struct {
 	level    *slog.LevelVar
 	raftLog  hclog.Logger
 	reloadMu sync.Mutex
+	// metrics is the node's registry and observers (metrics.go); nil
+	// with the MetricsOff testing knob.
+	metrics   *metrics.Metrics
+	metricsLn net.Listener // the --metrics-addr listener, if any
 
 	// forgotten counts the deleted keys this node's HSM was told to
 	// forget (forgetKeys).
@@ -142,6 +148,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.openMetrics(); err != nil {
+		return nil, err
+	}
 	apiAddr, raftAddr := s.ln.Addr().String(), raftLn.Addr().String()
 	p, err := s.openIdentity(ctx, dir, apiAddr, raftAddr, s.forPeople(stderr, slog.LevelWarn))
 	if err != nil {
@@ -151,16 +160,23 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cluster = cluster.New(cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log})
+	ccfg := cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
+		PeerTLS: clientTLS, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
+	if s.metrics != nil {
+		ccfg.Observer = s.metrics
+	}
+	s.cluster = cluster.New(ccfg)
 
 	// Audit trail (package audit): one record per KMS, IAM, AWS endpoint
 	// and cluster call, durable before the call is answered. It opens
 	// first: the cluster routes serve (and are audited) from now on.
-	if s.audit, err = openAudit(cfg, dir, nodeID, s.log); err != nil {
+	if s.audit, err = openAudit(cfg, dir, nodeID, s.log, s.metrics); err != nil {
 		return nil, err
 	}
 	if s.audit != nil {
+		if s.metrics != nil {
+			s.metrics.WatchAuditQueue(s.audit.QueueDepth)
+		}
 		s.onClose(func() error {
 			err := s.audit.Close()
 			s.audit = nil
@@ -261,10 +277,15 @@ func (s *Server) openIdentity(ctx context.Context, dir, apiAddr, raftAddr string
 
 // openHSM opens the node's HSM backend (see openBackend).
 func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
-	h, err := openBackend(s.cfg, dir, stderr, withDomain)
+	var obs soft.Observer
+	if s.metrics != nil {
+		obs = s.metrics
+	}
+	h, err := openBackend(s.cfg, dir, stderr, withDomain, obs)
 	if err != nil {
 		return err
 	}
+	s.watchHSM(h)
 	s.hsm = h
 	s.onClose(h.Close)
 	return nil
@@ -281,9 +302,15 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 		timeout = time.Second
 	}
 	s.raftLog = newRaftLogger(s.cfg.LogFormat, s.cfg.LogLevel, stderr)
+	sm := stateMachine{f: s.fsm}
+	var observer raft.Observer
+	if s.metrics != nil {
+		sm.snapshots, observer = s.metrics, s.metrics
+		s.metrics.WatchStore(s.fsm)
+	}
 	s.raft, err = raft.Open(raft.Config{
-		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: stateMachine{s.fsm}, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
+		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn, Observer: observer,
+		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: sm, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
@@ -296,6 +323,9 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 			return nil, mark(ErrDataDirInUse, fmt.Errorf("data dir %s is in use by another Trent node", dir))
 		}
 		return nil, err
+	}
+	if s.metrics != nil {
+		s.metrics.WatchRaft(s.raft)
 	}
 	s.onClose(func() error {
 		err := s.raft.Close()
@@ -314,12 +344,19 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 // serveServices sets the endpoint it returns.
 func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int64) {
 	h := s.hsm
-	g := newGate(gateConfig{nodeID: s.nodeID, revoked: s.fsm.CheckCertOf, forming: s.cluster.Forming,
+	gc := gateConfig{nodeID: s.nodeID, revoked: s.fsm.CheckCertOf, forming: s.cluster.Forming,
 		sealed:     func() bool { return h.DomainKeyID() == [16]byte{} },
-		leaderHint: s.otherLeader, audit: s.audit, log: s.log})
+		leaderHint: s.otherLeader, adminAccount: s.cfg.AccountID, audit: s.audit, log: s.log}
+	if s.metrics != nil {
+		gc.requests = s.metrics
+	}
+	g := newGate(gc)
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
 	s.mountHealth(g)
+	if s.metrics != nil {
+		g.handle(metricsPath, metricsPolicy(), s.metrics.Handler())
+	}
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
@@ -345,10 +382,17 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 // consistency it asks for (docs/consistency.md), and the tracker stays
 // fresh in the background until serveCluster's release stops it.
 func (s *Server) startReads() (*consistency.Tracker, error) {
-	reads, err := consistency.New(consistency.Config{NodeID: s.nodeID, MaxStaleness: time.Duration(s.cfg.MaxStaleness),
-		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log})
+	rc := consistency.Config{NodeID: s.nodeID, MaxStaleness: time.Duration(s.cfg.MaxStaleness),
+		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log}
+	if s.metrics != nil {
+		rc.Observer = s.metrics
+	}
+	reads, err := consistency.New(rc)
 	if err != nil {
 		return nil, err
+	}
+	if s.metrics != nil {
+		s.metrics.WatchReads(reads)
 	}
 	if s.cfg.UnsafeSkipFreshness {
 		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")

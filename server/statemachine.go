@@ -11,7 +11,14 @@ import (
 // the other (fsm stays free of consensus, raft of Trent's state), so the
 // composition root joins them: entries and snapshots pass through as
 // they are.
-type stateMachine struct{ f *fsm.FSM }
+type stateMachine struct {
+	f *fsm.FSM
+	// snapshots, if set, counts the snapshots taken and restored.
+	snapshots interface {
+		SnapshotTaken()
+		SnapshotRestored()
+	}
+}
 
 func (m stateMachine) ApplyBatch(entries []raft.Entry) []any {
 	es := make([]fsm.Entry, len(entries))
@@ -26,7 +33,16 @@ func (m stateMachine) Snapshot() (raft.Snapshot, error) {
 	if err != nil {
 		return nil, err // not a nil *fsm.Snapshot in the interface
 	}
+	if m.snapshots != nil {
+		m.snapshots.SnapshotTaken()
+	}
 	return s, nil
 }
 
-func (m stateMachine) Restore(r io.Reader) error { return m.f.Restore(r) }
+func (m stateMachine) Restore(r io.Reader) error {
+	err := m.f.Restore(r)
+	if err == nil && m.snapshots != nil {
+		m.snapshots.SnapshotRestored()
+	}
+	return err
+}

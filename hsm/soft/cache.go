@@ -40,6 +40,8 @@ type materialCache struct {
 	// forgets counts forget calls: material unwrapped before a forget
 	// (read with generation) is not cached after it (putAt).
 	forgets uint64
+	// hits and misses count get's answers (metrics).
+	hits, misses uint64
 }
 
 func newMaterialCache(max int) *materialCache {
@@ -55,12 +57,15 @@ func (c *materialCache) get(ref *hsm.KeyRef, dst []byte) bool {
 	defer c.mu.Unlock()
 	el, ok := c.entries[cacheKey{ref.KeyID, ref.VersionID}]
 	if !ok {
+		c.misses++
 		return false
 	}
 	e := el.Value.(*cacheEntry)
 	if e.spec != ref.Spec || !bytes.Equal(e.ekt, ref.EKT) || len(dst) != len(e.material) {
+		c.misses++
 		return false
 	}
+	c.hits++
 	c.lru.MoveToFront(el)
 	copy(dst, e.material)
 	return true
@@ -154,6 +159,13 @@ func (c *materialCache) purge() {
 	for c.lru.Len() > 0 {
 		c.remove(c.lru.Back())
 	}
+}
+
+// stats returns how many lookups found their material, and how many did not.
+func (c *materialCache) stats() (hits, misses uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.misses
 }
 
 // len returns the number of cached entries.

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/trentkms/trent/hsm"
 )
@@ -214,10 +215,11 @@ func openToken(identity hpke.PrivateKey, token, info []byte) ([]byte, error) {
 // uses it for grant tokens and similar tags. label must not be empty and
 // should name the purpose ("grant-token/v1"); different labels give
 // independent keys.
-func (h *HSM) MAC(ctx context.Context, label string, msg []byte) ([]byte, error) {
+func (h *HSM) MAC(ctx context.Context, label string, msg []byte) (_ []byte, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer func(start time.Time) { h.conf.done("MAC", start, err) }(h.conf.start())
 	if label == "" {
 		return nil, errors.New("soft: empty MAC label")
 	}

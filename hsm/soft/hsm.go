@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/trentkms/trent/hsm"
 )
@@ -293,10 +294,11 @@ func (h *HSM) usable() error {
 // GenerateKey generates fresh key material of the given spec for
 // (keyID, versionID) and returns it wrapped as an EKT. The specs of
 // [HSM.Capabilities] are supported; others give [hsm.ErrUnsupported].
-func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) ([]byte, error) {
+func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionID [16]byte) (_ []byte, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer func(start time.Time) { h.conf.done("GenerateKey", start, err) }(h.conf.start())
 	if !supported(spec) {
 		return nil, fmt.Errorf("soft: key spec %d: %w", spec, hsm.ErrUnsupported)
 	}
@@ -354,6 +356,12 @@ func (h *HSM) material(ref *hsm.KeyRef) ([]byte, error) {
 	return m, nil
 }
 
+// CacheStats returns how many lookups of key material the cache of
+// unwrapped material answered (hits) and how many unwrapped an EKT
+// (misses), since the HSM opened. With the cache off (WithCacheSize(0))
+// both stay zero.
+func (h *HSM) CacheStats() (hits, misses uint64) { return h.cache.stats() }
+
 // Forget drops the cached material of every version of keyID (see
 // [hsm.Backend]).
 func (h *HSM) Forget(ctx context.Context, keyID [16]byte) error {
@@ -377,15 +385,21 @@ func (h *HSM) Seal(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, pla
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := h.conf.start()
 	if ref.Spec != hsm.SymmetricDefault {
-		return nil, fmt.Errorf("soft: Seal with a %v key: %w", ref.Spec, hsm.ErrUnsupported)
+		err := fmt.Errorf("soft: Seal with a %v key: %w", ref.Spec, hsm.ErrUnsupported)
+		h.conf.done("Seal", start, err)
+		return nil, err
 	}
 	m, err := h.material(&ref)
 	if err != nil {
+		h.conf.done("Seal", start, err)
 		return nil, err
 	}
 	defer clear(m)
-	return sealMessage(m, ref.KeyID, ref.VersionID, nonce, h.rand, aad, plaintext)
+	out, err := sealMessage(m, ref.KeyID, ref.VersionID, nonce, h.rand, aad, plaintext)
+	h.conf.done("Seal", start, err)
+	return out, err
 }
 
 // Open decrypts body (IV || ciphertext || tag) sealed by Seal under ref,
@@ -397,13 +411,18 @@ func (h *HSM) Open(ctx context.Context, ref hsm.KeyRef, nonce [16]byte, aad, bod
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := h.conf.start()
 	if ref.Spec != hsm.SymmetricDefault {
+		h.conf.done("Open", start, hsm.ErrAuthentication)
 		return nil, hsm.ErrAuthentication
 	}
 	m, err := h.material(&ref)
 	if err != nil {
+		h.conf.done("Open", start, err)
 		return nil, err
 	}
 	defer clear(m)
-	return openWith(m, ref.KeyID, ref.VersionID, nonce, aad, body)
+	out, err := openWith(m, ref.KeyID, ref.VersionID, nonce, aad, body)
+	h.conf.done("Open", start, err)
+	return out, err
 }

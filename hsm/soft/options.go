@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"io"
 	"sync"
+	"time"
 )
 
 // An Option configures [Create], [CreateWithoutDomain] and [Open].
@@ -22,6 +23,7 @@ type config struct {
 	argonMemory  uint32
 	argonThreads uint8
 	cacheSize    int
+	observer     Observer
 }
 
 func newConfig(opts []Option) *config {
@@ -43,6 +45,37 @@ func (c *config) rand() io.Reader {
 		return rand.Reader
 	}
 	return c.random
+}
+
+// Observer is told of each Seal, Open, GenerateKey and MAC: its duration
+// and its error (nil if it succeeded). A call refused because its context
+// ended is not reported.
+type Observer interface {
+	HSMDone(op string, d time.Duration, err error)
+}
+
+// WithObserver reports every Seal, Open, GenerateKey and MAC to o
+// (metrics). The HSM times them itself, rather than a wrapper around it:
+// Seal and Open run at the deepest point of a call's goroutine, and one
+// more frame there makes its stack grow, and be copied, on many calls.
+func WithObserver(o Observer) Option {
+	return optionFunc(func(c *config) { c.observer = o })
+}
+
+// start returns the start time of an operation to report, or the zero
+// time when there is no observer.
+func (c *config) start() time.Time {
+	if c.observer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// done reports an operation that started at start.
+func (c *config) done(op string, start time.Time, err error) {
+	if c.observer != nil {
+		c.observer.HSMDone(op, time.Since(start), err)
+	}
 }
 
 // WithRand makes the HSM draw every random value it generates itself (key
