@@ -153,9 +153,15 @@ func TestRotatedVersionsDecryptEverywhere(t *testing.T) {
 	// within a few of them.
 	time.Sleep(20 * lifecycleInterval)
 	waitApplied(t, 10*time.Second, c.nodes[1].AppliedIndex(), c.nodes[1], c.nodes[2])
-	if got, err := rotationsOn(t, c.nodes[1], admin, id); err != nil || len(got) != 3 || got[2].RotationType != "AUTOMATIC" ||
-		got[2].KeyMaterialId != rs[2].KeyMaterialId {
-		t.Fatalf("after the leader change: rotations %v, %v", got, err)
+	// The listing may be refused (retryably) while the new leader settles.
+	var got []*kmsv1.RotationsListEntry
+	waitFor(t, "a listing of the rotations after the leader change", 20*time.Second, func() error {
+		var err error
+		got, err = rotationsOn(t, c.nodes[1], admin, id)
+		return err
+	}, c.nodes[1])
+	if len(got) != 3 || got[2].RotationType != "AUTOMATIC" || got[2].KeyMaterialId != rs[2].KeyMaterialId {
+		t.Fatalf("after the leader change: rotations %v", got)
 	}
 	for {
 		r, err := via(1).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte(fmt.Sprint("v", len(blobs)))})
