@@ -103,20 +103,48 @@ func ReadHeader(r io.Reader) (Header, error) {
 	return h, nil
 }
 
-// Read verifies a whole backup, held in memory, and returns its header and
+// Verified is a backup whose checksum matched.
+type Verified struct {
+	Header Header
+	// Sum is the file's checksum, its last bytes.
+	Sum [sha256.Size]byte
+	// Payload is the FSM snapshot (fsm.Snapshot.Persist's format).
+	Payload *io.SectionReader
+}
+
+// Open verifies the backup of size bytes in r, reading it once to check the
+// checksum without holding it in memory.
+func Open(r io.ReaderAt, size int64) (*Verified, error) {
+	if size < int64(prefixLen+sha256.Size) {
+		return nil, fmt.Errorf("%w: too short", ErrFormat)
+	}
+	body := io.NewSectionReader(r, 0, size-sha256.Size)
+	h, err := ReadHeader(body)
+	if err != nil {
+		return nil, err
+	}
+	start, _ := body.Seek(0, io.SeekCurrent)
+	sum := sha256.New()
+	if _, err := io.Copy(sum, io.NewSectionReader(r, 0, size-sha256.Size)); err != nil {
+		return nil, err
+	}
+	v := &Verified{Header: h, Payload: io.NewSectionReader(r, start, size-sha256.Size-start)}
+	if _, err := r.ReadAt(v.Sum[:], size-sha256.Size); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(sum.Sum(nil), v.Sum[:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch (the file is truncated or damaged)", ErrFormat)
+	}
+	return v, nil
+}
+
+// Read verifies a whole backup held in memory, and returns its header and
 // FSM snapshot.
 func Read(data []byte) (Header, []byte, error) {
-	if len(data) < prefixLen+sha256.Size {
-		return Header{}, nil, fmt.Errorf("%w: too short", ErrFormat)
-	}
-	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
-	r := bytes.NewReader(body)
-	h, err := ReadHeader(r)
+	v, err := Open(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return Header{}, nil, err
 	}
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return Header{}, nil, fmt.Errorf("%w: checksum mismatch (the file is truncated or damaged)", ErrFormat)
-	}
-	return h, body[len(body)-r.Len():], nil
+	_, off, n := v.Payload.Outer()
+	return v.Header, data[off : off+n], nil
 }

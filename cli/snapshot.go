@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -69,7 +68,7 @@ func (c *command) snapshot(ctx context.Context, g *globals, args []string) error
 
 // snapshotCall sends a request to the node's snapshot route, and once more
 // to the leader the node names if it is not the leader.
-func (c *command) snapshotCall(ctx context.Context, g *globals, method, query string, body []byte) (*http.Response, error) {
+func (c *command) snapshotCall(ctx context.Context, g *globals, method, query string, body io.ReadSeeker) (*http.Response, error) {
 	t, err := resolveTarget(g, c.lookupEnv)
 	if err != nil {
 		return nil, err
@@ -79,9 +78,19 @@ func (c *command) snapshotCall(ctx context.Context, g *globals, method, query st
 		return nil, err
 	}
 	for try := 0; ; try++ {
-		req, err := http.NewRequestWithContext(ctx, method, t.baseURL+snapshotPath+query, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, t.baseURL+snapshotPath+query, nil)
 		if err != nil {
 			return nil, err
+		}
+		if body != nil {
+			n, err := body.Seek(0, io.SeekEnd)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := body.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			req.Body, req.ContentLength = io.NopCloser(body), n
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -158,11 +167,12 @@ func (c *command) snapshotRestore(ctx context.Context, g *globals, file string) 
 	if _, err := inspectFile(file); err != nil {
 		return fmt.Errorf("snapshot restore: %v", err)
 	}
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
-	resp, err := c.snapshotCall(ctx, g, http.MethodPut, "?force=true", data)
+	defer f.Close()
+	resp, err := c.snapshotCall(ctx, g, http.MethodPut, "?force=true", f)
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %v", err)
 	}
@@ -180,7 +190,7 @@ type snapshotInfo struct {
 	Term              uint64
 	Created           string
 	DomainKeyId       string
-	Size              int
+	Size              int64
 	Sha256            string
 	Keys              int
 	Grants            int
@@ -194,22 +204,27 @@ type snapshotInfo struct {
 
 // inspectFile verifies a backup file and counts what it holds.
 func inspectFile(file string) (*snapshotInfo, error) {
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
-	h, payload, err := backup.Read(data)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	v, err := backup.Open(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", file, err)
 	}
-	n, err := fsm.CountSnapshot(bytes.NewReader(payload))
+	n, err := fsm.CountSnapshot(v.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", file, err)
 	}
-	sum := sha256.Sum256(data[:len(data)-sha256.Size])
+	h := v.Header
 	return &snapshotInfo{FormatVersion: h.Version, ClusterId: h.ClusterID, NodeId: h.NodeID, AppliedIndex: h.Applied,
-		Term: h.Term, Created: h.Created.UTC().Format(time.RFC3339), DomainKeyId: h.DomainKeyID, Size: len(data),
-		Sha256: hex.EncodeToString(sum[:]), Keys: n.Keys, Grants: n.Grants, Aliases: n.Aliases, Users: n.Users,
+		Term: h.Term, Created: h.Created.UTC().Format(time.RFC3339), DomainKeyId: h.DomainKeyID, Size: st.Size(),
+		Sha256: hex.EncodeToString(v.Sum[:]), Keys: n.Keys, Grants: n.Grants, Aliases: n.Aliases, Users: n.Users,
 		AccessKeys: n.AccessKeys, Roles: n.Roles, PrincipalPolicies: n.PrincipalPolicies, Nodes: n.Nodes}, nil
 }
 
