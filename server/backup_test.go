@@ -264,6 +264,24 @@ func TestSnapshotRestoreRefusesBadBackups(t *testing.T) {
 	if dst.AppliedIndex() != before {
 		t.Fatalf("a refused restore changed the state: applied %d, was %d", dst.AppliedIndex(), before)
 	}
+	// Only the admin saves or restores: an IAM user of the account may not.
+	eve := clientForPrincipal(t, dst, dstDir, "arn:aws:iam::111122223333:user/eve")
+	before = dst.AppliedIndex()
+	for _, method := range []string{http.MethodGet, http.MethodPut} {
+		req, _ := http.NewRequest(method, "https://"+dst.APIAddr()+"/v1/snapshot?force=true", bytes.NewReader(good))
+		resp, err := eve.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 || bytes.HasPrefix(body, []byte("TRENTBAK")) {
+			t.Fatalf("%s by a non-admin user: %d %.40q", method, resp.StatusCode, body)
+		}
+	}
+	if dst.AppliedIndex() != before {
+		t.Fatalf("a refused non-admin call changed the state: applied %d, was %d", dst.AppliedIndex(), before)
+	}
 	l, err := dstKMS.ListKeys(ctx, &kmsv1.ListKeysRequest{})
 	if err != nil || len(l.Keys) != 0 {
 		t.Fatalf("keys after refused restores: %v %v", l, err)
