@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/trentkms/trent/cli"
+	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 )
 
@@ -83,6 +86,10 @@ func TestSnapshotSaveDestroyRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.principalHTTP(t, bob)
+	ak, err := iamAs(old.nodes[0], adminHTTP(t, old.adminDir)).CreateAccessKey(ctx, &iamv1.CreateAccessKeyRequest{UserName: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Load: encryptions through every node while the backup is saved.
 	var (
@@ -176,6 +183,22 @@ func TestSnapshotSaveDestroyRestore(t *testing.T) {
 	}
 	if _, err := client(t, fresh.nodes[0], bobHTTP).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: keys[1].Arn, Plaintext: []byte("x")}); err == nil {
 		t.Fatal("bob encrypted under a key no grant gives him")
+	}
+	// So does bob's access key, whose secret the same domain key derives.
+	var underGrant []byte
+	for _, s := range acked {
+		if s.keyID == keys[0].KeyId {
+			underGrant = s.blob
+		}
+	}
+	if underGrant == nil {
+		t.Fatal("no acknowledged ciphertext under the granted key")
+	}
+	for i, n := range fresh.nodes {
+		sdk := awsClient(t, n, fresh.adminDir, ak.AccessKey.AccessKeyId, ak.AccessKey.SecretAccessKey)
+		if _, err := sdk.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: underGrant}); err != nil {
+			t.Fatalf("node %d: bob's restored access key and grant: %v", i, err)
+		}
 	}
 	// The restored cluster keeps writing.
 	if _, err := fresh.kms(t, 2).CreateKey(ctx, &kmsv1.CreateKeyRequest{}); err != nil {
