@@ -310,3 +310,40 @@ func TestSnapshotRestoreRefusesBadBackups(t *testing.T) {
 		t.Fatalf("keys after refused restores: %v %v", l, err)
 	}
 }
+
+// TestSnapshotRestoreRollsBackARunningCluster: restored onto the cluster it
+// was saved from, a backup brings back the keys it holds and drops the
+// ones created since, and a certificate revoked since stays revoked.
+func TestSnapshotRestoreRollsBackARunningCluster(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := start(t, dir)
+	defer s.Close()
+	k := client(t, s, adminHTTP(t, dir))
+	kept, err := k.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootHC, cert := issueRoot(t, dir)
+	file := filepath.Join(t.TempDir(), "before.snap")
+	if code, _, stderr := trentCLI(t, dir, s.APIAddr(), "snapshot", "save", file); code != 0 {
+		t.Fatalf("save: %s", stderr)
+	}
+	since, err := k.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, s, dir, cert)
+	if code, _, stderr := trentCLI(t, dir, s.APIAddr(), "snapshot", "restore", "--force", file); code != 0 {
+		t.Fatalf("restore: %s", stderr)
+	}
+	if _, err := k.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: kept.KeyMetadata.KeyId}); err != nil {
+		t.Fatalf("the backed-up key after the restore: %v", err)
+	}
+	if _, err := k.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: since.KeyMetadata.KeyId}); errorType(err) != "NotFoundException" {
+		t.Fatalf("a key created after the backup, after the restore: %v", err)
+	}
+	if _, err := client(t, s, rootHC).ListKeys(ctx, &kmsv1.ListKeysRequest{}); errorType(err) != "UnrecognizedClientException" {
+		t.Fatalf("a certificate revoked after the backup, after the restore: %v", err)
+	}
+}
