@@ -123,6 +123,8 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.dev(ctx, g, rest[1:])
 	case "audit":
 		return c.audit(ctx, g, rest[1:])
+	case "snapshot":
+		return c.snapshot(ctx, g, rest[1:])
 	case "server":
 		// cmd/trent runs `trent server [flags]` before the client's
 		// command line is parsed: here it came after global options.
@@ -131,7 +133,7 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: server, kms, iam, authz, grants, bench, cluster, dev, audit, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: server, kms, iam, authz, grants, bench, cluster, dev, audit, snapshot, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
@@ -146,6 +148,7 @@ Commands:
   cluster <verb>         join tokens and cluster status (trent cluster help)
   dev cluster [options]  run a local multi-process cluster (trent dev cluster --help)
   audit verify|tail      check or print a node's local audit log (trent audit help)
+  snapshot save|inspect|restore FILE  back up and restore the cluster (trent snapshot help)
   help                   print this text
 
 Global options (accepted anywhere on the command line):

@@ -1,10 +1,12 @@
 package raft
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -485,4 +487,22 @@ func (n *Node) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// Restore makes a snapshot the state of the cluster, on the leader,
+// through raft (hashicorp/raft's Restore): the leader restores its state
+// machine from it and skips its log past it, so every follower installs
+// it as a snapshot. write writes the snapshot for the applied index it
+// is given (the index it will be installed at, or just below it if writes
+// race). It is irreversible: the state before is gone.
+func (n *Node) Restore(write func(applied uint64, w io.Writer) error, timeout time.Duration) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	last := n.raft.LastIndex()
+	var buf bytes.Buffer
+	if err := write(last+1, &buf); err != nil {
+		return err
+	}
+	return mapErr(n.raft.Restore(&hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: last, Size: int64(buf.Len())}, &buf, timeout))
 }

@@ -59,7 +59,13 @@ func joinToken(t testing.TB, s *server.Server, adminDir string) string {
 // node's configuration.
 func startCluster(t testing.TB, opts ...func(*server.Config)) *testCluster {
 	t.Helper()
-	first := t.TempDir()
+	return startClusterAt(t, t.TempDir(), opts...)
+}
+
+// startClusterAt is startCluster with n1's data directory first, which
+// may hold an HSM state already (a restore's domain key).
+func startClusterAt(t testing.TB, first string, opts ...func(*server.Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{adminDir: first, opts: opts}
 	config := func(dir, id string, join []string, token string) server.Config {
 		cfg := c.config(dir, id, join, token)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path"
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -79,7 +80,7 @@ func (s *Server) MetricsAddr() string {
 // the only operation label values of the request metrics besides "other"
 // (AWS endpoint operations are KMS procedure names too).
 func apiOperations() []string {
-	ops := []string{"Check", "Watch", "ServerReflectionInfo", metricsPath[1:]}
+	ops := []string{"Check", "Watch", "ServerReflectionInfo", metricsPath[1:], path.Base(snapshotPath)}
 	for _, name := range []string{kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName, clusterv1connect.ClusterServiceName} {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 		if err != nil {

@@ -357,6 +357,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	if s.metrics != nil {
 		g.handle(metricsPath, metricsPolicy(), s.metrics.Handler())
 	}
+	g.handle(snapshotPath, snapshotPolicy(), http.HandlerFunc(s.serveSnapshot))
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
