@@ -45,6 +45,9 @@ type Config struct {
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
+	// NodeCertTTL is the lifetime of the certificates Join issues; zero
+	// means a year.
+	NodeCertTTL time.Duration
 	// Dial, if set, opens connections to peers (TLS runs on top); tests
 	// inject faults through it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

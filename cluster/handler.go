@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -246,7 +247,7 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		return nil, s.joinFailed(ctx, joiner, "open the cluster CA", err)
 	}
 	hosts := append(identity.LoopbackHosts(), hostOf(req.GetRaftAddr()), hostOf(req.GetApiAddr()))
-	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), nodeCertTTL)
+	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), cmp.Or(s.c.cfg.NodeCertTTL, nodeCertTTL))
 	if err != nil {
 		s.c.cfg.Logger.WarnContext(ctx, "join refused", "joiner", joiner, "step", "issue the node certificate", "err", err)
 		return nil, connect.NewError(connect.CodeInvalidArgument,
