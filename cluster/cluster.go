@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ type Config struct {
 	// NodeCertTTL is the lifetime of the certificates Join issues; zero
 	// means a year.
 	NodeCertTTL time.Duration
+	// NodeCert, if set, returns the node certificate in force (it changes
+	// when the node renews it); Status reports its expiry.
+	NodeCert func() *x509.Certificate
 	// Dial, if set, opens connections to peers (TLS runs on top); tests
 	// inject faults through it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

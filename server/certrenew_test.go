@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
+	"github.com/trentkms/trent/gen/trent/cluster/v1/clusterv1connect"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/server"
@@ -151,6 +153,10 @@ func TestNodeCertificatesRenewUnderLoad(t *testing.T) {
 	// Past the old certificates' expiry: a peer presenting one is
 	// refused; the renewed ones (valid for another 2.5h) are accepted.
 	offset.Store(int64(lifetime + 30*time.Minute))
+	caCert, err := identity.ParseCertPEM(mustRead(t, filepath.Join(c.adminDir, "ca"), "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, s := range c.nodes {
 		renewedCert := nodeCert(s)
 		if renewedCert.Leaf.SerialNumber.Cmp(old[i].Leaf.SerialNumber) == 0 {
@@ -161,6 +167,18 @@ func TestNodeCertificatesRenewUnderLoad(t *testing.T) {
 		}
 		if err := raftHandshake(s, pool, renewedCert, now); err != nil {
 			t.Errorf("node %d refused its renewed certificate: %v", i, err)
+		}
+		// trent cluster status reports the renewed certificate's expiry
+		// and the CA's.
+		st, err := clusterv1connect.NewClusterServiceClient(httpClient(clientTLS()), "https://"+s.APIAddr()).Status(ctx, &clusterv1.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := renewedCert.Leaf.NotAfter.UTC().Format(time.RFC3339); st.Self.CertNotAfter != want {
+			t.Errorf("node %d Status: certificate expires %q, want %q", i, st.Self.CertNotAfter, want)
+		}
+		if want := caCert.NotAfter.UTC().Format(time.RFC3339); st.CaNotAfter != want {
+			t.Errorf("node %d Status: CA expires %q, want %q", i, st.CaNotAfter, want)
 		}
 	}
 	// The cluster still works through every node.
