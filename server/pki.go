@@ -76,7 +76,7 @@ func loadJoinedPKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA certificate: %w", err)
 	}
-	node, err := tls.LoadX509KeyPair(filepath.Join(dir, "node", "cert.pem"), filepath.Join(dir, "node", "key.pem"))
+	node, err := loadNodePair(filepath.Join(dir, "node"))
 	if err != nil {
 		return nil, fmt.Errorf("node certificate: %w", err)
 	}
@@ -199,7 +199,7 @@ func writeSealedCAKey(ctx context.Context, caDir string, h cluster.HSM, ca *iden
 // is missing, for another node id, lacks a host, or expires within 30 days
 // (or a third of ttl, if shorter). A new one is valid for ttl.
 func loadOrIssueNode(ca *identity.CA, dir, nodeID string, hosts []string, now time.Time, ttl time.Duration) (tls.Certificate, error) {
-	if c, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")); err == nil {
+	if c, err := loadNodePair(dir); err == nil {
 		if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
 			id, _ := identity.NodeIDFromCert(leaf)
 			if id == nodeID && leaf.NotAfter.After(now.Add(min(30*24*time.Hour, ttl/3))) && coversHosts(leaf, hosts) &&
@@ -220,6 +220,18 @@ func loadOrIssueNode(ca *identity.CA, dir, nodeID string, hosts []string, now ti
 	return writeNodeCert(dir, der, key)
 }
 
+// Files of the node certificate under the data dir's node/. A new pair is
+// written first as next-cert.pem and next-key.pem, durably, and then
+// renamed over key.pem and cert.pem, in that order; loadNodePair takes the
+// first pair of those files that matches, so a crash at any step leaves
+// the old pair or the new one usable.
+const (
+	nodeCertFile     = "cert.pem"
+	nodeKeyFile      = "key.pem"
+	nodeNextCertFile = "next-cert.pem"
+	nodeNextKeyFile  = "next-key.pem"
+)
+
 // writeNodeCert writes the node certificate der and its key into dir and
 // returns them as a key pair.
 func writeNodeCert(dir string, der []byte, key crypto.PrivateKey) (tls.Certificate, error) {
@@ -228,10 +240,36 @@ func writeNodeCert(dir string, der []byte, key crypto.PrivateKey) (tls.Certifica
 		return tls.Certificate{}, err
 	}
 	cp := identity.EncodeCertPEM(der)
-	if err := writeFiles(dir, map[string][]byte{"cert.pem": cp, "key.pem": kp}); err != nil {
+	pair, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.X509KeyPair(cp, kp)
+	if err := writeFiles(dir, map[string][]byte{nodeNextCertFile: cp, nodeNextKeyFile: kp}); err != nil {
+		return tls.Certificate{}, err
+	}
+	for _, f := range [][2]string{{nodeNextKeyFile, nodeKeyFile}, {nodeNextCertFile, nodeCertFile}} {
+		if err := os.Rename(filepath.Join(dir, f[0]), filepath.Join(dir, f[1])); err != nil {
+			return tls.Certificate{}, err
+		}
+	}
+	return pair, syncDir(dir)
+}
+
+// loadNodePair loads the node certificate and key from dir: the first
+// pair of cert.pem or next-cert.pem with key.pem or next-key.pem whose
+// key matches (see writeNodeCert).
+func loadNodePair(dir string) (tls.Certificate, error) {
+	var first error
+	for _, f := range [][2]string{{nodeCertFile, nodeKeyFile}, {nodeNextCertFile, nodeKeyFile}, {nodeCertFile, nodeNextKeyFile}} {
+		c, err := tls.LoadX509KeyPair(filepath.Join(dir, f[0]), filepath.Join(dir, f[1]))
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return tls.Certificate{}, first
 }
 
 func coversHosts(c *x509.Certificate, hosts []string) bool {
