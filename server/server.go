@@ -218,6 +218,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	s.startCertRenewal(p)
+	if s.metrics != nil {
+		s.metrics.WatchNodeCertificate(func() time.Time { return p.nodeCert().Leaf.NotAfter })
+	}
 	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
 	fmt.Fprintf(s.forPeople(stderr, slog.LevelInfo), "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
