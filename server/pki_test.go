@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -127,6 +129,32 @@ func TestNodeCertWriteSurvivesACrash(t *testing.T) {
 			}
 			if !bytes.Equal(got.Certificate[0], want) {
 				t.Errorf("loaded the wrong certificate (want new: %v)", tt.wantNew)
+			}
+		})
+	}
+}
+
+// TestRenewalDue: a certificate is due once less than the fraction of its
+// lifetime is left.
+func TestRenewalDue(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &tls.Certificate{Leaf: &x509.Certificate{NotBefore: t0, NotAfter: t0.Add(3 * time.Hour)}}
+	tests := []struct {
+		name     string
+		at       time.Duration
+		fraction float64
+		want     bool
+	}{
+		{"two thirds left", time.Hour, 1.0 / 3, false},
+		{"two thirds left, renew at 0.9", time.Hour, 0.9, true},
+		{"a sixth left", 150 * time.Minute, 1.0 / 3, true},
+		{"a sixth left, renew at 0.1", 150 * time.Minute, 0.1, false},
+		{"expired", 4 * time.Hour, 0.05, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := renewalDue(c, t0.Add(tt.at), tt.fraction); got != tt.want {
+				t.Errorf("renewalDue at +%v with %v = %v, want %v", tt.at, tt.fraction, got, tt.want)
 			}
 		})
 	}
