@@ -20,8 +20,10 @@ Verbs:
                           (node --join HOST:PORT --join-token TOKEN)
   status                  show every node: id, role, voter, term, applied
                           and commit index, last contact, addresses, gossip
-                          health (alive, suspect, dead, left) and whether
-                          its HSM is sealed (asks every node)
+                          health (alive, suspect, dead, left), whether
+                          its HSM is sealed and when its certificate
+                          expires (asks every node), and when the cluster
+                          CA expires
   remove NODE             remove a node from the cluster (admin only); a
                           removed node must be wiped and join again with a
                           new token to come back
@@ -104,6 +106,9 @@ type nodeRow struct {
 	// Reachable says whether the node answered; Sealed is only known then.
 	Reachable bool  `json:"Reachable"`
 	Sealed    *bool `json:"Sealed,omitempty"`
+	// CertNotAfter is when the node's certificate in force expires (RFC
+	// 3339), known only if it answered.
+	CertNotAfter string `json:"CertNotAfter,omitempty"`
 }
 
 // clusterStatus asks the target node for the membership and gossip health,
@@ -132,6 +137,7 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 					sealed := self.Sealed
 					row.Reachable, row.Sealed = true, &sealed
 					row.Role, row.Term, row.AppliedIndex, row.CommitIndex, row.LastContact = self.Role, self.Term, self.AppliedIndex, self.CommitIndex, self.LastContact
+					row.CertNotAfter = self.CertNotAfter
 				}
 				cancel()
 			}
@@ -139,18 +145,23 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 		rows = append(rows, row)
 	}
 	if g.output == "text" {
-		fmt.Fprintf(c.stdout, "%-10s %-9s %-6s %6s %9s %9s %-10s %-22s %-8s %s\n", "ID", "ROLE", "VOTER", "TERM", "APPLIED", "COMMIT", "CONTACT", "API", "HEALTH", "SEALED")
+		fmt.Fprintf(c.stdout, "%-10s %-9s %-6s %6s %9s %9s %-10s %-22s %-8s %-6s %s\n", "ID", "ROLE", "VOTER", "TERM", "APPLIED", "COMMIT", "CONTACT", "API", "HEALTH", "SEALED", "CERT EXPIRES")
 		for _, r := range rows {
 			sealed := "?"
 			if r.Sealed != nil {
 				sealed = fmt.Sprint(*r.Sealed)
 			}
-			fmt.Fprintf(c.stdout, "%-10s %-9s %-6v %6d %9d %9d %-10s %-22s %-8s %s\n", r.ID, r.Role, r.Voter, r.Term,
-				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.APIAddr, r.Health, sealed)
+			fmt.Fprintf(c.stdout, "%-10s %-9s %-6v %6d %9d %9d %-10s %-22s %-8s %-6s %s\n", r.ID, r.Role, r.Voter, r.Term,
+				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.APIAddr, r.Health, sealed, orDash(r.CertNotAfter))
 		}
+		fmt.Fprintf(c.stdout, "CA EXPIRES %s\n", orDash(st.CaNotAfter))
 		return nil
 	}
-	b, err := json.MarshalIndent(map[string]any{"Nodes": rows}, "", "    ")
+	out := map[string]any{"Nodes": rows}
+	if st.CaNotAfter != "" {
+		out["CANotAfter"] = st.CaNotAfter
+	}
+	b, err := json.MarshalIndent(out, "", "    ")
 	if err != nil {
 		return err
 	}

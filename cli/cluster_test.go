@@ -30,7 +30,9 @@ func (f *fakeCluster) Status(context.Context, *clusterv1.StatusRequest) (*cluste
 			{Id: "n1", Role: "leader", Voter: true, ApiAddr: f.api, RaftAddr: "127.0.0.1:7701", GossipAddr: "127.0.0.1:7702", Health: "alive"},
 			{Id: "n2", Role: "follower", Voter: true, ApiAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:7711", GossipAddr: "127.0.0.1:7712", Health: "dead"},
 		},
-		Self: &clusterv1.NodeStatus{Id: "n1", Role: "leader", Voter: true, Term: 4, AppliedIndex: 42, CommitIndex: 42, ApiAddr: f.api, Health: "alive"},
+		Self: &clusterv1.NodeStatus{Id: "n1", Role: "leader", Voter: true, Term: 4, AppliedIndex: 42, CommitIndex: 42, ApiAddr: f.api, Health: "alive",
+			CertNotAfter: "2027-12-07T04:40:00Z"},
+		CaNotAfter: "2036-12-05T04:40:00Z",
 	}, nil
 }
 

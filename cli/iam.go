@@ -90,6 +90,11 @@ func (c *command) dialIAM(g *globals) (iamClient, *target, error) {
 	return iamv1connect.NewIdentityServiceClient(hc, t.baseURL, connect.WithAcceptCompression("gzip", nil, nil)), t, nil
 }
 
+// maxCertValidity is the longest client certificate lifetime the server
+// issues (iam.MaxCertValidity); the CLI refuses a longer --validity before
+// it calls, naming the flag.
+const maxCertValidity = 365 * 24 * time.Hour
+
 const issueCertUsage = `usage: trent iam issue-cert (--user-name NAME | --role-name NAME) --out DIR [--validity 24h] [--force]
 
 Issues a client certificate naming a user or role of your account, signed
@@ -143,6 +148,8 @@ func issueCert(ctx context.Context, c *command, g *globals, args []string) error
 		return usage("the following arguments are required: --out")
 	case validity < time.Second || validity%time.Second != 0:
 		return usage(fmt.Sprintf("--validity must be a positive whole number of seconds, got %v", validity))
+	case validity > maxCertValidity:
+		return usage(fmt.Sprintf("--validity must be at most 8760h (a year), got %v", validity))
 	}
 	keyPath := filepath.Join(out, identity.KeyFile)
 	if _, err := os.Stat(keyPath); err == nil && !force {

@@ -422,6 +422,7 @@ func TestIAMUsageErrors(t *testing.T) {
 		{"unknown-flag", []string{"iam", "delete-user", "--name", "x"}, []string{"unknown option --name for delete-user", "Run 'trent iam delete-user --help'"}},
 		{"issue-cert-missing", []string{"iam", "issue-cert", "--user-name", "bob"}, []string{"required: --out"}},
 		{"issue-cert-validity", []string{"iam", "issue-cert", "--user-name", "bob", "--out", "d", "--validity", "1.5s"}, []string{"whole number of seconds"}},
+		{"issue-cert-validity-too-long", []string{"iam", "issue-cert", "--user-name", "bob", "--out", "d", "--validity", "8761h"}, []string{"--validity must be at most 8760h (a year), got 8761h0m0s"}},
 		{"issue-cert-positional", []string{"iam", "issue-cert", "bob"}, []string{`unexpected argument "bob"`}},
 		{"issue-cert-user-and-role", []string{"iam", "issue-cert", "--user-name", "bob", "--role-name", "ops", "--out", "d"}, []string{"cannot be used together"}},
 		{"grants-no-verb", []string{"grants"}, []string{"grants: missing verb", "find-duplicates"}},

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,12 @@ type Config struct {
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
+	// NodeCertTTL is the lifetime of the certificates Join issues; zero
+	// means a year.
+	NodeCertTTL time.Duration
+	// NodeCert, if set, returns the node certificate in force (it changes
+	// when the node renews it); Status reports its expiry.
+	NodeCert func() *x509.Certificate
 	// Dial, if set, opens connections to peers (TLS runs on top); tests
 	// inject faults through it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

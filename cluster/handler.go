@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -246,7 +247,7 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 		return nil, s.joinFailed(ctx, joiner, "open the cluster CA", err)
 	}
 	hosts := append(identity.LoopbackHosts(), hostOf(req.GetRaftAddr()), hostOf(req.GetApiAddr()))
-	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), nodeCertTTL)
+	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), cmp.Or(s.c.cfg.NodeCertTTL, nodeCertTTL))
 	if err != nil {
 		s.c.cfg.Logger.WarnContext(ctx, "join refused", "joiner", joiner, "step", "issue the node certificate", "err", err)
 		return nil, connect.NewError(connect.CodeInvalidArgument,
@@ -358,6 +359,11 @@ func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error)
 	leader, _ := c.cfg.Raft.Leader()
 	gm := c.gossipMembers()
 	out := &clusterv1.StatusResponse{Self: c.self(ctx)}
+	if info := c.cfg.FSM.Cluster(); info != nil {
+		if ca, err := identity.ParseCertPEM(info.CACert); err == nil {
+			out.CaNotAfter = ca.NotAfter.UTC().Format(time.RFC3339)
+		}
+	}
 	for _, m := range members {
 		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower", Health: "unknown"}
 		if m.ID == leader {
@@ -390,6 +396,11 @@ func (c *Cluster) self(ctx context.Context) *clusterv1.NodeStatus {
 	}
 	if lc := c.cfg.Raft.LastContact(); !lc.IsZero() && !c.cfg.Raft.IsLeader() {
 		ns.LastContact = c.cfg.Now().Sub(lc).Round(time.Millisecond).String()
+	}
+	if c.cfg.NodeCert != nil {
+		if cert := c.cfg.NodeCert(); cert != nil {
+			ns.CertNotAfter = cert.NotAfter.UTC().Format(time.RFC3339)
+		}
 	}
 	// Sealed: the HSM cannot open the replicated CA key.
 	if _, err := c.CA(ctx); err != nil && !errors.Is(err, ErrNotInitialized) {

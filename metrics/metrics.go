@@ -334,6 +334,14 @@ func (m *Metrics) WatchAuditQueue(depth func() int) {
 		func() float64 { return float64(depth()) })
 }
 
+// WatchNodeCertificate exposes when the node certificate in force
+// expires, as a Unix time; it moves forward when the node renews it.
+func (m *Metrics) WatchNodeCertificate(notAfter func() time.Time) {
+	m.gaugeFunc("trent_node_certificate_expiry_timestamp_seconds",
+		"When this node's certificate in force expires, in seconds since the Unix epoch.", nil,
+		func() float64 { return float64(notAfter().Unix()) })
+}
+
 // HSMCache is an HSM's cache of unwrapped key material; *soft.HSM is one.
 type HSMCache interface {
 	CacheStats() (hits, misses uint64)

@@ -112,6 +112,10 @@ type Config struct {
 	// (records survive a crash of the node, not of the machine). Zero,
 	// the default, answers only after the records are fsynced.
 	AuditSyncInterval Duration `json:"audit_sync_interval"`
+	// CertRenewFraction is how much of its lifetime a node certificate
+	// has left when the node renews it (see certrenew.go); zero in a
+	// Config means the default, a third.
+	CertRenewFraction float64 `json:"cert_renew_fraction"`
 
 	// PeerDialMap sends each node-to-node connection for a peer address
 	// (a key) to another address (its value) instead, under the same TLS
@@ -144,6 +148,17 @@ type TestingKnobs struct {
 	// lifecycle passes (deletions and rotations that are due); nil means
 	// time.Now. Tests move it days ahead.
 	Now func() time.Time
+	// CertNow is the clock of node certificate renewal and of every TLS
+	// handshake's validity check; nil means time.Now. Tests move it to
+	// near and past a certificate's expiry.
+	CertNow func() time.Time
+	// NodeCertLifetime is the lifetime of the node certificates this node
+	// issues (its own, its renewals, and those of nodes joining through
+	// it); zero means a year.
+	NodeCertLifetime time.Duration
+	// CertCheckInterval is how often a node checks whether its
+	// certificate is due for renewal; zero means ten minutes.
+	CertCheckInterval time.Duration
 	// LifecycleInterval is the time between the leader's lifecycle
 	// passes; zero means one minute.
 	LifecycleInterval time.Duration
@@ -289,6 +304,9 @@ func (c *Config) Validate() error {
 	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
 		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
 	}
+	if f := c.CertRenewFraction; f != 0 && (f < 0.05 || f > 0.9) {
+		errs = append(errs, fmt.Errorf("--cert-renew-fraction %v must be between 0.05 and 0.9 (0 means the default, 1/3)", f))
+	}
 	if d := time.Duration(c.AuditSyncInterval); d < 0 || d > time.Minute {
 		errs = append(errs, fmt.Errorf("--audit-sync-interval %s must be between 0 and 1m", d))
 	}
@@ -355,6 +373,8 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 		cfg.AuditSyncInterval = Duration(d)
 		return nil
 	})
+	fs.Float64Var(&cfg.CertRenewFraction, "cert-renew-fraction", cfg.CertRenewFraction,
+		"renew this node's certificate when this fraction of its lifetime is left, between 0.05 and 0.9 (default 1/3)")
 	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only; gossip addresses are learned after joining)", func(v string) error {
 		cfg.Join = nil
 		for _, a := range strings.Split(v, ",") {

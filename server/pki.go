@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/trentkms/trent/cluster"
@@ -29,16 +31,39 @@ type pki struct {
 	ca     *identity.CA
 	caCert *x509.Certificate
 	pool   *x509.CertPool
-	node   tls.Certificate
+	// node is the node certificate in force (Leaf set) and serving the
+	// same followed by the CA certificate. Renewal (certrenew.go) swaps
+	// both; every TLS configuration reads them through callbacks, so new
+	// handshakes use the new certificate and open connections go on.
+	node    atomic.Pointer[tls.Certificate]
+	serving atomic.Pointer[tls.Certificate]
 }
 
-// servingCert returns the node certificate followed by the CA certificate,
-// so a joining node can check the chain against its token's pin.
-func (p *pki) servingCert() tls.Certificate {
-	c := p.node
-	c.Certificate = append(append([][]byte(nil), p.node.Certificate...), p.caCert.Raw)
-	return c
+func newPKI(ca *identity.CA, caCert *x509.Certificate, pool *x509.CertPool, node tls.Certificate) (*pki, error) {
+	p := &pki{ca: ca, caCert: caCert, pool: pool}
+	return p, p.setNode(node)
 }
+
+// setNode puts c in force as the node certificate.
+func (p *pki) setNode(c tls.Certificate) error {
+	if c.Leaf == nil {
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			return fmt.Errorf("node certificate: %w", err)
+		}
+		c.Leaf = leaf
+	}
+	// The serving chain carries the CA certificate, so a joining node can
+	// check it against its token's pin.
+	serving := c
+	serving.Certificate = append(append([][]byte(nil), c.Certificate...), p.caCert.Raw)
+	p.serving.Store(&serving)
+	p.node.Store(&c)
+	return nil
+}
+
+// nodeCert returns the node certificate in force.
+func (p *pki) nodeCert() *tls.Certificate { return p.node.Load() }
 
 // loadJoinedPKI loads the certificates of a node that joined a cluster:
 // the CA certificate without its key, and the node certificate.
@@ -51,13 +76,13 @@ func loadJoinedPKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA certificate: %w", err)
 	}
-	node, err := tls.LoadX509KeyPair(filepath.Join(dir, "node", "cert.pem"), filepath.Join(dir, "node", "key.pem"))
+	node, err := loadNodePair(filepath.Join(dir, "node"))
 	if err != nil {
 		return nil, fmt.Errorf("node certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return &pki{caCert: caCert, pool: pool, node: node}, nil
+	return newPKI(nil, caCert, pool, node)
 }
 
 // Files of the cluster CA under the data dir's ca/. Every node has the
@@ -85,19 +110,20 @@ func isJoinedNode(dir string) bool {
 // loadOrCreatePKI loads the cluster CA (its key unsealed by h), this
 // node's certificate and the admin credential from the data dir, creating
 // whatever is missing.
-func loadOrCreatePKI(ctx context.Context, dir string, h cluster.HSM, nodeID, account string, hosts []string, now time.Time) (*pki, bool, error) {
+func loadOrCreatePKI(ctx context.Context, dir string, h cluster.HSM, nodeID, account string, hosts []string, now time.Time, nodeTTL time.Duration) (*pki, bool, error) {
 	ca, created, err := loadOrCreateCA(ctx, filepath.Join(dir, "ca"), h, now)
 	if err != nil {
 		return nil, false, err
 	}
-	nodeCert, err := loadOrIssueNode(ca, filepath.Join(dir, "node"), nodeID, hosts, now)
+	nodeCert, err := loadOrIssueNode(ca, filepath.Join(dir, "node"), nodeID, hosts, now, nodeTTL)
 	if err != nil {
 		return nil, false, err
 	}
 	if err := ensureAdmin(ca, filepath.Join(dir, "admin"), account, now); err != nil {
 		return nil, false, err
 	}
-	return &pki{ca: ca, caCert: ca.Certificate(), pool: ca.Pool(), node: nodeCert}, created, nil
+	p, err := newPKI(ca, ca.Certificate(), ca.Pool(), nodeCert)
+	return p, created, err
 }
 
 // loadOrCreateCA loads the cluster CA from caDir, unsealing its key with
@@ -170,12 +196,13 @@ func writeSealedCAKey(ctx context.Context, caDir string, h cluster.HSM, ca *iden
 }
 
 // loadOrIssueNode returns the node certificate, issuing a new one when it
-// is missing, for another node id, lacks a host, or expires within 30 days.
-func loadOrIssueNode(ca *identity.CA, dir, nodeID string, hosts []string, now time.Time) (tls.Certificate, error) {
-	if c, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")); err == nil {
+// is missing, for another node id, lacks a host, or expires within 30 days
+// (or a third of ttl, if shorter). A new one is valid for ttl.
+func loadOrIssueNode(ca *identity.CA, dir, nodeID string, hosts []string, now time.Time, ttl time.Duration) (tls.Certificate, error) {
+	if c, err := loadNodePair(dir); err == nil {
 		if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
 			id, _ := identity.NodeIDFromCert(leaf)
-			if id == nodeID && leaf.NotAfter.After(now.Add(30*24*time.Hour)) && coversHosts(leaf, hosts) &&
+			if id == nodeID && leaf.NotAfter.After(now.Add(min(30*24*time.Hour, ttl/3))) && coversHosts(leaf, hosts) &&
 				leaf.CheckSignatureFrom(ca.Certificate()) == nil {
 				c.Leaf = leaf
 				return c, nil
@@ -186,19 +213,63 @@ func loadOrIssueNode(ca *identity.CA, dir, nodeID string, hosts []string, now ti
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	der, err := ca.IssueNode(nodeID, hosts, key.Public(), now, nodeCertTTL)
+	der, err := ca.IssueNode(nodeID, hosts, key.Public(), now, ttl)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue node certificate: %w", err)
 	}
+	return writeNodeCert(dir, der, key)
+}
+
+// Files of the node certificate under the data dir's node/. A new pair is
+// written first as next-cert.pem and next-key.pem, durably, and then
+// renamed over key.pem and cert.pem, in that order; loadNodePair takes the
+// first pair of those files that matches, so a crash at any step leaves
+// the old pair or the new one usable.
+const (
+	nodeCertFile     = "cert.pem"
+	nodeKeyFile      = "key.pem"
+	nodeNextCertFile = "next-cert.pem"
+	nodeNextKeyFile  = "next-key.pem"
+)
+
+// writeNodeCert writes the node certificate der and its key into dir and
+// returns them as a key pair.
+func writeNodeCert(dir string, der []byte, key crypto.PrivateKey) (tls.Certificate, error) {
 	kp, err := identity.EncodeKeyPEM(key)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	cp := identity.EncodeCertPEM(der)
-	if err := writeFiles(dir, map[string][]byte{"cert.pem": cp, "key.pem": kp}); err != nil {
+	pair, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.X509KeyPair(cp, kp)
+	if err := writeFiles(dir, map[string][]byte{nodeNextCertFile: cp, nodeNextKeyFile: kp}); err != nil {
+		return tls.Certificate{}, err
+	}
+	for _, f := range [][2]string{{nodeNextKeyFile, nodeKeyFile}, {nodeNextCertFile, nodeCertFile}} {
+		if err := os.Rename(filepath.Join(dir, f[0]), filepath.Join(dir, f[1])); err != nil {
+			return tls.Certificate{}, err
+		}
+	}
+	return pair, syncDir(dir)
+}
+
+// loadNodePair loads the node certificate and key from dir: the first
+// pair of cert.pem or next-cert.pem with key.pem or next-key.pem whose
+// key matches (see writeNodeCert).
+func loadNodePair(dir string) (tls.Certificate, error) {
+	var first error
+	for _, f := range [][2]string{{nodeCertFile, nodeKeyFile}, {nodeNextCertFile, nodeKeyFile}, {nodeCertFile, nodeNextKeyFile}} {
+		c, err := tls.LoadX509KeyPair(filepath.Join(dir, f[0]), filepath.Join(dir, f[1]))
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return tls.Certificate{}, first
 }
 
 func coversHosts(c *x509.Certificate, hosts []string) bool {

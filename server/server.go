@@ -161,7 +161,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	ccfg := cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
+		PeerTLS: clientTLS, NodeCertTTL: s.nodeCertTTL(),
+		NodeCert: func() *x509.Certificate { return p.nodeCert().Leaf }, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
 	}
@@ -216,6 +217,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
+	s.startCertRenewal(p)
+	if s.metrics != nil {
+		s.metrics.WatchNodeCertificate(func() time.Time { return p.nodeCert().Leaf.NotAfter })
+	}
 	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
 	fmt.Fprintf(s.forPeople(stderr, slog.LevelInfo), "Trent node %s is serving on https://%s. Try: go run ./cmd/trent kms create-key --data-dir %s\n",
@@ -270,7 +275,7 @@ func (s *Server) openIdentity(ctx context.Context, dir, apiAddr, raftAddr string
 		if err := s.openHSM(dir, stderr, true); err != nil {
 			return nil, err
 		}
-		p, _, err = loadOrCreatePKI(ctx, dir, s.hsm, s.nodeID, s.cfg.AccountID, hostsOf(apiAddr, raftAddr), time.Now())
+		p, _, err = loadOrCreatePKI(ctx, dir, s.hsm, s.nodeID, s.cfg.AccountID, hostsOf(apiAddr, raftAddr), s.certNow(), s.nodeCertTTL())
 		return p, err
 	}
 }
@@ -296,7 +301,7 @@ func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
 func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Writer) (clientTLS *tls.Config, err error) {
 	s.fsm = fsm.New()
 	s.fsm.OnKeysDeleted(s.forgetKeys)
-	serverTLS, clientTLS := identity.NodeTLSConfigs(p.pool, p.node)
+	serverTLS, clientTLS := p.nodeTLSConfigs(s.cfg.knobs().CertNow)
 	timeout := s.cfg.knobs().RaftTimeout
 	if timeout == 0 {
 		timeout = time.Second
@@ -361,8 +366,8 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
-	serving := p.servingCert()
-	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil })
+	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.serving.Load(), nil })
+	tlsCfg.Time = s.cfg.knobs().CertNow
 	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
 	ln := s.ln
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
@@ -579,11 +584,7 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 	// revokes it. Join records a joining node's; this covers the first
 	// node's (issued locally), a certificate reissued at start, and
 	// clusters from before serials were recorded.
-	leaf, err := x509.ParseCertificate(p.node.Certificate[0])
-	if err != nil {
-		return fmt.Errorf("node certificate: %w", err)
-	}
-	serial := leaf.SerialNumber.Text(16)
+	serial := p.nodeCert().Leaf.SerialNumber.Text(16)
 	if n, ok := s.fsm.Node(s.nodeID); !ok || n != s.selfInfo() || !slices.Contains(s.fsm.NodeCerts(s.nodeID), serial) {
 		if err := s.propose(ctx, &fsm.RegisterNode{
 			Node: s.selfInfo(), CertSerial: serial}); err != nil {

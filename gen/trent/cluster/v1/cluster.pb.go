@@ -671,7 +671,10 @@ type StatusResponse struct {
 	// This node as it sees itself, with its current addresses, term and
 	// indexes (a node that just restarted on new addresses reports them
 	// here before the member table has them).
-	Self          *NodeStatus `protobuf:"bytes,2,opt,name=self,proto3" json:"self,omitempty"`
+	Self *NodeStatus `protobuf:"bytes,2,opt,name=self,proto3" json:"self,omitempty"`
+	// When the cluster CA certificate expires (RFC 3339, UTC); empty before
+	// the cluster identity is replicated.
+	CaNotAfter    string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -720,6 +723,13 @@ func (x *StatusResponse) GetSelf() *NodeStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetCaNotAfter() string {
+	if x != nil {
+		return x.CaNotAfter
+	}
+	return ""
+}
+
 type NodeStatus struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -735,8 +745,11 @@ type NodeStatus struct {
 	Health string `protobuf:"bytes,10,opt,name=health,proto3" json:"health,omitempty"`
 	// Whether the node's HSM cannot open the cluster's secrets (only set in
 	// self; a serving node is normally unsealed).
-	Sealed        bool   `protobuf:"varint,11,opt,name=sealed,proto3" json:"sealed,omitempty"`
-	GossipAddr    string `protobuf:"bytes,12,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	Sealed     bool   `protobuf:"varint,11,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	GossipAddr string `protobuf:"bytes,12,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	// When the node certificate in force expires (RFC 3339, UTC; only set
+	// in self).
+	CertNotAfter  string `protobuf:"bytes,13,opt,name=cert_not_after,json=certNotAfter,proto3" json:"cert_not_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -855,6 +868,13 @@ func (x *NodeStatus) GetGossipAddr() string {
 	return ""
 }
 
+func (x *NodeStatus) GetCertNotAfter() string {
+	if x != nil {
+		return x.CertNotAfter
+	}
+	return ""
+}
+
 var File_trent_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
@@ -895,10 +915,12 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\rStatusRequest\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse\"v\n" +
+	"\x12RemoveNodeResponse\"\x98\x01\n" +
 	"\x0eStatusResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.trent.cluster.v1.NodeStatusR\x05nodes\x120\n" +
-	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\"\xce\x02\n" +
+	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\x12 \n" +
+	"\fca_not_after\x18\x03 \x01(\tR\n" +
+	"caNotAfter\"\xf4\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -914,7 +936,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	" \x01(\tR\x06health\x12\x16\n" +
 	"\x06sealed\x18\v \x01(\bR\x06sealed\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
-	"gossipAddr2\xda\x04\n" +
+	"gossipAddr\x12$\n" +
+	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xda\x04\n" +
 	"\x0eClusterService\x12f\n" +
 	"\x0fCreateJoinToken\x12(.trent.cluster.v1.CreateJoinTokenRequest\x1a).trent.cluster.v1.CreateJoinTokenResponse\x12E\n" +
 	"\x04Join\x12\x1d.trent.cluster.v1.JoinRequest\x1a\x1e.trent.cluster.v1.JoinResponse\x12N\n" +
