@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/backup"
-	"github.com/trentkms/trent/fsm"
 )
 
 const snapshotUsage = `usage: trent snapshot <verb> [options] FILE
@@ -217,11 +216,8 @@ func inspectFile(file string) (*snapshotInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", file, err)
 	}
-	n, err := fsm.CountSnapshot(v.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", file, err)
-	}
 	h := v.Header
+	n := h.Counts
 	return &snapshotInfo{FormatVersion: h.Version, ClusterId: h.ClusterID, NodeId: h.NodeID, AppliedIndex: h.Applied,
 		Term: h.Term, Created: h.Created.UTC().Format(time.RFC3339), DomainKeyId: h.DomainKeyID, Size: st.Size(),
 		Sha256: hex.EncodeToString(v.Sum[:]), Keys: n.Keys, Grants: n.Grants, Aliases: n.Aliases, Users: n.Users,

@@ -20,8 +20,10 @@ func goldenBackup(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The counts a node records of that snapshot (fsm.CountSnapshot).
+	counts := backup.Counts{Keys: 3, Grants: 2, Aliases: 0, Users: 2, AccessKeys: 3, Roles: 0, PrincipalPolicies: 0, Nodes: 1}
 	h := backup.Header{ClusterID: "c-golden", NodeID: "n1", Applied: 9, Term: 2,
-		Created: time.Date(2026, 12, 7, 4, 30, 0, 0, time.UTC), DomainKeyID: "00112233445566778899aabbccddeeff"}
+		Created: time.Date(2026, 12, 7, 4, 30, 0, 0, time.UTC), DomainKeyID: "00112233445566778899aabbccddeeff", Counts: counts}
 	var buf bytes.Buffer
 	if err := backup.Write(&buf, h, func(w io.Writer) error { _, err := w.Write(payload); return err }); err != nil {
 		t.Fatal(err)

@@ -57,9 +57,16 @@ var rules = []rule{
 		deny: []string{"trent/fsm/fsmtest"},
 	},
 	{
-		why:  "the CLI uses only the generated clients and the wire vocabulary",
+		why:  "the CLI uses only the generated clients, the wire vocabulary and the backup file format",
 		from: []string{"trent/cli", "trent/nodeproc", "trent/loadgen"},
-		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency", "trent/wire", "trent/nodeproc", "trent/loadgen"},
+		only: []string{"trent/cli", "trent/gen/...", "trent/identity", "trent/audit", "trent/consistency", "trent/wire", "trent/nodeproc", "trent/loadgen",
+			"trent/backup"},
+		deny: internals,
+	},
+	{
+		why:  "a backup file is read without the state machine (trent snapshot inspect)",
+		from: []string{"trent/backup"},
+		only: []string{"trent/backup"},
 		deny: internals,
 	},
 	{

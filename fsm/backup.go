@@ -15,6 +15,14 @@ type Counts struct {
 	Nodes             int    `json:"nodes"`
 }
 
+// Counts counts the records s holds, as CountSnapshot counts them in its
+// persisted form.
+func (s *Snapshot) Counts() Counts {
+	return Counts{Applied: s.applied, Keys: s.keys.Len(), Grants: s.grants.byKey.Len(), Aliases: s.aliases.Len(),
+		Users: s.iam.users.Len(), AccessKeys: s.iam.keys.Len(), Roles: s.authz.roles.Len(),
+		PrincipalPolicies: s.authz.policies.Len(), Nodes: len(s.cluster.nodes)}
+}
+
 // CountSnapshot reads a snapshot written by [Snapshot.Persist] the way
 // Restore would, refusing what Restore refuses, and counts its records.
 func CountSnapshot(r io.Reader) (Counts, error) {

@@ -75,8 +75,9 @@ func (s *Server) saveSnapshot(w http.ResponseWriter) {
 	defer snap.Release()
 	info := s.fsm.Cluster()
 	dk := s.hsm.DomainKeyID()
-	h := backup.Header{ClusterID: info.ID, NodeID: s.nodeID, Applied: s.fsm.AppliedIndex(), Term: term,
-		Created: time.Now().UTC(), DomainKeyID: hex.EncodeToString(dk[:])}
+	n := snap.Counts()
+	h := backup.Header{ClusterID: info.ID, NodeID: s.nodeID, Applied: n.Applied, Term: term,
+		Created: time.Now().UTC(), DomainKeyID: hex.EncodeToString(dk[:]), Counts: backupCounts(n)}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if err := backup.Write(w, h, snap.Persist); err != nil {
 		// The status is sent: the client sees a file without its
@@ -109,8 +110,13 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
-	if _, err := fsm.CountSnapshot(bytes.NewReader(payload)); err != nil {
+	n, err := fsm.CountSnapshot(bytes.NewReader(payload))
+	if err != nil {
 		http.Error(w, "snapshot: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if backupCounts(n) != h.Counts {
+		http.Error(w, "snapshot: the backup's header does not describe its snapshot (its counts differ)", http.StatusBadRequest)
 		return
 	}
 	cur, err := s.fsm.Snapshot()
@@ -128,6 +134,12 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Warn("restored a backup", slog.String("from_cluster", h.ClusterID), slog.Uint64("from_index", h.Applied))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// backupCounts is n as a backup header records it.
+func backupCounts(n fsm.Counts) backup.Counts {
+	return backup.Counts{Keys: n.Keys, Grants: n.Grants, Aliases: n.Aliases, Users: n.Users, AccessKeys: n.AccessKeys,
+		Roles: n.Roles, PrincipalPolicies: n.PrincipalPolicies, Nodes: n.Nodes}
 }
 
 // ErrWrongDomainKey refuses a backup whose keys are wrapped under a domain

@@ -14,6 +14,7 @@ import (
 
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/trentkms/trent/backup"
 	"github.com/trentkms/trent/cli"
 	iamv1 "github.com/trentkms/trent/gen/trent/iam/v1"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
@@ -276,6 +277,29 @@ func TestSnapshotRestoreRefusesBadBackups(t *testing.T) {
 			return code, stderr
 		}, "wrong domain key"},
 		{"wrong domain key (node)", func() (int, string) { return put(good) }, "wrong domain key"},
+		{"counts that do not describe the snapshot (node)", func() (int, string) {
+			// The destination's own backup, its header's counts changed
+			// and its checksum made anew: only the counts are wrong.
+			own := filepath.Join(t.TempDir(), "own.snap")
+			if code, _, stderr := trentCLI(t, dstDir, dst.APIAddr(), "snapshot", "save", own); code != 0 {
+				t.Fatalf("save: %s", stderr)
+			}
+			data, err := os.ReadFile(own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, payload, err := backup.Read(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Counts.Keys++
+			var forged bytes.Buffer
+			if err := backup.Write(&forged, h, func(w io.Writer) error { _, err := w.Write(payload); return err }); err != nil {
+				t.Fatal(err)
+			}
+			before = dst.AppliedIndex()
+			return put(forged.Bytes())
+		}, "counts differ"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, msg := tc.run()
