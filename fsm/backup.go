@@ -1,26 +1,30 @@
 package fsm
 
-import "io"
+import (
+	"io"
 
-// Counts are what a snapshot holds, for `trent snapshot inspect`.
+	"github.com/trentkms/trent/backup"
+)
+
+// Counts are what a snapshot holds, for `trent snapshot inspect`: the
+// index it was taken at and its records, by kind, in the backup file
+// format's own terms.
 type Counts struct {
-	Applied           uint64 `json:"applied_index"`
-	Keys              int    `json:"keys"`
-	Grants            int    `json:"grants"`
-	Aliases           int    `json:"aliases"`
-	Users             int    `json:"users"`
-	AccessKeys        int    `json:"access_keys"`
-	Roles             int    `json:"roles"`
-	PrincipalPolicies int    `json:"principal_policies"`
-	Nodes             int    `json:"nodes"`
+	Applied uint64
+	backup.Counts
+}
+
+// count counts the records of a state, persisted or not.
+func count(applied uint64, keys, grants, aliases, users, accessKeys, roles, policies, nodes int) Counts {
+	return Counts{Applied: applied, Counts: backup.Counts{Keys: keys, Grants: grants, Aliases: aliases, Users: users,
+		AccessKeys: accessKeys, Roles: roles, PrincipalPolicies: policies, Nodes: nodes}}
 }
 
 // Counts counts the records s holds, as CountSnapshot counts them in its
 // persisted form.
 func (s *Snapshot) Counts() Counts {
-	return Counts{Applied: s.applied, Keys: s.keys.Len(), Grants: s.grants.byKey.Len(), Aliases: s.aliases.Len(),
-		Users: s.iam.users.Len(), AccessKeys: s.iam.keys.Len(), Roles: s.authz.roles.Len(),
-		PrincipalPolicies: s.authz.policies.Len(), Nodes: len(s.cluster.nodes)}
+	return count(s.applied, s.keys.Len(), s.grants.byKey.Len(), s.aliases.Len(), s.iam.users.Len(), s.iam.keys.Len(),
+		s.authz.roles.Len(), s.authz.policies.Len(), len(s.cluster.nodes))
 }
 
 // CountSnapshot reads a snapshot written by [Snapshot.Persist] the way
@@ -30,9 +34,8 @@ func CountSnapshot(r io.Reader) (Counts, error) {
 	if err != nil {
 		return Counts{}, err
 	}
-	return Counts{Applied: st.applied, Keys: st.keys.Len(), Grants: st.grants.byKey.Len(), Aliases: st.aliases.byName.Len(),
-		Users: st.iam.users.Len(), AccessKeys: st.iam.keys.Len(), Roles: st.authz.roles.Len(),
-		PrincipalPolicies: st.authz.policies.Len(), Nodes: len(st.cluster.nodes)}, nil
+	return count(st.applied, st.keys.Len(), st.grants.byKey.Len(), st.aliases.byName.Len(), st.iam.users.Len(), st.iam.keys.Len(),
+		st.authz.roles.Len(), st.authz.policies.Len(), len(st.cluster.nodes)), nil
 }
 
 // Graft writes to w a snapshot that holds the data of the backup snapshot

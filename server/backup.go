@@ -77,7 +77,7 @@ func (s *Server) saveSnapshot(w http.ResponseWriter) {
 	dk := s.hsm.DomainKeyID()
 	n := snap.Counts()
 	h := backup.Header{ClusterID: info.ID, NodeID: s.nodeID, Applied: n.Applied, Term: term,
-		Created: time.Now().UTC(), DomainKeyID: hex.EncodeToString(dk[:]), Counts: backupCounts(n)}
+		Created: time.Now().UTC(), DomainKeyID: hex.EncodeToString(dk[:]), Counts: n.Counts}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if err := backup.Write(w, h, snap.Persist); err != nil {
 		// The status is sent: the client sees a file without its
@@ -115,7 +115,7 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "snapshot: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if backupCounts(n) != h.Counts {
+	if n.Counts != h.Counts {
 		http.Error(w, "snapshot: the backup's header does not describe its snapshot (its counts differ)", http.StatusBadRequest)
 		return
 	}
@@ -134,12 +134,6 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Warn("restored a backup", slog.String("from_cluster", h.ClusterID), slog.Uint64("from_index", h.Applied))
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// backupCounts is n as a backup header records it.
-func backupCounts(n fsm.Counts) backup.Counts {
-	return backup.Counts{Keys: n.Keys, Grants: n.Grants, Aliases: n.Aliases, Users: n.Users, AccessKeys: n.AccessKeys,
-		Roles: n.Roles, PrincipalPolicies: n.PrincipalPolicies, Nodes: n.Nodes}
 }
 
 // ErrWrongDomainKey refuses a backup whose keys are wrapped under a domain
