@@ -68,6 +68,15 @@ type Options struct {
 	// Connect endpoint, and the response reports how it was served. Nil
 	// admits everything.
 	Reads consistency.Admitter
+	// Quota, if set, counts each call against the request quotas of the
+	// caller's account before it is admitted (see package quota); a call
+	// over its quota is answered ThrottlingException.
+	Quota Limiter
+}
+
+// Limiter counts a call of op by account against its request quota.
+type Limiter interface {
+	Allow(account, op string) error
 }
 
 // handler serves the AWS JSON 1.1 protocol. It is safe for concurrent use.
@@ -81,6 +90,7 @@ type handler struct {
 	decode  protojson.UnmarshalOptions
 	audit   Auditor
 	reads   consistency.Admitter
+	quota   Limiter
 	leader  func() string
 }
 
@@ -119,6 +129,7 @@ func NewHandler(svc kmsv1connect.KeyManagementServiceHandler, creds Credentials,
 		decode:  protojson.UnmarshalOptions{DiscardUnknown: true},
 		audit:   opts.Audit,
 		reads:   opts.Reads,
+		quota:   opts.Quota,
 		leader:  opts.LeaderHint,
 	}
 }
@@ -217,6 +228,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 	}
 	if ev != nil {
 		ev.Input = in
+	}
+	if h.quota != nil {
+		if err := h.quota.Allow(p.Account, op.name); err != nil {
+			return nil, 0, newError(wire.Throttling, "%s", err.Error())
+		}
 	}
 	var served consistency.Served
 	if h.reads != nil {

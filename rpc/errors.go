@@ -24,6 +24,7 @@ var codes = map[string]connect.Code{
 	wire.KMSInvalidState:          connect.CodeFailedPrecondition,
 	wire.LimitExceeded:            connect.CodeResourceExhausted,
 	wire.NotFound:                 connect.CodeNotFound,
+	wire.Throttling:               connect.CodeResourceExhausted,
 	wire.UnsupportedOperation:     connect.CodeUnimplemented,
 	wire.UnrecognizedClient:       connect.CodeUnauthenticated,
 	wire.UnauthenticatedPrincipal: connect.CodeUnauthenticated,

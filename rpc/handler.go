@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -11,6 +12,7 @@ import (
 	"github.com/trentkms/trent/consistency"
 
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
+	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/wire"
 )
@@ -55,6 +57,15 @@ type Options struct {
 	// HandlerOptions are applied after the handler's own (they win over
 	// ReadMaxBytes): the server's limits.
 	HandlerOptions []connect.HandlerOption
+	// Quota, if set, counts each call against the request quotas of the
+	// caller's account before it is admitted (see package quota).
+	Quota Limiter
+}
+
+// Limiter counts a call of op by account against its request quota; an
+// error refuses the call as ThrottlingException.
+type Limiter interface {
+	Allow(account, op string) error
 }
 
 // Admitter decides whether this node may serve a call now; see package
@@ -67,7 +78,7 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 		opts.ReadMaxBytes = 4 << 20
 	}
 	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
-		connect.WithInterceptors(append(slices.Clip(opts.Interceptors), callInterceptor(opts.NodeID, opts.Reads, opts.LeaderHint))...),
+		connect.WithInterceptors(append(slices.Clip(opts.Interceptors), callInterceptor(opts.NodeID, opts.Reads, opts.LeaderHint, opts.Quota))...),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more
 		// CPU than the bytes it saves (a fifth of Encrypt's CPU when on).
@@ -80,12 +91,13 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 // on the same listener (IAM): consistency admission, error mapping and
 // call metadata headers.
 func Interceptor(nodeID string, reads Admitter, leaderHint func() string) connect.Interceptor {
-	return callInterceptor(nodeID, reads, leaderHint)
+	return callInterceptor(nodeID, reads, leaderHint, nil)
 }
 
-// callInterceptor admits each call under its requested consistency, maps
-// errors, and reports call metadata in headers.
-func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) connect.UnaryInterceptorFunc {
+// callInterceptor counts each call against its quota, admits it under its
+// requested consistency, maps errors, and reports call metadata in
+// headers.
+func callInterceptor(nodeID string, reads Admitter, leaderHint func() string, quota Limiter) connect.UnaryInterceptorFunc {
 	fail := func(err error, procedure string) *connect.Error {
 		ce := toConnect(err, procedure)
 		ce.Meta().Set(wire.ServedByHeader, nodeID)
@@ -98,6 +110,9 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) co
 	}
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if err := throttle(ctx, quota, req.Spec().Procedure); err != nil {
+				return nil, fail(err, req.Spec().Procedure)
+			}
 			served, err := admit(ctx, reads, req.Header(), req.Any())
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
@@ -115,6 +130,19 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) co
 			return resp, nil
 		}
 	}
+}
+
+// throttle counts a call of procedure by the caller in ctx against its
+// quota; a refusal is a ThrottlingException *wire.Error.
+func throttle(ctx context.Context, quota Limiter, procedure string) error {
+	if quota == nil {
+		return nil
+	}
+	p, _ := identity.FromContext(ctx)
+	if err := quota.Allow(p.Account, procedure[strings.LastIndexByte(procedure, '/')+1:]); err != nil {
+		return &wire.Error{Type: wire.Throttling, Message: err.Error()}
+	}
+	return nil
 }
 
 // admit applies the consistency a call asks for; a refusal is a

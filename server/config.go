@@ -16,6 +16,7 @@ import (
 	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
+	"github.com/trentkms/trent/quota"
 )
 
 // Config configures a node. The zero value is not valid; start from
@@ -116,6 +117,12 @@ type Config struct {
 	// has left when the node renews it (see certrenew.go); zero in a
 	// Config means the default, a third.
 	CertRenewFraction float64 `json:"cert_renew_fraction"`
+	// RequestQuotas are the request quotas this node enforces per calling
+	// account, as package quota parses them: "NAME=RATE,..." (an
+	// operation or a group such as cryptographic, in requests per second)
+	// or the preset "aws" (AWS KMS's default quotas). Empty, the default,
+	// throttles nothing. A SIGHUP reload changes them.
+	RequestQuotas string `json:"request_quotas"`
 
 	// PeerDialMap sends each node-to-node connection for a peer address
 	// (a key) to another address (its value) instead, under the same TLS
@@ -295,6 +302,9 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := quota.Parse(c.RequestQuotas); err != nil {
+		errs = append(errs, fmt.Errorf("--request-quotas: %w", err))
+	}
 	if err := validLogFormat(c.LogFormat); err != nil {
 		errs = append(errs, err)
 	}
@@ -373,6 +383,8 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 		cfg.AuditSyncInterval = Duration(d)
 		return nil
 	})
+	fs.StringVar(&cfg.RequestQuotas, "request-quotas", cfg.RequestQuotas,
+		`request quotas per calling account on this node, NAME=RATE,... in requests per second (NAME an operation, or cryptographic or asymmetric for AWS's shared quotas), or "aws" for AWS KMS's defaults (default: none; SIGHUP reloads)`)
 	fs.Float64Var(&cfg.CertRenewFraction, "cert-renew-fraction", cfg.CertRenewFraction,
 		"renew this node's certificate when this fraction of its lifetime is left, between 0.05 and 0.9 (default 1/3)")
 	fs.Func("join", "API address(es) host:port of cluster members to join through, comma-separated (first start only; gossip addresses are learned after joining)", func(v string) error {

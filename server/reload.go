@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/trentkms/trent/quota"
 )
 
 // Reloading the configuration (SIGHUP; see Main): the node reads its
@@ -14,10 +16,10 @@ import (
 // needing a restart, and keeps its running value until then.
 
 // reloadable are the settings Reload applies at run time, by flag name.
-var reloadable = []string{"--log-level", "--max-staleness", "--audit-sync-interval"}
+var reloadable = []string{"--log-level", "--max-staleness", "--audit-sync-interval", "--request-quotas"}
 
 // Reload applies next's run-time settings (reloadable: the log level, the
-// staleness bound, the audit sync interval) to the running node, and logs
+// staleness bound, the audit sync interval, the request quotas) to the running node, and logs
 // what it applied and which other changed settings need a restart. It
 // returns both lists, by flag name. An invalid next changes nothing.
 func (s *Server) Reload(next Config) (applied, restart []string, err error) {
@@ -52,12 +54,17 @@ func (s *Server) Reload(next Config) (applied, restart []string, err error) {
 				s.audit.SetSyncInterval(time.Duration(next.AuditSyncInterval))
 			}
 			s.cfg.AuditSyncInterval = next.AuditSyncInterval
+		case "--request-quotas":
+			l, _ := quota.Parse(next.RequestQuotas) // Validate parsed it
+			s.quotas.Set(l)
+			s.cfg.RequestQuotas = next.RequestQuotas
 		}
 	}
 	switch {
 	case len(applied) > 0:
 		s.log.Info("configuration reloaded", "applied", strings.Join(applied, " "), "log_level", s.cfg.LogLevel,
-			"max_staleness", time.Duration(s.cfg.MaxStaleness).String(), "audit_sync_interval", time.Duration(s.cfg.AuditSyncInterval).String())
+			"max_staleness", time.Duration(s.cfg.MaxStaleness).String(), "audit_sync_interval", time.Duration(s.cfg.AuditSyncInterval).String(),
+			"request_quotas", s.quotas.Limits().String())
 	case len(restart) == 0:
 		s.log.Info("configuration reloaded: nothing changed")
 	}

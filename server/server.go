@@ -39,6 +39,7 @@ import (
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/lifecycle"
 	"github.com/trentkms/trent/metrics"
+	"github.com/trentkms/trent/quota"
 	"github.com/trentkms/trent/raft"
 	"github.com/trentkms/trent/rpc"
 )
@@ -84,6 +85,9 @@ type Server struct {
 	// reads is the read tracker once the node has caught up (startReads);
 	// readiness asks it how fresh the node is.
 	reads atomic.Pointer[consistency.Tracker]
+	// quotas are the request quotas in force (--request-quotas; Reload
+	// changes them).
+	quotas *quota.Limiter
 
 	gossip *gossipState // see gossip.go
 
@@ -137,7 +141,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger.With("node", nodeID), level: level, nodeID: nodeID, dataDir: dir, served: make(chan error, 1)}
+	limits, _ := quota.Parse(cfg.RequestQuotas) // Validate parsed it
+	s := &Server{cfg: cfg, log: logger.With("node", nodeID), level: level, nodeID: nodeID, dataDir: dir, served: make(chan error, 1),
+		quotas: quota.New(limits, knobs.Now)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -455,7 +461,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	}
 	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
-			Interceptors: ics, HandlerOptions: limits})
+			Interceptors: ics, HandlerOptions: limits, Quota: s.quotas})
 	})
 
 	// Every node can sign: the CA key is replicated sealed (see cluster).
@@ -475,7 +481,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	// The AWS endpoint; the more specific Connect paths win over "/".
 	awsEndpoint.set(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
 		awsapi.Options{Region: s.cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
-			Audit: s.awsAuditor(), MaxBodyBytes: awsMaxBytes}))
+			Audit: s.awsAuditor(), MaxBodyBytes: awsMaxBytes, Quota: s.quotas}))
 
 	reflector := grpcreflect.NewStaticReflector(kmsv1connect.KeyManagementServiceName, iamv1connect.IdentityServiceName)
 	g.connect("", reflectionPolicy(), func(_ []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {

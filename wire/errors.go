@@ -29,6 +29,7 @@ const (
 	MalformedPolicyDocument  = "MalformedPolicyDocumentException"
 	NotFound                 = "NotFoundException"
 	Tag                      = "TagException"
+	Throttling               = "ThrottlingException"
 	UnsupportedOperation     = "UnsupportedOperationException"
 	Validation               = "ValidationException"
 	UnrecognizedClient       = "UnrecognizedClientException"
