@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,6 +29,15 @@ Verbs:
   remove NODE             remove a node from the cluster (admin only); a
                           removed node must be wiped and join again with a
                           new token to come back
+  rotate-ca [--overlap 168h] [--bundle-out FILE]
+                          replace the cluster CA (admin only): the new CA
+                          issues every certificate from now on, the old one
+                          stays trusted for the overlap, and nodes present
+                          certificates of the new CA from its half-way
+                          point. Writes the new CA bundle over this
+                          client's --ca file (and to FILE): hand it to every
+                          client before the switch, and new client
+                          certificates before the overlap ends
 `
 
 // clusterClient dials the ClusterService of the target node.
@@ -86,8 +97,77 @@ func (c *command) cluster(ctx context.Context, g *globals, args []string) error 
 		}
 		fmt.Fprintf(c.stdout, "removed %s\n", args[1])
 		return nil
+	case "rotate-ca":
+		return c.rotateCA(ctx, g, args[1:])
 	}
-	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, status)", args[0]), help: clusterUsage}
+	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, rotate-ca, status)", args[0]), help: clusterUsage}
+}
+
+// rotateCA runs trent cluster rotate-ca.
+func (c *command) rotateCA(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("rotate-ca", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	overlap := fs.Duration("overlap", 7*24*time.Hour, "how long the old CA stays trusted (at least 1m)")
+	bundleOut := fs.String("bundle-out", "", "also write the new CA bundle to this file")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return &usageError{msg: "usage: trent cluster rotate-ca [--overlap 168h] [--bundle-out FILE]", help: clusterUsage}
+	}
+	if *overlap < time.Minute {
+		return &usageError{msg: fmt.Sprintf("--overlap %s is shorter than a minute", *overlap), help: clusterUsage}
+	}
+	t, err := resolveTarget(g, c.lookupEnv)
+	if err != nil {
+		return err
+	}
+	cl, err := c.clusterClient(g, "")
+	if err != nil {
+		return err
+	}
+	r, err := cl.RotateCA(ctx, &clusterv1.RotateCARequest{OverlapSeconds: int64(overlap.Seconds())})
+	if err != nil {
+		return &callError{op: "RotateCA", err: err}
+	}
+	fmt.Fprintf(c.stdout, "cluster CA rotated: nodes present certificates of the new CA from %s; the old CA is trusted until %s\n", r.SwitchAt, r.Until)
+	for _, path := range []string{t.ca, *bundleOut} {
+		if path == "" {
+			continue
+		}
+		if err := writeFileReplacing(path, r.CaBundle); err != nil {
+			return fmt.Errorf("the CA was rotated, but the new bundle could not be written to %s: %w (trent cluster status shows the rotation; the bundle is the ca_pem of a new client certificate)", path, err)
+		}
+		fmt.Fprintf(c.stdout, "wrote the CA bundle to %s\n", path)
+	}
+	return nil
+}
+
+// writeFileReplacing replaces path with data through a temporary file in
+// its directory, keeping the file's mode if it exists (0644 if not).
+func writeFileReplacing(path string, data []byte) error {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 type nodeRow struct {
@@ -155,11 +235,17 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.APIAddr, r.Health, sealed, orDash(r.CertNotAfter))
 		}
 		fmt.Fprintf(c.stdout, "CA EXPIRES %s\n", orDash(st.CaNotAfter))
+		if st.CaPreviousUntil != "" {
+			fmt.Fprintf(c.stdout, "CA ROTATION: nodes switch to the new CA at %s; the old CA is trusted until %s\n", st.CaSwitchAt, st.CaPreviousUntil)
+		}
 		return nil
 	}
 	out := map[string]any{"Nodes": rows}
 	if st.CaNotAfter != "" {
 		out["CANotAfter"] = st.CaNotAfter
+	}
+	if st.CaPreviousUntil != "" {
+		out["CASwitchAt"], out["CAPreviousUntil"] = st.CaSwitchAt, st.CaPreviousUntil
 	}
 	b, err := json.MarshalIndent(out, "", "    ")
 	if err != nil {

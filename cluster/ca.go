@@ -10,8 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/trentkms/trent/fsm"
+	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/identity"
 )
 
@@ -112,4 +116,62 @@ func OpenCAKey(ctx context.Context, h HSM, certPEM, sealed []byte) (*identity.CA
 	}
 	defer clear(keyPEM)
 	return identity.LoadCA(certPEM, keyPEM)
+}
+
+// DefaultCAOverlap is how long a CA rotation keeps the old CA trusted when
+// the caller names no overlap.
+const DefaultCAOverlap = 7 * 24 * time.Hour
+
+// RotateCA replaces the cluster CA with a new one, made and sealed here
+// (any unsealed member can), keeping the old one trusted for overlap (see
+// fsm.RotateCA). It returns the cluster identity after the rotation.
+func (c *Cluster) RotateCA(ctx context.Context, overlap time.Duration) (*fsm.ClusterInfo, error) {
+	info := c.cfg.FSM.Cluster()
+	if info == nil {
+		return nil, ErrNotInitialized
+	}
+	now := c.cfg.Now()
+	// The CA's name tells the generations apart (openssl x509 -subject).
+	ca, err := identity.NewCA("trent "+now.UTC().Format("20060102T150405Z"), c.cfg.Rand, now)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(keyPEM)
+	s, err := sealSecret(ctx, c.cfg.HSM, c.cfg.Rand, caKeyID, caAAD(info.ID), keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: CA key: %w", err)
+	}
+	if _, err := propose(ctx, c, &fsm.RotateCA{CACert: ca.CertPEM(), CAKey: s, Now: now.UnixMilli(), Overlap: overlap.Milliseconds()}); err != nil {
+		return nil, err
+	}
+	return c.cfg.FSM.Cluster(), nil
+}
+
+func (s *service) RotateCA(ctx context.Context, req *clusterv1.RotateCARequest) (*clusterv1.RotateCAResponse, error) {
+	if err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	overlap := time.Duration(req.GetOverlapSeconds()) * time.Second
+	switch {
+	case req.GetOverlapSeconds() == 0:
+		overlap = DefaultCAOverlap
+	case overlap < fsm.MinCAOverlap || req.GetOverlapSeconds() > int64(10*365*24*time.Hour/time.Second):
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("overlap must be between %s and 10 years", fsm.MinCAOverlap))
+	}
+	info, err := s.c.RotateCA(ctx, overlap)
+	if err != nil {
+		return nil, err
+	}
+	if len(info.PreviousCAs) == 0 {
+		return nil, connect.NewError(connect.CodeInternal, errors.New("the rotation left no previous CA"))
+	}
+	prev := info.PreviousCAs[0]
+	s.c.cfg.Logger.Info("cluster CA rotated", "switch_at", time.UnixMilli(prev.SwitchAt).UTC().Format(time.RFC3339),
+		"until", time.UnixMilli(prev.Until).UTC().Format(time.RFC3339))
+	return &clusterv1.RotateCAResponse{CaBundle: bytes.Join(info.TrustedCAs(s.c.cfg.Now()), nil),
+		SwitchAt: time.UnixMilli(prev.SwitchAt).UTC().Format(time.RFC3339), Until: time.UnixMilli(prev.Until).UTC().Format(time.RFC3339)}, nil
 }

@@ -46,6 +46,10 @@ type Config struct {
 	// PeerTLS is the client configuration for calling other nodes (it
 	// presents this node's certificate and accepts only node certificates).
 	PeerTLS *tls.Config
+	// PeerTLSFunc, if set, returns the client configuration in force at
+	// each dial instead of PeerTLS: the CAs a node trusts change during a
+	// CA rotation.
+	PeerTLSFunc func() *tls.Config
 	// NodeCertTTL is the lifetime of the certificates Join issues; zero
 	// means a year.
 	NodeCertTTL time.Duration
@@ -116,9 +120,13 @@ func New(cfg Config) *Cluster {
 	if cfg.HoldTimeout == 0 {
 		cfg.HoldTimeout = 5 * time.Second
 	}
+	if cfg.PeerTLSFunc == nil {
+		peer := cfg.PeerTLS
+		cfg.PeerTLSFunc = func() *tls.Config { return peer }
+	}
 	return &Cluster{
 		cfg:     cfg,
-		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64, DialContext: cfg.Dial}},
+		http:    &http.Client{Transport: &http.Transport{DialTLSContext: dialTLS(cfg.Dial, cfg.PeerTLSFunc), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
 		members: membership{kick: make(chan struct{}, 1)},
 	}
@@ -298,5 +306,36 @@ func (c *Cluster) Promote(ctx context.Context) error {
 		if err := pause(ctx); err != nil {
 			return fmt.Errorf("cluster: promote: %w", err)
 		}
+	}
+}
+
+// dialTLS returns a DialTLSContext for an HTTP transport: it dials with
+// dial (nil: net.Dialer) and runs the TLS handshake under the client
+// configuration config returns at that moment, with the dialled host as
+// the server name, offering h2 and http/1.1.
+func dialTLS(dial func(ctx context.Context, network, addr string) (net.Conn, error), config func() *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := config().Clone()
+		if cfg.ServerName == "" {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				cfg.ServerName = host
+			}
+		}
+		if len(cfg.NextProtos) == 0 {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
+		c := tls.Client(raw, cfg)
+		if err := c.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return c, nil
 	}
 }

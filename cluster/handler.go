@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -131,7 +132,8 @@ var rejectionCodes = map[string]connect.Code{
 	wire.KMSInvalidState: connect.CodeFailedPrecondition,
 	wire.NotFound:        connect.CodeNotFound,
 	wire.AlreadyExists:   connect.CodeAlreadyExists,
-	wire.KMSInternal:     connect.CodeInternal, // AddJoinToken: a token id collision
+	wire.KMSInternal:     connect.CodeInternal,           // AddJoinToken: a token id collision
+	wire.Conflict:        connect.CodeFailedPrecondition, // RotateCA: a rotation is in its overlap
 }
 
 // rejectionError translates a command refused at apply time; a type
@@ -159,7 +161,9 @@ func (s *service) CreateJoinToken(ctx context.Context, req *clusterv1.CreateJoin
 	if info == nil {
 		return nil, connect.NewError(connect.CodeUnavailable, ErrNotInitialized)
 	}
-	block, err := identity.ParseCertPEM(info.CACert)
+	// The token pins the CA whose certificates the members present now
+	// (during a CA rotation, the old one until the switch).
+	block, err := identity.ParseCertPEM(info.PresentedCA(s.c.cfg.Now()))
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("cluster CA unreadable"))
 	}
@@ -273,8 +277,9 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 	}
 	info := s.c.cfg.FSM.Cluster()
 	s.c.cfg.Logger.Info("node joined as non-voter", "joiner", req.GetNodeId(), "raft", req.GetRaftAddr())
-	return &clusterv1.JoinResponse{NodeCertificate: cert, CaCertificate: info.CACert, DomainToken: domain,
-		Region: info.Region, ClusterId: info.ID}, nil
+	now := s.c.cfg.Now()
+	return &clusterv1.JoinResponse{NodeCertificate: cert, CaCertificate: info.PresentedCA(now), DomainToken: domain,
+		Region: info.Region, ClusterId: info.ID, CaBundle: bytes.Join(info.TrustedCAs(now), nil)}, nil
 }
 
 func (s *service) Promote(ctx context.Context, _ *clusterv1.PromoteRequest) (*clusterv1.PromoteResponse, error) {
@@ -362,6 +367,12 @@ func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error)
 	if info := c.cfg.FSM.Cluster(); info != nil {
 		if ca, err := identity.ParseCertPEM(info.CACert); err == nil {
 			out.CaNotAfter = ca.NotAfter.UTC().Format(time.RFC3339)
+		}
+		for _, p := range info.PreviousCAs {
+			if now := c.cfg.Now(); now.UnixMilli() < p.Until {
+				out.CaSwitchAt = time.UnixMilli(p.SwitchAt).UTC().Format(time.RFC3339)
+				out.CaPreviousUntil = time.UnixMilli(p.Until).UTC().Format(time.RFC3339)
+			}
 		}
 	}
 	for _, m := range members {

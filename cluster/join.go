@@ -56,10 +56,32 @@ func RequestJoin(ctx context.Context, target string, token string, p JoinParams)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: join via %s: %w", target, err)
 	}
-	if fp := sha256.Sum256(pemDER(resp.CaCertificate)); fp != t.CAFingerprint {
+	if !namesCA(resp, t.CAFingerprint) {
 		return nil, errors.New("cluster: the CA in the join response is not the one the token names")
 	}
 	return resp, nil
+}
+
+// namesCA reports whether the join response's CA, or one of its bundle's
+// (a token made before a CA rotation's switch names the old CA), is the
+// one pinned.
+func namesCA(resp *clusterv1.JoinResponse, pin [32]byte) bool {
+	if sha256.Sum256(pemDER(resp.CaCertificate)) == pin {
+		return true
+	}
+	if len(resp.CaBundle) == 0 {
+		return false
+	}
+	cas, err := identity.ParseCertsPEM(resp.CaBundle)
+	if err != nil {
+		return false
+	}
+	for _, c := range cas {
+		if sha256.Sum256(c.Raw) == pin {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrCAMismatch is the joiner's refusal of a server whose CA is not the

@@ -298,7 +298,7 @@ func (c *Cluster) verifyMember(ctx context.Context, id, apiAddr string) (*cluste
 	if !validAddr(apiAddr) {
 		return nil, fmt.Errorf("cluster: %s claims no valid API address", id)
 	}
-	cfg := c.cfg.PeerTLS.Clone()
+	cfg := c.cfg.PeerTLSFunc().Clone()
 	base := cfg.VerifyConnection
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		if base != nil {
@@ -314,7 +314,7 @@ func (c *Cluster) verifyMember(ctx context.Context, id, apiAddr string) (*cluste
 		}
 		return nil
 	}
-	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true, DialContext: c.cfg.Dial}
+	tr := &http.Transport{DialTLSContext: dialTLS(c.cfg.Dial, func() *tls.Config { return cfg }), ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	cl := clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "https://"+apiAddr)
 	st, err := cl.Status(ctx, &clusterv1.StatusRequest{})

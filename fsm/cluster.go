@@ -33,6 +33,9 @@ type ClusterInfo struct {
 	BootstrapExpect int `json:"bootstrap_expect,omitempty"`
 	// Formed is set once, when the cluster first had BootstrapExpect voters.
 	Formed bool `json:"formed,omitempty"`
+	// PreviousCAs are the CAs that rotations replaced and that are still
+	// trusted, or were until recently (see RotateCA).
+	PreviousCAs []PreviousCA `json:"previous_cas,omitempty"`
 }
 
 // SealedSecret is a cluster secret sealed by an HSM under an internal key

@@ -398,6 +398,31 @@ func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 	return cert, nil
 }
 
+// ParseCertsPEM parses data holding one or more "CERTIFICATE" PEM blocks
+// and nothing else (a CA bundle).
+func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := data; len(strings.TrimSpace(string(rest))) != 0; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		switch {
+		case block == nil:
+			return nil, errors.New("unexpected data between or after the certificate PEM blocks")
+		case block.Type != "CERTIFICATE":
+			return nil, fmt.Errorf("PEM block is %q, want \"CERTIFICATE\"", block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parsing certificate: %w", err)
+		}
+		out = append(out, cert)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM block found")
+	}
+	return out, nil
+}
+
 // ParseKeyPEM parses a private key from one PEM block: PKCS #8 "PRIVATE
 // KEY" (ECDSA, Ed25519 or RSA) or SEC 1 "EC PRIVATE KEY". Encrypted keys are
 // not supported.

@@ -55,6 +55,10 @@ type Config struct {
 	// configuration (see stream). Both nil means plain TCP with no checks,
 	// which only tests use.
 	ServerTLS, ClientTLS *tls.Config
+	// ClientTLSFunc, if set, returns the client configuration for each
+	// dial instead of ClientTLS (which must still be set, as a template):
+	// the CAs a node trusts change during a CA rotation.
+	ClientTLSFunc func() *tls.Config
 	// FSM is the replicated state machine.
 	FSM StateMachine
 	// Dial, if set, opens the transport's outgoing connections (TLS runs
@@ -226,6 +230,7 @@ func openTransport(cfg Config, undo *undoStack) (*stream, *hraft.NetworkTranspor
 	if err != nil {
 		return nil, nil, err
 	}
+	stream.clientFunc = cfg.ClientTLSFunc
 	undo.push(stream.Close)
 	stream.dial = cfg.Dial
 	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{

@@ -48,8 +48,11 @@ type stream struct {
 	advertise net.Addr
 	server    *tls.Config
 	client    *tls.Config
-	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
-	logger    hclog.Logger
+	// clientFunc, if set, supplies the client configuration of each dial
+	// instead of client (Config.ClientTLSFunc).
+	clientFunc func() *tls.Config
+	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
+	logger     hclog.Logger
 
 	accepted chan net.Conn
 	done     chan struct{}
@@ -298,7 +301,11 @@ func (s *stream) Dial(addr hraft.ServerAddress, timeout time.Duration) (net.Conn
 	if err != nil || s.client == nil {
 		return raw, err
 	}
-	cfg := s.client.Clone()
+	tmpl := s.client
+	if s.clientFunc != nil {
+		tmpl = s.clientFunc()
+	}
+	cfg := tmpl.Clone()
 	if cfg.ServerName == "" {
 		if host, _, err := net.SplitHostPort(string(addr)); err == nil {
 			cfg.ServerName = host

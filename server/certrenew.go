@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/trentkms/trent/fsm"
@@ -39,16 +40,34 @@ func (s *Server) nodeCertTTL() time.Duration {
 }
 
 // nodeTLSConfigs returns the node-to-node TLS configurations, presenting
-// the node certificate in force at each handshake and checking validity
-// dates at now (nil: time.Now).
-func (p *pki) nodeTLSConfigs(now func() time.Time) (server, client *tls.Config) {
-	server, client = identity.NodeTLSConfigs(p.pool, *p.nodeCert())
+// the node certificate in force and checking the peer's against the CAs
+// trusted at each handshake (see catrust.go), with validity dates at now
+// (nil: time.Now). The client configuration is a function, called at
+// each dial: its RootCAs follow the trust set.
+func (p *pki) nodeTLSConfigs(now func() time.Time) (server *tls.Config, client func() *tls.Config) {
+	server, base := identity.NodeTLSConfigs(nil, *p.nodeCert())
 	server.Certificates = nil
 	server.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.nodeCert(), nil }
-	client.Certificates = nil
-	client.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return p.nodeCert(), nil }
-	server.Time, client.Time = now, now
-	return server, client
+	server.Time = now
+	base.Certificates = nil
+	base.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return p.nodeCert(), nil }
+	base.Time = now
+	type derived struct {
+		set *trustSet
+		cfg *tls.Config
+	}
+	var cur atomic.Pointer[derived]
+	client = func() *tls.Config {
+		t := p.trust.Load()
+		if d := cur.Load(); d != nil && d.set == t {
+			return d.cfg
+		}
+		cfg := base.Clone()
+		cfg.RootCAs = t.pool
+		cur.Store(&derived{t, cfg})
+		return cfg
+	}
+	return p.withClientCAs(server), client
 }
 
 // renewalDue reports whether c has less than fraction of its lifetime
@@ -58,18 +77,48 @@ func renewalDue(c *tls.Certificate, now time.Time, fraction float64) bool {
 	return c.Leaf.NotAfter.Sub(now) < time.Duration(float64(life)*fraction)
 }
 
-// startCertRenewal runs the renewal checks until the server closes.
+// switchDue reports whether c must be renewed because a CA rotation
+// switched the cluster to a CA that did not issue it (see catrust.go).
+func switchDue(c *tls.Certificate, info *fsm.ClusterInfo, now time.Time) bool {
+	if info == nil {
+		return false
+	}
+	presented, err := identity.ParseCertPEM(info.PresentedCA(now))
+	return err == nil && c.Leaf.CheckSignatureFrom(presented) != nil
+}
+
+// startCertRenewal runs the renewal checks until the server closes:
+// every CertCheckInterval, and within a second of the replicated cluster
+// CA changing or a CA rotation's switch or end passing (syncCA first).
 func (s *Server) startCertRenewal(p *pki) {
 	every := cmp.Or(s.cfg.knobs().CertCheckInterval, 10*time.Minute)
+	watch := min(every, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		t := time.NewTicker(watch)
 		defer t.Stop()
+		var seen *fsm.ClusterInfo
+		var lastCheck, nextChange time.Time
 		for {
-			if _, err := s.renewNodeCert(ctx, p); err != nil && ctx.Err() == nil {
-				s.log.Warn("node certificate renewal failed; retrying at the next check", "err", err, "next_check", every.String())
+			now := s.certNow()
+			info := s.fsm.Cluster()
+			caChanged := info != seen || (!nextChange.IsZero() && !now.Before(nextChange))
+			if caChanged || now.Sub(lastCheck) >= every || now.Before(lastCheck) {
+				lastCheck = now
+				// A failure is retried at the next check, not at once.
+				seen = info
+				if info != nil {
+					nextChange = info.NextCAChange(now)
+				}
+				err := s.syncCA(ctx, p)
+				if err == nil {
+					_, err = s.renewNodeCert(ctx, p)
+				}
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("node certificate renewal failed; retrying at the next check", "err", err, "next_check", every.String())
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -86,7 +135,7 @@ func (s *Server) startCertRenewal(p *pki) {
 func (s *Server) renewNodeCert(ctx context.Context, p *pki) (bool, error) {
 	cur := p.nodeCert()
 	now := s.certNow()
-	if !renewalDue(cur, now, cmp.Or(s.cfg.CertRenewFraction, 1.0/3)) {
+	if !renewalDue(cur, now, cmp.Or(s.cfg.CertRenewFraction, 1.0/3)) && !switchDue(cur, s.fsm.Cluster(), now) {
 		return false, nil
 	}
 	ca, err := s.cluster.CA(ctx)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,20 +28,28 @@ const (
 // pki is the node's view of the cluster's certificates.
 type pki struct {
 	// ca is the cluster CA with its key on the node that created the
-	// cluster; nil on nodes that joined (they use the replicated, sealed CA).
-	ca     *identity.CA
-	caCert *x509.Certificate
-	pool   *x509.CertPool
+	// cluster, as its data dir holds it (after a CA rotation, until
+	// syncCA catches up, the one before); nil on nodes that joined (they
+	// use the replicated, sealed CA).
+	ca *identity.CA
+	// trust is the CAs the node trusts: the cluster CA and, during a CA
+	// rotation's overlap, the one before (see catrust.go). Every TLS
+	// configuration reads it at each handshake.
+	trust atomic.Pointer[trustSet]
 	// node is the node certificate in force (Leaf set) and serving the
-	// same followed by the CA certificate. Renewal (certrenew.go) swaps
-	// both; every TLS configuration reads them through callbacks, so new
-	// handshakes use the new certificate and open connections go on.
+	// same followed by the CA certificate that issued it. Renewal
+	// (certrenew.go) swaps both; every TLS configuration reads them
+	// through callbacks, so new handshakes use the new certificate and
+	// open connections go on.
 	node    atomic.Pointer[tls.Certificate]
 	serving atomic.Pointer[tls.Certificate]
+	// mu serializes setNode and setTrust: serving depends on both.
+	mu sync.Mutex
 }
 
-func newPKI(ca *identity.CA, caCert *x509.Certificate, pool *x509.CertPool, node tls.Certificate) (*pki, error) {
-	p := &pki{ca: ca, caCert: caCert, pool: pool}
+func newPKI(ca *identity.CA, cas []*x509.Certificate, node tls.Certificate) (*pki, error) {
+	p := &pki{ca: ca}
+	p.trust.Store(newTrustSet(cas))
 	return p, p.setNode(node)
 }
 
@@ -53,26 +62,36 @@ func (p *pki) setNode(c tls.Certificate) error {
 		}
 		c.Leaf = leaf
 	}
-	// The serving chain carries the CA certificate, so a joining node can
-	// check it against its token's pin.
-	serving := c
-	serving.Certificate = append(append([][]byte(nil), c.Certificate...), p.caCert.Raw)
-	p.serving.Store(&serving)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.node.Store(&c)
+	p.serve()
 	return nil
+}
+
+// serve sets the serving chain: the node certificate followed by the
+// trusted CA certificate that issued it, so that a joining node can check
+// it against its token's pin. p.mu is held.
+func (p *pki) serve() {
+	c := *p.node.Load()
+	if issuer := p.trust.Load().issuerOf(c.Leaf); issuer != nil {
+		c.Certificate = append(append([][]byte(nil), c.Certificate...), issuer.Raw)
+	}
+	p.serving.Store(&c)
 }
 
 // nodeCert returns the node certificate in force.
 func (p *pki) nodeCert() *tls.Certificate { return p.node.Load() }
 
 // loadJoinedPKI loads the certificates of a node that joined a cluster:
-// the CA certificate without its key, and the node certificate.
+// the CA certificates (a bundle during a CA rotation) without a key, and
+// the node certificate.
 func loadJoinedPKI(dir string) (*pki, error) {
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca", "ca.pem"))
 	if err != nil {
 		return nil, err
 	}
-	caCert, err := identity.ParseCertPEM(caPEM)
+	cas, err := identity.ParseCertsPEM(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA certificate: %w", err)
 	}
@@ -80,9 +99,7 @@ func loadJoinedPKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node certificate: %w", err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return newPKI(nil, caCert, pool, node)
+	return newPKI(nil, cas, node)
 }
 
 // Files of the cluster CA under the data dir's ca/. Every node has the
@@ -122,7 +139,11 @@ func loadOrCreatePKI(ctx context.Context, dir string, h cluster.HSM, nodeID, acc
 	if err := ensureAdmin(ca, filepath.Join(dir, "admin"), account, now); err != nil {
 		return nil, false, err
 	}
-	p, err := newPKI(ca, ca.Certificate(), ca.Pool(), nodeCert)
+	cas, err := readCABundle(filepath.Join(dir, "ca"))
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := newPKI(ca, cas, nodeCert)
 	return p, created, err
 }
 
@@ -160,12 +181,21 @@ func loadOrCreateCA(ctx context.Context, caDir string, h cluster.HSM, now time.T
 		}
 		return ca, false, nil
 	case certErr == nil && sealedErr == nil:
-		ca, err := cluster.OpenCAKey(ctx, h, certPEM, sealed)
+		// ca.pem is a bundle during a CA rotation; the sealed key opens
+		// beside its own certificate only (syncCA writes the bundle
+		// first, so after a crash the key may still be the old CA's).
+		cas, err := identity.ParseCertsPEM(certPEM)
 		if err != nil {
-			return nil, false, fmt.Errorf("cluster CA key %s (it opens only with this node's HSM): %w",
-				filepath.Join(caDir, caKeySealedFile), err)
+			return nil, false, fmt.Errorf("cluster CA certificate %s: %w", filepath.Join(caDir, caCertFile), err)
 		}
-		return ca, false, nil
+		for _, c := range cas {
+			var ca *identity.CA
+			if ca, err = cluster.OpenCAKey(ctx, h, identity.EncodeCertPEM(c.Raw), sealed); err == nil {
+				return ca, false, nil
+			}
+		}
+		return nil, false, fmt.Errorf("cluster CA key %s (it opens only with this node's HSM): %w",
+			filepath.Join(caDir, caKeySealedFile), err)
 	case missing(certErr) && missing(sealedErr) && missing(plainErr):
 		ca, err := identity.NewCA("trent", nil, now)
 		if err != nil {

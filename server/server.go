@@ -167,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	ccfg := cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
-		PeerTLS: clientTLS, NodeCertTTL: s.nodeCertTTL(),
+		PeerTLS: clientTLS(), PeerTLSFunc: clientTLS, NodeCertTTL: s.nodeCertTTL(),
 		NodeCert: func() *x509.Certificate { return p.nodeCert().Leaf }, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
@@ -304,7 +304,7 @@ func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
 
 // openRaft opens the state machine and raft on raftLn, and returns the
 // TLS configuration for dialing peers.
-func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Writer) (clientTLS *tls.Config, err error) {
+func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Writer) (clientTLS func() *tls.Config, err error) {
 	s.fsm = fsm.New()
 	s.fsm.OnKeysDeleted(s.forgetKeys)
 	serverTLS, clientTLS := p.nodeTLSConfigs(s.cfg.knobs().CertNow)
@@ -321,7 +321,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	}
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn, Observer: observer,
-		ServerTLS: serverTLS, ClientTLS: clientTLS, FSM: sm, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
+		ServerTLS: serverTLS, ClientTLS: clientTLS(), ClientTLSFunc: clientTLS, FSM: sm, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
@@ -372,8 +372,9 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
-	tlsCfg := identity.ServerTLSConfig(p.pool, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.serving.Load(), nil })
+	tlsCfg := identity.ServerTLSConfig(nil, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.serving.Load(), nil })
 	tlsCfg.Time = s.cfg.knobs().CertNow
+	tlsCfg = p.withClientCAs(tlsCfg)
 	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
 	ln := s.ln
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
@@ -464,9 +465,10 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 			Interceptors: ics, HandlerOptions: limits, Quota: s.quotas})
 	})
 
-	// Every node can sign: the CA key is replicated sealed (see cluster).
-	ca, err := s.cluster.CA(ctx)
-	if err != nil {
+	// Every node can sign: the CA key is replicated sealed (see cluster);
+	// after a CA rotation, with the new CA (catrust.go).
+	ca := &liveCA{s: s}
+	if _, err := ca.ca(); err != nil {
 		return fmt.Errorf("cluster CA: %w", err)
 	}
 	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc,
@@ -687,7 +689,11 @@ func (s *Server) join(ctx context.Context, dir, apiAddr, raftAddr string, stderr
 	if err := writeFiles(filepath.Join(dir, "node"), map[string][]byte{"cert.pem": identity.EncodeCertPEM(resp.NodeCertificate), "key.pem": kp}); err != nil {
 		return nil, err
 	}
-	if err := writeFiles(filepath.Join(dir, "ca"), map[string][]byte{"ca.pem": resp.CaCertificate}); err != nil {
+	caPEM := resp.CaCertificate
+	if len(resp.CaBundle) > 0 { // every CA trusted during a CA rotation
+		caPEM = resp.CaBundle
+	}
+	if err := writeFiles(filepath.Join(dir, "ca"), map[string][]byte{"ca.pem": caPEM}); err != nil {
 		return nil, err
 	}
 	s.log.Info("joined cluster", "cluster", resp.ClusterId)

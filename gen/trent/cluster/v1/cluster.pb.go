@@ -217,9 +217,12 @@ type JoinResponse struct {
 	NodeCertificate []byte                 `protobuf:"bytes,1,opt,name=node_certificate,json=nodeCertificate,proto3" json:"node_certificate,omitempty"`
 	CaCertificate   []byte                 `protobuf:"bytes,2,opt,name=ca_certificate,json=caCertificate,proto3" json:"ca_certificate,omitempty"`
 	// The domain key sealed to hsm_identity (HPKE); info = node id.
-	DomainToken   []byte `protobuf:"bytes,3,opt,name=domain_token,json=domainToken,proto3" json:"domain_token,omitempty"`
-	Region        string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
-	ClusterId     string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	DomainToken []byte `protobuf:"bytes,3,opt,name=domain_token,json=domainToken,proto3" json:"domain_token,omitempty"`
+	Region      string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	ClusterId   string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Every CA certificate the cluster trusts (PEM): ca_certificate and,
+	// during a CA rotation's overlap, the other one.
+	CaBundle      []byte `protobuf:"bytes,6,opt,name=ca_bundle,json=caBundle,proto3" json:"ca_bundle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -287,6 +290,13 @@ func (x *JoinResponse) GetClusterId() string {
 		return x.ClusterId
 	}
 	return ""
+}
+
+func (x *JoinResponse) GetCaBundle() []byte {
+	if x != nil {
+		return x.CaBundle
+	}
+	return nil
 }
 
 type PromoteRequest struct {
@@ -663,6 +673,116 @@ func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
 	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
+type RotateCARequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long the old CA stays trusted, in seconds; 0 means 7 days. At
+	// least 60.
+	OverlapSeconds int64 `protobuf:"varint,1,opt,name=overlap_seconds,json=overlapSeconds,proto3" json:"overlap_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RotateCARequest) Reset() {
+	*x = RotateCARequest{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateCARequest) ProtoMessage() {}
+
+func (x *RotateCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateCARequest.ProtoReflect.Descriptor instead.
+func (*RotateCARequest) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RotateCARequest) GetOverlapSeconds() int64 {
+	if x != nil {
+		return x.OverlapSeconds
+	}
+	return 0
+}
+
+type RotateCAResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CA certificates to trust from now on (PEM): the new CA, then the
+	// old one. Clients need it before switch_at.
+	CaBundle []byte `protobuf:"bytes,1,opt,name=ca_bundle,json=caBundle,proto3" json:"ca_bundle,omitempty"`
+	// When nodes start presenting certificates of the new CA, and when the
+	// old CA stops being trusted (RFC 3339, UTC).
+	SwitchAt      string `protobuf:"bytes,2,opt,name=switch_at,json=switchAt,proto3" json:"switch_at,omitempty"`
+	Until         string `protobuf:"bytes,3,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateCAResponse) Reset() {
+	*x = RotateCAResponse{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateCAResponse) ProtoMessage() {}
+
+func (x *RotateCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateCAResponse.ProtoReflect.Descriptor instead.
+func (*RotateCAResponse) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RotateCAResponse) GetCaBundle() []byte {
+	if x != nil {
+		return x.CaBundle
+	}
+	return nil
+}
+
+func (x *RotateCAResponse) GetSwitchAt() string {
+	if x != nil {
+		return x.SwitchAt
+	}
+	return ""
+}
+
+func (x *RotateCAResponse) GetUntil() string {
+	if x != nil {
+		return x.Until
+	}
+	return ""
+}
+
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Every raft member, as this node sees it: role and voter from its raft
@@ -674,14 +794,18 @@ type StatusResponse struct {
 	Self *NodeStatus `protobuf:"bytes,2,opt,name=self,proto3" json:"self,omitempty"`
 	// When the cluster CA certificate expires (RFC 3339, UTC); empty before
 	// the cluster identity is replicated.
-	CaNotAfter    string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CaNotAfter string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
+	// During a CA rotation's overlap: when nodes switch to certificates of
+	// the new CA, and when the old CA stops being trusted (RFC 3339, UTC).
+	CaSwitchAt      string `protobuf:"bytes,4,opt,name=ca_switch_at,json=caSwitchAt,proto3" json:"ca_switch_at,omitempty"`
+	CaPreviousUntil string `protobuf:"bytes,5,opt,name=ca_previous_until,json=caPreviousUntil,proto3" json:"ca_previous_until,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +817,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +830,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusResponse) GetNodes() []*NodeStatus {
@@ -726,6 +850,20 @@ func (x *StatusResponse) GetSelf() *NodeStatus {
 func (x *StatusResponse) GetCaNotAfter() string {
 	if x != nil {
 		return x.CaNotAfter
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetCaSwitchAt() string {
+	if x != nil {
+		return x.CaSwitchAt
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetCaPreviousUntil() string {
+	if x != nil {
+		return x.CaPreviousUntil
 	}
 	return ""
 }
@@ -756,7 +894,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +906,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +919,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -893,14 +1031,15 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\traft_addr\x18\x03 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x04 \x01(\tR\aapiAddr\x12\x10\n" +
 	"\x03csr\x18\x05 \x01(\fR\x03csr\x12!\n" +
-	"\fhsm_identity\x18\x06 \x01(\fR\vhsmIdentity\"\xba\x01\n" +
+	"\fhsm_identity\x18\x06 \x01(\fR\vhsmIdentity\"\xd7\x01\n" +
 	"\fJoinResponse\x12)\n" +
 	"\x10node_certificate\x18\x01 \x01(\fR\x0fnodeCertificate\x12%\n" +
 	"\x0eca_certificate\x18\x02 \x01(\fR\rcaCertificate\x12!\n" +
 	"\fdomain_token\x18\x03 \x01(\fR\vdomainToken\x12\x16\n" +
 	"\x06region\x18\x04 \x01(\tR\x06region\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x05 \x01(\tR\tclusterId\"\x10\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\x12\x1b\n" +
+	"\tca_bundle\x18\x06 \x01(\fR\bcaBundle\"\x10\n" +
 	"\x0ePromoteRequest\"\x11\n" +
 	"\x0fPromoteResponse\"<\n" +
 	"\fApplyRequest\x12\x18\n" +
@@ -915,12 +1054,21 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\rStatusRequest\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse\"\x98\x01\n" +
+	"\x12RemoveNodeResponse\":\n" +
+	"\x0fRotateCARequest\x12'\n" +
+	"\x0foverlap_seconds\x18\x01 \x01(\x03R\x0eoverlapSeconds\"b\n" +
+	"\x10RotateCAResponse\x12\x1b\n" +
+	"\tca_bundle\x18\x01 \x01(\fR\bcaBundle\x12\x1b\n" +
+	"\tswitch_at\x18\x02 \x01(\tR\bswitchAt\x12\x14\n" +
+	"\x05until\x18\x03 \x01(\tR\x05until\"\xe6\x01\n" +
 	"\x0eStatusResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.trent.cluster.v1.NodeStatusR\x05nodes\x120\n" +
 	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\x12 \n" +
 	"\fca_not_after\x18\x03 \x01(\tR\n" +
-	"caNotAfter\"\xf4\x02\n" +
+	"caNotAfter\x12 \n" +
+	"\fca_switch_at\x18\x04 \x01(\tR\n" +
+	"caSwitchAt\x12*\n" +
+	"\x11ca_previous_until\x18\x05 \x01(\tR\x0fcaPreviousUntil\"\xf4\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -937,7 +1085,7 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x06sealed\x18\v \x01(\bR\x06sealed\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
 	"gossipAddr\x12$\n" +
-	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xda\x04\n" +
+	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xad\x05\n" +
 	"\x0eClusterService\x12f\n" +
 	"\x0fCreateJoinToken\x12(.trent.cluster.v1.CreateJoinTokenRequest\x1a).trent.cluster.v1.CreateJoinTokenResponse\x12E\n" +
 	"\x04Join\x12\x1d.trent.cluster.v1.JoinRequest\x1a\x1e.trent.cluster.v1.JoinResponse\x12N\n" +
@@ -945,7 +1093,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x05Apply\x12\x1e.trent.cluster.v1.ApplyRequest\x1a\x1f.trent.cluster.v1.ApplyResponse\x12T\n" +
 	"\tReadIndex\x12\".trent.cluster.v1.ReadIndexRequest\x1a#.trent.cluster.v1.ReadIndexResponse\x12W\n" +
 	"\n" +
-	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12P\n" +
+	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12Q\n" +
+	"\bRotateCA\x12!.trent.cluster.v1.RotateCARequest\x1a\".trent.cluster.v1.RotateCAResponse\x12P\n" +
 	"\x06Status\x12\x1f.trent.cluster.v1.StatusRequest\x1a .trent.cluster.v1.StatusResponse\"\x03\x90\x02\x01B\xc0\x01\n" +
 	"\x14com.trent.cluster.v1B\fClusterProtoP\x01Z8github.com/trentkms/trent/gen/trent/cluster/v1;clusterv1\xa2\x02\x03TCX\xaa\x02\x10Trent.Cluster.V1\xca\x02\x10Trent\\Cluster\\V1\xe2\x02\x1cTrent\\Cluster\\V1\\GPBMetadata\xea\x02\x12Trent::Cluster::V1b\x06proto3"
 
@@ -961,7 +1110,7 @@ func file_trent_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_trent_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*CreateJoinTokenRequest)(nil),  // 0: trent.cluster.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil), // 1: trent.cluster.v1.CreateJoinTokenResponse
@@ -976,28 +1125,32 @@ var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*StatusRequest)(nil),           // 10: trent.cluster.v1.StatusRequest
 	(*RemoveNodeRequest)(nil),       // 11: trent.cluster.v1.RemoveNodeRequest
 	(*RemoveNodeResponse)(nil),      // 12: trent.cluster.v1.RemoveNodeResponse
-	(*StatusResponse)(nil),          // 13: trent.cluster.v1.StatusResponse
-	(*NodeStatus)(nil),              // 14: trent.cluster.v1.NodeStatus
+	(*RotateCARequest)(nil),         // 13: trent.cluster.v1.RotateCARequest
+	(*RotateCAResponse)(nil),        // 14: trent.cluster.v1.RotateCAResponse
+	(*StatusResponse)(nil),          // 15: trent.cluster.v1.StatusResponse
+	(*NodeStatus)(nil),              // 16: trent.cluster.v1.NodeStatus
 }
 var file_trent_cluster_v1_cluster_proto_depIdxs = []int32{
-	14, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
-	14, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
+	16, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
+	16, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
 	0,  // 2: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
 	2,  // 3: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
 	4,  // 4: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
 	6,  // 5: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
 	8,  // 6: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
 	11, // 7: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
-	10, // 8: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
-	1,  // 9: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
-	3,  // 10: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
-	5,  // 11: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
-	7,  // 12: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
-	9,  // 13: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
-	12, // 14: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
-	13, // 15: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
-	9,  // [9:16] is the sub-list for method output_type
-	2,  // [2:9] is the sub-list for method input_type
+	13, // 8: trent.cluster.v1.ClusterService.RotateCA:input_type -> trent.cluster.v1.RotateCARequest
+	10, // 9: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
+	1,  // 10: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
+	3,  // 11: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
+	5,  // 12: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
+	7,  // 13: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
+	9,  // 14: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
+	12, // 15: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
+	14, // 16: trent.cluster.v1.ClusterService.RotateCA:output_type -> trent.cluster.v1.RotateCAResponse
+	15, // 17: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
+	10, // [10:18] is the sub-list for method output_type
+	2,  // [2:10] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name
@@ -1014,7 +1167,7 @@ func file_trent_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_cluster_v1_cluster_proto_rawDesc), len(file_trent_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

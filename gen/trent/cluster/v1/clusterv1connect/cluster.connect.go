@@ -54,6 +54,8 @@ const (
 	// ClusterServiceRemoveNodeProcedure is the fully-qualified name of the ClusterService's RemoveNode
 	// RPC.
 	ClusterServiceRemoveNodeProcedure = "/trent.cluster.v1.ClusterService/RemoveNode"
+	// ClusterServiceRotateCAProcedure is the fully-qualified name of the ClusterService's RotateCA RPC.
+	ClusterServiceRotateCAProcedure = "/trent.cluster.v1.ClusterService/RotateCA"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/trent.cluster.v1.ClusterService/Status"
 )
@@ -76,6 +78,10 @@ type ClusterServiceClient interface {
 	// RemoveNode removes a member from the raft configuration and the
 	// replicated member table (on the leader; a follower forwards it).
 	RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error)
+	// RotateCA replaces the cluster CA: the new CA issues every certificate
+	// from now on; the old one stays trusted for the overlap, and nodes
+	// present certificates it issued for the first half of it.
+	RotateCA(context.Context, *v1.RotateCARequest) (*v1.RotateCAResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -127,6 +133,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("RemoveNode")),
 			connect.WithClientOptions(opts...),
 		),
+		rotateCA: connect.NewClient[v1.RotateCARequest, v1.RotateCAResponse](
+			httpClient,
+			baseURL+ClusterServiceRotateCAProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("RotateCA")),
+			connect.WithClientOptions(opts...),
+		),
 		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
 			httpClient,
 			baseURL+ClusterServiceStatusProcedure,
@@ -145,6 +157,7 @@ type clusterServiceClient struct {
 	apply           *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
 	readIndex       *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
 	removeNode      *connect.Client[v1.RemoveNodeRequest, v1.RemoveNodeResponse]
+	rotateCA        *connect.Client[v1.RotateCARequest, v1.RotateCAResponse]
 	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
 }
 
@@ -202,6 +215,15 @@ func (c *clusterServiceClient) RemoveNode(ctx context.Context, req *v1.RemoveNod
 	return nil, err
 }
 
+// RotateCA calls trent.cluster.v1.ClusterService.RotateCA.
+func (c *clusterServiceClient) RotateCA(ctx context.Context, req *v1.RotateCARequest) (*v1.RotateCAResponse, error) {
+	response, err := c.rotateCA.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // Status calls trent.cluster.v1.ClusterService.Status.
 func (c *clusterServiceClient) Status(ctx context.Context, req *v1.StatusRequest) (*v1.StatusResponse, error) {
 	response, err := c.status.CallUnary(ctx, connect.NewRequest(req))
@@ -229,6 +251,10 @@ type ClusterServiceHandler interface {
 	// RemoveNode removes a member from the raft configuration and the
 	// replicated member table (on the leader; a follower forwards it).
 	RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error)
+	// RotateCA replaces the cluster CA: the new CA issues every certificate
+	// from now on; the old one stays trusted for the overlap, and nodes
+	// present certificates it issued for the first half of it.
+	RotateCA(context.Context, *v1.RotateCARequest) (*v1.RotateCAResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -276,6 +302,12 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("RemoveNode")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceRotateCAHandler := connect.NewUnaryHandlerSimple(
+		ClusterServiceRotateCAProcedure,
+		svc.RotateCA,
+		connect.WithSchema(clusterServiceMethods.ByName("RotateCA")),
+		connect.WithHandlerOptions(opts...),
+	)
 	clusterServiceStatusHandler := connect.NewUnaryHandlerSimple(
 		ClusterServiceStatusProcedure,
 		svc.Status,
@@ -297,6 +329,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceReadIndexHandler.ServeHTTP(w, r)
 		case ClusterServiceRemoveNodeProcedure:
 			clusterServiceRemoveNodeHandler.ServeHTTP(w, r)
+		case ClusterServiceRotateCAProcedure:
+			clusterServiceRotateCAHandler.ServeHTTP(w, r)
 		case ClusterServiceStatusProcedure:
 			clusterServiceStatusHandler.ServeHTTP(w, r)
 		default:
@@ -330,6 +364,10 @@ func (UnimplementedClusterServiceHandler) ReadIndex(context.Context, *v1.ReadInd
 
 func (UnimplementedClusterServiceHandler) RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RemoveNode is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) RotateCA(context.Context, *v1.RotateCARequest) (*v1.RotateCAResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RotateCA is not implemented"))
 }
 
 func (UnimplementedClusterServiceHandler) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
