@@ -168,7 +168,7 @@ func TestSecp256k1KnownAnswer(t *testing.T) {
 		"other digest":   {e[:], other.Serialize()},
 		"trailing bytes": {d[:], append(other.Serialize(), 0)},
 		"zero r":         {d[:], mustMarshal(struct{ R, S *big.Int }{big.NewInt(0), scalarInt(&sv)})},
-		"r = N":          {d[:], mustMarshal(struct{ R, S *big.Int }{secp256k1.S256().N, scalarInt(&sv)})},
+		"r = N":          {d[:], mustMarshal(struct{ R, S *big.Int }{secp256k1.Params().N, scalarInt(&sv)})},
 		"garbage":        {d[:], []byte("sig")},
 	} {
 		if keys.VerifySecp256k1(priv.PubKey(), c.digest, c.sig) {
