@@ -35,14 +35,20 @@ Runs --concurrency workers calling one operation for --duration (after
 Options:
   --op OP                 encrypt (default), decrypt, generate-data-key,
                           generate-data-key-without-plaintext, describe-key,
-                          create-key, create-grant (writes)
+                          create-key, create-grant (writes), sign, verify,
+                          generate-mac
+  --key-spec SPEC         the key spec of sign and verify (default
+                          ECC_NIST_P256; RSA keys sign with RSASSA_PSS_SHA_256)
+                          and generate-mac (default HMAC_256); with --key-id,
+                          that key's spec
   --endpoints A,B,...     spread the workers round-robin over these nodes
                           (default: the global --endpoint)
   --concurrency N         concurrent workers (default 16, at most 10000)
   --duration D            measured run time, e.g. 30s (default 10s, at most 10m)
   --warmup D              unmeasured time before the run (default 1s)
   --key-id KEY            key to use; a new key is created when absent
-  --plaintext-size BYTES  plaintext size for encrypt and decrypt (default 32)
+  --plaintext-size BYTES  plaintext size for encrypt and decrypt, message size
+                          for sign, verify and generate-mac (default 32)
   --json                  print the summary as JSON
 
 Global options: --endpoint, --data-dir, --ca, --cert, --key, and the read
@@ -84,6 +90,39 @@ var benchOps = map[string]func(c kmsClient, keyID string, plaintext, blob []byte
 	},
 }
 
+// benchKeyOp is an --op that needs a key of another spec than
+// SYMMETRIC_DEFAULT: its default spec, the key's usage, and the call of
+// one worker, given the spec's algorithm, the message (--plaintext-size
+// bytes) and, for verify, a signature of it.
+type benchKeyOp struct {
+	spec, usage string
+	call        func(c kmsClient, keyID, alg string, msg, sig []byte) func(context.Context) error
+}
+
+var benchKeyOps = map[string]benchKeyOp{
+	"sign": {"ECC_NIST_P256", "SIGN_VERIFY", func(c kmsClient, keyID, alg string, msg, _ []byte) func(context.Context) error {
+		req := &kmsv1.SignRequest{KeyId: keyID, Message: msg, SigningAlgorithm: alg}
+		return func(ctx context.Context) error { _, err := c.Sign(ctx, req); return err }
+	}},
+	"verify": {"ECC_NIST_P256", "SIGN_VERIFY", func(c kmsClient, keyID, alg string, msg, sig []byte) func(context.Context) error {
+		req := &kmsv1.VerifyRequest{KeyId: keyID, Message: msg, SigningAlgorithm: alg, Signature: sig}
+		return func(ctx context.Context) error { _, err := c.Verify(ctx, req); return err }
+	}},
+	"generate-mac": {"HMAC_256", "GENERATE_VERIFY_MAC", func(c kmsClient, keyID, alg string, msg, _ []byte) func(context.Context) error {
+		req := &kmsv1.GenerateMacRequest{KeyId: keyID, Message: msg, MacAlgorithm: alg}
+		return func(ctx context.Context) error { _, err := c.GenerateMac(ctx, req); return err }
+	}},
+}
+
+// benchAlgorithms is the algorithm bench uses with a key spec.
+var benchAlgorithms = map[string]string{
+	"ECC_NIST_P256": "ECDSA_SHA_256", "ECC_NIST_P384": "ECDSA_SHA_384", "ECC_NIST_P521": "ECDSA_SHA_512",
+	"ECC_SECG_P256K1": "ECDSA_SHA_256", "ECC_NIST_EDWARDS25519": "ED25519_SHA_512",
+	"RSA_2048": "RSASSA_PSS_SHA_256", "RSA_3072": "RSASSA_PSS_SHA_256", "RSA_4096": "RSASSA_PSS_SHA_256",
+	"ML_DSA_44": "ML_DSA_SHAKE_256", "ML_DSA_65": "ML_DSA_SHAKE_256", "ML_DSA_87": "ML_DSA_SHAKE_256",
+	"HMAC_224": "HMAC_SHA_224", "HMAC_256": "HMAC_SHA_256", "HMAC_384": "HMAC_SHA_384", "HMAC_512": "HMAC_SHA_512",
+}
+
 // benchConfig is the parsed bench command line.
 type benchConfig struct {
 	op            string
@@ -91,6 +130,7 @@ type benchConfig struct {
 	duration      time.Duration
 	warmup        time.Duration
 	keyID         string
+	keySpec       string
 	plaintextSize int
 	json          bool
 	endpoints     []string
@@ -105,6 +145,7 @@ func parseBenchArgs(args []string) (*benchConfig, error) {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "")
 	fs.StringVar(&cfg.keyID, "key-id", "", "")
+	fs.StringVar(&cfg.keySpec, "key-spec", "", "")
 	fs.IntVar(&cfg.plaintextSize, "plaintext-size", 32, "")
 	fs.BoolVar(&cfg.json, "json", false, "")
 	fs.Func("endpoints", "", func(v string) error {
@@ -125,7 +166,7 @@ func parseBenchArgs(args []string) (*benchConfig, error) {
 	switch {
 	case fs.NArg() > 0:
 		return nil, usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	case benchOps[cfg.op] == nil:
+	case benchOps[cfg.op] == nil && benchKeyOps[cfg.op].call == nil:
 		return nil, usage(fmt.Sprintf("unknown --op %q (valid: %s)", cfg.op, strings.Join(benchOpNames(), ", ")))
 	case cfg.concurrency < 1 || cfg.concurrency > maxBenchConcurrency:
 		return nil, usage(fmt.Sprintf("--concurrency must be in [1, %d]", maxBenchConcurrency))
@@ -136,12 +177,25 @@ func parseBenchArgs(args []string) (*benchConfig, error) {
 	case cfg.plaintextSize < 1 || cfg.plaintextSize > 4096:
 		return nil, usage("--plaintext-size must be in [1, 4096]")
 	}
+	if ko, ok := benchKeyOps[cfg.op]; ok {
+		if cfg.keySpec == "" {
+			cfg.keySpec = ko.spec
+		}
+		if alg := benchAlgorithms[cfg.keySpec]; alg == "" || strings.HasPrefix(alg, "HMAC") != (ko.usage == "GENERATE_VERIFY_MAC") {
+			return nil, usage(fmt.Sprintf("--key-spec %s cannot %s", cfg.keySpec, cfg.op))
+		}
+	} else if cfg.keySpec != "" {
+		return nil, usage("--key-spec is for sign, verify and generate-mac")
+	}
 	return cfg, nil
 }
 
 func benchOpNames() []string {
 	var names []string
 	for n := range benchOps {
+		names = append(names, n)
+	}
+	for n := range benchKeyOps {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -188,7 +242,11 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	setupCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if cfg.keyID == "" {
-		resp, err := client.CreateKey(setupCtx, &kmsv1.CreateKeyRequest{Description: "trent bench"})
+		req := &kmsv1.CreateKeyRequest{Description: "trent bench"}
+		if ko, ok := benchKeyOps[cfg.op]; ok {
+			req.KeySpec, req.KeyUsage = cfg.keySpec, ko.usage
+		}
+		resp, err := client.CreateKey(setupCtx, req)
 		if err != nil {
 			return &callError{op: "CreateKey", endpoint: endpoints[0], err: err}
 		}
@@ -213,8 +271,21 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		blob = resp.GetCiphertextBlob()
 	}
 
+	alg := benchAlgorithms[cfg.keySpec]
+	if cfg.op == "verify" {
+		resp, err := client.Sign(setupCtx, &kmsv1.SignRequest{KeyId: cfg.keyID, Message: plaintext, SigningAlgorithm: alg})
+		if err != nil {
+			return &callError{op: "Sign", endpoint: endpoints[0], err: err}
+		}
+		blob = resp.GetSignature()
+	}
+
 	calls := make([]func(context.Context) error, cfg.concurrency)
 	for i := range calls {
+		if ko, ok := benchKeyOps[cfg.op]; ok {
+			calls[i] = ko.call(clients[i%len(clients)], cfg.keyID, alg, plaintext, blob)
+			continue
+		}
 		calls[i] = benchOps[cfg.op](clients[i%len(clients)], cfg.keyID, plaintext, blob)
 	}
 	for _, m := range metas {
@@ -226,6 +297,7 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 	if cfg.op == "encrypt" || cfg.op == "decrypt" {
 		s.PlaintextSize = cfg.plaintextSize
 	}
+	s.KeySpec = cfg.keySpec
 	if cfg.json {
 		b, err := json.MarshalIndent(s, "", "    ")
 		if err != nil {
@@ -262,6 +334,7 @@ type benchSummary struct {
 	KeyID         string `json:"key_id"`
 	Concurrency   int    `json:"concurrency"`
 	PlaintextSize int    `json:"plaintext_size,omitempty"`
+	KeySpec       string `json:"key_spec,omitempty"`
 	loadgen.Stats
 }
 

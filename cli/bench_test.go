@@ -111,3 +111,30 @@ func TestBenchEndpointsAndConsistency(t *testing.T) {
 		t.Fatalf("last call's headers %v", fx.lastSent)
 	}
 }
+
+// --key-spec picks the key and algorithm of sign, verify and
+// generate-mac, lands in the summary, and is refused with another op or
+// a spec that cannot do the op.
+func TestBenchKeySpec(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	code, stdout, stderr := fx.run(t, "bench", "--op", "verify", "--key-spec", "ML_DSA_65", "--duration", "200ms", "--concurrency", "2", "--warmup", "0s", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var s benchSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil || s.KeySpec != "ML_DSA_65" || s.Ops == 0 || s.Errors != 0 {
+		t.Fatalf("summary = %+v, %v", s, err)
+	}
+	for _, args := range [][]string{
+		{"--op", "encrypt", "--key-spec", "RSA_2048"},
+		{"--op", "sign", "--key-spec", "HMAC_256"},
+		{"--op", "generate-mac", "--key-spec", "ECC_NIST_P256"},
+		{"--op", "sign", "--key-spec", "SM2"},
+	} {
+		code, _, stderr := fx.run(t, append([]string{"bench", "--duration", "100ms"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "--key-spec") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}

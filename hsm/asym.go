@@ -20,7 +20,9 @@ type Signer interface {
 	PublicKey(ctx context.Context, ref KeyRef) ([]byte, error)
 	// Sign signs input with ref's private key under alg: input is the
 	// digest of the message under alg's hash ([SigningAlgorithm.Hash]),
-	// except for [Ed25519SHA512], which signs the message itself. ECDSA
+	// except for the algorithms that sign the message itself
+	// ([SigningAlgorithm.SignsMessage]): [Ed25519SHA512] and [MlDsaShake256]
+	// (pure, hedged ML-DSA with an empty context). ECDSA
 	// signatures are ASN.1 DER (RFC 3279); RSA-PSS salts are as long as
 	// the hash. An algorithm of another key type than ref.Spec gives
 	// [ErrUnsupported]; a digest of the wrong length is an error; an EKT
@@ -79,12 +81,15 @@ const (
 	// Ed25519phSHA512 is Ed25519ph: it signs the SHA-512 digest of the
 	// message.
 	Ed25519phSHA512
+	// MlDsaShake256 is ML-DSA (FIPS 204): it signs the message, with the
+	// SHAKE256 message representative inside the algorithm.
+	MlDsaShake256
 )
 
 var algNames = [...]string{"", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512",
 	"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
 	"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
-	"ED25519_SHA_512", "ED25519_PH_SHA_512"}
+	"ED25519_SHA_512", "ED25519_PH_SHA_512", "ML_DSA_SHAKE_256"}
 
 // String returns the AWS name of the algorithm.
 func (a SigningAlgorithm) String() string {
@@ -104,7 +109,8 @@ func ParseSigningAlgorithm(name string) (SigningAlgorithm, bool) {
 	return 0, false
 }
 
-// Hash returns the algorithm's hash.
+// Hash returns the algorithm's hash; 0 for [MlDsaShake256], whose
+// SHAKE256 is part of the algorithm.
 func (a SigningAlgorithm) Hash() crypto.Hash {
 	switch a {
 	case EcdsaSHA256, RsaPssSHA256, RsaPkcs1SHA256:
@@ -123,6 +129,10 @@ func (a SigningAlgorithm) RSAPSS() bool   { return a >= RsaPssSHA256 && a <= Rsa
 func (a SigningAlgorithm) RSAPKCS1() bool { return a >= RsaPkcs1SHA256 && a <= RsaPkcs1SHA512 }
 func (a SigningAlgorithm) Ed25519() bool  { return a == Ed25519SHA512 || a == Ed25519phSHA512 }
 
+// SignsMessage reports whether the algorithm signs the message itself,
+// not its digest under [SigningAlgorithm.Hash].
+func (a SigningAlgorithm) SignsMessage() bool { return a == Ed25519SHA512 || a == MlDsaShake256 }
+
 // Fits reports whether the algorithm is of the scheme of spec's keys.
 func (a SigningAlgorithm) Fits(spec KeySpec) bool {
 	switch spec {
@@ -132,6 +142,8 @@ func (a SigningAlgorithm) Fits(spec KeySpec) bool {
 		return a.RSAPSS() || a.RSAPKCS1()
 	case EccNistEdwards25519:
 		return a.Ed25519()
+	case MlDsa44, MlDsa65, MlDsa87:
+		return a == MlDsaShake256
 	}
 	return false
 }

@@ -152,6 +152,11 @@ const (
 	Hmac256 KeySpec = 11
 	Hmac384 KeySpec = 12
 	Hmac512 KeySpec = 13
+	// MlDsa44, MlDsa65 and MlDsa87 are ML-DSA key pairs (FIPS 204; AWS
+	// ML_DSA_44, ...).
+	MlDsa44 KeySpec = 14
+	MlDsa65 KeySpec = 15
+	MlDsa87 KeySpec = 16
 )
 
 var specNames = map[KeySpec]string{
@@ -168,6 +173,9 @@ var specNames = map[KeySpec]string{
 	Hmac256:             "HMAC_256",
 	Hmac384:             "HMAC_384",
 	Hmac512:             "HMAC_512",
+	MlDsa44:             "ML_DSA_44",
+	MlDsa65:             "ML_DSA_65",
+	MlDsa87:             "ML_DSA_87",
 }
 
 // String returns the AWS name of the spec.
@@ -190,7 +198,10 @@ func ParseKeySpec(name string) (KeySpec, bool) {
 
 // Asymmetric reports whether the spec is a key pair: a private key that
 // signs inside the backend and a public key that may leave it.
-func (s KeySpec) Asymmetric() bool { return s >= EccNistP256 && s <= Rsa4096 }
+func (s KeySpec) Asymmetric() bool { return s >= EccNistP256 && s <= Rsa4096 || s.MLDSA() }
+
+// MLDSA reports whether the spec is an ML-DSA key pair.
+func (s KeySpec) MLDSA() bool { return s >= MlDsa44 && s <= MlDsa87 }
 
 // HMAC reports whether the spec is an HMAC key.
 func (s KeySpec) HMAC() bool { return s >= Hmac224 && s <= Hmac512 }

@@ -7,13 +7,15 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/x509"
 	"fmt"
 	"slices"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/keys"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/wire"
 )
@@ -44,6 +46,7 @@ var (
 	notYet     = "is not supported by this Trent version yet"
 	rsaInfo    = keySpecInfo{usages: []string{encryptDecrypt, signVerify}, served: []string{encryptDecrypt, signVerify}, signing: rsaSigning,
 		encryption: []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}}
+	mlDSAInfo    = keySpecInfo{usages: []string{signVerify}, served: []string{signVerify}, signing: []string{"ML_DSA_SHAKE_256"}}
 	keySpecInfos = map[string]keySpecInfo{
 		symmetricDefault:        {usages: []string{encryptDecrypt}, served: []string{encryptDecrypt}},
 		"RSA_2048":              rsaInfo,
@@ -52,12 +55,12 @@ var (
 		"ECC_NIST_P256":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify, keyAgreement}, signing: []string{"ECDSA_SHA_256"}},
 		"ECC_NIST_P384":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify, keyAgreement}, signing: []string{"ECDSA_SHA_384"}},
 		"ECC_NIST_P521":         {usages: []string{signVerify, keyAgreement}, served: []string{signVerify, keyAgreement}, signing: []string{"ECDSA_SHA_512"}},
-		"ECC_SECG_P256K1":       {usages: []string{signVerify}, why: "is not supported by Trent: Go's standard library has no secp256k1"},
+		"ECC_SECG_P256K1":       {usages: []string{signVerify}, served: []string{signVerify}, signing: []string{"ECDSA_SHA_256"}},
 		"ECC_NIST_EDWARDS25519": {usages: []string{signVerify}, served: []string{signVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
-		"ML_DSA_44":             {usages: []string{signVerify}, why: notYet},
-		"ML_DSA_65":             {usages: []string{signVerify}, why: notYet},
-		"ML_DSA_87":             {usages: []string{signVerify}, why: notYet},
-		"SM2":                   {usages: []string{encryptDecrypt, signVerify, keyAgreement}, why: "is not supported by Trent (AWS offers it only in China Regions)"},
+		"ML_DSA_44":             mlDSAInfo,
+		"ML_DSA_65":             mlDSAInfo,
+		"ML_DSA_87":             mlDSAInfo,
+		"SM2":                   {usages: []string{encryptDecrypt, signVerify, keyAgreement}, why: "is not supported by Trent: AWS offers SM2 only in China Regions"},
 		"HMAC_224":              {usages: []string{generateVerifyMac}, served: []string{generateVerifyMac}, mac: "HMAC_SHA_224"},
 		"HMAC_256":              {usages: []string{generateVerifyMac}, served: []string{generateVerifyMac}, mac: "HMAC_SHA_256"},
 		"HMAC_384":              {usages: []string{generateVerifyMac}, served: []string{generateVerifyMac}, mac: "HMAC_SHA_384"},
@@ -74,6 +77,8 @@ var (
 func keyUsageFor(spec, usage string) (string, error) {
 	info := keySpecInfos[spec]
 	switch {
+	case spec == "SM2" && (usage == "" || slices.Contains(info.usages, usage)):
+		return "", newError(wire.UnsupportedOperation, "KeySpec SM2 is not supported by Trent: AWS offers SM2 only in China Regions.")
 	case usage == "" && spec == symmetricDefault:
 		return encryptDecrypt, nil
 	case usage == "":
@@ -214,7 +219,7 @@ func parseSignRequest(msg []byte, alg, messageType string) (*signRequest, error)
 	} else if !enumContains(messageTypes, messageType) {
 		return nil, validation("Value '%s' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: %s", messageType, messageTypes)
 	}
-	a, _ := hsm.ParseSigningAlgorithm(alg) // 0 for SM2DSA and ML_DSA_SHAKE_256, which no key of Trent's has
+	a, _ := hsm.ParseSigningAlgorithm(alg) // 0 for SM2DSA, which no key of Trent's has
 	return &signRequest{alg: a, algName: alg, messageType: messageType, msg: msg}, nil
 }
 
@@ -240,10 +245,12 @@ func (s *Service) signingKey(ctx context.Context, p identity.Principal, keyID, a
 }
 
 // signInput returns what the HSM signs and Verify checks for r: the
-// digest of a RAW message (the message itself for ED25519_SHA_512), or a
-// DIGEST message whose length is checked.
+// digest of a RAW message (the message itself for ED25519_SHA_512 and
+// ML_DSA_SHAKE_256), or a DIGEST message whose length is checked.
 func signInput(r *signRequest) ([]byte, error) {
 	switch {
+	case r.alg == hsm.MlDsaShake256:
+		return mlDSAInput(r)
 	case r.messageType == "EXTERNAL_MU":
 		return nil, newError(wire.InvalidKeyUsage, "MessageType EXTERNAL_MU is valid only with ML-DSA keys, not with %s.", r.algName)
 	case r.alg == hsm.Ed25519SHA512 && r.messageType != "RAW":
@@ -261,6 +268,25 @@ func signInput(r *signRequest) ([]byte, error) {
 	h := r.alg.Hash().New()
 	h.Write(r.msg)
 	return h.Sum(nil), nil
+}
+
+// mlDSAInput is signInput for ML_DSA_SHAKE_256: a RAW message is signed
+// as it is (pure ML-DSA, empty context). An EXTERNAL_MU message is a
+// 64-byte μ, but signing or verifying μ needs ML-DSA's internal
+// functions, which circl (v1.6.5) does not export: Trent answers
+// UnsupportedOperationException for it. DIGEST is AWS's
+// ValidationException.
+func mlDSAInput(r *signRequest) ([]byte, error) {
+	switch r.messageType {
+	case "DIGEST":
+		return nil, validation("The signing algorithm ML_DSA_SHAKE_256 requires MessageType RAW or EXTERNAL_MU.")
+	case "EXTERNAL_MU":
+		if len(r.msg) != 64 {
+			return nil, validation("Digest is invalid length for algorithm ML_DSA_SHAKE_256 with MessageType EXTERNAL_MU: it must be 64 bytes.")
+		}
+		return nil, newError(wire.UnsupportedOperation, "MessageType EXTERNAL_MU is not supported by this Trent version; sign the message with MessageType RAW.")
+	}
+	return r.msg, nil
 }
 
 // signCall is a validated, authorized Sign or Verify: the key, its
@@ -351,12 +377,12 @@ func (s *Service) Verify(ctx context.Context, req *kmsv1.VerifyRequest) (*kmsv1.
 // parsePublicKey parses a DER SubjectPublicKeyInfo of a key type Trent
 // signs with.
 func parsePublicKey(der []byte) (crypto.PublicKey, error) {
-	pub, err := x509.ParsePKIXPublicKey(der)
+	pub, err := keys.ParsePublicKey(der)
 	if err != nil {
 		return nil, err
 	}
 	switch pub.(type) {
-	case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey:
+	case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey, *secp256k1.PublicKey, *keys.MLDSAPublicKey:
 		return pub, nil
 	}
 	return nil, fmt.Errorf("public key of type %T", pub)
@@ -374,6 +400,10 @@ func verifySignature(pub crypto.PublicKey, alg hsm.SigningAlgorithm, input, sig 
 		case alg.RSAPKCS1():
 			return rsa.VerifyPKCS1v15(k, alg.Hash(), input, sig) == nil
 		}
+	case *secp256k1.PublicKey:
+		return alg == hsm.EcdsaSHA256 && keys.VerifySecp256k1(k, input, sig)
+	case *keys.MLDSAPublicKey:
+		return alg == hsm.MlDsaShake256 && keys.VerifyMLDSA(k, input, sig)
 	case ed25519.PublicKey:
 		switch alg {
 		case hsm.Ed25519SHA512:

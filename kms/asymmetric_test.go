@@ -11,10 +11,18 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cloudflare/circl/sign"
+	"github.com/cloudflare/circl/sign/mldsa/mldsa44"
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"github.com/cloudflare/circl/sign/mldsa/mldsa87"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	dcrecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
@@ -41,7 +49,11 @@ var signingCases = []struct {
 	{"ECC_NIST_P256", []string{"ECDSA_SHA_256"}},
 	{"ECC_NIST_P384", []string{"ECDSA_SHA_384"}},
 	{"ECC_NIST_P521", []string{"ECDSA_SHA_512"}},
+	{"ECC_SECG_P256K1", []string{"ECDSA_SHA_256"}},
 	{"ECC_NIST_EDWARDS25519", []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
+	{"ML_DSA_44", []string{"ML_DSA_SHAKE_256"}},
+	{"ML_DSA_65", []string{"ML_DSA_SHAKE_256"}},
+	{"ML_DSA_87", []string{"ML_DSA_SHAKE_256"}},
 	{"RSA_2048", rsaAlgs},
 	{"RSA_3072", rsaAlgs},
 	{"RSA_4096", rsaAlgs},
@@ -66,11 +78,105 @@ func digest(alg string, msg []byte) []byte {
 	return h.Sum(nil)
 }
 
+// spki is a SubjectPublicKeyInfo (RFC 5280), for encoding and parsing
+// the keys crypto/x509 does not know without Trent's code.
+type spki struct {
+	Algorithm struct {
+		Algorithm  asn1.ObjectIdentifier
+		Parameters asn1.RawValue `asn1:"optional"`
+	}
+	PublicKey asn1.BitString
+}
+
+var (
+	oidECPublicKey = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+	oidSecp256k1   = asn1.ObjectIdentifier{1, 3, 132, 0, 10}
+	// mlDSASchemes are circl's ML-DSA schemes by their OIDs.
+	mlDSASchemes = map[string]sign.Scheme{"2.16.840.1.101.3.4.3.17": mldsa44.Scheme(),
+		"2.16.840.1.101.3.4.3.18": mldsa65.Scheme(), "2.16.840.1.101.3.4.3.19": mldsa87.Scheme()}
+)
+
+// libraryPublicKey parses a DER SubjectPublicKeyInfo as a client would:
+// with crypto/x509, or for ML-DSA with circl and for secp256k1 with
+// decred's library.
+func libraryPublicKey(der []byte) (crypto.PublicKey, error) {
+	var s spki
+	if rest, err := asn1.Unmarshal(der, &s); err != nil || len(rest) > 0 {
+		return nil, fmt.Errorf("not a SubjectPublicKeyInfo: %v", err)
+	}
+	if sch, ok := mlDSASchemes[s.Algorithm.Algorithm.String()]; ok {
+		return sch.UnmarshalBinaryPublicKey(s.PublicKey.Bytes)
+	}
+	var curve asn1.ObjectIdentifier
+	if s.Algorithm.Algorithm.Equal(oidECPublicKey) {
+		if _, err := asn1.Unmarshal(s.Algorithm.Parameters.FullBytes, &curve); err == nil && curve.Equal(oidSecp256k1) {
+			return secp256k1.ParsePubKey(s.PublicKey.Bytes)
+		}
+	}
+	return x509.ParsePKIXPublicKey(der)
+}
+
+// librarySPKI encodes a circl ML-DSA or decred secp256k1 public key as a
+// SubjectPublicKeyInfo with encoding/asn1, as a client would.
+func librarySPKI(t testing.TB, pub crypto.PublicKey) []byte {
+	var s spki
+	switch k := pub.(type) {
+	case sign.PublicKey:
+		for oid, sch := range mlDSASchemes {
+			if sch == k.Scheme() {
+				s.Algorithm.Algorithm, _ = parseOID(oid)
+			}
+		}
+		raw, _ := k.MarshalBinary()
+		s.PublicKey = asn1.BitString{Bytes: raw, BitLength: 8 * len(raw)}
+	case *secp256k1.PublicKey:
+		s.Algorithm.Algorithm = oidECPublicKey
+		s.Algorithm.Parameters.FullBytes, _ = asn1.Marshal(oidSecp256k1)
+		raw := k.SerializeUncompressed()
+		s.PublicKey = asn1.BitString{Bytes: raw, BitLength: 8 * len(raw)}
+	default:
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	der, err := asn1.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	var oid asn1.ObjectIdentifier
+	for _, part := range strings.Split(s, ".") {
+		var n int
+		if _, err := fmt.Sscan(part, &n); err != nil {
+			return nil, err
+		}
+		oid = append(oid, n)
+	}
+	return oid, nil
+}
+
 // stdVerify verifies sig over msg as a client with Go's standard library
-// and the public key alone would.
+// (circl for ML-DSA, decred's library for secp256k1) and the public key
+// alone would.
 func stdVerify(pub crypto.PublicKey, alg string, msg, sig []byte) error {
 	d := digest(alg, msg)
 	switch k := pub.(type) {
+	case sign.PublicKey:
+		if !k.Scheme().Verify(k, msg, sig, nil) {
+			return fmt.Errorf("ML-DSA signature does not verify")
+		}
+		return nil
+	case *secp256k1.PublicKey:
+		s, err := dcrecdsa.ParseDERSignature(sig)
+		if err != nil || !s.Verify(d, k) {
+			return fmt.Errorf("secp256k1 signature does not verify: %v", err)
+		}
+		return nil
 	case *ecdsa.PublicKey:
 		if !ecdsa.VerifyASN1(k, d, sig) {
 			return fmt.Errorf("ECDSA signature does not verify")
@@ -98,12 +204,15 @@ func messageTypes(alg string, msg []byte) map[string][]byte {
 		return map[string][]byte{"RAW": msg}
 	case "ED25519_PH_SHA_512":
 		return map[string][]byte{"DIGEST": digest(alg, msg)}
+	case "ML_DSA_SHAKE_256":
+		return map[string][]byte{"": msg, "RAW": msg}
 	}
 	return map[string][]byte{"": msg, "RAW": msg, "DIGEST": digest(alg, msg)}
 }
 
 // Known answers: Trent's signatures verify with Go's standard library
-// from GetPublicKey's output, for every spec, algorithm and message type,
+// (circl for ML-DSA, decred's secp256k1) from GetPublicKey's output, for
+// every spec, algorithm and message type,
 // and Trent's Verify accepts them; a changed message or signature is
 // KMSInvalidSignatureException.
 func TestSignVerifyKnownAnswer(t *testing.T) {
@@ -126,7 +235,7 @@ func TestSignVerifyKnownAnswer(t *testing.T) {
 			if pk.KeyId != m.Arn || pk.KeySpec != c.spec || pk.KeyUsage != "SIGN_VERIFY" || !slices.Equal(pk.SigningAlgorithms, c.algs) {
 				t.Fatalf("GetPublicKey = %v", pk)
 			}
-			pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+			pub, err := libraryPublicKey(pk.PublicKey)
 			if err != nil {
 				t.Fatalf("PublicKey is not a DER SubjectPublicKeyInfo: %v", err)
 			}
@@ -170,6 +279,8 @@ func TestVerifyAcceptsStandardLibrarySignatures(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	k1Key, _ := secp256k1.GeneratePrivateKey()
+	_, mlKey, _ := mldsa65.GenerateKey(rand.Reader)
 	for i, c := range []struct {
 		spec string
 		key  crypto.Signer
@@ -186,11 +297,14 @@ func TestVerifyAcceptsStandardLibrarySignatures(t *testing.T) {
 			return s
 		}},
 		{"ECC_NIST_EDWARDS25519", edKey, "ED25519_SHA_512", func() []byte { return ed25519.Sign(edKey, msg) }},
+		{"ECC_SECG_P256K1", nil, "ECDSA_SHA_256", func() []byte { return dcrecdsa.Sign(k1Key, digest("ECDSA_SHA_256", msg)).Serialize() }},
+		{"ML_DSA_65", mlKey, "ML_DSA_SHAKE_256", func() []byte { return mldsa65.Scheme().Sign(mlKey, msg, nil) }},
 	} {
-		der, err := x509.MarshalPKIXPublicKey(c.key.Public())
-		if err != nil {
-			t.Fatal(err)
+		var pub crypto.PublicKey = k1Key.PubKey()
+		if c.key != nil {
+			pub = c.key.Public()
 		}
+		der := librarySPKI(t, pub)
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
 		e.apply(t, &fsm.CreateKey{Key: fsm.Key{ID: id, ARN: "arn:aws:kms:us-east-1:" + acct + ":key/" + id, Account: acct,
 			KeySpec: c.spec, KeyUsage: "SIGN_VERIFY", Origin: "AWS_KMS", State: fsm.Enabled,
@@ -250,13 +364,31 @@ func TestKeySpecOperationTable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	keys := map[string]*kmsv1.KeyMetadata{
-		"sym":  e.createKey(t),
-		"p256": e.createSpecKey(t, "ECC_NIST_P256", "SIGN_VERIFY"),
-		"rsa":  e.createSpecKey(t, "RSA_2048", "SIGN_VERIFY"),
-		"ed":   e.createSpecKey(t, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY"),
-		"hmac": e.createSpecKey(t, "HMAC_256", "GENERATE_VERIFY_MAC"),
+		"sym":    e.createKey(t),
+		"p256":   e.createSpecKey(t, "ECC_NIST_P256", "SIGN_VERIFY"),
+		"rsa":    e.createSpecKey(t, "RSA_2048", "SIGN_VERIFY"),
+		"ed":     e.createSpecKey(t, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY"),
+		"hmac":   e.createSpecKey(t, "HMAC_256", "GENERATE_VERIFY_MAC"),
+		"k1":     e.createSpecKey(t, "ECC_SECG_P256K1", "SIGN_VERIFY"),
+		"mldsa":  e.createSpecKey(t, "ML_DSA_44", "SIGN_VERIFY"),
+		"rsaenc": e.createSpecKey(t, "RSA_2048", "ENCRYPT_DECRYPT"),
+		"agree":  e.createSpecKey(t, "ECC_NIST_P256", "KEY_AGREEMENT"),
 	}
 	blob := e.encrypt(t, keys["sym"].KeyId, "x")
+	peer, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	peerDER, _ := x509.MarshalPKIXPublicKey(peer.Public())
+	derive := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.DeriveSharedSecret(e.root, &kmsv1.DeriveSharedSecretRequest{KeyId: keys[key].KeyId, KeyAgreementAlgorithm: "ECDH", PublicKey: peerDER})
+			return err
+		}
+	}
+	pairWith := func(key string) func() error {
+		return func() error {
+			_, err := e.svc.GenerateDataKeyPair(e.root, &kmsv1.GenerateDataKeyPairRequest{KeyId: keys[key].KeyId, KeyPairSpec: "ECC_NIST_P256"})
+			return err
+		}
+	}
 	d256, d384 := digest("ECDSA_SHA_256", []byte("m")), digest("ECDSA_SHA_384", []byte("m"))
 	sign := func(key, alg, mt string, msg []byte) func() error {
 		return func() error {
@@ -428,11 +560,119 @@ func TestKeySpecOperationTable(t *testing.T) {
 		{"EnableKeyRotation rsa", enableRotation("rsa"), wire.UnsupportedOperation},
 		{"EnableKeyRotation hmac", enableRotation("hmac"), wire.UnsupportedOperation},
 		{"GetKeyRotationStatus ed", rotationStatus("ed"), wire.UnsupportedOperation},
+		// secp256k1 and ML-DSA keys.
+		{"Sign k1", sign("k1", "ECDSA_SHA_256", "RAW", []byte("m")), ""},
+		{"Sign k1 digest", sign("k1", "ECDSA_SHA_256", "DIGEST", d256), ""},
+		{"Sign k1 SHA-384 digest", sign("k1", "ECDSA_SHA_256", "DIGEST", d384), wire.Validation},
+		{"Sign k1 ECDSA_SHA_384", sign("k1", "ECDSA_SHA_384", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign k1 EXTERNAL_MU", sign("k1", "ECDSA_SHA_256", "EXTERNAL_MU", make([]byte, 64)), wire.InvalidKeyUsage},
+		{"Sign mldsa", sign("mldsa", "ML_DSA_SHAKE_256", "", []byte("m")), ""},
+		{"Sign mldsa RAW 4096 bytes", sign("mldsa", "ML_DSA_SHAKE_256", "RAW", make([]byte, 4096)), ""},
+		{"Sign mldsa DIGEST", sign("mldsa", "ML_DSA_SHAKE_256", "DIGEST", make([]byte, 64)), wire.Validation},
+		{"Sign mldsa EXTERNAL_MU", sign("mldsa", "ML_DSA_SHAKE_256", "EXTERNAL_MU", make([]byte, 64)), wire.UnsupportedOperation},
+		{"Sign mldsa short EXTERNAL_MU", sign("mldsa", "ML_DSA_SHAKE_256", "EXTERNAL_MU", make([]byte, 63)), wire.Validation},
+		{"Sign mldsa ECDSA", sign("mldsa", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign mldsa ED25519", sign("mldsa", "ED25519_SHA_512", "RAW", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign rsa ML-DSA algorithm", sign("rsa", "ML_DSA_SHAKE_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign ed ML-DSA algorithm", sign("ed", "ML_DSA_SHAKE_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign p256 SM2DSA", sign("p256", "SM2DSA", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign rsaenc", sign("rsaenc", "RSASSA_PSS_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Sign agree", sign("agree", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
+		{"Verify k1 garbage", verify("k1", "ECDSA_SHA_256", []byte("sig")), wire.KMSInvalidSignature},
+		{"Verify mldsa garbage", verify("mldsa", "ML_DSA_SHAKE_256", make([]byte, 2420)), wire.KMSInvalidSignature},
+		{"Verify mldsa ECDSA", verify("mldsa", "ECDSA_SHA_256", []byte("sig")), wire.InvalidKeyUsage},
+		{"Verify rsaenc", verify("rsaenc", "RSASSA_PSS_SHA_256", []byte("sig")), wire.InvalidKeyUsage},
+		{"GetPublicKey k1", publicKey("k1"), ""},
+		{"GetPublicKey mldsa", publicKey("mldsa"), ""},
+		{"GetPublicKey rsaenc", publicKey("rsaenc"), ""},
+		{"GetPublicKey agree", publicKey("agree"), ""},
+		{"Encrypt mldsa", encrypt("mldsa"), wire.InvalidKeyUsage},
+		{"Encrypt k1", encrypt("k1"), wire.InvalidKeyUsage},
+		{"GenerateDataKey mldsa", dataKey("mldsa"), wire.InvalidKeyUsage},
+		{"GenerateDataKey rsaenc", dataKey("rsaenc"), wire.InvalidKeyUsage},
+		{"GenerateDataKeyPair mldsa", pairWith("mldsa"), wire.InvalidKeyUsage},
+		{"GenerateDataKeyPair rsaenc", pairWith("rsaenc"), wire.InvalidKeyUsage},
+		{"GenerateDataKeyPair sym", pairWith("sym"), ""},
+		{"Decrypt naming mldsa", decrypt("mldsa"), wire.IncorrectKey},
+		{"Decrypt naming k1", decrypt("k1"), wire.IncorrectKey},
+		{"ReEncrypt to mldsa", reEncryptTo("mldsa"), wire.InvalidKeyUsage},
+		{"GenerateMac mldsa", mac("mldsa", "HMAC_SHA_256"), wire.InvalidKeyUsage},
+		{"GenerateMac k1", mac("k1", "HMAC_SHA_256"), wire.InvalidKeyUsage},
+		{"VerifyMac mldsa", verifyMac("mldsa", "HMAC_SHA_256"), wire.InvalidKeyUsage},
+		{"DeriveSharedSecret agree", derive("agree"), ""},
+		{"DeriveSharedSecret p256 signing", derive("p256"), wire.InvalidKeyUsage},
+		{"DeriveSharedSecret k1", derive("k1"), wire.InvalidKeyUsage},
+		{"DeriveSharedSecret mldsa", derive("mldsa"), wire.InvalidKeyUsage},
+		{"DeriveSharedSecret rsaenc", derive("rsaenc"), wire.InvalidKeyUsage},
+		{"DeriveSharedSecret sym", derive("sym"), wire.InvalidKeyUsage},
+		{"DeriveSharedSecret hmac", derive("hmac"), wire.InvalidKeyUsage},
+		{"CreateGrant mldsa Sign Verify GetPublicKey", grant("mldsa", "Sign", "Verify", "GetPublicKey"), ""},
+		{"CreateGrant mldsa Encrypt", grant("mldsa", "Encrypt"), wire.Validation},
+		{"CreateGrant k1 DeriveSharedSecret", grant("k1", "DeriveSharedSecret"), wire.Validation},
+		{"RotateKeyOnDemand mldsa", rotate("mldsa"), wire.UnsupportedOperation},
+		{"EnableKeyRotation k1", enableRotation("k1"), wire.UnsupportedOperation},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
 			wantType(t, tt.call(), tt.want)
 		})
+	}
+}
+
+// referenceSigningAlgorithms is the reference's SigningAlgorithmSpec enum
+// (section 1.2).
+var referenceSigningAlgorithms = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+	"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256",
+	"ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512"}
+
+// Every SigningAlgorithmSpec of the reference against a key of every
+// signing spec: Sign and Verify succeed with the spec's algorithms and
+// answer InvalidKeyUsageException for every other; a DIGEST message is
+// accepted only at its algorithm's digest length (ValidationException
+// otherwise, and for the algorithms that take no DIGEST).
+func TestSigningAlgorithmMatrix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	msg := []byte("matrix")
+	for _, c := range signingCases {
+		if c.spec == "RSA_3072" || c.spec == "RSA_4096" {
+			continue // RSA_2048 has the same algorithms
+		}
+		k := e.createSpecKey(t, c.spec, "SIGN_VERIFY")
+		for _, alg := range referenceSigningAlgorithms {
+			t.Run(c.spec+"/"+alg, func(t *testing.T) {
+				mt, in := "RAW", msg
+				if alg == "ED25519_PH_SHA_512" {
+					mt, in = "DIGEST", digest(alg, msg)
+				}
+				r, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: k.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg})
+				_, verr := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: k.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg, Signature: []byte("s")})
+				if !slices.Contains(c.algs, alg) {
+					wantType(t, err, wire.InvalidKeyUsage)
+					wantType(t, verr, wire.InvalidKeyUsage)
+					return
+				}
+				wantType(t, err, "")
+				wantType(t, verr, wire.KMSInvalidSignature)
+				if _, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: k.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg, Signature: r.Signature}); err != nil {
+					t.Fatal(err)
+				}
+				size := hashOf(alg).Size()
+				for _, n := range []int{1, size - 1, size, size + 1, 64} {
+					d := make([]byte, n)
+					want := ""
+					if n != size || alg == "ED25519_SHA_512" || alg == "ML_DSA_SHAKE_256" {
+						want = wire.Validation
+					}
+					_, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: k.KeyId, Message: d, MessageType: "DIGEST", SigningAlgorithm: alg})
+					if wantType(t, err, want); want == "" {
+						continue
+					}
+					_, err = e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: k.KeyId, Message: d, MessageType: "DIGEST", SigningAlgorithm: alg, Signature: []byte("s")})
+					wantType(t, err, want)
+				}
+			})
+		}
 	}
 }
 
@@ -575,7 +815,8 @@ func (b symmetricOnly) Capabilities() hsm.Capabilities {
 func TestBackendWithoutAsymmetricKeys(t *testing.T) {
 	t.Parallel()
 	e := newEnvMax(t, nil, 20, func(c *kms.Config) { c.HSM = symmetricOnly{HSM: c.HSM, name: "pkcs11"} })
-	for _, spec := range [][2]string{{"ECC_NIST_P256", "SIGN_VERIFY"}, {"RSA_2048", "SIGN_VERIFY"}, {"HMAC_256", "GENERATE_VERIFY_MAC"}} {
+	for _, spec := range [][2]string{{"ECC_NIST_P256", "SIGN_VERIFY"}, {"RSA_2048", "SIGN_VERIFY"}, {"HMAC_256", "GENERATE_VERIFY_MAC"},
+		{"ML_DSA_65", "SIGN_VERIFY"}, {"ECC_SECG_P256K1", "SIGN_VERIFY"}} {
 		_, err := e.svc.CreateKey(e.root, &kmsv1.CreateKeyRequest{KeySpec: spec[0], KeyUsage: spec[1]})
 		wantType(t, err, wire.UnsupportedOperation)
 		if !strings.Contains(message(t, err), "pkcs11") {

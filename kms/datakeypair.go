@@ -8,10 +8,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm/keys"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -25,7 +25,7 @@ func checkKeyPairSpec(spec string) error {
 		return validation("Value null at 'keyPairSpec' failed to satisfy constraint: Member must not be null")
 	case !enumContains(dataKeyPairSpecs, spec):
 		return validation("Value '%s' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set: %s", spec, dataKeyPairSpecs)
-	case spec == "ECC_SECG_P256K1" || spec == "SM2":
+	case spec == "SM2":
 		return newError(wire.UnsupportedOperation, "KeyPairSpec %s %s.", spec, keySpecInfos[spec].why)
 	}
 	return nil
@@ -51,16 +51,18 @@ func newKeyPair(spec string) (public, private []byte, err error) {
 		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case "ECC_NIST_P521":
 		k, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "ECC_SECG_P256K1":
+		k, err = keys.GenerateSecp256k1(rand.Reader)
 	case "ECC_NIST_EDWARDS25519":
 		_, k, err = ed25519.GenerateKey(rand.Reader)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if public, err = x509.MarshalPKIXPublicKey(k.Public()); err != nil {
+	if public, err = keys.MarshalPublicKey(k.Public()); err != nil {
 		return nil, nil, err
 	}
-	private, err = x509.MarshalPKCS8PrivateKey(k)
+	private, err = keys.MarshalPrivateKey(k)
 	return public, private, err
 }
 

@@ -2,12 +2,11 @@ package kms_test
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/x509"
 	"strings"
 	"testing"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	"github.com/trentkms/trent/hsm/keys"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -20,7 +19,7 @@ func TestGenerateDataKeyPair(t *testing.T) {
 	e := newEnv(t)
 	k := e.createKey(t)
 	ec := map[string]string{"purpose": "pair"}
-	for _, spec := range []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_NIST_EDWARDS25519"} {
+	for _, spec := range []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"} {
 		if testing.Short() && (spec == "RSA_3072" || spec == "RSA_4096") {
 			continue
 		}
@@ -57,7 +56,6 @@ func TestGenerateDataKeyPair(t *testing.T) {
 	}{
 		{"no spec", k.KeyId, "", false, wire.Validation},
 		{"unknown spec", k.KeyId, "RSA_1024", false, wire.Validation},
-		{"secp256k1", k.KeyId, "ECC_SECG_P256K1", false, wire.UnsupportedOperation},
 		{"SM2", k.KeyId, "SM2", false, wire.UnsupportedOperation},
 		{"signing key", signer.KeyId, "ECC_NIST_P256", false, wire.InvalidKeyUsage},
 		{"HMAC key", mac.KeyId, "ECC_NIST_P256", false, wire.InvalidKeyUsage},
@@ -84,11 +82,11 @@ func TestGenerateDataKeyPair(t *testing.T) {
 // wantPair checks that priv (PKCS#8) is the private key of pub (SPKI).
 func wantPair(t *testing.T, pub, priv []byte) {
 	t.Helper()
-	k, err := x509.ParsePKCS8PrivateKey(priv)
+	k, err := keys.ParsePrivateKey(priv)
 	if err != nil {
 		t.Fatalf("private key is not PKCS#8: %v", err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(k.(crypto.Signer).Public())
+	der, err := keys.MarshalPublicKey(k.Public())
 	if err != nil || !bytes.Equal(der, pub) {
 		t.Fatalf("the public key is not the private key's: %v", err)
 	}

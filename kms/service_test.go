@@ -131,9 +131,14 @@ func TestCreateKeyValidation(t *testing.T) {
 	}{
 		{"description too long", &kmsv1.CreateKeyRequest{Description: long}, e.root, wire.Validation},
 		{"unknown key spec", &kmsv1.CreateKeyRequest{KeySpec: "AES"}, e.root, wire.Validation},
-		{"ML-DSA not yet", &kmsv1.CreateKeyRequest{KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
-		{"secp256k1", &kmsv1.CreateKeyRequest{KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
 		{"SM2", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"}, e.root, wire.UnsupportedOperation},
+		{"SM2 encryption", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "ENCRYPT_DECRYPT"}, e.root, wire.UnsupportedOperation},
+		{"SM2 key agreement", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "KEY_AGREEMENT"}, e.root, wire.UnsupportedOperation},
+		{"SM2 without usage", &kmsv1.CreateKeyRequest{KeySpec: "SM2"}, e.root, wire.UnsupportedOperation},
+		{"SM2 MAC", &kmsv1.CreateKeyRequest{KeySpec: "SM2", KeyUsage: "GENERATE_VERIFY_MAC"}, e.root, wire.Validation},
+		{"ML-DSA encryption", &kmsv1.CreateKeyRequest{KeySpec: "ML_DSA_65", KeyUsage: "ENCRYPT_DECRYPT"}, e.root, wire.Validation},
+		{"ML-DSA without usage", &kmsv1.CreateKeyRequest{KeySpec: "ML_DSA_65"}, e.root, wire.Validation},
+		{"secp256k1 key agreement", &kmsv1.CreateKeyRequest{KeySpec: "ECC_SECG_P256K1", KeyUsage: "KEY_AGREEMENT"}, e.root, wire.Validation},
 		{"asymmetric without usage", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256"}, e.root, wire.Validation},
 		{"ECC encryption", &kmsv1.CreateKeyRequest{KeySpec: "ECC_NIST_P256", KeyUsage: "ENCRYPT_DECRYPT"}, e.root, wire.Validation},
 		{"HMAC signing", &kmsv1.CreateKeyRequest{KeySpec: "HMAC_256", KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},
@@ -154,6 +159,9 @@ func TestCreateKeyValidation(t *testing.T) {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
 			_, err := e.svc.CreateKey(tt.ctx, tt.req)
 			wantType(t, err, tt.want)
+			if tt.req.KeySpec == "SM2" && tt.want == wire.UnsupportedOperation && !strings.Contains(message(t, err), "SM2 is not supported") {
+				t.Fatalf("message %q does not say SM2 is not supported", message(t, err))
+			}
 		})
 	}
 	if n := e.fsm.KeyCount(); n != 0 {

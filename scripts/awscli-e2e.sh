@@ -2,7 +2,8 @@
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
-# deletion, signing (checked with openssl) and verifying, MACs, RSA
+# deletion, signing (checked with openssl) and verifying, ML-DSA and
+# secp256k1 signing, MACs, RSA
 # encryption (to the public key with openssl), data key pairs, ECDH, and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
@@ -252,6 +253,45 @@ if kms encrypt --key-id "$signer" --plaintext "fileb://$tmp/plain" >/dev/null 2>
   fail "encrypt with a SIGN_VERIFY key succeeded"
 fi
 grep -q InvalidKeyUsageException "$tmp/err" || fail "encrypt with a signing key: $(cat "$tmp/err")"
+
+step "sign and verify with an ML_DSA_65 key; get-public-key's SubjectPublicKeyInfo has the id-ml-dsa-65 OID"
+mldsa=$(kms create-key --key-spec ML_DSA_65 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text) || fail "create-key ML_DSA_65"
+kms sign --key-id "$mldsa" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ML_DSA_SHAKE_256 \
+  --query Signature --output text | b64d >"$tmp/mlsig"
+[ "$(wc -c <"$tmp/mlsig")" -eq 3309 ] || fail "an ML-DSA-65 signature is 3309 bytes, not $(wc -c <"$tmp/mlsig")"
+out=$(kms get-public-key --key-id "$mldsa" --query '[KeySpec, KeyUsage, SigningAlgorithms[0]]' --output text)
+[ "$out" = "$(printf 'ML_DSA_65\tSIGN_VERIFY\tML_DSA_SHAKE_256')" ] || fail "get-public-key answered $out"
+kms get-public-key --key-id "$mldsa" --query PublicKey --output text | b64d >"$tmp/mlpub.der"
+# SEQUENCE { SEQUENCE { OID 2.16.840.1.101.3.4.3.18 } BIT STRING (1952-byte key) }: 1974 bytes.
+python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.exit(0 if len(d) == 1974 and bytes.fromhex("0609608648016503040312") in d[:20] else 1)' \
+  "$tmp/mlpub.der" || fail "get-public-key of ML_DSA_65 is not the expected SubjectPublicKeyInfo"
+[ "$(kms verify --key-id "$mldsa" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ML_DSA_SHAKE_256 \
+  --signature "fileb://$tmp/mlsig" --query SignatureValid --output text)" = "True" ] || fail "verify of Trent's ML-DSA signature"
+if kms verify --key-id "$mldsa" --message "fileb://$tmp/msg2" --message-type RAW --signing-algorithm ML_DSA_SHAKE_256 \
+  --signature "fileb://$tmp/mlsig" >/dev/null 2>"$tmp/err"; then
+  fail "ML-DSA verify of another message succeeded"
+fi
+grep -q KMSInvalidSignatureException "$tmp/err" || fail "ML-DSA verify of another message: $(cat "$tmp/err")"
+if kms sign --key-id "$mldsa" --message "fileb://$tmp/digest" --message-type DIGEST --signing-algorithm ML_DSA_SHAKE_256 >/dev/null 2>"$tmp/err"; then
+  fail "ML-DSA sign of a DIGEST succeeded"
+fi
+grep -q ValidationException "$tmp/err" || fail "ML-DSA sign of a DIGEST: $(cat "$tmp/err")"
+
+step "sign with an ECC_SECG_P256K1 key, verify with openssl and with verify"
+k1=$(kms create-key --key-spec ECC_SECG_P256K1 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text) || fail "create-key ECC_SECG_P256K1"
+kms sign --key-id "$k1" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --query Signature --output text | b64d >"$tmp/k1sig"
+kms get-public-key --key-id "$k1" --query PublicKey --output text | b64d >"$tmp/k1pub.der"
+if command -v openssl >/dev/null 2>&1; then
+  openssl pkey -pubin -inform DER -in "$tmp/k1pub.der" -out "$tmp/k1pub.pem" || fail "openssl cannot read the secp256k1 public key"
+  openssl dgst -sha256 -verify "$tmp/k1pub.pem" -signature "$tmp/k1sig" "$tmp/msg" >/dev/null || fail "openssl does not verify Trent's secp256k1 signature"
+fi
+[ "$(kms verify --key-id "$k1" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+  --signature "fileb://$tmp/k1sig" --query SignatureValid --output text)" = "True" ] || fail "verify of Trent's secp256k1 signature"
+if kms create-key --key-spec SM2 --key-usage SIGN_VERIFY >/dev/null 2>"$tmp/err"; then
+  fail "create-key SM2 succeeded"
+fi
+grep -q "UnsupportedOperationException.*SM2 is not supported" "$tmp/err" || fail "create-key SM2: $(cat "$tmp/err")"
 
 step "generate-mac and verify-mac with an HMAC_256 key"
 mac_key=$(kms create-key --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC --query KeyMetadata.KeyId --output text) || fail "create-key HMAC_256"

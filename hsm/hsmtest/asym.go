@@ -13,7 +13,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/keys"
 )
 
 // pairAlgorithms lists, for each asymmetric spec, the algorithms its keys
@@ -25,6 +28,10 @@ var pairAlgorithms = []struct {
 	{hsm.EccNistP256, []hsm.SigningAlgorithm{hsm.EcdsaSHA256}},
 	{hsm.EccNistP384, []hsm.SigningAlgorithm{hsm.EcdsaSHA384}},
 	{hsm.EccNistP521, []hsm.SigningAlgorithm{hsm.EcdsaSHA512}},
+	{hsm.EccSecgP256k1, []hsm.SigningAlgorithm{hsm.EcdsaSHA256}},
+	{hsm.MlDsa44, []hsm.SigningAlgorithm{hsm.MlDsaShake256}},
+	{hsm.MlDsa65, []hsm.SigningAlgorithm{hsm.MlDsaShake256}},
+	{hsm.MlDsa87, []hsm.SigningAlgorithm{hsm.MlDsaShake256}},
 	{hsm.EccNistEdwards25519, []hsm.SigningAlgorithm{hsm.Ed25519SHA512, hsm.Ed25519phSHA512}},
 	{hsm.Rsa2048, rsaAlgorithms},
 	{hsm.Rsa3072, rsaAlgorithms},
@@ -48,12 +55,24 @@ func signer(t *testing.T, b hsm.Backend, spec hsm.KeySpec) (hsm.Signer, bool) {
 	return s, true
 }
 
-// verify checks sig over msg with pub, as a client would.
+// verify checks sig over msg with pub, as a client would (with circl for
+// ML-DSA and decred's secp256k1 for ECC_SECG_P256K1).
 func verify(pub crypto.PublicKey, alg hsm.SigningAlgorithm, msg, sig []byte) error {
+	if k, ok := pub.(*keys.MLDSAPublicKey); ok {
+		if !keys.VerifyMLDSA(k, msg, sig) {
+			return errors.New("ML-DSA signature does not verify")
+		}
+		return nil
+	}
 	h := alg.Hash().New()
 	h.Write(msg)
 	digest := h.Sum(nil)
 	switch k := pub.(type) {
+	case *secp256k1.PublicKey:
+		if !keys.VerifySecp256k1(k, digest, sig) {
+			return errors.New("secp256k1 signature does not verify")
+		}
+		return nil
 	case *ecdsa.PublicKey:
 		if !ecdsa.VerifyASN1(k, digest, sig) {
 			return errors.New("ECDSA signature does not verify")
@@ -75,7 +94,7 @@ func verify(pub crypto.PublicKey, alg hsm.SigningAlgorithm, msg, sig []byte) err
 
 // signInput is what Sign takes for msg under alg.
 func signInput(alg hsm.SigningAlgorithm, msg []byte) []byte {
-	if alg == hsm.Ed25519SHA512 {
+	if alg.SignsMessage() {
 		return msg
 	}
 	h := alg.Hash().New()
@@ -108,7 +127,7 @@ func testSign(t *testing.T, open Open) {
 			if err != nil {
 				t.Fatalf("PublicKey: %v", err)
 			}
-			pub, err := x509.ParsePKIXPublicKey(der)
+			pub, err := keys.ParsePublicKey(der)
 			if err != nil {
 				t.Fatalf("PublicKey is not a SubjectPublicKeyInfo: %v", err)
 			}

@@ -10,10 +10,12 @@ import (
 	"crypto/hmac"
 	"crypto/rsa"
 	_ "crypto/sha1" // OAEP with SHA-1 (RSAES_OAEP_SHA_1)
-	"crypto/x509"
 	"fmt"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/keys"
 )
 
 // The soft HSM holds asymmetric and HMAC keys.
@@ -22,13 +24,14 @@ var (
 	_ hsm.KeyMACer = (*HSM)(nil)
 )
 
-// An asymmetric spec's material is its private key in PKCS#8 DER.
+// An asymmetric spec's material is its private key in PKCS#8 DER (ML-DSA
+// in the seed form; see package keys).
 
 // pairSpec reports whether the soft HSM generates key pairs of spec.
 func pairSpec(spec hsm.KeySpec) bool {
 	switch spec {
-	case hsm.EccNistP256, hsm.EccNistP384, hsm.EccNistP521, hsm.EccNistEdwards25519,
-		hsm.Rsa2048, hsm.Rsa3072, hsm.Rsa4096:
+	case hsm.EccNistP256, hsm.EccNistP384, hsm.EccNistP521, hsm.EccSecgP256k1, hsm.EccNistEdwards25519,
+		hsm.Rsa2048, hsm.Rsa3072, hsm.Rsa4096, hsm.MlDsa44, hsm.MlDsa65, hsm.MlDsa87:
 		return true
 	}
 	return false
@@ -53,8 +56,16 @@ func (h *HSM) newMaterial(spec hsm.KeySpec) (material []byte, private crypto.Sig
 		private, err = ecdsa.GenerateKey(elliptic.P384(), r)
 	case hsm.EccNistP521:
 		private, err = ecdsa.GenerateKey(elliptic.P521(), r)
+	case hsm.EccSecgP256k1:
+		private, err = keys.GenerateSecp256k1(r)
 	case hsm.EccNistEdwards25519:
 		_, private, err = ed25519.GenerateKey(r)
+	case hsm.MlDsa44:
+		private, err = keys.GenerateMLDSA(keys.MLDSA44, r)
+	case hsm.MlDsa65:
+		private, err = keys.GenerateMLDSA(keys.MLDSA65, r)
+	case hsm.MlDsa87:
+		private, err = keys.GenerateMLDSA(keys.MLDSA87, r)
 	case hsm.Rsa2048:
 		private, err = rsa.GenerateKey(r, 2048)
 	case hsm.Rsa3072:
@@ -67,7 +78,7 @@ func (h *HSM) newMaterial(spec hsm.KeySpec) (material []byte, private crypto.Sig
 	if err != nil {
 		return nil, nil, fmt.Errorf("soft: generating a %v key: %v", spec, err)
 	}
-	material, err = x509.MarshalPKCS8PrivateKey(private)
+	material, err = keys.MarshalPrivateKey(private)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,12 +120,12 @@ func (h *HSM) privateKey(ref *hsm.KeyRef) (crypto.Signer, error) {
 
 // parsePrivateKey parses PKCS#8 material and checks it is a key of spec.
 func parsePrivateKey(spec hsm.KeySpec, der []byte) (crypto.Signer, error) {
-	k, err := x509.ParsePKCS8PrivateKey(der)
+	k, err := keys.ParsePrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("soft: parsing a %v private key: %v", spec, err)
 	}
-	if s, ok := k.(crypto.Signer); ok && keySpecOf(s.Public()) == spec {
-		return s, nil
+	if keySpecOf(k.Public()) == spec {
+		return k, nil
 	}
 	return nil, fmt.Errorf("soft: private key is not of spec %v", spec)
 }
@@ -130,6 +141,17 @@ func keySpecOf(pub crypto.PublicKey) hsm.KeySpec {
 			return hsm.EccNistP384
 		case elliptic.P521():
 			return hsm.EccNistP521
+		}
+	case *secp256k1.PublicKey:
+		return hsm.EccSecgP256k1
+	case *keys.MLDSAPublicKey:
+		switch k.Set {
+		case keys.MLDSA44:
+			return hsm.MlDsa44
+		case keys.MLDSA65:
+			return hsm.MlDsa65
+		case keys.MLDSA87:
+			return hsm.MlDsa87
 		}
 	case ed25519.PublicKey:
 		return hsm.EccNistEdwards25519
@@ -156,10 +178,11 @@ func (h *HSM) PublicKey(ctx context.Context, ref hsm.KeyRef) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return x509.MarshalPKIXPublicKey(k.Public())
+	return keys.MarshalPublicKey(k.Public())
 }
 
-// Sign signs input (a digest, or for Ed25519SHA512 the message) with
+// Sign signs input (a digest, or for Ed25519SHA512 and MlDsaShake256 the
+// message) with
 // ref's private key under alg (see [hsm.Signer]).
 func (h *HSM) Sign(ctx context.Context, ref hsm.KeyRef, alg hsm.SigningAlgorithm, input []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
@@ -168,7 +191,7 @@ func (h *HSM) Sign(ctx context.Context, ref hsm.KeyRef, alg hsm.SigningAlgorithm
 	if !alg.Fits(ref.Spec) {
 		return nil, fmt.Errorf("soft: %v with a %v key: %w", alg, ref.Spec, hsm.ErrUnsupported)
 	}
-	if alg != hsm.Ed25519SHA512 && len(input) != alg.Hash().Size() {
+	if !alg.SignsMessage() && len(input) != alg.Hash().Size() {
 		return nil, fmt.Errorf("soft: %v digest of %d bytes", alg, len(input))
 	}
 	k, err := h.privateKey(&ref)
@@ -177,7 +200,7 @@ func (h *HSM) Sign(ctx context.Context, ref hsm.KeyRef, alg hsm.SigningAlgorithm
 	}
 	var opts crypto.SignerOpts = alg.Hash()
 	switch {
-	case alg == hsm.Ed25519SHA512:
+	case alg.SignsMessage():
 		opts = crypto.Hash(0)
 	case alg == hsm.Ed25519phSHA512:
 		opts = &ed25519.Options{Hash: crypto.SHA512}

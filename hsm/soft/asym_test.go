@@ -89,7 +89,7 @@ func TestPrivateKeyEKT(t *testing.T) {
 // spec.
 func FuzzParsePrivateKey(f *testing.F) {
 	h := newTestHSM(f, WithRand(seeded(7)))
-	for _, spec := range []hsm.KeySpec{hsm.EccNistP256, hsm.EccNistEdwards25519} {
+	for _, spec := range []hsm.KeySpec{hsm.EccNistP256, hsm.EccNistEdwards25519, hsm.EccSecgP256k1, hsm.MlDsa44} {
 		m, _, err := h.newMaterial(spec)
 		if err != nil {
 			f.Fatal(err)

@@ -34,12 +34,14 @@ var (
 var _ hsm.Backend = (*HSM)(nil)
 
 // Capabilities reports the soft HSM's: AES-256-GCM symmetric keys, HMAC
-// keys and the asymmetric key pairs Go's standard library provides (not
-// ECC_SECG_P256K1), with all secrets in this process's memory.
+// keys and every asymmetric key pair of AWS but SM2 (ML-DSA and secp256k1
+// with the libraries of package keys), with all secrets in this process's
+// memory.
 func (h *HSM) Capabilities() hsm.Capabilities {
 	return hsm.Capabilities{Name: Kind, Specs: []hsm.KeySpec{hsm.SymmetricDefault,
-		hsm.EccNistP256, hsm.EccNistP384, hsm.EccNistP521, hsm.EccNistEdwards25519,
-		hsm.Rsa2048, hsm.Rsa3072, hsm.Rsa4096, hsm.Hmac224, hsm.Hmac256, hsm.Hmac384, hsm.Hmac512}}
+		hsm.EccNistP256, hsm.EccNistP384, hsm.EccNistP521, hsm.EccSecgP256k1, hsm.EccNistEdwards25519,
+		hsm.Rsa2048, hsm.Rsa3072, hsm.Rsa4096, hsm.Hmac224, hsm.Hmac256, hsm.Hmac384, hsm.Hmac512,
+		hsm.MlDsa44, hsm.MlDsa65, hsm.MlDsa87}}
 }
 
 // Kind is the soft backend's name in [hsm.Capabilities] and in the
