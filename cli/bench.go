@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
@@ -44,45 +45,57 @@ Options:
   --key-id KEY            key to use; a new key is created when absent
   --plaintext-size BYTES  plaintext size for encrypt and decrypt (default 32)
   --json                  print the summary as JSON
+  --baseline null         then run the same load, client and TLS against a
+                          null server in this process (a node's TLS, HTTP/2
+                          and Connect stack answering a fixed reply) and
+                          print both and the ratio trent/null
 
 Global options: --endpoint, --data-dir, --ca, --cert, --key, and the read
 consistency options --consistency, --max-staleness, --min-index (trent --help)
 `
 
-// benchOps makes, for one worker, the call of each --op. The request is
-// built once per worker and reused: the client only reads it.
-var benchOps = map[string]func(c kmsClient, keyID string, plaintext, blob []byte) func(context.Context) error{
-	"encrypt": func(c kmsClient, keyID string, plaintext, _ []byte) func(context.Context) error {
+// benchOps makes, for one worker, the call of each --op; the call returns
+// the response (the null baseline answers every call with the first one).
+// The request is built once per worker and reused: the client only reads
+// it.
+var benchOps = map[string]func(c kmsClient, keyID string, plaintext, blob []byte) benchCall{
+	"encrypt": func(c kmsClient, keyID string, plaintext, _ []byte) benchCall {
 		req := &kmsv1.EncryptRequest{KeyId: keyID, Plaintext: plaintext}
-		return func(ctx context.Context) error { _, err := c.Encrypt(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.Encrypt(ctx, req) }
 	},
-	"decrypt": func(c kmsClient, keyID string, _, blob []byte) func(context.Context) error {
+	"decrypt": func(c kmsClient, keyID string, _, blob []byte) benchCall {
 		req := &kmsv1.DecryptRequest{KeyId: keyID, CiphertextBlob: blob}
-		return func(ctx context.Context) error { _, err := c.Decrypt(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.Decrypt(ctx, req) }
 	},
-	"generate-data-key": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+	"generate-data-key": func(c kmsClient, keyID string, _, _ []byte) benchCall {
 		req := &kmsv1.GenerateDataKeyRequest{KeyId: keyID, KeySpec: "AES_256"}
-		return func(ctx context.Context) error { _, err := c.GenerateDataKey(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.GenerateDataKey(ctx, req) }
 	},
-	"generate-data-key-without-plaintext": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+	"generate-data-key-without-plaintext": func(c kmsClient, keyID string, _, _ []byte) benchCall {
 		req := &kmsv1.GenerateDataKeyWithoutPlaintextRequest{KeyId: keyID, KeySpec: "AES_256"}
-		return func(ctx context.Context) error { _, err := c.GenerateDataKeyWithoutPlaintext(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.GenerateDataKeyWithoutPlaintext(ctx, req) }
 	},
-	"describe-key": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+	"describe-key": func(c kmsClient, keyID string, _, _ []byte) benchCall {
 		req := &kmsv1.DescribeKeyRequest{KeyId: keyID}
-		return func(ctx context.Context) error { _, err := c.DescribeKey(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.DescribeKey(ctx, req) }
 	},
-	"create-key": func(c kmsClient, _ string, _, _ []byte) func(context.Context) error {
+	"create-key": func(c kmsClient, _ string, _, _ []byte) benchCall {
 		req := &kmsv1.CreateKeyRequest{Description: "trent bench"}
-		return func(ctx context.Context) error { _, err := c.CreateKey(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.CreateKey(ctx, req) }
 	},
 	// Grants on one key count against its limit (50,000 by default).
-	"create-grant": func(c kmsClient, keyID string, _, _ []byte) func(context.Context) error {
+	"create-grant": func(c kmsClient, keyID string, _, _ []byte) benchCall {
 		req := &kmsv1.CreateGrantRequest{KeyId: keyID, GranteePrincipal: "arn:aws:iam::111122223333:role/trent-bench",
 			Operations: []string{"Encrypt", "Decrypt"}}
-		return func(ctx context.Context) error { _, err := c.CreateGrant(ctx, req); return err }
+		return func(ctx context.Context) (proto.Message, error) { return c.CreateGrant(ctx, req) }
 	},
 }
+
+// benchCall is one worker's call of the --op.
+type benchCall func(context.Context) (proto.Message, error)
+
+// run adapts the call to loadgen.
+func (b benchCall) run(ctx context.Context) error { _, err := b(ctx); return err }
 
 // benchConfig is the parsed bench command line.
 type benchConfig struct {
@@ -94,6 +107,7 @@ type benchConfig struct {
 	plaintextSize int
 	json          bool
 	endpoints     []string
+	baseline      string // "" or "null"
 }
 
 func parseBenchArgs(args []string) (*benchConfig, error) {
@@ -107,6 +121,7 @@ func parseBenchArgs(args []string) (*benchConfig, error) {
 	fs.StringVar(&cfg.keyID, "key-id", "", "")
 	fs.IntVar(&cfg.plaintextSize, "plaintext-size", 32, "")
 	fs.BoolVar(&cfg.json, "json", false, "")
+	fs.StringVar(&cfg.baseline, "baseline", "", "")
 	fs.Func("endpoints", "", func(v string) error {
 		for _, e := range strings.Split(v, ",") {
 			if e = strings.TrimSpace(e); e != "" {
@@ -135,6 +150,8 @@ func parseBenchArgs(args []string) (*benchConfig, error) {
 		return nil, usage(fmt.Sprintf("--warmup must be in [0, %v]", maxBenchDuration))
 	case cfg.plaintextSize < 1 || cfg.plaintextSize > 4096:
 		return nil, usage("--plaintext-size must be in [1, 4096]")
+	case cfg.baseline != "" && cfg.baseline != "null":
+		return nil, usage(fmt.Sprintf("unknown --baseline %q (valid: null)", cfg.baseline))
 	}
 	return cfg, nil
 }
@@ -213,30 +230,104 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		blob = resp.GetCiphertextBlob()
 	}
 
-	calls := make([]func(context.Context) error, cfg.concurrency)
-	for i := range calls {
-		calls[i] = benchOps[cfg.op](clients[i%len(clients)], cfg.keyID, plaintext, blob)
+	makeCalls := func(clients []kmsClient) []func(context.Context) error {
+		calls := make([]func(context.Context) error, cfg.concurrency)
+		for i := range calls {
+			calls[i] = benchOps[cfg.op](clients[i%len(clients)], cfg.keyID, plaintext, blob).run
+		}
+		return calls
+	}
+	var reply proto.Message
+	if cfg.baseline == "null" {
+		// The null server answers with the node's own reply.
+		if reply, err = benchOps[cfg.op](client, cfg.keyID, plaintext, blob)(setupCtx); err != nil {
+			return &callError{op: cfg.op, endpoint: endpoints[0], err: err}
+		}
 	}
 	for _, m := range metas {
 		m.noRecord = true // the workers share it
 	}
-	stats := loadgen.Run(ctx, loadgen.Config{Warmup: cfg.warmup, Duration: cfg.duration, Classify: benchErrorType}, calls, c.stderr)
-
-	s := &benchSummary{Op: cfg.op, Endpoint: strings.Join(endpoints, ","), KeyID: cfg.keyID, Concurrency: cfg.concurrency, Stats: *stats}
-	if cfg.op == "encrypt" || cfg.op == "decrypt" {
-		s.PlaintextSize = cfg.plaintextSize
-	}
-	if cfg.json {
-		b, err := json.MarshalIndent(s, "", "    ")
+	lcfg := loadgen.Config{Warmup: cfg.warmup, Duration: cfg.duration, Classify: benchErrorType}
+	stats := loadgen.Run(ctx, lcfg, makeCalls(clients), c.stderr)
+	s := cfg.summary(strings.Join(endpoints, ","), stats)
+	var ns *benchSummary
+	if cfg.baseline == "null" {
+		null, err := startNullServer(t.ca, reply)
 		if err != nil {
+			return fmt.Errorf("bench: null server: %w", err)
+		}
+		nt := *t
+		nt.baseURL, nt.serverName, nt.rootCAs = null.url, "127.0.0.1", null.pool
+		hc, err := nt.httpClient(g.connectTimeout)
+		if err != nil {
+			null.close()
 			return err
 		}
-		fmt.Fprintf(c.stdout, "%s\n", b)
-	} else {
-		s.writeText(c.stdout)
+		nc := kmsv1connect.NewKeyManagementServiceClient(&metaClient{next: hc, send: g.readHeaders, noRecord: true}, nt.baseURL,
+			connect.WithAcceptCompression("gzip", nil, nil))
+		fmt.Fprintf(c.stderr, "bench: the same load against a null server at %s\n", null.url)
+		nstats := loadgen.Run(ctx, lcfg, makeCalls([]kmsClient{nc}), c.stderr)
+		if err := null.close(); err != nil {
+			return fmt.Errorf("bench: null server: %w", err)
+		}
+		ns = cfg.summary(null.url+" (null server)", nstats)
+	}
+	if err := writeBench(c.stdout, cfg.json, s, ns); err != nil {
+		return err
 	}
 	if s.Ops == 0 && s.Errors > 0 {
 		return fmt.Errorf("bench: all %d calls failed", s.Errors)
+	}
+	return nil
+}
+
+// summary labels a run's stats.
+func (cfg *benchConfig) summary(endpoint string, stats *loadgen.Stats) *benchSummary {
+	s := &benchSummary{Op: cfg.op, Endpoint: endpoint, KeyID: cfg.keyID, Concurrency: cfg.concurrency, Stats: *stats}
+	if cfg.op == "encrypt" || cfg.op == "decrypt" {
+		s.PlaintextSize = cfg.plaintextSize
+	}
+	return s
+}
+
+// benchBaseline is the --json summary of a run with --baseline null.
+type benchBaseline struct {
+	Trent *benchSummary `json:"trent"`
+	Null  *benchSummary `json:"null"`
+	// Ratio is Trent's throughput over the null server's; P99Ratio the
+	// same of their p99 latencies.
+	Ratio    float64 `json:"ratio"`
+	P99Ratio float64 `json:"p99_ratio"`
+}
+
+// writeBench prints the summary of the run against Trent and, if there
+// was one, of the run against the null server and their ratio.
+func writeBench(w io.Writer, asJSON bool, s, null *benchSummary) error {
+	var v any = s
+	var b *benchBaseline
+	if null != nil {
+		b = &benchBaseline{Trent: s, Null: null}
+		if null.OpsPerSecond > 0 {
+			b.Ratio = s.OpsPerSecond / null.OpsPerSecond
+		}
+		if null.LatencyMs.P99 > 0 {
+			b.P99Ratio = s.LatencyMs.P99 / null.LatencyMs.P99
+		}
+		v = b
+	}
+	if asJSON {
+		out, err := json.MarshalIndent(v, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", out)
+		return err
+	}
+	s.writeText(w)
+	if b != nil {
+		fmt.Fprintln(w)
+		null.writeText(w)
+		fmt.Fprintf(w, "\nratio        %.2f of the null server's throughput (p99 %.2fx)\n", b.Ratio, b.P99Ratio)
 	}
 	return nil
 }
