@@ -705,4 +705,3 @@ func (l *Log) rotate(first uint64) error {
 	defer d.Close()
 	return d.Sync()
 }
-
