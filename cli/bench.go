@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -248,8 +249,14 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		m.noRecord = true // the workers share it
 	}
 	lcfg := loadgen.Config{Warmup: cfg.warmup, Duration: cfg.duration, Classify: benchErrorType}
-	stats := loadgen.Run(ctx, lcfg, makeCalls(clients), c.stderr)
+	// CPU per call: the node's too when there is one node to ask.
+	var node func() (float64, bool)
+	if len(endpoints) == 1 {
+		node = func() (float64, bool) { return nodeCPU(ctx, metas[0].next, t.baseURL) }
+	}
+	stats, cpu := runMeasured(ctx, lcfg, makeCalls(clients), c.stderr, node)
 	s := cfg.summary(strings.Join(endpoints, ","), stats)
+	s.CPUMicrosPerOp = cpu
 	var ns *benchSummary
 	if cfg.baseline == "null" {
 		null, err := startNullServer(t.ca, reply)
@@ -266,11 +273,12 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		nc := kmsv1connect.NewKeyManagementServiceClient(&metaClient{next: hc, send: g.readHeaders, noRecord: true}, nt.baseURL,
 			connect.WithAcceptCompression("gzip", nil, nil))
 		fmt.Fprintf(c.stderr, "bench: the same load against a null server at %s\n", null.url)
-		nstats := loadgen.Run(ctx, lcfg, makeCalls([]kmsClient{nc}), c.stderr)
+		nstats, ncpu := runMeasured(ctx, lcfg, makeCalls([]kmsClient{nc}), c.stderr, nil)
 		if err := null.close(); err != nil {
 			return fmt.Errorf("bench: null server: %w", err)
 		}
 		ns = cfg.summary(null.url+" (null server)", nstats)
+		ns.CPUMicrosPerOp = ncpu
 	}
 	if err := writeBench(c.stdout, cfg.json, s, ns); err != nil {
 		return err
@@ -279,6 +287,27 @@ func (c *command) bench(ctx context.Context, g *globals, args []string) error {
 		return fmt.Errorf("bench: all %d calls failed", s.Errors)
 	}
 	return nil
+}
+
+// runMeasured runs the load and returns its stats and the CPU time per
+// measured call of this process and, if node is set, of the node (0 when
+// it cannot tell).
+func runMeasured(ctx context.Context, cfg loadgen.Config, calls []func(context.Context) error, progress io.Writer,
+	node func() (float64, bool)) (*loadgen.Stats, float64) {
+	var mu sync.Mutex
+	var m *cpuMeter
+	cfg.Measuring = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		m = startCPU(node)
+	}
+	stats := loadgen.Run(ctx, cfg, calls, progress)
+	mu.Lock()
+	defer mu.Unlock()
+	if m == nil {
+		return stats, 0
+	}
+	return stats, m.perOp(stats.Ops)
 }
 
 // summary labels a run's stats.
@@ -295,9 +324,13 @@ type benchBaseline struct {
 	Trent *benchSummary `json:"trent"`
 	Null  *benchSummary `json:"null"`
 	// Ratio is Trent's throughput over the null server's; P99Ratio the
-	// same of their p99 latencies.
+	// same of their p99 latencies. CPURatio is the null server's CPU per
+	// call over Trent's (client and server together): the throughput
+	// ratio that CPU alone predicts on a CPU-bound machine, much less
+	// disturbed by other load than Ratio; 0 if unknown.
 	Ratio    float64 `json:"ratio"`
 	P99Ratio float64 `json:"p99_ratio"`
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
 }
 
 // writeBench prints the summary of the run against Trent and, if there
@@ -312,6 +345,9 @@ func writeBench(w io.Writer, asJSON bool, s, null *benchSummary) error {
 		}
 		if null.LatencyMs.P99 > 0 {
 			b.P99Ratio = s.LatencyMs.P99 / null.LatencyMs.P99
+		}
+		if s.CPUMicrosPerOp > 0 && null.CPUMicrosPerOp > 0 {
+			b.CPURatio = null.CPUMicrosPerOp / s.CPUMicrosPerOp
 		}
 		v = b
 	}
@@ -328,6 +364,9 @@ func writeBench(w io.Writer, asJSON bool, s, null *benchSummary) error {
 		fmt.Fprintln(w)
 		null.writeText(w)
 		fmt.Fprintf(w, "\nratio        %.2f of the null server's throughput (p99 %.2fx)\n", b.Ratio, b.P99Ratio)
+		if b.CPURatio > 0 {
+			fmt.Fprintf(w, "cpu ratio    %.2f (null server's CPU per call over Trent's, clients included)\n", b.CPURatio)
+		}
 	}
 	return nil
 }
@@ -353,6 +392,9 @@ type benchSummary struct {
 	KeyID         string `json:"key_id"`
 	Concurrency   int    `json:"concurrency"`
 	PlaintextSize int    `json:"plaintext_size,omitempty"`
+	// CPUMicrosPerOp is the CPU time per measured call of the bench and,
+	// when it could read it (one endpoint, admin credential), the node.
+	CPUMicrosPerOp float64 `json:"cpu_us_per_op,omitempty"`
 	loadgen.Stats
 }
 
@@ -366,6 +408,9 @@ func (s *benchSummary) writeText(w io.Writer) {
 	fmt.Fprintf(bw, "errors       %d\n", s.Errors)
 	fmt.Fprintf(bw, "throughput   %.1f ops/s\n", s.OpsPerSecond)
 	l := s.LatencyMs
+	if s.CPUMicrosPerOp > 0 {
+		fmt.Fprintf(bw, "cpu          %.0f µs/op (client and server)\n", s.CPUMicrosPerOp)
+	}
 	fmt.Fprintf(bw, "latency ms   p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f\n",
 		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
 	types := make([]string, 0, len(s.ErrorTypes))
