@@ -24,6 +24,17 @@ const DefaultMaxFileBytes = 64 << 20
 // maxBatch bounds the records of one group commit.
 const maxBatch = 1024
 
+// maxSyncs bounds the fsyncs in flight at once. The writer does not wait
+// for a group's fsync to end before writing the next group: a group is
+// durable once an fsync that started after its write returns, and fsyncs
+// of one file overlap in the kernel (on ext4 two in flight complete about
+// twice as many per second as one, at the same latency). So a record
+// waits for about one fsync, not for the rest of the one in flight and
+// then its own. While both are in flight the queue fills, and the writer
+// takes all of it as the next group (BenchmarkRecord: 32 callers, a 1 ms
+// fsync, 2 in flight answer 1.3-1.8x the records per second of 1).
+const maxSyncs = 2
+
 // ErrClosed is returned by Record after Close.
 var ErrClosed = errors.New("audit log closed")
 
@@ -53,8 +64,18 @@ type Options struct {
 	// Logger receives write failures; nil discards them.
 	Logger *slog.Logger
 	// Observer, if set, is told of the writer's work (metrics). The
-	// writer goroutine calls it: it must not block.
+	// writer and its fsyncs call it, concurrently: it must not block.
 	Observer Observer
+
+	// openFile opens a log file; nil means os.OpenFile (tests fake it).
+	openFile func(name string, flag int, perm os.FileMode) (file, error)
+}
+
+// file is what the writer needs of a log file.
+type file interface {
+	io.Writer
+	Sync() error
+	Close() error
 }
 
 // Observer is told of the audit writer's work: the records of each group
@@ -76,18 +97,28 @@ type Log struct {
 	done    chan struct{}
 	once    sync.Once
 
-	mu       sync.Mutex // guards headSeq, headHash, err, closed
+	mu       sync.Mutex // guards headSeq, headHash, err, closed, inflight
 	headSeq  uint64
 	headHash string
 	err      error // sticky write failure
 	closed   bool
+	// inflight are the groups written and waiting for an fsync, in chain
+	// order.
+	inflight []*group
+
+	// syncSlots holds a token per fsync in flight (at most maxSyncs), and
+	// syncs counts them.
+	syncSlots chan struct{}
+	syncs     sync.WaitGroup
 
 	// Owned by the writer goroutine.
 	syncEvery time.Duration // the sync interval in force (Options.SyncInterval)
-	f         *os.File
+	f         file
 	size      int64
 	buf       []byte
-	dirty     bool // written but not fsynced (syncEvery > 0)
+	dirty     bool   // written but not fsynced (syncEvery > 0)
+	wSeq      uint64 // the last record written (durable or not)
+	wHash     string
 
 	stats Stats // guarded by mu
 }
@@ -117,6 +148,27 @@ type pending struct {
 	done chan error
 }
 
+// group is one group commit: records written with one write, answered
+// once an fsync makes them durable.
+type group struct {
+	batch  []*pending
+	encErr []error // per record: it could not be encoded (it was not written)
+	first  uint64  // seq of the first record written
+	last   uint64  // seq of the last record written
+	hash   string  // hash of record last
+}
+
+// answer tells the group's callers: err, or a record's own encoding error.
+func (g *group) answer(err error) {
+	for i, p := range g.batch {
+		if g.encErr[i] != nil {
+			p.done <- g.encErr[i]
+		} else {
+			p.done <- err
+		}
+	}
+}
+
 // Open opens the log in opts.Dir, continuing the chain from its last
 // record, and starts the writer. A torn last line (a write cut short by a
 // crash; no record of it was acknowledged) is cut off; a corrupt complete
@@ -140,11 +192,15 @@ func Open(opts Options) (*Log, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit dir: %w", err)
 	}
+	if opts.openFile == nil {
+		opts.openFile = func(name string, flag int, perm os.FileMode) (file, error) { return os.OpenFile(name, flag, perm) }
+	}
 	l := &Log{opts: opts, queue: make(chan *pending, maxBatch), resync: make(chan resync), closing: make(chan struct{}),
-		done: make(chan struct{}), headHash: GenesisHash, syncEvery: max(opts.SyncInterval, 0)}
+		done: make(chan struct{}), headHash: GenesisHash, syncEvery: max(opts.SyncInterval, 0), syncSlots: make(chan struct{}, maxSyncs)}
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
+	l.wSeq, l.wHash = l.headSeq, l.headHash
 	go l.run()
 	return l, nil
 }
@@ -226,7 +282,7 @@ func (l *Log) recover() error {
 			return fmt.Errorf("audit: the last record of %s is corrupt (run trent audit verify): %w", files[i], err)
 		}
 		l.headSeq, l.headHash = r.Seq, r.Hash
-		f, err := os.OpenFile(files[i], os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := l.opts.openFile(files[i], os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
@@ -335,8 +391,9 @@ type resync struct {
 	done  chan struct{}
 }
 
-// run is the writer: it takes every record waiting, writes them with one
-// write and one fsync, then answers their callers.
+// run is the writer: it takes every record waiting and writes them with
+// one write; an fsync started after that write answers their callers
+// (see maxSyncs), while the writer goes on to the next group.
 func (l *Log) run() {
 	defer close(l.done)
 	var ticker *time.Ticker
@@ -356,6 +413,7 @@ func (l *Log) run() {
 		if ticker != nil {
 			ticker.Stop()
 		}
+		l.waitSyncs()
 		l.syncDirty()
 	}()
 	batch := make([]*pending, 0, maxBatch)
@@ -382,15 +440,18 @@ func (l *Log) run() {
 				case p := <-l.queue:
 					batch = append(batch, p)
 					if len(batch) == maxBatch {
-						l.commit(batch)
+						l.commit(batch, l.acquire())
 						batch = batch[:0]
 					}
 				default:
-					l.commit(batch)
+					l.commit(batch, l.acquire())
 					return
 				}
 			}
 		}
+		// Wait for an fsync slot before taking the rest of the queue, so
+		// that what arrives meanwhile joins this group.
+		held := l.acquire()
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -400,74 +461,168 @@ func (l *Log) run() {
 				break fill
 			}
 		}
-		l.commit(batch)
+		l.commit(batch, held)
 	}
 }
 
-// commit writes one group of records.
-func (l *Log) commit(batch []*pending) {
+// acquire takes an fsync slot if groups are fsynced before they are
+// answered; it returns whether it took one.
+func (l *Log) acquire() bool {
+	if l.syncEvery > 0 || l.opts.NoSync {
+		return false
+	}
+	l.syncSlots <- struct{}{}
+	return true
+}
+
+// commit writes one group of records and has them answered once durable.
+// held says that the writer holds an fsync slot (acquire) for it.
+func (l *Log) commit(batch []*pending, held bool) {
 	if len(batch) == 0 {
+		if held {
+			<-l.syncSlots
+		}
 		return
 	}
 	l.mu.Lock()
-	seq, prev, err := l.headSeq, l.headHash, l.err
+	err := l.err
 	l.mu.Unlock()
 	stuck := err != nil // an earlier failure, already reported
 	// A record that cannot be encoded fails alone and takes no seq.
-	encErr := make([]error, len(batch))
-	var first uint64
+	g := &group{batch: slices.Clone(batch), encErr: make([]error, len(batch))}
+	seq, prev := l.wSeq, l.wHash
 	if err == nil {
 		l.buf = l.buf[:0]
-		for i, p := range batch {
+		for i, p := range g.batch {
 			p.rec.Seq, p.rec.PrevHash = seq+1, prev
 			n := len(l.buf)
 			var eerr error
 			if l.buf, eerr = appendLine(l.buf, p.rec); eerr != nil {
-				l.buf, encErr[i] = l.buf[:n], eerr
+				l.buf, g.encErr[i] = l.buf[:n], eerr
 				continue
 			}
 			l.buf = append(l.buf, '\n')
 			seq, prev = seq+1, p.rec.Hash
-			if first == 0 {
-				first = seq
+			if g.first == 0 {
+				g.first = seq
 			}
 		}
 	}
-	if err == nil && first != 0 {
-		err = l.write(first, l.buf)
+	g.last, g.hash = seq, prev
+	if err == nil && g.first != 0 {
+		err = l.write(g.first, l.buf)
 	}
-	if o := l.opts.Observer; o != nil {
-		switch {
-		case err == nil && first != 0:
-			o.AuditCommitted(int(seq - first + 1))
-		case err != nil && !stuck:
+	if err != nil {
+		if o := l.opts.Observer; o != nil && !stuck {
 			o.AuditFailed()
 		}
+		if held {
+			<-l.syncSlots
+		}
+		g.answer(l.fail(fmt.Errorf("audit log write failed: %w", err), "audit log write failed; calls will be refused", err))
+		return
+	}
+	if g.first == 0 { // nothing written
+		if held {
+			<-l.syncSlots
+		}
+		g.answer(nil)
+		return
+	}
+	l.wSeq, l.wHash = g.last, g.hash
+	if !held {
+		l.durable(g)
+		return
 	}
 	l.mu.Lock()
-	if err == nil && first != 0 {
-		l.stats.Records += seq - first + 1
-		l.stats.Commits++
-	}
-	if err == nil {
-		l.headSeq, l.headHash = seq, prev
-	} else if l.err == nil {
-		l.err = fmt.Errorf("audit log write failed: %w", err)
-		l.opts.Logger.Error("audit log write failed; calls will be refused", "err", err)
-	}
-	err = l.err
+	l.inflight = append(l.inflight, g)
 	l.mu.Unlock()
-	for i, p := range batch {
-		if encErr[i] != nil {
-			p.done <- encErr[i]
-		} else {
-			p.done <- err
-		}
+	l.syncs.Add(1)
+	go l.syncGroup(l.f, g)
+}
+
+// fail makes err the sticky failure, if there is none yet, logging msg
+// once, and returns the sticky failure.
+func (l *Log) fail(err error, msg string, cause error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = err
+		l.opts.Logger.Error(msg, "err", cause)
+	}
+	return l.err
+}
+
+// durable counts g as written (and durable, as far as the sync mode
+// promises) and answers its callers.
+func (l *Log) durable(g *group) {
+	l.mu.Lock()
+	l.advance(g)
+	l.mu.Unlock()
+	if o := l.opts.Observer; o != nil {
+		o.AuditCommitted(int(g.last - g.first + 1))
+	}
+	g.answer(nil)
+}
+
+// advance moves the durable head to g; l.mu is held.
+func (l *Log) advance(g *group) {
+	l.stats.Records += g.last - g.first + 1
+	l.stats.Commits++
+	if g.last > l.headSeq {
+		l.headSeq, l.headHash = g.last, g.hash
 	}
 }
 
+// syncGroup fsyncs f after g was written to it. On success every group
+// written before g (still waiting for its own fsync) is durable too and
+// is answered with g. Once the log has failed, every group waiting fails,
+// whatever its own fsync returns: after a failed fsync the kernel may have
+// dropped pages, and a later fsync need not say so.
+func (l *Log) syncGroup(f file, g *group) {
+	defer func() {
+		<-l.syncSlots
+		l.syncs.Done()
+	}()
+	err := l.sync(f)
+	l.mu.Lock()
+	if err != nil && l.err == nil {
+		l.err = fmt.Errorf("audit log fsync failed: %w", err)
+		l.opts.Logger.Error("audit log fsync failed; calls will be refused", "err", err)
+		if o := l.opts.Observer; o != nil {
+			o.AuditFailed()
+		}
+	}
+	failed := l.err
+	n := 0
+	for n < len(l.inflight) && (failed != nil || l.inflight[n].last <= g.last) {
+		n++
+	}
+	done := slices.Clone(l.inflight[:n])
+	l.inflight = slices.Delete(l.inflight, 0, n)
+	if failed == nil {
+		for _, d := range done {
+			l.advance(d)
+		}
+	}
+	l.mu.Unlock()
+	for _, d := range done {
+		if failed != nil {
+			d.answer(failed)
+			continue
+		}
+		if o := l.opts.Observer; o != nil {
+			o.AuditCommitted(int(d.last - d.first + 1))
+		}
+		d.answer(nil)
+	}
+}
+
+// waitSyncs waits for the fsyncs in flight; only the writer calls it.
+func (l *Log) waitSyncs() { l.syncs.Wait() }
+
 // write appends b, whose first record has seq first, rotating first if
-// the current file is full, and syncs it unless syncs are deferred.
+// the current file is full; the caller syncs it.
 func (l *Log) write(first uint64, b []byte) error {
 	if l.f == nil || l.size > 0 && l.size+int64(len(b)) > l.opts.MaxFileBytes {
 		if err := l.rotate(first); err != nil {
@@ -476,20 +631,18 @@ func (l *Log) write(first uint64, b []byte) error {
 	}
 	n, err := l.f.Write(b)
 	l.size += int64(n)
-	if err != nil || l.opts.NoSync {
-		return err
-	}
-	if l.syncEvery > 0 {
+	if err == nil && l.syncEvery > 0 && !l.opts.NoSync {
 		l.dirty = true
-		return nil
 	}
-	return l.sync()
+	return err
 }
 
-// sync fsyncs the current file and counts it.
-func (l *Log) sync() error {
+// sync fsyncs the current file and counts it. The writer's fsyncs of
+// groups (syncGroup) may run at once with each other and with the writer's
+// own (syncDirty, rotate), never with a rotation (waitSyncs).
+func (l *Log) sync(f file) error {
 	start := time.Now()
-	err := l.f.Sync()
+	err := f.Sync()
 	d := time.Since(start)
 	if o := l.opts.Observer; o != nil && err == nil {
 		o.AuditSynced(d)
@@ -498,7 +651,6 @@ func (l *Log) sync() error {
 	l.stats.Syncs++
 	l.stats.SyncTime += d
 	l.mu.Unlock()
-	l.dirty = false
 	return err
 }
 
@@ -509,7 +661,8 @@ func (l *Log) syncDirty() {
 	if !l.dirty || l.f == nil {
 		return
 	}
-	if err := l.sync(); err != nil {
+	l.dirty = false
+	if err := l.sync(l.f); err != nil {
 		l.mu.Lock()
 		if l.err == nil {
 			l.err = fmt.Errorf("audit log fsync failed: %w", err)
@@ -525,8 +678,10 @@ func (l *Log) syncDirty() {
 // rotate closes the current file and starts audit-<first>.jsonl.
 func (l *Log) rotate(first uint64) error {
 	if l.f != nil {
+		l.waitSyncs() // the groups' fsyncs use l.f
 		if l.dirty {
-			if err := l.sync(); err != nil {
+			l.dirty = false
+			if err := l.sync(l.f); err != nil {
 				return err
 			}
 		}
@@ -535,7 +690,7 @@ func (l *Log) rotate(first uint64) error {
 		}
 		l.f = nil
 	}
-	f, err := os.OpenFile(filepath.Join(l.opts.Dir, fileName(first)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := l.opts.openFile(filepath.Join(l.opts.Dir, fileName(first)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

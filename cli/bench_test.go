@@ -54,6 +54,54 @@ func TestBenchText(t *testing.T) {
 	}
 }
 
+// --baseline null runs the same load against a null server that answers
+// with the node's reply, over the same TLS (the client certificate is
+// verified against the same CA), and reports the ratio.
+func TestBenchBaselineNull(t *testing.T) {
+	t.Parallel()
+	for _, op := range []string{"encrypt", "describe-key"} {
+		t.Run(op, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			code, stdout, stderr := fx.run(t, "bench", "--op", op, "--baseline", "null", "--duration", "300ms",
+				"--concurrency", "4", "--warmup", "0s", "--json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var b benchBaseline
+			if err := json.Unmarshal([]byte(stdout), &b); err != nil {
+				t.Fatalf("summary does not parse: %v\n%s", err, stdout)
+			}
+			if b.Trent == nil || b.Null == nil || b.Trent.Ops == 0 || b.Null.Ops == 0 {
+				t.Fatalf("summary = %s", stdout)
+			}
+			if b.Null.Errors != 0 || b.Trent.Errors != 0 {
+				t.Errorf("errors: trent %v, null %v", b.Trent.ErrorSamples, b.Null.ErrorSamples)
+			}
+			if want := b.Trent.OpsPerSecond / b.Null.OpsPerSecond; b.Ratio != want || !strings.Contains(b.Null.Endpoint, "null server") {
+				t.Errorf("ratio %v, want %v; null endpoint %q", b.Ratio, want, b.Null.Endpoint)
+			}
+		})
+	}
+	t.Run("text", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t)
+		code, stdout, stderr := fx.run(t, "bench", "--baseline", "null", "--duration", "200ms", "--concurrency", "2", "--warmup", "0s")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if strings.Count(stdout, "throughput   ") != 2 || !strings.Contains(stdout, "of the null server's throughput") {
+			t.Errorf("stdout:\n%s", stdout)
+		}
+	})
+	t.Run("unknown", func(t *testing.T) {
+		fx := newFixture(t)
+		if code, _, stderr := fx.run(t, "bench", "--baseline", "nil"); code == 0 || !strings.Contains(stderr, "unknown --baseline") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+	})
+}
+
 func TestBenchAllFail(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
@@ -84,7 +132,7 @@ func BenchmarkEncryptCall(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		call := benchOps["encrypt"](client, key1, make([]byte, 32), nil)
 		for pb.Next() {
-			if err := call(b.Context()); err != nil {
+			if _, err := call(b.Context()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -317,6 +317,7 @@ type target struct {
 	serverName string // host, for certificate verification
 	ca         string
 	cert, key  string
+	rootCAs    *x509.CertPool // if set, trusted instead of ca (bench's null server)
 }
 
 // resolveTarget applies the precedence flag > environment > default to the
@@ -402,6 +403,9 @@ func (t *target) tlsConfig() (*tls.Config, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("no PEM certificate in %s", t.ca)
+	}
+	if t.rootCAs != nil {
+		pool = t.rootCAs
 	}
 	pair, err := tls.LoadX509KeyPair(t.cert, t.key)
 	if err != nil {

@@ -318,7 +318,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad-endpoint", []string{"--endpoint", "http://127.0.0.1:7700", "kms", "list-keys"}, []string{"always uses TLS"}},
 		{"missing-file", []string{"kms", "encrypt", "--key-id", "k", "--plaintext", "fileb:///nonexistent/x"}, []string{"unable to load paramfile"}},
 		{"bench-flag", []string{"bench", "--ops", "encrypt"}, []string{"flag provided but not defined: -ops"}},
-		{"bench-op", []string{"bench", "--op", "sign"}, []string{`unknown --op "sign"`}},
+		{"bench-op", []string{"bench", "--op", "sing"}, []string{`unknown --op "sing"`, "sign, verify"}},
 		{"bench-duration", []string{"bench", "--duration", "11m"}, []string{"--duration must be in"}},
 	}
 	for _, tt := range tests {

@@ -30,6 +30,9 @@ type Config struct {
 	// that failed without an answer (a dead connection) is retried after
 	// a short pause instead of at once.
 	Classify func(error) (typ string, fromServer bool)
+	// Measuring, if set, is called when the warmup ends (on its own
+	// goroutine), e.g. to read counters the run is measured by.
+	Measuring func()
 }
 
 // Stats is the measurement of a run. Its fields are the measured part of
@@ -89,6 +92,10 @@ func (r *run) run(ctx context.Context, calls []func(context.Context) error, prog
 	r.endAt = r.measureAt.Add(r.cfg.Duration)
 	runCtx, cancel := context.WithDeadline(ctx, r.endAt.Add(grace))
 	defer cancel()
+	if r.cfg.Measuring != nil {
+		t := time.AfterFunc(time.Until(r.measureAt), r.cfg.Measuring)
+		defer t.Stop()
+	}
 
 	var wg sync.WaitGroup
 	for i, call := range calls {

@@ -442,7 +442,7 @@ func (g *gate) authenticate(r *http.Request) (identity.Principal, callers, *refu
 		return &refusal{status: http.StatusForbidden, code: connect.CodeUnauthenticated, awsType: wire.UnrecognizedClient, msg: msg}
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	p, err := identity.PrincipalFromCert(leaf)
+	p, err := peerPrincipalOf(r.Context(), leaf)
 	named := &p
 	if err != nil {
 		named = nil

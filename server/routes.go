@@ -150,6 +150,7 @@ func newHTTPServer(h http.Handler, tlsCfg *tls.Config, log *slog.Logger) *http.S
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
+		ConnContext:       withPeerCache,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
