@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trentkms/trent/failpoint"
 )
 
 // DefaultMaxFileBytes is the size at which a log file is rotated when
@@ -80,6 +82,7 @@ type Log struct {
 	headSeq  uint64
 	headHash string
 	err      error // sticky write failure
+	failing  error // the last group commit's failure; nil after a success
 	closed   bool
 
 	// Owned by the writer goroutine.
@@ -268,8 +271,9 @@ func (l *Log) Head() (uint64, string) {
 }
 
 // Append chains rec (it sets Seq, PrevHash and Hash) and returns once it
-// is durable, or with the error that kept it from being written; after a
-// write error every later Append fails too. The record is queued even if
+// is durable, or with the error that kept it from being written (the
+// next group tries again; only a failure the writer could not undo makes
+// every later Append fail too). The record is queued even if
 // ctx has ended (a call that happened is recorded); if ctx ends while it
 // waits, Append returns ctx's error and the record is still written.
 func (l *Log) Append(ctx context.Context, rec *Record) error {
@@ -433,8 +437,9 @@ func (l *Log) commit(batch []*pending) {
 			}
 		}
 	}
+	var undone bool // failed, and the file is back at the last good record
 	if err == nil && first != 0 {
-		err = l.write(first, l.buf)
+		undone, err = l.write(first, l.buf)
 	}
 	if o := l.opts.Observer; o != nil {
 		switch {
@@ -449,13 +454,33 @@ func (l *Log) commit(batch []*pending) {
 		l.stats.Records += seq - first + 1
 		l.stats.Commits++
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		l.headSeq, l.headHash = seq, prev
-	} else if l.err == nil {
+		if l.failing != nil && first != 0 {
+			l.opts.Logger.Info("audit log writes again", "after", l.failing)
+			l.failing = nil
+		}
+	case undone:
+		// Nothing of the group stays in the file: its callers are
+		// refused, and the next group tries again (a full disk that
+		// frees up, a passing I/O error).
+		if l.failing == nil {
+			l.opts.Logger.Error("audit log write failed; calls are refused until a write succeeds", "err", err)
+		}
+		l.failing = fmt.Errorf("audit log write failed: %w", err)
+		err = l.failing
+		if failpoint.On("audit-ack-on-error") { // the canary: a record lost, its call answered
+			err = nil
+		}
+	case l.err == nil:
 		l.err = fmt.Errorf("audit log write failed: %w", err)
-		l.opts.Logger.Error("audit log write failed; calls will be refused", "err", err)
+		l.failing = l.err
+		l.opts.Logger.Error("audit log write failed and the file could not be restored; calls will be refused", "err", err)
 	}
-	err = l.err
+	if l.err != nil {
+		err = l.err
+	}
 	l.mu.Unlock()
 	for i, p := range batch {
 		if encErr[i] != nil {
@@ -467,29 +492,63 @@ func (l *Log) commit(batch []*pending) {
 }
 
 // write appends b, whose first record has seq first, rotating first if
-// the current file is full, and syncs it unless syncs are deferred.
-func (l *Log) write(first uint64, b []byte) error {
+// the current file is full, and syncs it unless syncs are deferred. If
+// that fails, it cuts the file back to where it was before (and syncs
+// the cut), so that no record of the group stays behind to fork the
+// chain, and reports undone; a failure it cannot undo leaves the log
+// failed for good.
+func (l *Log) write(first uint64, b []byte) (undone bool, err error) {
 	if l.f == nil || l.size > 0 && l.size+int64(len(b)) > l.opts.MaxFileBytes {
 		if err := l.rotate(first); err != nil {
-			return err
+			return l.f == nil, err
 		}
 	}
-	n, err := l.f.Write(b)
-	l.size += int64(n)
-	if err != nil || l.opts.NoSync {
-		return err
+	start := l.size
+	if err = failpoint.Hit("audit-write"); err == nil {
+		var n int
+		n, err = l.f.Write(b)
+		l.size += int64(n)
 	}
-	if l.syncEvery > 0 {
-		l.dirty = true
-		return nil
+	if err == nil && !l.opts.NoSync {
+		// Written, not yet durable, not acknowledged.
+		if err = failpoint.Hit("audit-commit"); err == nil {
+			if l.syncEvery > 0 {
+				l.dirty = true
+				return false, nil
+			}
+			err = l.sync()
+		}
 	}
-	return l.sync()
+	if err == nil {
+		return false, nil
+	}
+	if terr := l.f.Truncate(start); terr != nil {
+		return false, errors.Join(err, terr)
+	}
+	l.size = start
+	if !l.opts.NoSync && l.syncEvery == 0 {
+		if serr := l.f.Sync(); serr != nil {
+			return false, errors.Join(err, serr)
+		}
+	}
+	return true, err
+}
+
+// Failing returns why the last group commit failed, or nil once one
+// succeeds again (readiness and status report it).
+func (l *Log) Failing() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failing
 }
 
 // sync fsyncs the current file and counts it.
 func (l *Log) sync() error {
 	start := time.Now()
-	err := l.f.Sync()
+	err := failpoint.Hit("audit-fsync")
+	if err == nil {
+		err = l.f.Sync()
+	}
 	d := time.Since(start)
 	if o := l.opts.Observer; o != nil && err == nil {
 		o.AuditSynced(d)
@@ -535,13 +594,25 @@ func (l *Log) rotate(first uint64) error {
 		}
 		l.f = nil
 	}
-	f, err := os.OpenFile(filepath.Join(l.opts.Dir, fileName(first)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(l.opts.Dir, fileName(first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	if err := l.syncDir(); err != nil {
+		// Not durably there: remove it, so that the next group makes it again.
+		f.Close()
+		os.Remove(path)
+		return err
+	}
 	l.f, l.size = f, 0
-	if l.opts.NoSync {
-		return nil
+	return nil
+}
+
+// syncDir makes a new file's name durable.
+func (l *Log) syncDir() error {
+	if err := failpoint.Hit("audit-rotate"); err != nil || l.opts.NoSync {
+		return err
 	}
 	d, err := os.Open(l.opts.Dir)
 	if err != nil {

@@ -144,7 +144,7 @@ func New(opts Options) *Metrics {
 		"Audit records written per group commit (one write and one fsync each).", groupBuckets)
 	m.auditSyncs = m.histogram("trent_audit_fsync_duration_seconds", "Time of each fsync of the audit log.", syncBuckets)
 	m.auditFails = m.counter("trent_audit_write_failures_total",
-		"Audit log writes or fsyncs that failed; after one the node refuses calls until it restarts.")
+		"Audit log group commits whose write or fsync failed; the node refuses calls until a write succeeds again.")
 	return m
 }
 
