@@ -84,3 +84,28 @@ func TestCanaryAcknowledgesALostRecord(t *testing.T) {
 		t.Fatalf("got %+v, want no record", res)
 	}
 }
+
+// The crash canary's recovery loses the last acknowledged record and
+// still leaves a chain that verifies: only matching the trail against the
+// calls answered finds it.
+func TestCanaryRecoveryDropsTheLastRecord(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "failpoints")
+	t.Setenv(failpoint.Env, ctl)
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	for i := range 3 {
+		if err := l.Record(context.Background(), encryptCall(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	setPoints(t, ctl, "audit-recover-drop-tail=on\n")
+	l = openLog(t, dir, 0)
+	if err := l.Record(context.Background(), encryptCall(3)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if res, _ := readAll(t, dir); res.Records != 3 {
+		t.Fatalf("got %+v, want 3 records (one dropped, one added)", res)
+	}
+}

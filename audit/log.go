@@ -197,6 +197,13 @@ func fileName(firstSeq uint64) string { return fmt.Sprintf("audit-%020d.jsonl", 
 // recover finds the chain head in the newest non-empty file and opens that
 // file for appending.
 func (l *Log) recover() error {
+	return l.recoverChain(failpoint.On("audit-recover-drop-tail"))
+}
+
+// recoverChain is recover; dropTail is the crash canary's broken
+// recovery (-tags faultinject), which cuts off the last complete record
+// as if it were torn.
+func (l *Log) recoverChain(dropTail bool) error {
 	files, err := Files(l.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("audit dir: %w", err)
@@ -223,6 +230,12 @@ func (l *Log) recover() error {
 		start := bytes.LastIndexByte(b[:max(end-1, 0)], '\n') + 1
 		if end == 0 || start == 0 && off > 0 {
 			return fmt.Errorf("audit: the end of %s holds no complete record in its last %d bytes (run trent audit verify)", files[i], len(b))
+		}
+		if dropTail {
+			if err := os.Truncate(files[i], off+int64(start)); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+			return l.recoverChain(false)
 		}
 		r, err := ParseLine(b[start : end-1])
 		if err != nil {
