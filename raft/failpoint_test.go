@@ -61,3 +61,43 @@ func TestLogWriteFailureIsRetryableReportedAndHeals(t *testing.T) {
 		t.Fatalf("%d keys, want k0 and k2", f.KeyCount())
 	}
 }
+
+// A term that cannot be saved for a moment stalls the node instead of
+// crashing it (hashicorp/raft panics on a failed term write): once the
+// disk works it is elected again and takes writes.
+func TestTermWriteFailureStallsInsteadOfCrashing(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "failpoints")
+	t.Setenv(failpoint.Env, ctl)
+	f := fsm.New()
+	n := openSingle(t, t.TempDir(), f)
+	defer n.Close()
+	apply(t, n, createCmd(t, "k0"))
+	// The log write fails, so the leader steps down; its next election
+	// must save a new term, which fails too for a while.
+	if err := os.WriteFile(ctl, []byte("raft-log-append=error\nraft-stable-store=error\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _, err := n.Apply(ctx, createCmd(t, "k1"))
+	cancel()
+	if err == nil {
+		t.Fatal("a write was acknowledged while the log could not be written")
+	}
+	time.Sleep(500 * time.Millisecond) // an election or two run into the failing term write
+	if err := os.Remove(ctl); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _, err = n.Apply(ctx, createCmd(t, "k2"))
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Apply after the disk healed: %v", err)
+	}
+}

@@ -493,6 +493,7 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
 // Close shuts raft down and releases the store and transport.
 func (n *Node) Close() error {
+	n.watched.closing.Store(true)
 	err := n.raft.Shutdown().Error()
 	if cerr := n.transport.Close(); err == nil {
 		err = cerr

@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -17,6 +19,8 @@ import (
 // append (-tags faultinject) are here too.
 type watchedStore struct {
 	*raftboltdb.BoltStore
+
+	closing atomic.Bool // Close has begun: no more retries
 
 	mu      sync.Mutex
 	failing error
@@ -67,15 +71,32 @@ func (s *watchedStore) DeleteRange(lo, hi uint64) error {
 }
 
 func (s *watchedStore) Set(k, v []byte) error {
-	if err := failpoint.Hit("raft-stable-store"); err != nil {
-		return s.note("store the raft vote", err)
-	}
-	return s.note("store the raft vote", s.BoltStore.Set(k, v))
+	return s.stable("store the raft vote", func() error { return s.BoltStore.Set(k, v) })
 }
 
 func (s *watchedStore) SetUint64(k []byte, v uint64) error {
-	if err := failpoint.Hit("raft-stable-store"); err != nil {
-		return s.note("store the raft term", err)
+	return s.stable("store the raft term", func() error { return s.BoltStore.SetUint64(k, v) })
+}
+
+// stableRetry bounds how long a term or vote write is retried.
+const stableRetry = 10 * time.Second
+
+// stable writes a term or vote, retrying for up to stableRetry while it
+// fails. hashicorp/raft panics when it cannot save a new term, which
+// would turn a disk that is full for a moment into a crash; retrying
+// stalls raft instead (it acknowledges nothing meanwhile) and goes on
+// once the disk works. A failure that outlasts the retries, or one while
+// the node closes, is returned (and the node crashes).
+func (s *watchedStore) stable(what string, write func() error) error {
+	deadline := time.Now().Add(stableRetry)
+	for {
+		err := failpoint.Hit("raft-stable-store")
+		if err == nil {
+			err = write()
+		}
+		if s.note(what, err) == nil || s.closing.Load() || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return s.note("store the raft term", s.BoltStore.SetUint64(k, v))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -146,18 +148,22 @@ func (n *Nemesis) startDisk(ctx context.Context, f string, leader int, lerr erro
 			if err := n.c.Pause(t); err != nil {
 				return []int{t}, name, err
 			}
-			sleep(ctx, n.sched.Hold/2)
+			sleep(ctx, n.sched.Hold)
 			if err := n.c.Resume(t); err != nil {
 				return []int{t}, name, err
 			}
 		}
-		if d.WaitExit(t, n.sched.Hold) {
+		wait := n.sched.Hold
+		if strings.HasPrefix(cp.point, "snapshot-") || strings.HasPrefix(cp.point, "lifecycle-") || cp.point == "audit-rotate" {
+			wait *= 3 // rarer: a snapshot, a lifecycle pass, a full audit file
+		}
+		if d.WaitExit(t, wait) {
 			n.log("nemesis: %s crashed at %s", n.c.NodeID(t), cp.point)
 			return []int{t}, name, nil
 		}
 		// Not reached in time: a plain kill, so the interval still
 		// ends with a restart.
-		n.log("nemesis: %s did not reach %s in %v; killing it", n.c.NodeID(t), cp.point, n.sched.Hold)
+		n.log("nemesis: %s did not reach %s in %v; killing it", n.c.NodeID(t), cp.point, wait)
 		return []int{t}, name + "(not reached)", n.c.Kill(t)
 	}
 	return nil, f, fmt.Errorf("unknown fault %q", f)
@@ -176,6 +182,14 @@ func (n *Nemesis) healDisk() []string {
 	}
 	for _, i := range n.disk.failing {
 		errs = append(errs, d.SetFailpoints(i, ""))
+	}
+	// A node that crashed under the fault (Heal restarts killed nodes
+	// that do not run, and only those) comes back too; the logs checker
+	// has its panic.
+	for _, i := range append(n.disk.filled, n.disk.failing...) {
+		if !slices.Contains(n.killed, i) && !slices.Contains(n.wiped, i) {
+			n.killed = append(n.killed, i)
+		}
 	}
 	n.disk.filled, n.disk.failing = nil, nil
 	if err := errors.Join(errs...); err != nil {
