@@ -137,7 +137,11 @@ func (n *Nemesis) startDisk(ctx context.Context, f string, leader int, lerr erro
 			if err := d.SetFailpoints(t, cp.point+"=crash"); err != nil {
 				return []int{t}, name, err
 			}
-			return []int{t}, name, d.JoinCrashing(ctx, t)
+			err := d.JoinCrashing(ctx, t)
+			if err == nil {
+				n.log("nemesis: %s crashed at %s while joining", n.c.NodeID(t), cp.point)
+			}
+			return []int{t}, name, err
 		}
 		if err := d.SetFailpoints(t, cp.point+"=crash"); err != nil {
 			return []int{t}, name, err

@@ -39,7 +39,7 @@ func diskSetup(cfg Config, faults []string, nc *nodes.Config) error {
 	var base []string
 	if slicesContains(faults, nemesis.CrashPoints) {
 		// Snapshots, snapshot installs and audit rotations within seconds.
-		nc.NodeArgs = append(nc.NodeArgs, "--snapshot-interval", "1s", "--snapshot-threshold", "64", "--trailing-logs", "16")
+		nc.NodeArgs = append(nc.NodeArgs, "--snapshot-interval", "1s", "--snapshot-threshold", "16", "--trailing-logs", "8")
 		base = append(base, "audit-max-file-bytes=262144")
 	}
 	if cfg.Unsafe {
