@@ -334,6 +334,18 @@ func (m *Metrics) WatchAuditQueue(depth func() int) {
 		func() float64 { return float64(depth()) })
 }
 
+// WatchStorage exposes whether writes to store ("raft" or "audit") fail
+// now: failing returns the failure, nil once a write succeeds again.
+func (m *Metrics) WatchStorage(store string, failing func() error) {
+	m.gaugeFunc("trent_storage_failing", "1 while this node cannot write the store named by the label (raft log and votes, audit log), 0 otherwise.",
+		prometheus.Labels{"store": store}, func() float64 {
+			if failing() != nil {
+				return 1
+			}
+			return 0
+		})
+}
+
 // WatchNodeCertificate exposes when the node certificate in force
 // expires, as a Unix time; it moves forward when the node renews it.
 func (m *Metrics) WatchNodeCertificate(notAfter func() time.Time) {

@@ -42,7 +42,7 @@ const FsyncFailSpec = "raft-log-append=error\nraft-stable-store=error\naudit-fsy
 // any node unless the point names the leader or a follower.
 var crashPoints = []struct {
 	point string
-	where string // "any", "leader", "lagging" (a follower made to lag), "join" (a wiped node joining)
+	where string // "any", "leader", "restart" (a follower restarted), "join" (a wiped node joining)
 }{
 	{"raft-log-append", "any"},
 	{"audit-commit", "any"},
@@ -51,7 +51,7 @@ var crashPoints = []struct {
 	{"audit-write", "any"},
 	{"lifecycle-propose", "leader"},
 	{"raft-log-appended", "leader"},
-	{"snapshot-install", "lagging"},
+	{"snapshot-install", "restart"},
 	{"audit-rotate", "any"},
 	{"lifecycle-applied", "leader"},
 	{"hsm-state-write", "join"},
@@ -120,7 +120,7 @@ func (n *Nemesis) startDisk(ctx context.Context, f string, leader int, lerr erro
 			if lerr == nil {
 				t = leader
 			}
-		case "lagging", "join":
+		case "restart", "join":
 			if lerr != nil {
 				return nil, name, fmt.Errorf("%s: %w", name, lerr)
 			}
@@ -147,15 +147,14 @@ func (n *Nemesis) startDisk(ctx context.Context, f string, leader int, lerr erro
 			return []int{t}, name, err
 		}
 		n.killed = append(n.killed, t)
-		if cp.where == "lagging" {
-			// Paused past the trailing logs, it is sent a snapshot.
-			if err := n.c.Pause(t); err != nil {
+		if cp.where == "restart" {
+			// A node restores its state machine from its latest snapshot
+			// as it starts (and from one the leader sends when it lags
+			// past the trailing logs): kill it and start it again.
+			if err := n.c.Kill(t); err != nil {
 				return []int{t}, name, err
 			}
-			sleep(ctx, n.sched.Hold)
-			if err := n.c.Resume(t); err != nil {
-				return []int{t}, name, err
-			}
+			_ = n.c.Restart(ctx, t) // fails when it crashes starting: the point
 		}
 		wait := n.sched.Hold
 		if strings.HasPrefix(cp.point, "snapshot-") || strings.HasPrefix(cp.point, "lifecycle-") || cp.point == "audit-rotate" {
