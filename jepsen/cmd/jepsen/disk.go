@@ -9,10 +9,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/trentkms/trent/jepsen/nemesis"
 	"github.com/trentkms/trent/jepsen/report"
 )
+
+// crashPointsTime is the least chaos time of a crash-points cell in the
+// full matrix: with the default timing, about one crash point every 12
+// to 15 s, so that each of the eleven comes once.
+const crashPointsTime = 150 * time.Second
 
 // mountNSEnv marks a harness already running in a mount namespace of its
 // own.

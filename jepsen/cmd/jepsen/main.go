@@ -172,7 +172,12 @@ func plan(o options) ([]cellSpec, error) {
 			}
 			nemeses = append(nemeses, nemesis.DiskFull, nemesis.FsyncFail, nemesis.CrashPoints)
 			for _, n := range nemeses {
-				cells = append(cells, cellSpec{w, n, o.nodes, o.timeLimit})
+				limit := o.timeLimit
+				if n == nemesis.CrashPoints {
+					// Time to take every crash point in turn.
+					limit = max(limit, crashPointsTime)
+				}
+				cells = append(cells, cellSpec{w, n, o.nodes, limit})
 			}
 		}
 		return checked(cells)

@@ -95,6 +95,16 @@ func TestPlan(t *testing.T) {
 					t.Fatalf("%s: no cell fills a disk or fails an fsync", tt.name)
 				}
 			}
+			if strings.HasPrefix(tt.name, "full") {
+				for _, c := range cells {
+					if c.nemesis == nemesis.CrashPoints && c.timeLimit < crashPointsTime {
+						t.Fatalf("%s/%s has %v, too little to take every crash point", c.workload, c.nemesis, c.timeLimit)
+					}
+				}
+				if !coversFault(t, cells, nemesis.CrashPoints) {
+					t.Fatalf("%s: no crash-points cell", tt.name)
+				}
+			}
 		})
 	}
 }
