@@ -53,6 +53,14 @@ func (f *fakeFile) Sync() error {
 
 func (f *fakeFile) Close() error { return nil }
 
+func (f *fakeFile) Truncate(n int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.data = f.data[:n]
+	f.durable = min(f.durable, int(n))
+	return nil
+}
+
 // durableSeq reports whether the record seq is in the durable bytes: the
 // log starts empty and writes seq 1, 2, ... a line each (Verify checks
 // the order at the end).
@@ -175,8 +183,10 @@ func waitRecord(t *testing.T, done <-chan *Record) *Record {
 }
 
 // A failed fsync fails every group waiting, also one whose own fsync
-// returns later without an error, and every later record.
-func TestGroupCommitFailedSyncFailsWaiting(t *testing.T) {
+// returns later without an error; the writer then cuts the file back to
+// the last durable record and the next record continues the chain from
+// there (a disk that works again), not from the failed records.
+func TestGroupCommitFailedSyncFailsWaitingAndRecovers(t *testing.T) {
 	f := newFakeFile(true)
 	l := openFake(t, f)
 	errs := make(chan error, 2)
@@ -195,12 +205,31 @@ func TestGroupCommitFailedSyncFailsWaiting(t *testing.T) {
 			t.Fatal("a waiting group was not failed")
 		}
 	}
-	f.release <- nil // the other fsync "succeeds" late: nothing changes
-	if err := l.Append(context.Background(), testRecord("Encrypt")); err == nil {
-		t.Error("append after a failed fsync succeeded")
+	if l.Failing() == nil {
+		t.Error("Failing is nil after a failed fsync")
 	}
 	if seq, _ := l.Head(); seq != 0 {
 		t.Errorf("head %d after a failed fsync, want 0", seq)
 	}
+	f.release <- nil // the other fsync "succeeds" late: nothing changes
+	go func() {
+		for range f.started { // the cut's fsync and the next group's
+			f.release <- nil
+		}
+	}()
+	r := testRecord("Encrypt")
+	if err := l.Append(context.Background(), r); err != nil {
+		t.Fatalf("append after the disk works again: %v", err)
+	}
+	if r.Seq != 1 || l.Failing() != nil {
+		t.Errorf("seq %d, failing %v: want seq 1 (the failed records cut) and no failure", r.Seq, l.Failing())
+	}
 	l.Close()
+	close(f.started)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res, err := Verify(bytes.NewReader(f.data))
+	if err != nil || res.Records != 1 {
+		t.Fatalf("chain after the cut: %+v, %v; want one record", res, err)
+	}
 }

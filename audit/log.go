@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trentkms/trent/failpoint"
 )
 
 // DefaultMaxFileBytes is the size at which a log file is rotated when
@@ -76,6 +78,7 @@ type file interface {
 	io.Writer
 	Sync() error
 	Close() error
+	Truncate(size int64) error
 }
 
 // Observer is told of the audit writer's work: the records of each group
@@ -97,14 +100,19 @@ type Log struct {
 	done    chan struct{}
 	once    sync.Once
 
-	mu       sync.Mutex // guards headSeq, headHash, err, closed, inflight
+	mu       sync.Mutex // guards headSeq, headHash, err, failing, cut, closed, inflight
 	headSeq  uint64
 	headHash string
 	err      error // sticky write failure
+	failing  error // the last group commit's failure; nil after a success
 	closed   bool
 	// inflight are the groups written and waiting for an fsync, in chain
 	// order.
 	inflight []*group
+	// cut is set when an fsync failed: the file must be cut back to
+	// cutAt (the end of the last durable group) before the next write.
+	cut   bool
+	cutAt int64
 
 	// syncSlots holds a token per fsync in flight (at most maxSyncs), and
 	// syncs counts them.
@@ -156,6 +164,7 @@ type group struct {
 	first  uint64  // seq of the first record written
 	last   uint64  // seq of the last record written
 	hash   string  // hash of record last
+	start  int64   // the file's size before the group's write
 }
 
 // answer tells the group's callers: err, or a record's own encoding error.
@@ -250,6 +259,13 @@ func fileName(firstSeq uint64) string { return fmt.Sprintf("audit-%020d.jsonl", 
 // recover finds the chain head in the newest non-empty file and opens that
 // file for appending.
 func (l *Log) recover() error {
+	return l.recoverChain(failpoint.On("audit-recover-drop-tail"))
+}
+
+// recoverChain is recover; dropTail is the crash canary's broken
+// recovery (-tags faultinject), which cuts off the last complete record
+// as if it were torn.
+func (l *Log) recoverChain(dropTail bool) error {
 	files, err := Files(l.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("audit dir: %w", err)
@@ -276,6 +292,12 @@ func (l *Log) recover() error {
 		start := bytes.LastIndexByte(b[:max(end-1, 0)], '\n') + 1
 		if end == 0 || start == 0 && off > 0 {
 			return fmt.Errorf("audit: the end of %s holds no complete record in its last %d bytes (run trent audit verify)", files[i], len(b))
+		}
+		if dropTail {
+			if err := os.Truncate(files[i], off+int64(start)); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+			return l.recoverChain(false)
 		}
 		r, err := ParseLine(b[start : end-1])
 		if err != nil {
@@ -324,8 +346,9 @@ func (l *Log) Head() (uint64, string) {
 }
 
 // Append chains rec (it sets Seq, PrevHash and Hash) and returns once it
-// is durable, or with the error that kept it from being written; after a
-// write error every later Append fails too. The record is queued even if
+// is durable, or with the error that kept it from being written (the
+// next group tries again; only a failure the writer could not undo makes
+// every later Append fail too). The record is queued even if
 // ctx has ended (a call that happened is recorded); if ctx ends while it
 // waits, Append returns ctx's error and the record is still written.
 func (l *Log) Append(ctx context.Context, rec *Record) error {
@@ -485,9 +508,12 @@ func (l *Log) commit(batch []*pending, held bool) {
 		return
 	}
 	l.mu.Lock()
-	err := l.err
+	err, cut := l.err, l.cut
 	l.mu.Unlock()
 	stuck := err != nil // an earlier failure, already reported
+	if err == nil && cut {
+		err = l.cutBack()
+	}
 	// A record that cannot be encoded fails alone and takes no seq.
 	g := &group{batch: slices.Clone(batch), encErr: make([]error, len(batch))}
 	seq, prev := l.wSeq, l.wHash
@@ -509,8 +535,10 @@ func (l *Log) commit(batch []*pending, held bool) {
 		}
 	}
 	g.last, g.hash = seq, prev
+	var undone bool // failed, and the file is back at the last good record
 	if err == nil && g.first != 0 {
-		err = l.write(g.first, l.buf)
+		g.start = l.size
+		undone, err = l.write(g.first, l.buf)
 	}
 	if err != nil {
 		if o := l.opts.Observer; o != nil && !stuck {
@@ -519,7 +547,11 @@ func (l *Log) commit(batch []*pending, held bool) {
 		if held {
 			<-l.syncSlots
 		}
-		g.answer(l.fail(fmt.Errorf("audit log write failed: %w", err), "audit log write failed; calls will be refused", err))
+		if undone {
+			g.answer(l.refuse(fmt.Errorf("audit log write failed: %w", err)))
+			return
+		}
+		g.answer(l.fail(fmt.Errorf("audit log write failed: %w", err), "audit log write failed and the file could not be restored; calls will be refused", err))
 		return
 	}
 	if g.first == 0 { // nothing written
@@ -535,10 +567,43 @@ func (l *Log) commit(batch []*pending, held bool) {
 		return
 	}
 	l.mu.Lock()
+	if l.cut {
+		// An fsync failed while this group was written: the cut takes
+		// it too, so it fails with the groups it is chained to.
+		failing := l.failing
+		l.mu.Unlock()
+		<-l.syncSlots
+		g.answer(l.canary(failing))
+		return
+	}
 	l.inflight = append(l.inflight, g)
 	l.mu.Unlock()
 	l.syncs.Add(1)
 	go l.syncGroup(l.f, g)
+}
+
+// refuse records err as why the log refuses records until a group is
+// durable again (nothing of the failed group stays in the file, so the
+// next group tries again: a full disk that frees up, a passing I/O
+// error), and returns what the group's callers are answered.
+func (l *Log) refuse(err error) error {
+	l.mu.Lock()
+	if l.failing == nil {
+		l.opts.Logger.Error("audit log write failed; calls are refused until a write succeeds", "err", err)
+	}
+	l.failing = err
+	l.mu.Unlock()
+	return l.canary(err)
+}
+
+// canary is err, except in the canary build (-tags faultinject with
+// audit-ack-on-error), which answers a lost record as written so that the
+// harness's audit checker must find the call missing from the trail.
+func (l *Log) canary(err error) error {
+	if failpoint.On("audit-ack-on-error") {
+		return nil
+	}
+	return err
 }
 
 // fail makes err the sticky failure, if there is none yet, logging msg
@@ -548,6 +613,7 @@ func (l *Log) fail(err error, msg string, cause error) error {
 	defer l.mu.Unlock()
 	if l.err == nil {
 		l.err = err
+		l.failing = err
 		l.opts.Logger.Error(msg, "err", cause)
 	}
 	return l.err
@@ -572,13 +638,18 @@ func (l *Log) advance(g *group) {
 	if g.last > l.headSeq {
 		l.headSeq, l.headHash = g.last, g.hash
 	}
+	if l.failing != nil && l.err == nil {
+		l.opts.Logger.Info("audit log writes again", "after", l.failing)
+		l.failing = nil
+	}
 }
 
 // syncGroup fsyncs f after g was written to it. On success every group
 // written before g (still waiting for its own fsync) is durable too and
-// is answered with g. Once the log has failed, every group waiting fails,
-// whatever its own fsync returns: after a failed fsync the kernel may have
-// dropped pages, and a later fsync need not say so.
+// is answered with g. If it fails, every group waiting fails, whatever
+// its own fsync returns (after a failed fsync the kernel may have dropped
+// pages, and a later fsync need not say so), and the writer cuts the file
+// back to the end of the last durable group before it writes again.
 func (l *Log) syncGroup(f file, g *group) {
 	defer func() {
 		<-l.syncSlots
@@ -586,14 +657,20 @@ func (l *Log) syncGroup(f file, g *group) {
 	}()
 	err := l.sync(f)
 	l.mu.Lock()
-	if err != nil && l.err == nil {
-		l.err = fmt.Errorf("audit log fsync failed: %w", err)
-		l.opts.Logger.Error("audit log fsync failed; calls will be refused", "err", err)
+	if err != nil && !l.cut && l.err == nil && len(l.inflight) > 0 {
+		failing := fmt.Errorf("audit log fsync failed: %w", err)
+		if l.failing == nil {
+			l.opts.Logger.Error("audit log fsync failed; calls are refused until a write succeeds", "err", err)
+		}
+		l.failing, l.cut, l.cutAt = failing, true, l.inflight[0].start
 		if o := l.opts.Observer; o != nil {
 			o.AuditFailed()
 		}
 	}
-	failed := l.err
+	failed, sticky := l.err, l.err != nil
+	if failed == nil && l.cut {
+		failed = l.failing
+	}
 	n := 0
 	for n < len(l.inflight) && (failed != nil || l.inflight[n].last <= g.last) {
 		n++
@@ -607,8 +684,12 @@ func (l *Log) syncGroup(f file, g *group) {
 	}
 	l.mu.Unlock()
 	for _, d := range done {
-		if failed != nil {
+		if sticky {
 			d.answer(failed)
+			continue
+		}
+		if failed != nil {
+			d.answer(l.canary(failed))
 			continue
 		}
 		if o := l.opts.Observer; o != nil {
@@ -618,31 +699,93 @@ func (l *Log) syncGroup(f file, g *group) {
 	}
 }
 
+// cutBack cuts the file back to the end of the last durable group after
+// a failed fsync, once the fsyncs in flight are done, and continues the
+// chain from there. A cut that fails leaves the log failed for good.
+func (l *Log) cutBack() error {
+	l.waitSyncs()
+	l.mu.Lock()
+	at := l.cutAt
+	l.mu.Unlock()
+	err := l.f.Truncate(at)
+	if err == nil && !l.opts.NoSync {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		return l.fail(fmt.Errorf("audit log could not be cut back after a failed fsync: %w", err),
+			"audit log could not be cut back after a failed fsync; calls will be refused", err)
+	}
+	l.size, l.dirty = at, false
+	l.mu.Lock()
+	l.cut = false
+	l.wSeq, l.wHash = l.headSeq, l.headHash
+	l.mu.Unlock()
+	return nil
+}
+
 // waitSyncs waits for the fsyncs in flight; only the writer calls it.
 func (l *Log) waitSyncs() { l.syncs.Wait() }
 
+// errCutPending refuses a rotation while the current file still has to
+// be cut back after a failed fsync.
+var errCutPending = errors.New("a failed fsync is not undone yet")
+
 // write appends b, whose first record has seq first, rotating first if
-// the current file is full; the caller syncs it.
-func (l *Log) write(first uint64, b []byte) error {
+// the current file is full; the caller syncs it. If the write fails, it
+// cuts the file back to where it was before (and syncs the cut), so that
+// no record of the group stays behind to fork the chain, and reports
+// undone; a failure it cannot undo leaves the log failed for good.
+func (l *Log) write(first uint64, b []byte) (undone bool, err error) {
 	if l.f == nil || l.size > 0 && l.size+int64(len(b)) > l.opts.MaxFileBytes {
 		if err := l.rotate(first); err != nil {
-			return err
+			return l.f == nil || errors.Is(err, errCutPending), err
 		}
 	}
-	n, err := l.f.Write(b)
-	l.size += int64(n)
-	if err == nil && l.syncEvery > 0 && !l.opts.NoSync {
-		l.dirty = true
+	start := l.size
+	if err = failpoint.Hit("audit-write"); err == nil {
+		var n int
+		n, err = l.f.Write(b)
+		l.size += int64(n)
 	}
-	return err
+	if err == nil {
+		// Written, not yet durable, not acknowledged.
+		err = failpoint.Hit("audit-commit")
+	}
+	if err == nil {
+		if l.syncEvery > 0 && !l.opts.NoSync {
+			l.dirty = true
+		}
+		return false, nil
+	}
+	if terr := l.f.Truncate(start); terr != nil {
+		return false, errors.Join(err, terr)
+	}
+	l.size = start
+	if !l.opts.NoSync && l.syncEvery == 0 {
+		if serr := l.f.Sync(); serr != nil {
+			return false, errors.Join(err, serr)
+		}
+	}
+	return true, err
+}
+
+// Failing returns why the last group commit failed, or nil once one
+// succeeds again (readiness and status report it).
+func (l *Log) Failing() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failing
 }
 
 // sync fsyncs the current file and counts it. The writer's fsyncs of
 // groups (syncGroup) may run at once with each other and with the writer's
-// own (syncDirty, rotate), never with a rotation (waitSyncs).
+// own (syncDirty, rotate, cuts), never with a rotation (waitSyncs).
 func (l *Log) sync(f file) error {
 	start := time.Now()
-	err := f.Sync()
+	err := failpoint.Hit("audit-fsync")
+	if err == nil {
+		err = f.Sync()
+	}
 	d := time.Since(start)
 	if o := l.opts.Observer; o != nil && err == nil {
 		o.AuditSynced(d)
@@ -679,6 +822,12 @@ func (l *Log) syncDirty() {
 func (l *Log) rotate(first uint64) error {
 	if l.f != nil {
 		l.waitSyncs() // the groups' fsyncs use l.f
+		l.mu.Lock()
+		cut := l.cut
+		l.mu.Unlock()
+		if cut {
+			return errCutPending // the next group cuts this file first
+		}
 		if l.dirty {
 			l.dirty = false
 			if err := l.sync(l.f); err != nil {
@@ -690,13 +839,25 @@ func (l *Log) rotate(first uint64) error {
 		}
 		l.f = nil
 	}
-	f, err := l.opts.openFile(filepath.Join(l.opts.Dir, fileName(first)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(l.opts.Dir, fileName(first))
+	f, err := l.opts.openFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	if err := l.syncDir(); err != nil {
+		// Not durably there: remove it, so that the next group makes it again.
+		f.Close()
+		os.Remove(path)
+		return err
+	}
 	l.f, l.size = f, 0
-	if l.opts.NoSync {
-		return nil
+	return nil
+}
+
+// syncDir makes a new file's name durable.
+func (l *Log) syncDir() error {
+	if err := failpoint.Hit("audit-rotate"); err != nil || l.opts.NoSync {
+		return err
 	}
 	d, err := os.Open(l.opts.Dir)
 	if err != nil {

@@ -241,7 +241,7 @@ func TestRecordAfterCloseFails(t *testing.T) {
 	}
 }
 
-func TestWriteFailureIsStickyAndReported(t *testing.T) {
+func TestWriteFailureRefusesUntilAWriteSucceeds(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, 1) // every batch rotates to a new file
 	ctx := context.Background()
@@ -250,16 +250,34 @@ func TestWriteFailureIsStickyAndReported(t *testing.T) {
 	}
 	// Make the next rotation fail: the next file's name is taken by a
 	// directory.
-	if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 2)), 0o700); err != nil {
+	blocker := filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 2))
+	if err := os.Mkdir(blocker, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Record(ctx, encryptCall(1)); err == nil {
-		t.Fatal("a record that could not be written was acknowledged")
+	for i := 1; i <= 2; i++ {
+		if err := l.Record(ctx, encryptCall(i)); err == nil {
+			t.Fatal("a record that could not be written was acknowledged")
+		}
+		if l.Failing() == nil {
+			t.Fatal("Failing does not say why records are refused")
+		}
 	}
-	if err := l.Record(ctx, encryptCall(2)); err == nil {
-		t.Fatal("the log kept accepting records after a write failure")
+	// The disk is fine again: the next record is written, and continues
+	// the chain from the last one acknowledged.
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, encryptCall(3)); err != nil {
+		t.Fatalf("the log did not recover once writes work again: %v", err)
+	}
+	if err := l.Failing(); err != nil {
+		t.Fatalf("Failing = %v after a successful write", err)
 	}
 	l.Close()
+	res, recs := readAll(t, dir)
+	if res.Records != 2 || len(recs) != 2 || recs[1].Seq != 2 {
+		t.Fatalf("got %d records (%+v), want the first and the last, seqs 1 and 2", res.Records, res)
+	}
 }
 
 func TestRecordShape(t *testing.T) {

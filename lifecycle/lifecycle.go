@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/trentkms/trent/failpoint"
 	"github.com/trentkms/trent/fsm"
 )
 
@@ -107,7 +108,14 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 				if cmd == nil {
 					continue
 				}
+				if err := failpoint.Hit("lifecycle-propose"); err != nil {
+					return applied, err
+				}
 				res, idx, err := fsm.Apply(ctx, r.cfg.Log, cmd)
+				if err == nil {
+					// Committed and applied; its follow-up (Applied) not run.
+					_ = failpoint.Hit("lifecycle-applied")
+				}
 				var rej *fsm.Rejection
 				switch {
 				case errors.As(err, &rej):

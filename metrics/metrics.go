@@ -144,7 +144,7 @@ func New(opts Options) *Metrics {
 		"Audit records written per group commit (one write and one fsync each).", groupBuckets)
 	m.auditSyncs = m.histogram("trent_audit_fsync_duration_seconds", "Time of each fsync of the audit log.", syncBuckets)
 	m.auditFails = m.counter("trent_audit_write_failures_total",
-		"Audit log writes or fsyncs that failed; after one the node refuses calls until it restarts.")
+		"Audit log group commits whose write or fsync failed; the node refuses calls until a write succeeds again.")
 	return m
 }
 
@@ -332,6 +332,18 @@ func (m *Metrics) WatchReads(r Reads) {
 func (m *Metrics) WatchAuditQueue(depth func() int) {
 	m.gaugeFunc("trent_audit_queue_depth", "Audit records queued for the writer, not yet written.", nil,
 		func() float64 { return float64(depth()) })
+}
+
+// WatchStorage exposes whether writes to store ("raft" or "audit") fail
+// now: failing returns the failure, nil once a write succeeds again.
+func (m *Metrics) WatchStorage(store string, failing func() error) {
+	m.gaugeFunc("trent_storage_failing", "1 while this node cannot write the store named by the label (raft log and votes, audit log), 0 otherwise.",
+		prometheus.Labels{"store": store}, func() float64 {
+			if failing() != nil {
+				return 1
+			}
+			return 0
+		})
 }
 
 // WatchNodeCertificate exposes when the node certificate in force

@@ -44,6 +44,8 @@ func feed(m *metrics.Metrics) {
 	m.WatchStore(fakeStore{})
 	m.WatchReads(fakeReads{})
 	m.WatchAuditQueue(func() int { return 0 })
+	m.WatchStorage("raft", func() error { return nil })
+	m.WatchStorage("audit", func() error { return nil })
 	m.WatchNodeCertificate(func() time.Time { return time.Unix(1_800_000_000, 0) })
 	m.WatchHSMCache(fakeCache{})
 }

@@ -4,6 +4,8 @@ import (
 	"io"
 
 	hraft "github.com/hashicorp/raft"
+
+	"github.com/trentkms/trent/failpoint"
 )
 
 // StateMachine is what a Node applies committed entries to (Trent's is
@@ -78,6 +80,8 @@ func (m machine) ApplyBatch(logs []*hraft.Log) []any {
 		changed = changed || l.Type == hraft.LogConfiguration
 	}
 	out := m.sm.ApplyBatch(entries)
+	// Applied here, not yet answered; raft has not recorded it applied.
+	_ = failpoint.Hit("fsm-apply")
 	if changed {
 		m.s.configurationChanged()
 	}
@@ -94,6 +98,8 @@ func (m machine) Snapshot() (hraft.FSMSnapshot, error) {
 
 // Restore restores the state machine from rc and closes it.
 func (m machine) Restore(rc io.ReadCloser) error {
+	// The snapshot is in the store, the state machine not yet rebuilt.
+	_ = failpoint.Hit("snapshot-install")
 	err := m.sm.Restore(rc)
 	_ = rc.Close() // only read from; hashicorp/raft closes it again
 	m.s.configurationChanged()
@@ -106,7 +112,12 @@ type sinkSnapshot struct{ s Snapshot }
 // Persist writes the snapshot to sink and closes it, or cancels it on
 // error, which makes the store discard it.
 func (s sinkSnapshot) Persist(sink hraft.SnapshotSink) error {
-	if err := s.s.Persist(sink); err != nil {
+	err := s.s.Persist(sink)
+	if err == nil {
+		// Written, not yet closed (made durable and listed).
+		err = failpoint.Hit("snapshot-persist")
+	}
+	if err != nil {
 		_ = sink.Cancel()
 		return err
 	}

@@ -127,6 +127,7 @@ type Node struct {
 	readyTerm atomic.Uint64
 	raft      *hraft.Raft
 	store     *raftboltdb.BoltStore
+	watched   *watchedStore // store, as raft writes it
 	transport *hraft.NetworkTransport
 	stream    *stream
 	id        string
@@ -156,7 +157,8 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	logs, err := hraft.NewLogCache(512, store)
+	watched := &watchedStore{BoltStore: store}
+	logs, err := hraft.NewLogCache(512, watched)
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
@@ -169,16 +171,16 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	if cfg.Bootstrap {
-		if err := bootstrap(rc, logs, store, snaps, transport); err != nil {
+		if err := bootstrap(rc, logs, watched, snaps, transport); err != nil {
 			return nil, err
 		}
 	}
-	r, err := hraft.NewRaft(rc, machine{cfg.FSM, stream}, logs, store, snaps, transport)
+	r, err := hraft.NewRaft(rc, machine{cfg.FSM, stream}, logs, watched, snaps, transport)
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
-	return &Node{raft: r, store: store, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
+	return &Node{raft: r, store: store, watched: watched, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
 		observer: cfg.Observer}, nil
 }
 
@@ -300,10 +302,22 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (resp any, index uint64, e
 		n.observer.RaftApplied(time.Since(start), err)
 	}
 	if err != nil {
-		return nil, 0, mapErr(err)
+		err = mapErr(err)
+		if serr := n.watched.Failing(); serr != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrShutdown) {
+			// The leader could not write its log (it steps down): the
+			// entry may have reached followers. Retryable.
+			return nil, 0, fmt.Errorf("%w: %v", ErrUnknownOutcome, serr)
+		}
+		return nil, 0, err
 	}
 	return f.Response(), f.Index(), nil
 }
+
+// StorageFailing returns why the last write to the raft log or vote store
+// failed (a full disk, a failed fsync), or nil once one succeeds again.
+// While it fails the node accepts no new entries: as leader it steps
+// down, as follower it refuses the leader's appends.
+func (n *Node) StorageFailing() error { return n.watched.Failing() }
 
 func mapErr(err error) error {
 	switch {
@@ -484,6 +498,7 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
 // Close shuts raft down and releases the store and transport.
 func (n *Node) Close() error {
+	n.watched.closing.Store(true)
 	err := n.raft.Shutdown().Error()
 	if cerr := n.transport.Close(); err == nil {
 		err = cerr

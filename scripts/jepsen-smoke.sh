@@ -2,7 +2,10 @@
 # Jepsen smoke test for CI: the smoke matrix (4 cells of 20s on 3 nodes,
 # each node in its own network namespace; needs root) must be valid, and
 # the canary (the same matrix against nodes started with
-# --unsafe-skip-freshness) must be flagged by the checkers. Reports go to
+# --unsafe-skip-freshness) must be flagged by the checkers. Its disk cell
+# (keystate under disk-full and fsync-fail: a tmpfs data dir per node in
+# the harness's own mount namespace, and fault points) must catch its own
+# canary, audit records lost while the disk fails, by the audit checker. Reports go to
 # jepsen/runs/ (override with JEPSEN_OUT). JEPSEN_NETNS_PREFIX and
 # JEPSEN_SUBNET (first three octets) keep two runs on one machine apart:
 # each run removes what carries its prefix. The harness removes its
@@ -19,9 +22,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
+# The disk cell's fsync failures (and the disk canaries) need the node's
+# fault points: a second build with -tags faultinject.
+go build -tags hashicorpmetrics,faultinject -o "$tmp/node-faultinject" ./cmd/node
 go build -o "$tmp/trent" ./cmd/trent
 go build -o "$tmp/jepsen" ./jepsen/cmd/jepsen
-common=(--node-bin "$tmp/node" --trent-bin "$tmp/trent" --out "$out" --seed "$seed"
+common=(--node-bin "$tmp/node" --fault-node-bin "$tmp/node-faultinject" --trent-bin "$tmp/trent" --out "$out" --seed "$seed"
   --netns-prefix "${JEPSEN_NETNS_PREFIX:-jepsen}" --subnet "${JEPSEN_SUBNET:-10.213.0}")
 
 status=0

@@ -7,6 +7,7 @@ import (
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/awsapi"
+	"github.com/trentkms/trent/failpoint"
 	"github.com/trentkms/trent/metrics"
 )
 
@@ -24,6 +25,9 @@ func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger, m *metrics.
 		SyncInterval: time.Duration(cfg.AuditSyncInterval)}
 	if m != nil {
 		opts.Observer = m
+	}
+	if n, ok := failpoint.Int("audit-max-file-bytes"); ok { // rotation under test (-tags faultinject)
+		opts.MaxFileBytes = n
 	}
 	return audit.Open(opts)
 }

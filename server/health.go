@@ -73,6 +73,16 @@ func (s *Server) readiness() healthReport {
 	if s.gate.sealed() {
 		r.Reasons = append(r.Reasons, "the HSM is sealed")
 	}
+	if s.audit != nil {
+		if err := s.audit.Failing(); err != nil {
+			r.Reasons = append(r.Reasons, "the audit log cannot be written, so calls are refused: "+err.Error())
+		}
+	}
+	if s.raft != nil {
+		if err := s.raft.StorageFailing(); err != nil {
+			r.Reasons = append(r.Reasons, "the raft log cannot be written, so this node accepts no entries: "+err.Error())
+		}
+	}
 	if forming, want := s.gate.forming(); forming {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("the cluster is forming: it waits for %d voters (--bootstrap-expect)", want))
 	}

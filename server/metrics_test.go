@@ -185,6 +185,8 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		{"trent_grants", nil, func(v float64) bool { return v == 0 }, "0"},
 		{"trent_read_max_staleness_seconds", nil, func(v float64) bool { return v == 1 }, "1 (the default bound)"},
 		{"trent_audit_queue_depth", nil, func(v float64) bool { return v >= 0 }, "present"},
+		{"trent_storage_failing", []string{"store", "raft"}, func(v float64) bool { return v == 0 }, "0 (the disk works)"},
+		{"trent_storage_failing", []string{"store", "audit"}, func(v float64) bool { return v == 0 }, "0 (the disk works)"},
 		{"trent_node_certificate_expiry_timestamp_seconds", nil, func(v float64) bool {
 			return v > float64(time.Now().Add(364*24*time.Hour).Unix()) && v < float64(time.Now().Add(366*24*time.Hour).Unix())
 		}, "a year from now"},

@@ -183,6 +183,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.audit != nil {
 		if s.metrics != nil {
 			s.metrics.WatchAuditQueue(s.audit.QueueDepth)
+			s.metrics.WatchStorage("audit", s.audit.Failing)
 		}
 		s.onClose(func() error {
 			err := s.audit.Close()
@@ -337,6 +338,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 	}
 	if s.metrics != nil {
 		s.metrics.WatchRaft(s.raft)
+		s.metrics.WatchStorage("raft", s.raft.StorageFailing)
 	}
 	s.onClose(func() error {
 		err := s.raft.Close()

@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/trentkms/trent/failpoint"
 )
 
 // Sealed state file, format v1 (see the package documentation):
@@ -279,6 +281,10 @@ func writeFileAtomic(path string, data []byte, exclusive bool) (err error) {
 		return err
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	// The new content is durable in the temporary file, not yet in place.
+	if err := failpoint.Hit("hsm-state-write"); err != nil {
 		return err
 	}
 	if exclusive {

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -423,5 +424,51 @@ func TestVisualizationIsBounded(t *testing.T) {
 	// 8 partitions of 1000: the budget admits 3 of them.
 	if !slices.Contains(r.Notes, "porcupine.html shows 3 of 8 partitions (3000 operations)") {
 		t.Fatalf("notes %v", r.Notes)
+	}
+}
+
+func TestAudit(t *testing.T) {
+	ops := []history.Op{
+		{ID: 1, F: "encrypt", Type: history.Ok, Node: "n1", RequestID: "r1"},
+		{ID: 2, F: "encrypt", Type: history.Ok, Node: "n2", RequestID: "r2"},
+		{ID: 3, F: "encrypt", Type: history.Fail, Node: "n1", RequestID: "r3"}, // refused: no record needed
+		{ID: 4, F: "encrypt", Type: history.Ok, Node: "n3", RequestID: "r4"},   // n3 was wiped
+	}
+	trails := func(n1 map[string]bool, verify error) []Trail {
+		return []Trail{
+			{Node: "n1", RequestIDs: n1, Verify: verify},
+			{Node: "n2", RequestIDs: map[string]bool{"r2": true}},
+			{Node: "n3", RequestIDs: map[string]bool{}, Skip: "wiped"},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		trails []Trail
+		want   Verdict
+		kind   string
+	}{
+		{"every acknowledged call recorded", trails(map[string]bool{"r1": true}, nil), Valid, ""},
+		{"an acknowledged call without its record", trails(map[string]bool{}, nil), Invalid, "unaudited"},
+		{"a chain that does not verify", trails(map[string]bool{"r1": true}, errors.New("seq 7: prevHash mismatch")), Invalid, "broken-chain"},
+		{"nothing to match", nil, Unknown, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Audit(ops, tc.trails)
+			if r.Verdict != tc.want || tc.kind != "" && r.Anomalies[tc.kind] == 0 {
+				t.Fatalf("got %s %v %v, want %s %s", r.Verdict, r.Anomalies, r.Witnesses, tc.want, tc.kind)
+			}
+		})
+	}
+}
+
+func TestReadTrail(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"eventName":"Encrypt","requestID":"a","seq":1}` + "\n" + `{"eventName":"Decrypt","requestID":"b","seq":2}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "audit-00000000000000000001.jsonl"), []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := ReadTrail(dir)
+	if err != nil || !ids["a"] || !ids["b"] || len(ids) != 2 {
+		t.Fatalf("ReadTrail = %v, %v", ids, err)
 	}
 }

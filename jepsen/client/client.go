@@ -35,10 +35,12 @@ type Meta struct {
 	Applied     uint64
 	Consistency string
 	Staleness   string
+	RequestID   string
 }
 
 func metaOf(h http.Header) Meta {
-	m := Meta{ServedBy: h.Get(wire.ServedByHeader), Consistency: h.Get(wire.ConsistencyHeader), Staleness: h.Get(wire.StalenessBoundHeader)}
+	m := Meta{ServedBy: h.Get(wire.ServedByHeader), Consistency: h.Get(wire.ConsistencyHeader), Staleness: h.Get(wire.StalenessBoundHeader),
+		RequestID: h.Get(wire.RequestIDHeader)}
 	m.Applied, _ = strconv.ParseUint(h.Get(wire.AppliedIndexHeader), 10, 64)
 	return m
 }
@@ -46,6 +48,7 @@ func metaOf(h http.Header) Meta {
 // Fill copies m into op.
 func (m Meta) Fill(op *history.Op) {
 	op.ServedBy, op.Applied, op.Consistency, op.Staleness = m.ServedBy, m.Applied, m.Consistency, m.Staleness
+	op.RequestID = m.RequestID
 }
 
 // Call runs one call with the consistency headers of mode (history.Mode*)

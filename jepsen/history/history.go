@@ -59,6 +59,9 @@ type Op struct {
 	Applied     uint64 `json:"applied,omitempty"`
 	Consistency string `json:"consistency,omitempty"`
 	Staleness   string `json:"staleness,omitempty"`
+	// RequestID is the call's Trent-Request-Id: its audit record's
+	// requestID on the node it was sent to.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Event is a fault interval of the nemesis.

@@ -136,6 +136,7 @@ type Nemesis struct {
 
 	killed, paused, wiped []int
 	cut                   bool
+	disk                  diskState // disk.go
 	// Current describes the fault in force, for progress output.
 	current chan string
 }
@@ -197,6 +198,9 @@ func (n *Nemesis) Run(ctx context.Context) ([]history.Event, error) {
 		f := n.faults[n.rng.IntN(len(n.faults))]
 		ev := history.Event{Name: f, Start: n.now()}
 		targets, err := n.start(ctx, f)
+		if n.disk.event != "" { // crash-points names the point
+			ev.Name, n.disk.event = n.disk.event, ""
+		}
 		if err != nil {
 			n.log("nemesis: %s failed: %v", f, err)
 		}
@@ -307,7 +311,9 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 		n.wiped = append(n.wiped, target)
 		return []int{target}, n.c.Wipe(ctx, target)
 	}
-	return nil, fmt.Errorf("unknown fault %q", f)
+	targets, name, err := n.startDisk(ctx, f, leader, lerr, follower)
+	n.disk.event = name
+	return targets, err
 }
 
 // isolate cuts the nodes in side from the rest, both ways.
@@ -343,6 +349,7 @@ func (n *Nemesis) Heal(ctx context.Context) error {
 		}
 	}
 	n.paused = nil
+	errs = append(errs, n.healDisk()...)
 	// Restart together: a node serves only once it has caught up through a
 	// quorum, which may need the others back.
 	var mu sync.Mutex

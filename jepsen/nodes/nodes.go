@@ -47,6 +47,15 @@ type Config struct {
 	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
 	NodeArgs []string
 	LogLevel string
+	// DiskLimit, if positive, puts each node's data dir on a tmpfs of that
+	// many bytes (root; the caller runs in its own mount namespace), which
+	// Fill fills and Free frees (see disk.go).
+	DiskLimit int64
+	// Failpoints gives each node a fault-point control file (a node built
+	// with -tags faultinject reads it; see SetFailpoints); every line of
+	// FailpointBase is in it throughout.
+	Failpoints    bool
+	FailpointBase string
 	// Log receives progress lines.
 	Log func(format string, args ...any)
 }
@@ -68,8 +77,11 @@ type Node struct {
 	GossipAddr string
 	// peerMap is the --peer-dial-map value: peers' addresses to proxies.
 	peerMap string
-	DataDir string
-	LogPath string
+	// failpoints is the fault-point control file, "" without one.
+	failpoints string
+	mounted    bool // DataDir is a tmpfs of its own
+	DataDir    string
+	LogPath    string
 
 	mu     sync.Mutex
 	proc   *nodeproc.Process // the current process, nil before the first start
@@ -110,6 +122,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		n.LogPath = filepath.Join(n.DataDir, "node.log")
 		c.Nodes = append(c.Nodes, n)
 	}
+	if err := c.prepareDisks(); err != nil {
+		c.Unmount()
+		return nil, err
+	}
 	if cfg.Proxy != nil && cfg.Net == nil {
 		if err := setPeerMaps(c.Nodes, cfg.Proxy); err != nil {
 			return nil, err
@@ -119,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	defer func() {
 		if !ok {
 			c.Stop()
+			c.Unmount()
 		}
 	}()
 	if err := c.start(ctx, c.Nodes[0], nil); err != nil {
@@ -289,6 +306,9 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 		cmd = c.cfg.Net.Command(n.Index, c.cfg.NodeBin, args...)
 	} else {
 		cmd = exec.Command(c.cfg.NodeBin, args...)
+	}
+	if n.failpoints != "" {
+		cmd.Env = append(os.Environ(), failpointEnv+"="+n.failpoints)
 	}
 	header := fmt.Sprintf("=== jepsen: starting %s at %s\n", n.ID, time.Now().UTC().Format(time.RFC3339Nano))
 	p, err := nodeproc.Start(cmd, n.LogPath, header)

@@ -42,12 +42,15 @@ type Config struct {
 	Schedule nemesis.Schedule `json:"schedule"`
 	MinRate  float64          `json:"min_ok_ops_per_second"`
 	// Rate caps each worker's operations a second (0: no cap).
-	Rate          float64       `json:"rate_per_worker"`
-	Netns         bool          `json:"netns"`
-	Prefix        string        `json:"netns_prefix"`
-	Subnet        string        `json:"subnet"`
-	BasePort      int           `json:"base_port"`
-	NodeBin       string        `json:"node_bin"`
+	Rate     float64 `json:"rate_per_worker"`
+	Netns    bool    `json:"netns"`
+	Prefix   string  `json:"netns_prefix"`
+	Subnet   string  `json:"subnet"`
+	BasePort int     `json:"base_port"`
+	NodeBin  string  `json:"node_bin"`
+	// FaultNodeBin is the node built with -tags faultinject, for the
+	// cells whose faults need fault points (disk.go).
+	FaultNodeBin  string        `json:"fault_node_bin,omitempty"`
 	TrentBin      string        `json:"trent_bin"`
 	Dir           string        `json:"dir"`
 	LinearTimeout time.Duration `json:"linearizability_timeout"`
@@ -112,10 +115,14 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	if px != nil {
 		prox = px
 	}
-	cl, err := nodes.Start(ctx, nodes.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
-		BasePort: cfg.BasePort, NodeArgs: nodeArgs, Log: logf})
+	nc := nodes.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
+		BasePort: cfg.BasePort, NodeArgs: nodeArgs, Log: logf}
+	if err := diskSetup(cfg, faults, &nc); err != nil {
+		return cell, err
+	}
+	cl, err := nodes.Start(ctx, nc)
 	if cl != nil {
-		defer cl.Stop()
+		defer func() { cl.Stop(); cl.Unmount() }()
 	}
 	if err != nil {
 		return cell, err
@@ -202,6 +209,8 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	}
 	env.FinalReads(ctx, fw)
 	cl.Stop()
+	trails := auditTrails(ctx, cfg, cl, events) // before the data dirs go
+	cl.Unmount()
 	elapsed := time.Duration(env.Rec.Now())
 
 	// Check and report.
@@ -220,6 +229,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		checker.Logs(cl.LogPaths()),
 		checker.Throughput(ops, cfg.TimeLimit+cfg.Recovery, cfg.MinRate),
 	}
+	results = append(results, checker.Audit(ops, trails))
 	if nemErr != nil {
 		results = append(results, checker.Result{Name: "nemesis", Verdict: checker.Unknown, Notes: []string{nemErr.Error()}})
 	}

@@ -17,6 +17,9 @@ func TestVerdict(t *testing.T) {
 	slow := report.Cell{Workload: "keystate", Nemesis: "pause", Verdict: checker.Invalid,
 		Anomalies: map[string]int{"throughput/too-slow": 1}}
 	broken := report.Cell{Workload: "grants", Nemesis: "partition", Error: "setup failed"}
+	diskCaught := report.Cell{Workload: "keystate", Nemesis: "disk", Verdict: checker.Invalid,
+		Anomalies: map[string]int{"audit/unaudited": 4}}
+	diskMissed := report.Cell{Workload: "keystate", Nemesis: "disk", Verdict: checker.Valid}
 	tests := []struct {
 		name   string
 		canary bool
@@ -31,6 +34,9 @@ func TestVerdict(t *testing.T) {
 		{"canary not caught", true, []report.Cell{valid, valid}, false},
 		{"canary caught only by a non-consistency checker", true, []report.Cell{valid, slow}, false},
 		{"canary with a cell that did not run", true, []report.Cell{stale, broken}, false},
+		{"disk canary caught by the audit checker", true, []report.Cell{stale, diskCaught}, true},
+		{"disk canary missed though another cell caught its canary", true, []report.Cell{stale, diskMissed}, false},
+		{"disk canary alone", true, []report.Cell{diskCaught}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,9 +71,9 @@ func TestPlan(t *testing.T) {
 		err   bool
 	}{
 		{"one cell", func(o options) options { return o }, 1, false},
-		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 5, false},
-		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 24, false},
-		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 27, false},
+		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 6, false},
+		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 33, false},
+		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 36, false},
 		{"bad workload", func(o options) options { o.workload = "bogus"; return o }, 0, true},
 		{"bad nemesis", func(o options) options { o.nemesis = "bogus"; return o }, 0, true},
 		{"bad matrix", func(o options) options { o.matrix = "huge"; return o }, 0, true},
@@ -78,12 +84,25 @@ func TestPlan(t *testing.T) {
 			if (err != nil) != tt.err || len(cells) != tt.cells {
 				t.Fatalf("plan = %d cells, %v; want %d (error %v)", len(cells), err, tt.cells, tt.err)
 			}
-			if tt.name == "smoke is small" && len(cells) > 6 {
+			if tt.name == "smoke is small" && len(cells) > 7 {
 				t.Fatalf("smoke has %d cells", len(cells))
 			}
 			if tt.name == "smoke is small" || strings.HasPrefix(tt.name, "full") {
 				if !coversFault(t, cells, nemesis.Wipe) {
 					t.Fatalf("%s: no cell can wipe a node", tt.name)
+				}
+				if !coversFault(t, cells, nemesis.DiskFull) || !coversFault(t, cells, nemesis.FsyncFail) {
+					t.Fatalf("%s: no cell fills a disk or fails an fsync", tt.name)
+				}
+			}
+			if strings.HasPrefix(tt.name, "full") {
+				for _, c := range cells {
+					if c.nemesis == nemesis.CrashPoints && c.timeLimit < crashPointsTime {
+						t.Fatalf("%s/%s has %v, too little to take every crash point", c.workload, c.nemesis, c.timeLimit)
+					}
+				}
+				if !coversFault(t, cells, nemesis.CrashPoints) {
+					t.Fatalf("%s: no crash-points cell", tt.name)
 				}
 			}
 		})
