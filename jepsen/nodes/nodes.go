@@ -41,8 +41,9 @@ type Config struct {
 	// listen on 127.0.0.1 from BasePort.
 	Net      *netns.Net
 	BasePort int
-	// Proxy, if not nil (loopback only), gives every directed link its
-	// own proxy: each node dials its peers through them (--peer-dial-map).
+	// Proxy, if not nil, gives every directed link its own proxy: each
+	// node dials its peers through them (--peer-dial-map). On loopback
+	// they cut links; in namespaces they shape them (slow, lossy).
 	Proxy Proxy
 	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
 	NodeArgs []string
@@ -110,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		n.LogPath = filepath.Join(n.DataDir, "node.log")
 		c.Nodes = append(c.Nodes, n)
 	}
-	if cfg.Proxy != nil && cfg.Net == nil {
+	if cfg.Proxy != nil {
 		if err := setPeerMaps(c.Nodes, cfg.Proxy); err != nil {
 			return nil, err
 		}

@@ -41,6 +41,9 @@ type Config struct {
 	Unsafe   bool             `json:"unsafe"`
 	Schedule nemesis.Schedule `json:"schedule"`
 	MinRate  float64          `json:"min_ok_ops_per_second"`
+	// MaxWriteUnavailability is the share of writes that may fail while
+	// links are slow but a quorum is reachable (checker.WriteAvailability).
+	MaxWriteUnavailability float64 `json:"max_write_unavailability"`
 	// Rate caps each worker's operations a second (0: no cap).
 	Rate          float64       `json:"rate_per_worker"`
 	Netns         bool          `json:"netns"`
@@ -88,6 +91,11 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 			return cell, errors.New("partitions without network namespaces need a node binary with --peer-dial-map; run as root, or use a newer node")
 		}
 		px = proxy.New()
+	}
+	if px, err = linkProxies(cfg, faults, px); err != nil {
+		return cell, err
+	}
+	if px != nil {
 		defer px.Close()
 	}
 
@@ -138,7 +146,11 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	if px != nil {
 		netw = px
 	}
+	netw = bothNets(nt, px, netw)
 	nem := nemesis.New(cl, netw, faults, cfg.Schedule, cfg.Seed, env.Rec.Now, logf)
+	if px != nil {
+		nem.SetLinks(px)
+	}
 	chaos, stopChaos := context.WithTimeout(ctx, cfg.TimeLimit)
 	defer stopChaos()
 	load, stopLoad := context.WithCancel(ctx)
@@ -219,6 +231,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		convergence,
 		checker.Logs(cl.LogPaths()),
 		checker.Throughput(ops, cfg.TimeLimit+cfg.Recovery, cfg.MinRate),
+		checker.WriteAvailability(ops, slowWindows(events), cfg.MaxWriteUnavailability),
 	}
 	if nemErr != nil {
 		results = append(results, checker.Result{Name: "nemesis", Verdict: checker.Unknown, Notes: []string{nemErr.Error()}})

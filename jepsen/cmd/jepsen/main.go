@@ -53,7 +53,7 @@ type options struct {
 	out, nodeBin, trentBin, subnet, pref string
 	basePort                             int
 	check                                string
-	minRate, rate                        float64
+	minRate, rate, maxWriteUnavail       float64
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -85,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pref, "netns-prefix", "jepsen", "name prefix of the namespaces and links (cleaned at start and end)")
 	fs.IntVar(&o.basePort, "base-port", 17900, "first port on loopback with --no-netns")
 	fs.Float64Var(&o.minRate, "min-rate", 5, "minimum ok operations per second for a cell to pass")
+	fs.Float64Var(&o.maxWriteUnavail, "max-write-unavailability", 0.01, "share of writes that may fail for unavailability while links are slow but a quorum is reachable")
 	fs.Float64Var(&o.rate, "rate", 50, "maximum operations per second of each worker (0: unlimited)")
 	fs.StringVar(&o.check, "check", "", "re-check the history of a cell folder (DIR/history.jsonl) and print the results; runs nothing")
 	if err := fs.Parse(args); err != nil {
@@ -152,12 +153,14 @@ func plan(o options) ([]cellSpec, error) {
 				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
 			}
 		}
+		// Slow and lossy links (a far follower among them), one cell.
+		cells = append(cells, cellSpec{"keystate", "slow", 3, 20 * time.Second})
 		return checked(cells)
 	case "full":
 		var cells []cellSpec
 		for _, w := range workload.Names() {
 			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", nemesis.Wipe, "partition,kill,pause"}
+				"kill", "pause", nemesis.Wipe, "partition,kill,pause", "slow"}
 			if o.nodes == 5 {
 				nemeses = append(nemeses, "partition-majorities")
 			}
@@ -235,7 +238,8 @@ func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io
 			Workload: s.workload, Nemesis: s.nemesis, Nodes: s.nodes, Concurrency: o.concurrency,
 			TimeLimit: s.timeLimit, Recovery: o.recovery, Seed: o.seed + uint64(i), MaxStaleness: o.maxStaleness,
 			Unsafe: o.canary, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate, Rate: o.rate,
-			Netns: useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
+			MaxWriteUnavailability: o.maxWriteUnavail,
+			Netns:                  useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
 			NodeBin: o.nodeBin, TrentBin: o.trentBin, LinearTimeout: o.linTimeout,
 			Dir: filepath.Join(runDir, fmt.Sprintf("%s-%s", s.workload, strings.ReplaceAll(s.nemesis, ",", "+"))),
 			Log: logf, Stdout: stdout,

@@ -65,9 +65,9 @@ func TestPlan(t *testing.T) {
 		err   bool
 	}{
 		{"one cell", func(o options) options { return o }, 1, false},
-		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 5, false},
-		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 24, false},
-		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 27, false},
+		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 6, false},
+		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 27, false},
+		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 30, false},
 		{"bad workload", func(o options) options { o.workload = "bogus"; return o }, 0, true},
 		{"bad nemesis", func(o options) options { o.nemesis = "bogus"; return o }, 0, true},
 		{"bad matrix", func(o options) options { o.matrix = "huge"; return o }, 0, true},
@@ -78,12 +78,15 @@ func TestPlan(t *testing.T) {
 			if (err != nil) != tt.err || len(cells) != tt.cells {
 				t.Fatalf("plan = %d cells, %v; want %d (error %v)", len(cells), err, tt.cells, tt.err)
 			}
-			if tt.name == "smoke is small" && len(cells) > 6 {
+			if tt.name == "smoke is small" && len(cells) > 7 {
 				t.Fatalf("smoke has %d cells", len(cells))
 			}
 			if tt.name == "smoke is small" || strings.HasPrefix(tt.name, "full") {
 				if !coversFault(t, cells, nemesis.Wipe) {
 					t.Fatalf("%s: no cell can wipe a node", tt.name)
+				}
+				if !coversFault(t, cells, nemesis.SlowFollower) {
+					t.Fatalf("%s: no cell has a slow follower", tt.name)
 				}
 			}
 		})
