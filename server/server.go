@@ -163,6 +163,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	ccfg := cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
 		PeerTLS: clientTLS, NodeCertTTL: s.nodeCertTTL(),
 		NodeCert: func() *x509.Certificate { return p.nodeCert().Leaf }, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
+	ccfg.Now = knobs.Now // join token expiry
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
 	}
@@ -390,6 +391,10 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 func (s *Server) startReads() (*consistency.Tracker, error) {
 	rc := consistency.Config{NodeID: s.nodeID, MaxStaleness: time.Duration(s.cfg.MaxStaleness),
 		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log}
+	if s.cfg.UnsafeClockFreshness {
+		s.log.Warn("UNSAFE: bounded reads are timed on the time of day (--unsafe-clock-freshness); for the Jepsen canary only")
+		rc.Now = s.cfg.knobs().Now
+	}
 	if s.metrics != nil {
 		rc.Observer = s.metrics
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	// node dials its peers through them (--peer-dial-map). On loopback
 	// they cut links; in namespaces they shape them (slow, lossy).
 	Proxy Proxy
+	// ClockDir, if set, holds a clock file per node (--unsafe-clock-file)
+	// through which SetClock moves the node's time of day.
+	ClockDir string
 	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
 	NodeArgs []string
 	LogLevel string
@@ -283,6 +286,9 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 	}
 	if n.peerMap != "" {
 		args = append(args, "--peer-dial-map", n.peerMap)
+	}
+	if f := c.clockFile(n); f != "" {
+		args = append(args, "--unsafe-clock-file", f)
 	}
 	args = append(args, extra...)
 	var cmd *exec.Cmd

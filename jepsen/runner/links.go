@@ -3,6 +3,9 @@ package runner
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/trentkms/trent/jepsen/checker"
 	"github.com/trentkms/trent/jepsen/history"
@@ -66,4 +69,24 @@ func slowWindows(events []history.Event) []checker.Window {
 		ws = append(ws, w)
 	}
 	return ws
+}
+
+// clockArgs gives a cell with clock faults a clock file per node, in
+// dir/clocks, and returns that directory ("" without clock faults). The
+// canary of the clock faults is a node that times bounded reads on its
+// time of day (--unsafe-clock-freshness) instead of skipping the
+// freshness check.
+func clockArgs(cfg Config, faults, args []string) ([]string, string, error) {
+	if !nemesis.NeedsClocks(faults) {
+		return args, "", nil
+	}
+	dir := filepath.Join(cfg.Dir, "clocks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	if cfg.Unsafe {
+		args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--unsafe-skip-freshness" })
+		args = append(args, "--unsafe-clock-freshness")
+	}
+	return args, dir, nil
 }

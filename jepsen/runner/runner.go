@@ -84,6 +84,10 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	if err != nil {
 		return cell, err
 	}
+	nodeArgs, clockDir, err := clockArgs(cfg, faults, nodeArgs)
+	if err != nil {
+		return cell, err
+	}
 	// Partitions without namespaces: a proxy per link on loopback.
 	var px *proxy.Net
 	if nemesis.NeedsNetwork(faults) && !cfg.Netns {
@@ -121,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		prox = px
 	}
 	cl, err := nodes.Start(ctx, nodes.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
-		BasePort: cfg.BasePort, NodeArgs: nodeArgs, Log: logf})
+		BasePort: cfg.BasePort, NodeArgs: nodeArgs, ClockDir: clockDir, Log: logf})
 	if cl != nil {
 		defer cl.Stop()
 	}
