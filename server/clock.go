@@ -16,8 +16,9 @@ import (
 // runs. Its readings carry no monotonic clock reading, like a time of day
 // read from a stepped OS clock: a deadline compared with it moves with
 // the jumps. What it drives is every wall-clock reading of the node that
-// TestingKnobs.Now and CertNow drive (deletion and rotation dates, audit
-// event times, join token and certificate expiry, TLS validity checks).
+// TestingKnobs.Now and CertNow drive (deletion and rotation dates, TLS
+// validity checks, certificate renewal) and more (clockFileNow: audit
+// event times, join token expiry, the dates of issued certificates).
 // The consistency tracker keeps the monotonic clock (docs/consistency.md),
 // unless --unsafe-clock-freshness, the canary of the clock faults.
 //
@@ -40,6 +41,16 @@ type clockState struct {
 	offset time.Duration
 	rate   float64 // 0 means 1
 	since  time.Time
+}
+
+// clockFileNow is the clock file's time of day, or nil without one: what
+// the harness's clock faults move besides the knobs' clocks (the cluster
+// service's and the audit trail's). In-process tests move only the knobs.
+func (c *Config) clockFileNow() func() time.Time {
+	if c.UnsafeClockFile == "" {
+		return nil
+	}
+	return clockFor(c.UnsafeClockFile)
 }
 
 // clockFiles shares one clock per path among the node's knobs() calls.
@@ -126,4 +137,64 @@ func parseClock(s string) (clockState, error) {
 		}
 	}
 	return st, nil
+}
+
+// A steadyClock dates the node's timed work (deletions and rotations that
+// come due, the dates proposers put in commands) so that a jump of the
+// time of day cannot make anything happen early. It follows the time of
+// day, but also measures on the monotonic clock how long the node has
+// run: Due never runs ahead of the time of day at start plus the time
+// run (a jump forward cannot make a deletion due early), and Date never
+// falls behind it (a jump back cannot date a deletion's end early). Both
+// err on the late side: a clock set right while the node runs delays
+// dated work until it restarts, never hastens it. The time of day at
+// start is trusted: start nodes with a synchronized clock.
+type steadyClock struct {
+	now   func() time.Time // the time of day
+	mono  func() time.Time // a monotonic clock (time.Now)
+	wall0 time.Time
+	mono0 time.Time
+}
+
+func newSteadyClock(now, mono func() time.Time) *steadyClock {
+	return &steadyClock{now: now, mono: mono, wall0: now(), mono0: mono()}
+}
+
+// run is the time of day at start plus the time run since.
+func (c *steadyClock) run() time.Time { return c.wall0.Add(c.mono().Sub(c.mono0)) }
+
+// Due is the clock against which work comes due: the earlier reading.
+func (c *steadyClock) Due() time.Time {
+	t, r := c.now(), c.run()
+	if t.Before(r) {
+		return t
+	}
+	return r
+}
+
+// Date is the clock from which a proposer dates the end of a waiting
+// period: the later reading.
+func (c *steadyClock) Date() time.Time {
+	t, r := c.now(), c.run()
+	if t.After(r) {
+		return t
+	}
+	return r
+}
+
+// timedWork returns the clocks of the KMS service (date) and of the
+// leader's lifecycle passes (due): a steadyClock over the node's time of
+// day, unless a test injects its own clock (TestingKnobs.Now), which
+// then moves days ahead at will.
+func (c *Config) timedWork() (date, due func() time.Time) {
+	k := c.knobs()
+	if c.Testing != nil && c.Testing.Now != nil {
+		return k.Now, k.Now
+	}
+	now := k.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := newSteadyClock(now, time.Now)
+	return s.Date, s.Due
 }

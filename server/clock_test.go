@@ -109,3 +109,56 @@ func TestUnsafeClockFileDrivesTheKnobs(t *testing.T) {
 		})
 	}
 }
+
+func TestSteadyClockNeverHastensDatedWork(t *testing.T) {
+	start := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	var wall, mono time.Time = start, start
+	c := newSteadyClock(func() time.Time { return wall }, func() time.Time { return mono })
+	hour := time.Hour
+	tests := []struct {
+		name      string
+		run, jump time.Duration // time run since start; the time of day's error
+		due, date time.Time
+	}{
+		{"in step", hour, 0, start.Add(hour), start.Add(hour)},
+		{"jumped 30 days ahead: nothing comes due early", hour, 720 * hour, start.Add(hour), start.Add(721 * hour)},
+		{"jumped back: no waiting period ends early", hour, -48 * hour, start.Add(-47 * hour), start.Add(hour)},
+		{"running slow", 2 * hour, -hour, start.Add(hour), start.Add(2 * hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mono, wall = start.Add(tt.run), start.Add(tt.run+tt.jump)
+			if got := c.Due(); !got.Equal(tt.due) {
+				t.Errorf("Due() = %v, want %v", got, tt.due)
+			}
+			if got := c.Date(); !got.Equal(tt.date) {
+				t.Errorf("Date() = %v, want %v", got, tt.date)
+			}
+		})
+	}
+}
+
+func TestTimedWork(t *testing.T) {
+	injected := func() time.Time { return time.Unix(0, 0) }
+	cfg := Config{Testing: &TestingKnobs{Now: injected}}
+	if date, due := cfg.timedWork(); !date().Equal(time.Unix(0, 0)) || !due().Equal(time.Unix(0, 0)) {
+		t.Fatal("a test's clock is not used as is")
+	}
+	path := filepath.Join(t.TempDir(), "clock")
+	cfg = Config{UnsafeClockFile: path}
+	date, due := cfg.timedWork()
+	if err := os.WriteFile(path, []byte("offset=720h"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := clockFiles.Load(path)
+	cf := c.(*clockFile)
+	cf.mu.Lock()
+	cf.checked = time.Time{} // look at the file again now
+	cf.mu.Unlock()
+	if d := time.Until(due()); d > time.Minute {
+		t.Fatalf("due reads %v ahead after the time of day jumped a month", d)
+	}
+	if d := time.Until(date()); d < 719*time.Hour {
+		t.Fatalf("date reads %v ahead, want the jumped time of day", d)
+	}
+}

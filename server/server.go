@@ -163,7 +163,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	ccfg := cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
 		PeerTLS: clientTLS, NodeCertTTL: s.nodeCertTTL(),
 		NodeCert: func() *x509.Certificate { return p.nodeCert().Leaf }, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
-	ccfg.Now = knobs.Now // join token expiry
+	ccfg.Now = cfg.clockFileNow() // join token expiry, issued certificates
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
 	}
@@ -446,8 +446,11 @@ func (s *Server) hold(state string) {
 func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
 	g, nodeID := s.gate, s.nodeID
 	knobs := s.cfg.knobs()
+	// Dated work is timed so that no jump of the time of day hastens it.
+	date, due := s.cfg.timedWork()
+	knobs.Now = due
 	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
-		Now: knobs.Now, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
+		Now: date, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
 	if err != nil {
 		return err
 	}
