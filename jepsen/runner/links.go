@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/jepsen/nemesis"
 	"github.com/trentkms/trent/jepsen/netns"
 	"github.com/trentkms/trent/jepsen/proxy"
+	"github.com/trentkms/trent/jepsen/workload"
 )
 
 // linkProxies returns the proxies of a cell whose faults shape links
@@ -89,4 +90,14 @@ func clockArgs(cfg Config, faults, args []string) ([]string, string, error) {
 		args = append(args, "--unsafe-clock-freshness")
 	}
 	return args, dir, nil
+}
+
+// faultChecks are the checkers of the slow-link and clock faults: writes
+// keep working while links are slow, and no deletion comes early.
+func faultChecks(cfg Config, ops []history.Op, events []history.Event) []checker.Result {
+	out := []checker.Result{checker.WriteAvailability(ops, slowWindows(events), cfg.MaxWriteUnavailability)}
+	if cfg.Workload == "lifecycle" {
+		out = append(out, checker.EarlyDeletion(ops, workload.DoomedWindowDays*workload.DayForLifecycle, cfg.MaxStaleness))
+	}
+	return out
 }

@@ -54,6 +54,9 @@ type Config struct {
 	TrentBin      string        `json:"trent_bin"`
 	Dir           string        `json:"dir"`
 	LinearTimeout time.Duration `json:"linearizability_timeout"`
+	// Sample, if positive, samples the nodes' memory, descriptors, log
+	// and audit sizes this often (the soak; soak.go).
+	Sample time.Duration `json:"sample,omitempty"`
 	// Log receives progress lines; Stdout the periodic progress display.
 	Log    func(string, ...any) `json:"-"`
 	Stdout io.Writer            `json:"-"`
@@ -185,6 +188,10 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 			}
 		})
 	}
+	var soaking *soak
+	if cfg.Sample > 0 {
+		soaking = startSoak(load, cfg.Sample, cl, env.Rec)
+	}
 	progressDone := make(chan struct{})
 	go progress(load, cfg, env.Rec, nem, progressDone)
 	events, nemErr := nem.Run(chaos)
@@ -235,7 +242,14 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		convergence,
 		checker.Logs(cl.LogPaths()),
 		checker.Throughput(ops, cfg.TimeLimit+cfg.Recovery, cfg.MinRate),
-		checker.WriteAvailability(ops, slowWindows(events), cfg.MaxWriteUnavailability),
+	}
+	results = append(results, faultChecks(cfg, ops, events)...)
+	if soaking != nil {
+		res, err := soaking.finish(cfg.Dir)
+		if err != nil {
+			return cell, err
+		}
+		results = append(results, res)
 	}
 	if nemErr != nil {
 		results = append(results, checker.Result{Name: "nemesis", Verdict: checker.Unknown, Notes: []string{nemErr.Error()}})
