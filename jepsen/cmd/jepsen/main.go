@@ -54,6 +54,7 @@ type options struct {
 	basePort                             int
 	check                                string
 	soak                                 time.Duration
+	summarize                            string
 	minRate, rate, maxWriteUnavail       float64
 }
 
@@ -89,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.maxWriteUnavail, "max-write-unavailability", 0.01, "share of writes that may fail for unavailability while links are slow but a quorum is reachable")
 	fs.Float64Var(&o.rate, "rate", 50, "maximum operations per second of each worker (0: unlimited)")
 	fs.DurationVar(&o.soak, "soak", 0, "run a soak of this length instead (e.g. 30m): 5 nodes, the mixed workload at --rate 5 a worker, a fault every few minutes; reports throughput, memory, descriptors, log and audit growth")
+	fs.StringVar(&o.summarize, "summarize", "", "summarize the verdicts of every run folder under DIR per cell (scripts/jepsen-seeds.sh); runs nothing")
 	fs.StringVar(&o.check, "check", "", "re-check the history of a cell folder (DIR/history.jsonl) and print the results; runs nothing")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,6 +104,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.check != "" {
 		return recheck(o, stdout, stderr)
+	}
+	if o.summarize != "" {
+		return summarize(o.summarize, stdout, stderr)
 	}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano() % 1_000_000)
