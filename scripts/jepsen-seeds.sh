@@ -22,12 +22,8 @@ if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
 fi
 first="${JEPSEN_SEED:-$(( $(date +%s) % 100000 ))}"
 out="${JEPSEN_OUT:-jepsen/runs/seeds-$(date -u +%Y%m%d-%H%M%S)}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
-go build -o "$tmp/trent" ./cmd/trent
-go build -o "$tmp/jepsen" ./jepsen/cmd/jepsen
+. scripts/jepsen-lib.sh
+tmp="$bin"
 mkdir -p "$out"
 start=$(date +%s)
 for (( i = 0; i < n; i++ )); do

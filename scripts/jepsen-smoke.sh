@@ -15,12 +15,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 out="${JEPSEN_OUT:-jepsen/runs}"
 seed="${JEPSEN_SEED:-$(( $(date +%s) % 100000 ))}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
-go build -o "$tmp/trent" ./cmd/trent
-go build -o "$tmp/jepsen" ./jepsen/cmd/jepsen
+. scripts/jepsen-lib.sh
+tmp="$bin"
 common=(--node-bin "$tmp/node" --trent-bin "$tmp/trent" --out "$out" --seed "$seed"
   --netns-prefix "${JEPSEN_NETNS_PREFIX:-jepsen}" --subnet "${JEPSEN_SUBNET:-10.213.0}")
 

@@ -1,0 +1,8 @@
+# Sourced by the Jepsen scripts (jepsen-smoke.sh, jepsen-seeds.sh): builds
+# the node, the trent CLI and the jepsen command once into a temporary
+# directory, removed at exit, named by $bin.
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -tags hashicorpmetrics -o "$bin/node" ./cmd/node
+go build -o "$bin/trent" ./cmd/trent
+go build -o "$bin/jepsen" ./jepsen/cmd/jepsen
