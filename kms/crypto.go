@@ -225,6 +225,17 @@ func (s *Service) ciphertextKey(ctx context.Context, raw []byte, keyID string, r
 		return nil, errInvalidCiphertext()
 	}
 	k, ok := s.store.Key(formatUUID(blob.KeyID))
+	if !ok || !hasVersion(k, blob.VersionID) {
+		// A genuine ciphertext names a key and version of the replicated
+		// state; a node that lacks them lags (a bounded read may), and
+		// looks again on fresh state before it refuses the ciphertext, as
+		// writes do (found by the Jepsen harness under slow links: a
+		// Decrypt right after a rotation answered InvalidCiphertext).
+		if err := s.linearize(ctx, 0); err != nil {
+			return nil, err
+		}
+		k, ok = s.store.Key(formatUUID(blob.KeyID))
+	}
 	if keyID != "" {
 		named, err := s.resolveKey(p, keyID, true)
 		if err != nil {
@@ -254,6 +265,12 @@ func (s *Service) ciphertextKey(ctx context.Context, raw []byte, keyID string, r
 		return nil, errInvalidCiphertext()
 	}
 	return &sealed{blob: blob, key: k, version: v}, nil
+}
+
+// hasVersion says whether k has the key version a blob names.
+func hasVersion(k *fsm.Key, versionID [16]byte) bool {
+	_, ok := k.Version(versionHex(versionID))
+	return ok
 }
 
 // open decrypts c with encryption context ec inside the HSM.

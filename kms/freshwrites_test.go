@@ -2,13 +2,11 @@ package kms_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/trentkms/trent/fsm"
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
-	"github.com/trentkms/trent/hsm/soft"
 	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/wire"
@@ -82,16 +80,6 @@ func (l *lagLog) ReadIndex(context.Context) (uint64, error) {
 // NotFound for a grant created a moment before through another node).
 func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 	root := identity.NewContext(context.Background(), identity.RootPrincipal("111122223333"))
-	newSvc := func(t *testing.T, h *soft.HSM, store *fsm.FSM, log interface {
-		kms.Log
-		kms.ReadIndexer
-	}) *kms.Service {
-		svc, err := kms.New(kms.Config{Region: "us-east-1", Store: store, Log: log, Reads: log, HSM: h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return svc
-	}
 	for _, tc := range []struct {
 		name  string
 		setup func(t *testing.T, other *kms.Service) (keyID, grantID string)
@@ -149,14 +137,7 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			h, err := soft.Create(filepath.Join(dir, "state"), soft.InsecureDevKeyFile(filepath.Join(dir, "key"), true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { h.Close() })
-			l := &lagLog{leader: fsm.New(), follower: fsm.New()}
-			other := newSvc(t, h, l.leader, elsewhere{l})
+			l, other, follower := lagServices(t)
 			var keyID, grantID string
 			if tc.setup != nil {
 				// The follower has the key, disabled; the other node
@@ -187,7 +168,6 @@ func TestWritesOnALaggingFollowerDoNotFailOnTheLag(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			follower := newSvc(t, h, l.follower, l)
 			if err := tc.write(follower, keyID, grantID); err != nil {
 				t.Fatalf("write on the lagging follower: %v", err)
 			}

@@ -18,15 +18,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 out="${JEPSEN_OUT:-jepsen/runs}"
 seed="${JEPSEN_SEED:-$(( $(date +%s) % 100000 ))}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-go build -tags hashicorpmetrics -o "$tmp/node" ./cmd/node
-# The disk cell's fsync failures (and the disk canaries) need the node's
-# fault points: a second build with -tags faultinject.
-go build -tags hashicorpmetrics,faultinject -o "$tmp/node-faultinject" ./cmd/node
-go build -o "$tmp/trent" ./cmd/trent
-go build -o "$tmp/jepsen" ./jepsen/cmd/jepsen
+. scripts/jepsen-lib.sh
+tmp="$bin"
 common=(--node-bin "$tmp/node" --fault-node-bin "$tmp/node-faultinject" --trent-bin "$tmp/trent" --out "$out" --seed "$seed"
   --netns-prefix "${JEPSEN_NETNS_PREFIX:-jepsen}" --subnet "${JEPSEN_SUBNET:-10.213.0}")
 

@@ -23,6 +23,7 @@ func openAudit(cfg Config, dataDir, nodeID string, log *slog.Logger, m *metrics.
 	}
 	opts := audit.Options{Dir: dir, NodeID: nodeID, Region: cfg.Region, Logger: log,
 		SyncInterval: time.Duration(cfg.AuditSyncInterval)}
+	opts.Now = cfg.clockFileNow() // event times
 	if m != nil {
 		opts.Observer = m
 	}

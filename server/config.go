@@ -100,6 +100,14 @@ type Config struct {
 	// seven-day deletion window end in seconds; a node logs a warning
 	// when it is set. Never set it in production.
 	UnsafeLifecycleDay Duration `json:"-"`
+	// UnsafeClockFile moves the node's time of day by what the file says
+	// (see clockFile): the Jepsen harness's clock faults make it jump and
+	// drift. Never set it in production.
+	UnsafeClockFile string `json:"-"`
+	// UnsafeClockFreshness times the freshness of bounded reads on that
+	// time of day instead of the monotonic clock: the canary of the clock
+	// faults, which must catch it.
+	UnsafeClockFreshness bool `json:"-"`
 	// MetricsAddr, if set, serves the Prometheus metrics over plain HTTP
 	// at /metrics on this address (and nothing else), for a scraper that
 	// holds no client certificate; bind it to loopback or a management
@@ -191,10 +199,20 @@ type TestingKnobs struct {
 
 // knobs returns c's testing knobs, the zero value when there are none.
 func (c *Config) knobs() TestingKnobs {
-	if c.Testing == nil {
-		return TestingKnobs{}
+	var k TestingKnobs
+	if c.Testing != nil {
+		k = *c.Testing
 	}
-	return *c.Testing
+	if c.UnsafeClockFile != "" {
+		clock := clockFor(c.UnsafeClockFile)
+		if k.Now == nil {
+			k.Now = clock
+		}
+		if k.CertNow == nil {
+			k.CertNow = clock
+		}
+	}
+	return k
 }
 
 // DefaultConfig returns the embedded single-node defaults.
@@ -445,6 +463,9 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 		cfg.UnsafeLifecycleDay = Duration(d)
 		return nil
 	})
+	// Hidden: the Jepsen harness's clock faults, and their canary.
+	fs.StringVar(&cfg.UnsafeClockFile, "unsafe-clock-file", "", "")
+	fs.BoolVar(&cfg.UnsafeClockFreshness, "unsafe-clock-freshness", false, "")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRuns a Trent node. With no flags it starts an embedded single-node\ncluster in ./trent-data, serving on https://127.0.0.1:7700.\n\nFlags:\n", name)
 		printFlags(fs)

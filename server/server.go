@@ -169,6 +169,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	ccfg := cluster.Config{NodeID: nodeID, APIAddr: apiAddr, Region: cfg.Region, Raft: s.raft, FSM: s.fsm, HSM: s.hsm,
 		PeerTLS: clientTLS(), PeerTLSFunc: clientTLS, NodeCertTTL: s.nodeCertTTL(),
 		NodeCert: func() *x509.Certificate { return p.nodeCert().Leaf }, Dial: peerDial(knobs.Dial, cfg.PeerDialMap), Rand: rand.Reader, Logger: s.log}
+	ccfg.Now = cfg.clockFileNow() // join token expiry, issued certificates
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
 	}
@@ -399,6 +400,10 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 func (s *Server) startReads() (*consistency.Tracker, error) {
 	rc := consistency.Config{NodeID: s.nodeID, MaxStaleness: time.Duration(s.cfg.MaxStaleness),
 		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log}
+	if s.cfg.UnsafeClockFreshness {
+		s.log.Warn("UNSAFE: bounded reads are timed on the time of day (--unsafe-clock-freshness); for the Jepsen canary only")
+		rc.Now = s.cfg.knobs().Now
+	}
 	if s.metrics != nil {
 		rc.Observer = s.metrics
 	}
@@ -450,8 +455,11 @@ func (s *Server) hold(state string) {
 func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
 	g, nodeID := s.gate, s.nodeID
 	knobs := s.cfg.knobs()
+	// Dated work is timed so that no jump of the time of day hastens it.
+	date, due := s.cfg.timedWork()
+	knobs.Now = due
 	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
-		Now: knobs.Now, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
+		Now: date, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
 	if err != nil {
 		return err
 	}

@@ -137,6 +137,10 @@ type Nemesis struct {
 	killed, paused, wiped []int
 	cut                   bool
 	disk                  diskState // disk.go
+	// links shapes links (slow.go); undo ends the faults of the
+	// registered kinds (extra) that are in force.
+	links Links
+	undo  []func(context.Context) error
 	// Current describes the fault in force, for progress output.
 	current chan string
 }
@@ -311,6 +315,9 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 		n.wiped = append(n.wiped, target)
 		return []int{target}, n.c.Wipe(ctx, target)
 	}
+	if start, ok := extra[f]; ok {
+		return start(ctx, n, leader, lerr)
+	}
 	targets, name, err := n.startDisk(ctx, f, leader, lerr, follower)
 	n.disk.event = name
 	return targets, err
@@ -372,6 +379,12 @@ func (n *Nemesis) Heal(ctx context.Context) error {
 		}
 	}
 	n.wiped = nil
+	for _, u := range n.undo {
+		if err := u(ctx); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	n.undo = nil
 	if len(errs) > 0 {
 		return fmt.Errorf("heal: %s", strings.Join(errs, "; "))
 	}

@@ -41,9 +41,13 @@ type Config struct {
 	// listen on 127.0.0.1 from BasePort.
 	Net      *netns.Net
 	BasePort int
-	// Proxy, if not nil (loopback only), gives every directed link its
-	// own proxy: each node dials its peers through them (--peer-dial-map).
+	// Proxy, if not nil, gives every directed link its own proxy: each
+	// node dials its peers through them (--peer-dial-map). On loopback
+	// they cut links; in namespaces they shape them (slow, lossy).
 	Proxy Proxy
+	// ClockDir, if set, holds a clock file per node (--unsafe-clock-file)
+	// through which SetClock moves the node's time of day.
+	ClockDir string
 	// NodeArgs are extra node flags (e.g. --max-staleness 1s).
 	NodeArgs []string
 	LogLevel string
@@ -126,7 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.Unmount()
 		return nil, err
 	}
-	if cfg.Proxy != nil && cfg.Net == nil {
+	if cfg.Proxy != nil {
 		if err := setPeerMaps(c.Nodes, cfg.Proxy); err != nil {
 			return nil, err
 		}
@@ -299,6 +303,9 @@ func (c *Cluster) start(ctx context.Context, n *Node, extra []string) error {
 	}
 	if n.peerMap != "" {
 		args = append(args, "--peer-dial-map", n.peerMap)
+	}
+	if f := c.clockFile(n); f != "" {
+		args = append(args, "--unsafe-clock-file", f)
 	}
 	args = append(args, extra...)
 	var cmd *exec.Cmd

@@ -4,15 +4,16 @@
 // peers through its proxies (the node's --peer-dial-map); cutting a link
 // closes its connections and refuses new ones. Clients dial the nodes
 // directly, so a cut node stays reachable by clients. Gossip does not go
-// through the proxies.
+// through the proxies. A link can also be slowed down rather than cut
+// (Shape: delay, jitter, bandwidth, loss); in network namespaces, where
+// blackhole routes cut links, the proxies listen on the bridge's host
+// address (NewOn) and exist only to shape them.
 package proxy
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 // Net is the proxies of a cluster.
 type Net struct {
+	host   string // listen here (any port) instead of 127.1.i.j (NewOn)
 	mu     sync.Mutex
 	links  map[[2]int][]*link
 	closed bool
@@ -34,6 +36,7 @@ type link struct {
 
 	mu    sync.Mutex
 	cut   bool
+	shape Shape // zero: forward at once
 	conns map[net.Conn]struct{}
 }
 
@@ -47,7 +50,11 @@ func (p *Net) Via(from, to int, addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(fmt.Sprintf("127.1.%d.%d", from+1, to+1), port))
+	listen := net.JoinHostPort(fmt.Sprintf("127.1.%d.%d", from+1, to+1), port)
+	if p.host != "" {
+		listen = net.JoinHostPort(p.host, "0")
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return "", fmt.Errorf("proxy %d->%d: %w", from, to, err)
 	}
@@ -109,7 +116,7 @@ func (l *link) forward(in net.Conn) {
 	}
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		l.shapedCopy(dst, src)
 		done <- struct{}{}
 	}
 	go pipe(out, in)
@@ -136,52 +143,25 @@ func (l *link) setCut(cut bool) {
 // longer reach the nodes in grudge[a]. As with blackhole routes (TCP
 // needs both directions), the links b->a are cut too.
 func (p *Net) Partition(_ context.Context, grudge map[int][]int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for a, bs := range grudge {
-		for _, b := range bs {
-			if a == b {
-				continue
-			}
-			for _, l := range append(p.links[[2]int{a, b}], p.links[[2]int{b, a}]...) {
-				l.setCut(true)
-			}
-		}
-	}
+	p.each(grudge, true, func(l *link) { l.setCut(true) })
 	return nil
 }
 
-// Heal restores every link.
+// Heal restores every link: no cut, no shape.
 func (p *Net) Heal(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, ls := range p.links {
 		for _, l := range ls {
 			l.setCut(false)
+			l.setShape(Shape{})
 		}
 	}
 	return nil
 }
 
 // Cut lists the cut links as "i->j", sorted (for logs and tests).
-func (p *Net) Cut() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []string
-	for k, ls := range p.links {
-		for _, l := range ls {
-			l.mu.Lock()
-			cut := l.cut
-			l.mu.Unlock()
-			if cut {
-				out = append(out, fmt.Sprintf("%d->%d", k[0], k[1]))
-				break
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func (p *Net) Cut() []string { return p.list(func(l *link) bool { return l.cut }) }
 
 // Close stops every proxy and closes its connections.
 func (p *Net) Close() error {

@@ -41,6 +41,9 @@ type Config struct {
 	Unsafe   bool             `json:"unsafe"`
 	Schedule nemesis.Schedule `json:"schedule"`
 	MinRate  float64          `json:"min_ok_ops_per_second"`
+	// MaxWriteUnavailability is the share of writes that may fail while
+	// links are slow but a quorum is reachable (checker.WriteAvailability).
+	MaxWriteUnavailability float64 `json:"max_write_unavailability"`
 	// Rate caps each worker's operations a second (0: no cap).
 	Rate     float64 `json:"rate_per_worker"`
 	Netns    bool    `json:"netns"`
@@ -54,6 +57,9 @@ type Config struct {
 	TrentBin      string        `json:"trent_bin"`
 	Dir           string        `json:"dir"`
 	LinearTimeout time.Duration `json:"linearizability_timeout"`
+	// Sample, if positive, samples the nodes' memory, descriptors, log
+	// and audit sizes this often (the soak; soak.go).
+	Sample time.Duration `json:"sample,omitempty"`
 	// Log receives progress lines; Stdout the periodic progress display.
 	Log    func(string, ...any) `json:"-"`
 	Stdout io.Writer            `json:"-"`
@@ -84,6 +90,10 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	if err != nil {
 		return cell, err
 	}
+	nodeArgs, clockDir, err := clockArgs(cfg, faults, nodeArgs)
+	if err != nil {
+		return cell, err
+	}
 	// Partitions without namespaces: a proxy per link on loopback.
 	var px *proxy.Net
 	if nemesis.NeedsNetwork(faults) && !cfg.Netns {
@@ -91,6 +101,11 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 			return cell, errors.New("partitions without network namespaces need a node binary with --peer-dial-map; run as root, or use a newer node")
 		}
 		px = proxy.New()
+	}
+	if px, err = linkProxies(cfg, faults, px); err != nil {
+		return cell, err
+	}
+	if px != nil {
 		defer px.Close()
 	}
 
@@ -116,7 +131,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		prox = px
 	}
 	nc := nodes.Config{NodeBin: cfg.NodeBin, Dir: nodesDir, Nodes: cfg.Nodes, Net: nt, Proxy: prox,
-		BasePort: cfg.BasePort, NodeArgs: nodeArgs, Log: logf}
+		BasePort: cfg.BasePort, NodeArgs: nodeArgs, ClockDir: clockDir, Log: logf}
 	if err := diskSetup(cfg, faults, &nc); err != nil {
 		return cell, err
 	}
@@ -145,7 +160,11 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 	if px != nil {
 		netw = px
 	}
+	netw = bothNets(nt, px, netw)
 	nem := nemesis.New(cl, netw, faults, cfg.Schedule, cfg.Seed, env.Rec.Now, logf)
+	if px != nil {
+		nem.SetLinks(px)
+	}
 	chaos, stopChaos := context.WithTimeout(ctx, cfg.TimeLimit)
 	defer stopChaos()
 	load, stopLoad := context.WithCancel(ctx)
@@ -175,6 +194,10 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 				}
 			}
 		})
+	}
+	var soaking *soak
+	if cfg.Sample > 0 {
+		soaking = startSoak(load, cfg.Sample, cl, env.Rec)
 	}
 	progressDone := make(chan struct{})
 	go progress(load, cfg, env.Rec, nem, progressDone)
@@ -230,6 +253,14 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		checker.Throughput(ops, cfg.TimeLimit+cfg.Recovery, cfg.MinRate),
 	}
 	results = append(results, checker.Audit(ops, trails))
+	results = append(results, faultChecks(cfg, ops, events)...)
+	if soaking != nil {
+		res, err := soaking.finish(cfg.Dir)
+		if err != nil {
+			return cell, err
+		}
+		results = append(results, res)
+	}
 	if nemErr != nil {
 		results = append(results, checker.Result{Name: "nemesis", Verdict: checker.Unknown, Notes: []string{nemErr.Error()}})
 	}

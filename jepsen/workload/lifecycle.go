@@ -30,6 +30,9 @@ type Lifecycle struct {
 	cts    []sealed        // acknowledged Encrypts under doomed keys
 }
 
+// DoomedWindowDays is the waiting period of the doomed keys' deletions.
+const DoomedWindowDays = 7
+
 // DayForLifecycle is the node flag value the workload needs: a day of
 // deletion windows and rotation periods lasts this long, so a seven-day
 // window ends in 350ms and a 90-day rotation period in 4.5s.
@@ -183,7 +186,7 @@ func (l *Lifecycle) rotate(ctx context.Context, e *Env, w *Worker, node int, key
 }
 
 func (l *Lifecycle) schedule(ctx context.Context, e *Env, w *Worker, node int, key string) {
-	window := int32(7)
+	window := int32(DoomedWindowDays)
 	e.do(ctx, w, node, checker.FScheduleDeletion, key, "", history.ModeWrite, true, func(ctx context.Context) (string, client.Meta, error) {
 		_, m, err := client.Call(ctx, history.ModeWrite, e.Admin[node].ScheduleKeyDeletion,
 			&kmsv1.ScheduleKeyDeletionRequest{KeyId: key, PendingWindowInDays: &window})

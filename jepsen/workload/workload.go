@@ -97,6 +97,8 @@ func New(name string) (Workload, error) {
 		return &KeyState{}, nil
 	case "lifecycle":
 		return &Lifecycle{}, nil
+	case "mixed": // the soak's; not in the matrices
+		return &Mixed{}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q (want grants, keystate or lifecycle)", name)
 }

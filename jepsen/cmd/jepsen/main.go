@@ -54,7 +54,9 @@ type options struct {
 	faultNodeBin                         string
 	basePort                             int
 	check                                string
-	minRate, rate                        float64
+	soak                                 time.Duration
+	summarize                            string
+	minRate, rate, maxWriteUnavail       float64
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -87,7 +89,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pref, "netns-prefix", "jepsen", "name prefix of the namespaces and links (cleaned at start and end)")
 	fs.IntVar(&o.basePort, "base-port", 17900, "first port on loopback with --no-netns")
 	fs.Float64Var(&o.minRate, "min-rate", 5, "minimum ok operations per second for a cell to pass")
+	fs.Float64Var(&o.maxWriteUnavail, "max-write-unavailability", 0.01, "share of writes that may fail for unavailability while links are slow but a quorum is reachable")
 	fs.Float64Var(&o.rate, "rate", 50, "maximum operations per second of each worker (0: unlimited)")
+	fs.DurationVar(&o.soak, "soak", 0, "run a soak of this length instead (e.g. 30m): 5 nodes, the mixed workload at --rate 5 a worker, a fault every few minutes; reports throughput, memory, descriptors, log and audit growth")
+	fs.StringVar(&o.summarize, "summarize", "", "summarize the verdicts of every run folder under DIR per cell (scripts/jepsen-seeds.sh); runs nothing")
 	fs.StringVar(&o.check, "check", "", "re-check the history of a cell folder (DIR/history.jsonl) and print the results; runs nothing")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,8 +107,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.check != "" {
 		return recheck(o, stdout, stderr)
 	}
+	if o.summarize != "" {
+		return summarize(o.summarize, stdout, stderr)
+	}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano() % 1_000_000)
+	}
+	if o.soak > 0 {
+		soakOptions(&o, fs)
 	}
 	if o.concurrency == 0 {
 		o.concurrency = 3 * o.nodes
@@ -135,6 +146,12 @@ type cellSpec struct {
 
 // plan lists the cells to run.
 func plan(o options) ([]cellSpec, error) {
+	if o.soak > 0 {
+		if o.matrix != "" {
+			return nil, errors.New("--soak runs one cell; drop --matrix")
+		}
+		return []cellSpec{{"mixed", soakNemesis, o.nodes, o.soak}}, nil
+	}
 	switch o.matrix {
 	case "":
 		if _, err := workload.New(o.workload); err != nil {
@@ -145,7 +162,7 @@ func plan(o options) ([]cellSpec, error) {
 		}
 		return []cellSpec{{o.workload, o.nemesis, o.nodes, o.timeLimit}}, nil
 	case "smoke":
-		// Five cells of 20s on 3 nodes: about 5 minutes on 2 cores. The
+		// Seven cells of 20s on 3 nodes: about 7 minutes on 2 cores. The
 		// process faults include wipe: no extra cell, a heal as quick as a
 		// restart. The lifecycle workload runs once, under every fault:
 		// deletions and rotations proposed by leaders that die.
@@ -159,14 +176,16 @@ func plan(o options) ([]cellSpec, error) {
 				cells = append(cells, cellSpec{w, n, 3, 20 * time.Second})
 			}
 		}
-		// One disk cell: a full disk and failing fsyncs (about 45s).
+		// One disk cell: a full disk and failing fsyncs (about 45s), and
+		// one of slow and lossy links (a far follower among them).
 		cells = append(cells, cellSpec{"keystate", "disk", 3, 20 * time.Second})
+		cells = append(cells, cellSpec{"keystate", "slow", 3, 20 * time.Second})
 		return checked(cells)
 	case "full":
 		var cells []cellSpec
 		for _, w := range workload.Names() {
 			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", nemesis.Wipe, "partition,kill,pause"}
+				"kill", "pause", nemesis.Wipe, "partition,kill,pause", "slow", "clock"}
 			if o.nodes == 5 {
 				nemeses = append(nemeses, "partition-majorities")
 			}
@@ -256,10 +275,14 @@ func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io
 			Workload: s.workload, Nemesis: s.nemesis, Nodes: s.nodes, Concurrency: o.concurrency,
 			TimeLimit: s.timeLimit, Recovery: o.recovery, Seed: o.seed + uint64(i), MaxStaleness: o.maxStaleness,
 			Unsafe: o.canary, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate, Rate: o.rate,
-			Netns: useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
+			MaxWriteUnavailability: o.maxWriteUnavail,
+			Netns:                  useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
 			NodeBin: o.nodeBin, TrentBin: o.trentBin, LinearTimeout: o.linTimeout, FaultNodeBin: o.faultNodeBin,
 			Dir: filepath.Join(runDir, fmt.Sprintf("%s-%s", s.workload, strings.ReplaceAll(s.nemesis, ",", "+"))),
 			Log: logf, Stdout: stdout,
+		}
+		if o.soak > 0 {
+			cfg.Sample = soakSample(o.soak)
 		}
 		if o.matrix != "" {
 			cfg.Concurrency = 3 * s.nodes
@@ -353,6 +376,7 @@ func recheck(o options, stdout, stderr io.Writer) int {
 		checker.Durability(ops),
 		checker.Idempotency(ops),
 		checker.Convergence(ops),
+		checker.EarlyDeletion(ops, workload.DoomedWindowDays*workload.DayForLifecycle, o.maxStaleness),
 	}
 	for _, r := range results {
 		fmt.Fprintln(stdout, r.Summary())
@@ -364,4 +388,41 @@ func recheck(o options, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// soakNemesis are the soak's faults: every kind that leaves the node
+// processes running, so that their memory and descriptors can be
+// followed for the whole run (kills and wipes start new processes).
+const soakNemesis = "partition,pause,slow,clock"
+
+// soakOptions sets the soak's defaults for what the command line did not
+// set: 5 nodes, a steady 5 operations a second per worker, a fault every
+// two to three minutes held 10 to 15 s, 10 s of recovery.
+func soakOptions(o *options, fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["nodes"] {
+		o.nodes = 5
+	}
+	if !set["rate"] {
+		o.rate = 5
+	}
+	if !set["quiet-period"] {
+		o.quiet = 2 * time.Minute
+	}
+	if !set["hold"] {
+		o.hold = 10 * time.Second
+	}
+	if !set["recovery"] {
+		o.recovery = 10 * time.Second
+	}
+	if !set["linearizability-timeout"] {
+		o.linTimeout = 5 * time.Minute
+	}
+}
+
+// soakSample is how often a soak samples the nodes: 40 times a run, at
+// least every 5 s and at most every minute.
+func soakSample(d time.Duration) time.Duration {
+	return min(max(d/40, 5*time.Second), time.Minute)
 }

@@ -71,9 +71,9 @@ func TestPlan(t *testing.T) {
 		err   bool
 	}{
 		{"one cell", func(o options) options { return o }, 1, false},
-		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 6, false},
-		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 33, false},
-		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 36, false},
+		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 7, false},
+		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 39, false},
+		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 42, false},
 		{"bad workload", func(o options) options { o.workload = "bogus"; return o }, 0, true},
 		{"bad nemesis", func(o options) options { o.nemesis = "bogus"; return o }, 0, true},
 		{"bad matrix", func(o options) options { o.matrix = "huge"; return o }, 0, true},
@@ -94,8 +94,14 @@ func TestPlan(t *testing.T) {
 				if !coversFault(t, cells, nemesis.DiskFull) || !coversFault(t, cells, nemesis.FsyncFail) {
 					t.Fatalf("%s: no cell fills a disk or fails an fsync", tt.name)
 				}
+				if !coversFault(t, cells, nemesis.SlowFollower) {
+					t.Fatalf("%s: no cell has a slow follower", tt.name)
+				}
 			}
 			if strings.HasPrefix(tt.name, "full") {
+				if !coversFault(t, cells, nemesis.ClockBackCut) {
+					t.Fatalf("%s: no cell moves clocks", tt.name)
+				}
 				for _, c := range cells {
 					if c.nemesis == nemesis.CrashPoints && c.timeLimit < crashPointsTime {
 						t.Fatalf("%s/%s has %v, too little to take every crash point", c.workload, c.nemesis, c.timeLimit)
