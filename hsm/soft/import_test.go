@@ -145,3 +145,43 @@ func TestImportKey(t *testing.T) {
 		t.Fatalf("ImportKey with a key EKT as wrapping key: %v", err)
 	}
 }
+
+// FuzzImportKeyMaterial feeds arbitrary material (PKCS#8 or not) of every
+// spec through the import path: it never panics, and what it accepts is a
+// key of the spec.
+func FuzzImportKeyMaterial(f *testing.F) {
+	h := newTestHSM(f)
+	ctx := context.Background()
+	wrapEKT, pub, err := h.GenerateWrappingKey(ctx, hsm.Rsa2048, id(1), id(9))
+	if err != nil {
+		f.Fatal(err)
+	}
+	wrap := hsm.KeyRef{KeyID: id(1), VersionID: id(9), Spec: hsm.Rsa2048, EKT: wrapEKT}
+	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+	f.Add(byte(hsm.EccNistP384), ecDER)
+	f.Add(byte(hsm.SymmetricDefault), bytes.Repeat([]byte{1}, 32))
+	f.Add(byte(hsm.Hmac512), bytes.Repeat([]byte{1}, 100))
+	f.Fuzz(func(t *testing.T, spec byte, material []byte) {
+		if len(material) == 0 || len(material) > 6000 {
+			return
+		}
+		enc, err := keywrap.ForImport(rand.Reader, pub, hsm.RsaAesKeyWrapSHA256, material)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := hsm.KeySpec(spec)
+		got, err := h.ImportKey(ctx, wrap, hsm.RsaAesKeyWrapSHA256, enc, s, id(2))
+		if err != nil {
+			return
+		}
+		ref := hsm.KeyRef{KeyID: id(1), VersionID: id(2), Spec: s, EKT: got.EKT}
+		if s.Asymmetric() {
+			if p, err := h.PublicKey(ctx, ref); err != nil || !bytes.Equal(p, got.PublicKey) {
+				t.Fatalf("accepted %v material whose EKT gives public key %x, %v", s, p, err)
+			}
+		} else if m, err := h.material(&ref); err != nil || !bytes.Equal(m, material) {
+			t.Fatalf("accepted %v material whose EKT holds %x, %v", s, m, err)
+		}
+	})
+}
