@@ -356,8 +356,8 @@ func TestImportedMaterialExpires(t *testing.T) {
 	}
 }
 
-// kms:WrappingAlgorithm, kms:WrappingKeySpec, kms:ExpirationModel and
-// kms:ValidTo reach policies (reference 3.4).
+// kms:WrappingAlgorithm, kms:WrappingKeySpec, kms:ExpirationModel,
+// kms:ValidTo and kms:KeyOrigin reach policies (reference 3.4).
 func TestImportConditionKeys(t *testing.T) {
 	t.Parallel()
 	e, now := importEnv(t)
@@ -382,6 +382,10 @@ func TestImportConditionKeys(t *testing.T) {
 			return err
 		}
 	}
+	createExternal := func() error {
+		_, err := e.svc.CreateKey(as(t, bobARN), &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"})
+		return err
+	}
 	// 30 days from now, in seconds and as a date.
 	const validToMax, validToMaxDate = "1702592000", "2023-12-14T22:13:20Z"
 	for _, tc := range []struct {
@@ -399,6 +403,9 @@ func TestImportConditionKeys(t *testing.T) {
 		{"no ValidTo for material that does not expire", "kms:ImportKeyMaterial", `{"NumericLessThanEquals":{"kms:ValidTo":"` + validToMax + `"}}`, imp("KEY_MATERIAL_DOES_NOT_EXPIRE", 0), wire.AccessDenied},
 		{"ValidTo in time (date)", "kms:ImportKeyMaterial", `{"DateLessThanEquals":{"kms:ValidTo":"` + validToMaxDate + `"}}`, imp("", 29*24*time.Hour), ""},
 		{"ValidTo in time (numeric) and the model", "kms:ImportKeyMaterial", `{"NumericLessThanEquals":{"kms:ValidTo":"` + validToMax + `"},"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_EXPIRES"}}`, imp("", 29*24*time.Hour), ""},
+		{"CreateKey origin EXTERNAL allowed", "kms:CreateKey", `{"StringEquals":{"kms:KeyOrigin":"EXTERNAL"}}`, createExternal, ""},
+		{"CreateKey origin EXTERNAL refused", "kms:CreateKey", `{"StringEquals":{"kms:KeyOrigin":"AWS_KMS"}}`, createExternal, wire.AccessDenied},
+		{"key origin of the key", "kms:GetParametersForImport", `{"StringEquals":{"kms:KeyOrigin":"EXTERNAL"}}`, params("RSAES_OAEP_SHA_1", "RSA_2048"), ""},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			e.apply(t, userCmd(acct, "bob"), identityPolicyCmd(acct, "user", "bob", "p", ident("Allow", `"`+tc.action+`"`, `"*"`, tc.cond)))
