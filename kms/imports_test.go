@@ -413,3 +413,36 @@ func TestImportConditionKeys(t *testing.T) {
 		})
 	}
 }
+
+// GetParametersForImport is dominated by generating the RSA wrapping key
+// in the HSM; ImportKeyMaterial by one RSA-OAEP decryption in it.
+func BenchmarkGetParametersForImport(b *testing.B) {
+	e := newEnv(b)
+	m := e.createExternal(b, "", "")
+	for _, spec := range []string{"RSA_2048", "RSA_3072", "RSA_4096"} {
+		b.Run(spec, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := e.svc.GetParametersForImport(e.root, &kmsv1.GetParametersForImportRequest{KeyId: m.KeyId,
+					WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: spec}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkImportKeyMaterial(b *testing.B) {
+	e := newEnv(b)
+	m := e.createExternal(b, "", "")
+	for _, alg := range []string{"RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"} {
+		b.Run(alg, func(b *testing.B) {
+			p := e.params(b, m.KeyId, alg)
+			req := noExpiry(m.KeyId, p, wrapFor(b, p, alg, bytes.Repeat([]byte{1}, 32)))
+			for b.Loop() {
+				if _, err := e.svc.ImportKeyMaterial(e.root, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
