@@ -136,13 +136,13 @@ func (c *DeleteImportedKeyMaterial) validate() error {
 }
 
 func (c *DeleteImportedKeyMaterial) apply(f *FSM, _ uint64) *Result {
-	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+	return f.forgetMaterial(f.updateKey(c.KeyID, func(k *Key) *Rejection {
 		if r := notExternal(k); r != nil {
 			return r
 		}
 		deleteMaterial(k)
 		return nil
-	})
+	}))
 }
 
 // DeleteExpiredKeyMaterial is DeleteImportedKeyMaterial for material that
@@ -165,7 +165,7 @@ func (c *DeleteExpiredKeyMaterial) validate() error {
 }
 
 func (c *DeleteExpiredKeyMaterial) apply(f *FSM, _ uint64) *Result {
-	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
+	return f.forgetMaterial(f.updateKey(c.KeyID, func(k *Key) *Rejection {
 		if !k.HasImportedMaterial() || k.Import.ExpirationModel != KeyMaterialExpires {
 			return reject(wire.KMSInvalidState, k.ARN+" has no key material that expires.")
 		}
@@ -175,7 +175,18 @@ func (c *DeleteExpiredKeyMaterial) apply(f *FSM, _ uint64) *Result {
 		}
 		deleteMaterial(k)
 		return nil
-	})
+	}))
+}
+
+// forgetMaterial has every node's HSM drop what it cached of a key whose
+// imported material r deleted (the OnKeysDeleted observer, which
+// forgets the key's cached material; its EKTs, the only way to that
+// material, are gone from the state already).
+func (f *FSM) forgetMaterial(r *Result) *Result {
+	if r.Err == nil {
+		f.deleted = append(f.deleted, r.Key.ID)
+	}
+	return r
 }
 
 // deleteMaterial takes k's imported material away; k is a copy.

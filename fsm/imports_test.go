@@ -84,3 +84,22 @@ func TestImportedMaterialStates(t *testing.T) {
 		})
 	}
 }
+
+// Deleting imported material, by the caller or by expiry, tells the
+// OnKeysDeleted observer (the server makes its HSM forget the cached
+// material); a refused deletion does not.
+func TestDeletedMaterialIsForgotten(t *testing.T) {
+	t.Parallel()
+	var heard []string
+	f := New()
+	f.OnKeysDeleted(func(ids []string) { heard = append(heard, ids...) })
+	applyAll(t, f, createExternal("x"), create("k"), importMaterial("x", "v1", "fp", 500),
+		&DeleteExpiredKeyMaterial{KeyID: "x", Now: 499}, &DeleteImportedKeyMaterial{KeyID: "k"})
+	if len(heard) != 0 {
+		t.Fatalf("heard %v before any deletion", heard)
+	}
+	applyAll(t, f, &DeleteExpiredKeyMaterial{KeyID: "x", Now: 500}, importMaterial("x", "v1", "fp", 0), &DeleteImportedKeyMaterial{KeyID: "x"})
+	if len(heard) != 2 || heard[0] != "x" || heard[1] != "x" {
+		t.Fatalf("heard %v, want x twice", heard)
+	}
+}
