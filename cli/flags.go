@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -27,6 +28,7 @@ const (
 	kindMap                        // map<string,string>: k=v,k2=v2 or a JSON object
 	kindStruct                     // message: shorthand a=b,c={d=e} or JSON
 	kindStructList                 // repeated message: one shorthand per value, or a JSON list
+	kindTime                       // timestamp (a double of epoch seconds): RFC 3339, a date, or seconds
 )
 
 // flagSpec is one --flag of a verb: a field of the request message.
@@ -70,6 +72,8 @@ func flagsOf(md protoreflect.MessageDescriptor) []*flagSpec {
 			f.kind = kindBool
 		case fd.Kind() == protoreflect.Int32Kind || fd.Kind() == protoreflect.Int64Kind:
 			f.kind = kindInt
+		case fd.Kind() == protoreflect.DoubleKind: // timestamps, e.g. ImportKeyMaterial's ValidTo
+			f.kind = kindTime
 		default:
 			panic("cli: unsupported field " + string(fd.FullName()))
 		}
@@ -95,6 +99,8 @@ func (f *flagSpec) synopsis() string {
 	switch f.kind {
 	case kindInt:
 		return n + " <integer>"
+	case kindTime:
+		return n + " <timestamp>"
 	case kindBool:
 		return "[" + n + " | --no-" + f.name + "]"
 	case kindBlob:
@@ -134,6 +140,12 @@ func (f *flagSpec) set(m protoreflect.Message, vals []string, files fileReader) 
 		} else {
 			m.Set(fd, protoreflect.ValueOfInt32(int32(n)))
 		}
+	case kindTime:
+		secs, err := parseTimestamp(vals[0])
+		if err != nil {
+			return err
+		}
+		m.Set(fd, protoreflect.ValueOfFloat64(secs))
 	case kindBlob:
 		b, err := files.blob(vals[0], f.raw && !files.base64Blobs)
 		if err != nil {
@@ -493,4 +505,20 @@ func (p *shorthand) value(depth int) (any, error) {
 		p.i++
 	}
 	return strings.TrimSpace(p.s[start:p.i]), nil
+}
+
+// parseTimestamp parses a timestamp as the AWS CLI takes it: RFC 3339
+// (2026-12-31T23:59:59Z), a date (2026-12-31, midnight UTC) or seconds
+// since 1970; it returns seconds since 1970.
+func parseTimestamp(v string) (float64, error) {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return float64(t.UnixMilli()) / 1000, nil
+		}
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return secs, nil
+	}
+	return 0, fmt.Errorf("invalid timestamp %q; give RFC 3339 (2026-12-31T23:59:59Z), a date or seconds since 1970", v)
 }

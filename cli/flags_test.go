@@ -289,3 +289,43 @@ func TestKebab(t *testing.T) {
 func diffText(want, got proto.Message) string {
 	return prototext.Format(got) + "\nwant:\n" + prototext.Format(want)
 }
+
+// import-key-material takes the AWS CLI's flags: binary files for the
+// token and material, and --valid-to as a timestamp in any of its forms.
+func TestImportKeyMaterialFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tok, mat := filepath.Join(dir, "token.bin"), filepath.Join(dir, "material.bin")
+	if err := os.WriteFile(tok, []byte{1, 2, 3}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mat, []byte{4, 5}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--key-id", "k", "--import-token", "fileb://" + tok, "--encrypted-key-material", "fileb://" + mat,
+		"--expiration-model", "KEY_MATERIAL_EXPIRES"}
+	for _, tt := range []struct {
+		validTo string
+		want    float64
+		wantErr string
+	}{
+		{"2026-12-31T23:59:59Z", 1798761599, ""},
+		{"2026-12-31T23:59:59.5+01:00", 1798757999.5, ""},
+		{"2026-12-31", 1798675200, ""},
+		{"1798761599", 1798761599, ""},
+		{"next week", 0, "invalid timestamp"},
+	} {
+		got, err := parseVerb(t, "import-key-material", append(base[:len(base):len(base)], "--valid-to", tt.validTo)...)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("--valid-to %s: %v, want %q", tt.validTo, err, tt.wantErr)
+			}
+			continue
+		}
+		want := &kmsv1.ImportKeyMaterialRequest{KeyId: "k", ImportToken: []byte{1, 2, 3}, EncryptedKeyMaterial: []byte{4, 5},
+			ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: &tt.want}
+		if err != nil || !proto.Equal(got, want) {
+			t.Errorf("--valid-to %s: %v, %v; want %v", tt.validTo, prototext.Format(got), err, prototext.Format(want))
+		}
+	}
+}

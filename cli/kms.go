@@ -74,6 +74,11 @@ var kmsVerbs = newVerbTable("kms", kmsUsageHead, 38,
 	rpc(kmsClient.GetKeyRotationStatus, "Reports rotation settings.", "key-id"),
 	rpc(kmsClient.RotateKeyOnDemand, "Adds new key material now.", "key-id"),
 	rpc(kmsClient.ListKeyRotations, "Lists completed rotations.", "key-id"),
+
+	// Imported key material.
+	rpc(kmsClient.GetParametersForImport, "Returns a wrapping public key and an import token.", "key-id", "wrapping-algorithm", "wrapping-key-spec"),
+	rpc(kmsClient.ImportKeyMaterial, "Imports key material into a key of origin EXTERNAL.", "key-id", "import-token", "encrypted-key-material"),
+	rpc(kmsClient.DeleteImportedKeyMaterial, "Deletes a key's imported key material.", "key-id"),
 )
 
 // flagAliases are extra names of request fields, as the AWS CLI spells them

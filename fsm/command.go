@@ -34,6 +34,10 @@ const (
 	OpSetKeyRotation       Op = "SetKeyRotation"
 	OpRotateKey            Op = "RotateKey"
 
+	OpImportKeyMaterial         Op = "ImportKeyMaterial"
+	OpDeleteImportedKeyMaterial Op = "DeleteImportedKeyMaterial"
+	OpDeleteExpiredKeyMaterial  Op = "DeleteExpiredKeyMaterial"
+
 	OpInitCluster      Op = "InitCluster"
 	OpRegisterNode     Op = "RegisterNode"
 	OpAddJoinToken     Op = "AddJoinToken"
@@ -107,6 +111,10 @@ var registry = map[Op]kind{
 	// Rotation (rotation.go).
 	OpSetKeyRotation: {"set_key_rotation", func() Command { return new(SetKeyRotation) }},
 	OpRotateKey:      {"rotate_key", func() Command { return new(RotateKey) }},
+	// Imported key material (imports.go).
+	OpImportKeyMaterial:         {"import_key_material", func() Command { return new(ImportKeyMaterial) }},
+	OpDeleteImportedKeyMaterial: {"delete_imported_key_material", func() Command { return new(DeleteImportedKeyMaterial) }},
+	OpDeleteExpiredKeyMaterial:  {"delete_expired_key_material", func() Command { return new(DeleteExpiredKeyMaterial) }},
 	// Cluster membership (cluster.go).
 	OpInitCluster:      {"init_cluster", func() Command { return new(InitCluster) }},
 	OpRegisterNode:     {"register_node", func() Command { return new(RegisterNode) }},

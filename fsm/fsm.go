@@ -123,7 +123,9 @@ func (f *FSM) ApplyBatch(entries []Entry) []any {
 
 // OnKeysDeleted makes the FSM call fn with the ids of the keys that left
 // its state: those a DeleteKey removed, and those a Restore's state no
-// longer has (a node that missed the deletion's log entry). The server
+// longer has (a node that missed the deletion's log entry); and of the
+// keys whose imported material was deleted (DeleteImportedKeyMaterial,
+// DeleteExpiredKeyMaterial). The server
 // uses it to make the HSM forget what it cached of them. fn is called on
 // the applying goroutine, after the state changed and before the applied
 // index moves (so whoever waits for the index finds it done), without

@@ -109,7 +109,8 @@ func (c *ScheduleKeyDeletion) apply(f *FSM, _ uint64) *Result {
 	})
 }
 
-// CancelKeyDeletion returns a key pending deletion to Disabled.
+// CancelKeyDeletion returns a key pending deletion to Disabled, or to
+// PendingImport if it is a key of origin EXTERNAL without material.
 type CancelKeyDeletion struct {
 	KeyID string `json:"key_id"`
 }
@@ -123,6 +124,9 @@ func (c *CancelKeyDeletion) apply(f *FSM, _ uint64) *Result {
 			return reject(wire.KMSInvalidState, k.ARN+" is not pending deletion.")
 		}
 		k.State = Disabled
+		if k.Origin == OriginExternal && len(k.Versions) == 0 {
+			k.State = PendingImport // its material was deleted or expired
+		}
 		k.DeletionDate = 0
 		k.PendingWindowInDays = 0
 		return nil

@@ -38,6 +38,9 @@ type Key struct {
 	// Rotation holds the automatic rotation settings and the count of
 	// on-demand rotations (rotation.go).
 	Rotation Rotation `json:"rotation,omitzero"`
+	// Import is what a key of origin EXTERNAL keeps of its imported
+	// material (imports.go); nil before the first import.
+	Import *ImportedMaterial `json:"import,omitempty"`
 }
 
 // Tag is a key tag.

@@ -74,6 +74,13 @@ type AuthzRequest struct {
 	// KeyAgreementAlgorithm is DeriveSharedSecret's, for
 	// kms:KeyAgreementAlgorithm; empty for other operations.
 	KeyAgreementAlgorithm string
+	// WrappingAlgorithm and WrappingKeySpec are GetParametersForImport's,
+	// for kms:WrappingAlgorithm and kms:WrappingKeySpec; ExpirationModel
+	// and ValidTo (Unix ms, 0 when the material does not expire) are
+	// ImportKeyMaterial's, for kms:ExpirationModel and kms:ValidTo. Empty
+	// for other operations.
+	WrappingAlgorithm, WrappingKeySpec, ExpirationModel string
+	ValidTo                                             int64
 }
 
 // Authorizer decides whether a request is allowed. It returns nil to allow

@@ -21,9 +21,10 @@ func enumContains(set, v string) bool {
 	return strings.Contains(set, "["+v+",") || strings.Contains(set, " "+v+",") || strings.Contains(set, " "+v+"]")
 }
 
-// CreateKey creates a symmetric encryption, asymmetric signing or HMAC
-// key. Its material is generated inside the HSM; only the exported key
-// token (and a key pair's public key) is replicated.
+// CreateKey creates a symmetric encryption, asymmetric or HMAC key. Its
+// material is generated inside the HSM; only the exported key token (and
+// a key pair's public key) is replicated. A key of Origin EXTERNAL starts
+// PendingImport, without material (imports.go).
 func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*kmsv1.CreateKeyResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -49,8 +50,8 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 		return nil, validation("Value '%s' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: %s", usage, keyUsages)
 	case origin != "" && !enumContains("[AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin):
 		return nil, validation("Value '%s' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", origin)
-	case origin != "" && origin != "AWS_KMS":
-		return nil, newError(wire.UnsupportedOperation, "Origin %s is not supported by this Trent version; only AWS_KMS is.", origin)
+	case origin != "" && origin != originAWSKMS && origin != fsm.OriginExternal:
+		return nil, newError(wire.UnsupportedOperation, "Origin %s is not supported by Trent; only AWS_KMS and EXTERNAL are.", origin)
 	case req.GetMultiRegion():
 		return nil, newError(wire.UnsupportedOperation, "Multi-Region keys are not supported by Trent.")
 	}
@@ -61,6 +62,12 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	hspec, err := s.backendSpec(spec)
 	if err != nil {
 		return nil, err
+	}
+	if origin == "" {
+		origin = originAWSKMS
+	}
+	if _, imports := s.hsm.(hsm.Importer); origin == fsm.OriginExternal && !imports {
+		return nil, newError(wire.UnsupportedOperation, "Origin EXTERNAL is not supported by this cluster's HSM backend.")
 	}
 	_, decrypts := s.hsm.(hsm.Decrypter)
 	_, agrees := s.hsm.(hsm.KeyAgreer)
@@ -73,7 +80,7 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 	}
 	bypass := req.GetBypassPolicyLockoutSafetyCheck()
 	if err := s.authorizeRequest(ctx, &AuthzRequest{Principal: p, Action: "kms:CreateKey", BypassLockoutCheck: &bypass,
-		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS"}, RequestTags: tags}); err != nil {
+		NewKey: &policy.KeyAttributes{KeySpec: spec, KeyUsage: usage, Origin: origin}, RequestTags: tags}); err != nil {
 		return nil, err
 	}
 	if req.GetPolicy() != "" {
@@ -92,16 +99,17 @@ func (s *Service) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*
 		return nil, s.internal(ctx, "CreateKey", err)
 	}
 	now := millis(s.now())
-	v, err := s.generateVersion(ctx, "CreateKey", hspec, idBytes, now)
-	if err != nil {
-		return nil, err
-	}
 	k := fsm.Key{
 		ID: id, ARN: s.keyARN(p.Account, id), Account: p.Account, CreationDate: now,
-		Description: req.GetDescription(), KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS",
-		State: fsm.Enabled, Tags: tags, Policy: req.GetPolicy(), // "" gets the default policy
-
-		Versions: []fsm.KeyVersion{v},
+		Description: req.GetDescription(), KeySpec: spec, KeyUsage: usage, Origin: origin,
+		State: fsm.PendingImport, Tags: tags, Policy: req.GetPolicy(), // "" gets the default policy
+	}
+	if origin == originAWSKMS {
+		v, err := s.generateVersion(ctx, "CreateKey", hspec, idBytes, now)
+		if err != nil {
+			return nil, err
+		}
+		k.State, k.Versions = fsm.Enabled, []fsm.KeyVersion{v}
 	}
 	r, err := s.propose(ctx, &fsm.CreateKey{Key: k})
 	if err != nil {
@@ -179,6 +187,7 @@ func (s *Service) metadata(k *fsm.Key) *kmsv1.KeyMetadata {
 		CurrentKeyMaterialId:  currentKeyMaterialID(k),
 	}
 	setAlgorithms(m, k)
+	setImportedMaterial(m, k)
 	if k.State == fsm.PendingDeletion {
 		d, w := seconds(k.DeletionDate), k.PendingWindowInDays
 		m.DeletionDate, m.PendingDeletionWindowInDays = &d, &w

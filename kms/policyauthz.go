@@ -207,10 +207,14 @@ func (a *PolicyAuthorizer) request(ctx context.Context, r *AuthzRequest) *policy
 	}
 	for key, v := range map[string]string{policy.CondSigningAlgorithm: r.SigningAlgorithm,
 		policy.CondMessageType: r.MessageType, policy.CondMacAlgorithm: r.MacAlgorithm, policy.CondDataKeyPairSpec: r.DataKeyPairSpec,
-		policy.CondKeyAgreementAlgorithm: r.KeyAgreementAlgorithm} {
+		policy.CondKeyAgreementAlgorithm: r.KeyAgreementAlgorithm, policy.CondWrappingAlgorithm: r.WrappingAlgorithm,
+		policy.CondWrappingKeySpec: r.WrappingKeySpec, policy.CondExpirationModel: r.ExpirationModel} {
 		if v != "" {
 			req.Set(key, v)
 		}
+	}
+	if r.ValidTo != 0 {
+		req.Set(policy.CondValidTo, strconv.FormatFloat(seconds(r.ValidTo), 'f', -1, 64))
 	}
 	if info, ok := RequestInfoFrom(ctx); ok {
 		req.SetSourceIP(info.SourceIP)

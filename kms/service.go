@@ -443,6 +443,8 @@ var rejectionTypes = map[string]bool{
 	wire.MalformedPolicyDocument: true,
 	wire.KMSInternal:             true,
 	wire.Validation:              true, // UpdateAlias to a key of another kind
+	wire.UnsupportedOperation:    true, // import operations on a key whose origin is not EXTERNAL
+	wire.IncorrectKeyMaterial:    true,
 	fsm.AliasMoved:               true, // kms.onAlias decides again
 }
 

@@ -144,7 +144,7 @@ func TestCreateKeyValidation(t *testing.T) {
 		{"HMAC signing", &kmsv1.CreateKeyRequest{KeySpec: "HMAC_256", KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},
 		{"wrong usage", &kmsv1.CreateKeyRequest{KeyUsage: "SIGN_VERIFY"}, e.root, wire.Validation},
 		{"bad usage", &kmsv1.CreateKeyRequest{KeyUsage: "ENCRYPT"}, e.root, wire.Validation},
-		{"external origin", &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"}, e.root, wire.UnsupportedOperation},
+		{"CloudHSM origin", &kmsv1.CreateKeyRequest{Origin: "AWS_CLOUDHSM"}, e.root, wire.UnsupportedOperation},
 		{"multi region", &kmsv1.CreateKeyRequest{MultiRegion: true}, e.root, wire.UnsupportedOperation},
 		{"conflicting specs", &kmsv1.CreateKeyRequest{KeySpec: "SYMMETRIC_DEFAULT", CustomerMasterKeySpec: "RSA_2048"}, e.root, wire.Validation},
 		{"reserved tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "aws:x", TagValue: "v"}}}, e.root, wire.Tag},

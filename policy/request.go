@@ -41,21 +41,28 @@ const (
 	CondMessageType           = "kms:messagetype"
 	CondDataKeyPairSpec       = "kms:datakeypairspec"
 	CondKeyAgreementAlgorithm = "kms:keyagreementalgorithm"
-	CondRequestAlias          = "kms:requestalias"
-	CondResourceAliases       = "kms:resourcealiases" // multi-valued
-	CondBypassLockoutCheck    = "kms:bypasspolicylockoutsafetycheck"
-	CondReEncryptOnSameKey    = "kms:reencryptonsamekey"
-	CondPendingWindowInDays   = "kms:schedulekeydeletionpendingwindowindays"
-	CondRotationPeriodInDays  = "kms:rotationperiodindays"
-	CondViaService            = "kms:viaservice"       // never present in Trent
-	CondPrincipalArn          = "aws:principalarn"     // derived from Request.Principal
-	CondPrincipalAccount      = "aws:principalaccount" // derived from Request.Principal
-	CondPrincipalType         = "aws:principaltype"    // derived from Request.Principal
-	CondUsername              = "aws:username"         // derived from Request.Principal
-	CondSourceIP              = "aws:sourceip"
-	CondCurrentTime           = "aws:currenttime"
-	CondEpochTime             = "aws:epochtime"
-	CondSecureTransport       = "aws:securetransport"
+	CondWrappingAlgorithm     = "kms:wrappingalgorithm"
+	CondWrappingKeySpec       = "kms:wrappingkeyspec"
+	CondExpirationModel       = "kms:expirationmodel"
+	// CondValidTo is ImportKeyMaterial's ValidTo in seconds since 1970,
+	// for Numeric and Date operators; absent for material that does not
+	// expire.
+	CondValidTo              = "kms:validto"
+	CondRequestAlias         = "kms:requestalias"
+	CondResourceAliases      = "kms:resourcealiases" // multi-valued
+	CondBypassLockoutCheck   = "kms:bypasspolicylockoutsafetycheck"
+	CondReEncryptOnSameKey   = "kms:reencryptonsamekey"
+	CondPendingWindowInDays  = "kms:schedulekeydeletionpendingwindowindays"
+	CondRotationPeriodInDays = "kms:rotationperiodindays"
+	CondViaService           = "kms:viaservice"       // never present in Trent
+	CondPrincipalArn         = "aws:principalarn"     // derived from Request.Principal
+	CondPrincipalAccount     = "aws:principalaccount" // derived from Request.Principal
+	CondPrincipalType        = "aws:principaltype"    // derived from Request.Principal
+	CondUsername             = "aws:username"         // derived from Request.Principal
+	CondSourceIP             = "aws:sourceip"
+	CondCurrentTime          = "aws:currenttime"
+	CondEpochTime            = "aws:epochtime"
+	CondSecureTransport      = "aws:securetransport"
 	// CondResourceTagPrefix prefixes one key per tag of the key acted on:
 	// aws:resourcetag/<tag key folded by ciphertext.FoldKey>.
 	CondResourceTagPrefix = "aws:resourcetag/"

@@ -4,7 +4,8 @@
 # grants, aliases, tags, rotation, scheduling and cancelling a key
 # deletion, signing (checked with openssl) and verifying, ML-DSA and
 # secp256k1 signing, MACs, RSA
-# encryption (to the public key with openssl), data key pairs, ECDH, and calls that must fail (wrong context, bad deletion windows,
+# encryption (to the public key with openssl), data key pairs, ECDH, imported
+# key material (wrapped with openssl), and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
 # surprise.
 #
@@ -352,6 +353,95 @@ if command -v openssl >/dev/null 2>&1; then
   kms derive-shared-secret --key-id "$agree" --key-agreement-algorithm ECDH --public-key "fileb://$tmp/peer-pub.der" \
     --query SharedSecret --output text | b64d >"$tmp/secret-trent"
   cmp -s "$tmp/secret-openssl" "$tmp/secret-trent" || fail "derive-shared-secret differs from openssl's ECDH"
+fi
+
+step "imported key material (BYOK): wrapped with openssl as the AWS documentation shows"
+if command -v openssl >/dev/null 2>&1; then
+  byok=$(kms create-key --origin EXTERNAL --query KeyMetadata.KeyId --output text) || fail "create-key --origin EXTERNAL"
+  [ "$(kms describe-key --key-id "$byok" --query KeyMetadata.KeyState --output text)" = PendingImport ] || fail "a new EXTERNAL key is not PendingImport"
+  # params ALG SPEC PREFIX: the wrapping public key and the import token, as files.
+  params() {
+    kms get-parameters-for-import --key-id "$byok_key" --wrapping-algorithm "$1" --wrapping-key-spec "$2" \
+      --query '{Key:PublicKey,Token:ImportToken}' --output text >"$tmp/$3-params" || fail "get-parameters-for-import $1 $2"
+    cut -f1 "$tmp/$3-params" | b64d >"$tmp/$3-WrappingPublicKey.bin"
+    cut -f2 "$tmp/$3-params" | b64d >"$tmp/$3-ImportToken.bin"
+  }
+  # RSAES_OAEP_SHA_256: openssl pkeyutl encrypts the material itself.
+  oaep() {
+    openssl pkeyutl -encrypt -in "$1" -out "$tmp/$2-EncryptedKeyMaterial.bin" -inkey "$tmp/$2-WrappingPublicKey.bin" \
+      -keyform DER -pubin -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 || fail "openssl pkeyutl -encrypt"
+  }
+  byok_key=$byok
+  openssl rand -out "$tmp/PlaintextKeyMaterial.bin" 32
+  params RSAES_OAEP_SHA_256 RSA_2048 p1
+  oaep "$tmp/PlaintextKeyMaterial.bin" p1
+  kms import-key-material --key-id "$byok" --encrypted-key-material "fileb://$tmp/p1-EncryptedKeyMaterial.bin" \
+    --import-token "fileb://$tmp/p1-ImportToken.bin" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE >/dev/null || fail "import-key-material"
+  [ "$(kms describe-key --key-id "$byok" --query '[KeyMetadata.KeyState,KeyMetadata.ExpirationModel]' --output text)" = "Enabled	KEY_MATERIAL_DOES_NOT_EXPIRE" ] ||
+    fail "after import-key-material: $(kms describe-key --key-id "$byok")"
+  kms encrypt --key-id "$byok" --plaintext "fileb://$tmp/plain" --query CiphertextBlob --output text | b64d >"$tmp/byok-ct"
+  kms decrypt --ciphertext-blob "fileb://$tmp/byok-ct" --query Plaintext --output text | b64d >"$tmp/byok-dec"
+  cmp -s "$tmp/plain" "$tmp/byok-dec" || fail "decrypt with imported key material"
+  kms delete-imported-key-material --key-id "$byok" >/dev/null || fail "delete-imported-key-material"
+  [ "$(kms describe-key --key-id "$byok" --query KeyMetadata.KeyState --output text)" = PendingImport ] || fail "after delete-imported-key-material the key is not PendingImport"
+  if kms decrypt --ciphertext-blob "fileb://$tmp/byok-ct" >/dev/null 2>"$tmp/err"; then
+    fail "decrypt after delete-imported-key-material succeeded"
+  fi
+  grep -q KMSInvalidStateException "$tmp/err" || fail "decrypt without material: $(cat "$tmp/err")"
+  # Other material is refused; the same material, with a ValidTo, brings the ciphertext back.
+  openssl rand -out "$tmp/OtherKeyMaterial.bin" 32
+  params RSAES_OAEP_SHA_256 RSA_2048 p2
+  oaep "$tmp/OtherKeyMaterial.bin" p2
+  if kms import-key-material --key-id "$byok" --encrypted-key-material "fileb://$tmp/p2-EncryptedKeyMaterial.bin" \
+    --import-token "fileb://$tmp/p2-ImportToken.bin" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE >/dev/null 2>"$tmp/err"; then
+    fail "import of other key material succeeded"
+  fi
+  grep -q IncorrectKeyMaterialException "$tmp/err" || fail "other material: $(cat "$tmp/err")"
+  if kms import-key-material --key-id "$byok" --encrypted-key-material "fileb://$tmp/p2-EncryptedKeyMaterial.bin" \
+    --import-token "fileb://$tmp/p1-ImportToken.bin" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE >/dev/null 2>"$tmp/err"; then
+    fail "import with the token of other parameters succeeded"
+  fi
+  grep -q InvalidCiphertextException "$tmp/err" || fail "material for another wrapping key: $(cat "$tmp/err")"
+  oaep "$tmp/PlaintextKeyMaterial.bin" p2
+  valid_to=$(python3 -c 'import datetime; print((datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
+  kms import-key-material --key-id "$byok" --encrypted-key-material "fileb://$tmp/p2-EncryptedKeyMaterial.bin" \
+    --import-token "fileb://$tmp/p2-ImportToken.bin" --expiration-model KEY_MATERIAL_EXPIRES --valid-to "$valid_to" >/dev/null || fail "re-import with --valid-to"
+  kms describe-key --key-id "$byok" >"$tmp/byok.json"
+  python3 - "$tmp/byok.json" "$valid_to" <<'PY' || fail "describe-key after re-import: $(cat "$tmp/byok.json")"
+import datetime, json, sys
+m = json.load(open(sys.argv[1]))["KeyMetadata"]
+want = datetime.datetime.strptime(sys.argv[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+got = m["ValidTo"]
+got = datetime.datetime.fromisoformat(got) if isinstance(got, str) else datetime.datetime.fromtimestamp(got, datetime.timezone.utc)
+assert m["KeyState"] == "Enabled" and m["ExpirationModel"] == "KEY_MATERIAL_EXPIRES", m
+assert abs((got - want).total_seconds()) < 1, (got, want)
+PY
+  kms decrypt --ciphertext-blob "fileb://$tmp/byok-ct" --query Plaintext --output text | b64d >"$tmp/byok-dec2"
+  cmp -s "$tmp/plain" "$tmp/byok-dec2" || fail "decrypt after re-importing the same material"
+
+  if openssl enc -ciphers 2>/dev/null | grep -q -- -id-aes256-wrap-pad; then
+    step "RSA_AES_KEY_WRAP_SHA_256: an ECC_NIST_P256 private key wrapped with id-aes256-wrap-pad, signing with it"
+    byok_key=$(kms create-key --origin EXTERNAL --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text) ||
+      fail "create-key --origin EXTERNAL ECC_NIST_P256"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/byok-ec.pem" 2>/dev/null || fail "openssl genpkey"
+    openssl pkcs8 -topk8 -nocrypt -in "$tmp/byok-ec.pem" -outform DER -out "$tmp/PrivateKey.der" || fail "openssl pkcs8"
+    params RSA_AES_KEY_WRAP_SHA_256 RSA_3072 p3
+    openssl rand -out "$tmp/aes-key.bin" 32
+    openssl enc -id-aes256-wrap-pad -K "$(xxd -p <"$tmp/aes-key.bin" | tr -d '\n')" -iv A65959A6 \
+      -in "$tmp/PrivateKey.der" -out "$tmp/key-material-wrapped.bin" || fail "openssl enc -id-aes256-wrap-pad"
+    openssl pkeyutl -encrypt -in "$tmp/aes-key.bin" -out "$tmp/aes-key-wrapped.bin" -inkey "$tmp/p3-WrappingPublicKey.bin" \
+      -keyform DER -pubin -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 || fail "openssl pkeyutl -encrypt the AES key"
+    cat "$tmp/aes-key-wrapped.bin" "$tmp/key-material-wrapped.bin" >"$tmp/p3-EncryptedKeyMaterial.bin"
+    kms import-key-material --key-id "$byok_key" --encrypted-key-material "fileb://$tmp/p3-EncryptedKeyMaterial.bin" \
+      --import-token "fileb://$tmp/p3-ImportToken.bin" --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE >/dev/null || fail "import-key-material of a private key"
+    kms get-public-key --key-id "$byok_key" --query PublicKey --output text | b64d >"$tmp/byok-pub.der"
+    openssl pkey -in "$tmp/byok-ec.pem" -pubout -outform DER -out "$tmp/byok-pub2.der" || fail "openssl pkey -pubout"
+    cmp -s "$tmp/byok-pub.der" "$tmp/byok-pub2.der" || fail "get-public-key is not the imported private key's"
+    kms sign --key-id "$byok_key" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ECDSA_SHA_256 \
+      --query Signature --output text | b64d >"$tmp/byok-sig"
+    openssl dgst -sha256 -verify "$tmp/byok-pub2.der" -keyform DER -signature "$tmp/byok-sig" "$tmp/msg" >/dev/null ||
+      fail "openssl does not verify the signature of the imported key"
+  fi
 fi
 
 step "a wrong secret must fail"

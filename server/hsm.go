@@ -78,9 +78,10 @@ func openSoft(cfg Config, dir string, stderr io.Writer, withDomain bool, obs sof
 }
 
 // forgetKeys makes the node's HSM drop what it cached of keys that left
-// the state machine (fsm.FSM.OnKeysDeleted): every node, leader or not,
-// does it when it applies the deletion or restores a snapshot without the
-// key. The state machine has already dropped the keys' EKTs.
+// the state machine, or whose imported material was deleted
+// (fsm.FSM.OnKeysDeleted): every node, leader or not, does it when it
+// applies the deletion or restores a snapshot without the key. The state
+// machine has already dropped the keys' EKTs.
 func (s *Server) forgetKeys(ids []string) {
 	for _, id := range ids {
 		keyID, err := uuid.Parse(id)

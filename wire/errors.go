@@ -35,6 +35,9 @@ const (
 	UnrecognizedClient       = "UnrecognizedClientException"
 	UnauthenticatedPrincipal = "UnauthenticatedException"
 	ServiceUnavailable       = "ServiceUnavailableException"
+	IncorrectKeyMaterial     = "IncorrectKeyMaterialException"
+	InvalidImportToken       = "InvalidImportTokenException"
+	ExpiredImportToken       = "ExpiredImportTokenException"
 )
 
 // Error names of the AWS JSON protocol itself, which the AWS transport

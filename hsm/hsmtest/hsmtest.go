@@ -51,6 +51,7 @@ func Run(t *testing.T, open Open) {
 		{"SignConcurrentAndClose", testSignConcurrentAndClose},
 		{"DecryptOAEP", testDecryptOAEP},
 		{"ECDH", testECDH},
+		{"ImportKey", testImportKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

@@ -17,7 +17,7 @@ import (
 //	2   16  domain key id
 //	18  12  IV
 //	30  n   AES-256-GCM ciphertext of the material (n = 32 for SymmetricDefault,
-//	        the digest size for HMAC specs, a PKCS#8 private key of at most
+//	        the digest size for HMAC specs, up to the block size if imported, a PKCS#8 private key of at most
 //	        4096 bytes for asymmetric specs)
 //	30+n 16 tag
 //
@@ -85,6 +85,9 @@ func unwrapEKT(ektKey []byte, dkid [16]byte, ref *hsm.KeyRef) ([]byte, error) {
 	n := materialSize(ref.Spec)
 	e := ref.EKT
 	bodyOK := len(e) == ektHeaderSize+ivSize+n+tagSize
+	if ref.Spec.HMAC() { // imported HMAC material may be longer than the digest
+		bodyOK = materialFits(ref.Spec, len(e)-ektHeaderSize-ivSize-tagSize)
+	}
 	if n == 0 {
 		bodyOK = pairSpec(ref.Spec) && len(e) > ektHeaderSize+ivSize+tagSize && len(e) <= ektHeaderSize+ivSize+maxPrivateKey+tagSize
 	}
@@ -95,7 +98,7 @@ func unwrapEKT(ektKey []byte, dkid [16]byte, ref *hsm.KeyRef) ([]byte, error) {
 	if err != nil {
 		return nil, hsm.ErrAuthentication
 	}
-	if n > 0 && len(m) != n {
+	if n > 0 && !materialFits(ref.Spec, len(m)) {
 		clear(m)
 		return nil, hsm.ErrAuthentication
 	}

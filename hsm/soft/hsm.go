@@ -338,7 +338,10 @@ func (h *HSM) material(ref *hsm.KeyRef) ([]byte, error) {
 		return nil, err
 	}
 	if n := materialSize(ref.Spec); n > 0 {
-		m := make([]byte, n)
+		if ref.Spec.HMAC() && !isWrappedEKT(ref.EKT) {
+			n = len(ref.EKT) - ektHeaderSize - ivSize - tagSize // imported: maybe longer
+		}
+		m := make([]byte, max(n, 0))
 		if h.cache.get(ref, m) {
 			return m, nil
 		}

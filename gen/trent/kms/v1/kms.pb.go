@@ -5056,6 +5056,7 @@ type KeyMetadata struct {
 	MultiRegion                 bool                   `protobuf:"varint,19,opt,name=multi_region,json=MultiRegion,proto3" json:"multi_region,omitempty"`
 	PendingDeletionWindowInDays *int32                 `protobuf:"varint,20,opt,name=pending_deletion_window_in_days,json=PendingDeletionWindowInDays,proto3,oneof" json:"pending_deletion_window_in_days,omitempty"`
 	CurrentKeyMaterialId        string                 `protobuf:"bytes,21,opt,name=current_key_material_id,json=CurrentKeyMaterialId,proto3" json:"current_key_material_id,omitempty"`
+	ExpirationModel             string                 `protobuf:"bytes,22,opt,name=expiration_model,json=ExpirationModel,proto3" json:"expiration_model,omitempty"`
 	unknownFields               protoimpl.UnknownFields
 	sizeCache                   protoimpl.SizeCache
 }
@@ -5233,6 +5234,13 @@ func (x *KeyMetadata) GetPendingDeletionWindowInDays() int32 {
 func (x *KeyMetadata) GetCurrentKeyMaterialId() string {
 	if x != nil {
 		return x.CurrentKeyMaterialId
+	}
+	return ""
+}
+
+func (x *KeyMetadata) GetExpirationModel() string {
+	if x != nil {
+		return x.ExpirationModel
 	}
 	return ""
 }
@@ -5704,6 +5712,390 @@ func (x *ErrorInfo) GetType() string {
 	return ""
 }
 
+type GetParametersForImportRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	KeyId             string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	WrappingAlgorithm string                 `protobuf:"bytes,2,opt,name=wrapping_algorithm,json=WrappingAlgorithm,proto3" json:"wrapping_algorithm,omitempty"`
+	WrappingKeySpec   string                 `protobuf:"bytes,3,opt,name=wrapping_key_spec,json=WrappingKeySpec,proto3" json:"wrapping_key_spec,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetParametersForImportRequest) Reset() {
+	*x = GetParametersForImportRequest{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetParametersForImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetParametersForImportRequest) ProtoMessage() {}
+
+func (x *GetParametersForImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetParametersForImportRequest.ProtoReflect.Descriptor instead.
+func (*GetParametersForImportRequest) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *GetParametersForImportRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetParametersForImportRequest) GetWrappingAlgorithm() string {
+	if x != nil {
+		return x.WrappingAlgorithm
+	}
+	return ""
+}
+
+func (x *GetParametersForImportRequest) GetWrappingKeySpec() string {
+	if x != nil {
+		return x.WrappingKeySpec
+	}
+	return ""
+}
+
+type GetParametersForImportResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	KeyId             string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	ImportToken       []byte                 `protobuf:"bytes,2,opt,name=import_token,json=ImportToken,proto3" json:"import_token,omitempty"`
+	PublicKey         []byte                 `protobuf:"bytes,3,opt,name=public_key,json=PublicKey,proto3" json:"public_key,omitempty"`
+	ParametersValidTo float64                `protobuf:"fixed64,4,opt,name=parameters_valid_to,json=ParametersValidTo,proto3" json:"parameters_valid_to,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetParametersForImportResponse) Reset() {
+	*x = GetParametersForImportResponse{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetParametersForImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetParametersForImportResponse) ProtoMessage() {}
+
+func (x *GetParametersForImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetParametersForImportResponse.ProtoReflect.Descriptor instead.
+func (*GetParametersForImportResponse) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *GetParametersForImportResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetParametersForImportResponse) GetImportToken() []byte {
+	if x != nil {
+		return x.ImportToken
+	}
+	return nil
+}
+
+func (x *GetParametersForImportResponse) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *GetParametersForImportResponse) GetParametersValidTo() float64 {
+	if x != nil {
+		return x.ParametersValidTo
+	}
+	return 0
+}
+
+type ImportKeyMaterialRequest struct {
+	state                  protoimpl.MessageState `protogen:"open.v1"`
+	KeyId                  string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	ImportToken            []byte                 `protobuf:"bytes,2,opt,name=import_token,json=ImportToken,proto3" json:"import_token,omitempty"`
+	EncryptedKeyMaterial   []byte                 `protobuf:"bytes,3,opt,name=encrypted_key_material,json=EncryptedKeyMaterial,proto3" json:"encrypted_key_material,omitempty"`
+	ValidTo                *float64               `protobuf:"fixed64,4,opt,name=valid_to,json=ValidTo,proto3,oneof" json:"valid_to,omitempty"`
+	ExpirationModel        string                 `protobuf:"bytes,5,opt,name=expiration_model,json=ExpirationModel,proto3" json:"expiration_model,omitempty"`
+	ImportType             string                 `protobuf:"bytes,6,opt,name=import_type,json=ImportType,proto3" json:"import_type,omitempty"`
+	KeyMaterialDescription string                 `protobuf:"bytes,7,opt,name=key_material_description,json=KeyMaterialDescription,proto3" json:"key_material_description,omitempty"`
+	KeyMaterialId          string                 `protobuf:"bytes,8,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ImportKeyMaterialRequest) Reset() {
+	*x = ImportKeyMaterialRequest{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportKeyMaterialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportKeyMaterialRequest) ProtoMessage() {}
+
+func (x *ImportKeyMaterialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportKeyMaterialRequest.ProtoReflect.Descriptor instead.
+func (*ImportKeyMaterialRequest) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *ImportKeyMaterialRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetImportToken() []byte {
+	if x != nil {
+		return x.ImportToken
+	}
+	return nil
+}
+
+func (x *ImportKeyMaterialRequest) GetEncryptedKeyMaterial() []byte {
+	if x != nil {
+		return x.EncryptedKeyMaterial
+	}
+	return nil
+}
+
+func (x *ImportKeyMaterialRequest) GetValidTo() float64 {
+	if x != nil && x.ValidTo != nil {
+		return *x.ValidTo
+	}
+	return 0
+}
+
+func (x *ImportKeyMaterialRequest) GetExpirationModel() string {
+	if x != nil {
+		return x.ExpirationModel
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetImportType() string {
+	if x != nil {
+		return x.ImportType
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetKeyMaterialDescription() string {
+	if x != nil {
+		return x.KeyMaterialDescription
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+type ImportKeyMaterialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyMaterialId string                 `protobuf:"bytes,2,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportKeyMaterialResponse) Reset() {
+	*x = ImportKeyMaterialResponse{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportKeyMaterialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportKeyMaterialResponse) ProtoMessage() {}
+
+func (x *ImportKeyMaterialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportKeyMaterialResponse.ProtoReflect.Descriptor instead.
+func (*ImportKeyMaterialResponse) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *ImportKeyMaterialResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialResponse) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+type DeleteImportedKeyMaterialRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyMaterialId string                 `protobuf:"bytes,2,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteImportedKeyMaterialRequest) Reset() {
+	*x = DeleteImportedKeyMaterialRequest{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteImportedKeyMaterialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteImportedKeyMaterialRequest) ProtoMessage() {}
+
+func (x *DeleteImportedKeyMaterialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteImportedKeyMaterialRequest.ProtoReflect.Descriptor instead.
+func (*DeleteImportedKeyMaterialRequest) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *DeleteImportedKeyMaterialRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DeleteImportedKeyMaterialRequest) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+type DeleteImportedKeyMaterialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyMaterialId string                 `protobuf:"bytes,2,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteImportedKeyMaterialResponse) Reset() {
+	*x = DeleteImportedKeyMaterialResponse{}
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteImportedKeyMaterialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteImportedKeyMaterialResponse) ProtoMessage() {}
+
+func (x *DeleteImportedKeyMaterialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_kms_v1_kms_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteImportedKeyMaterialResponse.ProtoReflect.Descriptor instead.
+func (*DeleteImportedKeyMaterialResponse) Descriptor() ([]byte, []int) {
+	return file_trent_kms_v1_kms_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *DeleteImportedKeyMaterialResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DeleteImportedKeyMaterialResponse) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
 var File_trent_kms_v1_kms_proto protoreflect.FileDescriptor
 
 const file_trent_kms_v1_kms_proto_rawDesc = "" +
@@ -6100,7 +6492,7 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\trotations\x18\x01 \x03(\v2 .trent.kms.v1.RotationsListEntryR\tRotations\x12\x1f\n" +
 	"\vnext_marker\x18\x02 \x01(\tR\n" +
 	"NextMarker\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\tTruncated\"\xfb\x06\n" +
+	"\ttruncated\x18\x03 \x01(\bR\tTruncated\"\xa6\a\n" +
 	"\vKeyMetadata\x12$\n" +
 	"\x0eaws_account_id\x18\x01 \x01(\tR\fAWSAccountId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05KeyId\x12\x10\n" +
@@ -6124,7 +6516,8 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\x18key_agreement_algorithms\x18\x12 \x03(\tR\x16KeyAgreementAlgorithms\x12!\n" +
 	"\fmulti_region\x18\x13 \x01(\bR\vMultiRegion\x12I\n" +
 	"\x1fpending_deletion_window_in_days\x18\x14 \x01(\x05H\x02R\x1bPendingDeletionWindowInDays\x88\x01\x01\x125\n" +
-	"\x17current_key_material_id\x18\x15 \x01(\tR\x14CurrentKeyMaterialIdB\x10\n" +
+	"\x17current_key_material_id\x18\x15 \x01(\tR\x14CurrentKeyMaterialId\x12)\n" +
+	"\x10expiration_model\x18\x16 \x01(\tR\x0fExpirationModelB\x10\n" +
 	"\x0e_deletion_dateB\v\n" +
 	"\t_valid_toB\"\n" +
 	" _pending_deletion_window_in_days\">\n" +
@@ -6169,7 +6562,37 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\rrotation_type\x18\x04 \x01(\tR\fRotationType\x12,\n" +
 	"\x12key_material_state\x18\x05 \x01(\tR\x10KeyMaterialState\"\x1f\n" +
 	"\tErrorInfo\x12\x12\n" +
-	"\x04type\x18\x01 \x01(\tR\x04Type2\xe4\x1e\n" +
+	"\x04type\x18\x01 \x01(\tR\x04Type\"\x91\x01\n" +
+	"\x1dGetParametersForImportRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12-\n" +
+	"\x12wrapping_algorithm\x18\x02 \x01(\tR\x11WrappingAlgorithm\x12*\n" +
+	"\x11wrapping_key_spec\x18\x03 \x01(\tR\x0fWrappingKeySpec\"\xa9\x01\n" +
+	"\x1eGetParametersForImportResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12!\n" +
+	"\fimport_token\x18\x02 \x01(\fR\vImportToken\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tPublicKey\x12.\n" +
+	"\x13parameters_valid_to\x18\x04 \x01(\x01R\x11ParametersValidTo\"\xe5\x02\n" +
+	"\x18ImportKeyMaterialRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12!\n" +
+	"\fimport_token\x18\x02 \x01(\fR\vImportToken\x124\n" +
+	"\x16encrypted_key_material\x18\x03 \x01(\fR\x14EncryptedKeyMaterial\x12\x1e\n" +
+	"\bvalid_to\x18\x04 \x01(\x01H\x00R\aValidTo\x88\x01\x01\x12)\n" +
+	"\x10expiration_model\x18\x05 \x01(\tR\x0fExpirationModel\x12\x1f\n" +
+	"\vimport_type\x18\x06 \x01(\tR\n" +
+	"ImportType\x128\n" +
+	"\x18key_material_description\x18\a \x01(\tR\x16KeyMaterialDescription\x12&\n" +
+	"\x0fkey_material_id\x18\b \x01(\tR\rKeyMaterialIdB\v\n" +
+	"\t_valid_to\"Z\n" +
+	"\x19ImportKeyMaterialResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12&\n" +
+	"\x0fkey_material_id\x18\x02 \x01(\tR\rKeyMaterialId\"a\n" +
+	" DeleteImportedKeyMaterialRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12&\n" +
+	"\x0fkey_material_id\x18\x02 \x01(\tR\rKeyMaterialId\"b\n" +
+	"!DeleteImportedKeyMaterialResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12&\n" +
+	"\x0fkey_material_id\x18\x02 \x01(\tR\rKeyMaterialId2\xbd!\n" +
 	"\x14KeyManagementService\x12L\n" +
 	"\tCreateKey\x12\x1e.trent.kms.v1.CreateKeyRequest\x1a\x1f.trent.kms.v1.CreateKeyResponse\x12W\n" +
 	"\vDescribeKey\x12 .trent.kms.v1.DescribeKeyRequest\x1a!.trent.kms.v1.DescribeKeyResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -6214,7 +6637,10 @@ const file_trent_kms_v1_kms_proto_rawDesc = "" +
 	"\x12DisableKeyRotation\x12'.trent.kms.v1.DisableKeyRotationRequest\x1a(.trent.kms.v1.DisableKeyRotationResponse\x12r\n" +
 	"\x14GetKeyRotationStatus\x12).trent.kms.v1.GetKeyRotationStatusRequest\x1a*.trent.kms.v1.GetKeyRotationStatusResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\x11RotateKeyOnDemand\x12&.trent.kms.v1.RotateKeyOnDemandRequest\x1a'.trent.kms.v1.RotateKeyOnDemandResponse\x12f\n" +
-	"\x10ListKeyRotations\x12%.trent.kms.v1.ListKeyRotationsRequest\x1a&.trent.kms.v1.ListKeyRotationsResponse\"\x03\x90\x02\x01B\xa0\x01\n" +
+	"\x10ListKeyRotations\x12%.trent.kms.v1.ListKeyRotationsRequest\x1a&.trent.kms.v1.ListKeyRotationsResponse\"\x03\x90\x02\x01\x12s\n" +
+	"\x16GetParametersForImport\x12+.trent.kms.v1.GetParametersForImportRequest\x1a,.trent.kms.v1.GetParametersForImportResponse\x12d\n" +
+	"\x11ImportKeyMaterial\x12&.trent.kms.v1.ImportKeyMaterialRequest\x1a'.trent.kms.v1.ImportKeyMaterialResponse\x12|\n" +
+	"\x19DeleteImportedKeyMaterial\x12..trent.kms.v1.DeleteImportedKeyMaterialRequest\x1a/.trent.kms.v1.DeleteImportedKeyMaterialResponseB\xa0\x01\n" +
 	"\x10com.trent.kms.v1B\bKmsProtoP\x01Z0github.com/trentkms/trent/gen/trent/kms/v1;kmsv1\xa2\x02\x03TKX\xaa\x02\fTrent.Kms.V1\xca\x02\fTrent\\Kms\\V1\xe2\x02\x18Trent\\Kms\\V1\\GPBMetadata\xea\x02\x0eTrent::Kms::V1b\x06proto3"
 
 var (
@@ -6229,7 +6655,7 @@ func file_trent_kms_v1_kms_proto_rawDescGZIP() []byte {
 	return file_trent_kms_v1_kms_proto_rawDescData
 }
 
-var file_trent_kms_v1_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
+var file_trent_kms_v1_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
 var file_trent_kms_v1_kms_proto_goTypes = []any{
 	(*CreateKeyRequest)(nil),                            // 0: trent.kms.v1.CreateKeyRequest
 	(*CreateKeyResponse)(nil),                           // 1: trent.kms.v1.CreateKeyResponse
@@ -6323,30 +6749,36 @@ var file_trent_kms_v1_kms_proto_goTypes = []any{
 	(*AliasListEntry)(nil),                              // 89: trent.kms.v1.AliasListEntry
 	(*RotationsListEntry)(nil),                          // 90: trent.kms.v1.RotationsListEntry
 	(*ErrorInfo)(nil),                                   // 91: trent.kms.v1.ErrorInfo
-	nil,                                                 // 92: trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                                 // 93: trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                                 // 94: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                                 // 95: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                                 // 96: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                                 // 97: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                                 // 98: trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
-	nil,                                                 // 99: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
-	nil,                                                 // 100: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	nil,                                                 // 101: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	(*GetParametersForImportRequest)(nil),               // 92: trent.kms.v1.GetParametersForImportRequest
+	(*GetParametersForImportResponse)(nil),              // 93: trent.kms.v1.GetParametersForImportResponse
+	(*ImportKeyMaterialRequest)(nil),                    // 94: trent.kms.v1.ImportKeyMaterialRequest
+	(*ImportKeyMaterialResponse)(nil),                   // 95: trent.kms.v1.ImportKeyMaterialResponse
+	(*DeleteImportedKeyMaterialRequest)(nil),            // 96: trent.kms.v1.DeleteImportedKeyMaterialRequest
+	(*DeleteImportedKeyMaterialResponse)(nil),           // 97: trent.kms.v1.DeleteImportedKeyMaterialResponse
+	nil, // 98: trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	nil, // 99: trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	nil, // 100: trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil, // 101: trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil, // 102: trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil, // 103: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	nil, // 104: trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
+	nil, // 105: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
+	nil, // 106: trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	nil, // 107: trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 }
 var file_trent_kms_v1_kms_proto_depIdxs = []int32{
 	86,  // 0: trent.kms.v1.CreateKeyRequest.tags:type_name -> trent.kms.v1.Tag
 	84,  // 1: trent.kms.v1.CreateKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
 	84,  // 2: trent.kms.v1.DescribeKeyResponse.key_metadata:type_name -> trent.kms.v1.KeyMetadata
 	85,  // 3: trent.kms.v1.ListKeysResponse.keys:type_name -> trent.kms.v1.KeyListEntry
-	92,  // 4: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
-	93,  // 5: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
-	94,  // 6: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	95,  // 7: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	96,  // 8: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	97,  // 9: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	98,  // 10: trent.kms.v1.GenerateDataKeyPairRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
-	99,  // 11: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
+	98,  // 4: trent.kms.v1.EncryptRequest.encryption_context:type_name -> trent.kms.v1.EncryptRequest.EncryptionContextEntry
+	99,  // 5: trent.kms.v1.DecryptRequest.encryption_context:type_name -> trent.kms.v1.DecryptRequest.EncryptionContextEntry
+	100, // 6: trent.kms.v1.ReEncryptRequest.source_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	101, // 7: trent.kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> trent.kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	102, // 8: trent.kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	103, // 9: trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	104, // 10: trent.kms.v1.GenerateDataKeyPairRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairRequest.EncryptionContextEntry
+	105, // 11: trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.encryption_context:type_name -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextRequest.EncryptionContextEntry
 	87,  // 12: trent.kms.v1.CreateGrantRequest.constraints:type_name -> trent.kms.v1.GrantConstraints
 	88,  // 13: trent.kms.v1.ListGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
 	88,  // 14: trent.kms.v1.ListRetirableGrantsResponse.grants:type_name -> trent.kms.v1.GrantListEntry
@@ -6354,8 +6786,8 @@ var file_trent_kms_v1_kms_proto_depIdxs = []int32{
 	86,  // 16: trent.kms.v1.TagResourceRequest.tags:type_name -> trent.kms.v1.Tag
 	86,  // 17: trent.kms.v1.ListResourceTagsResponse.tags:type_name -> trent.kms.v1.Tag
 	90,  // 18: trent.kms.v1.ListKeyRotationsResponse.rotations:type_name -> trent.kms.v1.RotationsListEntry
-	100, // 19: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
-	101, // 20: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
+	106, // 19: trent.kms.v1.GrantConstraints.encryption_context_subset:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextSubsetEntry
+	107, // 20: trent.kms.v1.GrantConstraints.encryption_context_equals:type_name -> trent.kms.v1.GrantConstraints.EncryptionContextEqualsEntry
 	87,  // 21: trent.kms.v1.GrantListEntry.constraints:type_name -> trent.kms.v1.GrantConstraints
 	0,   // 22: trent.kms.v1.KeyManagementService.CreateKey:input_type -> trent.kms.v1.CreateKeyRequest
 	2,   // 23: trent.kms.v1.KeyManagementService.DescribeKey:input_type -> trent.kms.v1.DescribeKeyRequest
@@ -6399,50 +6831,56 @@ var file_trent_kms_v1_kms_proto_depIdxs = []int32{
 	78,  // 61: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:input_type -> trent.kms.v1.GetKeyRotationStatusRequest
 	80,  // 62: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:input_type -> trent.kms.v1.RotateKeyOnDemandRequest
 	82,  // 63: trent.kms.v1.KeyManagementService.ListKeyRotations:input_type -> trent.kms.v1.ListKeyRotationsRequest
-	1,   // 64: trent.kms.v1.KeyManagementService.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
-	3,   // 65: trent.kms.v1.KeyManagementService.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
-	5,   // 66: trent.kms.v1.KeyManagementService.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
-	7,   // 67: trent.kms.v1.KeyManagementService.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
-	9,   // 68: trent.kms.v1.KeyManagementService.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
-	11,  // 69: trent.kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
-	13,  // 70: trent.kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
-	15,  // 71: trent.kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
-	17,  // 72: trent.kms.v1.KeyManagementService.Encrypt:output_type -> trent.kms.v1.EncryptResponse
-	19,  // 73: trent.kms.v1.KeyManagementService.Decrypt:output_type -> trent.kms.v1.DecryptResponse
-	21,  // 74: trent.kms.v1.KeyManagementService.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
-	23,  // 75: trent.kms.v1.KeyManagementService.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
-	25,  // 76: trent.kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	27,  // 77: trent.kms.v1.KeyManagementService.GenerateDataKeyPair:output_type -> trent.kms.v1.GenerateDataKeyPairResponse
-	29,  // 78: trent.kms.v1.KeyManagementService.GenerateDataKeyPairWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextResponse
-	31,  // 79: trent.kms.v1.KeyManagementService.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
-	33,  // 80: trent.kms.v1.KeyManagementService.GenerateMac:output_type -> trent.kms.v1.GenerateMacResponse
-	35,  // 81: trent.kms.v1.KeyManagementService.VerifyMac:output_type -> trent.kms.v1.VerifyMacResponse
-	37,  // 82: trent.kms.v1.KeyManagementService.Sign:output_type -> trent.kms.v1.SignResponse
-	39,  // 83: trent.kms.v1.KeyManagementService.Verify:output_type -> trent.kms.v1.VerifyResponse
-	43,  // 84: trent.kms.v1.KeyManagementService.DeriveSharedSecret:output_type -> trent.kms.v1.DeriveSharedSecretResponse
-	41,  // 85: trent.kms.v1.KeyManagementService.GetPublicKey:output_type -> trent.kms.v1.GetPublicKeyResponse
-	45,  // 86: trent.kms.v1.KeyManagementService.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
-	47,  // 87: trent.kms.v1.KeyManagementService.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
-	49,  // 88: trent.kms.v1.KeyManagementService.ListRetirableGrants:output_type -> trent.kms.v1.ListRetirableGrantsResponse
-	51,  // 89: trent.kms.v1.KeyManagementService.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
-	53,  // 90: trent.kms.v1.KeyManagementService.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
-	55,  // 91: trent.kms.v1.KeyManagementService.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
-	57,  // 92: trent.kms.v1.KeyManagementService.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
-	59,  // 93: trent.kms.v1.KeyManagementService.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
-	61,  // 94: trent.kms.v1.KeyManagementService.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
-	63,  // 95: trent.kms.v1.KeyManagementService.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
-	65,  // 96: trent.kms.v1.KeyManagementService.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
-	67,  // 97: trent.kms.v1.KeyManagementService.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
-	69,  // 98: trent.kms.v1.KeyManagementService.TagResource:output_type -> trent.kms.v1.TagResourceResponse
-	71,  // 99: trent.kms.v1.KeyManagementService.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
-	73,  // 100: trent.kms.v1.KeyManagementService.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
-	75,  // 101: trent.kms.v1.KeyManagementService.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
-	77,  // 102: trent.kms.v1.KeyManagementService.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
-	79,  // 103: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
-	81,  // 104: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
-	83,  // 105: trent.kms.v1.KeyManagementService.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
-	64,  // [64:106] is the sub-list for method output_type
-	22,  // [22:64] is the sub-list for method input_type
+	92,  // 64: trent.kms.v1.KeyManagementService.GetParametersForImport:input_type -> trent.kms.v1.GetParametersForImportRequest
+	94,  // 65: trent.kms.v1.KeyManagementService.ImportKeyMaterial:input_type -> trent.kms.v1.ImportKeyMaterialRequest
+	96,  // 66: trent.kms.v1.KeyManagementService.DeleteImportedKeyMaterial:input_type -> trent.kms.v1.DeleteImportedKeyMaterialRequest
+	1,   // 67: trent.kms.v1.KeyManagementService.CreateKey:output_type -> trent.kms.v1.CreateKeyResponse
+	3,   // 68: trent.kms.v1.KeyManagementService.DescribeKey:output_type -> trent.kms.v1.DescribeKeyResponse
+	5,   // 69: trent.kms.v1.KeyManagementService.ListKeys:output_type -> trent.kms.v1.ListKeysResponse
+	7,   // 70: trent.kms.v1.KeyManagementService.EnableKey:output_type -> trent.kms.v1.EnableKeyResponse
+	9,   // 71: trent.kms.v1.KeyManagementService.DisableKey:output_type -> trent.kms.v1.DisableKeyResponse
+	11,  // 72: trent.kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> trent.kms.v1.UpdateKeyDescriptionResponse
+	13,  // 73: trent.kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> trent.kms.v1.ScheduleKeyDeletionResponse
+	15,  // 74: trent.kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> trent.kms.v1.CancelKeyDeletionResponse
+	17,  // 75: trent.kms.v1.KeyManagementService.Encrypt:output_type -> trent.kms.v1.EncryptResponse
+	19,  // 76: trent.kms.v1.KeyManagementService.Decrypt:output_type -> trent.kms.v1.DecryptResponse
+	21,  // 77: trent.kms.v1.KeyManagementService.ReEncrypt:output_type -> trent.kms.v1.ReEncryptResponse
+	23,  // 78: trent.kms.v1.KeyManagementService.GenerateDataKey:output_type -> trent.kms.v1.GenerateDataKeyResponse
+	25,  // 79: trent.kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	27,  // 80: trent.kms.v1.KeyManagementService.GenerateDataKeyPair:output_type -> trent.kms.v1.GenerateDataKeyPairResponse
+	29,  // 81: trent.kms.v1.KeyManagementService.GenerateDataKeyPairWithoutPlaintext:output_type -> trent.kms.v1.GenerateDataKeyPairWithoutPlaintextResponse
+	31,  // 82: trent.kms.v1.KeyManagementService.GenerateRandom:output_type -> trent.kms.v1.GenerateRandomResponse
+	33,  // 83: trent.kms.v1.KeyManagementService.GenerateMac:output_type -> trent.kms.v1.GenerateMacResponse
+	35,  // 84: trent.kms.v1.KeyManagementService.VerifyMac:output_type -> trent.kms.v1.VerifyMacResponse
+	37,  // 85: trent.kms.v1.KeyManagementService.Sign:output_type -> trent.kms.v1.SignResponse
+	39,  // 86: trent.kms.v1.KeyManagementService.Verify:output_type -> trent.kms.v1.VerifyResponse
+	43,  // 87: trent.kms.v1.KeyManagementService.DeriveSharedSecret:output_type -> trent.kms.v1.DeriveSharedSecretResponse
+	41,  // 88: trent.kms.v1.KeyManagementService.GetPublicKey:output_type -> trent.kms.v1.GetPublicKeyResponse
+	45,  // 89: trent.kms.v1.KeyManagementService.CreateGrant:output_type -> trent.kms.v1.CreateGrantResponse
+	47,  // 90: trent.kms.v1.KeyManagementService.ListGrants:output_type -> trent.kms.v1.ListGrantsResponse
+	49,  // 91: trent.kms.v1.KeyManagementService.ListRetirableGrants:output_type -> trent.kms.v1.ListRetirableGrantsResponse
+	51,  // 92: trent.kms.v1.KeyManagementService.RetireGrant:output_type -> trent.kms.v1.RetireGrantResponse
+	53,  // 93: trent.kms.v1.KeyManagementService.RevokeGrant:output_type -> trent.kms.v1.RevokeGrantResponse
+	55,  // 94: trent.kms.v1.KeyManagementService.GetKeyPolicy:output_type -> trent.kms.v1.GetKeyPolicyResponse
+	57,  // 95: trent.kms.v1.KeyManagementService.PutKeyPolicy:output_type -> trent.kms.v1.PutKeyPolicyResponse
+	59,  // 96: trent.kms.v1.KeyManagementService.ListKeyPolicies:output_type -> trent.kms.v1.ListKeyPoliciesResponse
+	61,  // 97: trent.kms.v1.KeyManagementService.CreateAlias:output_type -> trent.kms.v1.CreateAliasResponse
+	63,  // 98: trent.kms.v1.KeyManagementService.UpdateAlias:output_type -> trent.kms.v1.UpdateAliasResponse
+	65,  // 99: trent.kms.v1.KeyManagementService.DeleteAlias:output_type -> trent.kms.v1.DeleteAliasResponse
+	67,  // 100: trent.kms.v1.KeyManagementService.ListAliases:output_type -> trent.kms.v1.ListAliasesResponse
+	69,  // 101: trent.kms.v1.KeyManagementService.TagResource:output_type -> trent.kms.v1.TagResourceResponse
+	71,  // 102: trent.kms.v1.KeyManagementService.UntagResource:output_type -> trent.kms.v1.UntagResourceResponse
+	73,  // 103: trent.kms.v1.KeyManagementService.ListResourceTags:output_type -> trent.kms.v1.ListResourceTagsResponse
+	75,  // 104: trent.kms.v1.KeyManagementService.EnableKeyRotation:output_type -> trent.kms.v1.EnableKeyRotationResponse
+	77,  // 105: trent.kms.v1.KeyManagementService.DisableKeyRotation:output_type -> trent.kms.v1.DisableKeyRotationResponse
+	79,  // 106: trent.kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> trent.kms.v1.GetKeyRotationStatusResponse
+	81,  // 107: trent.kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> trent.kms.v1.RotateKeyOnDemandResponse
+	83,  // 108: trent.kms.v1.KeyManagementService.ListKeyRotations:output_type -> trent.kms.v1.ListKeyRotationsResponse
+	93,  // 109: trent.kms.v1.KeyManagementService.GetParametersForImport:output_type -> trent.kms.v1.GetParametersForImportResponse
+	95,  // 110: trent.kms.v1.KeyManagementService.ImportKeyMaterial:output_type -> trent.kms.v1.ImportKeyMaterialResponse
+	97,  // 111: trent.kms.v1.KeyManagementService.DeleteImportedKeyMaterial:output_type -> trent.kms.v1.DeleteImportedKeyMaterialResponse
+	67,  // [67:112] is the sub-list for method output_type
+	22,  // [22:67] is the sub-list for method input_type
 	22,  // [22:22] is the sub-list for extension type_name
 	22,  // [22:22] is the sub-list for extension extendee
 	0,   // [0:22] is the sub-list for field type_name
@@ -6467,13 +6905,14 @@ func file_trent_kms_v1_kms_proto_init() {
 	file_trent_kms_v1_kms_proto_msgTypes[79].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[82].OneofWrappers = []any{}
 	file_trent_kms_v1_kms_proto_msgTypes[84].OneofWrappers = []any{}
+	file_trent_kms_v1_kms_proto_msgTypes[94].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_kms_v1_kms_proto_rawDesc), len(file_trent_kms_v1_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   102,
+			NumMessages:   108,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -170,6 +170,15 @@ const (
 	// KeyManagementServiceListKeyRotationsProcedure is the fully-qualified name of the
 	// KeyManagementService's ListKeyRotations RPC.
 	KeyManagementServiceListKeyRotationsProcedure = "/trent.kms.v1.KeyManagementService/ListKeyRotations"
+	// KeyManagementServiceGetParametersForImportProcedure is the fully-qualified name of the
+	// KeyManagementService's GetParametersForImport RPC.
+	KeyManagementServiceGetParametersForImportProcedure = "/trent.kms.v1.KeyManagementService/GetParametersForImport"
+	// KeyManagementServiceImportKeyMaterialProcedure is the fully-qualified name of the
+	// KeyManagementService's ImportKeyMaterial RPC.
+	KeyManagementServiceImportKeyMaterialProcedure = "/trent.kms.v1.KeyManagementService/ImportKeyMaterial"
+	// KeyManagementServiceDeleteImportedKeyMaterialProcedure is the fully-qualified name of the
+	// KeyManagementService's DeleteImportedKeyMaterial RPC.
+	KeyManagementServiceDeleteImportedKeyMaterialProcedure = "/trent.kms.v1.KeyManagementService/DeleteImportedKeyMaterial"
 )
 
 // KeyManagementServiceClient is a client for the trent.kms.v1.KeyManagementService service.
@@ -258,6 +267,13 @@ type KeyManagementServiceClient interface {
 	RotateKeyOnDemand(context.Context, *v1.RotateKeyOnDemandRequest) (*v1.RotateKeyOnDemandResponse, error)
 	// Lists completed rotations (AWS ListKeyRotations).
 	ListKeyRotations(context.Context, *v1.ListKeyRotationsRequest) (*v1.ListKeyRotationsResponse, error)
+	// Returns a wrapping public key and import token for importing key
+	// material (AWS GetParametersForImport).
+	GetParametersForImport(context.Context, *v1.GetParametersForImportRequest) (*v1.GetParametersForImportResponse, error)
+	// Imports key material into a key of origin EXTERNAL (AWS ImportKeyMaterial).
+	ImportKeyMaterial(context.Context, *v1.ImportKeyMaterialRequest) (*v1.ImportKeyMaterialResponse, error)
+	// Deletes a key's imported key material (AWS DeleteImportedKeyMaterial).
+	DeleteImportedKeyMaterial(context.Context, *v1.DeleteImportedKeyMaterialRequest) (*v1.DeleteImportedKeyMaterialResponse, error)
 }
 
 // NewKeyManagementServiceClient constructs a client for the trent.kms.v1.KeyManagementService
@@ -534,6 +550,24 @@ func NewKeyManagementServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getParametersForImport: connect.NewClient[v1.GetParametersForImportRequest, v1.GetParametersForImportResponse](
+			httpClient,
+			baseURL+KeyManagementServiceGetParametersForImportProcedure,
+			connect.WithSchema(keyManagementServiceMethods.ByName("GetParametersForImport")),
+			connect.WithClientOptions(opts...),
+		),
+		importKeyMaterial: connect.NewClient[v1.ImportKeyMaterialRequest, v1.ImportKeyMaterialResponse](
+			httpClient,
+			baseURL+KeyManagementServiceImportKeyMaterialProcedure,
+			connect.WithSchema(keyManagementServiceMethods.ByName("ImportKeyMaterial")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteImportedKeyMaterial: connect.NewClient[v1.DeleteImportedKeyMaterialRequest, v1.DeleteImportedKeyMaterialResponse](
+			httpClient,
+			baseURL+KeyManagementServiceDeleteImportedKeyMaterialProcedure,
+			connect.WithSchema(keyManagementServiceMethods.ByName("DeleteImportedKeyMaterial")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -581,6 +615,9 @@ type keyManagementServiceClient struct {
 	getKeyRotationStatus                *connect.Client[v1.GetKeyRotationStatusRequest, v1.GetKeyRotationStatusResponse]
 	rotateKeyOnDemand                   *connect.Client[v1.RotateKeyOnDemandRequest, v1.RotateKeyOnDemandResponse]
 	listKeyRotations                    *connect.Client[v1.ListKeyRotationsRequest, v1.ListKeyRotationsResponse]
+	getParametersForImport              *connect.Client[v1.GetParametersForImportRequest, v1.GetParametersForImportResponse]
+	importKeyMaterial                   *connect.Client[v1.ImportKeyMaterialRequest, v1.ImportKeyMaterialResponse]
+	deleteImportedKeyMaterial           *connect.Client[v1.DeleteImportedKeyMaterialRequest, v1.DeleteImportedKeyMaterialResponse]
 }
 
 // CreateKey calls trent.kms.v1.KeyManagementService.CreateKey.
@@ -963,6 +1000,33 @@ func (c *keyManagementServiceClient) ListKeyRotations(ctx context.Context, req *
 	return nil, err
 }
 
+// GetParametersForImport calls trent.kms.v1.KeyManagementService.GetParametersForImport.
+func (c *keyManagementServiceClient) GetParametersForImport(ctx context.Context, req *v1.GetParametersForImportRequest) (*v1.GetParametersForImportResponse, error) {
+	response, err := c.getParametersForImport.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ImportKeyMaterial calls trent.kms.v1.KeyManagementService.ImportKeyMaterial.
+func (c *keyManagementServiceClient) ImportKeyMaterial(ctx context.Context, req *v1.ImportKeyMaterialRequest) (*v1.ImportKeyMaterialResponse, error) {
+	response, err := c.importKeyMaterial.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteImportedKeyMaterial calls trent.kms.v1.KeyManagementService.DeleteImportedKeyMaterial.
+func (c *keyManagementServiceClient) DeleteImportedKeyMaterial(ctx context.Context, req *v1.DeleteImportedKeyMaterialRequest) (*v1.DeleteImportedKeyMaterialResponse, error) {
+	response, err := c.deleteImportedKeyMaterial.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // KeyManagementServiceHandler is an implementation of the trent.kms.v1.KeyManagementService
 // service.
 type KeyManagementServiceHandler interface {
@@ -1050,6 +1114,13 @@ type KeyManagementServiceHandler interface {
 	RotateKeyOnDemand(context.Context, *v1.RotateKeyOnDemandRequest) (*v1.RotateKeyOnDemandResponse, error)
 	// Lists completed rotations (AWS ListKeyRotations).
 	ListKeyRotations(context.Context, *v1.ListKeyRotationsRequest) (*v1.ListKeyRotationsResponse, error)
+	// Returns a wrapping public key and import token for importing key
+	// material (AWS GetParametersForImport).
+	GetParametersForImport(context.Context, *v1.GetParametersForImportRequest) (*v1.GetParametersForImportResponse, error)
+	// Imports key material into a key of origin EXTERNAL (AWS ImportKeyMaterial).
+	ImportKeyMaterial(context.Context, *v1.ImportKeyMaterialRequest) (*v1.ImportKeyMaterialResponse, error)
+	// Deletes a key's imported key material (AWS DeleteImportedKeyMaterial).
+	DeleteImportedKeyMaterial(context.Context, *v1.DeleteImportedKeyMaterialRequest) (*v1.DeleteImportedKeyMaterialResponse, error)
 }
 
 // NewKeyManagementServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -1322,6 +1393,24 @@ func NewKeyManagementServiceHandler(svc KeyManagementServiceHandler, opts ...con
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	keyManagementServiceGetParametersForImportHandler := connect.NewUnaryHandlerSimple(
+		KeyManagementServiceGetParametersForImportProcedure,
+		svc.GetParametersForImport,
+		connect.WithSchema(keyManagementServiceMethods.ByName("GetParametersForImport")),
+		connect.WithHandlerOptions(opts...),
+	)
+	keyManagementServiceImportKeyMaterialHandler := connect.NewUnaryHandlerSimple(
+		KeyManagementServiceImportKeyMaterialProcedure,
+		svc.ImportKeyMaterial,
+		connect.WithSchema(keyManagementServiceMethods.ByName("ImportKeyMaterial")),
+		connect.WithHandlerOptions(opts...),
+	)
+	keyManagementServiceDeleteImportedKeyMaterialHandler := connect.NewUnaryHandlerSimple(
+		KeyManagementServiceDeleteImportedKeyMaterialProcedure,
+		svc.DeleteImportedKeyMaterial,
+		connect.WithSchema(keyManagementServiceMethods.ByName("DeleteImportedKeyMaterial")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trent.kms.v1.KeyManagementService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case KeyManagementServiceCreateKeyProcedure:
@@ -1408,6 +1497,12 @@ func NewKeyManagementServiceHandler(svc KeyManagementServiceHandler, opts ...con
 			keyManagementServiceRotateKeyOnDemandHandler.ServeHTTP(w, r)
 		case KeyManagementServiceListKeyRotationsProcedure:
 			keyManagementServiceListKeyRotationsHandler.ServeHTTP(w, r)
+		case KeyManagementServiceGetParametersForImportProcedure:
+			keyManagementServiceGetParametersForImportHandler.ServeHTTP(w, r)
+		case KeyManagementServiceImportKeyMaterialProcedure:
+			keyManagementServiceImportKeyMaterialHandler.ServeHTTP(w, r)
+		case KeyManagementServiceDeleteImportedKeyMaterialProcedure:
+			keyManagementServiceDeleteImportedKeyMaterialHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1583,4 +1678,16 @@ func (UnimplementedKeyManagementServiceHandler) RotateKeyOnDemand(context.Contex
 
 func (UnimplementedKeyManagementServiceHandler) ListKeyRotations(context.Context, *v1.ListKeyRotationsRequest) (*v1.ListKeyRotationsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.kms.v1.KeyManagementService.ListKeyRotations is not implemented"))
+}
+
+func (UnimplementedKeyManagementServiceHandler) GetParametersForImport(context.Context, *v1.GetParametersForImportRequest) (*v1.GetParametersForImportResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.kms.v1.KeyManagementService.GetParametersForImport is not implemented"))
+}
+
+func (UnimplementedKeyManagementServiceHandler) ImportKeyMaterial(context.Context, *v1.ImportKeyMaterialRequest) (*v1.ImportKeyMaterialResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.kms.v1.KeyManagementService.ImportKeyMaterial is not implemented"))
+}
+
+func (UnimplementedKeyManagementServiceHandler) DeleteImportedKeyMaterial(context.Context, *v1.DeleteImportedKeyMaterialRequest) (*v1.DeleteImportedKeyMaterialResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.kms.v1.KeyManagementService.DeleteImportedKeyMaterial is not implemented"))
 }
