@@ -87,6 +87,9 @@ type Server struct {
 
 	gossip *gossipState // see gossip.go
 
+	// sealing is the state of a sealed start (sealed.go), nil otherwise.
+	sealing *sealing
+
 	// level is the log level in force, raftLog raft's logger: Reload
 	// changes both. reloadMu serializes reloads.
 	level    *slog.LevelVar
@@ -192,7 +195,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// (startMembership starts it if this does not), so its stop is
 	// registered now; stopGossip does nothing while it is not running.
 	s.onClose(s.stopGossip)
-	s.startGossipEarly(ctx)
+	if s.sealing == nil { // a sealed node cannot open the gossip key
+		s.startGossipEarly(ctx)
+	}
 	s.hold("waiting-for-leader")
 
 	// The start-up barrier, registration and membership share one deadline.
@@ -201,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err == nil {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
 	}
-	if err == nil {
+	if err == nil && s.sealing == nil {
 		err = s.startMembership(wctx)
 	}
 	cancel()
@@ -213,13 +218,22 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.serveServices(ctx, reads, awsEndpoint, awsMaxBytes); err != nil {
-		return nil, err
+	serve := func(ctx context.Context) error {
+		if err := s.serveServices(ctx, reads, awsEndpoint, awsMaxBytes); err != nil {
+			return err
+		}
+		s.startCertRenewal(p)
+		if s.metrics != nil {
+			s.metrics.WatchNodeCertificate(func() time.Time { return p.nodeCert().Leaf.NotAfter })
+		}
+		return nil
 	}
-
-	s.startCertRenewal(p)
-	if s.metrics != nil {
-		s.metrics.WatchNodeCertificate(func() time.Time { return p.nodeCert().Leaf.NotAfter })
+	if s.sealing != nil {
+		s.startSealed(s.finishSealed(serve), stderr)
+		return s, nil
+	}
+	if err := serve(ctx); err != nil {
+		return nil, err
 	}
 	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
@@ -264,6 +278,8 @@ func (s *Server) listen() (raftLn net.Listener, err error) {
 // opens first).
 func (s *Server) openIdentity(ctx context.Context, dir, apiAddr, raftAddr string, stderr io.Writer) (p *pki, err error) {
 	switch {
+	case s.cfg.SealedStart:
+		return s.openSealedIdentity(dir)
 	case !hasRaftState(dir) && len(s.cfg.Join) > 0:
 		return s.join(ctx, dir, apiAddr, raftAddr, stderr)
 	case isJoinedNode(dir):
@@ -350,7 +366,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int64) {
 	h := s.hsm
 	gc := gateConfig{nodeID: s.nodeID, revoked: s.fsm.CheckCertOf, forming: s.cluster.Forming,
-		sealed:     func() bool { return h.DomainKeyID() == [16]byte{} },
+		sealed:     func() bool { return s.stillSealed() || h.DomainKeyID() == [16]byte{} },
 		leaderHint: s.otherLeader, adminAccount: s.cfg.AccountID, audit: s.audit, log: s.log}
 	if s.metrics != nil {
 		gc.requests = s.metrics
@@ -358,6 +374,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	g := newGate(gc)
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
+	s.mountNode(g)
 	s.mountHealth(g)
 	if s.metrics != nil {
 		g.handle(metricsPath, metricsPolicy(), s.metrics.Handler())
@@ -441,7 +458,18 @@ func (s *Server) hold(state string) {
 func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, awsEndpoint *lateHandler, awsMaxBytes int64) error {
 	g, nodeID := s.gate, s.nodeID
 	knobs := s.cfg.knobs()
-	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
+	// Every node can sign: the CA key is replicated sealed (see cluster).
+	// It is opened before anything is mounted, so that a sealed node's
+	// unseal can retry this after a failure (sealed.go).
+	ca, err := s.cluster.CA(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	h := s.hsm
+	if sh, ok := h.(*sealedHSM); ok {
+		h = sh.backend() // kms asks the backend what it implements
+	}
+	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: h, Logger: s.log,
 		Now: knobs.Now, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
 	if err != nil {
 		return err
@@ -458,12 +486,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 			Interceptors: ics, HandlerOptions: limits})
 	})
 
-	// Every node can sign: the CA key is replicated sealed (see cluster).
-	ca, err := s.cluster.CA(ctx)
-	if err != nil {
-		return fmt.Errorf("cluster CA: %w", err)
-	}
-	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc,
+	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: h, CA: ca, Logger: s.log, Explainer: svc,
 		AdminAccount: s.cfg.AccountID})
 	if err != nil {
 		return err
@@ -721,6 +744,7 @@ func (s *Server) Close() error {
 		s.gate.setPhase(phaseClosing)
 		s.hold("closing")
 	}
+	s.closeSealing() // an unseal running adds closers
 	closers := s.closers
 	s.closers = nil
 	var errs []error
