@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +114,20 @@ func TestSealedStart(t *testing.T) {
 			_, err = unseal.Unseal(ctx, &nodev1.UnsealRequest{Secret: []byte(testPassphrase)})
 			if connect.CodeOf(err) != connect.CodeFailedPrecondition {
 				t.Errorf("second unseal: %v; want failed precondition", err)
+			}
+
+			// Every attempt is audited, and no record holds the secret.
+			unseals := 0
+			for _, r := range auditRecords(t, filepath.Join(n.DataDir(), "audit")) {
+				if r.EventName == "Unseal" {
+					unseals++
+				}
+				if b, _ := json.Marshal(r); bytes.Contains(b, []byte(testPassphrase)) || bytes.Contains(b, []byte("not the passphrase")) {
+					t.Errorf("an audit record holds the secret: %s", b)
+				}
+			}
+			if unseals != 3 {
+				t.Errorf("%d Unseal records; want 3", unseals)
 			}
 		})
 	}
