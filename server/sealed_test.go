@@ -175,3 +175,43 @@ func TestUnsealRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestSealedLeaderKeepsJoinTokens: a join through a sealed leader is
+// refused as retryable without spending the token, which works once the
+// leader is unsealed.
+func TestSealedLeaderKeepsJoinTokens(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.HSMPassphraseFile = writePassphrase(t, testPassphrase+"\n", 0o600)
+	n, err := server.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := joinToken(t, n, dir)
+	cfg.APIAddr, cfg.RaftAddr = n.APIAddr(), n.RaftAddr()
+	n.Close()
+	cfg.HSMPassphraseFile, cfg.SealedStart = "", true
+	if n, err = server.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+
+	jcfg := joinConfig(t.TempDir(), "n2", []string{n.APIAddr()}, token)
+	if j, err := server.Start(ctx, jcfg); err == nil {
+		j.Close()
+		t.Fatal("a node joined through a sealed leader")
+	} else if !strings.Contains(err.Error(), "retry later") {
+		t.Fatalf("join through a sealed leader: %v; want a retryable refusal", err)
+	}
+	unseal := nodev1connect.NewNodeServiceClient(adminHTTP(t, dir), "https://"+n.APIAddr())
+	if _, err := unseal.Unseal(ctx, &nodev1.UnsealRequest{Secret: []byte(testPassphrase)}); err != nil {
+		t.Fatal(err)
+	}
+	jcfg.DataDir = t.TempDir() // the failed join left an HSM without a domain key
+	j, err := server.Start(ctx, jcfg)
+	if err != nil {
+		t.Fatalf("join with the same token after the unseal: %v", err)
+	}
+	j.Close()
+}
