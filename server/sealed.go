@@ -15,9 +15,9 @@ package server
 //     unsealed;
 //   - the cluster CA key: a sealed node uses its certificates as they are
 //     on disk (the node that created the cluster does not unseal its CA
-//     key, which it needs only to bootstrap), and joins that ask a sealed
-//     member for the domain key fail (the joiner tries its other --join
-//     addresses);
+//     key, which it needs only to bootstrap), and a sealed leader refuses
+//     joins as retryable before it spends their tokens (cluster's Join
+//     opens the CA first);
 //   - a node's first start cannot be sealed: it creates or receives the
 //     domain key.
 
