@@ -194,6 +194,8 @@ type sealing struct {
 	// lastFailure.
 	failures    int
 	lastFailure time.Time
+	// now is the clock of the guessing limit (time.Now if nil).
+	now func() time.Time
 }
 
 // Guessing: the first freeUnsealAttempts wrong secrets cost nothing but
@@ -283,6 +285,9 @@ func (s *Server) unseal(secret []byte) error {
 	}
 	defer st.mu.Unlock()
 	now := time.Now()
+	if st.now != nil {
+		now = st.now()
+	}
 	switch {
 	case st.closed:
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("node %s is shutting down", s.nodeID))

@@ -27,9 +27,10 @@ func TestUnsealWait(t *testing.T) {
 // running unseal refuses a second one.
 func TestUnsealBacksOff(t *testing.T) {
 	finished := 0
+	last := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
 	s := &Server{nodeID: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		sealing: &sealing{h: &sealedHSM{kind: "soft"}, failures: freeUnsealAttempts + 1, lastFailure: time.Now(),
-			finish: func(context.Context) error { finished++; return nil }}}
+		sealing: &sealing{h: &sealedHSM{kind: "soft"}, failures: freeUnsealAttempts + 1, lastFailure: last,
+			now: func() time.Time { return last.Add(500 * time.Millisecond) }, finish: func(context.Context) error { finished++; return nil }}}
 	s.sealing.pending.Store(true)
 	err := s.unseal([]byte("guess"))
 	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "takes the next attempt in 2s") {
