@@ -125,6 +125,8 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		return c.audit(ctx, g, rest[1:])
 	case "snapshot":
 		return c.snapshot(ctx, g, rest[1:])
+	case "node":
+		return c.node(ctx, g, rest[1:])
 	case "server":
 		// cmd/trent runs `trent server [flags]` before the client's
 		// command line is parsed: here it came after global options.
@@ -133,7 +135,7 @@ func (c *command) dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, mainUsage)
 		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: server, kms, iam, authz, grants, bench, cluster, dev, audit, snapshot, help)", rest[0]), help: mainUsage}
+	return &usageError{msg: fmt.Sprintf("unknown command %q (valid: server, kms, iam, authz, grants, bench, cluster, dev, audit, snapshot, node, help)", rest[0]), help: mainUsage}
 }
 
 const mainUsage = `usage: trent [global options] <command> [arguments]
@@ -149,6 +151,7 @@ Commands:
   dev cluster [options]  run a local multi-process cluster (trent dev cluster --help)
   audit verify|tail      check or print a node's local audit log (trent audit help)
   snapshot save|inspect|restore FILE  back up and restore the cluster (trent snapshot help)
+  node unseal            unseal a node started with --sealed-start (trent node help)
   help                   print this text
 
 Global options (accepted anywhere on the command line):

@@ -425,19 +425,25 @@ func newFixture(tb testing.TB) *fixture {
 	mux := http.NewServeMux()
 	path, handler := kmsv1connect.NewKeyManagementServiceHandler(fx.fake)
 	mux.Handle(path, fx.consistencyMeta(handler))
-	srv := httptest.NewUnstartedServer(mux)
+	fx.url = serveMTLS(tb, fx.creds, mux)
+	return fx
+}
+
+// serveMTLS serves h over HTTP/2 with c's server certificate, requiring
+// client certificates of c's CA, until the test ends; it returns the URL.
+func serveMTLS(tb testing.TB, c *creds, h http.Handler) string {
+	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = true
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are expected in some tests
 	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{fx.creds.serverCert},
+		Certificates: []tls.Certificate{c.serverCert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    fx.creds.pool,
+		ClientCAs:    c.pool,
 		MinVersion:   tls.VersionTLS12,
 	}
 	srv.StartTLS()
 	tb.Cleanup(srv.Close)
-	fx.url = srv.URL
-	return fx
+	return srv.URL
 }
 
 // run calls trent with the fixture's endpoint and credentials.

@@ -238,17 +238,19 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 				fmt.Errorf("a member with node id %s or raft address %s exists; remove it first", req.GetNodeId(), req.GetRaftAddr()))
 		}
 	}
-	// Spend the token first: whatever happens next, it worked at most once.
+	// The CA opens first: a leader whose HSM is sealed (a sealed start)
+	// refuses as retryable without spending the token.
+	ca, err := s.c.CA(ctx)
+	if err != nil {
+		return nil, s.joinFailed(ctx, joiner, "open the cluster CA", err)
+	}
+	// Spend the token next: whatever happens then, it worked at most once.
 	if _, err := s.propose(ctx, &fsm.ConsumeJoinToken{
 		ID: t.ID, Hash: t.Hash(), Now: s.c.cfg.Now().UnixMilli()}); err != nil {
 		if connect.CodeOf(err) == connect.CodePermissionDenied {
 			return nil, err // the state machine's verdict on the token: invalid, used, expired
 		}
 		return nil, s.joinFailed(ctx, joiner, "spend the join token", err)
-	}
-	ca, err := s.c.CA(ctx)
-	if err != nil {
-		return nil, s.joinFailed(ctx, joiner, "open the cluster CA", err)
 	}
 	hosts := append(identity.LoopbackHosts(), hostOf(req.GetRaftAddr()), hostOf(req.GetApiAddr()))
 	cert, err := ca.IssueNode(req.GetNodeId(), dedupe(hosts), csr.PublicKey, s.c.cfg.Now(), cmp.Or(s.c.cfg.NodeCertTTL, nodeCertTTL))

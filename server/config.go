@@ -52,6 +52,13 @@ type Config struct {
 	// HSM (Argon2id): mode 0600 or stricter, at least 16 bytes without the
 	// trailing newline. Empty means dev mode: a key file in the data dir.
 	HSMPassphraseFile string `json:"hsm_passphrase_file"`
+	// SealedStart starts the node sealed: it joins raft and replicates,
+	// refuses KMS and IAM calls as retryable, and opens its HSM only when
+	// an admin runs trent node unseal with the soft HSM's passphrase or
+	// the token's PIN (sealed.go). It needs a node that has started
+	// before, with a passphrase-sealed soft HSM or a PKCS#11 token, and no
+	// passphrase or PIN file.
+	SealedStart bool `json:"sealed_start"`
 	// GossipAddr is the gossip (memberlist) address, TCP and UDP, which
 	// members discover each other and detect failures on.
 	GossipAddr string `json:"gossip_addr"`
@@ -302,6 +309,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--hsm %q is not a backend: use %q or %q", c.HSM, soft.Kind, pkcs11.Kind))
 	}
+	if c.SealedStart && (c.HSMPassphraseFile != "" || c.PKCS11PINFile != "") {
+		errs = append(errs, errors.New("--sealed-start takes the passphrase or PIN from trent node unseal: drop --hsm-passphrase-file and --pkcs11-pin-file"))
+	}
 	if len(c.Join) > 0 && c.JoinToken == "" {
 		errs = append(errs, errors.New("--join needs --join-token"))
 	}
@@ -388,6 +398,7 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.PKCS11TokenLabel, "pkcs11-token-label", cfg.PKCS11TokenLabel, "--hsm pkcs11: label of the token this node uses (one token per node)")
 	fs.StringVar(&cfg.PKCS11PINFile, "pkcs11-pin-file", cfg.PKCS11PINFile, "--hsm pkcs11: file holding the token's user PIN, mode 0600 (default: the environment variable TRENT_PKCS11_PIN)")
 	fs.StringVar(&cfg.HSMPassphraseFile, "hsm-passphrase-file", cfg.HSMPassphraseFile, "file holding the soft HSM passphrase, mode 0600, at least 16 bytes (default: dev mode, key file in the data dir)")
+	fs.BoolVar(&cfg.SealedStart, "sealed-start", cfg.SealedStart, "start sealed: replicate but serve no KMS call until trent node unseal gives the HSM passphrase or PKCS#11 PIN")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (one JSON object a line)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr,

@@ -41,6 +41,11 @@ func openPKCS11(cfg Config, withDomain bool) (hsm.Backend, error) {
 		return nil, fmt.Errorf("--hsm pkcs11: %w", err)
 	}
 	defer clear(pin)
+	return openToken(cfg, pin, withDomain)
+}
+
+// openToken opens the token the flags name with pin.
+func openToken(cfg Config, pin []byte, withDomain bool) (hsm.Backend, error) {
 	h, err := pkcs11.Open(pkcs11.Config{
 		Module:     cfg.PKCS11Module,
 		TokenLabel: cfg.PKCS11TokenLabel,

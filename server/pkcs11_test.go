@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
+	nodev1 "github.com/trentkms/trent/gen/trent/node/v1"
+	"github.com/trentkms/trent/gen/trent/node/v1/nodev1connect"
 	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/hsm/pkcs11/softhsmtest"
 	"github.com/trentkms/trent/server"
@@ -60,5 +64,116 @@ func TestPKCS11MixedCluster(t *testing.T) {
 				t.Fatalf("key made on node %d: Decrypt on node %d: %v", i+1, j+1, err)
 			}
 		}
+	}
+}
+
+// TestPKCS11SealedStart: a node on a SoftHSMv2 token restarts with
+// --sealed-start (no PIN file), refuses KMS calls as sealed, stays sealed
+// after a wrong PIN and serves its keys after the right one.
+func TestPKCS11SealedStart(t *testing.T) {
+	s := softhsmtest.New(t)
+	tok := s.Token(t, "sealed")
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsmtest.UserPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.HSM, cfg.PKCS11Module, cfg.PKCS11TokenLabel, cfg.PKCS11PINFile = pkcs11.Kind, tok.Module, tok.TokenLabel, pinFile
+	n, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := client(t, n, adminHTTP(t, dir))
+	ck, err := k.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := k.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("on a token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.APIAddr, cfg.RaftAddr = n.APIAddr(), n.RaftAddr()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.PKCS11PINFile, cfg.SealedStart = "", true
+	n, err = server.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("sealed start: %v", err)
+	}
+	defer n.Close()
+	addr := n.APIAddr()
+	refused := notServing{id: "node1", addr: addr, dir: dir, msg: "Node node1 cannot serve: its HSM is sealed", self: addr}
+	t.Run("sealed", refused.check)
+	unseal := nodev1connect.NewNodeServiceClient(adminHTTP(t, dir), "https://"+addr)
+	_, err = unseal.Unseal(ctx, &nodev1.UnsealRequest{Secret: []byte("999999")})
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("wrong PIN: %v; want permission denied", err)
+	}
+	t.Run("still sealed", refused.check)
+	if _, err := unseal.Unseal(ctx, &nodev1.UnsealRequest{Secret: []byte(softhsmtest.UserPIN)}); err != nil {
+		t.Fatalf("unseal: %v", err)
+	}
+	if got := server.HSMKind(n); got != pkcs11.Kind {
+		t.Errorf("unsealed node runs %q", got)
+	}
+	dec, err := client(t, n, adminHTTP(t, dir)).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "on a token" {
+		t.Fatalf("decrypt after unseal: %v", err)
+	}
+}
+
+// BenchmarkNodeHSM measures Encrypt and Decrypt of 32 bytes through a
+// node over Connect (loopback mTLS, one caller at a time) on the soft HSM
+// and on a SoftHSMv2 token, unwrap cache warm:
+//
+//	CGO_ENABLED=1 go test -tags pkcs11,hashicorpmetrics -run '^$' -bench NodeHSM ./server
+func BenchmarkNodeHSM(b *testing.B) {
+	s := softhsmtest.New(b)
+	pinFile := filepath.Join(b.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsmtest.UserPIN+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{"soft", pkcs11.Kind} {
+		dir := b.TempDir()
+		cfg := testConfig(dir)
+		if kind == pkcs11.Kind {
+			tok := s.Token(b, "bench")
+			cfg.HSM, cfg.PKCS11Module, cfg.PKCS11TokenLabel, cfg.PKCS11PINFile = kind, tok.Module, tok.TokenLabel, pinFile
+		}
+		n, err := server.Start(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { n.Close() })
+		c := client(b, n, adminHTTPB(b, dir))
+		ctx := context.Background()
+		ck, err := c.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc := &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: make([]byte, 32)}
+		r, err := c.Encrypt(ctx, enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec := &kmsv1.DecryptRequest{CiphertextBlob: r.CiphertextBlob}
+		b.Run(kind+"/Encrypt", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := c.Encrypt(ctx, enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"/Decrypt", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := c.Decrypt(ctx, dec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -91,6 +91,9 @@ type Server struct {
 
 	gossip *gossipState // see gossip.go
 
+	// sealing is the state of a sealed start (sealed.go), nil otherwise.
+	sealing *sealing
+
 	// level is the log level in force, raftLog raft's logger: Reload
 	// changes both. reloadMu serializes reloads.
 	level    *slog.LevelVar
@@ -200,7 +203,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// (startMembership starts it if this does not), so its stop is
 	// registered now; stopGossip does nothing while it is not running.
 	s.onClose(s.stopGossip)
-	s.startGossipEarly(ctx)
+	if s.sealing == nil { // a sealed node cannot open the gossip key
+		s.startGossipEarly(ctx)
+	}
 	s.hold("waiting-for-leader")
 
 	// The start-up barrier, registration and membership share one deadline.
@@ -209,7 +214,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err == nil {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
 	}
-	if err == nil {
+	if err == nil && s.sealing == nil {
 		err = s.startMembership(wctx)
 	}
 	cancel()
@@ -221,13 +226,22 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.serveServices(ctx, reads, awsEndpoint, awsMaxBytes); err != nil {
-		return nil, err
+	serve := func(ctx context.Context) error {
+		if err := s.serveServices(ctx, reads, awsEndpoint, awsMaxBytes); err != nil {
+			return err
+		}
+		s.startCertRenewal(p)
+		if s.metrics != nil {
+			s.metrics.WatchNodeCertificate(func() time.Time { return p.nodeCert().Leaf.NotAfter })
+		}
+		return nil
 	}
-
-	s.startCertRenewal(p)
-	if s.metrics != nil {
-		s.metrics.WatchNodeCertificate(func() time.Time { return p.nodeCert().Leaf.NotAfter })
+	if s.sealing != nil {
+		s.startSealed(s.finishSealed(serve), stderr)
+		return s, nil
+	}
+	if err := serve(ctx); err != nil {
+		return nil, err
 	}
 	s.gate.setPhase(phaseServing)
 	s.log.Info("ready", "api", "https://"+apiAddr, "raft", s.raft.Addr(), "data_dir", dir)
@@ -272,6 +286,8 @@ func (s *Server) listen() (raftLn net.Listener, err error) {
 // opens first).
 func (s *Server) openIdentity(ctx context.Context, dir, apiAddr, raftAddr string, stderr io.Writer) (p *pki, err error) {
 	switch {
+	case s.cfg.SealedStart:
+		return s.openSealedIdentity(dir)
 	case !hasRaftState(dir) && len(s.cfg.Join) > 0:
 		return s.join(ctx, dir, apiAddr, raftAddr, stderr)
 	case isJoinedNode(dir):
@@ -359,7 +375,7 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int64) {
 	h := s.hsm
 	gc := gateConfig{nodeID: s.nodeID, revoked: s.fsm.CheckCertOf, forming: s.cluster.Forming,
-		sealed:     func() bool { return h.DomainKeyID() == [16]byte{} },
+		sealed:     func() bool { return s.stillSealed() || h.DomainKeyID() == [16]byte{} },
 		leaderHint: s.otherLeader, adminAccount: s.cfg.AccountID, audit: s.audit, log: s.log}
 	if s.metrics != nil {
 		gc.requests = s.metrics
@@ -367,6 +383,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	g := newGate(gc)
 	s.gate = g
 	s.mountCluster(g, s.cfg.AccountID)
+	s.mountNode(g)
 	s.mountHealth(g)
 	if s.metrics != nil {
 		g.handle(metricsPath, metricsPolicy(), s.metrics.Handler())
@@ -458,7 +475,19 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	// Dated work is timed so that no jump of the time of day hastens it.
 	date, due := s.cfg.timedWork()
 	knobs.Now = due
-	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
+	// Every node can sign: the CA key is replicated sealed (see cluster);
+	// after a CA rotation, with the new CA (catrust.go). It is opened
+	// before anything is mounted, so that a sealed node's unseal can
+	// retry this after a failure (sealed.go).
+	ca := &liveCA{s: s}
+	if _, err := ca.ca(); err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	h := s.hsm
+	if sh, ok := h.(*sealedHSM); ok {
+		h = sh.backend() // kms asks the backend what it implements
+	}
+	svc, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.fsm, Log: s.cluster, Reads: reads, HSM: h, Logger: s.log,
 		Now: date, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
 	if err != nil {
 		return err
@@ -475,13 +504,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 			Interceptors: ics, HandlerOptions: limits, Quota: s.quotas})
 	})
 
-	// Every node can sign: the CA key is replicated sealed (see cluster);
-	// after a CA rotation, with the new CA (catrust.go).
-	ca := &liveCA{s: s}
-	if _, err := ca.ca(); err != nil {
-		return fmt.Errorf("cluster CA: %w", err)
-	}
-	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: s.hsm, CA: ca, Logger: s.log, Explainer: svc,
+	iamSvc, err := iam.New(iam.Config{Store: s.fsm, Log: s.cluster, HSM: h, CA: ca, Logger: s.log, Explainer: svc,
 		AdminAccount: s.cfg.AccountID})
 	if err != nil {
 		return err
@@ -744,6 +767,7 @@ func (s *Server) Close() error {
 		s.gate.setPhase(phaseClosing)
 		s.hold("closing")
 	}
+	s.closeSealing() // an unseal running adds closers
 	closers := s.closers
 	s.closers = nil
 	var errs []error

@@ -154,6 +154,11 @@ const PINEnv = "TRENT_PKCS11_PIN"
 // pkcs11 build tag.
 var ErrNotCompiled = errors.New("the pkcs11 HSM backend is not compiled into this binary (build with cgo and -tags pkcs11)")
 
+// ErrWrongPIN is matched (errors.Is) by the error of [Open] when the token
+// refuses the user PIN as incorrect. Tokens count such refusals and may
+// lock the PIN after a few.
+var ErrWrongPIN = errors.New("pkcs11: the token refused the user PIN")
+
 // Config says which token a node uses and how.
 type Config struct {
 	// Module is the path of the PKCS#11 library (e.g.

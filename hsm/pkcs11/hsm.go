@@ -219,6 +219,9 @@ func (h *HSM) connect(gen uint64) (_ *tokenState, err error) {
 	// Login is per application and token: another backend of this process
 	// on the token may have logged in already.
 	if err := h.p.Login(st.main, pkcs11.CKU_USER, h.pin); err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		if isRV(err, pkcs11.CKR_PIN_INCORRECT) || isRV(err, pkcs11.CKR_PIN_LEN_RANGE) {
+			return nil, fmt.Errorf("pkcs11: login to token %q: %w: %w", h.label, ErrWrongPIN, err)
+		}
 		return nil, fmt.Errorf("pkcs11: login to token %q: %w", h.label, err)
 	}
 	for _, o := range []struct {
