@@ -33,6 +33,9 @@ type ClusterInfo struct {
 	BootstrapExpect int `json:"bootstrap_expect,omitempty"`
 	// Formed is set once, when the cluster first had BootstrapExpect voters.
 	Formed bool `json:"formed,omitempty"`
+	// Propagation is the cluster-wide simulated propagation delay
+	// (SetPropagation), nil when there is none.
+	Propagation *Propagation `json:"propagation,omitempty"`
 }
 
 // SealedSecret is a cluster secret sealed by an HSM under an internal key

@@ -41,6 +41,7 @@ const (
 	OpRemoveNode       Op = "RemoveNode"
 	OpSetGossipKey     Op = "SetGossipKey"
 	OpClusterFormed    Op = "ClusterFormed"
+	OpSetPropagation   Op = "SetPropagation"
 
 	OpCreateUser      Op = "CreateUser"
 	OpDeleteUser      Op = "DeleteUser"
@@ -114,6 +115,7 @@ var registry = map[Op]kind{
 	OpRemoveNode:       {"remove_node", func() Command { return new(RemoveNode) }},
 	OpSetGossipKey:     {"set_gossip_key", func() Command { return new(SetGossipKey) }},
 	OpClusterFormed:    {"cluster_formed", func() Command { return new(ClusterFormed) }},
+	OpSetPropagation:   {"set_propagation", func() Command { return new(SetPropagation) }},
 	// IAM users and access keys (iam.go).
 	OpCreateUser:      {"create_user", func() Command { return new(CreateUser) }},
 	OpDeleteUser:      {"delete_user", func() Command { return new(DeleteUser) }},
