@@ -103,7 +103,7 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string) co
 				return nil, fail(err, req.Spec().Procedure)
 			}
 			info := &wire.CallInfo{}
-			resp, err := next(wire.WithCallInfo(ctx, info), req)
+			resp, err := next(consistency.WithServed(wire.WithCallInfo(ctx, info), served), req)
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
 			}
