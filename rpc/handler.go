@@ -55,6 +55,9 @@ type Options struct {
 	// HandlerOptions are applied after the handler's own (they win over
 	// ReadMaxBytes): the server's limits.
 	HandlerOptions []connect.HandlerOption
+	// Delayed, if set, serves the reads admitted to the delayed view of a
+	// simulated propagation delay (Views).
+	Delayed *kms.Service
 }
 
 // Admitter decides whether this node may serve a call now; see package
@@ -66,7 +69,11 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 	if opts.ReadMaxBytes == 0 {
 		opts.ReadMaxBytes = 4 << 20
 	}
-	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
+	h := Service(svc)
+	if opts.Delayed != nil {
+		h = Views(svc, opts.Delayed)
+	}
+	return kmsv1connect.NewKeyManagementServiceHandler(h,
 		connect.WithInterceptors(append(slices.Clip(opts.Interceptors), callInterceptor(opts.NodeID, opts.Reads, opts.LeaderHint))...),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more

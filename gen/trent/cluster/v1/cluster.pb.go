@@ -674,7 +674,9 @@ type StatusResponse struct {
 	Self *NodeStatus `protobuf:"bytes,2,opt,name=self,proto3" json:"self,omitempty"`
 	// When the cluster CA certificate expires (RFC 3339, UTC); empty before
 	// the cluster identity is replicated.
-	CaNotAfter    string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
+	CaNotAfter string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
+	// The cluster-wide simulated propagation setting, if one is set.
+	Propagation   *Propagation `protobuf:"bytes,4,opt,name=propagation,proto3" json:"propagation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -730,6 +732,211 @@ func (x *StatusResponse) GetCaNotAfter() string {
 	return ""
 }
 
+func (x *StatusResponse) GetPropagation() *Propagation {
+	if x != nil {
+		return x.Propagation
+	}
+	return nil
+}
+
+type SetPropagationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delay, as a Go duration ("2s"); "0s" turns the mode off on every
+	// node. At most 1h.
+	Delay string `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
+	// Each node adds its own draw from [0, jitter] (a Go duration; empty
+	// means none).
+	Jitter string `protobuf:"bytes,2,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// If set, only callers of these accounts read the delayed view.
+	Accounts []string `protobuf:"bytes,3,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Clear removes the cluster-wide setting: each node follows its own
+	// --simulated-propagation flag again. The other fields must be empty.
+	Clear         bool `protobuf:"varint,4,opt,name=clear,proto3" json:"clear,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPropagationRequest) Reset() {
+	*x = SetPropagationRequest{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPropagationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPropagationRequest) ProtoMessage() {}
+
+func (x *SetPropagationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPropagationRequest.ProtoReflect.Descriptor instead.
+func (*SetPropagationRequest) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetPropagationRequest) GetDelay() string {
+	if x != nil {
+		return x.Delay
+	}
+	return ""
+}
+
+func (x *SetPropagationRequest) GetJitter() string {
+	if x != nil {
+		return x.Jitter
+	}
+	return ""
+}
+
+func (x *SetPropagationRequest) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *SetPropagationRequest) GetClear() bool {
+	if x != nil {
+		return x.Clear
+	}
+	return false
+}
+
+type SetPropagationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The raft index at which the setting applied.
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPropagationResponse) Reset() {
+	*x = SetPropagationResponse{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPropagationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPropagationResponse) ProtoMessage() {}
+
+func (x *SetPropagationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPropagationResponse.ProtoReflect.Descriptor instead.
+func (*SetPropagationResponse) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetPropagationResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// Propagation is a simulated propagation setting.
+type Propagation struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Delay    string                 `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
+	Jitter   string                 `protobuf:"bytes,2,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	Accounts []string               `protobuf:"bytes,3,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// When and by whom it was set (RFC 3339, UTC; an ARN).
+	SetAt         string `protobuf:"bytes,4,opt,name=set_at,json=setAt,proto3" json:"set_at,omitempty"`
+	SetBy         string `protobuf:"bytes,5,opt,name=set_by,json=setBy,proto3" json:"set_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Propagation) Reset() {
+	*x = Propagation{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Propagation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Propagation) ProtoMessage() {}
+
+func (x *Propagation) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
+func (*Propagation) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Propagation) GetDelay() string {
+	if x != nil {
+		return x.Delay
+	}
+	return ""
+}
+
+func (x *Propagation) GetJitter() string {
+	if x != nil {
+		return x.Jitter
+	}
+	return ""
+}
+
+func (x *Propagation) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *Propagation) GetSetAt() string {
+	if x != nil {
+		return x.SetAt
+	}
+	return ""
+}
+
+func (x *Propagation) GetSetBy() string {
+	if x != nil {
+		return x.SetBy
+	}
+	return ""
+}
+
 type NodeStatus struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -749,14 +956,19 @@ type NodeStatus struct {
 	GossipAddr string `protobuf:"bytes,12,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	// When the node certificate in force expires (RFC 3339, UTC; only set
 	// in self).
-	CertNotAfter  string `protobuf:"bytes,13,opt,name=cert_not_after,json=certNotAfter,proto3" json:"cert_not_after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CertNotAfter string `protobuf:"bytes,13,opt,name=cert_not_after,json=certNotAfter,proto3" json:"cert_not_after,omitempty"`
+	// The simulated propagation delay in force on the node (a Go duration,
+	// its jitter draw included; empty when off; only set in self), and
+	// where it comes from: "cluster" or "flag".
+	SimulatedPropagation       string `protobuf:"bytes,14,opt,name=simulated_propagation,json=simulatedPropagation,proto3" json:"simulated_propagation,omitempty"`
+	SimulatedPropagationSource string `protobuf:"bytes,15,opt,name=simulated_propagation_source,json=simulatedPropagationSource,proto3" json:"simulated_propagation_source,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +980,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +993,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -875,6 +1087,20 @@ func (x *NodeStatus) GetCertNotAfter() string {
 	return ""
 }
 
+func (x *NodeStatus) GetSimulatedPropagation() string {
+	if x != nil {
+		return x.SimulatedPropagation
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetSimulatedPropagationSource() string {
+	if x != nil {
+		return x.SimulatedPropagationSource
+	}
+	return ""
+}
+
 var File_trent_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
@@ -915,12 +1141,26 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\rStatusRequest\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse\"\x98\x01\n" +
+	"\x12RemoveNodeResponse\"\xd9\x01\n" +
 	"\x0eStatusResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.trent.cluster.v1.NodeStatusR\x05nodes\x120\n" +
 	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\x12 \n" +
 	"\fca_not_after\x18\x03 \x01(\tR\n" +
-	"caNotAfter\"\xf4\x02\n" +
+	"caNotAfter\x12?\n" +
+	"\vpropagation\x18\x04 \x01(\v2\x1d.trent.cluster.v1.PropagationR\vpropagation\"w\n" +
+	"\x15SetPropagationRequest\x12\x14\n" +
+	"\x05delay\x18\x01 \x01(\tR\x05delay\x12\x16\n" +
+	"\x06jitter\x18\x02 \x01(\tR\x06jitter\x12\x1a\n" +
+	"\baccounts\x18\x03 \x03(\tR\baccounts\x12\x14\n" +
+	"\x05clear\x18\x04 \x01(\bR\x05clear\".\n" +
+	"\x16SetPropagationResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x85\x01\n" +
+	"\vPropagation\x12\x14\n" +
+	"\x05delay\x18\x01 \x01(\tR\x05delay\x12\x16\n" +
+	"\x06jitter\x18\x02 \x01(\tR\x06jitter\x12\x1a\n" +
+	"\baccounts\x18\x03 \x03(\tR\baccounts\x12\x15\n" +
+	"\x06set_at\x18\x04 \x01(\tR\x05setAt\x12\x15\n" +
+	"\x06set_by\x18\x05 \x01(\tR\x05setBy\"\xeb\x03\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -937,7 +1177,9 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x06sealed\x18\v \x01(\bR\x06sealed\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
 	"gossipAddr\x12$\n" +
-	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xda\x04\n" +
+	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter\x123\n" +
+	"\x15simulated_propagation\x18\x0e \x01(\tR\x14simulatedPropagation\x12@\n" +
+	"\x1csimulated_propagation_source\x18\x0f \x01(\tR\x1asimulatedPropagationSource2\xbf\x05\n" +
 	"\x0eClusterService\x12f\n" +
 	"\x0fCreateJoinToken\x12(.trent.cluster.v1.CreateJoinTokenRequest\x1a).trent.cluster.v1.CreateJoinTokenResponse\x12E\n" +
 	"\x04Join\x12\x1d.trent.cluster.v1.JoinRequest\x1a\x1e.trent.cluster.v1.JoinResponse\x12N\n" +
@@ -945,7 +1187,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x05Apply\x12\x1e.trent.cluster.v1.ApplyRequest\x1a\x1f.trent.cluster.v1.ApplyResponse\x12T\n" +
 	"\tReadIndex\x12\".trent.cluster.v1.ReadIndexRequest\x1a#.trent.cluster.v1.ReadIndexResponse\x12W\n" +
 	"\n" +
-	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12P\n" +
+	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12c\n" +
+	"\x0eSetPropagation\x12'.trent.cluster.v1.SetPropagationRequest\x1a(.trent.cluster.v1.SetPropagationResponse\x12P\n" +
 	"\x06Status\x12\x1f.trent.cluster.v1.StatusRequest\x1a .trent.cluster.v1.StatusResponse\"\x03\x90\x02\x01B\xc0\x01\n" +
 	"\x14com.trent.cluster.v1B\fClusterProtoP\x01Z8github.com/trentkms/trent/gen/trent/cluster/v1;clusterv1\xa2\x02\x03TCX\xaa\x02\x10Trent.Cluster.V1\xca\x02\x10Trent\\Cluster\\V1\xe2\x02\x1cTrent\\Cluster\\V1\\GPBMetadata\xea\x02\x12Trent::Cluster::V1b\x06proto3"
 
@@ -961,7 +1204,7 @@ func file_trent_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_trent_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*CreateJoinTokenRequest)(nil),  // 0: trent.cluster.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil), // 1: trent.cluster.v1.CreateJoinTokenResponse
@@ -977,30 +1220,36 @@ var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*RemoveNodeRequest)(nil),       // 11: trent.cluster.v1.RemoveNodeRequest
 	(*RemoveNodeResponse)(nil),      // 12: trent.cluster.v1.RemoveNodeResponse
 	(*StatusResponse)(nil),          // 13: trent.cluster.v1.StatusResponse
-	(*NodeStatus)(nil),              // 14: trent.cluster.v1.NodeStatus
+	(*SetPropagationRequest)(nil),   // 14: trent.cluster.v1.SetPropagationRequest
+	(*SetPropagationResponse)(nil),  // 15: trent.cluster.v1.SetPropagationResponse
+	(*Propagation)(nil),             // 16: trent.cluster.v1.Propagation
+	(*NodeStatus)(nil),              // 17: trent.cluster.v1.NodeStatus
 }
 var file_trent_cluster_v1_cluster_proto_depIdxs = []int32{
-	14, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
-	14, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
-	0,  // 2: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
-	2,  // 3: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
-	4,  // 4: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
-	6,  // 5: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
-	8,  // 6: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
-	11, // 7: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
-	10, // 8: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
-	1,  // 9: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
-	3,  // 10: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
-	5,  // 11: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
-	7,  // 12: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
-	9,  // 13: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
-	12, // 14: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
-	13, // 15: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
-	9,  // [9:16] is the sub-list for method output_type
-	2,  // [2:9] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	17, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
+	17, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
+	16, // 2: trent.cluster.v1.StatusResponse.propagation:type_name -> trent.cluster.v1.Propagation
+	0,  // 3: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
+	2,  // 4: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
+	4,  // 5: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
+	6,  // 6: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
+	8,  // 7: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
+	11, // 8: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
+	14, // 9: trent.cluster.v1.ClusterService.SetPropagation:input_type -> trent.cluster.v1.SetPropagationRequest
+	10, // 10: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
+	1,  // 11: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
+	3,  // 12: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
+	5,  // 13: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
+	7,  // 14: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
+	9,  // 15: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
+	12, // 16: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
+	15, // 17: trent.cluster.v1.ClusterService.SetPropagation:output_type -> trent.cluster.v1.SetPropagationResponse
+	13, // 18: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
+	11, // [11:19] is the sub-list for method output_type
+	3,  // [3:11] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_trent_cluster_v1_cluster_proto_init() }
@@ -1014,7 +1263,7 @@ func file_trent_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_cluster_v1_cluster_proto_rawDesc), len(file_trent_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

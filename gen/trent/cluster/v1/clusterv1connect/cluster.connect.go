@@ -54,6 +54,9 @@ const (
 	// ClusterServiceRemoveNodeProcedure is the fully-qualified name of the ClusterService's RemoveNode
 	// RPC.
 	ClusterServiceRemoveNodeProcedure = "/trent.cluster.v1.ClusterService/RemoveNode"
+	// ClusterServiceSetPropagationProcedure is the fully-qualified name of the ClusterService's
+	// SetPropagation RPC.
+	ClusterServiceSetPropagationProcedure = "/trent.cluster.v1.ClusterService/SetPropagation"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/trent.cluster.v1.ClusterService/Status"
 )
@@ -76,6 +79,10 @@ type ClusterServiceClient interface {
 	// RemoveNode removes a member from the raft configuration and the
 	// replicated member table (on the leader; a follower forwards it).
 	RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error)
+	// SetPropagation sets (or clears) the cluster-wide simulated
+	// propagation delay (docs/eventual-consistency.md); admin only, on the
+	// leader (a follower forwards the command).
+	SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -127,6 +134,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("RemoveNode")),
 			connect.WithClientOptions(opts...),
 		),
+		setPropagation: connect.NewClient[v1.SetPropagationRequest, v1.SetPropagationResponse](
+			httpClient,
+			baseURL+ClusterServiceSetPropagationProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("SetPropagation")),
+			connect.WithClientOptions(opts...),
+		),
 		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
 			httpClient,
 			baseURL+ClusterServiceStatusProcedure,
@@ -145,6 +158,7 @@ type clusterServiceClient struct {
 	apply           *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
 	readIndex       *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
 	removeNode      *connect.Client[v1.RemoveNodeRequest, v1.RemoveNodeResponse]
+	setPropagation  *connect.Client[v1.SetPropagationRequest, v1.SetPropagationResponse]
 	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
 }
 
@@ -202,6 +216,15 @@ func (c *clusterServiceClient) RemoveNode(ctx context.Context, req *v1.RemoveNod
 	return nil, err
 }
 
+// SetPropagation calls trent.cluster.v1.ClusterService.SetPropagation.
+func (c *clusterServiceClient) SetPropagation(ctx context.Context, req *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error) {
+	response, err := c.setPropagation.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // Status calls trent.cluster.v1.ClusterService.Status.
 func (c *clusterServiceClient) Status(ctx context.Context, req *v1.StatusRequest) (*v1.StatusResponse, error) {
 	response, err := c.status.CallUnary(ctx, connect.NewRequest(req))
@@ -229,6 +252,10 @@ type ClusterServiceHandler interface {
 	// RemoveNode removes a member from the raft configuration and the
 	// replicated member table (on the leader; a follower forwards it).
 	RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error)
+	// SetPropagation sets (or clears) the cluster-wide simulated
+	// propagation delay (docs/eventual-consistency.md); admin only, on the
+	// leader (a follower forwards the command).
+	SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -276,6 +303,12 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("RemoveNode")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceSetPropagationHandler := connect.NewUnaryHandlerSimple(
+		ClusterServiceSetPropagationProcedure,
+		svc.SetPropagation,
+		connect.WithSchema(clusterServiceMethods.ByName("SetPropagation")),
+		connect.WithHandlerOptions(opts...),
+	)
 	clusterServiceStatusHandler := connect.NewUnaryHandlerSimple(
 		ClusterServiceStatusProcedure,
 		svc.Status,
@@ -297,6 +330,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceReadIndexHandler.ServeHTTP(w, r)
 		case ClusterServiceRemoveNodeProcedure:
 			clusterServiceRemoveNodeHandler.ServeHTTP(w, r)
+		case ClusterServiceSetPropagationProcedure:
+			clusterServiceSetPropagationHandler.ServeHTTP(w, r)
 		case ClusterServiceStatusProcedure:
 			clusterServiceStatusHandler.ServeHTTP(w, r)
 		default:
@@ -330,6 +365,10 @@ func (UnimplementedClusterServiceHandler) ReadIndex(context.Context, *v1.ReadInd
 
 func (UnimplementedClusterServiceHandler) RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RemoveNode is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.SetPropagation is not implemented"))
 }
 
 func (UnimplementedClusterServiceHandler) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
