@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -142,6 +143,17 @@ func TestSimulatedPropagationDelaysGrantsOnFollowers(t *testing.T) {
 		if started.Sub(ack) > 2*tight {
 			break
 		}
+	}
+	// The follower's audit trail says which calls saw the delayed view,
+	// on both APIs.
+	seen := map[string]bool{}
+	for _, r := range auditRecords(t, filepath.Join(c.configs[2].DataDir, "audit")) {
+		if r.EventName == "Encrypt" && r.Trent.SimulatedPropagation == "2s" {
+			seen[r.Trent.Protocol] = true
+		}
+	}
+	if !seen["connect"] || !seen["aws-json"] {
+		t.Fatalf("audit records with the simulated propagation, by protocol: %v", seen)
 	}
 }
 

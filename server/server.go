@@ -406,6 +406,7 @@ func (s *Server) startReads() (*consistency.Tracker, error) {
 	}
 	if s.metrics != nil {
 		s.metrics.WatchReads(reads)
+		s.metrics.WatchPropagation(func() time.Duration { return s.lag.Setting().Delay })
 	}
 	if s.cfg.UnsafeSkipFreshness {
 		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")
