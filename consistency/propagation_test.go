@@ -20,9 +20,13 @@ func (d *delayer) Delay(account string) time.Duration {
 	return d.delay
 }
 
-func (d *delayer) View(need uint64) uint64 {
+func (d *delayer) View(need uint64) (uint64, time.Duration) {
+	honoured := d.delay
+	if need > d.view {
+		honoured = d.delay / 2 // as if need made the view apply a newer entry
+	}
 	d.view = max(d.view, need)
-	return d.view
+	return d.view, honoured
 }
 
 // A bounded read under a simulated propagation delay is served from the
@@ -69,8 +73,8 @@ func TestBoundedReadsUnderSimulatedPropagation(t *testing.T) {
 	// At 1.2s the refresh at 0 is past the bound: the view must reach the
 	// one at 400ms, and is 800ms stale.
 	f.clock.Advance(800 * time.Millisecond)
-	if s := admit(Request{Account: acct}); s.AppliedIndex != 10 || s.StalenessBound != 800*time.Millisecond || d.view != 10 {
-		t.Fatalf("at 1.2s: served %+v (view %d), want the view moved to index 10, 800ms stale", s, d.view)
+	if s := admit(Request{Account: acct}); s.AppliedIndex != 10 || s.StalenessBound != 800*time.Millisecond || d.view != 10 || s.Delayed != time.Second {
+		t.Fatalf("at 1.2s: served %+v (view %d), want the view moved to index 10, 800ms stale, the delay cut to 1s", s, d.view)
 	}
 	// A request that tightens the bound to 0s moves the view to the
 	// newest proof at once.

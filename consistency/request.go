@@ -104,7 +104,9 @@ type Served struct {
 	AppliedIndex uint64
 	// Delayed, when positive, is the simulated propagation delay the read
 	// was served with: it saw the delayed view (AppliedIndex is the
-	// view's), not the local state.
+	// view's), not the local state, and that view reflected no entry
+	// applied on the node less than Delayed before: the delay in force,
+	// or less where the staleness bound cut it short.
 	Delayed time.Duration
 }
 

@@ -62,8 +62,10 @@ type Delayer interface {
 	Delay(account string) time.Duration
 	// View advances the delayed view over every entry applied at least
 	// the delay ago, and further up to index need if it lags below it,
-	// and returns its applied index.
-	View(need uint64) uint64
+	// and returns its applied index and the delay it honours: the view
+	// reflects no entry applied locally less than honoured ago (the delay
+	// itself, or less where need cut it short).
+	View(need uint64) (idx uint64, honoured time.Duration)
 }
 
 // Observer is told of the Tracker's decision on each call: call is "read"
@@ -333,8 +335,8 @@ func (t *Tracker) admit(ctx context.Context, r Request) (Served, string, error) 
 		age, _ = t.age(start)
 	}
 	if r.Mode == Bounded && !r.Write && t.cfg.Propagation != nil {
-		if d := t.cfg.Propagation.Delay(r.Account); d > 0 {
-			return t.delayed(start, limit, d), OutcomeServed, nil
+		if t.cfg.Propagation.Delay(r.Account) > 0 {
+			return t.delayed(start, limit), OutcomeServed, nil
 		}
 	}
 	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, OutcomeServed, nil
@@ -345,14 +347,14 @@ func (t *Tracker) admit(ctx context.Context, r Request) (Served, string, error) 
 // (start - limit), so the read reflects every write acknowledged before
 // then, and the staleness it reports is that of the freshest refresh the
 // view's index proves. The caller has made sure such a refresh exists.
-func (t *Tracker) delayed(start int64, limit, d time.Duration) Served {
+func (t *Tracker) delayed(start int64, limit time.Duration) Served {
 	need, ok := t.proof(start - int64(limit))
 	if !ok {
 		need = t.cfg.Store.AppliedIndex() // no proof: the current state is fresh enough
 	}
-	idx := t.cfg.Propagation.View(need)
+	idx, honoured := t.cfg.Propagation.View(need)
 	fresh := t.freshAt(idx)
-	return Served{Mode: Bounded, StalenessBound: time.Duration(max(start-fresh, 0)), AppliedIndex: idx, Delayed: d}
+	return Served{Mode: Bounded, StalenessBound: time.Duration(max(start-fresh, 0)), AppliedIndex: idx, Delayed: max(honoured, 1)}
 }
 
 // remember records a completed refresh.

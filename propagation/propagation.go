@@ -76,6 +76,9 @@ type Lag struct {
 	from    fsm.Propagation // the cluster-wide setting it was drawn from
 	cluster bool            // whether the cluster-wide setting applied
 	queue   []pending       // entries applied locally, not yet to the shadow
+	// newest is when the newest entry the shadow holds was applied
+	// locally (for a copy of the local state: when it was copied).
+	newest time.Time
 }
 
 type pending struct {
@@ -162,12 +165,15 @@ func (l *Lag) Reset() {
 
 // View applies to the shadow every entry applied locally at least the
 // delay ago, and every entry up to index need, and returns the shadow's
-// applied index.
-func (l *Lag) View(need uint64) uint64 {
+// applied index and the delay the view honours: it reflects no entry
+// applied locally less than honoured ago. That is the delay, unless need
+// made the shadow apply a newer entry.
+func (l *Lag) View(need uint64) (idx uint64, honoured time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.drain(l.cfg.Now(), need)
-	return l.shadow.AppliedIndex()
+	now := l.cfg.Now()
+	l.drain(now, need)
+	return l.shadow.AppliedIndex(), min(l.setting.Delay, max(now.Sub(l.newest), 0))
 }
 
 // drain applies the due entries to the shadow. l.mu is held.
@@ -185,6 +191,7 @@ func (l *Lag) drain(now time.Time, need uint64) {
 		batch[i] = l.queue[i].e
 	}
 	l.shadow.ApplyBatch(batch)
+	l.newest = l.queue[n-1].at
 	l.queue = slices.Delete(l.queue, 0, n)
 }
 
@@ -252,6 +259,7 @@ func (l *Lag) adopt(w want) {
 // queue: the copy already has every entry applied so far. l.mu is held.
 func (l *Lag) copyLive() {
 	l.queue = nil
+	l.newest = l.cfg.Now()
 	l.restore(l.cfg.Live)
 }
 

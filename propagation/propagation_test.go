@@ -76,9 +76,13 @@ func TestShadowLagsByTheDelay(t *testing.T) {
 			t.Fatalf("after %s more: shadow has k1 = %v, want %v", tt.advance, got, tt.want)
 		}
 	}
+	if _, honoured := n.lag.View(0); honoured != 2*time.Second {
+		t.Fatalf("honoured %s, want the whole delay", honoured)
+	}
 	n.apply(createKey("k2"))
-	if idx := n.lag.View(n.live.AppliedIndex()); idx != n.live.AppliedIndex() || !n.shadowHas("k2") {
-		t.Fatalf("View(need) reached %d, want %d", idx, n.live.AppliedIndex())
+	n.clk.now = n.clk.now.Add(500 * time.Millisecond)
+	if idx, honoured := n.lag.View(n.live.AppliedIndex()); idx != n.live.AppliedIndex() || !n.shadowHas("k2") || honoured != 500*time.Millisecond {
+		t.Fatalf("View(need) reached %d honouring %s, want %d honouring 500ms (k2's age)", idx, honoured, n.live.AppliedIndex())
 	}
 	if n.lag.Delay("any") != 2*time.Second {
 		t.Fatal("delay not reported")
