@@ -59,6 +59,9 @@ type Op struct {
 	Applied     uint64 `json:"applied,omitempty"`
 	Consistency string `json:"consistency,omitempty"`
 	Staleness   string `json:"staleness,omitempty"`
+	// Propagation is the simulated propagation delay the read's view
+	// honoured (Trent-Simulated-Propagation), if it saw a delayed view.
+	Propagation string `json:"propagation,omitempty"`
 }
 
 // Event is a fault interval of the nemesis.
