@@ -15,8 +15,9 @@ import (
 // reflects a write invoked at w must have r - h >= w: a DescribeKey that
 // returns a description (each is unique) and a ListGrants that lists a
 // grant are held to the write that made them. And the mode must not
-// silently do nothing: with delay > 0 every successful bounded read must
-// report a delay, and some must report the whole delay. (Revocations are
+// silently do nothing: with delay > 0 every successful bounded read that
+// reports how it was served must report a delay (a refusal, such as a
+// denied use, reports nothing), and some must report the whole delay. (Revocations are
 // not held to the delay: a grant missing from a view may be missing
 // because its creation had not reached it yet.)
 func Propagation(ops []history.Op, delay time.Duration) Result {
@@ -45,6 +46,9 @@ func Propagation(ops []history.Op, delay time.Duration) Result {
 	for _, op := range ops {
 		if op.Mode != history.ModeBounded || op.Type != history.Ok || isWrite(op.F) {
 			continue
+		}
+		if op.Consistency == "" {
+			continue // no response headers: a refusal (a denied use)
 		}
 		bounded++
 		if op.Propagation == "" {
