@@ -63,6 +63,11 @@ func TestPropagation(t *testing.T) {
 		{"a bounded read without the delay", 2 * time.Second, []history.Op{
 			served(op(1, FDescribe, "k1", "", desc(InitialDescription), ok, b, 20, 30, 4)),
 		}, Invalid},
+		{"the bound made the view catch up entirely", 2 * time.Second, []history.Op{
+			op(0, FSetDesc, "k1", "d1", "", ok, w, 0, 10, 5),
+			delayed(served(op(1, FDescribe, "k1", "", desc(InitialDescription), ok, b, 5, 8, 4)), "2s"),
+			delayed(served(op(1, FDescribe, "k1", "", desc("d1"), ok, b, 20, 30, 5)), "0s"),
+		}, Valid},
 		{"a refusal reports nothing", 2 * time.Second, []history.Op{
 			delayed(served(op(1, FDescribe, "k1", "", desc(InitialDescription), ok, b, 20, 30, 4)), "2s"),
 			op(1, FUseNoToken, "k1", "", ResultFalse, ok, b, 40, 50, 0),
