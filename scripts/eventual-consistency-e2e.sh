@@ -56,8 +56,9 @@ read -r app_id app_secret < <(keys --user-name app)
 as_root() { AWS_ACCESS_KEY_ID=$root_id AWS_SECRET_ACCESS_KEY=$root_secret aws --endpoint-url "$endpoint" "$@"; }
 as_app() { AWS_ACCESS_KEY_ID=$app_id AWS_SECRET_ACCESS_KEY=$app_secret aws --endpoint-url "$endpoint" "$@"; }
 
-key=$(as_root kms create-key --query KeyMetadata.KeyId --output text)
-account=$(as_root kms describe-key --key-id "$key" --query KeyMetadata.AWSAccountId --output text)
+# (Not describe-key: a bounded read, it would not see the new key for the
+# delay either.)
+read -r key account < <(as_root kms create-key --query 'KeyMetadata.[KeyId,AWSAccountId]' --output text)
 sleep $((delay + 1)) # the new key and user propagate too
 
 # encrypt_until_ok calls Encrypt as app until it works; prints the seconds
