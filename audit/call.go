@@ -62,6 +62,9 @@ type Call struct {
 	// Consistency and StalenessBound are how the response said the call
 	// was served (Trent-Consistency, Trent-Staleness-Bound), if it did.
 	Consistency, StalenessBound string
+	// SimulatedPropagation is the simulated propagation delay a read was
+	// served with (Trent-Simulated-Propagation), if it was.
+	SimulatedPropagation string
 }
 
 // Record builds the record of c and appends it; it returns once the record
@@ -114,7 +117,7 @@ func (l *Log) build(c *Call) (*Record, error) {
 		EventCategory:     "Management",
 		RecipientAccount:  c.Principal.Account,
 		Trent: Trent{ServedBy: l.opts.NodeID, Protocol: c.Protocol, AppliedIndex: c.AppliedIndex,
-			Consistency: c.Consistency, StalenessBound: c.StalenessBound},
+			Consistency: c.Consistency, StalenessBound: c.StalenessBound, SimulatedPropagation: c.SimulatedPropagation},
 	}
 	if c.ErrorCode == wire.Serialization {
 		r.ErrorMessage = "The request body could not be read."

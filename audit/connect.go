@@ -79,6 +79,7 @@ func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Inte
 				c.AppliedIndex = parseUint(meta.Get(wire.AppliedIndexHeader))
 				c.Consistency = meta.Get(wire.ConsistencyHeader)
 				c.StalenessBound = meta.Get(wire.StalenessBoundHeader)
+				c.SimulatedPropagation = meta.Get(wire.SimulatedPropagationHeader)
 			}
 			if t, ok := ctx.Value(trackerKey{}).(*tracker); ok {
 				t.recorded = true

@@ -87,6 +87,9 @@ type Trent struct {
 	Consistency string `json:"consistency,omitempty"`
 	// StalenessBound is the staleness bound the response reported.
 	StalenessBound string `json:"stalenessBound,omitempty"`
+	// SimulatedPropagation is the simulated propagation delay a read was
+	// served with, if it was (docs/eventual-consistency.md).
+	SimulatedPropagation string `json:"simulatedPropagation,omitempty"`
 }
 
 // hashSuffix frames the hash member at the end of a line:

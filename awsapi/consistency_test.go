@@ -64,13 +64,15 @@ func TestConsistencyHeaders(t *testing.T) {
 
 	t.Run("bounded by default", func(t *testing.T) {
 		wantMeta(t, call("TrentService.ListKeys", "{}"), "bounded", "7ms", "99")
-		if got := gate.calls(); got[len(got)-1] != (consistency.Request{Mode: consistency.Bounded}) {
+		if got := gate.calls(); got[len(got)-1] != (consistency.Request{Mode: consistency.Bounded, Account: "111122223333"}) {
 			t.Fatalf("asked %+v", got[len(got)-1])
 		}
 	})
 	t.Run("headers reach the gate", func(t *testing.T) {
 		wantMeta(t, call("TrentService.ListKeys", "{}", "Trent-Consistency", "linearizable", "Trent-Min-Index", "12"), "linearizable", "7ms", "99")
-		want := consistency.Request{Mode: consistency.Linearizable, MinIndex: 12}
+		// The caller's account reaches the gate too (a simulated
+		// propagation delay may be aimed at some accounts).
+		want := consistency.Request{Mode: consistency.Linearizable, MinIndex: 12, Account: "111122223333"}
 		if got := gate.calls(); got[len(got)-1] != want {
 			t.Fatalf("asked %+v, want %+v", got[len(got)-1], want)
 		}

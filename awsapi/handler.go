@@ -237,7 +237,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 	var served consistency.Served
 	if h.reads != nil {
 		var err error
-		if served, err = consistency.Admit(r.Context(), h.reads, r.Header, in); err != nil {
+		if served, err = consistency.Admit(identity.NewContext(r.Context(), p), h.reads, r.Header, in); err != nil {
 			var ce *wire.Error
 			if errors.As(err, &ce) {
 				return nil, 0, newError(ce.Type, "%s", ce.Message)
@@ -246,7 +246,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, ev
 		}
 	}
 	info := &wire.CallInfo{}
-	ctx := identity.NewContext(wire.WithCallInfo(r.Context(), info), p)
+	ctx := identity.NewContext(consistency.WithServed(wire.WithCallInfo(r.Context(), info), served), p)
 	out, err := op.call(ctx, in)
 	if ev != nil {
 		ev.Output, ev.AppliedIndex = out, info.AppliedIndex

@@ -38,6 +38,12 @@ Verbs:
                           client's --ca file (and to FILE): hand it to every
                           client before the switch, and new client
                           certificates before the overlap ends
+  set-propagation DUR [--jitter DUR] [--accounts ID,...] | --clear
+                          simulate the propagation delay of an eventually
+                          consistent service on every node (admin only;
+                          0s turns it off, --clear returns each node to its
+                          --simulated-propagation flag); see
+                          docs/eventual-consistency.md
 `
 
 // clusterClient dials the ClusterService of the target node.
@@ -84,6 +90,8 @@ func (c *command) cluster(ctx context.Context, g *globals, args []string) error 
 		return nil
 	case "status":
 		return c.clusterStatus(ctx, g)
+	case "set-propagation":
+		return c.setPropagation(ctx, g, args[1:])
 	case "remove":
 		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
 			return &usageError{msg: "usage: trent cluster remove NODE", help: clusterUsage}
@@ -100,7 +108,7 @@ func (c *command) cluster(ctx context.Context, g *globals, args []string) error 
 	case "rotate-ca":
 		return c.rotateCA(ctx, g, args[1:])
 	}
-	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, rotate-ca, status)", args[0]), help: clusterUsage}
+	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, rotate-ca, set-propagation, status)", args[0]), help: clusterUsage}
 }
 
 // rotateCA runs trent cluster rotate-ca.
@@ -189,6 +197,10 @@ type nodeRow struct {
 	// CertNotAfter is when the node's certificate in force expires (RFC
 	// 3339), known only if it answered.
 	CertNotAfter string `json:"CertNotAfter,omitempty"`
+	// SimulatedPropagation is the delay in force on the node, if any, and
+	// where it comes from (cluster, flag); known only if it answered.
+	SimulatedPropagation       string `json:"SimulatedPropagation,omitempty"`
+	SimulatedPropagationSource string `json:"SimulatedPropagationSource,omitempty"`
 }
 
 // clusterStatus asks the target node for the membership and gossip health,
@@ -218,6 +230,7 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 					row.Reachable, row.Sealed = true, &sealed
 					row.Role, row.Term, row.AppliedIndex, row.CommitIndex, row.LastContact = self.Role, self.Term, self.AppliedIndex, self.CommitIndex, self.LastContact
 					row.CertNotAfter = self.CertNotAfter
+					row.SimulatedPropagation, row.SimulatedPropagationSource = self.SimulatedPropagation, self.SimulatedPropagationSource
 				}
 				cancel()
 			}
@@ -238,9 +251,13 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 		if st.CaPreviousUntil != "" {
 			fmt.Fprintf(c.stdout, "CA ROTATION: nodes switch to the new CA at %s; the old CA is trusted until %s\n", st.CaSwitchAt, st.CaPreviousUntil)
 		}
+		printPropagation(c.stdout, st.Propagation, rows)
 		return nil
 	}
 	out := map[string]any{"Nodes": rows}
+	if p := st.Propagation; p != nil {
+		out["Propagation"] = p
+	}
 	if st.CaNotAfter != "" {
 		out["CANotAfter"] = st.CaNotAfter
 	}
@@ -260,4 +277,64 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printPropagation ends the text status with the simulated propagation
+// delay, when any node has one.
+func printPropagation(w io.Writer, p *clusterv1.Propagation, rows []nodeRow) {
+	var nodes []string
+	for _, r := range rows {
+		if r.SimulatedPropagation != "" {
+			nodes = append(nodes, fmt.Sprintf("%s=%s(%s)", r.ID, r.SimulatedPropagation, r.SimulatedPropagationSource))
+		}
+	}
+	if p == nil && len(nodes) == 0 {
+		return
+	}
+	cluster := "-"
+	if p != nil {
+		cluster = "delay " + p.Delay + " jitter " + p.Jitter
+		if len(p.Accounts) > 0 {
+			cluster += " accounts " + strings.Join(p.Accounts, ",")
+		}
+	}
+	fmt.Fprintf(w, "SIMULATED PROPAGATION cluster: %s; nodes: %s\n", cluster, orDash(strings.Join(nodes, " ")))
+}
+
+// setPropagation sets or clears the cluster-wide simulated propagation
+// delay.
+func (c *command) setPropagation(ctx context.Context, g *globals, args []string) error {
+	const usage = "usage: trent cluster set-propagation DUR [--jitter DUR] [--accounts ID,...] | --clear"
+	fs := flag.NewFlagSet("set-propagation", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	jitter := fs.String("jitter", "", "each node adds its own draw from [0, jitter]")
+	accounts := fs.String("accounts", "", "only callers of these accounts read the delayed view")
+	clear := fs.Bool("clear", false, "remove the cluster-wide setting")
+	var delay string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		delay, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (delay == "") != *clear {
+		return &usageError{msg: usage, help: clusterUsage}
+	}
+	req := &clusterv1.SetPropagationRequest{Delay: delay, Jitter: *jitter, Clear: *clear}
+	for _, a := range strings.Split(*accounts, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			req.Accounts = append(req.Accounts, a)
+		}
+	}
+	cl, err := c.clusterClient(g, "")
+	if err != nil {
+		return err
+	}
+	r, err := cl.SetPropagation(ctx, req)
+	if err != nil {
+		return &callError{op: "SetPropagation", err: err}
+	}
+	if *clear {
+		fmt.Fprintf(c.stdout, "cleared the cluster-wide simulated propagation (index %d)\n", r.Index)
+	} else {
+		fmt.Fprintf(c.stdout, "simulated propagation %s on every node (index %d)\n", delay, r.Index)
+	}
+	return nil
 }

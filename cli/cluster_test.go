@@ -22,9 +22,30 @@ type fakeCluster struct {
 
 	mu      sync.Mutex
 	removed []string
+	// prop is the last SetPropagation request; Status reports it.
+	prop *clusterv1.SetPropagationRequest
 }
 
 func (f *fakeCluster) Status(context.Context, *clusterv1.StatusRequest) (*clusterv1.StatusResponse, error) {
+	st := f.status()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p := f.prop; p != nil && !p.Clear {
+		st.Propagation = &clusterv1.Propagation{Delay: p.Delay, Jitter: p.Jitter, Accounts: p.Accounts, SetAt: "2026-12-07T04:40:00Z",
+			SetBy: "arn:aws:iam::111122223333:root"}
+		st.Self.SimulatedPropagation, st.Self.SimulatedPropagationSource = "2.25s", "cluster"
+	}
+	return st, nil
+}
+
+func (f *fakeCluster) SetPropagation(_ context.Context, req *clusterv1.SetPropagationRequest) (*clusterv1.SetPropagationResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prop = req
+	return &clusterv1.SetPropagationResponse{Index: 43}, nil
+}
+
+func (f *fakeCluster) status() *clusterv1.StatusResponse {
 	return &clusterv1.StatusResponse{
 		Nodes: []*clusterv1.NodeStatus{
 			{Id: "n1", Role: "leader", Voter: true, ApiAddr: f.api, RaftAddr: "127.0.0.1:7701", GossipAddr: "127.0.0.1:7702", Health: "alive"},
@@ -33,7 +54,7 @@ func (f *fakeCluster) Status(context.Context, *clusterv1.StatusRequest) (*cluste
 		Self: &clusterv1.NodeStatus{Id: "n1", Role: "leader", Voter: true, Term: 4, AppliedIndex: 42, CommitIndex: 42, ApiAddr: f.api, Health: "alive",
 			CertNotAfter: "2027-12-07T04:40:00Z"},
 		CaNotAfter: "2036-12-05T04:40:00Z",
-	}, nil
+	}
 }
 
 func (f *fakeCluster) RemoveNode(_ context.Context, req *clusterv1.RemoveNodeRequest) (*clusterv1.RemoveNodeResponse, error) {
@@ -60,6 +81,11 @@ func TestClusterVerbs(t *testing.T) {
 		{"cluster-remove", []string{"cluster", "remove", "n2"}},
 		{"cluster-remove-unknown", []string{"cluster", "remove", "n9"}},
 		{"cluster-remove-no-node", []string{"cluster", "remove"}},
+		{"cluster-set-propagation-no-delay", []string{"cluster", "set-propagation"}},
+		{"cluster-set-propagation", []string{"cluster", "set-propagation", "2s", "--jitter", "500ms", "--accounts", "111122223333"}},
+		{"cluster-status-propagation", []string{"cluster", "status"}},
+		{"cluster-status-propagation-text", []string{"cluster", "status", "--output", "text"}},
+		{"cluster-set-propagation-clear", []string{"cluster", "set-propagation", "--clear"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -431,6 +431,7 @@ func (m *metaClient) print(w io.Writer) {
 		{"consistency", wire.ConsistencyHeader},
 		{"applied-index", wire.AppliedIndexHeader},
 		{"staleness-bound", wire.StalenessBoundHeader},
+		{"simulated-propagation", wire.SimulatedPropagationHeader},
 	} {
 		if v := m.got.Get(h.header); v != "" {
 			parts = append(parts, h.name+"="+v)

@@ -68,7 +68,9 @@ type Config struct {
 	Logger      *slog.Logger
 	// Observer, if set, is told of every call forwarded to the leader
 	// (metrics).
-	Observer Observer
+	Observer Observer // Propagation, if set, returns the simulated propagation delay in
+	// force on this node and its source ("cluster" or "flag"), for Status.
+	Propagation func() (time.Duration, string)
 }
 
 // Observer is told of each write ("write") and read index ("read_index")

@@ -377,6 +377,9 @@ func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error)
 			}
 		}
 	}
+	if p, ok := c.cfg.FSM.Propagation(); ok {
+		out.Propagation = propagationStatus(p)
+	}
 	for _, m := range members {
 		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower", Health: "unknown"}
 		if m.ID == leader {
@@ -413,6 +416,11 @@ func (c *Cluster) self(ctx context.Context) *clusterv1.NodeStatus {
 	if c.cfg.NodeCert != nil {
 		if cert := c.cfg.NodeCert(); cert != nil {
 			ns.CertNotAfter = cert.NotAfter.UTC().Format(time.RFC3339)
+		}
+	}
+	if c.cfg.Propagation != nil {
+		if d, src := c.cfg.Propagation(); d > 0 {
+			ns.SimulatedPropagation, ns.SimulatedPropagationSource = d.String(), src
 		}
 	}
 	// Sealed: the HSM cannot open the replicated CA key.

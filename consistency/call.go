@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/trentkms/trent/identity"
 	"github.com/trentkms/trent/wire"
 )
 
@@ -31,6 +32,9 @@ func Admit(ctx context.Context, a Admitter, h http.Header, msg proto.Message) (S
 		return Served{Mode: Linearizable}, nil
 	}
 	r.Write = msg != nil && isWrite(msg)
+	if p, ok := identity.FromContext(ctx); ok {
+		r.Account = p.Account
+	}
 	return a.Admit(ctx, r)
 }
 
@@ -66,4 +70,22 @@ func carriesGrantToken(m proto.Message) bool {
 		return true
 	}
 	return false
+}
+
+type servedKey struct{}
+
+// WithServed returns ctx carrying how the call was admitted, for the
+// handler that picks the state it reads (a delayed view: Served.Delayed).
+func WithServed(ctx context.Context, s Served) context.Context {
+	if s.Delayed <= 0 {
+		return ctx // only the delayed view needs telling apart
+	}
+	return context.WithValue(ctx, servedKey{}, s)
+}
+
+// DelayedView reports whether the call in ctx was admitted to the delayed
+// view of a simulated propagation delay.
+func DelayedView(ctx context.Context) bool {
+	s, ok := ctx.Value(servedKey{}).(Served)
+	return ok && s.Delayed > 0
 }

@@ -36,6 +36,9 @@ type Request struct {
 	// (does the key exist, is it enabled) and is admitted like a read;
 	// its refusals say write.
 	Write bool
+	// Account is the caller's account ("" if unknown), for a simulated
+	// propagation delay aimed at some accounts only.
+	Account string
 }
 
 // what names the call in a refusal.
@@ -99,6 +102,12 @@ type Served struct {
 	// AppliedIndex is the local applied index when the read was admitted:
 	// the state the call saw reflects at least this index.
 	AppliedIndex uint64
+	// Delayed, when positive, is the simulated propagation delay the read
+	// was served with: it saw the delayed view (AppliedIndex is the
+	// view's), not the local state, and that view reflected no entry
+	// applied on the node less than Delayed before: the delay in force,
+	// or less where the staleness bound cut it short.
+	Delayed time.Duration
 }
 
 // SetHeaders writes s into response headers.
@@ -107,6 +116,9 @@ func (s Served) SetHeaders(h http.Header) {
 	h.Set(wire.StalenessBoundHeader, FormatBound(s.StalenessBound))
 	if s.AppliedIndex != 0 {
 		h.Set(wire.AppliedIndexHeader, strconv.FormatUint(s.AppliedIndex, 10))
+	}
+	if s.Delayed > 0 {
+		h.Set(wire.SimulatedPropagationHeader, FormatBound(s.Delayed))
 	}
 }
 

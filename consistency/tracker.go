@@ -49,6 +49,23 @@ type Config struct {
 	Logger              *slog.Logger
 	// Observer, if set, is told how each call was admitted (metrics).
 	Observer Observer
+	// Propagation, if set, simulates propagation delay: bounded reads are
+	// served from its delayed view (docs/eventual-consistency.md).
+	Propagation Delayer
+}
+
+// Delayer keeps a view of the state that lags the local state by a
+// simulated propagation delay (package propagation).
+type Delayer interface {
+	// Delay returns the delay a bounded read by a caller of account is
+	// served with now; zero means none (the read sees the local state).
+	Delay(account string) time.Duration
+	// View advances the delayed view over every entry applied at least
+	// the delay ago, and further up to index need if it lags below it,
+	// and returns its applied index and the delay it honours: the view
+	// reflects no entry applied locally less than honoured ago (the delay
+	// itself, or less where need cut it short).
+	View(need uint64) (idx uint64, honoured time.Duration)
 }
 
 // Observer is told of the Tracker's decision on each call: call is "read"
@@ -91,6 +108,23 @@ type Tracker struct {
 	mu     sync.Mutex
 	flight *flight
 	lost   bool // the background refresh is failing (for logging transitions)
+
+	// history holds the last refreshes, for reads from a delayed view:
+	// which index proves which freshness.
+	histMu  sync.Mutex
+	history [historySize]refreshed
+	histLen int // records held; the newest at history[(histLen-1)%historySize]
+}
+
+// historySize is how many refreshes the Tracker remembers: at two a
+// bound, far more than a bound's worth.
+const historySize = 256
+
+// refreshed is one completed refresh: once index idx is applied, the
+// state is fresh as of t0 (ns since epoch).
+type refreshed struct {
+	t0  int64
+	idx uint64
 }
 
 // flight is one refresh: a read index exchange and the wait for it.
@@ -228,7 +262,11 @@ func (t *Tracker) fly(f *flight) {
 	}
 	if err == nil {
 		// Every write committed before f.t0 is at or below idx, and idx is
-		// applied: the state is fresh as of f.t0.
+		// applied: the state is fresh as of f.t0. The history learns it
+		// first, so that a read admitted on the new t0 finds its proof.
+		if t.cfg.Propagation != nil {
+			t.remember(f.t0, idx)
+		}
 		for {
 			cur := t.fresh.Load()
 			if f.t0 <= cur || t.fresh.CompareAndSwap(cur, f.t0) {
@@ -296,7 +334,81 @@ func (t *Tracker) admit(ctx context.Context, r Request) (Served, string, error) 
 		}
 		age, _ = t.age(start)
 	}
+	if r.Mode == Bounded && !r.Write && t.cfg.Propagation != nil {
+		if t.cfg.Propagation.Delay(r.Account) > 0 {
+			return t.delayed(start, limit), OutcomeServed, nil
+		}
+	}
 	return Served{Mode: r.Mode, StalenessBound: age, AppliedIndex: t.cfg.Store.AppliedIndex()}, OutcomeServed, nil
+}
+
+// delayed admits a bounded read to the delayed view: the view goes at
+// least as far as the earliest refresh that began within the bound
+// (start - limit), so the read reflects every write acknowledged before
+// then, and the staleness it reports is that of the freshest refresh the
+// view's index proves. The caller has made sure such a refresh exists.
+func (t *Tracker) delayed(start int64, limit time.Duration) Served {
+	need, ok := t.proof(start - int64(limit))
+	if !ok {
+		need = t.cfg.Store.AppliedIndex() // no proof: the current state is fresh enough
+	}
+	idx, honoured := t.cfg.Propagation.View(need)
+	fresh := t.freshAt(idx)
+	return Served{Mode: Bounded, StalenessBound: time.Duration(max(start-fresh, 0)), AppliedIndex: idx, Delayed: max(honoured, 1)}
+}
+
+// remember records a completed refresh.
+func (t *Tracker) remember(t0 int64, idx uint64) {
+	t.histMu.Lock()
+	defer t.histMu.Unlock()
+	if t.histLen > 0 {
+		last := &t.history[(t.histLen-1)%historySize]
+		if last.idx == idx && last.t0 <= t0 {
+			last.t0 = t0 // the same index proves a later instant
+			return
+		}
+	}
+	t.history[t.histLen%historySize] = refreshed{t0: t0, idx: idx}
+	t.histLen++
+}
+
+// proof returns the smallest index whose application proves freshness as
+// of since or later, and false if no remembered refresh began that late.
+func (t *Tracker) proof(since int64) (uint64, bool) {
+	t.histMu.Lock()
+	defer t.histMu.Unlock()
+	var best uint64
+	found := false
+	for i := max(t.histLen-historySize, 0); i < t.histLen; i++ {
+		r := t.history[i%historySize]
+		if r.t0 >= since && (!found || r.idx < best) {
+			best, found = r.idx, true
+		}
+	}
+	return best, found
+}
+
+// freshAt returns the latest instant (ns since epoch) that a state having
+// applied idx is proved fresh as of; the oldest remembered refresh if
+// none is proved (which proof's caller never meets).
+func (t *Tracker) freshAt(idx uint64) int64 {
+	t.histMu.Lock()
+	defer t.histMu.Unlock()
+	fresh := int64(-1)
+	oldest := int64(0)
+	for i := max(t.histLen-historySize, 0); i < t.histLen; i++ {
+		r := t.history[i%historySize]
+		if i == max(t.histLen-historySize, 0) {
+			oldest = r.t0
+		}
+		if r.idx <= idx && r.t0 > fresh {
+			fresh = r.t0
+		}
+	}
+	if fresh < 0 {
+		return oldest
+	}
+	return fresh
 }
 
 func (t *Tracker) stale(r Request, limit, age time.Duration, ever bool) error {

@@ -36,6 +36,9 @@ type ClusterInfo struct {
 	// PreviousCAs are the CAs that rotations replaced and that are still
 	// trusted, or were until recently (see RotateCA).
 	PreviousCAs []PreviousCA `json:"previous_cas,omitempty"`
+	// Propagation is the cluster-wide simulated propagation delay
+	// (SetPropagation), nil when there is none.
+	Propagation *Propagation `json:"propagation,omitempty"`
 }
 
 // SealedSecret is a cluster secret sealed by an HSM under an internal key

@@ -46,6 +46,7 @@ const (
 	OpSetGossipKey     Op = "SetGossipKey"
 	OpClusterFormed    Op = "ClusterFormed"
 	OpRotateCA         Op = "RotateCA"
+	OpSetPropagation   Op = "SetPropagation"
 
 	OpCreateUser      Op = "CreateUser"
 	OpDeleteUser      Op = "DeleteUser"
@@ -124,6 +125,7 @@ var registry = map[Op]kind{
 	OpSetGossipKey:     {"set_gossip_key", func() Command { return new(SetGossipKey) }},
 	OpClusterFormed:    {"cluster_formed", func() Command { return new(ClusterFormed) }},
 	OpRotateCA:         {"rotate_ca", func() Command { return new(RotateCA) }},
+	OpSetPropagation:   {"set_propagation", func() Command { return new(SetPropagation) }},
 	// IAM users and access keys (iam.go).
 	OpCreateUser:      {"create_user", func() Command { return new(CreateUser) }},
 	OpDeleteUser:      {"delete_user", func() Command { return new(DeleteUser) }},

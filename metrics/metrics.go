@@ -328,6 +328,14 @@ func (m *Metrics) WatchReads(r Reads) {
 		})
 }
 
+// WatchPropagation exposes the simulated propagation delay in force on
+// the node (docs/eventual-consistency.md); zero when off.
+func (m *Metrics) WatchPropagation(delay func() time.Duration) {
+	m.gaugeFunc("trent_simulated_propagation_seconds",
+		"The simulated propagation delay bounded reads on this node are served with; 0 when the mode is off.", nil,
+		func() float64 { return delay().Seconds() })
+}
+
 // WatchAuditQueue exposes how many audit records wait for the writer.
 func (m *Metrics) WatchAuditQueue(depth func() int) {
 	m.gaugeFunc("trent_audit_queue_depth", "Audit records queued for the writer, not yet written.", nil,

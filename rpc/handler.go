@@ -60,6 +60,9 @@ type Options struct {
 	// Quota, if set, counts each call against the request quotas of the
 	// caller's account before it is admitted (see package quota).
 	Quota Limiter
+	// Delayed, if set, serves the reads admitted to the delayed view of a
+	// simulated propagation delay (Views).
+	Delayed *kms.Service
 }
 
 // Limiter counts a call of op by account against its request quota; an
@@ -77,7 +80,11 @@ func NewHandler(svc *kms.Service, opts Options) (string, http.Handler) {
 	if opts.ReadMaxBytes == 0 {
 		opts.ReadMaxBytes = 4 << 20
 	}
-	return kmsv1connect.NewKeyManagementServiceHandler(Service(svc),
+	h := Service(svc)
+	if opts.Delayed != nil {
+		h = Views(svc, opts.Delayed)
+	}
+	return kmsv1connect.NewKeyManagementServiceHandler(h,
 		connect.WithInterceptors(append(slices.Clip(opts.Interceptors), callInterceptor(opts.NodeID, opts.Reads, opts.LeaderHint, opts.Quota))...),
 		connect.WithReadMaxBytes(opts.ReadMaxBytes),
 		// KMS messages are small; gzip of a 200-byte response costs more
@@ -118,7 +125,7 @@ func callInterceptor(nodeID string, reads Admitter, leaderHint func() string, qu
 				return nil, fail(err, req.Spec().Procedure)
 			}
 			info := &wire.CallInfo{}
-			resp, err := next(wire.WithCallInfo(ctx, info), req)
+			resp, err := next(consistency.WithServed(wire.WithCallInfo(ctx, info), served), req)
 			if err != nil {
 				return nil, fail(err, req.Spec().Procedure)
 			}

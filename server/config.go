@@ -89,6 +89,15 @@ type Config struct {
 	// MaxStaleness bounds how stale a bounded (default) read may be on
 	// this node; a request can only tighten it. See docs/consistency.md.
 	MaxStaleness Duration `json:"max_staleness"`
+	// SimulatedPropagation, if positive, serves bounded reads from a view
+	// of the state at least this old (never older than MaxStaleness
+	// allows), and SimulatedPropagationJitter adds this node's draw from
+	// [0, jitter]: a test cluster then shows the propagation delay of an
+	// eventually consistent service. A cluster-wide setting (`trent
+	// cluster set-propagation`) overrides both. See
+	// docs/eventual-consistency.md.
+	SimulatedPropagation       Duration `json:"simulated_propagation"`
+	SimulatedPropagationJitter Duration `json:"simulated_propagation_jitter"`
 	// SnapshotInterval is how often raft checks whether to snapshot, and
 	// SnapshotThreshold how many new log entries make it do so;
 	// TrailingLogs entries are kept after a snapshot for followers that
@@ -342,6 +351,10 @@ func (c *Config) Validate() error {
 	if d := time.Duration(c.MaxStaleness); d < 10*time.Millisecond || d > time.Hour {
 		errs = append(errs, fmt.Errorf("--max-staleness %s must be between 10ms and 1h", d))
 	}
+	if d, j := time.Duration(c.SimulatedPropagation), time.Duration(c.SimulatedPropagationJitter); d < 0 || j < 0 || d+j > time.Duration(c.MaxStaleness) {
+		errs = append(errs, fmt.Errorf("--simulated-propagation %s plus --simulated-propagation-jitter %s must be between 0 and --max-staleness %s (raise both for a longer delay)",
+			d, j, time.Duration(c.MaxStaleness)))
+	}
 	if f := c.CertRenewFraction; f != 0 && (f < 0.05 || f > 0.9) {
 		errs = append(errs, fmt.Errorf("--cert-renew-fraction %v must be between 0.05 and 0.9 (0 means the default, 1/3)", f))
 	}
@@ -448,6 +461,16 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 		}
 		cfg.MaxStaleness = Duration(d)
 		return nil
+	})
+	fs.Func("simulated-propagation", "serve bounded reads from a view of the state this old, e.g. 2s, to test for eventual consistency (at most --max-staleness; default 0, off)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.SimulatedPropagation = Duration(d)
+		return err
+	})
+	fs.Func("simulated-propagation-jitter", "add a per-node draw from [0, this] to --simulated-propagation, so nodes disagree for a while", func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.SimulatedPropagationJitter = Duration(d)
+		return err
 	})
 	fs.Func("snapshot-interval", "how often raft considers taking a snapshot (default 2m)", func(v string) error {
 		d, err := time.ParseDuration(v)

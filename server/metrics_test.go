@@ -184,6 +184,7 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		{"trent_keys", nil, func(v float64) bool { return v == 1 }, "1"},
 		{"trent_grants", nil, func(v float64) bool { return v == 0 }, "0"},
 		{"trent_read_max_staleness_seconds", nil, func(v float64) bool { return v == 1 }, "1 (the default bound)"},
+		{"trent_simulated_propagation_seconds", nil, func(v float64) bool { return v == 0 }, "0 (the mode is off)"},
 		{"trent_audit_queue_depth", nil, func(v float64) bool { return v >= 0 }, "present"},
 		{"trent_storage_failing", []string{"store", "raft"}, func(v float64) bool { return v == 0 }, "0 (the disk works)"},
 		{"trent_storage_failing", []string{"store", "audit"}, func(v float64) bool { return v == 0 }, "0 (the disk works)"},

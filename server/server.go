@@ -39,6 +39,7 @@ import (
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/lifecycle"
 	"github.com/trentkms/trent/metrics"
+	"github.com/trentkms/trent/propagation"
 	"github.com/trentkms/trent/quota"
 	"github.com/trentkms/trent/raft"
 	"github.com/trentkms/trent/rpc"
@@ -67,10 +68,13 @@ func mark(sentinel, err error) error { return &markedError{sentinel, err} }
 
 // Server is a running node. Close stops it.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	hsm     hsm.Backend
-	fsm     *fsm.FSM
+	cfg Config
+	log *slog.Logger
+	hsm hsm.Backend
+	fsm *fsm.FSM
+	// lag keeps the delayed view of a simulated propagation delay
+	// (package propagation); its shadow is empty while the mode is off.
+	lag     *propagation.Lag
 	raft    *raft.Node
 	cluster *cluster.Cluster
 	audit   *audit.Log // nil when the testing knob AuditOff is set
@@ -176,6 +180,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
 	}
+	ccfg.Propagation = func() (time.Duration, string) { st := s.lag.Setting(); return st.Delay, st.Source }
 	s.cluster = cluster.New(ccfg)
 
 	// Audit trail (package audit): one record per KMS, IAM, AWS endpoint
@@ -325,13 +330,15 @@ func (s *Server) openHSM(dir string, stderr io.Writer, withDomain bool) error {
 func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Writer) (clientTLS func() *tls.Config, err error) {
 	s.fsm = fsm.New()
 	s.fsm.OnKeysDeleted(s.forgetKeys)
+	s.lag = propagation.New(propagation.Config{Live: s.fsm, Delay: time.Duration(s.cfg.SimulatedPropagation),
+		Jitter: time.Duration(s.cfg.SimulatedPropagationJitter), Now: s.cfg.knobs().Now, Logger: s.log})
 	serverTLS, clientTLS := p.nodeTLSConfigs(s.cfg.knobs().CertNow)
 	timeout := s.cfg.knobs().RaftTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
 	s.raftLog = newRaftLogger(s.cfg.LogFormat, s.cfg.LogLevel, stderr)
-	sm := stateMachine{f: s.fsm}
+	sm := stateMachine{f: s.fsm, lag: s.lag}
 	var observer raft.Observer
 	if s.metrics != nil {
 		sm.snapshots, observer = s.metrics, s.metrics
@@ -416,7 +423,7 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 // fresh in the background until serveCluster's release stops it.
 func (s *Server) startReads() (*consistency.Tracker, error) {
 	rc := consistency.Config{NodeID: s.nodeID, MaxStaleness: time.Duration(s.cfg.MaxStaleness),
-		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log}
+		Reads: s.cluster, Store: s.fsm, UnsafeSkipFreshness: s.cfg.UnsafeSkipFreshness, Logger: s.log, Propagation: s.lag}
 	if s.cfg.UnsafeClockFreshness {
 		s.log.Warn("UNSAFE: bounded reads are timed on the time of day (--unsafe-clock-freshness); for the Jepsen canary only")
 		rc.Now = s.cfg.knobs().Now
@@ -430,6 +437,7 @@ func (s *Server) startReads() (*consistency.Tracker, error) {
 	}
 	if s.metrics != nil {
 		s.metrics.WatchReads(reads)
+		s.metrics.WatchPropagation(func() time.Duration { return s.lag.Setting().Delay })
 	}
 	if s.cfg.UnsafeSkipFreshness {
 		s.log.Warn("UNSAFE: bounded reads are served with no freshness check (--unsafe-skip-freshness); for the Jepsen canary only")
@@ -492,6 +500,13 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	if err != nil {
 		return err
 	}
+	// Reads admitted to the delayed view of a simulated propagation delay
+	// run on a service over it (rpc.Views).
+	delayed, err := kms.New(kms.Config{Region: s.cfg.Region, Store: s.lag.Shadow(), Log: s.cluster, Reads: reads, HSM: s.hsm, Logger: s.log,
+		Now: knobs.Now, Day: time.Duration(s.cfg.UnsafeLifecycleDay)})
+	if err != nil {
+		return err
+	}
 	if s.cfg.UnsafeLifecycleDay != 0 {
 		s.log.Warn("UNSAFE: a day of deletion windows and rotation periods lasts " + time.Duration(s.cfg.UnsafeLifecycleDay).String() +
 			" (--unsafe-lifecycle-day); for test harnesses only")
@@ -500,7 +515,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 		return err
 	}
 	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
-		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
+		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint, Delayed: delayed,
 			Interceptors: ics, HandlerOptions: limits, Quota: s.quotas})
 	})
 
@@ -514,7 +529,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 			connect.WithInterceptors(append(ics, rpc.Interceptor(nodeID, reads, s.cluster.LeaderHint))...)}, limits...)...)
 	})
 	// The AWS endpoint; the more specific Connect paths win over "/".
-	awsEndpoint.set(awsapi.NewHandler(rpc.Service(svc), awsCredentials{iamSvc.AccessKeys()},
+	awsEndpoint.set(awsapi.NewHandler(rpc.Views(svc, delayed), awsCredentials{iamSvc.AccessKeys()},
 		awsapi.Options{Region: s.cfg.Region, NodeID: nodeID, Logger: s.log, Reads: reads, LeaderHint: s.cluster.LeaderHint,
 			Audit: s.awsAuditor(), MaxBodyBytes: awsMaxBytes, Quota: s.quotas}))
 

@@ -357,6 +357,10 @@ func TestParseArgs(t *testing.T) {
 		}},
 		{"duration in the config file must be text", []string{"--config", badDurFile}, "a duration must be a string", nil},
 		{"max staleness too small", []string{"--max-staleness", "1ms"}, "--max-staleness 1ms must be between 10ms and 1h", nil},
+		{"simulated propagation", []string{"--max-staleness", "5s", "--simulated-propagation", "2s", "--simulated-propagation-jitter", "1s"}, "", func(c server.Config) bool {
+			return time.Duration(c.SimulatedPropagation) == 2*time.Second && time.Duration(c.SimulatedPropagationJitter) == time.Second
+		}},
+		{"simulated propagation past the bound", []string{"--simulated-propagation", "2s"}, "--simulated-propagation 2s plus --simulated-propagation-jitter 0s must be between 0 and --max-staleness 1s", nil},
 		{"cert renew fraction", []string{"--cert-renew-fraction", "0.5"}, "", func(c server.Config) bool { return c.CertRenewFraction == 0.5 }},
 		{"cert renew fraction too large", []string{"--cert-renew-fraction", "0.95"}, "--cert-renew-fraction 0.95 must be between 0.05 and 0.9", nil},
 		{"cert renew fraction too small", []string{"--cert-renew-fraction", "0.01"}, "--cert-renew-fraction 0.01 must be between 0.05 and 0.9", nil},

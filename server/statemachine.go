@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/propagation"
 	"github.com/trentkms/trent/raft"
 )
 
@@ -13,6 +14,9 @@ import (
 // they are.
 type stateMachine struct {
 	f *fsm.FSM
+	// lag, if set, is told of every batch applied and every restore, for
+	// the delayed view of a simulated propagation delay.
+	lag *propagation.Lag
 	// snapshots, if set, counts the snapshots taken and restored.
 	snapshots interface {
 		SnapshotTaken()
@@ -25,7 +29,11 @@ func (m stateMachine) ApplyBatch(entries []raft.Entry) []any {
 	for i, e := range entries {
 		es[i] = fsm.Entry{Index: e.Index, Data: e.Data, Membership: e.Configuration}
 	}
-	return m.f.ApplyBatch(es)
+	out := m.f.ApplyBatch(es)
+	if m.lag != nil {
+		m.lag.Feed(es)
+	}
+	return out
 }
 
 func (m stateMachine) Snapshot() (raft.Snapshot, error) {
@@ -41,6 +49,9 @@ func (m stateMachine) Snapshot() (raft.Snapshot, error) {
 
 func (m stateMachine) Restore(r io.Reader) error {
 	err := m.f.Restore(r)
+	if err == nil && m.lag != nil {
+		m.lag.Reset()
+	}
 	if err == nil && m.snapshots != nil {
 		m.snapshots.SnapshotRestored()
 	}

@@ -21,6 +21,10 @@ const (
 	// AppliedIndexHeader reports the raft index of the state a read saw,
 	// or at which a write applied.
 	AppliedIndexHeader = "Trent-Applied-Index"
+	// SimulatedPropagationHeader reports the simulated propagation delay
+	// a bounded read was served with (a Go duration), when it was
+	// (docs/eventual-consistency.md).
+	SimulatedPropagationHeader = "Trent-Simulated-Propagation"
 	// ServedByHeader names the node that served the call.
 	ServedByHeader = "Trent-Served-By"
 	// LeaderHeader carries the leader's API address on retryable errors.

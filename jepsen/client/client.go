@@ -36,18 +36,19 @@ type Meta struct {
 	Consistency string
 	Staleness   string
 	RequestID   string
+	Propagation string
 }
 
 func metaOf(h http.Header) Meta {
 	m := Meta{ServedBy: h.Get(wire.ServedByHeader), Consistency: h.Get(wire.ConsistencyHeader), Staleness: h.Get(wire.StalenessBoundHeader),
-		RequestID: h.Get(wire.RequestIDHeader)}
+		RequestID: h.Get(wire.RequestIDHeader), Propagation: h.Get(wire.SimulatedPropagationHeader)}
 	m.Applied, _ = strconv.ParseUint(h.Get(wire.AppliedIndexHeader), 10, 64)
 	return m
 }
 
 // Fill copies m into op.
 func (m Meta) Fill(op *history.Op) {
-	op.ServedBy, op.Applied, op.Consistency, op.Staleness = m.ServedBy, m.Applied, m.Consistency, m.Staleness
+	op.ServedBy, op.Applied, op.Consistency, op.Staleness, op.Propagation = m.ServedBy, m.Applied, m.Consistency, m.Staleness, m.Propagation
 	op.RequestID = m.RequestID
 }
 

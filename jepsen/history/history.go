@@ -62,6 +62,9 @@ type Op struct {
 	// RequestID is the call's Trent-Request-Id: its audit record's
 	// requestID on the node it was sent to.
 	RequestID string `json:"request_id,omitempty"`
+	// Propagation is the simulated propagation delay the read's view
+	// honoured (Trent-Simulated-Propagation), if it saw a delayed view.
+	Propagation string `json:"propagation,omitempty"`
 }
 
 // Event is a fault interval of the nemesis.

@@ -38,9 +38,13 @@ type Config struct {
 	Seed         uint64        `json:"seed"`
 	MaxStaleness time.Duration `json:"max_staleness"`
 	// Unsafe starts the nodes with --unsafe-skip-freshness (the canary).
-	Unsafe   bool             `json:"unsafe"`
-	Schedule nemesis.Schedule `json:"schedule"`
-	MinRate  float64          `json:"min_ok_ops_per_second"`
+	Unsafe bool `json:"unsafe"`
+	// Propagation, if positive, starts the nodes with
+	// --simulated-propagation, and checker.Propagation holds the reads
+	// to it.
+	Propagation time.Duration    `json:"simulated_propagation,omitempty"`
+	Schedule    nemesis.Schedule `json:"schedule"`
+	MinRate     float64          `json:"min_ok_ops_per_second"`
 	// MaxWriteUnavailability is the share of writes that may fail while
 	// links are slow but a quorum is reachable (checker.WriteAvailability).
 	MaxWriteUnavailability float64 `json:"max_write_unavailability"`
@@ -245,6 +249,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		checker.Staleness(ops, cfg.MaxStaleness),
 		checker.StaleValues(ops, cfg.MaxStaleness),
 		checker.StaleGrants(ops, cfg.MaxStaleness),
+		checker.Propagation(ops, cfg.Propagation),
 		checker.Durability(ops),
 		checker.Lifecycle(ops, cfg.MaxStaleness),
 		checker.Idempotency(ops),
@@ -321,6 +326,12 @@ func nodeFlags(cfg Config) ([]string, error) {
 			return nil, errors.New("the node binary predates the consistency contract (no --max-staleness): it has no --unsafe-skip-freshness for the canary")
 		}
 		args = append(args, "--unsafe-skip-freshness")
+	}
+	if cfg.Propagation > 0 {
+		if !strings.Contains(help, "simulated-propagation") {
+			return nil, errors.New("the node binary has no --simulated-propagation")
+		}
+		args = append(args, "--simulated-propagation", cfg.Propagation.String())
 	}
 	if cfg.Workload == "lifecycle" {
 		// Hidden too: deletion windows and rotation periods must end

@@ -57,6 +57,7 @@ type options struct {
 	soak                                 time.Duration
 	summarize                            string
 	minRate, rate, maxWriteUnavail       float64
+	propagation                          time.Duration
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.hold, "hold", 4*time.Second, "how long each fault lasts (plus up to half again); above the election timeout")
 	fs.DurationVar(&o.linTimeout, "linearizability-timeout", 30*time.Second, "porcupine's time budget per cell; beyond it the verdict is unknown")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the schedule and the workload (default: from the clock; printed)")
+	fs.DurationVar(&o.propagation, "simulated-propagation", 0, "start the nodes with --simulated-propagation (at most half --max-staleness), and check that no read reflects a change earlier than the delay it reports")
 	fs.BoolVar(&o.canary, "canary", false, "start the nodes with --unsafe-skip-freshness and succeed only if the checkers flag them")
 	fs.BoolVar(&o.noNetns, "no-netns", false, "run the nodes on loopback without namespaces (partitions through a TCP proxy per link); automatic when not root")
 	fs.BoolVar(&o.race, "race", false, "build the node binary with the race detector")
@@ -102,6 +104,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "jepsen: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if o.propagation < 0 || 2*o.propagation > o.maxStaleness {
+		fmt.Fprintf(stderr, "jepsen: --simulated-propagation %s must be between 0 and half --max-staleness (%s)\n", o.propagation, o.maxStaleness/2)
 		return 2
 	}
 	if o.check != "" {
@@ -274,7 +280,7 @@ func execute(ctx context.Context, o options, specs []cellSpec, stdout, stderr io
 		cfg := runner.Config{
 			Workload: s.workload, Nemesis: s.nemesis, Nodes: s.nodes, Concurrency: o.concurrency,
 			TimeLimit: s.timeLimit, Recovery: o.recovery, Seed: o.seed + uint64(i), MaxStaleness: o.maxStaleness,
-			Unsafe: o.canary, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate, Rate: o.rate,
+			Unsafe: o.canary, Propagation: o.propagation, Schedule: nemesis.Schedule{Quiet: o.quiet, Hold: o.hold}, MinRate: o.minRate, Rate: o.rate,
 			MaxWriteUnavailability: o.maxWriteUnavail,
 			Netns:                  useNetns, Prefix: o.pref, Subnet: o.subnet, BasePort: o.basePort,
 			NodeBin: o.nodeBin, TrentBin: o.trentBin, LinearTimeout: o.linTimeout, FaultNodeBin: o.faultNodeBin,
@@ -373,6 +379,7 @@ func recheck(o options, stdout, stderr io.Writer) int {
 		checker.Staleness(ops, o.maxStaleness),
 		checker.StaleValues(ops, o.maxStaleness),
 		checker.StaleGrants(ops, o.maxStaleness),
+		checker.Propagation(ops, o.propagation),
 		checker.Durability(ops),
 		checker.Idempotency(ops),
 		checker.Convergence(ops),

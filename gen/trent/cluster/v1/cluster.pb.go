@@ -799,8 +799,10 @@ type StatusResponse struct {
 	// the new CA, and when the old CA stops being trusted (RFC 3339, UTC).
 	CaSwitchAt      string `protobuf:"bytes,4,opt,name=ca_switch_at,json=caSwitchAt,proto3" json:"ca_switch_at,omitempty"`
 	CaPreviousUntil string `protobuf:"bytes,5,opt,name=ca_previous_until,json=caPreviousUntil,proto3" json:"ca_previous_until,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The cluster-wide simulated propagation setting, if one is set.
+	Propagation   *Propagation `protobuf:"bytes,6,opt,name=propagation,proto3" json:"propagation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -868,6 +870,211 @@ func (x *StatusResponse) GetCaPreviousUntil() string {
 	return ""
 }
 
+func (x *StatusResponse) GetPropagation() *Propagation {
+	if x != nil {
+		return x.Propagation
+	}
+	return nil
+}
+
+type SetPropagationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delay, as a Go duration ("2s"); "0s" turns the mode off on every
+	// node. At most 1h.
+	Delay string `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
+	// Each node adds its own draw from [0, jitter] (a Go duration; empty
+	// means none).
+	Jitter string `protobuf:"bytes,2,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// If set, only callers of these accounts read the delayed view.
+	Accounts []string `protobuf:"bytes,3,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Clear removes the cluster-wide setting: each node follows its own
+	// --simulated-propagation flag again. The other fields must be empty.
+	Clear         bool `protobuf:"varint,4,opt,name=clear,proto3" json:"clear,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPropagationRequest) Reset() {
+	*x = SetPropagationRequest{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPropagationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPropagationRequest) ProtoMessage() {}
+
+func (x *SetPropagationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPropagationRequest.ProtoReflect.Descriptor instead.
+func (*SetPropagationRequest) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetPropagationRequest) GetDelay() string {
+	if x != nil {
+		return x.Delay
+	}
+	return ""
+}
+
+func (x *SetPropagationRequest) GetJitter() string {
+	if x != nil {
+		return x.Jitter
+	}
+	return ""
+}
+
+func (x *SetPropagationRequest) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *SetPropagationRequest) GetClear() bool {
+	if x != nil {
+		return x.Clear
+	}
+	return false
+}
+
+type SetPropagationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The raft index at which the setting applied.
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPropagationResponse) Reset() {
+	*x = SetPropagationResponse{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPropagationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPropagationResponse) ProtoMessage() {}
+
+func (x *SetPropagationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPropagationResponse.ProtoReflect.Descriptor instead.
+func (*SetPropagationResponse) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetPropagationResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// Propagation is a simulated propagation setting.
+type Propagation struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Delay    string                 `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
+	Jitter   string                 `protobuf:"bytes,2,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	Accounts []string               `protobuf:"bytes,3,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// When and by whom it was set (RFC 3339, UTC; an ARN).
+	SetAt         string `protobuf:"bytes,4,opt,name=set_at,json=setAt,proto3" json:"set_at,omitempty"`
+	SetBy         string `protobuf:"bytes,5,opt,name=set_by,json=setBy,proto3" json:"set_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Propagation) Reset() {
+	*x = Propagation{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Propagation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Propagation) ProtoMessage() {}
+
+func (x *Propagation) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
+func (*Propagation) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Propagation) GetDelay() string {
+	if x != nil {
+		return x.Delay
+	}
+	return ""
+}
+
+func (x *Propagation) GetJitter() string {
+	if x != nil {
+		return x.Jitter
+	}
+	return ""
+}
+
+func (x *Propagation) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *Propagation) GetSetAt() string {
+	if x != nil {
+		return x.SetAt
+	}
+	return ""
+}
+
+func (x *Propagation) GetSetBy() string {
+	if x != nil {
+		return x.SetBy
+	}
+	return ""
+}
+
 type NodeStatus struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -887,14 +1094,19 @@ type NodeStatus struct {
 	GossipAddr string `protobuf:"bytes,12,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	// When the node certificate in force expires (RFC 3339, UTC; only set
 	// in self).
-	CertNotAfter  string `protobuf:"bytes,13,opt,name=cert_not_after,json=certNotAfter,proto3" json:"cert_not_after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CertNotAfter string `protobuf:"bytes,13,opt,name=cert_not_after,json=certNotAfter,proto3" json:"cert_not_after,omitempty"`
+	// The simulated propagation delay in force on the node (a Go duration,
+	// its jitter draw included; empty when off; only set in self), and
+	// where it comes from: "cluster" or "flag".
+	SimulatedPropagation       string `protobuf:"bytes,14,opt,name=simulated_propagation,json=simulatedPropagation,proto3" json:"simulated_propagation,omitempty"`
+	SimulatedPropagationSource string `protobuf:"bytes,15,opt,name=simulated_propagation_source,json=simulatedPropagationSource,proto3" json:"simulated_propagation_source,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1118,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1131,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -1013,6 +1225,20 @@ func (x *NodeStatus) GetCertNotAfter() string {
 	return ""
 }
 
+func (x *NodeStatus) GetSimulatedPropagation() string {
+	if x != nil {
+		return x.SimulatedPropagation
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetSimulatedPropagationSource() string {
+	if x != nil {
+		return x.SimulatedPropagationSource
+	}
+	return ""
+}
+
 var File_trent_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
@@ -1060,7 +1286,7 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x10RotateCAResponse\x12\x1b\n" +
 	"\tca_bundle\x18\x01 \x01(\fR\bcaBundle\x12\x1b\n" +
 	"\tswitch_at\x18\x02 \x01(\tR\bswitchAt\x12\x14\n" +
-	"\x05until\x18\x03 \x01(\tR\x05until\"\xe6\x01\n" +
+	"\x05until\x18\x03 \x01(\tR\x05until\"\xa7\x02\n" +
 	"\x0eStatusResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.trent.cluster.v1.NodeStatusR\x05nodes\x120\n" +
 	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\x12 \n" +
@@ -1068,7 +1294,21 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"caNotAfter\x12 \n" +
 	"\fca_switch_at\x18\x04 \x01(\tR\n" +
 	"caSwitchAt\x12*\n" +
-	"\x11ca_previous_until\x18\x05 \x01(\tR\x0fcaPreviousUntil\"\xf4\x02\n" +
+	"\x11ca_previous_until\x18\x05 \x01(\tR\x0fcaPreviousUntil\x12?\n" +
+	"\vpropagation\x18\x06 \x01(\v2\x1d.trent.cluster.v1.PropagationR\vpropagation\"w\n" +
+	"\x15SetPropagationRequest\x12\x14\n" +
+	"\x05delay\x18\x01 \x01(\tR\x05delay\x12\x16\n" +
+	"\x06jitter\x18\x02 \x01(\tR\x06jitter\x12\x1a\n" +
+	"\baccounts\x18\x03 \x03(\tR\baccounts\x12\x14\n" +
+	"\x05clear\x18\x04 \x01(\bR\x05clear\".\n" +
+	"\x16SetPropagationResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x85\x01\n" +
+	"\vPropagation\x12\x14\n" +
+	"\x05delay\x18\x01 \x01(\tR\x05delay\x12\x16\n" +
+	"\x06jitter\x18\x02 \x01(\tR\x06jitter\x12\x1a\n" +
+	"\baccounts\x18\x03 \x03(\tR\baccounts\x12\x15\n" +
+	"\x06set_at\x18\x04 \x01(\tR\x05setAt\x12\x15\n" +
+	"\x06set_by\x18\x05 \x01(\tR\x05setBy\"\xeb\x03\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -1085,7 +1325,9 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x06sealed\x18\v \x01(\bR\x06sealed\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
 	"gossipAddr\x12$\n" +
-	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xad\x05\n" +
+	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter\x123\n" +
+	"\x15simulated_propagation\x18\x0e \x01(\tR\x14simulatedPropagation\x12@\n" +
+	"\x1csimulated_propagation_source\x18\x0f \x01(\tR\x1asimulatedPropagationSource2\x92\x06\n" +
 	"\x0eClusterService\x12f\n" +
 	"\x0fCreateJoinToken\x12(.trent.cluster.v1.CreateJoinTokenRequest\x1a).trent.cluster.v1.CreateJoinTokenResponse\x12E\n" +
 	"\x04Join\x12\x1d.trent.cluster.v1.JoinRequest\x1a\x1e.trent.cluster.v1.JoinResponse\x12N\n" +
@@ -1094,7 +1336,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\tReadIndex\x12\".trent.cluster.v1.ReadIndexRequest\x1a#.trent.cluster.v1.ReadIndexResponse\x12W\n" +
 	"\n" +
 	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12Q\n" +
-	"\bRotateCA\x12!.trent.cluster.v1.RotateCARequest\x1a\".trent.cluster.v1.RotateCAResponse\x12P\n" +
+	"\bRotateCA\x12!.trent.cluster.v1.RotateCARequest\x1a\".trent.cluster.v1.RotateCAResponse\x12c\n" +
+	"\x0eSetPropagation\x12'.trent.cluster.v1.SetPropagationRequest\x1a(.trent.cluster.v1.SetPropagationResponse\x12P\n" +
 	"\x06Status\x12\x1f.trent.cluster.v1.StatusRequest\x1a .trent.cluster.v1.StatusResponse\"\x03\x90\x02\x01B\xc0\x01\n" +
 	"\x14com.trent.cluster.v1B\fClusterProtoP\x01Z8github.com/trentkms/trent/gen/trent/cluster/v1;clusterv1\xa2\x02\x03TCX\xaa\x02\x10Trent.Cluster.V1\xca\x02\x10Trent\\Cluster\\V1\xe2\x02\x1cTrent\\Cluster\\V1\\GPBMetadata\xea\x02\x12Trent::Cluster::V1b\x06proto3"
 
@@ -1110,7 +1353,7 @@ func file_trent_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_trent_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*CreateJoinTokenRequest)(nil),  // 0: trent.cluster.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil), // 1: trent.cluster.v1.CreateJoinTokenResponse
@@ -1128,32 +1371,38 @@ var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*RotateCARequest)(nil),         // 13: trent.cluster.v1.RotateCARequest
 	(*RotateCAResponse)(nil),        // 14: trent.cluster.v1.RotateCAResponse
 	(*StatusResponse)(nil),          // 15: trent.cluster.v1.StatusResponse
-	(*NodeStatus)(nil),              // 16: trent.cluster.v1.NodeStatus
+	(*SetPropagationRequest)(nil),   // 16: trent.cluster.v1.SetPropagationRequest
+	(*SetPropagationResponse)(nil),  // 17: trent.cluster.v1.SetPropagationResponse
+	(*Propagation)(nil),             // 18: trent.cluster.v1.Propagation
+	(*NodeStatus)(nil),              // 19: trent.cluster.v1.NodeStatus
 }
 var file_trent_cluster_v1_cluster_proto_depIdxs = []int32{
-	16, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
-	16, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
-	0,  // 2: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
-	2,  // 3: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
-	4,  // 4: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
-	6,  // 5: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
-	8,  // 6: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
-	11, // 7: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
-	13, // 8: trent.cluster.v1.ClusterService.RotateCA:input_type -> trent.cluster.v1.RotateCARequest
-	10, // 9: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
-	1,  // 10: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
-	3,  // 11: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
-	5,  // 12: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
-	7,  // 13: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
-	9,  // 14: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
-	12, // 15: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
-	14, // 16: trent.cluster.v1.ClusterService.RotateCA:output_type -> trent.cluster.v1.RotateCAResponse
-	15, // 17: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
-	10, // [10:18] is the sub-list for method output_type
-	2,  // [2:10] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	19, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
+	19, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
+	18, // 2: trent.cluster.v1.StatusResponse.propagation:type_name -> trent.cluster.v1.Propagation
+	0,  // 3: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
+	2,  // 4: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
+	4,  // 5: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
+	6,  // 6: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
+	8,  // 7: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
+	11, // 8: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
+	13, // 9: trent.cluster.v1.ClusterService.RotateCA:input_type -> trent.cluster.v1.RotateCARequest
+	16, // 10: trent.cluster.v1.ClusterService.SetPropagation:input_type -> trent.cluster.v1.SetPropagationRequest
+	10, // 11: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
+	1,  // 12: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
+	3,  // 13: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
+	5,  // 14: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
+	7,  // 15: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
+	9,  // 16: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
+	12, // 17: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
+	14, // 18: trent.cluster.v1.ClusterService.RotateCA:output_type -> trent.cluster.v1.RotateCAResponse
+	17, // 19: trent.cluster.v1.ClusterService.SetPropagation:output_type -> trent.cluster.v1.SetPropagationResponse
+	15, // 20: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
+	12, // [12:21] is the sub-list for method output_type
+	3,  // [3:12] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_trent_cluster_v1_cluster_proto_init() }
@@ -1167,7 +1416,7 @@ func file_trent_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_cluster_v1_cluster_proto_rawDesc), len(file_trent_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,9 @@ const (
 	ClusterServiceRemoveNodeProcedure = "/trent.cluster.v1.ClusterService/RemoveNode"
 	// ClusterServiceRotateCAProcedure is the fully-qualified name of the ClusterService's RotateCA RPC.
 	ClusterServiceRotateCAProcedure = "/trent.cluster.v1.ClusterService/RotateCA"
+	// ClusterServiceSetPropagationProcedure is the fully-qualified name of the ClusterService's
+	// SetPropagation RPC.
+	ClusterServiceSetPropagationProcedure = "/trent.cluster.v1.ClusterService/SetPropagation"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/trent.cluster.v1.ClusterService/Status"
 )
@@ -82,6 +85,10 @@ type ClusterServiceClient interface {
 	// from now on; the old one stays trusted for the overlap, and nodes
 	// present certificates it issued for the first half of it.
 	RotateCA(context.Context, *v1.RotateCARequest) (*v1.RotateCAResponse, error)
+	// SetPropagation sets (or clears) the cluster-wide simulated
+	// propagation delay (docs/eventual-consistency.md); admin only, on the
+	// leader (a follower forwards the command).
+	SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -139,6 +146,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("RotateCA")),
 			connect.WithClientOptions(opts...),
 		),
+		setPropagation: connect.NewClient[v1.SetPropagationRequest, v1.SetPropagationResponse](
+			httpClient,
+			baseURL+ClusterServiceSetPropagationProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("SetPropagation")),
+			connect.WithClientOptions(opts...),
+		),
 		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
 			httpClient,
 			baseURL+ClusterServiceStatusProcedure,
@@ -158,6 +171,7 @@ type clusterServiceClient struct {
 	readIndex       *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
 	removeNode      *connect.Client[v1.RemoveNodeRequest, v1.RemoveNodeResponse]
 	rotateCA        *connect.Client[v1.RotateCARequest, v1.RotateCAResponse]
+	setPropagation  *connect.Client[v1.SetPropagationRequest, v1.SetPropagationResponse]
 	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
 }
 
@@ -224,6 +238,15 @@ func (c *clusterServiceClient) RotateCA(ctx context.Context, req *v1.RotateCAReq
 	return nil, err
 }
 
+// SetPropagation calls trent.cluster.v1.ClusterService.SetPropagation.
+func (c *clusterServiceClient) SetPropagation(ctx context.Context, req *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error) {
+	response, err := c.setPropagation.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // Status calls trent.cluster.v1.ClusterService.Status.
 func (c *clusterServiceClient) Status(ctx context.Context, req *v1.StatusRequest) (*v1.StatusResponse, error) {
 	response, err := c.status.CallUnary(ctx, connect.NewRequest(req))
@@ -255,6 +278,10 @@ type ClusterServiceHandler interface {
 	// from now on; the old one stays trusted for the overlap, and nodes
 	// present certificates it issued for the first half of it.
 	RotateCA(context.Context, *v1.RotateCARequest) (*v1.RotateCAResponse, error)
+	// SetPropagation sets (or clears) the cluster-wide simulated
+	// propagation delay (docs/eventual-consistency.md); admin only, on the
+	// leader (a follower forwards the command).
+	SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -308,6 +335,12 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("RotateCA")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceSetPropagationHandler := connect.NewUnaryHandlerSimple(
+		ClusterServiceSetPropagationProcedure,
+		svc.SetPropagation,
+		connect.WithSchema(clusterServiceMethods.ByName("SetPropagation")),
+		connect.WithHandlerOptions(opts...),
+	)
 	clusterServiceStatusHandler := connect.NewUnaryHandlerSimple(
 		ClusterServiceStatusProcedure,
 		svc.Status,
@@ -331,6 +364,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceRemoveNodeHandler.ServeHTTP(w, r)
 		case ClusterServiceRotateCAProcedure:
 			clusterServiceRotateCAHandler.ServeHTTP(w, r)
+		case ClusterServiceSetPropagationProcedure:
+			clusterServiceSetPropagationHandler.ServeHTTP(w, r)
 		case ClusterServiceStatusProcedure:
 			clusterServiceStatusHandler.ServeHTTP(w, r)
 		default:
@@ -368,6 +403,10 @@ func (UnimplementedClusterServiceHandler) RemoveNode(context.Context, *v1.Remove
 
 func (UnimplementedClusterServiceHandler) RotateCA(context.Context, *v1.RotateCARequest) (*v1.RotateCAResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RotateCA is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.SetPropagation is not implemented"))
 }
 
 func (UnimplementedClusterServiceHandler) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
