@@ -82,7 +82,20 @@ func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte
 	if err := h.usable(); err != nil {
 		return nil, err
 	}
-	return sealToken(pk, h.dkid, h.dk, info)
+	tok, err := sealToken(pk, h.dkid, h.dk, info)
+	if err != nil || h.macRoot == nil {
+		return tok, err
+	}
+	// After a rotation the MAC root is an older key: send it too.
+	mid, err := domainKeyID(h.macRoot)
+	if err != nil {
+		return nil, err
+	}
+	mt, err := sealToken(pk, mid, h.macRoot, macRootInfo(info))
+	if err != nil {
+		return nil, err
+	}
+	return append(tok, mt...), nil
 }
 
 // SealDomainToken seals the domain key dk to recipientPub in domain token
@@ -161,6 +174,11 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 	if h.closed {
 		return ErrClosed
 	}
+	token, macRoot, err := h.splitMACRoot(token, info)
+	if err != nil {
+		return err
+	}
+	defer clear(macRoot)
 	dk, dkid, err := OpenDomainToken(h.identity, token, info)
 	if err != nil {
 		return err
@@ -172,7 +190,7 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 		}
 		return ErrDomainMismatch
 	}
-	s := &state{identity: h.identityRaw, dk: dk, dkid: dkid}
+	s := &state{identity: h.identityRaw, dk: dk, dkid: dkid, macRoot: macRoot}
 	hdr := h.hdr
 	file, err := sealState(&hdr, h.kek, h.conf.rand(), s)
 	if err != nil {
@@ -182,6 +200,7 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 		return fmt.Errorf("soft: writing state file: %w", err)
 	}
 	h.hdr = hdr
+	h.macRoot = clone(macRoot)
 	return h.setDomain(dk, dkid)
 }
 
@@ -228,7 +247,11 @@ func (h *HSM) MAC(ctx context.Context, label string, msg []byte) (_ []byte, err 
 	if err := h.usable(); err != nil {
 		return nil, err
 	}
-	k, err := hkdf.Expand(sha256.New, h.dk, macLabel+"\x00"+label, keySize)
+	root := h.dk
+	if h.macRoot != nil {
+		root = h.macRoot
+	}
+	k, err := hkdf.Expand(sha256.New, root, macLabel+"\x00"+label, keySize)
 	if err != nil {
 		return nil, err
 	}
