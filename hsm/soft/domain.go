@@ -190,18 +190,10 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 		}
 		return ErrDomainMismatch
 	}
-	s := &state{identity: h.identityRaw, dk: dk, dkid: dkid, macRoot: macRoot}
-	hdr := h.hdr
-	file, err := sealState(&hdr, h.kek, h.conf.rand(), s)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(h.path, file, false); err != nil {
-		return fmt.Errorf("soft: writing state file: %w", err)
-	}
-	h.hdr = hdr
-	h.macRoot = clone(macRoot)
-	return h.setDomain(dk, dkid)
+	return h.writeState(&state{identity: h.identityRaw, dk: dk, dkid: dkid, macRoot: macRoot}, func() error {
+		h.macRoot = clone(macRoot)
+		return h.setDomain(dk, dkid)
+	})
 }
 
 // openToken checks a token's format and decrypts the domain key.

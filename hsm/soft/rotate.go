@@ -150,6 +150,12 @@ func (h *HSM) persistLocked() error {
 	for _, id := range h.otherIDs() {
 		s.others = append(s.others, heldKey{dk: h.others[id], dkid: id})
 	}
+	return h.writeState(s, func() error { return nil })
+}
+
+// writeState seals s into the state file, then runs then. h.mu must be
+// held for writing.
+func (h *HSM) writeState(s *state, then func() error) error {
 	hdr := h.hdr
 	file, err := sealState(&hdr, h.kek, h.conf.rand(), s)
 	if err != nil {
@@ -159,7 +165,7 @@ func (h *HSM) persistLocked() error {
 		return fmt.Errorf("soft: writing state file: %w", err)
 	}
 	h.hdr = hdr
-	return nil
+	return then()
 }
 
 // otherIDs returns the ids of the keys held beside the current one, sorted.
@@ -233,6 +239,11 @@ func (h *HSM) heldLocked(dkid [16]byte) ([]byte, bool) {
 // ExportDomain does the current one (domain token v1, without the MAC
 // root: the recipient has it).
 func (h *HSM) ExportDomainKey(ctx context.Context, dkid [16]byte, recipientPub, info []byte) ([]byte, error) {
+	return h.withHeld(ctx, dkid, func(dk []byte) ([]byte, error) { return SealDomainToken(recipientPub, dk, info) })
+}
+
+// withHeld runs f with the held domain key dkid, under h.mu for reading.
+func (h *HSM) withHeld(ctx context.Context, dkid [16]byte, f func(dk []byte) ([]byte, error)) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -245,7 +256,7 @@ func (h *HSM) ExportDomainKey(ctx context.Context, dkid [16]byte, recipientPub, 
 	if !ok {
 		return nil, fmt.Errorf("soft: domain key %x is not held: %w", dkid, hsm.ErrNoDomainKey)
 	}
-	return SealDomainToken(recipientPub, dk, info)
+	return f(dk)
 }
 
 // AddDomainKey opens a token made by ExportDomainKey for this HSM with the
@@ -315,29 +326,19 @@ func (h *HSM) UseDomainKey(ctx context.Context, dkid [16]byte) error {
 // the material wrapped under the held key dkid (EKT v1), bound to the same
 // ids and spec. The material never leaves the HSM.
 func (h *HSM) RewrapEKT(ctx context.Context, ref hsm.KeyRef, dkid [16]byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if err := h.usable(); err != nil {
-		return nil, err
-	}
-	dk, ok := h.heldLocked(dkid)
-	if !ok {
-		return nil, fmt.Errorf("soft: domain key %x is not held: %w", dkid, hsm.ErrNoDomainKey)
-	}
-	m, err := h.unwrapAny(&ref)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(m)
-	ektKey, err := ektKeyFrom(dk)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(ektKey)
-	return wrapEKT(ektKey, h.rand, dkid, ref.Spec, ref.KeyID, ref.VersionID, m)
+	return h.withHeld(ctx, dkid, func(dk []byte) ([]byte, error) {
+		m, err := h.unwrapAny(&ref)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(m)
+		ektKey, err := ektKeyFrom(dk)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(ektKey)
+		return wrapEKT(ektKey, h.rand, dkid, ref.Spec, ref.KeyID, ref.VersionID, m)
+	})
 }
 
 // DestroyDomainKey wipes the held domain key dkid, durably, and the
