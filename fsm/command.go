@@ -42,6 +42,11 @@ const (
 	OpSetGossipKey     Op = "SetGossipKey"
 	OpClusterFormed    Op = "ClusterFormed"
 
+	OpStartDomainRotation   Op = "StartDomainRotation"
+	OpDomainKeyHandoff      Op = "DomainKeyHandoff"
+	OpAdvanceDomainRotation Op = "AdvanceDomainRotation"
+	OpRewrapEKTs            Op = "RewrapEKTs"
+
 	OpCreateUser      Op = "CreateUser"
 	OpDeleteUser      Op = "DeleteUser"
 	OpCreateAccessKey Op = "CreateAccessKey"
@@ -114,6 +119,11 @@ var registry = map[Op]kind{
 	OpRemoveNode:       {"remove_node", func() Command { return new(RemoveNode) }},
 	OpSetGossipKey:     {"set_gossip_key", func() Command { return new(SetGossipKey) }},
 	OpClusterFormed:    {"cluster_formed", func() Command { return new(ClusterFormed) }},
+
+	OpStartDomainRotation:   {"start_domain_rotation", func() Command { return new(StartDomainRotation) }},
+	OpDomainKeyHandoff:      {"domain_key_handoff", func() Command { return new(DomainKeyHandoff) }},
+	OpAdvanceDomainRotation: {"advance_domain_rotation", func() Command { return new(AdvanceDomainRotation) }},
+	OpRewrapEKTs:            {"rewrap_ekts", func() Command { return new(RewrapEKTs) }},
 	// IAM users and access keys (iam.go).
 	OpCreateUser:      {"create_user", func() Command { return new(CreateUser) }},
 	OpDeleteUser:      {"delete_user", func() Command { return new(DeleteUser) }},
