@@ -65,6 +65,18 @@ type Config struct {
 	// Observer, if set, is told of every call forwarded to the leader
 	// (metrics).
 	Observer Observer
+	// RewrapBatch is how many EKTs one re-wrap command carries during a
+	// domain-key rotation; zero means 64.
+	RewrapBatch int
+	// RewrapHold, if set, is asked before each re-wrap batch with the
+	// count of batches applied so far; true holds re-wrapping (tests
+	// stop a rotation in the middle).
+	RewrapHold func(batches int) bool
+	// BeforeRetire, if set, runs before this node's HSM destroys a
+	// retired domain key, which it still holds: the server re-seals what
+	// it keeps on disk under the old key. An error postpones the
+	// destruction to the next step.
+	BeforeRetire func(ctx context.Context) error
 }
 
 // Observer is told of each write ("write") and read index ("read_index")
@@ -103,6 +115,7 @@ type Cluster struct {
 	clients map[string]clusterv1connect.ClusterServiceClient // by API address
 
 	members membership
+	rot     rotation
 }
 
 // New returns a Cluster.
@@ -121,6 +134,7 @@ func New(cfg Config) *Cluster {
 		http:    &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64, DialContext: cfg.Dial}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
 		members: membership{kick: make(chan struct{}, 1)},
+		rot:     rotation{kick: make(chan struct{}, 1)},
 	}
 }
 

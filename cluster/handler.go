@@ -364,6 +364,7 @@ func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error)
 			out.CaNotAfter = ca.NotAfter.UTC().Format(time.RFC3339)
 		}
 	}
+	out.DomainRotation = rotationStatus(c.cfg.FSM.DomainRotation())
 	for _, m := range members {
 		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower", Health: "unknown"}
 		if m.ID == leader {

@@ -166,6 +166,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.metrics != nil {
 		ccfg.Observer = s.metrics
 	}
+	s.rotationConfig(&ccfg, dir)
 	s.cluster = cluster.New(ccfg)
 
 	// Audit trail (package audit): one record per KMS, IAM, AWS endpoint
@@ -453,6 +454,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	if err := s.startLifecycle(svc, knobs); err != nil {
 		return err
 	}
+	s.startDomainRotation(knobs)
 	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint,
 			Interceptors: ics, HandlerOptions: limits})

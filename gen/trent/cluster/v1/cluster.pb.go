@@ -663,6 +663,219 @@ func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
 	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
+type RotateDomainKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateDomainKeyRequest) Reset() {
+	*x = RotateDomainKeyRequest{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateDomainKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateDomainKeyRequest) ProtoMessage() {}
+
+func (x *RotateDomainKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateDomainKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateDomainKeyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+type RotateDomainKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rotation started (or already under way).
+	Rotation      *DomainRotation `protobuf:"bytes,1,opt,name=rotation,proto3" json:"rotation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateDomainKeyResponse) Reset() {
+	*x = RotateDomainKeyResponse{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateDomainKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateDomainKeyResponse) ProtoMessage() {}
+
+func (x *RotateDomainKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateDomainKeyResponse.ProtoReflect.Descriptor instead.
+func (*RotateDomainKeyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RotateDomainKeyResponse) GetRotation() *DomainRotation {
+	if x != nil {
+		return x.Rotation
+	}
+	return nil
+}
+
+// DomainRotation is the replicated record of the latest domain-key
+// rotation.
+type DomainRotation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Generation of the new key: the cluster's first domain key is 1.
+	Generation int32 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// distributing, rewrapping or done.
+	State  string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Domain key ids (hex) of the retired key and its successor.
+	OldKeyId string `protobuf:"bytes,4,opt,name=old_key_id,json=oldKeyId,proto3" json:"old_key_id,omitempty"`
+	NewKeyId string `protobuf:"bytes,5,opt,name=new_key_id,json=newKeyId,proto3" json:"new_key_id,omitempty"`
+	// Members that must hold the new key, and those that do.
+	Members []string `protobuf:"bytes,6,rep,name=members,proto3" json:"members,omitempty"`
+	Ready   []string `protobuf:"bytes,7,rep,name=ready,proto3" json:"ready,omitempty"`
+	// EKTs re-wrapped so far, of total (counted when re-wrapping began).
+	Rewrapped int64 `protobuf:"varint,8,opt,name=rewrapped,proto3" json:"rewrapped,omitempty"`
+	Total     int64 `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
+	// When it started and finished (RFC 3339, UTC; finished empty until done).
+	Started       string `protobuf:"bytes,10,opt,name=started,proto3" json:"started,omitempty"`
+	Finished      string `protobuf:"bytes,11,opt,name=finished,proto3" json:"finished,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainRotation) Reset() {
+	*x = DomainRotation{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainRotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainRotation) ProtoMessage() {}
+
+func (x *DomainRotation) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainRotation.ProtoReflect.Descriptor instead.
+func (*DomainRotation) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DomainRotation) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *DomainRotation) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetOldKeyId() string {
+	if x != nil {
+		return x.OldKeyId
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetNewKeyId() string {
+	if x != nil {
+		return x.NewKeyId
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *DomainRotation) GetReady() []string {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
+}
+
+func (x *DomainRotation) GetRewrapped() int64 {
+	if x != nil {
+		return x.Rewrapped
+	}
+	return 0
+}
+
+func (x *DomainRotation) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *DomainRotation) GetStarted() string {
+	if x != nil {
+		return x.Started
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetFinished() string {
+	if x != nil {
+		return x.Finished
+	}
+	return ""
+}
+
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Every raft member, as this node sees it: role and voter from its raft
@@ -674,14 +887,16 @@ type StatusResponse struct {
 	Self *NodeStatus `protobuf:"bytes,2,opt,name=self,proto3" json:"self,omitempty"`
 	// When the cluster CA certificate expires (RFC 3339, UTC); empty before
 	// the cluster identity is replicated.
-	CaNotAfter    string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CaNotAfter string `protobuf:"bytes,3,opt,name=ca_not_after,json=caNotAfter,proto3" json:"ca_not_after,omitempty"`
+	// The latest domain-key rotation; absent if the cluster never rotated.
+	DomainRotation *DomainRotation `protobuf:"bytes,4,opt,name=domain_rotation,json=domainRotation,proto3" json:"domain_rotation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +908,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +921,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatusResponse) GetNodes() []*NodeStatus {
@@ -728,6 +943,13 @@ func (x *StatusResponse) GetCaNotAfter() string {
 		return x.CaNotAfter
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetDomainRotation() *DomainRotation {
+	if x != nil {
+		return x.DomainRotation
+	}
+	return nil
 }
 
 type NodeStatus struct {
@@ -756,7 +978,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +990,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +1003,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -915,12 +1137,33 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\rStatusRequest\",\n" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RemoveNodeResponse\"\x98\x01\n" +
+	"\x12RemoveNodeResponse\"\x18\n" +
+	"\x16RotateDomainKeyRequest\"W\n" +
+	"\x17RotateDomainKeyResponse\x12<\n" +
+	"\brotation\x18\x01 \x01(\v2 .trent.cluster.v1.DomainRotationR\brotation\"\xb4\x02\n" +
+	"\x0eDomainRotation\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x05R\n" +
+	"generation\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
+	"\n" +
+	"old_key_id\x18\x04 \x01(\tR\boldKeyId\x12\x1c\n" +
+	"\n" +
+	"new_key_id\x18\x05 \x01(\tR\bnewKeyId\x12\x18\n" +
+	"\amembers\x18\x06 \x03(\tR\amembers\x12\x14\n" +
+	"\x05ready\x18\a \x03(\tR\x05ready\x12\x1c\n" +
+	"\trewrapped\x18\b \x01(\x03R\trewrapped\x12\x14\n" +
+	"\x05total\x18\t \x01(\x03R\x05total\x12\x18\n" +
+	"\astarted\x18\n" +
+	" \x01(\tR\astarted\x12\x1a\n" +
+	"\bfinished\x18\v \x01(\tR\bfinished\"\xe3\x01\n" +
 	"\x0eStatusResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.trent.cluster.v1.NodeStatusR\x05nodes\x120\n" +
 	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\x12 \n" +
 	"\fca_not_after\x18\x03 \x01(\tR\n" +
-	"caNotAfter\"\xf4\x02\n" +
+	"caNotAfter\x12I\n" +
+	"\x0fdomain_rotation\x18\x04 \x01(\v2 .trent.cluster.v1.DomainRotationR\x0edomainRotation\"\xf4\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -937,7 +1180,7 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x06sealed\x18\v \x01(\bR\x06sealed\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
 	"gossipAddr\x12$\n" +
-	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xda\x04\n" +
+	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter2\xc2\x05\n" +
 	"\x0eClusterService\x12f\n" +
 	"\x0fCreateJoinToken\x12(.trent.cluster.v1.CreateJoinTokenRequest\x1a).trent.cluster.v1.CreateJoinTokenResponse\x12E\n" +
 	"\x04Join\x12\x1d.trent.cluster.v1.JoinRequest\x1a\x1e.trent.cluster.v1.JoinResponse\x12N\n" +
@@ -945,7 +1188,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x05Apply\x12\x1e.trent.cluster.v1.ApplyRequest\x1a\x1f.trent.cluster.v1.ApplyResponse\x12T\n" +
 	"\tReadIndex\x12\".trent.cluster.v1.ReadIndexRequest\x1a#.trent.cluster.v1.ReadIndexResponse\x12W\n" +
 	"\n" +
-	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12P\n" +
+	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12f\n" +
+	"\x0fRotateDomainKey\x12(.trent.cluster.v1.RotateDomainKeyRequest\x1a).trent.cluster.v1.RotateDomainKeyResponse\x12P\n" +
 	"\x06Status\x12\x1f.trent.cluster.v1.StatusRequest\x1a .trent.cluster.v1.StatusResponse\"\x03\x90\x02\x01B\xc0\x01\n" +
 	"\x14com.trent.cluster.v1B\fClusterProtoP\x01Z8github.com/trentkms/trent/gen/trent/cluster/v1;clusterv1\xa2\x02\x03TCX\xaa\x02\x10Trent.Cluster.V1\xca\x02\x10Trent\\Cluster\\V1\xe2\x02\x1cTrent\\Cluster\\V1\\GPBMetadata\xea\x02\x12Trent::Cluster::V1b\x06proto3"
 
@@ -961,7 +1205,7 @@ func file_trent_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_trent_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*CreateJoinTokenRequest)(nil),  // 0: trent.cluster.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil), // 1: trent.cluster.v1.CreateJoinTokenResponse
@@ -976,31 +1220,38 @@ var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*StatusRequest)(nil),           // 10: trent.cluster.v1.StatusRequest
 	(*RemoveNodeRequest)(nil),       // 11: trent.cluster.v1.RemoveNodeRequest
 	(*RemoveNodeResponse)(nil),      // 12: trent.cluster.v1.RemoveNodeResponse
-	(*StatusResponse)(nil),          // 13: trent.cluster.v1.StatusResponse
-	(*NodeStatus)(nil),              // 14: trent.cluster.v1.NodeStatus
+	(*RotateDomainKeyRequest)(nil),  // 13: trent.cluster.v1.RotateDomainKeyRequest
+	(*RotateDomainKeyResponse)(nil), // 14: trent.cluster.v1.RotateDomainKeyResponse
+	(*DomainRotation)(nil),          // 15: trent.cluster.v1.DomainRotation
+	(*StatusResponse)(nil),          // 16: trent.cluster.v1.StatusResponse
+	(*NodeStatus)(nil),              // 17: trent.cluster.v1.NodeStatus
 }
 var file_trent_cluster_v1_cluster_proto_depIdxs = []int32{
-	14, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
-	14, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
-	0,  // 2: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
-	2,  // 3: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
-	4,  // 4: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
-	6,  // 5: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
-	8,  // 6: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
-	11, // 7: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
-	10, // 8: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
-	1,  // 9: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
-	3,  // 10: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
-	5,  // 11: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
-	7,  // 12: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
-	9,  // 13: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
-	12, // 14: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
-	13, // 15: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
-	9,  // [9:16] is the sub-list for method output_type
-	2,  // [2:9] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	15, // 0: trent.cluster.v1.RotateDomainKeyResponse.rotation:type_name -> trent.cluster.v1.DomainRotation
+	17, // 1: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
+	17, // 2: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
+	15, // 3: trent.cluster.v1.StatusResponse.domain_rotation:type_name -> trent.cluster.v1.DomainRotation
+	0,  // 4: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
+	2,  // 5: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
+	4,  // 6: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
+	6,  // 7: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
+	8,  // 8: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
+	11, // 9: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
+	13, // 10: trent.cluster.v1.ClusterService.RotateDomainKey:input_type -> trent.cluster.v1.RotateDomainKeyRequest
+	10, // 11: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
+	1,  // 12: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
+	3,  // 13: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
+	5,  // 14: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
+	7,  // 15: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
+	9,  // 16: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
+	12, // 17: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
+	14, // 18: trent.cluster.v1.ClusterService.RotateDomainKey:output_type -> trent.cluster.v1.RotateDomainKeyResponse
+	16, // 19: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
+	12, // [12:20] is the sub-list for method output_type
+	4,  // [4:12] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_trent_cluster_v1_cluster_proto_init() }
@@ -1014,7 +1265,7 @@ func file_trent_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_cluster_v1_cluster_proto_rawDesc), len(file_trent_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -54,6 +54,9 @@ const (
 	// ClusterServiceRemoveNodeProcedure is the fully-qualified name of the ClusterService's RemoveNode
 	// RPC.
 	ClusterServiceRemoveNodeProcedure = "/trent.cluster.v1.ClusterService/RemoveNode"
+	// ClusterServiceRotateDomainKeyProcedure is the fully-qualified name of the ClusterService's
+	// RotateDomainKey RPC.
+	ClusterServiceRotateDomainKeyProcedure = "/trent.cluster.v1.ClusterService/RotateDomainKey"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/trent.cluster.v1.ClusterService/Status"
 )
@@ -76,6 +79,11 @@ type ClusterServiceClient interface {
 	// RemoveNode removes a member from the raft configuration and the
 	// replicated member table (on the leader; a follower forwards it).
 	RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error)
+	// RotateDomainKey starts a domain-key rotation (admin; on the leader, a
+	// follower forwards it): a new domain key made in the leader's HSM goes
+	// to every member, every EKT is re-wrapped under it, and the old key is
+	// destroyed everywhere. Status reports its progress.
+	RotateDomainKey(context.Context, *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -127,6 +135,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("RemoveNode")),
 			connect.WithClientOptions(opts...),
 		),
+		rotateDomainKey: connect.NewClient[v1.RotateDomainKeyRequest, v1.RotateDomainKeyResponse](
+			httpClient,
+			baseURL+ClusterServiceRotateDomainKeyProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("RotateDomainKey")),
+			connect.WithClientOptions(opts...),
+		),
 		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
 			httpClient,
 			baseURL+ClusterServiceStatusProcedure,
@@ -145,6 +159,7 @@ type clusterServiceClient struct {
 	apply           *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
 	readIndex       *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
 	removeNode      *connect.Client[v1.RemoveNodeRequest, v1.RemoveNodeResponse]
+	rotateDomainKey *connect.Client[v1.RotateDomainKeyRequest, v1.RotateDomainKeyResponse]
 	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
 }
 
@@ -202,6 +217,15 @@ func (c *clusterServiceClient) RemoveNode(ctx context.Context, req *v1.RemoveNod
 	return nil, err
 }
 
+// RotateDomainKey calls trent.cluster.v1.ClusterService.RotateDomainKey.
+func (c *clusterServiceClient) RotateDomainKey(ctx context.Context, req *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error) {
+	response, err := c.rotateDomainKey.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // Status calls trent.cluster.v1.ClusterService.Status.
 func (c *clusterServiceClient) Status(ctx context.Context, req *v1.StatusRequest) (*v1.StatusResponse, error) {
 	response, err := c.status.CallUnary(ctx, connect.NewRequest(req))
@@ -229,6 +253,11 @@ type ClusterServiceHandler interface {
 	// RemoveNode removes a member from the raft configuration and the
 	// replicated member table (on the leader; a follower forwards it).
 	RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error)
+	// RotateDomainKey starts a domain-key rotation (admin; on the leader, a
+	// follower forwards it): a new domain key made in the leader's HSM goes
+	// to every member, every EKT is re-wrapped under it, and the old key is
+	// destroyed everywhere. Status reports its progress.
+	RotateDomainKey(context.Context, *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -276,6 +305,12 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("RemoveNode")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceRotateDomainKeyHandler := connect.NewUnaryHandlerSimple(
+		ClusterServiceRotateDomainKeyProcedure,
+		svc.RotateDomainKey,
+		connect.WithSchema(clusterServiceMethods.ByName("RotateDomainKey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	clusterServiceStatusHandler := connect.NewUnaryHandlerSimple(
 		ClusterServiceStatusProcedure,
 		svc.Status,
@@ -297,6 +332,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceReadIndexHandler.ServeHTTP(w, r)
 		case ClusterServiceRemoveNodeProcedure:
 			clusterServiceRemoveNodeHandler.ServeHTTP(w, r)
+		case ClusterServiceRotateDomainKeyProcedure:
+			clusterServiceRotateDomainKeyHandler.ServeHTTP(w, r)
 		case ClusterServiceStatusProcedure:
 			clusterServiceStatusHandler.ServeHTTP(w, r)
 		default:
@@ -330,6 +367,10 @@ func (UnimplementedClusterServiceHandler) ReadIndex(context.Context, *v1.ReadInd
 
 func (UnimplementedClusterServiceHandler) RemoveNode(context.Context, *v1.RemoveNodeRequest) (*v1.RemoveNodeResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RemoveNode is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) RotateDomainKey(context.Context, *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RotateDomainKey is not implemented"))
 }
 
 func (UnimplementedClusterServiceHandler) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
