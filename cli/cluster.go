@@ -26,7 +26,14 @@ Verbs:
                           CA expires
   remove NODE             remove a node from the cluster (admin only); a
                           removed node must be wiped and join again with a
-                          new token to come back
+                          new token to come back. Starts a domain-key
+                          rotation (below)
+  rotate-domain-key       rotate the cluster's domain key (admin only): a
+                          new key from the leader's HSM goes to every
+                          member, every EKT is re-wrapped under it in the
+                          background, then the old key is destroyed on
+                          every node and the gossip key replaced; status
+                          shows the progress
 `
 
 // clusterClient dials the ClusterService of the target node.
@@ -86,8 +93,23 @@ func (c *command) cluster(ctx context.Context, g *globals, args []string) error 
 		}
 		fmt.Fprintf(c.stdout, "removed %s\n", args[1])
 		return nil
+	case "rotate-domain-key":
+		if len(args) != 1 {
+			return &usageError{msg: "usage: trent cluster rotate-domain-key", help: clusterUsage}
+		}
+		cl, err := c.clusterClient(g, "")
+		if err != nil {
+			return err
+		}
+		r, err := cl.RotateDomainKey(ctx, &clusterv1.RotateDomainKeyRequest{})
+		if err != nil {
+			return &callError{op: "RotateDomainKey", err: err}
+		}
+		fmt.Fprintf(c.stdout, "domain-key rotation to generation %d started (%s); trent cluster status shows its progress\n",
+			r.GetRotation().GetGeneration(), r.GetRotation().GetNewKeyId())
+		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, status)", args[0]), help: clusterUsage}
+	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, rotate-domain-key, status)", args[0]), help: clusterUsage}
 }
 
 type nodeRow struct {
@@ -155,11 +177,20 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 				r.AppliedIndex, r.CommitIndex, orDash(r.LastContact), r.APIAddr, r.Health, sealed, orDash(r.CertNotAfter))
 		}
 		fmt.Fprintf(c.stdout, "CA EXPIRES %s\n", orDash(st.CaNotAfter))
+		if r := st.DomainRotation; r != nil {
+			fmt.Fprintf(c.stdout, "DOMAIN KEY generation %d (%s): %s, %d/%d EKTs re-wrapped, %d/%d members ready\n",
+				r.Generation, orDash(r.Reason), r.State, r.Rewrapped, r.Total, len(r.Ready), len(r.Members))
+		}
 		return nil
 	}
 	out := map[string]any{"Nodes": rows}
 	if st.CaNotAfter != "" {
 		out["CANotAfter"] = st.CaNotAfter
+	}
+	if r := st.DomainRotation; r != nil {
+		out["DomainRotation"] = map[string]any{"Generation": r.Generation, "State": r.State, "Reason": r.Reason,
+			"OldKeyId": r.OldKeyId, "NewKeyId": r.NewKeyId, "Members": r.Members, "Ready": r.Ready,
+			"Rewrapped": r.Rewrapped, "Total": r.Total, "Started": r.Started, "Finished": r.Finished}
 	}
 	b, err := json.MarshalIndent(out, "", "    ")
 	if err != nil {
