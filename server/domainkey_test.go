@@ -128,16 +128,20 @@ func TestRemoveNodeRotatesTheDomainKey(t *testing.T) {
 	if _, err := c.admin(t, c.nodes[1]).RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"}); err != nil {
 		t.Fatal(err)
 	}
-	// Keys made during the rotation are in the workload's ciphertexts too.
+	// Keys made during the rotation are in the workload's ciphertexts too
+	// (retried: the removal may move the leadership).
 	for range 2 {
-		ck, err := c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.kms(t, 0).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("during")})
-		if err != nil {
-			t.Fatal(err)
-		}
+		var ck *kmsv1.CreateKeyResponse
+		var r *kmsv1.EncryptResponse
+		waitFor(t, "a key made during the rotation encrypts", 20*time.Second, func() (err error) {
+			if ck == nil {
+				if ck, err = c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{}); err != nil {
+					return err
+				}
+			}
+			r, err = c.kms(t, 0).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("during")})
+			return err
+		})
 		mu.Lock()
 		all = append(all, acked{ck.KeyMetadata.KeyId, "during", r.CiphertextBlob})
 		mu.Unlock()

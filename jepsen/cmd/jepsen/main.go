@@ -157,7 +157,7 @@ func plan(o options) ([]cellSpec, error) {
 		var cells []cellSpec
 		for _, w := range workload.Names() {
 			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", nemesis.Wipe, "partition,kill,pause"}
+				"kill", "pause", nemesis.Wipe, "partition,kill,pause", nemesis.RotateDomainKey, nemesis.RotateDomainKey + "," + nemesis.KillLeader}
 			if o.nodes == 5 {
 				nemeses = append(nemeses, "partition-majorities")
 			}
