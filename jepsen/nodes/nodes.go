@@ -422,31 +422,6 @@ func (c *Cluster) remove(ctx context.Context, i int) error {
 	return nil
 }
 
-// RotateDomainKey starts a domain-key rotation through a running node,
-// as trent cluster rotate-domain-key does (the same admin call), retrying
-// for up to 30s; a rotation already re-wrapping counts as started.
-func (c *Cluster) RotateDomainKey(ctx context.Context) error {
-	attempt := 0
-	return poll(ctx, 30*time.Second, func() error {
-		attempt++
-		via := c.other(-1, attempt)
-		if via == nil {
-			return errors.New("no node runs")
-		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		r, err := c.clusterClient(via).RotateDomainKey(cctx, &clusterv1.RotateDomainKeyRequest{})
-		if connect.CodeOf(err) == connect.CodeFailedPrecondition {
-			c.cfg.Log("rotate-domain-key: %v", err)
-			return nil
-		}
-		if err == nil {
-			c.cfg.Log("rotate-domain-key: generation %d started", r.GetRotation().GetGeneration())
-		}
-		return err
-	})
-}
-
 // other returns a running, unpaused node other than i, rotating with
 // attempt, or nil.
 func (c *Cluster) other(i, attempt int) *Node {
