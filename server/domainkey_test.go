@@ -29,6 +29,28 @@ func rotationOpts(hold func(int) bool) func(*server.Config) {
 	}
 }
 
+// retrying calls f until it succeeds, retrying only what the node calls
+// retryable (unavailable: a leadership change, a stale follower), which
+// the race detector on two shared cores provokes.
+func retrying[T any](t *testing.T, what string, f func() (T, error)) T {
+	t.Helper()
+	var out T
+	var fatal error
+	waitFor(t, what, 30*time.Second, func() error {
+		var err error
+		out, err = f()
+		if err != nil && connect.CodeOf(err) != connect.CodeUnavailable {
+			fatal = err
+			return nil
+		}
+		return err
+	})
+	if fatal != nil {
+		t.Fatalf("%s: %v", what, fatal)
+	}
+	return out
+}
+
 // acked is an acknowledged Encrypt.
 type acked struct {
 	keyID, plaintext string
@@ -60,10 +82,9 @@ func (c *testCluster) decryptsEverywhere(t *testing.T, all []acked, on ...int) {
 	for _, i := range on {
 		cl := c.kms(t, i)
 		for _, a := range all {
-			d, err := cl.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: a.blob})
-			if err != nil {
-				t.Fatalf("node %d: an acknowledged ciphertext of %s does not decrypt: %v", i+1, a.keyID, err)
-			}
+			d := retrying(t, fmt.Sprintf("node %d decrypts an acknowledged ciphertext of %s", i+1, a.keyID), func() (*kmsv1.DecryptResponse, error) {
+				return cl.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: a.blob})
+			})
 			if string(d.Plaintext) != a.plaintext {
 				t.Fatalf("node %d: decrypted %q, want %q", i+1, d.Plaintext, a.plaintext)
 			}
@@ -89,10 +110,9 @@ func TestRemoveNodeRotatesTheDomainKey(t *testing.T) {
 	ctx := context.Background()
 	var keys []string
 	for i := range 6 {
-		ck, err := c.kms(t, i%3).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := retrying(t, "create a key", func() (*kmsv1.CreateKeyResponse, error) {
+			return c.kms(t, i%3).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+		})
 		keys = append(keys, ck.KeyMetadata.KeyId)
 	}
 	oldKey, oldVersion, oldEKT := server.KeyVersionRef(c.nodes[0], keys[0])
@@ -125,22 +145,17 @@ func TestRemoveNodeRotatesTheDomainKey(t *testing.T) {
 		})
 	}
 	waitUntil(t, "the workload runs", func() bool { mu.Lock(); defer mu.Unlock(); return len(all) > 10 })
-	if _, err := c.admin(t, c.nodes[1]).RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"}); err != nil {
-		t.Fatal(err)
-	}
+	retrying(t, "remove n3", func() (*clusterv1.RemoveNodeResponse, error) {
+		return c.admin(t, c.nodes[1]).RemoveNode(ctx, &clusterv1.RemoveNodeRequest{NodeId: "n3"})
+	})
 	// Keys made during the rotation are in the workload's ciphertexts too
 	// (retried: the removal may move the leadership).
 	for range 2 {
-		var ck *kmsv1.CreateKeyResponse
-		var r *kmsv1.EncryptResponse
-		waitFor(t, "a key made during the rotation encrypts", 20*time.Second, func() (err error) {
-			if ck == nil {
-				if ck, err = c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{}); err != nil {
-					return err
-				}
-			}
-			r, err = c.kms(t, 0).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("during")})
-			return err
+		ck := retrying(t, "create a key during the rotation", func() (*kmsv1.CreateKeyResponse, error) {
+			return c.kms(t, 1).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+		})
+		r := retrying(t, "encrypt during the rotation", func() (*kmsv1.EncryptResponse, error) {
+			return c.kms(t, 0).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("during")})
 		})
 		mu.Lock()
 		all = append(all, acked{ck.KeyMetadata.KeyId, "during", r.CiphertextBlob})
@@ -160,10 +175,10 @@ func TestRemoveNodeRotatesTheDomainKey(t *testing.T) {
 
 	// n3 was removed and holds only the old key: it opens no EKT of the
 	// state after the rotation, re-wrapped or new.
-	ck, err := c.kms(t, 0).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ck := retrying(t, "create a key after the rotation", func() (*kmsv1.CreateKeyResponse, error) {
+		return c.kms(t, 0).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	})
+	waitApplied(t, 10*time.Second, c.nodes[0].AppliedIndex(), c.nodes[1])
 	for _, id := range []string{keys[0], ck.KeyMetadata.KeyId} {
 		keyID, version, ekt := server.KeyVersionRef(c.nodes[0], id)
 		if id == keys[0] && bytes.Equal(ekt, oldEKT) {
@@ -188,14 +203,12 @@ func TestRotationSurvivesLeaderLoss(t *testing.T) {
 	ctx := context.Background()
 	var all []acked
 	for i := range 8 {
-		ck, err := c.kms(t, i%3).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.kms(t, i%3).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("before")})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := retrying(t, "create a key", func() (*kmsv1.CreateKeyResponse, error) {
+			return c.kms(t, i%3).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+		})
+		r := retrying(t, "encrypt", func() (*kmsv1.EncryptResponse, error) {
+			return c.kms(t, i%3).Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("before")})
+		})
 		all = append(all, acked{ck.KeyMetadata.KeyId, "before", r.CiphertextBlob})
 	}
 	// Only the admin may rotate.
@@ -205,10 +218,9 @@ func TestRotationSurvivesLeaderLoss(t *testing.T) {
 		t.Fatalf("bob rotated the domain key: %v", err)
 	}
 	// Through a follower, which forwards to the leader.
-	started, err := c.admin(t, c.nodes[2]).RotateDomainKey(ctx, &clusterv1.RotateDomainKeyRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	started := retrying(t, "rotate the domain key", func() (*clusterv1.RotateDomainKeyResponse, error) {
+		return c.admin(t, c.nodes[2]).RotateDomainKey(ctx, &clusterv1.RotateDomainKeyRequest{})
+	})
 	if started.Rotation.Generation != 2 {
 		t.Fatalf("started %v", started.Rotation)
 	}

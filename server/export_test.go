@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/trentkms/trent/fsm"
 	"github.com/trentkms/trent/hsm"
 )
 
@@ -81,3 +82,6 @@ func UnwrapsEKT(s *Server, keyID, versionID [16]byte, ekt []byte) error {
 	_, err := r.RewrapEKT(context.Background(), hsm.KeyRef{KeyID: keyID, VersionID: versionID, Spec: hsm.SymmetricDefault, EKT: ekt}, s.hsm.DomainKeyID())
 	return err
 }
+
+// DomainRotation returns s's replicated domain-key rotation record.
+func DomainRotation(s *Server) *fsm.DomainRotation { return s.fsm.DomainRotation() }
