@@ -44,6 +44,9 @@ type rotation struct {
 	kick chan struct{}
 }
 
+// ReasonOnDemand is the reason recorded for trent cluster rotate-domain-key.
+const ReasonOnDemand = "rotate-domain-key"
+
 // ErrRotationUnsupported means this node's HSM cannot rotate domain keys.
 var ErrRotationUnsupported = errors.New("cluster: this node's HSM backend cannot rotate the domain key")
 
@@ -74,8 +77,22 @@ func (c *Cluster) StartDomainRotation(ctx context.Context, reason string) (*fsm.
 	}
 	c.rot.mu.Lock()
 	defer c.rot.mu.Unlock()
+	return c.startLocked(ctx, h, reason)
+}
+
+// startLocked is StartDomainRotation with c.rot.mu held. A removal while
+// a rotation re-wraps is queued behind it: the removed node may hold the
+// new key too.
+func (c *Cluster) startLocked(ctx context.Context, h rotatorHSM, reason string) (*fsm.DomainRotation, error) {
 	if r := c.cfg.FSM.DomainRotation(); r != nil && r.State == fsm.RotationRewrapping {
-		return r, ErrRotationBusy
+		if reason == ReasonOnDemand {
+			return r, ErrRotationBusy
+		}
+		if _, _, err := fsm.Apply(ctx, c.cfg.Raft, &fsm.StartDomainRotation{Queue: true, Reason: reason}); err != nil {
+			return nil, err
+		}
+		c.cfg.Logger.Info("domain-key rotation queued behind the one re-wrapping", "reason", reason)
+		return c.cfg.FSM.DomainRotation(), nil
 	}
 	members, err := c.memberIDs()
 	if err != nil {
@@ -153,7 +170,11 @@ func (c *Cluster) RotationStep(ctx context.Context) error {
 	if !c.cfg.Raft.IsLeader() {
 		return nil
 	}
-	return c.leaderStep(ctx, h, c.cfg.FSM.DomainRotation())
+	if r = c.cfg.FSM.DomainRotation(); r.State == fsm.RotationDone && r.Queued != "" {
+		_, err := c.startLocked(ctx, h, r.Queued)
+		return err
+	}
+	return c.leaderStep(ctx, h, r)
 }
 
 // domainInfo binds a rotation's domain token to the cluster, the

@@ -416,7 +416,7 @@ func (s *service) RotateDomainKey(ctx context.Context, req *clusterv1.RotateDoma
 		}
 		return cl.RotateDomainKey(ctx, req)
 	}
-	r, err := s.c.StartDomainRotation(ctx, "rotate-domain-key")
+	r, err := s.c.StartDomainRotation(ctx, ReasonOnDemand)
 	var rej *fsm.Rejection
 	switch {
 	case errors.Is(err, ErrRotationBusy), errors.Is(err, ErrRotationUnsupported):

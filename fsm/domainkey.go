@@ -59,6 +59,10 @@ type DomainRotation struct {
 	Rewrapped int `json:"rewrapped,omitempty"`
 	// Batches counts the RewrapEKTs commands applied.
 	Batches int `json:"batches,omitempty"`
+	// Queued is the reason of a rotation asked for while this one
+	// re-wrapped (a removal: the removed node may hold the new key too);
+	// the leader starts it once this one is done.
+	Queued string `json:"queued,omitempty"`
 }
 
 func (r *DomainRotation) clone() *DomainRotation {
@@ -176,11 +180,17 @@ type StartDomainRotation struct {
 	// Proposer is the node whose HSM made the new key: it is ready.
 	Proposer string `json:"proposer"`
 	Now      int64  `json:"now"`
+	// Queue asks for a rotation after the one re-wrapping (no key is
+	// made yet): it only records Reason in that rotation's Queued.
+	Queue bool `json:"queue,omitempty"`
 }
 
 func (*StartDomainRotation) Op() Op { return OpStartDomainRotation }
 
 func (c *StartDomainRotation) validate() error {
+	if c.Queue {
+		return nil
+	}
 	if c.OldKeyID == "" || c.NewKeyID == "" || c.Proposer == "" {
 		return errors.New("no domain key ids or proposer")
 	}
@@ -193,6 +203,16 @@ func validKeyID(s string) bool {
 }
 
 func (c *StartDomainRotation) apply(f *FSM, _ uint64) *Result {
+	if c.Queue {
+		r := f.cluster.rotation
+		if !r.Active() {
+			return &Result{Err: reject(wire.KMSInvalidState, "no domain-key rotation is under way to queue behind")}
+		}
+		n := r.clone()
+		n.Queued = c.Reason
+		f.cluster.rotation = n
+		return &Result{}
+	}
 	if !validKeyID(c.OldKeyID) || !validKeyID(c.NewKeyID) || c.OldKeyID == c.NewKeyID {
 		return &Result{Err: reject(wire.Validation, "The old and new domain key ids are 32 lowercase hex digits and differ.")}
 	}

@@ -145,3 +145,23 @@ func TestRewrapIsIdempotent(t *testing.T) {
 		t.Fatalf("next rotation: %v, %+v", r.Err, f.DomainRotation())
 	}
 }
+
+// TestRemovalWhileRewrappingIsQueued: a rotation asked for while one
+// re-wraps is recorded in it, for the leader to start once it is done.
+func TestRemovalWhileRewrappingIsQueued(t *testing.T) {
+	t.Parallel()
+	f := New()
+	queue := &StartDomainRotation{Queue: true, Reason: "remove n2"}
+	if r := applyAll(t, f, queue)[0]; r.Err == nil {
+		t.Fatal("queued behind no rotation")
+	}
+	f = rotatingFSM(t, "a")
+	applyAll(t, f, &DomainKeyHandoff{Generation: 2, NewKeyID: newDK, Node: "n2", Ready: true},
+		&AdvanceDomainRotation{Generation: 2, NewKeyID: newDK, State: RotationRewrapping, Members: []string{"n1", "n2"}})
+	if r := applyAll(t, f, queue)[0]; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := f.DomainRotation(); r.Queued != "remove n2" || r.State != RotationRewrapping || r.NewKeyID != newDK {
+		t.Fatalf("rotation %+v", r)
+	}
+}
