@@ -216,6 +216,9 @@ func (c *SetGossipKey) apply(f *FSM, _ uint64) *Result {
 	if cs.info.GossipKey != nil && !c.Replace {
 		return &Result{}
 	}
+	if rej := f.retiredEKT(c.Key.EKT); rej != nil {
+		return &Result{Err: rej}
+	}
 	info := *cs.info
 	k := c.Key
 	info.GossipKey = &k

@@ -168,6 +168,20 @@ func (f *FSM) eachEKT(fn func(RewrapItem)) {
 	}
 }
 
+// retiredEKT refuses a new EKT wrapped under a domain key the cluster
+// retired: once a rotation is done every node destroys its old key, so an
+// EKT made under it by a node that had not switched yet (it generated
+// before applying the rotation's progress) would be lost. During a
+// rotation any key goes: re-wrapping picks up what is stale. The proposer
+// retries once its HSM wraps under the new key.
+func (f *FSM) retiredEKT(ekt []byte) *Rejection {
+	r := f.cluster.rotation
+	if r == nil || r.State != RotationDone || len(ekt) < 18 || ektKeyID(ekt) == r.NewKeyID {
+		return nil
+	}
+	return reject(wire.KMSInternal, "the key material was wrapped under a retired domain key; retry the request")
+}
+
 // StartDomainRotation records a new domain-key rotation: the proposer's
 // HSM holds the new key. It is refused while another rotation re-wraps;
 // one still distributing is replaced (nothing is wrapped under its key

@@ -165,3 +165,36 @@ func TestRemovalWhileRewrappingIsQueued(t *testing.T) {
 		t.Fatalf("rotation %+v", r)
 	}
 }
+
+// TestNoEKTUnderARetiredKey: once a rotation is done, a key or version
+// wrapped under the retired key (by a node that had not switched yet) is
+// refused: every node destroys that key, so it would be lost.
+func TestNoEKTUnderARetiredKey(t *testing.T) {
+	t.Parallel()
+	f := rotatingFSM(t, "a")
+	underOld := testKey("late")
+	underOld.Versions[0].EKT = ektUnder(oldDK, 0xdd)
+	rotate := &RotateKey{KeyID: "a", Version: KeyVersion{ID: "ffeeddccbbaa99887766554433221100", EKT: ektUnder(oldDK, 0xee), Created: 1, RotationType: RotationOnDemand}, DayMillis: 1}
+	// During the rotation, anything goes: re-wrapping takes it.
+	if r := applyAll(t, f, &CreateKey{Key: underOld})[0]; r.Err != nil {
+		t.Fatalf("during the rotation: %v", r.Err)
+	}
+	applyAll(t, f, &DomainKeyHandoff{Generation: 2, NewKeyID: newDK, Node: "n2", Ready: true},
+		&AdvanceDomainRotation{Generation: 2, NewKeyID: newDK, State: RotationRewrapping, Members: []string{"n1", "n2"}},
+		&RewrapEKTs{Generation: 2, NewKeyID: newDK, Items: []RewrapItem{rewrapOf(f, "late"), rewrapOf(f, "a")}},
+		&AdvanceDomainRotation{Generation: 2, NewKeyID: newDK, State: RotationDone})
+	if f.DomainRotation().State != RotationDone {
+		t.Fatal("rotation not done")
+	}
+	underOld.ID = "later"
+	underNew := testKey("new")
+	underNew.Versions[0].EKT = ektUnder(newDK, 0xdd)
+	for _, tc := range []struct {
+		cmd     Command
+		wantErr bool
+	}{{&CreateKey{Key: underOld}, true}, {&CreateKey{Key: underNew}, false}, {rotate, true}} {
+		if r := applyAll(t, f, tc.cmd)[0]; (r.Err != nil) != tc.wantErr || (r.Err != nil && r.Err.Type != "KMSInternalException") {
+			t.Errorf("%s: %v, wantErr %v", tc.cmd.Op(), r.Err, tc.wantErr)
+		}
+	}
+}

@@ -83,19 +83,10 @@ func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte
 		return nil, err
 	}
 	tok, err := sealToken(pk, h.dkid, h.dk, info)
-	if err != nil || h.macRoot == nil {
-		return tok, err
-	}
-	// After a rotation the MAC root is an older key: send it too.
-	mid, err := domainKeyID(h.macRoot)
 	if err != nil {
 		return nil, err
 	}
-	mt, err := sealToken(pk, mid, h.macRoot, macRootInfo(info))
-	if err != nil {
-		return nil, err
-	}
-	return append(tok, mt...), nil
+	return h.appendExtras(tok, pk, info)
 }
 
 // SealDomainToken seals the domain key dk to recipientPub in domain token
@@ -174,11 +165,11 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 	if h.closed {
 		return ErrClosed
 	}
-	token, macRoot, err := h.splitMACRoot(token, info)
+	token, ex, err := h.openExtras(token, info)
 	if err != nil {
 		return err
 	}
-	defer clear(macRoot)
+	defer ex.wipe()
 	dk, dkid, err := OpenDomainToken(h.identity, token, info)
 	if err != nil {
 		return err
@@ -190,8 +181,9 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 		}
 		return ErrDomainMismatch
 	}
-	return h.writeState(&state{identity: h.identityRaw, dk: dk, dkid: dkid, macRoot: macRoot}, func() error {
-		h.macRoot = clone(macRoot)
+	s := &state{identity: h.identityRaw, dk: dk, dkid: dkid, macRoot: ex.macRoot, others: ex.others}
+	return h.writeState(s, func() error {
+		h.setRotated(s)
 		return h.setDomain(dk, dkid)
 	})
 }

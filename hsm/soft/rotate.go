@@ -3,6 +3,7 @@ package soft
 import (
 	"bytes"
 	"context"
+	"crypto/hpke"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -381,19 +382,72 @@ func (h *HSM) DomainKeyIDs() [][16]byte {
 	return append([][16]byte{h.dkid}, h.otherIDs()...)
 }
 
-// macRootInfo is the info of the MAC root's token in a domain export.
+// A domain export (ExportDomain) is the current key's token v1, then,
+// after a rotation began, a token of the MAC root (info prefixed
+// "mac-root\0") and one of each other held key (info prefixed "held\0"):
+// a node joining while a rotation re-wraps needs the old key for the EKTs
+// not re-wrapped yet, and one joining while it distributes gets the new
+// key at once.
 func macRootInfo(info []byte) []byte { return append([]byte("mac-root\x00"), info...) }
+func heldInfo(info []byte) []byte    { return append([]byte("held\x00"), info...) }
 
-// splitMACRoot splits a domain export into the domain key's token and,
-// after a rotation, the MAC root's, which it opens. The caller clears
-// the MAC root.
-func (h *HSM) splitMACRoot(token, info []byte) ([]byte, []byte, error) {
-	if len(token) != 2*tokenSize {
-		return token, nil, nil
+// appendExtras appends the MAC root's and the other held keys' tokens to
+// a domain export. h.mu must be held.
+func (h *HSM) appendExtras(tok []byte, pk hpke.PublicKey, info []byte) ([]byte, error) {
+	if h.macRoot != nil {
+		mid, err := domainKeyID(h.macRoot)
+		if err != nil {
+			return nil, err
+		}
+		mt, err := sealToken(pk, mid, h.macRoot, macRootInfo(info))
+		if err != nil {
+			return nil, err
+		}
+		tok = append(tok, mt...)
 	}
-	root, _, err := OpenDomainToken(h.identity, token[tokenSize:], macRootInfo(info))
-	if err != nil {
-		return nil, nil, err
+	for _, id := range h.otherIDs() {
+		ot, err := sealToken(pk, id, h.others[id], heldInfo(info))
+		if err != nil {
+			return nil, err
+		}
+		tok = append(tok, ot...)
 	}
-	return token[:tokenSize], root, nil
+	return tok, nil
+}
+
+// extras is what a domain export carries besides the current key.
+type extras struct {
+	macRoot []byte
+	others  []heldKey
+}
+
+func (e *extras) wipe() {
+	clear(e.macRoot)
+	for _, o := range e.others {
+		clear(o.dk)
+	}
+}
+
+// openExtras splits a domain export into the current key's token and the
+// extras, which it opens. Every failure wraps hsm.ErrAuthentication.
+func (h *HSM) openExtras(token, info []byte) ([]byte, extras, error) {
+	var ex extras
+	if len(token) <= tokenSize || len(token)%tokenSize != 0 || len(token) > (1+maxHeldKeys)*tokenSize {
+		return token, ex, nil // the single token's own check refuses it
+	}
+	for off := tokenSize; off < len(token); off += tokenSize {
+		t := token[off : off+tokenSize]
+		if root, _, err := OpenDomainToken(h.identity, t, macRootInfo(info)); err == nil && ex.macRoot == nil {
+			ex.macRoot = root
+			continue
+		}
+		dk, dkid, err := OpenDomainToken(h.identity, t, heldInfo(info))
+		if err != nil || len(ex.others) >= maxHeldKeys-1 {
+			clear(dk)
+			ex.wipe()
+			return nil, extras{}, fmt.Errorf("soft: import domain: %w", hsm.ErrAuthentication)
+		}
+		ex.others = append(ex.others, heldKey{dk: dk, dkid: dkid})
+	}
+	return token[:tokenSize], ex, nil
 }

@@ -69,6 +69,25 @@ func TestRotateDomainKey(t *testing.T) {
 	}
 	after := newKey(t, a.HSM, id(4), id(5))
 	afterBody := mustSeal(t, a.HSM, after, id(3), nil, []byte("new"))
+	// A node joining while the cluster re-wraps gets both keys: it opens
+	// EKTs not re-wrapped yet and new ones.
+	mid := newTestHSMDomain(t, false)
+	mt, err := a.ExportDomain(ctx, mid.IdentityPublicKey(), []byte("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mid.ImportDomain(ctx, mt, []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	if ids := mid.DomainKeyIDs(); len(ids) != 2 || ids[0] != next {
+		t.Fatalf("joiner mid-rotation holds %x", ids)
+	}
+	mustOpen(t, mid.HSM, ref, id(3), []byte("aad"), body, []byte("secret"))
+	mustOpen(t, mid.HSM, after, id(3), nil, afterBody, []byte("new"))
+	damaged := append(bytes.Clone(mt[:tokenSize]), flipBit(bytes.Clone(mt[tokenSize:]), 100)...)
+	if err := newTestHSMDomain(t, false).ImportDomain(ctx, damaged, []byte("m")); !errors.Is(err, hsm.ErrAuthentication) {
+		t.Fatalf("import with a damaged extra token: %v", err)
+	}
 	for _, h := range []*testHSM{a, b} {
 		if mac, _ := h.MAC(ctx, "grant-token/v1", []byte("m")); !bytes.Equal(mac, mac1) {
 			t.Fatal("MAC changed with the domain key")
