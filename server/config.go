@@ -163,7 +163,7 @@ type TestingKnobs struct {
 	// passes; zero means one minute.
 	LifecycleInterval time.Duration
 	// RotationInterval paces every node's domain-key rotation steps; zero
-	// means one second. RewrapBatch is how many EKTs one re-wrap command
+	// means 250ms. RewrapBatch is how many EKTs one re-wrap command
 	// carries (zero: 64); RewrapHold, if set, holds re-wrapping while it
 	// returns true, given the batches applied so far (cluster.Config).
 	RotationInterval time.Duration

@@ -26,9 +26,11 @@ func (s *Server) rotationConfig(c *cluster.Config, dir string) {
 
 // startDomainRotation runs this node's rotation steps until Close.
 func (s *Server) startDomainRotation(k TestingKnobs) {
+	// Short: a node switches to the new key within an interval of the
+	// rotation re-wrapping, and a step with nothing to do reads two values.
 	interval := k.RotationInterval
 	if interval <= 0 {
-		interval = time.Second
+		interval = 250 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
