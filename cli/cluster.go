@@ -28,7 +28,8 @@ Verbs:
                           CA expires
   remove NODE             remove a node from the cluster (admin only); a
                           removed node must be wiped and join again with a
-                          new token to come back
+                          new token to come back. Starts a domain-key
+                          rotation (below)
   rotate-ca [--overlap 168h] [--bundle-out FILE]
                           replace the cluster CA (admin only): the new CA
                           issues every certificate from now on, the old one
@@ -44,6 +45,12 @@ Verbs:
                           0s turns it off, --clear returns each node to its
                           --simulated-propagation flag); see
                           docs/eventual-consistency.md
+  rotate-domain-key       rotate the cluster's domain key (admin only): a
+                          new key from the leader's HSM goes to every
+                          member, every EKT is re-wrapped under it in the
+                          background, then the old key is destroyed on
+                          every node and the gossip key replaced; status
+                          shows the progress
 `
 
 // clusterClient dials the ClusterService of the target node.
@@ -107,8 +114,23 @@ func (c *command) cluster(ctx context.Context, g *globals, args []string) error 
 		return nil
 	case "rotate-ca":
 		return c.rotateCA(ctx, g, args[1:])
+	case "rotate-domain-key":
+		if len(args) != 1 {
+			return &usageError{msg: "usage: trent cluster rotate-domain-key", help: clusterUsage}
+		}
+		cl, err := c.clusterClient(g, "")
+		if err != nil {
+			return err
+		}
+		r, err := cl.RotateDomainKey(ctx, &clusterv1.RotateDomainKeyRequest{})
+		if err != nil {
+			return &callError{op: "RotateDomainKey", err: err}
+		}
+		fmt.Fprintf(c.stdout, "domain-key rotation to generation %d started (%s); trent cluster status shows its progress\n",
+			r.GetRotation().GetGeneration(), r.GetRotation().GetNewKeyId())
+		return nil
 	}
-	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, rotate-ca, set-propagation, status)", args[0]), help: clusterUsage}
+	return &usageError{msg: fmt.Sprintf("unknown cluster verb %q (valid: join-token, remove, rotate-ca, rotate-domain-key, set-propagation, status)", args[0]), help: clusterUsage}
 }
 
 // rotateCA runs trent cluster rotate-ca.
@@ -251,6 +273,10 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 		if st.CaPreviousUntil != "" {
 			fmt.Fprintf(c.stdout, "CA ROTATION: nodes switch to the new CA at %s; the old CA is trusted until %s\n", st.CaSwitchAt, st.CaPreviousUntil)
 		}
+		if r := st.DomainRotation; r != nil {
+			fmt.Fprintf(c.stdout, "DOMAIN KEY generation %d (%s): %s, %d/%d EKTs re-wrapped, %d/%d members ready\n",
+				r.Generation, orDash(r.Reason), r.State, r.Rewrapped, r.Total, len(r.Ready), len(r.Members))
+		}
 		printPropagation(c.stdout, st.Propagation, rows)
 		return nil
 	}
@@ -263,6 +289,11 @@ func (c *command) clusterStatus(ctx context.Context, g *globals) error {
 	}
 	if st.CaPreviousUntil != "" {
 		out["CASwitchAt"], out["CAPreviousUntil"] = st.CaSwitchAt, st.CaPreviousUntil
+	}
+	if r := st.DomainRotation; r != nil {
+		out["DomainRotation"] = map[string]any{"Generation": r.Generation, "State": r.State, "Reason": r.Reason,
+			"OldKeyId": r.OldKeyId, "NewKeyId": r.NewKeyId, "Members": r.Members, "Ready": r.Ready,
+			"Rewrapped": r.Rewrapped, "Total": r.Total, "Started": r.Started, "Finished": r.Finished}
 	}
 	b, err := json.MarshalIndent(out, "", "    ")
 	if err != nil {

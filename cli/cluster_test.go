@@ -54,7 +54,15 @@ func (f *fakeCluster) status() *clusterv1.StatusResponse {
 		Self: &clusterv1.NodeStatus{Id: "n1", Role: "leader", Voter: true, Term: 4, AppliedIndex: 42, CommitIndex: 42, ApiAddr: f.api, Health: "alive",
 			CertNotAfter: "2027-12-07T04:40:00Z"},
 		CaNotAfter: "2036-12-05T04:40:00Z",
+		DomainRotation: &clusterv1.DomainRotation{Generation: 2, State: "rewrapping", Reason: "remove n3",
+			OldKeyId: "11111111111111111111111111111111", NewKeyId: "22222222222222222222222222222222",
+			Members: []string{"n1", "n2"}, Ready: []string{"n1", "n2"}, Rewrapped: 128, Total: 300, Started: "2026-12-07T06:00:00Z"},
 	}
+}
+
+func (f *fakeCluster) RotateDomainKey(context.Context, *clusterv1.RotateDomainKeyRequest) (*clusterv1.RotateDomainKeyResponse, error) {
+	return &clusterv1.RotateDomainKeyResponse{Rotation: &clusterv1.DomainRotation{Generation: 3, State: "distributing",
+		NewKeyId: "33333333333333333333333333333333"}}, nil
 }
 
 func (f *fakeCluster) RemoveNode(_ context.Context, req *clusterv1.RemoveNodeRequest) (*clusterv1.RemoveNodeResponse, error) {
@@ -86,6 +94,8 @@ func TestClusterVerbs(t *testing.T) {
 		{"cluster-status-propagation", []string{"cluster", "status"}},
 		{"cluster-status-propagation-text", []string{"cluster", "status", "--output", "text"}},
 		{"cluster-set-propagation-clear", []string{"cluster", "set-propagation", "--clear"}},
+		{"cluster-rotate-domain-key", []string{"cluster", "rotate-domain-key"}},
+		{"cluster-rotate-domain-key-extra", []string{"cluster", "rotate-domain-key", "now"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

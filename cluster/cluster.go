@@ -68,9 +68,22 @@ type Config struct {
 	Logger      *slog.Logger
 	// Observer, if set, is told of every call forwarded to the leader
 	// (metrics).
-	Observer Observer // Propagation, if set, returns the simulated propagation delay in
+	Observer Observer
+	// Propagation, if set, returns the simulated propagation delay in
 	// force on this node and its source ("cluster" or "flag"), for Status.
 	Propagation func() (time.Duration, string)
+	// RewrapBatch is how many EKTs one re-wrap command carries during a
+	// domain-key rotation; zero means 64.
+	RewrapBatch int
+	// RewrapHold, if set, is asked before each re-wrap batch with the
+	// count of batches applied so far; true holds re-wrapping (tests
+	// stop a rotation in the middle).
+	RewrapHold func(batches int) bool
+	// BeforeRetire, if set, runs before this node's HSM destroys a
+	// retired domain key, which it still holds: the server re-seals what
+	// it keeps on disk under the old key. An error postpones the
+	// destruction to the next step.
+	BeforeRetire func(ctx context.Context) error
 }
 
 // Observer is told of each write ("write") and read index ("read_index")
@@ -109,6 +122,7 @@ type Cluster struct {
 	clients map[string]clusterv1connect.ClusterServiceClient // by API address
 
 	members membership
+	rot     rotation
 }
 
 // New returns a Cluster.
@@ -131,6 +145,7 @@ func New(cfg Config) *Cluster {
 		http:    &http.Client{Transport: &http.Transport{DialTLSContext: dialTLS(cfg.Dial, cfg.PeerTLSFunc), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
 		clients: map[string]clusterv1connect.ClusterServiceClient{},
 		members: membership{kick: make(chan struct{}, 1)},
+		rot:     rotation{kick: make(chan struct{}, 1)},
 	}
 }
 

@@ -380,6 +380,7 @@ func (c *Cluster) Status(ctx context.Context) (*clusterv1.StatusResponse, error)
 	if p, ok := c.cfg.FSM.Propagation(); ok {
 		out.Propagation = propagationStatus(p)
 	}
+	out.DomainRotation = rotationStatus(c.cfg.FSM.DomainRotation())
 	for _, m := range members {
 		ns := &clusterv1.NodeStatus{Id: m.ID, RaftAddr: m.Addr, Voter: m.Voter, Role: "follower", Health: "unknown"}
 		if m.ID == leader {

@@ -379,6 +379,12 @@ func (c *Cluster) removeMember(ctx context.Context, id string) error {
 	if err := c.replaceGossipKey(ctx); err != nil {
 		c.cfg.Logger.Warn("member removed, but the gossip key was not replaced", "member", id, "err", err)
 	}
+	// The removed node's HSM holds the domain key: rotate it (rotation
+	// replaces the gossip key once more, under the new key).
+	if _, err := c.StartDomainRotation(ctx, "remove "+id); err != nil {
+		c.cfg.Logger.Warn("member removed, but the domain-key rotation did not start; run trent cluster rotate-domain-key",
+			"member", id, "err", err)
+	}
 	return nil
 }
 
@@ -394,6 +400,35 @@ func (c *Cluster) replaceGossipKey(ctx context.Context) error {
 	}
 	_, _, err = fsm.Apply(ctx, c.cfg.Raft, &fsm.SetGossipKey{Key: sk, Replace: true})
 	return err
+}
+
+func (s *service) RotateDomainKey(ctx context.Context, req *clusterv1.RotateDomainKeyRequest) (*clusterv1.RotateDomainKeyResponse, error) {
+	// A follower forwards an admin's call with its node certificate.
+	if _, err := s.memberNode(ctx); err != nil {
+		if err := s.requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !s.c.cfg.Raft.IsLeader() {
+		cl, _, err := s.c.leaderClient()
+		if err != nil {
+			return nil, connect.NewError(connect.CodeUnavailable, err)
+		}
+		return cl.RotateDomainKey(ctx, req)
+	}
+	r, err := s.c.StartDomainRotation(ctx, ReasonOnDemand)
+	var rej *fsm.Rejection
+	switch {
+	case errors.Is(err, ErrRotationBusy), errors.Is(err, ErrRotationUnsupported):
+		return nil, connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.As(err, &rej):
+		return nil, rejectionError(rej)
+	case errors.Is(err, raft.ErrNotLeader):
+		return nil, notLeader()
+	case err != nil:
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	return &clusterv1.RotateDomainKeyResponse{Rotation: rotationStatus(r)}, nil
 }
 
 func (s *service) RemoveNode(ctx context.Context, req *clusterv1.RemoveNodeRequest) (*clusterv1.RemoveNodeResponse, error) {

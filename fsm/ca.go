@@ -61,6 +61,9 @@ func (c *RotateCA) apply(f *FSM, _ uint64) *Result {
 	if bytes.Equal(c.CACert, cs.info.CACert) {
 		return &Result{}
 	}
+	if rej := f.retiredEKT(c.CAKey.EKT); rej != nil {
+		return &Result{Err: rej}
+	}
 	for _, p := range cs.info.PreviousCAs {
 		if p.Until > c.Now {
 			return &Result{Err: reject(wire.Conflict, fmt.Sprintf("A CA rotation is in its overlap until %s; rotate again after that.",

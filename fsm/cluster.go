@@ -222,6 +222,9 @@ func (c *SetGossipKey) apply(f *FSM, _ uint64) *Result {
 	if cs.info.GossipKey != nil && !c.Replace {
 		return &Result{}
 	}
+	if rej := f.retiredEKT(c.Key.EKT); rej != nil {
+		return &Result{Err: rej}
+	}
 	info := *cs.info
 	k := c.Key
 	info.GossipKey = &k
@@ -294,6 +297,8 @@ type clusterState struct {
 	// certs holds the serials of each member's node certificates, sorted;
 	// a published slice is never modified.
 	certs map[string][]string
+	// rotation is the latest domain-key rotation (domainkey.go).
+	rotation *DomainRotation
 }
 
 func newClusterState() *clusterState {
@@ -301,7 +306,7 @@ func newClusterState() *clusterState {
 }
 
 func (c *clusterState) clone() *clusterState {
-	n := &clusterState{info: c.info, nodes: make(map[string]NodeInfo, len(c.nodes)), tokens: make(map[string]JoinToken, len(c.tokens)),
+	n := &clusterState{info: c.info, rotation: c.rotation, nodes: make(map[string]NodeInfo, len(c.nodes)), tokens: make(map[string]JoinToken, len(c.tokens)),
 		certs: make(map[string][]string, len(c.certs))}
 	for k, v := range c.nodes {
 		n.nodes[k] = v
@@ -385,6 +390,9 @@ func (s *Snapshot) writeCluster(enc interface{ Encode(any) error }) error {
 			return err
 		}
 	}
+	if r := s.cluster.rotation; r != nil {
+		return enc.Encode(snapshotRecord{DomainRotation: r})
+	}
 	return nil
 }
 
@@ -396,6 +404,8 @@ func (c *clusterState) restore(rec *snapshotRecord) {
 		c.nodes[rec.Node.ID] = *rec.Node
 	case rec.JoinToken != nil:
 		c.tokens[rec.JoinToken.ID] = *rec.JoinToken
+	case rec.DomainRotation != nil:
+		c.rotation = rec.DomainRotation
 	case rec.NodeCert != nil && rec.NodeCert.NodeID != "" && validSerial(rec.NodeCert.Serial):
 		c.addCert(rec.NodeCert.NodeID, rec.NodeCert.Serial)
 	}

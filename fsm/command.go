@@ -48,6 +48,11 @@ const (
 	OpRotateCA         Op = "RotateCA"
 	OpSetPropagation   Op = "SetPropagation"
 
+	OpStartDomainRotation   Op = "StartDomainRotation"
+	OpDomainKeyHandoff      Op = "DomainKeyHandoff"
+	OpAdvanceDomainRotation Op = "AdvanceDomainRotation"
+	OpRewrapEKTs            Op = "RewrapEKTs"
+
 	OpCreateUser      Op = "CreateUser"
 	OpDeleteUser      Op = "DeleteUser"
 	OpCreateAccessKey Op = "CreateAccessKey"
@@ -126,6 +131,11 @@ var registry = map[Op]kind{
 	OpClusterFormed:    {"cluster_formed", func() Command { return new(ClusterFormed) }},
 	OpRotateCA:         {"rotate_ca", func() Command { return new(RotateCA) }},
 	OpSetPropagation:   {"set_propagation", func() Command { return new(SetPropagation) }},
+
+	OpStartDomainRotation:   {"start_domain_rotation", func() Command { return new(StartDomainRotation) }},
+	OpDomainKeyHandoff:      {"domain_key_handoff", func() Command { return new(DomainKeyHandoff) }},
+	OpAdvanceDomainRotation: {"advance_domain_rotation", func() Command { return new(AdvanceDomainRotation) }},
+	OpRewrapEKTs:            {"rewrap_ekts", func() Command { return new(RewrapEKTs) }},
 	// IAM users and access keys (iam.go).
 	OpCreateUser:      {"create_user", func() Command { return new(CreateUser) }},
 	OpDeleteUser:      {"delete_user", func() Command { return new(DeleteUser) }},

@@ -87,6 +87,9 @@ func (c *ImportKeyMaterial) validate() error {
 }
 
 func (c *ImportKeyMaterial) apply(f *FSM, _ uint64) *Result {
+	if rej := f.retiredEKT(c.Version.EKT); rej != nil {
+		return &Result{Err: rej}
+	}
 	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
 		if r := notExternal(k); r != nil {
 			return r

@@ -36,6 +36,11 @@ func (c *CreateKey) apply(f *FSM, _ uint64) *Result {
 		// A retried proposal of the same key is not an error.
 		return &Result{Key: old}
 	}
+	for _, v := range k.Versions {
+		if rej := f.retiredEKT(v.EKT); rej != nil {
+			return &Result{Err: rej}
+		}
+	}
 	// A key proposed without a policy gets its account's default.
 	nk := withDefaultPolicy(k.clone())
 	f.keys.ReplaceOrInsert(nk)

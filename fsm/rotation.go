@@ -131,6 +131,9 @@ func (c *RotateKey) apply(f *FSM, _ uint64) *Result {
 			return &Result{Key: k}
 		}
 	}
+	if rej := f.retiredEKT(c.Version.EKT); rej != nil {
+		return &Result{Err: rej}
+	}
 	return f.updateKey(c.KeyID, func(k *Key) *Rejection {
 		if r := rotatable(k); r != nil {
 			return r

@@ -18,7 +18,7 @@ import (
 // Version 1 records are JSON values, one per line: first a header
 // {"applied": N}; then {"key": ...} per key in id order, {"grant": ...} per
 // grant in (key, id) order, the cluster records ({"cluster": ...},
-// {"node": ...}, {"join_token": ...}) and the IAM records ({"user": ...},
+// {"node": ...}, {"join_token": ...}, {"domain_rotation": ...}) and the IAM records ({"user": ...},
 // {"access_key": ...}) in id order, the authorization records ({"role": ...},
 // {"principal_policy": ...}, {"revoked_cert": ...}), the records of
 // certificates issued through IAM ({"issued_cert": ...}, in serial order),
@@ -45,6 +45,8 @@ type snapshotRecord struct {
 	Node      *NodeInfo    `json:"node,omitempty"`
 	JoinToken *JoinToken   `json:"join_token,omitempty"`
 	NodeCert  *NodeCert    `json:"node_cert,omitempty"`
+	// DomainRotation is the latest domain-key rotation, if any.
+	DomainRotation *DomainRotation `json:"domain_rotation,omitempty"`
 	// IAM records: users, then access keys (see writeIAM).
 	User      *User      `json:"user,omitempty"`
 	AccessKey *AccessKey `json:"access_key,omitempty"`
@@ -213,7 +215,7 @@ func readSnapshot(r io.Reader) (*restored, error) {
 			if _, dup := st.keys.ReplaceOrInsert(withDefaultPolicy(rec.Key)); dup {
 				return nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
 			}
-		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil || rec.NodeCert != nil:
+		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil || rec.NodeCert != nil || rec.DomainRotation != nil:
 			st.cluster.restore(&rec)
 		case rec.User != nil || rec.AccessKey != nil:
 			if err := st.iam.restore(&rec); err != nil {

@@ -243,3 +243,44 @@ var (
 	// already holds a different domain key.
 	ErrDomainMismatch = errors.New("hsm: backend already holds a different domain key")
 )
+
+// DomainRotator is implemented by backends that can rotate the domain
+// key (docs/hsm.md, "Rotating the domain key"). The backend may hold
+// several domain keys: the current one, under which GenerateKey wraps and
+// which DomainKeyID names, and others beside it (a new key before the
+// cluster switches to it, the old one until it is retired). Seal, Open and
+// RewrapEKT open an EKT under whichever held key its domain key id
+// (bytes 2 to 18 of every EKT format) names. MAC keeps the key the backend
+// first had, so access-key secrets and grant tokens survive rotations.
+// Every change is durable before the method returns.
+type DomainRotator interface {
+	// NewDomainKey generates a domain key inside the backend and holds it
+	// beside the current one; it returns the key's id.
+	NewDomainKey(ctx context.Context) ([16]byte, error)
+	// ExportDomainKey is ExportDomain for the held key dkid.
+	ExportDomainKey(ctx context.Context, dkid [16]byte, recipientPub, info []byte) ([]byte, error)
+	// AddDomainKey opens a token ExportDomainKey made for this backend
+	// with the same info and holds its key beside the current one; holding
+	// it already does nothing.
+	AddDomainKey(ctx context.Context, token, info []byte) ([16]byte, error)
+	// UseDomainKey makes the held key dkid current; the previous current
+	// key stays held.
+	UseDomainKey(ctx context.Context, dkid [16]byte) error
+	// RewrapEKT returns ref's material wrapped under the held key dkid,
+	// bound to the same ids and spec; it never leaves the backend.
+	RewrapEKT(ctx context.Context, ref KeyRef, dkid [16]byte) ([]byte, error)
+	// DestroyDomainKey destroys the held key dkid, which must not be
+	// current; destroying a key not held does nothing.
+	DestroyDomainKey(ctx context.Context, dkid [16]byte) error
+	// DomainKeyIDs lists the held keys, the current one first.
+	DomainKeyIDs() [][16]byte
+}
+
+// EKTDomainKeyID returns the id of the domain key an EKT (of any format)
+// is wrapped under, and false for a blob too short to be an EKT.
+func EKTDomainKeyID(ekt []byte) ([16]byte, bool) {
+	if len(ekt) < 18 {
+		return [16]byte{}, false
+	}
+	return [16]byte(ekt[2:18]), true
+}

@@ -193,6 +193,13 @@ type TestingKnobs struct {
 	// LifecycleInterval is the time between the leader's lifecycle
 	// passes; zero means one minute.
 	LifecycleInterval time.Duration
+	// RotationInterval paces every node's domain-key rotation steps; zero
+	// means 250ms. RewrapBatch is how many EKTs one re-wrap command
+	// carries (zero: 64); RewrapHold, if set, holds re-wrapping while it
+	// returns true, given the batches applied so far (cluster.Config).
+	RotationInterval time.Duration
+	RewrapBatch      int
+	RewrapHold       func(batches int) bool
 	// Stderr receives logs and the start-up banner; nil means os.Stderr.
 	Stderr io.Writer
 	// Logger overrides the logger built from LogLevel and Stderr.

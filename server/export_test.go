@@ -1,6 +1,14 @@
 package server
 
-import "net/http"
+import (
+	"context"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/trentkms/trent/fsm"
+	"github.com/trentkms/trent/hsm"
+)
 
 // GateRoutes returns the patterns mounted through the gate and, for each,
 // whether it admits callers without a certificate and its event source.
@@ -36,3 +44,44 @@ func KeysForgotten(s *Server) uint64 { return s.forgotten.Load() }
 
 // HSMKind returns the name of s's HSM backend ("soft", "pkcs11").
 func HSMKind(s *Server) string { return s.hsm.Capabilities().Name }
+
+// DomainKeyIDs returns the domain keys s's HSM holds, the current first.
+func DomainKeyIDs(s *Server) [][16]byte {
+	if r, ok := s.hsm.(interface{ DomainKeyIDs() [][16]byte }); ok {
+		return r.DomainKeyIDs()
+	}
+	return nil
+}
+
+// CurrentEKT returns the EKT of key id's current version in s's state.
+func CurrentEKT(s *Server, id string) []byte {
+	k, ok := s.fsm.Key(id)
+	if !ok {
+		return nil
+	}
+	v, _ := k.Current()
+	return v.EKT
+}
+
+// KeyVersionRef names key id's current version for an HSM.
+func KeyVersionRef(s *Server, id string) (keyID, versionID [16]byte, ekt []byte) {
+	k, _ := s.fsm.Key(id)
+	v, _ := k.Current()
+	kb, _ := hex.DecodeString(strings.ReplaceAll(k.ID, "-", ""))
+	vb, _ := hex.DecodeString(v.ID)
+	return [16]byte(kb), [16]byte(vb), v.EKT
+}
+
+// UnwrapsEKT reports whether s's HSM opens key id's version (keyID,
+// versionID) from ekt: it re-wraps it under its current domain key.
+func UnwrapsEKT(s *Server, keyID, versionID [16]byte, ekt []byte) error {
+	r, ok := s.hsm.(hsm.DomainRotator)
+	if !ok {
+		return hsm.ErrUnsupported
+	}
+	_, err := r.RewrapEKT(context.Background(), hsm.KeyRef{KeyID: keyID, VersionID: versionID, Spec: hsm.SymmetricDefault, EKT: ekt}, s.hsm.DomainKeyID())
+	return err
+}
+
+// DomainRotation returns s's replicated domain-key rotation record.
+func DomainRotation(s *Server) *fsm.DomainRotation { return s.fsm.DomainRotation() }

@@ -181,6 +181,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ccfg.Observer = s.metrics
 	}
 	ccfg.Propagation = func() (time.Duration, string) { st := s.lag.Setting(); return st.Delay, st.Source }
+	s.rotationConfig(&ccfg, dir)
 	s.cluster = cluster.New(ccfg)
 
 	// Audit trail (package audit): one record per KMS, IAM, AWS endpoint
@@ -514,6 +515,7 @@ func (s *Server) serveServices(ctx context.Context, reads *consistency.Tracker, 
 	if err := s.startLifecycle(svc, knobs); err != nil {
 		return err
 	}
+	s.startDomainRotation(knobs)
 	g.connect("", kmsPolicy(), func(ics []connect.Interceptor, limits ...connect.HandlerOption) (string, http.Handler) {
 		return rpc.NewHandler(svc, rpc.Options{NodeID: nodeID, Reads: reads, LeaderHint: s.cluster.LeaderHint, Delayed: delayed,
 			Interceptors: ics, HandlerOptions: limits, Quota: s.quotas})

@@ -104,7 +104,7 @@ func (h *HSM) privateKey(ref *hsm.KeyRef) (crypto.Signer, error) {
 		return k.(crypto.Signer), nil
 	}
 	gen := h.cache.generation()
-	m, err := unwrapEKT(h.ektKey, h.dkid, ref)
+	m, err := h.unwrapAny(ref)
 	if err != nil {
 		return nil, err
 	}

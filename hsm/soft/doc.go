@@ -95,6 +95,10 @@
 //	36   32   domain key
 //	68   16   domain key id (checked against the key on load)
 //
+// Once a domain-key rotation begins the state is written as version 2,
+// which holds up to four domain keys and the MAC root (see rotate.go);
+// an HSM that never rotated keeps writing version 1.
+//
 // The file has mode 0600 and is replaced atomically: temporary file, fsync,
 // rename (link(2) on creation, so an existing file is never overwritten),
 // fsync of the directory. Two processes must not use the same state file.

@@ -82,7 +82,11 @@ func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte
 	if err := h.usable(); err != nil {
 		return nil, err
 	}
-	return sealToken(pk, h.dkid, h.dk, info)
+	tok, err := sealToken(pk, h.dkid, h.dk, info)
+	if err != nil {
+		return nil, err
+	}
+	return h.appendExtras(tok, pk, info)
 }
 
 // SealDomainToken seals the domain key dk to recipientPub in domain token
@@ -161,6 +165,11 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 	if h.closed {
 		return ErrClosed
 	}
+	token, ex, err := h.openExtras(token, info)
+	if err != nil {
+		return err
+	}
+	defer ex.wipe()
 	dk, dkid, err := OpenDomainToken(h.identity, token, info)
 	if err != nil {
 		return err
@@ -172,17 +181,11 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 		}
 		return ErrDomainMismatch
 	}
-	s := &state{identity: h.identityRaw, dk: dk, dkid: dkid}
-	hdr := h.hdr
-	file, err := sealState(&hdr, h.kek, h.conf.rand(), s)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(h.path, file, false); err != nil {
-		return fmt.Errorf("soft: writing state file: %w", err)
-	}
-	h.hdr = hdr
-	return h.setDomain(dk, dkid)
+	s := &state{identity: h.identityRaw, dk: dk, dkid: dkid, macRoot: ex.macRoot, others: ex.others}
+	return h.writeState(s, func() error {
+		h.setRotated(s)
+		return h.setDomain(dk, dkid)
+	})
 }
 
 // openToken checks a token's format and decrypts the domain key.
@@ -228,10 +231,19 @@ func (h *HSM) MAC(ctx context.Context, label string, msg []byte) (_ []byte, err 
 	if err := h.usable(); err != nil {
 		return nil, err
 	}
-	k, err := hkdf.Expand(sha256.New, h.dk, macLabel+"\x00"+label, keySize)
+	k, err := hkdf.Expand(sha256.New, h.macRootLocked(), macLabel+"\x00"+label, keySize)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(k)
 	return MACWithKey(k, msg), nil
+}
+
+// macRootLocked is the key MACs derive from: the first domain key the HSM
+// had, kept apart once a rotation replaced it. h.mu is held.
+func (h *HSM) macRootLocked() []byte {
+	if h.macRoot != nil {
+		return h.macRoot
+	}
+	return h.dk
 }

@@ -69,6 +69,11 @@ type HSM struct {
 	dk          []byte   // domain key; nil until there is one
 	dkid        [16]byte // its id
 	ektKey      []byte   // EKT wrapping key derived from dk
+	// Domain-key rotation (rotate.go): keys held beside dk (an old one
+	// until retired, a new one until used), and the MAC root when it is
+	// not dk (MAC tags outlive rotations).
+	others  map[[16]byte][]byte
+	macRoot []byte
 }
 
 func x25519() ecdh.Curve { return ecdh.X25519() }
@@ -207,6 +212,7 @@ func newHSM(path string, c *config, hdr sealHeader, kek []byte, s *state) (*HSM,
 			return nil, err
 		}
 	}
+	h.setRotated(s)
 	return h, nil
 }
 
@@ -248,6 +254,7 @@ func (h *HSM) wipe() {
 	clear(h.identityRaw)
 	clear(h.dk)
 	clear(h.ektKey)
+	h.wipeRotated()
 	h.kek, h.identityRaw, h.dk, h.ektKey, h.identity, h.identityPub = nil, nil, nil, nil, nil, nil
 	h.dkid = [16]byte{}
 }
@@ -349,11 +356,7 @@ func (h *HSM) material(ref *hsm.KeyRef) ([]byte, error) {
 	gen := h.cache.generation()
 	var m []byte
 	var err error
-	if isWrappedEKT(ref.EKT) { // format v2, from a pkcs11 node
-		m, err = unwrapWrappedEKT(h.dk, h.dkid, ref)
-	} else {
-		m, err = unwrapEKT(h.ektKey, h.dkid, ref)
-	}
+	m, err = h.unwrapAny(ref)
 	if err != nil {
 		return nil, err
 	}

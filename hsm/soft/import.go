@@ -146,7 +146,9 @@ func (h *HSM) ImportKey(ctx context.Context, wrap hsm.KeyRef, alg hsm.WrappingAl
 	if out.EKT, err = wrapEKT(h.ektKey, h.rand, h.dkid, spec, keyID, versionID, material); err != nil {
 		return nil, err
 	}
-	mk, err := hkdf.Expand(sha256.New, h.dk, macLabel+"\x00"+hsm.FingerprintLabel, keySize)
+	// The fingerprint is MAC(FingerprintLabel, ...): keyed by the MAC root,
+	// so it survives domain-key rotations.
+	mk, err := hkdf.Expand(sha256.New, h.macRootLocked(), macLabel+"\x00"+hsm.FingerprintLabel, keySize)
 	if err != nil {
 		return nil, err
 	}

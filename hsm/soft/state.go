@@ -146,9 +146,16 @@ type state struct {
 	identity []byte   // serialized HPKE private key
 	dk       []byte   // domain key, nil if none yet
 	dkid     [16]byte // id of dk
+	// Domain-key rotation (state version 2, rotate.go): the other domain
+	// keys held beside dk, and the MAC root when it is not dk.
+	others  []heldKey
+	macRoot []byte
 }
 
 func (s *state) marshal() []byte {
+	if s.rotated() {
+		return s.marshalV2()
+	}
 	b := make([]byte, 0, stateSizeWithDK)
 	b = append(b, stateVersion)
 	b = binary.BigEndian.AppendUint16(b, kemX25519)
@@ -164,6 +171,9 @@ func (s *state) marshal() []byte {
 // parseState decodes and validates a state plaintext. The result does not
 // alias b.
 func parseState(b []byte) (*state, error) {
+	if len(b) > 0 && b[0] == stateVersionRotated {
+		return parseStateV2(b)
+	}
 	if len(b) < stateSizeNoDK || b[0] != stateVersion ||
 		binary.BigEndian.Uint16(b[1:3]) != kemX25519 {
 		return nil, ErrCorruptState
@@ -193,6 +203,10 @@ func parseState(b []byte) (*state, error) {
 func (s *state) wipe() {
 	clear(s.identity)
 	clear(s.dk)
+	for _, o := range s.others {
+		clear(o.dk)
+	}
+	clear(s.macRoot)
 }
 
 // clone copies b into a slice of exactly its length; nil stays nil.

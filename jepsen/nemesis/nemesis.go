@@ -2,8 +2,9 @@
 // schedule: network partitions (isolate the leader, random halves, a
 // follower cut from its peers), SIGKILL of a node or the leader, and
 // SIGSTOP of the leader or a follower for longer than the election
-// timeout, and a follower removed from the cluster, killed and wiped, then
-// joined again as a new member under its old id. Each fault is held for a while and then healed; the intervals
+// timeout, a follower removed from the cluster, killed and wiped, then
+// joined again as a new member under its old id, and a domain-key
+// rotation (whose re-wrapping runs on while other faults strike). Each fault is held for a while and then healed; the intervals
 // are recorded as history events.
 package nemesis
 
@@ -34,6 +35,10 @@ type Cluster interface {
 	// data dir; Rejoin has it join again, empty, as a voter.
 	Wipe(ctx context.Context, i int) error
 	Rejoin(ctx context.Context, i int) error
+	// RotateDomainKey starts a domain-key rotation (trent cluster
+	// rotate-domain-key) through a running node; the cluster re-wraps in
+	// the background while the workload runs.
+	RotateDomainKey(ctx context.Context) error
 }
 
 // Network cuts and heals links between nodes.
@@ -55,6 +60,8 @@ const (
 	PauseLeader       = "pause-leader"
 	PauseFollower     = "pause-follower"
 	Wipe              = "wipe" // remove a follower, wipe its data dir, join it again
+	// RotateDomainKey starts a domain-key rotation; nothing to heal.
+	RotateDomainKey = "rotate-domain-key"
 )
 
 // groups maps the --nemesis names to faults.
@@ -74,6 +81,7 @@ var groups = map[string][]string{
 	PauseLeader:            {PauseLeader},
 	PauseFollower:          {PauseFollower},
 	Wipe:                   {Wipe},
+	RotateDomainKey:        {RotateDomainKey},
 	"none":                 nil,
 }
 
@@ -314,6 +322,8 @@ func (n *Nemesis) start(ctx context.Context, f string) ([]int, error) {
 		target := follower()
 		n.wiped = append(n.wiped, target)
 		return []int{target}, n.c.Wipe(ctx, target)
+	case RotateDomainKey:
+		return nil, n.c.RotateDomainKey(ctx)
 	}
 	if start, ok := extra[f]; ok {
 		return start(ctx, n, leader, lerr)

@@ -58,6 +58,7 @@ func (f *fake) Resume(i int) error                     { f.log("resume %d", i); 
 func (f *fake) Wipe(_ context.Context, i int) error    { f.log("wipe %d", i); return nil }
 func (f *fake) Rejoin(_ context.Context, i int) error  { f.log("rejoin %d", i); return nil }
 func (f *fake) Heal(context.Context) error             { f.log("heal"); return nil }
+func (f *fake) RotateDomainKey(context.Context) error  { f.log("rotate-domain-key"); return nil }
 func (f *fake) Partition(_ context.Context, g map[int][]int) error {
 	f.mu.Lock()
 	f.cuts = g

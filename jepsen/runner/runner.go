@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (cell report.Cell, err error) {
 		netw = px
 	}
 	netw = bothNets(nt, px, netw)
-	nem := nemesis.New(cl, netw, faults, cfg.Schedule, cfg.Seed, env.Rec.Now, logf)
+	nem := nemesis.New(cliCluster{cl, trentCLI(ctx, cfg, cl)}, netw, faults, cfg.Schedule, cfg.Seed, env.Rec.Now, logf)
 	if px != nil {
 		nem.SetLinks(px)
 	}
@@ -360,27 +360,49 @@ func pruneNodeDirs(dir string) {
 	}
 }
 
-// newEnv makes the grantee user and the clients.
-func newEnv(ctx context.Context, cfg Config, cl *nodes.Cluster) (*workload.Env, error) {
-	env := &workload.Env{Rec: history.NewRecorder(nil), Concurrency: cfg.Concurrency}
-	granteeDir := filepath.Join(cfg.Dir, "grantee")
+// trentCLI returns a runner of the trent CLI as the admin, through the
+// nodes in turn, retrying a failed call up to 20 times; an answer that
+// the thing exists already (or a rotation is re-wrapping) is success.
+func trentCLI(ctx context.Context, cfg Config, cl *nodes.Cluster) func(args ...string) error {
 	admin := []string{"--ca", filepath.Join(cl.AdminDir, "ca.pem"), "--cert", filepath.Join(cl.AdminDir, "cert.pem"), "--key", filepath.Join(cl.AdminDir, "key.pem")}
-	trent := func(args ...string) error {
+	return func(args ...string) error {
 		var last error
 		for attempt := 0; attempt < 20; attempt++ {
 			n := cl.Nodes[attempt%len(cl.Nodes)]
+			if !n.Running() || n.Paused() {
+				continue
+			}
 			out, err := exec.CommandContext(ctx, cfg.TrentBin, append(append([]string{"--endpoint", n.BaseURL()}, admin...), args...)...).CombinedOutput()
 			if err == nil {
 				return nil
 			}
 			last = fmt.Errorf("trent %s: %v: %s", strings.Join(args, " "), err, out)
-			if strings.Contains(string(out), "EntityAlreadyExists") || strings.Contains(string(out), "AlreadyExists") {
+			if strings.Contains(string(out), "EntityAlreadyExists") || strings.Contains(string(out), "AlreadyExists") ||
+				strings.Contains(string(out), "is re-wrapping") {
 				return nil
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 		return last
 	}
+}
+
+// cliCluster is the cluster as the nemesis drives it: a domain-key
+// rotation is trent cluster rotate-domain-key.
+type cliCluster struct {
+	*nodes.Cluster
+	trent func(args ...string) error
+}
+
+func (c cliCluster) RotateDomainKey(context.Context) error {
+	return c.trent("cluster", "rotate-domain-key")
+}
+
+// newEnv makes the grantee user and the clients.
+func newEnv(ctx context.Context, cfg Config, cl *nodes.Cluster) (*workload.Env, error) {
+	env := &workload.Env{Rec: history.NewRecorder(nil), Concurrency: cfg.Concurrency}
+	granteeDir := filepath.Join(cfg.Dir, "grantee")
+	trent := trentCLI(ctx, cfg, cl)
 	if err := trent("iam", "create-user", "--user-name", "jepsen-grantee"); err != nil {
 		return nil, err
 	}

@@ -191,7 +191,8 @@ func plan(o options) ([]cellSpec, error) {
 		var cells []cellSpec
 		for _, w := range workload.Names() {
 			nemeses := []string{"none", nemesis.PartitionLeader, nemesis.PartitionHalves, nemesis.PartitionFollower,
-				"kill", "pause", nemesis.Wipe, "partition,kill,pause", "slow", "clock"}
+				"kill", "pause", nemesis.Wipe, "partition,kill,pause", "slow", "clock",
+				nemesis.RotateDomainKey, nemesis.RotateDomainKey + "," + nemesis.KillLeader}
 			if o.nodes == 5 {
 				nemeses = append(nemeses, "partition-majorities")
 			}

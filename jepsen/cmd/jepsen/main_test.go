@@ -72,8 +72,8 @@ func TestPlan(t *testing.T) {
 	}{
 		{"one cell", func(o options) options { return o }, 1, false},
 		{"smoke is small", func(o options) options { o.matrix = "smoke"; return o }, 7, false},
-		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 39, false},
-		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 42, false},
+		{"full on 3 nodes", func(o options) options { o.matrix = "full"; return o }, 45, false},
+		{"full on 5 nodes adds the majorities", func(o options) options { o.matrix = "full"; o.nodes = 5; return o }, 48, false},
 		{"bad workload", func(o options) options { o.workload = "bogus"; return o }, 0, true},
 		{"bad nemesis", func(o options) options { o.nemesis = "bogus"; return o }, 0, true},
 		{"bad matrix", func(o options) options { o.matrix = "huge"; return o }, 0, true},

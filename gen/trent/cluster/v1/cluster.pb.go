@@ -783,6 +783,219 @@ func (x *RotateCAResponse) GetUntil() string {
 	return ""
 }
 
+type RotateDomainKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateDomainKeyRequest) Reset() {
+	*x = RotateDomainKeyRequest{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateDomainKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateDomainKeyRequest) ProtoMessage() {}
+
+func (x *RotateDomainKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateDomainKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateDomainKeyRequest) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+type RotateDomainKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rotation started (or already under way).
+	Rotation      *DomainRotation `protobuf:"bytes,1,opt,name=rotation,proto3" json:"rotation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateDomainKeyResponse) Reset() {
+	*x = RotateDomainKeyResponse{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateDomainKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateDomainKeyResponse) ProtoMessage() {}
+
+func (x *RotateDomainKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateDomainKeyResponse.ProtoReflect.Descriptor instead.
+func (*RotateDomainKeyResponse) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RotateDomainKeyResponse) GetRotation() *DomainRotation {
+	if x != nil {
+		return x.Rotation
+	}
+	return nil
+}
+
+// DomainRotation is the replicated record of the latest domain-key
+// rotation.
+type DomainRotation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Generation of the new key: the cluster's first domain key is 1.
+	Generation int32 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// distributing, rewrapping or done.
+	State  string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Domain key ids (hex) of the retired key and its successor.
+	OldKeyId string `protobuf:"bytes,4,opt,name=old_key_id,json=oldKeyId,proto3" json:"old_key_id,omitempty"`
+	NewKeyId string `protobuf:"bytes,5,opt,name=new_key_id,json=newKeyId,proto3" json:"new_key_id,omitempty"`
+	// Members that must hold the new key, and those that do.
+	Members []string `protobuf:"bytes,6,rep,name=members,proto3" json:"members,omitempty"`
+	Ready   []string `protobuf:"bytes,7,rep,name=ready,proto3" json:"ready,omitempty"`
+	// EKTs re-wrapped so far, of total (counted when re-wrapping began).
+	Rewrapped int64 `protobuf:"varint,8,opt,name=rewrapped,proto3" json:"rewrapped,omitempty"`
+	Total     int64 `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
+	// When it started and finished (RFC 3339, UTC; finished empty until done).
+	Started       string `protobuf:"bytes,10,opt,name=started,proto3" json:"started,omitempty"`
+	Finished      string `protobuf:"bytes,11,opt,name=finished,proto3" json:"finished,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainRotation) Reset() {
+	*x = DomainRotation{}
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainRotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainRotation) ProtoMessage() {}
+
+func (x *DomainRotation) ProtoReflect() protoreflect.Message {
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainRotation.ProtoReflect.Descriptor instead.
+func (*DomainRotation) Descriptor() ([]byte, []int) {
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DomainRotation) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *DomainRotation) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetOldKeyId() string {
+	if x != nil {
+		return x.OldKeyId
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetNewKeyId() string {
+	if x != nil {
+		return x.NewKeyId
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *DomainRotation) GetReady() []string {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
+}
+
+func (x *DomainRotation) GetRewrapped() int64 {
+	if x != nil {
+		return x.Rewrapped
+	}
+	return 0
+}
+
+func (x *DomainRotation) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *DomainRotation) GetStarted() string {
+	if x != nil {
+		return x.Started
+	}
+	return ""
+}
+
+func (x *DomainRotation) GetFinished() string {
+	if x != nil {
+		return x.Finished
+	}
+	return ""
+}
+
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Every raft member, as this node sees it: role and voter from its raft
@@ -800,14 +1013,16 @@ type StatusResponse struct {
 	CaSwitchAt      string `protobuf:"bytes,4,opt,name=ca_switch_at,json=caSwitchAt,proto3" json:"ca_switch_at,omitempty"`
 	CaPreviousUntil string `protobuf:"bytes,5,opt,name=ca_previous_until,json=caPreviousUntil,proto3" json:"ca_previous_until,omitempty"`
 	// The cluster-wide simulated propagation setting, if one is set.
-	Propagation   *Propagation `protobuf:"bytes,6,opt,name=propagation,proto3" json:"propagation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Propagation *Propagation `protobuf:"bytes,6,opt,name=propagation,proto3" json:"propagation,omitempty"`
+	// The latest domain-key rotation; absent if the cluster never rotated.
+	DomainRotation *DomainRotation `protobuf:"bytes,7,opt,name=domain_rotation,json=domainRotation,proto3" json:"domain_rotation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +1034,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[15]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +1047,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatusResponse) GetNodes() []*NodeStatus {
@@ -877,6 +1092,13 @@ func (x *StatusResponse) GetPropagation() *Propagation {
 	return nil
 }
 
+func (x *StatusResponse) GetDomainRotation() *DomainRotation {
+	if x != nil {
+		return x.DomainRotation
+	}
+	return nil
+}
+
 type SetPropagationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The delay, as a Go duration ("2s"); "0s" turns the mode off on every
@@ -896,7 +1118,7 @@ type SetPropagationRequest struct {
 
 func (x *SetPropagationRequest) Reset() {
 	*x = SetPropagationRequest{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1130,7 @@ func (x *SetPropagationRequest) String() string {
 func (*SetPropagationRequest) ProtoMessage() {}
 
 func (x *SetPropagationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[16]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1143,7 @@ func (x *SetPropagationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPropagationRequest.ProtoReflect.Descriptor instead.
 func (*SetPropagationRequest) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetPropagationRequest) GetDelay() string {
@@ -962,7 +1184,7 @@ type SetPropagationResponse struct {
 
 func (x *SetPropagationResponse) Reset() {
 	*x = SetPropagationResponse{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1196,7 @@ func (x *SetPropagationResponse) String() string {
 func (*SetPropagationResponse) ProtoMessage() {}
 
 func (x *SetPropagationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[17]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1209,7 @@ func (x *SetPropagationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPropagationResponse.ProtoReflect.Descriptor instead.
 func (*SetPropagationResponse) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetPropagationResponse) GetIndex() uint64 {
@@ -1012,7 +1234,7 @@ type Propagation struct {
 
 func (x *Propagation) Reset() {
 	*x = Propagation{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[18]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1246,7 @@ func (x *Propagation) String() string {
 func (*Propagation) ProtoMessage() {}
 
 func (x *Propagation) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[18]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1259,7 @@ func (x *Propagation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
 func (*Propagation) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Propagation) GetDelay() string {
@@ -1106,7 +1328,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[19]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1340,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[19]
+	mi := &file_trent_cluster_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1353,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_trent_cluster_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -1286,7 +1508,27 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x10RotateCAResponse\x12\x1b\n" +
 	"\tca_bundle\x18\x01 \x01(\fR\bcaBundle\x12\x1b\n" +
 	"\tswitch_at\x18\x02 \x01(\tR\bswitchAt\x12\x14\n" +
-	"\x05until\x18\x03 \x01(\tR\x05until\"\xa7\x02\n" +
+	"\x05until\x18\x03 \x01(\tR\x05until\"\x18\n" +
+	"\x16RotateDomainKeyRequest\"W\n" +
+	"\x17RotateDomainKeyResponse\x12<\n" +
+	"\brotation\x18\x01 \x01(\v2 .trent.cluster.v1.DomainRotationR\brotation\"\xb4\x02\n" +
+	"\x0eDomainRotation\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x05R\n" +
+	"generation\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
+	"\n" +
+	"old_key_id\x18\x04 \x01(\tR\boldKeyId\x12\x1c\n" +
+	"\n" +
+	"new_key_id\x18\x05 \x01(\tR\bnewKeyId\x12\x18\n" +
+	"\amembers\x18\x06 \x03(\tR\amembers\x12\x14\n" +
+	"\x05ready\x18\a \x03(\tR\x05ready\x12\x1c\n" +
+	"\trewrapped\x18\b \x01(\x03R\trewrapped\x12\x14\n" +
+	"\x05total\x18\t \x01(\x03R\x05total\x12\x18\n" +
+	"\astarted\x18\n" +
+	" \x01(\tR\astarted\x12\x1a\n" +
+	"\bfinished\x18\v \x01(\tR\bfinished\"\xf2\x02\n" +
 	"\x0eStatusResponse\x122\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1c.trent.cluster.v1.NodeStatusR\x05nodes\x120\n" +
 	"\x04self\x18\x02 \x01(\v2\x1c.trent.cluster.v1.NodeStatusR\x04self\x12 \n" +
@@ -1295,7 +1537,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\fca_switch_at\x18\x04 \x01(\tR\n" +
 	"caSwitchAt\x12*\n" +
 	"\x11ca_previous_until\x18\x05 \x01(\tR\x0fcaPreviousUntil\x12?\n" +
-	"\vpropagation\x18\x06 \x01(\v2\x1d.trent.cluster.v1.PropagationR\vpropagation\"w\n" +
+	"\vpropagation\x18\x06 \x01(\v2\x1d.trent.cluster.v1.PropagationR\vpropagation\x12I\n" +
+	"\x0fdomain_rotation\x18\a \x01(\v2 .trent.cluster.v1.DomainRotationR\x0edomainRotation\"w\n" +
 	"\x15SetPropagationRequest\x12\x14\n" +
 	"\x05delay\x18\x01 \x01(\tR\x05delay\x12\x16\n" +
 	"\x06jitter\x18\x02 \x01(\tR\x06jitter\x12\x1a\n" +
@@ -1327,7 +1570,7 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"gossipAddr\x12$\n" +
 	"\x0ecert_not_after\x18\r \x01(\tR\fcertNotAfter\x123\n" +
 	"\x15simulated_propagation\x18\x0e \x01(\tR\x14simulatedPropagation\x12@\n" +
-	"\x1csimulated_propagation_source\x18\x0f \x01(\tR\x1asimulatedPropagationSource2\x92\x06\n" +
+	"\x1csimulated_propagation_source\x18\x0f \x01(\tR\x1asimulatedPropagationSource2\xfa\x06\n" +
 	"\x0eClusterService\x12f\n" +
 	"\x0fCreateJoinToken\x12(.trent.cluster.v1.CreateJoinTokenRequest\x1a).trent.cluster.v1.CreateJoinTokenResponse\x12E\n" +
 	"\x04Join\x12\x1d.trent.cluster.v1.JoinRequest\x1a\x1e.trent.cluster.v1.JoinResponse\x12N\n" +
@@ -1337,7 +1580,8 @@ const file_trent_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"RemoveNode\x12#.trent.cluster.v1.RemoveNodeRequest\x1a$.trent.cluster.v1.RemoveNodeResponse\x12Q\n" +
 	"\bRotateCA\x12!.trent.cluster.v1.RotateCARequest\x1a\".trent.cluster.v1.RotateCAResponse\x12c\n" +
-	"\x0eSetPropagation\x12'.trent.cluster.v1.SetPropagationRequest\x1a(.trent.cluster.v1.SetPropagationResponse\x12P\n" +
+	"\x0eSetPropagation\x12'.trent.cluster.v1.SetPropagationRequest\x1a(.trent.cluster.v1.SetPropagationResponse\x12f\n" +
+	"\x0fRotateDomainKey\x12(.trent.cluster.v1.RotateDomainKeyRequest\x1a).trent.cluster.v1.RotateDomainKeyResponse\x12P\n" +
 	"\x06Status\x12\x1f.trent.cluster.v1.StatusRequest\x1a .trent.cluster.v1.StatusResponse\"\x03\x90\x02\x01B\xc0\x01\n" +
 	"\x14com.trent.cluster.v1B\fClusterProtoP\x01Z8github.com/trentkms/trent/gen/trent/cluster/v1;clusterv1\xa2\x02\x03TCX\xaa\x02\x10Trent.Cluster.V1\xca\x02\x10Trent\\Cluster\\V1\xe2\x02\x1cTrent\\Cluster\\V1\\GPBMetadata\xea\x02\x12Trent::Cluster::V1b\x06proto3"
 
@@ -1353,7 +1597,7 @@ func file_trent_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_trent_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_trent_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*CreateJoinTokenRequest)(nil),  // 0: trent.cluster.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil), // 1: trent.cluster.v1.CreateJoinTokenResponse
@@ -1370,39 +1614,46 @@ var file_trent_cluster_v1_cluster_proto_goTypes = []any{
 	(*RemoveNodeResponse)(nil),      // 12: trent.cluster.v1.RemoveNodeResponse
 	(*RotateCARequest)(nil),         // 13: trent.cluster.v1.RotateCARequest
 	(*RotateCAResponse)(nil),        // 14: trent.cluster.v1.RotateCAResponse
-	(*StatusResponse)(nil),          // 15: trent.cluster.v1.StatusResponse
-	(*SetPropagationRequest)(nil),   // 16: trent.cluster.v1.SetPropagationRequest
-	(*SetPropagationResponse)(nil),  // 17: trent.cluster.v1.SetPropagationResponse
-	(*Propagation)(nil),             // 18: trent.cluster.v1.Propagation
-	(*NodeStatus)(nil),              // 19: trent.cluster.v1.NodeStatus
+	(*RotateDomainKeyRequest)(nil),  // 15: trent.cluster.v1.RotateDomainKeyRequest
+	(*RotateDomainKeyResponse)(nil), // 16: trent.cluster.v1.RotateDomainKeyResponse
+	(*DomainRotation)(nil),          // 17: trent.cluster.v1.DomainRotation
+	(*StatusResponse)(nil),          // 18: trent.cluster.v1.StatusResponse
+	(*SetPropagationRequest)(nil),   // 19: trent.cluster.v1.SetPropagationRequest
+	(*SetPropagationResponse)(nil),  // 20: trent.cluster.v1.SetPropagationResponse
+	(*Propagation)(nil),             // 21: trent.cluster.v1.Propagation
+	(*NodeStatus)(nil),              // 22: trent.cluster.v1.NodeStatus
 }
 var file_trent_cluster_v1_cluster_proto_depIdxs = []int32{
-	19, // 0: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
-	19, // 1: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
-	18, // 2: trent.cluster.v1.StatusResponse.propagation:type_name -> trent.cluster.v1.Propagation
-	0,  // 3: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
-	2,  // 4: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
-	4,  // 5: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
-	6,  // 6: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
-	8,  // 7: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
-	11, // 8: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
-	13, // 9: trent.cluster.v1.ClusterService.RotateCA:input_type -> trent.cluster.v1.RotateCARequest
-	16, // 10: trent.cluster.v1.ClusterService.SetPropagation:input_type -> trent.cluster.v1.SetPropagationRequest
-	10, // 11: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
-	1,  // 12: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
-	3,  // 13: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
-	5,  // 14: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
-	7,  // 15: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
-	9,  // 16: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
-	12, // 17: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
-	14, // 18: trent.cluster.v1.ClusterService.RotateCA:output_type -> trent.cluster.v1.RotateCAResponse
-	17, // 19: trent.cluster.v1.ClusterService.SetPropagation:output_type -> trent.cluster.v1.SetPropagationResponse
-	15, // 20: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
-	12, // [12:21] is the sub-list for method output_type
-	3,  // [3:12] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	17, // 0: trent.cluster.v1.RotateDomainKeyResponse.rotation:type_name -> trent.cluster.v1.DomainRotation
+	22, // 1: trent.cluster.v1.StatusResponse.nodes:type_name -> trent.cluster.v1.NodeStatus
+	22, // 2: trent.cluster.v1.StatusResponse.self:type_name -> trent.cluster.v1.NodeStatus
+	21, // 3: trent.cluster.v1.StatusResponse.propagation:type_name -> trent.cluster.v1.Propagation
+	17, // 4: trent.cluster.v1.StatusResponse.domain_rotation:type_name -> trent.cluster.v1.DomainRotation
+	0,  // 5: trent.cluster.v1.ClusterService.CreateJoinToken:input_type -> trent.cluster.v1.CreateJoinTokenRequest
+	2,  // 6: trent.cluster.v1.ClusterService.Join:input_type -> trent.cluster.v1.JoinRequest
+	4,  // 7: trent.cluster.v1.ClusterService.Promote:input_type -> trent.cluster.v1.PromoteRequest
+	6,  // 8: trent.cluster.v1.ClusterService.Apply:input_type -> trent.cluster.v1.ApplyRequest
+	8,  // 9: trent.cluster.v1.ClusterService.ReadIndex:input_type -> trent.cluster.v1.ReadIndexRequest
+	11, // 10: trent.cluster.v1.ClusterService.RemoveNode:input_type -> trent.cluster.v1.RemoveNodeRequest
+	13, // 11: trent.cluster.v1.ClusterService.RotateCA:input_type -> trent.cluster.v1.RotateCARequest
+	19, // 12: trent.cluster.v1.ClusterService.SetPropagation:input_type -> trent.cluster.v1.SetPropagationRequest
+	15, // 13: trent.cluster.v1.ClusterService.RotateDomainKey:input_type -> trent.cluster.v1.RotateDomainKeyRequest
+	10, // 14: trent.cluster.v1.ClusterService.Status:input_type -> trent.cluster.v1.StatusRequest
+	1,  // 15: trent.cluster.v1.ClusterService.CreateJoinToken:output_type -> trent.cluster.v1.CreateJoinTokenResponse
+	3,  // 16: trent.cluster.v1.ClusterService.Join:output_type -> trent.cluster.v1.JoinResponse
+	5,  // 17: trent.cluster.v1.ClusterService.Promote:output_type -> trent.cluster.v1.PromoteResponse
+	7,  // 18: trent.cluster.v1.ClusterService.Apply:output_type -> trent.cluster.v1.ApplyResponse
+	9,  // 19: trent.cluster.v1.ClusterService.ReadIndex:output_type -> trent.cluster.v1.ReadIndexResponse
+	12, // 20: trent.cluster.v1.ClusterService.RemoveNode:output_type -> trent.cluster.v1.RemoveNodeResponse
+	14, // 21: trent.cluster.v1.ClusterService.RotateCA:output_type -> trent.cluster.v1.RotateCAResponse
+	20, // 22: trent.cluster.v1.ClusterService.SetPropagation:output_type -> trent.cluster.v1.SetPropagationResponse
+	16, // 23: trent.cluster.v1.ClusterService.RotateDomainKey:output_type -> trent.cluster.v1.RotateDomainKeyResponse
+	18, // 24: trent.cluster.v1.ClusterService.Status:output_type -> trent.cluster.v1.StatusResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_trent_cluster_v1_cluster_proto_init() }
@@ -1416,7 +1667,7 @@ func file_trent_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trent_cluster_v1_cluster_proto_rawDesc), len(file_trent_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -59,6 +59,9 @@ const (
 	// ClusterServiceSetPropagationProcedure is the fully-qualified name of the ClusterService's
 	// SetPropagation RPC.
 	ClusterServiceSetPropagationProcedure = "/trent.cluster.v1.ClusterService/SetPropagation"
+	// ClusterServiceRotateDomainKeyProcedure is the fully-qualified name of the ClusterService's
+	// RotateDomainKey RPC.
+	ClusterServiceRotateDomainKeyProcedure = "/trent.cluster.v1.ClusterService/RotateDomainKey"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/trent.cluster.v1.ClusterService/Status"
 )
@@ -89,6 +92,11 @@ type ClusterServiceClient interface {
 	// propagation delay (docs/eventual-consistency.md); admin only, on the
 	// leader (a follower forwards the command).
 	SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error)
+	// RotateDomainKey starts a domain-key rotation (admin; on the leader, a
+	// follower forwards it): a new domain key made in the leader's HSM goes
+	// to every member, every EKT is re-wrapped under it, and the old key is
+	// destroyed everywhere. Status reports its progress.
+	RotateDomainKey(context.Context, *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -152,6 +160,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("SetPropagation")),
 			connect.WithClientOptions(opts...),
 		),
+		rotateDomainKey: connect.NewClient[v1.RotateDomainKeyRequest, v1.RotateDomainKeyResponse](
+			httpClient,
+			baseURL+ClusterServiceRotateDomainKeyProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("RotateDomainKey")),
+			connect.WithClientOptions(opts...),
+		),
 		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
 			httpClient,
 			baseURL+ClusterServiceStatusProcedure,
@@ -172,6 +186,7 @@ type clusterServiceClient struct {
 	removeNode      *connect.Client[v1.RemoveNodeRequest, v1.RemoveNodeResponse]
 	rotateCA        *connect.Client[v1.RotateCARequest, v1.RotateCAResponse]
 	setPropagation  *connect.Client[v1.SetPropagationRequest, v1.SetPropagationResponse]
+	rotateDomainKey *connect.Client[v1.RotateDomainKeyRequest, v1.RotateDomainKeyResponse]
 	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
 }
 
@@ -247,6 +262,15 @@ func (c *clusterServiceClient) SetPropagation(ctx context.Context, req *v1.SetPr
 	return nil, err
 }
 
+// RotateDomainKey calls trent.cluster.v1.ClusterService.RotateDomainKey.
+func (c *clusterServiceClient) RotateDomainKey(ctx context.Context, req *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error) {
+	response, err := c.rotateDomainKey.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // Status calls trent.cluster.v1.ClusterService.Status.
 func (c *clusterServiceClient) Status(ctx context.Context, req *v1.StatusRequest) (*v1.StatusResponse, error) {
 	response, err := c.status.CallUnary(ctx, connect.NewRequest(req))
@@ -282,6 +306,11 @@ type ClusterServiceHandler interface {
 	// propagation delay (docs/eventual-consistency.md); admin only, on the
 	// leader (a follower forwards the command).
 	SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error)
+	// RotateDomainKey starts a domain-key rotation (admin; on the leader, a
+	// follower forwards it): a new domain key made in the leader's HSM goes
+	// to every member, every EKT is re-wrapped under it, and the old key is
+	// destroyed everywhere. Status reports its progress.
+	RotateDomainKey(context.Context, *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error)
 	// Status reports this node's view of the cluster.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 }
@@ -341,6 +370,12 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("SetPropagation")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceRotateDomainKeyHandler := connect.NewUnaryHandlerSimple(
+		ClusterServiceRotateDomainKeyProcedure,
+		svc.RotateDomainKey,
+		connect.WithSchema(clusterServiceMethods.ByName("RotateDomainKey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	clusterServiceStatusHandler := connect.NewUnaryHandlerSimple(
 		ClusterServiceStatusProcedure,
 		svc.Status,
@@ -366,6 +401,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceRotateCAHandler.ServeHTTP(w, r)
 		case ClusterServiceSetPropagationProcedure:
 			clusterServiceSetPropagationHandler.ServeHTTP(w, r)
+		case ClusterServiceRotateDomainKeyProcedure:
+			clusterServiceRotateDomainKeyHandler.ServeHTTP(w, r)
 		case ClusterServiceStatusProcedure:
 			clusterServiceStatusHandler.ServeHTTP(w, r)
 		default:
@@ -407,6 +444,10 @@ func (UnimplementedClusterServiceHandler) RotateCA(context.Context, *v1.RotateCA
 
 func (UnimplementedClusterServiceHandler) SetPropagation(context.Context, *v1.SetPropagationRequest) (*v1.SetPropagationResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.SetPropagation is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) RotateDomainKey(context.Context, *v1.RotateDomainKeyRequest) (*v1.RotateDomainKeyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trent.cluster.v1.ClusterService.RotateDomainKey is not implemented"))
 }
 
 func (UnimplementedClusterServiceHandler) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
