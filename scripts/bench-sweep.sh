@@ -138,7 +138,7 @@ cp "$tmp/state.tsv" "$state.tsv"
 # One panel per PANEL, a line per LINE; x is log scale when it spans a
 # factor of 100 or more, except for time and memory against grants, where
 # linear growth should read as a straight line.
-awk -F'\t' -v title="trent state curves: fsm snapshot/restore (grants) and follower visibility lag (background writers), $(nproc) cores, $(date -u +%Y-%m-%d)" '
+awk -F'\t' -v title="trent state curves, $(nproc) cores, $(date -u +%Y-%m-%d)" '
 BEGIN { split("#1f5fa8 #c0392b #27ae60 #8e44ad", colour, " ")
   name["time-s"] = "seconds vs grants"; name["us-per-grant"] = "µs per grant vs grants (flat = linear)"
   name["memory-MB"] = "MB vs grants"; name["lag-ms"] = "follower visibility lag, ms, vs writers"
@@ -148,8 +148,8 @@ BEGIN { split("#1f5fa8 #c0392b #27ae60 #8e44ad", colour, " ")
   if (!(($1, $3) in nl)) { line[$1, ++nlines[$1]] = $3; nl[$1, $3] = 0 }
   k = ++nl[$1, $3]; X[$1, $3, k] = $2; Y[$1, $3, k] = $4 }
 function sx(v, lo, hi, lg) { if (lg) { v = log(v < 1 ? 1 : v); lo = log(lo < 1 ? 1 : lo); hi = log(hi) } return 70 + (hi > lo ? (v - lo) / (hi - lo) : 0) * 300 }
-function panel(p, idx,    x0, y0, lo, hi, ymax, lg, j, i, l, c, pts, first, k) {
-  x0 = ((idx - 1) % 2) * 420; y0 = 40 + int((idx - 1) / 2) * 260
+function panel(p, idx,    x0, y0, lo, hi, ymax, lg, j, i, l, c, pts, first, k, lastx) {
+  x0 = ((idx - 1) % 2) * 420; y0 = 60 + int((idx - 1) / 2) * 260
   first = 1; ymax = 0
   for (j = 1; j <= nlines[p]; j++) { l = line[p, j]
     for (i = 1; i <= nl[p, l]; i++) {
@@ -163,19 +163,20 @@ function panel(p, idx,    x0, y0, lo, hi, ymax, lg, j, i, l, c, pts, first, k) {
   printf "<text x=\"70\" y=\"-8\" font-size=\"13\">%s%s</text>\n", (p in name) ? name[p] : p, lg ? " (log x)" : ""
   printf "<rect x=\"70\" y=\"0\" width=\"300\" height=\"180\" fill=\"none\" stroke=\"#999\"/>\n"
   for (k = 0; k <= 4; k++) printf "<text x=\"64\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.4g</text>\n", 180 - k * 45 + 3, ymax * k / 4
+  lastx = -100
   for (j = 1; j <= nlines[p]; j++) { l = line[p, j]; pts = ""
     printf "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"%s\">%s</text>\n", 78, 14 + (j - 1) * 12, colour[j], l
     for (i = 1; i <= nl[p, l]; i++) {
       c = sx(X[p, l, i], lo, hi, lg)
       pts = pts sprintf("%.1f,%.1f ", c, 180 - Y[p, l, i] / ymax * 180)
-      if (j == 1) printf "<text x=\"%.1f\" y=\"194\" font-size=\"9\" text-anchor=\"middle\">%s</text>\n", c, X[p, l, i]
+      if (j == 1 && c - lastx >= 40) { printf "<text x=\"%.1f\" y=\"194\" font-size=\"9\" text-anchor=\"middle\">%s</text>\n", c, X[p, l, i]; lastx = c }
       printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", c, 180 - Y[p, l, i] / ymax * 180, colour[j]
     }
     printf "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"%s\"/>\n", colour[j], pts }
   print "</g>"
 }
 END {
-  printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"840\" height=\"%d\" font-family=\"sans-serif\">\n", 60 + int((panels + 1) / 2) * 260
+  printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"840\" height=\"%d\" font-family=\"sans-serif\">\n", 80 + int((panels + 1) / 2) * 260
   print "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
   printf "<text x=\"20\" y=\"20\" font-size=\"14\">%s</text>\n", title
   for (o = 1; o <= panels; o++) panel(order[o], o)
