@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Grants spread over keys as a busy account would: 100 keys with 10,000
@@ -15,9 +19,9 @@ const (
 	benchGrantsPerKey = 10_000
 )
 
-// buildGrants applies benchKeys keys and their grants through Apply, as
-// replication would, with realistic ids, principals and a constraint.
-func buildGrants(tb testing.TB) *FSM {
+// buildGrants applies keys keys and perKey grants on each through Apply,
+// as replication would, with realistic ids, principals and a constraint.
+func buildGrants(tb testing.TB, keys, perKey int) *FSM {
 	tb.Helper()
 	f := New()
 	idx := uint64(0)
@@ -31,10 +35,10 @@ func buildGrants(tb testing.TB) *FSM {
 			tb.Fatal(r.Err)
 		}
 	}
-	for k := range benchKeys {
+	for k := range keys {
 		keyID := fmt.Sprintf("1234abcd-12ab-34cd-56ef-%012d", k)
 		apply(create(keyID))
-		for g := range benchGrantsPerKey {
+		for g := range perKey {
 			apply(&CreateGrant{MaxGrantsPerKey: 50_000, Grant: Grant{
 				ID:               fmt.Sprintf("%064x", uint64(k)<<32|uint64(g)),
 				KeyID:            keyID,
@@ -63,7 +67,7 @@ func heapInUse() uint64 {
 //	go test -run '^$' -bench MillionGrants -benchtime 3x ./fsm
 func BenchmarkMillionGrants(b *testing.B) {
 	before := heapInUse()
-	f := buildGrants(b)
+	f := buildGrants(b, benchKeys, benchGrantsPerKey)
 	after := heapInUse()
 	n := benchKeys * benchGrantsPerKey
 	var snap bytes.Buffer
@@ -101,6 +105,99 @@ func BenchmarkMillionGrants(b *testing.B) {
 		}
 	})
 	runtime.KeepAlive(f)
+}
+
+// BenchmarkStateSize is the state-size curve of docs/performance.md: for
+// 10k, 100k and 1M grants (10,000 on each key) built through Apply, the
+// time to snapshot the state to a file (Snapshot, Persist, fsync) and to
+// restore a new FSM from that file, the snapshot's size, the live heap of
+// the state and of the restored copy, and the process's peak RSS so far
+// (the build's garbage included, so an upper bound). Each iteration
+// snapshots and restores once; build time is not measured.
+//
+//	go test -run '^$' -bench StateSize -benchtime 1x -timeout 20m ./fsm
+func BenchmarkStateSize(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("grants=%d", n), func(b *testing.B) {
+			base := heapInUse()
+			f := buildGrants(b, n/10_000, 10_000)
+			state := heapInUse() - base
+			path := filepath.Join(b.TempDir(), "snapshot")
+			var snap, restore time.Duration
+			var size int64
+			var restored uint64
+			for b.Loop() {
+				start := time.Now()
+				size = persistTo(b, f, path)
+				snap += time.Since(start)
+				start = time.Now()
+				g := restoreFrom(b, path)
+				restore += time.Since(start)
+				b.StopTimer()
+				restored = heapInUse() - base - state
+				runtime.KeepAlive(g)
+				b.StartTimer()
+			}
+			iters := float64(b.N)
+			b.ReportMetric(snap.Seconds()/iters, "snapshot-s")
+			b.ReportMetric(restore.Seconds()/iters, "restore-s")
+			b.ReportMetric(float64(size)/1e6, "file-MB")
+			b.ReportMetric(float64(state)/1e6, "heap-MB")
+			b.ReportMetric(float64(restored)/1e6, "restored-heap-MB")
+			b.ReportMetric(maxRSS()/1e6, "peak-rss-MB")
+			runtime.KeepAlive(f)
+		})
+	}
+}
+
+// persistTo writes a snapshot of f to path, durably, and returns its size.
+func persistTo(tb testing.TB, f *FSM, path string) int64 {
+	tb.Helper()
+	out, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer out.Close()
+	s, err := f.Snapshot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Persist(out); err != nil {
+		tb.Fatal(err)
+	}
+	if err := out.Sync(); err != nil {
+		tb.Fatal(err)
+	}
+	st, err := out.Stat()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st.Size()
+}
+
+// restoreFrom returns a new FSM restored from the snapshot file at path.
+func restoreFrom(tb testing.TB, path string) *FSM {
+	tb.Helper()
+	in, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer in.Close()
+	g := New()
+	if err := g.Restore(in); err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+// maxRSS is the process's peak resident set in bytes (Linux reports
+// kilobytes), or 0 where getrusage does not say.
+func maxRSS() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) * 1024
 }
 
 // BenchmarkDeleteKey measures the apply of a DeleteKey, which holds the

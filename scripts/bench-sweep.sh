@@ -3,10 +3,15 @@
 # (1-256), versus the number of keys in the state and versus the number of
 # grants on the key, each point a short `trent bench` run. Writes the
 # points as TSV and an SVG report (docs/performance.md shows one).
-# Bounded: about 2-4 minutes with the defaults. Only the node it started is
-# stopped, by PID.
+# Then the state curves, from Go benchmarks: snapshot and restore time,
+# snapshot size and heap versus the number of grants (10k, 100k, 1M; fsm
+# BenchmarkStateSize), and follower visibility lag versus background
+# writers (server BenchmarkVisibilityLag), into OUT-state.svg and .tsv.
+# Bounded: about 2-4 minutes for the first part with the defaults, 2-3
+# for the second (TRENT_SWEEP_STATE=0 skips it, =only runs only it). Only
+# the node it started is stopped, by PID.
 #
-#   scripts/bench-sweep.sh [OUT.svg]    (TRENT_SWEEP_PORT, TRENT_SWEEP_DURATION)
+#   scripts/bench-sweep.sh [OUT.svg]    (TRENT_SWEEP_PORT, TRENT_SWEEP_DURATION, TRENT_SWEEP_STATE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench-sweep.svg}
@@ -20,6 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# encrypt_sweep: the Encrypt curves of one node, into $out and its .tsv.
+encrypt_sweep() {
 go build -tags hashicorpmetrics -o "$tmp/trent" ./cmd/trent
 data="$tmp/data"
 trent() { "$tmp/trent" --data-dir "$data" --endpoint "127.0.0.1:$port" "$@"; }
@@ -98,3 +105,81 @@ END {
   print "</svg>"
 }' "$tmp/points.tsv" >"$out"
 echo "bench-sweep: wrote $out and ${out%.svg}.tsv" >&2
+kill "$node_pid"
+wait "$node_pid" || true
+node_pid=""
+}
+[ "${TRENT_SWEEP_STATE:-1}" = only ] || encrypt_sweep
+[ "${TRENT_SWEEP_STATE:-1}" = 0 ] && exit 0
+
+# State curves. Rows: PANEL X LINE VALUE.
+state="${out%.svg}-state"
+: >"$tmp/state.tsv"
+# metric NAME: the value before " NAME" on a benchmark line on stdin.
+metric() { awk -v m="$1" '{ for (i = 2; i <= NF; i++) if ($i == m) print $(i - 1) }'; }
+go test -run '^$' -bench 'StateSize' -benchtime 1x -timeout 20m ./fsm >"$tmp/state.out"
+grep '^BenchmarkStateSize/' "$tmp/state.out" | while read -r line; do
+  n=$(sed 's/.*grants=\([0-9]*\).*/\1/' <<<"$line")
+  snap=$(metric snapshot-s <<<"$line") rest=$(metric restore-s <<<"$line")
+  printf 'time-s\t%s\tsnapshot\t%s\ntime-s\t%s\trestore\t%s\n' "$n" "$snap" "$n" "$rest"
+  awk -v n="$n" -v s="$snap" -v r="$rest" 'BEGIN { printf "us-per-grant\t%s\tsnapshot\t%.3f\nus-per-grant\t%s\trestore\t%.3f\n", n, s / n * 1e6, n, r / n * 1e6 }'
+  for m in heap-MB restored-heap-MB file-MB peak-rss-MB; do
+    printf 'memory-MB\t%s\t%s\t%s\n' "$n" "${m%-MB}" "$(metric "$m" <<<"$line")"
+  done
+done | tee -a "$tmp/state.tsv"
+go test -tags hashicorpmetrics -run '^$' -bench 'VisibilityLag' -benchtime 300x -timeout 10m ./server >"$tmp/lag.out"
+grep '^BenchmarkVisibilityLag/' "$tmp/lag.out" | while read -r line; do
+  w=$(sed 's/.*writers=\([0-9]*\).*/\1/' <<<"$line")
+  printf 'lag-ms\t%s\tp50\t%s\nlag-ms\t%s\tp99\t%s\nwrites-per-s\t%s\tbackground\t%s\n' "$w" "$(metric p50-ms <<<"$line")" \
+    "$w" "$(metric p99-ms <<<"$line")" "$w" "$(metric writes/s <<<"$line")"
+done | tee -a "$tmp/state.tsv"
+cp "$tmp/state.tsv" "$state.tsv"
+
+# One panel per PANEL, a line per LINE; x is log scale when it spans a
+# factor of 100 or more, except for time and memory against grants, where
+# linear growth should read as a straight line.
+awk -F'\t' -v title="trent state curves, $(nproc) cores, $(date -u +%Y-%m-%d)" '
+BEGIN { split("#1f5fa8 #c0392b #27ae60 #8e44ad", colour, " ")
+  name["time-s"] = "seconds vs grants"; name["us-per-grant"] = "µs per grant vs grants (flat = linear)"
+  name["memory-MB"] = "MB vs grants"; name["lag-ms"] = "follower visibility lag, ms, vs writers"
+  name["writes-per-s"] = "background CreateGrant/s vs writers"
+  linear["time-s"] = 1; linear["memory-MB"] = 1 }
+{ if (!($1 in np)) { order[++panels] = $1; np[$1] = 0 }
+  if (!(($1, $3) in nl)) { line[$1, ++nlines[$1]] = $3; nl[$1, $3] = 0 }
+  k = ++nl[$1, $3]; X[$1, $3, k] = $2; Y[$1, $3, k] = $4 }
+function sx(v, lo, hi, lg) { if (lg) { v = log(v < 1 ? 1 : v); lo = log(lo < 1 ? 1 : lo); hi = log(hi) } return 70 + (hi > lo ? (v - lo) / (hi - lo) : 0) * 300 }
+function panel(p, idx,    x0, y0, lo, hi, ymax, lg, j, i, l, c, pts, first, k, lastx) {
+  x0 = ((idx - 1) % 2) * 420; y0 = 60 + int((idx - 1) / 2) * 260
+  first = 1; ymax = 0
+  for (j = 1; j <= nlines[p]; j++) { l = line[p, j]
+    for (i = 1; i <= nl[p, l]; i++) {
+      if (first || X[p, l, i] < lo) lo = X[p, l, i]
+      if (first || X[p, l, i] > hi) hi = X[p, l, i]
+      if (Y[p, l, i] > ymax) ymax = Y[p, l, i]
+      first = 0 } }
+  if (ymax <= 0) ymax = 1
+  lg = !(p in linear) && (hi >= 100 * (lo < 1 ? 1 : lo))
+  printf "<g transform=\"translate(%d,%d)\">\n", x0, y0
+  printf "<text x=\"70\" y=\"-8\" font-size=\"13\">%s%s</text>\n", (p in name) ? name[p] : p, lg ? " (log x)" : ""
+  printf "<rect x=\"70\" y=\"0\" width=\"300\" height=\"180\" fill=\"none\" stroke=\"#999\"/>\n"
+  for (k = 0; k <= 4; k++) printf "<text x=\"64\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.4g</text>\n", 180 - k * 45 + 3, ymax * k / 4
+  lastx = -100
+  for (j = 1; j <= nlines[p]; j++) { l = line[p, j]; pts = ""
+    printf "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"%s\">%s</text>\n", 78, 14 + (j - 1) * 12, colour[j], l
+    for (i = 1; i <= nl[p, l]; i++) {
+      c = sx(X[p, l, i], lo, hi, lg)
+      pts = pts sprintf("%.1f,%.1f ", c, 180 - Y[p, l, i] / ymax * 180)
+      if (j == 1 && c - lastx >= 40) { printf "<text x=\"%.1f\" y=\"194\" font-size=\"9\" text-anchor=\"middle\">%s</text>\n", c, X[p, l, i]; lastx = c }
+      printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", c, 180 - Y[p, l, i] / ymax * 180, colour[j]
+    }
+    printf "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"%s\"/>\n", colour[j], pts }
+  print "</g>"
+}
+END {
+  printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"840\" height=\"%d\" font-family=\"sans-serif\">\n", 80 + int((panels + 1) / 2) * 260
+  print "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+  printf "<text x=\"20\" y=\"20\" font-size=\"14\">%s</text>\n", title
+  for (o = 1; o <= panels; o++) panel(order[o], o)
+  print "</svg>"
+}' "$state.tsv" >"$state.svg"
+echo "bench-sweep: wrote $state.svg and $state.tsv" >&2

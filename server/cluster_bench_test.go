@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -106,30 +104,6 @@ func BenchmarkClusterReads(b *testing.B) {
 		}
 	}
 	b.Run("VisibilityLag", func(b *testing.B) {
-		leader := kmsVia(c.nodes[0], w)
-		var lags []time.Duration
-		var mu sync.Mutex
-		for b.Loop() {
-			if _, err := leader.UpdateKeyDescription(ctx, &kmsv1.UpdateKeyDescriptionRequest{KeyId: ck.KeyMetadata.KeyId, Description: "x"}); err != nil {
-				b.Fatal(err)
-			}
-			acked := time.Now()
-			idx, _ := strconv.ParseUint(w.last().Get("Trent-Applied-Index"), 10, 64)
-			var wg sync.WaitGroup
-			for _, f := range c.nodes[1:] {
-				wg.Go(func() {
-					if err := f.WaitApplied(ctx, idx); err != nil {
-						b.Error(err)
-					}
-					mu.Lock()
-					lags = append(lags, time.Since(acked))
-					mu.Unlock()
-				})
-			}
-			wg.Wait()
-		}
-		slices.Sort(lags)
-		b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "p99-ms")
+		reportLags(b, visibilityLags(b, c.nodes, w, ck.KeyMetadata.KeyId))
 	})
 }
