@@ -52,6 +52,8 @@ func Run(t *testing.T, open Open) {
 		{"DecryptOAEP", testDecryptOAEP},
 		{"ECDH", testECDH},
 		{"ImportKey", testImportKey},
+		{"RotateDomainKey", testRotateDomainKey},
+		{"RotateRefusals", testRotateRefusals},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
