@@ -111,8 +111,8 @@ type tokenState struct {
 	root       *keySet
 	domains    pkcs11.ObjectHandle
 	domainsSeq uint64
-	// Found by connect, for setup to destroy: objects of no held domain
-	// key (what an interrupted step left).
+	// Found by connect, for setup or reconnectLocked to destroy: objects
+	// of no held domain key (what an interrupted step left).
 	garbage []pkcs11.ObjectHandle
 }
 
@@ -315,12 +315,7 @@ func (h *HSM) setup(st *tokenState, withDomain bool) error {
 		}
 		st.identity = id
 	}
-	// What an interrupted install, import, rotation step or retirement
-	// left (see loadDomains).
-	for _, o := range st.garbage {
-		p.DestroyObject(st.main, o)
-	}
-	st.garbage = nil
+	h.dropGarbage(st)
 	if st.cur == nil && withDomain {
 		dk, err := p.GenerateRandom(st.main, keySize)
 		if err != nil {
@@ -650,6 +645,7 @@ func (h *HSM) reconnectLocked() error {
 	if err != nil {
 		return err
 	}
+	h.dropGarbage(st)
 	h.st = st
 	return nil
 }

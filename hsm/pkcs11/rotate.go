@@ -310,6 +310,17 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 	}
 }
 
+// dropGarbage destroys what loadDomains found of no held key: what an
+// install, import, rotation step or retirement interrupted by a crash or
+// a lost session left. Left in place, a set would clash with the same
+// key installed again. h.mu is held for writing (or st not yet shared).
+func (h *HSM) dropGarbage(st *tokenState) {
+	for _, o := range st.garbage {
+		h.p.DestroyObject(st.main, o)
+	}
+	st.garbage = nil
+}
+
 // discardDomains sends every domain object to st.garbage: an import that
 // did not finish, which the node repeats.
 func (h *HSM) discardDomains(st *tokenState, byID map[[16]byte]*keySet) error {

@@ -323,3 +323,41 @@ func TestRotationDurable(t *testing.T) {
 		roundTrip(t, h, j, ref2, []byte("after the import"))
 	})
 }
+
+// TestRotationReconnect: with two keys held and the MAC root kept apart,
+// a reconnect (the sessions died, and every working copy with them)
+// finds every set again: EKTs under both keys open and the MAC holds.
+func TestRotationReconnect(t *testing.T) {
+	s := softhsmtest.New(t)
+	h := newHSM(t, s, true)
+	mac1, _ := h.MAC(ctx, "grant-token/v1", []byte("m"))
+	first := h.DomainKeyID()
+	old := newKey(t, h, id(1), id(1))
+	for range 2 { // the second rotation leaves the first key as MAC root only
+		next, err := h.NewDomainKey(ctx)
+		if err == nil {
+			err = h.UseDomainKey(ctx, next)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev := h.DomainKeyIDs()[1]; prev == first {
+			old = rewrap(t, h, old, next)
+			retire(t, first, h)
+		}
+	}
+	cur := newKey(t, h, id(2), id(1))
+	roundTrip(t, h, h, old, []byte("cached before"))
+	_, slot, _, _ := h.State()
+	if err := h.Ctx().CloseAllSessions(slot); err != nil {
+		t.Fatal(err)
+	}
+	wantMAC(t, mac1, h)
+	if n := h.Reconnects(); n != 1 {
+		t.Fatalf("%d reconnects, want 1", n)
+	}
+	curID, _ := hsm.EKTDomainKeyID(cur.EKT)
+	wantKeys(t, h, 2, curID)
+	roundTrip(t, h, h, old, []byte("under the held key"))
+	roundTrip(t, h, h, cur, []byte("under the current key"))
+}
