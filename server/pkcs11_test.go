@@ -3,7 +3,9 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -16,6 +18,8 @@ import (
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
 	nodev1 "github.com/trentkms/trent/gen/trent/node/v1"
 	"github.com/trentkms/trent/gen/trent/node/v1/nodev1connect"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/keywrap"
 	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/hsm/pkcs11/softhsmtest"
 	"github.com/trentkms/trent/server"
@@ -46,7 +50,8 @@ func mixedHSMs(t *testing.T) func(*server.Config) {
 // SoftHSMv2 token of their own; they join (the domain key goes soft ->
 // pkcs11 -> pkcs11 as HPKE tokens), and a key created through any node
 // (its EKT made by that node's backend) encrypts there and decrypts on
-// every node.
+// every node. Key material imports through one backend with import
+// parameters (a wrapping key) from the other.
 func TestPKCS11MixedCluster(t *testing.T) {
 	c := startCluster(t, mixedHSMs(t))
 	for i, want := range []string{"soft", "pkcs11", "pkcs11"} {
@@ -70,6 +75,40 @@ func TestPKCS11MixedCluster(t *testing.T) {
 			dec, err := c.kms(t, j).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
 			if err != nil || string(dec.Plaintext) != "mixed backends" {
 				t.Fatalf("key made on node %d: Decrypt on node %d: %v", i+1, j+1, err)
+			}
+		}
+	}
+	// Imported material (Origin EXTERNAL): import parameters from one
+	// backend, the material imported through a node of the other.
+	for _, p := range [][2]int{{1, 0}, {0, 2}} {
+		from, to := kmsVia(c.nodes[p[0]], adminHTTP(t, c.adminDir)), kmsVia(c.nodes[p[1]], adminHTTP(t, c.adminDir))
+		ck, err := from.CreateKey(ctx, &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"})
+		if err != nil {
+			t.Fatalf("CreateKey EXTERNAL via node %d: %v", p[0]+1, err)
+		}
+		params, err := from.GetParametersForImport(ctx, &kmsv1.GetParametersForImportRequest{KeyId: ck.KeyMetadata.KeyId,
+			WrappingAlgorithm: "RSA_AES_KEY_WRAP_SHA_256", WrappingKeySpec: "RSA_2048"})
+		if err != nil {
+			t.Fatalf("GetParametersForImport via node %d: %v", p[0]+1, err)
+		}
+		material, err := keywrap.ForImport(rand.Reader, params.PublicKey, hsm.RsaAesKeyWrapSHA256, bytes.Repeat([]byte{7}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitApplied(t, 10*time.Second, c.nodes[p[0]].AppliedIndex(), c.nodes...)
+		if _, err := to.ImportKeyMaterial(ctx, &kmsv1.ImportKeyMaterialRequest{KeyId: ck.KeyMetadata.KeyId, ImportToken: params.ImportToken,
+			EncryptedKeyMaterial: material, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}); err != nil {
+			t.Fatalf("ImportKeyMaterial via node %d of parameters from node %d: %v", p[1]+1, p[0]+1, err)
+		}
+		enc, err := to.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("imported")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitApplied(t, 10*time.Second, c.nodes[p[1]].AppliedIndex(), c.nodes...)
+		for j := range c.nodes {
+			dec, err := c.kms(t, j).Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
+			if err != nil || string(dec.Plaintext) != "imported" {
+				t.Fatalf("imported key: Decrypt on node %d: %v", j+1, err)
 			}
 		}
 	}

@@ -54,7 +54,8 @@
 // during a rotation the token holds a set per domain key, and the data
 // object trent/domains says which is current, which others are held and
 // which is the MAC root (rotate.go has its format and how an interrupted
-// step is cleaned up).
+// step is cleaned up). It implements [github.com/trentkms/trent/hsm.Importer]
+// for SymmetricDefault material, in soft's formats (import.go).
 //
 // # Where plaintext leaves the token
 //
