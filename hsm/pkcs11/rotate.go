@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/miekg/pkcs11"
@@ -242,6 +243,12 @@ func (h *HSM) loadDomains(st *tokenState) error {
 			return fmt.Errorf("pkcs11: domain key id: %w", err)
 		}
 		ks.dkid = [16]byte(id[:16])
+		if other := byID[ks.dkid]; other != nil { // the same key twice: keep the fuller set
+			if len(other.objects()) >= len(ks.objects()) {
+				ks, other = other, ks
+			}
+			st.garbage = append(st.garbage, other.objects()...)
+		}
 		byID[ks.dkid] = ks
 	}
 	rec, err := h.loadRecord(st)
@@ -292,22 +299,12 @@ func (h *HSM) loadDomains(st *tokenState) error {
 			st.garbage = append(st.garbage, ks.objects()...)
 		}
 	}
-	for _, ks := range append(slices.Collect(mapValues(st.others)), st.cur, st.root) {
+	for _, ks := range append(slices.Collect(maps.Values(st.others)), st.cur, st.root) {
 		if ks.domainWork == 0 {
 			h.workingCopies(st, ks)
 		}
 	}
 	return nil
-}
-
-func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
-	return func(yield func(V) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }
 
 // dropGarbage destroys what loadDomains found of no held key: what an
