@@ -52,6 +52,8 @@ func Run(t *testing.T, open Open) {
 		{"DecryptOAEP", testDecryptOAEP},
 		{"ECDH", testECDH},
 		{"ImportKey", testImportKey},
+		{"RotateDomainKey", testRotateDomainKey},
+		{"RotateRefusals", testRotateRefusals},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -110,7 +112,7 @@ func wantIs(t *testing.T, what string, err, target error) {
 }
 
 // transfer gives to the domain key of from, as a joining node gets it.
-func transfer(t *testing.T, from, to hsm.Backend, info string) {
+func transfer(t testing.TB, from, to hsm.Backend, info string) {
 	t.Helper()
 	token, err := from.ExportDomain(ctx, to.IdentityPublicKey(), []byte(info))
 	if err != nil {
@@ -123,8 +125,8 @@ func transfer(t *testing.T, from, to hsm.Backend, info string) {
 
 // Transfer gives to the domain key of from (ExportDomain, then
 // ImportDomain with the same info), as a joining node gets it; for tests
-// across backends.
-func Transfer(t *testing.T, from, to hsm.Backend, info string) {
+// and benchmarks across backends.
+func Transfer(t testing.TB, from, to hsm.Backend, info string) {
 	t.Helper()
 	transfer(t, from, to, info)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/hsmtest"
 	"github.com/trentkms/trent/hsm/pkcs11"
 	"github.com/trentkms/trent/hsm/pkcs11/softhsmtest"
 	"github.com/trentkms/trent/hsm/soft"
@@ -87,4 +88,39 @@ func itoa(n int) string {
 		return "32"
 	}
 	return "4096"
+}
+
+// BenchmarkRewrapEKT measures RewrapEKT of one EKT to a new domain key,
+// what a rotation's leader does per EKT, on soft and on SoftHSMv2, for an
+// EKT v1 (made by soft) and an EKT v2 (made by pkcs11):
+//
+//	go test -tags pkcs11,hashicorpmetrics -run '^$' -bench RewrapEKT ./hsm/pkcs11
+func BenchmarkRewrapEKT(b *testing.B) {
+	s := softhsmtest.New(b)
+	sh := newSoft(b, true)
+	ph := newHSM(b, s, false)
+	hsmtest.Transfer(b, sh, ph, "bench")
+	refs := map[string]hsm.KeyRef{"v1": newKey(b, sh, id(1), id(1)), "v2": newKey(b, ph, id(2), id(1))}
+	next, err := sh.NewDomainKey(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := sh.ExportDomainKey(ctx, next, ph.IdentityPublicKey(), []byte("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ph.AddDomainKey(ctx, tok, []byte("bench")); err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range []rotatorBackend{sh, ph} {
+		for _, v := range []string{"v1", "v2"} {
+			b.Run(r.Capabilities().Name+"/"+v, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := r.RewrapEKT(ctx, refs[v], next); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

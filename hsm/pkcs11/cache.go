@@ -115,13 +115,24 @@ func (c *handleCache) drop(el *list.Element, destroy []*material) []*material {
 
 // forget drops every version of keyID and returns those to destroy now.
 func (c *handleCache) forget(keyID [16]byte) []*material {
+	return c.forgetIf(func(m *material) bool { return m.key.keyID == keyID })
+}
+
+// forgetDomain drops the material unwrapped from EKTs under the domain
+// key dkid (being destroyed) and returns those to destroy now.
+func (c *handleCache) forgetDomain(dkid [16]byte) []*material {
+	return c.forgetIf(func(m *material) bool { id, _ := hsm.EKTDomainKeyID(m.ekt); return id == dkid })
+}
+
+// forgetIf drops the entries drop selects and returns those to destroy now.
+func (c *handleCache) forgetIf(drop func(*material) bool) []*material {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.forgets++
 	var destroy []*material
 	for el := c.lru.Front(); el != nil; {
 		next := el.Next()
-		if el.Value.(*material).key.keyID == keyID {
+		if drop(el.Value.(*material)) {
 			destroy = c.drop(el, destroy)
 		}
 		el = next

@@ -48,6 +48,15 @@
 // trent/domain is created last: a domain install interrupted half way
 // leaves no trent/domain, and the next start deletes the other pieces.
 //
+// All but trent/identity make up one domain key's set, and each carries
+// the key's id (CKA_ID; trent/escrow, a data object, in CKA_APPLICATION).
+// The backend implements [github.com/trentkms/trent/hsm.DomainRotator]:
+// during a rotation the token holds a set per domain key, and the data
+// object trent/domains says which is current, which others are held and
+// which is the MAC root (rotate.go has its format and how an interrupted
+// step is cleaned up). It implements [github.com/trentkms/trent/hsm.Importer]
+// for SymmetricDefault material, in soft's formats (import.go).
+//
 // # Where plaintext leaves the token
 //
 // The design goal is that key material, domain key and identity key stay

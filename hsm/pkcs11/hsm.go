@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -100,13 +101,19 @@ type tokenState struct {
 	pool chan pkcs11.SessionHandle
 	all  []pkcs11.SessionHandle // main and pool, to close
 
-	identity, domain, ekt, escrowKey, escrow, ektWrap, ektMAC pkcs11.ObjectHandle
-	dkid                                                      [16]byte
-	// Working copies of trent/domain, trent/ekt, trent/ekt-wrap and
-	// trent/ekt-mac as session objects, for the hot paths (see
-	// workingCopies); the token objects themselves where the token
-	// refuses to copy them.
-	domainWork, ektWork, wrapWork, macWork pkcs11.ObjectHandle
+	identity pkcs11.ObjectHandle
+	// The domain keys (see rotate.go): cur is current (nil without a
+	// domain key), others are held beside it, root is the MAC root (cur
+	// until a rotation replaced it). domains is the newest trent/domains
+	// and domainsSeq its sequence number; 0 until a rotation began.
+	cur        *keySet
+	others     map[[16]byte]*keySet
+	root       *keySet
+	domains    pkcs11.ObjectHandle
+	domainsSeq uint64
+	// Found by connect, for setup or reconnectLocked to destroy: objects
+	// of no held domain key (what an interrupted step left).
+	garbage []pkcs11.ObjectHandle
 }
 
 // The PKCS#11 HSM is a Backend.
@@ -224,49 +231,30 @@ func (h *HSM) connect(gen uint64) (_ *tokenState, err error) {
 		}
 		return nil, fmt.Errorf("pkcs11: login to token %q: %w", h.label, err)
 	}
-	for _, o := range []struct {
-		h     *pkcs11.ObjectHandle
-		class uint
-		label string
-	}{
-		{&st.identity, pkcs11.CKO_SECRET_KEY, labelIdentity},
-		{&st.domain, pkcs11.CKO_SECRET_KEY, labelDomain},
-		{&st.ekt, pkcs11.CKO_SECRET_KEY, labelEKT},
-		{&st.escrowKey, pkcs11.CKO_SECRET_KEY, labelEscrowKey},
-		{&st.escrow, pkcs11.CKO_DATA, labelEscrow},
-		{&st.ektWrap, pkcs11.CKO_SECRET_KEY, labelEKTWrap},
-		{&st.ektMAC, pkcs11.CKO_SECRET_KEY, labelEKTMAC},
-	} {
-		if *o.h, err = h.find(st.main, o.class, o.label); err != nil {
-			return nil, err
-		}
+	if st.identity, err = h.find(st.main, pkcs11.CKO_SECRET_KEY, labelIdentity); err != nil {
+		return nil, err
 	}
-	if st.domain != 0 {
-		if st.ekt == 0 || st.escrowKey == 0 || st.escrow == 0 || st.ektWrap == 0 || st.ektMAC == 0 {
-			return nil, fmt.Errorf("pkcs11: token %q has %s but not all of %s, %s, %s, %s, %s",
-				h.label, labelDomain, labelEKT, labelEscrowKey, labelEscrow, labelEKTWrap, labelEKTMAC)
-		}
-		id, err := h.sign(st.main, st.domain, []byte(dkidLabel+"\x01"))
-		if err != nil {
-			return nil, fmt.Errorf("pkcs11: domain key id: %w", err)
-		}
-		st.dkid = [16]byte(id[:16])
-		h.workingCopies(st)
+	if err := h.loadDomains(st); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
 
-// workingCopies makes session copies of trent/domain and trent/ekt
-// (C_CopyObject: still sensitive and never extractable, gone with the
-// session), which MAC, GenerateKey and EKT unwrapping use: SoftHSMv2's
-// file store re-reads a token object from disk and decrypts it on every
-// use, which made an EKT unwrap about five times slower. A token that
-// refuses the copy is used through its token objects.
-func (h *HSM) workingCopies(st *tokenState) {
+// workingCopies makes session copies of a key set's trent/domain,
+// trent/ekt, trent/ekt-wrap and trent/ekt-mac (C_CopyObject: still
+// sensitive and never extractable, gone with the session), which MAC,
+// GenerateKey and EKT unwrapping use: SoftHSMv2's file store re-reads a
+// token object from disk and decrypts it on every use, which made an EKT
+// unwrap about five times slower. A token that refuses the copy is used
+// through its token objects.
+func (h *HSM) workingCopies(st *tokenState, ks *keySet) {
 	for _, c := range []struct {
 		from pkcs11.ObjectHandle
 		to   *pkcs11.ObjectHandle
-	}{{st.domain, &st.domainWork}, {st.ekt, &st.ektWork}, {st.ektWrap, &st.wrapWork}, {st.ektMAC, &st.macWork}} {
+	}{{ks.domain, &ks.domainWork}, {ks.ekt, &ks.ektWork}, {ks.ektWrap, &ks.wrapWork}, {ks.ektMAC, &ks.macWork}} {
+		if c.from == 0 {
+			continue // a MAC root kept apart has no EKT objects
+		}
 		// SoftHSMv2 refuses to make the copy non-private
 		// (CKR_TEMPLATE_INCONSISTENT); other tokens may allow it.
 		o, err := h.p.CopyObject(st.main, c.from, []*pkcs11.Attribute{
@@ -313,8 +301,8 @@ func (h *HSM) find(s pkcs11.SessionHandle, class uint, label string) (pkcs11.Obj
 }
 
 // setup makes sure the token has an identity object, removes what an
-// interrupted domain install left, creates a domain key if asked, and
-// derives the identity public key.
+// interrupted domain install or rotation step left, creates a domain key
+// if asked, and derives the identity public key.
 func (h *HSM) setup(st *tokenState, withDomain bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -327,23 +315,18 @@ func (h *HSM) setup(st *tokenState, withDomain bool) error {
 		}
 		st.identity = id
 	}
-	if st.domain == 0 {
-		for _, o := range []*pkcs11.ObjectHandle{&st.ekt, &st.escrowKey, &st.escrow, &st.ektWrap, &st.ektMAC} {
-			if *o != 0 {
-				p.DestroyObject(st.main, *o)
-				*o = 0
-			}
+	h.dropGarbage(st)
+	if st.cur == nil && withDomain {
+		dk, err := p.GenerateRandom(st.main, keySize)
+		if err != nil {
+			return fmt.Errorf("pkcs11: C_GenerateRandom: %w", err)
 		}
-		if withDomain {
-			dk, err := p.GenerateRandom(st.main, keySize)
-			if err != nil {
-				return fmt.Errorf("pkcs11: C_GenerateRandom: %w", err)
-			}
-			defer clear(dk)
-			if err := h.install(st, dk); err != nil {
-				return err
-			}
+		defer clear(dk)
+		ks, err := h.install(st, dk, true)
+		if err != nil {
+			return err
 		}
+		st.cur, st.root = ks, ks
 	}
 	priv, err := h.identityKey(st)
 	if err != nil {
@@ -364,29 +347,19 @@ func (h *HSM) identityKey(st *tokenState) (hpke.PrivateKey, error) {
 	return soft.IdentityFromSeed(seed)
 }
 
-// install stores dk as the token's domain key objects. h.mu is held for
+// install stores dk as a key set on the token, each object with CKA_ID
+// = its domain key id, and makes its working copies; without withEKT
+// only trent/domain and the escrow (a MAC root kept apart, which never
+// opens an EKT). The caller records the set in st. h.mu is held for
 // writing (or st not yet shared).
-func (h *HSM) install(st *tokenState, dk []byte) (err error) {
+func (h *HSM) install(st *tokenState, dk []byte, withEKT bool) (_ *keySet, err error) {
 	p, s := h.p, st.main
-	ektKey, err := hkdf.Expand(sha256.New, dk, ektLabel, keySize)
+	id, err := hkdf.Expand(sha256.New, dk, dkidLabel, 16)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer clear(ektKey)
-	dkid, err := hkdf.Expand(sha256.New, dk, dkidLabel, 16)
-	if err != nil {
-		return err
-	}
-	wrapKey, err := hkdf.Expand(sha256.New, dk, ektWrapLabel, keySize)
-	if err != nil {
-		return err
-	}
-	defer clear(wrapKey)
-	macKey, err := hkdf.Expand(sha256.New, dk, ektMACLabel, keySize)
-	if err != nil {
-		return err
-	}
-	defer clear(macKey)
+	ks := &keySet{dkid: [16]byte(id)}
+	idAttr := pkcs11.NewAttribute(pkcs11.CKA_ID, id)
 	var created []pkcs11.ObjectHandle
 	defer func() {
 		if err != nil {
@@ -403,47 +376,57 @@ func (h *HSM) install(st *tokenState, dk []byte) (err error) {
 		created = append(created, o)
 		return o, nil
 	}
-	ektUse := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true)}
-	if h.gcmUnwrap {
-		ektUse = append(ektUse, pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true))
+	derived := func(label string) ([]byte, error) { return hkdf.Expand(sha256.New, dk, label, keySize) }
+	if withEKT {
+		ektUse := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true)}
+		if h.gcmUnwrap {
+			ektUse = append(ektUse, pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true))
+		}
+		for _, o := range []struct {
+			h       *pkcs11.ObjectHandle
+			label   string
+			derive  string
+			keyType uint
+			use     []*pkcs11.Attribute
+		}{
+			{&ks.ekt, labelEKT, ektLabel, pkcs11.CKK_AES, ektUse},
+			{&ks.ektWrap, labelEKTWrap, ektWrapLabel, pkcs11.CKK_AES,
+				[]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true)}},
+			{&ks.ektMAC, labelEKTMAC, ektMACLabel, pkcs11.CKK_GENERIC_SECRET, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, true)}},
+		} {
+			k, err := derived(o.derive)
+			if err != nil {
+				return nil, err
+			}
+			*o.h, err = create(o.label, secretTemplate(o.label, o.keyType, true, k, append(o.use, idAttr)...))
+			clear(k)
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
-	ekt, err := create(labelEKT, secretTemplate(labelEKT, pkcs11.CKK_AES, true, ektKey, ektUse...))
+	ks.escrowKey, err = p.GenerateKey(s, mech(pkcs11.CKM_AES_KEY_GEN, nil), secretTemplate(labelEscrowKey, pkcs11.CKK_AES, true, nil,
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, keySize), pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
+		idAttr))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("pkcs11: generating %s: %w", labelEscrowKey, err)
 	}
-	ektWrap, err := create(labelEKTWrap, secretTemplate(labelEKTWrap, pkcs11.CKK_AES, true, wrapKey,
-		pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true)))
+	created = append(created, ks.escrowKey)
+	sealed, err := h.encryptGCM(s, ks.escrowKey, []byte(escrowAAD), dk)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ektMAC, err := create(labelEKTMAC, secretTemplate(labelEKTMAC, pkcs11.CKK_GENERIC_SECRET, true, macKey, pkcs11.NewAttribute(pkcs11.CKA_SIGN, true)))
-	if err != nil {
-		return err
-	}
-	escrowKey, err := p.GenerateKey(s, mech(pkcs11.CKM_AES_KEY_GEN, nil), secretTemplate(labelEscrowKey, pkcs11.CKK_AES, true, nil,
-		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, keySize), pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true)))
-	if err != nil {
-		return fmt.Errorf("pkcs11: generating %s: %w", labelEscrowKey, err)
-	}
-	created = append(created, escrowKey)
-	sealed, err := h.encryptGCM(s, escrowKey, []byte(escrowAAD), dk)
-	if err != nil {
-		return err
-	}
-	escrow, err := create(labelEscrow, append(objectTemplate(pkcs11.CKO_DATA, labelEscrow, true, sealed),
-		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false)))
-	if err != nil {
-		return err
+	// A data object has no CKA_ID: its CKA_APPLICATION is the id in hex.
+	if ks.escrow, err = create(labelEscrow, append(objectTemplate(pkcs11.CKO_DATA, labelEscrow, true, sealed),
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false), pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, hex.EncodeToString(id)))); err != nil {
+		return nil, err
 	}
 	// Last: trent/domain marks the install complete.
-	domain, err := create(labelDomain, secretTemplate(labelDomain, pkcs11.CKK_GENERIC_SECRET, true, dk, pkcs11.NewAttribute(pkcs11.CKA_SIGN, true)))
-	if err != nil {
-		return err
+	if ks.domain, err = create(labelDomain, secretTemplate(labelDomain, pkcs11.CKK_GENERIC_SECRET, true, dk, pkcs11.NewAttribute(pkcs11.CKA_SIGN, true), idAttr)); err != nil {
+		return nil, err
 	}
-	st.ekt, st.escrowKey, st.escrow, st.domain, st.dkid = ekt, escrowKey, escrow, domain, [16]byte(dkid)
-	st.ektWrap, st.ektMAC = ektWrap, ektMAC
-	h.workingCopies(st)
-	return nil
+	h.workingCopies(st, ks)
+	return ks, nil
 }
 
 // objectTemplate is the template of an object; token selects a token
@@ -662,6 +645,7 @@ func (h *HSM) reconnectLocked() error {
 	if err != nil {
 		return err
 	}
+	h.dropGarbage(st)
 	h.st = st
 	return nil
 }
@@ -692,7 +676,10 @@ func (h *HSM) DomainKeyID() [16]byte {
 	if h.closed {
 		return [16]byte{}
 	}
-	return h.st.dkid
+	if h.st.cur == nil {
+		return [16]byte{}
+	}
+	return h.st.cur.dkid
 }
 
 // Close closes the sessions (logging out and destroying every session
@@ -747,43 +734,56 @@ func (h *HSM) GenerateKey(ctx context.Context, spec hsm.KeySpec, keyID, versionI
 	}
 	var ekt []byte
 	err := h.op(ctx, func(st *tokenState, s pkcs11.SessionHandle) error {
-		if st.domain == 0 {
+		if st.cur == nil {
 			return ErrNoDomainKey
 		}
 		h.objMu.Lock()
 		defer h.objMu.Unlock()
-		t := append(objectTemplate(pkcs11.CKO_SECRET_KEY, "", false, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
-			pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, keySize),
-			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true), // to be wrapped, once
-			pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
-		)
-		o, err := h.p.GenerateKey(st.main, mech(pkcs11.CKM_GENERIC_SECRET_KEY_GEN, nil), t)
+		o, err := h.p.GenerateKey(st.main, mech(pkcs11.CKM_GENERIC_SECRET_KEY_GEN, nil),
+			append(wrappableTemplate(nil), pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, keySize)))
 		if err != nil {
 			return err
 		}
 		defer h.p.DestroyObject(st.main, o)
-		wrapped, err := h.p.WrapKey(st.main, mech(pkcs11.CKM_AES_KEY_WRAP, nil), st.wrapWork, o)
-		if err != nil {
-			return err
-		}
-		if len(wrapped) != ektWrapped {
-			return fmt.Errorf("pkcs11: C_WrapKey gave %d bytes, want %d", len(wrapped), ektWrapped)
-		}
-		e := append([]byte{ektWrapVer, byte(spec)}, st.dkid[:]...)
-		e = append(e, wrapped...)
-		tag, err := h.sign(st.main, st.macWork, ektAAD(e, keyID, versionID))
-		if err != nil {
-			return err
-		}
-		ekt = append(e, tag...)
-		return nil
+		ekt, err = h.wrapEKT(st, st.cur, o, spec, keyID, versionID)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ekt, nil
+}
+
+// wrappableTemplate is the template of material to be wrapped once
+// (GenerateKey, RewrapEKT): a sensitive but extractable session generic
+// secret.
+func wrappableTemplate(value []byte) []*pkcs11.Attribute {
+	return append(objectTemplate(pkcs11.CKO_SECRET_KEY, "", false, value),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+	)
+}
+
+// wrapEKT wraps the material object o in the token (CKM_AES_KEY_WRAP,
+// RFC 3394) under ks's trent/ekt-wrap and tags it with its trent/ekt-mac:
+// an EKT v2 (see package soft). h.objMu is held.
+func (h *HSM) wrapEKT(st *tokenState, ks *keySet, o pkcs11.ObjectHandle, spec hsm.KeySpec, keyID, versionID [16]byte) ([]byte, error) {
+	wrapped, err := h.p.WrapKey(st.main, mech(pkcs11.CKM_AES_KEY_WRAP, nil), ks.wrapWork, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(wrapped) != ektWrapped {
+		return nil, fmt.Errorf("pkcs11: C_WrapKey gave %d bytes, want %d", len(wrapped), ektWrapped)
+	}
+	e := append([]byte{ektWrapVer, byte(spec)}, ks.dkid[:]...)
+	e = append(e, wrapped...)
+	tag, err := h.sign(st.main, ks.macWork, ektAAD(e, keyID, versionID))
+	if err != nil {
+		return nil, err
+	}
+	return append(e, tag...), nil
 }
 
 // ektAAD is the additional data of an EKT: header || keyID || versionID.
@@ -808,66 +808,74 @@ func (h *HSM) destroyLocked(st *tokenState, ms ...*material) {
 // or by unwrapping ref.EKT into a session object. The caller passes it to
 // done. EKT failures are hsm.ErrAuthentication.
 func (h *HSM) material(st *tokenState, ref *hsm.KeyRef) (*material, error) {
-	if st.domain == 0 {
+	if st.cur == nil {
 		return nil, ErrNoDomainKey
 	}
 	if m := h.cache.get(ref, st.gen); m != nil {
 		return m, nil
 	}
-	e := ref.EKT
-	if ref.Spec != hsm.SymmetricDefault || len(e) < ektHeaderSize ||
-		e[1] != byte(ref.Spec) || !bytes.Equal(e[2:ektHeaderSize], st.dkid[:]) {
-		return nil, hsm.ErrAuthentication
-	}
 	gen := h.cache.generation()
 	h.objMu.Lock()
 	defer h.objMu.Unlock()
-	var o pkcs11.ObjectHandle
+	o, err := h.unwrap(st, ref, materialTemplate)
+	if err != nil {
+		return nil, err
+	}
+	mat := &material{key: cacheKey{ref.KeyID, ref.VersionID}, spec: ref.Spec, ekt: bytes.Clone(ref.EKT), handle: o, gen: st.gen}
+	h.destroyLocked(st, h.cache.put(mat, gen)...)
+	return mat, nil
+}
+
+// unwrap opens ref.EKT (SymmetricDefault, format v1 or v2) under the held
+// domain key it names into a session object made from template. EKT
+// failures are hsm.ErrAuthentication. h.objMu is held.
+func (h *HSM) unwrap(st *tokenState, ref *hsm.KeyRef, template func(value []byte) []*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
+	e := ref.EKT
+	if ref.Spec != hsm.SymmetricDefault || len(e) < ektHeaderSize || e[1] != byte(ref.Spec) {
+		return 0, hsm.ErrAuthentication
+	}
+	ks := st.held([16]byte(e[2:ektHeaderSize]))
+	if ks == nil {
+		return 0, hsm.ErrAuthentication
+	}
 	switch {
 	case e[0] == ektWrapVer && len(e) == ektWrapSize:
 		// Check the tag, then unwrap in the token.
 		body := e[:ektHeaderSize+ektWrapped]
-		tag, err := h.sign(st.main, st.macWork, ektAAD(body, ref.KeyID, ref.VersionID))
+		tag, err := h.sign(st.main, ks.macWork, ektAAD(body, ref.KeyID, ref.VersionID))
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if !hmac.Equal(tag, e[len(body):]) {
-			return nil, hsm.ErrAuthentication
+			return 0, hsm.ErrAuthentication
 		}
-		o, err = h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_KEY_WRAP, nil), st.wrapWork, e[ektHeaderSize:len(body)], materialTemplate(nil))
+		o, err := h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_KEY_WRAP, nil), ks.wrapWork, e[ektHeaderSize:len(body)], template(nil))
 		if err != nil {
-			return nil, authError(err)
+			return 0, authError(err)
 		}
+		return o, nil
 	case e[0] != ektVersion || len(e) != ektSize:
-		return nil, hsm.ErrAuthentication
+		return 0, hsm.ErrAuthentication
 	case h.gcmUnwrap:
 		aad := ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID)
 		gp := pkcs11.NewGCMParams(e[ektHeaderSize:ektHeaderSize+ivSize], aad, tagSize*8)
-		var err error
-		o, err = h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_GCM, gp), st.ektWork, e[ektHeaderSize+ivSize:], materialTemplate(nil))
+		o, err := h.p.UnwrapKey(st.main, mech(pkcs11.CKM_AES_GCM, gp), ks.ektWork, e[ektHeaderSize+ivSize:], template(nil))
 		gp.Free()
 		if err != nil {
-			return nil, authError(err)
+			return 0, authError(err)
 		}
-	default:
-		aad := ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID)
-		m, err := h.decryptGCM(st.main, st.ektWork, aad, e[ektHeaderSize:])
-		if err != nil {
-			return nil, err
-		}
-		if len(m) != keySize {
-			clear(m)
-			return nil, hsm.ErrAuthentication
-		}
-		o, err = h.p.CreateObject(st.main, materialTemplate(m))
-		clear(m)
-		if err != nil {
-			return nil, err
-		}
+		return o, nil
 	}
-	mat := &material{key: cacheKey{ref.KeyID, ref.VersionID}, spec: ref.Spec, ekt: bytes.Clone(e), handle: o, gen: st.gen}
-	h.destroyLocked(st, h.cache.put(mat, gen)...)
-	return mat, nil
+	aad := ektAAD(e[:ektHeaderSize], ref.KeyID, ref.VersionID)
+	m, err := h.decryptGCM(st.main, ks.ektWork, aad, e[ektHeaderSize:])
+	if err != nil {
+		return 0, err
+	}
+	defer clear(m)
+	if len(m) != keySize {
+		return 0, hsm.ErrAuthentication
+	}
+	return h.p.CreateObject(st.main, template(m))
 }
 
 // done releases material got from h.material.
@@ -941,7 +949,8 @@ func (h *HSM) Forget(ctx context.Context, keyID [16]byte) error {
 
 // MAC returns HMAC-SHA256(K_label, msg) with K_label =
 // HKDF-Expand-SHA256(DK, "trent/mac/v1" || 0x00 || label, 32), the same
-// tag as every backend holding the domain key. K_label is derived in the
+// tag as every backend holding the domain key; DK is the MAC root, the
+// first domain key, which rotations keep. K_label is derived in the
 // token; the HMAC of msg runs in Go.
 func (h *HSM) MAC(ctx context.Context, label string, msg []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
@@ -952,11 +961,11 @@ func (h *HSM) MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 	}
 	var k []byte
 	err := h.op(ctx, func(st *tokenState, s pkcs11.SessionHandle) error {
-		if st.domain == 0 {
+		if st.cur == nil {
 			return ErrNoDomainKey
 		}
 		var err error
-		k, err = h.sign(s, st.domainWork, []byte(macLabel+"\x00"+label+"\x01"))
+		k, err = h.sign(s, st.root.domainWork, []byte(macLabel+"\x00"+label+"\x01"))
 		return err
 	})
 	if err != nil {
@@ -967,8 +976,10 @@ func (h *HSM) MAC(ctx context.Context, label string, msg []byte) ([]byte, error)
 }
 
 // ExportDomain seals the domain key to recipientPub in the soft domain
-// token format v1 (HPKE, DHKEM(X25519)). The token decrypts its escrow
-// copy of DK; the HPKE seal runs in Go and DK is wiped at once.
+// token format v1 (HPKE, DHKEM(X25519)), followed after a rotation began
+// by the MAC root and the other held keys, as soft's ExportDomain. The
+// token decrypts its escrow copies; the HPKE seal runs in Go and the keys
+// are wiped at once.
 func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -978,19 +989,40 @@ func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte
 	}
 	var token []byte
 	err := h.op(ctx, func(st *tokenState, s pkcs11.SessionHandle) error {
-		if st.domain == 0 {
+		if st.cur == nil {
 			return ErrNoDomainKey
 		}
-		attrs, err := h.p.GetAttributeValue(s, st.escrow, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
-		if err != nil {
-			return fmt.Errorf("pkcs11: reading %s: %w", labelEscrow, err)
+		var keys [][]byte
+		defer func() {
+			for _, k := range keys {
+				clear(k)
+			}
+		}()
+		sets := []*keySet{st.cur}
+		if st.root != st.cur {
+			sets = append(sets, st.root)
 		}
-		dk, err := h.decryptGCM(s, st.escrowKey, []byte(escrowAAD), attrs[0].Value)
-		if err != nil {
-			return fmt.Errorf("pkcs11: opening %s: %w", labelEscrow, err)
+		for _, id := range st.otherIDs() {
+			sets = append(sets, st.others[id])
 		}
-		defer clear(dk)
-		token, err = soft.SealDomainToken(recipientPub, dk, info)
+		for _, ks := range sets {
+			dk, err := h.escrowed(s, ks)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, dk)
+		}
+		tok, err := soft.SealDomainToken(recipientPub, keys[0], info)
+		if err != nil {
+			return err
+		}
+		var macRoot []byte
+		held := keys[1:]
+		if st.root != st.cur {
+			macRoot, held = keys[1], keys[2:]
+		}
+		extra, err := soft.SealDomainExtras(recipientPub, macRoot, held, info)
+		token = append(tok, extra...)
 		return err
 	})
 	if err != nil {
@@ -999,27 +1031,48 @@ func (h *HSM) ExportDomain(ctx context.Context, recipientPub []byte, info []byte
 	return token, nil
 }
 
-// ImportDomain opens a domain token made for this backend's identity key
-// and installs the domain key as token objects. The HPKE open runs in Go:
-// the identity private key is derived from trent/identity for it, and the
-// domain key is wiped once installed.
+// escrowed decrypts ks's trent/escrow in the token and returns the
+// domain key; the caller wipes it.
+func (h *HSM) escrowed(s pkcs11.SessionHandle, ks *keySet) ([]byte, error) {
+	attrs, err := h.p.GetAttributeValue(s, ks.escrow, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: reading %s: %w", labelEscrow, err)
+	}
+	dk, err := h.decryptGCM(s, ks.escrowKey, []byte(escrowAAD), attrs[0].Value)
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: opening %s: %w", labelEscrow, err)
+	}
+	return dk, nil
+}
+
+// ImportDomain opens a domain export made for this backend's identity
+// key (soft's or this backend's: the current key, then possibly the MAC
+// root and other held keys) and installs the keys as token objects. The
+// HPKE open runs in Go: the identity private key is derived from
+// trent/identity for it, and the keys are wiped once installed.
 func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error {
 	return h.exclusive(ctx, func(st *tokenState) error {
 		priv, err := h.identityKey(st)
 		if err != nil {
 			return err
 		}
-		dk, dkid, err := soft.OpenDomainToken(priv, token, info)
+		dk, dkid, macRoot, held, err := soft.OpenDomainExport(priv, token, info)
 		if err != nil {
 			return err
 		}
-		defer clear(dk)
-		if st.domain != 0 {
-			if dkid == st.dkid {
+		defer func() {
+			clear(dk)
+			clear(macRoot)
+			for _, k := range held {
+				clear(k)
+			}
+		}()
+		if st.cur != nil {
+			if dkid == st.cur.dkid {
 				return nil
 			}
 			return hsm.ErrDomainMismatch
 		}
-		return h.install(st, dk)
+		return h.installExport(st, dk, macRoot, held)
 	})
 }

@@ -165,7 +165,7 @@ func (h *HSM) ImportDomain(ctx context.Context, token []byte, info []byte) error
 	if h.closed {
 		return ErrClosed
 	}
-	token, ex, err := h.openExtras(token, info)
+	token, ex, err := openExtras(h.identity, token, info)
 	if err != nil {
 		return err
 	}

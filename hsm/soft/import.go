@@ -3,10 +3,12 @@ package soft
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/trentkms/trent/hsm"
@@ -46,8 +48,7 @@ func (h *HSM) GenerateWrappingKey(ctx context.Context, spec hsm.KeySpec, keyID, 
 		return nil, nil, err
 	}
 	defer func(start time.Time) { h.conf.done("GenerateWrappingKey", start, err) }(h.conf.start())
-	bits := rsaBits(spec)
-	if bits == 0 {
+	if rsaBits(spec) == 0 {
 		return nil, nil, fmt.Errorf("soft: wrapping key spec %v: %w", spec, hsm.ErrUnsupported)
 	}
 	h.mu.RLock()
@@ -57,18 +58,11 @@ func (h *HSM) GenerateWrappingKey(ctx context.Context, spec hsm.KeySpec, keyID, 
 		return nil, nil, err
 	}
 	// Generating an RSA-4096 key takes a while: not under h.mu.
-	k, err := rsa.GenerateKey(h.conf.rand(), bits)
-	if err != nil {
-		return nil, nil, fmt.Errorf("soft: generating a wrapping key: %v", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	der, publicKey, err := NewWrappingKey(h.conf.rand(), spec)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer clear(der)
-	if publicKey, err = x509.MarshalPKIXPublicKey(&k.PublicKey); err != nil {
-		return nil, nil, err
-	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if err := h.usable(); err != nil {
@@ -83,6 +77,57 @@ func (h *HSM) GenerateWrappingKey(ctx context.Context, spec hsm.KeySpec, keyID, 
 		return nil, nil, err
 	}
 	return ekt, publicKey, nil
+}
+
+// NewWrappingKey generates an RSA wrapping key pair of spec (Rsa2048,
+// Rsa3072 or Rsa4096) and returns its private key as PKCS#8 DER, which
+// the caller wipes, and its public key as a DER SubjectPublicKeyInfo.
+// Other backends (pkcs11) seal the private key with [SealWrappingKey].
+func NewWrappingKey(rand io.Reader, spec hsm.KeySpec) (der, publicKey []byte, err error) {
+	bits := rsaBits(spec)
+	if bits == 0 {
+		return nil, nil, fmt.Errorf("soft: wrapping key spec %v: %w", spec, hsm.ErrUnsupported)
+	}
+	k, err := rsa.GenerateKey(rand, bits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("soft: generating a wrapping key: %v", err)
+	}
+	if publicKey, err = x509.MarshalPKIXPublicKey(&k.PublicKey); err != nil {
+		return nil, nil, err
+	}
+	if der, err = x509.MarshalPKCS8PrivateKey(k); err != nil {
+		return nil, nil, err
+	}
+	return der, publicKey, nil
+}
+
+// SealWrappingKey returns the EKT of a wrapping private key (PKCS#8 DER)
+// for keyID and wrapID under wk = HKDF-Expand(DK, importWrapLabel, 32) of
+// the domain key dkid, as [HSM.GenerateWrappingKey] makes it, so that a
+// wrapping key another backend (pkcs11) made opens on a soft HSM and the
+// other way round.
+func SealWrappingKey(wk []byte, dkid [16]byte, spec hsm.KeySpec, keyID, wrapID [16]byte, der []byte) ([]byte, error) {
+	return wrapEKT(wk, rand.Reader, dkid, spec, keyID, wrapID, der)
+}
+
+// OpenImported opens the wrapping key wrap under wk (see
+// [SealWrappingKey]) and decrypts encrypted, material wrapped to it
+// under alg, as [HSM.ImportKey] does before it checks the material; the
+// caller wipes it. Every failure is [hsm.ErrAuthentication].
+func OpenImported(wk []byte, dkid [16]byte, wrap hsm.KeyRef, alg hsm.WrappingAlgorithm, encrypted []byte) ([]byte, error) {
+	if rsaBits(wrap.Spec) == 0 || alg.Hash() == 0 {
+		return nil, hsm.ErrAuthentication
+	}
+	der, err := unwrapEKT(wk, dkid, &wrap)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	priv, err := parsePrivateKey(wrap.Spec, der)
+	if err != nil {
+		return nil, hsm.ErrAuthentication // the EKT authenticated: not reached
+	}
+	return unwrapImported(priv.(*rsa.PrivateKey), alg, encrypted)
 }
 
 // ImportKey decrypts imported material with a wrapping key and returns it
@@ -105,16 +150,7 @@ func (h *HSM) ImportKey(ctx context.Context, wrap hsm.KeyRef, alg hsm.WrappingAl
 		return nil, err
 	}
 	defer clear(wk)
-	der, err := unwrapEKT(wk, h.dkid, &wrap)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(der)
-	priv, err := parsePrivateKey(wrap.Spec, der)
-	if err != nil {
-		return nil, hsm.ErrAuthentication // the EKT authenticated: not reached
-	}
-	material, err := unwrapImported(priv.(*rsa.PrivateKey), alg, encrypted)
+	material, err := OpenImported(wk, h.dkid, wrap, alg, encrypted)
 	if err != nil {
 		return nil, err
 	}

@@ -394,25 +394,52 @@ func heldInfo(info []byte) []byte    { return append([]byte("held\x00"), info...
 // appendExtras appends the MAC root's and the other held keys' tokens to
 // a domain export. h.mu must be held.
 func (h *HSM) appendExtras(tok []byte, pk hpke.PublicKey, info []byte) ([]byte, error) {
-	if h.macRoot != nil {
-		mid, err := domainKeyID(h.macRoot)
-		if err != nil {
-			return nil, err
-		}
-		mt, err := sealToken(pk, mid, h.macRoot, macRootInfo(info))
-		if err != nil {
-			return nil, err
-		}
-		tok = append(tok, mt...)
-	}
+	held := make([][]byte, 0, len(h.others))
 	for _, id := range h.otherIDs() {
-		ot, err := sealToken(pk, id, h.others[id], heldInfo(info))
+		held = append(held, h.others[id])
+	}
+	extra, err := sealExtras(pk, h.macRoot, held, info)
+	if err != nil {
+		return nil, err
+	}
+	return append(tok, extra...), nil
+}
+
+// SealDomainExtras returns what a domain export carries after the current
+// key's token (see [HSM.ExportDomain]): a token of macRoot unless it is
+// nil, then one of each held key, in order. Other backends (pkcs11) append
+// it to [SealDomainToken]'s token so that their exports open on a soft HSM
+// and the other way round.
+func SealDomainExtras(recipientPub, macRoot []byte, held [][]byte, info []byte) ([]byte, error) {
+	pk, err := hpke.DHKEM(x25519()).NewPublicKey(recipientPub)
+	if err != nil {
+		return nil, errors.New("soft: invalid recipient public key")
+	}
+	return sealExtras(pk, macRoot, held, info)
+}
+
+func sealExtras(pk hpke.PublicKey, macRoot []byte, held [][]byte, info []byte) ([]byte, error) {
+	var out []byte
+	seal := func(dk, info []byte) error {
+		id, err := domainKeyID(dk)
 		if err != nil {
+			return err
+		}
+		t, err := sealToken(pk, id, dk, info)
+		out = append(out, t...)
+		return err
+	}
+	if macRoot != nil {
+		if err := seal(macRoot, macRootInfo(info)); err != nil {
 			return nil, err
 		}
-		tok = append(tok, ot...)
 	}
-	return tok, nil
+	for _, dk := range held {
+		if err := seal(dk, heldInfo(info)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // extras is what a domain export carries besides the current key.
@@ -428,20 +455,40 @@ func (e *extras) wipe() {
 	}
 }
 
+// OpenDomainExport opens a domain export made for identity with info (a
+// domain token v1 and the extras [SealDomainExtras] makes), as
+// [HSM.ImportDomain] does: the current key and its id, the MAC root (nil
+// when the export has none) and the other held keys. The caller wipes the
+// keys. Every failure wraps [hsm.ErrAuthentication].
+func OpenDomainExport(identity hpke.PrivateKey, token, info []byte) (dk []byte, dkid [16]byte, macRoot []byte, held [][]byte, err error) {
+	token, ex, err := openExtras(identity, token, info)
+	if err != nil {
+		return nil, dkid, nil, nil, err
+	}
+	if dk, dkid, err = OpenDomainToken(identity, token, info); err != nil {
+		ex.wipe()
+		return nil, dkid, nil, nil, err
+	}
+	for _, o := range ex.others {
+		held = append(held, o.dk)
+	}
+	return dk, dkid, ex.macRoot, held, nil
+}
+
 // openExtras splits a domain export into the current key's token and the
 // extras, which it opens. Every failure wraps hsm.ErrAuthentication.
-func (h *HSM) openExtras(token, info []byte) ([]byte, extras, error) {
+func openExtras(identity hpke.PrivateKey, token, info []byte) ([]byte, extras, error) {
 	var ex extras
 	if len(token) <= tokenSize || len(token)%tokenSize != 0 || len(token) > (1+maxHeldKeys)*tokenSize {
 		return token, ex, nil // the single token's own check refuses it
 	}
 	for off := tokenSize; off < len(token); off += tokenSize {
 		t := token[off : off+tokenSize]
-		if root, _, err := OpenDomainToken(h.identity, t, macRootInfo(info)); err == nil && ex.macRoot == nil {
+		if root, _, err := OpenDomainToken(identity, t, macRootInfo(info)); err == nil && ex.macRoot == nil {
 			ex.macRoot = root
 			continue
 		}
-		dk, dkid, err := OpenDomainToken(h.identity, t, heldInfo(info))
+		dk, dkid, err := OpenDomainToken(identity, t, heldInfo(info))
 		if err != nil || len(ex.others) >= maxHeldKeys-1 {
 			clear(dk)
 			ex.wipe()
