@@ -81,15 +81,8 @@ func BenchmarkClusterReads(b *testing.B) {
 	c, admin := benchCluster(b)
 	ctx := context.Background()
 	w := withHeaders(admin)
-	ck, err := kmsVia(c.nodes[0], w).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	idx, _ := strconv.ParseUint(w.last().Get("Trent-Applied-Index"), 10, 64)
-	if err := c.nodes[2].WaitApplied(ctx, idx); err != nil {
-		b.Fatal(err)
-	}
-	req := &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId}
+	keyID := keyOnFollower(b, c, w)
+	req := &kmsv1.DescribeKeyRequest{KeyId: keyID}
 	for _, node := range []struct {
 		name string
 		i    int
@@ -110,7 +103,7 @@ func BenchmarkClusterReads(b *testing.B) {
 		var lags []time.Duration
 		var mu sync.Mutex
 		for b.Loop() {
-			if _, err := leader.UpdateKeyDescription(ctx, &kmsv1.UpdateKeyDescriptionRequest{KeyId: ck.KeyMetadata.KeyId, Description: "x"}); err != nil {
+			if _, err := leader.UpdateKeyDescription(ctx, &kmsv1.UpdateKeyDescriptionRequest{KeyId: keyID, Description: "x"}); err != nil {
 				b.Fatal(err)
 			}
 			acked := time.Now()

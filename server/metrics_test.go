@@ -23,7 +23,7 @@ import (
 )
 
 // scrape fetches url and parses the text exposition format.
-func scrape(t *testing.T, hc *http.Client, url string) map[string]*dto.MetricFamily {
+func scrape(t testing.TB, hc *http.Client, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := hc.Get(url)
 	if err != nil {
