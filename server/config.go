@@ -429,7 +429,7 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr,
 		"serve Prometheus metrics over plain HTTP at http://ADDR/metrics, e.g. 127.0.0.1:7709 (default off; the API port serves /metrics to the admin)")
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof,
-		"serve Go profiles at https://API-ADDR/debug/pprof/ to the admin only, e.g. go tool pprof with the admin's -tls_cert (default off)")
+		"serve Go profiles (CPU, heap, goroutines, trace) at https://API-ADDR/debug/pprof/ to the admin only (default off)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
 		d, err := time.ParseDuration(v)
