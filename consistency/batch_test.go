@@ -105,7 +105,7 @@ func waitPending(t *testing.T, tr *Tracker, n int) {
 func newBatchFixture(t *testing.T) (*fixture, *leader) {
 	t.Helper()
 	l := newLeader()
-	f := newFixture(t, func(c *Config) { c.Reads = l })
+	f := newFixture(t, func(c *Config) { c.Reads = l; c.HedgeAfter = time.Hour })
 	return f, l
 }
 
@@ -196,5 +196,26 @@ func TestAFailedExchangeStillStartsTheQueuedOne(t *testing.T) {
 	f.store.apply(6)
 	if r := <-second; r.err != nil || r.s.AppliedIndex != 6 {
 		t.Fatalf("second read: %+v, %v", r.s, r.err)
+	}
+}
+
+// An exchange that does not end (a leader gone silent) holds the reads
+// queued behind it for HedgeAfter, not for its timeout: then the queued
+// refresh starts anyway, and still after every read it serves began.
+func TestAStuckExchangeDoesNotHoldBackTheNext(t *testing.T) {
+	l := newLeader()
+	f := newFixture(t, func(c *Config) { c.Reads = l; c.HedgeAfter = time.Nanosecond })
+	first := linearizable(f.tr)
+	stuck := l.next(t)
+	f.clock.Advance(time.Millisecond)
+	second := linearizable(f.tr)
+	l.next(t).reply <- 9 // the hedge, while the first exchange is still in flight
+	f.store.apply(9)
+	if r := <-second; r.err != nil || r.s.AppliedIndex != 9 {
+		t.Fatalf("second read: %+v, %v", r.s, r.err)
+	}
+	stuck.reply <- 5
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
 	}
 }

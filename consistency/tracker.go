@@ -39,6 +39,11 @@ type Config struct {
 	// WaitTimeout bounds how long a read waits for a refresh or for its
 	// minimum index before it is refused; zero means 1s.
 	WaitTimeout time.Duration
+	// HedgeAfter is how long a queued refresh waits for the read index
+	// exchange in progress to end before it starts anyway (an exchange
+	// stuck on a leader that went silent must not hold every read until
+	// it times out); zero means 100ms.
+	HedgeAfter time.Duration
 	// Now is a monotonic clock; nil means time.Now (whose readings carry
 	// the monotonic clock).
 	Now func() time.Time
@@ -108,10 +113,10 @@ type Tracker struct {
 	mu sync.Mutex
 	// flight is the latest refresh started, until it completes.
 	flight *flight
-	// asking: a refresh's read index exchange is in progress. At most one
-	// is: a refresh needed meanwhile is queued in next, and all that
-	// arrive until the exchange ends share it (see refresh).
-	asking bool
+	// asking counts the read index exchanges in progress: a refresh
+	// needed meanwhile is queued in next, and all that arrive until an
+	// exchange ends (or HedgeAfter passes) share it (see refresh).
+	asking int
 	next   *flight
 	lost   bool // the background refresh is failing (for logging transitions)
 
@@ -135,8 +140,9 @@ type refreshed struct {
 
 // flight is one refresh: a read index exchange and the wait for it.
 type flight struct {
-	t0      int64 // when it started, ns since epoch; set when it starts
-	waiters int   // callers waiting on it; guarded by Tracker.mu
+	t0      int64       // when it started, ns since epoch; set when it starts
+	waiters int         // callers waiting on it; guarded by Tracker.mu
+	hedge   *time.Timer // while queued: starts it after HedgeAfter
 	done    chan struct{}
 	err     error
 }
@@ -154,6 +160,9 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = time.Second
+	}
+	if cfg.HedgeAfter <= 0 {
+		cfg.HedgeAfter = 100 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -249,14 +258,19 @@ func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, t.s
 // before they did. So a node asks the leader at most once at a time, and
 // concurrent linearizable reads cost one exchange per round trip, not one
 // each, while each is still served by an exchange that began after it.
+// A queued refresh also starts once it has waited HedgeAfter, so that an
+// exchange stuck on a silent leader delays reads by that much at most,
+// not by its timeout; the node then asks again at most once per HedgeAfter.
 func (t *Tracker) refresh(ctx context.Context, need int64) error {
 	t.mu.Lock()
 	f := t.flight
 	switch {
 	case f != nil && f.t0 >= need:
-	case t.asking:
+	case t.asking > 0:
 		if t.next == nil {
-			t.next = &flight{done: make(chan struct{})}
+			n := &flight{done: make(chan struct{})}
+			n.hedge = time.AfterFunc(t.cfg.HedgeAfter, func() { t.startQueued(n) })
+			t.next = n
 		}
 		f = t.next
 	default:
@@ -277,8 +291,18 @@ func (t *Tracker) refresh(ctx context.Context, need int64) error {
 func (t *Tracker) start(f *flight) {
 	f.t0 = t.since()
 	t.flight = f
-	t.asking = true
+	t.asking++
 	go t.fly(f)
+}
+
+// startQueued starts n if it is still the queued refresh.
+func (t *Tracker) startQueued(n *flight) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next == n {
+		t.next = nil
+		t.start(n)
+	}
 }
 
 // fly runs one refresh. It does not use a caller's context: others may be
@@ -289,8 +313,9 @@ func (t *Tracker) fly(f *flight) {
 	defer cancel()
 	idx, err := t.cfg.Reads.ReadIndex(ctx)
 	t.mu.Lock()
-	t.asking = false
+	t.asking--
 	if n := t.next; n != nil {
+		n.hedge.Stop()
 		t.next = nil
 		t.start(n)
 	}
