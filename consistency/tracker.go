@@ -39,6 +39,11 @@ type Config struct {
 	// WaitTimeout bounds how long a read waits for a refresh or for its
 	// minimum index before it is refused; zero means 1s.
 	WaitTimeout time.Duration
+	// HedgeAfter is how long a queued refresh waits for the read index
+	// exchange in progress to end before it starts anyway (an exchange
+	// stuck on a leader that went silent must not hold every read until
+	// it times out); zero means 100ms.
+	HedgeAfter time.Duration
 	// Now is a monotonic clock; nil means time.Now (whose readings carry
 	// the monotonic clock).
 	Now func() time.Time
@@ -105,8 +110,14 @@ type Tracker struct {
 	bound   atomic.Int64
 	rebound chan struct{}
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// flight is the latest refresh started, until it completes.
 	flight *flight
+	// asking counts the read index exchanges in progress: a refresh
+	// needed meanwhile is queued in next, and all that arrive until an
+	// exchange ends (or HedgeAfter passes) share it (see refresh).
+	asking int
+	next   *flight
 	lost   bool // the background refresh is failing (for logging transitions)
 
 	// history holds the last refreshes, for reads from a delayed view:
@@ -129,8 +140,9 @@ type refreshed struct {
 
 // flight is one refresh: a read index exchange and the wait for it.
 type flight struct {
-	t0      int64 // when it started, ns since epoch
-	waiters int   // callers waiting on it; guarded by Tracker.mu
+	t0      int64       // when it started, ns since epoch; set when it starts
+	waiters int         // callers waiting on it; guarded by Tracker.mu
+	hedge   *time.Timer // while queued: starts it after HedgeAfter
 	done    chan struct{}
 	err     error
 }
@@ -148,6 +160,9 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = time.Second
+	}
+	if cfg.HedgeAfter <= 0 {
+		cfg.HedgeAfter = 100 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -232,14 +247,35 @@ func (t *Tracker) noteRefresh(err error) {
 func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, t.since()) }
 
 // refresh waits for a refresh that started at or after need (ns since
-// epoch), joining one in flight when it qualifies.
+// epoch).
+//
+// It joins the latest refresh if that started at or after need. Otherwise
+// it starts one, unless a read index exchange is in progress: then it
+// joins the refresh queued to start when that exchange ends, which every
+// caller arriving meanwhile shares. A queued refresh notes its t0 only
+// when it starts, after all of its callers arrived, so it qualifies for
+// each of them; the exchange in progress does not, as it may have begun
+// before they did. So a node asks the leader at most once at a time, and
+// concurrent linearizable reads cost one exchange per round trip, not one
+// each, while each is still served by an exchange that began after it.
+// A queued refresh also starts once it has waited HedgeAfter, so that an
+// exchange stuck on a silent leader delays reads by that much at most,
+// not by its timeout; the node then asks again at most once per HedgeAfter.
 func (t *Tracker) refresh(ctx context.Context, need int64) error {
 	t.mu.Lock()
 	f := t.flight
-	if f == nil || f.t0 < need {
-		f = &flight{t0: t.since(), done: make(chan struct{})}
-		t.flight = f
-		go t.fly(f)
+	switch {
+	case f != nil && f.t0 >= need:
+	case t.asking > 0:
+		if t.next == nil {
+			n := &flight{done: make(chan struct{})}
+			n.hedge = time.AfterFunc(t.cfg.HedgeAfter, func() { t.startQueued(n) })
+			t.next = n
+		}
+		f = t.next
+	default:
+		f = &flight{done: make(chan struct{})}
+		t.start(f)
 	}
 	f.waiters++
 	t.mu.Unlock()
@@ -251,12 +287,39 @@ func (t *Tracker) refresh(ctx context.Context, need int64) error {
 	}
 }
 
+// start starts f now; t.mu is held.
+func (t *Tracker) start(f *flight) {
+	f.t0 = t.since()
+	t.flight = f
+	t.asking++
+	go t.fly(f)
+}
+
+// startQueued starts n if it is still the queued refresh.
+func (t *Tracker) startQueued(n *flight) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next == n {
+		t.next = nil
+		t.start(n)
+	}
+}
+
 // fly runs one refresh. It does not use a caller's context: others may be
-// waiting on it.
+// waiting on it. Once its exchange ends it starts the queued refresh, if
+// any, and then waits for the local state to apply the index.
 func (t *Tracker) fly(f *flight) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.RefreshTimeout)
 	defer cancel()
 	idx, err := t.cfg.Reads.ReadIndex(ctx)
+	t.mu.Lock()
+	t.asking--
+	if n := t.next; n != nil {
+		n.hedge.Stop()
+		t.next = nil
+		t.start(n)
+	}
+	t.mu.Unlock()
 	if err == nil {
 		err = t.cfg.Store.WaitApplied(ctx, idx)
 	}
@@ -274,13 +337,15 @@ func (t *Tracker) fly(f *flight) {
 			}
 		}
 	}
-	f.err = err
-	close(f.done)
+	// Forget f before its callers learn the outcome, so that none of
+	// theirs joins it after it ended.
 	t.mu.Lock()
 	if t.flight == f {
 		t.flight = nil
 	}
 	t.mu.Unlock()
+	f.err = err
+	close(f.done)
 }
 
 // Admit decides whether a call may be served under r, waiting briefly for

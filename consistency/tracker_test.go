@@ -319,32 +319,6 @@ func (t *Tracker) waiters() int {
 	return t.flight.waiters
 }
 
-func TestLinearizableDoesNotJoinARefreshThatStartedEarlier(t *testing.T) {
-	f := newFixture(t, nil)
-	gate, entered := make(chan struct{}), make(chan struct{})
-	f.reads.mu.Lock()
-	f.reads.gate, f.reads.entered = gate, entered
-	f.reads.mu.Unlock()
-
-	first := make(chan error, 1)
-	go func() { _, err := f.tr.Admit(context.Background(), Request{Mode: Linearizable}); first <- err }()
-	<-entered // the first barrier is in flight
-	f.clock.Advance(time.Millisecond)
-	second := make(chan error, 1)
-	go func() { _, err := f.tr.Admit(context.Background(), Request{Mode: Linearizable}); second <- err }()
-	<-entered // the second read started its own barrier
-	close(gate)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-second; err != nil {
-		t.Fatal(err)
-	}
-	if n := f.reads.count(); n != 2 {
-		t.Fatalf("%d read index calls, want 2", n)
-	}
-}
-
 func TestConcurrentLinearizableReadsShareABarrier(t *testing.T) {
 	f := newFixture(t, nil)
 	gate, entered := make(chan struct{}), make(chan struct{}, 8)

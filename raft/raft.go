@@ -133,6 +133,9 @@ type Node struct {
 	id        string
 	addr      string
 	observer  Observer
+	// reads shares leadership confirmations among concurrent ReadIndex
+	// calls (readindex.go).
+	reads sharedConfirm
 }
 
 // Open starts a raft node on the data in cfg.Dir, creating it if needed.
@@ -180,8 +183,10 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
-	return &Node{raft: r, store: store, watched: watched, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
-		observer: cfg.Observer}, nil
+	n := &Node{raft: r, store: store, watched: watched, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
+		observer: cfg.Observer}
+	n.reads.confirm = n.confirmRead
+	return n, nil
 }
 
 // undoStack is a start-up's cleanup: each step that acquires something
@@ -361,7 +366,8 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 // ReadIndex returns an index that a linearizable read must wait for: the
 // leader's commit index, captured before a quorum confirms leadership (the
 // order matters; see reference/stack.md 1.7). Only the leader answers;
-// others return ErrNotLeader.
+// others return ErrNotLeader. Concurrent calls share confirmations, each
+// answered by one that started after it (readindex.go).
 //
 // The state machine never sees raft's own no-op and barrier entries, so a
 // commit index that points at one (as it does right after an election)
@@ -375,19 +381,23 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := n.termCommitted(ctx); err != nil {
 		return 0, err
 	}
-	idx := n.raft.CommitIndex()
-	f := n.raft.VerifyLeader()
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return 0, mapErr(err)
-		}
-		return n.visibleIndex(idx), nil
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	return n.reads.do(ctx)
+}
+
+// confirmRead is one confirmation for ReadIndex: the commit index, then a
+// quorum's confirmation that this node still leads. A caller checked that
+// the term it leads in has an entry of its own committed; if the term
+// moved on since, the commit index may again lag (see termCommitted), and
+// the caller is told to retry.
+func (n *Node) confirmRead() (uint64, error) {
+	if n.readyTerm.Load() < n.raft.CurrentTerm() {
+		return 0, ErrNotLeader
 	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, mapErr(err)
+	}
+	return n.visibleIndex(idx), nil
 }
 
 // termCommitted returns once this leader has committed an entry of its

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
@@ -79,15 +78,8 @@ func BenchmarkClusterReads(b *testing.B) {
 	c, admin := benchCluster(b)
 	ctx := context.Background()
 	w := withHeaders(admin)
-	ck, err := kmsVia(c.nodes[0], w).CreateKey(ctx, &kmsv1.CreateKeyRequest{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	idx, _ := strconv.ParseUint(w.last().Get("Trent-Applied-Index"), 10, 64)
-	if err := c.nodes[2].WaitApplied(ctx, idx); err != nil {
-		b.Fatal(err)
-	}
-	req := &kmsv1.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId}
+	keyID := keyOnFollower(b, c, w)
+	req := &kmsv1.DescribeKeyRequest{KeyId: keyID}
 	for _, node := range []struct {
 		name string
 		i    int
@@ -104,6 +96,6 @@ func BenchmarkClusterReads(b *testing.B) {
 		}
 	}
 	b.Run("VisibilityLag", func(b *testing.B) {
-		reportLags(b, visibilityLags(b, c.nodes, w, ck.KeyMetadata.KeyId))
+		reportLags(b, visibilityLags(b, c.nodes, w, keyID))
 	})
 }

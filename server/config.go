@@ -130,6 +130,11 @@ type Config struct {
 	// network. Empty means no such listener: the API listener serves
 	// /metrics to the admin either way.
 	MetricsAddr string `json:"metrics_addr"`
+	// Pprof serves the Go runtime's profiles (CPU, heap, goroutines,
+	// execution trace) at /debug/pprof/ on the API listener, to the admin
+	// account's root only, each one recorded in the audit trail (pprof.go).
+	// Off by default.
+	Pprof bool `json:"pprof"`
 	// AuditDir holds the audit log; empty means DataDir/audit.
 	AuditDir string `json:"audit_dir"`
 	// AuditSyncInterval, when positive, answers calls once their audit
@@ -423,6 +428,8 @@ func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (one JSON object a line)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr,
 		"serve Prometheus metrics over plain HTTP at http://ADDR/metrics, e.g. 127.0.0.1:7709 (default off; the API port serves /metrics to the admin)")
+	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof,
+		"serve Go profiles (CPU, heap, goroutines, trace) at https://API-ADDR/debug/pprof/ to the admin only (default off)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", cfg.AuditDir, "directory of the audit log (default DATA-DIR/audit)")
 	fs.Func("audit-sync-interval", "answer calls once their audit records are written and fsync at most this long after, e.g. 10ms (default 0: fsync before answering)", func(v string) error {
 		d, err := time.ParseDuration(v)

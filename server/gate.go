@@ -539,7 +539,8 @@ func operationOf(r *http.Request, p policy) (op, protocol string) {
 		op = op[strings.LastIndexByte(op, '.')+1:]
 	default:
 		protocol = protocolOf(r)
-		op = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		p := strings.TrimSuffix(r.URL.Path, "/") // a subtree's index names the subtree: "pprof"
+		op = p[strings.LastIndexByte(p, '/')+1:]
 	}
 	if len(op) > 128 { // the caller's text
 		op = op[:128]

@@ -23,7 +23,7 @@ import (
 )
 
 // scrape fetches url and parses the text exposition format.
-func scrape(t *testing.T, hc *http.Client, url string) map[string]*dto.MetricFamily {
+func scrape(t testing.TB, hc *http.Client, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := hc.Get(url)
 	if err != nil {
@@ -211,6 +211,27 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 	}
 }
 
+// nonAdmin is a caller an admin-only route refuses, and how.
+type nonAdmin struct {
+	name   string
+	hc     *http.Client
+	status int
+	typ    string
+}
+
+// nonAdmins are the callers that admin-only routes (/metrics,
+// /debug/pprof/) refuse: an IAM user of the admin account, a cluster
+// node, and a client without a certificate.
+func nonAdmins(t *testing.T, s *server.Server, dir string) []nonAdmin {
+	t.Helper()
+	user := clientForPrincipal(t, s, dir, "arn:aws:iam::"+testAccount+":user/not-the-admin")
+	return []nonAdmin{
+		{"IAM user of the admin account", user, http.StatusForbidden, "AccessDeniedException"},
+		{"cluster node", nodeHTTP(t, dir), http.StatusUnauthorized, "UnrecognizedClientException"},
+		{"no certificate", noCertHTTP(t, dir), http.StatusUnauthorized, "UnrecognizedClientException"},
+	}
+}
+
 // TestMetricsOnTheAPIPortAreForTheAdmin: /metrics on the API listener
 // answers the admin account's root, and refuses every other caller.
 func TestMetricsOnTheAPIPortAreForTheAdmin(t *testing.T) {
@@ -222,17 +243,7 @@ func TestMetricsOnTheAPIPortAreForTheAdmin(t *testing.T) {
 	if fams["trent_keys"] == nil || fams["trent_raft_term"] == nil {
 		t.Fatalf("the admin's scrape lacks the node's metrics: %d families", len(fams))
 	}
-	user := clientForPrincipal(t, s, dir, "arn:aws:iam::"+testAccount+":user/metrics-reader")
-	for _, tc := range []struct {
-		name   string
-		hc     *http.Client
-		status int
-		typ    string
-	}{
-		{"IAM user of the admin account", user, http.StatusForbidden, "AccessDeniedException"},
-		{"cluster node", nodeHTTP(t, dir), http.StatusUnauthorized, "UnrecognizedClientException"},
-		{"no certificate", noCertHTTP(t, dir), http.StatusUnauthorized, "UnrecognizedClientException"},
-	} {
+	for _, tc := range nonAdmins(t, s, dir) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := tc.hc.Get(url)
 			if err != nil {

@@ -397,6 +397,9 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 		g.handle(metricsPath, metricsPolicy(), s.metrics.Handler())
 	}
 	g.handle(snapshotPath, snapshotPolicy(), http.HandlerFunc(s.serveSnapshot))
+	if s.cfg.Pprof {
+		g.handle(pprofPath, pprofPolicy(), http.HandlerFunc(servePprof))
+	}
 	aws := awsPolicy()
 	awsEndpoint = &lateHandler{}
 	g.handle("/", aws, awsEndpoint)
