@@ -104,6 +104,11 @@ var definite = map[string]bool{
 	wire.InvalidGrantToken: true, wire.InvalidGrantId: true, wire.InvalidKeyUsage: true,
 	wire.KMSInvalidState: true, wire.LimitExceeded: true, wire.NotFound: true,
 	wire.Validation: true, wire.UnsupportedOperation: true, wire.UnrecognizedClient: true,
+	// Refusals the state machine decides at apply time: an on-demand
+	// rotation within 20 minutes of an automatic one, a CA rotation in its
+	// overlap, a concurrent import (ConflictException); material that is
+	// not the key's; a bad tag or policy.
+	wire.Conflict: true, wire.IncorrectKeyMaterial: true, wire.Tag: true, wire.MalformedPolicyDocument: true,
 	"invalid_argument": true, "permission_denied": true, "not_found": true, "unauthenticated": true,
 }
 

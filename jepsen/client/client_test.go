@@ -29,6 +29,7 @@ func TestOutcome(t *testing.T) {
 	}{
 		{"success", nil, true, history.Ok},
 		{"definite refusal of a write", wireError(connect.CodeNotFound, "NotFoundException"), true, history.Fail},
+		{"refused at apply time: an automatic rotation is near", wireError(connect.CodeFailedPrecondition, "ConflictException"), true, history.Fail},
 		{"disabled key", wireError(connect.CodeFailedPrecondition, "DisabledException"), true, history.Fail},
 		{"write may have applied", wireError(connect.CodeUnavailable, "DependencyTimeoutException"), true, history.Info},
 		{"write timed out", fmt.Errorf("call: %w", context.DeadlineExceeded), true, history.Info},
