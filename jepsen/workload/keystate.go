@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	kmsv1 "github.com/trentkms/trent/gen/trent/kms/v1"
@@ -57,12 +58,23 @@ func (k *KeyState) Step(ctx context.Context, e *Env, w *Worker) {
 }
 
 // Final implements Workload: it enables every key, so that every
-// acknowledged ciphertext can be decrypted.
+// acknowledged ciphertext can be decrypted. A DisableKey whose caller gave
+// up when the chaos ended (an unknown outcome) may still apply after the
+// EnableKey, so Final reads each key back linearizably and enables it
+// again until it reads enabled.
 func (k *KeyState) Final(ctx context.Context, e *Env, w *Worker) {
 	for _, key := range e.Keys() {
-		retry(ctx, 20*time.Second, len(e.Admin), 0, func(node int) history.Op {
-			return k.set(ctx, e, w, node, key, true)
-		})
+		deadline := time.Now().Add(20 * time.Second)
+		for i := 0; ; i++ {
+			retry(ctx, time.Until(deadline), len(e.Admin), i, func(node int) history.Op {
+				return k.set(ctx, e, w, node, key, true)
+			})
+			d := k.describe(ctx, e, w, i%len(e.Admin), key, history.ModeLinearizable)
+			if d.Type == history.Ok && strings.HasPrefix(d.Result, checker.ResultEnabled+":") ||
+				time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+		}
 	}
 }
 
@@ -92,8 +104,8 @@ func (k *KeyState) rotate(ctx context.Context, e *Env, w *Worker, node int, key 
 	})
 }
 
-func (k *KeyState) describe(ctx context.Context, e *Env, w *Worker, node int, key, mode string) {
-	e.do(ctx, w, node, checker.FDescribe, key, "", mode, false, func(ctx context.Context) (string, client.Meta, error) {
+func (k *KeyState) describe(ctx context.Context, e *Env, w *Worker, node int, key, mode string) history.Op {
+	return e.do(ctx, w, node, checker.FDescribe, key, "", mode, false, func(ctx context.Context) (string, client.Meta, error) {
 		return e.describe(ctx, node, key, mode)
 	})
 }
