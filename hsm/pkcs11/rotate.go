@@ -148,6 +148,18 @@ func (st *tokenState) held(dkid [16]byte) *keySet {
 	return st.others[dkid]
 }
 
+// heldKey is held for an operation that needs the key set dkid: it
+// refuses when the token has no domain key, or does not hold dkid.
+func (st *tokenState) heldKey(dkid [16]byte) (*keySet, error) {
+	if st.cur == nil {
+		return nil, ErrNoDomainKey
+	}
+	if ks := st.held(dkid); ks != nil {
+		return ks, nil
+	}
+	return nil, notHeld(dkid)
+}
+
 // otherIDs returns the ids of the keys held beside the current one, sorted.
 func (st *tokenState) otherIDs() [][16]byte {
 	ids := make([][16]byte, 0, len(st.others))
@@ -562,12 +574,9 @@ func (h *HSM) NewDomainKey(ctx context.Context) ([16]byte, error) {
 func (h *HSM) ExportDomainKey(ctx context.Context, dkid [16]byte, recipientPub, info []byte) ([]byte, error) {
 	var token []byte
 	err := h.op(ctx, func(st *tokenState, s pkcs11.SessionHandle) error {
-		if st.cur == nil {
-			return ErrNoDomainKey
-		}
-		ks := st.held(dkid)
-		if ks == nil {
-			return notHeld(dkid)
+		ks, err := st.heldKey(dkid)
+		if err != nil {
+			return err
 		}
 		dk, err := h.escrowed(s, ks)
 		if err != nil {
@@ -646,15 +655,11 @@ func (h *HSM) UseDomainKey(ctx context.Context, dkid [16]byte) error {
 func (h *HSM) RewrapEKT(ctx context.Context, ref hsm.KeyRef, dkid [16]byte) ([]byte, error) {
 	var ekt []byte
 	err := h.op(ctx, func(st *tokenState, s pkcs11.SessionHandle) error {
-		if st.cur == nil {
-			return ErrNoDomainKey
-		}
-		to := st.held(dkid)
-		if to == nil {
-			return notHeld(dkid)
+		to, err := st.heldKey(dkid)
+		if err != nil {
+			return err
 		}
 		if ref.Spec != hsm.SymmetricDefault {
-			var err error
 			ekt, err = h.rewrapV1(st, s, &ref, to)
 			return err
 		}
