@@ -3,7 +3,9 @@ package awsapi_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha3"
 	"encoding/asn1"
+	"slices"
 	"testing"
 
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
@@ -16,7 +18,8 @@ import (
 // The AWS SDK creates ML_DSA_65 and ECC_SECG_P256K1 keys, signs, fetches
 // the public key and verifies the signature with circl and decred's
 // library, verifies through Trent, and decodes AWS's errors for a forged
-// signature, a DIGEST message to ML-DSA and EXTERNAL_MU.
+// signature and a DIGEST message to ML-DSA; signs and verifies a μ with
+// MessageType EXTERNAL_MU.
 func TestSDKMLDSAAndSecp256k1(t *testing.T) {
 	t.Parallel()
 	e := newSDKEnv(t)
@@ -76,9 +79,30 @@ func TestSDKMLDSAAndSecp256k1(t *testing.T) {
 		before = e.srv.requests.Load()
 		_, err = e.root.Sign(ctx, &awskms.SignInput{KeyId: m.KeyId, Message: make([]byte, 64), MessageType: types.MessageTypeDigest, SigningAlgorithm: c.alg})
 		e.wantAPIError(t, err, "ValidationException", before)
+		// EXTERNAL_MU: the client computes μ from the public key and the
+		// message; Trent's signature of μ is an ML-DSA signature of the
+		// message, and Trent verifies circl's signature of the message
+		// given μ.
+		tr := sha3.SumSHAKE256(subjectPublicKey(t, pk.PublicKey), 64)
+		mu := sha3.SumSHAKE256(slices.Concat(tr, []byte{0, 0}, msg), 64)
+		s, err = e.root.Sign(ctx, &awskms.SignInput{KeyId: m.KeyId, Message: mu, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: c.alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.verify(t, pk.PublicKey, s.Signature) {
+			t.Fatal("circl does not verify Trent's EXTERNAL_MU signature as one of the message")
+		}
+		v, err = e.root.Verify(ctx, &awskms.VerifyInput{KeyId: m.KeyId, Message: mu, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: c.alg, Signature: s.Signature})
+		if err != nil || !v.SignatureValid {
+			t.Fatalf("Verify EXTERNAL_MU answered %+v, %v", v, err)
+		}
+		mu[0] ^= 1
 		before = e.srv.requests.Load()
-		_, err = e.root.Sign(ctx, &awskms.SignInput{KeyId: m.KeyId, Message: make([]byte, 64), MessageType: types.MessageTypeExternalMu, SigningAlgorithm: c.alg})
-		e.wantAPIError(t, err, "UnsupportedOperationException", before)
+		_, err = e.root.Verify(ctx, &awskms.VerifyInput{KeyId: m.KeyId, Message: mu, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: c.alg, Signature: s.Signature})
+		e.wantAPIError(t, err, "KMSInvalidSignatureException", before)
+		before = e.srv.requests.Load()
+		_, err = e.root.Sign(ctx, &awskms.SignInput{KeyId: m.KeyId, Message: mu[:32], MessageType: types.MessageTypeExternalMu, SigningAlgorithm: c.alg})
+		e.wantAPIError(t, err, "ValidationException", before)
 	}
 	before := e.srv.requests.Load()
 	_, err := e.root.CreateKey(ctx, &awskms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})

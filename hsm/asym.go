@@ -22,7 +22,8 @@ type Signer interface {
 	// digest of the message under alg's hash ([SigningAlgorithm.Hash]),
 	// except for the algorithms that sign the message itself
 	// ([SigningAlgorithm.SignsMessage]): [Ed25519SHA512] and [MlDsaShake256]
-	// (pure, hedged ML-DSA with an empty context). ECDSA
+	// (pure, hedged ML-DSA with an empty context), and for
+	// [MlDsaExternalMu] the 64-byte message representative μ. ECDSA
 	// signatures are ASN.1 DER (RFC 3279); RSA-PSS salts are as long as
 	// the hash. An algorithm of another key type than ref.Spec gives
 	// [ErrUnsupported]; a digest of the wrong length is an error; an EKT
@@ -84,12 +85,18 @@ const (
 	// MlDsaShake256 is ML-DSA (FIPS 204): it signs the message, with the
 	// SHAKE256 message representative inside the algorithm.
 	MlDsaShake256
+	// MlDsaExternalMu is ML_DSA_SHAKE_256 with AWS's MessageType
+	// EXTERNAL_MU: it signs a 64-byte message representative μ =
+	// SHAKE256(SHAKE256(pk, 64) || M′, 64) that the caller computed, and
+	// the signature is the same as ML-DSA's of the message M. It has no
+	// AWS name of its own: String gives ML_DSA_SHAKE_256.
+	MlDsaExternalMu
 )
 
 var algNames = [...]string{"", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512",
 	"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
 	"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
-	"ED25519_SHA_512", "ED25519_PH_SHA_512", "ML_DSA_SHAKE_256"}
+	"ED25519_SHA_512", "ED25519_PH_SHA_512", "ML_DSA_SHAKE_256", "ML_DSA_SHAKE_256"}
 
 // String returns the AWS name of the algorithm.
 func (a SigningAlgorithm) String() string {
@@ -99,9 +106,11 @@ func (a SigningAlgorithm) String() string {
 	return "UNKNOWN"
 }
 
-// ParseSigningAlgorithm returns the algorithm with AWS name name.
+// ParseSigningAlgorithm returns the algorithm with AWS name name
+// (MlDsaShake256 for ML_DSA_SHAKE_256: the message type picks
+// MlDsaExternalMu).
 func ParseSigningAlgorithm(name string) (SigningAlgorithm, bool) {
-	for i := 1; i < len(algNames); i++ {
+	for i := 1; i <= int(MlDsaShake256); i++ {
 		if algNames[i] == name {
 			return SigningAlgorithm(i), true
 		}
@@ -109,8 +118,8 @@ func ParseSigningAlgorithm(name string) (SigningAlgorithm, bool) {
 	return 0, false
 }
 
-// Hash returns the algorithm's hash; 0 for [MlDsaShake256], whose
-// SHAKE256 is part of the algorithm.
+// Hash returns the algorithm's hash; 0 for [MlDsaShake256] and
+// [MlDsaExternalMu], whose SHAKE256 is part of the algorithm.
 func (a SigningAlgorithm) Hash() crypto.Hash {
 	switch a {
 	case EcdsaSHA256, RsaPssSHA256, RsaPkcs1SHA256:
@@ -143,7 +152,7 @@ func (a SigningAlgorithm) Fits(spec KeySpec) bool {
 	case EccNistEdwards25519:
 		return a.Ed25519()
 	case MlDsa44, MlDsa65, MlDsa87:
-		return a == MlDsaShake256
+		return a == MlDsaShake256 || a == MlDsaExternalMu
 	}
 	return false
 }

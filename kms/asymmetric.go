@@ -220,6 +220,9 @@ func parseSignRequest(msg []byte, alg, messageType string) (*signRequest, error)
 		return nil, validation("Value '%s' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: %s", messageType, messageTypes)
 	}
 	a, _ := hsm.ParseSigningAlgorithm(alg) // 0 for SM2DSA, which no key of Trent's has
+	if a == hsm.MlDsaShake256 && messageType == "EXTERNAL_MU" {
+		a = hsm.MlDsaExternalMu
+	}
 	return &signRequest{alg: a, algName: alg, messageType: messageType, msg: msg}, nil
 }
 
@@ -249,7 +252,7 @@ func (s *Service) signingKey(ctx context.Context, p identity.Principal, keyID, a
 // ML_DSA_SHAKE_256), or a DIGEST message whose length is checked.
 func signInput(r *signRequest) ([]byte, error) {
 	switch {
-	case r.alg == hsm.MlDsaShake256:
+	case r.alg == hsm.MlDsaShake256 || r.alg == hsm.MlDsaExternalMu:
 		return mlDSAInput(r)
 	case r.messageType == "EXTERNAL_MU":
 		return nil, newError(wire.InvalidKeyUsage, "MessageType EXTERNAL_MU is valid only with ML-DSA keys, not with %s.", r.algName)
@@ -271,10 +274,9 @@ func signInput(r *signRequest) ([]byte, error) {
 }
 
 // mlDSAInput is signInput for ML_DSA_SHAKE_256: a RAW message is signed
-// as it is (pure ML-DSA, empty context). An EXTERNAL_MU message is a
-// 64-byte μ, but signing or verifying μ needs ML-DSA's internal
-// functions, which circl (v1.6.5) does not export: Trent answers
-// UnsupportedOperationException for it. DIGEST is AWS's
+// as it is (pure ML-DSA, empty context); an EXTERNAL_MU message is the
+// 64-byte μ the caller computed from the public key and the message, and
+// is signed and verified as μ (hsm.MlDsaExternalMu). DIGEST is AWS's
 // ValidationException.
 func mlDSAInput(r *signRequest) ([]byte, error) {
 	switch r.messageType {
@@ -284,7 +286,6 @@ func mlDSAInput(r *signRequest) ([]byte, error) {
 		if len(r.msg) != 64 {
 			return nil, validation("Digest is invalid length for algorithm ML_DSA_SHAKE_256 with MessageType EXTERNAL_MU: it must be 64 bytes.")
 		}
-		return nil, newError(wire.UnsupportedOperation, "MessageType EXTERNAL_MU is not supported by this Trent version; sign the message with MessageType RAW.")
 	}
 	return r.msg, nil
 }
@@ -403,7 +404,12 @@ func verifySignature(pub crypto.PublicKey, alg hsm.SigningAlgorithm, input, sig 
 	case *secp256k1.PublicKey:
 		return alg == hsm.EcdsaSHA256 && keys.VerifySecp256k1(k, input, sig)
 	case *keys.MLDSAPublicKey:
-		return alg == hsm.MlDsaShake256 && keys.VerifyMLDSA(k, input, sig)
+		switch alg {
+		case hsm.MlDsaShake256:
+			return keys.VerifyMLDSA(k, input, sig)
+		case hsm.MlDsaExternalMu:
+			return keys.VerifyMLDSAMu(k, input, sig)
+		}
 	case ed25519.PublicKey:
 		switch alg {
 		case hsm.Ed25519SHA512:

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha3"
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
@@ -197,23 +198,38 @@ func stdVerify(pub crypto.PublicKey, alg string, msg, sig []byte) error {
 }
 
 // messageTypes returns the message types alg signs, with the message to
-// send for msg.
-func messageTypes(alg string, msg []byte) map[string][]byte {
+// send for msg (for EXTERNAL_MU, μ computed from pub as a client does).
+func messageTypes(t *testing.T, alg string, pub crypto.PublicKey, msg []byte) map[string][]byte {
 	switch alg {
 	case "ED25519_SHA_512":
 		return map[string][]byte{"RAW": msg}
 	case "ED25519_PH_SHA_512":
 		return map[string][]byte{"DIGEST": digest(alg, msg)}
 	case "ML_DSA_SHAKE_256":
-		return map[string][]byte{"": msg, "RAW": msg}
+		return map[string][]byte{"": msg, "RAW": msg, "EXTERNAL_MU": clientMu(t, pub, msg)}
 	}
 	return map[string][]byte{"": msg, "RAW": msg, "DIGEST": digest(alg, msg)}
 }
 
+// clientMu is ML-DSA's message representative of msg under pub with an
+// empty context, computed as a client does (FIPS 204 Algorithm 2 and
+// Algorithm 7, step 6), with crypto/sha3 and nothing of Trent's:
+// SHAKE256(SHAKE256(pk, 64) || 0x00 || 0x00 || msg, 64).
+func clientMu(t *testing.T, pub crypto.PublicKey, msg []byte) []byte {
+	t.Helper()
+	raw, err := pub.(sign.PublicKey).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := sha3.SumSHAKE256(raw, 64)
+	return sha3.SumSHAKE256(slices.Concat(tr, []byte{0, 0}, msg), 64)
+}
+
 // Known answers: Trent's signatures verify with Go's standard library
 // (circl for ML-DSA, decred's secp256k1) from GetPublicKey's output, for
-// every spec, algorithm and message type,
-// and Trent's Verify accepts them; a changed message or signature is
+// every spec, algorithm and message type (an ML-DSA signature of
+// EXTERNAL_MU's μ verifies as circl's signature of the message), and
+// Trent's Verify accepts them; a changed message or signature is
 // KMSInvalidSignatureException.
 func TestSignVerifyKnownAnswer(t *testing.T) {
 	t.Parallel()
@@ -240,7 +256,7 @@ func TestSignVerifyKnownAnswer(t *testing.T) {
 				t.Fatalf("PublicKey is not a DER SubjectPublicKeyInfo: %v", err)
 			}
 			for _, alg := range c.algs {
-				for mt, in := range messageTypes(alg, msg) {
+				for mt, in := range messageTypes(t, alg, pub, msg) {
 					r, err := e.svc.Sign(e.root, &kmsv1.SignRequest{KeyId: m.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg})
 					if err != nil {
 						t.Fatalf("Sign %s %s: %v", alg, mt, err)
@@ -299,6 +315,7 @@ func TestVerifyAcceptsStandardLibrarySignatures(t *testing.T) {
 		{"ECC_NIST_EDWARDS25519", edKey, "ED25519_SHA_512", func() []byte { return ed25519.Sign(edKey, msg) }},
 		{"ECC_SECG_P256K1", nil, "ECDSA_SHA_256", func() []byte { return dcrecdsa.Sign(k1Key, digest("ECDSA_SHA_256", msg)).Serialize() }},
 		{"ML_DSA_65", mlKey, "ML_DSA_SHAKE_256", func() []byte { return mldsa65.Scheme().Sign(mlKey, msg, nil) }},
+		{"ML_DSA_65", mlKey, "ML_DSA_SHAKE_256 EXTERNAL_MU", func() []byte { return mldsa65.Scheme().Sign(mlKey, msg, nil) }},
 	} {
 		var pub crypto.PublicKey = k1Key.PubKey()
 		if c.key != nil {
@@ -309,7 +326,11 @@ func TestVerifyAcceptsStandardLibrarySignatures(t *testing.T) {
 		e.apply(t, &fsm.CreateKey{Key: fsm.Key{ID: id, ARN: "arn:aws:kms:us-east-1:" + acct + ":key/" + id, Account: acct,
 			KeySpec: c.spec, KeyUsage: "SIGN_VERIFY", Origin: "AWS_KMS", State: fsm.Enabled,
 			Versions: []fsm.KeyVersion{{ID: strings.Repeat("ab", 16), EKT: []byte("not an EKT"), PublicKey: der}}}})
-		v, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: id, Message: msg, SigningAlgorithm: c.alg, Signature: c.sign()})
+		alg, mt, in := c.alg, "", msg
+		if a, ok := strings.CutSuffix(c.alg, " EXTERNAL_MU"); ok {
+			alg, mt, in = a, "EXTERNAL_MU", clientMu(t, pub, msg)
+		}
+		v, err := e.svc.Verify(e.root, &kmsv1.VerifyRequest{KeyId: id, Message: in, MessageType: mt, SigningAlgorithm: alg, Signature: c.sign()})
 		if err != nil || !v.SignatureValid {
 			t.Fatalf("%s %s: Verify = %v, %v", c.spec, c.alg, v, err)
 		}
@@ -569,7 +590,8 @@ func TestKeySpecOperationTable(t *testing.T) {
 		{"Sign mldsa", sign("mldsa", "ML_DSA_SHAKE_256", "", []byte("m")), ""},
 		{"Sign mldsa RAW 4096 bytes", sign("mldsa", "ML_DSA_SHAKE_256", "RAW", make([]byte, 4096)), ""},
 		{"Sign mldsa DIGEST", sign("mldsa", "ML_DSA_SHAKE_256", "DIGEST", make([]byte, 64)), wire.Validation},
-		{"Sign mldsa EXTERNAL_MU", sign("mldsa", "ML_DSA_SHAKE_256", "EXTERNAL_MU", make([]byte, 64)), wire.UnsupportedOperation},
+		{"Sign mldsa EXTERNAL_MU", sign("mldsa", "ML_DSA_SHAKE_256", "EXTERNAL_MU", make([]byte, 64)), ""},
+		{"Sign mldsa long EXTERNAL_MU", sign("mldsa", "ML_DSA_SHAKE_256", "EXTERNAL_MU", make([]byte, 65)), wire.Validation},
 		{"Sign mldsa short EXTERNAL_MU", sign("mldsa", "ML_DSA_SHAKE_256", "EXTERNAL_MU", make([]byte, 63)), wire.Validation},
 		{"Sign mldsa ECDSA", sign("mldsa", "ECDSA_SHA_256", "", []byte("m")), wire.InvalidKeyUsage},
 		{"Sign mldsa ED25519", sign("mldsa", "ED25519_SHA_512", "RAW", []byte("m")), wire.InvalidKeyUsage},

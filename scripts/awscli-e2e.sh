@@ -2,8 +2,8 @@
 # Drives Trent's AWS-compatible endpoint with the real AWS CLI: create-key,
 # encrypt and decrypt with an encryption context, re-encrypt, list-keys,
 # grants, aliases, tags, rotation, scheduling and cancelling a key
-# deletion, signing (checked with openssl) and verifying, ML-DSA and
-# secp256k1 signing, MACs, RSA
+# deletion, signing (checked with openssl) and verifying, ML-DSA (also
+# of an external μ) and secp256k1 signing, MACs, RSA
 # encryption (to the public key with openssl), data key pairs, ECDH, imported
 # key material (wrapped with openssl), and calls that must fail (wrong context, bad deletion windows,
 # wrong states, wrong secret). Exits non-zero on the first
@@ -277,6 +277,26 @@ if kms sign --key-id "$mldsa" --message "fileb://$tmp/digest" --message-type DIG
   fail "ML-DSA sign of a DIGEST succeeded"
 fi
 grep -q ValidationException "$tmp/err" || fail "ML-DSA sign of a DIGEST: $(cat "$tmp/err")"
+
+step "ML-DSA with MessageType EXTERNAL_MU: sign μ (computed here with Python's SHAKE256), verify it as the message and as μ"
+# μ = SHAKE256(SHAKE256(pk, 64) || 0x00 || 0x00 || message, 64), pk the
+# last 1952 bytes of the SubjectPublicKeyInfo (FIPS 204, pure ML-DSA with
+# an empty context).
+python3 -c 'import hashlib, sys
+pk = open(sys.argv[1], "rb").read()[-1952:]
+tr = hashlib.shake_256(pk).digest(64)
+sys.stdout.buffer.write(hashlib.shake_256(tr + b"\x00\x00" + open(sys.argv[2], "rb").read()).digest(64))' \
+  "$tmp/mlpub.der" "$tmp/msg" >"$tmp/mu"
+kms sign --key-id "$mldsa" --message "fileb://$tmp/mu" --message-type EXTERNAL_MU --signing-algorithm ML_DSA_SHAKE_256 \
+  --query Signature --output text | b64d >"$tmp/musig" || fail "sign with EXTERNAL_MU"
+[ "$(kms verify --key-id "$mldsa" --message "fileb://$tmp/msg" --message-type RAW --signing-algorithm ML_DSA_SHAKE_256 \
+  --signature "fileb://$tmp/musig" --query SignatureValid --output text)" = "True" ] || fail "the signature of μ does not verify as one of the message"
+[ "$(kms verify --key-id "$mldsa" --message "fileb://$tmp/mu" --message-type EXTERNAL_MU --signing-algorithm ML_DSA_SHAKE_256 \
+  --signature "fileb://$tmp/mlsig" --query SignatureValid --output text)" = "True" ] || fail "the RAW signature does not verify given μ"
+if kms sign --key-id "$mldsa" --message "fileb://$tmp/msg" --message-type EXTERNAL_MU --signing-algorithm ML_DSA_SHAKE_256 >/dev/null 2>"$tmp/err"; then
+  fail "EXTERNAL_MU sign of a message that is not 64 bytes succeeded"
+fi
+grep -q ValidationException "$tmp/err" || fail "EXTERNAL_MU of the wrong length: $(cat "$tmp/err")"
 
 step "sign with an ECC_SECG_P256K1 key, verify with openssl and with verify"
 k1=$(kms create-key --key-spec ECC_SECG_P256K1 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text) || fail "create-key ECC_SECG_P256K1"

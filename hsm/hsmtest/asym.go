@@ -29,9 +29,9 @@ var pairAlgorithms = []struct {
 	{hsm.EccNistP384, []hsm.SigningAlgorithm{hsm.EcdsaSHA384}},
 	{hsm.EccNistP521, []hsm.SigningAlgorithm{hsm.EcdsaSHA512}},
 	{hsm.EccSecgP256k1, []hsm.SigningAlgorithm{hsm.EcdsaSHA256}},
-	{hsm.MlDsa44, []hsm.SigningAlgorithm{hsm.MlDsaShake256}},
-	{hsm.MlDsa65, []hsm.SigningAlgorithm{hsm.MlDsaShake256}},
-	{hsm.MlDsa87, []hsm.SigningAlgorithm{hsm.MlDsaShake256}},
+	{hsm.MlDsa44, []hsm.SigningAlgorithm{hsm.MlDsaShake256, hsm.MlDsaExternalMu}},
+	{hsm.MlDsa65, []hsm.SigningAlgorithm{hsm.MlDsaShake256, hsm.MlDsaExternalMu}},
+	{hsm.MlDsa87, []hsm.SigningAlgorithm{hsm.MlDsaShake256, hsm.MlDsaExternalMu}},
 	{hsm.EccNistEdwards25519, []hsm.SigningAlgorithm{hsm.Ed25519SHA512, hsm.Ed25519phSHA512}},
 	{hsm.Rsa2048, rsaAlgorithms},
 	{hsm.Rsa3072, rsaAlgorithms},
@@ -56,7 +56,8 @@ func signer(t *testing.T, b hsm.Backend, spec hsm.KeySpec) (hsm.Signer, bool) {
 }
 
 // verify checks sig over msg with pub, as a client would (with circl for
-// ML-DSA and decred's secp256k1 for ECC_SECG_P256K1).
+// ML-DSA, also for a signature of μ, and decred's secp256k1 for
+// ECC_SECG_P256K1).
 func verify(pub crypto.PublicKey, alg hsm.SigningAlgorithm, msg, sig []byte) error {
 	if k, ok := pub.(*keys.MLDSAPublicKey); ok {
 		if !keys.VerifyMLDSA(k, msg, sig) {
@@ -92,8 +93,17 @@ func verify(pub crypto.PublicKey, alg hsm.SigningAlgorithm, msg, sig []byte) err
 	return errors.New("unknown public key type")
 }
 
-// signInput is what Sign takes for msg under alg.
-func signInput(alg hsm.SigningAlgorithm, msg []byte) []byte {
+// signInput is what Sign takes for msg under alg: the digest, the message,
+// or for MlDsaExternalMu its μ under pub, as a client computes it.
+func signInput(t *testing.T, pub crypto.PublicKey, alg hsm.SigningAlgorithm, msg []byte) []byte {
+	t.Helper()
+	if alg == hsm.MlDsaExternalMu {
+		mu, err := keys.MLDSAMu(pub.(*keys.MLDSAPublicKey), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mu
+	}
 	if alg.SignsMessage() {
 		return msg
 	}
@@ -134,7 +144,7 @@ func testSign(t *testing.T, open Open) {
 			msg := []byte("message to sign")
 			for _, alg := range pa.algs {
 				for i, sb := range []hsm.Backend{a, b} {
-					sig, err := sb.(hsm.Signer).Sign(ctx, ref, alg, signInput(alg, msg))
+					sig, err := sb.(hsm.Signer).Sign(ctx, ref, alg, signInput(t, pub, alg, msg))
 					if err != nil {
 						t.Fatalf("Sign %v on backend %d: %v", alg, i, err)
 					}
@@ -163,7 +173,7 @@ func testSignRefusals(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	ref := hsm.KeyRef{KeyID: id(1), VersionID: id(2), Spec: hsm.EccNistP256, EKT: ekt}
-	digest := signInput(hsm.EcdsaSHA256, []byte("m"))
+	digest := signInput(t, nil, hsm.EcdsaSHA256, []byte("m"))
 	flipped := bytes.Clone(ekt)
 	flipped[len(flipped)-1] ^= 1
 	for name, r := range map[string]hsm.KeyRef{
@@ -257,7 +267,7 @@ func testSignConcurrentAndClose(t *testing.T, open Open) {
 	} else {
 		macs = false
 	}
-	digest := signInput(hsm.EcdsaSHA256, []byte("m"))
+	digest := signInput(t, nil, hsm.EcdsaSHA256, []byte("m"))
 	errs := make(chan error, 16)
 	done := make(chan struct{})
 	for g := range 8 {

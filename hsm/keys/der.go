@@ -89,7 +89,7 @@ func ParsePublicKey(der []byte) (crypto.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: ML-DSA-%d public key: %v", set, err)
 	}
-	return &MLDSAPublicKey{Set: set, pk: pk, raw: append([]byte(nil), bits.Bytes...)}, nil
+	return newMLDSAPublicKey(set, pk, append([]byte(nil), bits.Bytes...)), nil
 }
 
 // MarshalPublicKey encodes a public key as a DER SubjectPublicKeyInfo.

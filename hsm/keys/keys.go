@@ -1,5 +1,6 @@
 // Package keys encodes, parses and uses the key pairs of the specs Go's
-// crypto/x509 does not know: ML-DSA (FIPS 204, with cloudflare/circl)
+// crypto/x509 does not know: ML-DSA (FIPS 204, with cloudflare/circl for
+// messages and package mldsa for an external message representative μ)
 // and ECDSA on secp256k1 (with decred's secp256k1).
 //
 // Public keys are DER SubjectPublicKeyInfo (RFC 5280): ML-DSA with the
@@ -14,11 +15,13 @@ package keys
 
 import (
 	"crypto"
+	"crypto/rand"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"sync"
 
 	"github.com/cloudflare/circl/sign"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa44"
@@ -28,6 +31,8 @@ import (
 	dcrecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/trentkms/trent/hsm/keys/mldsa"
 )
 
 // MLDSA is an ML-DSA parameter set.
@@ -73,6 +78,32 @@ type MLDSAPublicKey struct {
 	Set MLDSA
 	pk  sign.PublicKey
 	raw []byte
+	// expanded is the key for μ (package mldsa), made on first use.
+	expanded func() (*mldsa.PublicKey, error)
+}
+
+func newMLDSAPublicKey(set MLDSA, pk sign.PublicKey, raw []byte) *MLDSAPublicKey {
+	return &MLDSAPublicKey{Set: set, pk: pk, raw: raw, expanded: sync.OnceValues(func() (*mldsa.PublicKey, error) {
+		return mldsa.NewPublicKey(mldsa.ParameterSet(set), raw)
+	})}
+}
+
+// MLDSAMu returns the 64-byte message representative μ of msg under pure
+// ML-DSA with an empty context, as a client computes it for AWS's
+// MessageType EXTERNAL_MU.
+func MLDSAMu(pub *MLDSAPublicKey, msg []byte) ([]byte, error) {
+	pk, err := pub.expanded()
+	if err != nil {
+		return nil, err
+	}
+	return pk.Mu(msg, nil)
+}
+
+// VerifyMLDSAMu reports whether sig is pub's ML-DSA signature of the
+// message representative μ: of whatever message μ was computed from.
+func VerifyMLDSAMu(pub *MLDSAPublicKey, mu, sig []byte) bool {
+	pk, err := pub.expanded()
+	return err == nil && pk.VerifyMu(mu, sig)
 }
 
 // Bytes returns the encoded public key (FIPS 204 pkEncode).
@@ -90,6 +121,8 @@ type MLDSAPrivateKey struct {
 	pub  *MLDSAPublicKey
 	seed [MLDSASeedSize]byte
 	sk   sign.PrivateKey
+	// expanded is the key for μ (package mldsa), made on first use.
+	expanded func() (*mldsa.PrivateKey, error)
 }
 
 // NewMLDSAPrivateKey derives the key of set from its 32-byte seed.
@@ -106,8 +139,11 @@ func NewMLDSAPrivateKey(set MLDSA, seed []byte) (*MLDSAPrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &MLDSAPrivateKey{pub: &MLDSAPublicKey{Set: set, pk: pk, raw: raw}, sk: sk}
+	k := &MLDSAPrivateKey{pub: newMLDSAPublicKey(set, pk, raw), sk: sk}
 	copy(k.seed[:], seed)
+	k.expanded = sync.OnceValues(func() (*mldsa.PrivateKey, error) {
+		return mldsa.NewPrivateKey(mldsa.ParameterSet(set), k.seed[:])
+	})
 	return k, nil
 }
 
@@ -136,6 +172,22 @@ func (k *MLDSAPrivateKey) Sign(_ io.Reader, msg []byte, opts crypto.SignerOpts) 
 		return nil, err
 	}
 	return sig, nil
+}
+
+// SignMu signs the 64-byte message representative μ with hedged ML-DSA
+// (ExternalMu-ML-DSA.Sign): the signature is the key's pure ML-DSA
+// signature of the message μ was computed from. The hedging randomness
+// comes from crypto/rand.
+func (k *MLDSAPrivateKey) SignMu(mu []byte) ([]byte, error) {
+	sk, err := k.expanded()
+	if err != nil {
+		return nil, err
+	}
+	rnd := make([]byte, 32)
+	if _, err := rand.Read(rnd); err != nil {
+		return nil, err
+	}
+	return sk.SignMu(mu, rnd)
 }
 
 // VerifyMLDSA reports whether sig is pub's ML-DSA signature of msg with

@@ -181,15 +181,18 @@ func (h *HSM) PublicKey(ctx context.Context, ref hsm.KeyRef) ([]byte, error) {
 	return keys.MarshalPublicKey(k.Public())
 }
 
-// Sign signs input (a digest, or for Ed25519SHA512 and MlDsaShake256 the
-// message) with
-// ref's private key under alg (see [hsm.Signer]).
+// Sign signs input (a digest; for Ed25519SHA512 and MlDsaShake256 the
+// message; for MlDsaExternalMu μ) with ref's private key under alg (see
+// [hsm.Signer]).
 func (h *HSM) Sign(ctx context.Context, ref hsm.KeyRef, alg hsm.SigningAlgorithm, input []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if !alg.Fits(ref.Spec) {
 		return nil, fmt.Errorf("soft: %v with a %v key: %w", alg, ref.Spec, hsm.ErrUnsupported)
+	}
+	if alg == hsm.MlDsaExternalMu {
+		return h.signMu(&ref, input)
 	}
 	if !alg.SignsMessage() && len(input) != alg.Hash().Size() {
 		return nil, fmt.Errorf("soft: %v digest of %d bytes", alg, len(input))
@@ -210,6 +213,23 @@ func (h *HSM) Sign(ctx context.Context, ref hsm.KeyRef, alg hsm.SigningAlgorithm
 	sig, err := k.Sign(h.conf.rand(), input, opts)
 	if err != nil {
 		return nil, fmt.Errorf("soft: %v: %v", alg, err)
+	}
+	return sig, nil
+}
+
+// signMu signs the message representative μ with ref's ML-DSA key.
+func (h *HSM) signMu(ref *hsm.KeyRef, mu []byte) ([]byte, error) {
+	k, err := h.privateKey(ref)
+	if err != nil {
+		return nil, err
+	}
+	mk, ok := k.(*keys.MLDSAPrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("soft: %v with a %T: %w", hsm.MlDsaExternalMu, k, hsm.ErrUnsupported)
+	}
+	sig, err := mk.SignMu(mu)
+	if err != nil {
+		return nil, fmt.Errorf("soft: %v: %v", hsm.MlDsaExternalMu, err)
 	}
 	return sig, nil
 }
