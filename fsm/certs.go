@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/btree"
 
@@ -276,6 +277,64 @@ func (f *FSM) CheckCertOf(cert *x509.Certificate, p *identity.Principal) error {
 		return ErrCertPrincipalIDMismatch
 	}
 	return nil
+}
+
+// CertPruneGrace is how long the records of a certificate are kept after
+// it expired. Past it every node refuses the certificate at the TLS
+// handshake by its expiry alone, also a node whose clock lags by less than
+// the grace, so its issue record and its place on the deny list are no
+// longer needed.
+const CertPruneGrace = 7 * 24 * time.Hour
+
+// PruneCerts forgets the certificates that expired more than
+// CertPruneGrace before Now (Unix milliseconds, the proposer's clock: the
+// leader's lifecycle pass proposes it): their issue records and, for the
+// revoked ones, their deny-list records. Only certificates with an issue
+// record have a known expiry; deny-list records of other serials (the
+// certificates of a deleted user or role, whose issue records the deletion
+// dropped, node certificates, serials the FSM never saw issued) are kept.
+type PruneCerts struct {
+	Now int64 `json:"now"`
+}
+
+func (*PruneCerts) Op() Op { return OpPruneCerts }
+
+func (*PruneCerts) validate() error { return nil }
+
+// apply removes what expiredCerts finds. f.mu is held.
+func (c *PruneCerts) apply(f *FSM, _ uint64) *Result {
+	n := 0
+	for _, ic := range f.expiredCerts(c.Now) {
+		f.certs.issued.Delete(ic)
+		f.certs.issuedBy.Delete(ic)
+		n++
+		if _, ok := f.authz.revoked.Delete(&RevokedCert{Serial: ic.Serial}); ok {
+			n++
+		}
+	}
+	return &Result{Pruned: n}
+}
+
+// expiredCerts returns the issue records PruneCerts at now removes. f.mu is
+// held.
+func (f *FSM) expiredCerts(now int64) []*IssuedCert {
+	cutoff := now - CertPruneGrace.Milliseconds()
+	var out []*IssuedCert
+	f.certs.issued.Ascend(func(c *IssuedCert) bool {
+		if c.NotAfter < cutoff {
+			out = append(out, c)
+		}
+		return true
+	})
+	return out
+}
+
+// CertsToPrune reports how many issue records a PruneCerts at now (Unix
+// milliseconds) would remove: the leader proposes one only when some are.
+func (f *FSM) CertsToPrune(now int64) int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.expiredCerts(now))
 }
 
 // IssuedCert returns the issue record of the certificate with serial.

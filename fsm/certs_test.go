@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,5 +329,61 @@ func TestCertSnapshotRoundTrip(t *testing.T) {
 	bad := bytes.Replace(want, []byte(`{"issued_cert":{"serial":"b1"`), []byte(`{"issued_cert":{"serial":""`), 1)
 	if err := New().Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrSnapshotFormat) {
 		t.Fatalf("restore of an issued record without serial: %v", err)
+	}
+}
+
+// PruneCerts forgets the issue records of certificates that expired more
+// than CertPruneGrace before its time, and their deny-list records; it
+// keeps certificates that have not expired or are within the grace, and
+// deny-list records whose expiry the state does not know.
+func TestPruneCertsForgetsLongExpiredCertificates(t *testing.T) {
+	t.Parallel()
+	const notAfter = 1700086400000 // recordCert's expiry
+	grace := CertPruneGrace.Milliseconds()
+	setup := []Command{createUser("bob", bobID), recordCert("b1", bobARN, bobID), recordCert("b2", bobARN, bobID),
+		revokeAs("b1", testAccount, true), revokeAs("ff", testAccount, true)}
+	tests := []struct {
+		name        string
+		now         int64
+		wantDue     int // CertsToPrune before
+		wantPruned  int
+		wantIssued  []string // serials still recorded as issued
+		wantRevoked []string // serials still on the deny list
+	}{
+		{"not expired", notAfter - 1, 0, 0, []string{"b1", "b2"}, []string{"b1", "ff"}},
+		{"expired, within the grace", notAfter + grace, 0, 0, []string{"b1", "b2"}, []string{"b1", "ff"}},
+		{"past the grace", notAfter + grace + 1, 2, 3, nil, []string{"ff"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := New()
+			applyAll(t, f, setup...)
+			if got := f.CertsToPrune(tt.now); got != tt.wantDue {
+				t.Fatalf("CertsToPrune = %d", got)
+			}
+			r := applyAll(t, f, &PruneCerts{Now: tt.now})[0]
+			if r.Err != nil || r.Pruned != tt.wantPruned {
+				t.Fatalf("PruneCerts = %+v, want %d pruned", r, tt.wantPruned)
+			}
+			var issued, revoked []string
+			for _, s := range []string{"b1", "b2"} {
+				if _, ok := f.IssuedCert(s); ok {
+					issued = append(issued, s)
+				}
+			}
+			for _, rc := range f.RevokedCerts("", true) {
+				revoked = append(revoked, rc.Serial)
+			}
+			if !slices.Equal(issued, tt.wantIssued) || !slices.Equal(revoked, tt.wantRevoked) {
+				t.Fatalf("issued %v, revoked %v; want %v, %v", issued, revoked, tt.wantIssued, tt.wantRevoked)
+			}
+			if certs, _ := f.ListCertificates(bobID, "", 10); len(certs) != len(tt.wantIssued) {
+				t.Fatalf("ListCertificates lists %d certificates", len(certs))
+			}
+			if again := applyAll(t, f, &PruneCerts{Now: tt.now})[0]; again.Pruned != 0 {
+				t.Fatalf("a second PruneCerts pruned %d", again.Pruned)
+			}
+		})
 	}
 }

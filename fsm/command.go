@@ -65,6 +65,7 @@ const (
 	OpDeletePrincipalPolicy Op = "DeletePrincipalPolicy"
 	OpRevokeCert            Op = "RevokeCert"
 	OpRecordCert            Op = "RecordCert"
+	OpPruneCerts            Op = "PruneCerts"
 )
 
 // Command is one replicated change: one type per command, each in the file
@@ -149,6 +150,7 @@ var registry = map[Op]kind{
 	OpDeletePrincipalPolicy: {"delete_principal_policy", func() Command { return new(DeletePrincipalPolicy) }},
 	OpRevokeCert:            {"revoke_cert", func() Command { return new(RevokeCert) }},
 	OpRecordCert:            {"record_cert", func() Command { return new(RecordCert) }},
+	OpPruneCerts:            {"prune_certs", func() Command { return new(PruneCerts) }},
 }
 
 // ErrMalformedCommand is returned by Encode and Decode for a command that

@@ -52,6 +52,8 @@ type Result struct {
 	// Alias is the alias CreateAlias or UpdateAlias made or DeleteAlias
 	// removed. (omitempty keeps the encoding of older results unchanged.)
 	Alias *Alias `json:",omitempty"`
+	// Pruned counts the issue and revocation records PruneCerts forgot.
+	Pruned int `json:",omitempty"`
 }
 
 // FSM is the replicated key store. It is safe for concurrent use: raft

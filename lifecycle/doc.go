@@ -2,7 +2,9 @@
 // caller: on the leader, each pass walks every key and asks each [Task]
 // whether the key is due (a deletion whose waiting period ended, a
 // rotation whose period passed), then proposes the command the task
-// returns through the one write path, fsm.Apply.
+// returns through the one write path, fsm.Apply. After the keys, each
+// [Sweep] may propose one command that tidies other state (the records of
+// long-expired certificates).
 //
 // The pass reads the clock once, on the leader, and every command carries
 // that time: the state machine never reads a clock. The state machine

@@ -14,6 +14,11 @@ import (
 // due. It must not change state itself: the runner proposes the command.
 type Task func(ctx context.Context, k *fsm.Key, now time.Time) (fsm.Command, error)
 
+// Sweep returns the command that tidies state other than keys at now (the
+// expired certificates' records), or nil when nothing is due. It runs once
+// a pass, after the keys, and must not change state itself.
+type Sweep func(ctx context.Context, now time.Time) (fsm.Command, error)
+
 // Keys is the read side the runner walks.
 type Keys interface {
 	// ScanKeys returns up to limit keys of every account with ids
@@ -33,6 +38,8 @@ type Config struct {
 	Leader Leader
 	// Tasks run on every key, in order, each pass.
 	Tasks []Task
+	// Sweeps run once each pass, after the keys, in order.
+	Sweeps []Sweep
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Interval is the time between passes; zero means one minute.
@@ -108,31 +115,80 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 				if cmd == nil {
 					continue
 				}
-				if err := failpoint.Hit("lifecycle-propose"); err != nil {
+				ok, err := r.propose(ctx, cmd, k.ID)
+				if err != nil {
 					return applied, err
 				}
-				res, idx, err := fsm.Apply(ctx, r.cfg.Log, cmd)
-				if err == nil {
-					// Committed and applied; its follow-up (Applied) not run.
-					_ = failpoint.Hit("lifecycle-applied")
-				}
-				var rej *fsm.Rejection
-				switch {
-				case errors.As(err, &rej):
-					r.cfg.Logger.Debug("lifecycle: refused at apply", "op", cmd.Op(), "key", k.ID, "reason", rej.Type)
-				case err != nil:
-					return applied, err
-				default:
+				if ok {
 					applied++
-					if r.cfg.Applied != nil {
-						r.cfg.Applied(ctx, cmd, res, idx)
-					}
 				}
 			}
 		}
 		if !more || len(keys) == 0 {
-			return applied, nil
+			break
 		}
 		after = keys[len(keys)-1].ID
+	}
+	for _, sweep := range r.cfg.Sweeps {
+		cmd, err := sweep(ctx, now)
+		if err != nil {
+			return applied, err
+		}
+		if cmd == nil {
+			continue
+		}
+		ok, err := r.propose(ctx, cmd, "")
+		if err != nil {
+			return applied, err
+		}
+		if ok {
+			applied++
+		}
+	}
+	return applied, nil
+}
+
+// propose commits cmd (about key, if any) and reports whether the state
+// machine accepted it; a refusal is expected (the state changed since the
+// pass read it) and is not an error.
+func (r *Runner) propose(ctx context.Context, cmd fsm.Command, key string) (bool, error) {
+	if err := failpoint.Hit("lifecycle-propose"); err != nil {
+		return false, err
+	}
+	res, idx, err := fsm.Apply(ctx, r.cfg.Log, cmd)
+	if err == nil {
+		// Committed and applied; its follow-up (Applied) not run.
+		_ = failpoint.Hit("lifecycle-applied")
+	}
+	var rej *fsm.Rejection
+	switch {
+	case errors.As(err, &rej):
+		r.cfg.Logger.Debug("lifecycle: refused at apply", "op", cmd.Op(), "key", key, "reason", rej.Type)
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if r.cfg.Applied != nil {
+		r.cfg.Applied(ctx, cmd, res, idx)
+	}
+	return true, nil
+}
+
+// Certs is the read side of [PruneExpiredCerts].
+type Certs interface {
+	// CertsToPrune reports how many certificate records a PruneCerts at
+	// now (Unix milliseconds) would remove.
+	CertsToPrune(now int64) int
+}
+
+// PruneExpiredCerts is the sweep that forgets the records of
+// certificates long expired (fsm.PruneCerts): it proposes only when some
+// are due, so an idle cluster's log does not grow by a command a pass.
+func PruneExpiredCerts(c Certs) Sweep {
+	return func(_ context.Context, now time.Time) (fsm.Command, error) {
+		if c.CertsToPrune(now.UnixMilli()) == 0 {
+			return nil, nil
+		}
+		return &fsm.PruneCerts{Now: now.UnixMilli()}, nil
 	}
 }

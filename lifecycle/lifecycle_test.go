@@ -120,6 +120,58 @@ func TestRefusalsAreSkippedAndOtherErrorsEndThePass(t *testing.T) {
 	}
 }
 
+// The certificate sweep runs once a pass, after the keys, and proposes
+// PruneCerts only when a recorded certificate is past its expiry and the
+// grace: a pass with nothing due proposes nothing.
+func TestPruneExpiredCertsSweep(t *testing.T) {
+	f, log := newFSM(t, 2)
+	const account, arn = "111122223333", "arn:aws:iam::111122223333:user/bob"
+	notAfter := time.UnixMilli(1700086400000)
+	for _, cmd := range []fsm.Command{
+		&fsm.CreateUser{User: fsm.User{Account: account, Name: "bob", Path: "/", ID: "AIDA1", ARN: arn}},
+		&fsm.RecordCert{Cert: fsm.IssuedCert{Serial: "b1", Account: account, Principal: arn, PrincipalID: "AIDA1", NotAfter: notAfter.UnixMilli()}},
+	} {
+		if _, _, err := fsm.Apply(context.Background(), log, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var now time.Time
+	var told []fsm.Op
+	r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: log, Leader: leader(true), Now: func() time.Time { return now },
+		Sweeps: []lifecycle.Sweep{lifecycle.PruneExpiredCerts(f)},
+		Applied: func(_ context.Context, cmd fsm.Command, res *fsm.Result, _ uint64) {
+			if res.Pruned != 1 {
+				t.Errorf("%s pruned %d records", cmd.Op(), res.Pruned)
+			}
+			told = append(told, cmd.Op())
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want int
+	}{
+		{"expired within the grace: kept", notAfter.Add(fsm.CertPruneGrace), 0},
+		{"past the grace: pruned", notAfter.Add(fsm.CertPruneGrace + time.Millisecond), 1},
+		{"nothing left: no proposal", notAfter.Add(2 * fsm.CertPruneGrace), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now = tc.now
+			if got, err := r.Pass(context.Background()); err != nil || got != tc.want {
+				t.Fatalf("Pass = %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+	if len(told) != 1 || told[0] != fsm.OpPruneCerts {
+		t.Fatalf("Applied was told of %v", told)
+	}
+	if _, ok := f.IssuedCert("b1"); ok {
+		t.Fatal("the expired certificate is still recorded")
+	}
+}
+
 func TestNewRequiresItsParts(t *testing.T) {
 	if _, err := lifecycle.New(lifecycle.Config{}); err == nil {
 		t.Fatal("New accepted an empty config")

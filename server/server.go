@@ -558,7 +558,8 @@ func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 		interval = max(day/1440, 20*time.Millisecond)
 	}
 	r, err := lifecycle.New(lifecycle.Config{Keys: s.fsm, Log: s.cluster, Leader: s.raft, Now: knobs.Now,
-		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation, svc.DueDeletion, svc.DueImportExpiry}, Applied: s.serviceEvent})
+		Interval: interval, Logger: s.log, Tasks: []lifecycle.Task{svc.DueRotation, svc.DueDeletion, svc.DueImportExpiry},
+		Sweeps: []lifecycle.Sweep{lifecycle.PruneExpiredCerts(s.fsm)}, Applied: s.serviceEvent})
 	if err != nil {
 		return err
 	}
@@ -572,10 +573,15 @@ func (s *Server) startLifecycle(svc *kms.Service, knobs TestingKnobs) error {
 // serviceEvent records an automatic rotation or a deletion the leader's
 // lifecycle pass made in this node's audit trail, as CloudTrail records
 // them: an AwsServiceEvent named for the command (RotateKey, DeleteKey,
-// DeleteExpiredKeyMaterial).
+// DeleteExpiredKeyMaterial). A certificate prune is logged, not audited
+// (it changes no key and no caller asked for it).
 // The command has applied; a trail that cannot take the record is logged
 // (its failures are sticky and reported by every call that follows).
 func (s *Server) serviceEvent(ctx context.Context, cmd fsm.Command, r *fsm.Result, index uint64) {
+	if r != nil && r.Pruned > 0 {
+		s.log.Info("forgot the records of certificates expired longer than the grace", "records", r.Pruned,
+			"grace", fsm.CertPruneGrace, "index", index)
+	}
 	if s.audit == nil || r == nil || r.Key == nil {
 		return
 	}
