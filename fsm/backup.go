@@ -59,7 +59,16 @@ func (s *Snapshot) Graft(r io.Reader, applied uint64, w io.Writer) error {
 		}
 		return true
 	})
-	g := &Snapshot{applied: applied, keys: st.keys, grants: st.grants, cluster: s.cluster, iam: st.iam,
+	// Tombstones too, except of the keys the backup brings back.
+	if s.tombstones != nil {
+		s.tombstones.Ascend(func(d *DeletedKey) bool {
+			if _, back := st.keys.Get(&Key{ID: d.ID}); !back {
+				st.tombstones.ReplaceOrInsert(d)
+			}
+			return true
+		})
+	}
+	g := &Snapshot{applied: applied, keys: st.keys, tombstones: st.tombstones, grants: st.grants, cluster: s.cluster, iam: st.iam,
 		authz: st.authz, certs: s.certs, aliases: st.aliases.byName}
 	return g.Persist(w)
 }

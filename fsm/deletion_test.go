@@ -79,3 +79,78 @@ func TestOnKeysDeleted(t *testing.T) {
 		t.Fatalf("restore: heard %v, want [c]", heard)
 	}
 }
+
+// A DeleteKey with Tombstone keeps the deleted key's id: a CreateKey of
+// that id (a proposal retried after the key it made was deleted) is
+// refused, also after a snapshot and restore; a backup that holds the key
+// brings it back and drops its tombstone. A DeleteKey from before
+// tombstones keeps none.
+func TestDeletedKeyIDsAreNeverUsedAgain(t *testing.T) {
+	t.Parallel()
+	deleted := func(t *testing.T, tombstone bool) *FSM {
+		t.Helper()
+		f := New()
+		applyAll(t, f, create("k"), scheduleDeletion("k", 5000))
+		if r := applyAll(t, f, &DeleteKey{KeyID: "k", Now: 5000, Tombstone: tombstone})[0]; r.Err != nil {
+			t.Fatalf("DeleteKey: %v", r.Err)
+		}
+		return f
+	}
+	restored := func(t *testing.T, f *FSM) *FSM {
+		t.Helper()
+		g := New()
+		if err := g.Restore(bytes.NewReader(snapshotBytes(t, f))); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	for _, tt := range []struct {
+		name      string
+		state     func(t *testing.T) *FSM
+		wantRetry string // the retried CreateKey's error type, "" if it applies
+	}{
+		{"tombstone", func(t *testing.T) *FSM { return deleted(t, true) }, "KMSInvalidStateException"},
+		{"tombstone, restored from a snapshot", func(t *testing.T) *FSM { return restored(t, deleted(t, true)) }, "KMSInvalidStateException"},
+		{"a DeleteKey from before tombstones", func(t *testing.T) *FSM { return deleted(t, false) }, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := tt.state(t)
+			if f.KeyDeleted("k") != (tt.wantRetry != "") {
+				t.Fatalf("KeyDeleted = %v", f.KeyDeleted("k"))
+			}
+			r := applyAll(t, f, create("k"))[0]
+			switch {
+			case tt.wantRetry == "" && r.Err != nil:
+				t.Fatalf("CreateKey refused: %v", r.Err)
+			case tt.wantRetry != "" && (r.Err == nil || r.Err.Type != tt.wantRetry):
+				t.Fatalf("CreateKey = %+v, want %s", r.Err, tt.wantRetry)
+			case tt.wantRetry != "":
+				if _, ok := f.Key("k"); ok {
+					t.Fatal("the refused CreateKey made the key")
+				}
+			}
+		})
+	}
+	t.Run("a backup that holds the key brings it back", func(t *testing.T) {
+		t.Parallel()
+		src := New()
+		applyAll(t, src, create("k"), create("j"), scheduleDeletion("j", 5000), &DeleteKey{KeyID: "j", Now: 5000, Tombstone: true})
+		backup := snapshotBytes(t, src) // k, and j's tombstone
+		cur, err := deleted(t, true).Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := cur.Graft(bytes.NewReader(backup), 10, &out); err != nil {
+			t.Fatal(err)
+		}
+		got := New()
+		if err := got.Restore(&out); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := got.Key("k"); !ok || got.KeyDeleted("k") || !got.KeyDeleted("j") {
+			t.Fatalf("k present %v, k deleted %v, j deleted %v", ok, got.KeyDeleted("k"), got.KeyDeleted("j"))
+		}
+	})
+}

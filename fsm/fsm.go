@@ -62,13 +62,15 @@ type Result struct {
 type FSM struct {
 	mu sync.RWMutex // guards the state below
 	// keys holds *Key by id. Values are immutable once inserted.
-	keys    *btree.BTreeG[*Key]
-	grants  *grantIndex
-	cluster *clusterState
-	iam     *iamState
-	authz   *authzState
-	certs   *certState
-	aliases *aliasState
+	keys *btree.BTreeG[*Key]
+	// tombstones holds a *DeletedKey per deleted key, by id.
+	tombstones *btree.BTreeG[*DeletedKey]
+	grants     *grantIndex
+	cluster    *clusterState
+	iam        *iamState
+	authz      *authzState
+	certs      *certState
+	aliases    *aliasState
 	// deleted collects the ids of the keys DeleteKey removed in the batch
 	// being applied, for keysDeleted.
 	deleted []string
@@ -86,7 +88,7 @@ func keyLess(a, b *Key) bool { return a.ID < b.ID }
 
 // New returns an empty FSM.
 func New() *FSM {
-	return &FSM{keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), aliases: newAliasState(), notify: make(chan struct{})}
+	return &FSM{keys: btree.NewG(32, keyLess), tombstones: btree.NewG(32, deletedKeyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), aliases: newAliasState(), notify: make(chan struct{})}
 }
 
 // Apply applies one log entry. See ApplyBatch.

@@ -36,6 +36,11 @@ func (c *CreateKey) apply(f *FSM, _ uint64) *Result {
 		// A retried proposal of the same key is not an error.
 		return &Result{Key: old}
 	}
+	if _, ok := f.tombstones.Get(&DeletedKey{ID: k.ID}); ok {
+		// A retry that arrives after the key it created was deleted
+		// must not bring the key back.
+		return &Result{Err: reject(wire.KMSInvalidState, "Key '"+k.ID+"' was deleted; a key id is never used again.")}
+	}
 	for _, v := range k.Versions {
 		if rej := f.retiredEKT(v.EKT); rej != nil {
 			return &Result{Err: rej}
@@ -145,14 +150,38 @@ func (c *CancelKeyDeletion) apply(f *FSM, _ uint64) *Result {
 // time; apply decides again whether the key is due, so a stale or
 // duplicate proposal, or one that lost the race to a CancelKeyDeletion,
 // is refused and the key is deleted exactly once. A deleted key's id then
-// names nothing: the snapshot does not carry it and every read answers as
-// for a key that never existed.
+// names nothing: every read answers as for a key that never existed, and
+// with Tombstone the state keeps a [DeletedKey] so that a CreateKey of the
+// same id (a retry of the proposal that created it) is refused.
 type DeleteKey struct {
 	KeyID string `json:"key_id"`
 	// Now is the proposing leader's time, Unix milliseconds. The key is
 	// deleted only if it is pending deletion and Now is at or after its
 	// DeletionDate.
 	Now int64 `json:"now"`
+	// Tombstone keeps a DeletedKey. Set by every proposer since
+	// tombstones exist; commands from before them keep none, so an old
+	// log replays to the state it reached.
+	Tombstone bool `json:"tombstone,omitempty"`
+}
+
+// DeletedKey is the tombstone of a deleted key: its id is never used
+// again.
+type DeletedKey struct {
+	ID        string `json:"id"`
+	Account   string `json:"account"`
+	DeletedAt int64  `json:"deleted_at"` // Unix milliseconds, DeleteKey's Now
+}
+
+func deletedKeyLess(a, b *DeletedKey) bool { return a.ID < b.ID }
+
+// KeyDeleted reports whether a key with id was deleted (it has a
+// tombstone).
+func (f *FSM) KeyDeleted(id string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.tombstones.Get(&DeletedKey{ID: id})
+	return ok
 }
 
 func (*DeleteKey) Op() Op { return OpDeleteKey }
@@ -178,6 +207,9 @@ func (c *DeleteKey) apply(f *FSM, _ uint64) *Result {
 	f.keys.Delete(k)
 	f.grants.removeKey(k.ID)
 	f.aliases.removeKey(k.Account, k.ID)
+	if c.Tombstone {
+		f.tombstones.ReplaceOrInsert(&DeletedKey{ID: k.ID, Account: k.Account, DeletedAt: c.Now})
+	}
 	f.deleted = append(f.deleted, k.ID)
 	return &Result{Key: k}
 }

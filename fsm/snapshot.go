@@ -40,6 +40,9 @@ type snapshotHeader struct {
 type snapshotRecord struct {
 	Key   *Key   `json:"key,omitempty"`
 	Grant *Grant `json:"grant,omitempty"`
+	// DeletedKey records a deleted key's tombstone; snapshots from before
+	// tombstones have none.
+	DeletedKey *DeletedKey `json:"deleted_key,omitempty"`
 	// Cluster records: the identity, members and join tokens.
 	Cluster   *ClusterInfo `json:"cluster,omitempty"`
 	Node      *NodeInfo    `json:"node,omitempty"`
@@ -65,14 +68,15 @@ type snapshotRecord struct {
 // Snapshot is the state at one applied index, captured by [FSM.Snapshot]
 // and written out by Persist while Apply goes on.
 type Snapshot struct {
-	applied uint64
-	keys    *btree.BTreeG[*Key]
-	grants  *grantIndex
-	cluster *clusterState
-	iam     *iamState
-	authz   *authzState
-	certs   *certState
-	aliases *btree.BTreeG[*Alias]
+	applied    uint64
+	keys       *btree.BTreeG[*Key]
+	tombstones *btree.BTreeG[*DeletedKey]
+	grants     *grantIndex
+	cluster    *clusterState
+	iam        *iamState
+	authz      *authzState
+	certs      *certState
+	aliases    *btree.BTreeG[*Alias]
 }
 
 // Snapshot captures the state in O(1): a copy-on-write clone persisted
@@ -80,7 +84,7 @@ type Snapshot struct {
 func (f *FSM) Snapshot() (*Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &Snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone(), aliases: f.aliases.byName.Clone()}, nil
+	return &Snapshot{applied: f.applied.Load(), keys: f.keys.Clone(), tombstones: f.tombstones.Clone(), grants: f.grants.clone(), cluster: f.cluster.clone(), iam: f.iam.clone(), authz: f.authz.clone(), certs: f.certs.clone(), aliases: f.aliases.byName.Clone()}, nil
 }
 
 // Persist writes the snapshot to w in the format above, possibly while
@@ -119,6 +123,11 @@ func (s *Snapshot) Persist(w io.Writer) error {
 	if err := encodeTree(enc, s.aliases, func(a *Alias) snapshotRecord { return snapshotRecord{Alias: a} }); err != nil {
 		return err
 	}
+	if s.tombstones != nil {
+		if err := encodeTree(enc, s.tombstones, func(d *DeletedKey) snapshotRecord { return snapshotRecord{DeletedKey: d} }); err != nil {
+			return err
+		}
+	}
 	if err := enc.Encode(snapshotRecord{End: true}); err != nil {
 		return err
 	}
@@ -155,6 +164,7 @@ func (f *FSM) Restore(r io.Reader) error {
 		return true
 	})
 	f.keys = st.keys
+	f.tombstones = st.tombstones
 	f.grants = st.grants
 	f.cluster = st.cluster
 	f.iam = st.iam
@@ -169,14 +179,15 @@ func (f *FSM) Restore(r io.Reader) error {
 
 // restored is a state read from a snapshot, not yet swapped in.
 type restored struct {
-	applied uint64
-	keys    *btree.BTreeG[*Key]
-	grants  *grantIndex
-	cluster *clusterState
-	iam     *iamState
-	authz   *authzState
-	certs   *certState
-	aliases *aliasState
+	applied    uint64
+	keys       *btree.BTreeG[*Key]
+	tombstones *btree.BTreeG[*DeletedKey]
+	grants     *grantIndex
+	cluster    *clusterState
+	iam        *iamState
+	authz      *authzState
+	certs      *certState
+	aliases    *aliasState
 }
 
 func readSnapshot(r io.Reader) (*restored, error) {
@@ -196,7 +207,7 @@ func readSnapshot(r io.Reader) (*restored, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrSnapshotFormat, err)
 	}
-	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), aliases: newAliasState()}
+	st := &restored{applied: h.Applied, keys: btree.NewG(32, keyLess), tombstones: btree.NewG(32, deletedKeyLess), grants: newGrantIndex(), cluster: newClusterState(), iam: newIAMState(), authz: newAuthzState(), certs: newCertState(), aliases: newAliasState()}
 	for {
 		var rec snapshotRecord
 		if err := dec.Decode(&rec); err != nil {
@@ -214,6 +225,10 @@ func readSnapshot(r io.Reader) (*restored, error) {
 			// Keys from before key policies were stored get the default.
 			if _, dup := st.keys.ReplaceOrInsert(withDefaultPolicy(rec.Key)); dup {
 				return nil, fmt.Errorf("%w: duplicate key %s", ErrSnapshotFormat, rec.Key.ID)
+			}
+		case rec.DeletedKey != nil && rec.DeletedKey.ID != "":
+			if _, dup := st.tombstones.ReplaceOrInsert(rec.DeletedKey); dup {
+				return nil, fmt.Errorf("%w: duplicate deleted key %s", ErrSnapshotFormat, rec.DeletedKey.ID)
 			}
 		case rec.Cluster != nil || rec.Node != nil || rec.JoinToken != nil || rec.NodeCert != nil || rec.DomainRotation != nil:
 			st.cluster.restore(&rec)

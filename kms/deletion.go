@@ -86,5 +86,5 @@ func (s *Service) DueDeletion(_ context.Context, k *fsm.Key, now time.Time) (fsm
 	if k.State != fsm.PendingDeletion || millis(now) < k.DeletionDate {
 		return nil, nil
 	}
-	return &fsm.DeleteKey{KeyID: k.ID, Now: millis(now)}, nil
+	return &fsm.DeleteKey{KeyID: k.ID, Now: millis(now), Tombstone: true}, nil
 }

@@ -159,7 +159,7 @@ func TestCancelKeyDeletion(t *testing.T) {
 
 // DueDeletion proposes the deletion only once the window ended; after it
 // the key's id names nothing, and its old ciphertexts, grants and
-// aliases are gone, as on AWS.
+// aliases are gone, as on AWS, and the id is never used again.
 func TestDueDeletion(t *testing.T) {
 	t.Parallel()
 	now := time.UnixMilli(1_700_000_000_000)
@@ -224,6 +224,14 @@ func TestDueDeletion(t *testing.T) {
 	// A second proposal (another leader's pass) is refused and changes nothing.
 	if _, _, err := fsm.Apply(context.Background(), e.log, c); err == nil {
 		t.Fatal("a second DeleteKey applied")
+	}
+	// The deletion keeps a tombstone: the CreateKey that made the key,
+	// retried now, does not bring it back.
+	if !e.fsm.KeyDeleted(m.KeyId) {
+		t.Fatal("the deleted key has no tombstone")
+	}
+	if _, _, err := fsm.Apply(context.Background(), e.log, &fsm.CreateKey{Key: *k}); err == nil {
+		t.Fatal("a retried CreateKey of the deleted key applied")
 	}
 }
 
