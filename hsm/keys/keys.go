@@ -14,6 +14,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"encoding/asn1"
@@ -92,6 +93,9 @@ func newMLDSAPublicKey(set MLDSA, pk sign.PublicKey, raw []byte) *MLDSAPublicKey
 // ML-DSA with an empty context, as a client computes it for AWS's
 // MessageType EXTERNAL_MU.
 func MLDSAMu(pub *MLDSAPublicKey, msg []byte) ([]byte, error) {
+	if pub == nil || pub.expanded == nil {
+		return nil, errors.New("keys: not a parsed ML-DSA public key")
+	}
 	pk, err := pub.expanded()
 	if err != nil {
 		return nil, err
@@ -102,6 +106,9 @@ func MLDSAMu(pub *MLDSAPublicKey, msg []byte) ([]byte, error) {
 // VerifyMLDSAMu reports whether sig is pub's ML-DSA signature of the
 // message representative μ: of whatever message μ was computed from.
 func VerifyMLDSAMu(pub *MLDSAPublicKey, mu, sig []byte) bool {
+	if pub == nil || pub.expanded == nil {
+		return false
+	}
 	pk, err := pub.expanded()
 	return err == nil && pk.VerifyMu(mu, sig)
 }
@@ -142,7 +149,15 @@ func NewMLDSAPrivateKey(set MLDSA, seed []byte) (*MLDSAPrivateKey, error) {
 	k := &MLDSAPrivateKey{pub: newMLDSAPublicKey(set, pk, raw), sk: sk}
 	copy(k.seed[:], seed)
 	k.expanded = sync.OnceValues(func() (*mldsa.PrivateKey, error) {
-		return mldsa.NewPrivateKey(mldsa.ParameterSet(set), k.seed[:])
+		sk, err := mldsa.NewPrivateKey(mldsa.ParameterSet(set), k.seed[:])
+		if err != nil {
+			return nil, err
+		}
+		// Both implementations must make the same key of the seed.
+		if !bytes.Equal(sk.PublicKey(), raw) {
+			return nil, errors.New("keys: the ML-DSA key for μ differs from circl's key of the same seed")
+		}
+		return sk, nil
 	})
 	return k, nil
 }
@@ -184,6 +199,7 @@ func (k *MLDSAPrivateKey) SignMu(mu []byte) ([]byte, error) {
 		return nil, err
 	}
 	rnd := make([]byte, 32)
+	defer clear(rnd)
 	if _, err := rand.Read(rnd); err != nil {
 		return nil, err
 	}

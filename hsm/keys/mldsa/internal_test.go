@@ -1,6 +1,8 @@
 package mldsa
 
 import (
+	"bytes"
+	"crypto/sha3"
 	"math/rand/v2"
 	"testing"
 )
@@ -19,8 +21,8 @@ func modPM(r, m int32) int32 {
 }
 
 // TestRoundingMatchesTheSpecification checks the branch-free power2Round
-// and decompose against FIPS 204's definitions (Algorithms 35 and 36) for
-// every element of Z_q, and useHint's result against its definition.
+// and decompose against FIPS 204's definitions (Algorithms 35 and 36), and
+// useHint against Algorithm 40 for both hints, for every element of Z_q.
 func TestRoundingMatchesTheSpecification(t *testing.T) {
 	for r := int32(0); r < q; r++ {
 		w0 := modPM(r, 1<<d)
@@ -40,6 +42,17 @@ func TestRoundingMatchesTheSpecification(t *testing.T) {
 				}
 				if r1, r0 := decompose(fieldElement(r), gamma2); r1 != w1 || r0 != w0 {
 					t.Fatalf("γ2 = %d: decompose(%d) = %d, %d; want %d, %d", gamma2, r, r1, r0, w1, w0)
+				}
+				m := (q - 1) / (2 * gamma2)
+				wantHint := w1 // Algorithm 40, with h = 1
+				if w0 > 0 {
+					wantHint = (w1 + 1) % m
+				} else {
+					wantHint = (w1 - 1 + m) % m
+				}
+				if useHint(0, fieldElement(r), gamma2) != w1 || useHint(1, fieldElement(r), gamma2) != wantHint {
+					t.Fatalf("γ2 = %d: useHint(·, %d) = %d, %d; want %d, %d", gamma2, r,
+						useHint(0, fieldElement(r), gamma2), useHint(1, fieldElement(r), gamma2), w1, wantHint)
 				}
 			}
 		})
@@ -128,7 +141,8 @@ func TestFieldHelpers(t *testing.T) {
 // TestVerifyRefusesALargeZ makes, for each parameter set, a signature
 // whose only fault is a z coefficient at or past γ1-β (an attempt the
 // signer rejects for that reason alone): its challenge matches, so only
-// Verify's norm check refuses it.
+// Verify's norm check refuses it. A second search finds one whose largest
+// coefficient is exactly γ1-β, which FIPS 204 refuses too.
 func TestVerifyRefusesALargeZ(t *testing.T) {
 	for _, set := range []ParameterSet{MLDSA44, MLDSA65, MLDSA87} {
 		t.Run(set.String(), func(t *testing.T) {
@@ -166,5 +180,58 @@ func TestVerifyRefusesALargeZ(t *testing.T) {
 			}
 			t.Fatal("no attempt was rejected for z alone")
 		})
+	}
+}
+
+// maxAbs returns the largest |coefficient| of z, taken mod± q.
+func maxAbs(z []poly) int32 {
+	var m int32
+	for i := range z {
+		for _, c := range z[i] {
+			m = max(m, centered(c), -centered(c))
+		}
+	}
+	return m
+}
+
+// TestVerifyRefusesZAtTheBound: a candidate whose checks all pass except
+// that max|z| is exactly γ1-β is refused (the bound is exclusive).
+func TestVerifyRefusesZAtTheBound(t *testing.T) {
+	for _, set := range []ParameterSet{MLDSA44, MLDSA65, MLDSA87} {
+		t.Run(set.String(), func(t *testing.T) {
+			sk, _ := NewPrivateKey(set, make([]byte, SeedSize))
+			pk, _ := NewPublicKey(set, sk.PublicKey())
+			p := sk.p
+			for m := 0; m < 400; m++ {
+				mu, _ := pk.Mu([]byte{byte(m), byte(m >> 8)}, nil)
+				rhoPP := shake256(64, sk.key, make([]byte, 32), mu)
+				for kappa := 0; kappa < 50*p.l; kappa += p.l {
+					a := sk.attempt(mu, rhoPP, kappa)
+					if a.r0Large || a.ct0Large || a.ones > p.omega || maxAbs(a.z) != p.gamma1-p.beta() {
+						continue
+					}
+					if pk.VerifyMu(mu, encodeSignature(p, a.ctilde, a.z, a.hint)) {
+						t.Fatal("VerifyMu accepts ‖z‖∞ = γ1-β")
+					}
+					return
+				}
+			}
+			t.Fatal("no candidate with ‖z‖∞ = γ1-β")
+		})
+	}
+}
+
+// TestExpandMaskEncodesTheCounterInTwoBytes: κ+r is written as two
+// little-endian bytes, also past 255 (no signing reaches that in tests).
+func TestExpandMaskEncodesTheCounterInTwoBytes(t *testing.T) {
+	p := &params44
+	rhoPP := make([]byte, 64)
+	for i := range rhoPP {
+		rhoPP[i] = byte(i)
+	}
+	y := expandMask(p, rhoPP, 0x1234)
+	seed := append(bytes.Clone(rhoPP), 0x35, 0x12) // κ+1 = 0x1235
+	if want := unpackZ(sha3.SumSHAKE256(seed, n*p.g1Bits/8), p); y[1] != want {
+		t.Fatal("expandMask(κ = 0x1234)[1] is not from H(ρ″ || 0x35 0x12)")
 	}
 }

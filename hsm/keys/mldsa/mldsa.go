@@ -10,7 +10,6 @@ import (
 // matrix Â and the NTT forms of s1, s2 and t0 are kept for signing.
 type PrivateKey struct {
 	p      *params
-	set    ParameterSet
 	key    []byte // K, the 32-byte signing seed
 	a      []poly
 	s1Hat  []poly
@@ -32,7 +31,7 @@ func NewPrivateKey(set ParameterSet, seed []byte) (*PrivateKey, error) {
 	expanded := shake256(128, seed, []byte{byte(p.k), byte(p.l)})
 	defer clear(expanded)
 	rho, rhoPrime, key := expanded[:32], expanded[32:96], expanded[96:]
-	sk := &PrivateKey{p: p, set: set, key: bytes.Clone(key), a: expandA(p, rho)}
+	sk := &PrivateKey{p: p, key: bytes.Clone(key), a: expandA(p, rho)}
 	s1, s2 := expandS(p, rhoPrime)
 	sk.s1Hat = make([]poly, p.l)
 	for i := range s1 {
@@ -77,14 +76,18 @@ func (sk *PrivateKey) SignMu(mu []byte, rnd []byte) ([]byte, error) {
 	rhoPP := shake256(64, sk.key, rnd, mu)
 	defer clear(rhoPP)
 	for kappa := 0; ; kappa += p.l {
-		if kappa > 0xffff-p.l {
+		if kappa+p.l-1 > 0xffff {
 			// FIPS 204 bounds the loop only by probability; κ wrapping
 			// its 16-bit encoding would take about 2^14 rejections.
 			return nil, errors.New("mldsa: signing did not find a signature")
 		}
-		if a := sk.attempt(mu, rhoPP, kappa); a.valid(p) {
-			return encodeSignature(p, a.ctilde, a.z, a.hint), nil
+		a := sk.attempt(mu, rhoPP, kappa)
+		if a.valid(p) {
+			sig := encodeSignature(p, a.ctilde, a.z, a.hint)
+			a.wipe()
+			return sig, nil
 		}
+		a.wipe() // a rejected z = y + cs1 says something of s1
 	}
 }
 
@@ -98,6 +101,13 @@ type attempt struct {
 	// and ‖ct0‖∞ ≥ γ2; ones counts the hint's ones.
 	zLarge, r0Large, ct0Large bool
 	ones                      int
+}
+
+// wipe clears the candidate.
+func (a *attempt) wipe() {
+	clear(a.ctilde)
+	clear(a.z)
+	clear(a.hint)
 }
 
 func (a *attempt) valid(p *params) bool {
@@ -122,12 +132,17 @@ func (sk *PrivateKey) attempt(mu, rhoPP []byte, kappa int) *attempt {
 			w1[i][j] = uint32(highBits(c, p.gamma2))
 		}
 	}
-	a := &attempt{ctilde: shake256(p.ctilde, mu, w1Encode(w1, p)), z: make([]poly, p.l), hint: make([][n]uint32, p.k)}
+	w1Bytes := w1Encode(w1, p)
+	a := &attempt{ctilde: shake256(p.ctilde, mu, w1Bytes), z: make([]poly, p.l), hint: make([][n]uint32, p.k)}
+	clear(w1)
+	clear(w1Bytes)
 	cHat := ntt(sampleInBall(a.ctilde, p.tau))
+	defer clear(cHat[:])
 	for i := range a.z {
 		cs1 := nttMul(&cHat, &sk.s1Hat[i])
 		cs1 = nttInverse(cs1)
 		a.z[i] = polyAdd(&y[i], &cs1)
+		clear(cs1[:])
 		a.zLarge = infinityNormAtLeast(&a.z[i], p.gamma1-p.beta()) || a.zLarge
 	}
 	for i := range w {
@@ -150,6 +165,9 @@ func (sk *PrivateKey) attempt(mu, rhoPP []byte, kappa int) *attempt {
 		}
 		clear(r[:])
 		clear(r0[:])
+		clear(cs2[:])
+		clear(ct0[:])
+		clear(rct0[:])
 	}
 	clear(w)
 	return a
@@ -177,7 +195,7 @@ func NewPublicKey(set ParameterSet, encoded []byte) (*PublicKey, error) {
 	pk := &PublicKey{p: p, encoded: bytes.Clone(encoded), a: expandA(p, rho), t1Hat: make([]poly, p.k)}
 	for i := range t1 {
 		for j, c := range t1[i] {
-			t1[i][j] = c << d // < 2^23 < q
+			t1[i][j] = c << d // at most 1023·2^13 = q-1
 		}
 		pk.t1Hat[i] = ntt(t1[i])
 	}

@@ -2,7 +2,6 @@ package mldsa_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	mrand "math/rand/v2"
 	"testing"
 
@@ -48,6 +47,13 @@ var references = []reference{
 	}},
 }
 
+// fill fills b from rng: the test's inputs follow from its seed.
+func fill(rng *mrand.Rand, b []byte) {
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+}
+
 func must(err error) {
 	if err != nil {
 		panic(err)
@@ -90,16 +96,18 @@ func TestMatchesCircl(t *testing.T) {
 		t.Run(ref.set.String(), func(t *testing.T) {
 			for trial := 0; trial < 12; trial++ {
 				seed := make([]byte, mldsa.SeedSize)
-				rand.Read(seed)
+				for i := range seed {
+					seed[i] = byte(rng.Uint32())
+				}
 				sk, pk, rpk, rsk := pair(t, ref, seed)
 				want, _ := rpk.MarshalBinary()
 				if !bytes.Equal(sk.PublicKey(), want) {
 					t.Fatal("the public key from a seed differs from circl's")
 				}
 				msg := make([]byte, rng.IntN(300))
-				rand.Read(msg)
+				fill(rng, msg)
 				ctx := make([]byte, []int{0, 0, 1, 255}[trial%4])
-				rand.Read(ctx)
+				fill(rng, ctx)
 				m := mu(t, pk, msg, ctx)
 
 				det, err := sk.SignMu(m, make([]byte, 32))
@@ -110,7 +118,7 @@ func TestMatchesCircl(t *testing.T) {
 					t.Fatal("the deterministic signature of μ differs from circl's of the message")
 				}
 				rnd := make([]byte, 32)
-				rand.Read(rnd)
+				fill(rng, rnd)
 				hedged, err := sk.SignMu(m, rnd)
 				if err != nil {
 					t.Fatal(err)
@@ -189,24 +197,34 @@ func TestRefusesMalformedInput(t *testing.T) {
 }
 
 // FuzzVerifyMuMatchesCircl gives VerifyMu and circl the same fuzzed
-// signature (a valid one damaged by the fuzzer) and message: their
-// verdicts must agree, which covers the hint decoding's corner cases.
+// signature (a valid one damaged by the fuzzer) and message, for the
+// parameter set the first input byte picks: their verdicts must agree,
+// which covers the hint decoding's corner cases for every k and ω.
 func FuzzVerifyMuMatchesCircl(f *testing.F) {
-	ref := references[0]
-	sk, pk, rpk, _ := pair(f, ref, make([]byte, mldsa.SeedSize))
-	msg := []byte("fuzz")
-	sig, err := sk.SignMu(mu(f, pk, msg, nil), make([]byte, 32))
-	if err != nil {
-		f.Fatal(err)
+	type fixture struct {
+		ref reference
+		pk  *mldsa.PublicKey
+		rpk sign.PublicKey
 	}
-	f.Add(msg, sig)
-	f.Add(msg, make([]byte, len(sig)))
-	hints := bytes.Clone(sig)
-	hints[len(hints)-1] = 81 // an end index past ω
-	f.Add(msg, hints)
-	f.Fuzz(func(t *testing.T, msg, sig []byte) {
-		if got, want := pk.VerifyMu(mu(t, pk, msg, nil), sig), ref.verify(rpk, msg, nil, sig); got != want {
-			t.Fatalf("VerifyMu %v, circl %v", got, want)
+	var fixtures []fixture
+	for i, ref := range references {
+		sk, pk, rpk, _ := pair(f, ref, make([]byte, mldsa.SeedSize))
+		fixtures = append(fixtures, fixture{ref, pk, rpk})
+		msg := []byte("fuzz")
+		sig, err := sk.SignMu(mu(f, pk, msg, nil), make([]byte, 32))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(byte(i), msg, sig)
+		f.Add(byte(i), msg, make([]byte, len(sig)))
+		hints := bytes.Clone(sig)
+		hints[len(hints)-1] = 0xff // an end index past ω
+		f.Add(byte(i), msg, hints)
+	}
+	f.Fuzz(func(t *testing.T, set byte, msg, sig []byte) {
+		x := fixtures[int(set)%len(fixtures)]
+		if got, want := x.pk.VerifyMu(mu(t, x.pk, msg, nil), sig), x.ref.verify(x.rpk, msg, nil, sig); got != want {
+			t.Fatalf("%v: VerifyMu %v, circl %v", x.ref.set, got, want)
 		}
 	})
 }

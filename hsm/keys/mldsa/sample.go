@@ -14,6 +14,7 @@ func shake256(size int, parts ...[]byte) []byte {
 	}
 	out := make([]byte, size)
 	h.Read(out)
+	h.Reset() // the state holds what was squeezed: K, ρ′ or ρ″
 	return out
 }
 
@@ -73,6 +74,7 @@ func rejBoundedPoly(seed []byte, eta int32) (a poly) {
 	h.Write(seed)
 	var buf [136]byte // SHAKE256's rate
 	defer clear(buf[:])
+	defer h.Reset()
 	j := 0
 	for j < n {
 		h.Read(buf[:])
@@ -107,6 +109,7 @@ func expandMask(p *params, rhoPP []byte, kappa int) []poly {
 		h := sha3.NewSHAKE256()
 		h.Write(seed)
 		h.Read(buf)
+		h.Reset()
 		y[r] = unpackZ(buf, p)
 	}
 	clear(seed)
@@ -115,26 +118,21 @@ func expandMask(p *params, rhoPP []byte, kappa int) []poly {
 }
 
 // sampleInBall returns the challenge c: τ coefficients ±1, the rest 0,
-// derived from c̃ (FIPS 204, Algorithm 29). c̃ is part of the signature.
+// derived from c̃ (FIPS 204, Algorithm 29). It branches on and indexes by
+// values derived from c̃, which is public for the released signature; for
+// rejected attempts this is the leak FIPS 204 practice accepts (Dilithium
+// round 3, section 5.5).
 func sampleInBall(ctilde []byte, tau int) (c poly) {
 	h := sha3.NewSHAKE256()
 	h.Write(ctilde)
-	var buf [136]byte
-	h.Read(buf[:])
-	signs := binary.LittleEndian.Uint64(buf[:8])
-	next := 8
+	var b [8]byte
+	h.Read(b[:])
+	signs := binary.LittleEndian.Uint64(b[:])
 	for i := n - tau; i < n; i++ {
-		var j int
-		for {
-			if next == len(buf) {
-				h.Read(buf[:])
-				next = 0
-			}
-			j = int(buf[next])
-			next++
-			if j <= i {
-				break
-			}
+		j := n
+		for j > i {
+			h.Read(b[:1]) // SHAKE buffers a block itself
+			j = int(b[0])
 		}
 		c[i] = c[j]
 		c[j] = fieldElement(1)
@@ -143,5 +141,6 @@ func sampleInBall(ctilde []byte, tau int) (c poly) {
 		}
 		signs >>= 1
 	}
+	h.Reset()
 	return c
 }
