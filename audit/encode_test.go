@@ -203,7 +203,8 @@ func randomRaw(rng *mrand.Rand) json.RawMessage {
 		for range rng.IntN(3) {
 			ec[randomString(rng)] = randomString(rng)
 		}
-		return params(&kmsv1.EncryptRequest{KeyId: randomString(rng), EncryptionContext: ec}, RequestFields)
+		_, raw := appendParams(nil, &kmsv1.EncryptRequest{KeyId: randomString(rng), EncryptionContext: ec}, RequestFields)
+		return raw
 	}
 	b := randomJSON(nil, rng, 0)
 	if rng.IntN(3) == 0 {
@@ -454,4 +455,67 @@ func benchRecord(b *testing.B) *Record {
 	}
 	r.Seq, r.PrevHash = 17, GenesisHash
 	return r
+}
+
+// TestEventTimeFollowsClock checks the once-per-second formatting of the
+// event time against formatting every time, with a clock that moves
+// within a second, across seconds, backwards and in another zone.
+func TestEventTimeFollowsClock(t *testing.T) {
+	base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.FixedZone("x", -7*3600))
+	var now time.Time
+	l := &Log{opts: Options{Now: func() time.Time { return now }}}
+	for _, d := range []time.Duration{0, 999 * time.Millisecond, time.Second, 1500 * time.Millisecond, -time.Nanosecond,
+		-time.Second, 24 * time.Hour, -60 * 365 * 24 * time.Hour} {
+		now = base.Add(d)
+		if got, want := l.eventTime(), now.UTC().Format(time.RFC3339); got != want {
+			t.Errorf("at %v: eventTime %s, want %s", d, got, want)
+		}
+	}
+}
+
+func TestARNAccount(t *testing.T) {
+	for _, arn := range []string{"arn:aws:kms:us-east-1:111122223333:key/k", "arn:aws:kms:us-east-1:111122223333:key/k:x",
+		"arn:aws:kms:us-east-1:111122223333", "arn:aws:kms::", "", "::::::", "a:b:c:d:e:f"} {
+		want := ""
+		if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
+			want = parts[4]
+		}
+		if got := arnAccount(arn); got != want {
+			t.Errorf("arnAccount(%q) = %q, want %q", arn, got, want)
+		}
+	}
+}
+
+// TestPlainPrefix checks the 8-bytes-at-a-time scan against a byte loop:
+// every byte value at every position of strings around two words long,
+// with and without a second byte to stop at after it.
+func TestPlainPrefix(t *testing.T) {
+	naive := func(s string) int {
+		for i := range len(s) {
+			if c := s[i]; c < 0x20 || c >= 0x80 || strings.IndexByte(`"\<>&`, c) >= 0 {
+				return i
+			}
+		}
+		return len(s)
+	}
+	for n := range 20 {
+		for at := range n {
+			for c := range 256 {
+				for _, later := range []byte{'a', 0, '"', 0xff} {
+					p := bytes.Repeat([]byte("a"), n)
+					p[at] = byte(c)
+					if at+1 < n {
+						p[n-1] = later
+					}
+					want := naive(string(p))
+					if got := plainPrefix(string(p)); got != want {
+						t.Fatalf("plainPrefix(%q) = %d, want %d", p, got, want)
+					}
+					if got := plainPrefix(p); got != want {
+						t.Fatalf("plainPrefix([]byte %q) = %d, want %d", p, got, want)
+					}
+				}
+			}
+		}
+	}
 }
