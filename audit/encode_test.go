@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,38 @@ func fullRecord() Record {
 			StalenessBound: "312µs", SimulatedPropagation: "1s"},
 		Seq: 17, PrevHash: GenesisHash, Hash: "set by appendLine, never written",
 	}
+}
+
+// TestFullRecordSetsEveryMember keeps fullRecord complete: a member added
+// to Record (or to the types it holds) must be set there, so that the
+// tests comparing the encoders see it written (an omitempty member left
+// empty would pass them unnoticed while appendRecord leaves it out).
+func TestFullRecordSetsEveryMember(t *testing.T) {
+	var check func(path string, v reflect.Value)
+	check = func(path string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				check(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		case reflect.Slice:
+			if v.Len() == 0 {
+				t.Errorf("%s is empty in fullRecord", path)
+			}
+			for i := range v.Len() {
+				if v.Index(i).Kind() == reflect.Struct {
+					check(fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+					break // the first element sets every member; later ones may leave omitempty members out
+				}
+			}
+		default:
+			if v.IsZero() {
+				t.Errorf("%s is zero in fullRecord", path)
+			}
+		}
+	}
+	r := fullRecord()
+	check("Record", reflect.ValueOf(r))
 }
 
 // escapeCases are strings of every escaping class of encoding/json.
