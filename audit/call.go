@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,10 +97,13 @@ func (l *Log) build(c *Call) (*Record, error) {
 	if source == "" {
 		source = SourceKMS
 	}
+	// Both params in one allocation; 256 bytes hold those of an Encrypt.
+	buf, req := appendParams(make([]byte, 0, 256), c.Input, RequestFields)
+	_, resp := appendParams(buf, c.Output, ResponseFields)
 	r := &Record{
 		EventVersion:      EventVersion,
 		UserIdentity:      userIdentity(c.Principal, c.AccessKeyID),
-		EventTime:         l.opts.Now().UTC().Format(time.RFC3339),
+		EventTime:         l.eventTime(),
 		EventSource:       source,
 		EventName:         c.Operation,
 		AWSRegion:         l.opts.Region,
@@ -107,8 +111,8 @@ func (l *Log) build(c *Call) (*Record, error) {
 		UserAgent:         c.UserAgent,
 		ErrorCode:         c.ErrorCode,
 		ErrorMessage:      c.ErrorMessage,
-		RequestParameters: params(c.Input, RequestFields),
-		ResponseElements:  params(c.Output, ResponseFields),
+		RequestParameters: req,
+		ResponseElements:  resp,
 		RequestID:         reqID,
 		EventID:           eventID,
 		ReadOnly:          wire.ReadOnly(c.Operation),
@@ -131,20 +135,41 @@ func (l *Log) build(c *Call) (*Record, error) {
 	return r, nil
 }
 
-// params renders m's allowed members, or null.
-func params(m proto.Message, allow map[string]bool) json.RawMessage {
+// appendParams appends m's allowed members to b, and returns them as
+// their own slice of b (capacity capped), or nil for null.
+func appendParams(b []byte, m proto.Message, allow map[string]bool) ([]byte, json.RawMessage) {
 	if m == nil {
-		return nil
+		return b, nil
 	}
 	pm := m.ProtoReflect()
 	if !pm.IsValid() {
-		return nil
+		return b, nil
 	}
-	b := appendMessage(make([]byte, 0, 128), pm, allow)
-	if string(b) == "null" {
-		return nil
+	start := len(b)
+	b = appendMessage(b, pm, allow)
+	if string(b[start:]) == "null" {
+		return b[:start], nil
 	}
-	return b
+	return b, b[start:len(b):len(b)]
+}
+
+// eventTime is the time of Options.Now in RFC 3339 (whole seconds, UTC),
+// formatted once per second.
+func (l *Log) eventTime() string {
+	now := l.opts.Now()
+	sec := now.Unix()
+	if st := l.stamp.Load(); st != nil && st.sec == sec {
+		return st.text
+	}
+	text := now.UTC().Format(time.RFC3339)
+	l.stamp.Store(&stamp{sec: sec, text: text})
+	return text
+}
+
+// stamp is an event time formatted.
+type stamp struct {
+	sec  int64
+	text string
 }
 
 func userIdentity(p identity.Principal, accessKeyID string) UserIdentity {
@@ -182,19 +207,13 @@ var keyFields = []string{"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyI
 // aliases are left out.
 func keyResources(c *Call, region string) []Resource {
 	var out []Resource
-	seen := map[string]bool{}
 	add := func(arn string) {
-		if arn == "" || seen[arn] {
+		if arn == "" || slices.ContainsFunc(out, func(r Resource) bool { return r.ARN == arn }) {
 			return
 		}
-		seen[arn] = true
-		acct := ""
-		if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
-			acct = parts[4]
-		}
-		out = append(out, Resource{AccountID: acct, Type: "AWS::KMS::Key", ARN: arn})
+		out = append(out, Resource{AccountID: arnAccount(arn), Type: "AWS::KMS::Key", ARN: arn})
 	}
-	for _, m := range []proto.Message{c.Output, c.Input} {
+	for _, m := range [2]proto.Message{c.Output, c.Input} {
 		if m == nil || !m.ProtoReflect().IsValid() {
 			continue
 		}
@@ -215,6 +234,24 @@ func keyResources(c *Call, region string) []Resource {
 		}
 	}
 	return out
+}
+
+// arnAccount returns the account of an ARN (its fifth member,
+// arn:partition:service:region:account:resource), or "" if it has fewer
+// than six.
+func arnAccount(arn string) string {
+	rest := arn
+	for range 4 {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+1:]
+	}
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		return rest[:i]
+	}
+	return ""
 }
 
 // keyARN returns the key ARN that id names, or "" for an alias or nothing.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trentkms/trent/failpoint"
@@ -129,6 +130,8 @@ type Log struct {
 	wHash     string
 
 	stats Stats // guarded by mu
+
+	stamp atomic.Pointer[stamp] // the last event time formatted (eventTime)
 }
 
 // Stats counts the writer's work since Open.

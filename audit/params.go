@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -84,7 +85,9 @@ func appendMessage(b []byte, m protoreflect.Message, allow map[string]bool) []by
 		if len(b) > start+1 {
 			b = append(b, ',')
 		}
-		b = appendString(b, lowerFirst(fd.JSONName()))
+		n := len(b)
+		b = appendString(b, fd.JSONName())
+		lowerFirst(b[n+1:])
 		b = append(b, ':')
 		v := m.Get(fd)
 		switch {
@@ -99,23 +102,7 @@ func appendMessage(b []byte, m protoreflect.Message, allow map[string]bool) []by
 			}
 			b = append(b, ']')
 		case fd.IsMap():
-			mp := v.Map()
-			keys := make([]string, 0, mp.Len())
-			mp.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
-				keys = append(keys, k.String())
-				return true
-			})
-			slices.Sort(keys)
-			b = append(b, '{')
-			for j, k := range keys {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendString(b, k)
-				b = append(b, ':')
-				b = appendValue(b, fd.MapValue(), mp.Get(protoreflect.ValueOfString(k).MapKey()), allow)
-			}
-			b = append(b, '}')
+			b = appendMap(b, fd, v.Map(), allow)
 		default:
 			b = appendValue(b, fd, v, allow)
 		}
@@ -155,24 +142,51 @@ func appendValue(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value
 	return append(b, "null"...)
 }
 
-func lowerFirst(s string) string {
-	if s == "" || s[0] < 'A' || s[0] > 'Z' {
-		return s
+// mapEntry is one entry of a map member, by its key's text.
+type mapEntry struct {
+	key string
+	val protoreflect.Value
+}
+
+// appendMap appends mp as a JSON object sorted by key.
+func appendMap(b []byte, fd protoreflect.FieldDescriptor, mp protoreflect.Map, allow map[string]bool) []byte {
+	entries := make([]mapEntry, 0, mp.Len())
+	mp.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+		entries = append(entries, mapEntry{k.String(), v})
+		return true
+	})
+	slices.SortFunc(entries, func(x, y mapEntry) int { return strings.Compare(x.key, y.key) })
+	b = append(b, '{')
+	for j, e := range entries {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, e.key)
+		b = append(b, ':')
+		b = appendValue(b, fd.MapValue(), e.val, allow)
 	}
-	// AWSAccountId -> awsAccountId, as CloudTrail spells it.
+	return append(b, '}')
+}
+
+// lowerFirst lowers the leading capitals of a member name in place, as
+// CloudTrail spells it: KeyId becomes keyId, AWSAccountId awsAccountId
+// (all but the last of a run of capitals followed by more of the name).
+// name may be followed by other bytes that are not capitals (the closing
+// quote of the JSON string it was written as).
+func lowerFirst(name []byte) {
+	if len(name) == 0 || name[0] < 'A' || name[0] > 'Z' {
+		return
+	}
 	i := 0
-	for i+1 < len(s) && s[i+1] >= 'A' && s[i+1] <= 'Z' {
+	for i+1 < len(name) && name[i+1] >= 'A' && name[i+1] <= 'Z' {
 		i++
 	}
 	if i == 0 {
 		i = 1
 	}
-	lower := make([]byte, len(s))
-	copy(lower, s)
 	for j := range i {
-		lower[j] += 'a' - 'A'
+		name[j] += 'a' - 'A'
 	}
-	return string(lower)
 }
 
 // appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.

@@ -29,9 +29,14 @@ func FuzzAppendString(f *testing.F) {
 }
 
 func TestLowerFirst(t *testing.T) {
-	for in, want := range map[string]string{"KeyId": "keyId", "AWSAccountId": "awsAccountId", "DryRun": "dryRun", "": "", "x": "x"} {
-		if got := lowerFirst(in); got != want {
-			t.Errorf("lowerFirst(%q) = %q, want %q", in, got, want)
+	for in, want := range map[string]string{"KeyId": "keyId", "AWSAccountId": "awsAccountId", "DryRun": "dryRun",
+		"ABC": "abC", "": "", "x": "x", "X": "x", "nodeId": "nodeId"} {
+		for _, after := range []string{"", `"`, `":`} {
+			b := []byte(in + after)
+			lowerFirst(b)
+			if got := string(b); got != want+after {
+				t.Errorf("lowerFirst(%q) = %q, want %q", in+after, got, want+after)
+			}
 		}
 	}
 }

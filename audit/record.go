@@ -102,17 +102,20 @@ const (
 
 // appendLine appends r's line (without newline) to b: the JSON object of
 // r with hash as its last member, where hash is the SHA-256 of that object
-// without the hash member. It sets r.Hash.
+// without the hash member. It sets r.Hash. The object is what
+// json.Marshal(r) writes (appendRecord); on an error b is returned as it
+// was.
 func appendLine(b []byte, r *Record) ([]byte, error) {
-	body, err := json.Marshal(r)
+	start := len(b)
+	b, err := appendRecord(b, r)
 	if err != nil {
-		return b, fmt.Errorf("encode audit record: %w", err)
+		return b[:start], fmt.Errorf("encode audit record: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	r.Hash = hex.EncodeToString(sum[:])
-	b = append(b, body[:len(body)-1]...)
-	b = append(b, hashPrefix...)
-	b = append(b, r.Hash...)
+	sum := sha256.Sum256(b[start:])
+	b = append(b[:len(b)-1], hashPrefix...)
+	h := len(b)
+	b = hex.AppendEncode(b, sum[:])
+	r.Hash = string(b[h:])
 	return append(b, `"}`...), nil
 }
 
