@@ -47,3 +47,10 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Parse runs on every call that names a key: it must not allocate.
+func TestParseAllocatesNothing(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse("1234ABCD-12ab-34cd-56ef-1234567890ab") }); n != 0 {
+		t.Fatalf("Parse allocates %v times", n)
+	}
+}
