@@ -385,19 +385,42 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 }
 
 // confirmRead is one confirmation for ReadIndex: the commit index, then a
-// quorum's confirmation that this node still leads. A caller checked that
-// the term it leads in has an entry of its own committed; if the term
-// moved on since, the commit index may again lag (see termCommitted), and
-// the caller is told to retry.
+// quorum's confirmation that this node still leads (confirmLeadership). A
+// caller checked that the term it leads in has an entry of its own
+// committed; if the term moved on since, the commit index may again lag
+// (see termCommitted), and the caller is told to retry.
 func (n *Node) confirmRead() (uint64, error) {
 	if n.readyTerm.Load() < n.raft.CurrentTerm() {
 		return 0, ErrNotLeader
 	}
-	idx := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	idx, err := confirmLeadership(n.raft)
+	if err != nil {
 		return 0, mapErr(err)
 	}
 	return n.visibleIndex(idx), nil
+}
+
+// confirmLeadership returns r's commit index once a quorum has confirmed,
+// after the index was noted, that r still leads: every write acknowledged
+// before the call is at or below the index.
+//
+// The confirmation is a barrier entry committed through the log, not
+// hashicorp/raft's VerifyLeader. VerifyLeader counts as a vote any
+// successful AppendEntries answer that arrives after it was called,
+// including the answer to a heartbeat sent before it, so a leader that
+// was paused (or whose answers were delayed) past an election, and did
+// not notice yet, confirms itself with its followers' answers from before
+// the election and serves reads from before the new leader's writes
+// (Jepsen grants/pause, seed 2200; TestConfirmIgnoresAnswersSentBefore).
+// A barrier commits only on answers to AppendEntries that carry it, sent
+// after it was appended, which a follower that moved to a newer term
+// refuses.
+func confirmLeadership(r *hraft.Raft) (uint64, error) {
+	idx := r.CommitIndex()
+	if err := r.Barrier(0).Error(); err != nil {
+		return 0, err
+	}
+	return idx, nil
 }
 
 // termCommitted returns once this leader has committed an entry of its

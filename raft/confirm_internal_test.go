@@ -1,0 +1,221 @@
+package raft
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+)
+
+// countFSM is a state machine that only counts entries.
+type countFSM struct{ n atomic.Uint64 }
+
+func (f *countFSM) Apply(*hraft.Log) any                 { f.n.Add(1); return nil }
+func (f *countFSM) Snapshot() (hraft.FSMSnapshot, error) { return nopSnapshot{}, nil }
+func (f *countFSM) Restore(r io.ReadCloser) error        { return r.Close() }
+
+type nopSnapshot struct{}
+
+func (nopSnapshot) Persist(s hraft.SnapshotSink) error { return s.Close() }
+func (nopSnapshot) Release()                           {}
+
+// holdingTransport is the leader's transport. Once armed it holds the
+// next AppendEntries to one peer *after* that peer answered it: the
+// answer reaches raft only when the test releases it, as the answer to a
+// heartbeat does when the leader's process was stopped (SIGSTOP) right
+// after sending it. It also counts the AppendEntries sent to another peer,
+// so that the test can release the held answer after the leader has begun
+// a confirmation (each confirmation sends to every peer).
+type holdingTransport struct {
+	*hraft.InmemTransport
+	held, counted hraft.ServerID
+
+	mu       sync.Mutex
+	armed    bool
+	captured chan struct{} // closed once an answer is held
+	release  chan struct{} // closed to let it through
+	once     sync.Once
+	sends    atomic.Int64 // AppendEntries to counted
+	// releaseAt, once set, releases the held answer when sends reaches it.
+	releaseAt atomic.Int64
+}
+
+// let releases the held answer (once).
+func (t *holdingTransport) let() { t.once.Do(func() { close(t.release) }) }
+
+func (t *holdingTransport) AppendEntries(id hraft.ServerID, target hraft.ServerAddress, args *hraft.AppendEntriesRequest, resp *hraft.AppendEntriesResponse) error {
+	if id == t.counted {
+		if at := t.releaseAt.Load(); t.sends.Add(1) >= at && at > 0 {
+			t.let()
+		}
+	}
+	err := t.InmemTransport.AppendEntries(id, target, args, resp)
+	t.mu.Lock()
+	hold := t.armed && id == t.held && err == nil && resp.Success
+	if hold {
+		t.armed = false
+		close(t.captured)
+	}
+	t.mu.Unlock()
+	if hold {
+		<-t.release
+	}
+	return err
+}
+
+// AppendEntriesPipeline is refused, so that every AppendEntries goes
+// through AppendEntries above.
+func (t *holdingTransport) AppendEntriesPipeline(hraft.ServerID, hraft.ServerAddress) (hraft.AppendPipeline, error) {
+	return nil, hraft.ErrPipelineReplicationNotSupported
+}
+
+func newTestRaft(t *testing.T, id string, trans hraft.Transport, heartbeat time.Duration) *hraft.Raft {
+	t.Helper()
+	conf := hraft.DefaultConfig()
+	conf.LocalID = hraft.ServerID(id)
+	conf.HeartbeatTimeout, conf.ElectionTimeout, conf.LeaderLeaseTimeout = heartbeat, heartbeat, heartbeat
+	conf.CommitTimeout = 5 * time.Millisecond
+	conf.LogOutput = io.Discard
+	store := hraft.NewInmemStore()
+	r, err := hraft.NewRaft(conf, &countFSM{}, store, store, hraft.NewInmemSnapshotStore(), trans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown().Error() })
+	return r
+}
+
+// TestConfirmIgnoresAnswersSentBefore: a leader that is cut off while a
+// follower's answer to its heartbeat is on its way, and learns of it only
+// after the other two elected a new leader that acknowledged a write, must
+// not confirm its leadership with that answer. hashicorp/raft's
+// VerifyLeader does (the first subtest shows it, so that the second
+// proves something); confirmLeadership does not.
+func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		confirm   func(r *hraft.Raft) (uint64, error)
+		wantStale bool
+	}{
+		{"VerifyLeader counts the old answer", func(r *hraft.Raft) (uint64, error) {
+			idx := r.CommitIndex()
+			return idx, r.VerifyLeader().Error()
+		}, true},
+		{"confirmLeadership does not", confirmLeadership, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stale := confirmAfterAnElection(t, tc.confirm)
+			if stale != tc.wantStale {
+				t.Fatalf("confirmed a read index from before the new leader's write: %v, want %v", stale, tc.wantStale)
+			}
+		})
+	}
+}
+
+// confirmAfterAnElection builds the scenario and reports whether confirm
+// returned, without error, an index below the new leader's write.
+func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, error)) bool {
+	t.Helper()
+	_, a1 := hraft.NewInmemTransport("a1")
+	_, a2 := hraft.NewInmemTransport("a2")
+	_, a3 := hraft.NewInmemTransport("a3")
+	lt := &holdingTransport{InmemTransport: a1, held: "n2", counted: "n3",
+		captured: make(chan struct{}), release: make(chan struct{})}
+	for _, p := range [][2]*hraft.InmemTransport{{a1, a2}, {a1, a3}, {a2, a3}} {
+		p[0].Connect(p[1].LocalAddr(), p[1])
+		p[1].Connect(p[0].LocalAddr(), p[0])
+	}
+	// The old leader's lease (5 s) outlasts the followers' election
+	// (within 2 s of their last heartbeat), as a stopped process's does:
+	// it does not step down before the test is over.
+	t.Cleanup(lt.let)
+	// The old leader's lease (4 s) outlasts the followers' election
+	// (within 1 s of their last heartbeat), as a stopped process's does:
+	// it does not step down before the test is over. Its heartbeats, at
+	// most 400 ms apart, keep the followers from electing before. Its long
+	// timeouts would make its own first election slow, so n2 forms the
+	// cluster and hands it the lead.
+	leader := newTestRaft(t, "n1", lt, 4*time.Second)
+	followers := map[hraft.ServerID]*hraft.Raft{
+		"n2": newTestRaft(t, "n2", a2, 500*time.Millisecond),
+		"n3": newTestRaft(t, "n3", a3, 500*time.Millisecond),
+	}
+	n2 := followers["n2"]
+	if err := n2.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n2", Address: "a2"}}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for !<-n2.LeaderCh() {
+	}
+	for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
+		if err := n2.AddVoter(id, addr, 0, 0).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n2.LeadershipTransferToServer("n1", "a1").Error(); err != nil {
+		t.Fatal(err)
+	}
+	for !<-leader.LeaderCh() {
+	}
+	if err := leader.Barrier(0).Error(); err != nil {
+		t.Fatal(err)
+	}
+
+	// n2 answers an AppendEntries; its answer is held. Then the leader is
+	// cut off from both.
+	lt.mu.Lock()
+	lt.armed = true
+	lt.mu.Unlock()
+	<-lt.captured
+	a1.DisconnectAll()
+	a2.Disconnect("a1")
+	a3.Disconnect("a1")
+
+	// n2 and n3 elect a leader, which acknowledges a write.
+	var next *hraft.Raft
+	for next == nil {
+		select {
+		case up := <-followers["n2"].LeaderCh():
+			if up {
+				next = followers["n2"]
+			}
+		case up := <-followers["n3"].LeaderCh():
+			if up {
+				next = followers["n3"]
+			}
+		}
+	}
+	w := next.Apply([]byte("write"), 0)
+	if err := w.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if leader.State() != hraft.Leader {
+		t.Fatal("the old leader stepped down early; the scenario needs it to believe it leads")
+	}
+
+	// The old leader confirms; once it has sent to n3 twice more (so the
+	// confirmation began), n2's old answer arrives.
+	lt.releaseAt.Store(lt.sends.Load() + 2)
+	type outcome struct {
+		idx uint64
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() { idx, err := confirm(leader); done <- outcome{idx, err} }()
+	select {
+	case o := <-done:
+		return o.err == nil && o.idx < w.Index()
+	case <-lt.release:
+	}
+	// The old answer has arrived. A confirmation that counts it returns at
+	// once; one that does not waits for answers that cannot come, until
+	// the old leader's lease ends (then it fails). Give it a moment.
+	select {
+	case o := <-done:
+		return o.err == nil && o.idx < w.Index()
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
