@@ -74,13 +74,18 @@ func (t *holdingTransport) AppendEntriesPipeline(hraft.ServerID, hraft.ServerAdd
 
 func newTestRaft(t *testing.T, id string, trans hraft.Transport, heartbeat time.Duration) *hraft.Raft {
 	t.Helper()
+	return newTestRaftOn(t, id, trans, heartbeat, hraft.NewInmemStore())
+}
+
+// newTestRaftOn is newTestRaft with its log in logs.
+func newTestRaftOn(t *testing.T, id string, trans hraft.Transport, heartbeat time.Duration, logs hraft.LogStore) *hraft.Raft {
+	t.Helper()
 	conf := hraft.DefaultConfig()
 	conf.LocalID = hraft.ServerID(id)
 	conf.HeartbeatTimeout, conf.ElectionTimeout, conf.LeaderLeaseTimeout = heartbeat, heartbeat, heartbeat
 	conf.CommitTimeout = 5 * time.Millisecond
 	conf.LogOutput = io.Discard
-	store := hraft.NewInmemStore()
-	r, err := hraft.NewRaft(conf, &countFSM{}, store, store, hraft.NewInmemSnapshotStore(), trans)
+	r, err := hraft.NewRaft(conf, &countFSM{}, logs, hraft.NewInmemStore(), hraft.NewInmemSnapshotStore(), trans)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,29 +144,8 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 	// timeouts would make its own first election slow, so n2 forms the
 	// cluster and hands it the lead.
 	leader := newTestRaft(t, "n1", lt, 4*time.Second)
-	followers := map[hraft.ServerID]*hraft.Raft{
-		"n2": newTestRaft(t, "n2", a2, 500*time.Millisecond),
-		"n3": newTestRaft(t, "n3", a3, 500*time.Millisecond),
-	}
-	n2 := followers["n2"]
-	if err := n2.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n2", Address: "a2"}}}).Error(); err != nil {
-		t.Fatal(err)
-	}
-	for !<-n2.LeaderCh() {
-	}
-	for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
-		if err := n2.AddVoter(id, addr, 0, 0).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := n2.LeadershipTransferToServer("n1", "a1").Error(); err != nil {
-		t.Fatal(err)
-	}
-	for !<-leader.LeaderCh() {
-	}
-	if err := leader.Barrier(0).Error(); err != nil {
-		t.Fatal(err)
-	}
+	n2, n3 := newTestRaft(t, "n2", a2, 500*time.Millisecond), newTestRaft(t, "n3", a3, 500*time.Millisecond)
+	handLeadTo(t, leader, n2)
 
 	// n2 answers an AppendEntries; its answer is held. Then the leader is
 	// cut off from both.
@@ -174,19 +158,7 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 	a3.Disconnect("a1")
 
 	// n2 and n3 elect a leader, which acknowledges a write.
-	var next *hraft.Raft
-	for next == nil {
-		select {
-		case up := <-followers["n2"].LeaderCh():
-			if up {
-				next = followers["n2"]
-			}
-		case up := <-followers["n3"].LeaderCh():
-			if up {
-				next = followers["n3"]
-			}
-		}
-	}
+	next := nextLeader(n2, n3)
 	w := next.Apply([]byte("write"), 0)
 	if err := w.Error(); err != nil {
 		t.Fatal(err)
@@ -217,5 +189,46 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 		return o.err == nil && o.idx < w.Index()
 	case <-time.After(2 * time.Second):
 		return false
+	}
+}
+
+// handLeadTo forms a cluster of n2 (at address a2), then n1 (a1) and n3
+// (a3), on n2, whose short timeouts elect it at once, and hands the lead
+// to n1, whose long timeouts would make its own first election slow.
+func handLeadTo(t *testing.T, n1, n2 *hraft.Raft) {
+	t.Helper()
+	if err := n2.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n2", Address: "a2"}}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for !<-n2.LeaderCh() {
+	}
+	for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
+		if err := n2.AddVoter(id, addr, 0, 0).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n2.LeadershipTransferToServer("n1", "a1").Error(); err != nil {
+		t.Fatal(err)
+	}
+	for !<-n1.LeaderCh() {
+	}
+	if err := n1.Barrier(0).Error(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nextLeader returns whichever of a and b becomes leader first.
+func nextLeader(a, b *hraft.Raft) *hraft.Raft {
+	for {
+		select {
+		case up := <-a.LeaderCh():
+			if up {
+				return a
+			}
+		case up := <-b.LeaderCh():
+			if up {
+				return b
+			}
+		}
 	}
 }

@@ -161,10 +161,11 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	watched := &watchedStore{BoltStore: store}
-	logs, err := hraft.NewLogCache(512, watched)
+	cache, err := hraft.NewLogCache(512, watched)
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
+	logs := &suffixStore{LogStore: cache}
 	stream, transport, err := openTransport(cfg, &undo)
 	if err != nil {
 		return nil, err

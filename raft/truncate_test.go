@@ -1,0 +1,203 @@
+package raft
+
+import (
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+)
+
+// failingStore is an in-memory log store whose next StoreLogs can fail.
+type failingStore struct {
+	*hraft.InmemStore
+	fail bool
+}
+
+var errDiskFull = errors.New("no space left on device")
+
+func (s *failingStore) StoreLogs(logs []*hraft.Log) error {
+	if s.fail {
+		s.fail = false
+		return errDiskFull
+	}
+	return s.InmemStore.StoreLogs(logs)
+}
+
+func (s *failingStore) StoreLog(l *hraft.Log) error { return s.StoreLogs([]*hraft.Log{l}) }
+
+func entries(lo, hi, term uint64) []*hraft.Log {
+	var out []*hraft.Log
+	for i := lo; i <= hi; i++ {
+		out = append(out, &hraft.Log{Index: i, Term: term, Type: hraft.LogCommand})
+	}
+	return out
+}
+
+// termsOf returns the term of each entry lo..hi, 0 for a missing one.
+func termsOf(t *testing.T, s hraft.LogStore, lo, hi uint64) []uint64 {
+	t.Helper()
+	var out []uint64
+	for i := lo; i <= hi; i++ {
+		var l hraft.Log
+		switch err := s.GetLog(i, &l); {
+		case errors.Is(err, hraft.ErrLogNotFound):
+			out = append(out, 0)
+		case err != nil:
+			t.Fatal(err)
+		default:
+			out = append(out, l.Term)
+		}
+	}
+	return out
+}
+
+// A follower cuts its conflicting suffix 8..10 and appends the leader's
+// 8..9: whether the append fails or not, the store ends as raft believes
+// (appendEntries moves its last index only after a successful append).
+// A compaction (from the first index) deletes at once.
+func TestSuffixCutLandsWithTheAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fail      bool
+		wantErr   bool
+		wantLast  uint64
+		wantTerms []uint64 // of 7..10
+	}{
+		{"the append fails: the old suffix stays whole", true, true, 10, []uint64{1, 1, 1, 1}},
+		{"the append succeeds: the rest of the suffix goes", false, false, 9, []uint64{1, 2, 2, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			under := &failingStore{InmemStore: hraft.NewInmemStore()}
+			s := &suffixStore{LogStore: under}
+			if err := s.StoreLogs(entries(1, 10, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteRange(8, 10); err != nil {
+				t.Fatal(err)
+			}
+			if last, _ := s.LastIndex(); last != 7 || termsOf(t, s, 8, 8)[0] != 0 {
+				t.Fatalf("during the cut: last %d, entry 8 readable", last)
+			}
+			under.fail = tc.fail
+			if err := s.StoreLogs(entries(8, 9, 2)); (err != nil) != tc.wantErr {
+				t.Fatalf("StoreLogs: %v", err)
+			}
+			if last, _ := s.LastIndex(); last != tc.wantLast {
+				t.Fatalf("last index %d, want %d", last, tc.wantLast)
+			}
+			if got := termsOf(t, s, 7, 10); !slices.Equal(got, tc.wantTerms) {
+				t.Fatalf("terms of 7..10 = %v, want %v", got, tc.wantTerms)
+			}
+		})
+	}
+	t.Run("a compaction deletes at once", func(t *testing.T) {
+		s := &suffixStore{LogStore: hraft.NewInmemStore()}
+		if err := s.StoreLogs(entries(1, 10, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteRange(1, 5); err != nil {
+			t.Fatal(err)
+		}
+		if first, _ := s.FirstIndex(); first != 6 {
+			t.Fatalf("first index %d, want 6", first)
+		}
+	})
+}
+
+// armedStore fails the next StoreLogs once armed, as a disk that has just
+// filled does.
+type armedStore struct {
+	hraft.LogStore
+	armed, failed atomic.Bool
+}
+
+func (s *armedStore) StoreLogs(logs []*hraft.Log) error {
+	if s.armed.CompareAndSwap(true, false) {
+		s.failed.Store(true)
+		return errDiskFull
+	}
+	return s.LogStore.StoreLogs(logs)
+}
+
+func (s *armedStore) StoreLog(l *hraft.Log) error { return s.StoreLogs([]*hraft.Log{l}) }
+
+// A leader cut off with entries it never committed rejoins as a
+// follower; its first append after cutting them fails (its disk is
+// full). hashicorp/raft alone then never catches up (its last index still
+// names the cut entries); with suffixStore it does.
+func TestAFollowerCatchesUpAfterAFailedAppendThatFollowedACut(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap bool
+	}{
+		{"hashicorp/raft alone stays behind", false},
+		{"with suffixStore it catches up", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			caughtUp, failed := cutThenFail(t, tc.wrap)
+			if !failed {
+				t.Fatal("the append after the cut did not fail: the test proves nothing")
+			}
+			if caughtUp != tc.wrap {
+				t.Fatalf("caught up: %v, want %v", caughtUp, tc.wrap)
+			}
+		})
+	}
+}
+
+// cutThenFail runs the scenario and reports whether the old leader caught
+// up with the new one, and whether its armed append failed.
+func cutThenFail(t *testing.T, wrap bool) (caughtUp, failed bool) {
+	t.Helper()
+	_, a1 := hraft.NewInmemTransport("a1")
+	_, a2 := hraft.NewInmemTransport("a2")
+	_, a3 := hraft.NewInmemTransport("a3")
+	connect := func() {
+		for _, p := range [][2]*hraft.InmemTransport{{a1, a2}, {a1, a3}, {a2, a3}} {
+			p[0].Connect(p[1].LocalAddr(), p[1])
+			p[1].Connect(p[0].LocalAddr(), p[0])
+		}
+	}
+	connect()
+	disk := &armedStore{LogStore: hraft.NewInmemStore()}
+	var logs hraft.LogStore = disk
+	if wrap {
+		logs = &suffixStore{LogStore: disk}
+	}
+	// n1 leads with long timeouts (it stays leader while cut off).
+	n1 := newTestRaftOn(t, "n1", a1, 4*time.Second, logs)
+	n2, n3 := newTestRaft(t, "n2", a2, 500*time.Millisecond), newTestRaft(t, "n3", a3, 500*time.Millisecond)
+	handLeadTo(t, n1, n2)
+
+	// Cut off, n1 appends entries it will never commit.
+	a1.DisconnectAll()
+	a2.Disconnect("a1")
+	a3.Disconnect("a1")
+	base := n1.LastIndex()
+	for range 3 {
+		n1.Apply([]byte("uncommitted"), 0)
+	}
+	waitFor(t, "n1 stored its entries", func() bool { return n1.LastIndex() >= base+3 })
+
+	// n2 and n3 elect a leader, which commits entries of its own.
+	next := nextLeader(n2, n3)
+	var last hraft.ApplyFuture
+	for range 5 {
+		last = next.Apply([]byte("committed"), 0)
+	}
+	if err := last.Error(); err != nil {
+		t.Fatal(err)
+	}
+
+	// n1 comes back with a full disk for one append.
+	disk.armed.Store(true)
+	connect()
+	deadline := time.Now().Add(5 * time.Second)
+	for n1.AppliedIndex() < last.Index() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // hashicorp/raft has no apply notification
+	}
+	return n1.AppliedIndex() >= last.Index(), disk.failed.Load()
+}
