@@ -84,7 +84,11 @@ func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Inte
 			if t, ok := ctx.Value(trackerKey{}).(*tracker); ok {
 				t.recorded = true
 			}
-			if rerr := l.Record(ctx, c); rerr != nil {
+			// A call whose context ended (the client left, or the
+			// server's time limit passed) is recorded all the same, and
+			// its caller gets the call's own answer once the record is
+			// durable, not an internal error for the wait it gave up.
+			if rerr := l.Record(context.WithoutCancel(ctx), c); rerr != nil {
 				l.opts.Logger.ErrorContext(ctx, "audit record not written; answering an internal error", "op", c.Operation, "err", rerr)
 				ce := connect.NewError(connect.CodeInternal, errors.New("internal error"))
 				ce.Meta().Set(wire.ErrorTypeHeader, wire.KMSInternal)

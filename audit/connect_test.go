@@ -34,6 +34,47 @@ func (randomService) DescribeKey(context.Context, *kmsv1.DescribeKeyRequest) (*k
 	return nil, ce
 }
 
+// expiringService answers ListKeys as the service does when the call's
+// time ran out while it waited (for freshness, say): Unavailable.
+type expiringService struct{ randomService }
+
+func (expiringService) ListKeys(ctx context.Context, _ *kmsv1.ListKeysRequest) (*kmsv1.ListKeysResponse, error) {
+	<-ctx.Done()
+	ce := connect.NewError(connect.CodeUnavailable, errors.New("could not confirm freshness in time"))
+	ce.Meta().Set("Trent-Error-Type", "KMSInternalException")
+	return nil, ce
+}
+
+// A call whose server-side context ended is recorded, and the caller gets
+// the call's own error, not an internal error for an abandoned wait.
+func TestInterceptorRecordsACallWhoseContextEnded(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, 0)
+	path, h := kmsv1connect.NewKeyManagementServiceHandler(expiringService{},
+		connect.WithInterceptors(l.Interceptor(audit.SourceKMS)))
+	expire := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The server's time limit for the call, which passes while
+			// the service waits.
+			ctx, cancel := context.WithTimeout(r.Context(), 20*time.Millisecond)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+	mux := http.NewServeMux()
+	mux.Handle(path, l.Middleware(audit.SourceKMS, expire(asRoot(h))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := kmsv1connect.NewKeyManagementServiceClient(srv.Client(), srv.URL)
+	_, err := c.ListKeys(context.Background(), &kmsv1.ListKeysRequest{})
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("ListKeys = %v, want the call's own Unavailable", err)
+	}
+	if _, recs := readAll(t, dir); len(recs) != 1 || recs[0].EventName != "ListKeys" {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
 // asRoot stands in for the server's authentication.
 func asRoot(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -66,7 +66,9 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, ev *audit.Call,
 	ev.Consistency = hdr.Get(wire.ConsistencyHeader)
 	ev.StalenessBound = hdr.Get(wire.StalenessBoundHeader)
 	ev.SimulatedPropagation = hdr.Get(wire.SimulatedPropagationHeader)
-	if err := h.audit.Record(r.Context(), ev); err != nil {
+	// As in the Connect interceptor: a call whose context ended is still
+	// recorded, and answered as it ended, once the record is durable.
+	if err := h.audit.Record(context.WithoutCancel(r.Context()), ev); err != nil {
 		h.logger.ErrorContext(r.Context(), "audit record not written; answering an internal error", "request_id", ev.RequestID, "err", err)
 		return false
 	}
