@@ -109,7 +109,8 @@ func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
 			idx := r.CommitIndex()
 			return idx, r.VerifyLeader().Error()
 		}, true},
-		{"confirmLeadership does not", confirmLeadership, false},
+		{"confirmLeadership does not (barrier)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, nil) }, false},
+		{"confirmLeadership does not (no-op command)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, []byte("noop")) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stale := confirmAfterAnElection(t, tc.confirm)

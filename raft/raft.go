@@ -61,6 +61,14 @@ type Config struct {
 	ClientTLSFunc func() *tls.Config
 	// FSM is the replicated state machine.
 	FSM StateMachine
+	// Noop is a command the state machine applies as a no-op. A leader
+	// commits one to confirm its leadership for read indexes (see
+	// confirmLeadership): unlike raft's own barrier entries, it reaches
+	// the state machine, so a follower waiting for the state machine to
+	// apply a read index is never left waiting on an entry it does not
+	// see. Nil makes the node confirm with barrier entries (tests of this
+	// package, whose state machines count every entry).
+	Noop []byte
 	// Dial, if set, opens the transport's outgoing connections (TLS runs
 	// on top); tests inject faults through it. Nil means a plain dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -136,6 +144,8 @@ type Node struct {
 	// reads shares leadership confirmations among concurrent ReadIndex
 	// calls (readindex.go).
 	reads sharedConfirm
+	// noop is Config.Noop.
+	noop []byte
 }
 
 // Open starts a raft node on the data in cfg.Dir, creating it if needed.
@@ -185,7 +195,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	}
 	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
 	n := &Node{raft: r, store: store, watched: watched, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
-		observer: cfg.Observer}
+		observer: cfg.Observer, noop: cfg.Noop}
 	n.reads.confirm = n.confirmRead
 	return n, nil
 }
@@ -394,7 +404,7 @@ func (n *Node) confirmRead() (uint64, error) {
 	if n.readyTerm.Load() < n.raft.CurrentTerm() {
 		return 0, ErrNotLeader
 	}
-	idx, err := confirmLeadership(n.raft)
+	idx, err := confirmLeadership(n.raft, n.noop)
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -405,20 +415,26 @@ func (n *Node) confirmRead() (uint64, error) {
 // after the index was noted, that r still leads: every write acknowledged
 // before the call is at or below the index.
 //
-// The confirmation is a barrier entry committed through the log, not
-// hashicorp/raft's VerifyLeader. VerifyLeader counts as a vote any
-// successful AppendEntries answer that arrives after it was called,
-// including the answer to a heartbeat sent before it, so a leader that
-// was paused (or whose answers were delayed) past an election, and did
-// not notice yet, confirms itself with its followers' answers from before
-// the election and serves reads from before the new leader's writes
-// (Jepsen grants/pause, seed 2200; TestConfirmIgnoresAnswersSentBefore).
-// A barrier commits only on answers to AppendEntries that carry it, sent
-// after it was appended, which a follower that moved to a newer term
-// refuses.
-func confirmLeadership(r *hraft.Raft) (uint64, error) {
+// The confirmation is an entry committed through the log (noop, or a
+// raft barrier if noop is nil), not hashicorp/raft's VerifyLeader.
+// VerifyLeader counts as a vote any successful AppendEntries answer that
+// arrives after it was called, including the answer to a heartbeat sent
+// before it, so a leader that was paused (or whose answers were delayed)
+// past an election, and did not notice yet, confirms itself with its
+// followers' answers from before the election and serves reads from
+// before the new leader's writes (Jepsen grants/pause, seed 2200;
+// TestConfirmIgnoresAnswersSentBefore). An entry appended after the note
+// commits only on answers to AppendEntries that carry it, sent after it
+// was appended, which a follower that moved to a newer term refuses.
+func confirmLeadership(r *hraft.Raft, noop []byte) (uint64, error) {
 	idx := r.CommitIndex()
-	if err := r.Barrier(0).Error(); err != nil {
+	var f hraft.Future
+	if noop != nil {
+		f = r.Apply(noop, 0)
+	} else {
+		f = r.Barrier(0)
+	}
+	if err := f.Error(); err != nil {
 		return 0, err
 	}
 	return idx, nil
@@ -428,8 +444,8 @@ func confirmLeadership(r *hraft.Raft) (uint64, error) {
 // current term. Until then its commit index may lag entries that an
 // earlier leader committed and acknowledged (Raft thesis 6.4): a new
 // leader learns its true commit index only by committing in its own term.
-// The first read of a term commits a barrier; later ones find the term
-// recorded.
+// The first read of a term commits a no-op command (Config.Noop, or a
+// barrier without one); later ones find the term recorded.
 func (n *Node) termCommitted(ctx context.Context) error {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() >= term {
@@ -439,7 +455,12 @@ func (n *Node) termCommitted(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	f := n.raft.Barrier(timeout)
+	var f hraft.Future
+	if n.noop != nil { // a command the state machine sees (see Config.Noop)
+		f = n.raft.Apply(n.noop, timeout)
+	} else {
+		f = n.raft.Barrier(timeout)
+	}
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
@@ -463,7 +484,13 @@ func (n *Node) termCommitted(ctx context.Context) error {
 
 // visibleIndex returns the last index at or below idx whose entry reaches
 // the FSM (a command or a configuration change). An entry already
-// compacted into a snapshot counts as visible: the FSM's state includes it.
+// compacted into a snapshot counts as visible: the FSM's state includes
+// it. That entry may be a no-op or barrier the FSM never reports as
+// applied; a reader waiting for it is released by the next command, and
+// with Config.Noop a confirmation is itself a command after idx, so that
+// one always comes (without it, a follower could wait on an idle cluster
+// until the next write: the rare stalls after a leader kill that the
+// in-process tests used to show).
 func (n *Node) visibleIndex(idx uint64) uint64 {
 	for i := idx; i > 0; i-- {
 		var l hraft.Log

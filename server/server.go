@@ -345,12 +345,17 @@ func (s *Server) openRaft(dir string, p *pki, raftLn net.Listener, stderr io.Wri
 		sm.snapshots, observer = s.metrics, s.metrics
 		s.metrics.WatchStore(s.fsm)
 	}
+	noop, err := fsm.Encode(&fsm.Noop{})
+	if err != nil {
+		return nil, err
+	}
 	s.raft, err = raft.Open(raft.Config{
 		NodeID: s.nodeID, Dir: filepath.Join(dir, "raft"), Listener: raftLn, Observer: observer,
 		ServerTLS: serverTLS, ClientTLS: clientTLS(), ClientTLSFunc: clientTLS, FSM: sm, Dial: peerDial(s.cfg.knobs().Dial, s.cfg.PeerDialMap),
 		// Only the node that created the cluster (it holds the CA key) may
 		// bootstrap; a node that joined waits to be added.
 		Bootstrap:        p.ca != nil,
+		Noop:             noop,
 		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2,
 		SnapshotInterval: time.Duration(s.cfg.SnapshotInterval), SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
 		Logger: s.raftLog,
