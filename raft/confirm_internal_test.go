@@ -109,8 +109,8 @@ func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
 			idx := r.CommitIndex()
 			return idx, r.VerifyLeader().Error()
 		}, true},
-		{"confirmLeadership does not (barrier)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, nil) }, false},
-		{"confirmLeadership does not (no-op command)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, []byte("noop")) }, false},
+		{"confirmLeadership does not (barrier)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, nil, r.CurrentTerm()) }, false},
+		{"confirmLeadership does not (no-op command)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, []byte("noop"), r.CurrentTerm()) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stale := confirmAfterAnElection(t, tc.confirm)
@@ -134,9 +134,6 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 		p[0].Connect(p[1].LocalAddr(), p[1])
 		p[1].Connect(p[0].LocalAddr(), p[0])
 	}
-	// The old leader's lease (5 s) outlasts the followers' election
-	// (within 2 s of their last heartbeat), as a stopped process's does:
-	// it does not step down before the test is over.
 	t.Cleanup(lt.let)
 	// The old leader's lease (4 s) outlasts the followers' election
 	// (within 1 s of their last heartbeat), as a stopped process's does:
@@ -230,6 +227,27 @@ func nextLeader(a, b *hraft.Raft) *hraft.Raft {
 			if up {
 				return b
 			}
+		}
+	}
+}
+
+// A confirmation whose entry commits in a later term than the one the
+// caller checked (the node stepped down and led again meanwhile) is
+// refused: another leader may have acknowledged writes in between.
+func TestConfirmRefusesATermThatMovedOn(t *testing.T) {
+	_, a1 := hraft.NewInmemTransport("a1")
+	r := newTestRaft(t, "n1", a1, 50*time.Millisecond)
+	if err := r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n1", Address: "a1"}}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for !<-r.LeaderCh() {
+	}
+	for _, noop := range [][]byte{nil, []byte("noop")} {
+		if _, err := confirmLeadership(r, noop, r.CurrentTerm()); err != nil {
+			t.Fatalf("in the current term: %v", err)
+		}
+		if _, err := confirmLeadership(r, noop, r.CurrentTerm()-1); err == nil {
+			t.Fatal("confirmed for a term that moved on")
 		}
 	}
 }

@@ -401,10 +401,11 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 // committed; if the term moved on since, the commit index may again lag
 // (see termCommitted), and the caller is told to retry.
 func (n *Node) confirmRead() (uint64, error) {
-	if n.readyTerm.Load() < n.raft.CurrentTerm() {
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() < term {
 		return 0, ErrNotLeader
 	}
-	idx, err := confirmLeadership(n.raft, n.noop)
+	idx, err := confirmLeadership(n.raft, n.noop, term)
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -425,8 +426,9 @@ func (n *Node) confirmRead() (uint64, error) {
 // before the new leader's writes (Jepsen grants/pause, seed 2200;
 // TestConfirmIgnoresAnswersSentBefore). An entry appended after the note
 // commits only on answers to AppendEntries that carry it, sent after it
-// was appended, which a follower that moved to a newer term refuses.
-func confirmLeadership(r *hraft.Raft, noop []byte) (uint64, error) {
+// was appended, which a follower that moved to a newer term refuses. term
+// is the term the caller checked this node leads in.
+func confirmLeadership(r *hraft.Raft, noop []byte, term uint64) (uint64, error) {
 	idx := r.CommitIndex()
 	var f hraft.Future
 	if noop != nil {
@@ -436,6 +438,14 @@ func confirmLeadership(r *hraft.Raft, noop []byte) (uint64, error) {
 	}
 	if err := f.Error(); err != nil {
 		return 0, err
+	}
+	// The entry must have committed in the term the index was noted in:
+	// a node delayed between the two for an election's length could step
+	// down and lead again, and its entry would then commit in a later
+	// term, after another leader's writes. Terms only grow, so an
+	// unchanged term means none passed.
+	if r.CurrentTerm() != term {
+		return 0, hraft.ErrLeadershipLost
 	}
 	return idx, nil
 }
