@@ -171,6 +171,9 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	watched := &watchedStore{BoltStore: store}
+	if err := dropOlderTermTail(watched); err != nil {
+		return nil, fmt.Errorf("raft: checking the log's tail: %w", err)
+	}
 	cache, err := hraft.NewLogCache(512, watched)
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)

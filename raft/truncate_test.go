@@ -28,6 +28,51 @@ func (s *failingStore) StoreLogs(logs []*hraft.Log) error {
 
 func (s *failingStore) StoreLog(l *hraft.Log) error { return s.StoreLogs([]*hraft.Log{l}) }
 
+// failingDelete fails its first fail DeleteRange calls.
+type failingDelete struct {
+	*failingStore
+	fail int
+}
+
+func (s *failingDelete) DeleteRange(lo, hi uint64) error {
+	if s.fail > 0 {
+		s.fail--
+		return errDiskFull
+	}
+	return s.failingStore.DeleteRange(lo, hi)
+}
+
+// A leftover of older-term entries after newer ones (a cut's remainder
+// whose deletion failed, then a crash) is dropped when the log is opened;
+// a log whose terms never go down is left alone.
+func TestDropOlderTermTail(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		logs     [][]*hraft.Log
+		wantLast uint64
+	}{
+		{"a leftover tail", [][]*hraft.Log{entries(1, 7, 1), entries(8, 9, 2), entries(10, 12, 1)}, 9},
+		{"terms never go down", [][]*hraft.Log{entries(1, 7, 1), entries(8, 9, 2), entries(10, 12, 3)}, 12},
+		{"one term", [][]*hraft.Log{entries(1, 5, 4)}, 5},
+		{"empty", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := hraft.NewInmemStore()
+			for _, l := range tc.logs {
+				if err := s.StoreLogs(l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := dropOlderTermTail(s); err != nil {
+				t.Fatal(err)
+			}
+			if last, _ := s.LastIndex(); last != tc.wantLast {
+				t.Fatalf("last index %d, want %d", last, tc.wantLast)
+			}
+		})
+	}
+}
+
 func entries(lo, hi, term uint64) []*hraft.Log {
 	var out []*hraft.Log
 	for i := lo; i <= hi; i++ {
@@ -93,6 +138,28 @@ func TestSuffixCutLandsWithTheAppend(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the deletion after the append fails: reported durable, the rest hidden, then deleted", func(t *testing.T) {
+		under := &failingStore{InmemStore: hraft.NewInmemStore()}
+		s := &suffixStore{LogStore: &failingDelete{failingStore: under, fail: 1}}
+		if err := s.StoreLogs(entries(1, 10, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteRange(8, 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StoreLogs(entries(8, 9, 2)); err != nil {
+			t.Fatalf("StoreLogs: %v (the append landed)", err)
+		}
+		if last, _ := s.LastIndex(); last != 9 || !slices.Equal(termsOf(t, s, 7, 10), []uint64{1, 2, 2, 0}) {
+			t.Fatalf("last %d, terms %v", last, termsOf(t, s, 7, 10))
+		}
+		if err := s.StoreLogs(entries(10, 10, 2)); err != nil {
+			t.Fatal(err)
+		}
+		if got := termsOf(t, under, 7, 10); !slices.Equal(got, []uint64{1, 2, 2, 2}) {
+			t.Fatalf("on disk after the next append: %v", got)
+		}
+	})
 	t.Run("a compaction deletes at once", func(t *testing.T) {
 		s := &suffixStore{LogStore: hraft.NewInmemStore()}
 		if err := s.StoreLogs(entries(1, 10, 1)); err != nil {
