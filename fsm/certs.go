@@ -280,31 +280,34 @@ func (f *FSM) CheckCertOf(cert *x509.Certificate, p *identity.Principal) error {
 }
 
 // CertPruneGrace is how long the records of a certificate are kept after
-// it expired. Past it every node refuses the certificate at the TLS
-// handshake by its expiry alone, also a node whose clock lags by less than
+// it expired. Past it every node refuses the certificate by its expiry
+// alone (at the TLS handshake, and on every request of a connection that
+// outlived it), also a node whose clock lags the leader's by less than
 // the grace, so its issue record and its place on the deny list are no
 // longer needed.
 const CertPruneGrace = 7 * 24 * time.Hour
 
-// PruneCerts forgets the certificates that expired more than
-// CertPruneGrace before Now (Unix milliseconds, the proposer's clock: the
-// leader's lifecycle pass proposes it): their issue records and, for the
-// revoked ones, their deny-list records. Only certificates with an issue
-// record have a known expiry; deny-list records of other serials (the
-// certificates of a deleted user or role, whose issue records the deletion
-// dropped, node certificates, serials the FSM never saw issued) are kept.
+// PruneCerts forgets the certificates that expired before Before (Unix
+// milliseconds): their issue records and, for the revoked ones, their
+// deny-list records. The leader's lifecycle pass proposes it with Before
+// CertPruneGrace behind its clock; the cutoff travels in the command, so
+// a later change of the grace does not change how a logged command
+// applies. Only certificates with an issue record have a known expiry;
+// deny-list records of other serials (the certificates of a deleted user
+// or role, whose issue records the deletion dropped, node certificates,
+// serials the FSM never saw issued) are kept.
 type PruneCerts struct {
-	Now int64 `json:"now"`
+	Before int64 `json:"before"`
 }
 
 func (*PruneCerts) Op() Op { return OpPruneCerts }
 
 func (*PruneCerts) validate() error { return nil }
 
-// apply removes what expiredCerts finds. f.mu is held.
+// apply removes what expiredBefore finds. f.mu is held.
 func (c *PruneCerts) apply(f *FSM, _ uint64) *Result {
 	n := 0
-	for _, ic := range f.expiredCerts(c.Now) {
+	for _, ic := range f.expiredBefore(c.Before) {
 		f.certs.issued.Delete(ic)
 		f.certs.issuedBy.Delete(ic)
 		n++
@@ -315,10 +318,9 @@ func (c *PruneCerts) apply(f *FSM, _ uint64) *Result {
 	return &Result{Pruned: n}
 }
 
-// expiredCerts returns the issue records PruneCerts at now removes. f.mu is
-// held.
-func (f *FSM) expiredCerts(now int64) []*IssuedCert {
-	cutoff := now - CertPruneGrace.Milliseconds()
+// expiredBefore returns the issue records of certificates whose NotAfter
+// is before cutoff. f.mu is held.
+func (f *FSM) expiredBefore(cutoff int64) []*IssuedCert {
 	var out []*IssuedCert
 	f.certs.issued.Ascend(func(c *IssuedCert) bool {
 		if c.NotAfter < cutoff {
@@ -329,12 +331,13 @@ func (f *FSM) expiredCerts(now int64) []*IssuedCert {
 	return out
 }
 
-// CertsToPrune reports how many issue records a PruneCerts at now (Unix
-// milliseconds) would remove: the leader proposes one only when some are.
-func (f *FSM) CertsToPrune(now int64) int {
+// CertsToPrune reports how many issue records a PruneCerts with cutoff
+// before (Unix milliseconds) would remove: the leader proposes one only
+// when some are.
+func (f *FSM) CertsToPrune(before int64) int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.expiredCerts(now))
+	return len(f.expiredBefore(before))
 }
 
 // IssuedCert returns the issue record of the certificate with serial.

@@ -332,37 +332,35 @@ func TestCertSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-// PruneCerts forgets the issue records of certificates that expired more
-// than CertPruneGrace before its time, and their deny-list records; it
-// keeps certificates that have not expired or are within the grace, and
-// deny-list records whose expiry the state does not know.
+// PruneCerts forgets the issue records of certificates that expired
+// before its cutoff, and their deny-list records; it keeps the others,
+// and deny-list records whose expiry the state does not know.
 func TestPruneCertsForgetsLongExpiredCertificates(t *testing.T) {
 	t.Parallel()
 	const notAfter = 1700086400000 // recordCert's expiry
-	grace := CertPruneGrace.Milliseconds()
 	setup := []Command{createUser("bob", bobID), recordCert("b1", bobARN, bobID), recordCert("b2", bobARN, bobID),
 		revokeAs("b1", testAccount, true), revokeAs("ff", testAccount, true)}
 	tests := []struct {
 		name        string
-		now         int64
-		wantDue     int // CertsToPrune before
+		before      int64 // the cutoff
+		wantDue     int   // CertsToPrune before
 		wantPruned  int
 		wantIssued  []string // serials still recorded as issued
 		wantRevoked []string // serials still on the deny list
 	}{
-		{"not expired", notAfter - 1, 0, 0, []string{"b1", "b2"}, []string{"b1", "ff"}},
-		{"expired, within the grace", notAfter + grace, 0, 0, []string{"b1", "b2"}, []string{"b1", "ff"}},
-		{"past the grace", notAfter + grace + 1, 2, 3, nil, []string{"ff"}},
+		{"not expired before the cutoff", notAfter, 0, 0, []string{"b1", "b2"}, []string{"b1", "ff"}},
+		{"cutoff at the expiry", notAfter - 1, 0, 0, []string{"b1", "b2"}, []string{"b1", "ff"}},
+		{"expired before the cutoff", notAfter + 1, 2, 3, nil, []string{"ff"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := New()
 			applyAll(t, f, setup...)
-			if got := f.CertsToPrune(tt.now); got != tt.wantDue {
+			if got := f.CertsToPrune(tt.before); got != tt.wantDue {
 				t.Fatalf("CertsToPrune = %d", got)
 			}
-			r := applyAll(t, f, &PruneCerts{Now: tt.now})[0]
+			r := applyAll(t, f, &PruneCerts{Before: tt.before})[0]
 			if r.Err != nil || r.Pruned != tt.wantPruned {
 				t.Fatalf("PruneCerts = %+v, want %d pruned", r, tt.wantPruned)
 			}
@@ -381,7 +379,7 @@ func TestPruneCertsForgetsLongExpiredCertificates(t *testing.T) {
 			if certs, _ := f.ListCertificates(bobID, "", 10); len(certs) != len(tt.wantIssued) {
 				t.Fatalf("ListCertificates lists %d certificates", len(certs))
 			}
-			if again := applyAll(t, f, &PruneCerts{Now: tt.now})[0]; again.Pruned != 0 {
+			if again := applyAll(t, f, &PruneCerts{Before: tt.before})[0]; again.Pruned != 0 {
 				t.Fatalf("a second PruneCerts pruned %d", again.Pruned)
 			}
 		})

@@ -176,19 +176,21 @@ func (r *Runner) propose(ctx context.Context, cmd fsm.Command, key string) (bool
 
 // Certs is the read side of [PruneExpiredCerts].
 type Certs interface {
-	// CertsToPrune reports how many certificate records a PruneCerts at
-	// now (Unix milliseconds) would remove.
-	CertsToPrune(now int64) int
+	// CertsToPrune reports how many certificate records a PruneCerts
+	// with cutoff before (Unix milliseconds) would remove.
+	CertsToPrune(before int64) int
 }
 
 // PruneExpiredCerts is the sweep that forgets the records of
-// certificates long expired (fsm.PruneCerts): it proposes only when some
-// are due, so an idle cluster's log does not grow by a command a pass.
+// certificates that expired more than fsm.CertPruneGrace ago
+// (fsm.PruneCerts): it proposes only when some are due, so an idle
+// cluster's log does not grow by a command a pass.
 func PruneExpiredCerts(c Certs) Sweep {
 	return func(_ context.Context, now time.Time) (fsm.Command, error) {
-		if c.CertsToPrune(now.UnixMilli()) == 0 {
+		before := now.Add(-fsm.CertPruneGrace).UnixMilli()
+		if c.CertsToPrune(before) == 0 {
 			return nil, nil
 		}
-		return &fsm.PruneCerts{Now: now.UnixMilli()}, nil
+		return &fsm.PruneCerts{Before: before}, nil
 	}
 }

@@ -185,6 +185,10 @@ type gateConfig struct {
 	// refused or served (metrics).
 	requests requestObserver
 	log      *slog.Logger
+	// now is the clock certificates' validity is checked against on every
+	// request, as crypto/tls checks it at the handshake; nil means
+	// time.Now.
+	now func() time.Time
 }
 
 // requestObserver is told of each answered call: its operation (the
@@ -212,6 +216,9 @@ func newGate(cfg gateConfig) *gate {
 	}
 	if cfg.leaderHint == nil {
 		cfg.leaderHint = func() string { return "" }
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
 	return &gate{gateConfig: cfg, mux: http.NewServeMux(), routes: map[string]policy{}}
 }
@@ -449,6 +456,14 @@ func (g *gate) authenticate(r *http.Request) (identity.Principal, callers, *refu
 	}
 	if err := g.revoked(leaf, named); err != nil {
 		return identity.Principal{}, 0, unauthenticated(sentence(err))
+	}
+	// The handshake checked the certificate's validity period when the
+	// connection opened; a connection kept busy can outlive it. Check it
+	// on every request, so that an expired certificate is refused without
+	// its revocation record (which is forgotten a while after expiry:
+	// fsm.PruneCerts).
+	if now := g.now(); now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return identity.Principal{}, 0, unauthenticated("The client certificate has expired or is not yet valid.")
 	}
 	// crypto/tls verifies the presented leaf: a verified chain starts with
 	// it. Anything else is not a certificate this gate checked.

@@ -25,17 +25,17 @@ import (
 // revoked certificate is refused on every route, the open ones too.
 func TestGateCheck(t *testing.T) {
 	now := time.Now()
-	ca, err := identity.NewCA("test", nil, now)
+	ca, err := identity.NewCA("test", nil, now.Add(-4*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(node bool) *x509.Certificate {
+	issueAt := func(node bool, at time.Time) *x509.Certificate {
 		key, _ := identity.NewKeyPair()
 		var der []byte
 		if node {
-			der, err = ca.IssueNode("n1", identity.LoopbackHosts(), key.Public(), now, time.Hour)
+			der, err = ca.IssueNode("n1", identity.LoopbackHosts(), key.Public(), at, time.Hour)
 		} else {
-			der, err = ca.IssueClient(identity.RootPrincipal("111122223333"), key.Public(), now, time.Hour)
+			der, err = ca.IssueClient(identity.RootPrincipal("111122223333"), key.Public(), at, time.Hour)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +46,11 @@ func TestGateCheck(t *testing.T) {
 		}
 		return c
 	}
+	issue := func(node bool) *x509.Certificate { return issueAt(node, now) }
 	admin, node, revokedAdmin := issue(false), issue(true), issue(false)
+	// A certificate that expired while its connection stayed open (the
+	// handshake checked it when it was valid).
+	expired := issueAt(false, now.Add(-3*time.Hour))
 	verified := func(c *x509.Certificate) *tls.ConnectionState {
 		return &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}, VerifiedChains: [][]*x509.Certificate{{c, ca.Certificate()}}}
 	}
@@ -75,6 +79,8 @@ func TestGateCheck(t *testing.T) {
 		{"kms: no certificate", kmsPolicy(), nil, nil, 100, false, connect.CodeUnauthenticated, "client certificate issued by the cluster CA is required", 0},
 		{"kms: node certificate", kmsPolicy(), verified(node), nil, 100, false, connect.CodeUnauthenticated, "does not name an IAM principal", 0},
 		{"kms: revoked", kmsPolicy(), verified(revokedAdmin), nil, 100, false, connect.CodeUnauthenticated, "revoked", 0},
+		{"kms: expired", kmsPolicy(), verified(expired), nil, 100, false, connect.CodeUnauthenticated, "expired", 0},
+		{"aws: expired", awsPolicy(), verified(expired), nil, 100, false, connect.CodeUnauthenticated, "expired", 0},
 		{"kms: unverified certificate", kmsPolicy(), &tls.ConnectionState{PeerCertificates: []*x509.Certificate{admin}}, nil, 100, false,
 			connect.CodeUnauthenticated, "client certificate issued by the cluster CA is required", 0},
 		{"kms: too large", kmsPolicy(), verified(admin), nil, 1 << 20, false, connect.CodeResourceExhausted, "larger than the 262144 bytes", 0},
