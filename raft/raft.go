@@ -196,7 +196,8 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() })
+	stream.setConfiguration(func() hraft.Configuration { return r.GetConfiguration().Configuration() },
+		func() string { _, id := r.LeaderWithID(); return string(id) })
 	n := &Node{raft: r, store: store, watched: watched, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
 		observer: cfg.Observer, noop: cfg.Noop}
 	n.reads.confirm = n.confirmRead

@@ -64,6 +64,9 @@ type stream struct {
 	// ready is closed once configuration is set (raft is running).
 	ready         chan struct{}
 	configuration func() hraft.Configuration
+	// leader returns the id of the node this one follows, "" if none
+	// (set with configuration).
+	leader func() string
 
 	mu    sync.Mutex
 	conns map[*peerConn]struct{} // guarded by mu
@@ -105,9 +108,22 @@ func listen(ln net.Listener, bind, advertise string, server, client *tls.Config,
 
 // setConfiguration hands the stream raft's latest configuration; incoming
 // connections wait for it. Call it once.
-func (s *stream) setConfiguration(f func() hraft.Configuration) {
-	s.configuration = f
+func (s *stream) setConfiguration(f func() hraft.Configuration, leader func() string) {
+	s.configuration, s.leader = f, leader
 	close(s.ready)
+}
+
+// member reports whether node id may speak raft with this node: it is in
+// the configuration (see admits), or it is the leader this node follows.
+// A joiner that installs its leader's snapshot takes that snapshot's
+// configuration, which lacks the leader when the leader itself joined
+// after the snapshot was taken; refusing the leader then would keep the
+// joiner from ever receiving the entries that add it (Jepsen grants/wipe,
+// seed 3206: a wiped node rejoined while the leader was a node that had
+// rejoined just before, and never caught up). A node follows a leader only
+// after accepting its messages in a term at least its own.
+func (s *stream) member(conf hraft.Configuration, id string) bool {
+	return admits(conf, id) || (s.leader != nil && id != "" && id == s.leader())
 }
 
 // configurationChanged asks for the live connections to be checked
@@ -210,7 +226,7 @@ func (s *stream) admit(raw net.Conn) {
 func (s *stream) track(c *peerConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !admits(s.configuration(), c.id) {
+	if !s.member(s.configuration(), c.id) {
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -262,7 +278,7 @@ func (s *stream) refresh() {
 	defer s.mu.Unlock()
 	conf := s.configuration()
 	for c := range s.conns {
-		if !admits(conf, c.id) {
+		if !s.member(conf, c.id) {
 			delete(s.conns, c)
 			c.raw.Close()
 			s.logger.Info("closed the raft connection of a removed node", "node", c.id)

@@ -247,3 +247,26 @@ func TestRaftDialsOnlyTheConfiguredNode(t *testing.T) {
 	}
 	c.Close()
 }
+
+// The node this one follows may speak raft with it even if the
+// configuration it has (from its leader's snapshot) does not list it yet;
+// other nodes outside the configuration may not.
+func TestStreamAdmitsTheLeaderItFollows(t *testing.T) {
+	conf := hraft.Configuration{Servers: []hraft.Server{{ID: "n1", Address: "a1"}, {ID: "n2", Address: "a2"}}}
+	for _, tc := range []struct {
+		name, leader, id string
+		want             bool
+	}{
+		{"a member", "", "n1", true},
+		{"the leader, not in the configuration", "n3", "n3", true},
+		{"another non-member", "n3", "n4", false},
+		{"no leader known", "", "n3", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &stream{leader: func() string { return tc.leader }}
+			if got := s.member(conf, tc.id); got != tc.want {
+				t.Fatalf("member(%s) = %v, want %v", tc.id, got, tc.want)
+			}
+		})
+	}
+}
