@@ -24,6 +24,8 @@
 //
 // Tuning: CommitTimeout 5ms (an idle leader's AppendEntries carries the
 // commit index to followers that often, which bounds how long a follower
-// takes to see a write), MaxAppendEntries 64, and hashicorp/raft's
+// takes to see a write), MaxAppendEntries 64, one AppendEntries in
+// flight per follower (hashicorp/raft's pipelined replication can wedge
+// on a refused append; see transportConfig), and hashicorp/raft's
 // pre-vote, which is on by default.
 package raft

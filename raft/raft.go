@@ -255,15 +255,34 @@ func openTransport(cfg Config, undo *undoStack) (*stream, *hraft.NetworkTranspor
 	stream.clientFunc = cfg.ClientTLSFunc
 	undo.push(stream.Close)
 	stream.dial = cfg.Dial
-	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+	transport := hraft.NewNetworkTransportWithConfig(transportConfig(stream, cfg.Logger.Named("transport")))
+	undo.push(transport.Close)
+	return stream, transport, nil
+}
+
+// transportConfig is the network transport's configuration over stream.
+//
+// MaxRPCsInFlight 1 turns hashicorp/raft's pipelined replication off: a
+// leader sends a follower one AppendEntries at a time. Pipelining (v1.8,
+// at any MaxRPCsInFlight of 2 or more) can deadlock the leader's
+// replication to a follower that refuses an append: pipelineDecode
+// returns on the refusal and stops reading responses, while the send
+// loop, which checks for that only between sends, may send once more,
+// and that send waits forever for the transport's response decoder,
+// itself waiting for pipelineDecode. Heartbeats still flow, so no
+// election repairs it: the follower stays behind for good (Jepsen
+// keystate/disk-full, seed 4227: a follower whose disk filled stayed
+// 400 entries behind). Without it an append carries up to
+// MaxAppendEntries (64) of the entries the follower lacks, so under load
+// one round trip at a time still moves whole batches.
+func transportConfig(stream hraft.StreamLayer, logger hclog.Logger) *hraft.NetworkTransportConfig {
+	return &hraft.NetworkTransportConfig{
 		Stream:          stream,
 		MaxPool:         3,
 		Timeout:         10 * time.Second,
-		Logger:          cfg.Logger.Named("transport"),
-		MaxRPCsInFlight: 2,
-	})
-	undo.push(transport.Close)
-	return stream, transport, nil
+		Logger:          logger,
+		MaxRPCsInFlight: 1,
+	}
 }
 
 // raftConfig is hashicorp/raft's configuration for cfg.
