@@ -32,6 +32,9 @@ type Env struct {
 	// Concurrency is the number of workers; a worker's process id moves
 	// on by it after an indeterminate operation, as in Jepsen.
 	Concurrency int
+	// FinalWindow is how long a final read is retried on a node (10s if
+	// zero).
+	FinalWindow time.Duration
 
 	mu      sync.Mutex
 	keys    []string // keys the workload operates on
@@ -235,24 +238,42 @@ func retry(ctx context.Context, d time.Duration, nodes int, start int, op func(n
 
 // FinalReads reads every key's state and grants from every node with
 // linearizable reads, and decrypts every acknowledged ciphertext.
+//
+// A node gets FinalWindow of retries per read until one read of it fails
+// for all of them; from then on it gets one attempt per read, so a node
+// stuck for good costs the phase seconds, not minutes (its reads fail
+// and convergence is unknown either way).
 func (e *Env) FinalReads(ctx context.Context, w *Worker) {
 	e.mu.Lock()
 	keys := append(append([]string(nil), e.keys...), e.created...)
 	cts := append([]sealed(nil), e.cts...)
 	e.mu.Unlock()
 	sort.Strings(keys)
+	stuck := make([]bool, len(e.Admin))
+	read := func(node int, op func() history.Op) {
+		window := e.FinalWindow
+		if window == 0 {
+			window = 10 * time.Second
+		}
+		if stuck[node] {
+			window = 0
+		}
+		if retry(ctx, window, 1, 0, func(int) history.Op { return op() }).Type != history.Ok {
+			stuck[node] = true
+		}
+	}
 	for i := range keys {
 		if i > 0 && keys[i] == keys[i-1] {
 			continue
 		}
 		key := keys[i]
 		for node := range e.Admin {
-			retry(ctx, 10*time.Second, 1, 0, func(int) history.Op {
+			read(node, func() history.Op {
 				return e.do(ctx, w, node, checker.FFinalDescribe, key, "", history.ModeFinal, false, func(ctx context.Context) (string, client.Meta, error) {
 					return e.describe(ctx, node, key, history.ModeFinal)
 				})
 			})
-			retry(ctx, 10*time.Second, 1, 0, func(int) history.Op {
+			read(node, func() history.Op {
 				return e.do(ctx, w, node, checker.FFinalListGrants, key, "", history.ModeFinal, false, func(ctx context.Context) (string, client.Meta, error) {
 					return e.listGrants(ctx, node, key, history.ModeFinal, true)
 				})
