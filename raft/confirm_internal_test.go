@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -102,15 +103,16 @@ func newTestRaftOn(t *testing.T, id string, trans hraft.Transport, heartbeat tim
 func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		confirm   func(r *hraft.Raft) (uint64, error)
+		confirm   func(r *hraft.Raft, trans hraft.Transport) (uint64, error)
 		wantStale bool
 	}{
-		{"VerifyLeader counts the old answer", func(r *hraft.Raft) (uint64, error) {
+		{"VerifyLeader counts the old answer", func(r *hraft.Raft, _ hraft.Transport) (uint64, error) {
 			idx := r.CommitIndex()
 			return idx, r.VerifyLeader().Error()
 		}, true},
-		{"confirmLeadership does not (barrier)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, nil, r.CurrentTerm()) }, false},
-		{"confirmLeadership does not (no-op command)", func(r *hraft.Raft) (uint64, error) { return confirmLeadership(r, []byte("noop"), r.CurrentTerm()) }, false},
+		{"confirmLeadership does not", func(r *hraft.Raft, trans hraft.Transport) (uint64, error) {
+			return confirmLeadership(r, heartbeats{trans: trans, id: "n1", addr: "a1", timeout: time.Second}, r.CurrentTerm())
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stale := confirmAfterAnElection(t, tc.confirm)
@@ -123,7 +125,7 @@ func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
 
 // confirmAfterAnElection builds the scenario and reports whether confirm
 // returned, without error, an index below the new leader's write.
-func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, error)) bool {
+func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft, trans hraft.Transport) (uint64, error)) bool {
 	t.Helper()
 	_, a1 := hraft.NewInmemTransport("a1")
 	_, a2 := hraft.NewInmemTransport("a2")
@@ -134,7 +136,6 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 		p[0].Connect(p[1].LocalAddr(), p[1])
 		p[1].Connect(p[0].LocalAddr(), p[0])
 	}
-	t.Cleanup(lt.let)
 	// The old leader's lease (4 s) outlasts the followers' election
 	// (within 1 s of their last heartbeat), as a stopped process's does:
 	// it does not step down before the test is over. Its heartbeats, at
@@ -144,6 +145,9 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 	leader := newTestRaft(t, "n1", lt, 4*time.Second)
 	n2, n3 := newTestRaft(t, "n2", a2, 500*time.Millisecond), newTestRaft(t, "n3", a3, 500*time.Millisecond)
 	handLeadTo(t, leader, n2)
+	// Cleanups run last first: the held answer is let through before the
+	// rafts shut down (a shutdown waits for the goroutine it holds).
+	t.Cleanup(lt.let)
 
 	// n2 answers an AppendEntries; its answer is held. Then the leader is
 	// cut off from both.
@@ -173,7 +177,7 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft) (uint64, e
 		err error
 	}
 	done := make(chan outcome, 1)
-	go func() { idx, err := confirm(leader); done <- outcome{idx, err} }()
+	go func() { idx, err := confirm(leader, lt); done <- outcome{idx, err} }()
 	select {
 	case o := <-done:
 		return o.err == nil && o.idx < w.Index()
@@ -231,9 +235,9 @@ func nextLeader(a, b *hraft.Raft) *hraft.Raft {
 	}
 }
 
-// A confirmation whose entry commits in a later term than the one the
-// caller checked (the node stepped down and led again meanwhile) is
-// refused: another leader may have acknowledged writes in between.
+// A confirmation for a term that moved on (the node stepped down and
+// led again meanwhile) is refused: another leader may have acknowledged
+// writes in between.
 func TestConfirmRefusesATermThatMovedOn(t *testing.T) {
 	_, a1 := hraft.NewInmemTransport("a1")
 	r := newTestRaft(t, "n1", a1, 50*time.Millisecond)
@@ -242,12 +246,57 @@ func TestConfirmRefusesATermThatMovedOn(t *testing.T) {
 	}
 	for !<-r.LeaderCh() {
 	}
-	for _, noop := range [][]byte{nil, []byte("noop")} {
-		if _, err := confirmLeadership(r, noop, r.CurrentTerm()); err != nil {
-			t.Fatalf("in the current term: %v", err)
+	h := heartbeats{trans: a1, id: "n1", addr: "a1", timeout: time.Second}
+	if _, err := confirmLeadership(r, h, r.CurrentTerm()); err != nil {
+		t.Fatalf("in the current term: %v", err)
+	}
+	if _, err := confirmLeadership(r, h, r.CurrentTerm()-1); err == nil {
+		t.Fatal("confirmed for a term that moved on")
+	}
+}
+
+// A heartbeat round counts only answers in its term from a quorum: it
+// confirms with all followers or one of two reachable, and is refused
+// with none reachable or when the followers are in a newer term.
+func TestHeartbeatsNeedAQuorumInTheTerm(t *testing.T) {
+	_, a1 := hraft.NewInmemTransport("a1")
+	_, a2 := hraft.NewInmemTransport("a2")
+	_, a3 := hraft.NewInmemTransport("a3")
+	connect := func(peers ...*hraft.InmemTransport) {
+		for _, p := range peers {
+			a1.Connect(p.LocalAddr(), p)
+			p.Connect(a1.LocalAddr(), a1)
 		}
-		if _, err := confirmLeadership(r, noop, r.CurrentTerm()-1); err == nil {
-			t.Fatal("confirmed for a term that moved on")
-		}
+	}
+	a2.Connect(a3.LocalAddr(), a3)
+	a3.Connect(a2.LocalAddr(), a2)
+	connect(a2, a3)
+	// n1 leads: it is elected first, and its heartbeats keep the others
+	// from standing while the test runs.
+	leader := newTestRaft(t, "n1", a1, 100*time.Millisecond)
+	newTestRaft(t, "n2", a2, 2*time.Second)
+	newTestRaft(t, "n3", a3, 2*time.Second)
+	servers := []hraft.Server{{ID: "n1", Address: "a1"}, {ID: "n2", Address: "a2"}, {ID: "n3", Address: "a3"}}
+	if err := leader.BootstrapCluster(hraft.Configuration{Servers: servers}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for !<-leader.LeaderCh() {
+	}
+	h := heartbeats{trans: a1, id: "n1", addr: "a1", timeout: time.Second}
+	term := leader.CurrentTerm()
+
+	if err := h.quorum(leader, term); err != nil {
+		t.Fatalf("all reachable: %v", err)
+	}
+	if err := h.quorum(leader, term-1); !errors.Is(err, hraft.ErrLeadershipLost) {
+		t.Fatalf("followers in a newer term: %v, want ErrLeadershipLost", err)
+	}
+	a1.Disconnect("a3")
+	if err := h.quorum(leader, term); err != nil {
+		t.Fatalf("one of two followers reachable: %v", err)
+	}
+	a1.Disconnect("a2")
+	if err := h.quorum(leader, term); !errors.Is(err, errNoQuorum) {
+		t.Fatalf("no follower reachable: %v, want errNoQuorum", err)
 	}
 }

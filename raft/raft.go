@@ -61,13 +61,13 @@ type Config struct {
 	ClientTLSFunc func() *tls.Config
 	// FSM is the replicated state machine.
 	FSM StateMachine
-	// Noop is a command the state machine applies as a no-op. A leader
-	// commits one to confirm its leadership for read indexes (see
-	// confirmLeadership): unlike raft's own barrier entries, it reaches
+	// Noop is a command the state machine applies as a no-op. A new
+	// leader commits one before it answers its term's first read index
+	// (see termCommitted): unlike raft's own barrier entries, it reaches
 	// the state machine, so a follower waiting for the state machine to
 	// apply a read index is never left waiting on an entry it does not
-	// see. Nil makes the node confirm with barrier entries (tests of this
-	// package, whose state machines count every entry).
+	// see. Nil makes the node commit a barrier entry instead (tests of
+	// this package, whose state machines count every entry).
 	Noop []byte
 	// Dial, if set, opens the transport's outgoing connections (TLS runs
 	// on top); tests inject faults through it. Nil means a plain dialer.
@@ -142,8 +142,9 @@ type Node struct {
 	addr      string
 	observer  Observer
 	// reads shares leadership confirmations among concurrent ReadIndex
-	// calls (readindex.go).
+	// calls (readindex.go); beats confirms (confirmLeadership).
 	reads sharedConfirm
+	beats heartbeats
 	// noop is Config.Noop.
 	noop []byte
 }
@@ -200,6 +201,10 @@ func Open(cfg Config) (_ *Node, err error) {
 		func() string { _, id := r.LeaderWithID(); return string(id) })
 	n := &Node{raft: r, store: store, watched: watched, transport: transport, stream: stream, id: cfg.NodeID, addr: string(transport.LocalAddr()),
 		observer: cfg.Observer, noop: cfg.Noop}
+	// A round waits for a quorum at least 2 s (a loaded machine's TLS
+	// dial to a peer can take a while), longer with long timeouts; a
+	// leader that cannot reach a quorum steps down meanwhile.
+	n.beats = heartbeats{trans: transport, id: hraft.ServerID(cfg.NodeID), addr: transport.LocalAddr(), timeout: max(2*time.Second, 2*cfg.ElectionTimeout)}
 	n.reads.confirm = n.confirmRead
 	return n, nil
 }
@@ -428,7 +433,7 @@ func (n *Node) confirmRead() (uint64, error) {
 	if n.readyTerm.Load() < term {
 		return 0, ErrNotLeader
 	}
-	idx, err := confirmLeadership(n.raft, n.noop, term)
+	idx, err := confirmLeadership(n.raft, n.beats, term)
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -439,34 +444,28 @@ func (n *Node) confirmRead() (uint64, error) {
 // after the index was noted, that r still leads: every write acknowledged
 // before the call is at or below the index.
 //
-// The confirmation is an entry committed through the log (noop, or a
-// raft barrier if noop is nil), not hashicorp/raft's VerifyLeader.
-// VerifyLeader counts as a vote any successful AppendEntries answer that
-// arrives after it was called, including the answer to a heartbeat sent
-// before it, so a leader that was paused (or whose answers were delayed)
-// past an election, and did not notice yet, confirms itself with its
-// followers' answers from before the election and serves reads from
-// before the new leader's writes (Jepsen grants/pause, seed 2200;
-// TestConfirmIgnoresAnswersSentBefore). An entry appended after the note
-// commits only on answers to AppendEntries that carry it, sent after it
-// was appended, which a follower that moved to a newer term refuses. term
-// is the term the caller checked this node leads in.
-func confirmLeadership(r *hraft.Raft, noop []byte, term uint64) (uint64, error) {
+// The confirmation is a round of heartbeats sent after the index was
+// noted (see heartbeats), not hashicorp/raft's VerifyLeader. VerifyLeader
+// counts as a vote any successful AppendEntries answer that arrives after
+// it was called, including the answer to a heartbeat sent before it, so a
+// leader that was paused (or whose answers were delayed) past an
+// election, and did not notice yet, confirms itself with its followers'
+// answers from before the election and serves reads from before the new
+// leader's writes (Jepsen grants/pause, seed 2200;
+// TestConfirmIgnoresAnswersSentBefore). A heartbeat sent after the note is
+// answered with success only by a follower still in term, which one that
+// voted in a newer election is not. term is the term the caller checked
+// this node leads in.
+func confirmLeadership(r *hraft.Raft, h heartbeats, term uint64) (uint64, error) {
 	idx := r.CommitIndex()
-	var f hraft.Future
-	if noop != nil {
-		f = r.Apply(noop, 0)
-	} else {
-		f = r.Barrier(0)
-	}
-	if err := f.Error(); err != nil {
+	if err := h.quorum(r, term); err != nil {
 		return 0, err
 	}
-	// The entry must have committed in the term the index was noted in:
-	// a node delayed between the two for an election's length could step
-	// down and lead again, and its entry would then commit in a later
-	// term, after another leader's writes. Terms only grow, so an
-	// unchanged term means none passed.
+	// The answers must be to the term the index was noted in: a node
+	// delayed between the two for an election's length could step down
+	// and lead again, and its heartbeats would then be of a later term,
+	// after another leader's writes. Terms only grow, so an unchanged
+	// term means none passed.
 	if r.CurrentTerm() != term {
 		return 0, hraft.ErrLeadershipLost
 	}
