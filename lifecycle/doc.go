@@ -12,5 +12,6 @@
 // leader change, a retry, or a caller (CancelKeyDeletion, DisableKeyRotation)
 // changes nothing twice: a duplicate or stale proposal is refused there.
 // A node that was down at the deadline learns of the action from the log
-// like any other write, and never acts on its own.
+// like any other write, and never acts on its own. A task that fails for
+// one key skips that key for the pass, not the keys after it.
 package lifecycle

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -99,10 +100,23 @@ const pageSize = 512
 // Pass walks every key once at one reading of the clock and proposes
 // what is due. It returns how many commands the state machine accepted.
 // Refusals (the key changed since the walk read it) are expected and
-// skipped; the first other error ends the pass, to be retried on the
-// next one.
+// skipped. A task or sweep that fails skips only its key or itself: one
+// key whose work cannot be done (its HSM refuses new material) must not
+// hold back the deletions and rotations of the keys after it; the pass
+// returns the first such error, with how many there were, once it has
+// walked every key. A proposal that fails ends the pass (the node lost
+// the lead, or the log cannot take writes), to be retried on the next.
 func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 	now := r.cfg.Now()
+	var failed int
+	var first error
+	fail := func(what string, err error) {
+		failed++
+		if first == nil {
+			first = fmt.Errorf("%s: %w", what, err)
+		}
+		r.cfg.Logger.Debug("lifecycle task failed; skipped this pass", "what", what, "err", err)
+	}
 	after := ""
 	for {
 		keys, more := r.cfg.Keys.ScanKeys(after, pageSize)
@@ -110,7 +124,11 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 			for _, task := range r.cfg.Tasks {
 				cmd, err := task(ctx, k, now)
 				if err != nil {
-					return applied, err
+					if ctx.Err() != nil {
+						return applied, ctx.Err()
+					}
+					fail("key "+k.ID, err)
+					continue
 				}
 				if cmd == nil {
 					continue
@@ -129,10 +147,14 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 		}
 		after = keys[len(keys)-1].ID
 	}
-	for _, sweep := range r.cfg.Sweeps {
+	for i, sweep := range r.cfg.Sweeps {
 		cmd, err := sweep(ctx, now)
 		if err != nil {
-			return applied, err
+			if ctx.Err() != nil {
+				return applied, ctx.Err()
+			}
+			fail(fmt.Sprintf("sweep %d", i), err)
+			continue
 		}
 		if cmd == nil {
 			continue
@@ -144,6 +166,9 @@ func (r *Runner) Pass(ctx context.Context) (applied int, err error) {
 		if ok {
 			applied++
 		}
+	}
+	if failed > 0 {
+		return applied, fmt.Errorf("lifecycle: %d of the pass's tasks failed, the first %w", failed, first)
 	}
 	return applied, nil
 }

@@ -86,39 +86,91 @@ func TestPassProposesWhatIsDueOnEveryPage(t *testing.T) {
 	}
 }
 
-func TestRefusalsAreSkippedAndOtherErrorsEndThePass(t *testing.T) {
-	f, log := newFSM(t, 3)
+// A refused command is skipped. A task that fails skips its key, not the
+// pass: the keys after it get their work and the sweeps run, and the pass
+// reports the failure. A sweep that fails does not stop the next.
+func TestRefusalsAreSkippedAndFailuresSkipOnlyTheirKey(t *testing.T) {
 	boom := errors.New("hsm down")
-	calls := 0
+	poisoned := fmt.Sprintf("%08d-0000-0000-0000-000000000000", 1)
 	for _, tc := range []struct {
-		name    string
-		task    lifecycle.Task
-		want    int
-		wantErr error
+		name      string
+		task      lifecycle.Task
+		sweeps    []lifecycle.Sweep
+		want      int
+		wantErr   error
+		wantSwept int
 	}{
 		{"a refused command is skipped", func(_ context.Context, k *fsm.Key, _ time.Time) (fsm.Command, error) {
 			return &fsm.CancelKeyDeletion{KeyID: k.ID}, nil // not pending deletion: refused
-		}, 0, nil},
-		{"a task's error ends the pass", func(context.Context, *fsm.Key, time.Time) (fsm.Command, error) {
-			calls++
-			return nil, boom
-		}, 0, boom},
+		}, nil, 0, nil, 0},
+		{"a task's error skips its key, not the others or the sweeps", func(_ context.Context, k *fsm.Key, _ time.Time) (fsm.Command, error) {
+			if k.ID == poisoned {
+				return nil, boom
+			}
+			return &fsm.SetKeyEnabled{KeyID: k.ID}, nil // disables it
+		}, []lifecycle.Sweep{func(context.Context, time.Time) (fsm.Command, error) { return nil, nil }}, 2, boom, 1},
+		{"a sweep's error does not stop the next", func(context.Context, *fsm.Key, time.Time) (fsm.Command, error) { return nil, nil },
+			[]lifecycle.Sweep{
+				func(context.Context, time.Time) (fsm.Command, error) { return nil, boom },
+				func(context.Context, time.Time) (fsm.Command, error) { return nil, nil },
+			}, 0, boom, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: log, Leader: leader(true), Tasks: []lifecycle.Task{tc.task}})
+			f, log := newFSM(t, 3)
+			swept := 0
+			var sweeps []lifecycle.Sweep
+			for _, s := range tc.sweeps {
+				sweeps = append(sweeps, func(ctx context.Context, now time.Time) (fsm.Command, error) { swept++; return s(ctx, now) })
+			}
+			r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: log, Leader: leader(true), Tasks: []lifecycle.Task{tc.task}, Sweeps: sweeps})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := r.Pass(context.Background())
-			if got != tc.want || !errors.Is(err, tc.wantErr) {
+			if got != tc.want || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
 				t.Fatalf("Pass = %d, %v; want %d, %v", got, err, tc.want, tc.wantErr)
+			}
+			if swept != tc.wantSwept {
+				t.Fatalf("%d sweeps ran, want %d", swept, tc.wantSwept)
+			}
+			if tc.wantErr == boom && tc.want > 0 {
+				for _, id := range []string{fmt.Sprintf("%08d-0000-0000-0000-000000000000", 0), fmt.Sprintf("%08d-0000-0000-0000-000000000000", 2)} {
+					if k, _ := f.Key(id); k == nil || k.State != fsm.Disabled {
+						t.Fatalf("key %s after the failing one was not acted on: %+v", id, k)
+					}
+				}
 			}
 		})
 	}
+}
+
+// A proposal that fails ends the pass: the node lost the lead or its log
+// cannot take writes, and the next pass retries.
+func TestAFailedProposalEndsThePass(t *testing.T) {
+	f, _ := newFSM(t, 3)
+	calls := 0
+	r, err := lifecycle.New(lifecycle.Config{Keys: f, Log: failingLog{}, Leader: leader(true),
+		Tasks: []lifecycle.Task{func(_ context.Context, k *fsm.Key, _ time.Time) (fsm.Command, error) {
+			calls++
+			return &fsm.SetKeyEnabled{KeyID: k.ID}, nil
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Pass(context.Background()); !errors.Is(err, errNoLog) {
+		t.Fatalf("Pass = %v, want the log's error", err)
+	}
 	if calls != 1 {
-		t.Fatalf("the failing task ran %d times, want once", calls)
+		t.Fatalf("the task ran %d times after a failed proposal, want once", calls)
 	}
 }
+
+var errNoLog = errors.New("not the leader")
+
+// failingLog refuses every proposal.
+type failingLog struct{}
+
+func (failingLog) Apply(context.Context, []byte) (any, uint64, error) { return nil, 0, errNoLog }
 
 // The certificate sweep runs once a pass, after the keys, and proposes
 // PruneCerts only when a recorded certificate is past its expiry and the
