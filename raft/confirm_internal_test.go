@@ -90,7 +90,18 @@ func newTestRaftOn(t *testing.T, id string, trans hraft.Transport, heartbeat tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.Shutdown().Error() })
+	t.Cleanup(func() {
+		// A shutdown waits for every raft goroutine: one wedged (the bug
+		// TestARefusedAppendDoesNotWedgeReplication guards against) must
+		// fail the test, not hang the package.
+		done := make(chan struct{})
+		go func() { _ = r.Shutdown().Error(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("%s did not shut down within 20s: a raft goroutine is stuck", id)
+		}
+	})
 	return r
 }
 
@@ -111,7 +122,7 @@ func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
 			return idx, r.VerifyLeader().Error()
 		}, true},
 		{"confirmLeadership does not", func(r *hraft.Raft, trans hraft.Transport) (uint64, error) {
-			return confirmLeadership(r, heartbeats{trans: trans, id: "n1", addr: "a1", timeout: time.Second}, r.CurrentTerm())
+			return confirmLeadership(r, &termProbe{trans: trans, id: "n1", addr: "a1", timeout: time.Second}, r.CurrentTerm())
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,7 +257,7 @@ func TestConfirmRefusesATermThatMovedOn(t *testing.T) {
 	}
 	for !<-r.LeaderCh() {
 	}
-	h := heartbeats{trans: a1, id: "n1", addr: "a1", timeout: time.Second}
+	h := &termProbe{trans: a1, id: "n1", addr: "a1", timeout: time.Second}
 	if _, err := confirmLeadership(r, h, r.CurrentTerm()); err != nil {
 		t.Fatalf("in the current term: %v", err)
 	}
@@ -255,48 +266,90 @@ func TestConfirmRefusesATermThatMovedOn(t *testing.T) {
 	}
 }
 
-// A heartbeat round counts only answers in its term from a quorum: it
+// probeTransport is the leader's transport in TestTermProbes: it checks
+// that every probe stays off the heartbeat fast path and changes no log,
+// counts the probes to one peer, and can hold them until released.
+type probeTransport struct {
+	*hraft.InmemTransport
+	t       *testing.T
+	watched hraft.ServerID
+	sends   atomic.Int64
+	hold    atomic.Bool
+	release chan struct{}
+}
+
+func (p *probeTransport) AppendEntries(id hraft.ServerID, target hraft.ServerAddress, args *hraft.AppendEntriesRequest, resp *hraft.AppendEntriesResponse) error {
+	if args.PrevLogEntry == 0 || len(args.Entries) > 0 || args.LeaderCommitIndex != 0 {
+		p.t.Errorf("a probe with previous entry %d, %d entries, commit index %d: want a previous entry, no entries, no commit index",
+			args.PrevLogEntry, len(args.Entries), args.LeaderCommitIndex)
+	}
+	if id == p.watched {
+		p.sends.Add(1)
+		if p.hold.Load() {
+			<-p.release
+		}
+	}
+	return p.InmemTransport.AppendEntries(id, target, args, resp)
+}
+
+// A probe round counts only answers in its term from a quorum: it
 // confirms with all followers or one of two reachable, and is refused
-// with none reachable or when the followers are in a newer term.
-func TestHeartbeatsNeedAQuorumInTheTerm(t *testing.T) {
+// with none reachable or when the followers are in a newer term. A peer
+// that has not answered the last probe is not sent another.
+func TestTermProbes(t *testing.T) {
 	_, a1 := hraft.NewInmemTransport("a1")
 	_, a2 := hraft.NewInmemTransport("a2")
 	_, a3 := hraft.NewInmemTransport("a3")
-	connect := func(peers ...*hraft.InmemTransport) {
-		for _, p := range peers {
-			a1.Connect(p.LocalAddr(), p)
-			p.Connect(a1.LocalAddr(), a1)
-		}
+	for _, p := range [][2]*hraft.InmemTransport{{a1, a2}, {a1, a3}, {a2, a3}} {
+		p[0].Connect(p[1].LocalAddr(), p[1])
+		p[1].Connect(p[0].LocalAddr(), p[0])
 	}
-	a2.Connect(a3.LocalAddr(), a3)
-	a3.Connect(a2.LocalAddr(), a2)
-	connect(a2, a3)
 	// n1 leads: it is elected first, and its heartbeats keep the others
 	// from standing while the test runs.
-	leader := newTestRaft(t, "n1", a1, 100*time.Millisecond)
-	newTestRaft(t, "n2", a2, 2*time.Second)
-	newTestRaft(t, "n3", a3, 2*time.Second)
+	leader := newTestRaft(t, "n1", a1, 500*time.Millisecond)
+	newTestRaft(t, "n2", a2, 5*time.Second)
+	newTestRaft(t, "n3", a3, 5*time.Second)
 	servers := []hraft.Server{{ID: "n1", Address: "a1"}, {ID: "n2", Address: "a2"}, {ID: "n3", Address: "a3"}}
 	if err := leader.BootstrapCluster(hraft.Configuration{Servers: servers}).Error(); err != nil {
 		t.Fatal(err)
 	}
 	for !<-leader.LeaderCh() {
 	}
-	h := heartbeats{trans: a1, id: "n1", addr: "a1", timeout: time.Second}
-	term := leader.CurrentTerm()
+	tr := &probeTransport{InmemTransport: a1, t: t, watched: "n3", release: make(chan struct{})}
+	h := &termProbe{trans: tr, id: "n1", addr: "a1", timeout: time.Second}
+	term, idx := leader.CurrentTerm(), leader.CommitIndex()
 
-	if err := h.quorum(leader, term); err != nil {
+	if err := h.quorum(leader, term, idx); err != nil {
 		t.Fatalf("all reachable: %v", err)
 	}
-	if err := h.quorum(leader, term-1); !errors.Is(err, hraft.ErrLeadershipLost) {
+	if err := h.quorum(leader, term-1, idx); !errors.Is(err, hraft.ErrLeadershipLost) {
 		t.Fatalf("followers in a newer term: %v, want ErrLeadershipLost", err)
 	}
+
+	// n3 stops answering: n2 is enough, and n3 is asked only until it has
+	// maxProbesInFlight unanswered, not once a round.
+	idle := func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.busy) == 0 }
+	waitFor(t, "the answers of the rounds above", idle)
+	tr.hold.Store(true)
+	before := tr.sends.Load()
+	for range 4 {
+		if err := h.quorum(leader, term, idx); err != nil {
+			t.Fatalf("n3 silent, n2 answering: %v", err)
+		}
+	}
+	if got := tr.sends.Load() - before; got != maxProbesInFlight {
+		t.Fatalf("%d probes sent over 4 rounds to a peer that answered none, want %d", got, maxProbesInFlight)
+	}
+	tr.hold.Store(false)
+	close(tr.release)
+	waitFor(t, "n3's probes answered", idle)
+
 	a1.Disconnect("a3")
-	if err := h.quorum(leader, term); err != nil {
+	if err := h.quorum(leader, term, idx); err != nil {
 		t.Fatalf("one of two followers reachable: %v", err)
 	}
 	a1.Disconnect("a2")
-	if err := h.quorum(leader, term); !errors.Is(err, errNoQuorum) {
+	if err := h.quorum(leader, term, idx); !errors.Is(err, errNoQuorum) {
 		t.Fatalf("no follower reachable: %v, want errNoQuorum", err)
 	}
 }

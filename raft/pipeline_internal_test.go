@@ -60,9 +60,9 @@ func TestARefusedAppendDoesNotWedgeReplication(t *testing.T) {
 	}
 	for i, id := range []string{"n1", "n2", "n3"} {
 		var logs hraft.LogStore = hraft.NewInmemStore()
-		heartbeat := time.Second
+		heartbeat := 5 * time.Second
 		if id == "n1" {
-			heartbeat = 100 * time.Millisecond // n1 is elected first and leads
+			heartbeat = 500 * time.Millisecond // n1 is elected first and leads
 		}
 		if id == "n3" {
 			logs = disk

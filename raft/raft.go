@@ -142,9 +142,9 @@ type Node struct {
 	addr      string
 	observer  Observer
 	// reads shares leadership confirmations among concurrent ReadIndex
-	// calls (readindex.go); beats confirms (confirmLeadership).
+	// calls (readindex.go); probe confirms (confirmLeadership).
 	reads sharedConfirm
-	beats heartbeats
+	probe *termProbe
 	// noop is Config.Noop.
 	noop []byte
 }
@@ -204,7 +204,8 @@ func Open(cfg Config) (_ *Node, err error) {
 	// A round waits for a quorum at least 2 s (a loaded machine's TLS
 	// dial to a peer can take a while), longer with long timeouts; a
 	// leader that cannot reach a quorum steps down meanwhile.
-	n.beats = heartbeats{trans: transport, id: hraft.ServerID(cfg.NodeID), addr: transport.LocalAddr(), timeout: max(2*time.Second, 2*cfg.ElectionTimeout)}
+	n.probe = &termProbe{trans: transport, logs: logs, id: hraft.ServerID(cfg.NodeID), addr: transport.LocalAddr(),
+		timeout: max(2*time.Second, 2*cfg.ElectionTimeout)}
 	n.reads.confirm = n.confirmRead
 	return n, nil
 }
@@ -369,7 +370,7 @@ func mapErr(err error) error {
 		return ErrNotLeader
 	case errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrLeadershipTransferInProgress):
 		return ErrUnknownOutcome
-	case errors.Is(err, hraft.ErrRaftShutdown):
+	case errors.Is(err, hraft.ErrRaftShutdown), errors.Is(err, hraft.ErrTransportShutdown):
 		return ErrShutdown
 	case errors.Is(err, hraft.ErrEnqueueTimeout):
 		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
@@ -430,10 +431,12 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 // (see termCommitted), and the caller is told to retry.
 func (n *Node) confirmRead() (uint64, error) {
 	term := n.raft.CurrentTerm()
-	if n.readyTerm.Load() < term {
+	if n.readyTerm.Load() < term || n.raft.State() != hraft.Leader {
+		// A node that stepped down sends no probes: they would make
+		// followers take it for their leader for a while.
 		return 0, ErrNotLeader
 	}
-	idx, err := confirmLeadership(n.raft, n.beats, term)
+	idx, err := confirmLeadership(n.raft, n.probe, term)
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -444,26 +447,26 @@ func (n *Node) confirmRead() (uint64, error) {
 // after the index was noted, that r still leads: every write acknowledged
 // before the call is at or below the index.
 //
-// The confirmation is a round of heartbeats sent after the index was
-// noted (see heartbeats), not hashicorp/raft's VerifyLeader. VerifyLeader
+// The confirmation is a round of term probes sent after the index was
+// noted (see termProbe), not hashicorp/raft's VerifyLeader. VerifyLeader
 // counts as a vote any successful AppendEntries answer that arrives after
 // it was called, including the answer to a heartbeat sent before it, so a
 // leader that was paused (or whose answers were delayed) past an
 // election, and did not notice yet, confirms itself with its followers'
 // answers from before the election and serves reads from before the new
 // leader's writes (Jepsen grants/pause, seed 2200;
-// TestConfirmIgnoresAnswersSentBefore). A heartbeat sent after the note is
-// answered with success only by a follower still in term, which one that
-// voted in a newer election is not. term is the term the caller checked
-// this node leads in.
-func confirmLeadership(r *hraft.Raft, h heartbeats, term uint64) (uint64, error) {
+// TestConfirmIgnoresAnswersSentBefore). A probe sent after the note is
+// answered in its term only by a follower still in that term, which one
+// that voted in a newer election is not. term is the term the caller
+// checked this node leads in.
+func confirmLeadership(r *hraft.Raft, p *termProbe, term uint64) (uint64, error) {
 	idx := r.CommitIndex()
-	if err := h.quorum(r, term); err != nil {
+	if err := p.quorum(r, term, idx); err != nil {
 		return 0, err
 	}
 	// The answers must be to the term the index was noted in: a node
 	// delayed between the two for an election's length could step down
-	// and lead again, and its heartbeats would then be of a later term,
+	// and lead again, and its probes would then be of a later term,
 	// after another leader's writes. Terms only grow, so an unchanged
 	// term means none passed.
 	if r.CurrentTerm() != term {
@@ -518,11 +521,15 @@ func (n *Node) termCommitted(ctx context.Context) error {
 // the FSM (a command or a configuration change). An entry already
 // compacted into a snapshot counts as visible: the FSM's state includes
 // it. That entry may be a no-op or barrier the FSM never reports as
-// applied; a reader waiting for it is released by the next command, and
-// with Config.Noop a confirmation is itself a command after idx, so that
-// one always comes (without it, a follower could wait on an idle cluster
-// until the next write: the rare stalls after a leader kill that the
-// in-process tests used to show).
+// applied, and a reader waiting for it is released only by the next
+// command. With Config.Noop that cannot happen: a leader answers read
+// indexes only after its term's no-op command committed (termCommitted),
+// after which the walk stops at that command or a later entry, which the
+// log still holds (compaction keeps TrailingLogs entries); and Restore
+// commits one after the restored snapshot. Without it (tests of this
+// package, with barriers), a follower could wait on an idle cluster until
+// the next write: the rare stalls after a leader kill that the in-process
+// tests used to show.
 func (n *Node) visibleIndex(idx uint64) uint64 {
 	for i := idx; i > 0; i-- {
 		var l hraft.Log
@@ -617,5 +624,16 @@ func (n *Node) Restore(write func(applied uint64, w io.Writer) error, timeout ti
 	if err := write(last+1, &buf); err != nil {
 		return err
 	}
-	return mapErr(n.raft.Restore(&hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: last, Size: int64(buf.Len())}, &buf, timeout))
+	if err := n.raft.Restore(&hraft.SnapshotMeta{Version: hraft.SnapshotVersionMax, Index: last, Size: int64(buf.Len())}, &buf, timeout); err != nil {
+		return mapErr(err)
+	}
+	// The state machine's applied index is last+1, the snapshot's index
+	// may be higher (a write raced the restore), and read indexes would
+	// name it until the next command: commit one (see visibleIndex).
+	// The restore has happened either way: if this fails (the lead moved
+	// on), readers wait only until the next command.
+	if n.noop != nil {
+		_ = n.raft.Apply(n.noop, timeout).Error()
+	}
+	return nil
 }

@@ -73,30 +73,52 @@ func (s *sharedConfirm) run(c *confirmation) {
 	}
 }
 
-// heartbeats confirms a leader's leadership for read indexes with a round
-// of heartbeats of its own, sent after the confirmation began: a
-// follower answers one with success only while it is in the heartbeat's
-// term, so a quorum of such answers proves that no later leader had been
-// elected when they were given (its voters would have moved to a newer
-// term and refused), and hence none had acknowledged a write. Only
-// answers to this round count, never the answer to a heartbeat sent
-// before (the flaw of hashicorp/raft's VerifyLeader; see
-// confirmLeadership). The heartbeats are raft's own (no entries, no
-// commit index), which followers answer on their fast path, without
-// touching their logs.
-type heartbeats struct {
+// termProbe confirms a leader's leadership for read indexes with a round
+// of AppendEntries of its own, sent after the confirmation began, that
+// ask each voter only which term it is in: a voter answers in the
+// probe's term only while it has not moved to a newer one, so answers in
+// that term from a quorum prove that no later leader had been elected
+// when they were given (its voters would have moved on), and hence none
+// had acknowledged a write. Only answers to this round count, never the
+// answer to a message sent before (the flaw of hashicorp/raft's
+// VerifyLeader; see confirmLeadership).
+//
+// A probe carries no entries and no commit index, so it changes no log.
+// It names the entry at the read index as its previous entry, which
+// keeps it off hashicorp/raft's heartbeat fast path: a follower handles
+// it on its main loop, in order with everything else. A heartbeat of a
+// newer term handled on the fast path races the main loop of an old
+// leader that receives it (hashicorp/raft#695), and probes, sent once
+// per read round trip, would make that the usual way an old leader
+// learns of its successor. The answer counts whether or not the previous
+// entry matched: only its term matters.
+//
+// At most maxProbesInFlight probes per peer are in flight: a peer that
+// has not answered that many counts as not answering this round (a late
+// answer could not count anyway), so a silent peer costs two goroutines
+// and connections, not one per round. Two, not one: rounds run back to
+// back, and a peer a little slower than the quorum is still answering the
+// last round when the next begins.
+type termProbe struct {
 	trans   hraft.Transport
+	logs    hraft.LogStore // for the term of the previous entry; nil in some tests
 	id      hraft.ServerID
 	addr    hraft.ServerAddress
 	timeout time.Duration // for a quorum's answers
+
+	mu   sync.Mutex
+	busy map[hraft.ServerID]int // probes in flight per peer
 }
 
-// errNoQuorum is a heartbeat round that a quorum did not answer in its term.
+const maxProbesInFlight = 2
+
+// errNoQuorum is a probe round that a quorum did not answer in its term.
 var errNoQuorum = errors.New("raft: a quorum did not confirm the leadership")
 
 // quorum returns nil once a quorum of r's voters (this node among them if
-// it votes) has answered, in term, a heartbeat sent by this call.
-func (h heartbeats) quorum(r *hraft.Raft, term uint64) error {
+// it votes) has answered, in term, a probe sent by this call that names
+// entry idx.
+func (h *termProbe) quorum(r *hraft.Raft, term, idx uint64) error {
 	cf := r.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return err
@@ -121,28 +143,54 @@ func (h heartbeats) quorum(r *hraft.Raft, term uint64) error {
 	if need <= 0 {
 		return nil
 	}
-	if need > len(peers) {
-		return errNoQuorum
+	idx = max(idx, 1) // a previous entry of 0 would make it a heartbeat
+	var prevTerm uint64
+	if h.logs != nil {
+		var l hraft.Log
+		if err := h.logs.GetLog(idx, &l); err == nil {
+			prevTerm = l.Term
+		}
 	}
 	leader := h.trans.EncodePeer(h.id, h.addr)
 	answers := make(chan error, len(peers)) // outlives the call if it returns early
+	sent := 0
+	h.mu.Lock()
+	if h.busy == nil {
+		h.busy = make(map[hraft.ServerID]int)
+	}
 	for _, p := range peers {
+		if h.busy[p.ID] >= maxProbesInFlight {
+			continue
+		}
+		h.busy[p.ID]++
+		sent++
 		req := &hraft.AppendEntriesRequest{
-			RPCHeader: hraft.RPCHeader{ProtocolVersion: hraft.ProtocolVersionMax, ID: []byte(h.id), Addr: leader},
-			Term:      term,
+			RPCHeader:    hraft.RPCHeader{ProtocolVersion: hraft.ProtocolVersionMax, ID: []byte(h.id), Addr: leader},
+			Term:         term,
+			PrevLogEntry: idx,
+			PrevLogTerm:  prevTerm,
 		}
 		go func() {
 			var resp hraft.AppendEntriesResponse
 			err := h.trans.AppendEntries(p.ID, p.Address, req, &resp)
+			h.mu.Lock()
+			if h.busy[p.ID]--; h.busy[p.ID] == 0 {
+				delete(h.busy, p.ID)
+			}
+			h.mu.Unlock()
 			switch {
 			case err != nil:
 			case resp.Term > term:
 				err = hraft.ErrLeadershipLost
-			case !resp.Success:
-				err = errNoQuorum
+			case resp.Term < term:
+				err = errNoQuorum // not an answer in this term
 			}
 			answers <- err
 		}()
+	}
+	h.mu.Unlock()
+	if need > sent {
+		return fmt.Errorf("%w: %d of %d peers could be asked", errNoQuorum, sent, len(peers))
 	}
 	timer := time.NewTimer(h.timeout)
 	defer timer.Stop()
@@ -156,7 +204,7 @@ func (h heartbeats) quorum(r *hraft.Raft, term uint64) error {
 			if errors.Is(err, hraft.ErrLeadershipLost) {
 				return err
 			}
-			if fails++; len(peers)-fails < need {
+			if fails++; sent-fails < need {
 				return fmt.Errorf("%w: %v", errNoQuorum, err)
 			}
 		case <-timer.C:
