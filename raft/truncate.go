@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"sync"
 
 	hraft "github.com/hashicorp/raft"
@@ -143,6 +144,12 @@ func (s *suffixStore) GetLog(index uint64, l *hraft.Log) error {
 // was never committed (a leader cut it), and leaving it would put
 // older-term entries after newer ones, which raft's log matching does
 // not allow for. It runs once, before raft opens the log.
+//
+// It looks only at the run of consecutive entries that ends the log: a
+// follower that installed a snapshot keeps the entries it had below the
+// snapshot and appends after it, so the log may have a gap, and what is
+// below a gap is from before a snapshot (raft does not read it), not a
+// leftover of a cut.
 func dropOlderTermTail(logs hraft.LogStore) error {
 	first, err := logs.FirstIndex()
 	if err != nil {
@@ -158,7 +165,9 @@ func dropOlderTermTail(logs hraft.LogStore) error {
 	}
 	after := l.Term
 	for i := last - 1; i >= first && i > 0; i-- {
-		if err := logs.GetLog(i, &l); err != nil {
+		if err := logs.GetLog(i, &l); errors.Is(err, hraft.ErrLogNotFound) {
+			return nil // a gap: the run that ends the log starts above it
+		} else if err != nil {
 			return err
 		}
 		if l.Term > after {

@@ -55,6 +55,13 @@ func TestDropOlderTermTail(t *testing.T) {
 		{"terms never go down", [][]*hraft.Log{entries(1, 7, 1), entries(8, 9, 2), entries(10, 12, 3)}, 12},
 		{"one term", [][]*hraft.Log{entries(1, 5, 4)}, 5},
 		{"empty", nil, 0},
+		// A follower that installed a snapshot keeps the entries it had
+		// below it and appends after it: a gap, which is no leftover
+		// (Jepsen lifecycle/crash-points, seeds 6200 and 16200: the node
+		// failed to open, for good, on "log not found").
+		{"a gap below a snapshot", [][]*hraft.Log{entries(358, 365, 4), entries(375, 387, 5)}, 387},
+		{"a gap with older terms above it", [][]*hraft.Log{entries(1, 5, 5), entries(9, 12, 4)}, 12},
+		{"a leftover after a gap", [][]*hraft.Log{entries(1, 5, 1), entries(9, 12, 3), entries(13, 14, 2)}, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := hraft.NewInmemStore()
