@@ -130,8 +130,10 @@ func (l *Lifecycle) Final(ctx context.Context, e *Env, w *Worker) {
 	l.mu.Unlock()
 	for _, key := range doomed {
 		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			res, _, err := l.state(ctx, e, 0, key, history.ModeLinearizable)
+		for try := 0; time.Now().Before(deadline) && ctx.Err() == nil; try++ {
+			// Any node will do (a linearizable read), and one that is
+			// down must not hold every key for the whole deadline.
+			res, _, err := l.state(ctx, e, try%len(e.Admin), key, history.ModeLinearizable)
 			if err == nil && res != "PendingDeletion" {
 				break
 			}
@@ -143,7 +145,7 @@ func (l *Lifecycle) Final(ctx context.Context, e *Env, w *Worker) {
 	}
 	for _, key := range doomed {
 		for node := range e.Admin {
-			retry(ctx, 10*time.Second, 1, 0, func(int) history.Op {
+			e.finalRead(ctx, node, func() history.Op {
 				return l.describe(ctx, e, w, node, key, history.ModeFinal, checker.FFinalDescribeDoomed)
 			})
 		}

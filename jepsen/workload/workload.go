@@ -37,9 +37,10 @@ type Env struct {
 	FinalWindow time.Duration
 
 	mu      sync.Mutex
-	keys    []string // keys the workload operates on
-	created []string // keys made by acknowledged CreateKeys
-	cts     []sealed // acknowledged Encrypts
+	stuck   map[int]bool // nodes that failed a final read for a whole window
+	keys    []string     // keys the workload operates on
+	created []string     // keys made by acknowledged CreateKeys
+	cts     []sealed     // acknowledged Encrypts
 }
 
 type sealed struct{ key, tag, ct string }
@@ -220,6 +221,31 @@ func (e *Env) seal(ctx context.Context, w *Worker, node int, key, f, mode string
 	return sealed{key, tag, op.Result}, op.Type == history.Ok
 }
 
+// finalRead runs a final read op on node, retrying it for FinalWindow
+// (10s if zero), or once if the node already failed a final read for a
+// whole window (see FinalReads).
+func (e *Env) finalRead(ctx context.Context, node int, op func() history.Op) history.Op {
+	window := e.FinalWindow
+	if window == 0 {
+		window = 10 * time.Second
+	}
+	e.mu.Lock()
+	if e.stuck[node] {
+		window = 0
+	}
+	e.mu.Unlock()
+	res := retry(ctx, window, 1, 0, func(int) history.Op { return op() })
+	if res.Type != history.Ok && ctx.Err() == nil {
+		e.mu.Lock()
+		if e.stuck == nil {
+			e.stuck = map[int]bool{}
+		}
+		e.stuck[node] = true
+		e.mu.Unlock()
+	}
+	return res
+}
+
 // retry runs op on node after node until it is ok or d passes.
 func retry(ctx context.Context, d time.Duration, nodes int, start int, op func(node int) history.Op) history.Op {
 	deadline := time.Now().Add(d)
@@ -249,19 +275,7 @@ func (e *Env) FinalReads(ctx context.Context, w *Worker) {
 	cts := append([]sealed(nil), e.cts...)
 	e.mu.Unlock()
 	sort.Strings(keys)
-	stuck := make([]bool, len(e.Admin))
-	read := func(node int, op func() history.Op) {
-		window := e.FinalWindow
-		if window == 0 {
-			window = 10 * time.Second
-		}
-		if stuck[node] {
-			window = 0
-		}
-		if retry(ctx, window, 1, 0, func(int) history.Op { return op() }).Type != history.Ok {
-			stuck[node] = true
-		}
-	}
+	read := func(node int, op func() history.Op) { e.finalRead(ctx, node, op) }
 	for i := range keys {
 		if i > 0 && keys[i] == keys[i-1] {
 			continue
