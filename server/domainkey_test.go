@@ -170,7 +170,12 @@ func TestRemoveNodeRotatesTheDomainKey(t *testing.T) {
 	r := c.waitRotationDone(t, 0, 1)
 	stop.Store(true)
 	wg.Wait()
-	if r.Generation != 2 || r.Reason != "remove n3" || r.Rewrapped != r.Total || r.Total < 8 {
+	// Total counts the EKTs under the old key when re-wrapping began;
+	// keys made meanwhile by a node that had not switched to the new key
+	// yet add EKTs under the old key, re-wrapped too, so Rewrapped may
+	// exceed it (seen once in CI under load: 10 of 9). That none is left
+	// under the old key the state machine checks before it says done.
+	if r.Generation != 2 || r.Reason != "remove n3" || r.Rewrapped < r.Total || r.Total < 8 {
 		t.Fatalf("rotation %v", r)
 	}
 	t.Logf("%d ciphertexts acknowledged (%d calls failed); %d EKTs re-wrapped", len(all), fails.Load(), r.Rewrapped)
