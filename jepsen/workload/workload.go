@@ -275,19 +275,18 @@ func (e *Env) FinalReads(ctx context.Context, w *Worker) {
 	cts := append([]sealed(nil), e.cts...)
 	e.mu.Unlock()
 	sort.Strings(keys)
-	read := func(node int, op func() history.Op) { e.finalRead(ctx, node, op) }
 	for i := range keys {
 		if i > 0 && keys[i] == keys[i-1] {
 			continue
 		}
 		key := keys[i]
 		for node := range e.Admin {
-			read(node, func() history.Op {
+			e.finalRead(ctx, node, func() history.Op {
 				return e.do(ctx, w, node, checker.FFinalDescribe, key, "", history.ModeFinal, false, func(ctx context.Context) (string, client.Meta, error) {
 					return e.describe(ctx, node, key, history.ModeFinal)
 				})
 			})
-			read(node, func() history.Op {
+			e.finalRead(ctx, node, func() history.Op {
 				return e.do(ctx, w, node, checker.FFinalListGrants, key, "", history.ModeFinal, false, func(ctx context.Context) (string, client.Meta, error) {
 					return e.listGrants(ctx, node, key, history.ModeFinal, true)
 				})
