@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -26,6 +27,81 @@ type JoinParams struct {
 	Key crypto.Signer
 	// HSMIdentity is the joining HSM's identity public key.
 	HSMIdentity []byte
+}
+
+// RequestJoinAny asks the members at targets, in turn, to admit this node
+// (see RequestJoin). While every refusal of a round may pass (the cluster
+// electing a leader, a member not up yet, an attempt's timeout) it asks
+// again after a pause, until ctx ends; onRetry, if not nil, hears each
+// round's refusals before the pause. Any other refusal (the token
+// invalid or spent, the node already a member, a CA that is not the
+// token's) ends it at once.
+func RequestJoinAny(ctx context.Context, targets []string, token string, p JoinParams, onRetry func(error)) (*clusterv1.JoinResponse, error) {
+	return retryJoin(ctx, targets, func(ctx context.Context, target string) (*clusterv1.JoinResponse, error) {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return RequestJoin(actx, target, token, p)
+	}, joinPause, onRetry)
+}
+
+// joinPause is the pause before a joiner's next round: short at first,
+// as an election takes about a second, then longer.
+func joinPause(round int) time.Duration {
+	return min(250*time.Millisecond<<round, 4*time.Second)
+}
+
+// retryJoin is RequestJoinAny's loop, with each attempt made by ask and
+// the pause before round n+1 given by pause(n).
+func retryJoin(ctx context.Context, targets []string, ask func(context.Context, string) (*clusterv1.JoinResponse, error),
+	pause func(int) time.Duration, onRetry func(error)) (*clusterv1.JoinResponse, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("cluster: no member to join through")
+	}
+	for round := 0; ; round++ {
+		var errs []error
+		retry := true
+		for _, target := range targets {
+			resp, err := ask(ctx, target)
+			if err == nil {
+				return resp, nil
+			}
+			errs = append(errs, err)
+			retry = retry && retryableJoin(err)
+		}
+		err := errors.Join(errs...)
+		if !retry {
+			return nil, err
+		}
+		if onRetry != nil {
+			onRetry(err)
+		}
+		ended := ctx.Err()
+		if ended == nil {
+			select {
+			case <-ctx.Done():
+				ended = ctx.Err()
+			case <-time.After(pause(round)):
+			}
+		}
+		if ended != nil {
+			return nil, fmt.Errorf("%w (still refused as retryable when the wait ended: %w)", err, ended)
+		}
+	}
+}
+
+// retryableJoin says whether a join attempt's failure may pass if asked
+// again: the cluster's retryable refusal (errJoinUnavailable), a member
+// that cannot be reached, an attempt that timed out. A member whose
+// certificate is not from the token's CA is never retried.
+func retryableJoin(err error) bool {
+	if errors.Is(err, ErrCAMismatch) {
+		return false
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeAborted:
+		return true
+	}
+	return false
 }
 
 // RequestJoin asks the member at target (host:port of its API) to admit

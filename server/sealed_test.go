@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,7 +178,8 @@ func TestUnsealRefusals(t *testing.T) {
 }
 
 // TestSealedLeaderKeepsJoinTokens: a join through a sealed leader is
-// refused as retryable without spending the token, which works once the
+// refused as retryable without spending the token. The joiner asks again
+// until its wait ends, and its join with the token goes through once the
 // leader is unsealed.
 func TestSealedLeaderKeepsJoinTokens(t *testing.T) {
 	ctx := context.Background()
@@ -197,21 +199,56 @@ func TestSealedLeaderKeepsJoinTokens(t *testing.T) {
 	}
 	defer n.Close()
 
+	// A joiner whose wait ends while the leader is sealed gives up.
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	jcfg := joinConfig(t.TempDir(), "n2", []string{n.APIAddr()}, token)
-	if j, err := server.Start(ctx, jcfg); err == nil {
+	if j, err := server.Start(wctx, jcfg); err == nil {
 		j.Close()
 		t.Fatal("a node joined through a sealed leader")
-	} else if !strings.Contains(err.Error(), "retry later") {
-		t.Fatalf("join through a sealed leader: %v; want a retryable refusal", err)
+	} else if !strings.Contains(err.Error(), "retry later") || !strings.Contains(err.Error(), "wait ended") {
+		t.Fatalf("join through a sealed leader: %v; want a retryable refusal, asked until the wait ended", err)
+	}
+
+	// A joiner refused now asks again, and is admitted after the unseal
+	// with the same token.
+	jcfg = joinConfig(t.TempDir(), "n2", []string{n.APIAddr()}, token) // the failed join left an HSM without a domain key
+	refused := &awaitWriter{want: "join refused for now", seen: make(chan struct{})}
+	jcfg.LogLevel, jcfg.Testing.Stderr = "warn", refused
+	joined := make(chan error, 1)
+	go func() {
+		j, err := server.Start(ctx, jcfg)
+		if err == nil {
+			j.Close()
+		}
+		joined <- err
+	}()
+	select {
+	case <-refused.seen:
+	case err := <-joined:
+		t.Fatalf("the join ended before it was refused: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the joiner did not report a retryable refusal within 30s")
 	}
 	unseal := nodev1connect.NewNodeServiceClient(adminHTTP(t, dir), "https://"+n.APIAddr())
 	if _, err := unseal.Unseal(ctx, &nodev1.UnsealRequest{Secret: []byte(testPassphrase)}); err != nil {
 		t.Fatal(err)
 	}
-	jcfg.DataDir = t.TempDir() // the failed join left an HSM without a domain key
-	j, err := server.Start(ctx, jcfg)
-	if err != nil {
-		t.Fatalf("join with the same token after the unseal: %v", err)
+	if err := <-joined; err != nil {
+		t.Fatalf("join with the same token, asked again after the unseal: %v", err)
 	}
-	j.Close()
+}
+
+// awaitWriter closes seen once a write contains want.
+type awaitWriter struct {
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *awaitWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/trentkms/trent/cluster"
 	"github.com/trentkms/trent/consistency"
 	"github.com/trentkms/trent/fsm"
-	clusterv1 "github.com/trentkms/trent/gen/trent/cluster/v1"
 	"github.com/trentkms/trent/gen/trent/iam/v1/iamv1connect"
 	"github.com/trentkms/trent/gen/trent/kms/v1/kmsv1connect"
 	"github.com/trentkms/trent/hsm"
@@ -743,19 +742,16 @@ func (s *Server) join(ctx context.Context, dir, apiAddr, raftAddr string, stderr
 		return nil, err
 	}
 	params := cluster.JoinParams{NodeID: s.nodeID, RaftAddr: raftAddr, APIAddr: apiAddr, Key: key, HSMIdentity: h.IdentityPublicKey()}
-	var resp *clusterv1.JoinResponse
-	var errs []error
-	for _, target := range s.cfg.Join {
-		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err = cluster.RequestJoin(jctx, target, s.cfg.JoinToken, params)
-		cancel()
-		if err == nil {
-			break
-		}
-		errs = append(errs, err)
-	}
-	if resp == nil {
-		return nil, fmt.Errorf("join failed: %w", errors.Join(errs...))
+	// A refusal that may pass (the cluster electing a leader, a member not
+	// up yet) is asked again for the start-up wait; found by the Jepsen
+	// harness (grants/rotate-domain-key, seed 8210).
+	jctx, cancel := context.WithTimeout(ctx, startupWait)
+	defer cancel()
+	resp, err := cluster.RequestJoinAny(jctx, s.cfg.Join, s.cfg.JoinToken, params, func(err error) {
+		s.log.Warn("join refused for now; asking again", "err", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("join failed: %w", err)
 	}
 	if resp.Region != s.cfg.Region {
 		return nil, fmt.Errorf("the cluster's region is %s; start this node with --region %s", resp.Region, resp.Region)
