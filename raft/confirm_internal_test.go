@@ -2,6 +2,7 @@ package raft
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -68,9 +69,54 @@ func (t *holdingTransport) AppendEntries(id hraft.ServerID, target hraft.ServerA
 }
 
 // AppendEntriesPipeline is refused, so that every AppendEntries goes
-// through AppendEntries above.
+// through AppendEntries above (and as unpipelined's is).
 func (t *holdingTransport) AppendEntriesPipeline(hraft.ServerID, hraft.ServerAddress) (hraft.AppendPipeline, error) {
 	return nil, hraft.ErrPipelineReplicationNotSupported
+}
+
+// unpipelined is an in-memory transport without pipelined replication,
+// as the node's network transport is (see transportConfig): hashicorp/raft's
+// pipeline can wedge a leader's replication on a refused append over
+// the in-memory transport as over TCP, and a wedged leader hangs the test
+// that waits on it.
+type unpipelined struct{ *hraft.InmemTransport }
+
+func (unpipelined) AppendEntriesPipeline(hraft.ServerID, hraft.ServerAddress) (hraft.AppendPipeline, error) {
+	return nil, hraft.ErrPipelineReplicationNotSupported
+}
+
+// outcomeWithin is how long a test waits for a raft outcome (an election,
+// a commit) before failing: far longer than any takes on a loaded machine,
+// far shorter than the package's test timeout.
+const outcomeWithin = 30 * time.Second
+
+// settle waits for f's outcome, at most outcomeWithin. hashicorp/raft's
+// futures wait without bound (an Apply's timeout bounds only its enqueue).
+func settle(f hraft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(outcomeWithin):
+		return fmt.Errorf("no outcome within %v", outcomeWithin)
+	}
+}
+
+// awaitLeader waits until r leads, at most outcomeWithin.
+func awaitLeader(t *testing.T, r *hraft.Raft) {
+	t.Helper()
+	timeout := time.After(outcomeWithin)
+	for {
+		select {
+		case up := <-r.LeaderCh():
+			if up {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no leadership within %v", outcomeWithin)
+		}
+	}
 }
 
 func newTestRaft(t *testing.T, id string, trans hraft.Transport, heartbeat time.Duration) *hraft.Raft {
@@ -154,8 +200,8 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft, trans hraf
 	// timeouts would make its own first election slow, so n2 forms the
 	// cluster and hands it the lead.
 	leader := newTestRaft(t, "n1", lt, 4*time.Second)
-	n2, n3 := newTestRaft(t, "n2", a2, 500*time.Millisecond), newTestRaft(t, "n3", a3, 500*time.Millisecond)
-	handLeadTo(t, leader, n2)
+	n2, n3 := newTestRaft(t, "n2", unpipelined{a2}, 500*time.Millisecond), newTestRaft(t, "n3", unpipelined{a3}, 500*time.Millisecond)
+	handLeadTo(t, leader, n2, n3)
 	// Cleanups run last first: the held answer is let through before the
 	// rafts shut down (a shutdown waits for the goroutine it holds).
 	t.Cleanup(lt.let)
@@ -165,15 +211,19 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft, trans hraf
 	lt.mu.Lock()
 	lt.armed = true
 	lt.mu.Unlock()
-	<-lt.captured
+	select {
+	case <-lt.captured:
+	case <-time.After(outcomeWithin):
+		t.Fatalf("n2 answered no AppendEntries within %v", outcomeWithin)
+	}
 	a1.DisconnectAll()
 	a2.Disconnect("a1")
 	a3.Disconnect("a1")
 
 	// n2 and n3 elect a leader, which acknowledges a write.
-	next := nextLeader(n2, n3)
+	next := nextLeader(t, n2, n3)
 	w := next.Apply([]byte("write"), 0)
-	if err := w.Error(); err != nil {
+	if err := settle(w); err != nil {
 		t.Fatal(err)
 	}
 	if leader.State() != hraft.Leader {
@@ -208,32 +258,49 @@ func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft, trans hraf
 // handLeadTo forms a cluster of n2 (at address a2), then n1 (a1) and n3
 // (a3), on n2, whose short timeouts elect it at once, and hands the lead
 // to n1, whose long timeouts would make its own first election slow.
-func handLeadTo(t *testing.T, n1, n2 *hraft.Raft) {
+func handLeadTo(t *testing.T, n1, n2, n3 *hraft.Raft) {
 	t.Helper()
-	if err := n2.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n2", Address: "a2"}}}).Error(); err != nil {
+	if err := settle(n2.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n2", Address: "a2"}}})); err != nil {
 		t.Fatal(err)
 	}
-	for !<-n2.LeaderCh() {
-	}
-	for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
-		if err := n2.AddVoter(id, addr, 0, 0).Error(); err != nil {
-			t.Fatal(err)
+	awaitLeader(t, n2)
+	// n2 can lose its lease while adding a voter (a loaded machine); it is
+	// elected again, and adding a voter twice changes nothing.
+	waitFor(t, "n1 and n3 are voters", func() bool {
+		for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
+			if settle(n2.AddVoter(id, addr, 0, 0)) != nil {
+				return false
+			}
 		}
-	}
-	if err := n2.LeadershipTransferToServer("n1", "a1").Error(); err != nil {
-		t.Fatal(err)
-	}
-	for !<-n1.LeaderCh() {
-	}
-	if err := n1.Barrier(0).Error(); err != nil {
+		return true
+	})
+	// A transfer times out when n1 is not elected within n2's election
+	// timeout (a loaded machine): then whoever leads hands it on again.
+	waitFor(t, "n1 leads", func() bool {
+		if n1.State() == hraft.Leader {
+			return true
+		}
+		for _, r := range []*hraft.Raft{n2, n3} {
+			if r.State() == hraft.Leader {
+				_ = settle(r.LeadershipTransferToServer("n1", "a1"))
+			}
+		}
+		return n1.State() == hraft.Leader
+	})
+	if err := settle(n1.Barrier(0)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// nextLeader returns whichever of a and b becomes leader first.
-func nextLeader(a, b *hraft.Raft) *hraft.Raft {
+// nextLeader returns whichever of a and b becomes leader first, within
+// outcomeWithin.
+func nextLeader(t *testing.T, a, b *hraft.Raft) *hraft.Raft {
+	t.Helper()
+	timeout := time.After(outcomeWithin)
 	for {
 		select {
+		case <-timeout:
+			t.Fatalf("neither led within %v", outcomeWithin)
 		case up := <-a.LeaderCh():
 			if up {
 				return a
@@ -251,12 +318,11 @@ func nextLeader(a, b *hraft.Raft) *hraft.Raft {
 // writes in between.
 func TestConfirmRefusesATermThatMovedOn(t *testing.T) {
 	_, a1 := hraft.NewInmemTransport("a1")
-	r := newTestRaft(t, "n1", a1, 50*time.Millisecond)
-	if err := r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n1", Address: "a1"}}}).Error(); err != nil {
+	r := newTestRaft(t, "n1", unpipelined{a1}, 50*time.Millisecond)
+	if err := settle(r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{ID: "n1", Address: "a1"}}})); err != nil {
 		t.Fatal(err)
 	}
-	for !<-r.LeaderCh() {
-	}
+	awaitLeader(t, r)
 	h := &termProbe{trans: a1, id: "n1", addr: "a1", timeout: time.Second}
 	if _, err := confirmLeadership(r, h, r.CurrentTerm()); err != nil {
 		t.Fatalf("in the current term: %v", err)
@@ -306,15 +372,14 @@ func TestTermProbes(t *testing.T) {
 	}
 	// n1 leads: it is elected first, and its heartbeats keep the others
 	// from standing while the test runs.
-	leader := newTestRaft(t, "n1", a1, 500*time.Millisecond)
-	newTestRaft(t, "n2", a2, 5*time.Second)
-	newTestRaft(t, "n3", a3, 5*time.Second)
+	leader := newTestRaft(t, "n1", unpipelined{a1}, 500*time.Millisecond)
+	newTestRaft(t, "n2", unpipelined{a2}, 5*time.Second)
+	newTestRaft(t, "n3", unpipelined{a3}, 5*time.Second)
 	servers := []hraft.Server{{ID: "n1", Address: "a1"}, {ID: "n2", Address: "a2"}, {ID: "n3", Address: "a3"}}
-	if err := leader.BootstrapCluster(hraft.Configuration{Servers: servers}).Error(); err != nil {
+	if err := settle(leader.BootstrapCluster(hraft.Configuration{Servers: servers})); err != nil {
 		t.Fatal(err)
 	}
-	for !<-leader.LeaderCh() {
-	}
+	awaitLeader(t, leader)
 	tr := &probeTransport{InmemTransport: a1, t: t, watched: "n3", release: make(chan struct{})}
 	h := &termProbe{trans: tr, id: "n1", addr: "a1", timeout: time.Second}
 	term, idx := leader.CurrentTerm(), leader.CommitIndex()

@@ -69,19 +69,18 @@ func TestARefusedAppendDoesNotWedgeReplication(t *testing.T) {
 		}
 		nodes = append(nodes, newTestRaftOn(t, id, transports[i], heartbeat, logs))
 	}
-	if err := nodes[0].BootstrapCluster(hraft.Configuration{Servers: servers}).Error(); err != nil {
+	if err := settle(nodes[0].BootstrapCluster(hraft.Configuration{Servers: servers})); err != nil {
 		t.Fatal(err)
 	}
 	leader := nodes[0]
-	for !<-leader.LeaderCh() {
-	}
+	awaitLeader(t, leader)
 
 	disk.on.Store(true)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
 			for range 200 {
-				if err := leader.Apply([]byte("w"), 5*time.Second).Error(); err != nil {
+				if err := settle(leader.Apply([]byte("w"), 5*time.Second)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -94,7 +93,7 @@ func TestARefusedAppendDoesNotWedgeReplication(t *testing.T) {
 		t.Fatal("no append failed: the test proves nothing")
 	}
 	last := leader.Apply([]byte("last"), 5*time.Second)
-	if err := last.Error(); err != nil {
+	if err := settle(last); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "n3 catches up", func() bool { return nodes[2].AppliedIndex() >= last.Index() })

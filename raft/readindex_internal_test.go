@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	hraft "github.com/hashicorp/raft"
+	"github.com/trentkms/trent/fsm"
 )
 
 // fakeQuorum stands in for confirmRead: each run reports itself on
@@ -142,5 +145,29 @@ func TestReadIndexRequestGivesUpWithItsContext(t *testing.T) {
 	q.next(t) <- outcome{idx: 4}
 	if o := <-other; o.idx != 4 {
 		t.Fatalf("other request: %+v", o)
+	}
+}
+
+// A node that no longer leads, in the term whose entry it committed as
+// leader (it lost its lease: the term is unchanged), refuses a read
+// index as not the leader and probes no one: its probes would make the
+// followers take it for their leader for a while.
+func TestConfirmReadRefusesOnANodeThatSteppedDown(t *testing.T) {
+	n, err := Open(Config{NodeID: "n1", Dir: t.TempDir(), BindAddr: "127.0.0.1:0", FSM: fsmMachine{fsm.New()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if n.raft.State() == hraft.Leader {
+		t.Fatal("a node with no configuration leads")
+	}
+	n.readyTerm.Store(n.raft.CurrentTerm()) // the term's entry was committed while it led
+	if _, err := n.confirmRead(); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("confirmRead on a follower: %v, want ErrNotLeader", err)
+	}
+	n.probe.mu.Lock()
+	defer n.probe.mu.Unlock()
+	if len(n.probe.busy) != 0 {
+		t.Fatalf("probes in flight to %v from a follower", n.probe.busy)
 	}
 }

@@ -242,9 +242,9 @@ func cutThenFail(t *testing.T, wrap bool) (caughtUp, failed bool) {
 		logs = &suffixStore{LogStore: disk}
 	}
 	// n1 leads with long timeouts (it stays leader while cut off).
-	n1 := newTestRaftOn(t, "n1", a1, 4*time.Second, logs)
-	n2, n3 := newTestRaft(t, "n2", a2, 500*time.Millisecond), newTestRaft(t, "n3", a3, 500*time.Millisecond)
-	handLeadTo(t, n1, n2)
+	n1 := newTestRaftOn(t, "n1", unpipelined{a1}, 4*time.Second, logs)
+	n2, n3 := newTestRaft(t, "n2", unpipelined{a2}, 500*time.Millisecond), newTestRaft(t, "n3", unpipelined{a3}, 500*time.Millisecond)
+	handLeadTo(t, n1, n2, n3)
 
 	// Cut off, n1 appends entries it will never commit.
 	a1.DisconnectAll()
@@ -257,12 +257,12 @@ func cutThenFail(t *testing.T, wrap bool) (caughtUp, failed bool) {
 	waitFor(t, "n1 stored its entries", func() bool { return n1.LastIndex() >= base+3 })
 
 	// n2 and n3 elect a leader, which commits entries of its own.
-	next := nextLeader(n2, n3)
+	next := nextLeader(t, n2, n3)
 	var last hraft.ApplyFuture
 	for range 5 {
 		last = next.Apply([]byte("committed"), 0)
 	}
-	if err := last.Error(); err != nil {
+	if err := settle(last); err != nil {
 		t.Fatal(err)
 	}
 
