@@ -402,9 +402,15 @@ func TestTermProbes(t *testing.T) {
 			t.Fatalf("n3 silent, n2 answering: %v", err)
 		}
 	}
-	if got := tr.sends.Load() - before; got != maxProbesInFlight {
-		t.Fatalf("%d probes sent over 4 rounds to a peer that answered none, want %d", got, maxProbesInFlight)
+	h.mu.Lock()
+	inFlight := h.busy["n3"]
+	h.mu.Unlock()
+	if inFlight != maxProbesInFlight {
+		t.Fatalf("%d probes sent over 4 rounds to a peer that answered none, want %d", inFlight, maxProbesInFlight)
 	}
+	// They reach the transport (and are held there) when their goroutines
+	// run, which may be after the rounds returned on n2's answers.
+	waitFor(t, "n3's probes reach the transport", func() bool { return tr.sends.Load()-before == maxProbesInFlight })
 	tr.hold.Store(false)
 	close(tr.release)
 	waitFor(t, "n3's probes answered", idle)
