@@ -195,6 +195,16 @@ func (s *service) joinFailed(ctx context.Context, joiner, step string, err error
 	return connect.NewError(connect.CodeUnavailable, errJoinUnavailable)
 }
 
+// errJoinSpent answers a join that failed after its token was spent:
+// asking again with the same token cannot pass, so it is not retryable.
+var errJoinSpent = errors.New("the cluster spent the join token but could not admit the node; make a new token and join again")
+
+// spentJoinFailed is joinFailed for a failure after the token was spent.
+func (s *service) spentJoinFailed(ctx context.Context, joiner, step string, err error) error {
+	s.c.cfg.Logger.WarnContext(ctx, "join failed after its token was spent", "joiner", joiner, "step", step, "err", err)
+	return connect.NewError(connect.CodeFailedPrecondition, errJoinSpent)
+}
+
 // parseJoinRequest checks a Join request before anything acts on it: the
 // token's form, the node id, the addresses and the CSR's signature. It is
 // what an unauthenticated caller's request meets first.
@@ -272,10 +282,10 @@ func (s *service) Join(ctx context.Context, req *clusterv1.JoinRequest) (*cluste
 	if _, err := s.propose(ctx, &fsm.RegisterNode{Node: fsm.NodeInfo{
 		ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), APIAddr: req.GetApiAddr()},
 		CertSerial: leaf.SerialNumber.Text(16)}); err != nil {
-		return nil, s.joinFailed(ctx, joiner, "register the node", err)
+		return nil, s.spentJoinFailed(ctx, joiner, "register the node", err)
 	}
 	if err := s.c.cfg.Raft.AddNonvoter(req.GetNodeId(), req.GetRaftAddr()); err != nil {
-		return nil, s.joinFailed(ctx, joiner, "add the non-voter", err)
+		return nil, s.spentJoinFailed(ctx, joiner, "add the non-voter", err)
 	}
 	info := s.c.cfg.FSM.Cluster()
 	s.c.cfg.Logger.Info("node joined as non-voter", "joiner", req.GetNodeId(), "raft", req.GetRaftAddr())

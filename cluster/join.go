@@ -38,7 +38,9 @@ type JoinParams struct {
 // token's) ends it at once.
 func RequestJoinAny(ctx context.Context, targets []string, token string, p JoinParams, onRetry func(error)) (*clusterv1.JoinResponse, error) {
 	return retryJoin(ctx, targets, func(ctx context.Context, target string) (*clusterv1.JoinResponse, error) {
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		// Short enough that a member dropping packets leaves the others
+		// rounds of their own within the wait.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return RequestJoin(actx, target, token, p)
 	}, joinPause, onRetry)
@@ -47,7 +49,7 @@ func RequestJoinAny(ctx context.Context, targets []string, token string, p JoinP
 // joinPause is the pause before a joiner's next round: short at first,
 // as an election takes about a second, then longer.
 func joinPause(round int) time.Duration {
-	return min(250*time.Millisecond<<round, 4*time.Second)
+	return min(250*time.Millisecond<<min(round, 5), 4*time.Second)
 }
 
 // retryJoin is RequestJoinAny's loop, with each attempt made by ask and
@@ -70,6 +72,11 @@ func retryJoin(ctx context.Context, targets []string, ask func(context.Context, 
 		}
 		err := errors.Join(errs...)
 		if !retry {
+			if round > 0 && anyCode(errs, connect.CodePermissionDenied) {
+				// A timed-out attempt may have spent it (the leader
+				// answered after the joiner gave up).
+				return nil, fmt.Errorf("%w (an earlier attempt that timed out or was refused for now may have spent the token: make a new one)", err)
+			}
 			return nil, err
 		}
 		if onRetry != nil {
@@ -89,12 +96,22 @@ func retryJoin(ctx context.Context, targets []string, ask func(context.Context, 
 	}
 }
 
+// anyCode says whether any of errs has code c.
+func anyCode(errs []error, c connect.Code) bool {
+	for _, err := range errs {
+		if connect.CodeOf(err) == c {
+			return true
+		}
+	}
+	return false
+}
+
 // retryableJoin says whether a join attempt's failure may pass if asked
 // again: the cluster's retryable refusal (errJoinUnavailable), a member
 // that cannot be reached, an attempt that timed out. A member whose
-// certificate is not from the token's CA is never retried.
+// certificate the token's pin does not vouch for is never retried.
 func retryableJoin(err error) bool {
-	if errors.Is(err, ErrCAMismatch) {
+	if errors.Is(err, ErrCAMismatch) || errors.Is(err, errNotPinned) {
 		return false
 	}
 	switch connect.CodeOf(err) {
@@ -164,11 +181,24 @@ func namesCA(resp *clusterv1.JoinResponse, pin [32]byte) bool {
 // one the join token pins.
 var ErrCAMismatch = errors.New("cluster: server's CA does not match the join token")
 
+// errNotPinned wraps verifyPinned's refusals other than ErrCAMismatch: the
+// member's chain does not show that it is a node of the token's cluster.
+var errNotPinned = errors.New("cluster: the server is not a node of the join token's cluster")
+
 // verifyPinned checks that the presented chain ends in the pinned CA and
 // that the leaf is a node certificate issued by it.
 func verifyPinned(raw [][]byte, pin [32]byte) error {
+	err := checkPinned(raw, pin)
+	if err == nil || errors.Is(err, ErrCAMismatch) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errNotPinned, err)
+}
+
+// checkPinned is verifyPinned's check.
+func checkPinned(raw [][]byte, pin [32]byte) error {
 	if len(raw) < 2 {
-		return errors.New("cluster: server did not present its CA; cannot check the join token's pin")
+		return errors.New("it did not present its CA; cannot check the join token's pin")
 	}
 	caDER := raw[len(raw)-1]
 	if sha256.Sum256(caDER) != pin {
@@ -185,10 +215,10 @@ func verifyPinned(raw [][]byte, pin [32]byte) error {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		return fmt.Errorf("cluster: server certificate: %w", err)
+		return fmt.Errorf("its certificate: %w", err)
 	}
 	if _, err := identity.NodeIDFromCert(leaf); err != nil {
-		return errors.New("cluster: server is not a cluster node")
+		return errors.New("its certificate is not a node certificate")
 	}
 	return nil
 }
@@ -221,7 +251,7 @@ func (c *Cluster) forwardJoin(ctx context.Context, req *clusterv1.JoinRequest) (
 // failure) is logged, and the joiner gets the generic answer.
 func (c *Cluster) forwardedJoinError(ctx context.Context, joiner string, err error) error {
 	switch connect.CodeOf(err) {
-	case connect.CodeInvalidArgument, connect.CodePermissionDenied, connect.CodeAlreadyExists:
+	case connect.CodeInvalidArgument, connect.CodePermissionDenied, connect.CodeAlreadyExists, connect.CodeFailedPrecondition:
 		if ce := new(connect.Error); errors.As(err, &ce) && connect.IsWireError(err) {
 			return connect.NewError(ce.Code(), errors.New(ce.Message()))
 		}

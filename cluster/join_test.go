@@ -73,6 +73,8 @@ func TestForwardedJoinErrorsHideInternals(t *testing.T) {
 			connect.CodePermissionDenied, "the join token is not valid"},
 		{"duplicate node", connect.NewError(connect.CodeAlreadyExists, errors.New("a member with node id n2 exists")),
 			connect.CodeAlreadyExists, "a member with node id n2 exists"},
+		{"token spent, then failed", connect.NewError(connect.CodeFailedPrecondition, errJoinSpent),
+			connect.CodeFailedPrecondition, errJoinSpent.Error()},
 		{"leader internal error", connect.NewError(connect.CodeInternal, errors.New("raft: log 10.0.0.9:7701 corrupt")),
 			connect.CodeUnavailable, errJoinUnavailable.Error()},
 		{"leader unreachable", nil, connect.CodeUnavailable, errJoinUnavailable.Error()},
@@ -93,12 +95,19 @@ func TestForwardedJoinErrorsHideInternals(t *testing.T) {
 	}
 }
 
+// errMaySpent stands for TestRetryJoin's want of a spent-token refusal
+// with the note that an earlier attempt may have spent it.
+var errMaySpent = errors.New("an earlier attempt may have spent the token")
+
 // A joiner asks again while every refusal may pass, and stops at the
 // first that cannot, or when its wait ends.
 func TestRetryJoin(t *testing.T) {
 	unavailable := connect.NewError(connect.CodeUnavailable, errJoinUnavailable)
 	denied := connect.NewError(connect.CodePermissionDenied, errors.New("the join token is not valid"))
 	wrongCA := connect.NewError(connect.CodeUnavailable, fmt.Errorf("tls: %w", ErrCAMismatch))
+	notANode := connect.NewError(connect.CodeUnavailable, fmt.Errorf("tls: %w", verifyPinned([][]byte{{1}}, [32]byte{})))
+	spent := connect.NewError(connect.CodeFailedPrecondition, errJoinSpent)
+	timedOut := connect.NewError(connect.CodeDeadlineExceeded, context.DeadlineExceeded)
 	admitted := &clusterv1.JoinResponse{ClusterId: "c1"}
 	for _, tc := range []struct {
 		name string
@@ -115,6 +124,9 @@ func TestRetryJoin(t *testing.T) {
 		{"a spent token ends it", []error{unavailable, denied}, 0, 2, denied},
 		{"a spent token ends it in a later round", []error{unavailable, unavailable, denied, unavailable}, 0, 4, denied},
 		{"a member of another CA is not asked again", []error{wrongCA, unavailable}, 0, 2, ErrCAMismatch},
+		{"a member that is not a node is not asked again", []error{notANode, unavailable}, 0, 2, errNotPinned},
+		{"a join that failed after spending the token ends it", []error{spent, unavailable}, 0, 2, errJoinSpent},
+		{"a token spent by a timed-out attempt", []error{timedOut, unavailable, denied, unavailable}, 0, 4, errMaySpent},
 		{"the wait ends", nil, 3, 6, context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,6 +161,12 @@ func TestRetryJoin(t *testing.T) {
 				}
 				return
 			}
+			if tc.wantErr == errMaySpent {
+				if resp != nil || !errors.Is(err, denied) || !strings.Contains(err.Error(), "may have spent the token") {
+					t.Fatalf("got %v, %v; want the refusal with a note that an earlier attempt may have spent the token", resp, err)
+				}
+				return
+			}
 			if resp != nil || !errors.Is(err, tc.wantErr) {
 				t.Fatalf("got %v, %v; want the error %v", resp, err, tc.wantErr)
 			}
@@ -169,6 +187,7 @@ func TestRetryableJoin(t *testing.T) {
 		{"the token is spent", connect.NewError(connect.CodePermissionDenied, errors.New("the join token was used")), false},
 		{"already a member", connect.NewError(connect.CodeAlreadyExists, errors.New("a member with node id n2 exists")), false},
 		{"a bad request", connect.NewError(connect.CodeInvalidArgument, errors.New("csr is not valid")), false},
+		{"spent, then failed", connect.NewError(connect.CodeFailedPrecondition, errJoinSpent), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := askJoin(t, deadAddr, tc.leader)

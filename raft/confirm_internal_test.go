@@ -88,7 +88,7 @@ func (unpipelined) AppendEntriesPipeline(hraft.ServerID, hraft.ServerAddress) (h
 // outcomeWithin is how long a test waits for a raft outcome (an election,
 // a commit) before failing: far longer than any takes on a loaded machine,
 // far shorter than the package's test timeout.
-const outcomeWithin = 30 * time.Second
+const outcomeWithin = 20 * time.Second
 
 // settle waits for f's outcome, at most outcomeWithin. hashicorp/raft's
 // futures wait without bound (an Apply's timeout bounds only its enqueue).
@@ -264,15 +264,22 @@ func handLeadTo(t *testing.T, n1, n2, n3 *hraft.Raft) {
 		t.Fatal(err)
 	}
 	awaitLeader(t, n2)
-	// n2 can lose its lease while adding a voter (a loaded machine); it is
-	// elected again, and adding a voter twice changes nothing.
+	// n2 can lose its lease while adding a voter (a loaded machine); then
+	// whoever is elected adds the rest (adding a voter twice changes
+	// nothing).
 	waitFor(t, "n1 and n3 are voters", func() bool {
-		for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
-			if settle(n2.AddVoter(id, addr, 0, 0)) != nil {
-				return false
+		for _, r := range []*hraft.Raft{n2, n3, n1} {
+			if r.State() != hraft.Leader {
+				continue
 			}
+			for id, addr := range map[hraft.ServerID]hraft.ServerAddress{"n1": "a1", "n3": "a3"} {
+				if settle(r.AddVoter(id, addr, 0, 0)) != nil {
+					return false
+				}
+			}
+			return true
 		}
-		return true
+		return false
 	})
 	// A transfer times out when n1 is not elected within n2's election
 	// timeout (a loaded machine): then whoever leads hands it on again.

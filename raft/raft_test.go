@@ -247,12 +247,15 @@ func TestReadIndexOfANewLeaderCoversAcknowledgedWrites(t *testing.T) {
 	}
 	// leading returns a node that leads now, waiting for one.
 	leading := func() *Node {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
 		for ctx.Err() == nil {
 			for _, n := range nodes {
 				if n.IsLeader() {
 					return n
 				}
 			}
+			<-tick.C // leave the cores to the elections
 		}
 		t.Fatal("no leader")
 		return nil

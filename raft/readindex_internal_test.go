@@ -96,7 +96,7 @@ func TestReadIndexRequestsShareTheNextConfirmation(t *testing.T) {
 			}
 			queued(t, s, n)
 			run1 <- outcome{idx: 5}
-			if o := <-first; o.err != nil || o.idx != 5 {
+			if o := within(t, "the first answer", first); o.err != nil || o.idx != 5 {
 				t.Fatalf("first request: %+v", o)
 			}
 			run2 := q.next(t)
@@ -109,7 +109,7 @@ func TestReadIndexRequestsShareTheNextConfirmation(t *testing.T) {
 			}
 			run2 <- outcome{idx: 9}
 			for _, done := range later {
-				if o := <-done; o.err != nil || o.idx != 9 {
+				if o := within(t, "a later answer", done); o.err != nil || o.idx != 9 {
 					t.Fatalf("later request: %+v, want index 9", o)
 				}
 			}
@@ -119,7 +119,7 @@ func TestReadIndexRequestsShareTheNextConfirmation(t *testing.T) {
 			// Idle again: the next request starts a confirmation at once.
 			again := ask(s)
 			q.next(t) <- outcome{err: ErrNotLeader}
-			if o := <-again; !errors.Is(o.err, ErrNotLeader) {
+			if o := within(t, "the answer after a lost leadership", again); !errors.Is(o.err, ErrNotLeader) {
 				t.Fatalf("after a lost leadership: %+v", o)
 			}
 		})
@@ -138,12 +138,12 @@ func TestReadIndexRequestGivesUpWithItsContext(t *testing.T) {
 	other := ask(s)
 	queued(t, s, 1)
 	cancel()
-	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+	if err := within(t, "the request that gave up", gaveUp); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	run <- outcome{idx: 3}
 	q.next(t) <- outcome{idx: 4}
-	if o := <-other; o.idx != 4 {
+	if o := within(t, "the other answer", other); o.idx != 4 {
 		t.Fatalf("other request: %+v", o)
 	}
 }
@@ -169,5 +169,18 @@ func TestConfirmReadRefusesOnANodeThatSteppedDown(t *testing.T) {
 	defer n.probe.mu.Unlock()
 	if len(n.probe.busy) != 0 {
 		t.Fatalf("probes in flight to %v from a follower", n.probe.busy)
+	}
+}
+
+// within receives from ch, failing the test if nothing comes within
+// outcomeWithin: a bug must fail it, not hang the package.
+func within[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(outcomeWithin):
+		t.Fatalf("no %s within %v", what, outcomeWithin)
+		panic("unreachable")
 	}
 }

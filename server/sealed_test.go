@@ -199,10 +199,20 @@ func TestSealedLeaderKeepsJoinTokens(t *testing.T) {
 	}
 	defer n.Close()
 
-	// A joiner whose wait ends while the leader is sealed gives up.
-	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	// A joiner whose wait ends (here: on its first refusal) while the
+	// leader is sealed gives up.
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jcfg := joinConfig(t.TempDir(), "n2", []string{n.APIAddr()}, token)
+	refused := &awaitWriter{want: "join refused for now", seen: make(chan struct{})}
+	jcfg.LogLevel, jcfg.Testing.Stderr = "warn", refused
+	go func() {
+		select {
+		case <-refused.seen:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	if j, err := server.Start(wctx, jcfg); err == nil {
 		j.Close()
 		t.Fatal("a node joined through a sealed leader")
@@ -213,7 +223,7 @@ func TestSealedLeaderKeepsJoinTokens(t *testing.T) {
 	// A joiner refused now asks again, and is admitted after the unseal
 	// with the same token.
 	jcfg = joinConfig(t.TempDir(), "n2", []string{n.APIAddr()}, token) // the failed join left an HSM without a domain key
-	refused := &awaitWriter{want: "join refused for now", seen: make(chan struct{})}
+	refused = &awaitWriter{want: "join refused for now", seen: make(chan struct{})}
 	jcfg.LogLevel, jcfg.Testing.Stderr = "warn", refused
 	joined := make(chan error, 1)
 	go func() {
