@@ -89,6 +89,9 @@ func (s *Server) startGossip(key []byte, clusterID string) error {
 // it is not running yet (making the cluster's gossip key if the cluster
 // has none), records the sealed key on disk, records this node's gossip
 // address, joins the members it knows, and starts the membership loop.
+// Until the loop starts, each step may be taken again (see startStep):
+// a second gossip key is not set over the first, and gossip started by
+// a failed pass is reused.
 func (s *Server) startMembership(ctx context.Context) error {
 	sk, key, err := s.cluster.EnsureGossipKey(ctx)
 	if err != nil {

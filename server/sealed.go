@@ -382,7 +382,7 @@ func (s *Server) finishSealed(serve func(ctx context.Context) error) func(ctx co
 	var member bool
 	return func(ctx context.Context) error {
 		if !member {
-			if err := s.startMembership(ctx); err != nil {
+			if err := s.startStep(ctx, "joining gossip", s.startMembership); err != nil {
 				return fmt.Errorf("gossip: %w", err)
 			}
 			member = true

@@ -220,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		err = s.settle(wctx, p, apiAddr, raftAddr)
 	}
 	if err == nil && s.sealing == nil {
-		err = s.startMembership(wctx)
+		err = s.startStep(wctx, "joining gossip", s.startMembership)
 	}
 	cancel()
 	if err != nil {
@@ -657,14 +657,61 @@ func barrierRetryable(ctx context.Context, err error) bool {
 // settle records this node in the replicated state once it has caught up:
 // the node that created the cluster replicates the sealed CA, every node
 // registers its addresses, and a non-voter asks to be promoted.
+//
+// A step refused as retryable (a leader elected meanwhile, an outcome
+// unknown) is taken again, re-checked against the replicated state, until
+// ctx ends: each is idempotent, and the cluster's sealed CA is made once,
+// so a repeated InitCluster is the same command.
 func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) error {
-	if p.ca != nil && s.fsm.Cluster() == nil {
-		info, err := cluster.SealCA(ctx, s.hsm, rand.Reader, newClusterID(), s.cfg.Region, p.ca)
-		if err != nil {
+	var info *fsm.ClusterInfo
+	return s.startStep(ctx, "registering with the cluster", func(ctx context.Context) error {
+		return s.settleOnce(ctx, p, &info)
+	})
+}
+
+// startStep runs step, a step of the start made of idempotent proposals,
+// again while it fails with a refusal that may pass (stepRetryable),
+// until ctx ends. A leader elected during a node's start must not end it.
+func (s *Server) startStep(ctx context.Context, what string, step func(context.Context) error) error {
+	for {
+		err := step(ctx)
+		if err == nil || !mayPass(err) {
 			return err
 		}
-		info.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
-		if err := s.propose(ctx, &fsm.InitCluster{Info: info}); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn(what+": refused for now; trying again", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+		}
+		return fmt.Errorf("%w (still refused as retryable when the start-up wait ended: %w)", err, ctx.Err())
+	}
+}
+
+// mayPass says whether a start step's failure may pass if the step is
+// taken again: no leader now, an outcome unknown (leadership changed in
+// flight), a proposal's own deadline, or the cluster's retryable refusal
+// (Unavailable).
+func mayPass(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrUnknownOutcome) ||
+		errors.Is(err, context.DeadlineExceeded) || connect.CodeOf(err) == connect.CodeUnavailable
+}
+
+// settleOnce is one pass of settle; *info keeps the sealed CA between
+// passes.
+func (s *Server) settleOnce(ctx context.Context, p *pki, info **fsm.ClusterInfo) error {
+	if p.ca != nil && s.fsm.Cluster() == nil {
+		if *info == nil {
+			sealed, err := cluster.SealCA(ctx, s.hsm, rand.Reader, newClusterID(), s.cfg.Region, p.ca)
+			if err != nil {
+				return err
+			}
+			sealed.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
+			*info = &sealed
+		}
+		if err := s.propose(ctx, &fsm.InitCluster{Info: **info}); err != nil {
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
