@@ -119,6 +119,19 @@ func awaitLeader(t *testing.T, r *hraft.Raft) {
 	}
 }
 
+// meshOf3 returns in-memory transports at addresses a1, a2 and a3, each
+// connected to the two others.
+func meshOf3() (a1, a2, a3 *hraft.InmemTransport) {
+	_, a1 = hraft.NewInmemTransport("a1")
+	_, a2 = hraft.NewInmemTransport("a2")
+	_, a3 = hraft.NewInmemTransport("a3")
+	for _, p := range [][2]*hraft.InmemTransport{{a1, a2}, {a1, a3}, {a2, a3}} {
+		p[0].Connect(p[1].LocalAddr(), p[1])
+		p[1].Connect(p[0].LocalAddr(), p[0])
+	}
+	return a1, a2, a3
+}
+
 func newTestRaft(t *testing.T, id string, trans hraft.Transport, heartbeat time.Duration) *hraft.Raft {
 	t.Helper()
 	return newTestRaftOn(t, id, trans, heartbeat, hraft.NewInmemStore())
@@ -184,15 +197,9 @@ func TestConfirmIgnoresAnswersSentBefore(t *testing.T) {
 // returned, without error, an index below the new leader's write.
 func confirmAfterAnElection(t *testing.T, confirm func(r *hraft.Raft, trans hraft.Transport) (uint64, error)) bool {
 	t.Helper()
-	_, a1 := hraft.NewInmemTransport("a1")
-	_, a2 := hraft.NewInmemTransport("a2")
-	_, a3 := hraft.NewInmemTransport("a3")
+	a1, a2, a3 := meshOf3()
 	lt := &holdingTransport{InmemTransport: a1, held: "n2", counted: "n3",
 		captured: make(chan struct{}), release: make(chan struct{})}
-	for _, p := range [][2]*hraft.InmemTransport{{a1, a2}, {a1, a3}, {a2, a3}} {
-		p[0].Connect(p[1].LocalAddr(), p[1])
-		p[1].Connect(p[0].LocalAddr(), p[0])
-	}
 	// The old leader's lease (4 s) outlasts the followers' election
 	// (within 1 s of their last heartbeat), as a stopped process's does:
 	// it does not step down before the test is over. Its heartbeats, at
@@ -370,13 +377,7 @@ func (p *probeTransport) AppendEntries(id hraft.ServerID, target hraft.ServerAdd
 // with none reachable or when the followers are in a newer term. A peer
 // that has not answered the last probe is not sent another.
 func TestTermProbes(t *testing.T) {
-	_, a1 := hraft.NewInmemTransport("a1")
-	_, a2 := hraft.NewInmemTransport("a2")
-	_, a3 := hraft.NewInmemTransport("a3")
-	for _, p := range [][2]*hraft.InmemTransport{{a1, a2}, {a1, a3}, {a2, a3}} {
-		p[0].Connect(p[1].LocalAddr(), p[1])
-		p[1].Connect(p[0].LocalAddr(), p[0])
-	}
+	a1, a2, a3 := meshOf3()
 	// n1 leads: it is elected first, and its heartbeats keep the others
 	// from standing while the test runs.
 	leader := newTestRaft(t, "n1", unpipelined{a1}, 500*time.Millisecond)

@@ -193,7 +193,8 @@ func Open(cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	r, err := hraft.NewRaft(rc, machine{cfg.FSM, stream}, logs, watched, snaps, transport)
+	paced := &pacedTransport{fullTransport: transport, pace: storeRetryPace, sleep: time.Sleep}
+	r, err := hraft.NewRaft(rc, machine{cfg.FSM, stream}, logs, watched, snaps, paced)
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
