@@ -196,6 +196,26 @@ type sealing struct {
 	lastFailure time.Time
 	// now is the clock of the guessing limit (time.Now if nil).
 	now func() time.Time
+	// stop ends a running finish when the node closes (nil: never).
+	stop   context.Context
+	cancel context.CancelFunc
+}
+
+// newSealing returns the sealed state of a node whose HSM is h.
+func newSealing(h *sealedHSM) *sealing {
+	st := &sealing{h: h}
+	st.stop, st.cancel = context.WithCancel(context.Background())
+	return st
+}
+
+// finishContext bounds a finish as Start's own wait is, and ends it when
+// the node closes.
+func (st *sealing) finishContext() (context.Context, context.CancelFunc) {
+	base := st.stop
+	if base == nil {
+		base = context.Background()
+	}
+	return context.WithTimeout(base, startupWait)
 }
 
 // Guessing: the first freeUnsealAttempts wrong secrets cost nothing but
@@ -243,7 +263,7 @@ func (s *Server) openSealedIdentity(dir string) (*pki, error) {
 	h := &sealedHSM{kind: kind}
 	s.hsm = h
 	s.onClose(h.Close)
-	s.sealing = &sealing{h: h}
+	s.sealing = newSealing(h)
 	s.sealing.pending.Store(true)
 	return p, nil
 }
@@ -264,9 +284,13 @@ func (s *Server) startSealed(finish func(ctx context.Context) error, stderr io.W
 // yet.
 func (s *Server) stillSealed() bool { return s.sealing != nil && s.sealing.pending.Load() }
 
-// closeSealing stops unseals for Close, waiting for one that runs.
+// closeSealing stops unseals for Close: it ends a running one's finish
+// and waits for that unseal to return.
 func (s *Server) closeSealing() {
 	if s.sealing != nil {
+		if s.sealing.cancel != nil {
+			s.sealing.cancel() // a running unseal's finish ends now, not after its wait
+		}
 		s.sealing.mu.Lock()
 		s.sealing.closed = true
 		s.sealing.mu.Unlock()
@@ -321,8 +345,9 @@ func (s *Server) unseal(secret []byte) error {
 		st.failures = 0
 	}
 	// The rest of the start is bounded as Start's own wait is; the call's
-	// deadline is shorter, and the start goes on when the caller leaves.
-	ctx, cancel := context.WithTimeout(context.Background(), startupWait)
+	// deadline is shorter, and the start goes on when the caller leaves
+	// (and ends when the node closes).
+	ctx, cancel := st.finishContext()
 	defer cancel()
 	if err := st.finish(ctx); err != nil {
 		s.log.Error("unsealed, but the start did not finish", "err", err)

@@ -46,3 +46,24 @@ func TestUnsealBacksOff(t *testing.T) {
 		t.Fatal("a refused unseal went on")
 	}
 }
+
+// Close does not wait out a running unseal's start (up to the start-up
+// wait when the cluster has no quorum): it ends it.
+func TestCloseEndsARunningUnseal(t *testing.T) {
+	st := newSealing(&sealedHSM{kind: "soft"})
+	s := &Server{nodeID: "n1", log: slog.New(slog.NewTextHandler(io.Discard, nil)), sealing: st}
+	ctx, cancel := st.finishContext()
+	defer cancel()
+	st.mu.Lock() // an unseal runs its finish, which returns when its context ends
+	go func() { <-ctx.Done(); st.mu.Unlock() }()
+	closed := make(chan struct{})
+	go func() { s.closeSealing(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closeSealing waited for a running unseal's finish")
+	}
+	if !st.closed {
+		t.Fatal("the sealing state is not closed")
+	}
+}

@@ -670,7 +670,7 @@ func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) e
 }
 
 // startStep runs step, a step of the start made of idempotent proposals,
-// again while it fails with a refusal that may pass (stepRetryable),
+// again while it fails with a refusal that may pass (mayPass),
 // until ctx ends. A leader elected during a node's start must not end it.
 func (s *Server) startStep(ctx context.Context, what string, step func(context.Context) error) error {
 	for {
