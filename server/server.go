@@ -639,19 +639,10 @@ func (s *Server) catchUp(ctx context.Context) error {
 }
 
 // barrierRetryable says whether catchUp proposes its no-op barrier again
-// after err: while leadership settles (not the leader, an unknown
-// outcome), and when a single proposal's own deadline (the cluster's
-// hold timeout, a few seconds) ended while the start-up wait has not (a
-// restarted node still applying a long log; found by the Jepsen harness,
-// grants/kill seed 104). A no-op applied twice changes nothing.
+// after err: while the start-up wait lasts and err may pass (mayPass). A
+// no-op applied twice changes nothing.
 func barrierRetryable(ctx context.Context, err error) bool {
-	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrUnknownOutcome):
-		return true
-	case errors.Is(err, context.DeadlineExceeded):
-		return ctx.Err() == nil
-	}
-	return false
+	return ctx.Err() == nil && mayPass(err)
 }
 
 // settle records this node in the replicated state once it has caught up:
@@ -691,9 +682,12 @@ func (s *Server) startStep(ctx context.Context, what string, step func(context.C
 }
 
 // mayPass says whether a start step's failure may pass if the step is
-// taken again: no leader now, an outcome unknown (leadership changed in
-// flight), a proposal's own deadline, or the cluster's retryable refusal
-// (Unavailable).
+// taken again: while leadership settles (no leader now, an outcome
+// unknown: leadership changed in flight), a single proposal's own
+// deadline (the cluster's hold timeout, a few seconds; a restarted node
+// still applying a long log, found by the Jepsen harness, grants/kill
+// seed 104), or the cluster's retryable refusal (Unavailable). Callers
+// stop when their own wait ends.
 func mayPass(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrUnknownOutcome) ||
 		errors.Is(err, context.DeadlineExceeded) || connect.CodeOf(err) == connect.CodeUnavailable
