@@ -654,9 +654,17 @@ func barrierRetryable(ctx context.Context, err error) bool {
 // ctx ends: each is idempotent, and the cluster's sealed CA is made once,
 // so a repeated InitCluster is the same command.
 func (s *Server) settle(ctx context.Context, p *pki, apiAddr, raftAddr string) error {
-	var info *fsm.ClusterInfo
+	var info *fsm.ClusterInfo // the cluster's sealed CA, made once
 	return s.startStep(ctx, "registering with the cluster", func(ctx context.Context) error {
-		return s.settleOnce(ctx, p, &info)
+		if p.ca != nil && s.fsm.Cluster() == nil && info == nil {
+			sealed, err := cluster.SealCA(ctx, s.hsm, rand.Reader, newClusterID(), s.cfg.Region, p.ca)
+			if err != nil {
+				return err
+			}
+			sealed.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
+			info = &sealed
+		}
+		return s.settleOnce(ctx, p, info)
 	})
 }
 
@@ -693,19 +701,11 @@ func mayPass(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || connect.CodeOf(err) == connect.CodeUnavailable
 }
 
-// settleOnce is one pass of settle; *info keeps the sealed CA between
-// passes.
-func (s *Server) settleOnce(ctx context.Context, p *pki, info **fsm.ClusterInfo) error {
-	if p.ca != nil && s.fsm.Cluster() == nil {
-		if *info == nil {
-			sealed, err := cluster.SealCA(ctx, s.hsm, rand.Reader, newClusterID(), s.cfg.Region, p.ca)
-			if err != nil {
-				return err
-			}
-			sealed.BootstrapExpect = s.cfg.BootstrapExpect // see gossip.go (formingGate)
-			*info = &sealed
-		}
-		if err := s.propose(ctx, &fsm.InitCluster{Info: **info}); err != nil {
+// settleOnce is one pass of settle; info, if not nil, is the cluster to
+// initialize while the replicated state has none.
+func (s *Server) settleOnce(ctx context.Context, p *pki, info *fsm.ClusterInfo) error {
+	if info != nil && s.fsm.Cluster() == nil {
+		if err := s.propose(ctx, &fsm.InitCluster{Info: *info}); err != nil {
 			return fmt.Errorf("initialize cluster: %w", err)
 		}
 	}
