@@ -23,9 +23,29 @@ tmp="$bin"
 common=(--node-bin "$tmp/node" --fault-node-bin "$tmp/node-faultinject" --trent-bin "$tmp/trent" --out "$out" --seed "$seed"
   --netns-prefix "${JEPSEN_NETNS_PREFIX:-jepsen}" --subnet "${JEPSEN_SUBNET:-10.213.0}")
 
+# Each matrix's output is also kept, so that the end of this script's
+# output (all a CI log viewer may show) repeats each matrix's table and
+# whatever a checker found invalid or could not decide.
+mkdir -p "$out"
+smoke_log="$out/smoke-$seed.log"
+canary_log="$out/canary-$seed.log"
 status=0
 echo "jepsen-smoke: smoke matrix, seed $seed"
-"$tmp/jepsen" --matrix smoke "${common[@]}" || { echo "jepsen-smoke: the smoke matrix is not valid (see $out)" >&2; status=1; }
+if ! "$tmp/jepsen" --matrix smoke "${common[@]}" 2>&1 | tee "$smoke_log"; then
+  echo "jepsen-smoke: the smoke matrix is not valid (see $out)" >&2; status=1
+fi
 echo "jepsen-smoke: canary (unsafe nodes must be flagged), seed $seed"
-"$tmp/jepsen" --matrix smoke --canary "${common[@]}" || { echo "jepsen-smoke: the canary was not caught (see $out)" >&2; status=1; }
+if ! "$tmp/jepsen" --matrix smoke --canary "${common[@]}" 2>&1 | tee "$canary_log"; then
+  echo "jepsen-smoke: the canary was not caught (see $out)" >&2; status=1
+fi
+echo
+echo "jepsen-smoke: summary, seed $seed"
+echo "smoke matrix (must be valid in every cell):"
+grep -E '^\|' "$smoke_log" || echo "  (no table: the matrix did not finish)"
+if [ "$status" != 0 ]; then
+  echo "what the checkers found:"
+  grep -A3 -E ': (invalid|unknown)|could not run' "$smoke_log" | head -60 || true
+fi
+echo "canary (the unsafe nodes must be flagged):"
+grep -E '^canary:' "$canary_log" || echo "  (no verdict: the canary did not finish)"
 exit $status
