@@ -29,10 +29,11 @@ type RouteInfo struct {
 }
 
 // ServedPattern returns the mux pattern that serves r, and whether the
-// listener's handler is the gate's mux.
+// listener's handler is the gate's mux (run on warm workers).
 func ServedPattern(s *Server, r *http.Request) (string, bool) {
 	_, pattern := s.gate.mux.Handler(r)
-	return pattern, s.http.Handler == s.gate.mux
+	warm, ok := s.http.Handler.(*warmHandlers)
+	return pattern, ok && warm.next == s.gate.mux
 }
 
 // SealHSM closes s's HSM, which seals it: the node stays up but cannot

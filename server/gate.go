@@ -355,10 +355,10 @@ func (g *gate) wrap(p policy, next http.Handler) http.Handler {
 		if id, _, err := uuid.New(rand.Reader); err == nil {
 			r = r.WithContext(audit.WithRequestID(r.Context(), id))
 		}
-		// The call is observed here, not by a handler of its own: each
-		// call runs on a fresh goroutine, whose stack grows (and is
-		// copied) more often the deeper its chain of frames (see
-		// soft.WithObserver).
+		// The call is observed here, not by a handler of its own: the
+		// deeper a call's chain of frames, the larger the stack its
+		// goroutine grows (and copies) when it is new, or again after a
+		// GC shrank it (warm.go; see soft.WithObserver).
 		if g.requests != nil {
 			sw := &audit.StatusWriter{ResponseWriter: w}
 			defer g.requestDone(r, p, sw, time.Now())

@@ -410,13 +410,15 @@ func (s *Server) serveCluster(p *pki) (awsEndpoint *lateHandler, awsMaxBytes int
 	tlsCfg := identity.ServerTLSConfig(nil, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.serving.Load(), nil })
 	tlsCfg.Time = s.cfg.knobs().CertNow
 	tlsCfg = p.withClientCAs(tlsCfg)
-	s.http = newHTTPServer(g.mux, tlsCfg, s.log)
+	warm := newWarmHandlers(g.mux, maxWarmWorkers)
+	s.http = newHTTPServer(warm, tlsCfg, s.log)
 	ln := s.ln
 	go func() { s.served <- s.http.ServeTLS(ln, "", "") }()
 	s.onClose(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := s.http.Shutdown(ctx)
+		warm.close()
 		s.http = nil
 		// The read tracker (startReads) stops once requests have drained,
 		// as it always has: it is released with the server that uses it.
