@@ -101,12 +101,15 @@ type Log struct {
 	done    chan struct{}
 	once    sync.Once
 
-	mu       sync.Mutex // guards headSeq, headHash, err, failing, cut, closed, inflight
+	mu       sync.Mutex // guards headSeq, headHash, err, failing, refused, cut, closed, inflight
 	headSeq  uint64
 	headHash string
 	err      error // sticky write failure
 	failing  error // the last group commit's failure; nil after a success
-	closed   bool
+	// refused counts the calls refused (CallRefused) while failing, told
+	// when the log writes again.
+	refused int
+	closed  bool
 	// inflight are the groups written and waiting for an fsync, in chain
 	// order.
 	inflight []*group
@@ -642,8 +645,8 @@ func (l *Log) advance(g *group) {
 		l.headSeq, l.headHash = g.last, g.hash
 	}
 	if l.failing != nil && l.err == nil {
-		l.opts.Logger.Info("audit log writes again", "after", l.failing)
-		l.failing = nil
+		l.opts.Logger.Info("audit log writes again", "after", l.failing, "refused_calls", l.refused)
+		l.failing, l.refused = nil, 0
 	}
 }
 
@@ -778,6 +781,27 @@ func (l *Log) Failing() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.failing
+}
+
+// CallRefused logs, through logger, msg and args about a call answered
+// with an internal error because its record could not be written. While
+// the log is failing, a failure it logged once when it began (and again,
+// with the number of calls refused, when it writes again), the line is at
+// debug level: a full disk would otherwise get a line for every call it
+// refuses, perhaps on the very disk that is full. Any other refusal (the
+// log closed, a record that could not be encoded) is an error.
+func (l *Log) CallRefused(ctx context.Context, logger *slog.Logger, msg string, args ...any) {
+	l.mu.Lock()
+	failing := l.failing != nil || l.err != nil
+	if failing {
+		l.refused++
+	}
+	l.mu.Unlock()
+	level := slog.LevelError
+	if failing {
+		level = slog.LevelDebug
+	}
+	logger.Log(ctx, level, msg, args...)
 }
 
 // sync fsyncs the current file and counts it. The writer's fsyncs of

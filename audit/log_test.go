@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -241,19 +243,36 @@ func TestRecordAfterCloseFails(t *testing.T) {
 	}
 }
 
-func TestWriteFailureRefusesUntilAWriteSucceeds(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, dir, 1) // every batch rotates to a new file
-	ctx := context.Background()
-	if err := l.Record(ctx, encryptCall(0)); err != nil {
+// blockedRotation opens a log in dir that rotates to a new file at every
+// group (with opts' Logger), writes one record, and makes the next
+// rotation fail: the next file's name is taken by a directory. unblock
+// removes it.
+func blockedRotation(t *testing.T, dir string, opts audit.Options) (l *audit.Log, unblock func()) {
+	t.Helper()
+	l, err := audit.Open(audit.Options{Dir: dir, NodeID: "node1", Region: "us-east-1", MaxFileBytes: 1,
+		Now: fixedClock, Rand: &counterRand{}, Logger: opts.Logger})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Make the next rotation fail: the next file's name is taken by a
-	// directory.
+	t.Cleanup(func() { l.Close() })
+	if err := l.Record(context.Background(), encryptCall(0)); err != nil {
+		t.Fatal(err)
+	}
 	blocker := filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 2))
 	if err := os.Mkdir(blocker, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	return l, func() {
+		if err := os.Remove(blocker); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestWriteFailureRefusesUntilAWriteSucceeds(t *testing.T) {
+	dir := t.TempDir()
+	l, unblock := blockedRotation(t, dir, audit.Options{})
+	ctx := context.Background()
 	for i := 1; i <= 2; i++ {
 		if err := l.Record(ctx, encryptCall(i)); err == nil {
 			t.Fatal("a record that could not be written was acknowledged")
@@ -264,9 +283,7 @@ func TestWriteFailureRefusesUntilAWriteSucceeds(t *testing.T) {
 	}
 	// The disk is fine again: the next record is written, and continues
 	// the chain from the last one acknowledged.
-	if err := os.Remove(blocker); err != nil {
-		t.Fatal(err)
-	}
+	unblock()
 	if err := l.Record(ctx, encryptCall(3)); err != nil {
 		t.Fatalf("the log did not recover once writes work again: %v", err)
 	}
@@ -277,6 +294,74 @@ func TestWriteFailureRefusesUntilAWriteSucceeds(t *testing.T) {
 	res, recs := readAll(t, dir)
 	if res.Records != 2 || len(recs) != 2 || recs[1].Seq != 2 {
 		t.Fatalf("got %d records (%+v), want the first and the last, seqs 1 and 2", res.Records, res)
+	}
+}
+
+// logLines keeps the level and message of every log line, with its
+// refused_calls attribute if it has one.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (h *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logLines) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logLines) WithGroup(string) slog.Handler            { return h }
+func (h *logLines) Handle(_ context.Context, r slog.Record) error {
+	line := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "refused_calls" {
+			line += fmt.Sprintf(" refused_calls=%v", a.Value)
+		}
+		return true
+	})
+	h.mu.Lock()
+	h.lines = append(h.lines, line)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logLines) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lines := h.lines
+	h.lines = nil
+	return lines
+}
+
+// A trail that cannot write says so once, not once per call it refuses,
+// and counts the refused calls when it writes again.
+func TestCallRefusedLogsAFailingTrailOnce(t *testing.T) {
+	lines := &logLines{}
+	logger := slog.New(lines)
+	l, unblock := blockedRotation(t, t.TempDir(), audit.Options{Logger: logger})
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		if err := l.Record(ctx, encryptCall(i)); err == nil {
+			t.Fatal("a record that could not be written was acknowledged")
+		}
+		l.CallRefused(ctx, logger, "audit record not written", "op", "Encrypt")
+	}
+	want := []string{"ERROR audit log write failed; calls are refused until a write succeeds",
+		"DEBUG audit record not written", "DEBUG audit record not written", "DEBUG audit record not written"}
+	if got := lines.take(); !slices.Equal(got, want) {
+		t.Fatalf("while failing, the log got\n%q\nwant\n%q", got, want)
+	}
+	unblock()
+	if err := l.Record(ctx, encryptCall(4)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lines.take(), []string{"INFO audit log writes again refused_calls=3"}; !slices.Equal(got, want) {
+		t.Fatalf("once writing again, the log got %q, want %q", got, want)
+	}
+	// A refusal outside a failure the log reported is an error of its own.
+	l.Close()
+	if err := l.Record(ctx, encryptCall(5)); !errors.Is(err, audit.ErrClosed) {
+		t.Fatalf("Record after Close = %v", err)
+	}
+	l.CallRefused(ctx, logger, "audit record not written", "op", "Encrypt")
+	if got, want := lines.take(), []string{"ERROR audit record not written"}; !slices.Equal(got, want) {
+		t.Fatalf("after Close, the log got %q, want %q", got, want)
 	}
 }
 

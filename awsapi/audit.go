@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,9 +13,11 @@ import (
 
 // Auditor records one audit event per request (package audit's Log is
 // one). Record returns once the event is durable; when it fails the
-// request is answered with KMSInternalException instead of its result.
+// request is answered with KMSInternalException instead of its result,
+// and CallRefused logs that (see audit.Log.CallRefused).
 type Auditor interface {
 	Record(ctx context.Context, c *audit.Call) error
+	CallRefused(ctx context.Context, logger *slog.Logger, msg string, args ...any)
 }
 
 // newAuditCall starts the audit event of r; serve fills in what it learns.
@@ -69,7 +72,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, ev *audit.Call,
 	// As in the Connect interceptor: a call whose context ended is still
 	// recorded, and answered as it ended, once the record is durable.
 	if err := h.audit.Record(context.WithoutCancel(r.Context()), ev); err != nil {
-		h.logger.ErrorContext(r.Context(), "audit record not written; answering an internal error", "request_id", ev.RequestID, "err", err)
+		h.audit.CallRefused(r.Context(), h.logger, "audit record not written; answering an internal error", "request_id", ev.RequestID, "err", err)
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package awsapi_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,6 +29,10 @@ func (a *fakeAuditor) Record(_ context.Context, c *audit.Call) error {
 		return errors.New("disk full")
 	}
 	return nil
+}
+
+func (a *fakeAuditor) CallRefused(ctx context.Context, logger *slog.Logger, msg string, args ...any) {
+	logger.ErrorContext(ctx, msg, args...)
 }
 
 func (a *fakeAuditor) take() []audit.Call {
