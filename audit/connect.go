@@ -89,7 +89,7 @@ func (l *Log) Interceptor(source string, opts ...InterceptorOption) connect.Inte
 			// its caller gets the call's own answer once the record is
 			// durable, not an internal error for the wait it gave up.
 			if rerr := l.Record(context.WithoutCancel(ctx), c); rerr != nil {
-				l.CallRefused(ctx, l.opts.Logger, "audit record not written; answering an internal error", "op", c.Operation, "err", rerr)
+				l.CallRefused(ctx, l.opts.Logger, rerr, "audit record not written; answering an internal error", "op", c.Operation)
 				ce := connect.NewError(connect.CodeInternal, errors.New("internal error"))
 				ce.Meta().Set(wire.ErrorTypeHeader, wire.KMSInternal)
 				return nil, ce

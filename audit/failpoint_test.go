@@ -4,11 +4,14 @@ package audit_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/failpoint"
 )
 
@@ -107,5 +110,44 @@ func TestCanaryRecoveryDropsTheLastRecord(t *testing.T) {
 	l.Close()
 	if res, _ := readAll(t, dir); res.Records != 3 {
 		t.Fatalf("got %+v, want 3 records (one dropped, one added)", res)
+	}
+}
+
+// A deferred fsync that fails (--audit-sync-interval) cannot be undone:
+// records already acknowledged may be lost. The log says so through
+// Failing, as readiness reports it, and every call it refuses from then
+// on is an error line, not a debug line of a passing failure.
+func TestFailedDeferredSyncIsReportedAndEveryRefusalLogged(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "failpoints")
+	t.Setenv(failpoint.Env, ctl)
+	lines := &logLines{}
+	logger := slog.New(lines)
+	l, err := audit.Open(audit.Options{Dir: t.TempDir(), NodeID: "node1", Region: "us-east-1", SyncInterval: time.Hour,
+		Now: fixedClock, Rand: &counterRand{}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.Record(ctx, encryptCall(0)); err != nil { // written, its fsync deferred
+		t.Fatal(err)
+	}
+	setPoints(t, ctl, "audit-fsync=error\n")
+	l.SetSyncInterval(0) // fsyncs what was written, which fails
+	if l.Failing() == nil {
+		t.Fatal("Failing is nil after a deferred fsync failed: readiness would say the node is ready")
+	}
+	setPoints(t, ctl, "")
+	for i := 1; i <= 2; i++ {
+		err := l.Record(ctx, encryptCall(i))
+		if err == nil {
+			t.Fatal("a record was acknowledged after a deferred fsync failed")
+		}
+		l.CallRefused(ctx, logger, err, "audit record not written", "op", "Encrypt")
+	}
+	want := []string{"ERROR audit log fsync failed; acknowledged records may be lost and calls will be refused",
+		"ERROR audit record not written", "ERROR audit record not written"}
+	if got := lines.take(); !slices.Equal(got, want) {
+		t.Fatalf("the log got\n%q\nwant\n%q", got, want)
 	}
 }

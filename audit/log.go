@@ -784,24 +784,26 @@ func (l *Log) Failing() error {
 }
 
 // CallRefused logs, through logger, msg and args about a call answered
-// with an internal error because its record could not be written. While
-// the log is failing, a failure it logged once when it began (and again,
-// with the number of calls refused, when it writes again), the line is at
-// debug level: a full disk would otherwise get a line for every call it
-// refuses, perhaps on the very disk that is full. Any other refusal (the
-// log closed, a record that could not be encoded) is an error.
-func (l *Log) CallRefused(ctx context.Context, logger *slog.Logger, msg string, args ...any) {
+// with an internal error because Record refused its record with err. A
+// refusal for the failure the log is in, which it logged once when it
+// began and logs again, with the number of calls refused meanwhile, when
+// it writes again, is at debug level: a full disk would otherwise get a
+// line for every call it refuses, perhaps on the very disk that is full.
+// Any other refusal is an error: the log closed, a record that could not
+// be encoded, and a failure the log cannot undo, which refuses every call
+// until the node restarts.
+func (l *Log) CallRefused(ctx context.Context, logger *slog.Logger, err error, msg string, args ...any) {
 	l.mu.Lock()
-	failing := l.failing != nil || l.err != nil
-	if failing {
+	passing := l.err == nil && l.failing != nil && errors.Is(err, l.failing)
+	if passing {
 		l.refused++
 	}
 	l.mu.Unlock()
 	level := slog.LevelError
-	if failing {
+	if passing {
 		level = slog.LevelDebug
 	}
-	logger.Log(ctx, level, msg, args...)
+	logger.Log(ctx, level, msg, append(args, "err", err)...)
 }
 
 // sync fsyncs the current file and counts it. The writer's fsyncs of
@@ -836,6 +838,7 @@ func (l *Log) syncDirty() {
 		l.mu.Lock()
 		if l.err == nil {
 			l.err = fmt.Errorf("audit log fsync failed: %w", err)
+			l.failing = l.err // readiness names it, as for any other failure
 			l.opts.Logger.Error("audit log fsync failed; acknowledged records may be lost and calls will be refused", "err", err)
 			if o := l.opts.Observer; o != nil {
 				o.AuditFailed()

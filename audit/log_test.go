@@ -334,18 +334,29 @@ func (h *logLines) take() []string {
 func TestCallRefusedLogsAFailingTrailOnce(t *testing.T) {
 	lines := &logLines{}
 	logger := slog.New(lines)
-	l, unblock := blockedRotation(t, t.TempDir(), audit.Options{Logger: logger})
+	dir := t.TempDir()
+	l, unblock := blockedRotation(t, dir, audit.Options{Logger: logger})
 	ctx := context.Background()
-	for i := 1; i <= 3; i++ {
-		if err := l.Record(ctx, encryptCall(i)); err == nil {
+	refuse := func(i int) {
+		t.Helper()
+		err := l.Record(ctx, encryptCall(i))
+		if err == nil {
 			t.Fatal("a record that could not be written was acknowledged")
 		}
-		l.CallRefused(ctx, logger, "audit record not written", "op", "Encrypt")
+		l.CallRefused(ctx, logger, err, "audit record not written", "op", "Encrypt")
+	}
+	for i := 1; i <= 3; i++ {
+		refuse(i)
 	}
 	want := []string{"ERROR audit log write failed; calls are refused until a write succeeds",
 		"DEBUG audit record not written", "DEBUG audit record not written", "DEBUG audit record not written"}
 	if got := lines.take(); !slices.Equal(got, want) {
 		t.Fatalf("while failing, the log got\n%q\nwant\n%q", got, want)
+	}
+	// A refusal for another reason during the failure is an error.
+	l.CallRefused(ctx, logger, audit.ErrClosed, "audit record not written", "op", "Encrypt")
+	if got, want := lines.take(), []string{"ERROR audit record not written"}; !slices.Equal(got, want) {
+		t.Fatalf("another refusal while failing: the log got %q, want %q", got, want)
 	}
 	unblock()
 	if err := l.Record(ctx, encryptCall(4)); err != nil {
@@ -354,12 +365,26 @@ func TestCallRefusedLogsAFailingTrailOnce(t *testing.T) {
 	if got, want := lines.take(), []string{"INFO audit log writes again refused_calls=3"}; !slices.Equal(got, want) {
 		t.Fatalf("once writing again, the log got %q, want %q", got, want)
 	}
-	// A refusal outside a failure the log reported is an error of its own.
-	l.Close()
-	if err := l.Record(ctx, encryptCall(5)); !errors.Is(err, audit.ErrClosed) {
-		t.Fatalf("Record after Close = %v", err)
+	// A second failure counts its own refusals.
+	blocker := filepath.Join(dir, fmt.Sprintf("audit-%020d.jsonl", 3))
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	l.CallRefused(ctx, logger, "audit record not written", "op", "Encrypt")
+	refuse(5)
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, encryptCall(6)); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"ERROR audit log write failed; calls are refused until a write succeeds",
+		"DEBUG audit record not written", "INFO audit log writes again refused_calls=1"}
+	if got := lines.take(); !slices.Equal(got, want) {
+		t.Fatalf("a second failure: the log got\n%q\nwant\n%q", got, want)
+	}
+	// After Close, a refusal is an error of its own.
+	l.Close()
+	refuse(7)
 	if got, want := lines.take(), []string{"ERROR audit record not written"}; !slices.Equal(got, want) {
 		t.Fatalf("after Close, the log got %q, want %q", got, want)
 	}

@@ -17,7 +17,7 @@ import (
 // and CallRefused logs that (see audit.Log.CallRefused).
 type Auditor interface {
 	Record(ctx context.Context, c *audit.Call) error
-	CallRefused(ctx context.Context, logger *slog.Logger, msg string, args ...any)
+	CallRefused(ctx context.Context, logger *slog.Logger, err error, msg string, args ...any)
 }
 
 // newAuditCall starts the audit event of r; serve fills in what it learns.
@@ -72,7 +72,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, ev *audit.Call,
 	// As in the Connect interceptor: a call whose context ended is still
 	// recorded, and answered as it ended, once the record is durable.
 	if err := h.audit.Record(context.WithoutCancel(r.Context()), ev); err != nil {
-		h.audit.CallRefused(r.Context(), h.logger, "audit record not written; answering an internal error", "request_id", ev.RequestID, "err", err)
+		h.audit.CallRefused(r.Context(), h.logger, err, "audit record not written; answering an internal error", "request_id", ev.RequestID)
 		return false
 	}
 	return true

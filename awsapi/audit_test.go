@@ -31,8 +31,8 @@ func (a *fakeAuditor) Record(_ context.Context, c *audit.Call) error {
 	return nil
 }
 
-func (a *fakeAuditor) CallRefused(ctx context.Context, logger *slog.Logger, msg string, args ...any) {
-	logger.ErrorContext(ctx, msg, args...)
+func (a *fakeAuditor) CallRefused(ctx context.Context, logger *slog.Logger, err error, msg string, args ...any) {
+	logger.ErrorContext(ctx, msg, append(args, "err", err)...)
 }
 
 func (a *fakeAuditor) take() []audit.Call {

@@ -569,7 +569,7 @@ func (g *gate) record(r *http.Request, c *audit.Call) bool {
 		return true
 	}
 	if err := g.audit.Record(context.WithoutCancel(r.Context()), c); err != nil {
-		g.audit.CallRefused(r.Context(), g.log, "audit record not written", "op", c.Operation, "err", err)
+		g.audit.CallRefused(r.Context(), g.log, err, "audit record not written", "op", c.Operation)
 		return false
 	}
 	return true
