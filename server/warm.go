@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,10 @@ import (
 // without the pool. The arriving goroutine waits for its call to end, so
 // the handler uses the ResponseWriter and Request exactly as before; a
 // handler's panic is raised again on the arriving goroutine, where the
-// HTTP server deals with it as with any handler's.
+// HTTP server deals with it as with any handler's, and so is a handler's
+// runtime.Goexit. A handler must not leave goroutine-local state behind
+// (pprof labels, a locked OS thread): the next call on its worker would
+// inherit it.
 type warmHandlers struct {
 	next  http.Handler
 	max   int32
@@ -34,7 +38,7 @@ type warmHandlers struct {
 }
 
 // warmCall is one call handed to a worker; done carries nil when the
-// handler returned, or what it panicked with.
+// handler returned, what it panicked with, or errGoexit.
 type warmCall struct {
 	w    http.ResponseWriter
 	r    *http.Request
@@ -47,6 +51,9 @@ type handlerPanic struct {
 	value any
 	stack []byte
 }
+
+// errGoexit is sent for a handler that called runtime.Goexit.
+var errGoexit = new(handlerPanic)
 
 func (p *handlerPanic) String() string {
 	return fmt.Sprintf("%v\n\nworker stack:\n%s", p.value, p.stack)
@@ -79,6 +86,9 @@ func (p *warmHandlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := <-c.done
 	c.w, c.r = nil, nil
 	p.spare.Put(c)
+	if v == errGoexit {
+		runtime.Goexit()
+	}
 	if v != nil {
 		if hp, ok := v.(*handlerPanic); ok && hp.value == http.ErrAbortHandler {
 			panic(http.ErrAbortHandler)
@@ -121,16 +131,22 @@ func (p *warmHandlers) work(c *warmCall) {
 }
 
 // serve runs one call and reports how it ended. A handler that calls
-// runtime.Goexit ends its worker, and its call returns normally.
+// runtime.Goexit ends its worker, and the goroutine its call arrived on
+// calls it too (the HTTP server then ends the response as broken).
 func (p *warmHandlers) serve(c *warmCall) {
+	returned := false
 	defer func() {
-		if v := recover(); v != nil {
+		switch v := recover(); {
+		case v != nil:
 			c.done <- &handlerPanic{value: v, stack: debug.Stack()}
-			return
+		case !returned:
+			c.done <- errGoexit
+		default:
+			c.done <- nil
 		}
-		c.done <- nil
 	}()
 	p.next.ServeHTTP(c.w, c.r)
+	returned = true
 }
 
 // close lets the workers end: each idle one at once, each busy one when

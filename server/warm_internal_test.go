@@ -59,6 +59,9 @@ func TestWarmHandlersNeverQueue(t *testing.T) {
 			t.Fatalf("%d workers, want 1", n)
 		}
 		serveWarm(p) // returns although no worker is free
+		if n := p.live.Load(); n != 1 {
+			t.Fatalf("%d workers, want the pool's 1: a call beyond it runs where it arrived", n)
+		}
 		close(release)
 		<-blocked
 	})
@@ -102,14 +105,49 @@ func TestWarmHandlersRaisePanicsWhereTheCallArrived(t *testing.T) {
 	}
 }
 
-func TestWarmHandlersGoexitEndsOnlyItsWorker(t *testing.T) {
+// A handler's runtime.Goexit ends its worker and, as without the pool,
+// the goroutine the call arrived on: the HTTP server sees a broken call,
+// not a complete response.
+func TestWarmHandlersGoexitEndsTheArrivingGoroutineToo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newWarmHandlers(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { runtime.Goexit() }), 2)
 		defer p.close()
-		serveWarm(p) // returns
+		returned, ended := false, make(chan struct{})
+		go func() {
+			defer close(ended)
+			serveWarm(p)
+			returned = true
+		}()
+		<-ended
+		if returned {
+			t.Fatal("ServeHTTP returned normally from a handler that called runtime.Goexit")
+		}
 		synctest.Wait()
 		if n := p.live.Load(); n != 0 {
 			t.Fatalf("%d workers, want 0: the worker ended with its handler", n)
+		}
+	})
+}
+
+// A worker busy when the pool closes finishes its call, then ends.
+func TestWarmHandlersCloseLetsABusyWorkerFinish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := newWarmHandlers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			w.WriteHeader(http.StatusAccepted)
+		}), 2)
+		code := make(chan int)
+		go func() { code <- serveWarm(p).Code }()
+		synctest.Wait() // the worker is busy
+		p.close()
+		close(release)
+		if got := <-code; got != http.StatusAccepted {
+			t.Fatalf("the call busy at close answered %d, want %d", got, http.StatusAccepted)
+		}
+		synctest.Wait()
+		if n := p.live.Load(); n != 0 {
+			t.Fatalf("%d workers after the busy one finished, want 0", n)
 		}
 	})
 }
