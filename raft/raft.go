@@ -87,6 +87,10 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	SnapshotThreshold  uint64
 	TrailingLogs       uint64
+
+	// wrapLogs, if set, wraps the log store raft writes (this package's
+	// tests fail appends through it).
+	wrapLogs func(hraft.LogStore) hraft.LogStore
 }
 
 func (c *Config) defaults() {
@@ -179,7 +183,10 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	logs := &suffixStore{LogStore: cache}
+	var logs hraft.LogStore = &suffixStore{LogStore: cache}
+	if cfg.wrapLogs != nil {
+		logs = cfg.wrapLogs(logs)
+	}
 	stream, transport, err := openTransport(cfg, &undo)
 	if err != nil {
 		return nil, err
